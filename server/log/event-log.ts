@@ -1,0 +1,513 @@
+/**
+ * The append-only event log: group commit, segment rollover, durability policies, read-only mode on a full disk,
+ * snapshots, compaction and signed checkpoints. Seq and chain position are assigned synchronously in append(), so
+ * the order of calls is the order on disk; the returned promise settles when the record is durable under the policy.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomUUID, createPrivateKey, type KeyObject } from 'node:crypto';
+import { WorldlineError } from '../errors.js';
+import type { AppendResult, EventLogPort, LogMeta, LogRecord, SnapshotRecord } from '../core/ports.js';
+import {
+  ChainHasher, FORMAT_VERSION, FRAME_OVERHEAD, encodeKind, encodeSegmentHeader, genesisHash, segmentFileName, writeFrame,
+} from './format.js';
+import { nodeFileLayer, writeFully, isWriteSpaceError, type FileLayer } from './files.js';
+import { lockDir, type DirLock } from './lock.js';
+import { SEGMENT_DIR, recoverLog } from './recovery.js';
+import { INDEX_EVERY } from './scan.js';
+import { readRecords, type SegmentInfo } from './reader.js';
+import { encodeSnapshot, writeSnapshotFile, listSnapshotFiles, type Snapshot } from './snapshots.js';
+import { CHECKPOINT_KIND, makeCheckpointPayload } from './checkpoints.js';
+
+export type Durability = 'always' | 'batch' | 'none';
+
+export interface OpenLogOptions {
+  /** Create the log when the directory holds none; when it does, worldId (and worldSeed) must match. */
+  readonly create?: { readonly worldId: string; readonly worldSeed: string; readonly logId?: string; readonly createdAt?: number };
+  /** `batch` (default): group commit, one fdatasync at a time. `always`: each record written and fsynced alone. `none`: no fsync. */
+  readonly durability?: Durability;
+  /** Roll to a new segment past this size (default 64 MiB). */
+  readonly segmentBytes?: number;
+  /** Largest payload accepted (default 16 MiB). */
+  readonly maxRecordBytes?: number;
+  /** Explicit repair at open: move seq >= this aside (see recovery.ts). */
+  readonly truncateFromSeq?: number;
+  /** Ed25519 private key (KeyObject or PEM): write a signed checkpoint every N records and/or T ms. */
+  readonly checkpoint?: { readonly privateKey: KeyObject | string; readonly everyRecords?: number; readonly everyMs?: number };
+  readonly snapshotsToKeep?: number;
+  /** After a failed fsync the process exits (default), since retrying fsync can silently lose data; 'fail' keeps it alive with the log closed. */
+  readonly onFsyncFailure?: 'exit' | 'fail';
+  /** How often a read-only log probes whether the disk accepts writes again (default 1000 ms). */
+  readonly probeIntervalMs?: number;
+  readonly files?: FileLayer;
+  /** Structured events (recovery, read-only, checkpoint...) for the caller's logger. */
+  readonly onEvent?: (event: string, details: Record<string, unknown>) => void;
+}
+
+type LogState = 'open' | 'read-only' | 'failed' | 'closed';
+
+interface Batch {
+  /** Header bytes of a new segment this batch starts (undefined: append to the current segment). */
+  roll: { header: Buffer; firstSeq: number } | undefined;
+  /** Frames are encoded straight into these buffers; `used` bytes of each are written. */
+  chunks: Array<{ buf: Buffer; used: number }>;
+  bytes: number;
+  firstSeq: number;
+  lastSeq: number;
+  lastHash: Buffer;
+  resolve: Array<(r: AppendResult) => void>;
+  reject: Array<(e: Error) => void>;
+  results: AppendResult[];
+  flushers: Array<() => void>;
+}
+
+interface LiveSegment extends SegmentInfo {
+  readonly index: number[];
+}
+
+const CHUNK = 1024 * 1024;
+
+class FsyncFailure extends Error {}
+
+/** Opens (recovering) or creates the log in `dir`. */
+export async function openLog(dir: string, opts: OpenLogOptions = {}): Promise<EventLog> {
+  fs.mkdirSync(path.join(dir, SEGMENT_DIR), { recursive: true });
+  const lock = lockDir(dir);
+  try {
+    const log = new EventLog(dir, opts, lock);
+    await log.init();
+    return log;
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+export class EventLog implements EventLogPort {
+  meta!: LogMeta;
+  private readonly files: FileLayer;
+  private readonly durability: Durability;
+  private readonly segmentBytes: number;
+  private readonly maxRecordBytes: number;
+  private readonly hasher = new ChainHasher();
+  private readonly kinds = new Map<string, Buffer>();
+  private state: LogState = 'open';
+  private fd = -1;
+  private segments: LiveSegment[] = [];
+  /** How many of `segments` exist on disk; the rest are queued rolls not yet created. */
+  private onDisk = 0;
+  /** Committed size of the current segment (written, and synced per policy). */
+  private segSize = 0;
+  /** Size the current segment will have once every queued frame is written. */
+  private logicalEnd = 0;
+  private nextSeq = 1;
+  private tipHash: Buffer = Buffer.alloc(32);
+  private writtenSeq = 0;
+  private writtenHash: Buffer = Buffer.alloc(32);
+  private queue: Batch[] = [];
+  private flushing = false;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private checkpointKey: KeyObject | undefined;
+  private lastCheckpointSeq = 0;
+  private snapshots: Snapshot[] = [];
+  private firstStoredSeq = 1;
+
+  constructor(readonly dir: string, private readonly opts: OpenLogOptions, private readonly lock: DirLock) {
+    this.files = opts.files ?? nodeFileLayer;
+    this.durability = opts.durability ?? 'batch';
+    this.segmentBytes = opts.segmentBytes ?? 64 * 1024 * 1024;
+    this.maxRecordBytes = opts.maxRecordBytes ?? 16 * 1024 * 1024;
+    if (!['always', 'batch', 'none'].includes(this.durability)) {
+      throw new WorldlineError('CONFIG_INVALID', `durability must be always, batch or none; got ${String(this.durability)}`);
+    }
+    if (!Number.isSafeInteger(this.segmentBytes) || this.segmentBytes < 4096 || this.segmentBytes > 2 ** 31) {
+      throw new WorldlineError('CONFIG_INVALID', `segmentBytes must be between 4096 and 2^31; got ${this.segmentBytes}`);
+    }
+  }
+
+  /** @internal Recovery or creation; called by openLog. */
+  async init(): Promise<void> {
+    const emit = this.opts.onEvent ?? (() => {});
+    const a = recoverLog(this.dir, { ...(this.opts.truncateFromSeq !== undefined ? { truncateFromSeq: this.opts.truncateFromSeq } : {}), onEvent: emit });
+    const segDir = path.join(this.dir, SEGMENT_DIR);
+    if (!a.meta) {
+      const c = this.opts.create;
+      if (!c) throw new WorldlineError('CONFIG_INVALID', `no log in ${this.dir}; pass create: { worldId, worldSeed } to start one`, { dir: this.dir });
+      this.meta = { formatVersion: FORMAT_VERSION, logId: c.logId ?? randomUUID(), worldId: c.worldId, worldSeed: c.worldSeed, createdAt: c.createdAt ?? Date.now() };
+      const header = encodeSegmentHeader({ ...this.meta, firstSeq: 1, prevHash: genesisHash(this.meta) });
+      this.fd = await this.createSegmentFile(segDir, segmentFileName(1), header);
+      this.segments = [{ file: path.join(segDir, segmentFileName(1)), firstSeq: 1, headerSize: header.length, index: [] }];
+      this.segSize = header.length;
+      this.onDisk = 1;
+      this.tipHash = genesisHash(this.meta);
+      emit('log-created', { dir: this.dir, logId: this.meta.logId, worldId: this.meta.worldId });
+    } else {
+      this.meta = a.meta;
+      const c = this.opts.create;
+      if (c && (c.worldId !== a.meta.worldId || c.worldSeed !== a.meta.worldSeed)) {
+        throw new WorldlineError('LOG_WORLD_MISMATCH', `${this.dir} holds world ${a.meta.worldId} (seed ${a.meta.worldSeed}), not ${c.worldId} (seed ${c.worldSeed}); use another --data directory`, { dir: this.dir });
+      }
+      const last = a.segments[a.segments.length - 1]!;
+      this.segments = a.segments.map((s) => ({ file: s.file, firstSeq: s.header.firstSeq, headerSize: s.headerSize, index: s.index }));
+      this.onDisk = this.segments.length;
+      this.fd = await this.files.open(last.file, 'r+');
+      this.segSize = last.validEnd;
+      this.nextSeq = a.lastSeq + 1;
+      this.tipHash = a.lastHash;
+      this.firstStoredSeq = a.firstSeq;
+      this.snapshots = a.snapshots;
+      for (const w of a.warnings) emit('recovery-warning', { message: w });
+      emit('log-recovered', { dir: this.dir, records: a.lastSeq - a.firstSeq + 1, lastSeq: a.lastSeq, segments: a.segments.length });
+    }
+    this.logicalEnd = this.segSize;
+    this.writtenSeq = this.nextSeq - 1;
+    this.writtenHash = this.tipHash;
+    this.lastCheckpointSeq = this.writtenSeq;
+    const cp = this.opts.checkpoint;
+    if (cp) {
+      this.checkpointKey = typeof cp.privateKey === 'string' ? createPrivateKey(cp.privateKey) : cp.privateKey;
+      if (this.checkpointKey.asymmetricKeyType !== 'ed25519') throw new WorldlineError('CONFIG_INVALID', 'checkpoint key must be an Ed25519 private key');
+      if (cp.everyMs) {
+        this.checkpointTimer = setInterval(() => this.maybeCheckpoint(true), cp.everyMs);
+        this.checkpointTimer.unref();
+      }
+    }
+  }
+
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  /** Seq of the last record written to the file (readable); with batch/always also durable. */
+  get durableSeq(): number {
+    return this.writtenSeq;
+  }
+
+  get firstSeq(): number {
+    return this.firstStoredSeq;
+  }
+
+  get status(): LogState {
+    return this.state;
+  }
+
+  append(kind: string, payload: Uint8Array): Promise<AppendResult> {
+    if (this.state !== 'open') return Promise.reject(this.unavailable());
+    let k = this.kinds.get(kind);
+    if (k === undefined) {
+      try {
+        k = encodeKind(kind);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+      this.kinds.set(kind, k);
+    }
+    if (payload.length > this.maxRecordBytes) {
+      return Promise.reject(new WorldlineError('LOG_RECORD_TOO_LARGE', `record of ${payload.length} bytes exceeds maxRecordBytes ${this.maxRecordBytes}`, { bytes: payload.length }));
+    }
+    const p = new Promise<AppendResult>((resolve, reject) => this.enqueue(k, payload, resolve, reject));
+    if (this.checkpointKey) this.maybeCheckpoint(false);
+    return p;
+  }
+
+  private enqueue(kind: Buffer, payload: Uint8Array, resolve: (r: AppendResult) => void, reject: (e: Error) => void): void {
+    const size = FRAME_OVERHEAD + kind.length + payload.length;
+    const seq = this.nextSeq;
+    let b = this.queue[this.queue.length - 1];
+    const cur = this.segments[this.segments.length - 1]!;
+    if (this.logicalEnd + size > this.segmentBytes && seq > cur.firstSeq) {
+      // Roll: the new segment's header carries the chain hash so far; it is created by the writer before this batch.
+      const header = encodeSegmentHeader({ ...this.meta, firstSeq: seq, prevHash: this.tipHash });
+      b = this.newBatch({ header, firstSeq: seq });
+      this.segments.push({ file: path.join(this.dir, SEGMENT_DIR, segmentFileName(seq)), firstSeq: seq, headerSize: header.length, index: [] });
+      this.logicalEnd = header.length;
+    } else if (b === undefined || this.durability === 'always') {
+      b = this.newBatch(undefined);
+    }
+    let chunk = b.chunks[b.chunks.length - 1];
+    if (chunk === undefined || chunk.used + size > chunk.buf.length) {
+      chunk = { buf: Buffer.allocUnsafeSlow(Math.max(CHUNK, size)), used: 0 };
+      b.chunks.push(chunk);
+    }
+    const seg = this.segments[this.segments.length - 1]!;
+    if ((seq - seg.firstSeq) % INDEX_EVERY === 0) seg.index.push(seq, this.logicalEnd);
+    const hash = writeFrame(chunk.buf, chunk.used, seq, kind, payload, this.tipHash, this.hasher);
+    chunk.used += size;
+    b.bytes += size;
+    this.logicalEnd += size;
+    this.nextSeq = seq + 1;
+    this.tipHash = hash;
+    if (b.firstSeq === 0) b.firstSeq = seq;
+    b.lastSeq = seq;
+    b.lastHash = hash;
+    b.resolve.push(resolve);
+    b.reject.push(reject);
+    b.results.push({ seq, hash });
+    if (!this.flushing) {
+      this.flushing = true;
+      // A microtask lets every append made in this turn join the first batch.
+      queueMicrotask(() => void this.flushLoop());
+    }
+  }
+
+  private newBatch(roll: Batch['roll']): Batch {
+    const b: Batch = { roll, chunks: [], bytes: 0, firstSeq: 0, lastSeq: 0, lastHash: this.tipHash, resolve: [], reject: [], results: [], flushers: [] };
+    this.queue.push(b);
+    return b;
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      while (this.queue.length > 0 && this.state === 'open') {
+        const b = this.queue.shift()!;
+        try {
+          if (b.roll) await this.rollSegment(b.roll.header, b.roll.firstSeq);
+          await this.writeBatch(b);
+        } catch (err) {
+          await this.onWriteError(err, b);
+          return;
+        }
+        if (b.lastSeq) {
+          this.writtenSeq = b.lastSeq;
+          this.writtenHash = b.lastHash;
+        }
+        for (let i = 0; i < b.resolve.length; i++) b.resolve[i]!(b.results[i]!);
+        for (const f of b.flushers) f();
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async writeBatch(b: Batch): Promise<void> {
+    let pos = this.segSize;
+    for (const c of b.chunks) {
+      await writeFully(this.files, this.fd, c.buf, 0, c.used, pos);
+      pos += c.used;
+    }
+    if (b.bytes > 0 && this.durability === 'always') await this.sync(false);
+    else if (b.bytes > 0 && this.durability === 'batch') await this.sync(true);
+    this.segSize = pos;
+  }
+
+  /** fsync/fdatasync; a failure is fatal and never retried (the kernel may already have dropped the dirty pages). */
+  private async sync(dataOnly: boolean): Promise<void> {
+    try {
+      await (dataOnly ? this.files.fdatasync(this.fd) : this.files.fsync(this.fd));
+    } catch (err) {
+      throw new FsyncFailure((err as Error).message, { cause: err });
+    }
+  }
+
+  /** Creates a segment durably: tmp file, header, fsync, rename, fsync the directory. Returns its fd. */
+  private async createSegmentFile(segDir: string, name: string, header: Buffer): Promise<number> {
+    const tmp = path.join(segDir, `${name}.tmp`);
+    const fd = await this.files.open(tmp, 'w+');
+    try {
+      await writeFully(this.files, fd, header, 0, header.length, 0);
+      try {
+        await this.files.fsync(fd);
+      } catch (err) {
+        throw new FsyncFailure((err as Error).message, { cause: err });
+      }
+      await this.files.rename(tmp, path.join(segDir, name));
+    } catch (err) {
+      await this.files.close(fd).catch(() => {});
+      await this.files.unlink(tmp).catch(() => {});
+      throw err;
+    }
+    try {
+      await this.files.fsyncDir(segDir);
+    } catch (err) {
+      throw new FsyncFailure((err as Error).message, { cause: err });
+    }
+    return fd;
+  }
+
+  private async rollSegment(header: Buffer, firstSeq: number): Promise<void> {
+    // The old segment must be durable before its successor exists, or a crash could leave a hole in the middle.
+    if (this.durability === 'none') await this.sync(true);
+    const fd = await this.createSegmentFile(path.join(this.dir, SEGMENT_DIR), segmentFileName(firstSeq), header);
+    const old = this.fd;
+    this.fd = fd;
+    this.segSize = header.length;
+    this.onDisk++;
+    await this.files.close(old).catch(() => {});
+    this.opts.onEvent?.('segment-rolled', { firstSeq });
+  }
+
+  /**
+   * A write failed. Disk full / I/O error: cut the file back to the last committed frame, roll the chain back,
+   * reject everything pending (retryable), go read-only and probe for space. Failed fsync: fatal.
+   */
+  private async onWriteError(err: unknown, failed: Batch): Promise<void> {
+    const pending = [failed, ...this.queue];
+    this.queue = [];
+    if (err instanceof FsyncFailure) return this.fatal(err, pending);
+    try {
+      await this.files.ftruncate(this.fd, this.segSize);
+    } catch (truncErr) {
+      return this.fatal(new FsyncFailure(`could not truncate after a failed write: ${(truncErr as Error).message}`, { cause: truncErr }), pending);
+    }
+    // Forget queued rolls and index entries that only the rolled-back frames created. A segment the failed batch
+    // already created stays, holding only its header.
+    this.segments.length = this.onDisk;
+    for (const s of this.segments) while (s.index.length && s.index[s.index.length - 2]! > this.writtenSeq) s.index.length -= 2;
+    this.nextSeq = this.writtenSeq + 1;
+    this.tipHash = this.writtenHash;
+    this.logicalEnd = this.segSize;
+    this.state = 'read-only';
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    const e = new WorldlineError('LOG_WRITE_FAILED', `log write failed (${code}); nothing from seq ${failed.firstSeq || this.nextSeq} on was recorded. The log is read-only until the disk accepts writes again; retry with backoff.`, { errno: code, retryable: true }, { cause: err });
+    this.settle(pending, e);
+    this.opts.onEvent?.('read-only', { errno: code, lastSeq: this.writtenSeq, spaceError: isWriteSpaceError(err) });
+    this.startProbe();
+  }
+
+  private fatal(err: FsyncFailure, pending: Batch[]): void {
+    this.state = 'failed';
+    const e = new WorldlineError('LOG_FSYNC_FAILED', `fsync failed (${err.message}); the log stops here and recovery runs at the next start`, {}, { cause: err });
+    this.settle(pending, e);
+    this.stopTimers();
+    this.opts.onEvent?.('fsync-failed', { message: err.message });
+    if ((this.opts.onFsyncFailure ?? 'exit') === 'exit') {
+      process.stderr.write(`worldline: FATAL ${e.message}\n`);
+      process.exit(70);
+    }
+    this.lock.release();
+  }
+
+  private settle(batches: Batch[], e: Error): void {
+    for (const b of batches) {
+      for (const r of b.reject) r(e);
+      for (const f of b.flushers) f();
+    }
+  }
+
+  /** While read-only: periodically write and remove a probe block; success means the disk takes writes again. */
+  private startProbe(): void {
+    const probe = Buffer.alloc(64 * 1024);
+    const tick = async (): Promise<void> => {
+      if (this.state !== 'read-only') return;
+      try {
+        await writeFully(this.files, this.fd, probe, 0, probe.length, this.segSize);
+        await this.files.ftruncate(this.fd, this.segSize);
+        await this.sync(true);
+      } catch (err) {
+        if (err instanceof FsyncFailure) return this.fatal(err, []);
+        await this.files.ftruncate(this.fd, this.segSize).catch(() => {});
+        this.probeTimer = setTimeout(() => void tick(), this.opts.probeIntervalMs ?? 1000);
+        this.probeTimer.unref();
+        return;
+      }
+      this.state = 'open';
+      this.probeTimer = undefined;
+      this.opts.onEvent?.('writable-again', { lastSeq: this.writtenSeq });
+    };
+    this.probeTimer = setTimeout(() => void tick(), this.opts.probeIntervalMs ?? 1000);
+    this.probeTimer.unref();
+  }
+
+  private unavailable(): WorldlineError {
+    if (this.state === 'read-only') return new WorldlineError('LOG_READ_ONLY', 'the log is read-only after a write failure (disk full or I/O error); retry with backoff', { retryable: true });
+    if (this.state === 'failed') return new WorldlineError('LOG_FSYNC_FAILED', 'the log failed an fsync and accepts no more writes; restart to recover');
+    return new WorldlineError('LOG_CLOSED', 'the log is closed');
+  }
+
+  private maybeCheckpoint(timer: boolean): void {
+    const cp = this.opts.checkpoint;
+    if (!cp || !this.checkpointKey || this.state !== 'open') return;
+    const since = this.nextSeq - 1 - this.lastCheckpointSeq;
+    const due = timer ? since > 0 : cp.everyRecords !== undefined && since >= cp.everyRecords;
+    if (!due) return;
+    const payload = makeCheckpointPayload(this.meta.logId, this.nextSeq - 1, this.tipHash, this.checkpointKey);
+    this.lastCheckpointSeq = this.nextSeq; // the checkpoint record's own seq
+    this.enqueue(this.kinds.get(CHECKPOINT_KIND) ?? encodeKind(CHECKPOINT_KIND), payload, () => {}, () => {});
+  }
+
+  /** Resolves when every record appended so far is durable (or rejected). */
+  flush(): Promise<void> {
+    const last = this.queue[this.queue.length - 1];
+    if (!last && !this.flushing) return Promise.resolve();
+    return new Promise((resolve) => {
+      if (last) last.flushers.push(resolve);
+      else {
+        // The batch being written was already taken off the queue: wait behind it with an empty batch.
+        this.newBatch(undefined).flushers.push(resolve);
+      }
+    });
+  }
+
+  /** Records fromSeq..toSeq that are written, in order. */
+  records(fromSeq: number = this.firstStoredSeq, toSeq: number = this.writtenSeq): Iterable<LogRecord> {
+    if (fromSeq < this.firstStoredSeq) {
+      throw new WorldlineError('LOG_RANGE_UNAVAILABLE', `seq ${fromSeq} was compacted away; the log starts at ${this.firstStoredSeq}. Load the newest snapshot and read from its anchor.`, { fromSeq, firstSeq: this.firstStoredSeq });
+    }
+    return readRecords(this.segments, fromSeq, Math.min(toSeq, this.writtenSeq));
+  }
+
+  /** Writes a snapshot of `state` as of anchorSeq, after making the anchor durable. */
+  async writeSnapshot(state: Uint8Array, anchorSeq: number): Promise<void> {
+    if (!Number.isSafeInteger(anchorSeq) || anchorSeq < this.firstStoredSeq - 1 || anchorSeq > this.lastSeq) {
+      throw new WorldlineError('CONFIG_INVALID', `snapshot anchor seq must be between ${this.firstStoredSeq - 1} and ${this.lastSeq}; got ${anchorSeq}`);
+    }
+    await this.flush();
+    if (anchorSeq > this.writtenSeq) throw this.unavailable();
+    let anchorHash: Buffer | undefined;
+    if (anchorSeq === this.writtenSeq) anchorHash = this.writtenHash;
+    else if (anchorSeq === 0) anchorHash = genesisHash(this.meta);
+    else for (const r of this.records(anchorSeq, anchorSeq)) anchorHash = Buffer.from(r.hash);
+    if (!anchorHash) throw new WorldlineError('LOG_RANGE_UNAVAILABLE', `record ${anchorSeq} is not in the log`);
+    const data = encodeSnapshot(this.meta.logId, this.meta.worldId, anchorSeq, anchorHash, state);
+    const file = writeSnapshotFile(this.dir, data, anchorSeq, this.opts.snapshotsToKeep ?? 2);
+    const kept = new Set(listSnapshotFiles(this.dir).map((s) => s.file));
+    this.snapshots = [{ file, anchorSeq, anchorHash, logId: this.meta.logId, state: Buffer.from(state) }, ...this.snapshots.filter((s) => s.file !== file)]
+      .filter((s) => kept.has(s.file))
+      .sort((x, y) => y.anchorSeq - x.anchorSeq);
+    this.opts.onEvent?.('snapshot-written', { anchorSeq, bytes: data.length });
+  }
+
+  latestSnapshot(): SnapshotRecord | undefined {
+    const s = this.snapshots[0];
+    return s && { anchorSeq: s.anchorSeq, anchorHash: s.anchorHash, state: s.state };
+  }
+
+  /** Deletes whole segments whose records all precede the older kept snapshot's anchor. Returns files removed. */
+  async compact(): Promise<string[]> {
+    const oldest = this.snapshots[this.snapshots.length - 1];
+    if (!oldest) return [];
+    const removed: string[] = [];
+    while (this.segments.length > 1 && this.segments[1]!.firstSeq - 1 <= oldest.anchorSeq && this.segments[1]!.firstSeq <= this.writtenSeq + 1) {
+      const seg = this.segments.shift()!;
+      this.onDisk--;
+      await this.files.unlink(seg.file);
+      removed.push(seg.file);
+    }
+    if (removed.length) {
+      await this.files.fsyncDir(path.join(this.dir, SEGMENT_DIR));
+      this.firstStoredSeq = this.segments[0]!.firstSeq;
+      this.opts.onEvent?.('compacted', { removed: removed.length, firstSeq: this.firstStoredSeq });
+    }
+    return removed;
+  }
+
+  private stopTimers(): void {
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
+    this.probeTimer = this.checkpointTimer = undefined;
+  }
+
+  /** Flushes, syncs and closes the log and releases the directory lock. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.stopTimers();
+    if (this.state === 'open') {
+      await this.flush();
+      if (this.durability === 'none' && this.state === 'open') await this.sync(true).catch(() => {});
+    }
+    this.state = 'closed';
+    await this.files.close(this.fd).catch(() => {});
+    this.lock.release();
+  }
+}

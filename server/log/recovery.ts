@@ -1,0 +1,252 @@
+/**
+ * Startup recovery, by rule:
+ * - a bad frame whose damage runs to the end of the last segment (nothing intact after it, zeros included) is a torn
+ *   tail: the bytes are copied aside to a `.broken` file and the segment is truncated to the last whole frame;
+ * - a bad frame followed by intact ones, a bad frame in any earlier segment, a broken link between segments, or a
+ *   valid CRC with a wrong seq or hash (tampering) is corruption: LOG_CORRUPTION_DETECTED naming the first bad seq;
+ * - an explicit repair (truncateFromSeq) moves seq >= S aside, for an operator who has decided what to lose.
+ * analyzeLog only reads; recoverLog applies the torn-tail rule and repairs.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { WorldlineError } from '../errors.js';
+import type { LogMeta } from '../core/ports.js';
+import { decodeSegmentHeader, genesisHash, metaOf, frameTotal, segmentFileName } from './format.js';
+import { HeaderError, intactFrameAfter, scanSegment, type SegmentScan } from './scan.js';
+import { loadSnapshots, type Snapshot } from './snapshots.js';
+import { fsyncDirSync } from './files.js';
+
+export const SEGMENT_DIR = 'segments';
+
+export interface LogProblem {
+  /** First seq that is not intact. */
+  readonly seq: number;
+  readonly reason: string;
+  readonly file: string;
+  readonly offset: number;
+  /** True when the rule classifies it as a torn tail (recoverable by truncation). */
+  readonly torn: boolean;
+}
+
+export interface LogAnalysis {
+  readonly dir: string;
+  readonly meta: LogMeta | undefined;
+  readonly segments: SegmentScan[];
+  /** Seq of the first stored record (1 unless compacted). */
+  readonly firstSeq: number;
+  /** Seq and chain hash of the last intact record. */
+  readonly lastSeq: number;
+  readonly lastHash: Buffer;
+  /** Snapshots that pass their checksum and whose anchor matches the log, newest first. */
+  readonly snapshots: Snapshot[];
+  /** Where the verified chain starts: 'genesis', or the snapshot anchor seq that vouches for a compacted start. */
+  readonly anchoredFrom: 'genesis' | number;
+  readonly problem: LogProblem | undefined;
+  readonly warnings: string[];
+}
+
+export interface AnalyzeOptions {
+  readonly collectCheckpoints?: boolean;
+}
+
+export function segmentFiles(dir: string): string[] {
+  const sdir = path.join(dir, SEGMENT_DIR);
+  let names: string[];
+  try {
+    names = fs.readdirSync(sdir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => /^\d{20}\.wlseg$/.test(n)).sort().map((n) => path.join(sdir, n));
+}
+
+function corrupt(p: LogProblem): WorldlineError {
+  return new WorldlineError(
+    'LOG_CORRUPTION_DETECTED',
+    `log corruption at seq ${p.seq}: ${p.reason} (${path.basename(p.file)} offset ${p.offset}). Run \`worldline verify\`; to accept losing seq ${p.seq} and later, repair with truncateFromSeq=${p.seq}.`,
+    { seq: p.seq, reason: p.reason, file: p.file, offset: p.offset },
+  );
+}
+
+/** Reads and checks the whole log in `dir` without changing anything. */
+export function analyzeLog(dir: string, opts: AnalyzeOptions = {}): LogAnalysis {
+  const files = segmentFiles(dir);
+  const warnings: string[] = [];
+  const empty = { dir, segments: [], snapshots: [], firstSeq: 1, lastSeq: 0, lastHash: Buffer.alloc(32), anchoredFrom: 'genesis' as const, warnings };
+  if (files.length === 0) return { ...empty, meta: undefined, problem: undefined };
+
+  let snapshots: Snapshot[] = [];
+  const wantHashes = new Set<number>();
+  const segments: SegmentScan[] = [];
+  let problem: LogProblem | undefined;
+  let meta: LogMeta | undefined;
+
+  {
+    // Snapshot anchors are checked against the chain, so their seqs must be known before the scan.
+    const head = Buffer.alloc(64 * 1024 + 16);
+    const fd = fs.openSync(files[0]!, 'r');
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    fs.closeSync(fd);
+    const h = decodeSegmentHeader(head, n);
+    if (h.ok) {
+      snapshots = loadSnapshots(dir, h.header.logId, (f, why) => warnings.push(`snapshot ${path.basename(f)} ignored: ${why}`));
+      for (const s of snapshots) wantHashes.add(s.anchorSeq);
+    }
+  }
+  for (let i = 0; i < files.length && !problem; i++) {
+    const file = files[i]!;
+    let scan: SegmentScan;
+    try {
+      scan = scanSegment(file, { verifyHashes: true, collectCheckpoints: opts.collectCheckpoints ?? false, wantHashes });
+    } catch (err) {
+      if (!(err instanceof HeaderError)) throw err;
+      const seq = segments.length ? segments[segments.length - 1]!.lastSeq + 1 : Number(path.basename(file).slice(0, 20));
+      problem = { seq, reason: err.message, file, offset: 0, torn: false };
+      break;
+    }
+    const h = scan.header;
+    if (i === 0) {
+      meta = metaOf(h);
+      if (h.firstSeq === 1 && !h.prevHash.equals(genesisHash(meta))) {
+        problem = { seq: 1, reason: 'first segment header does not match the genesis hash (header altered)', file, offset: 0, torn: false };
+        break;
+      }
+    } else {
+      const prev = segments[i - 1]!;
+      if (h.logId !== prev.header.logId || h.worldId !== prev.header.worldId) {
+        problem = { seq: prev.lastSeq + 1, reason: `segment belongs to log ${h.logId}/${h.worldId}, not ${prev.header.logId}/${prev.header.worldId}`, file, offset: 0, torn: false };
+        break;
+      }
+      if (h.firstSeq !== prev.lastSeq + 1 || !h.prevHash.equals(prev.lastHash)) {
+        problem = { seq: prev.lastSeq + 1, reason: `segment chain broken: segment starts at seq ${h.firstSeq} but the previous one ends at ${prev.lastSeq} (missing, extra or altered segment)`, file, offset: 0, torn: false };
+        break;
+      }
+    }
+    if (path.basename(file) !== segmentFileName(h.firstSeq)) warnings.push(`${path.basename(file)}: name does not match its first seq ${h.firstSeq}`);
+    segments.push(scan);
+    if (scan.problem) {
+      const last = i === files.length - 1;
+      const p = scan.problem;
+      const tornCandidate = last && (p.kind === 'length' || p.kind === 'incomplete' || p.kind === 'crc');
+      const after = tornCandidate ? intactFrameAfter(file, p.offset, p.seq) : undefined;
+      const reason = after ? `${p.reason}; intact records follow (seq ${after.seq} at offset ${after.offset})` : last ? p.reason : `${p.reason} in a segment that is not the last`;
+      problem = { seq: p.seq, reason, file, offset: p.offset, torn: tornCandidate && !after };
+    }
+  }
+
+  const first = segments[0];
+  const lastSeg = segments[segments.length - 1];
+  const firstSeq = first ? first.header.firstSeq : 1;
+  const lastSeq = lastSeg ? lastSeg.lastSeq : 0;
+  const lastHash = lastSeg ? lastSeg.lastHash : Buffer.alloc(32);
+
+  // A snapshot counts only if its anchor is a hash the chain actually has (or the compacted start's prev hash).
+  const captured = new Map<number, Buffer>();
+  for (const s of segments) for (const [k, v] of s.captured) captured.set(k, v);
+  const matching = snapshots.filter((s) => {
+    const atStart = first && s.anchorSeq === firstSeq - 1 && s.anchorHash.equals(first.header.prevHash);
+    const inLog = captured.get(s.anchorSeq)?.equals(s.anchorHash) ?? false;
+    if (!atStart && !inLog && s.anchorSeq <= lastSeq) warnings.push(`snapshot at seq ${s.anchorSeq} ignored: its anchor hash is not in this log`);
+    if (s.anchorSeq > lastSeq) warnings.push(`snapshot at seq ${s.anchorSeq} ignored: the log ends at seq ${lastSeq}`);
+    return atStart || inLog;
+  });
+
+  let anchoredFrom: 'genesis' | number = 'genesis';
+  if (first && firstSeq > 1) {
+    const anchor = matching.find((s) => s.anchorSeq >= firstSeq - 1);
+    if (anchor) anchoredFrom = anchor.anchorSeq;
+    else if (!problem) problem = { seq: 1, reason: `log starts at seq ${firstSeq} and no snapshot anchors it (segments deleted outside compaction?)`, file: first.file, offset: 0, torn: false };
+  }
+  return { dir, meta, segments, firstSeq, lastSeq, lastHash, snapshots: matching, anchoredFrom, problem, warnings };
+}
+
+/** Copies file[offset, end) to `<file>.<offset>.broken`, fsyncs it, truncates the file to offset. */
+function cutTail(file: string, offset: number): string {
+  const aside = `${file}.${offset}.broken`;
+  const size = fs.statSync(file).size;
+  const tail = Buffer.alloc(size - offset);
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.readSync(fd, tail, 0, tail.length, offset);
+    const out = fs.openSync(aside, 'w');
+    try {
+      fs.writeSync(out, tail);
+      fs.fsyncSync(out);
+    } finally {
+      fs.closeSync(out);
+    }
+    fs.ftruncateSync(fd, offset);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fsyncDirSync(path.dirname(file));
+  return aside;
+}
+
+/** Byte offset of record `seq` in a scanned segment (seq may be lastSeq + 1: the end of the intact part). */
+function offsetOfSeq(scan: SegmentScan, seq: number): number {
+  if (seq === scan.lastSeq + 1) return scan.problem ? scan.problem.offset : scan.validEnd;
+  let seqAt = scan.header.firstSeq;
+  let off = scan.headerSize;
+  for (let i = 0; i + 1 < scan.index.length; i += 2) {
+    if (scan.index[i]! <= seq) {
+      seqAt = scan.index[i]!;
+      off = scan.index[i + 1]!;
+    }
+  }
+  const fd = fs.openSync(scan.file, 'r');
+  try {
+    const len = Buffer.alloc(4);
+    while (seqAt < seq) {
+      fs.readSync(fd, len, 0, 4, off);
+      off += frameTotal(len, 0);
+      seqAt++;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return off;
+}
+
+export interface RecoverOptions {
+  /** Explicit repair: move seq >= truncateFromSeq aside. Must be at most the first bad seq. */
+  readonly truncateFromSeq?: number;
+  readonly onEvent?: (event: string, details: Record<string, unknown>) => void;
+}
+
+/** Analyzes the log, cuts a torn tail or applies an explicit repair, and throws on corruption. */
+export function recoverLog(dir: string, opts: RecoverOptions = {}): LogAnalysis {
+  for (const f of fs.readdirSync(path.join(dir, SEGMENT_DIR)).filter((n) => n.endsWith('.tmp'))) {
+    fs.rmSync(path.join(dir, SEGMENT_DIR, f), { force: true });
+    opts.onEvent?.('removed-temp-segment', { file: f });
+  }
+  let a = analyzeLog(dir);
+  if (opts.truncateFromSeq !== undefined) {
+    const s = opts.truncateFromSeq;
+    const limit = a.problem ? a.problem.seq : a.lastSeq + 1;
+    if (!Number.isSafeInteger(s) || s < a.firstSeq || s > limit) {
+      throw new WorldlineError('CONFIG_INVALID', `truncateFromSeq must be between ${a.firstSeq} and ${limit} (the first bad seq, or one past the last record); got ${s}`, { truncateFromSeq: s });
+    }
+    const segIdx = a.segments.findIndex((g) => s >= g.header.firstSeq && s <= g.lastSeq + 1);
+    const seg = a.segments[segIdx]!;
+    const off = offsetOfSeq(seg, s);
+    const moved: string[] = [];
+    if (off < fs.statSync(seg.file).size) moved.push(cutTail(seg.file, off));
+    for (const later of segmentFiles(dir).filter((f) => f > seg.file)) {
+      fs.renameSync(later, `${later}.broken`);
+      moved.push(`${later}.broken`);
+    }
+    fsyncDirSync(path.join(dir, SEGMENT_DIR));
+    opts.onEvent?.('repaired', { truncateFromSeq: s, movedAside: moved });
+    a = analyzeLog(dir);
+  }
+  if (a.problem) {
+    if (!a.problem.torn) throw corrupt(a.problem);
+    const aside = cutTail(a.problem.file, a.problem.offset);
+    opts.onEvent?.('torn-tail-truncated', { seq: a.problem.seq, file: a.problem.file, offset: a.problem.offset, movedTo: aside });
+    a = analyzeLog(dir);
+    if (a.problem) throw corrupt(a.problem);
+  }
+  return a;
+}
