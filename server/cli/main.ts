@@ -1,0 +1,84 @@
+/**
+ * `worldline` command line: verify, inspect, repair, keygen and demo. Each command returns an exit code; errors
+ * are printed with their stable code and what to do.
+ */
+import { parseArgs } from 'node:util';
+import { WorldlineError } from '../errors.js';
+import { runVerify, runInspect, runRepair, runKeygen } from './log-commands.js';
+import { runDemo } from './demo.js';
+
+const USAGE = `usage: worldline <command> [options]
+
+commands:
+  demo [--data DIR] [--records N]        build a sample world log in DIR (default ./data), sign, snapshot and verify it
+  verify DIR [--pubkey FILE] [--json]    check CRCs, seq contiguity, the hash chain and signed checkpoints
+  inspect DIR [--from N] [--to M] [--json]  print records, one per line
+  repair DIR --truncate-from SEQ         move records SEQ.. aside (.broken files) so a damaged log opens again
+  keygen DIR                             write an Ed25519 key pair (checkpoint.key, checkpoint.pub) into DIR
+
+exit codes: 0 ok; 1 invalid or corrupt log; 2 usage error; 3 torn tail only (the next open truncates it)`;
+
+export type Out = { out: (s: string) => void; err: (s: string) => void };
+const stdio: Out = { out: (s) => process.stdout.write(s + '\n'), err: (s) => process.stderr.write(s + '\n') };
+
+/** Runs the CLI with argv (without node and script) and returns the exit code. */
+export async function main(argv: string[], io: Out = stdio): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'verify': {
+        const a = parseArgs({ args: rest, allowPositionals: true, options: { pubkey: { type: 'string' }, json: { type: 'boolean' } } });
+        return runVerify(dirArg(a.positionals), a.values.pubkey, a.values.json ?? false, io);
+      }
+      case 'inspect': {
+        const a = parseArgs({ args: rest, allowPositionals: true, options: { from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' } } });
+        return runInspect(dirArg(a.positionals), seqArg(a.values.from, 'from'), seqArg(a.values.to, 'to'), a.values.json ?? false, io);
+      }
+      case 'repair': {
+        const a = parseArgs({ args: rest, allowPositionals: true, options: { 'truncate-from': { type: 'string' } } });
+        const seq = seqArg(a.values['truncate-from'], 'truncate-from');
+        if (seq === undefined) throw new WorldlineError('CONFIG_INVALID', 'repair needs --truncate-from SEQ: the first seq to move aside (verify names the first bad seq)');
+        return await runRepair(dirArg(a.positionals), seq, io);
+      }
+      case 'keygen': {
+        const a = parseArgs({ args: rest, allowPositionals: true, options: {} });
+        return runKeygen(dirArg(a.positionals), io);
+      }
+      case 'demo': {
+        const a = parseArgs({ args: rest, allowPositionals: false, options: { data: { type: 'string' }, records: { type: 'string' } } });
+        return await runDemo(a.values.data ?? './data', seqArg(a.values.records, 'records') ?? 20_000, io);
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        io.err(`worldline: unknown command ${JSON.stringify(command)}\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof WorldlineError) {
+      io.err(`worldline: ${err.codeName} (${err.code}): ${err.message}`);
+      return err.codeName === 'CONFIG_INVALID' ? 2 : 1;
+    }
+    if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`worldline: ${err.message}\n${USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+function dirArg(positionals: string[]): string {
+  if (positionals.length !== 1) throw new WorldlineError('CONFIG_INVALID', `expected exactly one log directory, got ${positionals.length}`);
+  return positionals[0]!;
+}
+
+function seqArg(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new WorldlineError('CONFIG_INVALID', `--${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return n;
+}
