@@ -64,7 +64,7 @@ export async function runDemo(dataDir: string, records: number, io: Out): Promis
   const lastSeq = log.lastSeq;
   await log.close();
   const ms = performance.now() - t0;
-  const report = verifyLog(logDir, { publicKey: fs.readFileSync(path.join(keyDir, 'checkpoint.pub'), 'utf8') });
+  const report = await verifyLog(logDir, { publicKey: fs.readFileSync(path.join(keyDir, 'checkpoint.pub'), 'utf8') });
   io.out(`appended ${records} effects in ${ms.toFixed(0)} ms; log ends at seq ${lastSeq}`);
   if (!report.ok) {
     io.err(`verify FAILED at seq ${report.problem?.seq}: ${report.problem?.reason}`);

@@ -13,7 +13,7 @@ function requireLogDir(dir: string): void {
   }
 }
 
-export function runVerify(dir: string, pubkeyFile: string | undefined, json: boolean, io: Out): number {
+export async function runVerify(dir: string, pubkeyFile: string | undefined, json: boolean, io: Out): Promise<number> {
   requireLogDir(dir);
   let publicKey: string | undefined;
   if (pubkeyFile !== undefined) {
@@ -23,7 +23,7 @@ export function runVerify(dir: string, pubkeyFile: string | undefined, json: boo
       throw new WorldlineError('CONFIG_INVALID', `cannot read --pubkey ${pubkeyFile}: ${(err as Error).message}`);
     }
   }
-  const r = verifyLog(dir, publicKey === undefined ? {} : { publicKey });
+  const r = await verifyLog(dir, publicKey === undefined ? {} : { publicKey });
   if (json) io.out(JSON.stringify(r));
   for (const w of r.warnings) if (!json) io.err(`warning: ${w}`);
   if (r.ok) {

@@ -28,7 +28,7 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
     switch (command) {
       case 'verify': {
         const a = parseArgs({ args: rest, allowPositionals: true, options: { pubkey: { type: 'string' }, json: { type: 'boolean' } } });
-        return runVerify(dirArg(a.positionals), a.values.pubkey, a.values.json ?? false, io);
+        return await runVerify(dirArg(a.positionals), a.values.pubkey, a.values.json ?? false, io);
       }
       case 'inspect': {
         const a = parseArgs({ args: rest, allowPositionals: true, options: { from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' } } });

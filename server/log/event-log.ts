@@ -14,6 +14,7 @@ import {
 import { nodeFileLayer, writeFully, isWriteSpaceError, type FileLayer } from './files.js';
 import { lockDir, type DirLock } from './lock.js';
 import { SEGMENT_DIR, recoverLog } from './recovery.js';
+import { analyzeLogParallel } from './scan-pool.js';
 import { INDEX_EVERY } from './scan.js';
 import { readRecords, type SegmentInfo } from './reader.js';
 import { encodeSnapshot, writeSnapshotFile, listSnapshotFiles, type Snapshot } from './snapshots.js';
@@ -129,7 +130,7 @@ export class EventLog implements EventLogPort {
   /** @internal Recovery or creation; called by openLog. */
   async init(): Promise<void> {
     const emit = this.opts.onEvent ?? (() => {});
-    const a = recoverLog(this.dir, { ...(this.opts.truncateFromSeq !== undefined ? { truncateFromSeq: this.opts.truncateFromSeq } : {}), onEvent: emit });
+    const a = await recoverLog(this.dir, { ...(this.opts.truncateFromSeq !== undefined ? { truncateFromSeq: this.opts.truncateFromSeq } : {}), onEvent: emit }, (d) => analyzeLogParallel(d));
     const segDir = path.join(this.dir, SEGMENT_DIR);
     if (!a.meta) {
       const c = this.opts.create;

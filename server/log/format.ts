@@ -86,6 +86,8 @@ export function genesisHash(meta: LogMeta): Buffer {
  */
 export class ChainHasher {
   private scratch = Buffer.allocUnsafeSlow(64 * 1024);
+  // Records in one log tend to have few distinct sizes: reuse the view instead of slicing per frame.
+  private view = this.scratch.subarray(0, 0);
 
   /** Hash of the frame whose body (from the seq field) is frame[bodyStart, bodyStart + bodyLen). */
   hashFrame(frame: Buffer, bodyStart: number, bodyLen: number, prevHash: Buffer): Buffer {
@@ -96,7 +98,8 @@ export class ChainHasher {
     frame.copy(s, 16, bodyStart, bodyStart + 8);
     prevHash.copy(s, 24, 0, HASH_BYTES);
     frame.copy(s, 24 + HASH_BYTES, bodyStart + 8, bodyStart + bodyLen);
-    return sha256('sha256', s.subarray(0, need), 'buffer');
+    if (this.view.length !== need || this.view.buffer !== s.buffer) this.view = s.subarray(0, need);
+    return sha256('sha256', this.view, 'buffer');
   }
 }
 

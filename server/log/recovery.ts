@@ -12,7 +12,7 @@ import path from 'node:path';
 import { WorldlineError } from '../errors.js';
 import type { LogMeta } from '../core/ports.js';
 import { decodeSegmentHeader, genesisHash, metaOf, frameTotal, segmentFileName } from './format.js';
-import { HeaderError, intactFrameAfter, scanSegment, type SegmentScan } from './scan.js';
+import { HeaderError, intactFrameAfter, scanSegment, type ScanOptions, type SegmentScan } from './scan.js';
 import { loadSnapshots, type Snapshot } from './snapshots.js';
 import { fsyncDirSync } from './files.js';
 
@@ -68,43 +68,56 @@ function corrupt(p: LogProblem): WorldlineError {
   );
 }
 
-/** Reads and checks the whole log in `dir` without changing anything. */
+/** Scans one segment file: a SegmentScan, or the HeaderError when its header is unreadable. */
+export type SegmentScanner = (file: string, opts: ScanOptions) => SegmentScan | HeaderError;
+
+const scanHere: SegmentScanner = (file, opts) => {
+  try {
+    return scanSegment(file, opts);
+  } catch (err) {
+    if (err instanceof HeaderError) return err;
+    throw err;
+  }
+};
+
+/** Reads and checks the whole log in `dir` without changing anything, scanning segments on this thread. */
 export function analyzeLog(dir: string, opts: AnalyzeOptions = {}): LogAnalysis {
-  const files = segmentFiles(dir);
+  return analyzeWith(dir, segmentFiles(dir), scanHere, opts);
+}
+
+/** Snapshots of the log in dir (read via its first segment's log id), with warnings for the ones ignored. */
+export function snapshotsFor(dir: string, firstFile: string, warnings: string[]): Snapshot[] {
+  const head = Buffer.alloc(64 * 1024 + 16);
+  const fd = fs.openSync(firstFile, 'r');
+  const n = fs.readSync(fd, head, 0, head.length, 0);
+  fs.closeSync(fd);
+  const h = decodeSegmentHeader(head, n);
+  return h.ok ? loadSnapshots(dir, h.header.logId, (f, why) => warnings.push(`snapshot ${path.basename(f)} ignored: ${why}`)) : [];
+}
+
+/** The recovery rules over segment scans produced by `scan` (on this thread, or from a worker pool). */
+export function analyzeWith(dir: string, files: readonly string[], scan: SegmentScanner, opts: AnalyzeOptions, preloaded?: { snapshots: Snapshot[]; warnings: string[] }): LogAnalysis {
   const warnings: string[] = [];
   const empty = { dir, segments: [], snapshots: [], firstSeq: 1, lastSeq: 0, lastHash: Buffer.alloc(32), anchoredFrom: 'genesis' as const, warnings };
   if (files.length === 0) return { ...empty, meta: undefined, problem: undefined };
 
-  let snapshots: Snapshot[] = [];
-  const wantHashes = new Set<number>();
+  // Snapshot anchors are checked against the chain, so their seqs must be known before the scan.
+  if (preloaded) warnings.push(...preloaded.warnings);
+  const snapshots = preloaded ? preloaded.snapshots : snapshotsFor(dir, files[0]!, warnings);
+  const wantHashes = new Set(snapshots.map((s) => s.anchorSeq));
   const segments: SegmentScan[] = [];
   let problem: LogProblem | undefined;
   let meta: LogMeta | undefined;
 
-  {
-    // Snapshot anchors are checked against the chain, so their seqs must be known before the scan.
-    const head = Buffer.alloc(64 * 1024 + 16);
-    const fd = fs.openSync(files[0]!, 'r');
-    const n = fs.readSync(fd, head, 0, head.length, 0);
-    fs.closeSync(fd);
-    const h = decodeSegmentHeader(head, n);
-    if (h.ok) {
-      snapshots = loadSnapshots(dir, h.header.logId, (f, why) => warnings.push(`snapshot ${path.basename(f)} ignored: ${why}`));
-      for (const s of snapshots) wantHashes.add(s.anchorSeq);
-    }
-  }
   for (let i = 0; i < files.length && !problem; i++) {
     const file = files[i]!;
-    let scan: SegmentScan;
-    try {
-      scan = scanSegment(file, { verifyHashes: true, collectCheckpoints: opts.collectCheckpoints ?? false, wantHashes });
-    } catch (err) {
-      if (!(err instanceof HeaderError)) throw err;
+    const scanned = scan(file, { verifyHashes: true, collectCheckpoints: opts.collectCheckpoints ?? false, wantHashes });
+    if (scanned instanceof HeaderError) {
       const seq = segments.length ? segments[segments.length - 1]!.lastSeq + 1 : Number(path.basename(file).slice(0, 20));
-      problem = { seq, reason: err.message, file, offset: 0, torn: false };
+      problem = { seq, reason: scanned.message, file, offset: 0, torn: false };
       break;
     }
-    const h = scan.header;
+    const h = scanned.header;
     if (i === 0) {
       meta = metaOf(h);
       if (h.firstSeq === 1 && !h.prevHash.equals(genesisHash(meta))) {
@@ -123,10 +136,10 @@ export function analyzeLog(dir: string, opts: AnalyzeOptions = {}): LogAnalysis 
       }
     }
     if (path.basename(file) !== segmentFileName(h.firstSeq)) warnings.push(`${path.basename(file)}: name does not match its first seq ${h.firstSeq}`);
-    segments.push(scan);
-    if (scan.problem) {
+    segments.push(scanned);
+    if (scanned.problem) {
       const last = i === files.length - 1;
-      const p = scan.problem;
+      const p = scanned.problem;
       const tornCandidate = last && (p.kind === 'length' || p.kind === 'incomplete' || p.kind === 'crc');
       const after = tornCandidate ? intactFrameAfter(file, p.offset, p.seq) : undefined;
       const reason = after ? `${p.reason}; intact records follow (seq ${after.seq} at offset ${after.offset})` : last ? p.reason : `${p.reason} in a segment that is not the last`;
@@ -215,13 +228,16 @@ export interface RecoverOptions {
   readonly onEvent?: (event: string, details: Record<string, unknown>) => void;
 }
 
-/** Analyzes the log, cuts a torn tail or applies an explicit repair, and throws on corruption. */
-export function recoverLog(dir: string, opts: RecoverOptions = {}): LogAnalysis {
+/**
+ * Analyzes the log, cuts a torn tail or applies an explicit repair, and throws on corruption. `analyze` is the scan
+ * to use (the parallel one from scan-pool.ts at startup).
+ */
+export async function recoverLog(dir: string, opts: RecoverOptions = {}, analyze: (dir: string) => Promise<LogAnalysis> | LogAnalysis = analyzeLog): Promise<LogAnalysis> {
   for (const f of fs.readdirSync(path.join(dir, SEGMENT_DIR)).filter((n) => n.endsWith('.tmp'))) {
     fs.rmSync(path.join(dir, SEGMENT_DIR, f), { force: true });
     opts.onEvent?.('removed-temp-segment', { file: f });
   }
-  let a = analyzeLog(dir);
+  let a = await analyze(dir);
   if (opts.truncateFromSeq !== undefined) {
     const s = opts.truncateFromSeq;
     const limit = a.problem ? a.problem.seq : a.lastSeq + 1;
@@ -239,14 +255,14 @@ export function recoverLog(dir: string, opts: RecoverOptions = {}): LogAnalysis 
     }
     fsyncDirSync(path.join(dir, SEGMENT_DIR));
     opts.onEvent?.('repaired', { truncateFromSeq: s, movedAside: moved });
-    a = analyzeLog(dir);
+    a = await analyze(dir);
   }
   if (a.problem) {
     if (!a.problem.torn) throw corrupt(a.problem);
     const aside = cutTail(a.problem.file, a.problem.offset);
     opts.onEvent?.('torn-tail-truncated', { seq: a.problem.seq, file: a.problem.file, offset: a.problem.offset, movedTo: aside });
-    a = analyzeLog(dir);
-    if (a.problem) throw corrupt(a.problem);
+    // The scan already stopped at the cut: everything before it was verified, so no rescan is needed.
+    a = { ...a, problem: undefined };
   }
   return a;
 }

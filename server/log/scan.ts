@@ -110,16 +110,15 @@ export function scanSegment(file: string, opts: ScanOptions): SegmentScan {
         break;
       }
       const bodyLen = buf.readUInt32LE(pos);
-      const stored = frameHash(buf, pos);
       if (opts.verifyHashes) {
         const computed = hasher.hashFrame(buf, pos + 4, bodyLen, prev);
-        if (!computed.equals(stored)) {
+        if (computed.compare(buf, pos + 4 + bodyLen, pos + 36 + bodyLen) !== 0) {
           scan.problem = { kind: 'hash', seq: expected, offset, reason: 'hash chain mismatch: the CRC is valid but the hash is not (tampering)' };
           break;
         }
         prev = computed;
       } else {
-        prev = Buffer.from(stored);
+        prev = Buffer.from(frameHash(buf, pos));
       }
       if (opts.collectCheckpoints && frameKind(buf, pos) === 'checkpoint') {
         scan.checkpoints.push({ seq, payload: Buffer.from(framePayload(buf, pos)), prevHash: Buffer.from(scan.lastHash) });

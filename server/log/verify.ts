@@ -4,7 +4,7 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { ErrorName } from '../errors.js';
-import { analyzeLog } from './recovery.js';
+import { analyzeLogParallel } from './scan-pool.js';
 import { checkCheckpoint } from './checkpoints.js';
 
 export interface VerifyReport {
@@ -30,9 +30,9 @@ export interface VerifyOptions {
 }
 
 /** Verifies the log in `dir` and reports the first problem, if any. */
-export function verifyLog(dir: string, opts: VerifyOptions = {}): VerifyReport {
+export async function verifyLog(dir: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const key = opts.publicKey === undefined ? undefined : typeof opts.publicKey === 'string' ? createPublicKey(opts.publicKey) : opts.publicKey;
-  const a = analyzeLog(dir, { collectCheckpoints: key !== undefined });
+  const a = await analyzeLogParallel(dir, { collectCheckpoints: key !== undefined });
   let problem: VerifyReport['problem'] = a.problem && { code: 'LOG_CORRUPTION_DETECTED', ...a.problem };
   let checkpoints: VerifyReport['checkpoints'];
   const warnings = [...a.warnings];
