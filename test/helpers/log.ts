@@ -305,7 +305,7 @@ function encodeHeader(json: Record<string, unknown>): Buffer {
  * Rewrites the whole log the way an attacker who knows the format would: `edit` may replace any record's payload,
  * then every chain hash, CRC and segment-header prev_hash from there on is recomputed so the chain is valid again.
  */
-export function rewriteChain(dir: string, edit: (seq: number, kind: string, payload: Buffer) => Buffer | undefined): void {
+export function rewriteChain(dir: string, edit: (seq: number, kind: string, payload: Buffer, prevHash: Buffer) => Buffer | undefined): void {
   const files = fs.readdirSync(path.join(dir, 'segments')).filter((n) => n.endsWith('.wlseg')).sort().map((n) => path.join(dir, 'segments', n));
   let prev: Buffer | undefined;
   for (const file of files) {
@@ -315,7 +315,7 @@ export function rewriteChain(dir: string, edit: (seq: number, kind: string, payl
     else prev = Buffer.from(String(json['prev_hash']), 'hex');
     const parts: Buffer[] = [encodeHeader(json)];
     for (const f of seg.frames) {
-      const payload = edit(f.seq, f.kind, f.payload) ?? f.payload;
+      const payload = edit(f.seq, f.kind, f.payload, prev) ?? f.payload;
       const frame = encodeFrame(f.seq, f.kind, payload, prev);
       prev = frame.subarray(frame.length - 36, frame.length - 4);
       parts.push(frame);

@@ -1,0 +1,133 @@
+/**
+ * Snapshots and compaction: a snapshot vouches for the state at an anchor (seq, chain hash); compaction deletes whole
+ * segments before the older kept anchor, and the log stays verifiable from that anchor.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { openLog, verifyLog } from '../../server/log/index.js';
+import {
+  appendRecords, computeLayout, expectRecords, readAll, recordFor, rejectsWith, testLogOptions, throwsWith, useTempDirs,
+} from '../helpers/log.js';
+
+const tempDir = useTempDirs('worldline-snapshots-');
+const state = (n: number): Buffer => Buffer.from(JSON.stringify({ state: n, agents: Array.from({ length: n % 7 }, (_, i) => `a${i}`) }));
+
+function snapshotFileNames(dir: string): string[] {
+  return fs.readdirSync(path.join(dir, 'snapshots')).filter((n) => n.endsWith('.wlsnap')).sort();
+}
+
+describe('snapshots and compaction', () => {
+  it('compacts segments before the older kept anchor; the log reopens, verifies from the anchor, and refuses compacted ranges', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir, testLogOptions());
+    const records = await appendRecords(log, 220);
+    const layout = computeLayout(dir, records);
+    expect(layout.segments.length).toBeGreaterThanOrEqual(4);
+
+    await log.writeSnapshot(state(1), 100);
+    await log.writeSnapshot(state(2), 150);
+    expect(log.latestSnapshot()?.anchorSeq).toBe(150);
+    expect(Buffer.from(log.latestSnapshot()!.state).equals(state(2))).toBe(true);
+
+    // Whole segments whose every record is at or before the older anchor (100) go; the one holding 101 stays.
+    const expectRemoved = layout.segments.filter((s, i) => i + 1 < layout.segments.length && layout.segments[i + 1]!.firstSeq - 1 <= 100);
+    expect(expectRemoved.length).toBeGreaterThanOrEqual(1);
+    const removed = await log.compact();
+    expect(removed.map((f) => path.basename(f)).sort()).toEqual(expectRemoved.map((s) => path.basename(s.file)).sort());
+    for (const s of expectRemoved) expect(fs.existsSync(s.file)).toBe(false);
+    const firstSeq = layout.segments[expectRemoved.length]!.firstSeq;
+    expect(firstSeq).toBeLessThanOrEqual(101);
+    expect(log.firstSeq).toBe(firstSeq);
+
+    const e = throwsWith(() => [...log.records(firstSeq - 1)], 'LOG_RANGE_UNAVAILABLE');
+    expect(e.details['firstSeq']).toBe(firstSeq);
+    throwsWith(() => [...log.records(1, 5)], 'LOG_RANGE_UNAVAILABLE');
+    expect([...log.records(firstSeq)].map((r) => r.seq)).toEqual(Array.from({ length: 220 - firstSeq + 1 }, (_, i) => firstSeq + i));
+
+    const more = await appendRecords(log, 15);
+    await log.close();
+
+    const reopened = await openLog(dir, testLogOptions());
+    expect(reopened.firstSeq).toBe(firstSeq);
+    expect(reopened.lastSeq).toBe(235);
+    expect(reopened.latestSnapshot()?.anchorSeq).toBe(150);
+    expect(Buffer.from(reopened.latestSnapshot()!.state).equals(state(2))).toBe(true);
+    throwsWith(() => [...reopened.records(1)], 'LOG_RANGE_UNAVAILABLE');
+    await reopened.close();
+
+    const report = await verifyLog(dir);
+    expect(report.problem).toBeUndefined();
+    expect(report.ok).toBe(true);
+    expect(typeof report.anchoredFrom).toBe('number');
+    expect([100, 150]).toContain(report.anchoredFrom);
+    expect(report.firstSeq).toBe(firstSeq);
+    expect(report.snapshots).toBe(2);
+    const all = await readAll(dir);
+    expectRecords(all, new Map([...records].filter(([s]) => s >= firstSeq)));
+    expectRecords(all, more);
+
+    // A corrupted newest snapshot: the older one takes over (and still anchors the compacted start).
+    const newest = path.join(dir, 'snapshots', snapshotFileNames(dir)[1]!);
+    expect(path.basename(newest)).toBe(`${String(150).padStart(20, '0')}.wlsnap`);
+    const buf = fs.readFileSync(newest);
+    buf[buf.length - 40]! ^= 0x04;
+    fs.writeFileSync(newest, buf);
+    const fallback = await openLog(dir, testLogOptions());
+    expect(fallback.latestSnapshot()?.anchorSeq).toBe(100);
+    expect(Buffer.from(fallback.latestSnapshot()!.state).equals(state(1))).toBe(true);
+    await fallback.close();
+    const report2 = await verifyLog(dir);
+    expect(report2.ok).toBe(true);
+    expect(report2.anchoredFrom).toBe(100);
+    expect(report2.snapshots).toBe(1);
+    expect(report2.warnings.join('\n')).toMatch(/00000000000000000150\.wlsnap/);
+
+    // Both snapshots gone bad: nothing vouches for the compacted start any more, so the log is refused.
+    const older = path.join(dir, 'snapshots', snapshotFileNames(dir)[0]!);
+    const b2 = fs.readFileSync(older);
+    b2[20]! ^= 0x01;
+    fs.writeFileSync(older, b2);
+    const err = await rejectsWith(openLog(dir, testLogOptions()), 'LOG_CORRUPTION_DETECTED');
+    expect(err.details['seq']).toBe(1);
+  });
+
+  it('keeps only the newest two snapshots (or snapshotsToKeep)', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir, testLogOptions());
+    await appendRecords(log, 50);
+    for (const anchor of [10, 20, 30, 40]) await log.writeSnapshot(state(anchor), anchor);
+    expect(snapshotFileNames(dir).map((n) => Number(n.slice(0, 20)))).toEqual([30, 40]);
+    expect(log.latestSnapshot()?.anchorSeq).toBe(40);
+    await log.close();
+    const reopened = await openLog(dir, testLogOptions({ snapshotsToKeep: 3 }));
+    expect(reopened.latestSnapshot()?.anchorSeq).toBe(40);
+    expect(Buffer.from(reopened.latestSnapshot()!.state).equals(state(40))).toBe(true);
+    await reopened.writeSnapshot(state(45), 45);
+    await reopened.writeSnapshot(state(50), 50);
+    expect(snapshotFileNames(dir).map((n) => Number(n.slice(0, 20)))).toEqual([40, 45, 50]);
+    await reopened.close();
+    expect((await verifyLog(dir)).snapshots).toBe(3);
+  });
+
+  it('a snapshot anchor must be a seq the log has', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir, testLogOptions());
+    await appendRecords(log, 5);
+    await rejectsWith(log.writeSnapshot(state(1), 6), 'CONFIG_INVALID');
+    await rejectsWith(log.writeSnapshot(state(1), -1), 'CONFIG_INVALID');
+    await log.writeSnapshot(state(0), 0);
+    expect(log.latestSnapshot()?.anchorSeq).toBe(0);
+    await log.close();
+    expect((await verifyLog(dir)).ok).toBe(true);
+  });
+
+  it('compaction without a snapshot removes nothing', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir, testLogOptions());
+    await appendRecords(log, 150, (s) => recordFor(s));
+    expect(await log.compact()).toEqual([]);
+    expect(log.firstSeq).toBe(1);
+    await log.close();
+  });
+});
