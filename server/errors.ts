@@ -82,8 +82,8 @@ export const ErrorCatalogue = {
   LOG_WORLD_MISMATCH: entry(7011, 409, R.ABORT, 'The data directory belongs to a different world or log.', 'Point --data at the directory of this world, or at an empty one.'),
   SNAPSHOT_CORRUPTED: entry(7012, 500, R.ABORT, 'No snapshot passed its checksum.', 'Recover from the full log, or restore a snapshot from a copy.'),
   CHECKPOINT_SIGNATURE_INVALID: entry(7013, 500, R.ABORT, 'A signed checkpoint does not match its key or the log it signs.', 'Treat the log as tampered with: restore it from a trusted copy.'),
-  LOG_RANGE_UNAVAILABLE: entry(7015, 410, R.ABORT, 'The requested seq range is no longer (compacted) or not yet in the log.', 'Load the newest snapshot and read from its anchor seq.'),
   CONFIG_INVALID: entry(7014, 400, R.ABORT, 'A configuration value or command-line argument is invalid.', 'Fix the value named in the message.'),
+  LOG_RANGE_UNAVAILABLE: entry(7015, 410, R.ABORT, 'The requested seq range is no longer (compacted) or not yet in the log.', 'Load the newest snapshot and read from its anchor seq.'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorName = keyof typeof ErrorCatalogue;

@@ -43,6 +43,8 @@ export interface LogAnalysis {
   readonly anchoredFrom: 'genesis' | number;
   readonly problem: LogProblem | undefined;
   readonly warnings: string[];
+  /** Worker threads that scanned the segments (1: this thread). */
+  readonly threads: number;
 }
 
 export interface AnalyzeOptions {
@@ -96,10 +98,10 @@ export function snapshotsFor(dir: string, firstFile: string, warnings: string[])
 }
 
 /** The recovery rules over segment scans produced by `scan` (on this thread, or from a worker pool). */
-export function analyzeWith(dir: string, files: readonly string[], scan: SegmentScanner, opts: AnalyzeOptions, preloaded?: { snapshots: Snapshot[]; warnings: string[] }): LogAnalysis {
+export function analyzeWith(dir: string, files: readonly string[], scan: SegmentScanner, opts: AnalyzeOptions, preloaded?: { snapshots: Snapshot[]; warnings: string[]; threads: number }): LogAnalysis {
   const warnings: string[] = [];
   const empty = { dir, segments: [], snapshots: [], firstSeq: 1, lastSeq: 0, lastHash: Buffer.alloc(32), anchoredFrom: 'genesis' as const, warnings };
-  if (files.length === 0) return { ...empty, meta: undefined, problem: undefined };
+  if (files.length === 0) return { ...empty, meta: undefined, problem: undefined, threads: 1 };
 
   // Snapshot anchors are checked against the chain, so their seqs must be known before the scan.
   if (preloaded) warnings.push(...preloaded.warnings);
@@ -170,7 +172,7 @@ export function analyzeWith(dir: string, files: readonly string[], scan: Segment
     if (anchor) anchoredFrom = anchor.anchorSeq;
     else if (!problem) problem = { seq: 1, reason: `log starts at seq ${firstSeq} and no snapshot anchors it (segments deleted outside compaction?)`, file: first.file, offset: 0, torn: false };
   }
-  return { dir, meta, segments, firstSeq, lastSeq, lastHash, snapshots: matching, anchoredFrom, problem, warnings };
+  return { dir, meta, segments, firstSeq, lastSeq, lastHash, snapshots: matching, anchoredFrom, problem, warnings, threads: preloaded?.threads ?? 1 };
 }
 
 /** Copies file[offset, end) to `<file>.<offset>.broken`, fsyncs it, truncates the file to offset. */

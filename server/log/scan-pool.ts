@@ -17,6 +17,8 @@ const PARALLEL_MIN_BYTES = 32 * 1024 * 1024;
 export interface ParallelOptions extends AnalyzeOptions {
   /** Worker threads to use (default: available cores). 1 scans on this thread. */
   readonly threads?: number;
+  /** Scan on this thread when the log is smaller than this (default 32 MiB: workers cost more than they save). */
+  readonly minBytes?: number;
 }
 
 const asBuf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
@@ -84,16 +86,15 @@ export async function analyzeLogParallel(dir: string, opts: ParallelOptions = {}
   const files = segmentFiles(dir);
   const threads = Math.min(opts.threads ?? os.availableParallelism(), files.length);
   const bytes = files.reduce((n, f) => n + fs.statSync(f).size, 0);
-  if (threads < 2 || bytes < PARALLEL_MIN_BYTES) return analyzeLog(dir, opts);
+  if (threads < 2 || bytes < (opts.minBytes ?? PARALLEL_MIN_BYTES)) return analyzeLog(dir, opts);
   const warnings: string[] = [];
   const snapshots = snapshotsFor(dir, files[0]!, warnings);
   let results: Map<string, SegmentScan | HeaderError>;
   try {
     results = await scanAll(files, threads, opts, snapshots.map((s) => s.anchorSeq));
-  } catch (err) {
-    if (process.env['WORLDLINE_DEBUG_SCAN']) console.error(err);
+  } catch {
     // Workers unavailable (no loader for sources, resource limits): the same scan on this thread.
     return analyzeLog(dir, opts);
   }
-  return analyzeWith(dir, files, (f) => results.get(f)!, opts, { snapshots, warnings });
+  return analyzeWith(dir, files, (f) => results.get(f)!, opts, { snapshots, warnings, threads });
 }

@@ -1,0 +1,109 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../../server/cli/main.js';
+import { analyzeLog } from '../../server/log/index.js';
+
+function capture(): { io: { out: (s: string) => void; err: (s: string) => void }; out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return { io: { out: (s) => out.push(s), err: (s) => err.push(s) }, out, err };
+}
+
+describe('worldline CLI', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-cli-'));
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+  const logDir = path.join(root, 'demo');
+  const pub = path.join(root, 'keys', 'checkpoint.pub');
+
+  it('demo builds a signed log that verifies, and a second run resumes from its snapshot', async () => {
+    const c = capture();
+    expect(await main(['demo', '--data', root, '--records', '3000'], c.io)).toBe(0);
+    expect(c.out.join('\n')).toMatch(/verify: ok, 3003 records/);
+    const c2 = capture();
+    expect(await main(['demo', '--data', root, '--records', '1000'], c2.io)).toBe(0);
+    expect(c2.out.join('\n')).toMatch(/resuming from snapshot at seq 3003/);
+  });
+
+  it('verify prints a one-line summary and exits 0; --pubkey checks the signatures', async () => {
+    const c = capture();
+    expect(await main(['verify', logDir], c.io)).toBe(0);
+    expect(c.out).toHaveLength(1);
+    expect(c.out[0]).toMatch(/^ok: 4004 records, last seq 4004, head [0-9a-f]{64}, 1 segments/);
+    const s = capture();
+    expect(await main(['verify', logDir, '--pubkey', pub, '--json'], s.io)).toBe(0);
+    const report = JSON.parse(s.out[0]!) as { ok: boolean; checkpoints: { verified: number } };
+    expect(report.ok).toBe(true);
+    expect(report.checkpoints.verified).toBe(4);
+  });
+
+  it('verify with the wrong public key fails and names the checkpoint', async () => {
+    const other = path.join(root, 'other-keys');
+    expect(await main(['keygen', other], capture().io)).toBe(0);
+    const c = capture();
+    expect(await main(['verify', logDir, '--pubkey', path.join(other, 'checkpoint.pub')], c.io)).toBe(1);
+    expect(c.err.join('\n')).toMatch(/CHECKPOINT_SIGNATURE_INVALID: first bad seq 1001/);
+  });
+
+  it('inspect --json prints one object per record with seq, kind, hash and decoded payload', async () => {
+    const c = capture();
+    expect(await main(['inspect', logDir, '--from', '999', '--to', '1002', '--json'], c.io)).toBe(0);
+    const rows = c.out.map((l) => JSON.parse(l) as { seq: number; kind: string; hash: string; payload: Record<string, unknown> });
+    expect(rows.map((r) => r.seq)).toEqual([999, 1000, 1001, 1002]);
+    expect(rows[2]!.kind).toBe('checkpoint');
+    expect(rows[0]!.kind).toBe('effect');
+    expect(rows[0]!.payload['kind']).toBe('Move');
+    expect(rows[0]!.hash).toMatch(/^[0-9a-f]{64}$/);
+    const t = capture();
+    expect(await main(['inspect', logDir, '--from', '5', '--to', '6'], t.io)).toBe(0);
+    expect(t.out).toHaveLength(2);
+    expect(t.out[0]).toMatch(/^\s+5\s+effect\s+[0-9a-f]{16}\s+\d+B\s+\{/);
+  });
+
+  it('verify exits 1 naming the first bad seq on mid-log damage, and repair makes it open again', async () => {
+    const copy = path.join(root, 'damaged');
+    fs.cpSync(logDir, copy, { recursive: true });
+    const seg = analyzeLog(copy).segments[0]!;
+    // Flip one byte well inside the log (not in the last records).
+    const fd = fs.openSync(seg.file, 'r+');
+    const at = Math.floor(seg.validEnd / 2);
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, at);
+    b[0] = b[0]! ^ 0xff;
+    fs.writeSync(fd, b, 0, 1, at);
+    fs.closeSync(fd);
+    const c = capture();
+    expect(await main(['verify', copy], c.io)).toBe(1);
+    const m = /LOG_CORRUPTION_DETECTED: first bad seq (\d+)/.exec(c.err.join('\n'));
+    expect(m).not.toBeNull();
+    const bad = Number(m![1]);
+    expect(bad).toBeGreaterThan(1000);
+    expect(bad).toBeLessThan(3500);
+    expect(await main(['repair', copy, '--truncate-from', String(bad)], capture().io)).toBe(0);
+    const v = capture();
+    expect(await main(['verify', copy], v.io)).toBe(0);
+    expect(v.out[0]).toContain(`last seq ${bad - 1},`);
+  });
+
+  it('verify exits 3 on a torn tail only', async () => {
+    const copy = path.join(root, 'torn');
+    fs.cpSync(logDir, copy, { recursive: true });
+    const seg = analyzeLog(copy).segments[0]!;
+    fs.truncateSync(seg.file, seg.validEnd - 7);
+    const c = capture();
+    expect(await main(['verify', copy], c.io)).toBe(3);
+    expect(c.err.join('\n')).toMatch(/torn tail at seq 4004/);
+  });
+
+  it('bad usage exits 2 with a message that says what to do', async () => {
+    const c = capture();
+    expect(await main(['verify'], c.io)).toBe(2);
+    expect(c.err[0]).toMatch(/CONFIG_INVALID \(7014\): expected exactly one log directory/);
+    expect(await main(['inspect', logDir, '--from', 'abc'], c.io)).toBe(2);
+    expect(await main(['verify', path.join(root, 'nope')], c.io)).toBe(2);
+    expect(c.err.join('\n')).toMatch(/holds no Worldline log/);
+    expect(await main(['frobnicate'], c.io)).toBe(2);
+    expect(await main(['repair', logDir], c.io)).toBe(2);
+  });
+});
