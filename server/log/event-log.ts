@@ -45,7 +45,7 @@ export interface OpenLogOptions {
   readonly onEvent?: (event: string, details: Record<string, unknown>) => void;
 }
 
-type LogState = 'open' | 'read-only' | 'failed' | 'closed';
+type LogState = 'open' | 'read-only' | 'failed' | 'closing' | 'closed';
 
 interface Batch {
   /** Header bytes of a new segment this batch starts (undefined: append to the current segment). */
@@ -260,7 +260,7 @@ export class EventLog implements EventLogPort {
 
   private async flushLoop(): Promise<void> {
     try {
-      while (this.queue.length > 0 && this.state === 'open') {
+      while (this.queue.length > 0 && (this.state === 'open' || this.state === 'closing')) {
         const b = this.queue.shift()!;
         try {
           if (b.roll) await this.rollSegment(b.roll.header, b.roll.firstSeq);
@@ -413,7 +413,7 @@ export class EventLog implements EventLogPort {
   private unavailable(): WorldlineError {
     if (this.state === 'read-only') return new WorldlineError('LOG_READ_ONLY', 'the log is read-only after a write failure (disk full or I/O error); retry with backoff', { retryable: true });
     if (this.state === 'failed') return new WorldlineError('LOG_FSYNC_FAILED', 'the log failed an fsync and accepts no more writes; restart to recover');
-    return new WorldlineError('LOG_CLOSED', 'the log is closed');
+    return new WorldlineError('LOG_CLOSED', this.state === 'closing' ? 'the log is closing and accepts no more appends' : 'the log is closed');
   }
 
   private maybeCheckpoint(timer: boolean): void {
@@ -504,8 +504,10 @@ export class EventLog implements EventLogPort {
     if (this.state === 'closed') return;
     this.stopTimers();
     if (this.state === 'open') {
+      // New appends are refused from here on, so the flush below covers every accepted record.
+      this.state = 'closing';
       await this.flush();
-      if (this.durability === 'none' && this.state === 'open') await this.sync(true).catch(() => {});
+      if (this.durability === 'none' && this.state === 'closing') await this.sync(true).catch(() => {});
     }
     this.state = 'closed';
     await this.files.close(this.fd).catch(() => {});

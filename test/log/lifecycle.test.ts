@@ -1,0 +1,45 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isWorldlineError } from '../../server/errors.js';
+import { openLog, verifyLog } from '../../server/log/index.js';
+
+describe('log lifecycle', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  const tmp = (): string => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-life-'));
+    dirs.push(d);
+    return d;
+  };
+
+  it('close() settles every accepted append, and refuses appends made while closing', async () => {
+    const dir = tmp();
+    const log = await openLog(dir, { create: { worldId: 'w', worldSeed: '1' }, onFsyncFailure: 'fail' });
+    const accepted = Array.from({ length: 500 }, (_, i) => log.append('effect', Buffer.from(`r${i}`)));
+    const closing = log.close();
+    const late = log.append('effect', Buffer.from('late')).then(() => 'accepted', (e: unknown) => e);
+    await closing;
+    const results = await Promise.all(accepted);
+    expect(results.map((r) => r.seq)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+    expect(isWorldlineError(await late, 'LOG_CLOSED')).toBe(true);
+    await expect(log.append('effect', Buffer.from('after'))).rejects.toSatisfy((e: unknown) => isWorldlineError(e, 'LOG_CLOSED'));
+    const report = await verifyLog(dir);
+    expect(report.ok).toBe(true);
+    expect(report.lastSeq).toBe(500);
+  });
+
+  it('reopening continues the same chain with contiguous seqs', async () => {
+    const dir = tmp();
+    const a = await openLog(dir, { create: { worldId: 'w', worldSeed: '1' } });
+    await a.append('effect', Buffer.from('one'));
+    await a.close();
+    const b = await openLog(dir, { create: { worldId: 'w', worldSeed: '1' } });
+    expect((await b.append('effect', Buffer.from('two'))).seq).toBe(2);
+    expect([...b.records()].map((r) => Buffer.from(r.payload).toString())).toEqual(['one', 'two']);
+    await b.close();
+    await expect(openLog(dir, { create: { worldId: 'other', worldSeed: '1' } })).rejects.toSatisfy((e: unknown) => isWorldlineError(e, 'LOG_WORLD_MISMATCH'));
+    await expect(openLog(tmp(), {})).rejects.toSatisfy((e: unknown) => isWorldlineError(e, 'CONFIG_INVALID'));
+  });
+});
