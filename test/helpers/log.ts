@@ -323,3 +323,12 @@ export function rewriteChain(dir: string, edit: (seq: number, kind: string, payl
     fs.writeFileSync(file, Buffer.concat(parts));
   }
 }
+
+/** Polls cond every 10 ms, at most `tries` times; throws when it never holds. Not a timing assertion: a bound. */
+export async function waitFor(cond: () => boolean, what: string, tries = 1000): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
