@@ -1,0 +1,139 @@
+/**
+ * Generations and their cancel tokens. An agent declares it is generating an intent (req_id) against a view
+ * (context_seq); when a newly committed event it can see makes that context stale, the token is aborted with a
+ * GENERATION_CANCELLED error whose details carry stale_due_to, subject to the agent's interrupt policy:
+ * - always: any visible event after context_seq;
+ * - only_conflict: a visible event after context_seq that changed the agent's own entity or one of the entities the
+ *   generation declared it `touches`;
+ * - { debounce_ms }: like always, but at most one interruption per agent per window. The window opens at an
+ *   interruption; a trigger inside it is suppressed and re-evaluated when the window ends: if the generation is
+ *   still open then, it is cancelled with every suppressed cause.
+ */
+import { WorldlineError } from '../errors.js';
+import type { StaleCause } from './types.js';
+import type { InterruptPolicy } from './world.js';
+
+export interface GenerationToken {
+  readonly agent_id: string;
+  readonly req_id: string;
+  readonly context_seq: number;
+  readonly signal: AbortSignal;
+}
+
+interface Generation {
+  readonly token: GenerationToken;
+  readonly controller: AbortController;
+  readonly policy: InterruptPolicy;
+  readonly touches: ReadonlySet<string>;
+  suppressed: StaleCause[];
+  reevalAt: number | undefined;
+}
+
+export interface GenerationOptions {
+  readonly interrupt: InterruptPolicy;
+  readonly touches?: readonly string[];
+}
+
+export class Generations {
+  private readonly byAgent = new Map<string, Map<string, Generation>>();
+  private readonly lastInterrupt = new Map<string, number>();
+  private readonly due: Generation[] = [];
+
+  constructor(
+    private readonly now: () => number,
+    private readonly schedule: (atMs: number) => void,
+  ) {}
+
+  /** True when the agent has open generations (the observation hook is skipped otherwise). */
+  watching(agentId: string): boolean {
+    return (this.byAgent.get(agentId)?.size ?? 0) > 0;
+  }
+
+  /** Opens a generation. `already` lists visible events after context_seq: they are judged at once. */
+  begin(agentId: string, reqId: string, contextSeq: number, opts: GenerationOptions, already: readonly StaleCause[], changedOf: (c: StaleCause) => readonly string[]): GenerationToken {
+    let m = this.byAgent.get(agentId);
+    const prev = m?.get(reqId);
+    if (prev) this.abort(prev, 'superseded by a new generation for the same req_id', []);
+    const controller = new AbortController();
+    const token: GenerationToken = { agent_id: agentId, req_id: reqId, context_seq: contextSeq, signal: controller.signal };
+    const g: Generation = { token, controller, policy: opts.interrupt, touches: new Set(opts.touches ?? []), suppressed: [], reevalAt: undefined };
+    if (!m) this.byAgent.set(agentId, (m = new Map()));
+    m.set(reqId, g);
+    for (const c of already) {
+      if (controller.signal.aborted) break;
+      this.judge(g, c, changedOf(c));
+    }
+    return token;
+  }
+
+  /** Closes a generation without cancelling it (its intent was submitted, or the agent gave up). */
+  end(agentId: string, reqId: string): void {
+    const m = this.byAgent.get(agentId);
+    m?.delete(reqId);
+    if (m?.size === 0) this.byAgent.delete(agentId);
+  }
+
+  /** Cancels a generation on request; false when none is open. */
+  cancel(agentId: string, reqId: string, reason: string): boolean {
+    const g = this.byAgent.get(agentId)?.get(reqId);
+    if (!g) return false;
+    this.abort(g, reason, []);
+    return true;
+  }
+
+  /** A committed event the agent can see. */
+  onVisible(agentId: string, cause: StaleCause, changed: readonly string[]): void {
+    const m = this.byAgent.get(agentId);
+    if (!m) return;
+    for (const g of [...m.values()]) if (cause.view_seq > g.token.context_seq) this.judge(g, cause, changed);
+  }
+
+  private judge(g: Generation, cause: StaleCause, changed: readonly string[]): void {
+    const p = g.policy;
+    const agentId = g.token.agent_id;
+    if (p === 'always') return this.interrupt(g, [cause]);
+    if (p === 'only_conflict') {
+      for (const id of changed) if (id === agentId || g.touches.has(id)) return this.interrupt(g, [cause]);
+      return;
+    }
+    const now = this.now();
+    const last = this.lastInterrupt.get(agentId);
+    if (last === undefined || now - last >= p.debounce_ms) return this.interrupt(g, [...g.suppressed, cause]);
+    g.suppressed.push(cause);
+    if (g.reevalAt === undefined) {
+      g.reevalAt = last + p.debounce_ms;
+      this.due.push(g);
+      this.schedule(g.reevalAt);
+    }
+  }
+
+  /** Re-evaluates suppressed interruptions whose window has ended. */
+  poll(): void {
+    if (this.due.length === 0) return;
+    const now = this.now();
+    for (let i = this.due.length - 1; i >= 0; i--) {
+      const g = this.due[i] as Generation;
+      if (g.reevalAt !== undefined && now < g.reevalAt) continue;
+      this.due.splice(i, 1);
+      g.reevalAt = undefined;
+      const open = this.byAgent.get(g.token.agent_id)?.get(g.token.req_id) === g;
+      if (open && !g.controller.signal.aborted && g.suppressed.length > 0) this.interrupt(g, g.suppressed);
+    }
+  }
+
+  private interrupt(g: Generation, causes: readonly StaleCause[]): void {
+    this.lastInterrupt.set(g.token.agent_id, this.now());
+    this.abort(g, 'the context became stale', causes);
+  }
+
+  private abort(g: Generation, why: string, causes: readonly StaleCause[]): void {
+    this.end(g.token.agent_id, g.token.req_id);
+    g.suppressed = [];
+    const err = new WorldlineError('GENERATION_CANCELLED', `Generation ${g.token.req_id} of agent ${g.token.agent_id} was cancelled: ${why}.`, {
+      req_id: g.token.req_id,
+      context_seq: g.token.context_seq,
+      stale_due_to: causes.map((c) => ({ seq: c.global_seq, view_seq: c.view_seq, kind: c.kind })),
+    });
+    g.controller.abort(err);
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * One scheduling quantum: gather drafts (engine tick, world systems, emitted effects, intents picked by weighted
+ * round-robin), give each a uuid, order them by (sim_time, priority desc, source_id, uuid), then for each in turn
+ * validate, apply and number it (global_seq), append it to the log and observe it. Appends are issued in order and
+ * not awaited one by one; outcomes and deltas are delivered once all of the quantum's records are durable.
+ */
+import { WorldlineError, isWorldlineError } from '../errors.js';
+import { encodeEffect, utf8 } from './canonical.js';
+import { checkDraft } from './intake.js';
+import { RecordKind, encodeRecord } from './records.js';
+import { seededStream } from './rng.js';
+import type { PendingIntent } from './scheduler.js';
+import { writeSnapshotAfter } from './restore.js';
+import { rejectedOutcome, type EmitOutcome, type WorldRuntime } from './runtime.js';
+import { SCHEMA_VERSION, type Effect, type EffectDraft, type JsonObject, type JsonValue, type StaleCause } from './types.js';
+import type { RuleViolation } from './world.js';
+
+export interface DraftCandidate {
+  readonly draft: EffectDraft & { readonly priority: number };
+  uuid: string;
+  readonly pending: PendingIntent | undefined;
+  readonly onDone: ((o: EmitOutcome) => void) | undefined;
+}
+
+export interface QuantumReport {
+  readonly committed: number;
+  readonly rejected: number;
+  readonly global_seq: number;
+  readonly sim_time: number;
+  readonly deltas: number;
+}
+
+const ENGINE_PRIORITY = 1001;
+
+function byOrder(a: DraftCandidate, b: DraftCandidate): number {
+  const p = b.draft.priority - a.draft.priority;
+  if (p !== 0) return p;
+  const sa = a.draft.source_id;
+  const sb = b.draft.source_id;
+  if (sa !== sb) return sa < sb ? -1 : 1;
+  return a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0;
+}
+
+function systemDrafts(rt: WorldRuntime, tick: number): DraftCandidate[] {
+  const out: DraftCandidate[] = [];
+  const store = rt.store;
+  const rngStates: JsonObject = {};
+  let ids: string[] | undefined;
+  for (const sys of rt.world.systems) {
+    const rng = seededStream(sys.seed ?? `${rt.world.seed}/${sys.name}`, store.rngState(sys.name));
+    const drafts = sys.run({ state: store, tick, rng, entityIds: () => (ids ??= [...store.entities.keys()].sort()) });
+    rngStates[sys.name] = rng.save();
+    for (const d of drafts) {
+      const draft = checkDraft({ ...d, priority: d.priority ?? sys.priority ?? 0 }, rt.world.handlers);
+      out.push({ draft, uuid: '', pending: undefined, onDone: undefined });
+    }
+  }
+  const payload: JsonObject = { tick };
+  if (rt.world.systems.length > 0) payload['rng'] = rngStates;
+  out.unshift({ draft: { kind: 'TimeTick', payload, source_id: 'engine', priority: ENGINE_PRIORITY }, uuid: '', pending: undefined, onDone: undefined });
+  return out;
+}
+
+/** Runs one quantum; resolves when its records are durable and its outcomes and deltas delivered. */
+export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<QuantumReport> {
+  if (rt.failed) return Promise.reject(rt.failed);
+  const now = rt.clock.now();
+  const world = rt.world;
+  const store = rt.store;
+  rt.generations.poll();
+  for (const p of rt.scheduler.sweepExpired(now)) {
+    p.resolve(rejectedOutcome(p.intent.agent_id, p.intent.req_id, new WorldlineError('OPERATION_TIMEOUT', `Intent ${p.intent.req_id} passed its deadline_ms before it could commit.`, { req_id: p.intent.req_id })));
+  }
+  const tick = advanceTick ? store.tick + 1 : store.tick;
+  const cands: DraftCandidate[] = advanceTick ? systemDrafts(rt, tick) : [];
+  const simTime = world.policies.timebase === 'ticks' ? tick : now;
+  for (const e of rt.emitted.splice(0)) cands.push(e);
+  for (const p of rt.scheduler.take(world.policies.maxIntentsPerQuantum)) {
+    const i = p.intent;
+    if (p.deadlineAt !== undefined && now > p.deadlineAt) {
+      p.resolve(rejectedOutcome(i.agent_id, i.req_id, new WorldlineError('OPERATION_TIMEOUT', `Intent ${i.req_id} passed its deadline_ms before it could commit.`, { req_id: i.req_id })));
+      continue;
+    }
+    const stale = rt.staleness(i.agent_id, i.context_seq, rt.classOf(i.agent_id).stalenessThreshold);
+    if (stale) {
+      p.resolve(rejectedOutcome(i.agent_id, i.req_id, stale));
+      continue;
+    }
+    cands.push({ draft: { kind: i.kind, payload: i.payload, source_id: i.agent_id, priority: p.priority }, uuid: '', pending: p, onDone: undefined });
+  }
+  for (const c of cands) c.uuid = rt.uuids.next();
+  cands.sort(byOrder);
+
+  const appends: Promise<unknown>[] = [];
+  const settle: Array<(err: WorldlineError | undefined) => void> = [];
+  const effects: Effect[] = [];
+  const visibleEffects = new Map<string, Effect[]>();
+  const genEvents: Array<[string, StaleCause, readonly string[]]> = [];
+  let current: Effect | undefined;
+  rt.obs.onVisible = (agentId, cause, changed) => {
+    if (rt.effectSubscribers.has(agentId) && current) {
+      const l = visibleEffects.get(agentId);
+      if (l) l.push(current);
+      else visibleEffects.set(agentId, [current]);
+    }
+    if (rt.generations.watching(agentId)) genEvents.push([agentId, cause, changed]);
+  };
+  let rejected = 0;
+  const hashEvery = world.policies.stateHashEvery;
+  for (const c of cands) {
+    const { kind, payload, source_id } = c.draft;
+    const p = c.pending;
+    const agentId = p ? source_id : undefined;
+    const ctx = { kind, source_id, agent_id: agentId };
+    const handler = world.handlers[kind];
+    let violation: RuleViolation | undefined = handler?.validate?.(payload, store, ctx);
+    if (!violation) {
+      for (const v of world.validators) {
+        if (v.kinds && !v.kinds.includes(kind)) continue;
+        const msg = v.check({ ...ctx, payload }, store);
+        if (msg !== undefined) {
+          violation = { rule: v.rule, message: msg };
+          break;
+        }
+      }
+    }
+    let effect: Effect | undefined;
+    if (!violation && handler) {
+      effect = {
+        schema_version: SCHEMA_VERSION,
+        world_id: rt.worldId,
+        uuid: c.uuid,
+        kind,
+        payload,
+        global_seq: rt.globalSeq + 1,
+        sim_time: simTime,
+        wall_time: now,
+        source_id,
+        priority: c.draft.priority,
+        ...(p ? { req_id: p.intent.req_id, agent_id: source_id, intent_digest: p.digest } : {}),
+      };
+      store.begin();
+      try {
+        handler.apply(payload, store, { ...ctx, effect });
+      } catch (err) {
+        store.rollback();
+        const rule = isWorldlineError(err) && typeof err.details['rule'] === 'string' ? err.details['rule'] : 'apply';
+        violation = { rule, message: (err as Error).message };
+        effect = undefined;
+      }
+    }
+    if (!effect) {
+      rejected++;
+      const v = violation ?? { rule: 'kind', message: `Unknown kind ${kind}.` };
+      const err = new WorldlineError('INTENT_VALIDATION_FAILED', `Rule ${v.rule} rejected ${kind}: ${v.message}`, { rule: v.rule, ...(p ? { req_id: p.intent.req_id } : {}) });
+      if (p) {
+        const outcome = rejectedOutcome(source_id, p.intent.req_id, err) as Extract<ReturnType<typeof rejectedOutcome>, { status: 'rejected' }>;
+        appends.push(rt.log.append(RecordKind.OUTCOME, utf8(encodeRecord({ schema_version: SCHEMA_VERSION, world_id: rt.worldId, uuid: c.uuid, intent_digest: p.digest, outcome }))));
+        rt.index.record(source_id, p.intent.req_id, p.digest, outcome);
+        p.state = 'committing';
+        settle.push((e) => p.resolve(e ? rejectedOutcome(source_id, p.intent.req_id, e) : outcome));
+      } else if (c.onDone) {
+        const done = c.onDone;
+        settle.push((e) => done({ status: 'rejected', error: (e ?? err).toJSON() }));
+      }
+      continue;
+    }
+    const changes = store.end();
+    rt.globalSeq = effect.global_seq;
+    appends.push(rt.log.append(RecordKind.EFFECT, utf8(encodeEffect(effect))));
+    effects.push(effect);
+    current = effect;
+    rt.obs.onEffect(effect.global_seq, kind, changes);
+    const committed = effect;
+    if (p) {
+      const outcome = { status: 'committed', agent_id: source_id, req_id: p.intent.req_id, global_seq: committed.global_seq, uuid: committed.uuid, sim_time: simTime } as const;
+      rt.index.record(source_id, p.intent.req_id, p.digest, outcome);
+      p.state = 'committing';
+      settle.push((e) => p.resolve(e ? rejectedOutcome(source_id, p.intent.req_id, e) : { ...outcome, effect: committed }));
+    } else if (c.onDone) {
+      const done = c.onDone;
+      settle.push((e) => done(e ? { status: 'rejected', error: e.toJSON() } : { status: 'committed', effect: committed }));
+    }
+    rt.effectsSinceSnapshot++;
+    if (hashEvery > 0 && ++rt.effectsSinceHash >= hashEvery) {
+      rt.effectsSinceHash = 0;
+      const rec = { schema_version: SCHEMA_VERSION, world_id: rt.worldId, global_seq: rt.globalSeq, hash: store.hash() };
+      appends.push(rt.log.append(RecordKind.STATE_HASH, utf8(encodeRecord(rec))));
+    }
+  }
+  rt.obs.onVisible = undefined;
+  const deltas = rt.obs.flush(rt.globalSeq, simTime, now);
+  const report: QuantumReport = { committed: effects.length, rejected, global_seq: rt.globalSeq, sim_time: simTime, deltas: deltas.length };
+  const durable: Promise<unknown> = appends.length > 0 ? Promise.all(appends) : Promise.resolve();
+  const result = rt.delivery.then(async () => {
+    await durable;
+  }).then(
+    () => {
+      for (const s of settle) s(undefined);
+      const delivery = { deltas, effects, visibleEffects };
+      for (const l of rt.listeners) l(delivery);
+      for (const [a, c, ch] of genEvents) rt.generations.onVisible(a, c, ch);
+      return report;
+    },
+    (err: unknown) => {
+      const e = rt.fail(err);
+      for (const s of settle) s(e);
+      throw e;
+    },
+  );
+  rt.delivery = result.catch(() => undefined);
+  const every = world.policies.snapshotEvery;
+  if (every > 0 && rt.effectsSinceSnapshot >= every) void writeSnapshotAfter(rt).catch((err: unknown) => rt.fail(err));
+  return result;
+}
+
+export type { JsonValue };

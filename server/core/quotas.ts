@@ -1,0 +1,65 @@
+/**
+ * Rate quotas as token buckets, per agent (from its class) and per tenant. Time comes from the injected clock.
+ */
+import type { RateQuota } from './world.js';
+
+class Bucket {
+  tokens: number;
+  constructor(
+    readonly quota: RateQuota,
+    public at: number,
+  ) {
+    this.tokens = quota.burst;
+  }
+
+  /** Takes one token; returns 0 on success or the ms until one is available. */
+  take(now: number): number {
+    const q = this.quota;
+    if (now > this.at) {
+      this.tokens = Math.min(q.burst, this.tokens + ((now - this.at) * q.rate) / 1000);
+      this.at = now;
+    }
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil(((1 - this.tokens) * 1000) / q.rate);
+  }
+
+  refund(): void {
+    this.tokens = Math.min(this.quota.burst, this.tokens + 1);
+  }
+}
+
+export interface QuotaDenial {
+  readonly scope: 'agent' | 'tenant';
+  readonly retry_after_ms: number;
+}
+
+export class Quotas {
+  private readonly agents = new Map<string, Bucket>();
+  private readonly tenants = new Map<string, Bucket>();
+
+  constructor(private readonly tenantQuota: RateQuota | undefined) {}
+
+  /** Charges one intent to the agent and its tenant; nothing is charged when either is over quota. */
+  charge(agentId: string, agentQuota: RateQuota | undefined, tenant: string, now: number): QuotaDenial | undefined {
+    let a: Bucket | undefined;
+    if (agentQuota) {
+      a = this.agents.get(agentId);
+      if (!a) this.agents.set(agentId, (a = new Bucket(agentQuota, now)));
+      const wait = a.take(now);
+      if (wait > 0) return { scope: 'agent', retry_after_ms: wait };
+    }
+    if (this.tenantQuota) {
+      let t = this.tenants.get(tenant);
+      if (!t) this.tenants.set(tenant, (t = new Bucket(this.tenantQuota, now)));
+      const wait = t.take(now);
+      if (wait > 0) {
+        a?.refund();
+        return { scope: 'tenant', retry_after_ms: wait };
+      }
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,346 @@
+/**
+ * The world runtime (orchestrator): admits intents through the pipeline stages, runs quanta (order, validate,
+ * commit, log, observe), and delivers outcomes and deltas once the quantum's records are durable. Restart and
+ * replay rebuild it from the log through the same apply path (see restore.ts).
+ */
+import { WorldlineError, isWorldlineError } from '../errors.js';
+import { intentDigest } from './canonical.js';
+import { Generations, type GenerationToken } from './cancellation.js';
+import { IdempotencyIndex } from './idempotency.js';
+import { checkDraft, checkIntent } from './intake.js';
+import { ObservationEngine } from './observation.js';
+import type { Clock, EventLogPort } from './ports.js';
+import { Quotas } from './quotas.js';
+import { restoreRuntime, writeSnapshotAfter } from './restore.js';
+import { UuidSequence } from './rng.js';
+import { IntentScheduler, type PendingIntent } from './scheduler.js';
+import { WorldStore } from './state.js';
+import { runQuantum, type DraftCandidate, type QuantumReport } from './quantum.js';
+import type { Effect, EffectDraft, Intent, IntentOutcome, ObservationDelta, StaleCause, View } from './types.js';
+import type { AgentClassPolicy, InterruptPolicy, WorldDefinition } from './world.js';
+import { RecordKind, encodeRecord } from './records.js';
+import { utf8 } from './canonical.js';
+import { SCHEMA_VERSION } from './types.js';
+
+export interface RuntimeOptions {
+  readonly world: WorldDefinition;
+  readonly log: EventLogPort;
+  readonly clock: Clock;
+  /** Run a quantum automatically (on the microtask queue) after intents or emits arrive. Default false: call tick()/flush(). */
+  readonly autoQuantum?: boolean;
+  /** Timer used to re-evaluate debounced interruptions at their window end (default: setTimeout, unref'd). */
+  readonly setTimer?: (fn: () => void, ms: number) => void;
+}
+
+export interface AgentInfo {
+  readonly agent_id: string;
+  readonly agent_class: string;
+  readonly tenant: string;
+}
+
+export type CancelResult =
+  | { readonly status: 'cancelled' }
+  | { readonly status: 'already_completed'; readonly outcome: IntentOutcome | undefined }
+  | { readonly status: 'unknown' };
+
+export type EmitOutcome = { readonly status: 'committed'; readonly effect: Effect } | { readonly status: 'rejected'; readonly error: ReturnType<WorldlineError['toJSON']> };
+
+/** What a quantum delivers to listeners: one delta per agent whose view changed, and the effects committed. */
+export interface QuantumDelivery {
+  readonly deltas: readonly ObservationDelta[];
+  readonly effects: readonly Effect[];
+  /** Effects each agent could see, for agents with a visible-effect subscription. */
+  readonly visibleEffects: ReadonlyMap<string, readonly Effect[]>;
+}
+
+export type DeliveryListener = (d: QuantumDelivery) => void;
+
+export function rejectedOutcome(agentId: string, reqId: string, err: WorldlineError): IntentOutcome {
+  return { status: 'rejected', agent_id: agentId, req_id: reqId, error: { code: err.code, name: err.codeName, message: err.message, details: err.details } };
+}
+
+function asWorldlineError(err: unknown): WorldlineError {
+  return isWorldlineError(err) ? err : new WorldlineError('DATABASE_ERROR', `The log failed: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err });
+}
+
+export class WorldRuntime {
+  readonly worldId: string;
+  readonly world: WorldDefinition;
+  readonly log: EventLogPort;
+  readonly clock: Clock;
+  /** @internal */ readonly store: WorldStore;
+  /** @internal */ readonly obs: ObservationEngine;
+  /** @internal */ readonly index = new IdempotencyIndex();
+  /** @internal */ readonly uuids: UuidSequence;
+  /** @internal */ readonly agents = new Map<string, AgentInfo>();
+  /** @internal */ readonly scheduler = new IntentScheduler();
+  /** @internal */ readonly inflight = new Map<string, PendingIntent>();
+  /** @internal */ readonly emitted: DraftCandidate[] = [];
+  /** @internal */ readonly generations: Generations;
+  /** @internal */ readonly quotas: Quotas;
+  /** @internal */ readonly effectSubscribers = new Map<string, number>();
+  /** @internal */ globalSeq = 0;
+  /** @internal */ effectsSinceHash = 0;
+  /** @internal */ effectsSinceSnapshot = 0;
+  /** @internal */ delivery: Promise<unknown> = Promise.resolve();
+  /** @internal */ failed: WorldlineError | undefined;
+  /** @internal */ readonly listeners = new Set<DeliveryListener>();
+  private arrival = 0;
+  private quantumScheduled = false;
+  private readonly autoQuantum: boolean;
+
+  private constructor(opts: RuntimeOptions, store: WorldStore) {
+    this.world = opts.world;
+    this.log = opts.log;
+    this.clock = opts.clock;
+    this.worldId = opts.log.meta.worldId;
+    this.store = store;
+    this.obs = new ObservationEngine(opts.world.policies.observation, store, opts.world.policies.maxPatchOps);
+    this.uuids = new UuidSequence(opts.world.seed);
+    this.quotas = new Quotas(opts.world.policies.tenantQuota);
+    this.autoQuantum = opts.autoQuantum ?? false;
+    const setTimer = opts.setTimer ?? ((fn: () => void, ms: number) => void (setTimeout(fn, ms) as { unref?: () => void }).unref?.());
+    this.generations = new Generations(
+      () => this.clock.now(),
+      (at) => setTimer(() => this.generations.poll(), Math.max(0, at - this.clock.now())),
+    );
+  }
+
+  /** Opens a world on a log: resumes from the newest snapshot and the records after it, or starts fresh. */
+  static async open(opts: RuntimeOptions): Promise<WorldRuntime> {
+    if (opts.log.meta.worldSeed !== opts.world.seed) {
+      throw new WorldlineError('LOG_WORLD_MISMATCH', `The log was created with seed ${opts.log.meta.worldSeed}, but world ${opts.world.name} has seed ${opts.world.seed}.`);
+    }
+    const rt = await restoreRuntime(opts, (store) => new WorldRuntime(opts, store), { verify: true });
+    return rt.runtime;
+  }
+
+  /** @internal Used by restore and replay. */
+  static create(opts: RuntimeOptions, store: WorldStore): WorldRuntime {
+    return new WorldRuntime(opts, store);
+  }
+
+  /** Adds an agent (an observer, and the author of intents). Its entity is the entity with the same id. */
+  async registerAgent(agentId: string, opts: { agentClass?: string; tenant?: string } = {}): Promise<AgentInfo> {
+    this.assertLive();
+    const known = this.agents.get(agentId);
+    if (known) return known;
+    const agentClass = opts.agentClass ?? 'default';
+    if (!this.world.policies.agentClasses[agentClass]) throw new WorldlineError('CONFIG_INVALID', `Unknown agent class ${agentClass}.`, { agent_class: agentClass });
+    const info: AgentInfo = { agent_id: agentId, agent_class: agentClass, tenant: opts.tenant ?? 'default' };
+    const p = this.log.append(RecordKind.AGENT, utf8(encodeRecord({ schema_version: SCHEMA_VERSION, world_id: this.worldId, ...info })));
+    this.addAgent(info, 0);
+    await this.afterDelivery(p);
+    return info;
+  }
+
+  /** @internal */
+  addAgent(info: AgentInfo, viewSeq: number): void {
+    this.agents.set(info.agent_id, info);
+    this.obs.addObserver(info.agent_id, viewSeq);
+  }
+
+  private async afterDelivery(p: Promise<unknown>): Promise<void> {
+    const chained = this.delivery.then(() => p);
+    this.delivery = chained.catch(() => undefined);
+    await chained;
+  }
+
+  private assertLive(): void {
+    if (this.failed) throw this.failed;
+  }
+
+  /** @internal */
+  classOf(agentId: string): AgentClassPolicy {
+    const info = this.agents.get(agentId);
+    return this.world.policies.agentClasses[info?.agent_class ?? 'default'] as AgentClassPolicy;
+  }
+
+  /** Runs an intent through the pipeline. Resolves (never rejects) once the outcome is final and durable. */
+  submit(input: unknown): Promise<IntentOutcome> {
+    const reqOf = (): string => String((input as { req_id?: unknown } | null)?.req_id ?? '');
+    const agentOf = (): string => String((input as { agent_id?: unknown } | null)?.agent_id ?? '');
+    if (this.failed) return Promise.resolve(rejectedOutcome(agentOf(), reqOf(), this.failed));
+    // 1. shape
+    let intent: Intent & { priority: number };
+    let digest: string;
+    try {
+      intent = checkIntent(input, this.world.handlers);
+      digest = intentDigest(intent.kind, intent.payload);
+    } catch (err) {
+      return Promise.resolve(rejectedOutcome(agentOf(), reqOf(), asWorldlineError(err)));
+    }
+    const { agent_id: agentId, req_id: reqId } = intent;
+    const reject = (name: ConstructorParameters<typeof WorldlineError>[0], message: string, details: Record<string, unknown> = {}): Promise<IntentOutcome> =>
+      Promise.resolve(rejectedOutcome(agentId, reqId, new WorldlineError(name, message, { req_id: reqId, ...details })));
+    if (!this.agents.has(agentId)) return reject('INVALID_AGENT_ID', `Agent ${agentId} is not registered in world ${this.worldId}.`);
+    // 2. idempotency: an in-flight or recorded (agent, req_id) gets the same outcome.
+    const key = `${agentId}\u0000${reqId}`;
+    const live = this.inflight.get(key);
+    if (live) return live.digest === digest ? live.promise : reject('DUPLICATE_REQ_ID', `req_id ${reqId} is in flight with a different intent.`);
+    const done = this.index.get(agentId, reqId);
+    if (done) return done.digest === digest ? Promise.resolve(done.outcome) : reject('DUPLICATE_REQ_ID', `req_id ${reqId} was already used for a different intent.`);
+    const cls = this.classOf(agentId);
+    // 3. staleness, counting only events this agent could see.
+    const stale = this.staleness(agentId, intent.context_seq, cls.stalenessThreshold);
+    if (stale) return Promise.resolve(rejectedOutcome(agentId, reqId, stale));
+    // 4. quotas
+    const now = this.clock.now();
+    const denial = this.quotas.charge(agentId, cls.quota, this.agents.get(agentId)?.tenant ?? 'default', now);
+    if (denial) return reject('QUOTA_EXCEEDED', `The ${denial.scope} quota is exhausted; retry in ${denial.retry_after_ms} ms.`, { ...denial });
+    // 5. backpressure
+    let resolve!: (o: IntentOutcome) => void;
+    const promise = new Promise<IntentOutcome>((r) => (resolve = r));
+    const p: PendingIntent = {
+      intent,
+      priority: intent.priority,
+      digest,
+      tenant: this.agents.get(agentId)?.tenant ?? 'default',
+      arrival: this.arrival++,
+      deadlineAt: intent.deadline_ms === undefined ? undefined : now + intent.deadline_ms,
+      promise,
+      resolve: (o) => {
+        p.state = 'done';
+        if (this.inflight.get(key) === p) this.inflight.delete(key);
+        resolve(o);
+      },
+      state: 'queued',
+    };
+    const r = this.scheduler.enqueue(p, cls);
+    if (!r.ok) return reject('QUEUE_FULL', `Agent ${agentId}'s queue is full (${cls.queueLimit}, policy ${cls.backpressure}).`, { queue_limit: cls.queueLimit });
+    if (r.shed) r.shed.resolve(rejectedOutcome(agentId, r.shed.intent.req_id, new WorldlineError('QUEUE_FULL', `Shed: agent ${agentId}'s queue is full and the oldest intent was dropped.`, { req_id: r.shed.intent.req_id, shed: true })));
+    this.inflight.set(key, p);
+    this.generations.end(agentId, reqId);
+    this.scheduleQuantum();
+    return promise;
+  }
+
+  /** @internal STALE_CONTEXT when the agent has seen more than `threshold` events since context_seq. */
+  staleness(agentId: string, contextSeq: number, threshold: number): WorldlineError | undefined {
+    const vs = this.obs.viewSeq(agentId);
+    if (contextSeq > vs) return new WorldlineError('INVALID_VIEW_SEQ', `context_seq ${contextSeq} is ahead of agent ${agentId}'s view_seq ${vs}.`, { context_seq: contextSeq, view_seq: vs });
+    if (vs <= contextSeq + threshold) return undefined;
+    const causes = this.obs.causesSince(agentId, contextSeq);
+    return new WorldlineError('STALE_CONTEXT', `The view moved on by ${vs - contextSeq} events since context_seq ${contextSeq}.`, {
+      context_seq: contextSeq,
+      view_seq: vs,
+      stale_due_to: causes.map((c) => ({ seq: c.global_seq, view_seq: c.view_seq, kind: c.kind })),
+    });
+  }
+
+  /** Injects an effect from outside any agent (environment, NPC, narrator); it is ordered, logged and observed like any other. */
+  emit(draft: EffectDraft): Promise<EmitOutcome> {
+    this.assertLive();
+    const d = checkDraft(draft, this.world.handlers);
+    let resolve!: (o: EmitOutcome) => void;
+    const promise = new Promise<EmitOutcome>((r) => (resolve = r));
+    this.emitted.push({ draft: d, uuid: '', pending: undefined, onDone: resolve });
+    this.scheduleQuantum();
+    return promise;
+  }
+
+  /** Declares that an agent is generating `reqId` against `contextSeq`; the token is aborted when the context goes stale. */
+  beginGeneration(agentId: string, reqId: string, contextSeq: number, opts: { interrupt?: InterruptPolicy; touches?: readonly string[] } = {}): GenerationToken {
+    this.assertLive();
+    if (!this.agents.has(agentId)) throw new WorldlineError('INVALID_AGENT_ID', `Agent ${agentId} is not registered.`);
+    if (!Number.isSafeInteger(contextSeq) || contextSeq < 0) throw new WorldlineError('INVALID_VIEW_SEQ', 'context_seq must be a non-negative integer.');
+    const interrupt = opts.interrupt ?? this.classOf(agentId).interrupt;
+    const already: StaleCause[] = this.obs.causesSince(agentId, contextSeq);
+    const g = { interrupt, ...(opts.touches ? { touches: opts.touches } : {}) };
+    return this.generations.begin(agentId, reqId, contextSeq, g, already, (c) => this.obs.changedAt(agentId, c.view_seq));
+  }
+
+  /** Cancels a generation and/or a waiting intent. A committed intent answers already_completed. */
+  cancel(agentId: string, reqId: string): CancelResult {
+    const gen = this.generations.cancel(agentId, reqId, 'cancelled on request');
+    const p = this.inflight.get(`${agentId}\u0000${reqId}`);
+    if (p && (p.state === 'queued' || p.state === 'deferred') && this.scheduler.remove(p)) {
+      p.resolve({ status: 'cancelled', agent_id: agentId, req_id: reqId, reason: 'cancelled on request' });
+      return { status: 'cancelled' };
+    }
+    const done = this.index.get(agentId, reqId);
+    if (done || p) return { status: 'already_completed', outcome: done?.outcome };
+    return gen ? { status: 'cancelled' } : { status: 'unknown' };
+  }
+
+  private scheduleQuantum(): void {
+    if (!this.autoQuantum || this.quantumScheduled) return;
+    this.quantumScheduled = true;
+    queueMicrotask(() => {
+      this.quantumScheduled = false;
+      if (!this.failed) void this.flush();
+    });
+  }
+
+  /** Advances one engine tick: runs world systems, then commits them with the waiting intents as one quantum. */
+  tick(): Promise<QuantumReport> {
+    return runQuantum(this, true);
+  }
+
+  /** Commits the waiting intents and emitted effects as one quantum without advancing the tick. */
+  flush(): Promise<QuantumReport> {
+    return runQuantum(this, false);
+  }
+
+  /** Calls `fn` with every quantum's deltas and effects, after they are durable. */
+  onDelivery(fn: DeliveryListener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Collects the effects `agentId` can see into QuantumDelivery.visibleEffects until the returned function is called. */
+  watchEffects(agentId: string): () => void {
+    this.effectSubscribers.set(agentId, (this.effectSubscribers.get(agentId) ?? 0) + 1);
+    return () => {
+      const n = (this.effectSubscribers.get(agentId) ?? 1) - 1;
+      if (n <= 0) this.effectSubscribers.delete(agentId);
+      else this.effectSubscribers.set(agentId, n);
+    };
+  }
+
+  /** The agent's view as of its last delta, with that view_seq and digest. Records are frozen: clone to mutate. */
+  observe(agentId: string): { view: View; view_seq: number; context_digest: string } {
+    const view = this.obs.view(agentId);
+    if (!view) throw new WorldlineError('INVALID_AGENT_ID', `Agent ${agentId} is not registered.`);
+    return { view, view_seq: this.obs.flushedSeq(agentId), context_digest: this.obs.digest(agentId) as string };
+  }
+
+  /** The current world state (a JSON document). */
+  state(): ReturnType<WorldStore['toJSON']> {
+    return this.store.toJSON();
+  }
+
+  stateHash(): string {
+    return this.store.hash();
+  }
+
+  get lastGlobalSeq(): number {
+    return this.globalSeq;
+  }
+
+  /** Re-evaluates debounced interruptions whose window has ended (also done at every quantum). */
+  pollInterrupts(): void {
+    this.generations.poll();
+  }
+
+  /** Writes a snapshot of the state as of the last quantum, once its records are durable. */
+  async snapshot(): Promise<void> {
+    this.assertLive();
+    await writeSnapshotAfter(this);
+  }
+
+  /** Waits for every quantum so far to be delivered. */
+  async drain(): Promise<void> {
+    await this.delivery;
+  }
+
+  /** @internal Marks the runtime failed (a log write failed): every waiting intent is rejected. */
+  fail(err: unknown): WorldlineError {
+    const e = asWorldlineError(err);
+    if (this.failed) return this.failed;
+    this.failed = e;
+    for (const p of this.inflight.values()) if (p.state === 'queued' || p.state === 'deferred') p.resolve(rejectedOutcome(p.intent.agent_id, p.intent.req_id, e));
+    return e;
+  }
+}
+

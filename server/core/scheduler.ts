@@ -1,0 +1,162 @@
+/**
+ * Per-agent intent queues with backpressure, and the weighted round-robin that picks each quantum's intents.
+ * Within an agent's queue, higher priority first, then arrival order. Across agents, each round gives every agent
+ * with work up to `weight` picks, starting where the previous quantum stopped, so a flooding agent cannot delay
+ * another agent's intent by more than one round.
+ */
+import type { AgentClassPolicy } from './world.js';
+import type { Intent, IntentOutcome } from './types.js';
+
+/** An admitted intent waiting for its quantum. */
+export interface PendingIntent {
+  readonly intent: Intent;
+  readonly priority: number;
+  readonly digest: string;
+  readonly tenant: string;
+  readonly arrival: number;
+  readonly deadlineAt: number | undefined;
+  readonly promise: Promise<IntentOutcome>;
+  readonly resolve: (o: IntentOutcome) => void;
+  state: 'deferred' | 'queued' | 'ordering' | 'committing' | 'done';
+}
+
+class AgentQueue {
+  readonly items: PendingIntent[] = [];
+  readonly deferred: PendingIntent[] = [];
+  inRing = false;
+  constructor(
+    readonly agentId: string,
+    readonly cls: AgentClassPolicy,
+  ) {}
+}
+
+export type EnqueueResult = { readonly ok: true; readonly shed?: PendingIntent } | { readonly ok: false };
+
+function insertByPriority(list: PendingIntent[], p: PendingIntent): void {
+  let i = list.length;
+  while (i > 0 && (list[i - 1] as PendingIntent).priority < p.priority) i--;
+  list.splice(i, 0, p);
+}
+
+export class IntentScheduler {
+  private readonly queues = new Map<string, AgentQueue>();
+  private ring: AgentQueue[] = [];
+  private cursor = 0;
+  private queued = 0;
+  private withDeadline = 0;
+
+  get size(): number {
+    return this.queued;
+  }
+
+  /** Adds an intent under the agent's backpressure policy. */
+  enqueue(p: PendingIntent, cls: AgentClassPolicy): EnqueueResult {
+    const agentId = p.intent.agent_id;
+    let q = this.queues.get(agentId);
+    if (!q) this.queues.set(agentId, (q = new AgentQueue(agentId, cls)));
+    let shed: PendingIntent | undefined;
+    if (q.items.length >= cls.queueLimit) {
+      if (cls.backpressure === 'drop_newest') return { ok: false };
+      if (cls.backpressure === 'defer') {
+        if (q.deferred.length >= cls.queueLimit) return { ok: false };
+        p.state = 'deferred';
+        q.deferred.push(p);
+        this.count(p, 1);
+        return { ok: true };
+      }
+      // shed_oldest: the earliest arrival goes, whatever its priority.
+      let oldest = 0;
+      for (let i = 1; i < q.items.length; i++) if ((q.items[i] as PendingIntent).arrival < (q.items[oldest] as PendingIntent).arrival) oldest = i;
+      shed = q.items.splice(oldest, 1)[0];
+      if (shed) this.count(shed, -1);
+    }
+    p.state = 'queued';
+    insertByPriority(q.items, p);
+    this.count(p, 1);
+    if (!q.inRing) {
+      q.inRing = true;
+      this.ring.push(q);
+    }
+    return shed ? { ok: true, shed } : { ok: true };
+  }
+
+  private count(p: PendingIntent, d: number): void {
+    this.queued += d;
+    if (p.deadlineAt !== undefined) this.withDeadline += d;
+  }
+
+  /** Removes a queued or deferred intent; false when it is no longer waiting. */
+  remove(p: PendingIntent): boolean {
+    const q = this.queues.get(p.intent.agent_id);
+    if (!q) return false;
+    for (const list of [q.items, q.deferred]) {
+      const i = list.indexOf(p);
+      if (i >= 0) {
+        list.splice(i, 1);
+        this.count(p, -1);
+        this.refill(q);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private refill(q: AgentQueue): void {
+    while (q.deferred.length > 0 && q.items.length < q.cls.queueLimit) {
+      const d = q.deferred.shift() as PendingIntent;
+      d.state = 'queued';
+      insertByPriority(q.items, d);
+    }
+    if (q.items.length > 0 && !q.inRing) {
+      q.inRing = true;
+      this.ring.push(q);
+    }
+  }
+
+  /** Picks up to `budget` intents by weighted round-robin. */
+  take(budget: number): PendingIntent[] {
+    const out: PendingIntent[] = [];
+    while (out.length < budget && this.ring.length > 0) {
+      if (this.cursor >= this.ring.length) this.cursor = 0;
+      const start = this.cursor;
+      let progressed = false;
+      for (let n = 0; n < this.ring.length && out.length < budget; n++) {
+        const idx = (start + n) % this.ring.length;
+        const q = this.ring[idx] as AgentQueue;
+        for (let w = 0; w < q.cls.weight && q.items.length > 0 && out.length < budget; w++) {
+          const p = q.items.shift() as PendingIntent;
+          this.count(p, -1);
+          p.state = 'ordering';
+          out.push(p);
+          progressed = true;
+        }
+        this.refill(q);
+        this.cursor = idx + 1;
+      }
+      this.ring = this.ring.filter((q) => (q.inRing = q.items.length > 0));
+      if (this.cursor > this.ring.length) this.cursor = 0;
+      if (!progressed) break;
+    }
+    return out;
+  }
+
+  /** Removes and returns every waiting intent whose deadline has passed. */
+  sweepExpired(now: number): PendingIntent[] {
+    if (this.withDeadline === 0) return [];
+    const out: PendingIntent[] = [];
+    for (const q of this.queues.values()) {
+      for (const list of [q.items, q.deferred]) {
+        for (let i = list.length - 1; i >= 0; i--) {
+          const p = list[i] as PendingIntent;
+          if (p.deadlineAt !== undefined && now > p.deadlineAt) {
+            list.splice(i, 1);
+            this.count(p, -1);
+            out.push(p);
+          }
+        }
+      }
+      this.refill(q);
+    }
+    return out.reverse();
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * The world state and the only way to change it. Entity records are copy-on-write: a change replaces the record
+ * object, so views and caches can hold the version they saw. Every change made while applying one effect is
+ * journalled (first `before`, last `after` per entity) so the effect can be rolled back if its apply function
+ * throws, and so observation knows exactly what changed.
+ */
+import { WorldlineError } from '../errors.js';
+import { canonicalJson, canonicalRecord, canonicalRecordMap, sha256Hex } from './canonical.js';
+import { SCHEMA_VERSION, type EntityRecord, type JsonValue, type WorldState } from './types.js';
+
+/** How one entity changed while one effect was applied (undefined: did not exist). */
+export interface EntityChange {
+  readonly id: string;
+  readonly before: EntityRecord | undefined;
+  readonly after: EntityRecord | undefined;
+}
+
+/** Everything one effect changed. */
+export interface ChangeSet {
+  readonly entities: EntityChange[];
+  readonly relationshipsChanged: boolean;
+}
+
+/** The mutation API handed to effect apply functions. */
+export interface StateMutator {
+  readonly tick: number;
+  get(id: string): EntityRecord | undefined;
+  has(id: string): boolean;
+  /** Sets fields on an existing entity. */
+  set(id: string, fields: Readonly<Record<string, JsonValue>>): void;
+  /** Removes fields from an existing entity. */
+  unset(id: string, fields: readonly string[]): void;
+  spawn(id: string, record: Readonly<Record<string, JsonValue>>): void;
+  despawn(id: string): void;
+  relate(from: string, to: string): void;
+  unrelate(from: string, to: string): void;
+  relatedTo(from: string): readonly string[];
+  meta(key: string): JsonValue | undefined;
+  setMeta(key: string, value: JsonValue): void;
+  setTick(tick: number): void;
+  setRng(name: string, state: JsonValue): void;
+}
+
+const ID_MAX = 128;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Checks an entity or agent id: a non-empty well-formed string of at most 128 UTF-16 units. */
+export function checkId(id: unknown, what: string): string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > ID_MAX || LONE_SURROGATE.test(id)) {
+    throw new WorldlineError('INVALID_INTENT', `${what} must be a non-empty string of at most ${ID_MAX} characters.`, { field: what });
+  }
+  return id;
+}
+
+function checkPosition(record: Readonly<Record<string, JsonValue>>, id: string): void {
+  for (const k of ['x', 'y'] as const) {
+    const v = record[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) {
+      throw new WorldlineError('INVALID_INTENT', `Entity ${id}: field ${k} must be a finite number.`, { entity_id: id, field: k });
+    }
+  }
+}
+
+export class WorldStore implements StateMutator {
+  tick: number;
+  readonly entities = new Map<string, EntityRecord>();
+  private readonly relationships = new Map<string, string[]>();
+  private readonly metadata = new Map<string, JsonValue>();
+  private readonly rngStates = new Map<string, JsonValue>();
+
+  private journal: Map<string, EntityRecord | undefined> | undefined;
+  private relJournal: Map<string, string[] | undefined> | undefined;
+  private metaJournal: Map<string, JsonValue | undefined> | undefined;
+  private tickBefore = 0;
+
+  constructor(state: WorldState) {
+    if (typeof state.tick !== 'number' || !Number.isSafeInteger(state.tick)) throw new WorldlineError('CONFIG_INVALID', 'initialState.tick must be an integer.');
+    this.tick = state.tick;
+    for (const [id, rec] of Object.entries(state.entities)) {
+      checkId(id, 'entity id');
+      checkPosition(rec, id);
+      this.entities.set(id, Object.freeze({ ...rec }));
+    }
+    for (const [from, tos] of Object.entries(state.relationships)) this.relationships.set(from, [...new Set(tos)].sort());
+    for (const [k, v] of Object.entries(state.metadata)) this.metadata.set(k, v);
+    for (const [k, v] of Object.entries(state.rng)) this.rngStates.set(k, v);
+  }
+
+  /** Starts journalling the changes of one effect. */
+  begin(): void {
+    this.journal = new Map();
+    this.relJournal = undefined;
+    this.metaJournal = undefined;
+    this.tickBefore = this.tick;
+  }
+
+  /** Ends the effect and returns what it changed. */
+  end(): ChangeSet {
+    const j = this.journal;
+    this.journal = undefined;
+    const entities: EntityChange[] = [];
+    if (j) for (const [id, before] of j) {
+      const after = this.entities.get(id);
+      if (before !== after) entities.push({ id, before, after });
+    }
+    return { entities, relationshipsChanged: this.relJournal !== undefined };
+  }
+
+  /** Undoes every change since begin(). */
+  rollback(): void {
+    if (this.journal) for (const [id, before] of this.journal) {
+      if (before === undefined) this.entities.delete(id);
+      else this.entities.set(id, before);
+    }
+    if (this.relJournal) for (const [from, before] of this.relJournal) {
+      if (before === undefined) this.relationships.delete(from);
+      else this.relationships.set(from, before);
+    }
+    if (this.metaJournal) for (const [k, before] of this.metaJournal) {
+      if (before === undefined) this.metadata.delete(k);
+      else this.metadata.set(k, before);
+    }
+    this.tick = this.tickBefore;
+    this.journal = undefined;
+    this.relJournal = undefined;
+    this.metaJournal = undefined;
+  }
+
+  private touch(id: string): void {
+    if (this.journal && !this.journal.has(id)) this.journal.set(id, this.entities.get(id));
+  }
+
+  get(id: string): EntityRecord | undefined {
+    return this.entities.get(id);
+  }
+
+  has(id: string): boolean {
+    return this.entities.has(id);
+  }
+
+  set(id: string, fields: Readonly<Record<string, JsonValue>>): void {
+    const cur = this.entities.get(id);
+    if (cur === undefined) throw new WorldlineError('INTENT_VALIDATION_FAILED', `Entity ${id} does not exist.`, { rule: 'entity_exists', entity_id: id });
+    checkPosition(fields, id);
+    this.touch(id);
+    this.entities.set(id, Object.freeze({ ...cur, ...fields }));
+  }
+
+  unset(id: string, fields: readonly string[]): void {
+    const cur = this.entities.get(id);
+    if (cur === undefined) throw new WorldlineError('INTENT_VALIDATION_FAILED', `Entity ${id} does not exist.`, { rule: 'entity_exists', entity_id: id });
+    this.touch(id);
+    const next: Record<string, JsonValue> = { ...cur };
+    for (const f of fields) delete next[f];
+    this.entities.set(id, Object.freeze(next));
+  }
+
+  spawn(id: string, record: Readonly<Record<string, JsonValue>>): void {
+    checkId(id, 'entity id');
+    if (this.entities.has(id)) throw new WorldlineError('INTENT_VALIDATION_FAILED', `Entity ${id} already exists.`, { rule: 'entity_absent', entity_id: id });
+    checkPosition(record, id);
+    this.touch(id);
+    this.entities.set(id, Object.freeze({ ...record }));
+  }
+
+  despawn(id: string): void {
+    if (!this.entities.has(id)) throw new WorldlineError('INTENT_VALIDATION_FAILED', `Entity ${id} does not exist.`, { rule: 'entity_exists', entity_id: id });
+    this.touch(id);
+    this.entities.delete(id);
+  }
+
+  private touchRel(from: string): void {
+    this.relJournal ??= new Map();
+    if (!this.relJournal.has(from)) this.relJournal.set(from, this.relationships.get(from));
+  }
+
+  relate(from: string, to: string): void {
+    const cur = this.relationships.get(from) ?? [];
+    if (cur.includes(to)) return;
+    this.touchRel(from);
+    this.relationships.set(from, [...cur, to].sort());
+  }
+
+  unrelate(from: string, to: string): void {
+    const cur = this.relationships.get(from);
+    if (!cur?.includes(to)) return;
+    this.touchRel(from);
+    const next = cur.filter((t) => t !== to);
+    if (next.length === 0) this.relationships.delete(from);
+    else this.relationships.set(from, next);
+  }
+
+  relatedTo(from: string): readonly string[] {
+    return this.relationships.get(from) ?? [];
+  }
+
+  meta(key: string): JsonValue | undefined {
+    return this.metadata.get(key);
+  }
+
+  setMeta(key: string, value: JsonValue): void {
+    this.metaJournal ??= new Map();
+    if (!this.metaJournal.has(key)) this.metaJournal.set(key, this.metadata.get(key));
+    this.metadata.set(key, value);
+  }
+
+  setTick(tick: number): void {
+    this.tick = tick;
+  }
+
+  setRng(name: string, state: JsonValue): void {
+    this.rngStates.set(name, state);
+  }
+
+  rngState(name: string): JsonValue | undefined {
+    return this.rngStates.get(name);
+  }
+
+  /** The full state as a plain JSON document. */
+  toJSON(): WorldState {
+    return {
+      schema_version: SCHEMA_VERSION,
+      tick: this.tick,
+      entities: Object.fromEntries(this.entities),
+      relationships: Object.fromEntries(this.relationships),
+      metadata: Object.fromEntries(this.metadata),
+      rng: Object.fromEntries(this.rngStates),
+    };
+  }
+
+  /** sha256 of the canonical JSON of toJSON(), built from cached per-entity encodings. */
+  hash(): string {
+    const ents = canonicalRecordMap([...this.entities.keys()], (id) => this.entities.get(id) as object);
+    const text =
+      `{"entities":${ents},"metadata":${canonicalJson(Object.fromEntries(this.metadata))},` +
+      `"relationships":${canonicalJson(Object.fromEntries(this.relationships))},"rng":${canonicalJson(Object.fromEntries(this.rngStates))},` +
+      `"schema_version":${JSON.stringify(SCHEMA_VERSION)},"tick":${this.tick}}`;
+    return sha256Hex(text);
+  }
+
+  /** Canonical text of one entity (cached). */
+  static entityCanon(record: EntityRecord): string {
+    return canonicalRecord(record);
+  }
+}

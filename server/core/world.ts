@@ -1,0 +1,247 @@
+/**
+ * A world defined in code: initial state, seed, effect kinds, validators, systems and policies. defineWorld checks
+ * the definition once and fills in defaults, so the runtime's hot path never re-checks configuration.
+ */
+import { WorldlineError } from '../errors.js';
+import { BUILTIN_KINDS } from './effects.js';
+import type { StatefulRng } from './rng.js';
+import type { StateMutator } from './state.js';
+import { SCHEMA_VERSION, type Effect, type EffectDraft, type EntityRecord, type JsonValue, type WorldState } from './types.js';
+
+/** Read-only access to the world state, given to validators and systems. */
+export interface StateReader {
+  readonly tick: number;
+  get(id: string): EntityRecord | undefined;
+  has(id: string): boolean;
+  relatedTo(from: string): readonly string[];
+  meta(key: string): JsonValue | undefined;
+}
+
+/** Who proposed an effect. */
+export interface DraftContext {
+  readonly kind: string;
+  readonly source_id: string;
+  /** Set when the effect comes from an agent's intent. */
+  readonly agent_id: string | undefined;
+}
+
+export interface ApplyContext extends DraftContext {
+  readonly effect: Effect;
+}
+
+/** A world rule that failed: `rule` names it in the INTENT_VALIDATION_FAILED details. */
+export interface RuleViolation {
+  readonly rule: string;
+  readonly message: string;
+}
+
+/** How one effect kind is checked and applied. */
+export interface EffectKindHandler {
+  /** Stateless payload check at admission; return a message to reject with INVALID_INTENT. */
+  shape(payload: JsonValue, ctx: DraftContext): string | undefined;
+  /** State-dependent check at commit time; a violation rejects with INTENT_VALIDATION_FAILED. */
+  validate?(payload: JsonValue, state: StateReader, ctx: DraftContext): RuleViolation | undefined;
+  /** Applies the effect. May throw a WorldlineError: the effect's changes are then rolled back. */
+  apply(payload: JsonValue, state: StateMutator, ctx: ApplyContext): void;
+}
+
+/** A world rule checked at commit time, in order, after the kind's own validate. */
+export interface WorldValidator {
+  readonly rule: string;
+  /** Kinds this rule applies to (all when omitted). */
+  readonly kinds?: readonly string[];
+  /** Return a message to reject, undefined to accept. */
+  check(draft: { readonly kind: string; readonly payload: JsonValue } & DraftContext, state: StateReader): string | undefined;
+}
+
+/** What a world system sees when it runs at a tick. */
+export interface SystemContext {
+  readonly state: StateReader;
+  readonly tick: number;
+  /** This system's seeded stream; its position is saved in the state at each tick. */
+  readonly rng: StatefulRng;
+  /** Entity ids in ascending order. */
+  entityIds(): readonly string[];
+}
+
+/** Per-tick logic (NPC movement, physics): produces drafts that go through the same ordering, commit and log. */
+export interface WorldSystem {
+  readonly name: string;
+  /** Seed of its stream (defaults to `${world seed}/${name}`). */
+  readonly seed?: string;
+  readonly priority?: number;
+  run(ctx: SystemContext): readonly EffectDraft[];
+}
+
+export interface ObservedEntity {
+  readonly id: string;
+  readonly record: EntityRecord | undefined;
+}
+
+/**
+ * Who sees what. Base visibility is the union of `distance` and `relationships` (everything when neither is set);
+ * every predicate must then also pass; `fields` projects what is visible of each entity. An agent always sees its
+ * own entity unless includeSelf is false. Predicates and `fields` must depend only on the two records they get.
+ */
+export interface ObservationPolicy {
+  readonly distance?: { readonly radius: number; readonly cellSize?: number };
+  readonly relationships?: { readonly depth: number };
+  readonly predicates?: ReadonlyArray<(observer: ObservedEntity, target: ObservedEntity) => boolean>;
+  /** Visible field names of `target` for `observer`, or undefined for all fields. */
+  readonly fields?: (observer: ObservedEntity, target: ObservedEntity) => readonly string[] | undefined;
+  readonly includeSelf?: boolean;
+}
+
+/** When a generation is cancelled; see docs/core.md for the exact rules. */
+export type InterruptPolicy = 'always' | 'only_conflict' | { readonly debounce_ms: number };
+
+export type BackpressurePolicy = 'defer' | 'shed_oldest' | 'drop_newest';
+
+export interface RateQuota {
+  /** Sustained intents per second. */
+  readonly rate: number;
+  /** Bucket size. */
+  readonly burst: number;
+}
+
+export interface AgentClassPolicy {
+  readonly queueLimit: number;
+  readonly backpressure: BackpressurePolicy;
+  /** Intents taken per round of the weighted round-robin. */
+  readonly weight: number;
+  readonly quota: RateQuota | undefined;
+  readonly interrupt: InterruptPolicy;
+  readonly stalenessThreshold: number;
+}
+
+export interface WorldPolicies {
+  readonly observation: ObservationPolicy;
+  readonly agentClasses: Readonly<Record<string, AgentClassPolicy>>;
+  readonly tenantQuota: RateQuota | undefined;
+  readonly maxPatchOps: number;
+  readonly maxIntentsPerQuantum: number;
+  /** Append a 'state-hash' record every this many effects (0: never). */
+  readonly stateHashEvery: number;
+  /** Write a snapshot every this many effects (0: only when asked). */
+  readonly snapshotEvery: number;
+  readonly timebase: 'ticks' | 'wall';
+}
+
+export interface WorldDefinition {
+  readonly name: string;
+  readonly schema_version: string;
+  readonly seed: string;
+  readonly initialState: WorldState;
+  readonly handlers: Readonly<Record<string, EffectKindHandler>>;
+  readonly validators: readonly WorldValidator[];
+  readonly systems: readonly WorldSystem[];
+  readonly policies: WorldPolicies;
+}
+
+export interface WorldSpec {
+  readonly name: string;
+  readonly seed: string | number;
+  readonly initialState?: Partial<WorldState>;
+  readonly handlers?: Readonly<Record<string, EffectKindHandler>>;
+  readonly validators?: readonly WorldValidator[];
+  readonly systems?: readonly WorldSystem[];
+  readonly policies?: {
+    readonly observation?: ObservationPolicy;
+    readonly agentClasses?: Readonly<Record<string, Partial<AgentClassPolicy>>>;
+    readonly tenantQuota?: RateQuota;
+    readonly maxPatchOps?: number;
+    readonly maxIntentsPerQuantum?: number;
+    readonly stateHashEvery?: number;
+    readonly snapshotEvery?: number;
+    readonly timebase?: 'ticks' | 'wall';
+  };
+}
+
+const DEFAULT_CLASS: AgentClassPolicy = {
+  queueLimit: 64,
+  backpressure: 'defer',
+  weight: 1,
+  quota: undefined,
+  interrupt: 'always',
+  stalenessThreshold: 0,
+};
+
+function bad(message: string): WorldlineError {
+  return new WorldlineError('CONFIG_INVALID', `World definition: ${message}`);
+}
+
+function posInt(v: number, what: string, min = 0): number {
+  if (!Number.isSafeInteger(v) || v < min) throw bad(`${what} must be an integer >= ${min}.`);
+  return v;
+}
+
+function checkQuota(q: RateQuota | undefined, what: string): RateQuota | undefined {
+  if (q === undefined) return undefined;
+  if (!(q.rate > 0) || !(q.burst >= 1)) throw bad(`${what} needs rate > 0 and burst >= 1.`);
+  return q;
+}
+
+function checkInterrupt(p: InterruptPolicy): InterruptPolicy {
+  if (p === 'always' || p === 'only_conflict') return p;
+  if (typeof p === 'object' && Number.isFinite(p.debounce_ms) && p.debounce_ms > 0) return p;
+  throw bad("interrupt must be 'always', 'only_conflict' or { debounce_ms > 0 }.");
+}
+
+/** Normalises one agent class, filling defaults. */
+export function agentClass(p: Partial<AgentClassPolicy> = {}): AgentClassPolicy {
+  const c = { ...DEFAULT_CLASS, ...p };
+  posInt(c.queueLimit, 'queueLimit', 1);
+  posInt(c.weight, 'weight', 1);
+  posInt(c.stalenessThreshold, 'stalenessThreshold');
+  if (!['defer', 'shed_oldest', 'drop_newest'].includes(c.backpressure)) throw bad('backpressure must be defer, shed_oldest or drop_newest.');
+  return { ...c, quota: checkQuota(c.quota, 'agent quota'), interrupt: checkInterrupt(c.interrupt) };
+}
+
+/** Checks a world specification and returns the definition the runtime runs. */
+export function defineWorld(spec: WorldSpec): WorldDefinition {
+  if (typeof spec.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(spec.name)) throw bad('name must match [A-Za-z0-9_.-]{1,64}.');
+  const handlers: Record<string, EffectKindHandler> = { ...BUILTIN_KINDS };
+  for (const [kind, h] of Object.entries(spec.handlers ?? {})) {
+    if (kind in BUILTIN_KINDS) throw bad(`kind ${kind} is built in and cannot be redefined.`);
+    if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(kind)) throw bad(`kind ${kind} must match [A-Za-z][A-Za-z0-9_.-]{0,63}.`);
+    handlers[kind] = h;
+  }
+  const p = spec.policies ?? {};
+  const obs = p.observation ?? {};
+  if (obs.distance && !(obs.distance.radius > 0)) throw bad('distance radius must be > 0.');
+  if (obs.relationships) posInt(obs.relationships.depth, 'relationships depth', 1);
+  const classes: Record<string, AgentClassPolicy> = { default: agentClass(p.agentClasses?.['default']) };
+  for (const [name, c] of Object.entries(p.agentClasses ?? {})) classes[name] = agentClass(c);
+  const names = new Set<string>();
+  for (const s of spec.systems ?? []) {
+    if (names.has(s.name)) throw bad(`two systems are named ${s.name}.`);
+    names.add(s.name);
+  }
+  const init = spec.initialState ?? {};
+  return Object.freeze({
+    name: spec.name,
+    schema_version: SCHEMA_VERSION,
+    seed: String(spec.seed),
+    initialState: {
+      schema_version: SCHEMA_VERSION,
+      tick: init.tick ?? 0,
+      entities: init.entities ?? {},
+      relationships: init.relationships ?? {},
+      metadata: init.metadata ?? {},
+      rng: init.rng ?? {},
+    },
+    handlers,
+    validators: [...(spec.validators ?? [])],
+    systems: [...(spec.systems ?? [])],
+    policies: {
+      observation: obs,
+      agentClasses: classes,
+      tenantQuota: checkQuota(p.tenantQuota, 'tenant quota'),
+      maxPatchOps: posInt(p.maxPatchOps ?? 512, 'maxPatchOps', 1),
+      maxIntentsPerQuantum: posInt(p.maxIntentsPerQuantum ?? 4096, 'maxIntentsPerQuantum', 1),
+      stateHashEvery: posInt(p.stateHashEvery ?? 1000, 'stateHashEvery'),
+      snapshotEvery: posInt(p.snapshotEvery ?? 0, 'snapshotEvery'),
+      timebase: p.timebase ?? 'ticks',
+    },
+  });
+}
