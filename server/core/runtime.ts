@@ -14,7 +14,7 @@ import { Quotas } from './quotas.js';
 import { restoreRuntime, writeSnapshotAfter } from './restore.js';
 import { UuidSequence } from './rng.js';
 import { IntentScheduler, type PendingIntent } from './scheduler.js';
-import { WorldStore } from './state.js';
+import type { WorldStore } from './state.js';
 import { runQuantum, type DraftCandidate, type QuantumReport } from './quantum.js';
 import type { Effect, EffectDraft, Intent, IntentOutcome, ObservationDelta, StaleCause, View } from './types.js';
 import type { AgentClassPolicy, InterruptPolicy, WorldDefinition } from './world.js';
