@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import jsonpatch from 'fast-json-patch';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { StateMutator } from '../../server/core/state.js';
 import type { ObservationDelta, View, JsonValue } from '../../server/core/types.js';
 import { defineWorld, type ObservationPolicy, type ObservedEntity } from '../../server/core/world.js';
 import { openWorld } from './helpers/worlds.js';
@@ -16,7 +17,7 @@ type Ent = Record<string, JsonValue>;
 
 const relate = {
   shape: () => undefined,
-  apply(p: JsonValue, m: import('../../server/core/state.js').StateMutator) {
+  apply(p: JsonValue, m: StateMutator) {
     const o = p as { from: string; to: string; on: boolean };
     if (o.on) m.relate(o.from, o.to);
     else m.unrelate(o.from, o.to);
@@ -47,7 +48,11 @@ function expectedView(state: { entities: Record<string, Ent>; relationships: Rec
     let frontier = [agent];
     for (let d = 0; d < c.depth; d++) {
       const next: string[] = [];
-      for (const f of frontier) for (const t of state.relationships[f] ?? []) if (t !== agent && !reach.has(t)) (reach.add(t), next.push(t));
+      for (const f of frontier) for (const t of state.relationships[f] ?? []) {
+          if (t === agent || reach.has(t)) continue;
+          reach.add(t);
+          next.push(t);
+        }
       frontier = next;
     }
   }
