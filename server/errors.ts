@@ -84,6 +84,7 @@ export const ErrorCatalogue = {
   CHECKPOINT_SIGNATURE_INVALID: entry(7013, 500, R.ABORT, 'A signed checkpoint does not match its key or the log it signs.', 'Treat the log as tampered with: restore it from a trusted copy.'),
   CONFIG_INVALID: entry(7014, 400, R.ABORT, 'A configuration value or command-line argument is invalid.', 'Fix the value named in the message.'),
   LOG_RANGE_UNAVAILABLE: entry(7015, 410, R.ABORT, 'The requested seq range is no longer (compacted) or not yet in the log.', 'Load the newest snapshot and read from its anchor seq.'),
+  MALFORMED_FRAME: entry(7016, 400, R.ABORT, 'A WebSocket frame could not be decoded for the negotiated subprotocol (bad encoding, unknown message, missing or mistyped field).', 'Fix the client so it sends frames as docs/protocol.md describes; details name the field at fault.'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorName = keyof typeof ErrorCatalogue;
