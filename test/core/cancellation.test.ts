@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { isWorldlineError } from '../../server/errors.js';
+import { move, openWorld, planeWorld } from './helpers/worlds.js';
+
+const world = () => planeWorld([[10, 10], [20, 20], [30, 30], [900, 900]]);
+const reasonOf = (s: AbortSignal): Array<{ seq: number; kind: string }> => (isWorldlineError(s.reason) ? (s.reason.details['stale_due_to'] as Array<{ seq: number; kind: string }>) : []);
+
+async function commit(rt: Awaited<ReturnType<typeof openWorld>>['rt'], intent: Record<string, unknown>): Promise<number> {
+  const p = rt.submit(intent);
+  await rt.flush();
+  const o = await p;
+  if (o.status !== 'committed') throw new Error(`not committed: ${JSON.stringify(o)}`);
+  return o.global_seq;
+}
+
+describe('cancellation', () => {
+  it('removes a queued intent (cancelled) and answers already_completed after commit', async () => {
+    const { rt } = await openWorld(world(), { agents: ['a0'] });
+    const p = rt.submit({ req_id: 'q1', agent_id: 'a0', kind: 'Move', payload: { dx: 1, dy: 0 }, context_seq: 0 });
+    expect(rt.cancel('a0', 'q1')).toEqual({ status: 'cancelled' });
+    const report = await rt.flush();
+    expect(report.committed).toBe(0);
+    expect((await p).status).toBe('cancelled');
+    const seq = await commit(rt, { req_id: 'q2', agent_id: 'a0', kind: 'Move', payload: { dx: 1, dy: 0 }, context_seq: 0 });
+    const c = rt.cancel('a0', 'q2');
+    expect(c.status).toBe('already_completed');
+    expect(c.status === 'already_completed' && c.outcome?.status === 'committed' && c.outcome.global_seq).toBe(seq);
+    expect(rt.cancel('a0', 'nope')).toEqual({ status: 'unknown' });
+  });
+
+  it('always: any newly visible event cancels with stale_due_to; invisible ones do not', async () => {
+    const { rt } = await openWorld(world(), { agents: ['a0', 'a1', 'a3'] });
+    const t = rt.beginGeneration('a0', 'g1', 0, { interrupt: 'always' });
+    await commit(rt, move('a3', 1, 0, 0));
+    expect(t.signal.aborted).toBe(false);
+    const seq = await commit(rt, move('a1', 1, 0, 0));
+    expect(t.signal.aborted).toBe(true);
+    expect(isWorldlineError(t.signal.reason, 'GENERATION_CANCELLED')).toBe(true);
+    expect(reasonOf(t.signal)).toEqual([{ seq, view_seq: 1, kind: 'Move' }]);
+  });
+
+  it('only_conflict: cancels only for events touching the declared entities or the agent itself', async () => {
+    const { rt } = await openWorld(world(), { agents: ['a0', 'a1', 'a2'] });
+    const t = rt.beginGeneration('a0', 'g1', 0, { interrupt: 'only_conflict', touches: ['a2'] });
+    await commit(rt, move('a1', 1, 0, 0));
+    expect(t.signal.aborted).toBe(false);
+    const seq = await commit(rt, move('a2', 1, 0, rt.obs.viewSeq('a2')));
+    expect(t.signal.aborted).toBe(true);
+    expect(reasonOf(t.signal)[0]?.seq).toBe(seq);
+    const t2 = rt.beginGeneration('a0', 'g2', rt.obs.viewSeq('a0'), { interrupt: 'only_conflict' });
+    await commit(rt, move('a0', 1, 0, rt.obs.viewSeq('a0')));
+    expect(t2.signal.aborted).toBe(true);
+  });
+
+  it('cancels at once when the context is already stale at begin', async () => {
+    const { rt } = await openWorld(world(), { agents: ['a0', 'a1'] });
+    await commit(rt, move('a1', 1, 0, 0));
+    const t = rt.beginGeneration('a0', 'g', 0);
+    expect(t.signal.aborted).toBe(true);
+  });
+
+  it('debounce: a trigger inside the window is re-evaluated at the window end, not dropped', async () => {
+    const timers: Array<{ fn: () => void; ms: number }> = [];
+    const { rt, clock } = await openWorld(world(), { agents: ['a0', 'a1'], extra: { setTimer: (fn, ms) => timers.push({ fn, ms }) } });
+    const policy = { debounce_ms: 100 };
+    const t1 = rt.beginGeneration('a0', 'g1', 0, { interrupt: policy });
+    const s1 = await commit(rt, move('a1', 1, 0, 0));
+    expect(t1.signal.aborted).toBe(true);
+    expect(reasonOf(t1.signal).map((c) => c.seq)).toEqual([s1]);
+    clock.advance(10);
+    const t2 = rt.beginGeneration('a0', 'g2', rt.obs.viewSeq('a0'), { interrupt: policy });
+    const s2 = await commit(rt, move('a1', 1, 0, rt.obs.viewSeq('a1')));
+    const s3 = await commit(rt, move('a1', 1, 0, rt.obs.viewSeq('a1')));
+    expect(t2.signal.aborted).toBe(false);
+    expect(timers.length).toBe(1);
+    expect(timers[0]?.ms).toBe(90);
+    clock.advance(89);
+    timers[0]?.fn();
+    expect(t2.signal.aborted).toBe(false);
+    clock.advance(1);
+    rt.pollInterrupts();
+    expect(t2.signal.aborted).toBe(true);
+    expect(reasonOf(t2.signal).map((c) => c.seq)).toEqual([s2, s3]);
+  });
+
+  it('debounce: a generation closed by submitting its intent is not cancelled at the window end', async () => {
+    const { rt, clock } = await openWorld(world(), { agents: ['a0', 'a1'], extra: { setTimer: () => undefined } });
+    const t1 = rt.beginGeneration('a0', 'g1', 0, { interrupt: { debounce_ms: 100 } });
+    await commit(rt, move('a1', 1, 0, 0));
+    expect(t1.signal.aborted).toBe(true);
+    const vs = rt.obs.viewSeq('a0');
+    const t2 = rt.beginGeneration('a0', 'g2', vs, { interrupt: { debounce_ms: 100 } });
+    await commit(rt, move('a1', 1, 0, rt.obs.viewSeq('a1')));
+    const p = rt.submit({ req_id: 'g2', agent_id: 'a0', kind: 'Speak', payload: { text: 'hi' }, context_seq: rt.obs.viewSeq('a0') });
+    clock.advance(200);
+    await rt.flush();
+    expect((await p).status).toBe('committed');
+    expect(t2.signal.aborted).toBe(false);
+  });
+});

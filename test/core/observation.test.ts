@@ -1,0 +1,66 @@
+import jsonpatch from 'fast-json-patch';
+import { describe, expect, it } from 'vitest';
+import type { ObservationDelta } from '../../server/core/types.js';
+import { openWorld, planeWorld } from './helpers/worlds.js';
+
+describe('observation', () => {
+  it('adds an entity entering range, replaces its fields while in range, removes it on leaving', async () => {
+    const { rt } = await openWorld(planeWorld([[0, 0], [300, 0]]), { agents: ['a0', 'a1'] });
+    const seen: ObservationDelta[] = [];
+    rt.onDelivery((d) => seen.push(...d.deltas.filter((x) => x.agent_id === 'a0')));
+    const step = async (x: number): Promise<ObservationDelta | undefined> => {
+      seen.length = 0;
+      const p = rt.emit({ kind: 'Move', payload: { entity_id: 'a1', x, y: 0 }, source_id: 'gm' });
+      await rt.flush();
+      await p;
+      return seen[0];
+    };
+    expect(await step(250)).toBeUndefined();
+    const enter = await step(90);
+    expect(enter?.ops).toEqual([{ op: 'add', path: '/entities/a1', value: { x: 90, y: 0, hp: 100 } }]);
+    const change = await step(50);
+    expect(change?.ops).toEqual([{ op: 'replace', path: '/entities/a1/x', value: 50 }]);
+    const leave = await step(500);
+    expect(leave?.ops).toEqual([{ op: 'remove', path: '/entities/a1' }]);
+    expect(leave && leave.view_seq - leave.from_seq).toBe(1);
+  });
+
+  it('escapes entity ids in paths per RFC 6901', async () => {
+    const { rt } = await openWorld(planeWorld([[0, 0]]), { agents: ['a0'] });
+    const got: ObservationDelta[] = [];
+    rt.onDelivery((d) => got.push(...d.deltas));
+    const p = rt.emit({ kind: 'Spawn', payload: { entity_id: 'x/y~z', fields: { x: 1, y: 1 } }, source_id: 'gm' });
+    await rt.flush();
+    await p;
+    expect(got[0]?.ops[0]?.path).toBe('/entities/x~1y~0z');
+  });
+
+  it('sends a snapshot (one root replace that still applies strictly) when a delta exceeds max_patch_ops', async () => {
+    const world = planeWorld([[0, 0]], { policies: { observation: { distance: { radius: 100 } }, maxPatchOps: 3 } });
+    const { rt } = await openWorld(world, { agents: ['a0'] });
+    const before = structuredClone(rt.observe('a0').view);
+    const got: ObservationDelta[] = [];
+    rt.onDelivery((d) => got.push(...d.deltas));
+    const ps = [1, 2, 3, 4].map((i) => rt.emit({ kind: 'Spawn', payload: { entity_id: `n${i}`, fields: { x: i, y: i } }, source_id: 'gm' }));
+    await rt.flush();
+    await Promise.all(ps);
+    const d = got[0] as ObservationDelta;
+    expect(d.snapshot).toBe(true);
+    expect(d.ops).toHaveLength(1);
+    const applied = jsonpatch.applyPatch(before, structuredClone(d.ops) as jsonpatch.Operation[], true, false).newDocument;
+    expect(applied).toEqual(rt.observe('a0').view);
+    expect(Object.keys(applied.entities)).toHaveLength(5);
+  });
+
+  it('shares op objects and encoded fragments between agents that see the same change', async () => {
+    const { rt } = await openWorld(planeWorld([[0, 0], [10, 0], [20, 0]]), { agents: ['a0', 'a1'] });
+    const got: ObservationDelta[] = [];
+    rt.onDelivery((d) => got.push(...d.deltas));
+    const p = rt.emit({ kind: 'Move', payload: { entity_id: 'a2', dx: 1, dy: 0 }, source_id: 'gm' });
+    await rt.flush();
+    await p;
+    expect(got).toHaveLength(2);
+    expect(got[0]?.ops[0]).toBe(got[1]?.ops[0]);
+    expect(got[0]?.fragments[0]).toBe(got[1]?.fragments[0]);
+  });
+});
