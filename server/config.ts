@@ -1,0 +1,139 @@
+/**
+ * Server configuration: defaults, then a JSON file (worldline.config.json, or --config), then WORLDLINE_*
+ * environment variables, then command-line flags. Every value is validated at start; a bad one is a CONFIG_INVALID
+ * error naming the key, where it came from, and what is allowed.
+ */
+import fs from 'node:fs';
+import { WorldlineError } from './errors.js';
+
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'list';
+
+interface KeySpec {
+  readonly kind: Kind;
+  readonly def: unknown;
+  readonly help: string;
+  readonly min?: number;
+  readonly max?: number;
+  readonly oneOf?: readonly string[];
+}
+
+/** Every key, its type, default and meaning. The env variable is WORLDLINE_ + the key in UPPER_SNAKE. */
+export const CONFIG_KEYS = {
+  host: { kind: 'string', def: '127.0.0.1', help: 'address to listen on' },
+  port: { kind: 'int', def: 8080, min: 0, max: 65535, help: 'port to listen on (0 picks a free one)' },
+  dataDir: { kind: 'string', def: './data', help: 'where worlds keep their logs and snapshots' },
+  world: { kind: 'string', def: 'default', help: 'built-in world to host' },
+  worldId: { kind: 'string', def: '', help: 'world id (defaults to the world name)' },
+  tenant: { kind: 'string', def: 'default', help: 'tenant that owns the hosted world' },
+  durability: { kind: 'string', def: 'batch', oneOf: ['always', 'batch', 'none'], help: 'log durability policy' },
+  segmentBytes: { kind: 'int', def: 64 * 1024 * 1024, min: 4096, max: 2 ** 31, help: 'log segment size' },
+  snapshotEvery: { kind: 'int', def: 100_000, min: 0, help: 'write a snapshot every N log records (0: only at shutdown)' },
+  checkpointKeyFile: { kind: 'string', def: '', help: 'Ed25519 private key (PEM) for signed log checkpoints' },
+  checkpointEvery: { kind: 'int', def: 10_000, min: 1, help: 'records between signed checkpoints' },
+  authMode: { kind: 'string', def: 'jwt', oneOf: ['jwt', 'tokens'], help: 'jwt (HS256 secret or public key/JWKS) or a static token file' },
+  jwtSecretFile: { kind: 'string', def: '', help: 'HS256 secret file (created in dataDir on first start when empty)' },
+  jwtPublicKeyFile: { kind: 'string', def: '', help: 'PEM public key for RS256/ES256/EdDSA tokens' },
+  jwksFile: { kind: 'string', def: '', help: 'local JWKS file with the public keys tokens may be signed with' },
+  jwtIssuer: { kind: 'string', def: '', help: 'required iss claim, when set' },
+  jwtAudience: { kind: 'string', def: '', help: 'required aud claim, when set' },
+  tokensFile: { kind: 'string', def: '', help: 'static tokens file (authMode tokens): JSON {token: {tenant, world, agent, role}}' },
+  maxPayloadLength: { kind: 'int', def: 64 * 1024, min: 256, max: 16 * 1024 * 1024, help: 'largest client frame in bytes' },
+  maxBackpressure: { kind: 'int', def: 1024 * 1024, min: 1024, help: 'bytes buffered per socket before it is closed (the client then resumes)' },
+  idleTimeoutSec: { kind: 'int', def: 60, min: 8, max: 960, help: 'close sockets silent for this long' },
+  messagesPerSecond: { kind: 'int', def: 200, min: 1, help: 'client frames per second per connection' },
+  intentsPerSecondPerAgent: { kind: 'int', def: 100, min: 1, help: 'intent quota per agent' },
+  intentsPerSecondPerTenant: { kind: 'int', def: 10_000, min: 1, help: 'intent quota per tenant' },
+  connectionsPerIp: { kind: 'int', def: 256, min: 1, help: 'concurrent connections per client address' },
+  quarantineAfter: { kind: 'int', def: 20, min: 0, help: 'violations before an agent is quarantined (0: never)' },
+  quarantineSec: { kind: 'int', def: 60, min: 1, help: 'how long a quarantine lasts' },
+  logLevel: { kind: 'string', def: 'info', oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level' },
+  logRedact: { kind: 'list', def: [], help: 'extra log field paths to redact (comma-separated in env)' },
+  engineDisconnect: { kind: 'string', def: 'pause', oneOf: ['pause', 'wall-time'], help: 'when the engine disconnects: pause the world or continue on wall time' },
+} as const satisfies Record<string, KeySpec>;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+type ValueOf<K extends Kind> = K extends 'int' | 'number' ? number : K extends 'bool' ? boolean : K extends 'list' ? string[] : string;
+export type Config = { readonly [K in ConfigKey]: ValueOf<(typeof CONFIG_KEYS)[K]['kind']> };
+
+const envName = (k: string): string => 'WORLDLINE_' + k.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+
+function coerce(key: ConfigKey, raw: unknown, from: string): unknown {
+  const spec: KeySpec = CONFIG_KEYS[key];
+  const bad = (what: string): never => {
+    throw new WorldlineError('CONFIG_INVALID', `config ${key} (from ${from}) ${what}; ${spec.help}`, { key, from });
+  };
+  let v: unknown = raw;
+  if (spec.kind === 'int' || spec.kind === 'number') {
+    if (typeof v === 'string' && v.trim() !== '') v = Number(v);
+    if (typeof v !== 'number' || !Number.isFinite(v)) return bad(`must be a number, got ${JSON.stringify(raw)}`);
+    if (spec.kind === 'int' && !Number.isInteger(v)) return bad(`must be an integer, got ${String(v)}`);
+    if (spec.min !== undefined && v < spec.min) return bad(`must be at least ${spec.min}, got ${String(v)}`);
+    if (spec.max !== undefined && v > spec.max) return bad(`must be at most ${spec.max}, got ${String(v)}`);
+  } else if (spec.kind === 'bool') {
+    if (v === 'true' || v === '1') v = true;
+    else if (v === 'false' || v === '0') v = false;
+    if (typeof v !== 'boolean') return bad(`must be true or false, got ${JSON.stringify(raw)}`);
+  } else if (spec.kind === 'list') {
+    if (typeof v === 'string') v = v.split(',').map((s) => s.trim()).filter(Boolean);
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) return bad('must be a list of strings');
+  } else {
+    if (typeof v !== 'string') return bad(`must be a string, got ${JSON.stringify(raw)}`);
+    if (spec.oneOf && !spec.oneOf.includes(v)) return bad(`must be one of ${spec.oneOf.join(', ')}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+export interface LoadConfigOptions {
+  /** A config file; when absent, ./worldline.config.json is read if it exists. */
+  readonly file?: string;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Highest precedence: command-line flags. */
+  readonly overrides?: Partial<Record<ConfigKey, unknown>>;
+  /** Told about WORLDLINE_* variables that match no key (likely typos). */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** Builds the configuration and validates every value. */
+export function loadConfig(opts: LoadConfigOptions = {}): Config {
+  const out: Record<string, unknown> = {};
+  for (const [k, s] of Object.entries(CONFIG_KEYS)) out[k] = s.def;
+  const file = opts.file ?? (fs.existsSync('worldline.config.json') ? 'worldline.config.json' : undefined);
+  if (file !== undefined) {
+    let json: unknown;
+    try {
+      json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new WorldlineError('CONFIG_INVALID', `cannot read config file ${file}: ${(err as Error).message}`, { file });
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new WorldlineError('CONFIG_INVALID', `config file ${file} must hold a JSON object`);
+    for (const [k, v] of Object.entries(json)) {
+      if (!(k in CONFIG_KEYS)) throw new WorldlineError('CONFIG_INVALID', `config file ${file} has unknown key ${JSON.stringify(k)}; known keys: ${Object.keys(CONFIG_KEYS).join(', ')}`, { key: k });
+      out[k] = coerce(k as ConfigKey, v, file);
+    }
+  }
+  const env = opts.env ?? process.env;
+  const known = new Set(Object.keys(CONFIG_KEYS).map(envName));
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('WORLDLINE_') && !known.has(name) && env[name] !== undefined && !IGNORED_ENV.has(name)) {
+      opts.onWarning?.(`environment variable ${name} matches no config key (typo?); known: ${[...known].join(', ')}`);
+    }
+  }
+  for (const k of Object.keys(CONFIG_KEYS) as ConfigKey[]) {
+    const v = env[envName(k)];
+    if (v !== undefined) out[k] = coerce(k, v, envName(k));
+  }
+  for (const [k, v] of Object.entries(opts.overrides ?? {})) {
+    if (v !== undefined) out[k] = coerce(k as ConfigKey, v, `--${k}`);
+  }
+  if (out['worldId'] === '') out['worldId'] = out['world'];
+  return out as Config;
+}
+
+/** WORLDLINE_* variables used by tools rather than the server config. */
+const IGNORED_ENV = new Set(['WORLDLINE_CRASH_CYCLES', 'WORLDLINE_UPDATE_FIXTURES', 'WORLDLINE_BENCH']);
+
+/** Markdown table of every key, for docs. */
+export function configTable(): string {
+  const rows = Object.entries(CONFIG_KEYS).map(([k, s]) => `| \`${k}\` | \`${envName(k)}\` | \`${JSON.stringify(s.def)}\` | ${s.help} |`);
+  return ['| key | environment | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}

@@ -1,0 +1,49 @@
+/**
+ * Prometheus metrics (prom-client): default process metrics plus worldline_*. Labels are bounded sets (outcome,
+ * code, reason, codec): never per agent or per session, so cardinality stays flat as worlds grow.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Sub-millisecond resolution where delivery lives, up to a second for the tail. */
+const DELIVERY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+const IO_BUCKETS = [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1];
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly deliverySeconds: Histogram<'codec'>;
+  readonly intents: Counter<'outcome'>;
+  readonly rejections: Counter<'code'>;
+  readonly cancels: Counter<'reason'>;
+  readonly staleContext: Counter;
+  readonly queueDepth: Gauge<'queue'>;
+  readonly backpressureCloses: Counter;
+  readonly logAppendSeconds: Histogram;
+  readonly logSyncSeconds: Histogram;
+  readonly sessions: Gauge<'codec'>;
+  readonly securityEvents: Counter<'event'>;
+  readonly framesSent: Counter<'codec'>;
+  readonly bytesSent: Counter<'codec'>;
+}
+
+/** A fresh registry with every Worldline metric registered (one per server; tests make their own). */
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const r = [registry];
+  return {
+    registry,
+    deliverySeconds: new Histogram({ name: 'worldline_observation_delivery_seconds', help: 'From effect commit to the observation frame handed to the socket', labelNames: ['codec'], buckets: DELIVERY_BUCKETS, registers: r }),
+    intents: new Counter({ name: 'worldline_intents_total', help: 'Intents by outcome', labelNames: ['outcome'], registers: r }),
+    rejections: new Counter({ name: 'worldline_intent_rejections_total', help: 'Rejected intents by error code name', labelNames: ['code'], registers: r }),
+    cancels: new Counter({ name: 'worldline_cancels_total', help: 'Generation cancels by reason', labelNames: ['reason'], registers: r }),
+    staleContext: new Counter({ name: 'worldline_stale_context_total', help: 'Intents rejected as STALE_CONTEXT (rate() gives the stale-context rate)', registers: r }),
+    queueDepth: new Gauge({ name: 'worldline_queue_depth', help: 'Items waiting in a queue', labelNames: ['queue'], registers: r }),
+    backpressureCloses: new Counter({ name: 'worldline_backpressure_closes_total', help: 'Sockets closed because their send buffer passed the limit', registers: r }),
+    logAppendSeconds: new Histogram({ name: 'worldline_log_append_seconds', help: 'From append to durable acknowledgement', buckets: IO_BUCKETS, registers: r }),
+    logSyncSeconds: new Histogram({ name: 'worldline_log_fsync_seconds', help: 'Duration of each fsync/fdatasync of the log', buckets: IO_BUCKETS, registers: r }),
+    sessions: new Gauge({ name: 'worldline_sessions', help: 'Open sessions by codec', labelNames: ['codec'], registers: r }),
+    securityEvents: new Counter({ name: 'worldline_security_events_total', help: 'Auth failures, rate-limit violations, quarantines, cross-tenant attempts', labelNames: ['event'], registers: r }),
+    framesSent: new Counter({ name: 'worldline_frames_sent_total', help: 'Frames sent to clients', labelNames: ['codec'], registers: r }),
+    bytesSent: new Counter({ name: 'worldline_bytes_sent_total', help: 'Bytes sent to clients', labelNames: ['codec'], registers: r }),
+  };
+}

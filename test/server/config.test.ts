@@ -1,0 +1,50 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_KEYS, loadConfig } from '../../server/config.js';
+import { isWorldlineError } from '../../server/errors.js';
+
+const fail = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (e) {
+    expect(isWorldlineError(e, 'CONFIG_INVALID')).toBe(true);
+    return (e as Error).message;
+  }
+  throw new Error('expected CONFIG_INVALID');
+};
+
+describe('config', () => {
+  it('layers defaults, file, environment and flags in that order', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-cfg-'));
+    const file = path.join(dir, 'c.json');
+    fs.writeFileSync(file, JSON.stringify({ port: 9000, logLevel: 'debug', durability: 'always' }));
+    const c = loadConfig({ file, env: { WORLDLINE_PORT: '9100', WORLDLINE_LOG_REDACT: 'a.b, c' }, overrides: { durability: 'none' } });
+    expect(c.port).toBe(9100);
+    expect(c.logLevel).toBe('debug');
+    expect(c.durability).toBe('none');
+    expect(c.logRedact).toEqual(['a.b', 'c']);
+    expect(c.host).toBe(CONFIG_KEYS.host.def);
+    expect(c.worldId).toBe('default');
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names the key, its source and what is allowed when a value is bad', () => {
+    expect(fail(() => loadConfig({ env: { WORLDLINE_PORT: 'eighty' } }))).toMatch(/port \(from WORLDLINE_PORT\) must be a number/);
+    expect(fail(() => loadConfig({ env: { WORLDLINE_DURABILITY: 'sometimes' } }))).toMatch(/must be one of always, batch, none/);
+    expect(fail(() => loadConfig({ env: {}, overrides: { port: 70000 } }))).toMatch(/port \(from --port\) must be at most 65535/);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-cfg-'));
+    fs.writeFileSync(path.join(dir, 'c.json'), JSON.stringify({ prot: 1 }));
+    expect(fail(() => loadConfig({ file: path.join(dir, 'c.json'), env: {} }))).toMatch(/unknown key "prot"/);
+    fs.writeFileSync(path.join(dir, 'c.json'), '{ not json');
+    expect(fail(() => loadConfig({ file: path.join(dir, 'c.json'), env: {} }))).toMatch(/cannot read config file/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('warns about WORLDLINE_* variables that match no key', () => {
+    const warnings: string[] = [];
+    loadConfig({ env: { WORLDLINE_PROT: '1' }, onWarning: (w) => warnings.push(w) });
+    expect(warnings[0]).toMatch(/WORLDLINE_PROT matches no config key/);
+  });
+});
