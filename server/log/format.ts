@@ -215,12 +215,13 @@ export function decodeSegmentHeader(buf: Buffer, len: number): HeaderResult {
   if (len < 16) return { ok: false, reason: 'segment header is truncated' };
   if (buf.readUInt32LE(0) !== SEGMENT_MAGIC) return { ok: false, reason: 'bad segment magic (not a Worldline log segment)' };
   const version = buf.readUInt16LE(4);
-  if (version !== FORMAT_VERSION) {
-    throw new WorldlineError('SCHEMA_VERSION_MISMATCH', `log segment has format version ${version}; this build reads version ${FORMAT_VERSION}. Use a Worldline release that supports it.`, { version });
-  }
   const n = buf.readUInt32LE(8);
   if (n > 64 * 1024 || 16 + n > len) return { ok: false, reason: 'segment header is truncated or has a bad length' };
   if (crc32(buf.subarray(0, 12 + n)) !== buf.readUInt32LE(12 + n)) return { ok: false, reason: 'segment header CRC mismatch' };
+  // Only after the CRC: a flipped bit in the version field is corruption, not a segment from another release.
+  if (version !== FORMAT_VERSION) {
+    throw new WorldlineError('SCHEMA_VERSION_MISMATCH', `log segment has format version ${version}; this build reads version ${FORMAT_VERSION}. Use a Worldline release that supports it.`, { version });
+  }
   let j: Record<string, unknown>;
   try {
     j = JSON.parse(buf.toString('utf8', 12, 12 + n)) as Record<string, unknown>;
