@@ -346,11 +346,16 @@ export class EventLog implements EventLogPort {
     const pending = [failed, ...this.queue];
     this.queue = [];
     if (err instanceof FsyncFailure) return this.fatal(err, pending);
+    // Refuse appends now, not after the truncate: one accepted during it would sit behind the failure unsettled,
+    // then be written later with a seq the rollback below hands out again (a duplicate seq on disk).
+    this.state = 'read-only';
     try {
       await this.files.ftruncate(this.fd, this.segSize);
     } catch (truncErr) {
-      return this.fatal(new FsyncFailure(`could not truncate after a failed write: ${(truncErr as Error).message}`, { cause: truncErr }), pending);
+      return this.fatal(new FsyncFailure(`could not truncate after a failed write: ${(truncErr as Error).message}`, { cause: truncErr }), [...pending, ...this.queue.splice(0)]);
     }
+    // flush() calls made during the truncate queued empty batches behind it: settle them with the rest.
+    pending.push(...this.queue.splice(0));
     // Forget queued rolls and index entries that only the rolled-back frames created. A segment the failed batch
     // already created stays, holding only its header.
     this.segments.length = this.onDisk;
