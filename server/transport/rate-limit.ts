@@ -1,0 +1,58 @@
+/** Token buckets for message rates and quotas: `take()` spends one token, refilled continuously at `ratePerSec`. */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(private readonly ratePerSec: number, private readonly burst: number, now: number) {
+    this.tokens = burst;
+    this.last = now;
+  }
+
+  /** Spends one token if available. */
+  take(now: number): boolean {
+    const elapsed = now - this.last;
+    if (elapsed > 0) {
+      this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.ratePerSec) / 1000);
+      this.last = now;
+    }
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** Milliseconds until the next token. */
+  retryAfterMs(): number {
+    return this.tokens >= 1 ? 0 : Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSec);
+  }
+}
+
+/** Counts violations per key and reports when a key crosses the quarantine threshold. */
+export class Quarantine {
+  private readonly strikes = new Map<string, number>();
+  private readonly until = new Map<string, number>();
+
+  constructor(private readonly after: number, private readonly durationMs: number) {}
+
+  /** Records a violation; returns true when this one puts the key in quarantine. */
+  strike(key: string, now: number): boolean {
+    if (this.after <= 0) return false;
+    const n = (this.strikes.get(key) ?? 0) + 1;
+    this.strikes.set(key, n);
+    if (n >= this.after) {
+      this.strikes.delete(key);
+      this.until.set(key, now + this.durationMs);
+      return true;
+    }
+    return false;
+  }
+
+  isQuarantined(key: string, now: number): boolean {
+    const t = this.until.get(key);
+    if (t === undefined) return false;
+    if (t <= now) {
+      this.until.delete(key);
+      return false;
+    }
+    return true;
+  }
+}
