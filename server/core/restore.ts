@@ -29,6 +29,8 @@ export interface RestoreOptions {
   readonly toSeq?: number;
   /** Replay from the first record even when a snapshot exists. */
   readonly ignoreSnapshot?: boolean;
+  /** Refuse to return a runtime whose replay diverged (WORLD_STATE_CORRUPTED); open() sets it. */
+  readonly throwOnDivergence?: boolean;
 }
 
 /** Applies log records one at a time to a runtime that was built from a snapshot or the initial state. */
@@ -125,7 +127,7 @@ export async function restoreRuntime(
   }
   rt.obs.flush(rt.globalSeq, 0, 0);
   rt.effectsSinceSnapshot = 0;
-  if (o.verify && applier.divergence && o.toSeq === undefined && !o.ignoreSnapshot) {
+  if (o.throwOnDivergence && applier.divergence) {
     const d = applier.divergence;
     throw new WorldlineError('WORLD_STATE_CORRUPTED', `Replaying the log diverges at global_seq ${d.global_seq} (log seq ${d.seq}): ${d.reason}.`, { ...d });
   }

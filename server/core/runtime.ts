@@ -111,7 +111,7 @@ export class WorldRuntime {
     if (opts.log.meta.worldSeed !== opts.world.seed) {
       throw new WorldlineError('LOG_WORLD_MISMATCH', `The log was created with seed ${opts.log.meta.worldSeed}, but world ${opts.world.name} has seed ${opts.world.seed}.`);
     }
-    const rt = await restoreRuntime(opts, (store) => new WorldRuntime(opts, store), { verify: true });
+    const rt = await restoreRuntime(opts, (store) => new WorldRuntime(opts, store), { verify: true, throwOnDivergence: true });
     return rt.runtime;
   }
 

@@ -1,0 +1,124 @@
+/**
+ * In-process facades over one runtime: an RL-style environment (observe / step) and a message-style one
+ * (emit / subscribe). Both use the same orchestrator and log as the network server. Everything they hand out is a
+ * copy, so a caller that mutates a view or applies a patch in place cannot touch the server's state.
+ */
+import { WorldlineError, type ErrorName } from '../errors.js';
+import type { EmitOutcome, QuantumDelivery, WorldRuntime } from './runtime.js';
+import { SCHEMA_VERSION, type Effect, type EffectDraft, type Intent, type ObservationDelta, type View } from './types.js';
+
+export type StepIntent = Omit<Intent, 'agent_id' | 'req_id' | 'context_seq'> & { readonly req_id?: string; readonly context_seq?: number };
+
+/** RL style: observe an agent's view, step it with one intent, get back its committed effect and its delta. */
+export class RlEnv {
+  private n = 0;
+  /** With drive (default), step() runs a quantum itself; turn it off when the runtime ticks on its own. */
+  constructor(
+    private readonly rt: WorldRuntime,
+    private readonly opts: { readonly drive?: boolean } = {},
+  ) {}
+
+  observe(agentId: string): { view: View; view_seq: number; context_digest: string } {
+    return structuredClone(this.rt.observe(agentId));
+  }
+
+  /** Submits the intent and resolves with [the committed effect, the agent's delta for that quantum]; throws the rejection. */
+  async step(agentId: string, intent: StepIntent): Promise<[Effect, ObservationDelta]> {
+    const rt = this.rt;
+    const req = intent.req_id ?? `rl-${rt.clock.now()}-${++this.n}`;
+    const full = { ...intent, agent_id: agentId, req_id: req, context_seq: intent.context_seq ?? rt.observe(agentId).view_seq };
+    let delta: ObservationDelta | undefined;
+    let target = -1;
+    const seen: QuantumDelivery[] = [];
+    const off = rt.onDelivery((d) => {
+      if (target < 0) seen.push(d);
+      else if (delta === undefined && d.effects.some((e) => e.global_seq === target)) delta = d.deltas.find((x) => x.agent_id === agentId) ?? emptyDelta(rt, agentId, d);
+    });
+    try {
+      const outcome = rt.submit(full);
+      if (this.opts.drive ?? true) void rt.flush().catch(() => undefined);
+      const o = await outcome;
+      if (o.status === 'rejected') throw new WorldlineError(o.error.name as ErrorName, o.error.message, { ...o.error.details });
+      if (o.status === 'cancelled') throw new WorldlineError('GENERATION_CANCELLED', `Intent ${req} was cancelled: ${o.reason}.`, { req_id: req });
+      if (!o.effect) throw new WorldlineError('DUPLICATE_REQ_ID', `Intent ${req} was already committed (global_seq ${o.global_seq}); step needs a fresh req_id.`, { req_id: req, global_seq: o.global_seq });
+      target = o.global_seq;
+      for (const d of seen) if (d.effects.some((e) => e.global_seq === target)) delta = d.deltas.find((x) => x.agent_id === agentId) ?? emptyDelta(rt, agentId, d);
+      return structuredClone([o.effect, delta ?? emptyDelta(rt, agentId, undefined)]);
+    } finally {
+      off();
+    }
+  }
+}
+
+function emptyDelta(rt: WorldRuntime, agentId: string, d: QuantumDelivery | undefined): ObservationDelta {
+  const o = rt.observe(agentId);
+  const last = d?.effects.at(-1);
+  return {
+    schema_version: SCHEMA_VERSION,
+    agent_id: agentId,
+    view_seq: o.view_seq,
+    from_seq: o.view_seq,
+    global_seq: last?.global_seq ?? rt.lastGlobalSeq,
+    sim_time: last?.sim_time ?? rt.store.tick,
+    wall_time: last?.wall_time ?? rt.clock.now(),
+    ops: [],
+    snapshot: false,
+    context_digest: o.context_digest,
+    fragments: [],
+  };
+}
+
+export type AgentMessage = { readonly type: 'delta'; readonly delta: ObservationDelta } | { readonly type: 'effect'; readonly effect: Effect };
+
+export interface Subscription extends AsyncIterable<AgentMessage> {
+  close(): void;
+}
+
+/** Message style: emit events into the world; subscribe to everything an agent may see. */
+export class MessageEnv {
+  constructor(private readonly rt: WorldRuntime) {}
+
+  emit(event: EffectDraft): Promise<EmitOutcome> {
+    return this.rt.emit(event);
+  }
+
+  /** Yields, per quantum, each effect the agent could see (in global_seq order) and then its delta. */
+  subscribe(agentId: string): Subscription {
+    if (!this.rt.agents.has(agentId)) throw new WorldlineError('INVALID_AGENT_ID', `Agent ${agentId} is not registered.`);
+    const queue: AgentMessage[] = [];
+    let wake: (() => void) | undefined;
+    let closed = false;
+    const unwatch = this.rt.watchEffects(agentId);
+    const off = this.rt.onDelivery((d) => {
+      for (const e of d.visibleEffects.get(agentId) ?? []) queue.push({ type: 'effect', effect: structuredClone(e) });
+      const delta = d.deltas.find((x) => x.agent_id === agentId);
+      if (delta) queue.push({ type: 'delta', delta: structuredClone(delta) });
+      wake?.();
+    });
+    const close = (): void => {
+      closed = true;
+      off();
+      unwatch();
+      wake?.();
+    };
+    return {
+      close,
+      async *[Symbol.asyncIterator]() {
+        try {
+          while (true) {
+            const m = queue.shift();
+            if (m) {
+              yield m;
+              continue;
+            }
+            if (closed) return;
+            await new Promise<void>((r) => (wake = r));
+            wake = undefined;
+          }
+        } finally {
+          close();
+        }
+      },
+    };
+  }
+}

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import jsonpatch from 'fast-json-patch';
+import { MessageEnv, RlEnv } from '../../server/core/facades.js';
+import type { AgentMessage } from '../../server/core/facades.js';
+import { isWorldlineError } from '../../server/errors.js';
+import { openWorld, planeWorld } from './helpers/worlds.js';
+
+describe('facades', () => {
+  it('RL step returns the agent’s own committed effect and the delta that carries it', async () => {
+    const { rt, log } = await openWorld(planeWorld([[10, 10], [20, 20]]), { agents: ['a0', 'a1'] });
+    const env = new RlEnv(rt);
+    const obs = env.observe('a0');
+    const [effect, delta] = await env.step('a0', { kind: 'Move', payload: { dx: 5, dy: 0 } });
+    expect(effect.agent_id).toBe('a0');
+    expect(effect.global_seq).toBe(rt.lastGlobalSeq);
+    expect([...log.records()].some((r) => r.kind === 'effect')).toBe(true);
+    expect(delta.from_seq).toBe(obs.view_seq);
+    const next = jsonpatch.applyPatch(obs.view, delta.ops as jsonpatch.Operation[], true, true).newDocument;
+    expect(next).toEqual(env.observe('a0').view);
+    expect(next.entities['a0']?.['x']).toBe(15);
+    await expect(env.step('a0', { kind: 'Move', payload: { dx: 'x' } as never })).rejects.toSatisfy((e: unknown) => isWorldlineError(e, 'INVALID_INTENT'));
+  });
+
+  it('message style: emit broadcasts through the policies; subscribe yields visible effects and deltas', async () => {
+    const { rt } = await openWorld(planeWorld([[10, 10], [20, 20], [900, 900]]), { agents: ['a0', 'a2'] });
+    const env = new MessageEnv(rt);
+    const near = env.subscribe('a0');
+    const far = env.subscribe('a2');
+    const got: AgentMessage[] = [];
+    const reader = (async () => {
+      for await (const m of near) {
+        got.push(m);
+        if (got.length === 2) break;
+      }
+    })();
+    const out = env.emit({ kind: 'Speak', payload: { entity_id: 'a1', text: 'hello' }, source_id: 'narrator' });
+    await rt.flush();
+    expect((await out).status).toBe('committed');
+    await reader;
+    expect(got.map((m) => m.type)).toEqual(['effect', 'delta']);
+    expect(got[0]?.type === 'effect' && got[0].effect.kind).toBe('Speak');
+    expect(got[1]?.type === 'delta' && got[1].delta.ops[0]).toEqual({ op: 'add', path: '/entities/a1/said', value: { text: 'hello', tick: 0 } });
+    // The far agent saw nothing: closing its stream ends it empty.
+    far.close();
+    const farGot: AgentMessage[] = [];
+    for await (const m of far) farGot.push(m);
+    expect(farGot).toEqual([]);
+  });
+});

@@ -1,0 +1,119 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { canonicalJson, encodeEffect } from '../../server/core/canonical.js';
+import { replayWorld } from '../../server/core/replay.js';
+import { WorldRuntime } from '../../server/core/runtime.js';
+import { defineWorld } from '../../server/core/world.js';
+import { arenaEntityId, makeArena } from '../../server/worlds/arena.js';
+import { MemoryLog, ManualClock } from './helpers/memory-log.js';
+import { move, openWorld, planeWorld } from './helpers/worlds.js';
+
+async function runArena(ticks: number, log: MemoryLog, clock: ManualClock, world = makeArena({ entities: 30, size: 300 })): Promise<WorldRuntime> {
+  const rt = await WorldRuntime.open({ world, log, clock });
+  for (const i of [0, 1, 2]) await rt.registerAgent(arenaEntityId(i));
+  for (let t = 0; t < ticks; t++) {
+    for (const i of [0, 1, 2]) void rt.submit(move(arenaEntityId(i), 1, -1, rt.obs.viewSeq(arenaEntityId(i))));
+    clock.advance(50);
+    await rt.tick();
+  }
+  return rt;
+}
+
+describe('replay', () => {
+  it('rebuilds state, global_seq and every view from the log', async () => {
+    const log = new MemoryLog('arena-1', '42');
+    const rt = await runArena(12, log, new ManualClock());
+    const r = await replayWorld(makeArena({ entities: 30, size: 300 }), log.reopen(), { verifyDeterminism: true });
+    expect(r.ok).toBe(true);
+    expect(r.globalSeq).toBe(rt.lastGlobalSeq);
+    expect(r.stateHash).toBe(rt.stateHash());
+    for (const id of rt.agents.keys()) expect(r.runtime.observe(id)).toEqual(rt.observe(id));
+  });
+
+  it('resumes the random walk exactly after a restart mid-run', async () => {
+    const straight = await runArena(10, new MemoryLog('arena-1', '42'), new ManualClock());
+    const log = new MemoryLog('arena-1', '42');
+    const clock = new ManualClock();
+    await runArena(4, log, clock);
+    const resumed = await WorldRuntime.open({ world: makeArena({ entities: 30, size: 300 }), log: log.reopen(), clock });
+    for (let t = 0; t < 6; t++) {
+      for (const i of [0, 1, 2]) void resumed.submit(move(arenaEntityId(i), 1, -1, resumed.obs.viewSeq(arenaEntityId(i))));
+      clock.advance(50);
+      await resumed.tick();
+    }
+    expect(resumed.stateHash()).toBe(straight.stateHash());
+  });
+
+  it('names the first state-hash record that diverges when the world code changed', async () => {
+    const grow = (bonusFrom: number): ReturnType<typeof defineWorld> =>
+      defineWorld({
+        name: 'grow',
+        seed: 3,
+        initialState: { entities: { a0: { x: 0, y: 0, hp: 100 } } },
+        handlers: {
+          Grow: {
+            shape: () => undefined,
+            apply(_p, m) {
+              const hp = m.get('a0')?.['hp'] as number;
+              m.set('a0', { hp: hp + (hp >= bonusFrom ? 2 : 1) });
+            },
+          },
+        },
+        policies: { stateHashEvery: 1 },
+      });
+    const { rt, log } = await openWorld(grow(Infinity), { agents: ['a0'] });
+    for (let i = 0; i < 6; i++) {
+      void rt.emit({ kind: 'Grow', payload: null, source_id: 'sun' });
+      await rt.flush();
+    }
+    // The changed code adds 2 once hp reaches 103: the 4th Grow (global_seq 4) is the first to differ.
+    const r = await replayWorld(grow(103), log.reopen());
+    expect(r.ok).toBe(false);
+    expect(r.divergence?.global_seq).toBe(4);
+    await expect(WorldRuntime.open({ world: grow(103), log: log.reopen(), clock: new ManualClock() })).rejects.toThrow(/diverges at global_seq 4/);
+    const okBefore = await replayWorld(grow(103), log.reopen(), { toSeq: 7 });
+    expect(okBefore.ok).toBe(true);
+    expect((await replayWorld(grow(Infinity), log.reopen(), { verifyDeterminism: true })).ok).toBe(true);
+  });
+
+  it('detects a non-deterministic apply function at the first differing effect', async () => {
+    let flip = 0;
+    const mk = (): ReturnType<typeof defineWorld> =>
+      defineWorld({ name: 'nd', seed: 1, initialState: { entities: { a0: { x: 0, y: 0 } } }, handlers: { Roll: { shape: () => undefined, apply: (_p, m) => m.set('a0', { roll: flip++ % 3 === 2 ? 1 : 0 }) } }, policies: { stateHashEvery: 0 } });
+    const { rt, log } = await openWorld(mk(), { agents: ['a0'] });
+    for (let i = 0; i < 3; i++) void rt.emit({ kind: 'Roll', payload: null, source_id: 'dice' });
+    await rt.flush();
+    flip = 0;
+    const r = await replayWorld(mk(), log.reopen(), { verifyDeterminism: true });
+    expect(r.ok).toBe(false);
+    expect(r.divergence?.reason).toMatch(/two replays disagree/);
+  });
+
+  it('property: replaying any run of random moves gives the same state and views', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: -30, max: 30 }), fc.integer({ min: -30, max: 30 }), fc.boolean()), { maxLength: 40 }), async (moves) => {
+        const { rt, log } = await openWorld(planeWorld([[10, 10], [60, 60], [120, 120]]), { agents: ['a0', 'a1', 'a2'] });
+        for (const [a, dx, dy, tick] of moves) {
+          void rt.submit(move(`a${a}`, dx, dy, rt.obs.viewSeq(`a${a}`)));
+          if (tick) await rt.tick();
+          else await rt.flush();
+          if (dx === 0) await rt.snapshot();
+        }
+        const r = await replayWorld(planeWorld([[10, 10], [60, 60], [120, 120]]), log.reopen(), { verifyDeterminism: true });
+        expect(r.ok).toBe(true);
+        expect(r.stateHash).toBe(rt.stateHash());
+        for (const id of ['a0', 'a1', 'a2']) expect(r.runtime.observe(id)).toEqual(rt.observe(id));
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('encodes effect records exactly as canonical JSON', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.option(fc.string()), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), (payload, req, seq) => {
+        const e = { schema_version: '1.0.0', world_id: 'w', uuid: 'u', kind: 'K', payload: payload as never, global_seq: seq, sim_time: 3, wall_time: 4.5, source_id: 's', priority: -2, ...(req !== null ? { req_id: req, agent_id: 'a', intent_digest: 'd' } : {}) };
+        expect(encodeEffect(e)).toBe(canonicalJson(e));
+      }),
+    );
+  });
+});
