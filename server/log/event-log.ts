@@ -108,6 +108,8 @@ export class EventLog implements EventLogPort {
   private queue: Batch[] = [];
   private flushing = false;
   private probeTimer: NodeJS.Timeout | undefined;
+  /** The disk probe in progress, if any: close() waits for it, since it writes through the segment's fd. */
+  private probeRun: Promise<void> | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointKey: KeyObject | undefined;
   private lastCheckpointSeq = 0;
@@ -394,6 +396,12 @@ export class EventLog implements EventLogPort {
   /** While read-only: periodically write and remove a probe block; success means the disk takes writes again. */
   private startProbe(): void {
     const probe = Buffer.alloc(64 * 1024);
+    const schedule = (): void => {
+      this.probeTimer = setTimeout(() => {
+        this.probeRun = tick().finally(() => (this.probeRun = undefined));
+      }, this.opts.probeIntervalMs ?? 1000);
+      this.probeTimer.unref();
+    };
     const tick = async (): Promise<void> => {
       if (this.state !== 'read-only') return;
       try {
@@ -403,16 +411,15 @@ export class EventLog implements EventLogPort {
       } catch (err) {
         if (err instanceof FsyncFailure) return this.fatal(err, []);
         await this.files.ftruncate(this.fd, this.segSize).catch(() => {});
-        this.probeTimer = setTimeout(() => void tick(), this.opts.probeIntervalMs ?? 1000);
-        this.probeTimer.unref();
+        if (this.state === 'read-only') schedule();
         return;
       }
+      if (this.state !== 'read-only') return;
       this.state = 'open';
       this.probeTimer = undefined;
       this.opts.onEvent?.('writable-again', { lastSeq: this.writtenSeq });
     };
-    this.probeTimer = setTimeout(() => void tick(), this.opts.probeIntervalMs ?? 1000);
-    this.probeTimer.unref();
+    schedule();
   }
 
   private unavailable(): WorldlineError {
@@ -508,6 +515,12 @@ export class EventLog implements EventLogPort {
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.stopTimers();
+    // A probe in flight writes through this fd: closing it first would let the probe write into whatever file
+    // reuses the descriptor number, and then mark this closed log open again.
+    if (this.probeRun) {
+      await this.probeRun;
+      this.stopTimers();
+    }
     if (this.state === 'open') {
       // New appends are refused from here on, so the flush below covers every accepted record.
       this.state = 'closing';
