@@ -47,6 +47,7 @@ export class FaultyFiles implements FileLayer {
   writes = 0;
   syncs = 0;
   private truncateGate: (Gate & { wait(): Promise<void> }) | undefined;
+  private writeGate: (Gate & { wait(): Promise<void> }) | undefined;
 
   constructor(private readonly inner: FileLayer = nodeFileLayer) {}
 
@@ -62,6 +63,12 @@ export class FaultyFiles implements FileLayer {
     return this.truncateGate;
   }
 
+  /** The next write waits at this gate until released (then proceeds under the faults in force at that time). */
+  gateNextWrite(): Gate {
+    this.writeGate = makeGate();
+    return this.writeGate;
+  }
+
   async open(path: string, flags: string): Promise<number> {
     const fd = await this.inner.open(path, flags);
     this.paths.set(fd, path);
@@ -70,6 +77,11 @@ export class FaultyFiles implements FileLayer {
 
   async write(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number> {
     this.writes++;
+    const gate = this.writeGate;
+    if (gate) {
+      this.writeGate = undefined;
+      await gate.wait();
+    }
     let n = length;
     if (this.maxWriteBytes !== undefined) n = Math.min(n, this.maxWriteBytes);
     const path = this.paths.get(fd) ?? '';

@@ -185,6 +185,36 @@ describe('write failures under other policies and in flight', () => {
   });
 });
 
+describe('closing a read-only log', () => {
+  it('close() while the disk probe is in flight: the log stays closed and the probe touches no file afterwards', async () => {
+    const dirA = tempDir();
+    const files = new FaultyFiles();
+    const a = await openLog(dirA, testLogOptions({ files, probeIntervalMs: 20 }));
+    await appendRecords(a, 30);
+    files.spaceLeft = 0;
+    await rejectsWith(a.append('effect', Buffer.from('fails')), 'LOG_WRITE_FAILED');
+    files.heal();
+    const probe = files.gateNextWrite();
+    await probe.reached; // the probe is about to write its block at the end of A's segment
+    const closing = a.close();
+    await new Promise((r) => setImmediate(r));
+    // Another log opened now gets the lowest free descriptor: A's, if close() already released it.
+    const dirB = tempDir();
+    const b = await openLog(dirB, testLogOptions());
+    const segB = path.join(dirB, 'segments', '00000000000000000001.wlseg');
+    const sizeB = fs.statSync(segB).size;
+    probe.release();
+    await closing;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(fs.statSync(segB).size, "the closed log's probe wrote into another log's file").toBe(sizeB);
+    expect(a.status, 'a closed log must not come back to life').toBe('closed');
+    await appendRecords(b, 5);
+    await b.close();
+    expect((await verifyLog(dirB)).ok).toBe(true);
+    expect((await verifyLog(dirA)).ok).toBe(true);
+  });
+});
+
 describe('write failure while rolling to a new segment', () => {
   it('ENOSPC creating the new segment: no temp file is left, appends resume with contiguous seqs', async () => {
     const dir = tempDir();
