@@ -127,6 +127,18 @@ export class EventLog implements EventLogPort {
     if (!Number.isSafeInteger(this.segmentBytes) || this.segmentBytes < 4096 || this.segmentBytes > 2 ** 31) {
       throw new WorldlineError('CONFIG_INVALID', `segmentBytes must be between 4096 and 2^31; got ${this.segmentBytes}`);
     }
+    // Checked before recovery creates anything: a bad key must not leave a new log behind, nor fail later in append().
+    const cp = opts.checkpoint;
+    if (cp) {
+      let key: KeyObject;
+      try {
+        key = typeof cp.privateKey === 'string' ? createPrivateKey(cp.privateKey) : cp.privateKey;
+      } catch (err) {
+        throw new WorldlineError('CONFIG_INVALID', `checkpoint privateKey could not be read as a private key (${(err as Error).message}); pass an Ed25519 private key as PEM or a KeyObject`);
+      }
+      if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519') throw new WorldlineError('CONFIG_INVALID', 'checkpoint key must be an Ed25519 private key');
+      this.checkpointKey = key;
+    }
   }
 
   /** @internal Recovery or creation; called by openLog. */
@@ -168,13 +180,9 @@ export class EventLog implements EventLogPort {
     this.writtenHash = this.tipHash;
     this.lastCheckpointSeq = this.writtenSeq;
     const cp = this.opts.checkpoint;
-    if (cp) {
-      this.checkpointKey = typeof cp.privateKey === 'string' ? createPrivateKey(cp.privateKey) : cp.privateKey;
-      if (this.checkpointKey.asymmetricKeyType !== 'ed25519') throw new WorldlineError('CONFIG_INVALID', 'checkpoint key must be an Ed25519 private key');
-      if (cp.everyMs) {
-        this.checkpointTimer = setInterval(() => this.maybeCheckpoint(true), cp.everyMs);
-        this.checkpointTimer.unref();
-      }
+    if (cp?.everyMs) {
+      this.checkpointTimer = setInterval(() => this.maybeCheckpoint(true), cp.everyMs);
+      this.checkpointTimer.unref();
     }
   }
 
