@@ -156,6 +156,14 @@ describe('signed checkpoints', () => {
     expect(fs.readdirSync(`${bad}/segments`)).toEqual([]);
   });
 
+  it('an unreadable PEM checkpoint key is CONFIG_INVALID, not a raw crypto error', async () => {
+    await rejectsWith(openLog(tempDir(), testLogOptions({ checkpoint: { privateKey: 'not a PEM key', everyRecords: 5 } })), 'CONFIG_INVALID');
+  });
+
+  it('an Ed25519 PUBLIC key as the checkpoint key is CONFIG_INVALID at open', async () => {
+    await rejectsWith(openLog(tempDir(), testLogOptions({ checkpoint: { privateKey: keys.publicKey, everyRecords: 1 } })), 'CONFIG_INVALID');
+  });
+
   it('a PEM private key works like a KeyObject', async () => {
     const dir = tempDir();
     const pem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
