@@ -175,17 +175,27 @@ export function analyzeWith(dir: string, files: readonly string[], scan: Segment
   return { dir, meta, segments, firstSeq, lastSeq, lastHash, snapshots: matching, anchoredFrom, problem, warnings, threads: preloaded?.threads ?? 1 };
 }
 
+/**
+ * `<base>.broken`, or `<base>.<n>.broken` when an earlier repair already used that name: bytes moved aside are
+ * evidence, and a later repair at the same place (same seqs written again) must not overwrite them.
+ */
+function asideName(base: string): string {
+  let name = `${base}.broken`;
+  for (let n = 1; fs.existsSync(name); n++) name = `${base}.${n}.broken`;
+  return name;
+}
+
 /** Copies file[offset, end) to `<file>.<offset>.broken`, fsyncs it, truncates the file to offset. */
 function cutTail(file: string, offset: number): string {
-  const aside = `${file}.${offset}.broken`;
+  const aside = asideName(`${file}.${offset}`);
   const size = fs.statSync(file).size;
   const tail = Buffer.alloc(size - offset);
   const fd = fs.openSync(file, 'r+');
   try {
     fs.readSync(fd, tail, 0, tail.length, offset);
-    const out = fs.openSync(aside, 'w');
+    const out = fs.openSync(aside, 'wx');
     try {
-      fs.writeSync(out, tail);
+      for (let done = 0; done < tail.length; ) done += fs.writeSync(out, tail, done, tail.length - done, done);
       fs.fsyncSync(out);
     } finally {
       fs.closeSync(out);
@@ -252,8 +262,9 @@ export async function recoverLog(dir: string, opts: RecoverOptions = {}, analyze
     const moved: string[] = [];
     if (off < fs.statSync(seg.file).size) moved.push(cutTail(seg.file, off));
     for (const later of segmentFiles(dir).filter((f) => f > seg.file)) {
-      fs.renameSync(later, `${later}.broken`);
-      moved.push(`${later}.broken`);
+      const aside = asideName(later);
+      fs.renameSync(later, aside);
+      moved.push(aside);
     }
     fsyncDirSync(path.join(dir, SEGMENT_DIR));
     opts.onEvent?.('repaired', { truncateFromSeq: s, movedAside: moved });
