@@ -309,6 +309,29 @@ describe('explicit repair with truncateFromSeq', () => {
     await expectPrefixThenAppend(dir, bad - 1, 'repaired');
   });
 
+  it('a second repair at the same place does not overwrite what the first one moved aside', async () => {
+    const dir = copyBase();
+    const bad = layout.segments[1]!.firstSeq + 5;
+    const asideContents = (): Buffer[] => brokenFiles(dir).map((n) => fs.readFileSync(path.join(dir, 'segments', n)));
+    damageRecord(dir, bad);
+    await (await openLog(dir, testLogOptions({ truncateFromSeq: bad }))).close();
+    const first = asideContents();
+    expect(first.length).toBeGreaterThanOrEqual(2);
+    // The same records written again land in segments with the same names; the same damage is repaired again.
+    const log = await openLog(dir, testLogOptions());
+    await appendRecords(log, N - (bad - 1));
+    await log.close();
+    damageRecord(dir, bad);
+    // Make the second run's tail bytes differ from the first's, so an overwrite cannot go unnoticed.
+    const lastFile = path.join(dir, path.relative(base, layout.segments[layout.segments.length - 1]!.file));
+    const lastBuf = fs.readFileSync(lastFile);
+    lastBuf[lastBuf.length - 1]! ^= 0x01;
+    fs.writeFileSync(lastFile, lastBuf);
+    await (await openLog(dir, testLogOptions({ truncateFromSeq: bad }))).close();
+    const after = asideContents();
+    for (const b of first) expect(after.some((a) => a.equals(b)), 'bytes moved aside by the first repair are still on disk').toBe(true);
+  });
+
   it('repairs from a seq before the first bad one, dropping the records in between', async () => {
     const dir = copyBase();
     const bad = layout.segments[2]!.firstSeq + 1;
