@@ -5,7 +5,7 @@
  * never by diffing whole views. Ops for a change that several observers see identically are built once per
  * quantum and shared (objects and encoded text), so a transport can encode each change once.
  */
-import { canonicalRecordMap, escapePointerToken, sha256Hex } from './canonical.js';
+import { canonicalRecord, escapePointerToken, sha256Hex } from './canonical.js';
 import type { ChangeSet, EntityChange, WorldStore } from './state.js';
 import { SCHEMA_VERSION, type EntityRecord, type ObservationDelta, type PatchOp, type StaleCause, type View } from './types.js';
 import { Visibility } from './visibility.js';
@@ -20,6 +20,8 @@ class Observer {
   readonly members = new Set<string>();
   readonly view = new Map<string, EntityRecord>();
   readonly touched = new Set<string>();
+  /** The view's ids in canonical (sorted) order; dropped when an entity enters or leaves the view. */
+  sortedIds: string[] | undefined;
   stamp = -1;
   fromSeq: number;
   readonly causeSeq = new Float64Array(CAUSES);
@@ -69,6 +71,13 @@ export class ObservationEngine {
   private readonly sharedUpdate = new Map<string, Shared>();
   private hit: Observer[] = [];
   onVisible: VisibleEventHook | undefined;
+  /** The change being dispatched to observers (avoids a closure per change on the hot path). */
+  private cur: EntityChange | undefined;
+  private readonly considerCb = (oid: string): void => {
+    const o = this.observers.get(oid);
+    const ch = this.cur as EntityChange;
+    if (o) this.consider(o, ch.id, ch.before, ch.after);
+  };
 
   constructor(
     policy: ObservationPolicy,
@@ -121,10 +130,8 @@ export class ObservationEngine {
       for (const o of this.observers.values()) this.reevaluate(o);
     }
     for (const ch of changes.entities) {
-      vis.forEachObserverOf(ch.id, ch.before, ch.after, (oid) => {
-        const o = this.observers.get(oid);
-        if (o) this.consider(o, ch.id, ch.before, ch.after);
-      });
+      this.cur = ch;
+      vis.forEachObserverOf(ch.id, ch.before, ch.after, this.considerCb);
       const self = this.observers.get(ch.id);
       if (self) this.reevaluate(self);
     }
@@ -211,12 +218,14 @@ export class ObservationEngine {
       if (rec === undefined) {
         if (prev === undefined) continue;
         o.view.delete(id);
+        o.sortedIds = undefined;
         this.push(ops, fragments, this.shared(this.sharedRemove, id, () => [{ op: 'remove', path: pathOf(id) }]));
         continue;
       }
       const cur = vis.project(o.id, id, rec);
       if (prev === undefined) {
         o.view.set(id, cur);
+        o.sortedIds = undefined;
         if (shareable) this.push(ops, fragments, this.shared(this.sharedAdd, id, () => [{ op: 'add', path: pathOf(id), value: cur }]));
         else (own ??= []).push({ op: 'add', path: pathOf(id), value: cur });
         continue;
@@ -278,7 +287,13 @@ export class ObservationEngine {
   }
 
   private digestOf(o: Observer): string {
-    return sha256Hex(`{"entities":${canonicalRecordMap([...o.view.keys()], (id) => o.view.get(id) as object)}}`);
+    const ids = (o.sortedIds ??= [...o.view.keys()].sort());
+    let text = '{"entities":{';
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i] as string;
+      text += `${i > 0 ? ',' : ''}${JSON.stringify(id)}:${canonicalRecord(o.view.get(id) as object)}`;
+    }
+    return sha256Hex(`${text}}}`);
   }
 
   /** The agent's current view (records are shared and frozen: clone before mutating). */

@@ -305,6 +305,11 @@ export class WorldRuntime {
     return { view, view_seq: this.obs.flushedSeq(agentId), context_digest: this.obs.digest(agentId) as string };
   }
 
+  /** The agent's latest view_seq (the number of events it could see), what context_seq is checked against. */
+  viewSeq(agentId: string): number {
+    return this.obs.viewSeq(agentId);
+  }
+
   /** The current world state (a JSON document). */
   state(): ReturnType<WorldStore['toJSON']> {
     return this.store.toJSON();

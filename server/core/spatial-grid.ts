@@ -59,10 +59,15 @@ export class SpatialGrid {
 
   /** Calls fn for every item in the cells overlapping the square of half-side r around (x, y); callers filter by distance. */
   forEachNear(x: number, y: number, r: number, fn: (id: string) => void): void {
-    const x0 = Math.floor((x - r) * this.inv);
-    const x1 = Math.floor((x + r) * this.inv);
-    const y0 = Math.floor((y - r) * this.inv);
-    const y1 = Math.floor((y + r) * this.inv);
+    this.forEachInBox(x - r, y - r, x + r, y + r, fn);
+  }
+
+  /** Calls fn for every item in the cells overlapping the box [minX, maxX] x [minY, maxY]. */
+  forEachInBox(minX: number, minY: number, maxX: number, maxY: number, fn: (id: string) => void): void {
+    const x0 = Math.floor(minX * this.inv);
+    const x1 = Math.floor(maxX * this.inv);
+    const y0 = Math.floor(minY * this.inv);
+    const y1 = Math.floor(maxY * this.inv);
     for (let cx = x0; cx <= x1; cx++) {
       for (let cy = y0; cy <= y1; cy++) {
         const cell = this.cells.get(this.key(cx, cy));

@@ -105,14 +105,22 @@ export class Visibility {
       return;
     }
     if (this.observerGrid) {
-      for (const rec of [before, after]) {
-        const x = rec?.['x'];
-        const y = rec?.['y'];
-        if (num(x) && num(y)) this.observerGrid.forEachNear(x, y, this.radius, fn);
+      // One query over the box covering both positions: a move rarely leaves its neighbourhood.
+      const bx = before?.['x'];
+      const by = before?.['y'];
+      const ax = after?.['x'];
+      const ay = after?.['y'];
+      const hasB = num(bx) && num(by);
+      const hasA = num(ax) && num(ay);
+      if (hasB && hasA && Math.abs(bx - ax) <= this.radius && Math.abs(by - ay) <= this.radius) {
+        this.observerGrid.forEachInBox(Math.min(bx, ax) - this.radius, Math.min(by, ay) - this.radius, Math.max(bx, ax) + this.radius, Math.max(by, ay) + this.radius, fn);
+      } else {
+        if (hasB) this.observerGrid.forEachNear(bx, by, this.radius, fn);
+        if (hasA) this.observerGrid.forEachNear(ax, ay, this.radius, fn);
       }
     }
-    const by = this.relatedBy.get(id);
-    if (by) for (const o of by) fn(o);
+    const rel = this.relatedBy.get(id);
+    if (rel) for (const o of rel) fn(o);
     if (this.observers.has(id)) fn(id);
   }
 

@@ -1,0 +1,204 @@
+/**
+ * Core benchmark (`npm run bench -- core`): on arena-v1, in process.
+ * 1. throughput: committed intents/s with 200 agents, each tick carrying every agent's Move intents plus the
+ *    random walk of all 200 entities, with delta generation for every observer and each effect appended to the
+ *    real log under `batch` durability (and, for comparison, to a no-op log port).
+ * 2. delta cost per effect at 2,000 / 20,000 / 200,000 entities with constant local density (the plane grows
+ *    with the entity count; every 10th entity is an observing agent), with a no-op log port so only the core's
+ *    apply + observation + delta work is timed.
+ * Figures are medians of repeated windows from one run.
+ */
+import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import seedrandom from 'seedrandom';
+import type { AppendResult, EventLogPort, LogMeta, LogRecord, SnapshotRecord } from '../server/core/index.js';
+import { WorldRuntime, type QuantumReport } from '../server/core/index.js';
+import { openLog } from '../server/log/index.js';
+import { arenaEntityId, makeArena } from '../server/worlds/index.js';
+import { median, table, tmpDir, writeResult, type BenchOptions } from './lib.js';
+
+/** Accepts every record and keeps none: isolates the core's own cost. */
+class NullLog implements EventLogPort {
+  readonly meta: LogMeta;
+  lastSeq = 0;
+  bytes = 0;
+  private static readonly done: AppendResult = { seq: 0, hash: new Uint8Array(32) };
+  constructor(worldId: string, worldSeed: string) {
+    this.meta = { formatVersion: 1, logId: 'null', worldId, worldSeed, createdAt: 0 };
+  }
+  append(_kind: string, payload: Uint8Array): Promise<AppendResult> {
+    this.lastSeq++;
+    this.bytes += payload.length;
+    return Promise.resolve(NullLog.done);
+  }
+  records(): Iterable<LogRecord> {
+    return [];
+  }
+  async writeSnapshot(): Promise<void> {}
+  latestSnapshot(): SnapshotRecord | undefined {
+    return undefined;
+  }
+}
+
+const wallClock = { now: () => Date.now() };
+
+interface ThroughputResult extends Record<string, number | string> {
+  log: string;
+  agents: number;
+  intents_per_tick: number;
+  committed_intents_per_s: number;
+  effects_per_s: number;
+  deltas_per_s: number;
+  ops_per_s: number;
+  rejected: number;
+}
+
+async function throughput(logMode: 'batch' | 'null', seconds: number, perAgent: number): Promise<ThroughputResult> {
+  const agents = 200;
+  const world = makeArena({ entities: agents });
+  const dir = logMode === 'batch' ? tmpDir('core') : undefined;
+  const log = dir ? await openLog(dir, { create: { worldId: 'arena-bench', worldSeed: world.seed }, durability: 'batch' }) : new NullLog('arena-bench', world.seed);
+  try {
+    const rt = await WorldRuntime.open({ world, log, clock: wallClock });
+    const ids = Array.from({ length: agents }, (_, i) => arenaEntityId(i));
+    for (const id of ids) await rt.registerAgent(id);
+    let deltas = 0;
+    let ops = 0;
+    rt.onDelivery((d) => {
+      deltas += d.deltas.length;
+      for (const x of d.deltas) ops += x.ops.length;
+    });
+    const rng = seedrandom.alea('bench');
+    let committed = 0;
+    let rejected = 0;
+    const count = (o: { status: string }): void => {
+      if (o.status === 'committed') committed++;
+      else rejected++;
+    };
+    let req = 0;
+    const windows: number[] = [];
+    const effectsStart = rt.lastGlobalSeq;
+    const inflight: Array<Promise<QuantumReport>> = [];
+    const t0 = performance.now();
+    let windowStart = t0;
+    let windowCommitted = 0;
+    while (performance.now() - t0 < seconds * 1000) {
+      for (const id of ids) {
+        const vs = rt.viewSeq(id);
+        for (let b = 0; b < perAgent; b++) {
+          const dx = Math.round((rng() * 4 - 2) * 100) / 100;
+          const dy = Math.round((rng() * 4 - 2) * 100) / 100;
+          void rt.submit({ req_id: `q${++req}`, agent_id: id, kind: 'Move', payload: { dx, dy }, context_seq: vs }).then(count);
+        }
+      }
+      inflight.push(rt.tick());
+      if (inflight.length > 2) await inflight.shift();
+      const now = performance.now();
+      if (now - windowStart >= 500) {
+        windows.push(((committed - windowCommitted) * 1000) / (now - windowStart));
+        windowStart = now;
+        windowCommitted = committed;
+      }
+    }
+    await Promise.all(inflight);
+    await rt.drain();
+    const elapsed = (performance.now() - t0) / 1000;
+    const effects = rt.lastGlobalSeq - effectsStart;
+    return {
+      log: logMode,
+      agents,
+      intents_per_tick: agents * perAgent,
+      committed_intents_per_s: Math.round(windows.length > 0 ? median(windows) : committed / elapsed),
+      committed_intents_per_s_overall: Math.round(committed / elapsed),
+      effects_per_s: Math.round(effects / elapsed),
+      deltas_per_s: Math.round(deltas / elapsed),
+      ops_per_s: Math.round(ops / elapsed),
+      rejected,
+    };
+  } finally {
+    if (log instanceof NullLog) {
+      /* nothing to close */
+    } else {
+      await log.close();
+    }
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface DeltaCostResult extends Record<string, number> {
+  entities: number;
+  agents: number;
+  plane: number;
+  us_per_effect: number;
+  deltas_per_effect: number;
+  ops_per_effect: number;
+}
+
+async function deltaCost(entities: number, quanta: number): Promise<DeltaCostResult> {
+  // Constant local density: 1 entity per 1000 square units, every 10th entity an agent; radius 150.
+  const size = Math.round(Math.sqrt(entities * 1000));
+  const world = makeArena({ entities, size, randomWalk: false, name: `arena-${entities}` });
+  const log = new NullLog(`arena-${entities}`, world.seed);
+  const rt = await WorldRuntime.open({ world, log, clock: wallClock });
+  const agents: string[] = [];
+  for (let i = 0; i < entities; i += 10) agents.push(arenaEntityId(i));
+  for (const id of agents) await rt.registerAgent(id);
+  let deltas = 0;
+  let ops = 0;
+  rt.onDelivery((d) => {
+    deltas += d.deltas.length;
+    for (const x of d.deltas) ops += x.ops.length;
+  });
+  const rng = seedrandom.alea('delta-cost');
+  // Changes per quantum scale with the world too (one in ten entities moves per quantum), so each observer sees
+  // the same number of changes per quantum at every size and the per-delta costs are amortised equally.
+  const perQuantum = Math.max(200, Math.round(entities / 10));
+  const samples: number[] = [];
+  let effects = 0;
+  for (let q = 0; q < quanta; q++) {
+    const ps = [];
+    for (let k = 0; k < perQuantum; k++) {
+      const id = arenaEntityId(Math.floor(rng() * entities));
+      ps.push(rt.emit({ kind: 'Move', payload: { entity_id: id, dx: Math.round((rng() * 10 - 5) * 100) / 100, dy: Math.round((rng() * 10 - 5) * 100) / 100 }, source_id: 'bench' }));
+    }
+    const t = performance.now();
+    const r = await rt.flush();
+    samples.push(((performance.now() - t) * 1000) / r.committed);
+    effects += r.committed;
+    await Promise.all(ps);
+  }
+  return {
+    entities,
+    agents: agents.length,
+    plane: size,
+    us_per_effect: Math.round(median(samples) * 100) / 100,
+    deltas_per_effect: Math.round((deltas / effects) * 100) / 100,
+    ops_per_effect: Math.round((ops / effects) * 100) / 100,
+  };
+}
+
+/** Runs the core benchmark, prints a table per part and writes bench/results/core.json. */
+export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
+  const seconds = opts.smoke ? 1.5 : 6;
+  const tp: ThroughputResult[] = [];
+  for (const mode of ['batch', 'null'] as const) tp.push(await throughput(mode, seconds, 10));
+  console.log('\nthroughput (arena-v1, 200 agents x 10 Move intents per tick + random walk of 200 entities)');
+  console.log(table(tp));
+  const sizes = opts.smoke ? [2000, 20000] : [2000, 20000, 200000];
+  const dc: DeltaCostResult[] = [];
+  for (const n of sizes) dc.push(await deltaCost(n, opts.smoke ? 5 : n >= 200000 ? 5 : 20));
+  console.log('\ndelta cost per effect (constant local density, no-op log port)');
+  console.log(table(dc));
+  const first = dc[0]?.us_per_effect ?? 0;
+  const result = {
+    smoke: opts.smoke,
+    command: `npm run bench -- core${opts.smoke ? ' --smoke' : ''}`,
+    throughput: tp,
+    delta_cost: dc,
+    delta_cost_ratio_largest_to_smallest: first > 0 ? Math.round(((dc.at(-1)?.us_per_effect ?? 0) / first) * 100) / 100 : null,
+    goal_committed_intents_per_s: 100_000,
+  };
+  const file = writeResult('core', result);
+  console.log(`\nwrote ${file}`);
+  return result;
+}
