@@ -1,0 +1,217 @@
+/**
+ * Little byte writer and reader for the binary codecs: varints (LEB128, exact up to 2^53), little-endian floats
+ * and UTF-8. The reader checks every bound and reports a short or bad buffer as a FrameError, which the codecs
+ * turn into MALFORMED_FRAME; it never reads past the end or loops without consuming input.
+ */
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+const TWO_32 = 2 ** 32;
+
+/** A defect in bytes received from a peer; the codecs rethrow it as a WorldlineError. */
+export class FrameError extends Error {
+  override readonly name = 'FrameError';
+}
+
+/** Bytes a varint of `n` (a non-negative safe integer) takes. */
+export function varintSize(n: number): number {
+  if (n < 0x80) return 1;
+  if (n < 0x4000) return 2;
+  if (n < 0x200000) return 3;
+  if (n < 0x10000000) return 4;
+  let size = 4;
+  let v = Math.floor(n / 0x10000000);
+  while (v > 0) {
+    size++;
+    v = Math.floor(v / 0x80);
+  }
+  return size;
+}
+
+export class ByteWriter {
+  buf: Uint8Array;
+  pos = 0;
+  private view: DataView;
+
+  constructor(initial = 256) {
+    this.buf = new Uint8Array(initial);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  u8(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+
+  /** Unsigned LEB128 of a non-negative safe integer. */
+  varint(n: number): void {
+    this.ensure(8);
+    let v = n;
+    while (v >= TWO_32) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    let lo = v >>> 0;
+    while (lo >= 0x80) {
+      this.buf[this.pos++] = (lo & 0x7f) | 0x80;
+      lo >>>= 7;
+    }
+    this.buf[this.pos++] = lo;
+  }
+
+  f32(x: number): void {
+    this.ensure(4);
+    this.view.setFloat32(this.pos, x, true);
+    this.pos += 4;
+  }
+
+  f64(x: number): void {
+    this.ensure(8);
+    this.view.setFloat64(this.pos, x, true);
+    this.pos += 8;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  /** A varint byte length, then the string as UTF-8. */
+  string(s: string): void {
+    // ASCII (every path and most keys) is written directly; anything else goes through the encoder.
+    const n = s.length;
+    let ascii = n < 128;
+    if (ascii) for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) { ascii = false; break; }
+    if (ascii) {
+      this.ensure(1 + n);
+      this.buf[this.pos++] = n;
+      for (let i = 0; i < n; i++) this.buf[this.pos++] = s.charCodeAt(i);
+      return;
+    }
+    const enc = textEncoder.encode(s);
+    this.varint(enc.length);
+    this.bytes(enc);
+  }
+
+  /** A copy of what was written. */
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+}
+
+export class ByteReader {
+  pos: number;
+  private readonly view: DataView;
+
+  constructor(
+    readonly buf: Uint8Array,
+    start = 0,
+    readonly end = buf.length,
+  ) {
+    this.pos = start;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  get done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  private need(n: number): void {
+    if (this.pos + n > this.end) throw new FrameError(`truncated: needed ${n} more byte(s) at offset ${this.pos}`);
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++] as number;
+  }
+
+  /** Unsigned LEB128; refuses values above 2^53 - 1 (8 groups at most). */
+  varint(): number {
+    let result = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      result += (b & 0x7f) * mul;
+      if (b < 0x80) {
+        if (result > Number.MAX_SAFE_INTEGER) throw new FrameError(`varint above 2^53 - 1 at offset ${this.pos}`);
+        return result;
+      }
+      mul *= 0x80;
+    }
+    throw new FrameError(`varint longer than 8 bytes at offset ${this.pos}`);
+  }
+
+  f32(): number {
+    this.need(4);
+    const x = this.view.getFloat32(this.pos, true);
+    this.pos += 4;
+    return x;
+  }
+
+  f64(): number {
+    this.need(8);
+    const x = this.view.getFloat64(this.pos, true);
+    this.pos += 8;
+    return x;
+  }
+
+  string(): string {
+    const n = this.varint();
+    this.need(n);
+    const start = this.pos;
+    this.pos += n;
+    let ascii = n < 64;
+    if (ascii) {
+      let s = '';
+      for (let i = start; i < start + n; i++) {
+        const c = this.buf[i] as number;
+        if (c > 0x7f) { ascii = false; break; }
+        s += String.fromCharCode(c);
+      }
+      if (ascii) return s;
+    }
+    try {
+      return textDecoder.decode(this.buf.subarray(start, start + n));
+    } catch {
+      throw new FrameError(`invalid UTF-8 in a string at offset ${start}`);
+    }
+  }
+}
+
+/** Lowercase hex of bytes. */
+export function toHex(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += (b[i] as number).toString(16).padStart(2, '0');
+  return s;
+}
+
+/** Bytes of a lowercase hex string of even length (what toHex writes); undefined when it is not one. */
+export function fromHex(s: string): Uint8Array | undefined {
+  if (s.length % 2 !== 0 || !/^[0-9a-f]*$/.test(s)) return undefined;
+  const out = new Uint8Array(s.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+export const utf8 = {
+  encode: (s: string): Uint8Array => textEncoder.encode(s),
+  /** Throws FrameError on invalid UTF-8. */
+  decode(b: Uint8Array): string {
+    try {
+      return textDecoder.decode(b);
+    } catch {
+      throw new FrameError('invalid UTF-8');
+    }
+  },
+};

@@ -1,0 +1,99 @@
+/**
+ * What every wire codec offers the transport: decode a client frame, encode each server message, and the
+ * encode-once path for observation deltas (encode a change's ops once per tick as a fragment, then assemble each
+ * connection's frame from a small per-connection header, the path definitions that connection lacks, and the
+ * shared fragments). The client side (encodeClient, decodeServer) serves the SDK, tests and load generators.
+ */
+import type { ClientMessage, ServerMessage, WireOp } from './messages.js';
+import { PathDictionary, SentPaths, type BinaryFragment, type PathTable } from './opstream.js';
+
+/** WebSocket subprotocols of wire protocol v1; the client offers one or more, the server picks one. */
+export const Subprotocol = {
+  JSON: 'worldline.v1.json',
+  MSGPACK: 'worldline.v1.msgpack',
+  PROTO: 'worldline.v1.proto',
+} as const;
+export type Subprotocol = (typeof Subprotocol)[keyof typeof Subprotocol];
+
+/** A WebSocket message: text for the json subprotocol, binary for the others. */
+export type Frame = string | Uint8Array;
+
+/** The per-connection part of an ObservationDelta. */
+export interface DeltaHeader {
+  readonly view_seq: number;
+  readonly from_seq: number;
+  /** Lowercase hex sha256 of the view at view_seq ('' when not sent). */
+  readonly context_digest: string;
+  readonly global_seq?: number;
+  readonly sim_time?: number;
+}
+
+/** Ops as JSON text: RFC 6902 objects joined by commas, ready to splice into a frame. */
+export interface JsonFragment {
+  readonly format: 'json';
+  readonly text: string;
+}
+
+export type EncodedFragment = JsonFragment | BinaryFragment;
+
+/**
+ * Per-connection codec state: which path definitions this connection has been sent (server side) or has received
+ * (client side). A new connection, including a resumed one, starts with a new session.
+ */
+export class WireSession {
+  readonly sent = new SentPaths();
+  readonly received = new PathDictionary();
+}
+
+export interface WireCodec {
+  readonly subprotocol: Subprotocol;
+  /** True when frames are binary WebSocket messages. */
+  readonly binary: boolean;
+  /** The world's path table (binary codecs); fragments from one world's table only fit that world's codecs. */
+  readonly paths: PathTable | undefined;
+
+  /** Decodes and validates a client frame; throws only WorldlineError (MALFORMED_FRAME, INVALID_INTENT, SCHEMA_VERSION_MISMATCH). */
+  decodeClient(data: Frame): ClientMessage;
+  /** Encodes a server message. Observation deltas use `session` to send only the path definitions it lacks. */
+  encodeServer(msg: ServerMessage, session?: WireSession): Frame;
+  /** Encodes a client message (SDK side). */
+  encodeClient(msg: ClientMessage): Frame;
+  /** Decodes and validates a server frame (SDK side); `session` holds the path definitions received so far. */
+  decodeServer(data: Frame, session?: WireSession): ServerMessage;
+
+  /** Encodes ops once per tick, to be shared by every connection of this codec family that receives them. */
+  encodeFragment(ops: readonly WireOp[]): EncodedFragment;
+  /**
+   * Encodes a fragment from JSON text the core already produced (RFC 6902 objects joined by commas). The json codec
+   * uses the text as is; binary codecs parse it once.
+   */
+  encodeFragmentText(text: string): EncodedFragment;
+  /** One connection's ObservationDelta frame from its header and shared fragments, in order. */
+  assembleDelta(session: WireSession, header: DeltaHeader, fragments: readonly EncodedFragment[]): Frame;
+}
+
+/** Per-tick cache so each distinct change is encoded once per codec family, keyed by the core's fragment text. */
+export class FragmentCache {
+  private readonly entries = new Map<string, EncodedFragment>();
+
+  constructor(private readonly codec: WireCodec) {}
+
+  /** The encoded fragment for `text`, encoding it on first request since the last clear(). */
+  get(text: string): EncodedFragment {
+    let f = this.entries.get(text);
+    if (f === undefined) {
+      f = this.codec.encodeFragmentText(text);
+      this.entries.set(text, f);
+    }
+    return f;
+  }
+
+  /** Forget this tick's fragments. */
+  clear(): void {
+    this.entries.clear();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}

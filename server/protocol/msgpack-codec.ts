@@ -1,0 +1,156 @@
+/**
+ * worldline.v1.msgpack: binary frames, each one msgpack map in the shape of messages.ts (plain msgpack, no
+ * extensions, so any msgpack library reads it), except that digests are `bin` (32 raw bytes instead of 64 hex
+ * characters) and ObservationDelta.ops is `bin` holding the compact op stream (opstream.ts). Deltas are written
+ * by hand around the shared fragment bytes; every other message goes through msgpackr.
+ */
+import { Packr, Unpackr } from 'msgpackr';
+import { ByteWriter, fromHex, toHex } from './bytes.js';
+import { Subprotocol, WireSession, type DeltaHeader, type EncodedFragment, type Frame, type WireCodec } from './codec.js';
+import type { ClientMessage, ServerMessage, SnapshotBody, WireOp } from './messages.js';
+import { assembleOpStream, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
+import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+function unpack(data: Frame): unknown {
+  if (typeof data === 'string') throw asFrameError(new Error('a text frame was sent on a binary subprotocol'), 'The frame is not msgpack');
+  try {
+    return unpackr.unpack(data);
+  } catch (err) {
+    throw asFrameError(err, 'The frame is not valid msgpack');
+  }
+}
+
+function digestBytes(hex: string): Uint8Array {
+  const b = fromHex(hex);
+  if (b === undefined) throw new Error('context_digest must be lowercase hex');
+  return b;
+}
+
+function binaryFragments(fragments: readonly EncodedFragment[]): BinaryFragment[] {
+  return fragments.map((f) => {
+    if (f.format !== 'binary') throw new Error('a json fragment was given to a binary codec');
+    return f;
+  });
+}
+
+// msgpack writers for the hand-assembled delta map.
+function mpKey(w: ByteWriter, k: string): void {
+  w.u8(0xa0 | k.length);
+  for (let i = 0; i < k.length; i++) w.u8(k.charCodeAt(i));
+}
+
+function mpUint(w: ByteWriter, n: number): void {
+  if (n < 0x80) w.u8(n);
+  else if (n < 0x100) { w.u8(0xcc); w.u8(n); }
+  else if (n < 0x10000) { w.u8(0xcd); w.u8(n >>> 8); w.u8(n & 0xff); }
+  else if (n < 0x100000000) { w.u8(0xce); w.u8(n >>> 24); w.u8((n >>> 16) & 0xff); w.u8((n >>> 8) & 0xff); w.u8(n & 0xff); }
+  else {
+    w.u8(0xcf);
+    const hi = Math.floor(n / 0x100000000);
+    const lo = n >>> 0;
+    for (const x of [hi >>> 24, (hi >>> 16) & 0xff, (hi >>> 8) & 0xff, hi & 0xff, lo >>> 24, (lo >>> 16) & 0xff, (lo >>> 8) & 0xff, lo & 0xff]) w.u8(x);
+  }
+}
+
+function mpBinHeader(w: ByteWriter, n: number): void {
+  if (n < 0x100) { w.u8(0xc4); w.u8(n); }
+  else if (n < 0x10000) { w.u8(0xc5); w.u8(n >>> 8); w.u8(n & 0xff); }
+  else { w.u8(0xc6); w.u8(n >>> 24); w.u8((n >>> 16) & 0xff); w.u8((n >>> 8) & 0xff); w.u8(n & 0xff); }
+}
+
+function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[]): Uint8Array {
+  const digest = digestBytes(h.context_digest);
+  const ops = assembleOpStream(session.sent, table, binaryFragments(fragments));
+  const global = h.global_seq ?? 0;
+  const sim = h.sim_time ?? 0;
+  // Zero global_seq and sim_time are left out, as proto3 leaves out defaults; readers default them to 0.
+  const entries = 5 + (global > 0 ? 1 : 0) + (sim > 0 ? 1 : 0);
+  const w = new ByteWriter(96 + ops.length);
+  w.u8(0x80 | entries);
+  mpKey(w, 'type');
+  mpKey(w, 'observation_delta');
+  mpKey(w, 'view_seq');
+  mpUint(w, h.view_seq);
+  mpKey(w, 'from_seq');
+  mpUint(w, h.from_seq);
+  mpKey(w, 'context_digest');
+  mpBinHeader(w, digest.length);
+  w.bytes(digest);
+  mpKey(w, 'ops');
+  mpBinHeader(w, ops.length);
+  w.bytes(ops);
+  if (global > 0) { mpKey(w, 'global_seq'); mpUint(w, global); }
+  if (sim > 0) { mpKey(w, 'sim_time'); mpUint(w, sim); }
+  return w.finish();
+}
+
+const snapshotWire = (s: SnapshotBody): Record<string, unknown> => ({ view_seq: s.view_seq, view: s.view, context_digest: digestBytes(s.context_digest) });
+
+/** Turns the bin fields of a received server map back into the model's hex and ops. */
+function fromWire(raw: unknown, session: WireSession): { raw: unknown; ops?: WireOp[] } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { raw };
+  const o = { ...(raw as Record<string, unknown>) };
+  const hex = (v: unknown): unknown => (v instanceof Uint8Array ? toHex(v) : v);
+  o['context_digest'] = hex(o['context_digest']);
+  const snap = o['snapshot'];
+  if (typeof snap === 'object' && snap !== null && !Array.isArray(snap)) {
+    const s = { ...(snap as Record<string, unknown>) };
+    s['context_digest'] = hex(s['context_digest']);
+    o['snapshot'] = s;
+  }
+  if (o['type'] === 'observation_delta') {
+    const ops = o['ops'];
+    if (!(ops instanceof Uint8Array)) throw asFrameError(new Error('ops must be bin'), 'Bad observation_delta');
+    return { raw: o, ops: decodeOpStream(ops, session.received) };
+  }
+  return { raw: o };
+}
+
+export function createMsgpackCodec(table: PathTable): WireCodec {
+  return {
+    subprotocol: Subprotocol.MSGPACK,
+    binary: true,
+    paths: table,
+    decodeClient(data: Frame): ClientMessage {
+      return validateClientMessage(unpack(data));
+    },
+    encodeServer(msg: ServerMessage, session: WireSession = new WireSession()): Frame {
+      switch (msg.type) {
+        case 'observation_delta':
+          return assemble(session, table, msg, [encodeBinaryFragment(msg.ops, table)]);
+        case 'snapshot':
+          return packr.pack({ type: msg.type, ...snapshotWire(msg) });
+        case 'welcome': {
+          const { snapshot, ...rest } = msg;
+          return packr.pack(snapshot === undefined ? rest : { ...rest, snapshot: snapshotWire(snapshot) });
+        }
+        default:
+          return packr.pack(msg);
+      }
+    },
+    encodeClient(msg: ClientMessage): Frame {
+      return packr.pack(msg);
+    },
+    decodeServer(data: Frame, session: WireSession = new WireSession()): ServerMessage {
+      try {
+        const { raw, ops } = fromWire(unpack(data), session);
+        return validateServerMessage(raw, ops);
+      } catch (err) {
+        throw asFrameError(err, 'Bad server frame');
+      }
+    },
+    encodeFragment(ops: readonly WireOp[]): EncodedFragment {
+      return encodeBinaryFragment(ops, table);
+    },
+    encodeFragmentText(text: string): EncodedFragment {
+      return encodeBinaryFragment(JSON.parse(`[${text}]`) as WireOp[], table);
+    },
+    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[]): Frame {
+      return assemble(session, table, h, fragments);
+    },
+  };
+}
+

@@ -1,0 +1,353 @@
+/**
+ * The compact op stream the binary codecs carry in ObservationDelta.ops (docs/protocol.md, "Compact ops").
+ * Paths are interned in a per-world PathTable; a connection is sent a path's definition the first time one of its
+ * frames uses it. Numbers are written in the smallest exact form (varint, decimal, float32, float64), so decoding
+ * yields exactly the RFC 6902 operations that went in.
+ *
+ * Record layout: one head byte, then operands.
+ *   head bits 0-2: 0 DEFINE, 1 add, 2 remove, 3 replace, 4 move, 5 copy, 6 test (7 invalid)
+ *   head bit 3:    the path id is the previous op's path id + 1 (no path operand)
+ *   head bits 4-7: value tag + 1, or 0 for no value (remove, move, copy)
+ *   DEFINE (head 0x00): varint id, string path
+ *   op: [varint path id unless bit 3] [varint from-path id for move/copy] [value]
+ * Value tags: 0 null, 1 false, 2 true, 3 uint (varint), 4 negative int (varint n, value -n-1), 5 float32 LE,
+ *   6 float64 LE, 7-10 decimal with 1-4 fraction digits (zigzag varint m, value m / 10^k), 11 string (varint
+ *   byte length, UTF-8), 12 array (varint count, values), 13 object (varint count, then string key and value).
+ * Every fragment starts with an explicit path id, so fragments encoded once can be concatenated in any order.
+ */
+import { ByteReader, ByteWriter, FrameError, varintSize } from './bytes.js';
+import type { JsonValue, WireOp } from './messages.js';
+import { MAX_JSON_DEPTH } from './validate.js';
+
+export const OpCode = { DEFINE: 0, add: 1, remove: 2, replace: 3, move: 4, copy: 5, test: 6 } as const;
+const OP_NAMES = ['', 'add', 'remove', 'replace', 'move', 'copy', 'test'] as const;
+const NEXT_PATH = 0x08;
+
+export const ValueTag = {
+  NULL: 0, FALSE: 1, TRUE: 2, UINT: 3, NINT: 4, F32: 5, F64: 6, DEC1: 7, DEC2: 8, DEC3: 9, DEC4: 10, STRING: 11, ARRAY: 12, OBJECT: 13,
+} as const;
+const POW10 = [1, 10, 100, 1000, 10000] as const;
+const MAX_DECIMAL_MANTISSA = 2 ** 52;
+
+/** Every path a world has put on the wire, numbered in order of first use. Ids are never reused. */
+export class PathTable {
+  private readonly ids = new Map<string, number>();
+  private readonly paths: string[] = [];
+
+  /** The id of `path`, assigning the next one on first use. */
+  intern(path: string): number {
+    let id = this.ids.get(path);
+    if (id === undefined) {
+      id = this.paths.length;
+      this.paths.push(path);
+      this.ids.set(path, id);
+    }
+    return id;
+  }
+
+  path(id: number): string {
+    const p = this.paths[id];
+    if (p === undefined) throw new RangeError(`path id ${id} was never interned`);
+    return p;
+  }
+
+  get size(): number {
+    return this.paths.length;
+  }
+}
+
+/** Server side, per connection: the path ids this connection has been sent definitions for. */
+export class SentPaths {
+  private bits = new Uint8Array(64);
+
+  has(id: number): boolean {
+    return ((this.bits[id >>> 3] ?? 0) & (1 << (id & 7))) !== 0;
+  }
+
+  add(id: number): void {
+    const i = id >>> 3;
+    if (i >= this.bits.length) {
+      const next = new Uint8Array(Math.max(i + 1, this.bits.length * 2));
+      next.set(this.bits);
+      this.bits = next;
+    }
+    this.bits[i] = (this.bits[i] as number) | (1 << (id & 7));
+  }
+}
+
+/** Client side, per connection: the path definitions received so far. */
+export class PathDictionary {
+  private readonly paths = new Map<number, string>();
+
+  define(id: number, path: string): void {
+    const had = this.paths.get(id);
+    if (had !== undefined && had !== path) throw new FrameError(`path id ${id} redefined from ${JSON.stringify(had)} to ${JSON.stringify(path)}`);
+    this.paths.set(id, path);
+  }
+
+  get(id: number): string {
+    const p = this.paths.get(id);
+    if (p === undefined) throw new FrameError(`path id ${id} used before its definition`);
+    return p;
+  }
+
+  get size(): number {
+    return this.paths.size;
+  }
+}
+
+/** Ops encoded once for every connection of a world that receives them. */
+export interface BinaryFragment {
+  readonly format: 'binary';
+  readonly table: PathTable;
+  readonly bytes: Uint8Array;
+  /** The distinct path ids the fragment uses, in order of first use. */
+  readonly pathIds: Uint32Array;
+  readonly opCount: number;
+}
+
+const zigzag = (m: number): number => (m >= 0 ? 2 * m : -2 * m - 1);
+const unzigzag = (z: number): number => (z % 2 === 0 ? z / 2 : -(z + 1) / 2);
+
+/** The value tag of a number's smallest exact form: varint integer, short decimal, float32 or float64. */
+function numberTag(x: number): number {
+  if (Number.isSafeInteger(x) && !Object.is(x, -0)) return x >= 0 ? ValueTag.UINT : ValueTag.NINT;
+  let best = 8;
+  let tag: number = ValueTag.F64;
+  if (Math.fround(x) === x) {
+    best = 4;
+    tag = ValueTag.F32;
+  }
+  if (Number.isFinite(x) && x !== 0) {
+    for (let k = 1; k <= 4; k++) {
+      const p = POW10[k] as number;
+      const m = Math.round(x * p);
+      if (Math.abs(m) > MAX_DECIMAL_MANTISSA) break;
+      // Division of two exact integers is correctly rounded, so m / 10^k is the double nearest the decimal;
+      // checking it against x makes the choice exact by construction.
+      if (m / p === x) {
+        if (varintSize(zigzag(m)) < best) tag = ValueTag.DEC1 + k - 1;
+        break;
+      }
+    }
+  }
+  return tag;
+}
+
+function tagOf(v: JsonValue): number {
+  switch (typeof v) {
+    case 'number':
+      return numberTag(v);
+    case 'string':
+      return ValueTag.STRING;
+    case 'boolean':
+      return v ? ValueTag.TRUE : ValueTag.FALSE;
+    case 'object':
+      return v === null ? ValueTag.NULL : Array.isArray(v) ? ValueTag.ARRAY : ValueTag.OBJECT;
+    default:
+      throw new TypeError(`not a JSON value: ${typeof v}`);
+  }
+}
+
+/** Writes the bytes that follow a value's tag. */
+function writeBody(w: ByteWriter, v: JsonValue, tag: number): void {
+  switch (tag) {
+    case ValueTag.NULL:
+    case ValueTag.FALSE:
+    case ValueTag.TRUE:
+      return;
+    case ValueTag.UINT:
+      w.varint(v as number);
+      return;
+    case ValueTag.NINT:
+      w.varint(-(v as number) - 1);
+      return;
+    case ValueTag.F32:
+      w.f32(v as number);
+      return;
+    case ValueTag.F64:
+      w.f64(v as number);
+      return;
+    case ValueTag.STRING:
+      w.string(v as string);
+      return;
+    case ValueTag.ARRAY: {
+      const a = v as JsonValue[];
+      w.varint(a.length);
+      for (const item of a) writeTagged(w, item);
+      return;
+    }
+    case ValueTag.OBJECT: {
+      const o = v as Record<string, JsonValue>;
+      const keys = Object.keys(o);
+      w.varint(keys.length);
+      for (const k of keys) {
+        w.string(k);
+        writeTagged(w, o[k] as JsonValue);
+      }
+      return;
+    }
+    default:
+      w.varint(zigzag(Math.round((v as number) * (POW10[tag - ValueTag.DEC1 + 1] as number))));
+  }
+}
+
+function writeTagged(w: ByteWriter, v: JsonValue): void {
+  const tag = tagOf(v);
+  w.u8(tag);
+  writeBody(w, v, tag);
+}
+
+/** Encodes ops once for a world; the result is shared by every connection that receives them. */
+export function encodeBinaryFragment(ops: readonly WireOp[], table: PathTable): BinaryFragment {
+  const w = new ByteWriter(16 + ops.length * 12);
+  const ids: number[] = [];
+  const seen = new Set<number>();
+  const use = (path: string): number => {
+    const id = table.intern(path);
+    if (!seen.has(id)) {
+      seen.add(id);
+      ids.push(id);
+    }
+    return id;
+  };
+  let prev = -2;
+  for (const o of ops) {
+    const code = OpCode[o.op];
+    if (code === undefined) throw new TypeError(`unknown op ${String((o as { op: unknown }).op)}`);
+    const id = use(o.path);
+    const next = id === prev + 1;
+    prev = id;
+    const hasValue = o.op === 'add' || o.op === 'replace' || o.op === 'test';
+    const tag = hasValue ? tagOf(o.value) : -1;
+    w.u8(((tag + 1) << 4) | code | (next ? NEXT_PATH : 0));
+    if (!next) w.varint(id);
+    if (o.op === 'move' || o.op === 'copy') w.varint(use(o.from));
+    else if (hasValue) writeBody(w, o.value, tag);
+  }
+  return { format: 'binary', table, bytes: w.finish(), pathIds: Uint32Array.from(ids), opCount: ops.length };
+}
+
+/** Writes DEFINE records for the fragments' paths this connection has not been sent, and marks them sent. */
+export function writeDefinitions(w: ByteWriter, sent: SentPaths, table: PathTable, fragments: readonly BinaryFragment[]): void {
+  for (const f of fragments) {
+    if (f.table !== table) throw new Error('fragment was encoded for a different world (PathTable)');
+    const ids = f.pathIds;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i] as number;
+      if (sent.has(id)) continue;
+      sent.add(id);
+      w.u8(OpCode.DEFINE);
+      w.varint(id);
+      w.string(table.path(id));
+    }
+  }
+}
+
+/** The full op stream for one connection: definitions it lacks, then the fragments' bytes. */
+export function assembleOpStream(sent: SentPaths, table: PathTable, fragments: readonly BinaryFragment[]): Uint8Array {
+  const defs = new ByteWriter(64);
+  writeDefinitions(defs, sent, table, fragments);
+  let total = defs.pos;
+  for (const f of fragments) total += f.bytes.length;
+  const out = new Uint8Array(total);
+  out.set(defs.buf.subarray(0, defs.pos), 0);
+  let at = defs.pos;
+  for (const f of fragments) {
+    out.set(f.bytes, at);
+    at += f.bytes.length;
+  }
+  return out;
+}
+
+function readNumber(r: ByteReader, tag: number): number {
+  switch (tag) {
+    case ValueTag.UINT:
+      return r.varint();
+    case ValueTag.NINT:
+      return -r.varint() - 1;
+    case ValueTag.F32:
+      return r.f32();
+    case ValueTag.F64:
+      return r.f64();
+    default: {
+      const z = r.varint();
+      return unzigzag(z) / (POW10[tag - ValueTag.DEC1 + 1] as number);
+    }
+  }
+}
+
+function setKey(o: Record<string, JsonValue>, k: string, v: JsonValue): void {
+  // A "__proto__" key must become an own property, as JSON.parse makes it, not a prototype change.
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
+function readValue(r: ByteReader, tag: number, depth: number): JsonValue {
+  switch (tag) {
+    case ValueTag.NULL:
+      return null;
+    case ValueTag.FALSE:
+      return false;
+    case ValueTag.TRUE:
+      return true;
+    case ValueTag.STRING:
+      return r.string();
+    case ValueTag.ARRAY: {
+      if (depth >= MAX_JSON_DEPTH) throw new FrameError(`value nested deeper than ${MAX_JSON_DEPTH}`);
+      const n = r.varint();
+      // Each element takes at least one byte: a count larger than what is left is a lie, refuse it before looping.
+      if (n > r.end - r.pos) throw new FrameError(`array of ${n} items in ${r.end - r.pos} bytes`);
+      const out: JsonValue[] = [];
+      for (let i = 0; i < n; i++) out.push(readValue(r, r.u8(), depth + 1));
+      return out;
+    }
+    case ValueTag.OBJECT: {
+      if (depth >= MAX_JSON_DEPTH) throw new FrameError(`value nested deeper than ${MAX_JSON_DEPTH}`);
+      const n = r.varint();
+      if (n * 2 > r.end - r.pos) throw new FrameError(`object of ${n} keys in ${r.end - r.pos} bytes`);
+      const out: Record<string, JsonValue> = {};
+      for (let i = 0; i < n; i++) {
+        const k = r.string();
+        setKey(out, k, readValue(r, r.u8(), depth + 1));
+      }
+      return out;
+    }
+    default:
+      if (tag <= ValueTag.DEC4) return readNumber(r, tag);
+      throw new FrameError(`unknown value tag ${tag}`);
+  }
+}
+
+/** Decodes an op stream, learning path definitions into `dict`. Throws FrameError on any defect. */
+export function decodeOpStream(bytes: Uint8Array, dict: PathDictionary): WireOp[] {
+  const r = new ByteReader(bytes);
+  const ops: WireOp[] = [];
+  let prev = -1;
+  while (!r.done) {
+    const head = r.u8();
+    const code = head & 0x07;
+    const valueNibble = head >> 4;
+    if (code === OpCode.DEFINE) {
+      if (head !== 0) throw new FrameError(`bad DEFINE head 0x${head.toString(16)}`);
+      const id = r.varint();
+      dict.define(id, r.string());
+      continue;
+    }
+    const name = OP_NAMES[code];
+    if (name === undefined || name === '') throw new FrameError(`unknown op code ${code}`);
+    let id: number;
+    if (head & NEXT_PATH) {
+      if (prev < 0) throw new FrameError('relative path id with no previous op');
+      id = prev + 1;
+    } else id = r.varint();
+    prev = id;
+    const path = dict.get(id);
+    const wantsValue = name === 'add' || name === 'replace' || name === 'test';
+    if (wantsValue !== (valueNibble !== 0)) throw new FrameError(`${name} ${wantsValue ? 'needs' : 'cannot have'} a value`);
+    if (name === 'remove') ops.push({ op: name, path });
+    else if (name === 'move' || name === 'copy') ops.push({ op: name, from: dict.get(r.varint()), path });
+    else ops.push({ op: name, path, value: readValue(r, valueNibble - 1, 0) });
+  }
+  return ops;
+}
