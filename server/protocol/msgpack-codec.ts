@@ -48,10 +48,12 @@ function mpUint(w: ByteWriter, n: number): void {
   else if (n < 0x10000) { w.u8(0xcd); w.u8(n >>> 8); w.u8(n & 0xff); }
   else if (n < 0x100000000) { w.u8(0xce); w.u8(n >>> 24); w.u8((n >>> 16) & 0xff); w.u8((n >>> 8) & 0xff); w.u8(n & 0xff); }
   else {
-    w.u8(0xcf);
-    const hi = Math.floor(n / 0x100000000);
-    const lo = n >>> 0;
-    for (const x of [hi >>> 24, (hi >>> 16) & 0xff, (hi >>> 8) & 0xff, hi & 0xff, lo >>> 24, (lo >>> 16) & 0xff, (lo >>> 8) & 0xff, lo & 0xff]) w.u8(x);
+    // Like msgpackr, integers from 2^32 up are written as float64 (exact up to 2^53 - 1), so a plain msgpack
+    // reader gets a number rather than a 64-bit integer type (BigInt in JavaScript).
+    w.u8(0xcb);
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setFloat64(0, n);
+    w.bytes(b);
   }
 }
 
