@@ -51,10 +51,18 @@ const isPlainObject = (v: unknown): v is Raw => {
   return p === Object.prototype || p === null;
 };
 
-/** True when v is a JSON value (finite numbers, plain objects and arrays) no deeper than MAX_JSON_DEPTH. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** True when s is well-formed UTF-16, so that every codec (UTF-8 on the wire) carries it exactly. */
+export function isWellFormed(s: string): boolean {
+  return !LONE_SURROGATE.test(s);
+}
+
+/** True when v is a JSON value (finite numbers, well-formed strings, plain objects and arrays) no deeper than MAX_JSON_DEPTH. */
 export function isJsonValue(v: unknown, depth = 0): v is JsonValue {
   switch (typeof v) {
     case 'string':
+      return isWellFormed(v);
     case 'boolean':
       return true;
     case 'number':
@@ -67,7 +75,8 @@ export function isJsonValue(v: unknown, depth = 0): v is JsonValue {
         return true;
       }
       if (!isPlainObject(v)) return false;
-      for (const k in v) if (!isJsonValue(v[k], depth + 1)) return false;
+      // "__proto__" is refused: some readers (msgpackr) rename it and some objects would take it as a prototype.
+      for (const k in v) if (k === '__proto__' || !isWellFormed(k) || !isJsonValue(v[k], depth + 1)) return false;
       return true;
     }
     default:
@@ -90,10 +99,16 @@ class Fields {
     return this.get(k) !== undefined;
   }
 
+  /** True when the key is present at all, even as null (an op's `value` may be null). */
+  hasKey(k: string): boolean {
+    return Object.prototype.hasOwnProperty.call(this.raw, k) && this.raw[k] !== undefined;
+  }
+
   str(k: string): string {
     const v = this.get(k);
     if (v === undefined) return '';
     if (typeof v !== 'string') this.scope.fail(k, 'must be a string');
+    if (!isWellFormed(v)) this.scope.fail(k, 'must be well-formed Unicode (no lone surrogates)');
     return v;
   }
 
@@ -313,7 +328,7 @@ export function validateOp(f: Fields): WireOp {
     case 'copy':
       return { op, from: pointer(f, 'from'), path: pointer(f, 'path') };
     default:
-      if (!f.has('value')) f.scope.fail('value', `is required for ${op}`);
+      if (!f.hasKey('value')) f.scope.fail('value', `is required for ${op}`);
       return { op, path: pointer(f, 'path'), value: f.json('value') };
   }
 }

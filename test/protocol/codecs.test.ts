@@ -1,0 +1,223 @@
+/**
+ * Round trips through every codec, exactness of the compact op stream, lazy path definitions, encode-once
+ * assembly, and subprotocol negotiation.
+ */
+import fc from 'fast-check';
+import jsonpatch from 'fast-json-patch';
+import protobuf from 'protobufjs';
+import { describe, expect, it } from 'vitest';
+import { WorldlineError } from '../../server/errors.js';
+import {
+  FragmentCache,
+  PathDictionary,
+  PathTable,
+  SentPaths,
+  Subprotocol,
+  WireSession,
+  createWorldCodecs,
+  negotiateSubprotocol,
+  type DeltaHeader,
+  type JsonValue,
+  type ObservationDelta,
+  type WireCodec,
+  type WireOp,
+} from '../../server/protocol/index.js';
+import { decodeOpStream, encodeBinaryFragment, assembleOpStream } from '../../server/protocol/opstream.js';
+import { WORLDLINE_PROTO } from '../../server/protocol/proto-schema.gen.js';
+import { clientMessage, jsonValue, op, serverMessage } from './arbitraries.js';
+
+const codecs = (): WireCodec[] => Object.values(createWorldCodecs());
+const DIGEST = 'ab'.repeat(32);
+
+describe('round trips', () => {
+  for (const codec of codecs()) {
+    it(`${codec.subprotocol}: any client message decodes to itself`, () => {
+      fc.assert(fc.property(clientMessage, (m) => {
+        expect(codec.decodeClient(codec.encodeClient(m))).toEqual(m);
+      }), { numRuns: 400 });
+    });
+    it(`${codec.subprotocol}: any server message decodes to itself`, () => {
+      fc.assert(fc.property(serverMessage, (m) => {
+        expect(codec.decodeServer(codec.encodeServer(m, new WireSession()), new WireSession())).toEqual(m);
+      }), { numRuns: 400 });
+    });
+    it(`${codec.subprotocol}: frames are ${codec.binary ? 'binary' : 'text'}`, () => {
+      const f = codec.encodeServer({ type: 'pong', client_time: 1, server_time: 2, sim_time: 3 });
+      expect(typeof f === 'string').toBe(!codec.binary);
+    });
+  }
+});
+
+/** Deep equality that tells -0 from 0 and compares NaN to itself (vitest's toEqual already uses Object.is on leaves). */
+const sameOps = (a: readonly WireOp[], b: readonly WireOp[]): void => expect(a).toEqual(b);
+
+describe('compact op stream', () => {
+  const anyNumber = fc.oneof(fc.double(), fc.float(), fc.integer(), fc.constantFrom(-0, 0, 5e-324, -5e-324, 2 ** 53, -(2 ** 53), 2 ** 53 - 1, Number.MAX_VALUE, 0.1, 512.37, -123.4567, 1e21));
+
+  it('decodes to exactly the numbers that went in, -0, NaN and infinities included', () => {
+    fc.assert(
+      fc.property(fc.array(anyNumber, { minLength: 1, maxLength: 20 }), (xs) => {
+        const table = new PathTable();
+        const ops: WireOp[] = xs.map((x, i) => ({ op: 'replace', path: `/entities/e/${i}`, value: x }));
+        const bytes = assembleOpStream(new SentPaths(), table, [encodeBinaryFragment(ops, table)]);
+        const back = decodeOpStream(bytes, new PathDictionary());
+        back.forEach((o, i) => expect(Object.is((o as { value: number }).value, xs[i])).toBe(true));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('picks the smallest exact number form', () => {
+    const size = (x: number): number => {
+      const table = new PathTable();
+      table.intern('/p');
+      return encodeBinaryFragment([{ op: 'replace', path: '/p', value: x }], table).bytes.length - 2; // head byte and path id
+    };
+    expect(size(0)).toBe(1);
+    expect(size(500)).toBe(2); // varint
+    expect(size(-1)).toBe(1);
+    expect(size(0.5)).toBe(1); // decimal, one digit
+    expect(size(512.37)).toBe(3); // decimal, two digits
+    expect(size(Math.fround(512.3699951171875))).toBe(4); // float32
+    expect(size(0.1 + 0.2)).toBe(8); // float64
+    expect(size(-0)).toBe(4); // float32 keeps the sign
+  });
+
+  it('any ops, split into any fragments, decode to exactly the same ops and apply like them', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 30 }), fc.array(fc.nat({ max: 30 }), { maxLength: 6 }), (ops, cuts) => {
+        const table = new PathTable();
+        const bounds = [...new Set([0, ...cuts.map((c) => Math.min(c, ops.length)), ops.length])].sort((a, b) => a - b);
+        const fragments = bounds.slice(1).map((end, i) => encodeBinaryFragment(ops.slice(bounds[i], end), table));
+        const back = decodeOpStream(assembleOpStream(new SentPaths(), table, fragments), new PathDictionary());
+        sameOps(back, ops);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a view patched with decoded ops equals the view patched with the original ops (fast-json-patch)', () => {
+    const world = (n: number): Record<string, JsonValue> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`e${i}`, { id: `e${i}`, x: i, y: -i, hp: 100 }]));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat({ max: 9 }), fc.constantFrom('x', 'y', 'hp'), jsonValue), { maxLength: 20 }), fc.nat({ max: 9 }), (changes, gone) => {
+        const ops: WireOp[] = changes.map(([e, k, v]) => ({ op: 'replace', path: `/entities/e${e}/${k}`, value: v }));
+        ops.push({ op: 'remove', path: `/entities/e${gone}` }, { op: 'add', path: `/entities/e${gone}`, value: { id: `e${gone}`, x: 0.5, y: 1e-7 } });
+        for (const codec of codecs()) {
+          const frame = codec.assembleDelta(new WireSession(), { view_seq: 2, from_seq: 1, context_digest: DIGEST }, [codec.encodeFragment(ops)]);
+          const msg = codec.decodeServer(frame, new WireSession()) as ObservationDelta;
+          const a = jsonpatch.applyPatch({ entities: world(10) }, jsonpatch.deepClone(ops) as jsonpatch.Operation[], true, false).newDocument;
+          const b = jsonpatch.applyPatch({ entities: world(10) }, msg.ops as jsonpatch.Operation[], true, false).newDocument;
+          expect(b).toEqual(a);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('numbers next to each other in a fragment use the relative path form, never across fragments', () => {
+    const table = new PathTable();
+    const f1 = encodeBinaryFragment([{ op: 'replace', path: '/e/1/x', value: 1 }, { op: 'replace', path: '/e/1/y', value: 2 }], table);
+    // head, id, value; head (relative), value
+    expect([...f1.bytes]).toEqual([0x43, 0, 1, 0x4b, 2]);
+    const f2 = encodeBinaryFragment([{ op: 'replace', path: '/e/2/x', value: 3 }], table);
+    expect(f2.bytes[0]! & 0x08).toBe(0);
+  });
+});
+
+describe('path definitions are sent lazily, once per connection', () => {
+  for (const codec of codecs().filter((c) => c.binary)) {
+    it(`${codec.subprotocol}`, () => {
+      const server = new WireSession();
+      const client = new WireSession();
+      const header: DeltaHeader = { view_seq: 2, from_seq: 1, context_digest: DIGEST };
+      const ops = (v: number): WireOp[] => [{ op: 'replace', path: '/entities/e1/x', value: v }, { op: 'replace', path: '/entities/e1/y', value: v }];
+      const first = codec.assembleDelta(server, header, [codec.encodeFragment(ops(1))]) as Uint8Array;
+      const second = codec.assembleDelta(server, { ...header, view_seq: 3, from_seq: 2 }, [codec.encodeFragment(ops(2))]) as Uint8Array;
+      const defsBytes = 2 * (1 + 1 + 1 + '/entities/e1/x'.length);
+      expect(first.length - second.length).toBe(defsBytes);
+      expect((codec.decodeServer(first, client) as ObservationDelta).ops).toEqual(ops(1));
+      expect((codec.decodeServer(second, client) as ObservationDelta).ops).toEqual(ops(2));
+      // A connection that missed the definitions cannot read the second frame: a typed error, not a wrong path.
+      expect(() => codec.decodeServer(second, new WireSession())).toThrow(WorldlineError);
+      // A new connection (also a resumed one) is sent the definitions again.
+      expect((codec.assembleDelta(new WireSession(), header, [codec.encodeFragment(ops(1))]) as Uint8Array).length).toBe(first.length);
+    });
+  }
+});
+
+describe('encode once, assemble per connection', () => {
+  it('frames assembled from shared fragments equal frames encoded per agent, in every codec', () => {
+    fc.assert(
+      fc.property(fc.array(fc.array(op, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 8 }), fc.array(fc.array(fc.nat({ max: 7 }), { maxLength: 8 }), { minLength: 1, maxLength: 5 }), (changes, agents) => {
+        for (const codec of codecs()) {
+          const shared = changes.map((c) => codec.encodeFragment(c));
+          const reference = createWorldCodecs()[codec.subprotocol];
+          agents.forEach((picks, a) => {
+            const chosen = picks.filter((i) => i < changes.length);
+            const header = { view_seq: 10 + a, from_seq: 9 + a, context_digest: DIGEST, global_seq: 77, sim_time: 5 };
+            const assembled = codec.assembleDelta(new WireSession(), header, chosen.map((i) => shared[i]!));
+            const delta: ObservationDelta = { type: 'observation_delta', ...header, ops: chosen.flatMap((i) => changes[i]!) };
+            const decoded = codec.decodeServer(assembled, new WireSession());
+            expect(decoded).toEqual(delta);
+            // Byte-identical to encoding the agent's delta on its own in a world that interned paths in the same order.
+            if (!codec.binary) expect(assembled).toBe(reference.encodeServer(delta));
+          });
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('the hand-written proto ObservationDelta is byte-identical to protobufjs encoding the same fields', () => {
+    const ServerFrame = protobuf.Root.fromJSON(WORLDLINE_PROTO).lookupType('worldline.v1.ServerFrame');
+    const codec = createWorldCodecs()[Subprotocol.PROTO];
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 5 }), fc.maxSafeNat(), fc.maxSafeNat(), fc.nat(), (ops, viewSeq, fromSeq, globalSeq) => {
+        const session = new WireSession();
+        const header = { view_seq: viewSeq, from_seq: fromSeq, context_digest: DIGEST, global_seq: globalSeq, sim_time: 0 };
+        const frame = codec.assembleDelta(session, header, [codec.encodeFragment(ops)]) as Uint8Array;
+        const opsBytes = (ServerFrame.decode(frame) as unknown as { observation_delta: { ops: Uint8Array } }).observation_delta.ops;
+        // proto3 leaves fields at their defaults off the wire; protobufjs writes whatever is set, so set only the rest.
+        const fields: Record<string, unknown> = { view_seq: viewSeq, from_seq: fromSeq, context_digest: Buffer.from(DIGEST, 'hex'), ops: opsBytes, global_seq: globalSeq };
+        for (const [k, v] of Object.entries(fields)) if (v === 0 || (ArrayBuffer.isView(v) && v.byteLength === 0) || (Array.isArray(v) && v.length === 0)) delete fields[k];
+        const viaLib = ServerFrame.encode({ observation_delta: fields }).finish();
+        expect(Buffer.from(frame).equals(Buffer.from(viaLib))).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a binary fragment serves both binary codecs of a world; fragments from another world are refused', () => {
+    const world = createWorldCodecs();
+    const frag = world[Subprotocol.MSGPACK].encodeFragment([{ op: 'replace', path: '/entities/e1/x', value: 3 }]);
+    const viaProto = world[Subprotocol.PROTO].decodeServer(world[Subprotocol.PROTO].assembleDelta(new WireSession(), { view_seq: 1, from_seq: 0, context_digest: '' }, [frag]), new WireSession());
+    expect((viaProto as ObservationDelta).ops).toEqual([{ op: 'replace', path: '/entities/e1/x', value: 3 }]);
+    const other = createWorldCodecs()[Subprotocol.PROTO];
+    expect(() => other.assembleDelta(new WireSession(), { view_seq: 1, from_seq: 0, context_digest: '' }, [frag])).toThrow(/different world/);
+    expect(() => world[Subprotocol.JSON].assembleDelta(new WireSession(), { view_seq: 1, from_seq: 0, context_digest: '' }, [frag])).toThrow(/binary fragment/);
+  });
+
+  it('FragmentCache encodes each distinct fragment text once per tick, from the core\'s JSON text', () => {
+    for (const codec of codecs()) {
+      const cache = new FragmentCache(codec);
+      const text = '{"op":"replace","path":"/entities/e1/x","value":4.25},{"op":"replace","path":"/entities/e1/y","value":-1}';
+      const a = cache.get(text);
+      expect(cache.get(text)).toBe(a);
+      expect(cache.size).toBe(1);
+      const frame = codec.assembleDelta(new WireSession(), { view_seq: 1, from_seq: 0, context_digest: '' }, [a, a]);
+      const ops = JSON.parse(`[${text}]`) as WireOp[];
+      expect((codec.decodeServer(frame, new WireSession()) as ObservationDelta).ops).toEqual([...ops, ...ops]);
+      cache.clear();
+      expect(cache.get(text)).not.toBe(a);
+    }
+  });
+});
+
+describe('subprotocol negotiation', () => {
+  it('picks the first subprotocol the client offers that the server speaks', () => {
+    expect(negotiateSubprotocol('worldline.v1.msgpack, worldline.v1.json')).toBe('worldline.v1.msgpack');
+    expect(negotiateSubprotocol(['chat', 'worldline.v1.proto'])).toBe('worldline.v1.proto');
+    expect(negotiateSubprotocol('worldline.v2.proto')).toBeUndefined();
+    expect(negotiateSubprotocol(undefined)).toBeUndefined();
+  });
+});
