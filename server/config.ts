@@ -25,6 +25,7 @@ export const CONFIG_KEYS = {
   world: { kind: 'string', def: 'default', help: 'built-in world to host' },
   worldId: { kind: 'string', def: '', help: 'world id (defaults to the world name)' },
   tenant: { kind: 'string', def: 'default', help: 'tenant that owns the hosted world' },
+  tickMs: { kind: 'int', def: 50, min: 1, max: 10_000, help: 'world tick interval: systems run and queued intents commit once per tick' },
   durability: { kind: 'string', def: 'batch', oneOf: ['always', 'batch', 'none'], help: 'log durability policy' },
   segmentBytes: { kind: 'int', def: 64 * 1024 * 1024, min: 4096, max: 2 ** 31, help: 'log segment size' },
   snapshotEvery: { kind: 'int', def: 100_000, min: 0, help: 'write a snapshot every N log records (0: only at shutdown)' },

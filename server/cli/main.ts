@@ -6,10 +6,14 @@ import { parseArgs } from 'node:util';
 import { WorldlineError } from '../errors.js';
 import { runVerify, runInspect, runRepair, runKeygen } from './log-commands.js';
 import { runDemo } from './demo.js';
+import { runServe, runToken } from './serve.js';
 
 const USAGE = `usage: worldline <command> [options]
 
 commands:
+  serve [--port P] [--host H] [--data DIR] [--world NAME] [--config FILE]
+                                         host a world over WebSocket (default world, 127.0.0.1:8080, data in ./data)
+  token --agent NAME [--role ROLE] [--ttl SEC] [--data DIR]   issue a development token (HS256 secret in DIR)
   demo [--data DIR] [--records N]        build a sample world log in DIR (default ./data), sign, snapshot and verify it
   verify DIR [--pubkey FILE] [--json]    check CRCs, seq contiguity, the hash chain and signed checkpoints
   inspect DIR [--from N] [--to M] [--json]  print records, one per line
@@ -43,6 +47,16 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       case 'keygen': {
         const a = parseArgs({ args: rest, allowPositionals: true, options: {} });
         return runKeygen(dirArg(a.positionals), io);
+      }
+      case 'serve': {
+        const a = parseArgs({ args: rest, allowPositionals: false, options: { port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' }, world: { type: 'string' }, config: { type: 'string' } } });
+        const v = a.values;
+        return await runServe({ config: v.config, overrides: { port: v.port, host: v.host, dataDir: v.data, world: v.world } }, io);
+      }
+      case 'token': {
+        const a = parseArgs({ args: rest, allowPositionals: false, options: { agent: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' }, data: { type: 'string' }, world: { type: 'string' }, config: { type: 'string' } } });
+        const v = a.values;
+        return await runToken({ agent: v.agent, role: v.role, ttl: seqArg(v.ttl, 'ttl'), config: v.config, overrides: { dataDir: v.data, world: v.world } }, io);
       }
       case 'demo': {
         const a = parseArgs({ args: rest, allowPositionals: false, options: { data: { type: 'string' }, records: { type: 'string' } } });

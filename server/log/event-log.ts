@@ -43,6 +43,8 @@ export interface OpenLogOptions {
   readonly files?: FileLayer;
   /** Structured events (recovery, read-only, checkpoint...) for the caller's logger. */
   readonly onEvent?: (event: string, details: Record<string, unknown>) => void;
+  /** Told the duration of every fsync/fdatasync, in seconds (for a metrics histogram). */
+  readonly onSyncSeconds?: (seconds: number) => void;
 }
 
 type LogState = 'open' | 'read-only' | 'failed' | 'closing' | 'closed';
@@ -304,8 +306,10 @@ export class EventLog implements EventLogPort {
 
   /** fsync/fdatasync; a failure is fatal and never retried (the kernel may already have dropped the dirty pages). */
   private async sync(dataOnly: boolean): Promise<void> {
+    const t0 = this.opts.onSyncSeconds ? performance.now() : 0;
     try {
       await (dataOnly ? this.files.fdatasync(this.fd) : this.files.fsync(this.fd));
+      if (this.opts.onSyncSeconds) this.opts.onSyncSeconds((performance.now() - t0) / 1000);
     } catch (err) {
       throw new FsyncFailure((err as Error).message, { cause: err });
     }

@@ -1,0 +1,56 @@
+/**
+ * `worldline serve`: hosts a world on 127.0.0.1 with its data in ./data, prints tokens a newcomer can connect
+ * with, and shuts down gracefully on SIGTERM/SIGINT (readiness 503, going-away close, log flushed, exit 0).
+ * `worldline token`: issues a development token with the server's HS256 secret.
+ */
+import { loadConfig, type ConfigKey } from '../config.js';
+import { createAuthenticator, Roles, type Role } from '../transport/auth.js';
+import { startServer } from '../transport/server.js';
+import { WorldlineError } from '../errors.js';
+import type { Out } from './main.js';
+
+export interface ServeFlags {
+  readonly config?: string | undefined;
+  readonly overrides: Partial<Record<ConfigKey, unknown>>;
+}
+
+export async function runServe(flags: ServeFlags, io: Out, opts: { onListening?: (port: number) => void; waitForSignal?: boolean } = {}): Promise<number> {
+  const cfg = loadConfig({ ...(flags.config ? { file: flags.config } : {}), overrides: flags.overrides, onWarning: (w) => io.err(`warning: ${w}`) });
+  const server = await startServer(cfg);
+  if (server.auth.mode === 'jwt-hs256') {
+    const viewer = await server.auth.issue({ tenant: cfg.tenant, world: cfg.worldId, role: 'admin' }, 24 * 3600);
+    const agent = await server.auth.issue({ tenant: cfg.tenant, world: cfg.worldId, agent: 'agent-1', role: 'agent' }, 24 * 3600);
+    io.out(`worldline serving world "${cfg.worldId}" at ${server.wsUrl} (data in ${cfg.dataDir})`);
+    io.out(`  health: ${server.httpUrl}/readyz   metrics: ${server.httpUrl}/metrics`);
+    io.out(`  dev token, agent "agent-1" (24 h): ${agent}`);
+    io.out(`  dev token, admin (24 h):           ${viewer}`);
+    io.out('  more tokens: npx worldline token --agent NAME [--role agent|viewer|engine|admin]');
+  }
+  opts.onListening?.(server.port);
+  if (opts.waitForSignal === false) {
+    await server.shutdown();
+    return 0;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (sig: string): void => {
+      io.out(`${sig}: shutting down (readiness 503, closing sockets, flushing the log)`);
+      server.shutdown().then(resolve, (err: unknown) => {
+        io.err(`shutdown failed: ${String(err)}`);
+        resolve();
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}
+
+export async function runToken(flags: { agent?: string | undefined; role?: string | undefined; ttl?: number | undefined; config?: string | undefined; overrides: Partial<Record<ConfigKey, unknown>> }, io: Out): Promise<number> {
+  const cfg = loadConfig({ ...(flags.config ? { file: flags.config } : {}), overrides: flags.overrides });
+  const role = (flags.role ?? 'agent') as Role;
+  if (!Roles.includes(role)) throw new WorldlineError('CONFIG_INVALID', `--role must be one of ${Roles.join(', ')}`);
+  if (role === 'agent' && !flags.agent) throw new WorldlineError('CONFIG_INVALID', 'an agent token needs --agent NAME');
+  const auth = createAuthenticator({ ...cfg, authMode: cfg.authMode as 'jwt' | 'tokens' });
+  io.out(await auth.issue({ tenant: cfg.tenant, world: cfg.worldId, ...(flags.agent ? { agent: flags.agent } : {}), role }, flags.ttl ?? 24 * 3600));
+  return 0;
+}

@@ -1,0 +1,135 @@
+/**
+ * REST for clients without sockets (docs/openapi.yaml): submit an intent, observe by long poll, emit, cancel.
+ * The token comes as `Authorization: Bearer <token>` or the `token` query parameter; the same authorisation rules
+ * as the WebSocket apply.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { WorldlineError, isWorldlineError } from '../errors.js';
+import type { JsonValue } from '../core/index.js';
+import type { Logger } from '../obs/logger.js';
+import type { Metrics } from '../obs/metrics.js';
+import { authorize, type Authenticator, type Principal, type Action } from './auth.js';
+import type { WorldHost } from './world-host.js';
+import { errorStatus, writeJson } from './http.js';
+
+export interface RestDeps {
+  readonly host: WorldHost;
+  readonly auth: Authenticator;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly now: () => number;
+  readonly maxBody: number;
+  readonly isReady: () => boolean;
+}
+
+interface Request {
+  readonly params: string[];
+  readonly query: URLSearchParams;
+  readonly token: string | undefined;
+}
+
+/** Reads the whole body (bounded) as JSON. */
+function readJson(res: HttpResponse, max: number, state: { aborted: boolean }): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.onData((ab, isLast) => {
+      if (state.aborted) return;
+      size += ab.byteLength;
+      if (size > max) return reject(new WorldlineError('MALFORMED_FRAME', `request body over ${max} bytes`));
+      chunks.push(Buffer.from(ab.slice(0)));
+      if (isLast) {
+        try {
+          resolve(size === 0 ? {} : JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        } catch {
+          reject(new WorldlineError('MALFORMED_FRAME', 'request body is not valid JSON'));
+        }
+      }
+    });
+  });
+}
+
+const obj = (v: unknown, what: string): Record<string, unknown> => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new WorldlineError('INVALID_INTENT', `${what} must be a JSON object`);
+  return v as Record<string, unknown>;
+};
+
+export function registerRest(app: TemplatedApp, deps: RestDeps): void {
+  const { host } = deps;
+  const rt = host.runtime;
+
+  /** Wraps an async handler: abort tracking, auth, typed errors as JSON with the catalogue's status. */
+  const route = (paramCount: number, needsBody: boolean, fn: (req: Request, body: unknown, principal: Principal) => Promise<unknown>) => (res: HttpResponse, req: HttpRequest): void => {
+    const state = { aborted: false };
+    res.onAborted(() => (state.aborted = true));
+    const params = Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? '');
+    const query = new URLSearchParams(req.getQuery() ?? '');
+    const authz = req.getHeader('authorization');
+    const token = authz.startsWith('Bearer ') ? authz.slice(7) : query.get('token') ?? undefined;
+    const body = needsBody ? readJson(res, deps.maxBody, state) : Promise.resolve(undefined);
+    (async () => {
+      if (!deps.isReady()) throw new WorldlineError('LOG_CLOSED', 'server is not ready: retry shortly');
+      if (params[0] !== host.opts.worldId) throw new WorldlineError('INVALID_AGENT_ID', `no world ${JSON.stringify(params[0])} here`);
+      const principal = await deps.auth.authenticate(token);
+      return fn({ params, query, token }, await body, principal);
+    })().then(
+      (out) => !state.aborted && writeJson(res, '200 OK', out),
+      (err: unknown) => {
+        if (state.aborted) return;
+        const e = isWorldlineError(err) ? err : new WorldlineError('DATABASE_ERROR', 'internal error; the request was not applied');
+        if (!isWorldlineError(err)) deps.logger.error({ err }, 'REST handler failed');
+        if (e.codeName === 'UNAUTHORIZED' || e.codeName === 'FORBIDDEN' || e.codeName === 'TENANT_ISOLATION_VIOLATION') deps.metrics.securityEvents.inc({ event: 'rest-denied' });
+        writeJson(res, errorStatus(e), { error: e.toJSON() });
+      },
+    );
+  };
+
+  const check = (p: Principal, action: Action, agentId: string | undefined): void =>
+    authorize(p, { tenant: host.opts.tenant, world: host.opts.worldId, agentId }, action, deps.now());
+
+  const agentOf = (p: Principal, b: Record<string, unknown>): string => {
+    const a = typeof b['agent_id'] === 'string' && b['agent_id'] ? b['agent_id'] : p.agent;
+    if (!a) throw new WorldlineError('INVALID_AGENT_ID', 'give agent_id (or use a token with an agent claim)');
+    return a;
+  };
+
+  app.post('/v1/worlds/:worldId/intents', route(1, true, async (_r, raw, p) => {
+    const b = obj(raw, 'body');
+    const agentId = agentOf(p, b);
+    check(p, 'act', agentId);
+    await rt.registerAgent(agentId, { tenant: p.tenant });
+    const i = obj(b['intent'], 'intent');
+    return rt.submit({ ...i, agent_id: agentId });
+  }));
+
+  app.post('/v1/worlds/:worldId/intents/:reqId/cancel', route(2, true, async (r, raw, p) => {
+    const agentId = agentOf(p, obj(raw, 'body'));
+    check(p, 'act', agentId);
+    return rt.cancel(agentId, r.params[1]!);
+  }));
+
+  app.post('/v1/worlds/:worldId/emit', route(1, true, async (_r, raw, p) => {
+    check(p, 'emit', undefined);
+    const b = obj(raw, 'body');
+    if (typeof b['kind'] !== 'string') throw new WorldlineError('INVALID_INTENT', 'emit needs a string kind');
+    return rt.emit({ kind: b['kind'], payload: (b['payload'] ?? null) as JsonValue, source_id: `${p.role}:${p.agent ?? 'rest'}`, priority: typeof b['priority'] === 'number' ? b['priority'] : 0 });
+  }));
+
+  app.get('/v1/worlds/:worldId/agents/:agentId/observe', route(2, false, async (r, _b, p) => {
+    const agentId = r.params[1]!;
+    check(p, 'observe', agentId);
+    const afterText = r.query.get('after');
+    const timeoutMs = Math.min(Math.max(Number(r.query.get('timeout_ms') ?? 25_000) || 0, 0), 60_000);
+    const current = rt.observe(agentId);
+    if (afterText === null) return { agent_id: agentId, kind: 'snapshot', view_seq: current.view_seq, view: current.view, context_digest: current.context_digest };
+    const after = Number(afterText);
+    if (!Number.isSafeInteger(after) || after < 0) throw new WorldlineError('INVALID_VIEW_SEQ', 'after must be a non-negative integer view_seq');
+    if (after === current.view_seq && timeoutMs > 0) await host.waitForDelivery(agentId, timeoutMs);
+    const plan = host.resumePlan(agentId, after);
+    if (plan.kind === 'deltas') {
+      return { agent_id: agentId, kind: 'deltas', deltas: plan.deltas.map((d) => ({ view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, ops: d.ops, context_digest: d.context_digest })) };
+    }
+    const o = rt.observe(agentId);
+    return { agent_id: agentId, kind: 'snapshot', view_seq: o.view_seq, view: o.view, context_digest: o.context_digest };
+  }));
+}

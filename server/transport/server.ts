@@ -1,0 +1,199 @@
+/**
+ * The uWebSockets.js server: one WebSocket endpoint per world (/v1/worlds/{worldId}/ws, codec chosen by
+ * subprotocol, token checked at upgrade when given in the query), health and metrics on the same port, REST for
+ * clients without sockets, and a graceful shutdown that loses no acknowledged intent.
+ */
+import type { HttpRequest, WebSocket, us_listen_socket } from 'uWebSockets.js';
+import { WorldlineError, isWorldlineError } from '../errors.js';
+import { errorStatus, writeJson } from './http.js';
+import { worlds } from '../worlds/index.js';
+import { negotiateSubprotocol, SUBPROTOCOLS, type Frame, type Subprotocol } from '../protocol/index.js';
+import type { Config } from '../config.js';
+import { createLogger, type Logger } from '../obs/logger.js';
+import { createMetrics, type Metrics } from '../obs/metrics.js';
+import { createAuthenticator, type Authenticator, type Principal } from './auth.js';
+import { loadNativeUws } from './uws-native.js';
+import { Quarantine } from './rate-limit.js';
+import { WorldHost } from './world-host.js';
+import { CloseCode, Session } from './session.js';
+import { registerRest } from './rest.js';
+
+interface SocketData {
+  readonly subprotocol: Subprotocol;
+  readonly principal: Principal | undefined;
+  readonly ip: string;
+  session: Session | undefined;
+  closed: boolean;
+}
+
+export interface RunningServer {
+  readonly port: number;
+  readonly host: WorldHost;
+  readonly auth: Authenticator;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** ws://host:port/v1/worlds/{worldId}/ws */
+  readonly wsUrl: string;
+  readonly httpUrl: string;
+  /** Readiness 503, stop accepting, close sockets with going-away, flush and close the log. */
+  shutdown(reason?: string): Promise<void>;
+}
+
+export interface ServerDeps {
+  readonly logger?: Logger;
+  readonly metrics?: Metrics;
+  readonly now?: () => number;
+}
+
+/** Starts a server for the configured world; resolves once it listens. */
+export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<RunningServer> {
+  const uws = loadNativeUws();
+  const logger = deps.logger ?? createLogger({ level: cfg.logLevel, redact: cfg.logRedact });
+  const metrics = deps.metrics ?? createMetrics();
+  const now = deps.now ?? Date.now;
+  const world = worlds[cfg.world];
+  if (!world) throw new WorldlineError('CONFIG_INVALID', `unknown world ${JSON.stringify(cfg.world)}; built-in worlds: ${Object.keys(worlds).join(', ')}`);
+  const auth = createAuthenticator({ ...cfg, authMode: cfg.authMode as 'jwt' | 'tokens' }, now);
+  const host = await WorldHost.open({
+    world, worldId: cfg.worldId, tenant: cfg.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
+    segmentBytes: cfg.segmentBytes, tickMs: cfg.tickMs, ...(cfg.checkpointKeyFile ? { checkpointKeyFile: cfg.checkpointKeyFile, checkpointEvery: cfg.checkpointEvery } : {}),
+    logger, metrics,
+  });
+  const quarantine = new Quarantine(cfg.quarantineAfter, cfg.quarantineSec * 1000);
+  const sessionDeps = { host, auth, quarantine, logger, metrics, messagesPerSecond: cfg.messagesPerSecond, now };
+  const sockets = new Set<WebSocket<SocketData>>();
+  const perIp = new Map<string, number>();
+  let ready = false;
+  let draining = false;
+
+  const app = uws.App();
+  app.get('/livez', (res) => writeJson(res, '200 OK', { status: 'ok' }));
+  app.get('/readyz', (res) => writeJson(res, ready && host.healthy ? '200 OK' : '503 Service Unavailable', { status: ready && host.healthy ? 'ready' : draining ? 'draining' : host.healthy ? 'starting' : 'failed' }));
+  app.get('/metrics', (res) => {
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    metrics.registry.metrics().then((text) => {
+      if (!aborted) res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', metrics.registry.contentType).end(text));
+    }, () => {
+      if (!aborted) writeJson(res, '500 Internal Server Error', { error: 'metrics failed' });
+    });
+  });
+  registerRest(app, { host, auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready });
+
+  app.ws<SocketData>('/v1/worlds/:worldId/ws', {
+    maxPayloadLength: cfg.maxPayloadLength,
+    maxBackpressure: cfg.maxBackpressure,
+    closeOnBackpressureLimit: 1 as unknown as number,
+    idleTimeout: cfg.idleTimeoutSec,
+    sendPingsAutomatically: true,
+    upgrade: (res, req, context) => {
+      // Everything from req must be read now: it is invalid after the first await.
+      const worldId = req.getParameter(0) ?? '';
+      const key = req.getHeader('sec-websocket-key');
+      const offered = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const token = new URLSearchParams(req.getQuery() ?? '').get('token') ?? undefined;
+      const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      const refuse = (err: WorldlineError): void => {
+        if (aborted) return;
+        metrics.securityEvents.inc({ event: 'upgrade-refused' });
+        writeJson(res, errorStatus(err), { error: err.toJSON() });
+      };
+      if (worldId !== host.opts.worldId) return refuse(new WorldlineError('INVALID_AGENT_ID', `no world ${JSON.stringify(worldId)} here; this server hosts ${host.opts.worldId}`));
+      if (!ready) return refuse(new WorldlineError('LOG_CLOSED', draining ? 'server is shutting down: reconnect to another instance or retry shortly' : 'server is starting: retry shortly'));
+      const subprotocol = negotiateSubprotocol(offered);
+      if (!subprotocol) return refuse(new WorldlineError('SCHEMA_VERSION_MISMATCH', `offer one of the subprotocols ${SUBPROTOCOLS.join(', ')} in Sec-WebSocket-Protocol`));
+      if ((perIp.get(ip) ?? 0) >= cfg.connectionsPerIp) return refuse(new WorldlineError('QUOTA_EXCEEDED', `more than ${cfg.connectionsPerIp} connections from ${ip}`));
+      const finish = (principal: Principal | undefined): void => {
+        if (aborted) return;
+        res.cork(() => res.upgrade<SocketData>({ subprotocol, principal, ip, session: undefined, closed: false }, key, subprotocol, extensions, context));
+      };
+      if (token === undefined) return finish(undefined);
+      auth.authenticate(token).then(finish, (err: unknown) => refuse(isWorldlineError(err) ? err : new WorldlineError('UNAUTHORIZED', 'token rejected')));
+    },
+    open: (ws) => {
+      const d = ws.getUserData();
+      sockets.add(ws);
+      perIp.set(d.ip, (perIp.get(d.ip) ?? 0) + 1);
+      const codec = host.codecs[d.subprotocol];
+      d.session = new Session(codec, {
+        remoteAddress: d.ip,
+        send: (frame: Frame) => {
+          if (d.closed) return false;
+          const r = ws.send(frame, typeof frame !== 'string');
+          const bytes = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
+          metrics.framesSent.inc({ codec: d.subprotocol });
+          metrics.bytesSent.inc({ codec: d.subprotocol }, bytes);
+          if (r === 2) {
+            // Dropped over maxBackpressure: uWS closes the socket; the client resumes from its view_seq.
+            metrics.backpressureCloses.inc();
+            return false;
+          }
+          return true;
+        },
+        close: (code: number, reason: string) => {
+          if (d.closed) return;
+          d.closed = true;
+          ws.end(code, reason);
+        },
+      }, sessionDeps, d.principal);
+    },
+    message: (ws, message, isBinary) => {
+      const d = ws.getUserData();
+      // uWS reuses the message buffer after this callback returns: copy before anything awaits.
+      const frame: Frame = isBinary ? new Uint8Array(message.slice(0)) : Buffer.from(message).toString('utf8');
+      void d.session?.onFrame(frame);
+    },
+    close: (ws) => {
+      const d = ws.getUserData();
+      d.closed = true;
+      sockets.delete(ws);
+      const n = (perIp.get(d.ip) ?? 1) - 1;
+      if (n <= 0) perIp.delete(d.ip);
+      else perIp.set(d.ip, n);
+      d.session?.onClosed();
+    },
+  });
+
+  app.any('/*', (res) => writeJson(res, '404 Not Found', { error: { name: 'NOT_FOUND', message: 'see docs/protocol.md and docs/openapi.yaml for the endpoints' } }));
+
+  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+    app.listen(cfg.host, cfg.port, (s) => (s ? resolve(s) : reject(new WorldlineError('CONFIG_INVALID', `cannot listen on ${cfg.host}:${cfg.port} (in use, or not allowed)`))));
+  }).catch(async (err: unknown) => {
+    await host.close();
+    throw err;
+  });
+  const port = uws.us_socket_local_port(listenSocket as never);
+  ready = true;
+  const base = `${cfg.host}:${port}`;
+  logger.info({ port, world: cfg.worldId, durability: cfg.durability, auth: auth.mode }, `worldline listening on ${base}`);
+
+  let shuttingDown: Promise<void> | undefined;
+  return {
+    port, host, auth, metrics, logger,
+    wsUrl: `ws://${base}/v1/worlds/${cfg.worldId}/ws`,
+    httpUrl: `http://${base}`,
+    shutdown(reason = 'server shutting down: reconnect and resume from your last view_seq') {
+      shuttingDown ??= (async () => {
+        ready = false;
+        draining = true;
+        uws.us_listen_socket_close(listenSocket);
+        for (const ws of [...sockets]) {
+          const d = ws.getUserData();
+          if (d.session) d.session.close(CloseCode.GOING_AWAY, reason);
+          else if (!d.closed) {
+            d.closed = true;
+            ws.end(CloseCode.GOING_AWAY, reason);
+          }
+        }
+        await host.close();
+        logger.info({ world: cfg.worldId, lastSeq: host.log.lastSeq }, 'shut down cleanly');
+      })();
+      return shuttingDown;
+    },
+  };
+}
+
+export type { HttpRequest };

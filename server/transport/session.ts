@@ -1,0 +1,244 @@
+/**
+ * One client connection's protocol state machine, independent of the socket library: Hello (authenticate,
+ * authorise, register, Welcome with a snapshot or the missed deltas), then intents, generations, cancels, emits and
+ * pings. Every bad input gets a typed Error frame; repeated violations quarantine the agent.
+ */
+import { randomUUID } from 'node:crypto';
+import { WorldlineError, isWorldlineError } from '../errors.js';
+import type { IntentOutcome, GenerationToken } from '../core/index.js';
+import { PROTOCOL_VERSION, checkSchemaVersion, WireSession, type ClientMessage, type Frame, type IntentResult, type JsonObject, type ServerMessage, type WireCodec, type Hello } from '../protocol/index.js';
+import { authorize, type Authenticator, type Principal, type Action } from './auth.js';
+import { TokenBucket, type Quarantine } from './rate-limit.js';
+import type { WorldHost, Subscriber } from './world-host.js';
+import type { Logger } from '../obs/logger.js';
+import type { Metrics } from '../obs/metrics.js';
+
+export interface SessionDeps {
+  readonly host: WorldHost;
+  readonly auth: Authenticator;
+  readonly quarantine: Quarantine;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly messagesPerSecond: number;
+  readonly now: () => number;
+}
+
+/** The socket side: send a frame (false when over the buffer limit or closed) and close. */
+export interface SocketPort {
+  send(frame: Frame): boolean;
+  close(code: number, reason: string): void;
+  readonly remoteAddress: string;
+}
+
+/** WebSocket close codes the server uses. */
+export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, POLICY: 1008, TOO_BIG: 1009, TRY_AGAIN: 1013 } as const;
+
+type State = 'awaiting-hello' | 'joining' | 'ready' | 'closed';
+
+export class Session implements Subscriber {
+  readonly id = randomUUID();
+  readonly wire = new WireSession();
+  agentId = '';
+  private state: State = 'awaiting-hello';
+  private principal: Principal | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private readonly rate: TokenBucket;
+  private readonly generations = new Map<string, GenerationToken>();
+
+  constructor(readonly codec: WireCodec, private readonly socket: SocketPort, private readonly deps: SessionDeps, preauth: Principal | undefined) {
+    this.principal = preauth;
+    this.rate = new TokenBucket(deps.messagesPerSecond, deps.messagesPerSecond * 2, deps.now());
+  }
+
+  send(frame: Frame): boolean {
+    if (this.state === 'closed') return false;
+    return this.socket.send(frame);
+  }
+
+  private sendMessage(msg: ServerMessage): boolean {
+    return this.send(this.codec.encodeServer(msg, this.wire));
+  }
+
+  private sendError(err: WorldlineError): void {
+    this.sendMessage({ type: 'error', ...err.toJSON(), details: err.details as JsonObject });
+  }
+
+  /** A frame arrived. The buffer must already be a copy the session may keep. */
+  async onFrame(data: Frame): Promise<void> {
+    if (this.state === 'closed') return;
+    const now = this.deps.now();
+    if (!this.rate.take(now)) {
+      this.violation('rate-limit', new WorldlineError('QUOTA_EXCEEDED', `more than ${this.deps.messagesPerSecond} frames per second; slow down`, { retry_after_ms: this.rate.retryAfterMs() }));
+      return;
+    }
+    let msg: ClientMessage;
+    try {
+      msg = this.codec.decodeClient(data);
+    } catch (err) {
+      this.violation('malformed-frame', isWorldlineError(err) ? err : new WorldlineError('MALFORMED_FRAME', 'the frame could not be decoded'));
+      return;
+    }
+    try {
+      await this.dispatch(msg);
+    } catch (err) {
+      if (isWorldlineError(err)) {
+        if (err.codeName === 'FORBIDDEN' || err.codeName === 'TENANT_ISOLATION_VIOLATION' || err.codeName === 'UNAUTHORIZED') this.violation('forbidden', err);
+        else this.sendError(err);
+      } else {
+        this.deps.logger.error({ err, session: this.id, agent_id: this.agentId }, 'unexpected error handling a frame');
+        this.sendError(new WorldlineError('DATABASE_ERROR', 'internal error handling this frame; it was not applied'));
+      }
+    }
+  }
+
+  private violation(event: string, err: WorldlineError): void {
+    const now = this.deps.now();
+    this.deps.metrics.securityEvents.inc({ event });
+    this.deps.logger.warn({ event, session: this.id, agent_id: this.agentId, ip: this.socket.remoteAddress, code: err.codeName }, `security event: ${event}`);
+    this.sendError(err);
+    const key = this.agentId || `ip:${this.socket.remoteAddress}`;
+    if (this.deps.quarantine.strike(key, now)) {
+      this.deps.metrics.securityEvents.inc({ event: 'quarantine' });
+      this.sendError(new WorldlineError('AGENT_QUARANTINED', 'too many violations: this agent is quarantined for a while; ask an operator if this is wrong'));
+      this.close(CloseCode.POLICY, 'quarantined');
+    } else if (this.state === 'awaiting-hello' && event !== 'rate-limit') {
+      this.close(CloseCode.POLICY, err.codeName);
+    }
+  }
+
+  private check(action: Action, agentId: string | undefined): void {
+    const p = this.principal;
+    if (!p) throw new WorldlineError('UNAUTHORIZED', 'send Hello with a token first');
+    authorize(p, { tenant: this.deps.host.opts.tenant, world: this.deps.host.opts.worldId, agentId }, action, this.deps.now());
+  }
+
+  private async dispatch(msg: ClientMessage): Promise<void> {
+    if (msg.type === 'hello') return this.hello(msg);
+    if (this.state !== 'ready') throw new WorldlineError('UNAUTHORIZED', 'the first frame must be Hello');
+    const rt = this.deps.host.runtime;
+    switch (msg.type) {
+      case 'ping':
+        this.sendMessage({ type: 'pong', client_time: msg.client_time, server_time: this.deps.now(), sim_time: rt.state().tick });
+        return;
+      case 'submit_intent': {
+        this.check('act', this.agentId);
+        const i = msg.intent;
+        const outcome = await rt.submit({ req_id: i.req_id, agent_id: this.agentId, kind: i.kind, payload: i.payload, context_seq: i.context_seq, priority: i.priority, ...(i.deadline_ms !== undefined ? { deadline_ms: i.deadline_ms } : {}) });
+        this.sendMessage(this.result(outcome));
+        return;
+      }
+      case 'begin_generation': {
+        this.check('act', this.agentId);
+        this.generations.get(msg.req_id)?.signal.removeEventListener('abort', () => {});
+        const token = rt.beginGeneration(this.agentId, msg.req_id, msg.context_seq);
+        this.generations.set(msg.req_id, token);
+        const onAbort = (): void => {
+          this.generations.delete(msg.req_id);
+          const reason = token.signal.reason as unknown;
+          const details = isWorldlineError(reason) ? reason.details : {};
+          const stale = Array.isArray(details['stale_due_to']) ? (details['stale_due_to'] as Array<{ view_seq: number; global_seq: number; kind: string }>) : [];
+          this.deps.metrics.cancels.inc({ reason: isWorldlineError(reason) ? reason.codeName : 'aborted' });
+          this.sendMessage({ type: 'cancelled', req_id: msg.req_id, reason: isWorldlineError(reason) ? reason.message : 'cancelled', stale_due_to: stale.map((c) => ({ view_seq: c.view_seq, global_seq: c.global_seq, kind: c.kind })) });
+        };
+        if (token.signal.aborted) onAbort();
+        else token.signal.addEventListener('abort', onAbort, { once: true });
+        return;
+      }
+      case 'cancel_intent': {
+        this.check('act', this.agentId);
+        const r = rt.cancel(this.agentId, msg.req_id);
+        if (r.status === 'cancelled') this.sendMessage({ type: 'intent_result', req_id: msg.req_id, status: 'cancelled' });
+        else if (r.status === 'already_completed' && r.outcome) this.sendMessage(this.result(r.outcome, true));
+        else throw new WorldlineError('INVALID_INTENT', `no pending intent or generation with req_id ${msg.req_id} to cancel`, { req_id: msg.req_id });
+        return;
+      }
+      case 'emit': {
+        this.check('emit', undefined);
+        const out = await rt.emit({ kind: msg.kind, payload: msg.payload, source_id: `${this.principal!.role}:${this.principal!.agent ?? this.id}`, priority: msg.priority });
+        if (msg.req_id) {
+          this.sendMessage(out.status === 'committed'
+            ? { type: 'intent_result', req_id: msg.req_id, status: 'accepted', global_seq: out.effect.global_seq }
+            : { type: 'intent_result', req_id: msg.req_id, status: 'rejected', error: { ...out.error, recovery: 'MODIFY_INTENT', details: out.error.details as JsonObject } });
+        }
+        return;
+      }
+      case 'time_tick':
+      case 'collision_event':
+      case 'position_report':
+        this.check('engine', undefined);
+        throw new WorldlineError('ADAPTER_UNAVAILABLE', `${msg.type} frames need an engine-driven world; this world runs on wall time`);
+    }
+  }
+
+  private result(o: IntentOutcome, replay = false): IntentResult {
+    const m = this.deps.metrics;
+    if (o.status === 'committed') {
+      const status = o.effect === undefined || replay ? 'duplicate' : 'accepted';
+      m.intents.inc({ outcome: status });
+      return { type: 'intent_result', req_id: o.req_id, status, global_seq: o.global_seq };
+    }
+    if (o.status === 'rejected') {
+      m.intents.inc({ outcome: 'rejected' });
+      m.rejections.inc({ code: o.error.name });
+      if (o.error.name === 'STALE_CONTEXT') m.staleContext.inc();
+      const e = new WorldlineError(o.error.name as 'INVALID_INTENT', o.error.message, o.error.details as Record<string, unknown>);
+      return { type: 'intent_result', req_id: o.req_id, status: 'rejected', error: { ...e.toJSON(), details: e.details as JsonObject } };
+    }
+    m.intents.inc({ outcome: 'cancelled' });
+    return { type: 'intent_result', req_id: o.req_id, status: 'cancelled' };
+  }
+
+  private async hello(h: Hello): Promise<void> {
+    if (this.state !== 'awaiting-hello') throw new WorldlineError('INVALID_INTENT', 'Hello was already received on this connection');
+    checkSchemaVersion(h.schema_version, 'client');
+    this.state = 'joining';
+    try {
+      if (h.token) this.principal = await this.deps.auth.authenticate(h.token);
+      if (!this.principal) throw new WorldlineError('UNAUTHORIZED', 'no token: send one in Hello or the token query parameter');
+      const agentId = h.agent_id || this.principal.agent || '';
+      if (!agentId) throw new WorldlineError('INVALID_AGENT_ID', 'Hello needs agent_id (or a token with an agent claim)');
+      this.check('observe', agentId);
+      if (this.deps.quarantine.isQuarantined(agentId, this.deps.now())) throw new WorldlineError('AGENT_QUARANTINED', 'this agent is quarantined; try later or ask an operator');
+      this.agentId = agentId;
+      const rt = this.deps.host.runtime;
+      if (this.principal.role === 'agent') await rt.registerAgent(agentId, { tenant: this.principal.tenant });
+      else rt.observe(agentId); // throws INVALID_AGENT_ID for an agent not in this world
+    } catch (err) {
+      this.state = 'awaiting-hello';
+      throw err;
+    }
+    if ((this.state as State) === 'closed') return;
+    // From here to subscribe() runs without awaiting, so no quantum can slip between the Welcome and the stream.
+    const host = this.deps.host;
+    const plan = h.resume ? host.resumePlan(this.agentId, h.resume.view_seq) : { kind: 'snapshot' as const };
+    const welcome = { type: 'welcome' as const, session: this.id, world: host.opts.worldId, agent: this.agentId, schema_version: PROTOCOL_VERSION, server_time: this.deps.now() };
+    if (plan.kind === 'deltas') {
+      this.sendMessage({ ...welcome, view_seq: h.resume!.view_seq });
+      for (const d of plan.deltas) this.send(host.encodeDelta(this, d));
+    } else {
+      const o = host.runtime.observe(this.agentId);
+      this.sendMessage({ ...welcome, view_seq: o.view_seq, snapshot: { view_seq: o.view_seq, view: o.view as unknown as JsonObject, context_digest: o.context_digest } });
+    }
+    this.unsubscribe = host.subscribe(this);
+    this.state = 'ready';
+    this.deps.logger.info({ session: this.id, agent_id: this.agentId, role: this.principal!.role, codec: this.codec.subprotocol, resumed: plan.kind === 'deltas' }, 'session joined');
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.socket.close(code, reason);
+    this.onClosed();
+  }
+
+  /** The socket is gone: stop delivering, forget generations. Never touch the socket after this. */
+  onClosed(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.unsubscribe?.();
+    this.generations.clear();
+  }
+
+  get isReady(): boolean {
+    return this.state === 'ready';
+  }
+}

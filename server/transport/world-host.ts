@@ -1,0 +1,193 @@
+/**
+ * One hosted world: its log, its runtime, its tick loop, and the fan-out of each quantum's deltas to the sessions
+ * watching each agent. Each distinct change is encoded once per codec family per quantum (FragmentCache) and every
+ * session's frame is assembled from those shared pieces. A bounded history of each agent's recent deltas serves
+ * resuming clients; past that window they get a snapshot.
+ */
+import path from 'node:path';
+import fs from 'node:fs';
+import { WorldRuntime, type ObservationDelta, type WorldDefinition } from '../core/index.js';
+import { openLog, type EventLog } from '../log/index.js';
+import { FragmentCache, createWorldCodecs, type DeltaHeader, type Frame, type ServerMessage, type WireCodec, type WireSession, type WorldCodecs, type Subprotocol } from '../protocol/index.js';
+import type { Logger } from '../obs/logger.js';
+import type { Metrics } from '../obs/metrics.js';
+
+/** What the host needs from a connection to deliver to it. */
+export interface Subscriber {
+  readonly agentId: string;
+  readonly codec: WireCodec;
+  readonly wire: WireSession;
+  /** Sends a frame; returns false when the socket is gone or over its buffer limit (it will be closed). */
+  send(frame: Frame): boolean;
+}
+
+export interface WorldHostOptions {
+  readonly world: WorldDefinition;
+  readonly worldId: string;
+  readonly tenant: string;
+  readonly dataDir: string;
+  readonly durability: 'always' | 'batch' | 'none';
+  readonly segmentBytes: number;
+  readonly tickMs: number;
+  /** Deltas kept per agent for resume (default 200: 10 s at 20 Hz). */
+  readonly resumeWindow?: number;
+  readonly checkpointKeyFile?: string;
+  readonly checkpointEvery?: number;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+/** How a resuming client catches up: the deltas it missed, or a snapshot when they are no longer held. */
+export type ResumePlan = { readonly kind: 'deltas'; readonly deltas: readonly ObservationDelta[] } | { readonly kind: 'snapshot' };
+
+export class WorldHost {
+  readonly runtime: WorldRuntime;
+  readonly codecs: WorldCodecs;
+  private readonly subs = new Map<string, Set<Subscriber>>();
+  private readonly history = new Map<string, ObservationDelta[]>();
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly caches: Map<Subprotocol, FragmentCache>;
+  private readonly resumeWindow: number;
+  private timer: NodeJS.Timeout | undefined;
+  private failed: Error | undefined;
+
+  private constructor(readonly opts: WorldHostOptions, readonly log: EventLog, runtime: WorldRuntime) {
+    this.runtime = runtime;
+    this.codecs = createWorldCodecs();
+    this.caches = new Map(Object.values(this.codecs).map((c) => [c.subprotocol, new FragmentCache(c)]));
+    this.resumeWindow = opts.resumeWindow ?? 200;
+    runtime.onDelivery((d) => this.fanOut(d.deltas));
+  }
+
+  /** Opens (recovering) the world's log, restores the runtime and starts the tick loop. */
+  static async open(opts: WorldHostOptions): Promise<WorldHost> {
+    const dir = path.join(opts.dataDir, 'worlds', opts.worldId);
+    const m = opts.metrics;
+    const log = await openLog(dir, {
+      create: { worldId: opts.worldId, worldSeed: opts.world.seed },
+      durability: opts.durability,
+      segmentBytes: opts.segmentBytes,
+      ...(opts.checkpointKeyFile ? { checkpoint: { privateKey: fs.readFileSync(opts.checkpointKeyFile, 'utf8'), everyRecords: opts.checkpointEvery ?? 10_000 } } : {}),
+      onSyncSeconds: (s) => m.logSyncSeconds.observe(s),
+      onEvent: (event, details) => opts.logger.info({ event, ...details }, `log ${event}`),
+    });
+    try {
+      const runtime = await WorldRuntime.open({ world: opts.world, log, clock: { now: Date.now } });
+      const host = new WorldHost(opts, log, runtime);
+      host.start();
+      opts.logger.info({ world: opts.worldId, lastSeq: log.lastSeq, globalSeq: runtime.lastGlobalSeq }, 'world open');
+      return host;
+    } catch (err) {
+      await log.close();
+      throw err;
+    }
+  }
+
+  private start(): void {
+    this.timer = setInterval(() => {
+      this.runtime.tick().catch((err: unknown) => this.fail(err));
+    }, this.opts.tickMs);
+  }
+
+  private fail(err: unknown): void {
+    if (this.failed) return;
+    this.failed = err as Error;
+    this.opts.logger.fatal({ err }, 'world failed: the log refused a write; stopping the tick loop (restart to recover)');
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Starts delivering an agent's deltas to a subscriber. */
+  subscribe(s: Subscriber): () => void {
+    let set = this.subs.get(s.agentId);
+    if (!set) this.subs.set(s.agentId, (set = new Set()));
+    set.add(s);
+    this.opts.metrics.sessions.inc({ codec: s.codec.subprotocol });
+    return () => {
+      if (set.delete(s)) this.opts.metrics.sessions.dec({ codec: s.codec.subprotocol });
+      if (set.size === 0) this.subs.delete(s.agentId);
+    };
+  }
+
+  /** The deltas taking an agent's view from `viewSeq` to now, if still held; else a snapshot is needed. */
+  resumePlan(agentId: string, viewSeq: number): ResumePlan {
+    // The view_seq of what has been delivered (effects of a quantum not yet durable are not in any delta).
+    const current = this.runtime.observe(agentId).view_seq;
+    if (viewSeq === current) return { kind: 'deltas', deltas: [] };
+    if (viewSeq > current) return { kind: 'snapshot' };
+    const h = this.history.get(agentId) ?? [];
+    const start = h.findIndex((d) => d.from_seq === viewSeq);
+    if (start < 0) return { kind: 'snapshot' };
+    const out = h.slice(start);
+    // The held deltas must chain exactly from viewSeq to the current view_seq: no gap, no overlap.
+    for (let i = 1; i < out.length; i++) if (out[i]!.from_seq !== out[i - 1]!.view_seq) return { kind: 'snapshot' };
+    if (out[out.length - 1]!.view_seq !== current || out.some((d) => d.snapshot)) return { kind: 'snapshot' };
+    return { kind: 'deltas', deltas: out };
+  }
+
+  /** Encodes one delta for one subscriber (shared fragments come from this quantum's cache). */
+  encodeDelta(s: Subscriber, d: ObservationDelta, cache?: FragmentCache): Frame {
+    if (d.snapshot) {
+      const root = d.ops[0];
+      const view = root && root.op !== 'remove' ? root.value : { entities: {} };
+      const msg: ServerMessage = { type: 'snapshot', view_seq: d.view_seq, view, context_digest: d.context_digest };
+      return s.codec.encodeServer(msg, s.wire);
+    }
+    const header: DeltaHeader = { view_seq: d.view_seq, from_seq: d.from_seq, context_digest: d.context_digest, global_seq: d.global_seq, sim_time: d.sim_time };
+    const c = cache ?? new FragmentCache(s.codec);
+    return s.codec.assembleDelta(s.wire, header, d.fragments.map((t) => c.get(t)));
+  }
+
+  private fanOut(deltas: readonly ObservationDelta[]): void {
+    const now = Date.now();
+    const m = this.opts.metrics;
+    for (const d of deltas) {
+      let h = this.history.get(d.agent_id);
+      if (!h) this.history.set(d.agent_id, (h = []));
+      h.push(d);
+      if (h.length > this.resumeWindow) h.splice(0, h.length - this.resumeWindow);
+      const w = this.waiters.get(d.agent_id);
+      if (w) {
+        this.waiters.delete(d.agent_id);
+        for (const fn of w) fn();
+      }
+      const set = this.subs.get(d.agent_id);
+      if (!set) continue;
+      for (const s of set) {
+        const frame = this.encodeDelta(s, d, this.caches.get(s.codec.subprotocol));
+        if (s.send(frame)) {
+          m.deliverySeconds.observe({ codec: s.codec.subprotocol }, Math.max(0, now - d.wall_time) / 1000);
+        }
+      }
+    }
+    for (const c of this.caches.values()) c.clear();
+  }
+
+  /** Resolves at the next delivery to agentId, or after timeoutMs (long polling). */
+  waitForDelivery(agentId: string, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.waiters.get(agentId);
+      if (!set) this.waiters.set(agentId, (set = new Set()));
+      const done = (): void => {
+        clearTimeout(timer);
+        set.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      set.add(done);
+    });
+  }
+
+  get healthy(): boolean {
+    return this.failed === undefined;
+  }
+
+  /** Stops the tick loop, commits what is queued, snapshots, and closes the log. */
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    if (!this.failed) {
+      await this.runtime.drain().catch(() => {});
+      await this.runtime.snapshot().catch((err: unknown) => this.opts.logger.warn({ err }, 'final snapshot failed'));
+    }
+    await this.log.close();
+  }
+}
