@@ -225,7 +225,8 @@ const errorModel = (e: Obj): Obj => ({
   code: e['code'],
   name: e['name'],
   message: e['message'],
-  recovery: fromWireEnum(RECOVERIES, e['recovery']) ?? '',
+  // A recovery this build does not know (from a newer server) reads as '' rather than failing the whole frame.
+  recovery: typeof e['recovery'] === 'number' ? (RECOVERIES[e['recovery']] ?? '') : '',
   details: jsonOf(e['details_json'], 'details_json', 'MALFORMED_FRAME') ?? {},
 });
 
