@@ -31,11 +31,16 @@ export function varintSize(n: number): number {
 export class ByteWriter {
   buf: Uint8Array;
   pos = 0;
-  private view: DataView;
+  /** Made on the first float write: most writers never need one. */
+  private dataView: DataView | undefined;
 
-  constructor(initial = 256) {
-    this.buf = new Uint8Array(initial);
-    this.view = new DataView(this.buf.buffer);
+  /** A growable buffer of `initial` bytes, or writes into the given buffer (growing a copy if it overflows). */
+  constructor(initial: number | Uint8Array = 256) {
+    this.buf = typeof initial === 'number' ? new Uint8Array(initial) : initial;
+  }
+
+  private get view(): DataView {
+    return (this.dataView ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
   }
 
   private ensure(n: number): void {
@@ -45,7 +50,7 @@ export class ByteWriter {
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.pos));
     this.buf = next;
-    this.view = new DataView(next.buffer);
+    this.dataView = undefined;
   }
 
   u8(b: number): void {
@@ -55,7 +60,7 @@ export class ByteWriter {
 
   /** Unsigned LEB128 of a non-negative safe integer. */
   varint(n: number): void {
-    this.ensure(8);
+    this.ensure(varintSize(n));
     let v = n;
     while (v >= TWO_32) {
       this.buf[this.pos++] = (v % 0x80) | 0x80;
@@ -198,10 +203,21 @@ export function toHex(b: Uint8Array): string {
 
 /** Bytes of a lowercase hex string of even length (what toHex writes); undefined when it is not one. */
 export function fromHex(s: string): Uint8Array | undefined {
-  if (s.length % 2 !== 0 || !/^[0-9a-f]*$/.test(s)) return undefined;
+  if (s.length % 2 !== 0) return undefined;
   const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
+  for (let i = 0; i < out.length; i++) {
+    const hi = hexDigit(s.charCodeAt(2 * i));
+    const lo = hexDigit(s.charCodeAt(2 * i + 1));
+    if (hi < 0 || lo < 0) return undefined;
+    out[i] = (hi << 4) | lo;
+  }
   return out;
+}
+
+function hexDigit(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
+  return -1;
 }
 
 export const utf8 = {

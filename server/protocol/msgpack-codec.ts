@@ -8,7 +8,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { ByteWriter, fromHex, toHex } from './bytes.js';
 import { Subprotocol, WireSession, type DeltaHeader, type EncodedFragment, type Frame, type WireCodec } from './codec.js';
 import type { ClientMessage, ServerMessage, SnapshotBody, WireOp } from './messages.js';
-import { assembleOpStream, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
+import { OpStreamPlan, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -29,18 +29,13 @@ function digestBytes(hex: string): Uint8Array {
   return b;
 }
 
-function binaryFragments(fragments: readonly EncodedFragment[]): BinaryFragment[] {
-  return fragments.map((f) => {
-    if (f.format !== 'binary') throw new Error('a json fragment was given to a binary codec');
-    return f;
-  });
-}
-
 // msgpack writers for the hand-assembled delta map.
 function mpKey(w: ByteWriter, k: string): void {
   w.u8(0xa0 | k.length);
   for (let i = 0; i < k.length; i++) w.u8(k.charCodeAt(i));
 }
+
+const mpUintSize = (n: number): number => (n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9);
 
 function mpUint(w: ByteWriter, n: number): void {
   if (n < 0x80) w.u8(n);
@@ -57,20 +52,30 @@ function mpUint(w: ByteWriter, n: number): void {
   }
 }
 
+const mpBinHeaderSize = (n: number): number => (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
+
 function mpBinHeader(w: ByteWriter, n: number): void {
   if (n < 0x100) { w.u8(0xc4); w.u8(n); }
   else if (n < 0x10000) { w.u8(0xc5); w.u8(n >>> 8); w.u8(n & 0xff); }
   else { w.u8(0xc6); w.u8(n >>> 24); w.u8((n >>> 16) & 0xff); w.u8((n >>> 8) & 0xff); w.u8(n & 0xff); }
 }
 
+const KEYS = { type: 5, observation_delta: 18, view_seq: 9, from_seq: 9, context_digest: 15, ops: 4, global_seq: 11, sim_time: 9 } as const;
+
+/** The delta as a msgpack map, sized first and written into one buffer around the shared fragment bytes. */
 function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[]): Uint8Array {
   const digest = digestBytes(h.context_digest);
-  const ops = assembleOpStream(session.sent, table, binaryFragments(fragments));
+  const plan = new OpStreamPlan(fragments as readonly BinaryFragment[], table, session.sent);
   const global = h.global_seq ?? 0;
   const sim = h.sim_time ?? 0;
   // Zero global_seq and sim_time are left out, as proto3 leaves out defaults; readers default them to 0.
   const entries = 5 + (global > 0 ? 1 : 0) + (sim > 0 ? 1 : 0);
-  const w = new ByteWriter(96 + ops.length);
+  const size =
+    1 + KEYS.type + KEYS.observation_delta + KEYS.view_seq + mpUintSize(h.view_seq) + KEYS.from_seq + mpUintSize(h.from_seq) +
+    KEYS.context_digest + mpBinHeaderSize(digest.length) + digest.length + KEYS.ops + mpBinHeaderSize(plan.length) + plan.length +
+    (global > 0 ? KEYS.global_seq + mpUintSize(global) : 0) + (sim > 0 ? KEYS.sim_time + mpUintSize(sim) : 0);
+  const out = new Uint8Array(size);
+  const w = new ByteWriter(out);
   w.u8(0x80 | entries);
   mpKey(w, 'type');
   mpKey(w, 'observation_delta');
@@ -82,11 +87,12 @@ function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragme
   mpBinHeader(w, digest.length);
   w.bytes(digest);
   mpKey(w, 'ops');
-  mpBinHeader(w, ops.length);
-  w.bytes(ops);
+  mpBinHeader(w, plan.length);
+  w.pos = plan.writeTo(out, w.pos);
   if (global > 0) { mpKey(w, 'global_seq'); mpUint(w, global); }
   if (sim > 0) { mpKey(w, 'sim_time'); mpUint(w, sim); }
-  return w.finish();
+  if (w.buf !== out || w.pos !== size) throw new Error('observation_delta size was miscomputed');
+  return out;
 }
 
 const snapshotWire = (s: SnapshotBody): Record<string, unknown> => ({ view_seq: s.view_seq, view: s.view, context_digest: digestBytes(s.context_digest) });

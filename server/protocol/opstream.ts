@@ -33,6 +33,8 @@ const MAX_DECIMAL_MANTISSA = 2 ** 52;
 export class PathTable {
   private readonly ids = new Map<string, number>();
   private readonly paths: string[] = [];
+  /** Each path's DEFINE record, encoded once, so a connection's definitions are a copy. */
+  private readonly definitions: Uint8Array[] = [];
 
   /** The id of `path`, assigning the next one on first use. */
   intern(path: string): number {
@@ -41,8 +43,20 @@ export class PathTable {
       id = this.paths.length;
       this.paths.push(path);
       this.ids.set(path, id);
+      const w = new ByteWriter(8 + path.length);
+      w.u8(OpCode.DEFINE);
+      w.varint(id);
+      w.string(path);
+      this.definitions.push(w.finish());
     }
     return id;
+  }
+
+  /** The DEFINE record of an interned id. */
+  definition(id: number): Uint8Array {
+    const d = this.definitions[id];
+    if (d === undefined) throw new RangeError(`path id ${id} was never interned`);
+    return d;
   }
 
   path(id: number): string {
@@ -198,15 +212,20 @@ function writeTagged(w: ByteWriter, v: JsonValue): void {
   writeBody(w, v, tag);
 }
 
+/** Reused by encodeBinaryFragment (which never re-enters), so a fragment costs one allocation: its bytes. */
+const scratch = new ByteWriter(4096);
+
 /** Encodes ops once for a world; the result is shared by every connection that receives them. */
 export function encodeBinaryFragment(ops: readonly WireOp[], table: PathTable): BinaryFragment {
-  const w = new ByteWriter(16 + ops.length * 12);
+  const w = scratch;
+  w.pos = 0;
   const ids: number[] = [];
-  const seen = new Set<number>();
+  // Small fragments (the usual: one entity's fields) dedupe ids by scanning; large ones use a set.
+  const seen = ops.length > 16 ? new Set<number>() : undefined;
   const use = (path: string): number => {
     const id = table.intern(path);
-    if (!seen.has(id)) {
-      seen.add(id);
+    if (seen === undefined ? !ids.includes(id) : !seen.has(id)) {
+      seen?.add(id);
       ids.push(id);
     }
     return id;
@@ -228,35 +247,58 @@ export function encodeBinaryFragment(ops: readonly WireOp[], table: PathTable): 
   return { format: 'binary', table, bytes: w.finish(), pathIds: Uint32Array.from(ids), opCount: ops.length };
 }
 
-/** Writes DEFINE records for the fragments' paths this connection has not been sent, and marks them sent. */
-export function writeDefinitions(w: ByteWriter, sent: SentPaths, table: PathTable, fragments: readonly BinaryFragment[]): void {
-  for (const f of fragments) {
-    if (f.table !== table) throw new Error('fragment was encoded for a different world (PathTable)');
-    const ids = f.pathIds;
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i] as number;
-      if (sent.has(id)) continue;
-      sent.add(id);
-      w.u8(OpCode.DEFINE);
-      w.varint(id);
-      w.string(table.path(id));
+/**
+ * One connection's op stream, planned before it is written so a codec can size its frame exactly and copy each
+ * piece once: the DEFINE records the connection lacks, then the shared fragments.
+ */
+export class OpStreamPlan {
+  readonly definitions: Uint8Array[] = [];
+  length = 0;
+
+  constructor(
+    readonly fragments: readonly BinaryFragment[],
+    table: PathTable,
+    sent: SentPaths,
+  ) {
+    let length = 0;
+    for (let f = 0; f < fragments.length; f++) {
+      const frag = fragments[f] as BinaryFragment;
+      if (frag.format !== 'binary') throw new Error('a json fragment was given to a binary codec');
+      if (frag.table !== table) throw new Error('fragment was encoded for a different world (PathTable)');
+      const ids = frag.pathIds;
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i] as number;
+        if (sent.has(id)) continue;
+        // Marked as sent now: the caller sends this frame before assembling the connection's next one.
+        sent.add(id);
+        const d = table.definition(id);
+        this.definitions.push(d);
+        length += d.length;
+      }
+      length += frag.bytes.length;
     }
+    this.length = length;
   }
+
+  /** Copies the stream into `out` at `at`; returns the offset after it. */
+  writeTo(out: Uint8Array, at: number): number {
+    let pos = at;
+    for (const d of this.definitions) pos = copy(d, out, pos);
+    for (const f of this.fragments) pos = copy(f.bytes, out, pos);
+    return pos;
+  }
+}
+
+function copy(src: Uint8Array, out: Uint8Array, pos: number): number {
+  out.set(src, pos);
+  return pos + src.length;
 }
 
 /** The full op stream for one connection: definitions it lacks, then the fragments' bytes. */
 export function assembleOpStream(sent: SentPaths, table: PathTable, fragments: readonly BinaryFragment[]): Uint8Array {
-  const defs = new ByteWriter(64);
-  writeDefinitions(defs, sent, table, fragments);
-  let total = defs.pos;
-  for (const f of fragments) total += f.bytes.length;
-  const out = new Uint8Array(total);
-  out.set(defs.buf.subarray(0, defs.pos), 0);
-  let at = defs.pos;
-  for (const f of fragments) {
-    out.set(f.bytes, at);
-    at += f.bytes.length;
-  }
+  const plan = new OpStreamPlan(fragments, table, sent);
+  const out = new Uint8Array(plan.length);
+  plan.writeTo(out, 0);
   return out;
 }
 

@@ -5,14 +5,14 @@
  * byte-identical to what protobufjs would write for the same fields.
  */
 import protobuf from 'protobufjs';
-import { Recovery } from '../errors.js';
-import { ByteWriter, FrameError, fromHex, toHex, utf8, varintSize } from './bytes.js';
+import { Recovery, WorldlineError } from '../errors.js';
+import { FrameError, fromHex, toHex, utf8, varintSize } from './bytes.js';
 import { Subprotocol, WireSession, type DeltaHeader, type EncodedFragment, type Frame, type WireCodec } from './codec.js';
 import { IntentStatus, Role, type ClientMessage, type ErrorBody, type JsonValue, type ServerMessage, type SnapshotBody, type Vec3, type WireOp } from './messages.js';
-import { assembleOpStream, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
+import { OpStreamPlan, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
 import { WORLDLINE_PROTO } from './proto-schema.gen.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
-import { WorldlineError } from '../errors.js';
+
 
 const root = protobuf.Root.fromJSON(WORLDLINE_PROTO);
 const ClientFrame = root.lookupType('worldline.v1.ClientFrame');
@@ -276,43 +276,55 @@ function serverToModel(kind: string, m: Obj, session: WireSession): { raw: Obj; 
 
 // ----- hand-written ObservationDelta -----
 
-const tagged = (field: number, wire: number): number => (field << 3) | wire;
+const uintFieldSize = (n: number): number => (n === 0 ? 0 : 1 + varintSize(n));
+const bytesFieldSize = (n: number): number => (n === 0 ? 0 : 1 + varintSize(n) + n);
 
-function deltaBody(w: ByteWriter, h: DeltaHeader, digest: Uint8Array, ops: Uint8Array): void {
-  const uintField = (field: number, n: number | undefined): void => {
-    if (n === undefined || n === 0) return;
-    w.u8(tagged(field, 0));
-    w.varint(n);
-  };
-  const bytesField = (field: number, b: Uint8Array): void => {
-    if (b.length === 0) return;
-    w.u8(tagged(field, 2));
-    w.varint(b.length);
-    w.bytes(b);
-  };
-  uintField(1, h.view_seq);
-  uintField(2, h.from_seq);
-  bytesField(3, digest);
-  bytesField(4, ops);
-  uintField(5, h.global_seq);
-  uintField(6, h.sim_time);
-}
-
+/**
+ * ServerFrame { observation_delta (2) { view_seq 1, from_seq 2, context_digest 3, ops 4, global_seq 5, sim_time 6 } },
+ * sized first and written into one buffer; fields at their proto3 default are left out, as protobuf encoders do.
+ */
 function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[]): Uint8Array {
   const digest = digestBytes(h.context_digest);
-  const ops = assembleOpStream(session.sent, table, fragments.map(binaryFragment));
-  const body = new ByteWriter(48 + ops.length);
-  deltaBody(body, h, digest, ops);
-  const out = new ByteWriter(body.pos + 1 + varintSize(body.pos));
-  out.u8(tagged(2, 2)); // ServerFrame.observation_delta
-  out.varint(body.pos);
-  out.bytes(body.buf.subarray(0, body.pos));
-  return out.finish();
+  const plan = new OpStreamPlan(fragments as readonly BinaryFragment[], table, session.sent);
+  const global = h.global_seq ?? 0;
+  const sim = h.sim_time ?? 0;
+  const body = uintFieldSize(h.view_seq) + uintFieldSize(h.from_seq) + bytesFieldSize(digest.length) + bytesFieldSize(plan.length) + uintFieldSize(global) + uintFieldSize(sim);
+  const out = new Uint8Array(1 + varintSize(body) + body);
+  out[0] = 0x12; // field 2 (observation_delta), length-delimited
+  let pos = putVarint(out, 1, body);
+  pos = putUintField(out, pos, 0x08, h.view_seq);
+  pos = putUintField(out, pos, 0x10, h.from_seq);
+  if (digest.length > 0) {
+    out[pos] = 0x1a;
+    pos = putVarint(out, pos + 1, digest.length);
+    out.set(digest, pos);
+    pos += digest.length;
+  }
+  if (plan.length > 0) {
+    out[pos] = 0x22;
+    pos = plan.writeTo(out, putVarint(out, pos + 1, plan.length));
+  }
+  pos = putUintField(out, pos, 0x28, global);
+  pos = putUintField(out, pos, 0x30, sim);
+  if (pos !== out.length) throw new Error('ObservationDelta size was miscomputed');
+  return out;
 }
 
-function binaryFragment(f: EncodedFragment): BinaryFragment {
-  if (f.format !== 'binary') throw new Error('a json fragment was given to a binary codec');
-  return f;
+/** Writes a varint of a non-negative safe integer at pos; returns the offset after it. */
+function putVarint(out: Uint8Array, pos: number, n: number): number {
+  let v = n;
+  while (v >= 0x80) {
+    out[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  out[pos++] = v;
+  return pos;
+}
+
+function putUintField(out: Uint8Array, pos: number, tag: number, n: number): number {
+  if (n === 0) return pos;
+  out[pos] = tag;
+  return putVarint(out, pos + 1, n);
 }
 
 function decodeFrame(type: protobuf.Type, data: Frame): { kind: string; body: Obj } {
