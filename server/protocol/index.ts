@@ -16,7 +16,7 @@ export type { BinaryFragment } from './opstream.js';
 export { checkSchemaVersion, isJsonValue, MAX_JSON_DEPTH } from './validate.js';
 export { createJsonCodec, createMsgpackCodec, createProtoCodec };
 
-/** The subprotocols in the server's order of preference when a client offers several. */
+/** The subprotocols this server speaks (for the Sec-WebSocket-Protocol handshake and docs). */
 export const SUBPROTOCOLS: readonly Subprotocol[] = [Subprotocol.PROTO, Subprotocol.MSGPACK, Subprotocol.JSON];
 
 export type WorldCodecs = Readonly<Record<Subprotocol, WireCodec>>;

@@ -13,7 +13,6 @@ import { OpStreamPlan, decodeOpStream, encodeBinaryFragment, type BinaryFragment
 import { WORLDLINE_PROTO } from './proto-schema.gen.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
 
-
 const root = protobuf.Root.fromJSON(WORLDLINE_PROTO);
 const ClientFrame = root.lookupType('worldline.v1.ClientFrame');
 const ServerFrame = root.lookupType('worldline.v1.ServerFrame');

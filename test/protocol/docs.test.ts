@@ -1,0 +1,39 @@
+/** docs/protocol.md and docs/asyncapi.yaml describe every message of the model, in the right direction. */
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ClientMessageType, ServerMessageType, SUBPROTOCOLS } from '../../server/protocol/index.js';
+
+const read = (p: string): string => fs.readFileSync(new URL(`../../${p}`, import.meta.url), 'utf8');
+
+/** The lines of a top-level-indented YAML block (by its key line) up to the next line at the same or less indent. */
+function yamlBlock(text: string, keyLine: RegExp): string {
+  const lines = text.split('\n');
+  const start = lines.findIndex((l) => keyLine.test(l));
+  expect(start, `block ${keyLine}`).toBeGreaterThanOrEqual(0);
+  const indent = (lines[start] as string).search(/\S/);
+  const end = lines.findIndex((l, i) => i > start && l.trim() !== '' && l.search(/\S/) <= indent);
+  return lines.slice(start + 1, end < 0 ? undefined : end).join('\n');
+}
+
+describe('protocol docs', () => {
+  const md = read('docs/protocol.md');
+  const yaml = read('docs/asyncapi.yaml');
+  const client = Object.values(ClientMessageType);
+  const server = Object.values(ServerMessageType);
+
+  it('protocol.md has a row for every message and names every subprotocol', () => {
+    for (const t of [...client, ...server]) expect(md, t).toMatch(new RegExp(`^\\| \`${t}\` \\|`, 'm'));
+    for (const s of SUBPROTOCOLS) expect(md).toContain(`\`${s}\``);
+  });
+
+  it('asyncapi.yaml is AsyncAPI 3.0 with the endpoint, and lists each message once in the right operation', () => {
+    expect(yaml).toMatch(/^asyncapi: 3\.0\.0$/m);
+    expect(yaml).toContain('address: /v1/worlds/{worldId}/ws');
+    const channelMessages = [...yamlBlock(yaml, /^ {4}messages:$/).matchAll(/^ {6}(\w+): \{ \$ref: '#\/components\/messages\/(\w+)' \}$/gm)];
+    expect(channelMessages.map((m) => m[1]).sort()).toEqual([...client, ...server].sort());
+    const opMessages = (op: string): string[] => [...yamlBlock(yaml, new RegExp(`^ {2}${op}:$`)).matchAll(/#\/channels\/world\/messages\/(\w+)/g)].map((m) => m[1] as string);
+    expect(opMessages('receiveClientFrames').sort()).toEqual([...client].sort());
+    expect(opMessages('sendServerFrames').sort()).toEqual([...server].sort());
+    for (const t of [...client, ...server]) expect(yaml, `schema for ${t}`).toContain(`type: { const: ${t} }`);
+  });
+});
