@@ -28,6 +28,17 @@ export interface DeltaHeader {
   readonly sim_time?: number;
 }
 
+/**
+ * Throws (a server bug, not a client error) unless the header's numbers are what the wire can carry exactly:
+ * integers in [0, 2^53 - 1]. sim_time on the wall-clock timebase must be whole milliseconds.
+ */
+export function assertDeltaHeader(h: DeltaHeader): void {
+  const ok = (n: number | undefined): boolean => n === undefined || (Number.isSafeInteger(n) && n >= 0);
+  if (!ok(h.view_seq) || !ok(h.from_seq) || !ok(h.global_seq) || !ok(h.sim_time)) {
+    throw new RangeError(`ObservationDelta header numbers must be integers in [0, 2^53 - 1]: ${JSON.stringify(h)}`);
+  }
+}
+
 /** Ops as JSON text: RFC 6902 objects joined by commas, ready to splice into a frame. */
 export interface JsonFragment {
   readonly format: 'json';

@@ -3,7 +3,7 @@
  * with observation ops as RFC 6902 objects. Deltas are assembled by splicing shared fragment text.
  */
 import { utf8 } from './bytes.js';
-import { Subprotocol, type DeltaHeader, type EncodedFragment, type Frame, type JsonFragment, type WireCodec, type WireSession } from './codec.js';
+import { Subprotocol, assertDeltaHeader, type DeltaHeader, type EncodedFragment, type Frame, type JsonFragment, type WireCodec, type WireSession } from './codec.js';
 import type { ClientMessage, ServerMessage, WireOp } from './messages.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
 
@@ -35,6 +35,7 @@ function trailer(h: DeltaHeader): string {
 }
 
 function assemble(h: DeltaHeader, fragments: readonly EncodedFragment[]): string {
+  assertDeltaHeader(h);
   if (!/^[0-9a-f]*$/.test(h.context_digest)) throw new Error('context_digest must be lowercase hex');
   let s = header(h);
   let first = true;

@@ -6,7 +6,7 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 import { ByteWriter, fromHex, toHex } from './bytes.js';
-import { Subprotocol, WireSession, type DeltaHeader, type EncodedFragment, type Frame, type WireCodec } from './codec.js';
+import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type EncodedFragment, type Frame, type WireCodec } from './codec.js';
 import type { ClientMessage, ServerMessage, SnapshotBody, WireOp } from './messages.js';
 import { OpStreamPlan, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
@@ -64,6 +64,7 @@ const KEYS = { type: 5, observation_delta: 18, view_seq: 9, from_seq: 9, context
 
 /** The delta as a msgpack map, sized first and written into one buffer around the shared fragment bytes. */
 function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[]): Uint8Array {
+  assertDeltaHeader(h);
   const digest = digestBytes(h.context_digest);
   const plan = new OpStreamPlan(fragments as readonly BinaryFragment[], table, session.sent);
   const global = h.global_seq ?? 0;

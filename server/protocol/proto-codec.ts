@@ -7,7 +7,7 @@
 import protobuf from 'protobufjs';
 import { Recovery, WorldlineError } from '../errors.js';
 import { FrameError, fromHex, toHex, utf8, varintSize } from './bytes.js';
-import { Subprotocol, WireSession, type DeltaHeader, type EncodedFragment, type Frame, type WireCodec } from './codec.js';
+import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type EncodedFragment, type Frame, type WireCodec } from './codec.js';
 import { IntentStatus, Role, type ClientMessage, type ErrorBody, type JsonValue, type ServerMessage, type SnapshotBody, type Vec3, type WireOp } from './messages.js';
 import { OpStreamPlan, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
 import { WORLDLINE_PROTO } from './proto-schema.gen.js';
@@ -283,6 +283,7 @@ const bytesFieldSize = (n: number): number => (n === 0 ? 0 : 1 + varintSize(n) +
  * sized first and written into one buffer; fields at their proto3 default are left out, as protobuf encoders do.
  */
 function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[]): Uint8Array {
+  assertDeltaHeader(h);
   const digest = digestBytes(h.context_digest);
   const plan = new OpStreamPlan(fragments as readonly BinaryFragment[], table, session.sent);
   const global = h.global_seq ?? 0;

@@ -213,6 +213,16 @@ describe('encode once, assemble per connection', () => {
   });
 });
 
+describe('server-side misuse is caught at the server, not sent', () => {
+  it('a delta header with a fractional or negative number is refused before any byte is written', () => {
+    for (const codec of codecs()) {
+      const frag = codec.encodeFragment([{ op: 'remove', path: '/entities/e1' }]);
+      expect(() => codec.assembleDelta(new WireSession(), { view_seq: 2, from_seq: 1, context_digest: '', sim_time: 1722940000123.5 }, [frag])).toThrow(RangeError);
+      expect(() => codec.assembleDelta(new WireSession(), { view_seq: -1, from_seq: 1, context_digest: '' }, [frag])).toThrow(RangeError);
+    }
+  });
+});
+
 describe('subprotocol negotiation', () => {
   it('picks the first subprotocol the client offers that the server speaks', () => {
     expect(negotiateSubprotocol('worldline.v1.msgpack, worldline.v1.json')).toBe('worldline.v1.msgpack');

@@ -1,0 +1,61 @@
+/**
+ * The adapter path the transport takes: the core's per-quantum ObservationDeltas carry their ops as shared JSON text
+ * fragments; a per-tick FragmentCache per codec family turns each distinct fragment into an encoded one once, and
+ * each agent's frame is assembled from them. Every agent must decode exactly the core's ops, and applying them must
+ * rebuild the core's view (whose digest the frame carries).
+ */
+import jsonpatch from 'fast-json-patch';
+import { describe, expect, it } from 'vitest';
+import type { ObservationDelta as CoreDelta } from '../../server/core/index.js';
+import { FragmentCache, Subprotocol, WireSession, createWorldCodecs, type ObservationDelta } from '../../server/protocol/index.js';
+import { openWorld, planeWorld } from '../core/helpers/worlds.js';
+
+describe('core fragments to wire frames', () => {
+  it('every agent decodes exactly the core ops in every codec, with each change encoded once per codec family', async () => {
+    const positions: Array<[number, number]> = Array.from({ length: 12 }, (_, i) => [100 + (i % 4) * 30, 100 + Math.floor(i / 4) * 30]);
+    const { rt } = await openWorld(planeWorld(positions), { agents: positions.map((_, i) => `a${i}`) });
+    const codecs = createWorldCodecs();
+    const binaryCache = new FragmentCache(codecs[Subprotocol.PROTO]); // one cache serves proto and msgpack: same path table
+    const jsonCache = new FragmentCache(codecs[Subprotocol.JSON]);
+    const sessions = new Map<string, Record<Subprotocol, { server: WireSession; client: WireSession }>>();
+    const views = new Map<string, unknown>();
+    for (let i = 0; i < positions.length; i++) {
+      views.set(`a${i}`, structuredClone(rt.observe(`a${i}`).view));
+      sessions.set(`a${i}`, {
+        [Subprotocol.JSON]: { server: new WireSession(), client: new WireSession() },
+        [Subprotocol.MSGPACK]: { server: new WireSession(), client: new WireSession() },
+        [Subprotocol.PROTO]: { server: new WireSession(), client: new WireSession() },
+      });
+    }
+    const deliveries: CoreDelta[][] = [];
+    rt.onDelivery((d) => deliveries.push([...d.deltas]));
+    for (let tick = 0; tick < 5; tick++) {
+      const moves = positions.map((_, i) => rt.emit({ kind: 'Move', payload: { entity_id: `a${i}`, dx: ((i * 7 + tick * 3) % 11) - 5 + 0.25, dy: ((i * 5 + tick) % 9) - 4 }, source_id: 'gm' }));
+      await rt.flush();
+      await Promise.all(moves);
+    }
+    expect(deliveries.length).toBeGreaterThan(0);
+    for (const deltas of deliveries) {
+      binaryCache.clear();
+      jsonCache.clear();
+      const distinct = new Set(deltas.flatMap((d) => d.fragments));
+      for (const d of deltas) {
+        const header = { view_seq: d.view_seq, from_seq: d.from_seq, context_digest: d.context_digest, global_seq: d.global_seq, sim_time: d.sim_time };
+        const decoded: ObservationDelta[] = [];
+        for (const sub of Object.values(Subprotocol)) {
+          const codec = codecs[sub];
+          const cache = codec.binary ? binaryCache : jsonCache;
+          const s = sessions.get(d.agent_id)![sub];
+          const frame = codec.assembleDelta(s.server, header, d.fragments.map((t) => cache.get(t)));
+          decoded.push(codec.decodeServer(frame, s.client) as ObservationDelta);
+        }
+        for (const msg of decoded) expect(msg).toEqual({ type: 'observation_delta', ...header, ops: d.ops });
+        const view = jsonpatch.applyPatch(views.get(d.agent_id), structuredClone(decoded[2]!.ops) as jsonpatch.Operation[], true, false).newDocument;
+        views.set(d.agent_id, view);
+      }
+      expect(binaryCache.size).toBe(distinct.size);
+      expect(jsonCache.size).toBe(distinct.size);
+    }
+    for (let i = 0; i < positions.length; i++) expect(views.get(`a${i}`)).toEqual(rt.observe(`a${i}`).view);
+  });
+});
