@@ -17,7 +17,7 @@
  */
 import { ByteReader, ByteWriter, FrameError, varintSize } from './bytes.js';
 import type { JsonValue, WireOp } from './messages.js';
-import { MAX_JSON_DEPTH } from './validate.js';
+import { MAX_JSON_DEPTH } from './fields.js';
 
 export const OpCode = { DEFINE: 0, add: 1, remove: 2, replace: 3, move: 4, copy: 5, test: 6 } as const;
 const OP_NAMES = ['', 'add', 'remove', 'replace', 'move', 'copy', 'test'] as const;

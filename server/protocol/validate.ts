@@ -4,7 +4,8 @@
  * three codecs, so they accept and refuse exactly the same messages. Unknown fields are ignored; missing fields
  * take their proto3 defaults; a present field of the wrong type is an error.
  */
-import { WorldlineError, type ErrorName } from '../errors.js';
+import { WorldlineError } from '../errors.js';
+import { Fields, MAX_U32, Scope, isPlainObject } from './fields.js';
 import {
   ClientMessageType,
   IntentStatus,
@@ -15,186 +16,14 @@ import {
   type ClientMessage,
   type EntityPosition,
   type ErrorBody,
-  type JsonObject,
-  type JsonValue,
   type ServerMessage,
   type SnapshotBody,
   type StaleCause,
-  type Vec3,
   type WireIntent,
   type WireOp,
 } from './messages.js';
 
-/** Deepest nesting accepted in a JSON value (payloads, views, op values). */
-export const MAX_JSON_DEPTH = 64;
-const MAX_U32 = 0xffffffff;
-
-type Raw = Record<string, unknown>;
-
-/** Where a bad field makes the error: the frame (MALFORMED_FRAME) or an intent (INVALID_INTENT). */
-class Scope {
-  constructor(
-    readonly code: ErrorName,
-    readonly prefix: string,
-    readonly extra: Record<string, unknown> = {},
-  ) {}
-
-  fail(field: string, problem: string): never {
-    const name = this.prefix + field;
-    throw new WorldlineError(this.code, `${name} ${problem}.`, { ...this.extra, field: name });
-  }
-}
-
-const isPlainObject = (v: unknown): v is Raw => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  const p = Object.getPrototypeOf(v) as unknown;
-  return p === Object.prototype || p === null;
-};
-
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-/** True when s is well-formed UTF-16, so that every codec (UTF-8 on the wire) carries it exactly. */
-export function isWellFormed(s: string): boolean {
-  return !LONE_SURROGATE.test(s);
-}
-
-/** True when v is a JSON value (finite numbers, well-formed strings, plain objects and arrays) no deeper than MAX_JSON_DEPTH. */
-export function isJsonValue(v: unknown, depth = 0): v is JsonValue {
-  switch (typeof v) {
-    case 'string':
-      return isWellFormed(v);
-    case 'boolean':
-      return true;
-    case 'number':
-      return Number.isFinite(v);
-    case 'object': {
-      if (v === null) return true;
-      if (depth >= MAX_JSON_DEPTH) return false;
-      if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) if (!isJsonValue(v[i], depth + 1)) return false;
-        return true;
-      }
-      if (!isPlainObject(v)) return false;
-      // "__proto__" is refused: some readers (msgpackr) rename it and some objects would take it as a prototype.
-      for (const k in v) if (k === '__proto__' || !isWellFormed(k) || !isJsonValue(v[k], depth + 1)) return false;
-      return true;
-    }
-    default:
-      return false;
-  }
-}
-
-class Fields {
-  constructor(
-    readonly raw: Raw,
-    readonly scope: Scope,
-  ) {}
-
-  private get(k: string): unknown {
-    const v = Object.prototype.hasOwnProperty.call(this.raw, k) ? this.raw[k] : undefined;
-    return v === null ? undefined : v;
-  }
-
-  has(k: string): boolean {
-    return this.get(k) !== undefined;
-  }
-
-  /** True when the key is present at all, even as null (an op's `value` may be null). */
-  hasKey(k: string): boolean {
-    return Object.prototype.hasOwnProperty.call(this.raw, k) && this.raw[k] !== undefined;
-  }
-
-  str(k: string): string {
-    const v = this.get(k);
-    if (v === undefined) return '';
-    if (typeof v !== 'string') this.scope.fail(k, 'must be a string');
-    if (!isWellFormed(v)) this.scope.fail(k, 'must be well-formed Unicode (no lone surrogates)');
-    return v;
-  }
-
-  requiredStr(k: string): string {
-    const v = this.str(k);
-    if (v === '') this.scope.fail(k, 'is required and must be a non-empty string');
-    return v;
-  }
-
-  num(k: string): number {
-    const v = this.get(k);
-    if (v === undefined) return 0;
-    if (typeof v !== 'number' || !Number.isFinite(v)) this.scope.fail(k, 'must be a finite number');
-    return v;
-  }
-
-  /** A uint64 on the wire; JavaScript holds it exactly up to 2^53 - 1, and larger values are refused. */
-  u64(k: string): number {
-    const v = this.get(k);
-    if (v === undefined) return 0;
-    if (typeof v === 'bigint' && v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) this.scope.fail(k, 'must be an integer in [0, 2^53 - 1]');
-    return v;
-  }
-
-  int(k: string, min: number, max: number): number {
-    const v = this.get(k);
-    if (v === undefined) return 0;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) this.scope.fail(k, `must be an integer in [${min}, ${max}]`);
-    return v;
-  }
-
-  bool(k: string): boolean {
-    const v = this.get(k);
-    if (v === undefined) return false;
-    if (typeof v !== 'boolean') this.scope.fail(k, 'must be a boolean');
-    return v;
-  }
-
-  json(k: string): JsonValue {
-    const v = this.get(k);
-    if (v === undefined) return null;
-    if (!isJsonValue(v)) this.scope.fail(k, `must be a JSON value (finite numbers, at most ${MAX_JSON_DEPTH} levels deep)`);
-    return v;
-  }
-
-  jsonObject(k: string): JsonObject {
-    const v = this.get(k);
-    if (v === undefined) return {};
-    if (!isPlainObject(v) || !isJsonValue(v)) this.scope.fail(k, 'must be a JSON object');
-    return v as JsonObject;
-  }
-
-  obj(k: string): Fields | undefined {
-    const v = this.get(k);
-    if (v === undefined) return undefined;
-    if (!isPlainObject(v)) this.scope.fail(k, 'must be an object');
-    return new Fields(v, new Scope(this.scope.code, `${this.scope.prefix}${k}.`, this.scope.extra));
-  }
-
-  list(k: string): { fields: (i: number) => Fields; length: number; raw: readonly unknown[] } {
-    const v = this.get(k);
-    const arr: readonly unknown[] = v === undefined ? [] : Array.isArray(v) ? v : this.scope.fail(k, 'must be an array');
-    return {
-      length: arr.length,
-      raw: arr,
-      fields: (i) => {
-        const item = arr[i];
-        if (!isPlainObject(item)) this.scope.fail(`${k}[${i}]`, 'must be an object');
-        return new Fields(item, new Scope(this.scope.code, `${this.scope.prefix}${k}[${i}].`, this.scope.extra));
-      },
-    };
-  }
-
-  oneOf<T extends string>(k: string, allowed: readonly T[]): T | undefined {
-    const v = this.get(k);
-    if (v === undefined || v === '') return undefined;
-    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) this.scope.fail(k, `must be one of ${allowed.join(', ')}`);
-    return v as T;
-  }
-
-  vec3(k: string): Vec3 {
-    const f = this.obj(k);
-    return f === undefined ? { x: 0, y: 0, z: 0 } : { x: f.num('x'), y: f.num('y'), z: f.num('z') };
-  }
-}
+export { MAX_JSON_DEPTH, isJsonValue, isWellFormed } from './fields.js';
 
 const frameScope = new Scope('MALFORMED_FRAME', '');
 const ROLES = Object.values(Role);
