@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BenchOptions } from './lib.js';
 
-const benches = ['log', 'core'] as const;
+const benches = ['log', 'core', 'codec'] as const;
 
 const { positionals, values } = parseArgs({ allowPositionals: true, options: { smoke: { type: 'boolean' } } });
 const names = positionals.length ? positionals : [...benches];

@@ -39,6 +39,8 @@ export interface AuthConfig {
 
 export interface Authenticator {
   authenticate(token: string | undefined): Promise<Principal>;
+  /** A cheap synchronous shape check (no signature): false means the token can never be accepted. */
+  plausible(token: string): boolean;
   /** Signs a token with the HS256 secret (only when the server holds one): for development and tests. */
   issue(claims: { tenant: string; world: string; agent?: string; role: Role }, ttlSec?: number): Promise<string>;
   readonly mode: string;
@@ -91,6 +93,7 @@ export function createAuthenticator(cfg: AuthConfig, now: () => number = Date.no
     }
     return {
       mode: 'tokens',
+      plausible: (token) => token.length >= 16 && token.length <= 4096,
       async authenticate(token) {
         if (!token) throw unauthorized('no token: send one in Hello or the token query parameter');
         const p = table.get(sha(token).toString('hex'));
@@ -125,6 +128,7 @@ export function createAuthenticator(cfg: AuthConfig, now: () => number = Date.no
   };
   return {
     mode: secret ? 'jwt-hs256' : 'jwt-public-key',
+    plausible: (token) => token.length <= 8192 && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token),
     async authenticate(token) {
       if (!token) throw unauthorized('no token: send one in Hello or the token query parameter');
       let payload: JWTPayload;

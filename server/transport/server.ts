@@ -4,14 +4,14 @@
  * clients without sockets, and a graceful shutdown that loses no acknowledged intent.
  */
 import type { HttpRequest, WebSocket, us_listen_socket } from 'uWebSockets.js';
-import { WorldlineError, isWorldlineError } from '../errors.js';
+import { WorldlineError } from '../errors.js';
 import { errorStatus, writeJson } from './http.js';
 import { worlds } from '../worlds/index.js';
 import { negotiateSubprotocol, SUBPROTOCOLS, type Frame, type Subprotocol } from '../protocol/index.js';
 import type { Config } from '../config.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { createMetrics, type Metrics } from '../obs/metrics.js';
-import { createAuthenticator, type Authenticator, type Principal } from './auth.js';
+import { createAuthenticator, type Authenticator } from './auth.js';
 import { loadNativeUws } from './uws-native.js';
 import { Quarantine } from './rate-limit.js';
 import { WorldHost } from './world-host.js';
@@ -20,7 +20,8 @@ import { registerRest } from './rest.js';
 
 interface SocketData {
   readonly subprotocol: Subprotocol;
-  readonly principal: Principal | undefined;
+  /** The query token, verified after open (see the upgrade handler for why not before). */
+  readonly token: string | undefined;
   readonly ip: string;
   session: Session | undefined;
   closed: boolean;
@@ -94,10 +95,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       const extensions = req.getHeader('sec-websocket-extensions');
       const token = new URLSearchParams(req.getQuery() ?? '').get('token') ?? undefined;
       const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
-      let aborted = false;
-      res.onAborted(() => (aborted = true));
       const refuse = (err: WorldlineError): void => {
-        if (aborted) return;
         metrics.securityEvents.inc({ event: 'upgrade-refused' });
         writeJson(res, errorStatus(err), { error: err.toJSON() });
       };
@@ -106,12 +104,12 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       const subprotocol = negotiateSubprotocol(offered);
       if (!subprotocol) return refuse(new WorldlineError('SCHEMA_VERSION_MISMATCH', `offer one of the subprotocols ${SUBPROTOCOLS.join(', ')} in Sec-WebSocket-Protocol`));
       if ((perIp.get(ip) ?? 0) >= cfg.connectionsPerIp) return refuse(new WorldlineError('QUOTA_EXCEEDED', `more than ${cfg.connectionsPerIp} connections from ${ip}`));
-      const finish = (principal: Principal | undefined): void => {
-        if (aborted) return;
-        res.cork(() => res.upgrade<SocketData>({ subprotocol, principal, ip, session: undefined, closed: false }, key, subprotocol, extensions, context));
-      };
-      if (token === undefined) return finish(undefined);
-      auth.authenticate(token).then(finish, (err: unknown) => refuse(isWorldlineError(err) ? err : new WorldlineError('UNAUTHORIZED', 'token rejected')));
+      // A token that is not even shaped like one is refused with 401 here. Its signature is checked right after
+      // open, before the session may do anything: upgrading after an await trips a uWS v20.30 bug (cork() on an
+      // asynchronously upgraded socket can close it; fixed upstream in uWebSockets PR #1929), so the upgrade
+      // itself stays synchronous.
+      if (token !== undefined && !auth.plausible(token)) return refuse(new WorldlineError('UNAUTHORIZED', 'the token query parameter is not a token this server accepts'));
+      res.upgrade<SocketData>({ subprotocol, token, ip, session: undefined, closed: false }, key, subprotocol, extensions, context);
     },
     open: (ws) => {
       const d = ws.getUserData();
@@ -122,7 +120,11 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         remoteAddress: d.ip,
         send: (frame: Frame) => {
           if (d.closed) return false;
-          const r = ws.send(frame, typeof frame !== 'string');
+          // Sends often happen after an await (outside any uWS callback): cork so uWS batches and flushes correctly.
+          let r = 0;
+          ws.cork(() => {
+            r = ws.send(frame, typeof frame !== 'string');
+          });
           const bytes = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
           metrics.framesSent.inc({ codec: d.subprotocol });
           metrics.bytesSent.inc({ codec: d.subprotocol }, bytes);
@@ -136,9 +138,9 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         close: (code: number, reason: string) => {
           if (d.closed) return;
           d.closed = true;
-          ws.end(code, reason);
+          ws.cork(() => ws.end(code, reason));
         },
-      }, sessionDeps, d.principal);
+      }, sessionDeps, d.token === undefined ? undefined : auth.authenticate(d.token));
     },
     message: (ws, message, isBinary) => {
       const d = ws.getUserData();
@@ -146,9 +148,10 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       const frame: Frame = isBinary ? new Uint8Array(message.slice(0)) : Buffer.from(message).toString('utf8');
       void d.session?.onFrame(frame);
     },
-    close: (ws) => {
+    close: (ws, code) => {
       const d = ws.getUserData();
       d.closed = true;
+      logger.debug({ session: d.session?.id, agent_id: d.session?.agentId, code }, 'socket closed');
       sockets.delete(ws);
       const n = (perIp.get(d.ip) ?? 1) - 1;
       if (n <= 0) perIp.delete(d.ip);

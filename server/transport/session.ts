@@ -39,14 +39,19 @@ export class Session implements Subscriber {
   readonly id = randomUUID();
   readonly wire = new WireSession();
   agentId = '';
+  baseViewSeq = -1;
   private state: State = 'awaiting-hello';
   private principal: Principal | undefined;
+  private readonly pendingAuth: Promise<Principal> | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly rate: TokenBucket;
   private readonly generations = new Map<string, GenerationToken>();
 
-  constructor(readonly codec: WireCodec, private readonly socket: SocketPort, private readonly deps: SessionDeps, preauth: Principal | undefined) {
-    this.principal = preauth;
+  /** `preauth`: the verification of a token given at connect time (query parameter), still running. */
+  constructor(readonly codec: WireCodec, private readonly socket: SocketPort, private readonly deps: SessionDeps, preauth: Promise<Principal> | undefined) {
+    this.pendingAuth = preauth;
+    // A bad connect-time token ends the connection at once, whether or not Hello ever comes.
+    preauth?.catch((err: unknown) => this.violation('auth-failed', isWorldlineError(err) ? err : new WorldlineError('UNAUTHORIZED', 'token rejected')));
     this.rate = new TokenBucket(deps.messagesPerSecond, deps.messagesPerSecond * 2, deps.now());
   }
 
@@ -92,6 +97,7 @@ export class Session implements Subscriber {
   }
 
   private violation(event: string, err: WorldlineError): void {
+    if (this.state === 'closed') return;
     const now = this.deps.now();
     this.deps.metrics.securityEvents.inc({ event });
     this.deps.logger.warn({ event, session: this.id, agent_id: this.agentId, ip: this.socket.remoteAddress, code: err.codeName }, `security event: ${event}`);
@@ -194,6 +200,7 @@ export class Session implements Subscriber {
     this.state = 'joining';
     try {
       if (h.token) this.principal = await this.deps.auth.authenticate(h.token);
+      else if (this.pendingAuth) this.principal = await this.pendingAuth;
       if (!this.principal) throw new WorldlineError('UNAUTHORIZED', 'no token: send one in Hello or the token query parameter');
       const agentId = h.agent_id || this.principal.agent || '';
       if (!agentId) throw new WorldlineError('INVALID_AGENT_ID', 'Hello needs agent_id (or a token with an agent claim)');
@@ -215,8 +222,10 @@ export class Session implements Subscriber {
     if (plan.kind === 'deltas') {
       this.sendMessage({ ...welcome, view_seq: h.resume!.view_seq });
       for (const d of plan.deltas) this.send(host.encodeDelta(this, d));
+      this.baseViewSeq = plan.deltas.length ? plan.deltas[plan.deltas.length - 1]!.view_seq : h.resume!.view_seq;
     } else {
       const o = host.runtime.observe(this.agentId);
+      this.baseViewSeq = o.view_seq;
       this.sendMessage({ ...welcome, view_seq: o.view_seq, snapshot: { view_seq: o.view_seq, view: o.view as unknown as JsonObject, context_digest: o.context_digest } });
     }
     this.unsubscribe = host.subscribe(this);

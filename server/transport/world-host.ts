@@ -17,6 +17,11 @@ export interface Subscriber {
   readonly agentId: string;
   readonly codec: WireCodec;
   readonly wire: WireSession;
+  /**
+   * The view_seq the client's view already reflects when it joined: its snapshot may include a quantum whose
+   * delta is still waiting for durability, and that delta must then not be sent again.
+   */
+  readonly baseViewSeq: number;
   /** Sends a frame; returns false when the socket is gone or over its buffer limit (it will be closed). */
   send(frame: Frame): boolean;
 }
@@ -121,6 +126,11 @@ export class WorldHost {
     // The held deltas must chain exactly from viewSeq to the current view_seq: no gap, no overlap.
     for (let i = 1; i < out.length; i++) if (out[i]!.from_seq !== out[i - 1]!.view_seq) return { kind: 'snapshot' };
     if (out[out.length - 1]!.view_seq !== current || out.some((d) => d.snapshot)) return { kind: 'snapshot' };
+    // Replaying more bytes than the view itself holds is never worth it (and could overrun the socket's buffer
+    // limit again): a snapshot is then the cheaper catch-up.
+    let deltaBytes = 0;
+    for (const d of out) for (const f of d.fragments) deltaBytes += f.length;
+    if (deltaBytes > 64 * 1024 && deltaBytes > 2 * JSON.stringify(this.runtime.observe(agentId).view).length) return { kind: 'snapshot' };
     return { kind: 'deltas', deltas: out };
   }
 
@@ -153,6 +163,7 @@ export class WorldHost {
       const set = this.subs.get(d.agent_id);
       if (!set) continue;
       for (const s of set) {
+        if (d.view_seq <= s.baseViewSeq) continue;
         const frame = this.encodeDelta(s, d, this.caches.get(s.codec.subprotocol));
         if (s.send(frame)) {
           m.deliverySeconds.observe({ codec: s.codec.subprotocol }, Math.max(0, now - d.wall_time) / 1000);

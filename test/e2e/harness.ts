@@ -1,0 +1,129 @@
+/**
+ * End-to-end harness: a real server on port 0 in a temp data dir, and protocol clients over real sockets (the `ws`
+ * npm client) speaking any of the three codecs through the public protocol API.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import WebSocket from 'ws';
+import { loadConfig, type ConfigKey } from '../../server/config.js';
+import { createLogger } from '../../server/obs/logger.js';
+import { startServer, type RunningServer } from '../../server/transport/server.js';
+import { WireSession, createWorldCodecs, type ClientMessage, type ServerMessage, type Subprotocol, type WireCodec } from '../../server/protocol/index.js';
+import type { Role } from '../../server/transport/auth.js';
+
+export interface TestServer extends RunningServer {
+  readonly dataDir: string;
+  readonly logLines: Array<Record<string, unknown>>;
+}
+
+/** Starts a server with test-friendly settings; `overrides` are config keys. */
+export async function startTestServer(overrides: Partial<Record<ConfigKey, unknown>> = {}, dataDir?: string): Promise<TestServer> {
+  const dir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-e2e-'));
+  const cfg = loadConfig({ env: {}, overrides: { port: 0, dataDir: dir, logLevel: 'info', tickMs: 20, ...overrides } });
+  const logLines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({ write(chunk: Buffer, _e, cb) { for (const l of chunk.toString().split('\n')) if (l) logLines.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
+  const srv = await startServer(cfg, { logger: createLogger({ level: 'info' }, sink) });
+  return Object.assign(srv, { dataDir: dir, logLines });
+}
+
+/** A client codec of the same family as the server's (its own path dictionary per connection). */
+const clientCodecs = createWorldCodecs();
+
+export class TestClient {
+  readonly received: ServerMessage[] = [];
+  readonly wire = new WireSession();
+  readonly codec: WireCodec;
+  closed: { code: number; reason: string } | undefined;
+  private waiters: Array<() => void> = [];
+
+  private constructor(readonly ws: WebSocket, subprotocol: Subprotocol) {
+    this.codec = clientCodecs[subprotocol];
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      const frame = isBinary ? new Uint8Array(data) : data.toString('utf8');
+      this.received.push(this.codec.decodeServer(frame, this.wire));
+      this.wake();
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      this.closed = { code, reason: reason.toString() };
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const fn of w) fn();
+  }
+
+  /** Connects; rejects with the HTTP status when the upgrade is refused. */
+  static connect(url: string, subprotocol: Subprotocol, token?: string): Promise<TestClient> {
+    const u = token === undefined ? url : `${url}?token=${encodeURIComponent(token)}`;
+    const ws = new WebSocket(u, subprotocol);
+    return new Promise((resolve, reject) => {
+      const c = new TestClient(ws, subprotocol);
+      ws.once('open', () => resolve(c));
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode, body })));
+      });
+      ws.once('error', reject);
+    });
+  }
+
+  send(msg: ClientMessage): void {
+    this.ws.send(this.codec.encodeClient(msg));
+  }
+
+  sendRaw(data: Uint8Array | string): void {
+    this.ws.send(data);
+  }
+
+  /** Waits for the first received message (from index `from`) matching pred. */
+  async waitFor<T extends ServerMessage>(pred: (m: ServerMessage) => m is T, timeoutMs?: number, from?: number): Promise<T>;
+  async waitFor(pred: (m: ServerMessage) => boolean, timeoutMs?: number, from?: number): Promise<ServerMessage>;
+  async waitFor(pred: (m: ServerMessage) => boolean, timeoutMs = 5000, from = 0): Promise<ServerMessage> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.received.slice(from).find(pred);
+      if (found) return found;
+      if (this.closed) throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting; got ${this.received.map((m) => m.type).join(',')}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting; got ${this.received.map((m) => m.type).join(',')}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  waitClosed(timeoutMs = 5000): Promise<{ code: number; reason: string }> {
+    return (async () => {
+      const deadline = Date.now() + timeoutMs;
+      while (!this.closed) {
+        if (Date.now() > deadline) throw new Error('socket did not close');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return this.closed;
+    })();
+  }
+
+  hello(agentId: string, extra: Partial<Extract<ClientMessage, { type: 'hello' }>> = {}): void {
+    this.send({ type: 'hello', token: '', agent_id: agentId, client_version: 'e2e/1', schema_version: '1.0.0', ...extra });
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+export function token(srv: RunningServer, agent: string | undefined, role: Role = 'agent', extra: { tenant?: string; world?: string; ttl?: number } = {}): Promise<string> {
+  return srv.auth.issue({ tenant: extra.tenant ?? 'default', world: extra.world ?? 'default', ...(agent ? { agent } : {}), role }, extra.ttl ?? 600);
+}
+
+export const is = <K extends ServerMessage['type']>(type: K) => (m: ServerMessage): m is Extract<ServerMessage, { type: K }> => m.type === type;

@@ -1,0 +1,339 @@
+import fs from 'node:fs';
+import fastJsonPatch from 'fast-json-patch';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Subprotocol, type ServerMessage, type WireOp } from '../../server/protocol/index.js';
+import { TestClient, is, startTestServer, token, type TestServer } from './harness.js';
+
+const { applyPatch, deepClone } = fastJsonPatch;
+type View = { entities: Record<string, Record<string, unknown>> };
+
+/** Tracks a client's view: snapshot, then every delta applied strictly; checks from_seq chains with no gap. */
+class ViewTracker {
+  view: View = { entities: {} };
+  viewSeq = -1;
+  private consumed = 0;
+
+  constructor(private readonly c: TestClient) {}
+
+  /** Applies everything received so far (Welcome snapshot, Snapshot, ObservationDelta). */
+  sync(): void {
+    for (; this.consumed < this.c.received.length; this.consumed++) this.apply(this.c.received[this.consumed]!);
+  }
+
+  apply(m: ServerMessage): void {
+    if (m.type === 'welcome') {
+      if (m.snapshot) {
+        this.view = deepClone(m.snapshot.view) as View;
+        this.viewSeq = m.snapshot.view_seq;
+      } else {
+        expect(m.view_seq).toBe(this.viewSeq); // resumed: our view is the base
+      }
+    } else if (m.type === 'snapshot') {
+      this.view = deepClone(m.view) as View;
+      this.viewSeq = m.view_seq;
+    } else if (m.type === 'observation_delta') {
+      expect(m.from_seq, 'delta must start where the previous one ended (no gap, no duplicate)').toBe(this.viewSeq);
+      this.view = applyPatch(this.view, deepClone(m.ops) as WireOp[] as never, true, false).newDocument as View;
+      this.viewSeq = m.view_seq;
+    }
+  }
+
+  /** Waits until the client has caught up with the server's delivered view, then compares them. */
+  async matchesServer(srv: TestServer, agentId: string): Promise<void> {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      this.sync();
+      const s = srv.host.runtime.observe(agentId);
+      if (s.view_seq === this.viewSeq) {
+        expect(this.view).toEqual(s.view);
+        return;
+      }
+      if (Date.now() > deadline) throw new Error(`client view_seq ${this.viewSeq} never caught up with server ${s.view_seq}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+
+const codecs = [Subprotocol.JSON, Subprotocol.MSGPACK, Subprotocol.PROTO];
+
+async function join(srv: TestServer, codec: Subprotocol, agent: string, at?: { x: number; y: number }): Promise<{ c: TestClient; v: ViewTracker }> {
+  const c = await TestClient.connect(srv.wsUrl, codec, await token(srv, agent));
+  c.hello(agent);
+  const w = await c.waitFor(is('welcome'));
+  const v = new ViewTracker(c);
+  if (at) {
+    c.send({ type: 'submit_intent', intent: { req_id: `spawn-${agent}`, kind: 'Spawn', payload: { entity_id: agent, fields: at }, context_seq: w.view_seq, priority: 0 } });
+    const r = await c.waitFor((m): m is Extract<ServerMessage, { type: 'intent_result' }> => m.type === 'intent_result' && m.req_id === `spawn-${agent}`);
+    expect(r.status === 'accepted' || r.status === 'duplicate').toBe(true);
+  }
+  return { c, v };
+}
+
+describe.each(codecs)('server end to end over %s', (codec) => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer({ quarantineAfter: 0 });
+  });
+  afterAll(async () => {
+    await srv.shutdown();
+    fs.rmSync(srv.dataDir, { recursive: true, force: true });
+  });
+
+  it('welcomes with a snapshot, commits intents, and streams deltas that apply strictly to the server view', async () => {
+    const { c, v } = await join(srv, codec, `alice-${codec}`, { x: 60, y: 60 });
+    const move = (n: number): void => c.send({ type: 'submit_intent', intent: { req_id: `m${n}`, kind: 'Move', payload: { dx: 1, dy: 2 }, context_seq: srv.host.runtime.observe(`alice-${codec}`).view_seq, priority: 0 } });
+    for (let i = 0; i < 5; i++) move(i);
+    for (let i = 0; i < 5; i++) {
+      const r = await c.waitFor((m): m is Extract<ServerMessage, { type: 'intent_result' }> => m.type === 'intent_result' && m.req_id === `m${i}`);
+      expect(r.status).toBe('accepted');
+      expect(r.global_seq).toBeGreaterThan(0);
+    }
+    await v.matchesServer(srv, `alice-${codec}`);
+    expect(v.view.entities[`alice-${codec}`]).toMatchObject({ x: 65, y: 70 });
+    // A retry with the same req_id is a duplicate with the same global_seq.
+    const first = c.received.find((m) => m.type === 'intent_result' && m.req_id === 'm0') as Extract<ServerMessage, { type: 'intent_result' }>;
+    const before = c.received.length;
+    move(0);
+    const again = await c.waitFor((m): m is Extract<ServerMessage, { type: 'intent_result' }> => m.type === 'intent_result' && m.req_id === 'm0', 5000, before);
+    expect(again.status).toBe('duplicate');
+    expect(again.global_seq).toBe(first.global_seq);
+    c.send({ type: 'ping', client_time: 123.5 });
+    const pong = await c.waitFor(is('pong'));
+    expect(pong.client_time).toBe(123.5);
+    expect(pong.server_time).toBeGreaterThan(0);
+    c.close();
+  });
+
+  it('cancels a generation with stale_due_to when a visible event lands, and rejects a stale intent', async () => {
+    const a = await join(srv, codec, `gen-a-${codec}`, { x: 900, y: 60 });
+    const b = await join(srv, codec, `gen-b-${codec}`, { x: 910, y: 60 });
+    await a.v.matchesServer(srv, `gen-a-${codec}`);
+    const ctx = a.v.viewSeq;
+    a.c.send({ type: 'begin_generation', req_id: 'g1', context_seq: ctx });
+    b.c.send({ type: 'submit_intent', intent: { req_id: 'b-move', kind: 'Move', payload: { dx: 3, dy: 0 }, context_seq: b.v.viewSeq < 0 ? 0 : srv.host.runtime.observe(`gen-b-${codec}`).view_seq, priority: 0 } });
+    const cancelled = await a.c.waitFor(is('cancelled'));
+    expect(cancelled.req_id).toBe('g1');
+    expect(cancelled.stale_due_to.length).toBeGreaterThan(0);
+    expect(cancelled.stale_due_to[0]!.kind).toBe('Move');
+    // Past the world's staleness threshold (50 visible events), that context is rejected when submitted.
+    for (let i = 0; i < 55; i++) b.c.send({ type: 'submit_intent', intent: { req_id: `b${i}`, kind: 'Move', payload: { dx: i % 2 ? 1 : -1, dy: 0 }, context_seq: srv.host.runtime.observe(`gen-b-${codec}`).view_seq, priority: 0 } });
+    await b.c.waitFor((m) => m.type === 'intent_result' && m.req_id === 'b54');
+    a.c.send({ type: 'submit_intent', intent: { req_id: 'late', kind: 'Move', payload: { dx: 1, dy: 0 }, context_seq: ctx, priority: 0 } });
+    const r = await a.c.waitFor((m): m is Extract<ServerMessage, { type: 'intent_result' }> => m.type === 'intent_result' && m.req_id === 'late');
+    expect(r.status).toBe('rejected');
+    expect(r.error?.name).toBe('STALE_CONTEXT');
+    expect(r.error?.code).toBe(1001);
+    a.c.close();
+    b.c.close();
+  });
+
+  it('resumes after a disconnect with exactly the missed deltas', async () => {
+    const a = await join(srv, codec, `res-a-${codec}`, { x: 500, y: 950 });
+    const b = await join(srv, codec, `res-b-${codec}`, { x: 510, y: 950 });
+    await a.v.matchesServer(srv, `res-a-${codec}`);
+    a.c.close();
+    await a.c.waitClosed();
+    for (let i = 0; i < 4; i++) {
+      b.c.send({ type: 'submit_intent', intent: { req_id: `bm${i}`, kind: 'Move', payload: { dx: 1, dy: -1 }, context_seq: srv.host.runtime.observe(`res-b-${codec}`).view_seq, priority: 0 } });
+      await b.c.waitFor((m) => m.type === 'intent_result' && m.req_id === `bm${i}`);
+    }
+    const c2 = await TestClient.connect(srv.wsUrl, codec, await token(srv, `res-a-${codec}`));
+    const tracker = a.v;
+    (tracker as unknown as { c: TestClient }).c = c2;
+    (tracker as unknown as { consumed: number }).consumed = 0;
+    c2.hello(`res-a-${codec}`, { resume: { view_seq: tracker.viewSeq } });
+    const w = await c2.waitFor(is('welcome'));
+    expect(w.snapshot).toBeUndefined();
+    expect(w.view_seq).toBe(tracker.viewSeq);
+    await tracker.matchesServer(srv, `res-a-${codec}`);
+    expect(c2.received.filter((m) => m.type === 'observation_delta').length).toBeGreaterThanOrEqual(1);
+    expect(tracker.view.entities[`res-b-${codec}`]).toMatchObject({ x: 514, y: 946 });
+    c2.close();
+    b.c.close();
+  });
+
+  it('refuses cross-agent, cross-tenant and role violations with typed errors', async () => {
+    const c = await TestClient.connect(srv.wsUrl, codec, await token(srv, 'mallory'));
+    c.hello('victim');
+    const e = await c.waitFor(is('error'));
+    expect(e.name).toBe('FORBIDDEN');
+    expect(e.code).toBe(5002);
+    const t2 = await TestClient.connect(srv.wsUrl, codec, await token(srv, 'mallory', 'agent', { tenant: 'other-tenant' }));
+    t2.hello('mallory');
+    expect((await t2.waitFor(is('error'))).name).toBe('TENANT_ISOLATION_VIOLATION');
+    const v = await TestClient.connect(srv.wsUrl, codec, await token(srv, `alice-${codec}`, 'viewer'));
+    v.hello(`alice-${codec}`);
+    await v.waitFor(is('welcome'));
+    v.send({ type: 'submit_intent', intent: { req_id: 'x', kind: 'Move', payload: { dx: 1, dy: 0 }, context_seq: 0, priority: 0 } });
+    expect((await v.waitFor(is('error'))).name).toBe('FORBIDDEN');
+    v.send({ type: 'emit', kind: 'Speak', payload: { text: 'hi' }, priority: 0, req_id: '' });
+    expect((await v.waitFor((m) => m.type === 'error' && v.received.filter((x) => x.type === 'error').length >= 2)).type).toBe('error');
+    for (const x of [c, t2, v]) x.close();
+  });
+
+  it('answers malformed and random frames with typed errors and keeps serving', async () => {
+    const c = await TestClient.connect(srv.wsUrl, codec, await token(srv, `fuzz-${codec}`));
+    c.hello(`fuzz-${codec}`);
+    await c.waitFor(is('welcome'));
+    let seed = 7;
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 60; i++) {
+      const bytes = new Uint8Array(1 + Math.floor(rnd() * 64)).map(() => Math.floor(rnd() * 256));
+      if (codec === Subprotocol.JSON) c.sendRaw(i % 2 ? Buffer.from(bytes).toString('latin1') : `{"type":"submit_intent","intent":${i}}`);
+      else c.sendRaw(bytes);
+    }
+    const deadline = Date.now() + 5000;
+    while (c.received.filter((m) => m.type === 'error').length < 60 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const errors = c.received.filter((m) => m.type === 'error');
+    expect(errors.length).toBe(60);
+    for (const e of errors) expect(['MALFORMED_FRAME', 'INVALID_INTENT', 'SCHEMA_VERSION_MISMATCH']).toContain(e.name);
+    c.send({ type: 'ping', client_time: 1 });
+    await c.waitFor(is('pong'));
+    expect(srv.host.healthy).toBe(true);
+    c.close();
+  });
+});
+
+describe('server limits, shutdown and HTTP', () => {
+  it('refuses an upgrade without the right token or subprotocol before any world data', async () => {
+    const srv = await startTestServer();
+    try {
+      await expect(TestClient.connect(srv.wsUrl, Subprotocol.JSON, 'not-a-token')).rejects.toMatchObject({ status: 401 });
+      // A well-formed token with a bad signature: the socket opens, then gets UNAUTHORIZED and 1008, and nothing else.
+      const forged = (await token(srv, 'a')).replace(/\.[^.]+$/, '.AAAA');
+      const f = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, forged);
+      expect((await f.waitFor(is('error'))).name).toBe('UNAUTHORIZED');
+      expect((await f.waitClosed()).code).toBe(1008);
+      expect(f.received.map((m) => m.type)).toEqual(['error']);
+      await expect(TestClient.connect(srv.wsUrl.replace('/default/', '/elsewhere/'), Subprotocol.JSON, await token(srv, 'a'))).rejects.toMatchObject({ status: 404 });
+      await expect(TestClient.connect(srv.wsUrl, 'worldline.v9.json' as Subprotocol, await token(srv, 'a'))).rejects.toMatchObject({ status: 400 });
+      // No token at all: the socket opens, but Hello without a token is refused and nothing else is sent.
+      const c = await TestClient.connect(srv.wsUrl, Subprotocol.JSON);
+      c.hello('a');
+      const e = await c.waitFor(is('error'));
+      expect(e.name).toBe('UNAUTHORIZED');
+      expect((await c.waitClosed()).code).toBe(1008);
+      expect(c.received.every((m) => m.type === 'error')).toBe(true);
+    } finally {
+      await srv.shutdown();
+    }
+  });
+
+  it('rate-limits frames, closes oversize frames, and quarantines repeat offenders', async () => {
+    const srv = await startTestServer({ messagesPerSecond: 5, maxPayloadLength: 512, quarantineAfter: 3 });
+    try {
+      const c = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'spammer'));
+      c.hello('spammer');
+      await c.waitFor(is('welcome'));
+      for (let i = 0; i < 30; i++) c.send({ type: 'ping', client_time: i });
+      const limited = await c.waitFor((m) => m.type === 'error' && m.name === 'QUOTA_EXCEEDED');
+      expect(limited.type).toBe('error');
+      await c.waitFor((m) => m.type === 'error' && m.name === 'AGENT_QUARANTINED');
+      expect((await c.waitClosed()).code).toBe(1008);
+      expect(srv.logLines.some((l) => l['event'] === 'quarantine' || l['msg'] === 'security event: rate-limit')).toBe(true);
+      const big = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'big'));
+      big.sendRaw('x'.repeat(2000));
+      const closed = await big.waitClosed();
+      expect([1006, 1009]).toContain(closed.code);
+    } finally {
+      await srv.shutdown();
+    }
+  });
+
+  it('closes a slow consumer at its buffer limit; it resumes to the exact server view', async () => {
+    const srv = await startTestServer({ maxBackpressure: 1024 * 1024, maxPayloadLength: 64 * 1024, messagesPerSecond: 100_000 });
+    try {
+      const slow = await join(srv, Subprotocol.JSON, 'slow', { x: 300, y: 700 });
+      await slow.v.matchesServer(srv, 'slow');
+      const admin = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, undefined, 'admin'));
+      admin.hello('slow');
+      await admin.waitFor(is('welcome'));
+      const sock = (slow.c.ws as unknown as { _socket: { pause(): void } })._socket;
+      sock.pause();
+      // Large deltas (twenty 30 KB fields rewritten every tick) overflow the kernel buffers and then the server's;
+      // the view itself stays under the limit, so the snapshot a resuming client may get still fits.
+      for (let e = 0; e < 20; e++) admin.send({ type: 'emit', kind: 'Spawn', payload: { entity_id: `blobby-${e}`, fields: { x: 305, y: 700 } }, priority: 0, req_id: `spawn-${e}` });
+      await admin.waitFor((m) => m.type === 'intent_result' && m.req_id === 'spawn-19');
+      for (let round = 0; round < 40; round++) {
+        for (let e = 0; e < 20; e++) admin.send({ type: 'emit', kind: 'SetAttributes', payload: { entity_id: `blobby-${e}`, set: { blob: String(round % 10).repeat(30_000) } }, priority: 0, req_id: '' });
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      const metrics = await srv.metrics.registry.getSingleMetricAsString('worldline_backpressure_closes_total');
+      expect(metrics).toMatch(/worldline_backpressure_closes_total [1-9]/);
+      (slow.c.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      await slow.c.waitClosed(10_000);
+      // The other session (admin) was not held back: it is still connected and served.
+      admin.send({ type: 'ping', client_time: 2 });
+      await admin.waitFor(is('pong'));
+      const again = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'slow'));
+      const tracker = new ViewTracker(again);
+      again.hello('slow', { resume: { view_seq: slow.v.viewSeq } });
+      tracker.viewSeq = slow.v.viewSeq;
+      tracker.view = slow.v.view;
+      await tracker.matchesServer(srv, 'slow');
+      expect(tracker.view.entities['blobby-19']?.['blob']).toBe('9'.repeat(30_000));
+      again.close();
+      admin.close();
+    } finally {
+      await srv.shutdown();
+    }
+  });
+
+  it('shuts down gracefully: going-away close, and every acknowledged intent survives a restart', async () => {
+    const srv = await startTestServer();
+    const { c } = await join(srv, Subprotocol.MSGPACK, 'durable', { x: 200, y: 200 });
+    for (let i = 0; i < 40; i++) c.send({ type: 'submit_intent', intent: { req_id: `d${i}`, kind: 'Move', payload: { dx: 1, dy: 0 }, context_seq: srv.host.runtime.observe('durable').view_seq, priority: 0 } });
+    await new Promise((r) => setTimeout(r, 60));
+    const shut = srv.shutdown();
+    const closed = await c.waitClosed();
+    await shut;
+    expect(closed.code).toBe(1001);
+    expect(closed.reason).toMatch(/reconnect/);
+    const acked = c.received.filter((m): m is Extract<ServerMessage, { type: 'intent_result' }> => m.type === 'intent_result' && m.status === 'accepted').map((m) => m.global_seq);
+    expect(acked.length).toBeGreaterThan(0);
+    const again = await startTestServer({}, srv.dataDir);
+    try {
+      const seqs = new Set<number>();
+      for (const r of again.host.log.records()) {
+        if (r.kind === 'effect') seqs.add((JSON.parse(Buffer.from(r.payload).toString()) as { global_seq: number }).global_seq);
+      }
+      for (const g of acked) expect(seqs.has(g!)).toBe(true);
+    } finally {
+      await again.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves health, metrics and REST (submit, long-poll observe, emit) with the same authorisation', async () => {
+    const srv = await startTestServer();
+    try {
+      const get = (p: string, t?: string) => fetch(`${srv.httpUrl}${p}`, t ? { headers: { authorization: `Bearer ${t}` } } : {});
+      expect((await get('/livez')).status).toBe(200);
+      expect(await (await get('/readyz')).json()).toEqual({ status: 'ready' });
+      const metrics = await (await get('/metrics')).text();
+      expect(metrics).toMatch(/# TYPE worldline_observation_delivery_seconds histogram/);
+    expect(metrics).toMatch(/# TYPE worldline_log_fsync_seconds histogram/);
+      expect(metrics).toMatch(/process_cpu_user_seconds_total/);
+      const t = await token(srv, 'rest-agent');
+      const post = (p: string, body: unknown, tok = t) => fetch(`${srv.httpUrl}${p}`, { method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const spawn = await post('/v1/worlds/default/intents', { intent: { req_id: 's', kind: 'Spawn', payload: { entity_id: 'rest-agent', fields: { x: 700, y: 100 } }, context_seq: 0 } });
+      expect(spawn.status).toBe(200);
+      expect(await spawn.json()).toMatchObject({ status: 'committed', req_id: 's' });
+      const snap = (await (await get('/v1/worlds/default/agents/rest-agent/observe', t)).json()) as { view_seq: number; view: View };
+      expect(snap.view.entities['rest-agent']).toMatchObject({ x: 700, y: 100 });
+      const poll = get(`/v1/worlds/default/agents/rest-agent/observe?after=${snap.view_seq}&timeout_ms=5000`, t);
+      await post('/v1/worlds/default/intents', { intent: { req_id: 'mv', kind: 'Move', payload: { dx: 2, dy: 0 }, context_seq: snap.view_seq } });
+      const delta = (await (await poll).json()) as { kind: string; deltas: Array<{ from_seq: number; ops: WireOp[] }> };
+      expect(delta.kind).toBe('deltas');
+      expect(delta.deltas[0]!.from_seq).toBe(snap.view_seq);
+      const other = await get('/v1/worlds/default/agents/someone-else/observe', t);
+      expect(other.status).toBe(403);
+      expect(((await other.json()) as { error: { name: string } }).error.name).toBe('FORBIDDEN');
+      expect((await post('/v1/worlds/default/emit', { kind: 'Speak', payload: {} })).status).toBe(403);
+      expect((await fetch(`${srv.httpUrl}/v1/worlds/default/intents`, { method: 'POST', body: '{}' })).status).toBe(401);
+      expect((await post('/v1/worlds/default/intents', 'not an object')).status).toBe(400);
+    } finally {
+      await srv.shutdown();
+    }
+  });
+});
