@@ -10,8 +10,64 @@ import type { Effect, JsonValue } from './types.js';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+const MAX_FAST_DEPTH = 64;
+const objectProto = Object.prototype;
+/** String.prototype.isWellFormed (ES2024; Node 20 has it, the ES2023 lib typings do not). */
+const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+
+/**
+ * Canonical text of plain JSON data (null, booleans, finite numbers, well-formed strings, arrays, plain objects),
+ * or undefined when the value needs the general encoder (toJSON, boxed values, holes, NaN, cycles, deep nesting).
+ * For the values it accepts it produces exactly what canonicalize does: sorted keys (UTF-16 code units), numbers
+ * as JSON.stringify writes them, members whose value is undefined left out.
+ */
+function fastCanonical(v: unknown, depth: number): string | undefined {
+  switch (typeof v) {
+    case 'number':
+      return Number.isFinite(v) ? JSON.stringify(v) : undefined;
+    case 'string':
+      return wellFormed(v) ? JSON.stringify(v) : undefined;
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'object':
+      break;
+    default:
+      return undefined;
+  }
+  if (v === null) return 'null';
+  if (depth >= MAX_FAST_DEPTH) return undefined;
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) {
+      const t = fastCanonical(v[i] as unknown, depth + 1);
+      if (t === undefined) return undefined;
+      out += i > 0 ? `,${t}` : t;
+    }
+    return `${out}]`;
+  }
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto !== objectProto && proto !== null) return undefined;
+  const o = v as Record<string, unknown>;
+  if (typeof o['toJSON'] === 'function') return undefined;
+  const keys = Object.keys(o);
+  if (keys.length > 1) keys.sort();
+  let out = '{';
+  let first = true;
+  for (const k of keys) {
+    const x = o[k];
+    if (x === undefined) continue;
+    const t = fastCanonical(x, depth + 1);
+    if (t === undefined || !wellFormed(k)) return undefined;
+    out += `${first ? '' : ','}${JSON.stringify(k)}:${t}`;
+    first = false;
+  }
+  return `${out}}`;
+}
+
 /** RFC 8785 canonical JSON text of a value; a value that cannot be represented gets INVALID_INTENT. */
 export function canonicalJson(value: unknown): string {
+  const fast = fastCanonical(value, 0);
+  if (fast !== undefined) return fast;
   let text: string | undefined;
   try {
     text = canonicalize(value);
@@ -76,29 +132,54 @@ export function encodeEffect(e: Effect): string {
   return out;
 }
 
-const recordCanon = new WeakMap<object, string>();
+interface CanonEntry {
+  readonly text: string;
+  /** `"<id>":<text>` for the id it was last asked for (a record belongs to one entity). */
+  memberId: string | undefined;
+  member: string;
+}
+
+const recordCanon = new WeakMap<object, CanonEntry>();
+
+function canonEntry(record: object): CanonEntry {
+  let e = recordCanon.get(record);
+  if (e === undefined) {
+    e = { text: canonicalJson(record), memberId: undefined, member: '' };
+    recordCanon.set(record, e);
+  }
+  return e;
+}
 
 /**
  * Canonical JSON of an immutable record, cached by identity. Entity records are copy-on-write, so one record
  * object is encoded once however many views, digests and state hashes include it.
  */
 export function canonicalRecord(record: object): string {
-  let text = recordCanon.get(record);
-  if (text === undefined) {
-    text = canonicalJson(record);
-    recordCanon.set(record, text);
+  return canonEntry(record).text;
+}
+
+/** `"<id>":<canonical record>`, the member an immutable record contributes to a canonical object keyed by id (cached). */
+export function canonicalMember(id: string, record: object): string {
+  const e = canonEntry(record);
+  if (e.memberId !== id) {
+    e.member = `${str(id)}:${e.text}`;
+    e.memberId = id;
   }
-  return text;
+  return e.member;
+}
+
+/** Canonical JSON of an object whose values are immutable records: `{"id":record,...}` (ids already in ascending order). */
+export function canonicalRecordMapSorted(sortedIds: readonly string[], get: (id: string) => object): string {
+  let out = '{';
+  for (let i = 0; i < sortedIds.length; i++) {
+    const id = sortedIds[i] as string;
+    if (i > 0) out += ',';
+    out += canonicalMember(id, get(id));
+  }
+  return `${out}}`;
 }
 
 /** Canonical JSON of an object whose values are immutable records: `{"id":record,...}` with sorted keys. */
 export function canonicalRecordMap(ids: readonly string[], get: (id: string) => object): string {
-  const sorted = ids.slice().sort();
-  let out = '{';
-  for (let i = 0; i < sorted.length; i++) {
-    const id = sorted[i] as string;
-    if (i > 0) out += ',';
-    out += `${str(id)}:${canonicalRecord(get(id))}`;
-  }
-  return `${out}}`;
+  return canonicalRecordMapSorted(ids.slice().sort(), get);
 }

@@ -1,28 +1,47 @@
 /**
  * Per-agent views and their deltas. After each effect, only the observers that can see a changed entity are
  * touched (found through the grid / relationship index), their membership is updated and their view_seq advances.
+ * When an agent's own entity changes, its view changes by that event in any case (it sees itself), so the rest of
+ * its neighbourhood is re-evaluated once at the end of the quantum rather than after each of its moves; until then
+ * whether it had an entity in view is computed from the entity's previous record, which keeps view_seq exact.
  * At the end of a quantum each touched observer gets one ObservationDelta built from the entities it touched,
  * never by diffing whole views. Ops for a change that several observers see identically are built once per
  * quantum and shared (objects and encoded text), so a transport can encode each change once.
  */
-import { canonicalRecord, escapePointerToken, sha256Hex } from './canonical.js';
+import { canonicalMember, escapePointerToken, sha256Hex } from './canonical.js';
+import type { GridItem } from './spatial-grid.js';
 import type { ChangeSet, EntityChange, WorldStore } from './state.js';
 import { SCHEMA_VERSION, type EntityRecord, type ObservationDelta, type PatchOp, type StaleCause, type View } from './types.js';
-import { Visibility } from './visibility.js';
+import { NEAR_AFTER, NEAR_BEFORE, NEAR_UNKNOWN, Visibility, type ObserverItem } from './visibility.js';
 import type { ObservationPolicy } from './world.js';
 
 const CAUSES = 64;
 
+/** Why an observer's membership is re-evaluated (see reevaluate). */
+const SETTLE = 0;
+const RELATIONS = 1;
+const SELF = 2;
+type Reevaluation = typeof SETTLE | typeof RELATIONS | typeof SELF;
+const NO_CHANGES: readonly EntityChange[] = [];
+
 /** Called once per (observer, effect) the observer could see. */
 export type VisibleEventHook = (agentId: string, cause: StaleCause, changed: readonly string[]) => void;
 
-class Observer {
+class Observer implements ObserverItem {
+  x = 0;
+  y = 0;
+  gridKey = 0;
+  gridCell: GridItem[] | undefined = undefined;
+  gridSlot = 0;
+  visit = 0;
   readonly members = new Set<string>();
   readonly view = new Map<string, EntityRecord>();
   readonly touched = new Set<string>();
-  /** The view's ids in canonical (sorted) order; dropped when an entity enters or leaves the view. */
-  sortedIds: string[] | undefined;
+  /** The view's ids in canonical (sorted) order, kept in step with the view. */
+  sortedIds: string[] = [];
   stamp = -1;
+  /** Its own entity changed in this quantum: the rest of its membership is re-evaluated at the end of it. */
+  selfDirty = false;
   fromSeq: number;
   readonly causeSeq = new Float64Array(CAUSES);
   readonly causeKind: string[] = new Array<string>(CAUSES).fill('');
@@ -36,8 +55,16 @@ class Observer {
 }
 
 interface Shared {
-  ops: PatchOp[];
-  text: string;
+  readonly ops: PatchOp[];
+  readonly text: string;
+}
+
+/** One entity changed in the current quantum: its record at the start, and the ops shared by the observers. */
+interface QuantumChange {
+  readonly before: EntityRecord | undefined;
+  add: Shared | undefined;
+  remove: Shared | undefined;
+  update: Shared | undefined;
 }
 
 const pathOf = (id: string): string => `/entities/${escapePointerToken(id)}`;
@@ -58,33 +85,46 @@ function encodeOps(ops: readonly PatchOp[]): string {
   return s;
 }
 
+function shared(ops: PatchOp[]): Shared {
+  return { ops, text: encodeOps(ops) };
+}
+
+/** Index of `id` in ascending `ids`, or -(insertion point) - 1. */
+function search(ids: readonly string[], id: string): number {
+  let lo = 0;
+  let hi = ids.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const m = ids[mid] as string;
+    if (m < id) lo = mid + 1;
+    else if (m > id) hi = mid - 1;
+    else return mid;
+  }
+  return -lo - 1;
+}
+
 export class ObservationEngine {
   private readonly observers = new Map<string, Observer>();
-  private readonly observerIds = new Set<string>();
-  readonly visibility: Visibility;
+  readonly visibility: Visibility<Observer>;
   private stamp = 0;
   private readonly touchedObservers: Observer[] = [];
-  /** Entity records as of the start of the quantum (first change wins). */
-  private readonly quantumBefore = new Map<string, EntityRecord | undefined>();
-  private readonly sharedAdd = new Map<string, Shared>();
-  private readonly sharedRemove = new Map<string, Shared>();
-  private readonly sharedUpdate = new Map<string, Shared>();
+  /** Observers whose own entity changed in this quantum (membership re-evaluated at flush). */
+  private readonly dirty: Observer[] = [];
+  /** Entities changed in this quantum (first record wins) and their shared ops. */
+  private readonly quantum = new Map<string, QuantumChange>();
   private hit: Observer[] = [];
+  private readonly candidates: Observer[] = [];
+  private readonly near: number[] = [];
+  /** The changes of the effect being processed. */
+  private current: readonly EntityChange[] = NO_CHANGES;
   onVisible: VisibleEventHook | undefined;
-  /** The change being dispatched to observers (avoids a closure per change on the hot path). */
-  private cur: EntityChange | undefined;
-  private readonly considerCb = (oid: string): void => {
-    const o = this.observers.get(oid);
-    const ch = this.cur as EntityChange;
-    if (o) this.consider(o, ch.id, ch.before, ch.after);
-  };
 
   constructor(
     policy: ObservationPolicy,
     private readonly store: WorldStore,
     private readonly maxPatchOps: number,
   ) {
-    this.visibility = new Visibility(policy, store, this.observerIds);
+    this.visibility = new Visibility(policy, store, this.observers);
   }
 
   has(agentId: string): boolean {
@@ -104,105 +144,186 @@ export class ObservationEngine {
     if (this.observers.has(agentId)) return;
     const o = new Observer(agentId, viewSeq);
     this.observers.set(agentId, o);
-    this.observerIds.add(agentId);
     this.visibility.place(agentId, this.store.get(agentId));
     this.visibility.recomputeRelations();
+    const self = this.store.get(agentId);
     this.visibility.forEachCandidateFor(agentId, (id) => {
       if (o.members.has(id)) return;
       const rec = this.store.get(id);
-      if (rec !== undefined && this.visibility.visible(agentId, id, rec)) {
+      if (rec !== undefined && this.visibility.visibleFrom(agentId, self, id, rec)) {
         o.members.add(id);
         o.view.set(id, this.visibility.project(agentId, id, rec));
       }
     });
+    o.sortedIds = [...o.view.keys()].sort();
   }
 
   /** Processes one committed effect's changes. */
   onEffect(globalSeq: number, kind: string, changes: ChangeSet): void {
     this.stamp++;
     const vis = this.visibility;
-    for (const ch of changes.entities) {
+    const ents = changes.entities;
+    this.current = ents;
+    for (let i = 0; i < ents.length; i++) {
+      const ch = ents[i] as EntityChange;
       vis.place(ch.id, ch.after);
-      if (!this.quantumBefore.has(ch.id)) this.quantumBefore.set(ch.id, ch.before);
+      if (!this.quantum.has(ch.id)) this.quantum.set(ch.id, { before: ch.before, add: undefined, remove: undefined, update: undefined });
     }
     if (changes.relationshipsChanged && vis.policy.relationships) {
+      // Memberships must be exact before judging what the new relationships change.
+      this.settle();
       vis.recomputeRelations();
-      for (const o of this.observers.values()) this.reevaluate(o);
+      for (const o of this.observers.values()) this.reevaluate(o, RELATIONS);
     }
-    for (const ch of changes.entities) {
-      this.cur = ch;
-      vis.forEachObserverOf(ch.id, ch.before, ch.after, this.considerCb);
+    const cands = this.candidates;
+    const near = this.near;
+    for (let i = 0; i < ents.length; i++) {
+      const ch = ents[i] as EntityChange;
+      cands.length = 0;
+      near.length = 0;
+      vis.observersOf(ch.id, ch.before, ch.after, cands, near);
+      for (let j = 0; j < cands.length; j++) {
+        const o = cands[j] as Observer;
+        const f = near[j] as number;
+        if (f === NEAR_UNKNOWN) this.consider(o, ch.id, ch.before, ch.after);
+        else this.considerNear(o, ch.id, (f & NEAR_BEFORE) !== 0, (f & NEAR_AFTER) !== 0);
+      }
+      cands.length = 0;
       const self = this.observers.get(ch.id);
-      if (self) this.reevaluate(self);
+      if (self) {
+        this.consider(self, ch.id, ch.before, ch.after);
+        if (!vis.includeSelf) this.reevaluate(self, SELF);
+        else if (!self.selfDirty) {
+          // It sees its own entity, so this event is one for it whatever else changes: judge the rest once, at flush.
+          self.selfDirty = true;
+          this.dirty.push(self);
+        }
+      }
     }
+    this.current = NO_CHANGES;
     if (this.hit.length === 0) return;
-    const changed = changes.entities.length === 1 ? [(changes.entities[0] as EntityChange).id] : changes.entities.map((c) => c.id);
+    const changed = ents.length === 1 ? [(ents[0] as EntityChange).id] : ents.map((c) => c.id);
+    const hook = this.onVisible;
     for (const o of this.hit) {
       o.viewSeq++;
       const slot = o.viewSeq % CAUSES;
       o.causeSeq[slot] = globalSeq;
       o.causeKind[slot] = kind;
       o.causeChanged[slot] = changed;
-      if (this.onVisible) this.onVisible(o.id, { view_seq: o.viewSeq, global_seq: globalSeq, kind }, changed);
+      if (hook) hook(o.id, { view_seq: o.viewSeq, global_seq: globalSeq, kind }, changed);
     }
     this.hit = [];
   }
 
-  private mark(o: Observer, id: string): void {
+  /** Whether the effect being processed changed entity `id`. */
+  private changedNow(id: string): boolean {
+    const ents = this.current;
+    for (let i = 0; i < ents.length; i++) if ((ents[i] as EntityChange).id === id) return true;
+    return false;
+  }
+
+  /** The record entity `id` had before the effect being processed (`now` when the effect did not change it). */
+  private recordBefore(id: string, now: EntityRecord | undefined): EntityRecord | undefined {
+    const ents = this.current;
+    for (let i = 0; i < ents.length; i++) {
+      const ch = ents[i] as EntityChange;
+      if (ch.id === id) return ch.before;
+    }
+    return now;
+  }
+
+  private mark(o: Observer, id: string, hit: boolean): void {
     if (o.touched.size === 0) this.touchedObservers.push(o);
     o.touched.add(id);
-    if (o.stamp !== this.stamp) {
+    if (hit && o.stamp !== this.stamp) {
       o.stamp = this.stamp;
       this.hit.push(o);
     }
   }
 
-  private consider(o: Observer, id: string, before: EntityRecord | undefined, after: EntityRecord | undefined): void {
-    const vis = this.visibility;
-    const now = vis.visible(o.id, id, after);
-    const had = o.members.has(id);
-    if (!now && !had) return;
-    if (now !== had) {
+  /** `consider` under a pure distance policy, where the grid query already told whether it sees the entity before and after. */
+  private considerNear(o: Observer, id: string, had: boolean, now: boolean): void {
+    if (now !== had || o.selfDirty) {
       if (now) o.members.add(id);
       else o.members.delete(id);
-    } else if (vis.hasFields && before !== undefined && after !== undefined && id !== o.id) {
-      // Both visible: a change only to fields this observer cannot see is not an event for it.
-      if (sameRecord(vis.project(o.id, id, before), vis.project(o.id, id, after))) return;
     }
-    this.mark(o, id);
+    this.mark(o, id, true);
   }
 
-  /** The observer's own entity changed: what it can see may have changed everywhere around it. */
-  private reevaluate(o: Observer): void {
+  private consider(o: Observer, id: string, before: EntityRecord | undefined, after: EntityRecord | undefined): void {
     const vis = this.visibility;
+    const self = this.store.get(o.id);
+    const now = vis.visibleFrom(o.id, self, id, after);
+    // A dirty observer's membership is settled at flush; whether it saw the entity before this event is exact
+    // from the entity's previous record (its own record did not change in this event, or it is hit anyway).
+    const had = o.selfDirty ? vis.visibleFrom(o.id, self, id, before) : o.members.has(id);
+    if (!now && !had) {
+      // Not an event for it, but a dirty observer's stale membership must still reach its view at flush.
+      if (o.selfDirty && o.members.delete(id)) this.mark(o, id, false);
+      return;
+    }
+    if (now !== had || o.selfDirty) {
+      if (now) o.members.add(id);
+      else o.members.delete(id);
+    }
+    if (now && had && vis.hasFields && before !== undefined && after !== undefined && id !== o.id) {
+      // Both visible: a change only to fields this observer cannot see is not an event for it.
+      if (sameRecord(vis.projectFrom(o.id, this.recordBefore(o.id, self), id, before), vis.projectFrom(o.id, self, id, after))) return;
+    }
+    this.mark(o, id, true);
+  }
+
+  /**
+   * Re-evaluates an observer's whole membership. SETTLE (a dirty observer at the end of the quantum): changes are
+   * only recorded as touched, its view_seq already counts its own move. RELATIONS (relationships changed): only
+   * entering and leaving count, as projections do not depend on relationships. SELF (its own entity changed and it
+   * does not see itself): entering, leaving and projection changes count.
+   */
+  private reevaluate(o: Observer, why: Reevaluation): void {
+    const vis = this.visibility;
+    const self = this.store.get(o.id);
+    const hit = why !== SETTLE;
     for (const id of o.members) {
-      if (!vis.visible(o.id, id, this.store.get(id))) {
+      const rec = this.store.get(id);
+      if (!vis.visibleFrom(o.id, self, id, rec)) {
         o.members.delete(id);
-        this.mark(o, id);
-      } else if (vis.hasFields) {
-        const rec = this.store.get(id) as EntityRecord;
+        this.mark(o, id, hit);
+      } else if (why === SETTLE) {
+        // A change it was not asked about while its membership was deferred (the entity was out of its range at
+        // the time) still has to reach its view.
         const prev = o.view.get(id);
-        if (prev === undefined || !sameRecord(prev, vis.project(o.id, id, rec))) this.mark(o, id);
+        if (vis.hasFields ? prev === undefined || !sameRecord(prev, vis.project(o.id, id, rec as EntityRecord)) : prev !== rec) this.mark(o, id, false);
+      } else if (why === SELF && vis.hasFields && id !== o.id && !this.changedNow(id)) {
+        // What it sees of an entity that did not change depends on its own record, which did.
+        const r = rec as EntityRecord;
+        if (!sameRecord(vis.projectFrom(o.id, this.recordBefore(o.id, self), id, r), vis.projectFrom(o.id, self, id, r))) this.mark(o, id, true);
       }
     }
     vis.forEachCandidateFor(o.id, (id) => {
       if (o.members.has(id)) return;
-      if (vis.visible(o.id, id, this.store.get(id))) {
+      if (vis.visibleFrom(o.id, self, id, this.store.get(id))) {
         o.members.add(id);
-        this.mark(o, id);
+        this.mark(o, id, hit);
       }
     });
   }
 
+  /** Re-evaluates the observers whose own entity changed in this quantum (their view_seq already counts it). */
+  private settle(): void {
+    for (const o of this.dirty) {
+      o.selfDirty = false;
+      this.reevaluate(o, SETTLE);
+    }
+    this.dirty.length = 0;
+  }
+
   /** Builds one delta per observer touched since the last flush and advances their views. */
   flush(globalSeq: number, simTime: number, wallTime: number): ObservationDelta[] {
+    this.settle();
     const out: ObservationDelta[] = [];
     for (const o of this.touchedObservers) out.push(this.deltaFor(o, globalSeq, simTime, wallTime));
     this.touchedObservers.length = 0;
-    this.quantumBefore.clear();
-    this.sharedAdd.clear();
-    this.sharedRemove.clear();
-    this.sharedUpdate.clear();
+    this.quantum.clear();
     return out;
   }
 
@@ -218,22 +339,33 @@ export class ObservationEngine {
       if (rec === undefined) {
         if (prev === undefined) continue;
         o.view.delete(id);
-        o.sortedIds = undefined;
-        this.push(ops, fragments, this.shared(this.sharedRemove, id, () => [{ op: 'remove', path: pathOf(id) }]));
+        const at = search(o.sortedIds, id);
+        if (at >= 0) o.sortedIds.splice(at, 1);
+        const q = this.entry(id);
+        this.push(ops, fragments, (q.remove ??= shared([{ op: 'remove', path: pathOf(id) }])));
         continue;
       }
       const cur = vis.project(o.id, id, rec);
       if (prev === undefined) {
         o.view.set(id, cur);
-        o.sortedIds = undefined;
-        if (shareable) this.push(ops, fragments, this.shared(this.sharedAdd, id, () => [{ op: 'add', path: pathOf(id), value: cur }]));
-        else (own ??= []).push({ op: 'add', path: pathOf(id), value: cur });
+        const at = search(o.sortedIds, id);
+        if (at < 0) o.sortedIds.splice(-at - 1, 0, id);
+        if (shareable) {
+          const q = this.entry(id);
+          this.push(ops, fragments, (q.add ??= shared([{ op: 'add', path: pathOf(id), value: cur }])));
+        } else (own ??= []).push({ op: 'add', path: pathOf(id), value: cur });
         continue;
       }
       if (prev === cur) continue;
       o.view.set(id, cur);
-      if (shareable && prev === this.quantumBefore.get(id)) {
-        this.push(ops, fragments, this.shared(this.sharedUpdate, id, () => { const u: PatchOp[] = []; fieldOps(pathOf(id), prev, cur, u); return u; }));
+      const q = shareable ? this.quantum.get(id) : undefined;
+      if (q && prev === q.before) {
+        if (!q.update) {
+          const u: PatchOp[] = [];
+          fieldOps(pathOf(id), prev, cur, u);
+          q.update = shared(u);
+        }
+        this.push(ops, fragments, q.update);
       } else {
         fieldOps(pathOf(id), prev, cur, (own ??= []));
       }
@@ -266,14 +398,14 @@ export class ObservationEngine {
     return delta;
   }
 
-  private shared(cache: Map<string, Shared>, id: string, build: () => PatchOp[]): Shared {
-    let s = cache.get(id);
-    if (!s) {
-      const ops = build();
-      s = { ops, text: encodeOps(ops) };
-      cache.set(id, s);
+  /** The quantum's entry for an entity, created for one that did not change (entering or leaving a view). */
+  private entry(id: string): QuantumChange {
+    let q = this.quantum.get(id);
+    if (q === undefined) {
+      q = { before: undefined, add: undefined, remove: undefined, update: undefined };
+      this.quantum.set(id, q);
     }
-    return s;
+    return q;
   }
 
   private push(ops: PatchOp[], fragments: string[], s: Shared): void {
@@ -286,12 +418,14 @@ export class ObservationEngine {
     return { entities: Object.fromEntries(o.view) as View['entities'] };
   }
 
+  /** sha256 of the canonical view text, assembled from each record's cached canonical member text. */
   private digestOf(o: Observer): string {
-    const ids = (o.sortedIds ??= [...o.view.keys()].sort());
+    const ids = o.sortedIds;
     let text = '{"entities":{';
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i] as string;
-      text += `${i > 0 ? ',' : ''}${JSON.stringify(id)}:${canonicalRecord(o.view.get(id) as object)}`;
+      if (i > 0) text += ',';
+      text += canonicalMember(id, o.view.get(id) as EntityRecord);
     }
     return sha256Hex(`${text}}}`);
   }

@@ -28,7 +28,9 @@ export function hashString32(text: string): number {
   return fmix32(h);
 }
 
-const hex8 = (n: number): string => n.toString(16).padStart(8, '0');
+const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const hex4 = (n: number): string => (HEX2[(n >>> 8) & 0xff] as string) + (HEX2[n & 0xff] as string);
+const hex8 = (n: number): string => hex4(n >>> 16) + hex4(n);
 
 /** Issues the world's uuids in a deterministic sequence. */
 export class UuidSequence {
@@ -48,12 +50,9 @@ export class UuidSequence {
     const r1 = fmix32(this.seedHash ^ fmix32(n * 3 + 1));
     const r2 = fmix32(r1 ^ fmix32(n * 3 + 2));
     const r3 = fmix32(r2 ^ fmix32(n * 3 + 3));
-    const a = hex8(hi);
-    const b = lo.toString(16).padStart(4, '0');
-    const c = (0x8000 | (r1 & 0x0fff)).toString(16);
-    const d = (0x8000 | ((r1 >>> 12) & 0x3fff)).toString(16);
-    const e = hex8(r2).slice(0, 4) + hex8(r3);
-    return `${a}-${b}-${c}-${d}-${e}`;
+    // Layout: 8 hex of the counter's high 32 bits, 4 of its low 16, version 8 + 12 bits of r1, variant 10 + 14
+    // bits of r1, then the top 16 bits of r2 and all of r3.
+    return `${hex8(hi)}-${hex4(lo)}-${hex4(0x8000 | (r1 & 0x0fff))}-${hex4(0x8000 | ((r1 >>> 12) & 0x3fff))}-${hex4(r2 >>> 16)}${hex8(r3)}`;
   }
 
   /** Moves the counter past a uuid already recorded (used when rebuilding from the log). */

@@ -3,64 +3,105 @@
  * (spatial grid + relationship reverse index), and which entities an observer might see. Candidate sets are
  * supersets; `visible` is the exact rule. See ObservationPolicy for how policies combine.
  */
-import { SpatialGrid } from './spatial-grid.js';
+import { SpatialGrid, type GridItem } from './spatial-grid.js';
 import type { WorldStore } from './state.js';
 import type { EntityRecord, JsonValue } from './types.js';
 import type { ObservationPolicy } from './world.js';
 
 const num = (v: JsonValue | undefined): v is number => typeof v === 'number';
 
-export class Visibility {
+/** observersOf flags: the observer sees the entity at its previous / new record (pure distance policies only). */
+export const NEAR_BEFORE = 1;
+export const NEAR_AFTER = 2;
+export const NEAR_UNKNOWN = 4;
+
+/** An observing agent as the grids know it (the observation engine's observer objects implement this). */
+export interface ObserverItem extends GridItem {
+  readonly id: string;
+  /** Stamp of the last candidate query that returned this observer (dedupes overlapping queries). */
+  visit: number;
+}
+
+/** A positioned entity in the entity grid. */
+class EntityPos implements GridItem {
+  x = 0;
+  y = 0;
+  gridKey = 0;
+  gridCell: GridItem[] | undefined = undefined;
+  gridSlot = 0;
+  constructor(readonly id: string) {}
+}
+
+export class Visibility<O extends ObserverItem> {
   /** Positioned entities. */
-  readonly entityGrid: SpatialGrid | undefined;
+  private readonly entityGrid: SpatialGrid<EntityPos> | undefined;
+  private readonly entityPos = new Map<string, EntityPos>();
   /** Positioned observers (agents whose entity has a position). */
-  readonly observerGrid: SpatialGrid | undefined;
+  private readonly observerGrid: SpatialGrid<O> | undefined;
   private readonly r2: number;
   private readonly radius: number;
   /** Observers with no base policy see everything the predicates allow. */
   readonly everything: boolean;
+  /** Distance alone decides (no relationships, predicates or field projections). */
+  readonly pureDistance: boolean;
   readonly hasFields: boolean;
-  private readonly includeSelf: boolean;
+  readonly includeSelf: boolean;
   /** observer id -> entity ids reachable through relationships within depth. */
   private readonly related = new Map<string, Set<string>>();
   /** entity id -> observers that reach it through relationships. */
   private readonly relatedBy = new Map<string, Set<string>>();
+  private visitStamp = 0;
+  private readonly cellBuf: O[][] = [];
+  private readonly entityCellBuf: EntityPos[][] = [];
 
   constructor(
     readonly policy: ObservationPolicy,
     private readonly store: WorldStore,
-    private readonly observers: ReadonlySet<string>,
+    private readonly observers: ReadonlyMap<string, O>,
   ) {
     const d = policy.distance;
     this.radius = d?.radius ?? 0;
     this.r2 = this.radius * this.radius;
-    this.entityGrid = d ? new SpatialGrid(d.cellSize ?? d.radius) : undefined;
-    this.observerGrid = d ? new SpatialGrid(d.cellSize ?? d.radius) : undefined;
+    this.entityGrid = d ? new SpatialGrid<EntityPos>(d.cellSize ?? d.radius) : undefined;
+    this.observerGrid = d ? new SpatialGrid<O>(d.cellSize ?? d.radius) : undefined;
     this.everything = !d && !policy.relationships;
     this.hasFields = policy.fields !== undefined;
     this.includeSelf = policy.includeSelf ?? true;
+    this.pureDistance = d !== undefined && !policy.relationships && !(policy.predicates && policy.predicates.length > 0) && !this.hasFields;
     if (this.entityGrid) for (const [id, rec] of store.entities) this.place(id, rec);
   }
 
   /** Keeps the grids in step with an entity's position (call after every change). */
   place(id: string, rec: EntityRecord | undefined): void {
-    if (!this.entityGrid || !this.observerGrid) return;
+    const eg = this.entityGrid;
+    const og = this.observerGrid;
+    if (!eg || !og) return;
     const x = rec?.['x'];
     const y = rec?.['y'];
+    let p = this.entityPos.get(id);
+    const o = this.observers.get(id);
     if (num(x) && num(y)) {
-      this.entityGrid.set(id, x, y);
-      if (this.observers.has(id)) this.observerGrid.set(id, x, y);
+      if (p === undefined) this.entityPos.set(id, (p = new EntityPos(id)));
+      eg.set(p, x, y);
+      if (o !== undefined) og.set(o, x, y);
     } else {
-      this.entityGrid.delete(id);
-      this.observerGrid.delete(id);
+      if (p !== undefined) {
+        eg.delete(p);
+        this.entityPos.delete(id);
+      }
+      if (o !== undefined) og.delete(o);
     }
   }
 
   /** The exact rule: does observer `obs` see entity `id` (current record `rec`)? */
   visible(obs: string, id: string, rec: EntityRecord | undefined): boolean {
+    return this.visibleFrom(obs, this.store.get(obs), id, rec);
+  }
+
+  /** `visible` with the observer's own record given (the record it has now). */
+  visibleFrom(obs: string, self: EntityRecord | undefined, id: string, rec: EntityRecord | undefined): boolean {
     if (rec === undefined) return false;
     if (id === obs) return this.includeSelf;
-    const self = this.store.get(obs);
     let base = this.everything;
     if (!base && this.entityGrid && self) {
       const ox = self['x'];
@@ -86,9 +127,14 @@ export class Visibility {
 
   /** The visible projection of a record (the record itself when no field policy applies). */
   project(obs: string, id: string, rec: EntityRecord): EntityRecord {
+    return this.projectFrom(obs, this.store.get(obs), id, rec);
+  }
+
+  /** `project` with the observer's own record given. */
+  projectFrom(obs: string, self: EntityRecord | undefined, id: string, rec: EntityRecord): EntityRecord {
     const f = this.policy.fields;
     if (!f || id === obs) return rec;
-    const names = f({ id: obs, record: this.store.get(obs) }, { id, record: rec });
+    const names = f({ id: obs, record: self }, { id, record: rec });
     if (names === undefined) return rec;
     const out: Record<string, JsonValue> = {};
     for (const n of names) {
@@ -98,33 +144,84 @@ export class Visibility {
     return Object.freeze(out);
   }
 
-  /** Observers that might see a change of entity `id` that was at `before` and is now at `after`. */
-  forEachObserverOf(id: string, before: EntityRecord | undefined, after: EntityRecord | undefined, fn: (obs: string) => void): void {
+  /**
+   * Appends to `out` (once each) the observers other than `id` itself whose view of entity `id` may change when
+   * it goes from `before` to `after`: those within the radius of either position, and those related to it. The
+   * distance filter is exact for the distance part of the policy, so observers it leaves out see the entity
+   * neither before nor after. With a pure distance policy, `near` gets for each observer whether it sees the
+   * entity before (NEAR_BEFORE) and after (NEAR_AFTER), which is then the whole rule; otherwise NEAR_UNKNOWN.
+   */
+  observersOf(id: string, before: EntityRecord | undefined, after: EntityRecord | undefined, out: O[], near: number[]): void {
+    const stamp = ++this.visitStamp;
     if (this.everything) {
-      for (const o of this.observers) fn(o);
+      for (const o of this.observers.values()) {
+        if (o.id === id) continue;
+        out.push(o);
+        near.push(NEAR_UNKNOWN);
+      }
       return;
     }
-    if (this.observerGrid) {
-      // One query over the box covering both positions: a move rarely leaves its neighbourhood.
+    const exact = this.pureDistance;
+    const og = this.observerGrid;
+    if (og) {
       const bx = before?.['x'];
       const by = before?.['y'];
       const ax = after?.['x'];
       const ay = after?.['y'];
       const hasB = num(bx) && num(by);
       const hasA = num(ax) && num(ay);
-      if (hasB && hasA && Math.abs(bx - ax) <= this.radius && Math.abs(by - ay) <= this.radius) {
-        this.observerGrid.forEachInBox(Math.min(bx, ax) - this.radius, Math.min(by, ay) - this.radius, Math.max(bx, ax) + this.radius, Math.max(by, ay) + this.radius, fn);
+      const r = this.radius;
+      const r2 = this.r2;
+      const cells = this.cellBuf;
+      cells.length = 0;
+      if (hasB && hasA && Math.abs(bx - ax) <= r && Math.abs(by - ay) <= r) {
+        // One query over the box covering both positions: a move rarely leaves its neighbourhood.
+        og.cellsInBox(Math.min(bx, ax) - r, Math.min(by, ay) - r, Math.max(bx, ax) + r, Math.max(by, ay) + r, cells);
       } else {
-        if (hasB) this.observerGrid.forEachNear(bx, by, this.radius, fn);
-        if (hasA) this.observerGrid.forEachNear(ax, ay, this.radius, fn);
+        if (hasB) og.cellsInBox(bx - r, by - r, bx + r, by + r, cells);
+        if (hasA) og.cellsInBox(ax - r, ay - r, ax + r, ay + r, cells);
       }
+      for (let c = 0; c < cells.length; c++) {
+        const items = cells[c] as O[];
+        for (let i = 0; i < items.length; i++) {
+          const o = items[i] as O;
+          if (o.visit === stamp || o.id === id) continue;
+          let f = 0;
+          if (hasB) {
+            const dx = o.x - bx;
+            const dy = o.y - by;
+            if (dx * dx + dy * dy <= r2) f = NEAR_BEFORE;
+          }
+          if (hasA) {
+            const dx = o.x - ax;
+            const dy = o.y - ay;
+            if (dx * dx + dy * dy <= r2) f |= NEAR_AFTER;
+          }
+          if (f === 0) continue;
+          o.visit = stamp;
+          out.push(o);
+          near.push(exact ? f : NEAR_UNKNOWN);
+        }
+      }
+      cells.length = 0;
     }
     const rel = this.relatedBy.get(id);
-    if (rel) for (const o of rel) fn(o);
-    if (this.observers.has(id)) fn(id);
+    if (rel) {
+      for (const oid of rel) {
+        const o = this.observers.get(oid);
+        if (o && o.visit !== stamp && oid !== id) {
+          o.visit = stamp;
+          out.push(o);
+          near.push(NEAR_UNKNOWN);
+        }
+      }
+    }
   }
 
-  /** Entities an observer might see (a superset; callers apply `visible`). */
+  /**
+   * Calls fn for the entities observer `obs` might see: itself, those within its radius, those related to it (all
+   * entities when the policy has no base rule). A superset: callers apply `visible`.
+   */
   forEachCandidateFor(obs: string, fn: (id: string) => void): void {
     if (this.everything) {
       for (const id of this.store.entities.keys()) fn(id);
@@ -134,7 +231,23 @@ export class Visibility {
     if (self) fn(obs);
     const x = self?.['x'];
     const y = self?.['y'];
-    if (this.entityGrid && num(x) && num(y)) this.entityGrid.forEachNear(x, y, this.radius, fn);
+    if (this.entityGrid && num(x) && num(y)) {
+      const r = this.radius;
+      const r2 = this.r2;
+      const cells = this.entityCellBuf;
+      cells.length = 0;
+      this.entityGrid.cellsInBox(x - r, y - r, x + r, y + r, cells);
+      for (let c = 0; c < cells.length; c++) {
+        const items = cells[c] as EntityPos[];
+        for (let i = 0; i < items.length; i++) {
+          const p = items[i] as EntityPos;
+          const dx = p.x - x;
+          const dy = p.y - y;
+          if (dx * dx + dy * dy <= r2) fn(p.id);
+        }
+      }
+      cells.length = 0;
+    }
     const rel = this.related.get(obs);
     if (rel) for (const id of rel) fn(id);
   }
@@ -145,7 +258,7 @@ export class Visibility {
     if (depth === undefined) return;
     this.related.clear();
     this.relatedBy.clear();
-    for (const obs of this.observers) {
+    for (const obs of this.observers.keys()) {
       const reach = new Set<string>();
       let frontier = [obs];
       for (let d = 0; d < depth && frontier.length > 0; d++) {
