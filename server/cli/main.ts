@@ -7,6 +7,7 @@ import { WorldlineError } from '../errors.js';
 import { runVerify, runInspect, runRepair, runKeygen } from './log-commands.js';
 import { runDemo } from './demo.js';
 import { runServe, runToken } from './serve.js';
+import { runReplay } from './replay.js';
 
 const USAGE = `usage: worldline <command> [options]
 
@@ -19,6 +20,8 @@ commands:
   inspect DIR [--from N] [--to M] [--json]  print records, one per line
   repair DIR --truncate-from SEQ         move records SEQ.. aside (.broken files) so a damaged log opens again
   keygen DIR                             write an Ed25519 key pair (checkpoint.key, checkpoint.pub) into DIR
+  replay DIR [--to SEQ] [--verify-determinism] [--world NAME] [--json]
+                                         rebuild the world from its log; exit 1 naming the first divergent seq
 
 exit codes: 0 ok; 1 invalid or corrupt log; 2 usage error; 3 torn tail only (the next open truncates it)`;
 
@@ -43,6 +46,10 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         const seq = seqArg(a.values['truncate-from'], 'truncate-from');
         if (seq === undefined) throw new WorldlineError('CONFIG_INVALID', 'repair needs --truncate-from SEQ: the first seq to move aside (verify names the first bad seq)');
         return await runRepair(dirArg(a.positionals), seq, io);
+      }
+      case 'replay': {
+        const a = parseArgs({ args: rest, allowPositionals: true, options: { to: { type: 'string' }, 'verify-determinism': { type: 'boolean' }, world: { type: 'string' }, json: { type: 'boolean' } } });
+        return await runReplay(dirArg(a.positionals), { to: seqArg(a.values.to, 'to'), verify: a.values['verify-determinism'] ?? false, world: a.values.world, json: a.values.json ?? false }, io);
       }
       case 'keygen': {
         const a = parseArgs({ args: rest, allowPositionals: true, options: {} });

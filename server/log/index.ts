@@ -6,3 +6,4 @@ export { analyzeLogParallel } from './scan-pool.js';
 export { nodeFileLayer, type FileLayer } from './files.js';
 export { CHECKPOINT_KIND } from './checkpoints.js';
 export { canonicalBytes, FORMAT_VERSION } from './format.js';
+export { openLogReadOnly, type ReadOnlyLog } from './read-only.js';
