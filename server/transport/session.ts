@@ -129,8 +129,13 @@ export class Session implements Subscriber {
       case 'submit_intent': {
         this.check('act', this.agentId);
         const i = msg.intent;
+        const t0 = performance.now();
         const outcome = await rt.submit({ req_id: i.req_id, agent_id: this.agentId, kind: i.kind, payload: i.payload, context_seq: i.context_seq, priority: i.priority, ...(i.deadline_ms !== undefined ? { deadline_ms: i.deadline_ms } : {}) });
-        this.sendMessage(this.result(outcome));
+        const r = this.result(outcome);
+        this.sendMessage(r);
+        if (this.deps.logger.isLevelEnabled('debug')) {
+          this.deps.logger.debug({ agent_id: this.agentId, req_id: i.req_id, status: r.status, global_seq: r.global_seq, code: r.error?.name, view_seq: this.deps.host.runtime.viewSeq(this.agentId), latency_ms: Number((performance.now() - t0).toFixed(3)) }, 'intent');
+        }
         return;
       }
       case 'begin_generation': {

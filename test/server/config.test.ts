@@ -48,3 +48,12 @@ describe('config', () => {
     expect(warnings[0]).toMatch(/WORLDLINE_PROT matches no config key/);
   });
 });
+
+describe('docs/server.md', () => {
+  it('lists every config key exactly as server/config.ts defines it', async () => {
+    const { configTable } = await import('../../server/config.js');
+    const doc = fs.readFileSync(new URL('../../docs/server.md', import.meta.url), 'utf8');
+    const table = /<!-- config-table[^>]*-->\n([\s\S]*?)\n<!-- \/config-table -->/.exec(doc)?.[1];
+    expect(table).toBe(configTable());
+  });
+});
