@@ -44,6 +44,11 @@ export class Generations {
     private readonly schedule: (atMs: number) => void,
   ) {}
 
+  /** True when any agent has an open generation. */
+  active(): boolean {
+    return this.byAgent.size > 0;
+  }
+
   /** True when the agent has open generations (the observation hook is skipped otherwise). */
   watching(agentId: string): boolean {
     return (this.byAgent.get(agentId)?.size ?? 0) > 0;

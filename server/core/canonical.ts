@@ -115,21 +115,61 @@ export function escapePointerToken(token: string): string {
 
 const str = JSON.stringify;
 
+/** JSON string literals of ids, kinds and other strings that recur in every record (bounded, cleared when full). */
+const quotedCache = new Map<string, string>();
+function quoted(s: string): string {
+  let q = quotedCache.get(s);
+  if (q === undefined) {
+    if (quotedCache.size >= 65_536) quotedCache.clear();
+    q = str(s);
+    quotedCache.set(s, q);
+  }
+  return q;
+}
+
+/** A number that recurs from one record to the next (wall_time, sim_time within a quantum), formatted once. */
+class NumberText {
+  private n = Number.NaN;
+  private text = '';
+  of(n: number): string {
+    if (n !== this.n) {
+      this.text = str(n);
+      this.n = n;
+    }
+    return this.text;
+  }
+}
+const simTimeText = new NumberText();
+const wallTimeText = new NumberText();
+
 /**
  * The canonical JSON of an effect record, built field by field in the sorted key order RFC 8785 requires (the
- * payload still goes through canonicalize). The hot path calls this once per committed effect; a unit test checks
+ * payload still goes through canonicalJson). The hot path calls this once per committed effect; a unit test checks
  * it equals canonicalJson(effect) for every shape.
  */
 export function encodeEffect(e: Effect): string {
   let out = '{';
-  if (e.agent_id !== undefined) out += `"agent_id":${str(e.agent_id)},`;
+  if (e.agent_id !== undefined) out += `"agent_id":${quoted(e.agent_id)},`;
   out += `"global_seq":${e.global_seq},`;
   if (e.intent_digest !== undefined) out += `"intent_digest":${str(e.intent_digest)},`;
-  out += `"kind":${str(e.kind)},"payload":${canonicalJson(e.payload)},"priority":${e.priority},`;
+  out += `"kind":${quoted(e.kind)},"payload":${canonicalJson(e.payload)},"priority":${e.priority},`;
   if (e.req_id !== undefined) out += `"req_id":${str(e.req_id)},`;
-  out += `"schema_version":${str(e.schema_version)},"sim_time":${e.sim_time},"source_id":${str(e.source_id)},`;
-  out += `"uuid":${str(e.uuid)},"wall_time":${e.wall_time},"world_id":${str(e.world_id)}}`;
+  out += `"schema_version":${quoted(e.schema_version)},"sim_time":${simTimeText.of(e.sim_time)},"source_id":${quoted(e.source_id)},`;
+  out += `"uuid":${str(e.uuid)},"wall_time":${wallTimeText.of(e.wall_time)},"world_id":${quoted(e.world_id)}}`;
   return out;
+}
+
+let scratch = new Uint8Array(4096);
+
+/**
+ * UTF-8 bytes of `text` in a buffer that is reused by the next call: for EventLogPort.append, which reads its
+ * payload before returning.
+ */
+export function utf8Scratch(text: string): Uint8Array {
+  // UTF-8 needs at most 3 bytes per UTF-16 unit.
+  if (text.length * 3 > scratch.length) scratch = new Uint8Array(Math.max(text.length * 3, scratch.length * 2));
+  const { written } = encoder.encodeInto(text, scratch);
+  return scratch.subarray(0, written);
 }
 
 interface CanonEntry {

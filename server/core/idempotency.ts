@@ -15,36 +15,59 @@ export interface IndexEntry {
   readonly outcome: RecordedOutcome;
 }
 
-const key = (agentId: string, reqId: string): string => `${agentId}\u0000${reqId}`;
+/**
+ * One recorded outcome, kept compact: an index entry lives as long as the world, one per committed intent, so the
+ * outcome object is only built when a retry asks for it.
+ */
+class Entry {
+  constructor(
+    readonly digest: string,
+    /** The committed outcome's fields (global_seq 0 for a rejection). */
+    readonly globalSeq: number,
+    readonly uuid: string,
+    readonly simTime: number,
+    readonly rejected: Extract<IntentOutcome, { status: 'rejected' }> | undefined,
+  ) {}
+
+  outcome(agentId: string, reqId: string): RecordedOutcome {
+    return this.rejected ?? { status: 'committed', agent_id: agentId, req_id: reqId, global_seq: this.globalSeq, uuid: this.uuid, sim_time: this.simTime };
+  }
+}
 
 export class IdempotencyIndex {
-  private readonly entries = new Map<string, IndexEntry>();
+  /** agent id -> req_id -> entry (nested, so no key string is built per intent). */
+  private readonly byAgent = new Map<string, Map<string, Entry>>();
+  private count = 0;
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
   get(agentId: string, reqId: string): IndexEntry | undefined {
-    return this.entries.get(key(agentId, reqId));
+    const e = this.byAgent.get(agentId)?.get(reqId);
+    return e === undefined ? undefined : { digest: e.digest, outcome: e.outcome(agentId, reqId) };
   }
 
   record(agentId: string, reqId: string, digest: string, outcome: IntentOutcome): void {
     if (outcome.status === 'cancelled') return;
-    const stored: RecordedOutcome =
-      outcome.status === 'committed'
-        ? { status: 'committed', agent_id: agentId, req_id: reqId, global_seq: outcome.global_seq, uuid: outcome.uuid, sim_time: outcome.sim_time }
-        : outcome;
-    this.entries.set(key(agentId, reqId), { digest, outcome: stored });
+    const e = outcome.status === 'committed' ? new Entry(digest, outcome.global_seq, outcome.uuid, outcome.sim_time, undefined) : new Entry(digest, 0, '', 0, outcome);
+    let m = this.byAgent.get(agentId);
+    if (m === undefined) this.byAgent.set(agentId, (m = new Map()));
+    const size = m.size;
+    m.set(reqId, e);
+    this.count += m.size - size;
   }
 
-  /** Entries in insertion order (commit order), for snapshots. */
+  /** Entries per agent (agents in the order they first recorded), each agent's in commit order, for snapshots. */
   toJSON(): IndexEntry[] {
-    return [...this.entries.values()];
+    const out: IndexEntry[] = [];
+    for (const [agentId, m] of this.byAgent) for (const [reqId, e] of m) out.push({ digest: e.digest, outcome: e.outcome(agentId, reqId) });
+    return out;
   }
 
   static fromJSON(list: readonly IndexEntry[]): IdempotencyIndex {
     const idx = new IdempotencyIndex();
-    for (const e of list) idx.entries.set(key(e.outcome.agent_id, e.outcome.req_id), e);
+    for (const e of list) idx.record(e.outcome.agent_id, e.outcome.req_id, e.digest, e.outcome);
     return idx;
   }
 }

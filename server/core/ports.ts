@@ -43,7 +43,10 @@ export interface EventLogPort {
   readonly meta: LogMeta;
   /** Seq of the last record appended (0 for an empty log). */
   readonly lastSeq: number;
-  /** Appends a record; seq and chain position are assigned synchronously, in call order. */
+  /**
+   * Appends a record; seq and chain position are assigned synchronously, in call order. The payload is read (copied
+   * or written out) before append returns: the core reuses the buffer for the next record.
+   */
   append(kind: string, payload: Uint8Array): Promise<AppendResult>;
   /** Reads records with seq >= fromSeq (default: the first record still stored), in order. */
   records(fromSeq?: number, toSeq?: number): Iterable<LogRecord>;

@@ -5,14 +5,14 @@
  * not awaited one by one; outcomes and deltas are delivered once all of the quantum's records are durable.
  */
 import { WorldlineError, isWorldlineError } from '../errors.js';
-import { encodeEffect, utf8 } from './canonical.js';
+import { encodeEffect, utf8, utf8Scratch } from './canonical.js';
 import { checkDraft } from './intake.js';
 import { RecordKind, encodeRecord } from './records.js';
 import { seededStream } from './rng.js';
 import type { PendingIntent } from './scheduler.js';
 import { writeSnapshotAfter } from './restore.js';
 import { rejectedOutcome, type EmitOutcome, type WorldRuntime } from './runtime.js';
-import { SCHEMA_VERSION, type Effect, type EffectDraft, type JsonObject, type JsonValue, type StaleCause } from './types.js';
+import { SCHEMA_VERSION, type Effect, type EffectDraft, type IntentOutcome, type JsonObject, type JsonValue, type StaleCause } from './types.js';
 import type { RuleViolation } from './world.js';
 
 export interface DraftCandidate {
@@ -29,6 +29,10 @@ export interface QuantumReport {
   readonly sim_time: number;
   readonly deltas: number;
 }
+
+/** How one candidate ended in this quantum, settled once its records are durable. */
+const COMMITTED = 0;
+const REJECTED = 1;
 
 const ENGINE_PRIORITY = 1001;
 
@@ -61,6 +65,24 @@ function systemDrafts(rt: WorldRuntime, tick: number): DraftCandidate[] {
   return out;
 }
 
+/** Tells a submitter or emitter how its candidate ended, or the log's error when the quantum did not become durable. */
+function settle(c: DraftCandidate, how: number, result: Effect | WorldlineError | IntentOutcome, failure: WorldlineError | undefined): void {
+  const p = c.pending;
+  if (p) {
+    const source = c.draft.source_id;
+    if (failure) p.resolve(rejectedOutcome(source, p.intent.req_id, failure));
+    else if (how === REJECTED) p.resolve(result as IntentOutcome);
+    else {
+      const e = result as Effect;
+      p.resolve({ status: 'committed', agent_id: source, req_id: p.intent.req_id, global_seq: e.global_seq, uuid: e.uuid, sim_time: e.sim_time, effect: e });
+    }
+  } else if (c.onDone) {
+    if (failure) c.onDone({ status: 'rejected', error: failure.toJSON() });
+    else if (how === REJECTED) c.onDone({ status: 'rejected', error: (result as WorldlineError).toJSON() });
+    else c.onDone({ status: 'committed', effect: result as Effect });
+  }
+}
+
 /** Runs one quantum; resolves when its records are durable and its outcomes and deltas delivered. */
 export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<QuantumReport> {
   if (rt.failed) return Promise.reject(rt.failed);
@@ -81,7 +103,7 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
       p.resolve(rejectedOutcome(i.agent_id, i.req_id, new WorldlineError('OPERATION_TIMEOUT', `Intent ${i.req_id} passed its deadline_ms before it could commit.`, { req_id: i.req_id })));
       continue;
     }
-    const stale = rt.staleness(i.agent_id, i.context_seq, rt.classOf(i.agent_id).stalenessThreshold);
+    const stale = rt.staleness(i.agent_id, i.context_seq, p.cls.stalenessThreshold);
     if (stale) {
       p.resolve(rejectedOutcome(i.agent_id, i.req_id, stale));
       continue;
@@ -92,32 +114,39 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
   cands.sort(byOrder);
 
   const appends: Promise<unknown>[] = [];
-  const settle: Array<(err: WorldlineError | undefined) => void> = [];
+  // Parallel lists (no closure per intent): candidate, how it ended, and its outcome or error.
+  const settled: DraftCandidate[] = [];
+  const how: number[] = [];
+  const results: Array<Effect | WorldlineError | IntentOutcome> = [];
   const effects: Effect[] = [];
   const visibleEffects = new Map<string, Effect[]>();
   const genEvents: Array<[string, StaleCause, readonly string[]]> = [];
   let current: Effect | undefined;
-  rt.obs.onVisible = (agentId, cause, changed) => {
-    if (rt.effectSubscribers.has(agentId) && current) {
-      const l = visibleEffects.get(agentId);
-      if (l) l.push(current);
-      else visibleEffects.set(agentId, [current]);
-    }
-    if (rt.generations.watching(agentId)) genEvents.push([agentId, cause, changed]);
-  };
+  // The hook costs an object per (observer, effect): install it only when someone listens.
+  if (rt.effectSubscribers.size > 0 || rt.generations.active()) {
+    rt.obs.onVisible = (agentId, cause, changed) => {
+      if (rt.effectSubscribers.has(agentId) && current) {
+        const l = visibleEffects.get(agentId);
+        if (l) l.push(current);
+        else visibleEffects.set(agentId, [current]);
+      }
+      if (rt.generations.watching(agentId)) genEvents.push([agentId, cause, changed]);
+    };
+  }
   let rejected = 0;
   const hashEvery = world.policies.stateHashEvery;
+  const validators = world.validators;
   for (const c of cands) {
     const { kind, payload, source_id } = c.draft;
     const p = c.pending;
     const agentId = p ? source_id : undefined;
-    const ctx = { kind, source_id, agent_id: agentId };
+    const draft = { kind, payload, source_id, agent_id: agentId };
     const handler = world.handlers[kind];
-    let violation: RuleViolation | undefined = handler?.validate?.(payload, store, ctx);
+    let violation: RuleViolation | undefined = handler?.validate?.(payload, store, draft);
     if (!violation) {
-      for (const v of world.validators) {
+      for (const v of validators) {
         if (v.kinds && !v.kinds.includes(kind)) continue;
-        const msg = v.check({ ...ctx, payload }, store);
+        const msg = v.check(draft, store);
         if (msg !== undefined) {
           violation = { rule: v.rule, message: msg };
           break;
@@ -126,22 +155,14 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
     }
     let effect: Effect | undefined;
     if (!violation && handler) {
-      effect = {
-        schema_version: SCHEMA_VERSION,
-        world_id: rt.worldId,
-        uuid: c.uuid,
-        kind,
-        payload,
-        global_seq: rt.globalSeq + 1,
-        sim_time: simTime,
-        wall_time: now,
-        source_id,
-        priority: c.draft.priority,
-        ...(p ? { req_id: p.intent.req_id, agent_id: source_id, intent_digest: p.digest } : {}),
-      };
+      const seq = rt.globalSeq + 1;
+      const priority = c.draft.priority;
+      effect = p
+        ? { schema_version: SCHEMA_VERSION, world_id: rt.worldId, uuid: c.uuid, kind, payload, global_seq: seq, sim_time: simTime, wall_time: now, source_id, priority, req_id: p.intent.req_id, agent_id: source_id, intent_digest: p.digest }
+        : { schema_version: SCHEMA_VERSION, world_id: rt.worldId, uuid: c.uuid, kind, payload, global_seq: seq, sim_time: simTime, wall_time: now, source_id, priority };
       store.begin();
       try {
-        handler.apply(payload, store, { ...ctx, effect });
+        handler.apply(payload, store, { kind, source_id, agent_id: agentId, effect });
       } catch (err) {
         store.rollback();
         const rule = isWorldlineError(err) && typeof err.details['rule'] === 'string' ? err.details['rule'] : 'apply';
@@ -158,28 +179,30 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
         appends.push(rt.log.append(RecordKind.OUTCOME, utf8(encodeRecord({ schema_version: SCHEMA_VERSION, world_id: rt.worldId, uuid: c.uuid, intent_digest: p.digest, outcome }))));
         rt.index.record(source_id, p.intent.req_id, p.digest, outcome);
         p.state = 'committing';
-        settle.push((e) => p.resolve(e ? rejectedOutcome(source_id, p.intent.req_id, e) : outcome));
+        settled.push(c);
+        how.push(REJECTED);
+        results.push(outcome);
       } else if (c.onDone) {
-        const done = c.onDone;
-        settle.push((e) => done({ status: 'rejected', error: (e ?? err).toJSON() }));
+        settled.push(c);
+        how.push(REJECTED);
+        results.push(err);
       }
       continue;
     }
     const changes = store.end();
     rt.globalSeq = effect.global_seq;
-    appends.push(rt.log.append(RecordKind.EFFECT, utf8(encodeEffect(effect))));
+    appends.push(rt.log.append(RecordKind.EFFECT, utf8Scratch(encodeEffect(effect))));
     effects.push(effect);
     current = effect;
     rt.obs.onEffect(effect.global_seq, kind, changes);
-    const committed = effect;
     if (p) {
-      const outcome = { status: 'committed', agent_id: source_id, req_id: p.intent.req_id, global_seq: committed.global_seq, uuid: committed.uuid, sim_time: simTime } as const;
-      rt.index.record(source_id, p.intent.req_id, p.digest, outcome);
+      rt.index.record(source_id, p.intent.req_id, p.digest, { status: 'committed', agent_id: source_id, req_id: p.intent.req_id, global_seq: effect.global_seq, uuid: effect.uuid, sim_time: simTime });
       p.state = 'committing';
-      settle.push((e) => p.resolve(e ? rejectedOutcome(source_id, p.intent.req_id, e) : { ...outcome, effect: committed }));
-    } else if (c.onDone) {
-      const done = c.onDone;
-      settle.push((e) => done(e ? { status: 'rejected', error: e.toJSON() } : { status: 'committed', effect: committed }));
+    }
+    if (p || c.onDone) {
+      settled.push(c);
+      how.push(COMMITTED);
+      results.push(effect);
     }
     rt.effectsSinceSnapshot++;
     if (hashEvery > 0 && ++rt.effectsSinceHash >= hashEvery) {
@@ -196,7 +219,7 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
     await durable;
   }).then(
     () => {
-      for (const s of settle) s(undefined);
+      for (let i = 0; i < settled.length; i++) settle(settled[i] as DraftCandidate, how[i] as number, results[i] as Effect | WorldlineError | IntentOutcome, undefined);
       const delivery = { deltas, effects, visibleEffects };
       for (const l of rt.listeners) l(delivery);
       for (const [a, c, ch] of genEvents) rt.generations.onVisible(a, c, ch);
@@ -204,7 +227,7 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
     },
     (err: unknown) => {
       const e = rt.fail(err);
-      for (const s of settle) s(e);
+      for (let i = 0; i < settled.length; i++) settle(settled[i] as DraftCandidate, how[i] as number, results[i] as Effect | WorldlineError | IntentOutcome, e);
       throw e;
     },
   );

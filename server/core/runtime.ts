@@ -13,7 +13,7 @@ import type { Clock, EventLogPort } from './ports.js';
 import { Quotas } from './quotas.js';
 import { restoreRuntime, writeSnapshotAfter } from './restore.js';
 import { UuidSequence } from './rng.js';
-import { IntentScheduler, type PendingIntent } from './scheduler.js';
+import { IntentScheduler, PendingIntent } from './scheduler.js';
 import type { WorldStore } from './state.js';
 import { runQuantum, type DraftCandidate, type QuantumReport } from './quantum.js';
 import type { Effect, EffectDraft, Intent, IntentOutcome, ObservationDelta, StaleCause, View } from './types.js';
@@ -59,6 +59,13 @@ export function rejectedOutcome(agentId: string, reqId: string, err: WorldlineEr
   return { status: 'rejected', agent_id: agentId, req_id: reqId, error: { code: err.code, name: err.codeName, message: err.message, details: err.details } };
 }
 
+const reqOf = (input: unknown): string => String((input as { req_id?: unknown } | null)?.req_id ?? '');
+const agentOf = (input: unknown): string => String((input as { agent_id?: unknown } | null)?.agent_id ?? '');
+
+function reject(agentId: string, reqId: string, name: ConstructorParameters<typeof WorldlineError>[0], message: string, details: Record<string, unknown> = {}): Promise<IntentOutcome> {
+  return Promise.resolve(rejectedOutcome(agentId, reqId, new WorldlineError(name, message, { req_id: reqId, ...details })));
+}
+
 function asWorldlineError(err: unknown): WorldlineError {
   return isWorldlineError(err) ? err : new WorldlineError('DATABASE_ERROR', `The log failed: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err });
 }
@@ -74,7 +81,7 @@ export class WorldRuntime {
   /** @internal */ readonly uuids: UuidSequence;
   /** @internal */ readonly agents = new Map<string, AgentInfo>();
   /** @internal */ readonly scheduler = new IntentScheduler();
-  /** @internal */ readonly inflight = new Map<string, PendingIntent>();
+  /** @internal agent id -> req_id -> intent waiting or committing. */ readonly inflight = new Map<string, Map<string, PendingIntent>>();
   /** @internal */ readonly emitted: DraftCandidate[] = [];
   /** @internal */ readonly generations: Generations;
   /** @internal */ readonly quotas: Quotas;
@@ -158,9 +165,7 @@ export class WorldRuntime {
 
   /** Runs an intent through the pipeline. Resolves (never rejects) once the outcome is final and durable. */
   submit(input: unknown): Promise<IntentOutcome> {
-    const reqOf = (): string => String((input as { req_id?: unknown } | null)?.req_id ?? '');
-    const agentOf = (): string => String((input as { agent_id?: unknown } | null)?.agent_id ?? '');
-    if (this.failed) return Promise.resolve(rejectedOutcome(agentOf(), reqOf(), this.failed));
+    if (this.failed) return Promise.resolve(rejectedOutcome(agentOf(input), reqOf(input), this.failed));
     // 1. shape
     let intent: Intent & { priority: number };
     let digest: string;
@@ -168,51 +173,47 @@ export class WorldRuntime {
       intent = checkIntent(input, this.world.handlers);
       digest = intentDigest(intent.kind, intent.payload);
     } catch (err) {
-      return Promise.resolve(rejectedOutcome(agentOf(), reqOf(), asWorldlineError(err)));
+      return Promise.resolve(rejectedOutcome(agentOf(input), reqOf(input), asWorldlineError(err)));
     }
     const { agent_id: agentId, req_id: reqId } = intent;
-    const reject = (name: ConstructorParameters<typeof WorldlineError>[0], message: string, details: Record<string, unknown> = {}): Promise<IntentOutcome> =>
-      Promise.resolve(rejectedOutcome(agentId, reqId, new WorldlineError(name, message, { req_id: reqId, ...details })));
-    if (!this.agents.has(agentId)) return reject('INVALID_AGENT_ID', `Agent ${agentId} is not registered in world ${this.worldId}.`);
+    const info = this.agents.get(agentId);
+    if (!info) return reject(agentId, reqId, 'INVALID_AGENT_ID', `Agent ${agentId} is not registered in world ${this.worldId}.`);
     // 2. idempotency: an in-flight or recorded (agent, req_id) gets the same outcome.
-    const key = `${agentId}\u0000${reqId}`;
-    const live = this.inflight.get(key);
-    if (live) return live.digest === digest ? live.promise : reject('DUPLICATE_REQ_ID', `req_id ${reqId} is in flight with a different intent.`);
+    let live = this.inflight.get(agentId);
+    const same = live?.get(reqId);
+    if (same) return same.digest === digest ? same.promise : reject(agentId, reqId, 'DUPLICATE_REQ_ID', `req_id ${reqId} is in flight with a different intent.`);
     const done = this.index.get(agentId, reqId);
-    if (done) return done.digest === digest ? Promise.resolve(done.outcome) : reject('DUPLICATE_REQ_ID', `req_id ${reqId} was already used for a different intent.`);
-    const cls = this.classOf(agentId);
+    if (done) return done.digest === digest ? Promise.resolve(done.outcome) : reject(agentId, reqId, 'DUPLICATE_REQ_ID', `req_id ${reqId} was already used for a different intent.`);
+    const cls = this.world.policies.agentClasses[info.agent_class] as AgentClassPolicy;
     // 3. staleness, counting only events this agent could see.
     const stale = this.staleness(agentId, intent.context_seq, cls.stalenessThreshold);
     if (stale) return Promise.resolve(rejectedOutcome(agentId, reqId, stale));
     // 4. quotas
     const now = this.clock.now();
-    const denial = this.quotas.charge(agentId, cls.quota, this.agents.get(agentId)?.tenant ?? 'default', now);
-    if (denial) return reject('QUOTA_EXCEEDED', `The ${denial.scope} quota is exhausted; retry in ${denial.retry_after_ms} ms.`, { ...denial });
+    const denial = this.quotas.charge(agentId, cls.quota, info.tenant, now);
+    if (denial) return reject(agentId, reqId, 'QUOTA_EXCEEDED', `The ${denial.scope} quota is exhausted; retry in ${denial.retry_after_ms} ms.`, { ...denial });
     // 5. backpressure
-    let resolve!: (o: IntentOutcome) => void;
-    const promise = new Promise<IntentOutcome>((r) => (resolve = r));
-    const p: PendingIntent = {
-      intent,
-      priority: intent.priority,
-      digest,
-      tenant: this.agents.get(agentId)?.tenant ?? 'default',
-      arrival: this.arrival++,
-      deadlineAt: intent.deadline_ms === undefined ? undefined : now + intent.deadline_ms,
-      promise,
-      resolve: (o) => {
-        p.state = 'done';
-        if (this.inflight.get(key) === p) this.inflight.delete(key);
-        resolve(o);
-      },
-      state: 'queued',
-    };
+    const deadlineAt = intent.deadline_ms === undefined ? undefined : now + intent.deadline_ms;
+    const p = new PendingIntent(intent, intent.priority, digest, info.tenant, this.arrival++, deadlineAt, cls, this.forget);
     const r = this.scheduler.enqueue(p, cls);
-    if (!r.ok) return reject('QUEUE_FULL', `Agent ${agentId}'s queue is full (${cls.queueLimit}, policy ${cls.backpressure}).`, { queue_limit: cls.queueLimit });
+    if (!r.ok) return reject(agentId, reqId, 'QUEUE_FULL', `Agent ${agentId}'s queue is full (${cls.queueLimit}, policy ${cls.backpressure}).`, { queue_limit: cls.queueLimit });
     if (r.shed) r.shed.resolve(rejectedOutcome(agentId, r.shed.intent.req_id, new WorldlineError('QUEUE_FULL', `Shed: agent ${agentId}'s queue is full and the oldest intent was dropped.`, { req_id: r.shed.intent.req_id, shed: true })));
-    this.inflight.set(key, p);
+    if (!live) this.inflight.set(agentId, (live = new Map()));
+    live.set(reqId, p);
     this.generations.end(agentId, reqId);
     this.scheduleQuantum();
-    return promise;
+    return p.promise;
+  }
+
+  /** Forgets a settled intent as in flight (shared by every PendingIntent, so none needs its own closure). */
+  private readonly forget = (p: PendingIntent): void => {
+    const m = this.inflight.get(p.intent.agent_id);
+    if (m?.get(p.intent.req_id) === p) m.delete(p.intent.req_id);
+  };
+
+  /** @internal The waiting or committing intent with this (agent, req_id), if any. */
+  inflightIntent(agentId: string, reqId: string): PendingIntent | undefined {
+    return this.inflight.get(agentId)?.get(reqId);
   }
 
   /** @internal STALE_CONTEXT when the agent has seen more than `threshold` events since context_seq. */
@@ -253,7 +254,7 @@ export class WorldRuntime {
   /** Cancels a generation and/or a waiting intent. A committed intent answers already_completed. */
   cancel(agentId: string, reqId: string): CancelResult {
     const gen = this.generations.cancel(agentId, reqId, 'cancelled on request');
-    const p = this.inflight.get(`${agentId}\u0000${reqId}`);
+    const p = this.inflightIntent(agentId, reqId);
     if (p && (p.state === 'queued' || p.state === 'deferred') && this.scheduler.remove(p)) {
       p.resolve({ status: 'cancelled', agent_id: agentId, req_id: reqId, reason: 'cancelled on request' });
       return { status: 'cancelled' };
@@ -344,7 +345,7 @@ export class WorldRuntime {
     const e = asWorldlineError(err);
     if (this.failed) return this.failed;
     this.failed = e;
-    for (const p of this.inflight.values()) if (p.state === 'queued' || p.state === 'deferred') p.resolve(rejectedOutcome(p.intent.agent_id, p.intent.req_id, e));
+    for (const m of this.inflight.values()) for (const p of [...m.values()]) if (p.state === 'queued' || p.state === 'deferred') p.resolve(rejectedOutcome(p.intent.agent_id, p.intent.req_id, e));
     return e;
   }
 }

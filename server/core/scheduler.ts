@@ -7,17 +7,31 @@
 import type { AgentClassPolicy } from './world.js';
 import type { Intent, IntentOutcome } from './types.js';
 
-/** An admitted intent waiting for its quantum. */
-export interface PendingIntent {
-  readonly intent: Intent;
-  readonly priority: number;
-  readonly digest: string;
-  readonly tenant: string;
-  readonly arrival: number;
-  readonly deadlineAt: number | undefined;
+/** An admitted intent waiting for its quantum; its promise settles once, through resolve(). */
+export class PendingIntent {
+  state: 'deferred' | 'queued' | 'ordering' | 'committing' | 'done' = 'queued';
   readonly promise: Promise<IntentOutcome>;
-  readonly resolve: (o: IntentOutcome) => void;
-  state: 'deferred' | 'queued' | 'ordering' | 'committing' | 'done';
+  private settle!: (o: IntentOutcome) => void;
+
+  constructor(
+    readonly intent: Intent,
+    readonly priority: number,
+    readonly digest: string,
+    readonly tenant: string,
+    readonly arrival: number,
+    readonly deadlineAt: number | undefined,
+    readonly cls: AgentClassPolicy,
+    /** Called when the outcome is given (before the promise settles), e.g. to forget it as in flight. */
+    private readonly onDone: (p: PendingIntent) => void,
+  ) {
+    this.promise = new Promise<IntentOutcome>((r) => (this.settle = r));
+  }
+
+  resolve(o: IntentOutcome): void {
+    this.state = 'done';
+    this.onDone(this);
+    this.settle(o);
+  }
 }
 
 class AgentQueue {

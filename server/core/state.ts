@@ -68,7 +68,9 @@ export class WorldStore implements StateMutator {
   private readonly metadata = new Map<string, JsonValue>();
   private readonly rngStates = new Map<string, JsonValue>();
 
-  private journal: Map<string, EntityRecord | undefined> | undefined;
+  /** The records before the effect being applied (first change wins); reused from one effect to the next. */
+  private readonly journal = new Map<string, EntityRecord | undefined>();
+  private journaling = false;
   private relJournal: Map<string, string[] | undefined> | undefined;
   private metaJournal: Map<string, JsonValue | undefined> | undefined;
   private tickBefore = 0;
@@ -88,7 +90,8 @@ export class WorldStore implements StateMutator {
 
   /** Starts journalling the changes of one effect. */
   begin(): void {
-    this.journal = new Map();
+    this.journal.clear();
+    this.journaling = true;
     this.relJournal = undefined;
     this.metaJournal = undefined;
     this.tickBefore = this.tick;
@@ -96,19 +99,21 @@ export class WorldStore implements StateMutator {
 
   /** Ends the effect and returns what it changed. */
   end(): ChangeSet {
-    const j = this.journal;
-    this.journal = undefined;
     const entities: EntityChange[] = [];
-    if (j) for (const [id, before] of j) {
-      const after = this.entities.get(id);
-      if (before !== after) entities.push({ id, before, after });
+    if (this.journaling) {
+      for (const [id, before] of this.journal) {
+        const after = this.entities.get(id);
+        if (before !== after) entities.push({ id, before, after });
+      }
+      this.journal.clear();
+      this.journaling = false;
     }
     return { entities, relationshipsChanged: this.relJournal !== undefined };
   }
 
   /** Undoes every change since begin(). */
   rollback(): void {
-    if (this.journal) for (const [id, before] of this.journal) {
+    if (this.journaling) for (const [id, before] of this.journal) {
       if (before === undefined) this.entities.delete(id);
       else this.entities.set(id, before);
     }
@@ -121,13 +126,14 @@ export class WorldStore implements StateMutator {
       else this.metadata.set(k, before);
     }
     this.tick = this.tickBefore;
-    this.journal = undefined;
+    this.journal.clear();
+    this.journaling = false;
     this.relJournal = undefined;
     this.metaJournal = undefined;
   }
 
   private touch(id: string): void {
-    if (this.journal && !this.journal.has(id)) this.journal.set(id, this.entities.get(id));
+    if (this.journaling && !this.journal.has(id)) this.journal.set(id, this.entities.get(id));
   }
 
   get(id: string): EntityRecord | undefined {
