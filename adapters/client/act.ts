@@ -1,0 +1,143 @@
+/**
+ * act(): generate an intent from the current view and submit it, regenerating when the world moves on. Each attempt
+ * opens a generation on the server (BeginGeneration with its own req_id and the view_seq it starts from); the
+ * attempt's signal aborts the moment the server sends Cancelled, and the next attempt starts from the view the
+ * cancelling deltas produced (they arrive before the Cancelled frame on the same connection). A finished attempt is
+ * submitted with its context_seq; a STALE_CONTEXT rejection also regenerates.
+ */
+import { WorldlineError, isWorldlineError } from '../../server/errors.js';
+import type { IntentResult, JsonValue, StaleCause } from '../../server/protocol/index.js';
+import type { IntentInput } from './agent.js';
+import type { View } from './view.js';
+
+/** What generate() gets for one attempt. */
+export interface GenerateContext {
+  readonly view: View;
+  /** The view_seq of `view`: the intent's context_seq. */
+  readonly contextSeq: number;
+  /** Aborted (reason: a GENERATION_CANCELLED WorldlineError) when the server cancels this generation. */
+  readonly signal: AbortSignal;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  readonly reqId: string;
+}
+
+/** The intent to submit (req_id and context_seq are the attempt's), or null to submit nothing. */
+export type GeneratedIntent = Omit<IntentInput, 'req_id' | 'context_seq'> | null;
+
+export type Generate = (ctx: GenerateContext) => Promise<GeneratedIntent>;
+
+export interface ActOptions {
+  /** Regenerate when the generation is cancelled or the intent is rejected as stale (default true). */
+  readonly regenerateOnStale?: boolean;
+  /** Attempts before giving up with STALENESS_DETECTED (default 5). */
+  readonly maxAttempts?: number;
+  /** Before regenerating, wait until no delta has arrived for this long (default 0), so a burst settles first. */
+  readonly debounceMs?: number;
+  /** Aborts the whole act(): the current generation is cancelled on the server too. */
+  readonly signal?: AbortSignal;
+  /** Base of the attempts' req_ids (`${base}.${attempt}`); random by default. */
+  readonly reqIdBase?: string;
+  /** Called as each attempt ends. */
+  readonly onAttempt?: (a: AttemptRecord) => void;
+}
+
+export interface AttemptRecord {
+  readonly attempt: number;
+  readonly reqId: string;
+  readonly contextSeq: number;
+  /** interrupted: cancelled by the server mid-generation; stale: submitted but rejected STALE_CONTEXT; submitted: got a result; skipped: generate returned null. */
+  readonly outcome: 'interrupted' | 'stale' | 'submitted' | 'skipped';
+  readonly staleDueTo: readonly StaleCause[];
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+export interface ActResult {
+  /** The final IntentResult, or undefined when generate returned null. */
+  readonly result: IntentResult | undefined;
+  readonly intent: IntentInput | undefined;
+  readonly attempts: readonly AttemptRecord[];
+}
+
+/** What act() needs from the agent. */
+export interface ActHost {
+  readonly view: View;
+  readonly viewSeq: number;
+  readonly closed: boolean;
+  beginGeneration(reqId: string, contextSeq: number, controller: AbortController): void;
+  endGeneration(reqId: string, cancelOnServer: boolean): void;
+  submit(intent: IntentInput): Promise<IntentResult>;
+  waitQuiet(quietMs: number, maxMs: number, signal: AbortSignal | undefined): Promise<void>;
+}
+
+function staleCauses(details: Readonly<Record<string, unknown>>): StaleCause[] {
+  const raw = details['stale_due_to'];
+  if (!Array.isArray(raw)) return [];
+  return raw.map((c: Record<string, unknown>) => ({ view_seq: Number(c['view_seq'] ?? 0), global_seq: Number(c['global_seq'] ?? c['seq'] ?? 0), kind: String(c['kind'] ?? '') }));
+}
+
+const timeNow = (): number => performance.now();
+
+export async function runAct(host: ActHost, generate: Generate, opts: ActOptions): Promise<ActResult> {
+  const maxAttempts = opts.maxAttempts ?? 5;
+  const regenerate = opts.regenerateOnStale ?? true;
+  const debounceMs = opts.debounceMs ?? 0;
+  const base = opts.reqIdBase ?? (globalThis as { crypto?: { randomUUID?: () => string } }).crypto?.randomUUID?.() ?? `act-${Math.floor(Math.random() * 2 ** 48).toString(36)}`;
+  const attempts: AttemptRecord[] = [];
+  const record = (a: AttemptRecord): void => {
+    attempts.push(a);
+    opts.onAttempt?.(a);
+  };
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    opts.signal?.throwIfAborted();
+    if (host.closed) throw new WorldlineError('LOG_CLOSED', 'the agent is closed; connect again');
+    if (attempt > 1 && debounceMs > 0) await host.waitQuiet(debounceMs, Math.max(1000, 10 * debounceMs), opts.signal);
+    const reqId = `${base}.${attempt}`;
+    const contextSeq = Math.max(0, host.viewSeq);
+    const view = host.view;
+    const controller = new AbortController();
+    const onOuterAbort = (): void => controller.abort(opts.signal?.reason);
+    opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+    const startedAt = timeNow();
+    host.beginGeneration(reqId, contextSeq, controller);
+    let intent: GeneratedIntent;
+    try {
+      intent = await generate({ view, contextSeq, signal: controller.signal, attempt, reqId });
+    } catch (err) {
+      opts.signal?.removeEventListener('abort', onOuterAbort);
+      const cancelled = controller.signal.aborted && isWorldlineError(controller.signal.reason, 'GENERATION_CANCELLED') && !opts.signal?.aborted;
+      host.endGeneration(reqId, !cancelled);
+      if (!cancelled) throw err;
+      const reason = controller.signal.reason as WorldlineError;
+      record({ attempt, reqId, contextSeq, outcome: 'interrupted', staleDueTo: staleCauses(reason.details), startedAt, endedAt: timeNow() });
+      if (!regenerate) throw reason;
+      continue;
+    }
+    opts.signal?.removeEventListener('abort', onOuterAbort);
+    if (controller.signal.aborted) {
+      // generate() finished without honouring the signal: its answer was made from a stale view, so drop it.
+      const reason = controller.signal.reason as unknown;
+      host.endGeneration(reqId, false);
+      if (opts.signal?.aborted) throw opts.signal.reason;
+      const details = isWorldlineError(reason) ? reason.details : {};
+      record({ attempt, reqId, contextSeq, outcome: 'interrupted', staleDueTo: staleCauses(details), startedAt, endedAt: timeNow() });
+      if (!regenerate) throw reason;
+      continue;
+    }
+    if (intent === null) {
+      host.endGeneration(reqId, true);
+      record({ attempt, reqId, contextSeq, outcome: 'skipped', staleDueTo: [], startedAt, endedAt: timeNow() });
+      return { result: undefined, intent: undefined, attempts };
+    }
+    // Submitting closes the generation on the server; a Cancelled that crosses our submit is ignored from here on.
+    host.endGeneration(reqId, false);
+    const full: IntentInput = { ...intent, payload: intent.payload as JsonValue, req_id: reqId, context_seq: contextSeq };
+    const result = await host.submit(full);
+    const stale = result.status === 'rejected' && (result.error?.name === 'STALE_CONTEXT' || result.error?.recovery === 'REGENERATE');
+    record({ attempt, reqId, contextSeq, outcome: stale ? 'stale' : 'submitted', staleDueTo: stale && result.error ? staleCauses(result.error.details) : [], startedAt, endedAt: timeNow() });
+    if (stale && regenerate) continue;
+    return { result, intent: full, attempts };
+  }
+  throw new WorldlineError('STALENESS_DETECTED', `the world kept moving: ${maxAttempts} attempts were interrupted or went stale; raise maxAttempts or debounceMs`, { attempts: attempts.length });
+}

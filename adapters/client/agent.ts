@@ -1,0 +1,702 @@
+/**
+ * The client side of one agent: a WebSocket to a world that reconnects by itself (exponential backoff, resume from
+ * the last applied view_seq), the agent's current view (snapshot + strictly applied deltas, each checked against
+ * its context_digest; a mismatch or a gap resynchronises), intents submitted and retried idempotently across
+ * reconnects with the same req_id, generations cancelled the moment the server says so, and clock sync.
+ * Uses only the public protocol module and web-standard APIs, so it runs in Node and in browsers.
+ */
+import { ErrorCatalogue, WorldlineError, type ErrorName } from '../../server/errors.js';
+import {
+  PROTOCOL_VERSION,
+  PathTable,
+  Subprotocol,
+  WireSession,
+  createJsonCodec,
+  createMsgpackCodec,
+  createProtoCodec,
+  type Cancelled,
+  type ErrorBody,
+  type IntentResult,
+  type JsonValue,
+  type ObservationDelta,
+  type Role,
+  type ServerMessage,
+  type SnapshotBody,
+  type StaleCause,
+  type SubmitIntent,
+  type WireCodec,
+  type WireIntent,
+} from '../../server/protocol/index.js';
+import { runAct, type ActHost, type ActOptions, type ActResult, type Generate } from './act.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { canonicalText, webCryptoDigest, type DigestFunction } from './digest.js';
+import { Emitter } from './emitter.js';
+import { ObservationQueue } from './observations.js';
+import { OPEN, frameOf, resolveWebSocket, type SocketCloseEvent, type SocketMessageEvent, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+import { ClockSync, LatencyRing, type ClockEstimate, type LatencySummary } from './stats.js';
+import { ViewState, type Observation, type View } from './view.js';
+
+export type CodecName = 'json' | 'msgpack' | 'proto';
+
+export interface ConnectOptions {
+  /** The agent's token, or a function called at each (re)connect (to refresh an expiring token). */
+  readonly token: string | (() => string | Promise<string>);
+  readonly agentId: string;
+  /** Wire codec (default msgpack). */
+  readonly codec?: CodecName | Subprotocol;
+  readonly role?: Role;
+  /** WebSocket implementation; defaults to globalThis.WebSocket (in Node 20 pass `ws`). */
+  readonly WebSocket?: WebSocketConstructor;
+  /** Reconnect policy, or false to leave at the first drop. */
+  readonly reconnect?: BackoffOptions | false;
+  /** Check every delta's context_digest (default true). */
+  readonly verifyDigests?: boolean;
+  /** sha256 hex of canonical JSON text; defaults to WebCrypto. */
+  readonly digest?: DigestFunction;
+  /** Clock-sync ping interval in ms (default 2000; 0 turns periodic pings off). */
+  readonly pingIntervalMs?: number;
+  /** How long submit() waits for its IntentResult, across reconnects (default 30000 ms). */
+  readonly submitTimeoutMs?: number;
+  /** Observations a slow observations() consumer may fall behind before it gets a snapshot instead (default 1024). */
+  readonly observationBuffer?: number;
+  readonly clientVersion?: string;
+  /** Local clock in ms (default performance.timeOrigin + performance.now()). */
+  readonly now?: () => number;
+  /** Uniform random numbers in [0, 1) for backoff jitter (default Math.random). */
+  readonly random?: () => number;
+}
+
+/** An intent as the caller gives it: req_id and context_seq are filled in when absent. */
+export interface IntentInput {
+  readonly kind: string;
+  readonly payload: JsonValue;
+  readonly req_id?: string;
+  readonly context_seq?: number;
+  readonly priority?: number;
+  readonly deadline_ms?: number;
+}
+
+export interface AgentEvents {
+  /** The socket closed unexpectedly; `willReconnect` says whether the SDK will try again. */
+  drop: { readonly code: number; readonly reason: string; readonly willReconnect: boolean };
+  /** A new connection was welcomed after a drop or a resync; `resumed` is false when it came with a snapshot. */
+  reconnect: { readonly attempt: number; readonly resumed: boolean; readonly viewSeq: number };
+  /** The agent is gone for good (closed by the caller, refused by the server, or out of reconnect attempts). */
+  leave: { readonly reason: string; readonly error?: WorldlineError };
+  /** The view is being rebuilt from a snapshot. */
+  resync: { readonly reason: 'digest-mismatch' | 'gap' | 'patch-failed' | 'undecodable-frame' | 'resume-mismatch'; readonly viewSeq: number };
+  /** An observation (after its digest check). */
+  observation: Observation;
+  /** The server cancelled a generation. */
+  cancelled: Cancelled;
+  /** An Error frame not tied to a pending submit. */
+  error: WorldlineError;
+  /** Every decoded server message, as it arrives (before any processing). */
+  message: ServerMessage;
+}
+
+export interface AgentStats {
+  readonly rtt: LatencySummary;
+  /** submit() to its IntentResult, in ms. */
+  readonly submit: LatencySummary;
+  /** A Cancelled frame's arrival to its generation's signal being aborted, in ms. */
+  readonly cancelToAbort: LatencySummary;
+  readonly clock: ClockEstimate | undefined;
+  readonly deltas: number;
+  readonly reconnects: number;
+  readonly resyncs: number;
+  readonly digestMismatches: number;
+}
+
+interface PendingSubmit {
+  readonly msg: SubmitIntent;
+  readonly startedAt: number;
+  readonly resolve: (r: IntentResult) => void;
+  readonly reject: (e: WorldlineError) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+}
+
+interface OpenGeneration {
+  readonly contextSeq: number;
+  readonly controller: AbortController;
+}
+
+type State = 'connecting' | 'ready' | 'waiting' | 'closed';
+
+// The client side of a codec decodes with each connection's WireSession; the path table only serves encoding.
+const CODECS: Record<Subprotocol, () => WireCodec> = {
+  [Subprotocol.JSON]: createJsonCodec,
+  [Subprotocol.MSGPACK]: () => createMsgpackCodec(new PathTable()),
+  [Subprotocol.PROTO]: () => createProtoCodec(new PathTable()),
+};
+
+function subprotocolOf(c: CodecName | Subprotocol | undefined): Subprotocol {
+  if (c === undefined || c === 'msgpack') return Subprotocol.MSGPACK;
+  if (c === 'json') return Subprotocol.JSON;
+  if (c === 'proto') return Subprotocol.PROTO;
+  if ((Object.values(Subprotocol) as string[]).includes(c)) return c;
+  throw new WorldlineError('CONFIG_INVALID', `codec must be json, msgpack or proto, got ${JSON.stringify(c)}`);
+}
+
+/** A WorldlineError from an error body off the wire (unknown names keep their name in details). */
+export function errorFromBody(body: ErrorBody): WorldlineError {
+  const known = body.name in ErrorCatalogue;
+  const name = (known ? body.name : 'ADAPTER_UNAVAILABLE') as ErrorName;
+  return new WorldlineError(name, body.message, known ? { ...body.details } : { ...body.details, server_name: body.name, server_code: body.code });
+}
+
+/** A fresh id: crypto.randomUUID where it exists (browsers in secure contexts, Node), else random digits. */
+export function newReqId(): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  if (c?.randomUUID) return c.randomUUID();
+  let s = '';
+  for (let i = 0; i < 4; i++) s += Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, '0');
+  return s;
+}
+
+const defaultNow = (): number => performance.timeOrigin + performance.now();
+
+/** Connects an agent and resolves once the server has welcomed it (its view is then `agent.view`). */
+export async function connect(url: string, opts: ConnectOptions): Promise<Agent> {
+  const agent = new Agent(url, opts);
+  await agent.ready();
+  return agent;
+}
+
+export class Agent extends Emitter<AgentEvents> implements ActHost {
+  readonly agentId: string;
+  readonly subprotocol: Subprotocol;
+  /** The session id the server gave the current connection. */
+  session = '';
+  private readonly url: string;
+  private readonly opts: ConnectOptions;
+  private readonly WS: WebSocketConstructor;
+  private readonly codec: WireCodec;
+  private readonly digestFn: DigestFunction | undefined;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly state = new ViewState();
+  private readonly pending = new Map<string, PendingSubmit>();
+  private readonly generations = new Map<string, OpenGeneration>();
+  private readonly queues = new Set<ObservationQueue>();
+  private readonly clockSync = new ClockSync();
+  private readonly submitLatency = new LatencyRing();
+  private readonly cancelLatency = new LatencyRing();
+  private readonly pings = new Map<number, number>();
+  private readonly quietWaiters = new Set<() => void>();
+  private ws: WebSocketLike | undefined;
+  private wire = new WireSession();
+  private epoch = 0;
+  private phase: State = 'connecting';
+  private welcomed = false;
+  private everWelcomed = false;
+  private resumeNext = true;
+  private attempt = 0;
+  private resyncStreak = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private pingSeq = 0;
+  private verifyTail: Promise<void> = Promise.resolve();
+  private readyPromise: Promise<void>;
+  private settleReady: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  private counters = { deltas: 0, reconnects: 0, resyncs: 0, digestMismatches: 0 };
+  private lastDeltaAt = 0;
+  private leftWith: WorldlineError | undefined;
+
+  constructor(url: string, opts: ConnectOptions) {
+    super();
+    if (!opts.agentId) throw new WorldlineError('INVALID_AGENT_ID', 'connect() needs an agentId');
+    this.url = url;
+    this.opts = opts;
+    this.agentId = opts.agentId;
+    this.subprotocol = subprotocolOf(opts.codec);
+    this.codec = CODECS[this.subprotocol]();
+    this.WS = resolveWebSocket(opts.WebSocket);
+    this.now = opts.now ?? defaultNow;
+    this.random = opts.random ?? Math.random;
+    this.digestFn = opts.verifyDigests === false ? undefined : (opts.digest ?? webCryptoDigest());
+    if (opts.verifyDigests !== false && !this.digestFn) throw new WorldlineError('ADAPTER_UNAVAILABLE', 'WebCrypto is not available to check context digests: pass `digest`, or verifyDigests: false');
+    this.readyPromise = new Promise<void>((resolve, reject) => (this.settleReady = { resolve, reject }));
+    this.readyPromise.catch(() => {});
+    this.open();
+  }
+
+  /** Resolves at the first Welcome; rejects if the agent leaves before one. */
+  ready(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  /** The current view (snapshot plus every delta received). Treat it as read-only: the SDK replaces, never mutates it. */
+  get view(): View {
+    return this.state.view;
+  }
+
+  /** The view_seq of `view`: what an intent generated from it should carry as context_seq. */
+  get viewSeq(): number {
+    return this.state.viewSeq;
+  }
+
+  /** True while a connection is open and welcomed. */
+  get connected(): boolean {
+    return this.phase === 'ready';
+  }
+
+  get closed(): boolean {
+    return this.phase === 'closed';
+  }
+
+  /** Clock offset to the server (server = local + offsetMs) and the round trip it was measured with. */
+  get clock(): ClockEstimate | undefined {
+    return this.clockSync.estimate();
+  }
+
+  /** The server's clock now, by the current estimate (the local clock until the first pong). */
+  serverNow(): number {
+    return this.now() + (this.clockSync.estimate()?.offsetMs ?? 0);
+  }
+
+  stats(): AgentStats {
+    return { rtt: this.clockSync.rtt.summary(), submit: this.submitLatency.summary(), cancelToAbort: this.cancelLatency.summary(), clock: this.clock, ...this.counters };
+  }
+
+  /** Resolves once every observation received so far has been digest-checked and delivered to listeners. */
+  async settled(): Promise<void> {
+    let tail: Promise<void>;
+    do {
+      tail = this.verifyTail;
+      await tail;
+    } while (tail !== this.verifyTail);
+  }
+
+  /** Every observation from now on (each after its digest check), until `signal` aborts or the agent leaves. */
+  observations(opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<Observation> {
+    const q = new ObservationQueue(this.opts.observationBuffer ?? 1024, (x) => this.queues.delete(x));
+    if (this.phase === 'closed' || opts.signal?.aborted) {
+      q.end();
+      return q;
+    }
+    this.queues.add(q);
+    opts.signal?.addEventListener('abort', () => q.end(), { once: true });
+    return q;
+  }
+
+  /** Submits an intent; resolves with its IntentResult. Resent with the same req_id after a reconnect (idempotent). */
+  submit(intent: IntentInput): Promise<IntentResult> {
+    if (this.phase === 'closed') return Promise.reject(this.leftWith ?? new WorldlineError('LOG_CLOSED', 'the agent is closed; connect again'));
+    const reqId = intent.req_id ?? newReqId();
+    const wire: WireIntent = {
+      req_id: reqId,
+      kind: intent.kind,
+      payload: intent.payload,
+      context_seq: intent.context_seq ?? Math.max(0, this.state.viewSeq),
+      priority: intent.priority ?? 0,
+      ...(intent.deadline_ms !== undefined ? { deadline_ms: intent.deadline_ms } : {}),
+    };
+    const existing = this.pending.get(reqId);
+    if (existing) return new Promise((resolve, reject) => this.chainPending(reqId, existing, resolve, reject));
+    return new Promise<IntentResult>((resolve, reject) => {
+      const timeoutMs = this.opts.submitTimeoutMs ?? 30_000;
+      const timer = setTimeout(() => {
+        this.pending.delete(reqId);
+        reject(new WorldlineError('OPERATION_TIMEOUT', `no IntentResult for ${reqId} within ${timeoutMs} ms (across reconnects); retry with the same req_id to learn its outcome`, { req_id: reqId }));
+      }, timeoutMs);
+      const msg: SubmitIntent = { type: 'submit_intent', intent: wire };
+      this.pending.set(reqId, { msg, startedAt: this.now(), resolve, reject, timer });
+      if (this.phase === 'ready') this.send(msg);
+    });
+  }
+
+  private chainPending(reqId: string, p: PendingSubmit, resolve: (r: IntentResult) => void, reject: (e: WorldlineError) => void): void {
+    this.pending.set(reqId, {
+      ...p,
+      resolve: (r) => {
+        p.resolve(r);
+        resolve(r);
+      },
+      reject: (e) => {
+        p.reject(e);
+        reject(e);
+      },
+    });
+  }
+
+  /**
+   * Generates and submits an intent, regenerating when the world moves on: see act.ts. `generate` gets the view,
+   * its view_seq and a signal aborted the moment the server cancels the generation.
+   */
+  act(generate: Generate, opts: ActOptions = {}): Promise<ActResult> {
+    return runAct(this, generate, opts);
+  }
+
+  /** Closes the connection for good. Pending submits reject; open generations abort. */
+  close(reason = 'closed by the client'): void {
+    this.leave(reason, undefined);
+  }
+
+  // ----- ActHost (used by act.ts) -----
+
+  /** @internal */
+  beginGeneration(reqId: string, contextSeq: number, controller: AbortController): void {
+    this.generations.set(reqId, { contextSeq, controller });
+    if (this.phase === 'ready') this.send({ type: 'begin_generation', req_id: reqId, context_seq: contextSeq });
+  }
+
+  /** @internal Forgets a generation; `cancelOnServer` also closes it on the server (the caller gave up on it). */
+  endGeneration(reqId: string, cancelOnServer: boolean): void {
+    if (!this.generations.delete(reqId)) return;
+    if (cancelOnServer && this.phase === 'ready') this.send({ type: 'cancel_intent', req_id: reqId });
+  }
+
+  /** @internal Resolves once no delta has arrived for quietMs (at most maxMs), or when signal aborts. */
+  waitQuiet(quietMs: number, maxMs: number, signal: AbortSignal | undefined): Promise<void> {
+    const start = this.now();
+    return new Promise<void>((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        this.quietWaiters.delete(rearm);
+        signal?.removeEventListener('abort', finish);
+        resolve();
+      };
+      const rearm = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        const left = maxMs - (this.now() - start);
+        if (left <= 0) return finish();
+        timer = setTimeout(finish, Math.min(quietMs, left));
+      };
+      if (signal?.aborted || this.phase === 'closed') return resolve();
+      signal?.addEventListener('abort', finish, { once: true });
+      this.quietWaiters.add(rearm);
+      rearm();
+    });
+  }
+
+  // ----- connection lifecycle -----
+
+  private open(): void {
+    const epoch = ++this.epoch;
+    this.welcomed = false;
+    this.phase = 'connecting';
+    this.wire = new WireSession();
+    let ws: WebSocketLike;
+    try {
+      ws = new this.WS(this.url, [this.subprotocol]);
+    } catch (err) {
+      this.leave('cannot open a WebSocket', new WorldlineError('CONFIG_INVALID', `cannot open a WebSocket to ${this.url}: ${(err as Error).message}`));
+      return;
+    }
+    this.ws = ws;
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => {
+      if (epoch === this.epoch) void this.hello(epoch);
+    };
+    ws.onmessage = (ev: SocketMessageEvent) => {
+      if (epoch === this.epoch) this.onFrame(ev.data, epoch);
+    };
+    ws.onclose = (ev: SocketCloseEvent) => {
+      if (epoch === this.epoch) this.onSocketClosed(ev.code, ev.reason);
+    };
+    ws.onerror = () => {
+      // A close event always follows; reconnecting is decided there.
+    };
+  }
+
+  private async hello(epoch: number): Promise<void> {
+    let token: string;
+    try {
+      token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
+    } catch (err) {
+      this.leave('the token function failed', new WorldlineError('UNAUTHORIZED', `the token function threw: ${(err as Error).message}`));
+      return;
+    }
+    if (epoch !== this.epoch) return;
+    const resume = this.resumeNext && this.state.viewSeq >= 0 ? { resume: { view_seq: this.state.viewSeq } } : {};
+    this.send({ type: 'hello', token, agent_id: this.agentId, client_version: this.opts.clientVersion ?? 'worldline-sdk-ts/1', schema_version: PROTOCOL_VERSION, ...(this.opts.role ? { role: this.opts.role } : {}), ...resume });
+  }
+
+  private send(msg: Parameters<WireCodec['encodeClient']>[0]): boolean {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN) return false;
+    try {
+      ws.send(this.codec.encodeClient(msg));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private onSocketClosed(code: number, reason: string): void {
+    this.stopPings();
+    this.ws = undefined;
+    if (this.phase === 'closed') return;
+    const policy = this.opts.reconnect;
+    const max = policy === false ? 0 : (policy?.maxAttempts ?? 50);
+    const willReconnect = this.attempt < max;
+    this.emit('drop', { code, reason, willReconnect });
+    if (!willReconnect) {
+      this.leave(`connection lost (${code} ${reason})`, new WorldlineError('ADAPTER_UNAVAILABLE', `connection to ${this.url} lost (${code} ${reason}) and ${max} reconnect attempts failed`, { code, reason }));
+      return;
+    }
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    this.attempt++;
+    this.phase = 'waiting';
+    const delay = backoffDelay(this.attempt, this.opts.reconnect || {}, this.random());
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.phase === 'waiting') this.open();
+    }, delay);
+  }
+
+  /**
+   * Drops the connection and opens a new one: resuming from our view_seq after a gap, or without resume (so the
+   * server sends a full snapshot) when our view can no longer be trusted. The first restart is immediate; repeated
+   * ones without a verified delta in between back off, and past 8 the agent leaves rather than loop.
+   */
+  private restart(reason: AgentEvents['resync']['reason'], resume: boolean): void {
+    if (this.phase === 'closed') return;
+    this.counters.resyncs++;
+    this.resyncStreak++;
+    this.emit('resync', { reason, viewSeq: this.state.viewSeq });
+    if (this.resyncStreak > 8) {
+      this.leave('the view kept failing its checks', new WorldlineError('WORLD_STATE_CORRUPTED', `the view failed its checks ${this.resyncStreak} times in a row (last: ${reason}); check that client and server canonicalise views the same way`, { reason }));
+      return;
+    }
+    this.resumeNext = resume;
+    this.stopPings();
+    const ws = this.ws;
+    this.ws = undefined;
+    this.epoch++; // the old socket's events are ignored from here on
+    try {
+      ws?.close(4000, `resync: ${reason}`);
+    } catch {
+      // already closing
+    }
+    this.phase = 'waiting';
+    const delay = this.resyncStreak === 1 ? 0 : backoffDelay(this.resyncStreak - 1, this.opts.reconnect || {}, this.random());
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.phase === 'waiting') this.open();
+    }, delay);
+  }
+
+  private leave(reason: string, error: WorldlineError | undefined): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.leftWith = error;
+    this.stopPings();
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    const ws = this.ws;
+    this.ws = undefined;
+    this.epoch++;
+    try {
+      ws?.close(1000, reason.slice(0, 120));
+    } catch {
+      // already closing
+    }
+    const err = error ?? new WorldlineError('LOG_CLOSED', `the agent left: ${reason}`);
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+    for (const [, g] of this.generations) g.controller.abort(err);
+    this.generations.clear();
+    for (const q of [...this.queues]) q.end();
+    for (const w of [...this.quietWaiters]) w();
+    this.settleReady?.reject(err);
+    this.emit('leave', { reason, ...(error ? { error } : {}) });
+  }
+
+  private startPings(): void {
+    this.stopPings();
+    for (let i = 0; i < 3; i++) this.ping();
+    const every = this.opts.pingIntervalMs ?? 2000;
+    if (every > 0) this.pingTimer = setInterval(() => this.ping(), every);
+  }
+
+  private stopPings(): void {
+    if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+    this.pings.clear();
+  }
+
+  /** Sends a ping now (clock sync and RTT); the answer updates `clock` and stats().rtt. */
+  ping(): void {
+    if (this.phase !== 'ready') return;
+    // client_time is a ping counter, so a pong is matched to its local send time exactly whatever the clock.
+    const id = ++this.pingSeq;
+    this.pings.set(id, this.now());
+    if (this.pings.size > 64) this.pings.delete(this.pings.keys().next().value as number);
+    this.send({ type: 'ping', client_time: id });
+  }
+
+  // ----- incoming frames -----
+
+  private onFrame(data: unknown, epoch: number): void {
+    const frame = frameOf(data);
+    if (frame === undefined) return;
+    let msg: ServerMessage;
+    try {
+      msg = this.codec.decodeServer(frame, this.wire);
+    } catch {
+      // A frame we cannot decode may have carried path definitions: this connection's dictionary is no longer
+      // trustworthy, so start again from a snapshot.
+      this.restart('undecodable-frame', false);
+      return;
+    }
+    this.emit('message', msg);
+    if (epoch !== this.epoch) return;
+    switch (msg.type) {
+      case 'welcome':
+        return this.onWelcome(msg.view_seq, msg.session, msg.snapshot);
+      case 'observation_delta':
+        return this.onDelta(msg, epoch);
+      case 'snapshot':
+        return this.onSnapshot(msg, 'server', epoch);
+      case 'intent_result':
+        return this.onResult(msg);
+      case 'cancelled':
+        return this.onCancelled(msg);
+      case 'pong': {
+        const sent = this.pings.get(msg.client_time);
+        if (sent === undefined) return;
+        this.pings.delete(msg.client_time);
+        this.clockSync.sample(sent, msg.server_time, this.now());
+        return;
+      }
+      case 'error':
+        return this.onError(msg);
+      case 'move_command':
+        return;
+    }
+  }
+
+  private onWelcome(viewSeq: number, session: string, snapshot: SnapshotBody | undefined): void {
+    if (this.welcomed) return;
+    const resumed = snapshot === undefined;
+    if (resumed && viewSeq !== this.state.viewSeq) {
+      this.restart('resume-mismatch', false);
+      return;
+    }
+    this.welcomed = true;
+    this.session = session;
+    this.phase = 'ready';
+    this.resumeNext = true;
+    if (snapshot) this.onSnapshot(snapshot, 'welcome', this.epoch);
+    const attempt = this.attempt;
+    if (this.everWelcomed) {
+      this.counters.reconnects++;
+      this.emit('reconnect', { attempt, resumed, viewSeq: this.state.viewSeq });
+    }
+    this.everWelcomed = true;
+    this.attempt = 0;
+    // Re-open generations first (the server judges events since their context at once), then resend intents.
+    for (const [reqId, g] of this.generations) this.send({ type: 'begin_generation', req_id: reqId, context_seq: g.contextSeq });
+    for (const [, p] of this.pending) this.send(p.msg);
+    this.startPings();
+    this.settleReady?.resolve();
+  }
+
+  private onSnapshot(body: SnapshotBody, reason: 'welcome' | 'server', epoch: number): void {
+    const o = this.state.snapshot(body, reason);
+    this.afterApply(o, body.context_digest, epoch);
+  }
+
+  private onDelta(d: ObservationDelta, epoch: number): void {
+    let r: ReturnType<ViewState['delta']>;
+    try {
+      r = this.state.delta(d);
+    } catch {
+      this.restart('patch-failed', false);
+      return;
+    }
+    if (r.outcome === 'duplicate') return;
+    if (r.outcome === 'gap') {
+      // A missing delta: reconnect and resume from the last one we applied (the server sends exactly the rest).
+      this.restart('gap', true);
+      return;
+    }
+    this.counters.deltas++;
+    this.lastDeltaAt = this.now();
+    for (const w of [...this.quietWaiters]) w();
+    this.afterApply(r.observation!, d.context_digest, epoch);
+  }
+
+  /** Checks the view's digest in arrival order, then hands the observation to listeners; a mismatch resyncs. */
+  private afterApply(o: Observation, expected: string, epoch: number): void {
+    const digest = this.digestFn;
+    if (!digest || expected === '') {
+      this.deliver(o);
+      return;
+    }
+    // Canonicalise now: the text must be of this view_seq's view, whatever arrives before the hash is done.
+    const text = canonicalText(o.view);
+    this.verifyTail = this.verifyTail.then(async () => {
+      const got = await digest(text);
+      if (epoch !== this.epoch) return;
+      if (got !== expected) {
+        this.counters.digestMismatches++;
+        this.restart('digest-mismatch', false);
+        return;
+      }
+      if (o.type === 'delta') this.resyncStreak = 0;
+      this.deliver(o);
+    });
+  }
+
+  private deliver(o: Observation): void {
+    for (const q of this.queues) q.push(o);
+    this.emit('observation', o);
+  }
+
+  private onResult(r: IntentResult): void {
+    const p = this.pending.get(r.req_id);
+    if (!p) return;
+    this.pending.delete(r.req_id);
+    clearTimeout(p.timer);
+    this.submitLatency.add(this.now() - p.startedAt);
+    p.resolve(r);
+  }
+
+  private onCancelled(c: Cancelled): void {
+    const at = this.now();
+    const g = this.generations.get(c.req_id);
+    if (g) {
+      this.generations.delete(c.req_id);
+      g.controller.abort(new WorldlineError('GENERATION_CANCELLED', c.reason || 'the generation was cancelled', { req_id: c.req_id, context_seq: g.contextSeq, stale_due_to: c.stale_due_to.map((s: StaleCause) => ({ ...s })) }));
+      this.cancelLatency.add(this.now() - at);
+    }
+    this.emit('cancelled', c);
+  }
+
+  private onError(e: ErrorBody): void {
+    const err = errorFromBody(e);
+    if (!this.welcomed) {
+      // Refused at Hello. A bad token, a forbidden agent, quarantine or a wrong version: retrying cannot help.
+      // Anything else (a transient server error): drop this connection and reconnect with backoff.
+      if (err.recovery === 'ABORT') this.leave(`refused by the server: ${e.name}`, err);
+      else {
+        this.emit('error', err);
+        this.ws?.close(4002, 'hello failed');
+      }
+      return;
+    }
+    const reqId = typeof e.details['req_id'] === 'string' ? e.details['req_id'] : undefined;
+    const p = reqId === undefined ? undefined : this.pending.get(reqId);
+    if (p && reqId !== undefined) {
+      this.pending.delete(reqId);
+      clearTimeout(p.timer);
+      p.reject(err);
+      return;
+    }
+    this.emit('error', err);
+  }
+
+  /** @internal Time of the last applied delta (local clock), for debouncing. */
+  get lastDeltaTime(): number {
+    return this.lastDeltaAt;
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * Worldline client SDK: connect an agent to a world, keep its view, submit intents, and act with generations that
+ * the server cancels when the world moves on. Web-standard APIs only (WebSocket, WebCrypto, AbortController), so it
+ * runs in Node (pass the `ws` WebSocket) and in browsers.
+ */
+export { Agent, connect, errorFromBody, newReqId } from './agent.js';
+export type { AgentEvents, AgentStats, CodecName, ConnectOptions, IntentInput } from './agent.js';
+export type { ActOptions, ActResult, AttemptRecord, Generate, GenerateContext, GeneratedIntent } from './act.js';
+export { backoffDelay, type BackoffOptions } from './backoff.js';
+export { canonicalText, viewDigest, webCryptoDigest, type DigestFunction } from './digest.js';
+export type { ClockEstimate, LatencySummary } from './stats.js';
+export type { Observation, View } from './view.js';
+export type { WebSocketConstructor, WebSocketLike } from './socket.js';
+export { Subprotocol, type IntentResult, type Cancelled, type StaleCause, type JsonValue } from '../../server/protocol/index.js';
+export { WorldlineError, isWorldlineError } from '../../server/errors.js';

@@ -1,0 +1,82 @@
+/** Test helpers for the SDK and LLM adapters: a WebSocket that tests can tap and kill, and bounded waits. */
+import WebSocket from 'ws';
+import type { WebSocketConstructor, WebSocketLike } from '../../adapters/client/index.js';
+
+type Handler = ((ev: never) => void) | null;
+
+/** What a tap decides for an incoming frame: deliver it, drop it, or drop it and kill the socket. */
+export type TapDecision = 'deliver' | 'drop' | 'kill';
+
+/** A `ws` socket behind the SDK's WebSocketLike, whose incoming frames a test can inspect, alter or drop. */
+export class TapSocket implements WebSocketLike {
+  readonly inner: WebSocket;
+  onopen: Handler = null;
+  onmessage: Handler = null;
+  onclose: Handler = null;
+  onerror: Handler = null;
+
+  constructor(url: string, protocols: string | string[] | undefined, tap: (ev: { data: unknown }) => TapDecision) {
+    this.inner = new WebSocket(url, protocols);
+    this.inner.binaryType = 'arraybuffer';
+    this.inner.onopen = (e) => (this.onopen as ((e: unknown) => void) | null)?.(e);
+    this.inner.onerror = (e) => (this.onerror as ((e: unknown) => void) | null)?.(e);
+    this.inner.onclose = (e) => (this.onclose as ((e: unknown) => void) | null)?.({ code: e.code, reason: e.reason });
+    this.inner.onmessage = (e) => {
+      const ev = { data: e.data };
+      const d = tap(ev);
+      if (d === 'kill') this.kill();
+      if (d !== 'deliver') return;
+      (this.onmessage as ((e: unknown) => void) | null)?.(ev);
+    };
+  }
+
+  get readyState(): number {
+    return this.inner.readyState;
+  }
+
+  get protocol(): string {
+    return this.inner.protocol;
+  }
+
+  get binaryType(): string {
+    return this.inner.binaryType;
+  }
+
+  set binaryType(_v: string) {
+    // Always arraybuffer, as the SDK asks.
+  }
+
+  send(data: string | Uint8Array): void {
+    this.inner.send(data);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.inner.close(code, reason);
+  }
+
+  /** Drops the TCP connection without a close handshake (the client sees 1006). */
+  kill(): void {
+    this.inner.terminate();
+  }
+}
+
+/** A WebSocket constructor for connect() whose sockets are recorded in `sockets` and pass frames through `tap`. */
+export function tapSockets(tap: (ev: { data: unknown }) => TapDecision = () => 'deliver'): { WebSocket: WebSocketConstructor; sockets: TapSocket[] } {
+  const sockets: TapSocket[] = [];
+  class Tapped extends TapSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, tap);
+      sockets.push(this);
+    }
+  }
+  return { WebSocket: Tapped, sockets };
+}
+
+/** Polls `pred` every 5 ms until it holds; throws with `what` after timeoutMs. */
+export async function waitUntil(pred: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
