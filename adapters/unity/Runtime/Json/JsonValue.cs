@@ -197,6 +197,24 @@ namespace Worldline.Client.Json
             return true;
         }
 
+        // For JSON Patch rollback: remove a member remembering where it was, and put it back there.
+        internal bool Remove(string key, out JsonValue old, out int position)
+        {
+            position = -1;
+            if (!map.TryGetValue(key, out old)) return false;
+            map.Remove(key);
+            position = order.IndexOf(key);
+            order.RemoveAt(position);
+            return true;
+        }
+
+        internal void Insert(int position, string key, JsonValue value)
+        {
+            if (map.ContainsKey(key)) throw new InvalidOperationException("key already present: " + key);
+            map[key] = value;
+            order.Insert(Math.Min(position, order.Count), key);
+        }
+
         public override JsonValue DeepClone()
         {
             var copy = new JsonObject();
