@@ -1,0 +1,55 @@
+/**
+ * Turns what the provider SDKs throw into Worldline errors: LLM_SERVICE_ERROR with the HTTP status, whether a retry
+ * may help (429, 408, 409, 5xx, connection failures) and how long the server asked us to wait.
+ */
+import { WorldlineError } from '../../server/errors.js';
+
+export interface ProviderFailure {
+  readonly error: WorldlineError;
+  readonly retryable: boolean;
+  /** From retry-after-ms / retry-after, when the server sent one. */
+  readonly retryAfterMs: number | undefined;
+}
+
+interface HttpishError {
+  readonly status?: unknown;
+  readonly headers?: unknown;
+  readonly message?: unknown;
+  readonly name?: unknown;
+}
+
+function header(headers: unknown, name: string): string | undefined {
+  if (headers && typeof (headers as { get?: unknown }).get === 'function') return (headers as { get(n: string): string | null }).get(name) ?? undefined;
+  if (headers && typeof headers === 'object') {
+    const v = (headers as Record<string, unknown>)[name];
+    return typeof v === 'string' ? v : undefined;
+  }
+  return undefined;
+}
+
+/** Milliseconds from retry-after-ms or retry-after (seconds or an HTTP date). */
+export function retryAfterMs(headers: unknown, now = Date.now()): number | undefined {
+  const ms = header(headers, 'retry-after-ms');
+  if (ms !== undefined && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
+  const ra = header(headers, 'retry-after');
+  if (ra === undefined) return undefined;
+  if (Number.isFinite(Number(ra))) return Math.max(0, Number(ra) * 1000);
+  const at = Date.parse(ra);
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+}
+
+/** Classifies a provider SDK error. */
+export function classify(provider: string, err: unknown): ProviderFailure {
+  if (err instanceof WorldlineError) return { error: err, retryable: err.retryable && err.codeName !== 'CIRCUIT_BREAKER_OPEN', retryAfterMs: undefined };
+  const e = (err ?? {}) as HttpishError;
+  const status = typeof e.status === 'number' ? e.status : undefined;
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  const retryable = status === undefined || status === 408 || status === 409 || status === 429 || status >= 500;
+  const details: Record<string, unknown> = { provider, ...(status !== undefined ? { status } : { connection: true }) };
+  const what = status === undefined ? 'could not be reached' : `answered HTTP ${status}`;
+  return {
+    error: new WorldlineError('LLM_SERVICE_ERROR', `LLM provider ${provider} ${what}: ${message}`, details, { cause: err }),
+    retryable,
+    retryAfterMs: retryAfterMs(e.headers),
+  };
+}

@@ -1,0 +1,211 @@
+/**
+ * What every provider gets the same way: retries with exponential backoff on 429, 5xx and connection failures
+ * (only before the first token: a half-streamed answer cannot be retried transparently), a circuit breaker per
+ * provider, a token budget, and token and cost accounting.
+ */
+import { WorldlineError, isWorldlineError } from '../../server/errors.js';
+import { classify } from './http-errors.js';
+import type { LlmProvider, StreamRequest, Usage } from './types.js';
+
+export interface BreakerOptions {
+  /** Consecutive failed requests that open the breaker (default 5). */
+  readonly failureThreshold?: number;
+  /** How long it stays open before one trial request is let through (default 30000 ms). */
+  readonly cooldownMs?: number;
+}
+
+/** closed: requests flow; open: they fail fast with CIRCUIT_BREAKER_OPEN; half-open: one trial decides. */
+export class CircuitBreaker {
+  state: 'closed' | 'open' | 'half-open' = 'closed';
+  private failures = 0;
+  private openedAt = 0;
+  private trialInFlight = false;
+
+  constructor(readonly key: string, private readonly opts: BreakerOptions = {}, private readonly now: () => number = Date.now) {}
+
+  /** Throws CIRCUIT_BREAKER_OPEN while open; otherwise admits the request. */
+  admit(): void {
+    const cooldown = this.opts.cooldownMs ?? 30_000;
+    if (this.state === 'open') {
+      const left = this.openedAt + cooldown - this.now();
+      if (left > 0) throw new WorldlineError('CIRCUIT_BREAKER_OPEN', `LLM provider ${this.key} failed ${this.failures} times in a row; not calling it for another ${Math.ceil(left)} ms`, { provider: this.key, retry_after_ms: Math.ceil(left) });
+      this.state = 'half-open';
+    }
+    if (this.state === 'half-open') {
+      if (this.trialInFlight) throw new WorldlineError('CIRCUIT_BREAKER_OPEN', `LLM provider ${this.key} is on trial after failures; retry shortly`, { provider: this.key, retry_after_ms: 1000 });
+      this.trialInFlight = true;
+    }
+  }
+
+  success(): void {
+    this.failures = 0;
+    this.trialInFlight = false;
+    this.state = 'closed';
+  }
+
+  failure(): void {
+    this.trialInFlight = false;
+    this.failures++;
+    if (this.state === 'half-open' || this.failures >= (this.opts.failureThreshold ?? 5)) {
+      this.state = 'open';
+      this.openedAt = this.now();
+    }
+  }
+
+  /** A request that ended without a verdict on the provider (cancelled by the caller). */
+  release(): void {
+    this.trialInFlight = false;
+    if (this.state === 'half-open') this.state = 'open';
+  }
+}
+
+const breakers = new Map<string, CircuitBreaker>();
+
+/** The shared breaker of a provider (by its name: kind and endpoint). */
+export function breakerFor(key: string, opts?: BreakerOptions): CircuitBreaker {
+  let b = breakers.get(key);
+  if (!b) breakers.set(key, (b = new CircuitBreaker(key, opts)));
+  return b;
+}
+
+export interface Pricing {
+  /** USD per million input tokens. */
+  readonly inputPerMTok: number;
+  /** USD per million output tokens. */
+  readonly outputPerMTok: number;
+}
+
+export interface AccountingTotals {
+  requests: number;
+  /** Requests that reached the provider (attempts, retries included). */
+  attempts: number;
+  retries: number;
+  failures: number;
+  /** Streams ended by the caller's abort (cancelled generations). */
+  aborted: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** Requests whose usage was estimated. */
+  estimatedUsage: number;
+  costUsd: number;
+}
+
+const zeroTotals = (): AccountingTotals => ({ requests: 0, attempts: 0, retries: 0, failures: 0, aborted: 0, inputTokens: 0, outputTokens: 0, estimatedUsage: 0, costUsd: 0 });
+
+/** Token and cost totals, per provider model. */
+export class Accounting {
+  readonly byModel = new Map<string, AccountingTotals>();
+
+  totals(key: string): AccountingTotals {
+    let t = this.byModel.get(key);
+    if (!t) this.byModel.set(key, (t = zeroTotals()));
+    return t;
+  }
+
+  addUsage(key: string, u: Usage, pricing: Pricing | undefined): void {
+    const t = this.totals(key);
+    t.inputTokens += u.inputTokens;
+    t.outputTokens += u.outputTokens;
+    if (u.estimated) t.estimatedUsage++;
+    if (pricing) t.costUsd += (u.inputTokens * pricing.inputPerMTok + u.outputTokens * pricing.outputPerMTok) / 1e6;
+  }
+
+  /** Sum over every model. */
+  sum(): AccountingTotals {
+    const s = zeroTotals();
+    for (const t of this.byModel.values()) for (const f of Object.keys(t) as Array<keyof AccountingTotals>) s[f] += t[f];
+    return s;
+  }
+}
+
+export interface ResilienceOptions {
+  /** Retries after the first attempt (default 3). */
+  readonly retries?: number;
+  readonly baseDelayMs?: number;
+  readonly maxDelayMs?: number;
+  readonly breaker?: CircuitBreaker | BreakerOptions;
+  readonly pricing?: Pricing;
+  readonly accounting?: Accounting;
+  /** Total tokens (input + output) this wrapper may spend; past it, TOKEN_BUDGET_EXCEEDED. */
+  readonly tokenBudget?: number;
+  readonly random?: () => number;
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(signal!.reason as Error);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export interface ResilientProvider extends LlmProvider {
+  readonly accounting: Accounting;
+  readonly breaker: CircuitBreaker;
+}
+
+/** Wraps a provider with retries, its circuit breaker, a token budget and accounting. */
+export function resilient(provider: LlmProvider, opts: ResilienceOptions = {}): ResilientProvider {
+  const retries = opts.retries ?? 3;
+  const base = opts.baseDelayMs ?? 250;
+  const cap = opts.maxDelayMs ?? 8000;
+  const random = opts.random ?? Math.random;
+  const breaker = opts.breaker instanceof CircuitBreaker ? opts.breaker : breakerFor(provider.name, opts.breaker);
+  const accounting = opts.accounting ?? new Accounting();
+  const key = `${provider.name}/${provider.model}`;
+  return {
+    name: provider.name,
+    model: provider.model,
+    accounting,
+    breaker,
+    async *stream(req: StreamRequest): AsyncIterable<string> {
+      const t = accounting.totals(key);
+      t.requests++;
+      if (opts.tokenBudget !== undefined && t.inputTokens + t.outputTokens >= opts.tokenBudget) {
+        throw new WorldlineError('TOKEN_BUDGET_EXCEEDED', `the token budget of ${opts.tokenBudget} for ${key} is spent (${t.inputTokens + t.outputTokens} used)`, { provider: provider.name, budget: opts.tokenBudget });
+      }
+      for (let attempt = 0; ; attempt++) {
+        req.signal?.throwIfAborted();
+        breaker.admit();
+        t.attempts++;
+        let streamed = 0;
+        const onUsage = (u: Usage): void => {
+          accounting.addUsage(key, u, opts.pricing);
+          req.onUsage?.(u);
+        };
+        try {
+          for await (const token of provider.stream({ ...req, onUsage })) {
+            streamed++;
+            yield token;
+          }
+          breaker.success();
+          return;
+        } catch (err) {
+          if (req.signal?.aborted) {
+            t.aborted++;
+            if (streamed > 0) breaker.success();
+            else breaker.release();
+            throw req.signal.reason;
+          }
+          const f = classify(provider.name, err);
+          breaker.failure();
+          if (streamed > 0 || !f.retryable || attempt >= retries || isWorldlineError(err, 'CIRCUIT_BREAKER_OPEN')) {
+            t.failures++;
+            if (streamed > 0) throw new WorldlineError('LLM_SERVICE_ERROR', `${f.error.message} (after ${streamed} tokens; a partial answer is not retried)`, { ...f.error.details, partial: true, tokens_streamed: streamed }, { cause: err });
+            throw attempt > 0 ? new WorldlineError(f.error.codeName, `${f.error.message} (after ${attempt + 1} attempts)`, { ...f.error.details, attempts: attempt + 1 }, { cause: err }) : f.error;
+          }
+          t.retries++;
+          const backoff = Math.min(cap, base * 2 ** attempt) * (0.5 + random());
+          await sleep(Math.min(cap, f.retryAfterMs ?? backoff), req.signal);
+        }
+      }
+    },
+  };
+}

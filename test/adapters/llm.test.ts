@@ -1,0 +1,166 @@
+/**
+ * LLM providers against local fake servers that speak the real streaming formats: tokens and usage come through,
+ * an abort closes the HTTP connection (the server sees it), retries happen only before the first token and only
+ * on retryable statuses, the circuit breaker fails fast, and tokens and cost are accounted.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { anthropicProvider } from '../../adapters/llm/anthropic.js';
+import { providerFromEnv } from '../../adapters/llm/config.js';
+import { openAIProvider } from '../../adapters/llm/openai.js';
+import { CircuitBreaker, resilient } from '../../adapters/llm/resilience.js';
+import { scriptedProvider, tokenize } from '../../adapters/llm/scripted.js';
+import type { ChatMessage, LlmProvider, Usage } from '../../adapters/llm/types.js';
+import { startFakeLlmServer, type Dialect, type FakeLlmServer, type ReplyPlan } from './fake-llm-server.js';
+
+const messages: ChatMessage[] = [
+  { role: 'system', content: 'You are terse.' },
+  { role: 'user', content: 'Say hello.' },
+];
+
+const servers: FakeLlmServer[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+});
+
+async function fake(dialect: Dialect, plan: (i: number) => ReplyPlan): Promise<FakeLlmServer> {
+  const s = await startFakeLlmServer(dialect, plan);
+  servers.push(s);
+  return s;
+}
+
+function providerFor(dialect: Dialect, s: FakeLlmServer): LlmProvider {
+  return dialect === 'openai' ? openAIProvider({ model: 'fake-gpt', baseURL: `${s.url}/v1`, apiKey: 'k' }) : anthropicProvider({ model: 'fake-claude', baseURL: s.url, apiKey: 'k' });
+}
+
+async function collect(it: AsyncIterable<string>, limit = 10_000): Promise<string[]> {
+  const out: string[] = [];
+  for await (const t of it) {
+    out.push(t);
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+describe.each<Dialect>(['openai', 'anthropic'])('%s provider over its streaming format', (dialect) => {
+  it('streams the tokens in order and reports the usage the server counted', async () => {
+    const s = await fake(dialect, () => ({ tokens: ['Hel', 'lo', ',', ' world'] }));
+    const usage: Usage[] = [];
+    const tokens = await collect(providerFor(dialect, s).stream({ messages, onUsage: (u) => usage.push(u) }));
+    expect(tokens).toEqual(['Hel', 'lo', ',', ' world']);
+    expect(usage).toEqual([{ inputTokens: 42, outputTokens: 4, estimated: false }]);
+    const body = s.requests[0]!.body;
+    expect(body['stream']).toBe(true);
+    if (dialect === 'openai') {
+      expect(s.requests[0]!.path).toBe('/v1/chat/completions');
+      expect(body['messages']).toEqual(messages);
+      expect(body['stream_options']).toEqual({ include_usage: true });
+    } else {
+      expect(s.requests[0]!.path).toBe('/v1/messages');
+      expect(body['system']).toBe('You are terse.');
+      expect(body['messages']).toEqual([{ role: 'user', content: 'Say hello.' }]);
+    }
+  });
+
+  it('an abort mid-stream closes the HTTP connection, and the stream ends with the abort reason', async () => {
+    const s = await fake(dialect, () => ({ tokens: Array.from({ length: 300 }, (_, i) => ` t${i}`), delayMs: 10 }));
+    const controller = new AbortController();
+    const reason = new Error('world moved on');
+    const got: string[] = [];
+    const run = (async () => {
+      for await (const t of providerFor(dialect, s).stream({ messages, signal: controller.signal })) {
+        got.push(t);
+        if (got.length === 3) controller.abort(reason);
+      }
+    })();
+    await expect(run).rejects.toBe(reason);
+    const r = await s.waitClosed(0);
+    expect(r.clientAborted).toBe(true);
+    expect(r.chunksWritten).toBeLessThan(300);
+  });
+
+  it('a consumer that stops reading (break) also closes the HTTP connection', async () => {
+    const s = await fake(dialect, () => ({ tokens: Array.from({ length: 300 }, (_, i) => ` t${i}`), delayMs: 10 }));
+    expect(await collect(providerFor(dialect, s).stream({ messages }), 2)).toEqual([' t0', ' t1']);
+    const r = await s.waitClosed(0);
+    expect(r.clientAborted).toBe(true);
+    expect(r.chunksWritten).toBeLessThan(300);
+  });
+
+  it('retries 429 and 503 with backoff before the first token, then streams; accounts tokens and cost', async () => {
+    const s = await fake(dialect, (i) => (i === 0 ? { status: 429, headers: { 'retry-after-ms': '5' } } : i === 1 ? { status: 503 } : { tokens: ['ok', '!'] }));
+    const p = resilient(providerFor(dialect, s), { retries: 3, baseDelayMs: 1, breaker: new CircuitBreaker(`retry-${dialect}`), pricing: { inputPerMTok: 1_000_000, outputPerMTok: 2_000_000 } });
+    expect(await collect(p.stream({ messages }))).toEqual(['ok', '!']);
+    expect(s.requests).toHaveLength(3);
+    const t = p.accounting.sum();
+    expect(t).toMatchObject({ requests: 1, attempts: 3, retries: 2, failures: 0, inputTokens: 42, outputTokens: 2, estimatedUsage: 0 });
+    expect(t.costUsd).toBeCloseTo(42 * 1 + 2 * 2, 9);
+  });
+
+  it('does not retry a 400, nor an answer that broke after its first token', async () => {
+    const bad = await fake(dialect, () => ({ status: 400 }));
+    const p = resilient(providerFor(dialect, bad), { retries: 3, baseDelayMs: 1, breaker: new CircuitBreaker(`bad-${dialect}`) });
+    await expect(collect(p.stream({ messages }))).rejects.toMatchObject({ codeName: 'LLM_SERVICE_ERROR', code: 6002, details: { status: 400 } });
+    expect(bad.requests).toHaveLength(1);
+    const dying = await fake(dialect, () => ({ tokens: ['a', 'b', 'c', 'd'], dropAfter: 2 }));
+    const q = resilient(providerFor(dialect, dying), { retries: 3, baseDelayMs: 1, breaker: new CircuitBreaker(`dying-${dialect}`) });
+    const got: string[] = [];
+    await expect((async () => {
+      for await (const t of q.stream({ messages })) got.push(t);
+    })()).rejects.toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { partial: true, tokens_streamed: 2 } });
+    expect(got).toEqual(['a', 'b']);
+    expect(dying.requests).toHaveLength(1);
+  });
+
+  it('opens the circuit breaker after repeated failures, fails fast without calling, and closes after a good trial', async () => {
+    let healthy = false;
+    const s = await fake(dialect, () => (healthy ? { tokens: ['back'] } : { status: 503 }));
+    let now = 1_000;
+    const breaker = new CircuitBreaker(`breaker-${dialect}`, { failureThreshold: 3, cooldownMs: 500 }, () => now);
+    const p = resilient(providerFor(dialect, s), { retries: 0, breaker });
+    for (let i = 0; i < 3; i++) await expect(collect(p.stream({ messages }))).rejects.toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { status: 503 } });
+    await expect(collect(p.stream({ messages }))).rejects.toMatchObject({ codeName: 'CIRCUIT_BREAKER_OPEN', code: 7001 });
+    expect(s.requests).toHaveLength(3);
+    expect(breaker.state).toBe('open');
+    now += 600;
+    healthy = true;
+    expect(await collect(p.stream({ messages }))).toEqual(['back']);
+    expect(breaker.state).toBe('closed');
+  });
+});
+
+describe('scripted model and configuration', () => {
+  it('is deterministic for a seed and a conversation, streams word tokens, and stops when aborted', async () => {
+    const a = await collect(scriptedProvider({ seed: 7, minDelayMs: 0, maxDelayMs: 1 }).stream({ messages }));
+    const b = await collect(scriptedProvider({ seed: 7, minDelayMs: 0, maxDelayMs: 1 }).stream({ messages }));
+    const c = await collect(scriptedProvider({ seed: 8, minDelayMs: 0, maxDelayMs: 1 }).stream({ messages }));
+    expect(a).toEqual(b);
+    expect(a.join('')).not.toBe(c.join(''));
+    expect(tokenize('Hi there, you.')).toEqual(['Hi', ' there', ',', ' you', '.']);
+    const controller = new AbortController();
+    const p = scriptedProvider({ respond: () => 'one two three four five six', minDelayMs: 1, maxDelayMs: 2 });
+    const got: string[] = [];
+    const usage: Usage[] = [];
+    await expect((async () => {
+      for await (const t of p.stream({ messages, signal: controller.signal, onUsage: (u) => usage.push(u) })) {
+        got.push(t);
+        if (got.length === 2) controller.abort(new Error('stop'));
+      }
+    })()).rejects.toThrow('stop');
+    expect(got).toEqual(['one', ' two']);
+    expect(usage[0]?.outputTokens).toBe(2);
+  });
+
+  it('builds providers from environment variables (openai-compatible and Azure by base URL) and refuses bad values', async () => {
+    const s = await fake('openai', () => ({ tokens: ['from', ' env'] }));
+    const p = providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'openai', WORLDLINE_LLM_BASE_URL: `${s.url}/v1`, WORLDLINE_LLM_MODEL: 'llama3', WORLDLINE_LLM_MAX_TOKENS: '32' });
+    expect(await collect(p.stream({ messages }))).toEqual(['from', ' env']);
+    expect(s.requests[0]!.body).toMatchObject({ model: 'llama3', max_tokens: 32 });
+    const az = providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'azure', WORLDLINE_LLM_BASE_URL: s.url, WORLDLINE_LLM_MODEL: 'my-deploy', WORLDLINE_LLM_API_KEY: 'k' });
+    expect(await collect(az.stream({ messages }))).toEqual(['from', ' env']);
+    expect(s.requests[1]!.path).toMatch(/^\/openai\/deployments\/my-deploy\/chat\/completions\?api-version=/);
+    expect(providerFromEnv({}).name).toBe('scripted:42');
+    expect(() => providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'gpt5' })).toThrow(expect.objectContaining({ codeName: 'CONFIG_INVALID' }) as Error);
+    expect(() => providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'openai' })).toThrow(/WORLDLINE_LLM_API_KEY/);
+    expect(() => providerFromEnv({ WORLDLINE_LLM_RETRIES: 'many' })).toThrow(/WORLDLINE_LLM_RETRIES/);
+  });
+});
