@@ -1,0 +1,171 @@
+/**
+ * The conversation demo, in one process: a Worldline server hosting the `conversation` world (port 0, a temporary
+ * data directory), and agents A, B and C connected through the client SDK, each an LlmAgent on the scripted model
+ * (or the provider WORLDLINE_LLM_* names). When someone speaks while another is generating, the other's generation
+ * is cancelled by the server, its HTTP stream closed, and it regenerates against the new conversation. The
+ * transcript marks every interruption.
+ *
+ *   node --import tsx adapters/llm/demo.ts [--lines 9] [--seed 42] [--codec msgpack]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { loadConfig } from '../../server/config.js';
+import { isWorldlineError } from '../../server/errors.js';
+import { createLogger } from '../../server/obs/logger.js';
+import { startServer } from '../../server/transport/server.js';
+import { connect, type Agent, type CodecName } from '../client/index.js';
+import { LlmAgent } from './agent.js';
+import { providerFromEnv, type Env } from './config.js';
+import { PERSONAS, conversationPrompt, nameOf, roomLines, scriptedConversationAnswer, type Persona } from './demo-conversation.js';
+
+export interface DemoOptions {
+  /** Stop once the room has this many lines (default 9). */
+  readonly lines?: number;
+  readonly seed?: number;
+  readonly codec?: CodecName;
+  /** Hard stop, in ms (default 30000). */
+  readonly deadlineMs?: number;
+  readonly env?: Env;
+  readonly out?: (line: string) => void;
+}
+
+export interface DemoSummary {
+  readonly lines: number;
+  readonly interruptions: Record<string, number>;
+  readonly staleRejections: number;
+  readonly gaveUp: number;
+  readonly transcript: ReadonlyArray<{ by: string; text: string; line: number }>;
+  readonly model: string;
+  readonly tokens: { input: number; output: number; costUsd: number; abortedStreams: number };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const short = (s: string, n = 70): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+
+/** The spoken part of a partial answer {"kind":"Say","payload":{"text":"...: what the speaker had got to. */
+function partialText(raw: string): string | undefined {
+  const m = /"text"\s*:\s*"((?:[^"\\]|\\.)*)/.exec(raw);
+  return m ? m[1]! : undefined;
+}
+
+export async function runConversationDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
+  const out = opts.out ?? ((l: string) => console.log(l));
+  const maxLines = opts.lines ?? 9;
+  const deadline = Date.now() + (opts.deadlineMs ?? 30_000);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-llm-demo-'));
+  const cfg = loadConfig({ env: {}, overrides: { port: 0, dataDir, world: 'conversation', tickMs: 10, logLevel: 'silent', messagesPerSecond: 10_000 } });
+  const srv = await startServer(cfg, { logger: createLogger({ level: 'silent' }) });
+  const provider = providerFromEnv(opts.env ?? process.env, { seed: opts.seed ?? 42, respond: scriptedConversationAnswer });
+  const t0 = performance.now();
+  const stamp = (): string => `[${((performance.now() - t0) / 1000).toFixed(2).padStart(5)}s]`;
+  out(`Worldline conversation demo: world "conversation" on ${srv.wsUrl}, model ${provider.name} ${provider.model}`);
+  out('  ▶ starts generating   ✂ interrupted (the world moved on; its HTTP stream is closed)   ↻ stale on arrival   ✔ said\n');
+  const stop = new AbortController();
+  const summary = { interruptions: Object.fromEntries(PERSONAS.map((p) => [p.id, 0])) as Record<string, number>, staleRejections: 0, gaveUp: 0 };
+  const agents: Agent[] = [];
+  try {
+    for (const p of PERSONAS) {
+      const token = await srv.auth.issue({ tenant: 'default', world: 'conversation', agent: p.id, role: 'agent' }, 3600);
+      agents.push(await connect(srv.wsUrl, { token, agentId: p.id, WebSocket, codec: opts.codec ?? 'msgpack' }));
+    }
+    const count = (a: Agent): number => Number(a.view.entities['room']?.['count'] ?? 0);
+    const done = (): boolean => stop.signal.aborted || agents.some((a) => count(a) >= maxLines) || Date.now() > deadline;
+
+    const runAgent = async (p: Persona, agent: Agent): Promise<void> => {
+      const partial = new Map<string, string>();
+      const heardAt = new Map<string, number>();
+      const llm = new LlmAgent({
+        agent,
+        provider,
+        intents: { Say: { type: 'object', properties: { text: { type: 'string', minLength: 1, maxLength: 280 } }, required: ['text'], additionalProperties: false } },
+        prompt: (input) => {
+          out(`${stamp()} ${p.name.padEnd(3)} ▶ generating from view_seq ${input.contextSeq} (${roomLines(input.view).length} lines heard)`);
+          return conversationPrompt(input);
+        },
+        act: { maxAttempts: 8, regenerateOnStale: true },
+        onToken: (t, ctx) => {
+          partial.set(ctx.reqId, (partial.get(ctx.reqId) ?? '') + t);
+          if (!heardAt.has(ctx.reqId)) heardAt.set(ctx.reqId, count(agent));
+        },
+        onAttempt: (a) => {
+          const said = partialText(partial.get(a.reqId) ?? '');
+          if (a.outcome === 'interrupted') {
+            summary.interruptions[p.id] = (summary.interruptions[p.id] ?? 0) + 1;
+            const fresh = roomLines(agent.view).filter((l) => l.line > (heardAt.get(a.reqId) ?? 0) && l.by !== p.id);
+            const who = fresh.length ? fresh.map((l) => nameOf(l.by)).join(', ') : 'someone';
+            const got = said === undefined ? 'before its first word' : `at "${short(said, 60)}"`;
+            out(`${stamp()} ${p.name.padEnd(3)} ✂ interrupted ${got}: ${who} spoke (${a.staleDueTo.map((c) => `${c.kind} at view_seq ${c.view_seq}`).join(', ')}); regenerating`);
+          } else if (a.outcome === 'stale') {
+            summary.staleRejections++;
+            out(`${stamp()} ${p.name.padEnd(3)} ↻ "${short(said ?? '', 50)}" arrived stale (STALE_CONTEXT); regenerating`);
+          }
+        },
+      });
+      while (!done()) {
+        const lines = roomLines(agent.view);
+        const last = lines.at(-1);
+        // Speak when there is something new from someone else (A opens; nobody speaks twice in a row).
+        const myTurn = last ? last.by !== p.id : p.id !== 'C';
+        if (!myTurn) {
+          await sleep(10);
+          continue;
+        }
+        await sleep(p.thinkMs);
+        if (done()) break;
+        try {
+          const r = await llm.step({ signal: stop.signal });
+          const text = r.intent && typeof r.intent.payload === 'object' && r.intent.payload !== null ? String((r.intent.payload as Record<string, unknown>)['text'] ?? '') : '';
+          if (r.result?.status === 'accepted') out(`${stamp()} ${p.name.padEnd(3)} ✔ "${text}"  (global_seq ${r.result.global_seq ?? '?'})`);
+          else if (r.result) out(`${stamp()} ${p.name.padEnd(3)} ✗ ${r.result.status} ${r.result.error?.name ?? ''}`);
+          else await sleep(50);
+        } catch (err) {
+          if (stop.signal.aborted) break;
+          if (isWorldlineError(err, 'STALENESS_DETECTED')) {
+            summary.gaveUp++;
+            out(`${stamp()} ${p.name.padEnd(3)} … gave up after too many interruptions; listening instead`);
+            await sleep(200);
+            continue;
+          }
+          throw err;
+        }
+      }
+      stop.abort(new Error('demo over'));
+    };
+    await Promise.all(PERSONAS.map((p, i) => runAgent(p, agents[i]!)));
+    await sleep(50);
+    const transcript = roomLines(agents[0]!.view);
+    out('\nTranscript (from the world view):');
+    for (const l of transcript) out(`  ${String(l.line).padStart(2)}. ${nameOf(l.by)}: ${l.text}`);
+    const t = provider.accounting.sum();
+    const inter = Object.entries(summary.interruptions).map(([k, v]) => `${nameOf(k)} ${v}`).join(', ');
+    out(`\n${transcript.length} lines; interruptions: ${inter}; stale on arrival: ${summary.staleRejections}; tokens in/out ${t.inputTokens}/${t.outputTokens}${t.estimatedUsage ? ' (partly estimated)' : ''}, cost $${t.costUsd.toFixed(4)}, ${t.aborted} model streams cancelled`);
+    const cancel = agents.map((a) => a.stats().cancelToAbort).filter((s) => s.count > 0);
+    if (cancel.length) out(`Cancelled frame to aborted signal: max ${Math.max(...cancel.map((s) => s.max)).toFixed(3)} ms over ${cancel.reduce((n, s) => n + s.count, 0)} cancels`);
+    return { lines: transcript.length, interruptions: summary.interruptions, staleRejections: summary.staleRejections, gaveUp: summary.gaveUp, transcript, model: `${provider.name} ${provider.model}`, tokens: { input: t.inputTokens, output: t.outputTokens, costUsd: t.costUsd, abortedStreams: t.aborted } };
+  } finally {
+    stop.abort(new Error('demo over'));
+    for (const a of agents) a.close();
+    await srv.shutdown();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({ options: { lines: { type: 'string' }, seed: { type: 'string' }, codec: { type: 'string' } } });
+  runConversationDemo({
+    ...(values.lines ? { lines: Number(values.lines) } : {}),
+    ...(values.seed ? { seed: Number(values.seed) } : {}),
+    ...(values.codec ? { codec: values.codec as CodecName } : {}),
+  }).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(isWorldlineError(err) ? `${err.codeName} (${err.code}): ${err.message}` : err);
+      process.exit(1);
+    },
+  );
+}
