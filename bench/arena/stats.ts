@@ -1,0 +1,101 @@
+/**
+ * Pure helpers for the load runner's figures: histograms that travel between processes and merge, percentile
+ * summaries, CPU and memory from /proc, and quantiles from a Prometheus histogram.
+ */
+import * as hdr from 'hdr-histogram-js';
+import { latencyHistogram } from '../lib.js';
+
+/** p50/p90/p99/max in milliseconds (histograms hold microseconds). */
+export interface Percentiles {
+  readonly count: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+const ms = (us: number): number => Math.round(us) / 1000;
+
+export function percentiles(h: hdr.Histogram): Percentiles {
+  if (h.totalCount === 0) return { count: 0, p50: NaN, p90: NaN, p99: NaN, max: NaN };
+  return { count: h.totalCount, p50: ms(h.getValueAtPercentile(50)), p90: ms(h.getValueAtPercentile(90)), p99: ms(h.getValueAtPercentile(99)), max: ms(h.maxValue) };
+}
+
+/** A histogram as text, to send from a worker process to the runner. */
+export function encodeHistogram(h: hdr.Histogram): string {
+  return hdr.encodeIntoCompressedBase64(h);
+}
+
+/**
+ * Merges workers' histograms. Percentiles must come from the merged counts: averaging each worker's p99 would
+ * under-weight the busiest worker and is not a percentile of anything.
+ */
+export function mergeHistograms(encoded: readonly string[]): hdr.Histogram {
+  const out = latencyHistogram();
+  for (const e of encoded) {
+    if (!e) continue;
+    const h = hdr.decodeFromCompressedBase64(e);
+    out.add(h);
+    h.destroy();
+  }
+  return out;
+}
+
+/** user+system CPU time of a process in clock ticks, from the text of /proc/PID/stat. */
+export function parseProcStat(text: string): { utime: number; stime: number } {
+  // The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return { utime: Number(rest[11]), stime: Number(rest[12]) };
+}
+
+/** A field of /proc/PID/status in kB (VmHWM: peak resident set, VmRSS: current). */
+export function parseProcStatusKb(text: string, field: string): number | undefined {
+  const m = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** CPU% of one core between two /proc/PID/stat readings `wallMs` apart. */
+export function cpuPercent(a: { utime: number; stime: number }, b: { utime: number; stime: number }, wallMs: number, clockTicksPerSec: number): number {
+  const ticks = b.utime + b.stime - (a.utime + a.stime);
+  return wallMs > 0 ? Math.round(((ticks / clockTicksPerSec) * 1000 * 1000) / wallMs) / 10 : NaN;
+}
+
+/** Cumulative bucket counts of one Prometheus histogram, summed over its label sets: upper bound (s) -> count. */
+export function parsePromHistogram(text: string, name: string): Map<number, number> {
+  const out = new Map<number, number>();
+  const prefix = `${name}_bucket{`;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(prefix)) continue;
+    const m = /^[^{]*\{([^}]*)\}\s+([0-9.eE+-]+)/.exec(line);
+    const leText = m ? /(?:^|,)le="([^"]+)"/.exec(m[1]!)?.[1] : undefined;
+    if (!m || leText === undefined) continue;
+    const le = leText === '+Inf' ? Infinity : Number(leText);
+    out.set(le, (out.get(le) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
+/**
+ * Quantile (ms) of the observations between two scrapes of a cumulative Prometheus histogram, interpolated
+ * linearly within the bucket as Prometheus' histogram_quantile does. NaN when nothing was observed.
+ */
+export function promQuantile(before: ReadonlyMap<number, number>, after: ReadonlyMap<number, number>, q: number): number {
+  const les = [...after.keys()].sort((a, b) => a - b);
+  const cum = les.map((le) => (after.get(le) ?? 0) - (before.get(le) ?? 0));
+  const total = cum[cum.length - 1] ?? 0;
+  if (total <= 0) return NaN;
+  const rank = q * total;
+  for (let i = 0; i < les.length; i++) {
+    if (cum[i]! >= rank) {
+      const hi = les[i]!;
+      const lo = i > 0 ? les[i - 1]! : 0;
+      const below = i > 0 ? cum[i - 1]! : 0;
+      if (!Number.isFinite(hi)) return lo * 1000;
+      const inBucket = cum[i]! - below;
+      const frac = inBucket > 0 ? (rank - below) / inBucket : 1;
+      return Math.round((lo + (hi - lo) * frac) * 1e6) / 1000;
+    }
+  }
+  return NaN;
+}

@@ -1,0 +1,187 @@
+/**
+ * A load client's copy of its agent's view, kept the way a real client keeps it: the Welcome snapshot, then every
+ * ObservationDelta applied strictly (from_seq must equal the current view_seq; add only what is absent, remove and
+ * replace only what is present). Plus the checks the arena-v1 workload asks for: every entity held lies within R
+ * of the agent's own entity, and a sampled view equals the server's.
+ */
+import type { JsonValue, WireOp } from '../../server/protocol/index.js';
+
+export type EntityRec = { [field: string]: JsonValue };
+
+/** Why a delta could not be applied; counted as a view error. */
+export type ViewError = 'gap' | 'bad-op' | 'bad-path' | 'not-a-view';
+
+/** RFC 6901 token unescaping. */
+const unescape = (t: string): string => (t.includes('~') ? t.replace(/~1/g, '/').replace(/~0/g, '~') : t);
+
+const isObj = (v: JsonValue | undefined): v is { [k: string]: JsonValue } => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export class ClientView {
+  readonly entities = new Map<string, EntityRec>();
+  viewSeq = -1;
+  /** sim_time of the last delta applied (the tick, for a ticks-timebase world). */
+  tick = -1;
+
+  /** Replaces the view with a snapshot ({entities: {id: record}}). */
+  reset(view: JsonValue, viewSeq: number): ViewError | undefined {
+    this.entities.clear();
+    this.viewSeq = viewSeq;
+    if (!isObj(view)) return 'not-a-view';
+    const ents = view['entities'];
+    if (ents === undefined) return undefined;
+    if (!isObj(ents)) return 'not-a-view';
+    for (const [id, rec] of Object.entries(ents)) {
+      if (!isObj(rec)) return 'not-a-view';
+      this.entities.set(id, { ...rec });
+    }
+    return undefined;
+  }
+
+  /**
+   * Applies one delta strictly. On an error the view is left as it was before the delta's first bad op (the
+   * caller counts the error and resynchronises); ops are checked before any is applied.
+   */
+  apply(fromSeq: number, viewSeq: number, ops: readonly WireOp[], simTime: number): ViewError | undefined {
+    if (fromSeq !== this.viewSeq) return 'gap';
+    for (const op of ops) {
+      const err = this.applyOp(op);
+      if (err) return err;
+    }
+    this.viewSeq = viewSeq;
+    this.tick = simTime;
+    return undefined;
+  }
+
+  private applyOp(op: WireOp): ViewError | undefined {
+    const p = op.path;
+    if (!p.startsWith('/entities/')) return 'bad-path';
+    const rest = p.slice(10);
+    const slash = rest.indexOf('/');
+    const id = unescape(slash < 0 ? rest : rest.slice(0, slash));
+    const field = slash < 0 ? undefined : unescape(rest.slice(slash + 1));
+    if (field !== undefined && field.includes('/')) return 'bad-path';
+    const cur = this.entities.get(id);
+    if (field === undefined) {
+      if (op.op === 'add') {
+        if (cur !== undefined || !isObj(op.value)) return 'bad-op';
+        this.entities.set(id, { ...op.value });
+      } else if (op.op === 'replace') {
+        if (cur === undefined || !isObj(op.value)) return 'bad-op';
+        this.entities.set(id, { ...op.value });
+      } else if (op.op === 'remove') {
+        if (cur === undefined) return 'bad-op';
+        this.entities.delete(id);
+      } else return 'bad-op';
+      return undefined;
+    }
+    if (cur === undefined) return 'bad-op';
+    if (op.op === 'add') {
+      if (field in cur) return 'bad-op';
+      cur[field] = op.value;
+    } else if (op.op === 'replace') {
+      if (!(field in cur)) return 'bad-op';
+      cur[field] = op.value;
+    } else if (op.op === 'remove') {
+      if (!(field in cur)) return 'bad-op';
+      delete cur[field];
+    } else return 'bad-op';
+    return undefined;
+  }
+
+  /** A deep copy of the entities (for a sample compared later). */
+  copy(): Map<string, EntityRec> {
+    const m = new Map<string, EntityRec>();
+    for (const [id, r] of this.entities) m.set(id, { ...r });
+    return m;
+  }
+}
+
+/**
+ * The entities a view holds that the distance rule forbids: those farther than `radius` from `selfId`'s entity
+ * (and `selfId` itself when it is missing). Empty when the view is sound.
+ */
+export function outsideRadius(entities: ReadonlyMap<string, EntityRec>, selfId: string, radius: number): string[] {
+  const self = entities.get(selfId);
+  if (!self) return [selfId];
+  const ox = self['x'];
+  const oy = self['y'];
+  if (typeof ox !== 'number' || typeof oy !== 'number') return [selfId];
+  const r2 = radius * radius;
+  const out: string[] = [];
+  for (const [id, r] of entities) {
+    const x = r['x'];
+    const y = r['y'];
+    if (typeof x !== 'number' || typeof y !== 'number') continue;
+    const dx = ox - x;
+    const dy = oy - y;
+    if (dx * dx + dy * dy > r2) out.push(id);
+  }
+  return out;
+}
+
+/**
+ * The entities within `radius` of `selfId` that `entities` lacks, judged from positions known elsewhere (`known`:
+ * id -> record, e.g. the server's truth or other agents' views of the same tick).
+ */
+export function missingWithinRadius(entities: ReadonlyMap<string, EntityRec>, known: ReadonlyMap<string, EntityRec>, selfId: string, radius: number): string[] {
+  const self = known.get(selfId) ?? entities.get(selfId);
+  const ox = self?.['x'];
+  const oy = self?.['y'];
+  if (typeof ox !== 'number' || typeof oy !== 'number') return [];
+  const r2 = radius * radius;
+  const out: string[] = [];
+  for (const [id, r] of known) {
+    if (entities.has(id)) continue;
+    const x = r['x'];
+    const y = r['y'];
+    if (typeof x !== 'number' || typeof y !== 'number') continue;
+    const dx = ox - x;
+    const dy = oy - y;
+    if (dx * dx + dy * dy <= r2) out.push(id);
+  }
+  return out;
+}
+
+export interface ViewComparison {
+  readonly equal: boolean;
+  /** In the truth, not in the client's view. */
+  readonly missing: string[];
+  /** In the client's view, not in the truth. */
+  readonly extra: string[];
+  /** In both with different values. */
+  readonly differing: string[];
+}
+
+/** Compares a client's entities with the server's view ({entities: {...}}), field by field. */
+export function compareViews(client: ReadonlyMap<string, EntityRec>, truth: JsonValue): ViewComparison {
+  const t = isObj(truth) && isObj(truth['entities']) ? truth['entities'] : {};
+  const missing: string[] = [];
+  const extra: string[] = [];
+  const differing: string[] = [];
+  for (const [id, rec] of Object.entries(t)) {
+    const c = client.get(id);
+    if (!c) missing.push(id);
+    else if (!sameRecord(c, rec)) differing.push(id);
+  }
+  for (const id of client.keys()) if (!(id in t)) extra.push(id);
+  return { equal: missing.length === 0 && extra.length === 0 && differing.length === 0, missing, extra, differing };
+}
+
+function sameRecord(a: EntityRec, b: JsonValue): boolean {
+  if (!isObj(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!sameValue(a[k], b[k])) return false;
+  return true;
+}
+
+function sameValue(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => sameValue(x, b[i]));
+  const ao = a as { [k: string]: JsonValue };
+  const bo = b as { [k: string]: JsonValue };
+  const ka = Object.keys(ao);
+  return ka.length === Object.keys(bo).length && ka.every((k) => sameValue(ao[k], bo[k]));
+}

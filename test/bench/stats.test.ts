@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { latencyHistogram } from '../../bench/lib.js';
+import { cpuPercent, encodeHistogram, mergeHistograms, parseProcStat, parseProcStatusKb, parsePromHistogram, percentiles, promQuantile } from '../../bench/arena/stats.js';
+import { TickClock } from '../../bench/arena/tick-clock.js';
+
+describe('percentiles across worker processes', () => {
+  it('merges encoded histograms so percentiles come from the pooled counts', () => {
+    // Worker A: 900 fast deliveries; worker B: 100 slow ones. Pooled p50 is fast, pooled p99 is slow.
+    const a = latencyHistogram();
+    const b = latencyHistogram();
+    for (let i = 0; i < 900; i++) a.recordValue(1000 + i); // 1.0 .. 1.9 ms
+    for (let i = 0; i < 100; i++) b.recordValue(50_000 + i * 100); // 50 .. 59.9 ms
+    const merged = mergeHistograms([encodeHistogram(a), encodeHistogram(b), '']);
+    const p = percentiles(merged);
+    expect(p.count).toBe(1000);
+    expect(p.p50).toBeCloseTo(1.5, 1);
+    expect(p.p90).toBeLessThan(2);
+    expect(p.p99).toBeGreaterThanOrEqual(58);
+    expect(p.max).toBeCloseTo(59.9, 0);
+    // The mean of the two workers' p99 would be ~31 ms: not a percentile of any delivery.
+    expect(p.p99).not.toBeCloseTo((percentiles(a).p99 + percentiles(b).p99) / 2, 0);
+  });
+
+  it('reports NaN percentiles for an empty histogram', () => {
+    expect(percentiles(latencyHistogram()).p99).toBeNaN();
+  });
+});
+
+describe('/proc parsing', () => {
+  it('reads utime and stime after a command name with spaces and parentheses', () => {
+    const stat = '4242 (node (my) server) S 1 4242 4242 0 -1 4194560 1000 0 0 0 1234 567 0 0 20 0 11 0 100 1000000 5000 18446744073709551615';
+    expect(parseProcStat(stat)).toEqual({ utime: 1234, stime: 567 });
+  });
+
+  it('reads VmHWM and VmRSS in kB', () => {
+    const status = 'Name:\tnode\nVmPeak:\t 999 kB\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\n';
+    expect(parseProcStatusKb(status, 'VmHWM')).toBe(204800);
+    expect(parseProcStatusKb(status, 'VmRSS')).toBe(102400);
+    expect(parseProcStatusKb(status, 'VmSwap')).toBeUndefined();
+  });
+
+  it('turns clock ticks over a wall window into % of one core', () => {
+    expect(cpuPercent({ utime: 100, stime: 50 }, { utime: 300, stime: 150 }, 2000, 100)).toBe(150);
+    expect(cpuPercent({ utime: 0, stime: 0 }, { utime: 10, stime: 0 }, 1000, 100)).toBe(10);
+  });
+});
+
+describe('Prometheus histogram quantiles', () => {
+  const scrape = (counts: number[]): string => {
+    const les = ['0.001', '0.005', '0.01', '+Inf'];
+    return [
+      '# HELP worldline_observation_delivery_seconds x',
+      ...les.map((le, i) => `worldline_observation_delivery_seconds_bucket{le="${le}",codec="worldline.v1.proto"} ${counts[i]}`),
+      ...les.map((le) => `worldline_observation_delivery_seconds_bucket{codec="worldline.v1.json",le="${le}"} 1`),
+      'worldline_observation_delivery_seconds_count 5',
+    ].join('\n');
+  };
+
+  it('sums label sets and interpolates within the bucket between two scrapes', () => {
+    const before = parsePromHistogram(scrape([0, 0, 0, 0]), 'worldline_observation_delivery_seconds');
+    const after = parsePromHistogram(scrape([50, 90, 100, 100]), 'worldline_observation_delivery_seconds');
+    expect(after.get(Infinity)).toBe(101);
+    // Differences: <=1 ms: 50, <=5 ms: 90, <=10 ms: 100 (the json label set adds 1 to each, before and after).
+    expect(promQuantile(before, after, 0.5)).toBeCloseTo(1, 3);
+    expect(promQuantile(before, after, 0.7)).toBeCloseTo(3, 3);
+    expect(promQuantile(before, after, 0.95)).toBeCloseTo(7.5, 3);
+    expect(promQuantile(after, after, 0.5)).toBeNaN();
+  });
+});
+
+describe('TickClock', () => {
+  it('takes a tick start from the last pong that had not seen it, and the bracket up to the first that had', () => {
+    const c = new TickClock();
+    c.add(1000, 5);
+    c.add(1047, 5);
+    c.add(1049, 5);
+    c.add(1052, 6); // tick 6 started in (1049, 1052]
+    c.add(1090, 6);
+    c.add(1160, 8); // ticks 7 and 8 both started after 1090: the conservative bound for both
+    const b = c.brackets();
+    expect(b.has(5)).toBe(false); // no pong before tick 5 started
+    expect(b.get(6)).toEqual({ start: 1049, width: 3 });
+    expect(b.get(7)).toEqual({ start: 1090, width: 70 });
+    expect(b.get(8)).toEqual({ start: 1090, width: 70 });
+    expect(c.latest()).toEqual({ tick: 8, start: 1125 });
+  });
+
+  it('gives the same answer whatever order pongs from several processes arrive in', () => {
+    const ordered = new TickClock();
+    const shuffled = new TickClock();
+    const pongs: Array<[number, number]> = [[10, 1], [20, 1], [48, 1], [52, 2], [60, 2], [99, 2], [101, 3]];
+    for (const [s, t] of pongs) ordered.add(s, t);
+    for (const [s, t] of [...pongs].reverse()) shuffled.add(s, t);
+    expect([...shuffled.brackets()]).toEqual([...ordered.brackets()]);
+    expect(shuffled.entries().serverTimes).toEqual(pongs.map((p) => p[0]));
+  });
+});
