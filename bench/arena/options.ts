@@ -1,0 +1,70 @@
+/** Command-line options of the load runner (`npm run bench -- arena|ws|sweep [options]`). */
+import { parseArgs } from 'node:util';
+import { Subprotocol } from '../../server/protocol/index.js';
+import { defaultArenaOptions, type ArenaOptions } from './runner.js';
+
+export const ARENA_USAGE = `arena-v1 options:
+  --clients N            clients (arena: default 100)
+  --entities E           entities in the world (default max(200, clients))
+  --warmup S             warm-up seconds (default 5)
+  --measure S            measured seconds (default 20)
+  --codec json|msgpack|proto   subprotocol (default proto)
+  --workers K            load-generator processes (default 2; 3 from 1,000 clients)
+  --url URL              target a running server, e.g. ws://127.0.0.1:8080/v1/worlds/arena/ws
+  --token-secret FILE    its HS256 secret (DATA/jwt-secret), to mint agent and admin tokens
+  --server-pid PID       its pid, for CPU and RSS from /proc
+  --tick-ms MS           the server's tick (default 50; passed to a server the runner starts)
+  --world NAME           server world (default arena, or arena-E when E != 200)
+  --server dist|tsx      run the server from dist/ (npm run build first) or from source with tsx (default)`;
+
+const codecs: Record<string, Subprotocol> = { json: Subprotocol.JSON, msgpack: Subprotocol.MSGPACK, proto: Subprotocol.PROTO };
+
+/** Thrown for a bad option; the message says what is allowed. */
+export class UsageError extends Error {}
+
+function num(v: string | undefined, name: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name} must be a number >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Parses the runner's options; `clients` falls back to `defaultClients`. */
+export function parseArenaArgs(args: readonly string[], defaultClients = 100): ArenaOptions & { readonly clientsGiven: boolean } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args], allowPositionals: false, strict: true,
+      options: {
+        clients: { type: 'string' }, entities: { type: 'string' }, warmup: { type: 'string' }, measure: { type: 'string' }, codec: { type: 'string' },
+        workers: { type: 'string' }, url: { type: 'string' }, 'token-secret': { type: 'string' }, 'server-pid': { type: 'string' }, 'tick-ms': { type: 'string' },
+        world: { type: 'string' }, server: { type: 'string' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n${ARENA_USAGE}`);
+  }
+  const v = parsed.values;
+  const clients = num(v.clients, 'clients', 1) ?? defaultClients;
+  const codec = v.codec === undefined ? defaultArenaOptions.codec : codecs[v.codec];
+  if (!codec) throw new UsageError(`--codec must be one of ${Object.keys(codecs).join(', ')}`);
+  if (v.server !== undefined && v.server !== 'tsx' && v.server !== 'dist') throw new UsageError('--server must be tsx or dist');
+  const workers = num(v.workers, 'workers', 1);
+  const pid = num(v['server-pid'], 'server-pid', 1);
+  return {
+    ...defaultArenaOptions,
+    clients: Math.floor(clients),
+    clientsGiven: v.clients !== undefined,
+    entities: Math.floor(num(v.entities, 'entities', 1) ?? Math.max(200, clients)),
+    warmupMs: (num(v.warmup, 'warmup', 0) ?? defaultArenaOptions.warmupMs / 1000) * 1000,
+    measureMs: (num(v.measure, 'measure', 0.5) ?? defaultArenaOptions.measureMs / 1000) * 1000,
+    codec,
+    tickMs: num(v['tick-ms'], 'tick-ms', 1) ?? defaultArenaOptions.tickMs,
+    from: (v.server as 'tsx' | 'dist' | undefined) ?? defaultArenaOptions.from,
+    ...(workers !== undefined ? { workers: Math.floor(workers) } : {}),
+    ...(v.url !== undefined ? { url: v.url } : {}),
+    ...(v['token-secret'] !== undefined ? { tokenSecretFile: v['token-secret'] } : {}),
+    ...(pid !== undefined ? { serverPid: pid } : {}),
+    ...(v.world !== undefined ? { world: v.world } : {}),
+  };
+}

@@ -1,0 +1,334 @@
+/**
+ * The arena-v1 load runner (../shared/workloads/arena-v1.md): starts the server as a child process (or targets
+ * one by URL), forks worker processes that each drive a share of the clients, runs the warm-up and the measured
+ * window, and turns what the workers and /proc report into one result.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { arenaEntityId } from '../../server/worlds/arena.js';
+import { Subprotocol } from '../../server/protocol/index.js';
+import type { FromWorker, ToWorker, WorkerConfig, WorkerResult } from './ipc.js';
+import { cpuPercent, mergeHistograms, parsePromHistogram, percentiles, promQuantile, type Percentiles } from './stats.js';
+import { clockTicks, readCpu, readMem, scrapeMetrics, spawnServer, track, type ServerProcess } from './server-proc.js';
+
+export interface ArenaOptions {
+  readonly clients: number;
+  /** Entities in the world (arena-v1: max(200, clients)). */
+  readonly entities: number;
+  readonly warmupMs: number;
+  readonly measureMs: number;
+  readonly codec: Subprotocol;
+  /** Load-generator processes (default: 2, or 3 from 1,000 clients). */
+  readonly workers?: number;
+  readonly tickMs: number;
+  readonly moveHz: number;
+  readonly radius: number;
+  readonly maxStep: number;
+  readonly pingEveryMs: number;
+  readonly sampleEveryMs: number;
+  readonly cancelEveryMs: number;
+  /** Target a running server: ws://127.0.0.1:PORT/v1/worlds/{w}/ws, with its HS256 secret file. */
+  readonly url?: string;
+  readonly tokenSecretFile?: string;
+  readonly serverPid?: number;
+  readonly tenant: string;
+  /** Server world name (default: arena for 200 entities, arena-E otherwise; see docs/benchmarks.md). */
+  readonly world?: string;
+  readonly from: 'tsx' | 'dist';
+  readonly log?: (line: string) => void;
+}
+
+export const defaultArenaOptions: Omit<ArenaOptions, 'clients' | 'entities'> = {
+  warmupMs: 5000, measureMs: 20_000, codec: Subprotocol.PROTO, tickMs: 50, moveHz: 10, radius: 150, maxStep: 2,
+  pingEveryMs: 25, sampleEveryMs: 250, cancelEveryMs: 250, tenant: 'default', from: 'tsx',
+};
+
+export interface ArenaResult {
+  readonly clients: number;
+  readonly entities: number;
+  readonly requestedEntities: number;
+  /** True when the world had fewer entities than clients and clients shared agents (i mod E). */
+  readonly sharedAgents: boolean;
+  readonly world: string;
+  readonly codec: string;
+  readonly workers: number;
+  readonly warmupS: number;
+  readonly measureS: number;
+  readonly tickMs: number;
+  /** Client receive time minus the tick's start on the server (ms). */
+  readonly delivery: Percentiles;
+  /** Median width (ms) of the pong bracket the tick start was taken from: the figures over-state by at most this. */
+  readonly deliveryResolutionMs: number;
+  readonly deliveryUnresolvedShare: number;
+  /** Server side, from /metrics: quantum start to frame handed to uWS (ms). */
+  readonly serverDelivery: { readonly p50: number; readonly p99: number };
+  readonly intentRtt: Percentiles;
+  readonly cancelToHalt: Percentiles;
+  /** Generations the world cancelled as stale before the client's cancel reached it (not in cancelToHalt). */
+  readonly cancelStaleAtBegin: number;
+  /** Pongs the tick clock was built from. */
+  readonly pongs: number;
+  readonly perClient: { readonly messagesPerSec: number; readonly bytesPerSec: number; readonly bytesPerTick: number; readonly intentsPerSec: number };
+  readonly server: { readonly pid: number | null; readonly cpuPercent: number | null; readonly peakRssMB: number | null; readonly rssMB: number | null };
+  readonly generators: ReadonlyArray<{ readonly index: number; readonly clients: number; readonly cpuPercent: number }>;
+  readonly correctness: { readonly samples: number; readonly correct: number; readonly share: number; readonly lagging: number; readonly failedFetch: number; readonly examples: readonly string[] };
+  readonly errors: {
+    readonly total: number;
+    readonly connectFailed: number;
+    readonly closes: number;
+    readonly errorFrames: Readonly<Record<string, number>>;
+    readonly viewErrors: Readonly<Record<string, number>>;
+    readonly radiusViolations: number;
+    readonly intentsRejected: number;
+    readonly intentsUnanswered: number;
+  };
+  readonly snapshots: number;
+  readonly intentResults: Readonly<Record<string, number>>;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+const addCounts = (rs: ReadonlyArray<Readonly<Record<string, number>>>): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const r of rs) for (const [k, v] of Object.entries(r)) out[k] = (out[k] ?? 0) + v;
+  return out;
+};
+const r1 = (x: number): number => Math.round(x * 10) / 10;
+
+/** Which agent client i plays: entity i, or i mod E when the world has fewer entities than clients. */
+export function agentFor(i: number, entities: number): string {
+  return arenaEntityId(i % entities);
+}
+
+/** Spreads clients over loopback source addresses, 200 each, so a per-IP connection cap does not bind. */
+export function localAddressFor(i: number): string {
+  return `127.0.0.${1 + Math.floor(i / 200)}`;
+}
+
+/** Splits n clients into k contiguous shares that differ by at most one. */
+export function shares(n: number, k: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let start = 0;
+  for (let w = 0; w < k; w++) {
+    const size = Math.floor(n / k) + (w < n % k ? 1 : 0);
+    out.push([start, start + size]);
+    start += size;
+  }
+  return out;
+}
+
+/** Runs arena-v1 once. Every child process is killed before this returns or throws. */
+export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
+  const log = o.log ?? ((l: string) => console.log(l));
+  let server: ServerProcess | undefined;
+  let url: string;
+  let httpBase: string;
+  let worldId: string;
+  let secret: string;
+  let pid: number | undefined = o.serverPid;
+  let entities = o.entities;
+  let world = o.world ?? (o.entities === 200 ? 'arena' : `arena-${o.entities}`);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-bench-arena-'));
+  const workers: ChildProcess[] = [];
+  try {
+    if (o.url) {
+      if (!o.tokenSecretFile) throw new Error('--url needs --token-secret FILE (the server\'s HS256 secret, e.g. DATA/jwt-secret)');
+      const u = new URL(o.url);
+      if (!['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)) throw new Error(`only loopback targets: ${u.hostname}`);
+      url = o.url;
+      httpBase = `http://${u.host}`;
+      worldId = decodeURIComponent(u.pathname.split('/')[3] ?? '');
+      secret = fs.readFileSync(o.tokenSecretFile, 'utf8').trim();
+    } else {
+      const env = {
+        // arena-v1 at 2,000 clients sends 20,000 intents/s: above the default tenant quota, which is not under test.
+        WORLDLINE_INTENTS_PER_SECOND_PER_TENANT: '1000000',
+        WORLDLINE_CONNECTIONS_PER_IP: '100000',
+      };
+      const spawnOpts = { dataDir, tickMs: o.tickMs, from: o.from, env };
+      try {
+        server = await spawnServer({ ...spawnOpts, world });
+      } catch (err) {
+        if (world === 'arena' || o.world !== undefined) throw err;
+        // The server has no arena-E world yet (see docs/benchmarks.md): fall back to the 200-entity arena with
+        // clients sharing agents, and say so in the result.
+        log(`  server has no world ${world} (${String((err as Error).message).split('\n').find((l) => l.includes('world')) ?? 'refused'}); using arena (200 entities), clients share agents`);
+        world = 'arena';
+        entities = 200;
+        fs.rmSync(dataDir, { recursive: true, force: true });
+        server = await spawnServer({ ...spawnOpts, world });
+      }
+      url = server.wsUrl;
+      httpBase = server.httpBase;
+      worldId = server.worldId;
+      secret = server.secret;
+      pid = server.pid;
+    }
+
+    const k = Math.max(1, Math.min(o.workers ?? (o.clients >= 1000 ? 3 : 2), o.clients));
+    const parts = shares(o.clients, k);
+    const ready: Array<Extract<FromWorker, { type: 'ready' }>> = [];
+    const results: WorkerResult[] = [];
+    const pongs: Array<Extract<FromWorker, { type: 'pongs' }>> = [];
+    let fatal: string | undefined;
+    const messageWaiters: Array<() => void> = [];
+    const wake = (): void => {
+      for (const w of messageWaiters.splice(0)) w();
+    };
+    for (let w = 0; w < k; w++) {
+      const child = fork(path.join(here, 'worker.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      track(child);
+      workers.push(child);
+      child.on('message', (m: FromWorker) => {
+        if (m.type === 'ready') ready.push(m);
+        else if (m.type === 'result') results.push(m.result);
+        else if (m.type === 'pongs') {
+          pongs.push(m);
+          if (pongs.length === k) {
+            // One clock for all: the pinging worker's pongs resolve every worker's deliveries.
+            const serverTimes = pongs.flatMap((p) => p.serverTimes);
+            const simTimes = pongs.flatMap((p) => p.simTimes);
+            for (const c of workers) c.send({ type: 'clock', serverTimes, simTimes } satisfies ToWorker);
+          }
+        }
+        else fatal = `worker ${m.index}: ${m.message}`;
+        wake();
+      });
+      child.on('exit', (code) => {
+        if (code !== 0 && results.length < k) fatal ??= `worker ${w} exited with ${code}`;
+        wake();
+      });
+      const [a, b] = parts[w]!;
+      const clients = [];
+      for (let i = a; i < b; i++) clients.push({ agent: agentFor(i, entities), localAddress: localAddressFor(i) });
+      const cfg: WorkerConfig = {
+        index: w, url, httpBase, worldId, tenant: o.tenant, codec: o.codec, clients, secret, radius: o.radius, moveHz: o.moveHz, maxStep: o.maxStep,
+        clockPinger: w === 0, pingEveryMs: o.pingEveryMs, sampleEveryMs: o.sampleEveryMs * k, cancelEveryMs: w === 0 ? o.cancelEveryMs : 0, tickMs: o.tickMs,
+        connectConcurrency: 50, connectTimeoutMs: 15_000,
+      };
+      child.send({ type: 'start', cfg } satisfies ToWorker);
+    }
+    const until = async (cond: () => boolean, ms: number, what: string): Promise<void> => {
+      const deadline = Date.now() + ms;
+      while (!cond()) {
+        if (fatal) throw new Error(fatal);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, Math.min(left, 1000));
+          messageWaiters.push(() => {
+            clearTimeout(t);
+            r();
+          });
+        });
+      }
+    };
+    const tConnect = Date.now();
+    await until(() => ready.length === k, 30_000 + o.clients * 30, 'clients to connect');
+    const connectFailed = sum(ready.map((r) => r.failed));
+    log(`  ${o.clients} clients connected in ${((Date.now() - tConnect) / 1000).toFixed(1)} s${connectFailed ? `, ${connectFailed} FAILED (${ready.find((r) => r.firstError)?.firstError ?? ''})` : ''}`);
+
+    const t0 = Date.now() + 100;
+    const warmupEnd = t0 + o.warmupMs;
+    const measureEnd = warmupEnd + o.measureMs;
+    const stopAt = measureEnd + Math.max(500, 5 * o.tickMs);
+    for (const c of workers) c.send({ type: 'go', warmupEnd, measureEnd, stopAt } satisfies ToWorker);
+    const sleepUntil = (t: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
+    await sleepUntil(warmupEnd);
+    const cpu0 = pid ? readCpu(pid) : undefined;
+    const w0 = Date.now();
+    const m0 = parsePromHistogram(await scrapeMetrics(httpBase), 'worldline_observation_delivery_seconds');
+    await sleepUntil(measureEnd);
+    const cpu1 = pid ? readCpu(pid) : undefined;
+    const w1 = Date.now();
+    const mem = pid ? readMem(pid) : { hwmKb: undefined, rssKb: undefined };
+    const m1 = parsePromHistogram(await scrapeMetrics(httpBase), 'worldline_observation_delivery_seconds');
+    await until(() => results.length === k, stopAt - Date.now() + 20_000, 'worker results');
+    for (const c of workers) c.send({ type: 'exit' } satisfies ToWorker);
+
+    const secs = o.measureMs / 1000;
+    const delivery = mergeHistograms(results.map((r) => r.delivery));
+    const widths = mergeHistograms(results.map((r) => r.bracketWidth));
+    const rtt = mergeHistograms(results.map((r) => r.rtt));
+    const cancel = mergeHistograms(results.map((r) => r.cancel));
+    const deliveries = sum(results.map((r) => r.deliveries));
+    const unresolved = sum(results.map((r) => r.unresolved));
+    const intentResults = addCounts(results.map((r) => r.intentResults));
+    const errorFrames = addCounts(results.map((r) => r.errorFrames));
+    const viewErrors = addCounts(results.map((r) => r.viewErrors));
+    const radiusViolations = sum(results.map((r) => r.radiusViolations));
+    const closes = sum(results.map((r) => r.closes));
+    const intentsUnanswered = sum(results.map((r) => r.intentsUnanswered));
+    const intentsRejected = intentResults['rejected'] ?? 0;
+    const s = results.map((r) => r.samples);
+    const correct = sum(s.map((x) => x.correct));
+    const nSamples = correct + sum(s.map((x) => x.incorrect)) + sum(s.map((x) => x.lagging));
+    const bytes = sum(results.map((r) => r.bytes));
+    const result: ArenaResult = {
+      clients: o.clients, entities, requestedEntities: o.entities, sharedAgents: entities < o.clients, world, codec: o.codec, workers: k,
+      warmupS: o.warmupMs / 1000, measureS: secs, tickMs: o.tickMs,
+      delivery: percentiles(delivery),
+      deliveryResolutionMs: widths.totalCount ? widths.getValueAtPercentile(50) / 1000 : NaN,
+      deliveryUnresolvedShare: deliveries ? Math.round((unresolved / deliveries) * 10_000) / 10_000 : 0,
+      serverDelivery: { p50: promQuantile(m0, m1, 0.5), p99: promQuantile(m0, m1, 0.99) },
+      intentRtt: percentiles(rtt),
+      cancelToHalt: percentiles(cancel),
+      cancelStaleAtBegin: sum(results.map((r) => r.staleAtBegin)),
+      pongs: results[0]?.pongs ?? 0,
+      perClient: {
+        messagesPerSec: r1(sum(results.map((r) => r.messages)) / o.clients / secs),
+        bytesPerSec: Math.round(bytes / o.clients / secs),
+        bytesPerTick: Math.round(bytes / o.clients / secs / (1000 / o.tickMs)),
+        intentsPerSec: r1(sum(results.map((r) => r.intentsSent)) / o.clients / secs),
+      },
+      server: {
+        pid: pid ?? null,
+        cpuPercent: cpu0 && cpu1 ? cpuPercent(cpu0, cpu1, w1 - w0, clockTicks()) : null,
+        peakRssMB: mem.hwmKb !== undefined ? Math.round(mem.hwmKb / 102.4) / 10 : null,
+        rssMB: mem.rssKb !== undefined ? Math.round(mem.rssKb / 102.4) / 10 : null,
+      },
+      generators: results.map((r) => ({ index: r.index, clients: r.clients, cpuPercent: r.cpuPercent })).sort((a, b) => a.index - b.index),
+      correctness: { samples: nSamples, correct, share: nSamples ? Math.round((correct / nSamples) * 10_000) / 10_000 : NaN, lagging: sum(s.map((x) => x.lagging)), failedFetch: sum(s.map((x) => x.failedFetch)), examples: s.flatMap((x) => x.examples).slice(0, 8) },
+      errors: {
+        total: connectFailed + closes + sum(Object.values(errorFrames)) + sum(Object.values(viewErrors)) + radiusViolations + intentsRejected + intentsUnanswered,
+        connectFailed, closes, errorFrames, viewErrors, radiusViolations, intentsRejected, intentsUnanswered,
+      },
+      snapshots: sum(results.map((r) => r.snapshots)),
+      intentResults,
+    };
+    delivery.destroy();
+    widths.destroy();
+    rtt.destroy();
+    cancel.destroy();
+    return result;
+  } finally {
+    for (const c of workers) if (c.exitCode === null) c.kill('SIGKILL');
+    await server?.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** One line per run for the console. */
+export function summaryRow(r: ArenaResult): Record<string, string | number> {
+  return {
+    clients: r.clients,
+    entities: r.entities + (r.sharedAgents ? '*' : ''),
+    'p50 ms': r.delivery.p50,
+    'p90 ms': r.delivery.p90,
+    'p99 ms': r.delivery.p99,
+    'max ms': r.delivery.max,
+    'srv p99 ms': r.serverDelivery.p99,
+    'rtt p99 ms': r.intentRtt.p99,
+    'msg/s/cl': r.perClient.messagesPerSec,
+    'B/s/cl': r.perClient.bytesPerSec,
+    'B/tick/cl': r.perClient.bytesPerTick,
+    'srv CPU %': r.server.cpuPercent ?? 'n/a',
+    'RSS MB': r.server.peakRssMB ?? 'n/a',
+    'gen CPU %': r.generators.map((g) => g.cpuPercent).join('/'),
+    correct: `${r.correctness.correct}/${r.correctness.samples}`,
+    errors: r.errors.total,
+  };
+}
