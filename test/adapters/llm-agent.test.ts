@@ -1,0 +1,102 @@
+/**
+ * The ready LLM agent and act()'s edge cases: schema checks and the one repair round, STALE_CONTEXT regeneration
+ * (against a scripted host, since the server's timing decides whether a race goes stale), and the conversation
+ * demo end to end over a real server: someone is interrupted and regenerates, and the lines commit in order.
+ */
+import { describe, expect, it } from 'vitest';
+import { runAct, type ActHost } from '../../adapters/client/act.js';
+import type { IntentInput } from '../../adapters/client/agent.js';
+import type { View } from '../../adapters/client/view.js';
+import { LlmAgent } from '../../adapters/llm/agent.js';
+import { runConversationDemo } from '../../adapters/llm/demo.js';
+import { checkSchema, parseIntent, type IntentSchemas } from '../../adapters/llm/schema.js';
+import { scriptedProvider } from '../../adapters/llm/scripted.js';
+import type { IntentResult } from '../../server/protocol/index.js';
+
+const intents: IntentSchemas = {
+  Move: { type: 'object', properties: { dx: { type: 'integer', minimum: -10, maximum: 10 }, dy: { type: 'integer', minimum: -10, maximum: 10 } }, required: ['dx', 'dy'], additionalProperties: false },
+};
+
+/** An ActHost that answers submits from a list and records what act() did. */
+function fakeHost(results: Array<Partial<IntentResult>>): ActHost & { submitted: IntentInput[]; begun: Array<[string, number]>; ended: Array<[string, boolean]>; seq: number } {
+  const h = {
+    submitted: [] as IntentInput[],
+    begun: [] as Array<[string, number]>,
+    ended: [] as Array<[string, boolean]>,
+    seq: 3,
+    closed: false,
+    get view(): View {
+      return { entities: { me: { x: h.seq } } };
+    },
+    get viewSeq(): number {
+      return h.seq;
+    },
+    beginGeneration(reqId: string, contextSeq: number) {
+      h.begun.push([reqId, contextSeq]);
+    },
+    endGeneration(reqId: string, cancel: boolean) {
+      h.ended.push([reqId, cancel]);
+    },
+    submit(intent: IntentInput): Promise<IntentResult> {
+      h.submitted.push(intent);
+      const r = results.shift() ?? { status: 'accepted', global_seq: 99 };
+      h.seq += 2; // the world moved while the intent was in flight
+      return Promise.resolve({ type: 'intent_result', req_id: intent.req_id ?? '', status: 'accepted', ...r } as IntentResult);
+    },
+    waitQuiet: () => Promise.resolve(),
+  };
+  return h;
+}
+
+const staleRejection: Partial<IntentResult> = { status: 'rejected', error: { code: 1001, name: 'STALE_CONTEXT', message: 'stale', recovery: 'REGENERATE', details: { stale_due_to: [{ seq: 7, view_seq: 4, kind: 'Move' }] } } };
+
+describe('act() and the LLM agent', () => {
+  it('regenerates after a STALE_CONTEXT rejection with a new req_id and the new context_seq', async () => {
+    const host = fakeHost([staleRejection]);
+    const res = await runAct(host, async ({ view, contextSeq }) => ({ kind: 'Move', payload: { dx: (view.entities['me']!['x'] as number) - contextSeq, dy: 0 } }), { reqIdBase: 'r' });
+    expect(res.attempts.map((a) => [a.outcome, a.contextSeq])).toEqual([['stale', 3], ['submitted', 5]]);
+    expect(res.attempts[0]!.staleDueTo).toEqual([{ view_seq: 4, global_seq: 7, kind: 'Move' }]);
+    expect(host.submitted.map((i) => [i.req_id, i.context_seq])).toEqual([['r.1', 3], ['r.2', 5]]);
+    expect(host.begun).toEqual([['r.1', 3], ['r.2', 5]]);
+    expect(res.result?.status).toBe('accepted');
+  });
+
+  it('gives up with STALENESS_DETECTED after maxAttempts, and without regenerateOnStale returns the rejection', async () => {
+    await expect(runAct(fakeHost([staleRejection, staleRejection, staleRejection]), async () => ({ kind: 'Move', payload: {} }), { maxAttempts: 3 })).rejects.toMatchObject({ codeName: 'STALENESS_DETECTED' });
+    const once = await runAct(fakeHost([staleRejection]), async () => ({ kind: 'Move', payload: {} }), { regenerateOnStale: false });
+    expect(once.result?.error?.name).toBe('STALE_CONTEXT');
+    const skipped = fakeHost([]);
+    const none = await runAct(skipped, async () => null, { reqIdBase: 's' });
+    expect(none.result).toBeUndefined();
+    expect(skipped.ended).toEqual([['s.1', true]]);
+  });
+
+  it('checks answers against the schema, repairs once, then fails with INVALID_INTENT', async () => {
+    expect(parseIntent('Sure! ```json\n{"kind":"Move","payload":{"dx":1,"dy":-2}}\n```', intents, false)).toEqual({ ok: true, intent: { kind: 'Move', payload: { dx: 1, dy: -2 } } });
+    expect(parseIntent('{"kind":"none"}', intents, true)).toEqual({ ok: true, intent: null });
+    expect(parseIntent('{"kind":"Fly","payload":{}}', intents, false)).toMatchObject({ ok: false });
+    expect(checkSchema({ dx: 1.5, dy: 20, z: 1 }, intents['Move']!)).toEqual(['$.dx: expected an integer', '$.dy: above 10', '$.z: not allowed']);
+    // First answer broken, the repair round fixes it: the model saw its answer and the error.
+    const seen: string[][] = [];
+    const repairing = scriptedProvider({ minDelayMs: 0, maxDelayMs: 1, respond: (m) => (seen.push(m.map((x) => x.content)), m.length > 2 ? '{"kind":"Move","payload":{"dx":2,"dy":0}}' : '{"kind":"Move","payload":{"dx":"two"}}') });
+    const host = fakeHost([]);
+    const agentLike = { agentId: 'me', act: (g: Parameters<typeof runAct>[1], o: Parameters<typeof runAct>[2]) => runAct(host, g, o) };
+    const ok = await new LlmAgent({ agent: agentLike as never, provider: repairing, intents }).step();
+    expect(ok.intent).toMatchObject({ kind: 'Move', payload: { dx: 2, dy: 0 } });
+    expect(seen).toHaveLength(2);
+    expect(seen[1]!.at(-1)).toMatch(/\$\.payload\.dx: expected an integer/);
+    const hopeless = scriptedProvider({ minDelayMs: 0, maxDelayMs: 1, respond: () => 'I would rather not.' });
+    await expect(new LlmAgent({ agent: agentLike as never, provider: hopeless, intents }).step()).rejects.toMatchObject({ codeName: 'INVALID_INTENT', details: { source: 'llm' } });
+  });
+
+  it('runs the conversation demo: a generation is interrupted by another agent and regenerated, and lines commit in turn', async () => {
+    const out: string[] = [];
+    const s = await runConversationDemo({ lines: 4, out: (l) => out.push(l), env: {}, deadlineMs: 20_000 });
+    expect(s.lines).toBe(4);
+    expect(Object.values(s.interruptions).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
+    expect(s.tokens.abortedStreams).toBeGreaterThanOrEqual(1);
+    expect(s.transcript.map((l) => l.line)).toEqual([1, 2, 3, 4]);
+    for (let i = 1; i < s.transcript.length; i++) expect(s.transcript[i]!.by).not.toBe(s.transcript[i - 1]!.by);
+    expect(out.some((l) => l.includes('✂ interrupted'))).toBe(true);
+  }, 30_000);
+});
