@@ -17,6 +17,10 @@ namespace Worldline.Client
         /// <summary>Delays handed out since the last <see cref="Reset"/>.</summary>
         public int Attempt { get; private set; }
 
+        /// <summary>Delays from <paramref name="initial"/>, times <paramref name="multiplier"/> per attempt, capped at <paramref name="max"/>.</summary>
+        /// <param name="initial">The first delay's ceiling.</param>
+        /// <param name="max">The largest ceiling.</param>
+        /// <param name="multiplier">Growth per attempt (at least 1).</param>
         /// <param name="random">Uniform in [0, 1); defaults to a System.Random.</param>
         public Backoff(TimeSpan initial, TimeSpan max, double multiplier = 2.0, Func<double> random = null)
         {

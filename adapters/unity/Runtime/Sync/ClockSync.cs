@@ -65,8 +65,13 @@ namespace Worldline.Client
             next = (next + 1) % Window;
             if (filled < Window) filled++;
 
-            int best = 0;
-            for (int i = 1; i < filled; i++) if (rtts[i] < rtts[best]) best = i;
+            // Newest first, so among equally fast exchanges the most recent offset wins.
+            int best = (next - 1 + Window) % Window;
+            for (int k = 1; k < filled; k++)
+            {
+                int i = (next - 1 - k + 2 * Window) % Window;
+                if (rtts[i] < rtts[best]) best = i;
+            }
             MinRttMs = rtts[best];
 
             if (SampleCount == 0)
