@@ -2,13 +2,17 @@
  * Core benchmark (`npm run bench -- core`): on arena-v1, in process.
  * 1. throughput: committed intents/s with 200 agents, each tick carrying every agent's Move intents plus the
  *    random walk of all 200 entities, with delta generation for every observer and each effect appended to the
- *    real log under `batch` durability (and, for comparison, to a no-op log port).
+ *    real log under `batch` durability (and, for comparison, to a no-op log port). Reported as the median of
+ *    500 ms windows, with the process CPU time per committed intent beside it.
  * 2. delta cost per effect at 2,000 / 20,000 / 200,000 entities with constant local density (the plane grows
  *    with the entity count; every 10th entity is an observing agent), with a no-op log port so only the core's
- *    apply + observation + delta work is timed.
- * Figures are medians of repeated windows from one run.
+ *    apply + observation + delta work is timed: the median over quanta (after warm-up) of the quantum's time
+ *    divided by its effects, in wall time and in process CPU time (the CPU figure is the steadier one on a shared
+ *    machine).
+ * Figures are medians of repeated windows from one run; --smoke runs shorter and smaller and writes core-smoke.json.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import seedrandom from 'seedrandom';
 import type { AppendResult, EventLogPort, LogMeta, LogRecord, SnapshotRecord } from '../server/core/index.js';
@@ -79,6 +83,7 @@ async function throughput(logMode: 'batch' | 'null', seconds: number, perAgent: 
     const windows: number[] = [];
     const effectsStart = rt.lastGlobalSeq;
     const inflight: Array<Promise<QuantumReport>> = [];
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     let windowStart = t0;
     let windowCommitted = 0;
@@ -103,6 +108,7 @@ async function throughput(logMode: 'batch' | 'null', seconds: number, perAgent: 
     await Promise.all(inflight);
     await rt.drain();
     const elapsed = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
     const effects = rt.lastGlobalSeq - effectsStart;
     return {
       log: logMode,
@@ -110,6 +116,8 @@ async function throughput(logMode: 'batch' | 'null', seconds: number, perAgent: 
       intents_per_tick: agents * perAgent,
       committed_intents_per_s: Math.round(windows.length > 0 ? median(windows) : committed / elapsed),
       committed_intents_per_s_overall: Math.round(committed / elapsed),
+      windows: windows.length,
+      cpu_us_per_intent: Math.round(((cpu.user + cpu.system) / committed) * 100) / 100,
       effects_per_s: Math.round(effects / elapsed),
       deltas_per_s: Math.round(deltas / elapsed),
       ops_per_s: Math.round(ops / elapsed),
@@ -129,12 +137,14 @@ interface DeltaCostResult extends Record<string, number> {
   entities: number;
   agents: number;
   plane: number;
+  quanta: number;
   us_per_effect: number;
+  cpu_us_per_effect: number;
   deltas_per_effect: number;
   ops_per_effect: number;
 }
 
-async function deltaCost(entities: number, quanta: number): Promise<DeltaCostResult> {
+async function deltaCost(entities: number, quanta: number, warmup: number): Promise<DeltaCostResult> {
   // Constant local density: 1 entity per 1000 square units, every 10th entity an agent; radius 150.
   const size = Math.round(Math.sqrt(entities * 1000));
   const world = makeArena({ entities, size, randomWalk: false, name: `arena-${entities}` });
@@ -154,16 +164,24 @@ async function deltaCost(entities: number, quanta: number): Promise<DeltaCostRes
   // the same number of changes per quantum at every size and the per-delta costs are amortised equally.
   const perQuantum = Math.max(200, Math.round(entities / 10));
   const samples: number[] = [];
+  const cpuSamples: number[] = [];
   let effects = 0;
-  for (let q = 0; q < quanta; q++) {
+  // Warm-up quanta (JIT, first full state hash) are run but not sampled.
+  for (let q = 0; q < warmup + quanta; q++) {
     const ps = [];
     for (let k = 0; k < perQuantum; k++) {
       const id = arenaEntityId(Math.floor(rng() * entities));
       ps.push(rt.emit({ kind: 'Move', payload: { entity_id: id, dx: Math.round((rng() * 10 - 5) * 100) / 100, dy: Math.round((rng() * 10 - 5) * 100) / 100 }, source_id: 'bench' }));
     }
+    const c = process.cpuUsage();
     const t = performance.now();
     const r = await rt.flush();
-    samples.push(((performance.now() - t) * 1000) / r.committed);
+    const wall = performance.now() - t;
+    const cpu = process.cpuUsage(c);
+    if (q >= warmup) {
+      samples.push((wall * 1000) / r.committed);
+      cpuSamples.push((cpu.user + cpu.system) / r.committed);
+    }
     effects += r.committed;
     await Promise.all(ps);
   }
@@ -171,34 +189,45 @@ async function deltaCost(entities: number, quanta: number): Promise<DeltaCostRes
     entities,
     agents: agents.length,
     plane: size,
+    quanta,
     us_per_effect: Math.round(median(samples) * 100) / 100,
+    cpu_us_per_effect: Math.round(median(cpuSamples) * 100) / 100,
     deltas_per_effect: Math.round((deltas / effects) * 100) / 100,
     ops_per_effect: Math.round((ops / effects) * 100) / 100,
   };
 }
 
-/** Runs the core benchmark, prints a table per part and writes bench/results/core.json. */
+/** Runs the core benchmark, prints a table per part and writes bench/results/core.json (core-smoke.json with --smoke). */
 export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
-  const seconds = opts.smoke ? 1.5 : 6;
+  const started = performance.now();
+  const loadAtStart = os.loadavg().map((l) => Math.round(l * 100) / 100);
+  const seconds = opts.smoke ? 1.5 : 8;
   const tp: ThroughputResult[] = [];
   for (const mode of ['batch', 'null'] as const) tp.push(await throughput(mode, seconds, 10));
   console.log('\nthroughput (arena-v1, 200 agents x 10 Move intents per tick + random walk of 200 entities)');
   console.log(table(tp));
   const sizes = opts.smoke ? [2000, 20000] : [2000, 20000, 200000];
   const dc: DeltaCostResult[] = [];
-  for (const n of sizes) dc.push(await deltaCost(n, opts.smoke ? 5 : n >= 200000 ? 5 : 20));
+  for (const n of sizes) dc.push(await deltaCost(n, opts.smoke ? 5 : n >= 200000 ? 7 : 25, 2));
   console.log('\ndelta cost per effect (constant local density, no-op log port)');
   console.log(table(dc));
-  const first = dc[0]?.us_per_effect ?? 0;
+  const ratio = (key: 'us_per_effect' | 'cpu_us_per_effect'): number | null => {
+    const first = dc[0]?.[key] ?? 0;
+    return first > 0 ? Math.round(((dc.at(-1)?.[key] ?? 0) / first) * 100) / 100 : null;
+  };
   const result = {
     smoke: opts.smoke,
     command: `npm run bench -- core${opts.smoke ? ' --smoke' : ''}`,
+    load_average_at_start: loadAtStart,
+    load_average_at_end: os.loadavg().map((l) => Math.round(l * 100) / 100),
+    seconds: Math.round((performance.now() - started) / 100) / 10,
     throughput: tp,
     delta_cost: dc,
-    delta_cost_ratio_largest_to_smallest: first > 0 ? Math.round(((dc.at(-1)?.us_per_effect ?? 0) / first) * 100) / 100 : null,
+    delta_cost_ratio_largest_to_smallest: ratio('us_per_effect'),
+    delta_cost_cpu_ratio_largest_to_smallest: ratio('cpu_us_per_effect'),
     goal_committed_intents_per_s: 100_000,
   };
-  const file = writeResult('core', result);
+  const file = writeResult(opts.smoke ? 'core-smoke' : 'core', result);
   console.log(`\nwrote ${file}`);
   return result;
 }

@@ -5,6 +5,7 @@
 import canonicalize from 'canonicalize';
 import { hash } from 'node:crypto';
 import { WorldlineError } from '../errors.js';
+import { memberHash } from './set-digest.js';
 import type { Effect, JsonValue } from './types.js';
 
 const encoder = new TextEncoder();
@@ -172,11 +173,23 @@ export function utf8Scratch(text: string): Uint8Array {
   return scratch.subarray(0, written);
 }
 
+/**
+ * The same string as one flat sequence of characters. V8 builds concatenations as trees; one that is cached and
+ * joined into many digests is flattened once here (converting a string to a number flattens it) rather than
+ * walked again by every join.
+ */
+function flat(s: string): string {
+  void Number(s);
+  return s;
+}
+
 interface CanonEntry {
   readonly text: string;
   /** `"<id>":<text>` for the id it was last asked for (a record belongs to one entity). */
   memberId: string | undefined;
   member: string;
+  /** memberHash(member), once asked for. */
+  memberHash: string | undefined;
 }
 
 const recordCanon = new WeakMap<object, CanonEntry>();
@@ -184,7 +197,7 @@ const recordCanon = new WeakMap<object, CanonEntry>();
 function canonEntry(record: object): CanonEntry {
   let e = recordCanon.get(record);
   if (e === undefined) {
-    e = { text: canonicalJson(record), memberId: undefined, member: '' };
+    e = { text: flat(canonicalJson(record)), memberId: undefined, member: '', memberHash: undefined };
     recordCanon.set(record, e);
   }
   return e;
@@ -202,24 +215,20 @@ export function canonicalRecord(record: object): string {
 export function canonicalMember(id: string, record: object): string {
   const e = canonEntry(record);
   if (e.memberId !== id) {
-    e.member = `${str(id)}:${e.text}`;
+    e.member = flat(`${str(id)}:${e.text}`);
     e.memberId = id;
+    e.memberHash = undefined;
   }
   return e.member;
 }
 
-/** Canonical JSON of an object whose values are immutable records: `{"id":record,...}` (ids already in ascending order). */
-export function canonicalRecordMapSorted(sortedIds: readonly string[], get: (id: string) => object): string {
-  let out = '{';
-  for (let i = 0; i < sortedIds.length; i++) {
-    const id = sortedIds[i] as string;
-    if (i > 0) out += ',';
-    out += canonicalMember(id, get(id));
+/** memberHash of canonicalMember(id, record) (cached): what the record adds to a set digest of members. */
+export function canonicalMemberHash(id: string, record: object): string {
+  const e = canonEntry(record);
+  if (e.memberId !== id) {
+    e.member = flat(`${str(id)}:${e.text}`);
+    e.memberId = id;
+    e.memberHash = undefined;
   }
-  return `${out}}`;
-}
-
-/** Canonical JSON of an object whose values are immutable records: `{"id":record,...}` with sorted keys. */
-export function canonicalRecordMap(ids: readonly string[], get: (id: string) => object): string {
-  return canonicalRecordMapSorted(ids.slice().sort(), get);
+  return (e.memberHash ??= memberHash(e.member));
 }

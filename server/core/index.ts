@@ -26,6 +26,8 @@ export type {
   WorldValidator,
 } from './world.js';
 export type { StateMutator } from './state.js';
+export { stateHashOf } from './state.js';
+export { setDigestOf } from './set-digest.js';
 export type { StatefulRng } from './rng.js';
 export { BUILTIN_KINDS } from './effects.js';
 export { WorldRuntime } from './runtime.js';

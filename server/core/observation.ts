@@ -23,6 +23,7 @@ const RELATIONS = 1;
 const SELF = 2;
 type Reevaluation = typeof SETTLE | typeof RELATIONS | typeof SELF;
 const NO_CHANGES: readonly EntityChange[] = [];
+const UNCHANGED: unique symbol = Symbol('unchanged');
 
 /** Called once per (observer, effect) the observer could see. */
 export type VisibleEventHook = (agentId: string, cause: StaleCause, changed: readonly string[]) => void;
@@ -39,6 +40,8 @@ class Observer implements ObserverItem {
   readonly touched = new Set<string>();
   /** The view's ids in canonical (sorted) order, kept in step with the view. */
   sortedIds: string[] = [];
+  /** For each of sortedIds, its member text in the canonical view (`"<id>":<record>`), for the digest. */
+  sortedTexts: string[] = [];
   stamp = -1;
   /** Its own entity changed in this quantum: the rest of its membership is re-evaluated at the end of it. */
   selfDirty = false;
@@ -62,6 +65,10 @@ interface Shared {
 /** One entity changed in the current quantum: its record at the start, and the ops shared by the observers. */
 interface QuantumChange {
   readonly before: EntityRecord | undefined;
+  /** The entity's record now (undefined: despawned), or UNCHANGED for an entry made for an entity that did not change. */
+  after: EntityRecord | undefined | typeof UNCHANGED;
+  /** canonicalMember of `after`, once asked for. */
+  member: string | undefined;
   add: Shared | undefined;
   remove: Shared | undefined;
   update: Shared | undefined;
@@ -115,6 +122,8 @@ export class ObservationEngine {
   private hit: Observer[] = [];
   private readonly candidates: Observer[] = [];
   private readonly near: number[] = [];
+  private readonly nearIds: string[] = [];
+  private readonly nearSet = new Set<string>();
   /** The changes of the effect being processed. */
   private current: readonly EntityChange[] = NO_CHANGES;
   onVisible: VisibleEventHook | undefined;
@@ -156,6 +165,7 @@ export class ObservationEngine {
       }
     });
     o.sortedIds = [...o.view.keys()].sort();
+    o.sortedTexts = o.sortedIds.map((id) => canonicalMember(id, o.view.get(id) as EntityRecord));
   }
 
   /** Processes one committed effect's changes. */
@@ -167,7 +177,12 @@ export class ObservationEngine {
     for (let i = 0; i < ents.length; i++) {
       const ch = ents[i] as EntityChange;
       vis.place(ch.id, ch.after);
-      if (!this.quantum.has(ch.id)) this.quantum.set(ch.id, { before: ch.before, add: undefined, remove: undefined, update: undefined });
+      const q = this.quantum.get(ch.id);
+      if (q === undefined) this.quantum.set(ch.id, { before: ch.before, after: ch.after, member: undefined, add: undefined, remove: undefined, update: undefined });
+      else {
+        q.after = ch.after;
+        q.member = undefined;
+      }
     }
     if (changes.relationshipsChanged && vis.policy.relationships) {
       // Memberships must be exact before judging what the new relationships change.
@@ -310,11 +325,42 @@ export class ObservationEngine {
 
   /** Re-evaluates the observers whose own entity changed in this quantum (their view_seq already counts it). */
   private settle(): void {
+    const fast = this.visibility.pureDistance;
     for (const o of this.dirty) {
       o.selfDirty = false;
-      this.reevaluate(o, SETTLE);
+      // Under a pure distance policy the members are exactly the entities near its position in the grid.
+      if (fast && o.gridCell !== undefined) this.settleNear(o);
+      else this.reevaluate(o, SETTLE);
     }
     this.dirty.length = 0;
+  }
+
+  /** SETTLE for a positioned observer under a pure distance policy, from grid positions alone. */
+  private settleNear(o: Observer): void {
+    const near = this.nearIds;
+    const set = this.nearSet;
+    near.length = 0;
+    set.clear();
+    this.visibility.entitiesNear(o.x, o.y, near);
+    for (let i = 0; i < near.length; i++) {
+      const id = near[i] as string;
+      set.add(id);
+      if (!o.members.has(id)) {
+        o.members.add(id);
+        this.mark(o, id, false);
+      } else {
+        // A change it was not asked about while its membership was deferred still has to reach its view.
+        const q = this.quantum.get(id);
+        if (q !== undefined && q.after !== UNCHANGED && o.view.get(id) !== q.after) this.mark(o, id, false);
+      }
+    }
+    for (const id of o.members) {
+      if (set.has(id)) continue;
+      o.members.delete(id);
+      this.mark(o, id, false);
+    }
+    near.length = 0;
+    set.clear();
   }
 
   /** Builds one delta per observer touched since the last flush and advances their views. */
@@ -329,37 +375,49 @@ export class ObservationEngine {
 
   private deltaFor(o: Observer, globalSeq: number, simTime: number, wallTime: number): ObservationDelta {
     const vis = this.visibility;
+    const fields = vis.hasFields;
     let ops: PatchOp[] = [];
     let fragments: string[] = [];
     let own: PatchOp[] | undefined;
     for (const id of o.touched) {
       const prev = o.view.get(id);
-      const rec = o.members.has(id) ? this.store.get(id) : undefined;
-      const shareable = !vis.hasFields || id === o.id;
+      const q = this.quantum.get(id);
+      let rec: EntityRecord | undefined;
+      if (o.members.has(id)) {
+        const a = q?.after;
+        rec = a === undefined || a === UNCHANGED ? this.store.get(id) : a;
+      }
+      const shareable = !fields || id === o.id;
       if (rec === undefined) {
         if (prev === undefined) continue;
         o.view.delete(id);
         const at = search(o.sortedIds, id);
-        if (at >= 0) o.sortedIds.splice(at, 1);
-        const q = this.entry(id);
-        this.push(ops, fragments, (q.remove ??= shared([{ op: 'remove', path: pathOf(id) }])));
+        if (at >= 0) {
+          o.sortedIds.splice(at, 1);
+          o.sortedTexts.splice(at, 1);
+        }
+        const e = q ?? this.entry(id);
+        this.push(ops, fragments, (e.remove ??= shared([{ op: 'remove', path: pathOf(id) }])));
         continue;
       }
-      const cur = vis.project(o.id, id, rec);
+      const cur = fields ? vis.project(o.id, id, rec) : rec;
       if (prev === undefined) {
         o.view.set(id, cur);
         const at = search(o.sortedIds, id);
-        if (at < 0) o.sortedIds.splice(-at - 1, 0, id);
+        if (at < 0) {
+          o.sortedIds.splice(-at - 1, 0, id);
+          o.sortedTexts.splice(-at - 1, 0, this.memberText(q, id, cur, rec));
+        }
         if (shareable) {
-          const q = this.entry(id);
-          this.push(ops, fragments, (q.add ??= shared([{ op: 'add', path: pathOf(id), value: cur }])));
+          const e = q ?? this.entry(id);
+          this.push(ops, fragments, (e.add ??= shared([{ op: 'add', path: pathOf(id), value: cur }])));
         } else (own ??= []).push({ op: 'add', path: pathOf(id), value: cur });
         continue;
       }
       if (prev === cur) continue;
       o.view.set(id, cur);
-      const q = shareable ? this.quantum.get(id) : undefined;
-      if (q && prev === q.before) {
+      o.sortedTexts[search(o.sortedIds, id)] = this.memberText(q, id, cur, rec);
+      if (shareable && q && prev === q.before) {
         if (!q.update) {
           const u: PatchOp[] = [];
           fieldOps(pathOf(id), prev, cur, u);
@@ -398,11 +456,17 @@ export class ObservationEngine {
     return delta;
   }
 
+  /** The member text of a view entry; for the entity's own record it is computed once per quantum and shared. */
+  private memberText(q: QuantumChange | undefined, id: string, cur: EntityRecord, rec: EntityRecord): string {
+    if (q === undefined || cur !== rec || q.after !== rec) return canonicalMember(id, cur);
+    return (q.member ??= canonicalMember(id, rec));
+  }
+
   /** The quantum's entry for an entity, created for one that did not change (entering or leaving a view). */
   private entry(id: string): QuantumChange {
     let q = this.quantum.get(id);
     if (q === undefined) {
-      q = { before: undefined, add: undefined, remove: undefined, update: undefined };
+      q = { before: undefined, after: UNCHANGED, member: undefined, add: undefined, remove: undefined, update: undefined };
       this.quantum.set(id, q);
     }
     return q;
@@ -418,16 +482,9 @@ export class ObservationEngine {
     return { entities: Object.fromEntries(o.view) as View['entities'] };
   }
 
-  /** sha256 of the canonical view text, assembled from each record's cached canonical member text. */
+  /** sha256 of the canonical view text, joined from the member texts kept in step with the view. */
   private digestOf(o: Observer): string {
-    const ids = o.sortedIds;
-    let text = '{"entities":{';
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i] as string;
-      if (i > 0) text += ',';
-      text += canonicalMember(id, o.view.get(id) as EntityRecord);
-    }
-    return sha256Hex(`${text}}}`);
+    return sha256Hex(`{"entities":{${o.sortedTexts.join(',')}}}`);
   }
 
   /** The agent's current view (records are shared and frozen: clone before mutating). */

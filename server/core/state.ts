@@ -5,7 +5,8 @@
  * throws, and so observation knows exactly what changed.
  */
 import { WorldlineError } from '../errors.js';
-import { canonicalJson, canonicalRecord, canonicalRecordMap, sha256Hex } from './canonical.js';
+import { canonicalJson, canonicalMember, canonicalMemberHash, sha256Hex } from './canonical.js';
+import { SetDigest, setDigestOf } from './set-digest.js';
 import { SCHEMA_VERSION, type EntityRecord, type JsonValue, type WorldState } from './types.js';
 
 /** How one entity changed while one effect was applied (undefined: did not exist). */
@@ -61,6 +62,32 @@ function checkPosition(record: Readonly<Record<string, JsonValue>>, id: string):
   }
 }
 
+/** sha256 (hex) of the canonical JSON of a state whose entities are given by their set digest. */
+function stateHashText(
+  entitiesDigest: string,
+  metadata: ReadonlyMap<string, JsonValue>,
+  relationships: ReadonlyMap<string, readonly string[]>,
+  rng: ReadonlyMap<string, JsonValue>,
+  tick: number,
+): string {
+  const text =
+    `{"entities_digest":"${entitiesDigest}","metadata":${canonicalJson(Object.fromEntries(metadata))},` +
+    `"relationships":${canonicalJson(Object.fromEntries(relationships))},"rng":${canonicalJson(Object.fromEntries(rng))},` +
+    `"schema_version":${JSON.stringify(SCHEMA_VERSION)},"tick":${tick}}`;
+  return sha256Hex(text);
+}
+
+/**
+ * The state hash of a WorldState document, computed from scratch (what WorldStore.hash() keeps up to date):
+ * sha256 (hex) of the canonical JSON of {entities_digest, metadata, relationships, rng, schema_version, tick}, where
+ * entities_digest is the set digest (set-digest.ts) of the members `"<id>":<canonical record>` of `entities`.
+ */
+export function stateHashOf(state: WorldState): string {
+  const members = Object.entries(state.entities).map(([id, rec]) => canonicalMember(id, rec));
+  const rels = new Map(Object.entries(state.relationships).map(([k, v]) => [k, [...new Set(v)].sort()] as const));
+  return stateHashText(setDigestOf(members), new Map(Object.entries(state.metadata)), rels, new Map(Object.entries(state.rng)), state.tick);
+}
+
 export class WorldStore implements StateMutator {
   tick: number;
   readonly entities = new Map<string, EntityRecord>();
@@ -74,6 +101,10 @@ export class WorldStore implements StateMutator {
   private relJournal: Map<string, string[] | undefined> | undefined;
   private metaJournal: Map<string, JsonValue | undefined> | undefined;
   private tickBefore = 0;
+  /** Entities changed since the last hash(), and the record (with its member hash) the entities digest counts for each. */
+  private readonly unhashed = new Set<string>();
+  private readonly hashed = new Map<string, { record: EntityRecord; hash: string }>();
+  private readonly entitiesDigest = new SetDigest();
 
   constructor(state: WorldState) {
     if (typeof state.tick !== 'number' || !Number.isSafeInteger(state.tick)) throw new WorldlineError('CONFIG_INVALID', 'initialState.tick must be an integer.');
@@ -82,6 +113,7 @@ export class WorldStore implements StateMutator {
       checkId(id, 'entity id');
       checkPosition(rec, id);
       this.entities.set(id, Object.freeze({ ...rec }));
+      this.unhashed.add(id);
     }
     for (const [from, tos] of Object.entries(state.relationships)) this.relationships.set(from, [...new Set(tos)].sort());
     for (const [k, v] of Object.entries(state.metadata)) this.metadata.set(k, v);
@@ -133,6 +165,7 @@ export class WorldStore implements StateMutator {
   }
 
   private touch(id: string): void {
+    this.unhashed.add(id);
     if (this.journaling && !this.journal.has(id)) this.journal.set(id, this.entities.get(id));
   }
 
@@ -234,18 +267,31 @@ export class WorldStore implements StateMutator {
     };
   }
 
-  /** sha256 of the canonical JSON of toJSON(), built from cached per-entity encodings. */
+  /**
+   * The state hash: sha256 (hex) of the canonical JSON of the state with `entities` replaced by
+   * `entities_digest`, the set digest of the entities' canonical members (see stateHashOf). The entities digest is
+   * kept up to date from the entities changed since the last call, so the cost does not grow with the world.
+   */
   hash(): string {
-    const ents = canonicalRecordMap([...this.entities.keys()], (id) => this.entities.get(id) as object);
-    const text =
-      `{"entities":${ents},"metadata":${canonicalJson(Object.fromEntries(this.metadata))},` +
-      `"relationships":${canonicalJson(Object.fromEntries(this.relationships))},"rng":${canonicalJson(Object.fromEntries(this.rngStates))},` +
-      `"schema_version":${JSON.stringify(SCHEMA_VERSION)},"tick":${this.tick}}`;
-    return sha256Hex(text);
-  }
-
-  /** Canonical text of one entity (cached). */
-  static entityCanon(record: EntityRecord): string {
-    return canonicalRecord(record);
+    for (const id of this.unhashed) {
+      const slot = this.hashed.get(id);
+      const cur = this.entities.get(id);
+      if (slot?.record === cur) continue;
+      if (slot !== undefined) this.entitiesDigest.remove(slot.hash);
+      if (cur === undefined) {
+        this.hashed.delete(id);
+        continue;
+      }
+      const h = canonicalMemberHash(id, cur);
+      this.entitiesDigest.add(h);
+      if (slot !== undefined) {
+        slot.record = cur;
+        slot.hash = h;
+      } else {
+        this.hashed.set(id, { record: cur, hash: h });
+      }
+    }
+    this.unhashed.clear();
+    return stateHashText(this.entitiesDigest.hex(), this.metadata, this.relationships, this.rngStates, this.tick);
   }
 }

@@ -252,6 +252,27 @@ export class Visibility<O extends ObserverItem> {
     if (rel) for (const id of rel) fn(id);
   }
 
+  /** Appends to `out` the ids of the positioned entities within the radius of (x, y) (distance policies only). */
+  entitiesNear(x: number, y: number, out: string[]): void {
+    const eg = this.entityGrid;
+    if (!eg) return;
+    const r = this.radius;
+    const r2 = this.r2;
+    const cells = this.entityCellBuf;
+    cells.length = 0;
+    eg.cellsInBox(x - r, y - r, x + r, y + r, cells);
+    for (let c = 0; c < cells.length; c++) {
+      const items = cells[c] as EntityPos[];
+      for (let i = 0; i < items.length; i++) {
+        const p = items[i] as EntityPos;
+        const dx = p.x - x;
+        const dy = p.y - y;
+        if (dx * dx + dy * dy <= r2) out.push(p.id);
+      }
+    }
+    cells.length = 0;
+  }
+
   /** Recomputes relationship reach for every observer (after a relationship change or a new observer). */
   recomputeRelations(): void {
     const depth = this.policy.relationships?.depth;

@@ -1,0 +1,85 @@
+import canonicalize from 'canonicalize';
+import fc from 'fast-check';
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../server/core/canonical.js';
+import { SetDigest, memberHash, setDigestOf } from '../../server/core/set-digest.js';
+import { WorldStore, stateHashOf } from '../../server/core/state.js';
+import { SCHEMA_VERSION } from '../../server/core/types.js';
+
+describe('canonical JSON', () => {
+  it('equals canonicalize for JSON values', () => {
+    fc.assert(fc.property(fc.jsonValue(), (v) => {
+        expect(canonicalJson(v)).toBe(canonicalize(v));
+      }), { numRuns: 2000 });
+  });
+
+  it('equals canonicalize, or fails like it, for any value', () => {
+    const arb = fc.anything({ withBoxedValues: true, withNullPrototype: true, withSparseArray: true, withObjectString: true });
+    fc.assert(
+      fc.property(arb, (v) => {
+        let expected: string | undefined;
+        try {
+          expected = canonicalize(v);
+        } catch {
+          expected = undefined;
+        }
+        if (expected === undefined) expect(() => canonicalJson(v)).toThrow();
+        else expect(canonicalJson(v)).toBe(expected);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('set digest', () => {
+  it('does not depend on order and undoes a removal', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string(), { maxLength: 20 }), fc.string(), (members, extra) => {
+        const d = new SetDigest();
+        for (const m of members) d.add(memberHash(m));
+        expect(d.hex()).toBe(setDigestOf([...members].reverse()));
+        d.add(memberHash(extra));
+        d.remove(memberHash(extra));
+        expect(d.hex()).toBe(setDigestOf(members));
+      }),
+    );
+  });
+
+  it('is the sum of the members sha256 modulo 2^256', () => {
+    const members = ['"a":{"x":1}', '"b":{}', 'z'];
+    let sum = 0n;
+    for (const m of members) sum += BigInt(`0x${createHash('sha256').update(m).digest('hex')}`);
+    expect(setDigestOf(members)).toBe((sum % 2n ** 256n).toString(16).padStart(64, '0'));
+  });
+});
+
+describe('state hash', () => {
+  const step = fc.oneof(
+    fc.record({ t: fc.constant('set' as const), id: fc.constantFrom('a', 'b', 'c', 'd'), v: fc.integer({ min: 0, max: 3 }) }),
+    fc.record({ t: fc.constant('spawn' as const), id: fc.constantFrom('a', 'b', 'c', 'd'), v: fc.integer({ min: 0, max: 3 }) }),
+    fc.record({ t: fc.constant('despawn' as const), id: fc.constantFrom('a', 'b', 'c', 'd'), v: fc.constant(0) }),
+    fc.record({ t: fc.constant('rollback' as const), id: fc.constantFrom('a', 'b', 'c', 'd'), v: fc.integer({ min: 0, max: 3 }) }),
+  );
+
+  it('kept up to date incrementally equals the hash computed from the state document', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(step, fc.boolean()), { maxLength: 30 }), (steps) => {
+        const store = new WorldStore({ schema_version: SCHEMA_VERSION, tick: 0, entities: { a: { x: 1, y: 2 } }, relationships: { a: ['b'] }, metadata: { k: 1 }, rng: {} });
+        for (const [s, hashNow] of steps) {
+          store.begin();
+          if (s.t === 'set' && store.has(s.id)) store.set(s.id, { v: s.v });
+          if (s.t === 'spawn' && !store.has(s.id)) store.spawn(s.id, { v: s.v });
+          if (s.t === 'despawn' && store.has(s.id)) store.despawn(s.id);
+          if (s.t === 'rollback') {
+            if (store.has(s.id)) store.set(s.id, { w: s.v });
+            store.rollback();
+          } else store.end();
+          if (hashNow) expect(store.hash()).toBe(stateHashOf(store.toJSON()));
+        }
+        expect(store.hash()).toBe(stateHashOf(store.toJSON()));
+        expect(new WorldStore(store.toJSON()).hash()).toBe(store.hash());
+      }),
+    );
+  });
+});
