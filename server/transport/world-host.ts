@@ -115,11 +115,12 @@ export class WorldHost {
 
   /** The deltas taking an agent's view from `viewSeq` to now, if still held; else a snapshot is needed. */
   resumePlan(agentId: string, viewSeq: number): ResumePlan {
-    // The view_seq of what has been delivered (effects of a quantum not yet durable are not in any delta).
-    const current = this.runtime.observe(agentId).view_seq;
+    // Catch up to what has been delivered: a quantum still waiting for durability reaches the session through the
+    // normal fan-out right after, starting exactly where these deltas end.
+    const h = this.history.get(agentId) ?? [];
+    const current = h.length ? h[h.length - 1]!.view_seq : this.runtime.observe(agentId).view_seq;
     if (viewSeq === current) return { kind: 'deltas', deltas: [] };
     if (viewSeq > current) return { kind: 'snapshot' };
-    const h = this.history.get(agentId) ?? [];
     const start = h.findIndex((d) => d.from_seq === viewSeq);
     if (start < 0) return { kind: 'snapshot' };
     const out = h.slice(start);
