@@ -15,7 +15,8 @@ export const ARENA_USAGE = `arena-v1 options:
   --server-pid PID       its pid, for CPU and RSS from /proc
   --tick-ms MS           the server's tick (default 50; passed to a server the runner starts)
   --world NAME           server world (default arena, or arena-E when E != 200)
-  --server dist|tsx      run the server from dist/ (npm run build first) or from source with tsx (default)`;
+  --server dist|tsx      run the server from dist/ (npm run build first) or from source with tsx (default)
+  --durability D         log durability of a server the runner starts (default batch; none/always to compare)`;
 
 const codecs: Record<string, Subprotocol> = { json: Subprotocol.JSON, msgpack: Subprotocol.MSGPACK, proto: Subprotocol.PROTO };
 
@@ -38,7 +39,7 @@ export function parseArenaArgs(args: readonly string[], defaultClients = 100): A
       options: {
         clients: { type: 'string' }, entities: { type: 'string' }, warmup: { type: 'string' }, measure: { type: 'string' }, codec: { type: 'string' },
         workers: { type: 'string' }, url: { type: 'string' }, 'token-secret': { type: 'string' }, 'server-pid': { type: 'string' }, 'tick-ms': { type: 'string' },
-        world: { type: 'string' }, server: { type: 'string' },
+        world: { type: 'string' }, server: { type: 'string' }, durability: { type: 'string' },
       },
     });
   } catch (err) {
@@ -49,6 +50,7 @@ export function parseArenaArgs(args: readonly string[], defaultClients = 100): A
   const codec = v.codec === undefined ? defaultArenaOptions.codec : codecs[v.codec];
   if (!codec) throw new UsageError(`--codec must be one of ${Object.keys(codecs).join(', ')}`);
   if (v.server !== undefined && v.server !== 'tsx' && v.server !== 'dist') throw new UsageError('--server must be tsx or dist');
+  if (v.durability !== undefined && !['batch', 'none', 'always'].includes(v.durability)) throw new UsageError('--durability must be batch, none or always');
   const workers = num(v.workers, 'workers', 1);
   const pid = num(v['server-pid'], 'server-pid', 1);
   return {
@@ -66,5 +68,6 @@ export function parseArenaArgs(args: readonly string[], defaultClients = 100): A
     ...(v['token-secret'] !== undefined ? { tokenSecretFile: v['token-secret'] } : {}),
     ...(pid !== undefined ? { serverPid: pid } : {}),
     ...(v.world !== undefined ? { world: v.world } : {}),
+    ...(v.durability !== undefined ? { durability: v.durability as 'batch' | 'none' | 'always' } : {}),
   };
 }

@@ -38,6 +38,8 @@ export interface ArenaOptions {
   /** Server world name (default: arena for 200 entities, arena-E otherwise; see docs/benchmarks.md). */
   readonly world?: string;
   readonly from: 'tsx' | 'dist';
+  /** Log durability of a server the runner starts (arena-v1 runs use batch). */
+  readonly durability?: 'batch' | 'none' | 'always';
   readonly log?: (line: string) => void;
 }
 
@@ -53,6 +55,7 @@ export interface ArenaResult {
   /** True when the world had fewer entities than clients and clients shared agents (i mod E). */
   readonly sharedAgents: boolean;
   readonly world: string;
+  readonly durability: string;
   readonly codec: string;
   readonly workers: number;
   readonly warmupS: number;
@@ -147,6 +150,7 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
         // arena-v1 at 2,000 clients sends 20,000 intents/s: above the default tenant quota, which is not under test.
         WORLDLINE_INTENTS_PER_SECOND_PER_TENANT: '1000000',
         WORLDLINE_CONNECTIONS_PER_IP: '100000',
+        WORLDLINE_DURABILITY: o.durability ?? 'batch',
       };
       const spawnOpts = { dataDir, tickMs: o.tickMs, from: o.from, env };
       try {
@@ -268,7 +272,7 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
     const nSamples = correct + sum(s.map((x) => x.incorrect)) + sum(s.map((x) => x.lagging));
     const bytes = sum(results.map((r) => r.bytes));
     const result: ArenaResult = {
-      clients: o.clients, entities, requestedEntities: o.entities, sharedAgents: entities < o.clients, world, codec: o.codec, workers: k,
+      clients: o.clients, entities, requestedEntities: o.entities, sharedAgents: entities < o.clients, world, durability: o.url ? 'unknown (--url)' : o.durability ?? 'batch', codec: o.codec, workers: k,
       warmupS: o.warmupMs / 1000, measureS: secs, tickMs: o.tickMs,
       delivery: percentiles(delivery),
       deliveryResolutionMs: widths.totalCount ? widths.getValueAtPercentile(50) / 1000 : NaN,

@@ -38,7 +38,8 @@ class LoadClient {
   keep: Map<number, { ents: Map<string, EntityRec>; tick: number }> | undefined;
   waiting: Sample | undefined;
   seq = 0;
-  constructor(readonly agent: string, readonly localAddress: string) {}
+  /** Unique per client even when clients share an agent (req_ids are per agent on the server). */
+  constructor(readonly name: string, readonly agent: string, readonly localAddress: string) {}
 }
 
 let cfg: WorkerConfig;
@@ -281,7 +282,7 @@ async function start(config: WorkerConfig): Promise<void> {
   codec = createWorldCodecs()[cfg.codec];
   const secret = new TextEncoder().encode(cfg.secret);
   adminToken = await mint(secret, { tenant: cfg.tenant, world: cfg.worldId, role: 'admin' });
-  for (const s of cfg.clients) clients.push(new LoadClient(s.agent, s.localAddress));
+  cfg.clients.forEach((s, i) => clients.push(new LoadClient(`${cfg.index}.${i}`, s.agent, s.localAddress)));
   let connected = 0;
   let failed = 0;
   for (let i = 0; i < clients.length; i += cfg.connectConcurrency) {
@@ -309,7 +310,7 @@ function go(w: number, m: number, s: number): void {
       if (!c.ready || c.closed || c.nextMoveAt > t) continue;
       c.nextMoveAt += period;
       if (c.nextMoveAt < t) c.nextMoveAt = t + period; // fell behind (a saturated generator): do not burst
-      const reqId = `m${cfg.index}-${c.agent}-${c.seq++}`;
+      const reqId = `m${c.name}-${c.seq++}`;
       pending.set(reqId, t);
       if (measuring(t)) intentsSent++;
       sendTo(c, { type: 'submit_intent', intent: { req_id: reqId, kind: 'Move', payload: { dx: step(), dy: step() }, context_seq: Math.max(0, c.view.viewSeq), priority: 0 } });
