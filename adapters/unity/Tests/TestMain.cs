@@ -24,6 +24,7 @@ namespace Worldline.Client.Tests
                 Suite("view", ViewTests.Run),
                 Suite("clock-sync", ClockSyncTests.Run),
                 Suite("backoff", BackoffTests.Run),
+                Suite("session", SessionTests.Run),
                 Suite("transport", TransportTests.Run),
             };
             foreach (var s in suites)
