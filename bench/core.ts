@@ -6,9 +6,9 @@
  *    500 ms windows, with the process CPU time per committed intent beside it.
  * 2. delta cost per effect at 2,000 / 20,000 / 200,000 entities with constant local density (the plane grows
  *    with the entity count; every 10th entity is an observing agent), with a no-op log port so only the core's
- *    apply + observation + delta work is timed: the median over quanta (after warm-up) of the quantum's time
- *    divided by its effects, in wall time and in process CPU time (the CPU figure is the steadier one on a shared
- *    machine).
+ *    apply + observation + delta work is timed: the median over windows of 20,000 effects each (after a warm-up
+ *    window) of the window's time divided by its effects, in wall time and in process CPU time (the CPU figure is
+ *    the steadier one on a shared machine; it includes V8's parallel GC threads).
  * Figures are medians of repeated windows from one run; --smoke runs shorter and smaller and writes core-smoke.json.
  */
 import fs from 'node:fs';
@@ -137,14 +137,18 @@ interface DeltaCostResult extends Record<string, number> {
   entities: number;
   agents: number;
   plane: number;
-  quanta: number;
+  windows: number;
+  effects_per_window: number;
   us_per_effect: number;
   cpu_us_per_effect: number;
   deltas_per_effect: number;
   ops_per_effect: number;
 }
 
-async function deltaCost(entities: number, quanta: number, warmup: number): Promise<DeltaCostResult> {
+/** Effects per measurement window of the delta-cost part: the same at every size, so GC and caches amortise alike. */
+const WINDOW_EFFECTS = 20_000;
+
+async function deltaCost(entities: number, windows: number): Promise<DeltaCostResult> {
   // Constant local density: 1 entity per 1000 square units, every 10th entity an agent; radius 150.
   const size = Math.round(Math.sqrt(entities * 1000));
   const world = makeArena({ entities, size, randomWalk: false, name: `arena-${entities}` });
@@ -163,37 +167,45 @@ async function deltaCost(entities: number, quanta: number, warmup: number): Prom
   // Changes per quantum scale with the world too (one in ten entities moves per quantum), so each observer sees
   // the same number of changes per quantum at every size and the per-delta costs are amortised equally.
   const perQuantum = Math.max(200, Math.round(entities / 10));
-  const samples: number[] = [];
-  const cpuSamples: number[] = [];
-  let effects = 0;
-  // Warm-up quanta (JIT, first full state hash) are run but not sampled.
-  for (let q = 0; q < warmup + quanta; q++) {
+  const quantaPerWindow = Math.max(1, Math.round(WINDOW_EFFECTS / perQuantum));
+  const quantum = async (): Promise<number> => {
     const ps = [];
     for (let k = 0; k < perQuantum; k++) {
       const id = arenaEntityId(Math.floor(rng() * entities));
       ps.push(rt.emit({ kind: 'Move', payload: { entity_id: id, dx: Math.round((rng() * 10 - 5) * 100) / 100, dy: Math.round((rng() * 10 - 5) * 100) / 100 }, source_id: 'bench' }));
     }
+    const r = await rt.flush();
+    await Promise.all(ps);
+    return r.committed;
+  };
+  // One warm-up window (JIT, the first full state hash) is run but not sampled.
+  for (let q = 0; q < quantaPerWindow; q++) await quantum();
+  const samples: number[] = [];
+  const cpuSamples: number[] = [];
+  let effects = 0;
+  const deltasBefore = deltas;
+  const opsBefore = ops;
+  for (let w = 0; w < windows; w++) {
+    let n = 0;
     const c = process.cpuUsage();
     const t = performance.now();
-    const r = await rt.flush();
+    for (let q = 0; q < quantaPerWindow; q++) n += await quantum();
     const wall = performance.now() - t;
     const cpu = process.cpuUsage(c);
-    if (q >= warmup) {
-      samples.push((wall * 1000) / r.committed);
-      cpuSamples.push((cpu.user + cpu.system) / r.committed);
-    }
-    effects += r.committed;
-    await Promise.all(ps);
+    samples.push((wall * 1000) / n);
+    cpuSamples.push((cpu.user + cpu.system) / n);
+    effects += n;
   }
   return {
     entities,
     agents: agents.length,
     plane: size,
-    quanta,
+    windows,
+    effects_per_window: quantaPerWindow * perQuantum,
     us_per_effect: Math.round(median(samples) * 100) / 100,
     cpu_us_per_effect: Math.round(median(cpuSamples) * 100) / 100,
-    deltas_per_effect: Math.round((deltas / effects) * 100) / 100,
-    ops_per_effect: Math.round((ops / effects) * 100) / 100,
+    deltas_per_effect: Math.round(((deltas - deltasBefore) / effects) * 100) / 100,
+    ops_per_effect: Math.round(((ops - opsBefore) / effects) * 100) / 100,
   };
 }
 
@@ -208,7 +220,7 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
   console.log(table(tp));
   const sizes = opts.smoke ? [2000, 20000] : [2000, 20000, 200000];
   const dc: DeltaCostResult[] = [];
-  for (const n of sizes) dc.push(await deltaCost(n, opts.smoke ? 5 : n >= 200000 ? 7 : 25, 2));
+  for (const n of sizes) dc.push(await deltaCost(n, opts.smoke ? 3 : 7));
   console.log('\ndelta cost per effect (constant local density, no-op log port)');
   console.log(table(dc));
   const ratio = (key: 'us_per_effect' | 'cpu_us_per_effect'): number | null => {

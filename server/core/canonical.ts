@@ -5,8 +5,8 @@
 import canonicalize from 'canonicalize';
 import { hash } from 'node:crypto';
 import { WorldlineError } from '../errors.js';
-import { memberHash } from './set-digest.js';
-import type { Effect, JsonValue } from './types.js';
+import { memberHash, setDigestOf, type MemberHash } from './set-digest.js';
+import type { Effect, JsonValue, View } from './types.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -189,7 +189,7 @@ interface CanonEntry {
   memberId: string | undefined;
   member: string;
   /** memberHash(member), once asked for. */
-  memberHash: string | undefined;
+  memberHash: MemberHash | undefined;
 }
 
 const recordCanon = new WeakMap<object, CanonEntry>();
@@ -223,7 +223,7 @@ export function canonicalMember(id: string, record: object): string {
 }
 
 /** memberHash of canonicalMember(id, record) (cached): what the record adds to a set digest of members. */
-export function canonicalMemberHash(id: string, record: object): string {
+export function canonicalMemberHash(id: string, record: object): MemberHash {
   const e = canonEntry(record);
   if (e.memberId !== id) {
     e.member = flat(`${str(id)}:${e.text}`);
@@ -231,4 +231,12 @@ export function canonicalMemberHash(id: string, record: object): string {
     e.memberHash = undefined;
   }
   return (e.memberHash ??= memberHash(e.member));
+}
+
+/**
+ * An agent's context_digest, computed from its view as a client holds it: the set digest (set-digest.ts) of the
+ * view's members `"<id>":<canonical record>`, i.e. the sum modulo 2^256 of their SHA-256 digests, as 64 hex digits.
+ */
+export function viewDigest(view: View): string {
+  return setDigestOf(Object.entries(view.entities).map(([id, rec]) => `${str(id)}:${canonicalJson(rec)}`));
 }

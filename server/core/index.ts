@@ -40,4 +40,4 @@ export { replayWorld } from './replay.js';
 export type { ReplayOptions, ReplayResult } from './replay.js';
 export type { Divergence } from './restore.js';
 export { RecordKind } from './records.js';
-export { canonicalJson, encodeEffect, escapePointerToken } from './canonical.js';
+export { canonicalJson, encodeEffect, escapePointerToken, viewDigest } from './canonical.js';

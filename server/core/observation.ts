@@ -8,7 +8,8 @@
  * never by diffing whole views. Ops for a change that several observers see identically are built once per
  * quantum and shared (objects and encoded text), so a transport can encode each change once.
  */
-import { canonicalMember, escapePointerToken, sha256Hex } from './canonical.js';
+import { canonicalMemberHash, escapePointerToken } from './canonical.js';
+import { SetDigest, type MemberHash } from './set-digest.js';
 import type { GridItem } from './spatial-grid.js';
 import type { ChangeSet, EntityChange, WorldStore } from './state.js';
 import { SCHEMA_VERSION, type EntityRecord, type ObservationDelta, type PatchOp, type StaleCause, type View } from './types.js';
@@ -36,12 +37,11 @@ class Observer implements ObserverItem {
   gridSlot = 0;
   visit = 0;
   readonly members = new Set<string>();
-  readonly view = new Map<string, EntityRecord>();
+  /** The view as of the last delta: each visible entity's projected record and its member hash. */
+  readonly view = new Map<string, ViewEntry>();
+  /** The set digest of the view's members (its context_digest), kept up to date entry by entry. */
+  readonly digest = new SetDigest();
   readonly touched = new Set<string>();
-  /** The view's ids in canonical (sorted) order, kept in step with the view. */
-  sortedIds: string[] = [];
-  /** For each of sortedIds, its member text in the canonical view (`"<id>":<record>`), for the digest. */
-  sortedTexts: string[] = [];
   stamp = -1;
   /** Its own entity changed in this quantum: the rest of its membership is re-evaluated at the end of it. */
   selfDirty = false;
@@ -57,6 +57,13 @@ class Observer implements ObserverItem {
   }
 }
 
+/** One entity in an observer's view. */
+interface ViewEntry {
+  record: EntityRecord;
+  /** canonicalMemberHash(id, record): what it adds to the view's digest. */
+  hash: MemberHash;
+}
+
 interface Shared {
   readonly ops: PatchOp[];
   readonly text: string;
@@ -67,8 +74,8 @@ interface QuantumChange {
   readonly before: EntityRecord | undefined;
   /** The entity's record now (undefined: despawned), or UNCHANGED for an entry made for an entity that did not change. */
   after: EntityRecord | undefined | typeof UNCHANGED;
-  /** canonicalMember of `after`, once asked for. */
-  member: string | undefined;
+  /** canonicalMemberHash of `after`, once asked for (shared by every observer that sees the whole record). */
+  hash: MemberHash | undefined;
   add: Shared | undefined;
   remove: Shared | undefined;
   update: Shared | undefined;
@@ -94,20 +101,6 @@ function encodeOps(ops: readonly PatchOp[]): string {
 
 function shared(ops: PatchOp[]): Shared {
   return { ops, text: encodeOps(ops) };
-}
-
-/** Index of `id` in ascending `ids`, or -(insertion point) - 1. */
-function search(ids: readonly string[], id: string): number {
-  let lo = 0;
-  let hi = ids.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const m = ids[mid] as string;
-    if (m < id) lo = mid + 1;
-    else if (m > id) hi = mid - 1;
-    else return mid;
-  }
-  return -lo - 1;
 }
 
 export class ObservationEngine {
@@ -161,11 +154,12 @@ export class ObservationEngine {
       const rec = this.store.get(id);
       if (rec !== undefined && this.visibility.visibleFrom(agentId, self, id, rec)) {
         o.members.add(id);
-        o.view.set(id, this.visibility.project(agentId, id, rec));
+        const cur = this.visibility.project(agentId, id, rec);
+        const h = canonicalMemberHash(id, cur);
+        o.view.set(id, { record: cur, hash: h });
+        o.digest.add(h);
       }
     });
-    o.sortedIds = [...o.view.keys()].sort();
-    o.sortedTexts = o.sortedIds.map((id) => canonicalMember(id, o.view.get(id) as EntityRecord));
   }
 
   /** Processes one committed effect's changes. */
@@ -178,10 +172,10 @@ export class ObservationEngine {
       const ch = ents[i] as EntityChange;
       vis.place(ch.id, ch.after);
       const q = this.quantum.get(ch.id);
-      if (q === undefined) this.quantum.set(ch.id, { before: ch.before, after: ch.after, member: undefined, add: undefined, remove: undefined, update: undefined });
+      if (q === undefined) this.quantum.set(ch.id, { before: ch.before, after: ch.after, hash: undefined, add: undefined, remove: undefined, update: undefined });
       else {
         q.after = ch.after;
-        q.member = undefined;
+        q.hash = undefined;
       }
     }
     if (changes.relationshipsChanged && vis.policy.relationships) {
@@ -306,7 +300,7 @@ export class ObservationEngine {
       } else if (why === SETTLE) {
         // A change it was not asked about while its membership was deferred (the entity was out of its range at
         // the time) still has to reach its view.
-        const prev = o.view.get(id);
+        const prev = o.view.get(id)?.record;
         if (vis.hasFields ? prev === undefined || !sameRecord(prev, vis.project(o.id, id, rec as EntityRecord)) : prev !== rec) this.mark(o, id, false);
       } else if (why === SELF && vis.hasFields && id !== o.id && !this.changedNow(id)) {
         // What it sees of an entity that did not change depends on its own record, which did.
@@ -351,7 +345,7 @@ export class ObservationEngine {
       } else {
         // A change it was not asked about while its membership was deferred still has to reach its view.
         const q = this.quantum.get(id);
-        if (q !== undefined && q.after !== UNCHANGED && o.view.get(id) !== q.after) this.mark(o, id, false);
+        if (q !== undefined && q.after !== UNCHANGED && o.view.get(id)?.record !== q.after) this.mark(o, id, false);
       }
     }
     for (const id of o.members) {
@@ -380,7 +374,8 @@ export class ObservationEngine {
     let fragments: string[] = [];
     let own: PatchOp[] | undefined;
     for (const id of o.touched) {
-      const prev = o.view.get(id);
+      const entry = o.view.get(id);
+      const prev = entry?.record;
       const q = this.quantum.get(id);
       let rec: EntityRecord | undefined;
       if (o.members.has(id)) {
@@ -389,25 +384,18 @@ export class ObservationEngine {
       }
       const shareable = !fields || id === o.id;
       if (rec === undefined) {
-        if (prev === undefined) continue;
+        if (entry === undefined) continue;
         o.view.delete(id);
-        const at = search(o.sortedIds, id);
-        if (at >= 0) {
-          o.sortedIds.splice(at, 1);
-          o.sortedTexts.splice(at, 1);
-        }
+        o.digest.remove(entry.hash);
         const e = q ?? this.entry(id);
         this.push(ops, fragments, (e.remove ??= shared([{ op: 'remove', path: pathOf(id) }])));
         continue;
       }
       const cur = fields ? vis.project(o.id, id, rec) : rec;
-      if (prev === undefined) {
-        o.view.set(id, cur);
-        const at = search(o.sortedIds, id);
-        if (at < 0) {
-          o.sortedIds.splice(-at - 1, 0, id);
-          o.sortedTexts.splice(-at - 1, 0, this.memberText(q, id, cur, rec));
-        }
+      if (entry === undefined) {
+        const h = this.hashOf(q, id, cur, rec);
+        o.view.set(id, { record: cur, hash: h });
+        o.digest.add(h);
         if (shareable) {
           const e = q ?? this.entry(id);
           this.push(ops, fragments, (e.add ??= shared([{ op: 'add', path: pathOf(id), value: cur }])));
@@ -415,17 +403,20 @@ export class ObservationEngine {
         continue;
       }
       if (prev === cur) continue;
-      o.view.set(id, cur);
-      o.sortedTexts[search(o.sortedIds, id)] = this.memberText(q, id, cur, rec);
+      const h = this.hashOf(q, id, cur, rec);
+      o.digest.remove(entry.hash);
+      o.digest.add(h);
+      entry.record = cur;
+      entry.hash = h;
       if (shareable && q && prev === q.before) {
         if (!q.update) {
           const u: PatchOp[] = [];
-          fieldOps(pathOf(id), prev, cur, u);
+          fieldOps(pathOf(id), prev as EntityRecord, cur, u);
           q.update = shared(u);
         }
         this.push(ops, fragments, q.update);
       } else {
-        fieldOps(pathOf(id), prev, cur, (own ??= []));
+        fieldOps(pathOf(id), prev as EntityRecord, cur, (own ??= []));
       }
     }
     o.touched.clear();
@@ -456,17 +447,17 @@ export class ObservationEngine {
     return delta;
   }
 
-  /** The member text of a view entry; for the entity's own record it is computed once per quantum and shared. */
-  private memberText(q: QuantumChange | undefined, id: string, cur: EntityRecord, rec: EntityRecord): string {
-    if (q === undefined || cur !== rec || q.after !== rec) return canonicalMember(id, cur);
-    return (q.member ??= canonicalMember(id, rec));
+  /** The member hash of a view entry; for the entity's own record it is computed once per quantum and shared. */
+  private hashOf(q: QuantumChange | undefined, id: string, cur: EntityRecord, rec: EntityRecord): MemberHash {
+    if (q === undefined || cur !== rec || q.after !== rec) return canonicalMemberHash(id, cur);
+    return (q.hash ??= canonicalMemberHash(id, rec));
   }
 
   /** The quantum's entry for an entity, created for one that did not change (entering or leaving a view). */
   private entry(id: string): QuantumChange {
     let q = this.quantum.get(id);
     if (q === undefined) {
-      q = { before: undefined, after: UNCHANGED, member: undefined, add: undefined, remove: undefined, update: undefined };
+      q = { before: undefined, after: UNCHANGED, hash: undefined, add: undefined, remove: undefined, update: undefined };
       this.quantum.set(id, q);
     }
     return q;
@@ -479,12 +470,14 @@ export class ObservationEngine {
   }
 
   private viewOf(o: Observer): View {
-    return { entities: Object.fromEntries(o.view) as View['entities'] };
+    const entities: View['entities'] = {};
+    for (const [id, e] of o.view) entities[id] = e.record as View['entities'][string];
+    return { entities };
   }
 
-  /** sha256 of the canonical view text, joined from the member texts kept in step with the view. */
+  /** The view's context_digest: the set digest of its members (canonical.ts viewDigest computes it from a view). */
   private digestOf(o: Observer): string {
-    return sha256Hex(`{"entities":{${o.sortedTexts.join(',')}}}`);
+    return o.digest.hex();
   }
 
   /** The agent's current view (records are shared and frozen: clone before mutating). */
@@ -493,7 +486,7 @@ export class ObservationEngine {
     return o ? this.viewOf(o) : undefined;
   }
 
-  /** sha256 of the canonical JSON of the agent's view as of its last flushed view_seq. */
+  /** The context_digest (viewDigest) of the agent's view as of its last flushed view_seq. */
   digest(agentId: string): string | undefined {
     const o = this.observers.get(agentId);
     return o ? this.digestOf(o) : undefined;

@@ -6,55 +6,60 @@
 import { hash } from 'node:crypto';
 
 const WORDS = 8;
+const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
-/** SHA-256 (hex) of a member: what it adds to a set digest (callers may cache it). */
-export function memberHash(member: string): string {
-  return hash('sha256', member, 'hex');
+/** A member's SHA-256 as eight big-endian 32-bit words: what it adds to a set digest (callers may cache it). */
+export type MemberHash = Uint32Array;
+
+/** The MemberHash of a member. */
+export function memberHash(member: string): MemberHash {
+  const h = hash('sha256', member, 'hex');
+  const words = new Uint32Array(WORDS);
+  for (let i = 0; i < WORDS; i++) {
+    let v = 0;
+    for (let j = i * 8; j < i * 8 + 8; j++) {
+      const c = h.charCodeAt(j);
+      v = v * 16 + (c <= 57 ? c - 48 : c - 87);
+    }
+    words[i] = v;
+  }
+  return words;
 }
 
 export class SetDigest {
   private readonly sum = new Uint32Array(WORDS);
-  private readonly term = new Uint32Array(WORDS);
 
   /** Adds a member given by its memberHash (the caller keeps members distinct). */
-  add(memberHashHex: string): void {
-    this.load(memberHashHex);
+  add(term: MemberHash): void {
+    const sum = this.sum;
     let carry = 0;
     for (let i = WORDS - 1; i >= 0; i--) {
-      const s = (this.sum[i] as number) + (this.term[i] as number) + carry;
-      this.sum[i] = s >>> 0;
+      const s = (sum[i] as number) + (term[i] as number) + carry;
+      sum[i] = s >>> 0;
       carry = s > 0xffffffff ? 1 : 0;
     }
   }
 
   /** Removes a member added before, given by its memberHash. */
-  remove(memberHashHex: string): void {
-    this.load(memberHashHex);
+  remove(term: MemberHash): void {
+    const sum = this.sum;
     let borrow = 0;
     for (let i = WORDS - 1; i >= 0; i--) {
-      let d = (this.sum[i] as number) - (this.term[i] as number) - borrow;
+      let d = (sum[i] as number) - (term[i] as number) - borrow;
       borrow = d < 0 ? 1 : 0;
       if (d < 0) d += 0x100000000;
-      this.sum[i] = d;
+      sum[i] = d;
     }
   }
 
   /** The digest as 64 lowercase hex digits. */
   hex(): string {
     let out = '';
-    for (let i = 0; i < WORDS; i++) out += (this.sum[i] as number).toString(16).padStart(8, '0');
-    return out;
-  }
-
-  private load(h: string): void {
     for (let i = 0; i < WORDS; i++) {
-      let v = 0;
-      for (let j = i * 8; j < i * 8 + 8; j++) {
-        const c = h.charCodeAt(j);
-        v = v * 16 + (c <= 57 ? c - 48 : c - 87);
-      }
-      this.term[i] = v;
+      const w = this.sum[i] as number;
+      out += (HEX2[w >>> 24] as string) + (HEX2[(w >>> 16) & 0xff] as string) + (HEX2[(w >>> 8) & 0xff] as string) + (HEX2[w & 0xff] as string);
     }
+    return out;
   }
 }
 

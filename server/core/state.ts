@@ -6,7 +6,7 @@
  */
 import { WorldlineError } from '../errors.js';
 import { canonicalJson, canonicalMember, canonicalMemberHash, sha256Hex } from './canonical.js';
-import { SetDigest, setDigestOf } from './set-digest.js';
+import { SetDigest, setDigestOf, type MemberHash } from './set-digest.js';
 import { SCHEMA_VERSION, type EntityRecord, type JsonValue, type WorldState } from './types.js';
 
 /** How one entity changed while one effect was applied (undefined: did not exist). */
@@ -103,7 +103,7 @@ export class WorldStore implements StateMutator {
   private tickBefore = 0;
   /** Entities changed since the last hash(), and the record (with its member hash) the entities digest counts for each. */
   private readonly unhashed = new Set<string>();
-  private readonly hashed = new Map<string, { record: EntityRecord; hash: string }>();
+  private readonly hashed = new Map<string, { record: EntityRecord; hash: MemberHash }>();
   private readonly entitiesDigest = new SetDigest();
 
   constructor(state: WorldState) {

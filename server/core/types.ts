@@ -92,7 +92,10 @@ export interface ObservationDelta {
   /** RFC 6902 operations; when `snapshot` is true this is one root `replace` carrying the whole view. */
   readonly ops: readonly PatchOp[];
   readonly snapshot: boolean;
-  /** sha256 (hex) of the canonical JSON (RFC 8785) of the view at view_seq. */
+  /**
+   * Digest of the view at view_seq (64 hex digits): the sum modulo 2^256 of SHA-256(`"<id>":<canonical record>`)
+   * over the view's entities; viewDigest(view) computes it on the client's side.
+   */
   readonly context_digest: string;
   /**
    * The same ops as JSON text in pieces (each a comma-joined run of encoded ops). Pieces are shared between agents

@@ -8,13 +8,19 @@ import fc from 'fast-check';
 import jsonpatch from 'fast-json-patch';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { viewDigest } from '../../server/core/canonical.js';
 import type { ObservationDelta, View } from '../../server/core/types.js';
 import { defineWorld } from '../../server/core/world.js';
 import { buildPolicy, draftOf, expectedView, ids, coord, op, relate, team, type Ent } from './helpers/random-worlds.js';
 import { openWorld } from './helpers/worlds.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
-const digestOf = (v: unknown): string => createHash('sha256').update(canonicalize(v) as string).digest('hex');
+/** context_digest computed independently of the server: sum mod 2^256 of sha256("id":canonical record). */
+const digestOf = (v: View): string => {
+  let sum = 0n;
+  for (const [id, rec] of Object.entries(v.entities)) sum += BigInt(`0x${createHash('sha256').update(`${JSON.stringify(id)}:${canonicalize(rec) as string}`).digest('hex')}`);
+  return (sum % 2n ** 256n).toString(16).padStart(64, '0');
+};
 
 describe('observation deltas (property)', () => {
   it('apply strictly, match the server view, the brute-force policy and the compare reference', async () => {
@@ -67,6 +73,7 @@ describe('observation deltas (property)', () => {
               const ref = jsonpatch.applyPatch(clone(c.view), jsonpatch.compare(c.view, server), true, true).newDocument;
               expect(applied).toEqual(ref);
               expect(d.context_digest).toBe(digestOf(server));
+              expect(d.context_digest).toBe(viewDigest(applied));
               expect(JSON.parse(`[${d.fragments.join(',')}]`)).toEqual(JSON.parse(JSON.stringify(d.ops)));
               client.set(d.agent_id, { view: applied, seq: d.view_seq });
             }
