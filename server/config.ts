@@ -115,7 +115,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const env = opts.env ?? process.env;
   const known = new Set(Object.keys(CONFIG_KEYS).map(envName));
   for (const name of Object.keys(env)) {
-    if (name.startsWith('WORLDLINE_') && !known.has(name) && env[name] !== undefined && !IGNORED_ENV.has(name)) {
+    if (name.startsWith('WORLDLINE_') && !known.has(name) && env[name] !== undefined && !IGNORED_ENV.has(name) && !IGNORED_PREFIXES.some((p) => name.startsWith(p))) {
       opts.onWarning?.(`environment variable ${name} matches no config key (typo?); known: ${[...known].join(', ')}`);
     }
   }
@@ -131,7 +131,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
 }
 
 /** WORLDLINE_* variables used by tools rather than the server config. */
-const IGNORED_ENV = new Set(['WORLDLINE_CRASH_CYCLES', 'WORLDLINE_UPDATE_FIXTURES', 'WORLDLINE_BENCH']);
+const IGNORED_ENV = new Set(['WORLDLINE_CRASH_CYCLES', 'WORLDLINE_REWRITE_FIXTURES', 'WORLDLINE_UPDATE_GOLDEN', 'WORLDLINE_BENCH']);
+/** Prefixes owned by other components (the LLM adapters read WORLDLINE_LLM_*). */
+const IGNORED_PREFIXES = ['WORLDLINE_LLM_'];
 
 /** Markdown table of every key, for docs. */
 export function configTable(): string {

@@ -147,9 +147,10 @@ export class Session implements Subscriber {
           this.generations.delete(msg.req_id);
           const reason = token.signal.reason as unknown;
           const details = isWorldlineError(reason) ? reason.details : {};
-          const stale = Array.isArray(details['stale_due_to']) ? (details['stale_due_to'] as Array<{ view_seq: number; global_seq: number; kind: string }>) : [];
+          // The core names each cause's global_seq `seq` in the error details (its STALE_CONTEXT shape).
+          const stale = Array.isArray(details['stale_due_to']) ? (details['stale_due_to'] as Array<{ view_seq: number; seq?: number; global_seq?: number; kind: string }>) : [];
           this.deps.metrics.cancels.inc({ reason: isWorldlineError(reason) ? reason.codeName : 'aborted' });
-          this.sendMessage({ type: 'cancelled', req_id: msg.req_id, reason: isWorldlineError(reason) ? reason.message : 'cancelled', stale_due_to: stale.map((c) => ({ view_seq: c.view_seq, global_seq: c.global_seq, kind: c.kind })) });
+          this.sendMessage({ type: 'cancelled', req_id: msg.req_id, reason: isWorldlineError(reason) ? reason.message : 'cancelled', stale_due_to: stale.map((c) => ({ view_seq: c.view_seq, global_seq: c.seq ?? c.global_seq ?? 0, kind: c.kind })) });
         };
         if (token.signal.aborted) onAbort();
         else token.signal.addEventListener('abort', onAbort, { once: true });

@@ -115,6 +115,7 @@ describe.each(codecs)('server end to end over %s', (codec) => {
     expect(cancelled.req_id).toBe('g1');
     expect(cancelled.stale_due_to.length).toBeGreaterThan(0);
     expect(cancelled.stale_due_to[0]!.kind).toBe('Move');
+    expect(cancelled.stale_due_to[0]!.global_seq).toBeGreaterThan(0);
     // Past the world's staleness threshold (50 visible events), that context is rejected when submitted.
     for (let i = 0; i < 55; i++) b.c.send({ type: 'submit_intent', intent: { req_id: `b${i}`, kind: 'Move', payload: { dx: i % 2 ? 1 : -1, dy: 0 }, context_seq: srv.host.runtime.observe(`gen-b-${codec}`).view_seq, priority: 0 } });
     await b.c.waitFor((m) => m.type === 'intent_result' && m.req_id === 'b54');
