@@ -26,6 +26,7 @@ namespace Worldline.Client.Tests
                 Suite("backoff", BackoffTests.Run),
                 Suite("session", SessionTests.Run),
                 Suite("transport", TransportTests.Run),
+                Suite("live", LiveTests.Run),
             };
             foreach (var s in suites)
             {
