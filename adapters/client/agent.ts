@@ -29,7 +29,7 @@ import {
 } from '../../server/protocol/index.js';
 import { runAct, type ActHost, type ActOptions, type ActResult, type Generate } from './act.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { canonicalText, webCryptoDigest, type DigestFunction } from './digest.js';
+import { ViewDigester, webCryptoDigest, type DigestFunction } from './digest.js';
 import { Emitter } from './emitter.js';
 import { ObservationQueue } from './observations.js';
 import { OPEN, frameOf, resolveWebSocket, type SocketCloseEvent, type SocketMessageEvent, type WebSocketConstructor, type WebSocketLike } from './socket.js';
@@ -173,6 +173,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   private readonly WS: WebSocketConstructor;
   private readonly codec: WireCodec;
   private readonly digestFn: DigestFunction | undefined;
+  private readonly digester: ViewDigester | undefined;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly state = new ViewState();
@@ -216,6 +217,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.random = opts.random ?? Math.random;
     this.digestFn = opts.verifyDigests === false ? undefined : (opts.digest ?? webCryptoDigest());
     if (opts.verifyDigests !== false && !this.digestFn) throw new WorldlineError('ADAPTER_UNAVAILABLE', 'WebCrypto is not available to check context digests: pass `digest`, or verifyDigests: false');
+    this.digester = this.digestFn ? new ViewDigester(this.digestFn) : undefined;
     this.readyPromise = new Promise<void>((resolve, reject) => (this.settleReady = { resolve, reject }));
     this.readyPromise.catch(() => {});
     this.open();
@@ -627,15 +629,15 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
 
   /** Checks the view's digest in arrival order, then hands the observation to listeners; a mismatch resyncs. */
   private afterApply(o: Observation, expected: string, epoch: number): void {
-    const digest = this.digestFn;
-    if (!digest || expected === '') {
+    const digester = this.digester;
+    if (!digester || expected === '') {
       this.deliver(o);
       return;
     }
-    // Canonicalise now: the text must be of this view_seq's view, whatever arrives before the hash is done.
-    const text = canonicalText(o.view);
+    // Canonicalise now: the texts must be of this view_seq's view, whatever arrives before the hashes are done.
+    const texts = ViewDigester.texts(o.view.entities);
     this.verifyTail = this.verifyTail.then(async () => {
-      const got = await digest(text);
+      const got = await digester.digest(texts);
       if (epoch !== this.epoch) return;
       if (got !== expected) {
         this.counters.digestMismatches++;

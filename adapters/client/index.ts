@@ -7,7 +7,7 @@ export { Agent, connect, errorFromBody, newReqId } from './agent.js';
 export type { AgentEvents, AgentStats, CodecName, ConnectOptions, IntentInput } from './agent.js';
 export type { ActOptions, ActResult, AttemptRecord, Generate, GenerateContext, GeneratedIntent } from './act.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
-export { canonicalText, viewDigest, webCryptoDigest, type DigestFunction } from './digest.js';
+export { canonicalText, memberText, viewDigest, ViewDigester, webCryptoDigest, type DigestFunction } from './digest.js';
 export type { ClockEstimate, LatencySummary } from './stats.js';
 export type { Observation, View } from './view.js';
 export type { WebSocketConstructor, WebSocketLike } from './socket.js';
