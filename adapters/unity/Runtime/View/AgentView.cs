@@ -45,7 +45,7 @@ namespace Worldline.Client
         public byte[] ContextDigest { get; private set; }
 
         /// <summary>
-        /// Check each snapshot and delta against its context_digest (sha256 of the RFC 8785 text of the view). Costs a
+        /// Check each snapshot and delta against its context_digest (the set digest of the view, see Digest). Costs a
         /// canonical serialisation of the whole view per delta: for debugging and tests, off by default.
         /// </summary>
         public bool VerifyDigests { get; set; }
@@ -119,13 +119,32 @@ namespace Worldline.Client
             if (!SameBytes(actual, expected)) throw new ViewDigestMismatchException(viewSeq, Hex(expected), Hex(actual));
         }
 
-        /// <summary>The context_digest of a view: sha256 of its RFC 8785 canonical JSON, as the server computes it.</summary>
+        /// <summary>
+        /// The context_digest of a view, as the server computes it (docs/core.md): a set digest, the sum modulo 2^256 of
+        /// SHA-256("&lt;id as a JSON string&gt;:&lt;RFC 8785 canonical JSON of the record&gt;") over the view's entities, each
+        /// digest read as a big-endian integer; 32 bytes, big-endian.
+        /// </summary>
         public static byte[] Digest(JsonValue view)
         {
+            var sum = new byte[32];
+            var entities = view == null ? null : view["entities"] as JsonObject;
+            if (entities == null) return sum;
             using (var sha = SHA256.Create())
             {
-                return sha.ComputeHash(Encoding.UTF8.GetBytes(JsonWriter.WriteCanonical(view)));
+                foreach (var kv in entities)
+                {
+                    string member = JsonWriter.WriteCanonical(new JsonString(kv.Key)) + ":" + JsonWriter.WriteCanonical(kv.Value);
+                    byte[] h = sha.ComputeHash(Encoding.UTF8.GetBytes(member));
+                    int carry = 0;
+                    for (int i = 31; i >= 0; i--)
+                    {
+                        int t = sum[i] + h[i] + carry;
+                        sum[i] = (byte)t;
+                        carry = t >> 8;
+                    }
+                }
             }
+            return sum;
         }
 
         /// <summary>Lowercase hex, as context_digest reads in the JSON subprotocol.</summary>
