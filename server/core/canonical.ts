@@ -16,6 +16,23 @@ const objectProto = Object.prototype;
 /** String.prototype.isWellFormed (ES2024; Node 20 has it, the ES2023 lib typings do not). */
 const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
+/** Sorts keys by UTF-16 code units, as RFC 8785 requires; small arrays in place (Array.sort allocates). */
+function sortKeys(keys: string[]): void {
+  if (keys.length > 16) {
+    keys.sort();
+    return;
+  }
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i] as string;
+    let j = i - 1;
+    while (j >= 0 && (keys[j] as string) > k) {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+}
+
 /**
  * Canonical text of plain JSON data (null, booleans, finite numbers, well-formed strings, arrays, plain objects),
  * or undefined when the value needs the general encoder (toJSON, boxed values, holes, NaN, cycles, deep nesting).
@@ -51,7 +68,7 @@ function fastCanonical(v: unknown, depth: number): string | undefined {
   const o = v as Record<string, unknown>;
   if (typeof o['toJSON'] === 'function') return undefined;
   const keys = Object.keys(o);
-  if (keys.length > 1) keys.sort();
+  if (keys.length > 1) sortKeys(keys);
   let out = '{';
   let first = true;
   for (const k of keys) {

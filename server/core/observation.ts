@@ -188,16 +188,13 @@ export class ObservationEngine {
     const near = this.near;
     for (let i = 0; i < ents.length; i++) {
       const ch = ents[i] as EntityChange;
-      cands.length = 0;
-      near.length = 0;
-      vis.observersOf(ch.id, ch.before, ch.after, cands, near);
-      for (let j = 0; j < cands.length; j++) {
+      const nc = vis.observersOf(ch.id, ch.before, ch.after, cands, near);
+      for (let j = 0; j < nc; j++) {
         const o = cands[j] as Observer;
         const f = near[j] as number;
         if (f === NEAR_UNKNOWN) this.consider(o, ch.id, ch.before, ch.after);
         else this.considerNear(o, ch.id, (f & NEAR_BEFORE) !== 0, (f & NEAR_AFTER) !== 0);
       }
-      cands.length = 0;
       const self = this.observers.get(ch.id);
       if (self) {
         this.consider(self, ch.id, ch.before, ch.after);
@@ -333,10 +330,9 @@ export class ObservationEngine {
   private settleNear(o: Observer): void {
     const near = this.nearIds;
     const set = this.nearSet;
-    near.length = 0;
     set.clear();
-    this.visibility.entitiesNear(o.x, o.y, near);
-    for (let i = 0; i < near.length; i++) {
+    const n = this.visibility.entitiesNear(o.x, o.y, near);
+    for (let i = 0; i < n; i++) {
       const id = near[i] as string;
       set.add(id);
       if (!o.members.has(id)) {
@@ -353,7 +349,6 @@ export class ObservationEngine {
       o.members.delete(id);
       this.mark(o, id, false);
     }
-    near.length = 0;
     set.clear();
   }
 

@@ -5,6 +5,7 @@
  * not awaited one by one; outcomes and deltas are delivered once all of the quantum's records are durable.
  */
 import { WorldlineError, isWorldlineError } from '../errors.js';
+import { effectBytes } from './canonical-bytes.js';
 import { encodeEffect, utf8, utf8Scratch } from './canonical.js';
 import { checkDraft } from './intake.js';
 import { RecordKind, encodeRecord } from './records.js';
@@ -191,7 +192,7 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
     }
     const changes = store.end();
     rt.globalSeq = effect.global_seq;
-    appends.push(rt.log.append(RecordKind.EFFECT, utf8Scratch(encodeEffect(effect))));
+    appends.push(rt.log.append(RecordKind.EFFECT, effectBytes(effect) ?? utf8Scratch(encodeEffect(effect))));
     effects.push(effect);
     current = effect;
     rt.obs.onEffect(effect.global_seq, kind, changes);

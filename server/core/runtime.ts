@@ -4,6 +4,7 @@
  * replay rebuild it from the log through the same apply path (see restore.ts).
  */
 import { WorldlineError, isWorldlineError } from '../errors.js';
+import { intentDigestBytes } from './canonical-bytes.js';
 import { intentDigest } from './canonical.js';
 import { Generations, type GenerationToken } from './cancellation.js';
 import { IdempotencyIndex } from './idempotency.js';
@@ -171,7 +172,7 @@ export class WorldRuntime {
     let digest: string;
     try {
       intent = checkIntent(input, this.world.handlers);
-      digest = intentDigest(intent.kind, intent.payload);
+      digest = intentDigestBytes(intent.kind, intent.payload) ?? intentDigest(intent.kind, intent.payload);
     } catch (err) {
       return Promise.resolve(rejectedOutcome(agentOf(input), reqOf(input), asWorldlineError(err)));
     }

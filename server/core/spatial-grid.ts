@@ -77,17 +77,22 @@ export class SpatialGrid<T extends GridItem> {
     }
   }
 
-  /** Appends to `out` the non-empty cells overlapping the box [minX, maxX] x [minY, maxY]; callers filter by distance. */
-  cellsInBox(minX: number, minY: number, maxX: number, maxY: number, out: T[][]): void {
+  /**
+   * Writes to out[start...] the non-empty cells overlapping the box [minX, maxX] x [minY, maxY] and returns the new
+   * count (callers reuse `out` and filter by distance; counting instead of truncating keeps its storage).
+   */
+  cellsInBox(minX: number, minY: number, maxX: number, maxY: number, out: T[][], start: number): number {
     const x0 = Math.floor(minX * this.inv);
     const x1 = Math.floor(maxX * this.inv);
     const y0 = Math.floor(minY * this.inv);
     const y1 = Math.floor(maxY * this.inv);
+    let n = start;
     for (let cx = x0; cx <= x1; cx++) {
       for (let cy = y0; cy <= y1; cy++) {
         const cell = this.cells.get(cellKey(cx, cy));
-        if (cell !== undefined && cell.length > 0) out.push(cell);
+        if (cell !== undefined && cell.length > 0) out[n++] = cell;
       }
     }
+    return n;
   }
 }

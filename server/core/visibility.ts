@@ -151,15 +151,16 @@ export class Visibility<O extends ObserverItem> {
    * neither before nor after. With a pure distance policy, `near` gets for each observer whether it sees the
    * entity before (NEAR_BEFORE) and after (NEAR_AFTER), which is then the whole rule; otherwise NEAR_UNKNOWN.
    */
-  observersOf(id: string, before: EntityRecord | undefined, after: EntityRecord | undefined, out: O[], near: number[]): void {
+  observersOf(id: string, before: EntityRecord | undefined, after: EntityRecord | undefined, out: O[], near: number[]): number {
     const stamp = ++this.visitStamp;
+    let n = 0;
     if (this.everything) {
       for (const o of this.observers.values()) {
         if (o.id === id) continue;
-        out.push(o);
-        near.push(NEAR_UNKNOWN);
+        out[n] = o;
+        near[n++] = NEAR_UNKNOWN;
       }
-      return;
+      return n;
     }
     const exact = this.pureDistance;
     const og = this.observerGrid;
@@ -173,15 +174,15 @@ export class Visibility<O extends ObserverItem> {
       const r = this.radius;
       const r2 = this.r2;
       const cells = this.cellBuf;
-      cells.length = 0;
+      let nc = 0;
       if (hasB && hasA && Math.abs(bx - ax) <= r && Math.abs(by - ay) <= r) {
         // One query over the box covering both positions: a move rarely leaves its neighbourhood.
-        og.cellsInBox(Math.min(bx, ax) - r, Math.min(by, ay) - r, Math.max(bx, ax) + r, Math.max(by, ay) + r, cells);
+        nc = og.cellsInBox(Math.min(bx, ax) - r, Math.min(by, ay) - r, Math.max(bx, ax) + r, Math.max(by, ay) + r, cells, 0);
       } else {
-        if (hasB) og.cellsInBox(bx - r, by - r, bx + r, by + r, cells);
-        if (hasA) og.cellsInBox(ax - r, ay - r, ax + r, ay + r, cells);
+        if (hasB) nc = og.cellsInBox(bx - r, by - r, bx + r, by + r, cells, nc);
+        if (hasA) nc = og.cellsInBox(ax - r, ay - r, ax + r, ay + r, cells, nc);
       }
-      for (let c = 0; c < cells.length; c++) {
+      for (let c = 0; c < nc; c++) {
         const items = cells[c] as O[];
         for (let i = 0; i < items.length; i++) {
           const o = items[i] as O;
@@ -199,11 +200,10 @@ export class Visibility<O extends ObserverItem> {
           }
           if (f === 0) continue;
           o.visit = stamp;
-          out.push(o);
-          near.push(exact ? f : NEAR_UNKNOWN);
+          out[n] = o;
+          near[n++] = exact ? f : NEAR_UNKNOWN;
         }
       }
-      cells.length = 0;
     }
     const rel = this.relatedBy.get(id);
     if (rel) {
@@ -211,11 +211,12 @@ export class Visibility<O extends ObserverItem> {
         const o = this.observers.get(oid);
         if (o && o.visit !== stamp && oid !== id) {
           o.visit = stamp;
-          out.push(o);
-          near.push(NEAR_UNKNOWN);
+          out[n] = o;
+          near[n++] = NEAR_UNKNOWN;
         }
       }
     }
+    return n;
   }
 
   /**
@@ -234,10 +235,10 @@ export class Visibility<O extends ObserverItem> {
     if (this.entityGrid && num(x) && num(y)) {
       const r = this.radius;
       const r2 = this.r2;
-      const cells = this.entityCellBuf;
-      cells.length = 0;
-      this.entityGrid.cellsInBox(x - r, y - r, x + r, y + r, cells);
-      for (let c = 0; c < cells.length; c++) {
+      // Its own buffer: fn may call back into this object.
+      const cells: EntityPos[][] = [];
+      const nc = this.entityGrid.cellsInBox(x - r, y - r, x + r, y + r, cells, 0);
+      for (let c = 0; c < nc; c++) {
         const items = cells[c] as EntityPos[];
         for (let i = 0; i < items.length; i++) {
           const p = items[i] as EntityPos;
@@ -246,31 +247,30 @@ export class Visibility<O extends ObserverItem> {
           if (dx * dx + dy * dy <= r2) fn(p.id);
         }
       }
-      cells.length = 0;
     }
     const rel = this.related.get(obs);
     if (rel) for (const id of rel) fn(id);
   }
 
-  /** Appends to `out` the ids of the positioned entities within the radius of (x, y) (distance policies only). */
-  entitiesNear(x: number, y: number, out: string[]): void {
+  /** Writes to out[0...] the ids of the positioned entities within the radius of (x, y) and returns their count. */
+  entitiesNear(x: number, y: number, out: string[]): number {
     const eg = this.entityGrid;
-    if (!eg) return;
+    if (!eg) return 0;
     const r = this.radius;
     const r2 = this.r2;
     const cells = this.entityCellBuf;
-    cells.length = 0;
-    eg.cellsInBox(x - r, y - r, x + r, y + r, cells);
-    for (let c = 0; c < cells.length; c++) {
+    const nc = eg.cellsInBox(x - r, y - r, x + r, y + r, cells, 0);
+    let n = 0;
+    for (let c = 0; c < nc; c++) {
       const items = cells[c] as EntityPos[];
       for (let i = 0; i < items.length; i++) {
         const p = items[i] as EntityPos;
         const dx = p.x - x;
         const dy = p.y - y;
-        if (dx * dx + dy * dy <= r2) out.push(p.id);
+        if (dx * dx + dy * dy <= r2) out[n++] = p.id;
       }
     }
-    cells.length = 0;
+    return n;
   }
 
   /** Recomputes relationship reach for every observer (after a relationship change or a new observer). */

@@ -2,7 +2,9 @@ import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../../server/core/canonical.js';
+import { effectBytes, intentDigestBytes } from '../../server/core/canonical-bytes.js';
+import { canonicalJson, encodeEffect, intentDigest } from '../../server/core/canonical.js';
+import type { Effect } from '../../server/core/types.js';
 import { SetDigest, memberHash, setDigestOf } from '../../server/core/set-digest.js';
 import { WorldStore, stateHashOf } from '../../server/core/state.js';
 import { SCHEMA_VERSION } from '../../server/core/types.js';
@@ -28,6 +30,57 @@ describe('canonical JSON', () => {
         else expect(canonicalJson(v)).toBe(expected);
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe('canonical bytes', () => {
+  const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('a"b', 'c\\d', 'tab\tnl\n', '\u007f', 'é', '\ud800'));
+  const effect = fc.record({
+    agent_id: fc.option(text, { nil: undefined }),
+    req_id: fc.option(text, { nil: undefined }),
+    intent_digest: fc.option(fc.base64String({ minLength: 4, maxLength: 24 }), { nil: undefined }),
+    kind: text,
+    payload: fc.oneof(fc.jsonValue(), fc.record({ dx: fc.double({ noNaN: true, noDefaultInfinity: true }), dy: fc.integer() })),
+    global_seq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+    priority: fc.integer({ min: -1000, max: 1001 }),
+    sim_time: fc.oneof(fc.integer({ min: 0 }), fc.double({ min: 0, max: 1e15, noNaN: true })),
+    wall_time: fc.oneof(fc.integer({ min: 0 }), fc.double({ min: -1e22, max: 1e22, noNaN: true })),
+    source_id: text,
+    uuid: fc.uuid(),
+    world_id: text,
+  });
+
+  it('writes an effect record byte for byte as encodeEffect, or declines', () => {
+    fc.assert(
+      fc.property(effect, (raw) => {
+        const e = { schema_version: SCHEMA_VERSION, ...Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined)) } as unknown as Effect;
+        let expected: string | undefined;
+        try {
+          expected = encodeEffect(e);
+        } catch {
+          expected = undefined;
+        }
+        const bytes = effectBytes(e);
+        if (bytes !== undefined) expect(Buffer.from(bytes).toString('utf8')).toBe(expected);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('handles the usual ASCII records itself', () => {
+    const e: Effect = { schema_version: SCHEMA_VERSION, world_id: 'w', uuid: '00000000-0001-8abc-8def-0123456789ab', kind: 'Move', payload: { dx: -1.25, dy: 2 }, global_seq: 12, sim_time: 3, wall_time: 1_700_000_000_123, source_id: 'e000001', priority: 0, req_id: 'r-1', agent_id: 'e000001', intent_digest: 'abcDEF_-0123456789abcd' };
+    expect(Buffer.from(effectBytes(e) as Uint8Array).toString('utf8')).toBe(encodeEffect(e));
+    expect(intentDigestBytes('Move', { dy: 2, dx: -0 })).toBe(intentDigest('Move', { dx: -0, dy: 2 }));
+  });
+
+  it('gives the intent digest of intentDigest, or declines', () => {
+    fc.assert(
+      fc.property(text, fc.jsonValue(), (kind, payload) => {
+        const d = intentDigestBytes(kind, payload);
+        if (d !== undefined) expect(d).toBe(intentDigest(kind, payload as never));
+      }),
+      { numRuns: 3000 },
     );
   });
 });

@@ -1,0 +1,187 @@
+/**
+ * Canonical JSON (RFC 8785) written straight to UTF-8 bytes, for the two encodings the commit path makes per intent:
+ * the effect record appended to the log and the intent digest. Building those as strings costs a tree of
+ * concatenations, the flattened string and an encoding pass; writing bytes into one reused buffer allocates
+ * nothing. It covers ASCII text (what ids, kinds and numeric payloads are); anything else (non-ASCII, values
+ * the fast canonical path declines) returns undefined and the caller uses the string encoders in canonical.ts,
+ * which define the output: a property test checks the two agree byte for byte.
+ */
+import { hash } from 'node:crypto';
+import type { Effect } from './types.js';
+
+const MAX_DEPTH = 64;
+const objectProto = Object.prototype;
+
+class ByteWriter {
+  buf = new Uint8Array(4096);
+  n = 0;
+
+  reserve(k: number): void {
+    if (this.n + k <= this.buf.length) return;
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
+    next.set(this.buf.subarray(0, this.n));
+    this.buf = next;
+  }
+
+  /** Writes ASCII text as is; false when it holds a character outside ASCII. */
+  raw(s: string): boolean {
+    const len = s.length;
+    this.reserve(len);
+    const buf = this.buf;
+    let n = this.n;
+    for (let i = 0; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return false;
+      buf[n++] = c;
+    }
+    this.n = n;
+    return true;
+  }
+
+  /** Writes a JSON string literal as JSON.stringify does; false when the string is not ASCII. */
+  str(s: string): boolean {
+    const len = s.length;
+    this.reserve(len + 2);
+    const buf = this.buf;
+    let n = this.n;
+    buf[n++] = 0x22;
+    for (let i = 0; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x20 || c === 0x22 || c === 0x5c || c >= 0x7f) {
+        // Escapes (and DEL, which JSON.stringify leaves as is) take the general path for this string.
+        if (c >= 0x80) return false;
+        return this.raw(JSON.stringify(s));
+      }
+      buf[n++] = c;
+    }
+    buf[n++] = 0x22;
+    this.n = n;
+    return true;
+  }
+
+  /** Writes a finite number as JSON.stringify does. */
+  num(v: number): void {
+    if (Number.isSafeInteger(v) && !Object.is(v, -0)) {
+      if (v < 0) {
+        this.reserve(1);
+        this.buf[this.n++] = 0x2d;
+        v = -v;
+      }
+      if (v < 10) {
+        this.reserve(1);
+        this.buf[this.n++] = 0x30 + v;
+        return;
+      }
+      let digits = 1;
+      for (let p = 10; p <= v; p *= 10) digits++;
+      this.reserve(digits);
+      let end = this.n + digits;
+      this.n = end;
+      while (v > 0) {
+        const q = Math.floor(v / 10);
+        this.buf[--end] = 0x30 + (v - q * 10);
+        v = q;
+      }
+      return;
+    }
+    this.raw(JSON.stringify(v));
+  }
+
+  /** Writes the canonical JSON of plain JSON data; false when the general encoder must do it. */
+  canonical(v: unknown, depth: number): boolean {
+    switch (typeof v) {
+      case 'number':
+        if (!Number.isFinite(v)) return false;
+        this.num(v);
+        return true;
+      case 'string':
+        return this.str(v);
+      case 'boolean':
+        return this.raw(v ? 'true' : 'false');
+      case 'object':
+        break;
+      default:
+        return false;
+    }
+    if (v === null) return this.raw('null');
+    if (depth >= MAX_DEPTH) return false;
+    if (Array.isArray(v)) {
+      this.raw('[');
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) this.raw(',');
+        if (!this.canonical(v[i] as unknown, depth + 1)) return false;
+      }
+      return this.raw(']');
+    }
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== objectProto && proto !== null) return false;
+    const o = v as Record<string, unknown>;
+    if (typeof o['toJSON'] === 'function') return false;
+    const keys = Object.keys(o);
+    sortKeys(keys);
+    this.raw('{');
+    let first = true;
+    for (const k of keys) {
+      const x = o[k];
+      if (x === undefined) continue;
+      if (!first) this.raw(',');
+      first = false;
+      if (!this.str(k) || !this.raw(':') || !this.canonical(x, depth + 1)) return false;
+    }
+    return this.raw('}');
+  }
+}
+
+/** Sorts keys by UTF-16 code units in place (Array.sort allocates a work array even for two keys). */
+function sortKeys(keys: string[]): void {
+  if (keys.length > 16) {
+    keys.sort();
+    return;
+  }
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i] as string;
+    let j = i - 1;
+    while (j >= 0 && (keys[j] as string) > k) {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+}
+
+const writer = new ByteWriter();
+
+/**
+ * The canonical JSON of an effect record as UTF-8 bytes, in a buffer the next call reuses (for
+ * EventLogPort.append, which reads its payload before returning); undefined when encodeEffect must do it.
+ */
+export function effectBytes(e: Effect): Uint8Array | undefined {
+  const w = writer;
+  w.n = 0;
+  let ok = w.raw('{');
+  if (e.agent_id !== undefined) ok &&= w.raw('"agent_id":') && w.str(e.agent_id) && w.raw(',');
+  ok &&= w.raw('"global_seq":');
+  if (!ok) return undefined;
+  w.num(e.global_seq);
+  if (e.intent_digest !== undefined) ok &&= w.raw(',"intent_digest":') && w.str(e.intent_digest);
+  ok &&= w.raw(',"kind":') && w.str(e.kind) && w.raw(',"payload":') && w.canonical(e.payload, 0) && w.raw(',"priority":');
+  if (!ok || !Number.isFinite(e.priority)) return undefined;
+  w.num(e.priority);
+  if (e.req_id !== undefined) ok &&= w.raw(',"req_id":') && w.str(e.req_id);
+  ok &&= w.raw(',"schema_version":') && w.str(e.schema_version) && w.raw(',"sim_time":');
+  if (!ok || !Number.isFinite(e.sim_time) || !Number.isFinite(e.wall_time)) return undefined;
+  w.num(e.sim_time);
+  ok &&= w.raw(',"source_id":') && w.str(e.source_id) && w.raw(',"uuid":') && w.str(e.uuid) && w.raw(',"wall_time":');
+  if (!ok) return undefined;
+  w.num(e.wall_time);
+  ok &&= w.raw(',"world_id":') && w.str(e.world_id) && w.raw('}');
+  return ok ? w.buf.subarray(0, w.n) : undefined;
+}
+
+/** intentDigest (canonical.ts) hashed from bytes written in place; undefined when the string path must do it. */
+export function intentDigestBytes(kind: string, payload: unknown): string | undefined {
+  const w = writer;
+  w.n = 0;
+  if (!(w.str(kind) && w.raw(':') && w.canonical(payload, 0))) return undefined;
+  return hash('sha256', w.buf.subarray(0, w.n), 'base64url').slice(0, 22);
+}
