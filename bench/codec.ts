@@ -63,7 +63,7 @@ function warmPaths(codec: WireCodec, rand: () => number): void {
 const visibleTo = (agent: number): number[] => Array.from({ length: VISIBLE }, (_, k) => (agent + k) % WORLD_ENTITIES);
 
 const frameBytes = (f: string | Uint8Array): number => (typeof f === 'string' ? Buffer.byteLength(f) : f.length);
-const header = (tick: number) => ({ view_seq: 50_000 + tick, from_seq: 49_999 + tick, context_digest: DIGEST, global_seq: 1_200_000 + tick * 200, sim_time: 6_000 + tick });
+const header = (tick: number) => ({ view_seq: 50_000 + tick, from_seq: 49_999 + tick, context_digest: DIGEST, global_seq: 1_200_000 + tick * 200, sim_time: 6_000 + tick, server_time: 1_795_240_000_000 + tick * 50 });
 
 interface BytesRow {
   codec: string;

@@ -26,6 +26,8 @@ export interface DeltaHeader {
   readonly context_digest: string;
   readonly global_seq?: number;
   readonly sim_time?: number;
+  /** Wall-clock ms of the quantum's commit (whole ms). */
+  readonly server_time?: number;
 }
 
 /**
@@ -34,7 +36,7 @@ export interface DeltaHeader {
  */
 export function assertDeltaHeader(h: DeltaHeader): void {
   const ok = (n: number | undefined): boolean => n === undefined || (Number.isSafeInteger(n) && n >= 0);
-  if (!ok(h.view_seq) || !ok(h.from_seq) || !ok(h.global_seq) || !ok(h.sim_time)) {
+  if (!ok(h.view_seq) || !ok(h.from_seq) || !ok(h.global_seq) || !ok(h.sim_time) || !ok(h.server_time)) {
     throw new RangeError(`ObservationDelta header numbers must be integers in [0, 2^53 - 1]: ${JSON.stringify(h)}`);
   }
 }

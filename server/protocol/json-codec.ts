@@ -31,7 +31,7 @@ function header(h: DeltaHeader): string {
 }
 
 function trailer(h: DeltaHeader): string {
-  return `],"global_seq":${h.global_seq ?? 0},"sim_time":${h.sim_time ?? 0}}`;
+  return `],"global_seq":${h.global_seq ?? 0},"sim_time":${h.sim_time ?? 0},"server_time":${h.server_time ?? 0}}`;
 }
 
 function assemble(h: DeltaHeader, fragments: readonly EncodedFragment[]): string {

@@ -174,6 +174,8 @@ export interface ObservationDelta {
   readonly ops: readonly WireOp[];
   readonly global_seq: number;
   readonly sim_time: number;
+  /** Wall-clock ms of the quantum's commit (0 when not given): receive time minus this is delivery latency. */
+  readonly server_time: number;
 }
 
 export interface Snapshot extends SnapshotBody {

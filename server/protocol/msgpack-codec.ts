@@ -60,7 +60,7 @@ function mpBinHeader(w: ByteWriter, n: number): void {
   else { w.u8(0xc6); w.u8(n >>> 24); w.u8((n >>> 16) & 0xff); w.u8((n >>> 8) & 0xff); w.u8(n & 0xff); }
 }
 
-const KEYS = { type: 5, observation_delta: 18, view_seq: 9, from_seq: 9, context_digest: 15, ops: 4, global_seq: 11, sim_time: 9 } as const;
+const KEYS = { type: 5, observation_delta: 18, view_seq: 9, from_seq: 9, context_digest: 15, ops: 4, global_seq: 11, sim_time: 9, server_time: 12 } as const;
 
 /** The delta as a msgpack map, sized first and written into one buffer around the shared fragment bytes. */
 function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[]): Uint8Array {
@@ -69,12 +69,13 @@ function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragme
   const plan = new OpStreamPlan(fragments as readonly BinaryFragment[], table, session.sent);
   const global = h.global_seq ?? 0;
   const sim = h.sim_time ?? 0;
-  // Zero global_seq and sim_time are left out, as proto3 leaves out defaults; readers default them to 0.
-  const entries = 5 + (global > 0 ? 1 : 0) + (sim > 0 ? 1 : 0);
+  const st = h.server_time ?? 0;
+  // Zero global_seq, sim_time and server_time are left out, as proto3 leaves out defaults; readers default them to 0.
+  const entries = 5 + (global > 0 ? 1 : 0) + (sim > 0 ? 1 : 0) + (st > 0 ? 1 : 0);
   const size =
     1 + KEYS.type + KEYS.observation_delta + KEYS.view_seq + mpUintSize(h.view_seq) + KEYS.from_seq + mpUintSize(h.from_seq) +
     KEYS.context_digest + mpBinHeaderSize(digest.length) + digest.length + KEYS.ops + mpBinHeaderSize(plan.length) + plan.length +
-    (global > 0 ? KEYS.global_seq + mpUintSize(global) : 0) + (sim > 0 ? KEYS.sim_time + mpUintSize(sim) : 0);
+    (global > 0 ? KEYS.global_seq + mpUintSize(global) : 0) + (sim > 0 ? KEYS.sim_time + mpUintSize(sim) : 0) + (st > 0 ? KEYS.server_time + mpUintSize(st) : 0);
   const out = new Uint8Array(size);
   const w = new ByteWriter(out);
   w.u8(0x80 | entries);
@@ -92,6 +93,7 @@ function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragme
   w.pos = plan.writeTo(out, w.pos);
   if (global > 0) { mpKey(w, 'global_seq'); mpUint(w, global); }
   if (sim > 0) { mpKey(w, 'sim_time'); mpUint(w, sim); }
+  if (st > 0) { mpKey(w, 'server_time'); mpUint(w, st); }
   if (w.buf !== out || w.pos !== size) throw new Error('observation_delta size was miscomputed');
   return out;
 }

@@ -239,7 +239,7 @@ function serverToModel(kind: string, m: Obj, session: WireSession): { raw: Obj; 
     }
     case 'observation_delta':
       return {
-        raw: { type: kind, view_seq: u64(m['view_seq']), from_seq: u64(m['from_seq']), context_digest: toHex(bytesOf(m['context_digest'])), global_seq: u64(m['global_seq']), sim_time: u64(m['sim_time']) },
+        raw: { type: kind, view_seq: u64(m['view_seq']), from_seq: u64(m['from_seq']), context_digest: toHex(bytesOf(m['context_digest'])), global_seq: u64(m['global_seq']), sim_time: u64(m['sim_time']), server_time: u64(m['server_time']) },
         ops: decodeOpStream(bytesOf(m['ops']), session.received),
       };
     case 'snapshot':
@@ -279,7 +279,7 @@ const uintFieldSize = (n: number): number => (n === 0 ? 0 : 1 + varintSize(n));
 const bytesFieldSize = (n: number): number => (n === 0 ? 0 : 1 + varintSize(n) + n);
 
 /**
- * ServerFrame { observation_delta (2) { view_seq 1, from_seq 2, context_digest 3, ops 4, global_seq 5, sim_time 6 } },
+ * ServerFrame { observation_delta (2) { view_seq 1, from_seq 2, context_digest 3, ops 4, global_seq 5, sim_time 6, server_time 7 } },
  * sized first and written into one buffer; fields at their proto3 default are left out, as protobuf encoders do.
  */
 function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[]): Uint8Array {
@@ -288,7 +288,8 @@ function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragme
   const plan = new OpStreamPlan(fragments as readonly BinaryFragment[], table, session.sent);
   const global = h.global_seq ?? 0;
   const sim = h.sim_time ?? 0;
-  const body = uintFieldSize(h.view_seq) + uintFieldSize(h.from_seq) + bytesFieldSize(digest.length) + bytesFieldSize(plan.length) + uintFieldSize(global) + uintFieldSize(sim);
+  const st = h.server_time ?? 0;
+  const body = uintFieldSize(h.view_seq) + uintFieldSize(h.from_seq) + bytesFieldSize(digest.length) + bytesFieldSize(plan.length) + uintFieldSize(global) + uintFieldSize(sim) + uintFieldSize(st);
   const out = new Uint8Array(1 + varintSize(body) + body);
   out[0] = 0x12; // field 2 (observation_delta), length-delimited
   let pos = putVarint(out, 1, body);
@@ -306,6 +307,7 @@ function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragme
   }
   pos = putUintField(out, pos, 0x28, global);
   pos = putUintField(out, pos, 0x30, sim);
+  pos = putUintField(out, pos, 0x38, st);
   if (pos !== out.length) throw new Error('ObservationDelta size was miscomputed');
   return out;
 }

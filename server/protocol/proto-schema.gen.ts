@@ -424,6 +424,10 @@ export const WORLDLINE_PROTO: INamespace = {
                 "sim_time": {
                   "type": "uint64",
                   "id": 6
+                },
+                "server_time": {
+                  "type": "uint64",
+                  "id": 7
                 }
               }
             },

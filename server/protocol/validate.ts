@@ -215,6 +215,7 @@ export function validateServerMessage(raw: unknown, decodedOps?: readonly WireOp
         ops,
         global_seq: f.u64('global_seq'),
         sim_time: f.u64('sim_time'),
+        server_time: f.u64('server_time'),
       };
     }
     case 'snapshot':

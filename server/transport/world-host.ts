@@ -143,7 +143,7 @@ export class WorldHost {
       const msg: ServerMessage = { type: 'snapshot', view_seq: d.view_seq, view, context_digest: d.context_digest };
       return s.codec.encodeServer(msg, s.wire);
     }
-    const header: DeltaHeader = { view_seq: d.view_seq, from_seq: d.from_seq, context_digest: d.context_digest, global_seq: d.global_seq, sim_time: d.sim_time };
+    const header: DeltaHeader = { view_seq: d.view_seq, from_seq: d.from_seq, context_digest: d.context_digest, global_seq: d.global_seq, sim_time: d.sim_time, server_time: Math.round(d.wall_time) };
     const c = cache ?? new FragmentCache(s.codec);
     return s.codec.assembleDelta(s.wire, header, d.fragments.map((t) => c.get(t)));
   }

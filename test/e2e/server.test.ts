@@ -90,6 +90,9 @@ describe.each(codecs)('server end to end over %s', (codec) => {
     }
     await v.matchesServer(srv, `alice-${codec}`);
     expect(v.view.entities[`alice-${codec}`]).toMatchObject({ x: 65, y: 70 });
+    const delta = c.received.find((m) => m.type === 'observation_delta') as Extract<ServerMessage, { type: 'observation_delta' }>;
+    expect(delta.server_time).toBeGreaterThan(Date.now() - 60_000);
+    expect(delta.server_time).toBeLessThanOrEqual(Date.now());
     // A retry with the same req_id is a duplicate with the same global_seq.
     const first = c.received.find((m) => m.type === 'intent_result' && m.req_id === 'm0') as Extract<ServerMessage, { type: 'intent_result' }>;
     const before = c.received.length;

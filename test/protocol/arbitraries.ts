@@ -84,7 +84,7 @@ export const serverMessage: fc.Arbitrary<ServerMessage> = fc.oneof(
     { type: fc.constant('welcome' as const), session: text, world: text, agent: text, schema_version: fc.constantFrom('1.0.0', '1.9.9'), server_time: double, view_seq: seq, snapshot: snapshotBody },
     { requiredKeys: ['type', 'session', 'world', 'agent', 'schema_version', 'server_time', 'view_seq'] },
   ),
-  fc.record({ type: fc.constant('observation_delta' as const), view_seq: seq, from_seq: seq, context_digest: hex, ops: fc.array(op, { maxLength: 8 }), global_seq: seq, sim_time: seq }),
+  fc.record({ type: fc.constant('observation_delta' as const), view_seq: seq, from_seq: seq, context_digest: hex, ops: fc.array(op, { maxLength: 8 }), global_seq: seq, sim_time: seq, server_time: seq }),
   snapshotBody.map((s) => ({ type: 'snapshot' as const, ...s })),
   fc.record(
     { type: fc.constant('intent_result' as const), req_id: text, status: fc.constantFrom('accepted' as const, 'rejected' as const, 'duplicate' as const, 'cancelled' as const), global_seq: seq, error: errorBody },

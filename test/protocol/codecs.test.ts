@@ -154,7 +154,7 @@ describe('encode once, assemble per connection', () => {
           const reference = createWorldCodecs()[codec.subprotocol];
           agents.forEach((picks, a) => {
             const chosen = picks.filter((i) => i < changes.length);
-            const header = { view_seq: 10 + a, from_seq: 9 + a, context_digest: DIGEST, global_seq: 77, sim_time: 5 };
+            const header = { view_seq: 10 + a, from_seq: 9 + a, context_digest: DIGEST, global_seq: 77, sim_time: 5, server_time: 1795240000000 };
             const assembled = codec.assembleDelta(new WireSession(), header, chosen.map((i) => shared[i]!));
             const delta: ObservationDelta = { type: 'observation_delta', ...header, ops: chosen.flatMap((i) => changes[i]!) };
             const decoded = codec.decodeServer(assembled, new WireSession());

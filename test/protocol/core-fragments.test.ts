@@ -40,7 +40,7 @@ describe('core fragments to wire frames', () => {
       jsonCache.clear();
       const distinct = new Set(deltas.flatMap((d) => d.fragments));
       for (const d of deltas) {
-        const header = { view_seq: d.view_seq, from_seq: d.from_seq, context_digest: d.context_digest, global_seq: d.global_seq, sim_time: d.sim_time };
+        const header = { view_seq: d.view_seq, from_seq: d.from_seq, context_digest: d.context_digest, global_seq: d.global_seq, sim_time: d.sim_time, server_time: d.wall_time };
         const decoded: ObservationDelta[] = [];
         for (const sub of Object.values(Subprotocol)) {
           const codec = codecs[sub];

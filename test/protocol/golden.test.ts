@@ -93,7 +93,7 @@ describe('golden frames', () => {
         streams.push({ hex: hexOf(got['ops']), ops: s.message.ops, name: s.name });
         delete got['ops'];
         delete want['ops'];
-        for (const k of ['global_seq', 'sim_time'] as const) if (want[k] === 0) delete want[k];
+        for (const k of ['global_seq', 'sim_time', 'server_time'] as const) if (want[k] === 0) delete want[k];
       }
       if ('context_digest' in got) got['context_digest'] = hexOf(got['context_digest']);
       const snap = got['snapshot'] as Record<string, unknown> | undefined;

@@ -57,6 +57,7 @@ export const serverSamples: Readonly<Record<string, ServerMessage>> = {
     ],
     global_seq: 9001,
     sim_time: 1200,
+    server_time: 1795240000123,
   },
   'ObservationDelta-values': {
     type: 'observation_delta',
@@ -80,6 +81,7 @@ export const serverSamples: Readonly<Record<string, ServerMessage>> = {
     ],
     global_seq: 0,
     sim_time: 0,
+    server_time: 0,
   },
   'ObservationDelta-snapshot': {
     type: 'observation_delta',
@@ -89,6 +91,7 @@ export const serverSamples: Readonly<Record<string, ServerMessage>> = {
     ops: [{ op: 'replace', path: '', value: { entities: { a1: { id: 'a1', x: 1, y: 2, hp: 3 } } } }],
     global_seq: 12000,
     sim_time: 1300,
+    server_time: 1795240005123,
   },
   Snapshot: { type: 'snapshot', view_seq: 7, view: { entities: { a1: { id: 'a1', x: 3, y: 4, hp: 100, label: 'scout' } } }, context_digest: DIGEST },
   IntentResult: { type: 'intent_result', req_id: 'r-1', status: 'accepted', global_seq: 9001 },

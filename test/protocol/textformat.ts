@@ -180,6 +180,7 @@ export function expectedServerTree(m: ServerMessage): ExpectedNode {
           ops: m.ops.length ? { kind: 'ops', value: m.ops } : undefined,
           global_seq: m.global_seq,
           sim_time: m.sim_time,
+          server_time: m.server_time,
         }),
       });
     case 'snapshot':

@@ -73,69 +73,69 @@ namespace Worldline.V1 {
             "bWUSDwoHc2Vzc2lvbhgBIAEoCRINCgV3b3JsZBgCIAEoCRINCgVhZ2VudBgD",
             "IAEoCRIWCg5zY2hlbWFfdmVyc2lvbhgEIAEoCRITCgtzZXJ2ZXJfdGltZRgF",
             "IAEoARIQCgh2aWV3X3NlcRgGIAEoBBIoCghzbmFwc2hvdBgHIAEoCzIWLndv",
-            "cmxkbGluZS52MS5TbmFwc2hvdCKBAQoQT2JzZXJ2YXRpb25EZWx0YRIQCgh2",
+            "cmxkbGluZS52MS5TbmFwc2hvdCKWAQoQT2JzZXJ2YXRpb25EZWx0YRIQCgh2",
             "aWV3X3NlcRgBIAEoBBIQCghmcm9tX3NlcRgCIAEoBBIWCg5jb250ZXh0X2Rp",
             "Z2VzdBgDIAEoDBILCgNvcHMYBCABKAwSEgoKZ2xvYmFsX3NlcRgFIAEoBBIQ",
-            "CghzaW1fdGltZRgGIAEoBCJHCghTbmFwc2hvdBIQCgh2aWV3X3NlcRgBIAEo",
-            "BBIRCgl2aWV3X2pzb24YAiABKAwSFgoOY29udGV4dF9kaWdlc3QYAyABKAwi",
-            "lgEKDEludGVudFJlc3VsdBIOCgZyZXFfaWQYASABKAkSKgoGc3RhdHVzGAIg",
-            "ASgOMhoud29ybGRsaW5lLnYxLkludGVudFN0YXR1cxIXCgpnbG9iYWxfc2Vx",
-            "GAMgASgESACIAQESIgoFZXJyb3IYBCABKAsyEy53b3JsZGxpbmUudjEuRXJy",
-            "b3JCDQoLX2dsb2JhbF9zZXEiWwoJQ2FuY2VsbGVkEg4KBnJlcV9pZBgBIAEo",
-            "CRIOCgZyZWFzb24YAiABKAkSLgoMc3RhbGVfZHVlX3RvGAMgAygLMhgud29y",
-            "bGRsaW5lLnYxLlN0YWxlQ2F1c2UiQgoEUG9uZxITCgtjbGllbnRfdGltZRgB",
-            "IAEoARITCgtzZXJ2ZXJfdGltZRgCIAEoARIQCghzaW1fdGltZRgDIAEoBCKN",
-            "AQoFRXJyb3ISJQoEY29kZRgBIAEoDjIXLndvcmxkbGluZS52MS5FcnJvckNv",
-            "ZGUSDAoEbmFtZRgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEigKCHJlY292ZXJ5",
-            "GAQgASgOMhYud29ybGRsaW5lLnYxLlJlY292ZXJ5EhQKDGRldGFpbHNfanNv",
-            "bhgFIAEoDCKZAQoLTW92ZUNvbW1hbmQSEQoJZW50aXR5X2lkGAEgASgJEisK",
-            "D3RhcmdldF9wb3NpdGlvbhgCIAEoCzISLndvcmxkbGluZS52MS5WZWMzEg0K",
-            "BXNwZWVkGAMgASgBEhcKD3VzZV9wYXRoZmluZGluZxgEIAEoCBISCgpnbG9i",
-            "YWxfc2VxGAUgASgEEg4KBnJlcV9pZBgGIAEoCSpeCgRSb2xlEhQKEFJPTEVf",
-            "VU5TUEVDSUZJRUQQABIOCgpST0xFX0FHRU5UEAESDwoLUk9MRV9FTkdJTkUQ",
-            "AhIPCgtST0xFX1ZJRVdFUhADEg4KClJPTEVfQURNSU4QBCqfAQoMSW50ZW50",
-            "U3RhdHVzEh0KGUlOVEVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZJTlRF",
-            "TlRfU1RBVFVTX0FDQ0VQVEVEEAESGgoWSU5URU5UX1NUQVRVU19SRUpFQ1RF",
-            "RBACEhsKF0lOVEVOVF9TVEFUVVNfRFVQTElDQVRFEAMSGwoXSU5URU5UX1NU",
-            "QVRVU19DQU5DRUxMRUQQBCrECwoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVf",
-            "VU5TUEVDSUZJRUQQABIdChhFUlJPUl9DT0RFX1NUQUxFX0NPTlRFWFQQ6QcS",
-            "IAobRVJST1JfQ09ERV9JTlZBTElEX1ZJRVdfU0VREOoHEiUKIEVSUk9SX0NP",
-            "REVfV09STERfU1RBVEVfQ09SUlVQVEVEEOsHEh8KGkVSUk9SX0NPREVfTUlT",
-            "U0lOR19DT05URVhUEOwHEh8KGkVSUk9SX0NPREVfSU5URU5UX0NPTkZMSUNU",
-            "ENEPEh4KGUVSUk9SX0NPREVfSU5WQUxJRF9JTlRFTlQQ0g8SKAojRVJST1Jf",
-            "Q09ERV9JTlRFTlRfVkFMSURBVElPTl9GQUlMRUQQ0w8SIAobRVJST1JfQ09E",
-            "RV9EVVBMSUNBVEVfUkVRX0lEENQPEh4KGUVSUk9SX0NPREVfUVVPVEFfRVhD",
-            "RUVERUQQuRcSGgoVRVJST1JfQ09ERV9RVUVVRV9GVUxMELoXEiUKIEVSUk9S",
-            "X0NPREVfVE9LRU5fQlVER0VUX0VYQ0VFREVEELsXEiUKIEVSUk9SX0NPREVf",
-            "TUVNT1JZX0xJTUlUX0VYQ0VFREVEELwXEiEKHEVSUk9SX0NPREVfT1BFUkFU",
-            "SU9OX1RJTUVPVVQQoR8SJAofRVJST1JfQ09ERV9HRU5FUkFUSU9OX0NBTkNF",
-            "TExFRBCiHxIiCh1FUlJPUl9DT0RFX1NUQUxFTkVTU19ERVRFQ1RFRBCjHxIf",
-            "ChpFUlJPUl9DT0RFX0RFQk9VTkNFX0FDVElWRRCkHxIcChdFUlJPUl9DT0RF",
-            "X1VOQVVUSE9SSVpFRBCJJxIZChRFUlJPUl9DT0RFX0ZPUkJJRERFThCKJxIg",
-            "ChtFUlJPUl9DT0RFX0lOVkFMSURfQUdFTlRfSUQQiycSKgolRVJST1JfQ09E",
-            "RV9URU5BTlRfSVNPTEFUSU9OX1ZJT0xBVElPThCMJxIhChxFUlJPUl9DT0RF",
-            "X0FHRU5UX1FVQVJBTlRJTkVEEI0nEiMKHkVSUk9SX0NPREVfQURBUFRFUl9V",
-            "TkFWQUlMQUJMRRDxLhIhChxFUlJPUl9DT0RFX0xMTV9TRVJWSUNFX0VSUk9S",
-            "EPIuEiUKIEVSUk9SX0NPREVfVU5JVFlfQ09OTkVDVElPTl9MT1NUEPMuEh0K",
-            "GEVSUk9SX0NPREVfV0VCX0FQSV9FUlJPUhD0LhIkCh9FUlJPUl9DT0RFX0NJ",
-            "UkNVSVRfQlJFQUtFUl9PUEVOENk2Eh4KGUVSUk9SX0NPREVfREFUQUJBU0Vf",
-            "RVJST1IQ2jYSJwoiRVJST1JfQ09ERV9MT0dfQ09SUlVQVElPTl9ERVRFQ1RF",
-            "RBDbNhInCiJFUlJPUl9DT0RFX1NDSEVNQV9WRVJTSU9OX01JU01BVENIENw2",
-            "EhoKFUVSUk9SX0NPREVfTE9HX0xPQ0tFRBDdNhIgChtFUlJPUl9DT0RFX0xP",
-            "R19XUklURV9GQUlMRUQQ3jYSHQoYRVJST1JfQ09ERV9MT0dfUkVBRF9PTkxZ",
-            "EN82EiAKG0VSUk9SX0NPREVfTE9HX0ZTWU5DX0ZBSUxFRBDgNhIaChVFUlJP",
-            "Ul9DT0RFX0xPR19DTE9TRUQQ4TYSJAofRVJST1JfQ09ERV9MT0dfUkVDT1JE",
-            "X1RPT19MQVJHRRDiNhIiCh1FUlJPUl9DT0RFX0xPR19XT1JMRF9NSVNNQVRD",
-            "SBDjNhIiCh1FUlJPUl9DT0RFX1NOQVBTSE9UX0NPUlJVUFRFRBDkNhIsCidF",
-            "UlJPUl9DT0RFX0NIRUNLUE9JTlRfU0lHTkFUVVJFX0lOVkFMSUQQ5TYSHgoZ",
-            "RVJST1JfQ09ERV9DT05GSUdfSU5WQUxJRBDmNhIlCiBFUlJPUl9DT0RFX0xP",
-            "R19SQU5HRV9VTkFWQUlMQUJMRRDnNhIfChpFUlJPUl9DT0RFX01BTEZPUk1F",
-            "RF9GUkFNRRDoNirOAQoIUmVjb3ZlcnkSGAoUUkVDT1ZFUllfVU5TUEVDSUZJ",
-            "RUQQABISCg5SRUNPVkVSWV9SRVRSWRABEh0KGVJFQ09WRVJZX1JFVFJZX1dJ",
-            "VEhfREVMQVkQAhIXChNSRUNPVkVSWV9SRUdFTkVSQVRFEAMSGgoWUkVDT1ZF",
-            "UllfTU9ESUZZX0lOVEVOVBAEEhIKDlJFQ09WRVJZX0RFRkVSEAUSGAoUUkVD",
-            "T1ZFUllfU0hFRF9PTERFU1QQBhISCg5SRUNPVkVSWV9BQk9SVBAHQg+qAgxX",
-            "b3JsZGxpbmUuVjFiBnByb3RvMw=="));
+            "CghzaW1fdGltZRgGIAEoBBITCgtzZXJ2ZXJfdGltZRgHIAEoBCJHCghTbmFw",
+            "c2hvdBIQCgh2aWV3X3NlcRgBIAEoBBIRCgl2aWV3X2pzb24YAiABKAwSFgoO",
+            "Y29udGV4dF9kaWdlc3QYAyABKAwilgEKDEludGVudFJlc3VsdBIOCgZyZXFf",
+            "aWQYASABKAkSKgoGc3RhdHVzGAIgASgOMhoud29ybGRsaW5lLnYxLkludGVu",
+            "dFN0YXR1cxIXCgpnbG9iYWxfc2VxGAMgASgESACIAQESIgoFZXJyb3IYBCAB",
+            "KAsyEy53b3JsZGxpbmUudjEuRXJyb3JCDQoLX2dsb2JhbF9zZXEiWwoJQ2Fu",
+            "Y2VsbGVkEg4KBnJlcV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSLgoMc3Rh",
+            "bGVfZHVlX3RvGAMgAygLMhgud29ybGRsaW5lLnYxLlN0YWxlQ2F1c2UiQgoE",
+            "UG9uZxITCgtjbGllbnRfdGltZRgBIAEoARITCgtzZXJ2ZXJfdGltZRgCIAEo",
+            "ARIQCghzaW1fdGltZRgDIAEoBCKNAQoFRXJyb3ISJQoEY29kZRgBIAEoDjIX",
+            "LndvcmxkbGluZS52MS5FcnJvckNvZGUSDAoEbmFtZRgCIAEoCRIPCgdtZXNz",
+            "YWdlGAMgASgJEigKCHJlY292ZXJ5GAQgASgOMhYud29ybGRsaW5lLnYxLlJl",
+            "Y292ZXJ5EhQKDGRldGFpbHNfanNvbhgFIAEoDCKZAQoLTW92ZUNvbW1hbmQS",
+            "EQoJZW50aXR5X2lkGAEgASgJEisKD3RhcmdldF9wb3NpdGlvbhgCIAEoCzIS",
+            "LndvcmxkbGluZS52MS5WZWMzEg0KBXNwZWVkGAMgASgBEhcKD3VzZV9wYXRo",
+            "ZmluZGluZxgEIAEoCBISCgpnbG9iYWxfc2VxGAUgASgEEg4KBnJlcV9pZBgG",
+            "IAEoCSpeCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIOCgpST0xFX0FH",
+            "RU5UEAESDwoLUk9MRV9FTkdJTkUQAhIPCgtST0xFX1ZJRVdFUhADEg4KClJP",
+            "TEVfQURNSU4QBCqfAQoMSW50ZW50U3RhdHVzEh0KGUlOVEVOVF9TVEFUVVNf",
+            "VU5TUEVDSUZJRUQQABIaChZJTlRFTlRfU1RBVFVTX0FDQ0VQVEVEEAESGgoW",
+            "SU5URU5UX1NUQVRVU19SRUpFQ1RFRBACEhsKF0lOVEVOVF9TVEFUVVNfRFVQ",
+            "TElDQVRFEAMSGwoXSU5URU5UX1NUQVRVU19DQU5DRUxMRUQQBCrECwoJRXJy",
+            "b3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIdChhFUlJPUl9D",
+            "T0RFX1NUQUxFX0NPTlRFWFQQ6QcSIAobRVJST1JfQ09ERV9JTlZBTElEX1ZJ",
+            "RVdfU0VREOoHEiUKIEVSUk9SX0NPREVfV09STERfU1RBVEVfQ09SUlVQVEVE",
+            "EOsHEh8KGkVSUk9SX0NPREVfTUlTU0lOR19DT05URVhUEOwHEh8KGkVSUk9S",
+            "X0NPREVfSU5URU5UX0NPTkZMSUNUENEPEh4KGUVSUk9SX0NPREVfSU5WQUxJ",
+            "RF9JTlRFTlQQ0g8SKAojRVJST1JfQ09ERV9JTlRFTlRfVkFMSURBVElPTl9G",
+            "QUlMRUQQ0w8SIAobRVJST1JfQ09ERV9EVVBMSUNBVEVfUkVRX0lEENQPEh4K",
+            "GUVSUk9SX0NPREVfUVVPVEFfRVhDRUVERUQQuRcSGgoVRVJST1JfQ09ERV9R",
+            "VUVVRV9GVUxMELoXEiUKIEVSUk9SX0NPREVfVE9LRU5fQlVER0VUX0VYQ0VF",
+            "REVEELsXEiUKIEVSUk9SX0NPREVfTUVNT1JZX0xJTUlUX0VYQ0VFREVEELwX",
+            "EiEKHEVSUk9SX0NPREVfT1BFUkFUSU9OX1RJTUVPVVQQoR8SJAofRVJST1Jf",
+            "Q09ERV9HRU5FUkFUSU9OX0NBTkNFTExFRBCiHxIiCh1FUlJPUl9DT0RFX1NU",
+            "QUxFTkVTU19ERVRFQ1RFRBCjHxIfChpFUlJPUl9DT0RFX0RFQk9VTkNFX0FD",
+            "VElWRRCkHxIcChdFUlJPUl9DT0RFX1VOQVVUSE9SSVpFRBCJJxIZChRFUlJP",
+            "Ul9DT0RFX0ZPUkJJRERFThCKJxIgChtFUlJPUl9DT0RFX0lOVkFMSURfQUdF",
+            "TlRfSUQQiycSKgolRVJST1JfQ09ERV9URU5BTlRfSVNPTEFUSU9OX1ZJT0xB",
+            "VElPThCMJxIhChxFUlJPUl9DT0RFX0FHRU5UX1FVQVJBTlRJTkVEEI0nEiMK",
+            "HkVSUk9SX0NPREVfQURBUFRFUl9VTkFWQUlMQUJMRRDxLhIhChxFUlJPUl9D",
+            "T0RFX0xMTV9TRVJWSUNFX0VSUk9SEPIuEiUKIEVSUk9SX0NPREVfVU5JVFlf",
+            "Q09OTkVDVElPTl9MT1NUEPMuEh0KGEVSUk9SX0NPREVfV0VCX0FQSV9FUlJP",
+            "UhD0LhIkCh9FUlJPUl9DT0RFX0NJUkNVSVRfQlJFQUtFUl9PUEVOENk2Eh4K",
+            "GUVSUk9SX0NPREVfREFUQUJBU0VfRVJST1IQ2jYSJwoiRVJST1JfQ09ERV9M",
+            "T0dfQ09SUlVQVElPTl9ERVRFQ1RFRBDbNhInCiJFUlJPUl9DT0RFX1NDSEVN",
+            "QV9WRVJTSU9OX01JU01BVENIENw2EhoKFUVSUk9SX0NPREVfTE9HX0xPQ0tF",
+            "RBDdNhIgChtFUlJPUl9DT0RFX0xPR19XUklURV9GQUlMRUQQ3jYSHQoYRVJS",
+            "T1JfQ09ERV9MT0dfUkVBRF9PTkxZEN82EiAKG0VSUk9SX0NPREVfTE9HX0ZT",
+            "WU5DX0ZBSUxFRBDgNhIaChVFUlJPUl9DT0RFX0xPR19DTE9TRUQQ4TYSJAof",
+            "RVJST1JfQ09ERV9MT0dfUkVDT1JEX1RPT19MQVJHRRDiNhIiCh1FUlJPUl9D",
+            "T0RFX0xPR19XT1JMRF9NSVNNQVRDSBDjNhIiCh1FUlJPUl9DT0RFX1NOQVBT",
+            "SE9UX0NPUlJVUFRFRBDkNhIsCidFUlJPUl9DT0RFX0NIRUNLUE9JTlRfU0lH",
+            "TkFUVVJFX0lOVkFMSUQQ5TYSHgoZRVJST1JfQ09ERV9DT05GSUdfSU5WQUxJ",
+            "RBDmNhIlCiBFUlJPUl9DT0RFX0xPR19SQU5HRV9VTkFWQUlMQUJMRRDnNhIf",
+            "ChpFUlJPUl9DT0RFX01BTEZPUk1FRF9GUkFNRRDoNirOAQoIUmVjb3ZlcnkS",
+            "GAoUUkVDT1ZFUllfVU5TUEVDSUZJRUQQABISCg5SRUNPVkVSWV9SRVRSWRAB",
+            "Eh0KGVJFQ09WRVJZX1JFVFJZX1dJVEhfREVMQVkQAhIXChNSRUNPVkVSWV9S",
+            "RUdFTkVSQVRFEAMSGgoWUkVDT1ZFUllfTU9ESUZZX0lOVEVOVBAEEhIKDlJF",
+            "Q09WRVJZX0RFRkVSEAUSGAoUUkVDT1ZFUllfU0hFRF9PTERFU1QQBhISCg5S",
+            "RUNPVkVSWV9BQk9SVBAHQg+qAgxXb3JsZGxpbmUuVjFiBnByb3RvMw=="));
       descriptor = pbr::FileDescriptor.FromGeneratedCode(descriptorData,
           new pbr::FileDescriptor[] { },
           new pbr::GeneratedClrTypeInfo(new[] {typeof(global::Worldline.V1.Role), typeof(global::Worldline.V1.IntentStatus), typeof(global::Worldline.V1.ErrorCode), typeof(global::Worldline.V1.Recovery), }, null, new pbr::GeneratedClrTypeInfo[] {
@@ -156,7 +156,7 @@ namespace Worldline.V1 {
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.PositionReport), global::Worldline.V1.PositionReport.Parser, new[]{ "FrameNumber", "Entities" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.EntityPosition), global::Worldline.V1.EntityPosition.Parser, new[]{ "EntityId", "Position", "Velocity" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Welcome), global::Worldline.V1.Welcome.Parser, new[]{ "Session", "World", "Agent", "SchemaVersion", "ServerTime", "ViewSeq", "Snapshot" }, null, null, null, null),
-            new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.ObservationDelta), global::Worldline.V1.ObservationDelta.Parser, new[]{ "ViewSeq", "FromSeq", "ContextDigest", "Ops", "GlobalSeq", "SimTime" }, null, null, null, null),
+            new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.ObservationDelta), global::Worldline.V1.ObservationDelta.Parser, new[]{ "ViewSeq", "FromSeq", "ContextDigest", "Ops", "GlobalSeq", "SimTime", "ServerTime" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Snapshot), global::Worldline.V1.Snapshot.Parser, new[]{ "ViewSeq", "ViewJson", "ContextDigest" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.IntentResult), global::Worldline.V1.IntentResult.Parser, new[]{ "ReqId", "Status", "GlobalSeq", "Error" }, new[]{ "GlobalSeq" }, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Cancelled), global::Worldline.V1.Cancelled.Parser, new[]{ "ReqId", "Reason", "StaleDueTo" }, null, null, null, null),
@@ -5751,6 +5751,7 @@ namespace Worldline.V1 {
       ops_ = other.ops_;
       globalSeq_ = other.globalSeq_;
       simTime_ = other.simTime_;
+      serverTime_ = other.serverTime_;
       _unknownFields = pb::UnknownFieldSet.Clone(other._unknownFields);
     }
 
@@ -5851,6 +5852,22 @@ namespace Worldline.V1 {
       }
     }
 
+    /// <summary>Field number for the "server_time" field.</summary>
+    public const int ServerTimeFieldNumber = 7;
+    private ulong serverTime_;
+    /// <summary>
+    /// Wall-clock time (ms since the Unix epoch) at which the server committed the quantum this delta reports, so a
+    /// client on the same clock can measure delivery latency (0 when not given).
+    /// </summary>
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public ulong ServerTime {
+      get { return serverTime_; }
+      set {
+        serverTime_ = value;
+      }
+    }
+
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public override bool Equals(object other) {
@@ -5872,6 +5889,7 @@ namespace Worldline.V1 {
       if (Ops != other.Ops) return false;
       if (GlobalSeq != other.GlobalSeq) return false;
       if (SimTime != other.SimTime) return false;
+      if (ServerTime != other.ServerTime) return false;
       return Equals(_unknownFields, other._unknownFields);
     }
 
@@ -5885,6 +5903,7 @@ namespace Worldline.V1 {
       if (Ops.Length != 0) hash ^= Ops.GetHashCode();
       if (GlobalSeq != 0UL) hash ^= GlobalSeq.GetHashCode();
       if (SimTime != 0UL) hash ^= SimTime.GetHashCode();
+      if (ServerTime != 0UL) hash ^= ServerTime.GetHashCode();
       if (_unknownFields != null) {
         hash ^= _unknownFields.GetHashCode();
       }
@@ -5927,6 +5946,10 @@ namespace Worldline.V1 {
         output.WriteRawTag(48);
         output.WriteUInt64(SimTime);
       }
+      if (ServerTime != 0UL) {
+        output.WriteRawTag(56);
+        output.WriteUInt64(ServerTime);
+      }
       if (_unknownFields != null) {
         _unknownFields.WriteTo(output);
       }
@@ -5961,6 +5984,10 @@ namespace Worldline.V1 {
         output.WriteRawTag(48);
         output.WriteUInt64(SimTime);
       }
+      if (ServerTime != 0UL) {
+        output.WriteRawTag(56);
+        output.WriteUInt64(ServerTime);
+      }
       if (_unknownFields != null) {
         _unknownFields.WriteTo(ref output);
       }
@@ -5988,6 +6015,9 @@ namespace Worldline.V1 {
       }
       if (SimTime != 0UL) {
         size += 1 + pb::CodedOutputStream.ComputeUInt64Size(SimTime);
+      }
+      if (ServerTime != 0UL) {
+        size += 1 + pb::CodedOutputStream.ComputeUInt64Size(ServerTime);
       }
       if (_unknownFields != null) {
         size += _unknownFields.CalculateSize();
@@ -6018,6 +6048,9 @@ namespace Worldline.V1 {
       }
       if (other.SimTime != 0UL) {
         SimTime = other.SimTime;
+      }
+      if (other.ServerTime != 0UL) {
+        ServerTime = other.ServerTime;
       }
       _unknownFields = pb::UnknownFieldSet.MergeFrom(_unknownFields, other._unknownFields);
     }
@@ -6058,6 +6091,10 @@ namespace Worldline.V1 {
             SimTime = input.ReadUInt64();
             break;
           }
+          case 56: {
+            ServerTime = input.ReadUInt64();
+            break;
+          }
         }
       }
     #endif
@@ -6095,6 +6132,10 @@ namespace Worldline.V1 {
           }
           case 48: {
             SimTime = input.ReadUInt64();
+            break;
+          }
+          case 56: {
+            ServerTime = input.ReadUInt64();
             break;
           }
         }
