@@ -17,7 +17,7 @@ import { UuidSequence } from './rng.js';
 import { IntentScheduler, PendingIntent } from './scheduler.js';
 import type { WorldStore } from './state.js';
 import { runQuantum, type DraftCandidate, type QuantumReport } from './quantum.js';
-import type { Effect, EffectDraft, Intent, IntentOutcome, ObservationDelta, StaleCause, View } from './types.js';
+import type { Effect, EffectDraft, EntityRecord, Intent, IntentOutcome, ObservationDelta, StaleCause, View } from './types.js';
 import type { AgentClassPolicy, InterruptPolicy, WorldDefinition } from './world.js';
 import { RecordKind, encodeRecord } from './records.js';
 import { utf8 } from './canonical.js';
@@ -323,6 +323,21 @@ export class WorldRuntime {
 
   get lastGlobalSeq(): number {
     return this.globalSeq;
+  }
+
+  /** The world tick (sim_time on a ticks timebase), without serialising the state. */
+  get tick(): number {
+    return this.store.tick;
+  }
+
+  /** One entity's current record (read-only), or undefined. */
+  entity(id: string): EntityRecord | undefined {
+    return this.store.get(id);
+  }
+
+  /** Intents waiting for a quantum (for queue-depth metrics). */
+  get pendingIntents(): number {
+    return this.scheduler.size;
   }
 
   /** Re-evaluates debounced interruptions whose window has ended (also done at every quantum). */
