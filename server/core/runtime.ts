@@ -326,7 +326,7 @@ export class WorldRuntime {
   }
 
   /** The world tick (sim_time on a ticks timebase), without serialising the state. */
-  get tick(): number {
+  get currentTick(): number {
     return this.store.tick;
   }
 
