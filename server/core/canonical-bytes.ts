@@ -10,6 +10,9 @@ import { hash } from 'node:crypto';
 import type { Effect } from './types.js';
 
 const MAX_DEPTH = 64;
+const NUMBER_CACHE = 4096;
+/** JSON text of recently written numbers (keys compare by SameValueZero: 0 and -0 share one, both written "0"). */
+const numberText = new Map<number, string>();
 const objectProto = Object.prototype;
 
 class ByteWriter {
@@ -61,30 +64,29 @@ class ByteWriter {
 
   /** Writes a finite number as JSON.stringify does. */
   num(v: number): void {
-    if (Number.isSafeInteger(v) && !Object.is(v, -0)) {
-      if (v < 0) {
-        this.reserve(1);
-        this.buf[this.n++] = 0x2d;
-        v = -v;
-      }
-      if (v < 10) {
-        this.reserve(1);
-        this.buf[this.n++] = 0x30 + v;
-        return;
-      }
+    if (v >= 0 && v <= 0x7fffffff && (v | 0) === v) {
+      // Small non-negative integers (seqs, ticks, priorities): digits straight from integer arithmetic.
       let digits = 1;
       for (let p = 10; p <= v; p *= 10) digits++;
       this.reserve(digits);
       let end = this.n + digits;
       this.n = end;
-      while (v > 0) {
-        const q = Math.floor(v / 10);
+      do {
+        const q = (v / 10) | 0;
         this.buf[--end] = 0x30 + (v - q * 10);
         v = q;
-      }
+      } while (v > 0);
       return;
     }
-    this.raw(JSON.stringify(v));
+    // Anything else (fractions, negative or large numbers such as wall times) as JSON.stringify writes it, from a
+    // small cache: positions, steps and timestamps recur.
+    let text = numberText.get(v);
+    if (text === undefined) {
+      if (numberText.size >= NUMBER_CACHE) numberText.clear();
+      text = JSON.stringify(v);
+      numberText.set(v, text);
+    }
+    this.raw(text);
   }
 
   /** Writes the canonical JSON of plain JSON data; false when the general encoder must do it. */

@@ -50,7 +50,15 @@ export class IdempotencyIndex {
 
   record(agentId: string, reqId: string, digest: string, outcome: IntentOutcome): void {
     if (outcome.status === 'cancelled') return;
-    const e = outcome.status === 'committed' ? new Entry(digest, outcome.global_seq, outcome.uuid, outcome.sim_time, undefined) : new Entry(digest, 0, '', 0, outcome);
+    this.put(agentId, reqId, outcome.status === 'committed' ? new Entry(digest, outcome.global_seq, outcome.uuid, outcome.sim_time, undefined) : new Entry(digest, 0, '', 0, outcome));
+  }
+
+  /** record() of a committed outcome, from its fields (the commit path builds no outcome object for it). */
+  recordCommitted(agentId: string, reqId: string, digest: string, globalSeq: number, uuid: string, simTime: number): void {
+    this.put(agentId, reqId, new Entry(digest, globalSeq, uuid, simTime, undefined));
+  }
+
+  private put(agentId: string, reqId: string, e: Entry): void {
     let m = this.byAgent.get(agentId);
     if (m === undefined) this.byAgent.set(agentId, (m = new Map()));
     const size = m.size;

@@ -197,7 +197,7 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
     current = effect;
     rt.obs.onEffect(effect.global_seq, kind, changes);
     if (p) {
-      rt.index.record(source_id, p.intent.req_id, p.digest, { status: 'committed', agent_id: source_id, req_id: p.intent.req_id, global_seq: effect.global_seq, uuid: effect.uuid, sim_time: simTime });
+      rt.index.recordCommitted(source_id, p.intent.req_id, p.digest, effect.global_seq, effect.uuid, simTime);
       p.state = 'committing';
     }
     if (p || c.onDone) {

@@ -28,9 +28,17 @@ export function hashString32(text: string): number {
   return fmix32(h);
 }
 
-const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-const hex4 = (n: number): string => (HEX2[(n >>> 8) & 0xff] as string) + (HEX2[n & 0xff] as string);
-const hex8 = (n: number): string => hex4(n >>> 16) + hex4(n);
+const HEX_CODES: readonly number[] = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
+/** Character codes of the uuid being formatted (reused: one string allocation per uuid). */
+const codes: number[] = new Array<number>(36).fill(0x2d);
+
+/** Writes `n` (an unsigned integer) as `digits` hex digits at codes[at...]. */
+function hexInto(n: number, digits: number, at: number): void {
+  for (let i = at + digits - 1; i >= at; i--) {
+    codes[i] = HEX_CODES[n & 15] as number;
+    n >>>= 4;
+  }
+}
 
 /** Issues the world's uuids in a deterministic sequence. */
 export class UuidSequence {
@@ -51,8 +59,14 @@ export class UuidSequence {
     const r2 = fmix32(r1 ^ fmix32(n * 3 + 2));
     const r3 = fmix32(r2 ^ fmix32(n * 3 + 3));
     // Layout: 8 hex of the counter's high 32 bits, 4 of its low 16, version 8 + 12 bits of r1, variant 10 + 14
-    // bits of r1, then the top 16 bits of r2 and all of r3.
-    return `${hex8(hi)}-${hex4(lo)}-${hex4(0x8000 | (r1 & 0x0fff))}-${hex4(0x8000 | ((r1 >>> 12) & 0x3fff))}-${hex4(r2 >>> 16)}${hex8(r3)}`;
+    // bits of r1, then the top 16 bits of r2 and all of r3 (dashes at 8, 13, 18, 23 stay in `codes`).
+    hexInto(hi >>> 0, 8, 0);
+    hexInto(lo, 4, 9);
+    hexInto(0x8000 | (r1 & 0x0fff), 4, 14);
+    hexInto(0x8000 | ((r1 >>> 12) & 0x3fff), 4, 19);
+    hexInto(r2 >>> 16, 4, 24);
+    hexInto(r3, 8, 28);
+    return String.fromCharCode(...codes);
   }
 
   /** Moves the counter past a uuid already recorded (used when rebuilding from the log). */
