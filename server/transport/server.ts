@@ -58,6 +58,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const host = await WorldHost.open({
     world, worldId: cfg.worldId, tenant: cfg.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
     segmentBytes: cfg.segmentBytes, tickMs: cfg.tickMs, ...(cfg.checkpointKeyFile ? { checkpointKeyFile: cfg.checkpointKeyFile, checkpointEvery: cfg.checkpointEvery } : {}),
+    engineDisconnect: cfg.engineDisconnect as 'pause' | 'wall-time',
     logger, metrics,
   });
   const quarantine = new Quarantine(cfg.quarantineAfter, cfg.quarantineSec * 1000);

@@ -44,6 +44,7 @@ export class Session implements Subscriber {
   private principal: Principal | undefined;
   private readonly pendingAuth: Promise<Principal> | undefined;
   private unsubscribe: (() => void) | undefined;
+  private detachEngine: (() => void) | undefined;
   private readonly rate: TokenBucket;
   private readonly generations = new Map<string, GenerationToken>();
 
@@ -124,7 +125,7 @@ export class Session implements Subscriber {
     const rt = this.deps.host.runtime;
     switch (msg.type) {
       case 'ping':
-        this.sendMessage({ type: 'pong', client_time: msg.client_time, server_time: this.deps.now(), sim_time: rt.state().tick });
+        this.sendMessage({ type: 'pong', client_time: msg.client_time, server_time: this.deps.now(), sim_time: rt.currentTick });
         return;
       case 'submit_intent': {
         this.check('act', this.agentId);
@@ -175,10 +176,14 @@ export class Session implements Subscriber {
         return;
       }
       case 'time_tick':
+        this.check('engine', undefined);
+        return this.deps.host.engine.onTimeTick(this, msg);
       case 'collision_event':
+        this.check('engine', undefined);
+        return this.deps.host.engine.onCollision(this, msg);
       case 'position_report':
         this.check('engine', undefined);
-        throw new WorldlineError('ADAPTER_UNAVAILABLE', `${msg.type} frames need an engine-driven world; this world runs on wall time`);
+        return this.deps.host.engine.onPositions(this, msg);
     }
   }
 
@@ -209,7 +214,17 @@ export class Session implements Subscriber {
       else if (this.pendingAuth) this.principal = await this.pendingAuth;
       if (!this.principal) throw new WorldlineError('UNAUTHORIZED', 'no token: send one in Hello or the token query parameter');
       const agentId = h.agent_id || this.principal.agent || '';
-      if (!agentId) throw new WorldlineError('INVALID_AGENT_ID', 'Hello needs agent_id (or a token with an agent claim)');
+      if (this.principal.role === 'engine' && !agentId) {
+        // The engine drives the world and sees no agent's view.
+        this.check('engine', undefined);
+        this.detachEngine = this.deps.host.engine.attach(this);
+        this.state = 'ready';
+        const host = this.deps.host;
+        this.sendMessage({ type: 'welcome', session: this.id, world: host.opts.worldId, agent: '', schema_version: PROTOCOL_VERSION, server_time: this.deps.now(), view_seq: 0 });
+        this.deps.logger.info({ session: this.id, role: 'engine', codec: this.codec.subprotocol }, 'engine attached: the world now advances on its TimeTicks');
+        return;
+      }
+      if (!agentId) throw new WorldlineError('INVALID_AGENT_ID', 'Hello needs agent_id (or a token with an agent claim); engines may leave it empty');
       this.check('observe', agentId);
       if (this.deps.quarantine.isQuarantined(agentId, this.deps.now())) throw new WorldlineError('AGENT_QUARANTINED', 'this agent is quarantined; try later or ask an operator');
       this.agentId = agentId;
@@ -250,6 +265,8 @@ export class Session implements Subscriber {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.unsubscribe?.();
+    if (this.detachEngine) this.deps.logger.warn({ session: this.id }, 'engine detached');
+    this.detachEngine?.();
     this.generations.clear();
   }
 

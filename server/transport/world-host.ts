@@ -11,6 +11,8 @@ import { openLog, type EventLog } from '../log/index.js';
 import { FragmentCache, createWorldCodecs, type DeltaHeader, type Frame, type ServerMessage, type WireCodec, type WireSession, type WorldCodecs, type Subprotocol } from '../protocol/index.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
+import type { WorldlineError } from '../errors.js';
+import { EngineLink, type EngineDisconnectPolicy } from './engine.js';
 
 /** What the host needs from a connection to deliver to it. */
 export interface Subscriber {
@@ -38,6 +40,8 @@ export interface WorldHostOptions {
   readonly resumeWindow?: number;
   readonly checkpointKeyFile?: string;
   readonly checkpointEvery?: number;
+  /** When the engine disconnects: pause the world (default) or continue on the wall-clock timer. */
+  readonly engineDisconnect?: EngineDisconnectPolicy;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
@@ -55,13 +59,39 @@ export class WorldHost {
   private readonly resumeWindow: number;
   private timer: NodeJS.Timeout | undefined;
   private failed: Error | undefined;
+  private closing = false;
+  readonly engine: EngineLink;
 
   private constructor(readonly opts: WorldHostOptions, readonly log: EventLog, runtime: WorldRuntime) {
     this.runtime = runtime;
     this.codecs = createWorldCodecs();
     this.caches = new Map(Object.values(this.codecs).map((c) => [c.subprotocol, new FragmentCache(c)]));
     this.resumeWindow = opts.resumeWindow ?? 200;
-    runtime.onDelivery((d) => this.fanOut(d.deltas));
+    this.engine = new EngineLink({
+      tick: () => this.runtime.tick().catch((err: unknown) => { this.fail(err); throw err; }),
+      emit: async (kind, payload) => {
+        const r = await this.runtime.emit({ kind, payload, source_id: 'engine' });
+        return r.status === 'committed' ? { status: 'committed' as const } : { status: 'rejected' as const, message: r.error.message };
+      },
+      positionOf: (id) => {
+        const e = this.runtime.entity(id);
+        return e && typeof e['x'] === 'number' && typeof e['y'] === 'number' ? { x: e['x'], y: e['y'] } : undefined;
+      },
+      setWallClock: (running) => (running ? this.start() : this.stop()),
+      broadcastError: (err) => this.broadcast(err),
+    }, opts.engineDisconnect ?? 'pause');
+    runtime.onDelivery((d) => {
+      this.fanOut(d.deltas);
+      this.engine.onEffects(d.effects);
+      opts.metrics.queueDepth.set({ queue: 'intents' }, runtime.pendingIntents);
+    });
+  }
+
+  /** Sends an Error frame to every session of this world (e.g. the engine went away). */
+  broadcast(err: WorldlineError): void {
+    for (const set of this.subs.values()) {
+      for (const s of set) s.send(s.codec.encodeServer({ type: 'error', ...err.toJSON(), details: err.details as Record<string, never> }, s.wire));
+    }
   }
 
   /** Opens (recovering) the world's log, restores the runtime and starts the tick loop. */
@@ -88,7 +118,13 @@ export class WorldHost {
     }
   }
 
+  private stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
   private start(): void {
+    if (this.timer || this.failed || this.closing) return;
     this.timer = setInterval(() => {
       this.runtime.tick().catch((err: unknown) => this.fail(err));
     }, this.opts.tickMs);
@@ -97,8 +133,8 @@ export class WorldHost {
   private fail(err: unknown): void {
     if (this.failed) return;
     this.failed = err as Error;
+    this.stop();
     this.opts.logger.fatal({ err }, 'world failed: the log refused a write; stopping the tick loop (restart to recover)');
-    if (this.timer) clearInterval(this.timer);
   }
 
   /** Starts delivering an agent's deltas to a subscriber. */
@@ -195,7 +231,8 @@ export class WorldHost {
 
   /** Stops the tick loop, commits what is queued, snapshots, and closes the log. */
   async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.closing = true;
+    this.stop();
     if (!this.failed) {
       await this.runtime.drain().catch(() => {});
       await this.runtime.snapshot().catch((err: unknown) => this.opts.logger.warn({ err }, 'final snapshot failed'));
