@@ -5,14 +5,14 @@
  */
 import { WorldlineError } from '../errors.js';
 import { replayWorld } from '../core/index.js';
-import { worlds } from '../worlds/index.js';
+import { resolveWorld, worlds } from '../worlds/index.js';
 import { openLogReadOnly } from '../log/index.js';
 import type { Out } from './main.js';
 
 export async function runReplay(dir: string, opts: { to?: number | undefined; verify: boolean; world?: string | undefined; json: boolean }, io: Out): Promise<number> {
   const log = await openLogReadOnly(dir);
   const name = opts.world ?? log.meta.worldId;
-  const world = worlds[name];
+  const world = resolveWorld(name);
   if (!world) throw new WorldlineError('CONFIG_INVALID', `the log records world ${JSON.stringify(log.meta.worldId)}; pass --world NAME with its definition (built-in: ${Object.keys(worlds).join(', ')})`);
   if (world.seed !== log.meta.worldSeed) {
     throw new WorldlineError('LOG_WORLD_MISMATCH', `the log was recorded with world seed ${JSON.stringify(log.meta.worldSeed)}, but world ${name} has seed ${JSON.stringify(world.seed)}; pass --world with the definition that wrote it`);

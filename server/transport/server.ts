@@ -6,7 +6,7 @@
 import type { HttpRequest, WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { WorldlineError } from '../errors.js';
 import { errorStatus, writeJson } from './http.js';
-import { worlds } from '../worlds/index.js';
+import { resolveWorld, worlds } from '../worlds/index.js';
 import { negotiateSubprotocol, SUBPROTOCOLS, type Frame, type Subprotocol } from '../protocol/index.js';
 import type { Config } from '../config.js';
 import { createLogger, type Logger } from '../obs/logger.js';
@@ -52,8 +52,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const logger = deps.logger ?? createLogger({ level: cfg.logLevel, redact: cfg.logRedact });
   const metrics = deps.metrics ?? createMetrics();
   const now = deps.now ?? Date.now;
-  const world = worlds[cfg.world];
-  if (!world) throw new WorldlineError('CONFIG_INVALID', `unknown world ${JSON.stringify(cfg.world)}; built-in worlds: ${Object.keys(worlds).join(', ')}`);
+  const world = resolveWorld(cfg.world);
+  if (!world) throw new WorldlineError('CONFIG_INVALID', `unknown world ${JSON.stringify(cfg.world)}; built-in worlds: ${Object.keys(worlds).join(', ')}, or arena-<entities>`);
   const auth = createAuthenticator({ ...cfg, authMode: cfg.authMode as 'jwt' | 'tokens' }, now);
   const host = await WorldHost.open({
     world, worldId: cfg.worldId, tenant: cfg.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
