@@ -18,12 +18,26 @@ const objectProto = Object.prototype;
 class ByteWriter {
   buf = new Uint8Array(4096);
   n = 0;
+  private readonly keyScratch: string[][] = [];
+
+  /** Views of buf by length, reused (records of one kind have a handful of lengths). */
+  private views: Array<Uint8Array | undefined> = [];
 
   reserve(k: number): void {
     if (this.n + k <= this.buf.length) return;
     const next = new Uint8Array(Math.max(this.buf.length * 2, this.n + k));
     next.set(this.buf.subarray(0, this.n));
     this.buf = next;
+    this.views = [];
+  }
+
+  /** The bytes written so far, as a view the next write invalidates. */
+  written(): Uint8Array {
+    const n = this.n;
+    if (n >= 1024) return this.buf.subarray(0, n);
+    let v = this.views[n];
+    if (v === undefined) this.views[n] = v = this.buf.subarray(0, n);
+    return v;
   }
 
   /** Writes ASCII text as is; false when it holds a character outside ASCII. */
@@ -119,11 +133,15 @@ class ByteWriter {
     if (proto !== objectProto && proto !== null) return false;
     const o = v as Record<string, unknown>;
     if (typeof o['toJSON'] === 'function') return false;
-    const keys = Object.keys(o);
-    sortKeys(keys);
+    // Own enumerable keys into a per-depth scratch array (Object.keys would allocate one per object).
+    const keys = (this.keyScratch[depth] ??= []);
+    let nk = 0;
+    for (const k in o) if (Object.hasOwn(o, k)) keys[nk++] = k;
+    sortKeys(keys, nk);
     this.raw('{');
     let first = true;
-    for (const k of keys) {
+    for (let i = 0; i < nk; i++) {
+      const k = keys[i] as string;
       const x = o[k];
       if (x === undefined) continue;
       if (!first) this.raw(',');
@@ -135,12 +153,13 @@ class ByteWriter {
 }
 
 /** Sorts keys by UTF-16 code units in place (Array.sort allocates a work array even for two keys). */
-function sortKeys(keys: string[]): void {
-  if (keys.length > 16) {
-    keys.sort();
+function sortKeys(keys: string[], n: number): void {
+  if (n > 16) {
+    const sorted = keys.slice(0, n).sort();
+    for (let i = 0; i < n; i++) keys[i] = sorted[i] as string;
     return;
   }
-  for (let i = 1; i < keys.length; i++) {
+  for (let i = 1; i < n; i++) {
     const k = keys[i] as string;
     let j = i - 1;
     while (j >= 0 && (keys[j] as string) > k) {
@@ -177,7 +196,7 @@ export function effectBytes(e: Effect): Uint8Array | undefined {
   if (!ok) return undefined;
   w.num(e.wall_time);
   ok &&= w.raw(',"world_id":') && w.str(e.world_id) && w.raw('}');
-  return ok ? w.buf.subarray(0, w.n) : undefined;
+  return ok ? w.written() : undefined;
 }
 
 /** intentDigest (canonical.ts) hashed from bytes written in place; undefined when the string path must do it. */
@@ -185,5 +204,5 @@ export function intentDigestBytes(kind: string, payload: unknown): string | unde
   const w = writer;
   w.n = 0;
   if (!(w.str(kind) && w.raw(':') && w.canonical(payload, 0))) return undefined;
-  return hash('sha256', w.buf.subarray(0, w.n), 'base64url').slice(0, 22);
+  return hash('sha256', w.written(), 'base64url').slice(0, 22);
 }

@@ -41,7 +41,9 @@ class Observer implements ObserverItem {
   readonly view = new Map<string, ViewEntry>();
   /** The set digest of the view's members (its context_digest), kept up to date entry by entry. */
   readonly digest = new SetDigest();
-  readonly touched = new Set<string>();
+  /** Entities whose view entry may have changed this quantum (repeats allowed: deltaFor skips unchanged ones). */
+  readonly touched: string[] = [];
+  touchedCount = 0;
   stamp = -1;
   /** Its own entity changed in this quantum: the rest of its membership is re-evaluated at the end of it. */
   selfDirty = false;
@@ -239,13 +241,18 @@ export class ObservationEngine {
   }
 
   private mark(o: Observer, id: string, hit: boolean): void {
-    if (o.touched.size === 0) this.touchedObservers.push(o);
-    o.touched.add(id);
+    const n = o.touchedCount;
+    if (n === 0) this.touchedObservers.push(o);
+    if (n === 0 || o.touched[n - 1] !== id) {
+      o.touched[n] = id;
+      o.touchedCount = n + 1;
+    }
     if (hit && o.stamp !== this.stamp) {
       o.stamp = this.stamp;
       this.hit.push(o);
     }
   }
+
 
   /** `consider` under a pure distance policy, where the grid query already told whether it sees the entity before and after. */
   private considerNear(o: Observer, id: string, had: boolean, now: boolean): void {
@@ -368,7 +375,9 @@ export class ObservationEngine {
     let ops: PatchOp[] = [];
     let fragments: string[] = [];
     let own: PatchOp[] | undefined;
-    for (const id of o.touched) {
+    const touched = o.touched;
+    for (let t = 0; t < o.touchedCount; t++) {
+      const id = touched[t] as string;
       const entry = o.view.get(id);
       const prev = entry?.record;
       const q = this.quantum.get(id);
@@ -414,7 +423,7 @@ export class ObservationEngine {
         fieldOps(pathOf(id), prev as EntityRecord, cur, (own ??= []));
       }
     }
-    o.touched.clear();
+    o.touchedCount = 0;
     if (own && own.length > 0) {
       ops.push(...own);
       fragments.push(encodeOps(own));

@@ -95,8 +95,14 @@ export class WorldStore implements StateMutator {
   private readonly metadata = new Map<string, JsonValue>();
   private readonly rngStates = new Map<string, JsonValue>();
 
-  /** The records before the effect being applied (first change wins); reused from one effect to the next. */
-  private readonly journal = new Map<string, EntityRecord | undefined>();
+  /**
+   * The records before the effect being applied (first change wins), as parallel arrays reused from one effect
+   * to the next (a Map would allocate its table and an entry pair per change); a Set indexes a long journal.
+   */
+  private readonly journalIds: string[] = [];
+  private readonly journalBefore: Array<EntityRecord | undefined> = [];
+  private journalSize = 0;
+  private journalIndex: Set<string> | undefined;
   private journaling = false;
   private relJournal: Map<string, string[] | undefined> | undefined;
   private metaJournal: Map<string, JsonValue | undefined> | undefined;
@@ -122,7 +128,7 @@ export class WorldStore implements StateMutator {
 
   /** Starts journalling the changes of one effect. */
   begin(): void {
-    this.journal.clear();
+    this.clearJournal();
     this.journaling = true;
     this.relJournal = undefined;
     this.metaJournal = undefined;
@@ -133,11 +139,13 @@ export class WorldStore implements StateMutator {
   end(): ChangeSet {
     const entities: EntityChange[] = [];
     if (this.journaling) {
-      for (const [id, before] of this.journal) {
+      for (let i = 0; i < this.journalSize; i++) {
+        const id = this.journalIds[i] as string;
+        const before = this.journalBefore[i];
         const after = this.entities.get(id);
         if (before !== after) entities.push({ id, before, after });
       }
-      this.journal.clear();
+      this.clearJournal();
       this.journaling = false;
     }
     return { entities, relationshipsChanged: this.relJournal !== undefined };
@@ -145,9 +153,13 @@ export class WorldStore implements StateMutator {
 
   /** Undoes every change since begin(). */
   rollback(): void {
-    if (this.journaling) for (const [id, before] of this.journal) {
-      if (before === undefined) this.entities.delete(id);
-      else this.entities.set(id, before);
+    if (this.journaling) {
+      for (let i = this.journalSize - 1; i >= 0; i--) {
+        const id = this.journalIds[i] as string;
+        const before = this.journalBefore[i];
+        if (before === undefined) this.entities.delete(id);
+        else this.entities.set(id, before);
+      }
     }
     if (this.relJournal) for (const [from, before] of this.relJournal) {
       if (before === undefined) this.relationships.delete(from);
@@ -158,7 +170,7 @@ export class WorldStore implements StateMutator {
       else this.metadata.set(k, before);
     }
     this.tick = this.tickBefore;
-    this.journal.clear();
+    this.clearJournal();
     this.journaling = false;
     this.relJournal = undefined;
     this.metaJournal = undefined;
@@ -166,7 +178,25 @@ export class WorldStore implements StateMutator {
 
   private touch(id: string): void {
     this.unhashed.add(id);
-    if (this.journaling && !this.journal.has(id)) this.journal.set(id, this.entities.get(id));
+    if (!this.journaling || this.journaled(id)) return;
+    const n = this.journalSize++;
+    this.journalIds[n] = id;
+    this.journalBefore[n] = this.entities.get(id);
+    if (this.journalIndex) this.journalIndex.add(id);
+    else if (n + 1 > 16) this.journalIndex = new Set(this.journalIds.slice(0, n + 1));
+  }
+
+  private journaled(id: string): boolean {
+    if (this.journalIndex) return this.journalIndex.has(id);
+    for (let i = 0; i < this.journalSize; i++) if (this.journalIds[i] === id) return true;
+    return false;
+  }
+
+  private clearJournal(): void {
+    // Drop the records so the journal does not keep them alive; ids are overwritten next time.
+    for (let i = 0; i < this.journalSize; i++) this.journalBefore[i] = undefined;
+    this.journalSize = 0;
+    this.journalIndex = undefined;
   }
 
   get(id: string): EntityRecord | undefined {
