@@ -10,7 +10,7 @@
  */
 import { canonicalMemberHash, escapePointerToken } from './canonical.js';
 import { SetDigest, type MemberHash } from './set-digest.js';
-import type { GridItem } from './spatial-grid.js';
+import type { GridCell, GridItem } from './spatial-grid.js';
 import type { ChangeSet, EntityChange, WorldStore } from './state.js';
 import { SCHEMA_VERSION, type EntityRecord, type ObservationDelta, type PatchOp, type StaleCause, type View } from './types.js';
 import { NEAR_AFTER, NEAR_BEFORE, NEAR_UNKNOWN, Visibility, type ObserverItem } from './visibility.js';
@@ -32,8 +32,7 @@ export type VisibleEventHook = (agentId: string, cause: StaleCause, changed: rea
 class Observer implements ObserverItem {
   x = 0;
   y = 0;
-  gridKey = 0;
-  gridCell: GridItem[] | undefined = undefined;
+  gridCell: GridCell<GridItem> | undefined = undefined;
   gridSlot = 0;
   visit = 0;
   readonly members = new Set<string>();

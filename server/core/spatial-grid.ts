@@ -1,18 +1,23 @@
 /**
  * A uniform grid over the plane. With the cell size equal to the query radius, a radius query visits 3x3 cells,
  * so its cost is proportional to the number of items near the point, not to the number of items in the world.
- * Cells are arrays of items that carry their own position and slot, so a move is O(1) (swap-remove, push) and a
- * query can filter by distance without looking anything up.
+ * A cell keeps its items' coordinates in arrays of doubles beside the items, so a query filters by distance
+ * reading contiguous memory and touches only the items it keeps (in a large world the items are scattered in the
+ * heap and each one read is a cache miss). Moves are O(1): swap-remove, push.
  */
 
-/** An item stored in one grid: its position and where it sits (the grid maintains the last three fields). */
+/** An item stored in one grid, with where it sits (maintained by the grid). */
 export interface GridItem {
-  x: number;
-  y: number;
-  gridKey: number;
-  /** The item's cell (an array shared with the other items in it), or undefined when not in the grid. */
-  gridCell: GridItem[] | undefined;
+  /** The item's cell, or undefined when not in the grid. */
+  gridCell: GridCell<GridItem> | undefined;
   gridSlot: number;
+}
+
+export interface GridCell<T> {
+  readonly key: number;
+  readonly items: T[];
+  readonly xs: number[];
+  readonly ys: number[];
 }
 
 const SMALL = 0x4000;
@@ -26,7 +31,7 @@ function cellKey(cx: number, cy: number): number {
 }
 
 export class SpatialGrid<T extends GridItem> {
-  private readonly cells = new Map<number, T[]>();
+  private readonly cells = new Map<number, GridCell<T>>();
   private readonly inv: number;
   private count = 0;
 
@@ -40,40 +45,52 @@ export class SpatialGrid<T extends GridItem> {
 
   /** Inserts or moves an item to (x, y). */
   set(item: T, x: number, y: number): void {
-    item.x = x;
-    item.y = y;
     const k = cellKey(Math.floor(x * this.inv), Math.floor(y * this.inv));
-    if (item.gridCell !== undefined) {
-      if (item.gridKey === k) return;
-      this.removeFrom(item);
+    const old = item.gridCell as GridCell<T> | undefined;
+    if (old !== undefined) {
+      if (old.key === k) {
+        old.xs[item.gridSlot] = x;
+        old.ys[item.gridSlot] = y;
+        return;
+      }
+      this.removeFrom(old, item);
     } else {
       this.count++;
     }
     let cell = this.cells.get(k);
     if (cell === undefined) {
-      cell = [];
+      // Seeded with a double so the coordinate arrays hold unboxed doubles from the start.
+      cell = { key: k, items: [], xs: [0.5], ys: [0.5] };
+      cell.xs.length = 0;
+      cell.ys.length = 0;
       this.cells.set(k, cell);
     }
-    item.gridKey = k;
-    item.gridCell = cell;
-    item.gridSlot = cell.length;
-    cell.push(item);
+    item.gridCell = cell as GridCell<GridItem>;
+    item.gridSlot = cell.items.length;
+    cell.items.push(item);
+    cell.xs.push(x);
+    cell.ys.push(y);
   }
 
   delete(item: T): void {
-    if (item.gridCell === undefined) return;
-    this.removeFrom(item);
+    const old = item.gridCell as GridCell<T> | undefined;
+    if (old === undefined) return;
+    this.removeFrom(old, item);
     item.gridCell = undefined;
     this.count--;
   }
 
-  private removeFrom(item: T): void {
+  private removeFrom(cell: GridCell<T>, item: T): void {
     // Swap-remove; empty cells are kept: an area that held items once will likely hold them again.
-    const cell = item.gridCell as GridItem[];
-    const last = cell.pop() as GridItem;
+    const last = cell.items.pop() as T;
+    const lx = cell.xs.pop() as number;
+    const ly = cell.ys.pop() as number;
     if (last !== item) {
-      cell[item.gridSlot] = last;
-      last.gridSlot = item.gridSlot;
+      const at = item.gridSlot;
+      cell.items[at] = last;
+      cell.xs[at] = lx;
+      cell.ys[at] = ly;
+      last.gridSlot = at;
     }
   }
 
@@ -81,7 +98,7 @@ export class SpatialGrid<T extends GridItem> {
    * Writes to out[start...] the non-empty cells overlapping the box [minX, maxX] x [minY, maxY] and returns the new
    * count (callers reuse `out` and filter by distance; counting instead of truncating keeps its storage).
    */
-  cellsInBox(minX: number, minY: number, maxX: number, maxY: number, out: T[][], start: number): number {
+  cellsInBox(minX: number, minY: number, maxX: number, maxY: number, out: Array<GridCell<T>>, start: number): number {
     const x0 = Math.floor(minX * this.inv);
     const x1 = Math.floor(maxX * this.inv);
     const y0 = Math.floor(minY * this.inv);
@@ -90,7 +107,7 @@ export class SpatialGrid<T extends GridItem> {
     for (let cx = x0; cx <= x1; cx++) {
       for (let cy = y0; cy <= y1; cy++) {
         const cell = this.cells.get(cellKey(cx, cy));
-        if (cell !== undefined && cell.length > 0) out[n++] = cell;
+        if (cell !== undefined && cell.items.length > 0) out[n++] = cell;
       }
     }
     return n;

@@ -3,7 +3,7 @@
  * (spatial grid + relationship reverse index), and which entities an observer might see. Candidate sets are
  * supersets; `visible` is the exact rule. See ObservationPolicy for how policies combine.
  */
-import { SpatialGrid, type GridItem } from './spatial-grid.js';
+import { SpatialGrid, type GridCell, type GridItem } from './spatial-grid.js';
 import type { WorldStore } from './state.js';
 import type { EntityRecord, JsonValue } from './types.js';
 import type { ObservationPolicy } from './world.js';
@@ -18,16 +18,16 @@ export const NEAR_UNKNOWN = 4;
 /** An observing agent as the grids know it (the observation engine's observer objects implement this). */
 export interface ObserverItem extends GridItem {
   readonly id: string;
+  /** Its entity's position while it has one (kept by place()). */
+  x: number;
+  y: number;
   /** Stamp of the last candidate query that returned this observer (dedupes overlapping queries). */
   visit: number;
 }
 
 /** A positioned entity in the entity grid. */
 class EntityPos implements GridItem {
-  x = 0;
-  y = 0;
-  gridKey = 0;
-  gridCell: GridItem[] | undefined = undefined;
+  gridCell: GridCell<GridItem> | undefined = undefined;
   gridSlot = 0;
   constructor(readonly id: string) {}
 }
@@ -51,8 +51,8 @@ export class Visibility<O extends ObserverItem> {
   /** entity id -> observers that reach it through relationships. */
   private readonly relatedBy = new Map<string, Set<string>>();
   private visitStamp = 0;
-  private readonly cellBuf: O[][] = [];
-  private readonly entityCellBuf: EntityPos[][] = [];
+  private readonly cellBuf: Array<GridCell<O>> = [];
+  private readonly entityCellBuf: Array<GridCell<EntityPos>> = [];
 
   constructor(
     readonly policy: ObservationPolicy,
@@ -83,7 +83,11 @@ export class Visibility<O extends ObserverItem> {
     if (num(x) && num(y)) {
       if (p === undefined) this.entityPos.set(id, (p = new EntityPos(id)));
       eg.set(p, x, y);
-      if (o !== undefined) og.set(o, x, y);
+      if (o !== undefined) {
+        o.x = x;
+        o.y = y;
+        og.set(o, x, y);
+      }
     } else {
       if (p !== undefined) {
         eg.delete(p);
@@ -182,23 +186,26 @@ export class Visibility<O extends ObserverItem> {
         if (hasB) nc = og.cellsInBox(bx - r, by - r, bx + r, by + r, cells, nc);
         if (hasA) nc = og.cellsInBox(ax - r, ay - r, ax + r, ay + r, cells, nc);
       }
+      const self = this.observers.get(id);
       for (let c = 0; c < nc; c++) {
-        const items = cells[c] as O[];
-        for (let i = 0; i < items.length; i++) {
-          const o = items[i] as O;
-          if (o.visit === stamp || o.id === id) continue;
+        const cell = cells[c] as GridCell<O>;
+        const xs = cell.xs;
+        const ys = cell.ys;
+        for (let i = 0; i < xs.length; i++) {
           let f = 0;
           if (hasB) {
-            const dx = o.x - bx;
-            const dy = o.y - by;
+            const dx = (xs[i] as number) - bx;
+            const dy = (ys[i] as number) - by;
             if (dx * dx + dy * dy <= r2) f = NEAR_BEFORE;
           }
           if (hasA) {
-            const dx = o.x - ax;
-            const dy = o.y - ay;
+            const dx = (xs[i] as number) - ax;
+            const dy = (ys[i] as number) - ay;
             if (dx * dx + dy * dy <= r2) f |= NEAR_AFTER;
           }
           if (f === 0) continue;
+          const o = cell.items[i] as O;
+          if (o.visit === stamp || o === self) continue;
           o.visit = stamp;
           out[n] = o;
           near[n++] = exact ? f : NEAR_UNKNOWN;
@@ -236,15 +243,14 @@ export class Visibility<O extends ObserverItem> {
       const r = this.radius;
       const r2 = this.r2;
       // Its own buffer: fn may call back into this object.
-      const cells: EntityPos[][] = [];
+      const cells: Array<GridCell<EntityPos>> = [];
       const nc = this.entityGrid.cellsInBox(x - r, y - r, x + r, y + r, cells, 0);
       for (let c = 0; c < nc; c++) {
-        const items = cells[c] as EntityPos[];
-        for (let i = 0; i < items.length; i++) {
-          const p = items[i] as EntityPos;
-          const dx = p.x - x;
-          const dy = p.y - y;
-          if (dx * dx + dy * dy <= r2) fn(p.id);
+        const cell = cells[c] as GridCell<EntityPos>;
+        for (let i = 0; i < cell.xs.length; i++) {
+          const dx = (cell.xs[i] as number) - x;
+          const dy = (cell.ys[i] as number) - y;
+          if (dx * dx + dy * dy <= r2) fn((cell.items[i] as EntityPos).id);
         }
       }
     }
@@ -262,12 +268,13 @@ export class Visibility<O extends ObserverItem> {
     const nc = eg.cellsInBox(x - r, y - r, x + r, y + r, cells, 0);
     let n = 0;
     for (let c = 0; c < nc; c++) {
-      const items = cells[c] as EntityPos[];
-      for (let i = 0; i < items.length; i++) {
-        const p = items[i] as EntityPos;
-        const dx = p.x - x;
-        const dy = p.y - y;
-        if (dx * dx + dy * dy <= r2) out[n++] = p.id;
+      const cell = cells[c] as GridCell<EntityPos>;
+      const xs = cell.xs;
+      const ys = cell.ys;
+      for (let i = 0; i < xs.length; i++) {
+        const dx = (xs[i] as number) - x;
+        const dy = (ys[i] as number) - y;
+        if (dx * dx + dy * dy <= r2) out[n++] = (cell.items[i] as EntityPos).id;
       }
     }
     return n;
