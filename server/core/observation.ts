@@ -118,6 +118,7 @@ export class ObservationEngine {
   private readonly near: number[] = [];
   private readonly nearIds: string[] = [];
   private readonly nearSet = new Set<string>();
+  private readonly singles = new Map<string, readonly string[]>();
   /** The changes of the effect being processed. */
   private current: readonly EntityChange[] = NO_CHANGES;
   onVisible: VisibleEventHook | undefined;
@@ -209,7 +210,7 @@ export class ObservationEngine {
     }
     this.current = NO_CHANGES;
     if (this.hit.length === 0) return;
-    const changed = ents.length === 1 ? [(ents[0] as EntityChange).id] : ents.map((c) => c.id);
+    const changed = ents.length === 1 ? this.single((ents[0] as EntityChange).id) : ents.map((c) => c.id);
     const hook = this.onVisible;
     for (const o of this.hit) {
       o.viewSeq++;
@@ -220,6 +221,20 @@ export class ObservationEngine {
       if (hook) hook(o.id, { view_seq: o.viewSeq, global_seq: globalSeq, kind }, changed);
     }
     this.hit = [];
+  }
+
+  /**
+   * The list [id], one per entity: kept in up to 64 observers' cause rings, a fresh array per effect would outlive
+   * young-generation GC and be copied and promoted (bounded: cleared past 1M ids).
+   */
+  private single(id: string): readonly string[] {
+    let l = this.singles.get(id);
+    if (l === undefined) {
+      if (this.singles.size >= 1 << 20) this.singles.clear();
+      l = Object.freeze([id]);
+      this.singles.set(id, l);
+    }
+    return l;
   }
 
   /** Whether the effect being processed changed entity `id`. */
