@@ -5796,7 +5796,8 @@ namespace Worldline.V1 {
     public const int ContextDigestFieldNumber = 3;
     private pb::ByteString contextDigest_ = pb::ByteString.Empty;
     /// <summary>
-    /// sha256 (32 raw bytes) of the canonical JSON (RFC 8785) of the view at view_seq.
+    /// The set digest of the view at view_seq (32 raw bytes): the sum mod 2^256 of SHA-256("&lt;id JSON>:&lt;canonical record>")
+    /// over its entities (docs/core.md).
     /// </summary>
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
