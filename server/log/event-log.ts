@@ -19,6 +19,7 @@ import { INDEX_EVERY } from './scan.js';
 import { readRecords, type SegmentInfo } from './reader.js';
 import { encodeSnapshot, writeSnapshotFile, listSnapshotFiles, type Snapshot } from './snapshots.js';
 import { CHECKPOINT_KIND, makeCheckpointPayload } from './checkpoints.js';
+import { SegmentDigest, encodeSummary, summaryFile } from './seal.js';
 
 export type Durability = 'always' | 'batch' | 'none';
 
@@ -51,7 +52,7 @@ type LogState = 'open' | 'read-only' | 'failed' | 'closing' | 'closed';
 
 interface Batch {
   /** Header bytes of a new segment this batch starts (undefined: append to the current segment). */
-  roll: { header: Buffer; firstSeq: number } | undefined;
+  roll: { header: Buffer; firstSeq: number; prevHash: Buffer } | undefined;
   /** Frames are encoded straight into these buffers; `used` bytes of each are written. */
   chunks: Array<{ buf: Buffer; used: number }>;
   bytes: number;
@@ -116,6 +117,8 @@ export class EventLog implements EventLogPort {
   private checkpointKey: KeyObject | undefined;
   private lastCheckpointSeq = 0;
   private snapshots: Snapshot[] = [];
+  /** SHA-256 of the current segment's bytes as written, for its seal; undefined when it cannot be sealed. */
+  private segDigest: SegmentDigest | undefined;
   private firstStoredSeq = 1;
 
   constructor(readonly dir: string, private readonly opts: OpenLogOptions, private readonly lock: DirLock) {
@@ -154,6 +157,8 @@ export class EventLog implements EventLogPort {
       this.meta = { formatVersion: FORMAT_VERSION, logId: c.logId ?? randomUUID(), worldId: c.worldId, worldSeed: c.worldSeed, createdAt: c.createdAt ?? Date.now() };
       const header = encodeSegmentHeader({ ...this.meta, firstSeq: 1, prevHash: genesisHash(this.meta) });
       this.fd = await this.createSegmentFile(segDir, segmentFileName(1), header);
+      this.segDigest = new SegmentDigest();
+      this.segDigest.update(header, 0, header.length);
       this.segments = [{ file: path.join(segDir, segmentFileName(1)), firstSeq: 1, headerSize: header.length, index: [] }];
       this.segSize = header.length;
       this.onDisk = 1;
@@ -169,6 +174,8 @@ export class EventLog implements EventLogPort {
       this.segments = a.segments.map((s) => ({ file: s.file, firstSeq: s.header.firstSeq, headerSize: s.headerSize, index: s.index }));
       this.onDisk = this.segments.length;
       this.fd = await this.files.open(last.file, 'r+');
+      // The last segment will grow: a seal left from before a crash no longer describes it.
+      fs.rmSync(summaryFile(last.file), { force: true });
       this.segSize = last.validEnd;
       this.nextSeq = a.lastSeq + 1;
       this.tipHash = a.lastHash;
@@ -232,7 +239,7 @@ export class EventLog implements EventLogPort {
     if (this.logicalEnd + size > this.segmentBytes && seq > cur.firstSeq) {
       // Roll: the new segment's header carries the chain hash so far; it is created by the writer before this batch.
       const header = encodeSegmentHeader({ ...this.meta, firstSeq: seq, prevHash: this.tipHash });
-      b = this.newBatch({ header, firstSeq: seq });
+      b = this.newBatch({ header, firstSeq: seq, prevHash: this.tipHash });
       this.segments.push({ file: path.join(this.dir, SEGMENT_DIR, segmentFileName(seq)), firstSeq: seq, headerSize: header.length, index: [] });
       this.logicalEnd = header.length;
     } else if (b === undefined || this.durability === 'always') {
@@ -275,7 +282,7 @@ export class EventLog implements EventLogPort {
       while (this.queue.length > 0 && (this.state === 'open' || this.state === 'closing')) {
         const b = this.queue.shift()!;
         try {
-          if (b.roll) await this.rollSegment(b.roll.header, b.roll.firstSeq);
+          if (b.roll) await this.rollSegment(b.roll.header, b.roll.firstSeq, b.roll.prevHash);
           await this.writeBatch(b);
         } catch (err) {
           await this.onWriteError(err, b);
@@ -297,6 +304,7 @@ export class EventLog implements EventLogPort {
     let pos = this.segSize;
     for (const c of b.chunks) {
       await writeFully(this.files, this.fd, c.buf, 0, c.used, pos);
+      this.segDigest?.update(c.buf, 0, c.used);
       pos += c.used;
     }
     if (b.bytes > 0 && this.durability === 'always') await this.sync(false);
@@ -340,16 +348,47 @@ export class EventLog implements EventLogPort {
     return fd;
   }
 
-  private async rollSegment(header: Buffer, firstSeq: number): Promise<void> {
+  private async rollSegment(header: Buffer, firstSeq: number, prevHash: Buffer): Promise<void> {
     // The old segment must be durable before its successor exists, or a crash could leave a hole in the middle.
     if (this.durability === 'none') await this.sync(true);
+    await this.seal(firstSeq - 1, prevHash);
     const fd = await this.createSegmentFile(path.join(this.dir, SEGMENT_DIR), segmentFileName(firstSeq), header);
+    this.segDigest = new SegmentDigest();
+    this.segDigest.update(header, 0, header.length);
     const old = this.fd;
     this.fd = fd;
     this.segSize = header.length;
     this.onDisk++;
     await this.files.close(old).catch(() => {});
     this.opts.onEvent?.('segment-rolled', { firstSeq });
+  }
+
+  /**
+   * Seals the finished segment (seal.ts) so the next recovery checks it with one file hash. Best effort: without a
+   * seal, recovery scans the segment frame by frame, so a failure here costs startup time, never data. The rename
+   * is made durable by the directory fsync of the new segment's creation that follows.
+   */
+  private async seal(lastSeq: number, lastHash: Buffer): Promise<void> {
+    const seg = this.segments[this.onDisk - 1];
+    const digest = this.segDigest;
+    this.segDigest = undefined;
+    if (!seg || !digest || digest.bytes !== this.segSize) return;
+    const data = encodeSummary({ firstSeq: seg.firstSeq, lastSeq, lastHash, size: this.segSize, sha256: digest.digest(), records: lastSeq - seg.firstSeq + 1, index: seg.index });
+    const file = summaryFile(seg.file);
+    const tmp = `${file}.tmp`;
+    try {
+      const fd = await this.files.open(tmp, 'w');
+      try {
+        await writeFully(this.files, fd, data, 0, data.length, 0);
+        await this.files.fsync(fd);
+      } finally {
+        await this.files.close(fd).catch(() => {});
+      }
+      await this.files.rename(tmp, file);
+    } catch (err) {
+      await this.files.unlink(tmp).catch(() => {});
+      this.opts.onEvent?.('seal-skipped', { segment: seg.file, reason: (err as Error).message });
+    }
   }
 
   /**
@@ -360,6 +399,8 @@ export class EventLog implements EventLogPort {
     const pending = [failed, ...this.queue];
     this.queue = [];
     if (err instanceof FsyncFailure) return this.fatal(err, pending);
+    // The bytes hashed so far are being cut back: this segment will not be sealed (recovery scans it in full).
+    this.segDigest = undefined;
     // Refuse appends now, not after the truncate: one accepted during it would sit behind the failure unsettled,
     // then be written later with a seq the rollback below hands out again (a duplicate seq on disk).
     this.state = 'read-only';
@@ -507,6 +548,7 @@ export class EventLog implements EventLogPort {
       const seg = this.segments.shift()!;
       this.onDisk--;
       await this.files.unlink(seg.file);
+      await this.files.unlink(summaryFile(seg.file)).catch(() => {});
       removed.push(seg.file);
     }
     if (removed.length) {

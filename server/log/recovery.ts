@@ -12,9 +12,10 @@ import path from 'node:path';
 import { WorldlineError } from '../errors.js';
 import type { LogMeta } from '../core/ports.js';
 import { decodeSegmentHeader, genesisHash, metaOf, frameTotal, segmentFileName } from './format.js';
-import { HeaderError, intactFrameAfter, scanSegment, type ScanOptions, type SegmentScan } from './scan.js';
+import { HeaderError, intactFrameAfter, scanSegmentOrSeal, type ScanOptions, type SegmentScan } from './scan.js';
 import { loadSnapshots, type Snapshot } from './snapshots.js';
 import { fsyncDirSync } from './files.js';
+import { summaryFile } from './seal.js';
 
 export const SEGMENT_DIR = 'segments';
 
@@ -49,6 +50,8 @@ export interface LogAnalysis {
 
 export interface AnalyzeOptions {
   readonly collectCheckpoints?: boolean;
+  /** Scan every segment frame by frame, ignoring seals (verify does). */
+  readonly deep?: boolean;
 }
 
 export function segmentFiles(dir: string): string[] {
@@ -75,7 +78,7 @@ export type SegmentScanner = (file: string, opts: ScanOptions) => SegmentScan | 
 
 const scanHere: SegmentScanner = (file, opts) => {
   try {
-    return scanSegment(file, opts);
+    return scanSegmentOrSeal(file, opts);
   } catch (err) {
     if (err instanceof HeaderError) return err;
     throw err;
@@ -113,7 +116,8 @@ export function analyzeWith(dir: string, files: readonly string[], scan: Segment
 
   for (let i = 0; i < files.length && !problem; i++) {
     const file = files[i]!;
-    const scanned = scan(file, { verifyHashes: true, collectCheckpoints: opts.collectCheckpoints ?? false, wantHashes });
+    const trustSeal = !opts.deep && i < files.length - 1;
+    const scanned = scan(file, { verifyHashes: true, collectCheckpoints: opts.collectCheckpoints ?? false, wantHashes, trustSeal });
     if (scanned instanceof HeaderError) {
       const seq = segments.length ? segments[segments.length - 1]!.lastSeq + 1 : Number(path.basename(file).slice(0, 20));
       problem = { seq, reason: scanned.message, file, offset: 0, torn: false };
@@ -187,6 +191,8 @@ function asideName(base: string): string {
 
 /** Copies file[offset, end) to `<file>.<offset>.broken`, fsyncs it, truncates the file to offset. */
 function cutTail(file: string, offset: number): string {
+  // The segment's bytes change: a seal describing the old bytes must go first.
+  fs.rmSync(summaryFile(file), { force: true });
   const aside = asideName(`${file}.${offset}`);
   const size = fs.statSync(file).size;
   const tail = Buffer.alloc(size - offset);
@@ -262,6 +268,7 @@ export async function recoverLog(dir: string, opts: RecoverOptions = {}, analyze
     const moved: string[] = [];
     if (off < fs.statSync(seg.file).size) moved.push(cutTail(seg.file, off));
     for (const later of segmentFiles(dir).filter((f) => f > seg.file)) {
+      fs.rmSync(summaryFile(later), { force: true });
       const aside = asideName(later);
       fs.renameSync(later, aside);
       moved.push(aside);

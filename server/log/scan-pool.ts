@@ -60,7 +60,7 @@ async function scanAll(files: readonly string[], threads: number, opts: AnalyzeO
             const send = (): void => {
               if (next >= files.length) return resolve();
               const id = next++;
-              const req: ScanRequest = { id, file: files[id]!, collectCheckpoints: opts.collectCheckpoints ?? false, wantHashes };
+              const req: ScanRequest = { id, file: files[id]!, collectCheckpoints: opts.collectCheckpoints ?? false, wantHashes, trustSeal: !opts.deep && id < files.length - 1 };
               w.postMessage(req);
             };
             w.on('message', (m: { ready?: true; id: number; scan?: SegmentScan; headerError?: string; error?: string }) => {

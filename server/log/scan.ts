@@ -3,6 +3,7 @@
  * A scan never changes a file; recovery decides what to do with what it reports.
  */
 import fs from 'node:fs';
+import { scanSealed } from './seal.js';
 import {
   ChainHasher, FrameStatus, MIN_FRAME, checkFrame, decodeSegmentHeader, frameHash, frameKind, framePayload,
   frameSeq, frameTotal, readU64, type SegmentHeader,
@@ -47,6 +48,8 @@ export interface SegmentScan {
   readonly checkpoints: CheckpointSeen[];
   readonly captured: Map<number, Buffer>;
   problem?: ScanProblem;
+  /** True when the segment was checked through its seal (one SHA-256 of the file) rather than frame by frame. */
+  viaSeal?: boolean;
 }
 
 export interface ScanOptions {
@@ -56,6 +59,8 @@ export interface ScanOptions {
   readonly collectCheckpoints?: boolean;
   /** Seqs whose chain hash the caller needs (snapshot anchors); found ones land in SegmentScan.captured. */
   readonly wantHashes?: ReadonlySet<number>;
+  /** Accept a sealed segment's summary when the file's bytes still match it (seal.ts); never for the last segment. */
+  readonly trustSeal?: boolean;
 }
 
 export class HeaderError extends Error {}
@@ -162,4 +167,16 @@ export function intactFrameAfter(file: string, offset: number, badSeq: number): 
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Scans a segment, through its seal when allowed and valid, else frame by frame. */
+export function scanSegmentOrSeal(file: string, opts: ScanOptions): SegmentScan {
+  if (opts.trustSeal) {
+    const sealed = scanSealed(file, opts);
+    if (sealed) {
+      sealed.viaSeal = true;
+      return sealed;
+    }
+  }
+  return scanSegment(file, opts);
 }

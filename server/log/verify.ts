@@ -32,7 +32,8 @@ export interface VerifyOptions {
 /** Verifies the log in `dir` and reports the first problem, if any. */
 export async function verifyLog(dir: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const key = opts.publicKey === undefined ? undefined : typeof opts.publicKey === 'string' ? createPublicKey(opts.publicKey) : opts.publicKey;
-  const a = await analyzeLogParallel(dir, { collectCheckpoints: key !== undefined });
+  // Verify re-derives every frame's chain hash: seals speed up recovery, never verification.
+  const a = await analyzeLogParallel(dir, { collectCheckpoints: key !== undefined, deep: true });
   let problem: VerifyReport['problem'] = a.problem && { code: 'LOG_CORRUPTION_DETECTED', ...a.problem };
   let checkpoints: VerifyReport['checkpoints'];
   const warnings = [...a.warnings];
