@@ -1,7 +1,7 @@
 /**
  * Maps a tick number to the wall time the server started computing it, from Pong frames.
  *
- * Deltas carry sim_time (the tick, on a ticks timebase) but no wall time, so a client cannot subtract a server
+ * Fallback for servers whose deltas carry no server_time: deltas carry sim_time (the tick, on a ticks timebase), so a client cannot
  * timestamp from its receive time directly. Each Pong carries (server_time, sim_time = the ticks completed when
  * the server answered). A tick T starts after the last pong that still reported sim_time < T: that pong's
  * server_time is a lower bound of T's start, so `receive − startOf(T)` over-states delivery latency by at most

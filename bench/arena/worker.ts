@@ -81,6 +81,9 @@ const inc = (o: Record<string, number>, k: string): void => {
 };
 const measuring = (t: number): boolean => t >= warmupEnd && t < measureEnd;
 
+/** Delivery latency from the server_time deltas carry (servers that send it); the tick bracketing is the fallback. */
+const directDelivery = latencyHistogram();
+
 function recordArrival(tick: number, t: number): void {
   if (arrN === arrTick.length) {
     const a = new Float64Array(arrN * 2);
@@ -176,7 +179,11 @@ function onMessage(c: LoadClient, data: Buffer, isBinary: boolean): void {
         example(`${c.agent}: ${err} applying view_seq ${msg.view_seq} from ${msg.from_seq} (held ${c.view.viewSeq})`);
         return;
       }
-      if (measuring(t)) recordArrival(msg.sim_time, t);
+      if (measuring(t)) {
+        // arena-v1: receive time minus the server time the update carries (same machine clock).
+        if (msg.server_time > 0) directDelivery.recordValue(Math.max(1, Math.round((t - msg.server_time) * 1000)));
+        else recordArrival(msg.sim_time, t);
+      }
       if (outsideRadius(c.view.entities, c.agent, cfg.radius).length > 0) radiusViolations++;
       if (c.keep) {
         c.keep.set(msg.view_seq, { ents: c.view.copy(), tick: c.view.tick });
@@ -427,7 +434,7 @@ function finish(serverTimes: readonly number[], simTimes: readonly number[]): vo
   for (const sent of pending.values()) if (measuring(sent)) unanswered++;
   const result: WorkerResult = {
     index: cfg.index, clients: clients.length,
-    delivery: encodeHistogram(delivery), rtt: encodeHistogram(rttHist), cancel: encodeHistogram(cancelHist), bracketWidth: encodeHistogram(widths),
+    delivery: encodeHistogram(directDelivery.totalCount > 0 ? directDelivery : delivery), rtt: encodeHistogram(rttHist), cancel: encodeHistogram(cancelHist), bracketWidth: encodeHistogram(widths),
     deliveries: arrN, unresolved, messages, bytes, intentsSent, intentResults, intentsUnanswered: unanswered, errorFrames, viewErrors,
     radiusViolations, snapshots, closes, samples, cpuPercent, pongs: merged.size, staleAtBegin,
   };
