@@ -117,6 +117,9 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       sockets.add(ws);
       perIp.set(d.ip, (perIp.get(d.ip) ?? 0) + 1);
       const codec = host.codecs[d.subprotocol];
+      // Label children resolved once per socket: the per-frame path then skips prom-client's label hashing.
+      const framesSent = metrics.framesSent.labels(d.subprotocol);
+      const bytesSent = metrics.bytesSent.labels(d.subprotocol);
       d.session = new Session(codec, {
         remoteAddress: d.ip,
         send: (frame: Frame) => {
@@ -127,8 +130,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
             r = ws.send(frame, typeof frame !== 'string');
           });
           const bytes = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
-          metrics.framesSent.inc({ codec: d.subprotocol });
-          metrics.bytesSent.inc({ codec: d.subprotocol }, bytes);
+          framesSent.inc();
+          bytesSent.inc(bytes);
           if (r === 2) {
             // Dropped over maxBackpressure: uWS closes the socket; the client resumes from its view_seq.
             metrics.backpressureCloses.inc();

@@ -87,6 +87,15 @@ export class WorldHost {
     });
   }
 
+  private readonly deliveryChildren = new Map<Subprotocol, { observe(v: number): void }>();
+
+  /** The delivery histogram's child for a codec (resolved once: observing through it skips label hashing). */
+  private deliveryHist(codec: Subprotocol): { observe(v: number): void } {
+    let h = this.deliveryChildren.get(codec);
+    if (!h) this.deliveryChildren.set(codec, (h = this.opts.metrics.deliverySeconds.labels(codec)));
+    return h;
+  }
+
   /** Sends an Error frame to every session of this world (e.g. the engine went away). */
   broadcast(err: WorldlineError): void {
     for (const set of this.subs.values()) {
@@ -186,7 +195,6 @@ export class WorldHost {
 
   private fanOut(deltas: readonly ObservationDelta[]): void {
     const now = Date.now();
-    const m = this.opts.metrics;
     for (const d of deltas) {
       let h = this.history.get(d.agent_id);
       if (!h) this.history.set(d.agent_id, (h = []));
@@ -203,7 +211,7 @@ export class WorldHost {
         if (d.view_seq <= s.baseViewSeq) continue;
         const frame = this.encodeDelta(s, d, this.caches.get(s.codec.subprotocol));
         if (s.send(frame)) {
-          m.deliverySeconds.observe({ codec: s.codec.subprotocol }, Math.max(0, now - d.wall_time) / 1000);
+          this.deliveryHist(s.codec.subprotocol).observe(Math.max(0, now - d.wall_time) / 1000);
         }
       }
     }
