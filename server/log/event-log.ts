@@ -46,6 +46,8 @@ export interface OpenLogOptions {
   readonly onEvent?: (event: string, details: Record<string, unknown>) => void;
   /** Told the duration of every fsync/fdatasync, in seconds (for a metrics histogram). */
   readonly onSyncSeconds?: (seconds: number) => void;
+  /** Told, once per group commit, the seconds from its first append to its acknowledgement (the group's longest wait). */
+  readonly onAppendSeconds?: (seconds: number) => void;
 }
 
 type LogState = 'open' | 'read-only' | 'failed' | 'closing' | 'closed';
@@ -63,6 +65,7 @@ interface Batch {
   reject: Array<(e: Error) => void>;
   results: AppendResult[];
   flushers: Array<() => void>;
+  startedAt: number;
 }
 
 interface LiveSegment extends SegmentInfo {
@@ -272,7 +275,7 @@ export class EventLog implements EventLogPort {
   }
 
   private newBatch(roll: Batch['roll']): Batch {
-    const b: Batch = { roll, chunks: [], bytes: 0, firstSeq: 0, lastSeq: 0, lastHash: this.tipHash, resolve: [], reject: [], results: [], flushers: [] };
+    const b: Batch = { startedAt: this.opts.onAppendSeconds ? performance.now() : 0, roll, chunks: [], bytes: 0, firstSeq: 0, lastSeq: 0, lastHash: this.tipHash, resolve: [], reject: [], results: [], flushers: [] };
     this.queue.push(b);
     return b;
   }
@@ -292,6 +295,7 @@ export class EventLog implements EventLogPort {
           this.writtenSeq = b.lastSeq;
           this.writtenHash = b.lastHash;
         }
+        if (this.opts.onAppendSeconds && b.resolve.length) this.opts.onAppendSeconds((performance.now() - b.startedAt) / 1000);
         for (let i = 0; i < b.resolve.length; i++) b.resolve[i]!(b.results[i]!);
         for (const f of b.flushers) f();
       }

@@ -39,7 +39,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     staleContext: new Counter({ name: 'worldline_stale_context_total', help: 'Intents rejected as STALE_CONTEXT (rate() gives the stale-context rate)', registers: r }),
     queueDepth: new Gauge({ name: 'worldline_queue_depth', help: 'Items waiting in a queue', labelNames: ['queue'], registers: r }),
     backpressureCloses: new Counter({ name: 'worldline_backpressure_closes_total', help: 'Sockets closed because their send buffer passed the limit', registers: r }),
-    logAppendSeconds: new Histogram({ name: 'worldline_log_append_seconds', help: 'From append to durable acknowledgement', buckets: IO_BUCKETS, registers: r }),
+    logAppendSeconds: new Histogram({ name: 'worldline_log_append_seconds', help: 'Per group commit: from its first append to its durable acknowledgement (the longest wait in the group)', buckets: IO_BUCKETS, registers: r }),
     logSyncSeconds: new Histogram({ name: 'worldline_log_fsync_seconds', help: 'Duration of each fsync/fdatasync of the log', buckets: IO_BUCKETS, registers: r }),
     sessions: new Gauge({ name: 'worldline_sessions', help: 'Open sessions by codec', labelNames: ['codec'], registers: r }),
     securityEvents: new Counter({ name: 'worldline_security_events_total', help: 'Auth failures, rate-limit violations, quarantines, cross-tenant attempts', labelNames: ['event'], registers: r }),

@@ -113,6 +113,7 @@ export class WorldHost {
       segmentBytes: opts.segmentBytes,
       ...(opts.checkpointKeyFile ? { checkpoint: { privateKey: fs.readFileSync(opts.checkpointKeyFile, 'utf8'), everyRecords: opts.checkpointEvery ?? 10_000 } } : {}),
       onSyncSeconds: (s) => m.logSyncSeconds.observe(s),
+      onAppendSeconds: (s) => m.logAppendSeconds.observe(s),
       onEvent: (event, details) => opts.logger.info({ event, ...details }, `log ${event}`),
     });
     try {

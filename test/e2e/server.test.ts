@@ -317,6 +317,7 @@ describe('server limits, shutdown and HTTP', () => {
       const metrics = await (await get('/metrics')).text();
       expect(metrics).toMatch(/# TYPE worldline_observation_delivery_seconds histogram/);
     expect(metrics).toMatch(/# TYPE worldline_log_fsync_seconds histogram/);
+
       expect(metrics).toMatch(/process_cpu_user_seconds_total/);
       const t = await token(srv, 'rest-agent');
       const post = (p: string, body: unknown, tok = t) => fetch(`${srv.httpUrl}${p}`, { method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -336,6 +337,11 @@ describe('server limits, shutdown and HTTP', () => {
       expect((await post('/v1/worlds/default/emit', { kind: 'Speak', payload: {} })).status).toBe(403);
       expect((await fetch(`${srv.httpUrl}/v1/worlds/default/intents`, { method: 'POST', body: '{}' })).status).toBe(401);
       expect((await post('/v1/worlds/default/intents', 'not an object')).status).toBe(400);
+      // Intents committed above went through group commits: their waits and fsyncs were timed.
+      const after = await (await get('/metrics')).text();
+      expect(after).toMatch(/worldline_log_append_seconds_count [1-9]/);
+      expect(after).toMatch(/worldline_log_fsync_seconds_count [1-9]/);
+      expect(after).toMatch(/worldline_intents_total|worldline_queue_depth\{queue="intents"\}/);
     } finally {
       await srv.shutdown();
     }
