@@ -22,6 +22,7 @@ import { isWorldlineError } from '../server/errors.js';
 import { createLogger } from '../server/obs/logger.js';
 import { startServer } from '../server/transport/server.js';
 import { startFakeLlmServer } from '../test/adapters/fake-llm-server.js';
+import { TestClient, startTestServer, token as mintToken } from '../test/e2e/harness.js';
 import { latencyHistogram, table, tmpDir, writeResult, type BenchOptions } from './lib.js';
 
 const GOAL_CANCELLED_P99_MS = 5;
@@ -63,7 +64,12 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
   }));
   console.log(`\nCommit of a stale-making event to (a) Cancelled at the client and (b) the provider's HTTP stream closed; goals p99 ≤ ${GOAL_CANCELLED_P99_MS} ms and ≤ ${GOAL_HTTP_CLOSED_P99_MS} ms.`);
   console.log(table(rows));
-  const result = { smoke: opts.smoke, layout: 'server, SDK clients and fake provider in one process over loopback', goals: { cancelledP99Ms: GOAL_CANCELLED_P99_MS, httpClosedP99Ms: GOAL_HTTP_CLOSED_P99_MS }, scenarios: results };
+  // The same (a) with bare protocol clients (no SDK, no model streams): the server's own cancel path.
+  const raw: Array<Record<string, unknown>> = [];
+  for (const n of [10, 200]) raw.push(await measureRaw(n, opts.smoke ? 5 : 30));
+  console.log('\nCommit to Cancelled with bare protocol clients (no SDK or model streams in the process):');
+  console.log(table(raw.map((r) => ({ clients: r['clients'] as number, samples: r['samples'] as number, 'cancelled p50 ms': r['cancelledP50Ms'] as number, 'cancelled p99 ms': r['cancelledP99Ms'] as number, 'cancelled max ms': r['cancelledMaxMs'] as number }))));
+  const result = { smoke: opts.smoke, layout: 'server, SDK clients and fake provider in one process over loopback', goals: { cancelledP99Ms: GOAL_CANCELLED_P99_MS, httpClosedP99Ms: GOAL_HTTP_CLOSED_P99_MS }, scenarios: results, raw };
   const file = writeResult(opts.smoke ? 'cancel-smoke' : 'cancel', result);
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
   return result;
@@ -181,6 +187,56 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
     deltaArrivalP99Ms: pct(deltaArrival, 99),
   };
   return r;
+}
+
+/** Bare protocol clients (test/e2e harness) each begin a generation; a speaker moves; time commit → Cancelled. */
+async function measureRaw(clients: number, rounds: number): Promise<Record<string, unknown>> {
+  const srv = await startTestServer({ tickMs: 20, messagesPerSecond: 100_000, connectionsPerIp: 4096, quarantineAfter: 0, logLevel: 'silent' });
+  const hist = latencyHistogram();
+  let want = '';
+  let commitWall = 0;
+  // Commit time is the quantum's wall_time: the core may cancel as it applies the event, before the quantum is
+  // durable and delivered, so onDelivery can come after the Cancelled frames.
+  const off = srv.host.runtime.onDelivery((d) => {
+    for (const e of d.effects) if (want !== '' && e.req_id === want) commitWall = e.wall_time;
+  });
+  const join = async (id: string, x: number): Promise<TestClient> => {
+    const c = await TestClient.connect(srv.wsUrl, 'worldline.v1.msgpack', await mintToken(srv, id));
+    c.hello(id);
+    await c.waitFor((m) => m.type === 'welcome');
+    c.send({ type: 'submit_intent', intent: { req_id: 'spawn', kind: 'Spawn', payload: { entity_id: id, fields: { x, y: 100 } }, context_seq: 0, priority: 0 } });
+    await c.waitFor((m) => m.type === 'intent_result');
+    return c;
+  };
+  try {
+    const gens: TestClient[] = [];
+    for (let i = 0; i < clients; i++) gens.push(await join(`raw${i}`, 100 + (i % 100)));
+    const speaker = await join('raw-speaker', 150);
+    for (let round = 0; round < rounds; round++) {
+      await sleep(60);
+      const marks = gens.map((g) => g.received.length);
+      gens.forEach((g, i) => g.send({ type: 'begin_generation', req_id: `g${round}`, context_seq: srv.host.runtime.observe(`raw${i}`).view_seq }));
+      await sleep(30 + clients / 5);
+      commitWall = 0;
+      want = `m${round}`;
+      speaker.send({ type: 'submit_intent', intent: { req_id: want, kind: 'Move', payload: { dx: round % 2 ? 1 : -1, dy: 0 }, context_seq: srv.host.runtime.observe('raw-speaker').view_seq, priority: 0 } });
+      const received = await Promise.all(gens.map(async (g, i) => {
+        await g.waitFor((m) => m.type === 'cancelled' && m.req_id === `g${round}`, 5000, marks[i]);
+        return performance.timeOrigin + performance.now();
+      }));
+      await waitFor(() => commitWall !== 0, 5000);
+      // wall_time is whole milliseconds: latencies carry up to 1 ms of rounding.
+      for (const t of received) hist.recordValue(Math.max(1, Math.round((t - commitWall) * 1000)));
+      want = '';
+    }
+    for (const g of gens) g.close();
+    speaker.close();
+  } finally {
+    off();
+    await srv.shutdown();
+    fs.rmSync(srv.dataDir, { recursive: true, force: true });
+  }
+  return { clients, rounds, commitClock: 'effect wall_time (whole ms)', samples: hist.totalCount, cancelledP50Ms: pct(hist, 50), cancelledP99Ms: pct(hist, 99), cancelledMaxMs: hist.maxValue / 1000 };
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
