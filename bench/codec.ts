@@ -198,8 +198,8 @@ export async function run(opts: BenchOptions): Promise<Record<string, unknown>> 
   const rates = measureRates(opts.smoke);
   console.log('\nEncode and decode rates (median of rounds, messages per second):');
   console.log(table(rates.map((r) => ({ ...r, encodePerSec: Math.round(r.encodePerSec), decodePerSec: Math.round(r.decodePerSec) }))));
-  const agents = opts.smoke ? 100 : 1000;
-  const assembly = measureAssembly(agents, opts.smoke ? 3 : 7);
+  const agents = opts.smoke ? 400 : 1000;
+  const assembly = measureAssembly(agents, opts.smoke ? 5 : 7);
   console.log(`\nOne tick for ${agents} agents, each seeing ${VISIBLE} of ${WORLD_ENTITIES} moving entities (double positions): encode once and assemble vs encode per agent.`);
   console.log(table(assembly.map((r) => ({ ...r }))));
   const startup = measureProtoStartup();
