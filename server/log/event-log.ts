@@ -422,7 +422,6 @@ export class EventLog implements EventLogPort {
     this.nextSeq = this.writtenSeq + 1;
     this.tipHash = this.writtenHash;
     this.logicalEnd = this.segSize;
-    this.state = 'read-only';
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     const e = new WorldlineError('LOG_WRITE_FAILED', `log write failed (${code}); nothing from seq ${failed.firstSeq || this.nextSeq} on was recorded. The log is read-only until the disk accepts writes again; retry with backoff.`, { errno: code, retryable: true }, { cause: err });
     this.settle(pending, e);

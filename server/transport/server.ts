@@ -3,7 +3,7 @@
  * subprotocol, token checked at upgrade when given in the query), health and metrics on the same port, REST for
  * clients without sockets, and a graceful shutdown that loses no acknowledged intent.
  */
-import type { HttpRequest, WebSocket, us_listen_socket } from 'uWebSockets.js';
+import type { WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { WorldlineError } from '../errors.js';
 import { errorStatus, writeJson } from './http.js';
 import { resolveWorld, worlds } from '../worlds/index.js';
@@ -203,4 +203,3 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   };
 }
 
-export type { HttpRequest };

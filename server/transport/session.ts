@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { WorldlineError, isWorldlineError } from '../errors.js';
-import type { IntentOutcome, GenerationToken } from '../core/index.js';
+import type { IntentOutcome } from '../core/index.js';
 import { PROTOCOL_VERSION, checkSchemaVersion, WireSession, type ClientMessage, type Frame, type IntentResult, type JsonObject, type ServerMessage, type WireCodec, type Hello } from '../protocol/index.js';
 import { authorize, type Authenticator, type Principal, type Action } from './auth.js';
 import { TokenBucket, type Quarantine } from './rate-limit.js';
@@ -46,7 +46,6 @@ export class Session implements Subscriber {
   private unsubscribe: (() => void) | undefined;
   private detachEngine: (() => void) | undefined;
   private readonly rate: TokenBucket;
-  private readonly generations = new Map<string, GenerationToken>();
 
   /** `preauth`: the verification of a token given at connect time (query parameter), still running. */
   constructor(readonly codec: WireCodec, private readonly socket: SocketPort, private readonly deps: SessionDeps, preauth: Promise<Principal> | undefined) {
@@ -141,11 +140,8 @@ export class Session implements Subscriber {
       }
       case 'begin_generation': {
         this.check('act', this.agentId);
-        this.generations.get(msg.req_id)?.signal.removeEventListener('abort', () => {});
         const token = rt.beginGeneration(this.agentId, msg.req_id, msg.context_seq);
-        this.generations.set(msg.req_id, token);
         const onAbort = (): void => {
-          this.generations.delete(msg.req_id);
           const reason = token.signal.reason as unknown;
           const details = isWorldlineError(reason) ? reason.details : {};
           // The core names each cause's global_seq `seq` in the error details (its STALE_CONTEXT shape).
@@ -260,14 +256,13 @@ export class Session implements Subscriber {
     this.onClosed();
   }
 
-  /** The socket is gone: stop delivering, forget generations. Never touch the socket after this. */
+  /** The socket is gone: stop delivering. Never touch the socket after this. */
   onClosed(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.unsubscribe?.();
     if (this.detachEngine) this.deps.logger.warn({ session: this.id }, 'engine detached');
     this.detachEngine?.();
-    this.generations.clear();
   }
 
   get isReady(): boolean {

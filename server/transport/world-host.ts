@@ -8,7 +8,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { WorldRuntime, type ObservationDelta, type WorldDefinition } from '../core/index.js';
 import { openLog, type EventLog } from '../log/index.js';
-import { FragmentCache, createWorldCodecs, type DeltaHeader, type Frame, type ServerMessage, type WireCodec, type WireSession, type WorldCodecs, type Subprotocol } from '../protocol/index.js';
+import { FragmentCache, Subprotocol, createWorldCodecs, type DeltaHeader, type Frame, type ServerMessage, type WireCodec, type WireSession, type WorldCodecs } from '../protocol/index.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { WorldlineError } from '../errors.js';
@@ -65,7 +65,14 @@ export class WorldHost {
   private constructor(readonly opts: WorldHostOptions, readonly log: EventLog, runtime: WorldRuntime) {
     this.runtime = runtime;
     this.codecs = createWorldCodecs();
-    this.caches = new Map(Object.values(this.codecs).map((c) => [c.subprotocol, new FragmentCache(c)]));
+    // The binary codecs share the world's path table, so one binary fragment serves msgpack and proto sessions alike:
+    // one cache for both, so a change is encoded once per tick for all binary sessions, not once per codec.
+    const binary = new FragmentCache(this.codecs[Subprotocol.PROTO]);
+    this.caches = new Map<Subprotocol, FragmentCache>([
+      [Subprotocol.JSON, new FragmentCache(this.codecs[Subprotocol.JSON])],
+      [Subprotocol.MSGPACK, binary],
+      [Subprotocol.PROTO, binary],
+    ]);
     this.resumeWindow = opts.resumeWindow ?? 200;
     this.engine = new EngineLink({
       tick: () => this.runtime.tick().catch((err: unknown) => { this.fail(err); throw err; }),
@@ -216,7 +223,7 @@ export class WorldHost {
         }
       }
     }
-    for (const c of this.caches.values()) c.clear();
+    for (const c of new Set(this.caches.values())) c.clear();
   }
 
   /** Resolves at the next delivery to agentId, or after timeoutMs (long polling). */
