@@ -11,7 +11,7 @@ const coreForbidden = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**', 'adapters/unity/**', 'proto/gen/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/results/**', 'adapters/unity/**', 'proto/gen/**', 'scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

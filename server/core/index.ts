@@ -3,7 +3,7 @@
  * EventLogPort and a Clock, and reach it through the runtime, the facades, or replayWorld.
  */
 export { SCHEMA_VERSION } from './types.js';
-export type { Effect, EffectDraft, EntityRecord, Intent, IntentOutcome, JsonObject, JsonValue, ObservationDelta, PatchOp, StaleCause, View, WorldState } from './types.js';
+export type { DeltaFragment, Effect, EffectDraft, EntityRecord, Intent, IntentOutcome, JsonObject, JsonValue, ObservationDelta, PatchOp, StaleCause, View, WorldState } from './types.js';
 export type { AppendResult, Clock, EventLogPort, LogMeta, LogRecord, Rng, SnapshotRecord } from './ports.js';
 export { defineWorld, agentClass } from './world.js';
 export type {

@@ -12,8 +12,8 @@ import { canonicalMemberHash, escapePointerToken } from './canonical.js';
 import { SetDigest, type MemberHash } from './set-digest.js';
 import type { GridCell, GridItem } from './spatial-grid.js';
 import type { ChangeSet, EntityChange, WorldStore } from './state.js';
-import { SCHEMA_VERSION, type EntityRecord, type ObservationDelta, type PatchOp, type StaleCause, type View } from './types.js';
-import { NEAR_AFTER, NEAR_BEFORE, NEAR_UNKNOWN, Visibility, type ObserverItem } from './visibility.js';
+import { SCHEMA_VERSION, type DeltaFragment, type EntityRecord, type ObservationDelta, type PatchOp, type StaleCause, type View } from './types.js';
+import { NEAR_AFTER, NEAR_BEFORE, NEAR_UNKNOWN, Visibility, type EntityPos, type ObserverItem } from './visibility.js';
 import type { ObservationPolicy } from './world.js';
 
 const CAUSES = 64;
@@ -43,6 +43,19 @@ class Observer implements ObserverItem {
   /** Entities whose view entry may have changed this quantum (repeats allowed: deltaFor skips unchanged ones). */
   readonly touched: string[] = [];
   touchedCount = 0;
+  /** In touchedObservers (gets a delta at flush). */
+  listed = false;
+  /**
+   * Fast mode's view (`view` stays empty): the entities other than itself, sorted by EntityPos.idx, with the records
+   * and member hashes of the last delta; its own entity apart.
+   */
+  fIdx = new Int32Array(8);
+  fPos: EntityPos[] = [];
+  fRec: EntityRecord[] = [];
+  fHash: MemberHash[] = [];
+  fLen = 0;
+  selfRec: EntityRecord | undefined = undefined;
+  selfHash: MemberHash | undefined = undefined;
   stamp = -1;
   /** Its own entity changed in this quantum: the rest of its membership is re-evaluated at the end of it. */
   selfDirty = false;
@@ -63,12 +76,35 @@ interface ViewEntry {
   record: EntityRecord;
   /** canonicalMemberHash(id, record): what it adds to the view's digest. */
   hash: MemberHash;
+  /** The flush that last found it visible (rebuilds find the entries to remove by it). */
+  seen: number;
 }
 
-interface Shared {
-  readonly ops: PatchOp[];
-  readonly text: string;
+/** The ops and encoded pieces of one delta being built. */
+class DeltaParts {
+  /** Shared pieces so far (pieces[0 .. count)); the array is reused from delta to delta. */
+  readonly pieces: DeltaFragment[] = [];
+  count = 0;
+  ops = 0;
+  /** Ops only this observer gets. */
+  own: PatchOp[] | undefined = undefined;
+
+  reset(): DeltaParts {
+    this.count = 0;
+    this.ops = 0;
+    this.own = undefined;
+    return this;
+  }
+
+  push(f: DeltaFragment): void {
+    const n = f.ops.length;
+    if (n === 0) return;
+    this.pieces[this.count++] = f;
+    this.ops += n;
+  }
 }
+
+type Shared = DeltaFragment;
 
 /** One entity changed in the current quantum: its record at the start, and the ops shared by the observers. */
 interface QuantumChange {
@@ -101,7 +137,7 @@ function encodeOps(ops: readonly PatchOp[]): string {
 }
 
 function shared(ops: PatchOp[]): Shared {
-  return { ops, text: encodeOps(ops) };
+  return { ops, text: encodeOps(ops), wire: [] };
 }
 
 export class ObservationEngine {
@@ -113,12 +149,29 @@ export class ObservationEngine {
   private readonly dirty: Observer[] = [];
   /** Entities changed in this quantum (first record wins) and their shared ops. */
   private readonly quantum = new Map<string, QuantumChange>();
-  private hit: Observer[] = [];
+  private readonly hit: Observer[] = [];
   private readonly candidates: Observer[] = [];
   private readonly near: number[] = [];
   private readonly nearIds: string[] = [];
   private readonly nearSet = new Set<string>();
   private readonly singles = new Map<string, readonly string[]>();
+  /**
+   * Pure distance policy that includes the agent itself: membership is never kept during a quantum. The hits of each
+   * effect come from the grid query alone, and at flush an observer that moved is rebuilt from the entities near
+   * it, compared with its last view (one pass, no membership set); one that did not move checks the entities it
+   * was touched by.
+   */
+  private readonly fast: boolean;
+  /** Numbers quanta (and flushes): EntityPos.changeQuantum and ViewEntry.seen compare against it. */
+  private quantumNo = 1;
+  private readonly nearPos: EntityPos[] = [];
+  private readonly parts = new DeltaParts();
+  /** Fast-mode rebuild scratch: the near entities' indices, and the new view (swapped with the observer's). */
+  private sIdx = new Int32Array(256);
+  private nIdx = new Int32Array(256);
+  private nPos: EntityPos[] = [];
+  private nRec: EntityRecord[] = [];
+  private nHash: MemberHash[] = [];
   /** The changes of the effect being processed. */
   private current: readonly EntityChange[] = NO_CHANGES;
   onVisible: VisibleEventHook | undefined;
@@ -129,6 +182,7 @@ export class ObservationEngine {
     private readonly maxPatchOps: number,
   ) {
     this.visibility = new Visibility(policy, store, this.observers);
+    this.fast = this.visibility.pureDistance && this.visibility.includeSelf;
   }
 
   has(agentId: string): boolean {
@@ -150,6 +204,10 @@ export class ObservationEngine {
     this.observers.set(agentId, o);
     this.visibility.place(agentId, this.store.get(agentId));
     this.visibility.recomputeRelations();
+    if (this.fast) {
+      this.fastInit(o);
+      return;
+    }
     const self = this.store.get(agentId);
     this.visibility.forEachCandidateFor(agentId, (id) => {
       if (o.members.has(id)) return;
@@ -158,10 +216,35 @@ export class ObservationEngine {
         o.members.add(id);
         const cur = this.visibility.project(agentId, id, rec);
         const h = canonicalMemberHash(id, cur);
-        o.view.set(id, { record: cur, hash: h });
+        o.view.set(id, { record: cur, hash: h, seen: 0 });
         o.digest.add(h);
       }
     });
+  }
+
+  /** Fast mode: materialises a new observer's view (as a rebuild from an empty view that emits nothing). */
+  private fastInit(o: Observer): void {
+    const rec = this.store.get(o.id);
+    if (rec !== undefined) {
+      o.selfRec = rec;
+      o.selfHash = canonicalMemberHash(o.id, rec);
+      o.digest.add(o.selfHash);
+    }
+    if (o.gridCell === undefined) return;
+    const near: EntityPos[] = [];
+    this.visibility.entityPosNear(o.x, o.y, near);
+    const others = near.filter((p) => p.id !== o.id).sort((a, b) => a.idx - b.idx);
+    o.fIdx = new Int32Array(Math.max(8, others.length * 2));
+    others.forEach((p, i) => {
+      const r = p.rec as EntityRecord;
+      const h = canonicalMemberHash(p.id, r);
+      o.fIdx[i] = p.idx;
+      o.fPos[i] = p;
+      o.fRec[i] = r;
+      o.fHash[i] = h;
+      o.digest.add(h);
+    });
+    o.fLen = others.length;
   }
 
   /** Processes one committed effect's changes. */
@@ -173,11 +256,18 @@ export class ObservationEngine {
     for (let i = 0; i < ents.length; i++) {
       const ch = ents[i] as EntityChange;
       vis.place(ch.id, ch.after);
-      const q = this.quantum.get(ch.id);
-      if (q === undefined) this.quantum.set(ch.id, { before: ch.before, after: ch.after, hash: undefined, add: undefined, remove: undefined, update: undefined });
+      let q = this.quantum.get(ch.id);
+      if (q === undefined) this.quantum.set(ch.id, (q = { before: ch.before, after: ch.after, hash: undefined, add: undefined, remove: undefined, update: undefined }));
       else {
         q.after = ch.after;
         q.hash = undefined;
+      }
+      if (this.fast) {
+        const p = vis.positioned(ch.id);
+        if (p !== undefined) {
+          p.change = q;
+          p.changeQuantum = this.quantumNo;
+        }
       }
     }
     if (changes.relationshipsChanged && vis.policy.relationships) {
@@ -191,6 +281,20 @@ export class ObservationEngine {
     for (let i = 0; i < ents.length; i++) {
       const ch = ents[i] as EntityChange;
       const nc = vis.observersOf(ch.id, ch.before, ch.after, cands, near);
+      if (this.fast) {
+        // Every observer the grid returns sees the entity before or after: a hit. Only one that has not moved in
+        // this quantum needs to remember the entity (a moved one is rebuilt whole at flush).
+        for (let j = 0; j < nc; j++) this.markFast(cands[j] as Observer, ch.id);
+        const self = this.observers.get(ch.id);
+        if (self) {
+          this.markFast(self, ch.id);
+          if (!self.selfDirty) {
+            self.selfDirty = true;
+            self.touchedCount = 0;
+          }
+        }
+        continue;
+      }
       for (let j = 0; j < nc; j++) {
         const o = cands[j] as Observer;
         const f = near[j] as number;
@@ -220,7 +324,7 @@ export class ObservationEngine {
       o.causeChanged[slot] = changed;
       if (hook) hook(o.id, { view_seq: o.viewSeq, global_seq: globalSeq, kind }, changed);
     }
-    this.hit = [];
+    this.hit.length = 0;
   }
 
   /**
@@ -256,7 +360,10 @@ export class ObservationEngine {
 
   private mark(o: Observer, id: string, hit: boolean): void {
     const n = o.touchedCount;
-    if (n === 0) this.touchedObservers.push(o);
+    if (!o.listed) {
+      o.listed = true;
+      this.touchedObservers.push(o);
+    }
     if (n === 0 || o.touched[n - 1] !== id) {
       o.touched[n] = id;
       o.touchedCount = n + 1;
@@ -267,6 +374,25 @@ export class ObservationEngine {
     }
   }
 
+
+  /** A hit in fast mode: the observer gets a delta; one that has not moved remembers the entity. */
+  private markFast(o: Observer, id: string): void {
+    if (!o.listed) {
+      o.listed = true;
+      this.touchedObservers.push(o);
+    }
+    if (!o.selfDirty) {
+      const n = o.touchedCount;
+      if (n === 0 || o.touched[n - 1] !== id) {
+        o.touched[n] = id;
+        o.touchedCount = n + 1;
+      }
+    }
+    if (o.stamp !== this.stamp) {
+      o.stamp = this.stamp;
+      this.hit.push(o);
+    }
+  }
 
   /** `consider` under a pure distance policy, where the grid query already told whether it sees the entity before and after. */
   private considerNear(o: Observer, id: string, had: boolean, now: boolean): void {
@@ -375,20 +501,212 @@ export class ObservationEngine {
 
   /** Builds one delta per observer touched since the last flush and advances their views. */
   flush(globalSeq: number, simTime: number, wallTime: number): ObservationDelta[] {
-    this.settle();
     const out: ObservationDelta[] = [];
-    for (const o of this.touchedObservers) out.push(this.deltaFor(o, globalSeq, simTime, wallTime));
+    if (this.fast) {
+      for (const o of this.touchedObservers) {
+        o.listed = false;
+        out.push(this.fastDelta(o, globalSeq, simTime, wallTime));
+      }
+    } else {
+      this.settle();
+      for (const o of this.touchedObservers) {
+        o.listed = false;
+        out.push(this.deltaFor(o, globalSeq, simTime, wallTime));
+      }
+    }
     this.touchedObservers.length = 0;
     this.quantum.clear();
+    this.quantumNo++;
+    this.visibility.releaseGone();
     return out;
+  }
+
+  /**
+   * Fast mode's delta. An observer that moved is rebuilt: the entities near it, sorted by index, are merged with its
+   * last view (also sorted by index) in one pass, which yields the entering, leaving and changed entities without a
+   * lookup per entity. One that did not move checks the entities that touched it, found by binary search.
+   */
+  private fastDelta(o: Observer, globalSeq: number, simTime: number, wallTime: number): ObservationDelta {
+    const parts = this.parts.reset();
+    const vis = this.visibility;
+    const qn = this.quantumNo;
+    if (o.selfDirty) {
+      o.selfDirty = false;
+      this.fastSelf(o, parts);
+      let n = 0;
+      if (o.gridCell !== undefined) {
+        const near = this.nearPos;
+        const m = vis.entityPosNear(o.x, o.y, near);
+        if (this.sIdx.length < m) this.sIdx = new Int32Array(m * 2);
+        const s = this.sIdx;
+        for (let i = 0; i < m; i++) {
+          const p = near[i] as EntityPos;
+          if (p.id !== o.id) s[n++] = p.idx;
+        }
+      }
+      const sorted = n > 1 ? this.sIdx.subarray(0, n).sort() : this.sIdx;
+      const cap = n + o.fLen;
+      if (this.nIdx.length < cap) this.nIdx = new Int32Array(cap * 2);
+      const nIdx = this.nIdx;
+      const nPos = this.nPos;
+      const nRec = this.nRec;
+      const nHash = this.nHash;
+      const oIdx = o.fIdx;
+      const oPos = o.fPos;
+      const oRec = o.fRec;
+      const oHash = o.fHash;
+      const oLen = o.fLen;
+      let i = 0;
+      let j = 0;
+      let k = 0;
+      while (i < oLen || j < n) {
+        const a = i < oLen ? (oIdx[i] as number) : 0x7fffffff;
+        const b = j < n ? (sorted[j] as number) : 0x7fffffff;
+        if (a < b) {
+          // Left its view.
+          const p = oPos[i] as EntityPos;
+          o.digest.remove(oHash[i] as MemberHash);
+          const e = this.changeOf(p);
+          parts.push((e.remove ??= shared([{ op: 'remove', path: pathOf(p.id) }])));
+          i++;
+          continue;
+        }
+        const p = vis.atIndex(b);
+        const rec = p.rec as EntityRecord;
+        const q = p.changeQuantum === qn ? (p.change as QuantumChange) : undefined;
+        if (a === b) {
+          const prev = oRec[i] as EntityRecord;
+          let h = oHash[i] as MemberHash;
+          if (prev !== rec) {
+            const nh = this.hashOf(q, p.id, rec, rec);
+            o.digest.replace(h, nh);
+            h = nh;
+            this.update(p.id, prev, rec, q, parts);
+          }
+          nIdx[k] = b;
+          nPos[k] = p;
+          nRec[k] = rec;
+          nHash[k++] = h;
+          i++;
+          j++;
+        } else {
+          // Entered its view.
+          const h = this.hashOf(q, p.id, rec, rec);
+          o.digest.add(h);
+          const e = q ?? this.changeOf(p);
+          parts.push((e.add ??= shared([{ op: 'add', path: pathOf(p.id), value: rec }])));
+          nIdx[k] = b;
+          nPos[k] = p;
+          nRec[k] = rec;
+          nHash[k++] = h;
+          j++;
+        }
+      }
+      // The new view becomes the observer's; its old arrays are the next rebuild's scratch.
+      this.nIdx = oIdx;
+      this.nPos = oPos;
+      this.nRec = oRec;
+      this.nHash = oHash;
+      o.fIdx = nIdx;
+      o.fPos = nPos;
+      o.fRec = nRec;
+      o.fHash = nHash;
+      o.fLen = k;
+    } else {
+      const touched = o.touched;
+      for (let t = 0; t < o.touchedCount; t++) {
+        const id = touched[t] as string;
+        if (id === o.id) {
+          this.fastSelf(o, parts);
+          continue;
+        }
+        const p = vis.positioned(id);
+        // Never positioned since the last flush: it cannot be in the view (views hold positioned entities only).
+        if (p === undefined) continue;
+        const at = findIdx(o.fIdx, o.fLen, p.idx);
+        const rec = p.rec;
+        if (!p.gone && rec !== undefined && vis.inRadius(o, rec)) {
+          const q = p.changeQuantum === qn ? (p.change as QuantumChange) : undefined;
+          if (at >= 0) {
+            const prev = o.fRec[at] as EntityRecord;
+            if (prev === rec) continue;
+            const h = this.hashOf(q, id, rec, rec);
+            o.digest.replace(o.fHash[at] as MemberHash, h);
+            o.fRec[at] = rec;
+            o.fHash[at] = h;
+            this.update(id, prev, rec, q, parts);
+          } else {
+            const h = this.hashOf(q, id, rec, rec);
+            o.digest.add(h);
+            insertAt(o, -at - 1, p, rec, h);
+            const e = q ?? this.changeOf(p);
+            parts.push((e.add ??= shared([{ op: 'add', path: pathOf(id), value: rec }])));
+          }
+        } else if (at >= 0) {
+          o.digest.remove(o.fHash[at] as MemberHash);
+          removeAt(o, at);
+          const e = this.changeOf(p);
+          parts.push((e.remove ??= shared([{ op: 'remove', path: pathOf(id) }])));
+        }
+      }
+      o.touchedCount = 0;
+    }
+    return this.finish(o, parts, globalSeq, simTime, wallTime);
+  }
+
+  /** Fast mode: brings the observer's own entity in its view up to date. */
+  private fastSelf(o: Observer, parts: DeltaParts): void {
+    const id = o.id;
+    const rec = this.store.get(id);
+    const prev = o.selfRec;
+    if (prev === rec) return;
+    const q = this.quantum.get(id);
+    if (rec === undefined) {
+      o.digest.remove(o.selfHash as MemberHash);
+      o.selfRec = undefined;
+      o.selfHash = undefined;
+      const e = q ?? this.entry(id);
+      parts.push((e.remove ??= shared([{ op: 'remove', path: pathOf(id) }])));
+      return;
+    }
+    const h = this.hashOf(q, id, rec, rec);
+    if (prev === undefined) {
+      o.digest.add(h);
+      const e = q ?? this.entry(id);
+      parts.push((e.add ??= shared([{ op: 'add', path: pathOf(id), value: rec }])));
+    } else {
+      o.digest.replace(o.selfHash as MemberHash, h);
+      this.update(id, prev, rec, q, parts);
+    }
+    o.selfRec = rec;
+    o.selfHash = h;
+  }
+
+  /** The ops taking an entity in view from `prev` to `rec`: shared when the observer had its record from before the quantum. */
+  private update(id: string, prev: EntityRecord, rec: EntityRecord, q: QuantumChange | undefined, parts: DeltaParts): void {
+    if (q && prev === q.before) {
+      if (!q.update) {
+        const u: PatchOp[] = [];
+        fieldOps(pathOf(id), prev, rec, u);
+        q.update = shared(u);
+      }
+      parts.push(q.update);
+    } else fieldOps(pathOf(id), prev, rec, (parts.own ??= []));
+  }
+
+  /** The quantum entry of a positioned entity, created for one that did not change (entering or leaving a view). */
+  private changeOf(p: EntityPos): QuantumChange {
+    if (p.changeQuantum === this.quantumNo) return p.change as QuantumChange;
+    const q = this.entry(p.id);
+    p.change = q;
+    p.changeQuantum = this.quantumNo;
+    return q;
   }
 
   private deltaFor(o: Observer, globalSeq: number, simTime: number, wallTime: number): ObservationDelta {
     const vis = this.visibility;
     const fields = vis.hasFields;
-    let ops: PatchOp[] = [];
-    let fragments: string[] = [];
-    let own: PatchOp[] | undefined;
+    const parts = this.parts.reset();
     const touched = o.touched;
     for (let t = 0; t < o.touchedCount; t++) {
       const id = touched[t] as string;
@@ -406,24 +724,23 @@ export class ObservationEngine {
         o.view.delete(id);
         o.digest.remove(entry.hash);
         const e = q ?? this.entry(id);
-        this.push(ops, fragments, (e.remove ??= shared([{ op: 'remove', path: pathOf(id) }])));
+        parts.push((e.remove ??= shared([{ op: 'remove', path: pathOf(id) }])));
         continue;
       }
       const cur = fields ? vis.project(o.id, id, rec) : rec;
       if (entry === undefined) {
         const h = this.hashOf(q, id, cur, rec);
-        o.view.set(id, { record: cur, hash: h });
+        o.view.set(id, { record: cur, hash: h, seen: 0 });
         o.digest.add(h);
         if (shareable) {
           const e = q ?? this.entry(id);
-          this.push(ops, fragments, (e.add ??= shared([{ op: 'add', path: pathOf(id), value: cur }])));
-        } else (own ??= []).push({ op: 'add', path: pathOf(id), value: cur });
+          parts.push((e.add ??= shared([{ op: 'add', path: pathOf(id), value: cur }])));
+        } else (parts.own ??= []).push({ op: 'add', path: pathOf(id), value: cur });
         continue;
       }
       if (prev === cur) continue;
       const h = this.hashOf(q, id, cur, rec);
-      o.digest.remove(entry.hash);
-      o.digest.add(h);
+      o.digest.replace(entry.hash, h);
       entry.record = cur;
       entry.hash = h;
       if (shareable && q && prev === q.before) {
@@ -432,21 +749,39 @@ export class ObservationEngine {
           fieldOps(pathOf(id), prev as EntityRecord, cur, u);
           q.update = shared(u);
         }
-        this.push(ops, fragments, q.update);
+        parts.push(q.update);
       } else {
-        fieldOps(pathOf(id), prev as EntityRecord, cur, (own ??= []));
+        fieldOps(pathOf(id), prev as EntityRecord, cur, (parts.own ??= []));
       }
     }
     o.touchedCount = 0;
-    if (own && own.length > 0) {
-      ops.push(...own);
-      fragments.push(encodeOps(own));
-    }
+    return this.finish(o, parts, globalSeq, simTime, wallTime);
+  }
+
+  /** Completes a delta: the observer's own ops last, a snapshot in place of too many ops; advances from_seq. */
+  private finish(o: Observer, parts: DeltaParts, globalSeq: number, simTime: number, wallTime: number): ObservationDelta {
+    const own = parts.own;
+    if (own && own.length > 0) parts.push(shared(own));
+    let ops: PatchOp[];
+    let fragments: DeltaFragment[];
     let snapshot = false;
-    if (ops.length > this.maxPatchOps) {
+    if (parts.ops > this.maxPatchOps) {
       snapshot = true;
       ops = [{ op: 'replace', path: '', value: this.viewOf(o) as never }];
-      fragments = [encodeOps(ops)];
+      fragments = [shared(ops)];
+    } else {
+      // Exact-size arrays, filled once: no growth while collecting a few hundred ops per observer.
+      const n = parts.count;
+      const pieces = parts.pieces;
+      ops = new Array<PatchOp>(parts.ops);
+      fragments = new Array<DeltaFragment>(n);
+      let k = 0;
+      for (let i = 0; i < n; i++) {
+        const f = pieces[i] as DeltaFragment;
+        fragments[i] = f;
+        const fo = f.ops;
+        for (let j = 0; j < fo.length; j++) ops[k++] = fo[j] as PatchOp;
+      }
     }
     const delta: ObservationDelta = {
       schema_version: SCHEMA_VERSION,
@@ -481,14 +816,14 @@ export class ObservationEngine {
     return q;
   }
 
-  private push(ops: PatchOp[], fragments: string[], s: Shared): void {
-    if (s.ops.length === 0) return;
-    for (const op of s.ops) ops.push(op);
-    fragments.push(s.text);
-  }
 
   private viewOf(o: Observer): View {
     const entities: View['entities'] = {};
+    if (this.fast) {
+      if (o.selfRec !== undefined) entities[o.id] = o.selfRec as View['entities'][string];
+      for (let i = 0; i < o.fLen; i++) entities[(o.fPos[i] as EntityPos).id] = o.fRec[i] as View['entities'][string];
+      return { entities };
+    }
     for (const [id, e] of o.view) entities[id] = e.record as View['entities'][string];
     return { entities };
   }
@@ -542,4 +877,42 @@ function sameRecord(a: EntityRecord, b: EntityRecord): boolean {
   }
   for (const _k in b) n--;
   return n === 0;
+}
+
+/** Binary search of a sorted index array: the position of `idx`, or -(insertion point) - 1. */
+function findIdx(a: Int32Array, n: number, idx: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = a[mid] as number;
+    if (v < idx) lo = mid + 1;
+    else if (v > idx) hi = mid - 1;
+    else return mid;
+  }
+  return -lo - 1;
+}
+
+/** Fast mode: inserts an entity into an observer's sorted view at `at`. */
+function insertAt(o: Observer, at: number, p: EntityPos, rec: EntityRecord, h: MemberHash): void {
+  if (o.fIdx.length <= o.fLen) {
+    const grown = new Int32Array(o.fIdx.length * 2);
+    grown.set(o.fIdx);
+    o.fIdx = grown;
+  }
+  o.fIdx.copyWithin(at + 1, at, o.fLen);
+  o.fIdx[at] = p.idx;
+  o.fPos.splice(at, 0, p);
+  o.fRec.splice(at, 0, rec);
+  o.fHash.splice(at, 0, h);
+  o.fLen++;
+}
+
+/** Fast mode: removes the entity at `at` from an observer's sorted view. */
+function removeAt(o: Observer, at: number): void {
+  o.fIdx.copyWithin(at, at + 1, o.fLen);
+  o.fPos.splice(at, 1);
+  o.fRec.splice(at, 1);
+  o.fHash.splice(at, 1);
+  o.fLen--;
 }

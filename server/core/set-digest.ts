@@ -26,34 +26,76 @@ export function memberHash(member: string): MemberHash {
   return words;
 }
 
+const TWO32 = 0x100000000;
+/** Terms a digest may take between normalisations: each limb then stays below 2^52 in magnitude (exact in a double). */
+const MAX_PENDING = 1 << 19;
+
+/**
+ * The running sum. Its eight 32-bit limbs (most significant first) are doubles, and adding or removing a member
+ * adds or subtracts limb by limb without carrying; carries are propagated, modulo 2^256, only when the digest is
+ * read (or after MAX_PENDING terms), which keeps an update to eight plain additions.
+ */
 export class SetDigest {
-  private readonly sum = new Uint32Array(WORDS);
+  private readonly sum = new Float64Array(WORDS);
+  private pending = 0;
 
   /** Adds a member given by its memberHash (the caller keeps members distinct). */
   add(term: MemberHash): void {
-    const sum = this.sum;
-    let carry = 0;
-    for (let i = WORDS - 1; i >= 0; i--) {
-      const s = (sum[i] as number) + (term[i] as number) + carry;
-      sum[i] = s >>> 0;
-      carry = s > 0xffffffff ? 1 : 0;
-    }
+    const s = this.sum;
+    s[0] = (s[0] as number) + (term[0] as number);
+    s[1] = (s[1] as number) + (term[1] as number);
+    s[2] = (s[2] as number) + (term[2] as number);
+    s[3] = (s[3] as number) + (term[3] as number);
+    s[4] = (s[4] as number) + (term[4] as number);
+    s[5] = (s[5] as number) + (term[5] as number);
+    s[6] = (s[6] as number) + (term[6] as number);
+    s[7] = (s[7] as number) + (term[7] as number);
+    if (++this.pending >= MAX_PENDING) this.normalize();
   }
 
   /** Removes a member added before, given by its memberHash. */
   remove(term: MemberHash): void {
-    const sum = this.sum;
-    let borrow = 0;
+    const s = this.sum;
+    s[0] = (s[0] as number) - (term[0] as number);
+    s[1] = (s[1] as number) - (term[1] as number);
+    s[2] = (s[2] as number) - (term[2] as number);
+    s[3] = (s[3] as number) - (term[3] as number);
+    s[4] = (s[4] as number) - (term[4] as number);
+    s[5] = (s[5] as number) - (term[5] as number);
+    s[6] = (s[6] as number) - (term[6] as number);
+    s[7] = (s[7] as number) - (term[7] as number);
+    if (++this.pending >= MAX_PENDING) this.normalize();
+  }
+
+  /** Replaces member `from` by member `to` (remove then add, in one pass). */
+  replace(from: MemberHash, to: MemberHash): void {
+    const s = this.sum;
+    s[0] = (s[0] as number) + (to[0] as number) - (from[0] as number);
+    s[1] = (s[1] as number) + (to[1] as number) - (from[1] as number);
+    s[2] = (s[2] as number) + (to[2] as number) - (from[2] as number);
+    s[3] = (s[3] as number) + (to[3] as number) - (from[3] as number);
+    s[4] = (s[4] as number) + (to[4] as number) - (from[4] as number);
+    s[5] = (s[5] as number) + (to[5] as number) - (from[5] as number);
+    s[6] = (s[6] as number) + (to[6] as number) - (from[6] as number);
+    s[7] = (s[7] as number) + (to[7] as number) - (from[7] as number);
+    if (++this.pending >= MAX_PENDING) this.normalize();
+  }
+
+  /** Propagates carries and borrows so every limb is in [0, 2^32); the carry out of the top limb is dropped (mod 2^256). */
+  private normalize(): void {
+    const s = this.sum;
+    let carry = 0;
     for (let i = WORDS - 1; i >= 0; i--) {
-      let d = (sum[i] as number) - (term[i] as number) - borrow;
-      borrow = d < 0 ? 1 : 0;
-      if (d < 0) d += 0x100000000;
-      sum[i] = d;
+      const v = (s[i] as number) + carry;
+      carry = Math.floor(v / TWO32);
+      s[i] = v - carry * TWO32;
     }
+    this.pending = 0;
   }
 
   /** The digest as 64 lowercase hex digits. */
   hex(): string {
+    if (this.pending > 0) this.normalize();
     let out = '';
     for (let i = 0; i < WORDS; i++) {
       const w = this.sum[i] as number;

@@ -98,10 +98,19 @@ export interface ObservationDelta {
    */
   readonly context_digest: string;
   /**
-   * The same ops as JSON text in pieces (each a comma-joined run of encoded ops). Pieces are shared between agents
-   * that receive the same change, so a transport can encode each change once and assemble frames from them.
+   * The same ops in pieces, in order. Pieces are shared between agents that receive the same change in a quantum,
+   * so a transport can encode each change once and assemble frames from them.
    */
-  readonly fragments: readonly string[];
+  readonly fragments: readonly DeltaFragment[];
+}
+
+/** A piece of a delta's ops, one object shared by every agent that receives the same change in a quantum. */
+export interface DeltaFragment {
+  readonly ops: readonly PatchOp[];
+  /** The ops as JSON text: RFC 6902 objects joined by commas. */
+  readonly text: string;
+  /** Slots where a transport caches its encodings of the piece (the core creates it empty). */
+  readonly wire: unknown[];
 }
 
 /** A committed or rejected intent, as the submitter learns it. */

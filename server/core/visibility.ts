@@ -25,17 +25,34 @@ export interface ObserverItem extends GridItem {
   visit: number;
 }
 
-/** A positioned entity in the entity grid. */
-class EntityPos implements GridItem {
+/**
+ * A positioned entity in the entity grid, with its current record (kept by place()) and a small integer index,
+ * unique among the entities positioned now. An entity that loses its position keeps its object and index until
+ * releaseGone() (the end of the quantum), so within a quantum an id and its index stay paired.
+ */
+export class EntityPos implements GridItem {
   gridCell: GridCell<GridItem> | undefined = undefined;
   gridSlot = 0;
-  constructor(readonly id: string) {}
+  rec: EntityRecord | undefined = undefined;
+  /** Lost its position in this quantum (out of the grid; released at the end of the quantum unless it regains one). */
+  gone = false;
+  /** Scratch for the observation engine: this quantum's change entry and the quantum it belongs to. */
+  change: unknown = undefined;
+  changeQuantum = -1;
+  constructor(
+    readonly id: string,
+    readonly idx: number,
+  ) {}
 }
 
 export class Visibility<O extends ObserverItem> {
   /** Positioned entities. */
   private readonly entityGrid: SpatialGrid<EntityPos> | undefined;
   private readonly entityPos = new Map<string, EntityPos>();
+  /** EntityPos by index; indices of released entities are reused. */
+  private readonly byIdx: Array<EntityPos | undefined> = [];
+  private readonly freeIdx: number[] = [];
+  private readonly goneList: EntityPos[] = [];
   /** Positioned observers (agents whose entity has a position). */
   private readonly observerGrid: SpatialGrid<O> | undefined;
   private readonly r2: number;
@@ -81,7 +98,13 @@ export class Visibility<O extends ObserverItem> {
     let p = this.entityPos.get(id);
     const o = this.observers.get(id);
     if (num(x) && num(y)) {
-      if (p === undefined) this.entityPos.set(id, (p = new EntityPos(id)));
+      if (p === undefined) {
+        p = new EntityPos(id, this.freeIdx.length > 0 ? (this.freeIdx.pop() as number) : this.byIdx.length);
+        this.entityPos.set(id, p);
+        this.byIdx[p.idx] = p;
+      }
+      p.rec = rec;
+      p.gone = false;
       eg.set(p, x, y);
       if (o !== undefined) {
         o.x = x;
@@ -89,9 +112,11 @@ export class Visibility<O extends ObserverItem> {
         og.set(o, x, y);
       }
     } else {
-      if (p !== undefined) {
+      if (p !== undefined && !p.gone) {
         eg.delete(p);
-        this.entityPos.delete(id);
+        p.rec = undefined;
+        p.gone = true;
+        this.goneList.push(p);
       }
       if (o !== undefined) og.delete(o);
     }
@@ -278,6 +303,63 @@ export class Visibility<O extends ObserverItem> {
       }
     }
     return n;
+  }
+
+  /**
+   * Writes to out[0...] the positioned entities within the radius of (x, y) (with their current records) and returns
+   * their count: entitiesNear without the id lookups.
+   */
+  entityPosNear(x: number, y: number, out: EntityPos[]): number {
+    const eg = this.entityGrid;
+    if (!eg) return 0;
+    const r = this.radius;
+    const r2 = this.r2;
+    const cells = this.entityCellBuf;
+    const nc = eg.cellsInBox(x - r, y - r, x + r, y + r, cells, 0);
+    let n = 0;
+    for (let c = 0; c < nc; c++) {
+      const cell = cells[c] as GridCell<EntityPos>;
+      const xs = cell.xs;
+      const ys = cell.ys;
+      for (let i = 0; i < xs.length; i++) {
+        const dx = (xs[i] as number) - x;
+        const dy = (ys[i] as number) - y;
+        if (dx * dx + dy * dy <= r2) out[n++] = cell.items[i] as EntityPos;
+      }
+    }
+    return n;
+  }
+
+  /** The grid entry of an entity positioned now or earlier in this quantum (`gone` tells which). */
+  positioned(id: string): EntityPos | undefined {
+    return this.entityPos.get(id);
+  }
+
+  /** The entity with index `idx` (see EntityPos). */
+  atIndex(idx: number): EntityPos {
+    return this.byIdx[idx] as EntityPos;
+  }
+
+  /** At the end of a quantum: forgets the entities that lost their position in it and frees their indices. */
+  releaseGone(): void {
+    for (const p of this.goneList) {
+      if (!p.gone || this.entityPos.get(p.id) !== p) continue;
+      this.entityPos.delete(p.id);
+      this.byIdx[p.idx] = undefined;
+      this.freeIdx.push(p.idx);
+    }
+    this.goneList.length = 0;
+  }
+
+  /** Under a distance policy: whether a positioned observer is within the radius of a record's position. */
+  inRadius(o: ObserverItem, rec: EntityRecord): boolean {
+    if (o.gridCell === undefined) return false;
+    const tx = rec['x'];
+    const ty = rec['y'];
+    if (!num(tx) || !num(ty)) return false;
+    const dx = o.x - tx;
+    const dy = o.y - ty;
+    return dx * dx + dy * dy <= this.r2;
   }
 
   /** Recomputes relationship reach for every observer (after a relationship change or a new observer). */

@@ -85,28 +85,41 @@ export interface WireCodec {
   assembleDelta(session: WireSession, header: DeltaHeader, fragments: readonly EncodedFragment[]): Frame;
 }
 
-/** Per-tick cache so each distinct change is encoded once per codec family, keyed by the core's fragment text. */
+/** What FragmentCache needs of the core's DeltaFragment: its JSON text and its cache slots. */
+export interface CacheableFragment {
+  readonly ops: readonly WireOp[];
+  readonly text: string;
+  readonly wire: unknown[];
+}
+
+/**
+ * Encodes each of the core's shared fragments once per codec family: the encoding is kept in the fragment's own
+ * slot (0 for JSON text, 1 for the binary op stream both binary codecs share), so it lives exactly as long as the
+ * fragment and a resuming client's replayed deltas reuse it too.
+ */
 export class FragmentCache {
-  private readonly entries = new Map<string, EncodedFragment>();
+  private readonly slot: number;
+  private encoded = 0;
 
-  constructor(private readonly codec: WireCodec) {}
+  constructor(private readonly codec: WireCodec) {
+    this.slot = codec.binary ? 1 : 0;
+  }
 
-  /** The encoded fragment for `text`, encoding it on first request since the last clear(). */
-  get(text: string): EncodedFragment {
-    let f = this.entries.get(text);
-    if (f === undefined) {
-      f = this.codec.encodeFragmentText(text);
-      this.entries.set(text, f);
+  /** The encoded fragment, encoding it on first request. */
+  get(f: CacheableFragment): EncodedFragment {
+    const w = f.wire;
+    let e = w[this.slot] as EncodedFragment | undefined;
+    if (e === undefined) {
+      // Binary codecs encode the ops objects directly; JSON uses the core's text as it is.
+      e = this.slot === 1 ? this.codec.encodeFragment(f.ops) : this.codec.encodeFragmentText(f.text);
+      w[this.slot] = e;
+      this.encoded++;
     }
-    return f;
+    return e;
   }
 
-  /** Forget this tick's fragments. */
-  clear(): void {
-    this.entries.clear();
-  }
-
+  /** How many fragments this cache has encoded. */
   get size(): number {
-    return this.entries.size;
+    return this.encoded;
   }
 }

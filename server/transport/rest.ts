@@ -9,7 +9,7 @@ import type { JsonValue } from '../core/index.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import { authorize, type Authenticator, type Principal, type Action } from './auth.js';
-import type { WorldHost } from './world-host.js';
+import { heldOps, type WorldHost } from './world-host.js';
 import { errorStatus, writeJson } from './http.js';
 
 export interface RestDeps {
@@ -127,7 +127,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     if (after === current.view_seq && timeoutMs > 0) await host.waitForDelivery(agentId, timeoutMs);
     const plan = host.resumePlan(agentId, after);
     if (plan.kind === 'deltas') {
-      return { agent_id: agentId, kind: 'deltas', deltas: plan.deltas.map((d) => ({ view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, ops: d.ops, context_digest: d.context_digest })) };
+      return { agent_id: agentId, kind: 'deltas', deltas: plan.deltas.map((d) => ({ view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, ops: heldOps(d), context_digest: d.context_digest })) };
     }
     const o = rt.observe(agentId);
     return { agent_id: agentId, kind: 'snapshot', view_seq: o.view_seq, view: o.view, context_digest: o.context_digest };

@@ -6,9 +6,9 @@
  */
 import path from 'node:path';
 import fs from 'node:fs';
-import { WorldRuntime, type ObservationDelta, type WorldDefinition } from '../core/index.js';
+import { WorldRuntime, type DeltaFragment, type ObservationDelta, type PatchOp, type WorldDefinition } from '../core/index.js';
 import { openLog, type EventLog } from '../log/index.js';
-import { FragmentCache, Subprotocol, createWorldCodecs, type DeltaHeader, type Frame, type ServerMessage, type WireCodec, type WireSession, type WorldCodecs } from '../protocol/index.js';
+import { FragmentCache, Subprotocol, createWorldCodecs, type DeltaHeader, type EncodedFragment, type Frame, type ServerMessage, type WireCodec, type WireSession, type WorldCodecs } from '../protocol/index.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { WorldlineError } from '../errors.js';
@@ -46,14 +46,42 @@ export interface WorldHostOptions {
   readonly metrics: Metrics;
 }
 
+/**
+ * A delta as the resume history holds it: without its ops array (the fragments carry the same ops), so the
+ * history keeps only objects shared with other agents plus this small header.
+ */
+export type HeldDelta = Pick<ObservationDelta, 'view_seq' | 'from_seq' | 'global_seq' | 'sim_time' | 'wall_time' | 'context_digest' | 'snapshot' | 'fragments'>;
+
+/** An agent's resume history and the size of its ops as JSON text. */
+interface History {
+  readonly deltas: HeldDelta[];
+  bytes: number;
+}
+
+/** Ops bytes (as JSON text) held per agent for resume, beyond the newest delta. */
+const HISTORY_BYTES = 64 * 1024;
+
+function heldBytes(d: HeldDelta): number {
+  let n = 0;
+  for (const f of d.fragments) n += f.text.length;
+  return n;
+}
+
+/** The RFC 6902 ops of a held delta, from its fragments. */
+export function heldOps(d: HeldDelta): PatchOp[] {
+  const out: PatchOp[] = [];
+  for (const f of d.fragments) for (const op of f.ops) out.push(op);
+  return out;
+}
+
 /** How a resuming client catches up: the deltas it missed, or a snapshot when they are no longer held. */
-export type ResumePlan = { readonly kind: 'deltas'; readonly deltas: readonly ObservationDelta[] } | { readonly kind: 'snapshot' };
+export type ResumePlan = { readonly kind: 'deltas'; readonly deltas: readonly HeldDelta[] } | { readonly kind: 'snapshot' };
 
 export class WorldHost {
   readonly runtime: WorldRuntime;
   readonly codecs: WorldCodecs;
   private readonly subs = new Map<string, Set<Subscriber>>();
-  private readonly history = new Map<string, ObservationDelta[]>();
+  private readonly history = new Map<string, History>();
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly caches: Map<Subprotocol, FragmentCache>;
   private readonly resumeWindow: number;
@@ -170,7 +198,7 @@ export class WorldHost {
   resumePlan(agentId: string, viewSeq: number): ResumePlan {
     // Catch up to what has been delivered: a quantum still waiting for durability reaches the session through the
     // normal fan-out right after, starting exactly where these deltas end.
-    const h = this.history.get(agentId) ?? [];
+    const h = this.history.get(agentId)?.deltas ?? [];
     const current = h.length ? h[h.length - 1]!.view_seq : this.runtime.observe(agentId).view_seq;
     if (viewSeq === current) return { kind: 'deltas', deltas: [] };
     if (viewSeq > current) return { kind: 'snapshot' };
@@ -183,31 +211,45 @@ export class WorldHost {
     // Replaying more bytes than the view itself holds is never worth it (and could overrun the socket's buffer
     // limit again): a snapshot is then the cheaper catch-up.
     let deltaBytes = 0;
-    for (const d of out) for (const f of d.fragments) deltaBytes += f.length;
-    if (deltaBytes > 64 * 1024 && deltaBytes > 2 * JSON.stringify(this.runtime.observe(agentId).view).length) return { kind: 'snapshot' };
+    for (const d of out) deltaBytes += heldBytes(d);
+    if (deltaBytes > HISTORY_BYTES && deltaBytes > 2 * JSON.stringify(this.runtime.observe(agentId).view).length) return { kind: 'snapshot' };
     return { kind: 'deltas', deltas: out };
   }
 
   /** Encodes one delta for one subscriber (shared fragments come from this quantum's cache). */
-  encodeDelta(s: Subscriber, d: ObservationDelta, cache?: FragmentCache): Frame {
+  encodeDelta(s: Subscriber, d: HeldDelta, cache?: FragmentCache): Frame {
     if (d.snapshot) {
-      const root = d.ops[0];
+      const root = d.fragments[0]?.ops[0];
       const view = root && root.op !== 'remove' ? root.value : { entities: {} };
       const msg: ServerMessage = { type: 'snapshot', view_seq: d.view_seq, view, context_digest: d.context_digest };
       return s.codec.encodeServer(msg, s.wire);
     }
     const header: DeltaHeader = { view_seq: d.view_seq, from_seq: d.from_seq, context_digest: d.context_digest, global_seq: d.global_seq, sim_time: d.sim_time, server_time: Math.round(d.wall_time) };
-    const c = cache ?? new FragmentCache(s.codec);
-    return s.codec.assembleDelta(s.wire, header, d.fragments.map((t) => c.get(t)));
+    const c = cache ?? (this.caches.get(s.codec.subprotocol) as FragmentCache);
+    const fr = d.fragments;
+    const enc = new Array<EncodedFragment>(fr.length);
+    for (let i = 0; i < fr.length; i++) enc[i] = c.get(fr[i] as DeltaFragment);
+    return s.codec.assembleDelta(s.wire, header, enc);
   }
 
   private fanOut(deltas: readonly ObservationDelta[]): void {
     const now = Date.now();
     for (const d of deltas) {
       let h = this.history.get(d.agent_id);
-      if (!h) this.history.set(d.agent_id, (h = []));
-      h.push(d);
-      if (h.length > this.resumeWindow) h.splice(0, h.length - this.resumeWindow);
+      if (!h) this.history.set(d.agent_id, (h = { deltas: [], bytes: 0 }));
+      const held: HeldDelta = { view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, sim_time: d.sim_time, wall_time: d.wall_time, context_digest: d.context_digest, snapshot: d.snapshot, fragments: d.fragments };
+      h.deltas.push(held);
+      h.bytes += heldBytes(held);
+      // Keep at most resumeWindow deltas and, past the newest one, HISTORY_BYTES of ops: a longer catch-up would
+      // be answered with a snapshot anyway (resumePlan), unless the view itself is larger still.
+      let drop = Math.max(0, h.deltas.length - this.resumeWindow);
+      let bytes = h.bytes;
+      for (let i = 0; i < drop; i++) bytes -= heldBytes(h.deltas[i] as HeldDelta);
+      while (bytes > HISTORY_BYTES && drop < h.deltas.length - 1) bytes -= heldBytes(h.deltas[drop++] as HeldDelta);
+      if (drop > 0) {
+        h.deltas.splice(0, drop);
+        h.bytes = bytes;
+      }
       const w = this.waiters.get(d.agent_id);
       if (w) {
         this.waiters.delete(d.agent_id);
@@ -223,7 +265,6 @@ export class WorldHost {
         }
       }
     }
-    for (const c of new Set(this.caches.values())) c.clear();
   }
 
   /** Resolves at the next delivery to agentId, or after timeoutMs (long polling). */

@@ -74,7 +74,7 @@ describe('observation deltas (property)', () => {
               expect(applied).toEqual(ref);
               expect(d.context_digest).toBe(digestOf(server));
               expect(d.context_digest).toBe(viewDigest(applied));
-              expect(JSON.parse(`[${d.fragments.join(',')}]`)).toEqual(JSON.parse(JSON.stringify(d.ops)));
+              expect(JSON.parse(`[${d.fragments.map((f) => f.text).join(',')}]`)).toEqual(JSON.parse(JSON.stringify(d.ops)));
               client.set(d.agent_id, { view: applied, seq: d.view_seq });
             }
             for (const a of agents) {

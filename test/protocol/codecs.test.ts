@@ -197,18 +197,22 @@ describe('encode once, assemble per connection', () => {
     expect(() => world[Subprotocol.JSON].assembleDelta(new WireSession(), { view_seq: 1, from_seq: 0, context_digest: '' }, [frag])).toThrow(/binary fragment/);
   });
 
-  it('FragmentCache encodes each distinct fragment text once per tick, from the core\'s JSON text', () => {
+  it('FragmentCache encodes each core fragment once per codec family, from the core\'s JSON text, kept in the fragment', () => {
     for (const codec of codecs()) {
       const cache = new FragmentCache(codec);
       const text = '{"op":"replace","path":"/entities/e1/x","value":4.25},{"op":"replace","path":"/entities/e1/y","value":-1}';
-      const a = cache.get(text);
-      expect(cache.get(text)).toBe(a);
+      const fragment = { ops: JSON.parse(`[${text}]`) as WireOp[], text, wire: [] as unknown[] };
+      const a = cache.get(fragment);
+      expect(cache.get(fragment)).toBe(a);
       expect(cache.size).toBe(1);
+      expect(fragment.wire.filter((x) => x !== undefined)).toEqual([a]);
       const frame = codec.assembleDelta(new WireSession(), { view_seq: 1, from_seq: 0, context_digest: '' }, [a, a]);
       const ops = JSON.parse(`[${text}]`) as WireOp[];
       expect((codec.decodeServer(frame, new WireSession()) as ObservationDelta).ops).toEqual([...ops, ...ops]);
-      cache.clear();
-      expect(cache.get(text)).not.toBe(a);
+      // Another fragment with the same text is another change: encoded again, not confused with the first.
+      const other = { ops: fragment.ops, text, wire: [] as unknown[] };
+      expect(cache.get(other)).not.toBe(a);
+      expect(cache.size).toBe(2);
     }
   });
 });
