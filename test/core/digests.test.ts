@@ -136,3 +136,41 @@ describe('state hash', () => {
     );
   });
 });
+
+describe('SetDigest limb arithmetic', () => {
+  const big = (hex: string): bigint => BigInt(`0x${hex}`);
+  const MOD = 1n << 256n;
+  it('equals the sum modulo 2^256 computed with BigInt, through adds, removes and replaces in any order', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom('add', 'remove', 'replace'), fc.string(), fc.string()), { maxLength: 60 }), (steps) => {
+        const d = new SetDigest();
+        let ref = 0n;
+        for (const [op, a, b] of steps) {
+          const ha = big(createHash('sha256').update(a).digest('hex'));
+          const hb = big(createHash('sha256').update(b).digest('hex'));
+          if (op === 'add') {
+            d.add(memberHash(a));
+            ref += ha;
+          } else if (op === 'remove') {
+            d.remove(memberHash(a));
+            ref -= ha;
+          } else {
+            d.replace(memberHash(a), memberHash(b));
+            ref += hb - ha;
+          }
+        }
+        expect(d.hex()).toBe((((ref % MOD) + MOD) % MOD).toString(16).padStart(64, '0'));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('stays exact across five million terms between reads (carries are propagated before the limbs lose precision)', () => {
+    const d = new SetDigest();
+    const h = memberHash('x');
+    const max = memberHash('y');
+    for (let i = 0; i < 5_000_000; i++) d.add(i % 2 === 0 ? h : max);
+    const ref = (2_500_000n * big(createHash('sha256').update('x').digest('hex')) + 2_500_000n * big(createHash('sha256').update('y').digest('hex'))) % MOD;
+    expect(d.hex()).toBe(ref.toString(16).padStart(64, '0'));
+  });
+});
