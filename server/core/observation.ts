@@ -46,10 +46,9 @@ class Observer implements ObserverItem {
   /** In touchedObservers (gets a delta at flush). */
   listed = false;
   /**
-   * Fast mode's view (`view` stays empty): the entities other than itself, sorted by EntityPos.idx, with the records
-   * and member hashes of the last delta; its own entity apart.
+   * Fast mode's view (`view` stays empty): the entities other than itself (fPos[0 .. fLen), in no particular order)
+   * with the records and member hashes of the last delta; its own entity apart.
    */
-  fIdx = new Int32Array(8);
   fPos: EntityPos[] = [];
   fRec: EntityRecord[] = [];
   fHash: MemberHash[] = [];
@@ -166,9 +165,8 @@ export class ObservationEngine {
   private quantumNo = 1;
   private readonly nearPos: EntityPos[] = [];
   private readonly parts = new DeltaParts();
-  /** Fast-mode rebuild scratch: the near entities' indices, and the new view (swapped with the observer's). */
-  private sIdx = new Int32Array(256);
-  private nIdx = new Int32Array(256);
+  /** Fast-mode rebuild scratch: the new view (swapped with the observer's), and the marks' stamp. */
+  private markStamp = 0;
   private nPos: EntityPos[] = [];
   private nRec: EntityRecord[] = [];
   private nHash: MemberHash[] = [];
@@ -222,7 +220,7 @@ export class ObservationEngine {
     });
   }
 
-  /** Fast mode: materialises a new observer's view (as a rebuild from an empty view that emits nothing). */
+  /** Fast mode: materialises a new observer's view (no delta: it starts from this view). */
   private fastInit(o: Observer): void {
     const rec = this.store.get(o.id);
     if (rec !== undefined) {
@@ -232,19 +230,17 @@ export class ObservationEngine {
     }
     if (o.gridCell === undefined) return;
     const near: EntityPos[] = [];
-    this.visibility.entityPosNear(o.x, o.y, near);
-    const others = near.filter((p) => p.id !== o.id).sort((a, b) => a.idx - b.idx);
-    o.fIdx = new Int32Array(Math.max(8, others.length * 2));
-    others.forEach((p, i) => {
+    const m = this.visibility.entityPosNear(o.x, o.y, near);
+    for (let j = 0; j < m; j++) {
+      const p = near[j] as EntityPos;
+      if (p.id === o.id) continue;
       const r = p.rec as EntityRecord;
       const h = canonicalMemberHash(p.id, r);
-      o.fIdx[i] = p.idx;
-      o.fPos[i] = p;
-      o.fRec[i] = r;
-      o.fHash[i] = h;
+      o.fPos[o.fLen] = p;
+      o.fRec[o.fLen] = r;
+      o.fHash[o.fLen++] = h;
       o.digest.add(h);
-    });
-    o.fLen = others.length;
+    }
   }
 
   /** Processes one committed effect's changes. */
@@ -522,92 +518,77 @@ export class ObservationEngine {
   }
 
   /**
-   * Fast mode's delta. An observer that moved is rebuilt: the entities near it, sorted by index, are merged with its
-   * last view (also sorted by index) in one pass, which yields the entering, leaving and changed entities without a
-   * lookup per entity. One that did not move checks the entities that touched it, found by binary search.
+   * Fast mode's delta. The observer's last view is marked on its entities (EntityPos.mark, .slot); an observer that
+   * moved then walks the entities near it: a marked one is kept (and updated if its record changed), an unmarked one
+   * entered, and a marked one never reached left. One that did not move checks only the entities that touched it.
+   * No per-entity lookup, hashing or sorting: a pass over the view and one over the neighbourhood.
    */
   private fastDelta(o: Observer, globalSeq: number, simTime: number, wallTime: number): ObservationDelta {
     const parts = this.parts.reset();
     const vis = this.visibility;
     const qn = this.quantumNo;
+    const inView = (this.markStamp += 2);
+    const kept = inView + 1;
+    const oPos = o.fPos;
+    const oRec = o.fRec;
+    const oHash = o.fHash;
+    const oLen = o.fLen;
+    for (let i = 0; i < oLen; i++) {
+      const p = oPos[i] as EntityPos;
+      p.mark = inView;
+      p.slot = i;
+    }
     if (o.selfDirty) {
       o.selfDirty = false;
       this.fastSelf(o, parts);
-      let n = 0;
-      if (o.gridCell !== undefined) {
-        const near = this.nearPos;
-        const m = vis.entityPosNear(o.x, o.y, near);
-        if (this.sIdx.length < m) this.sIdx = new Int32Array(m * 2);
-        const s = this.sIdx;
-        for (let i = 0; i < m; i++) {
-          const p = near[i] as EntityPos;
-          if (p.id !== o.id) s[n++] = p.idx;
-        }
-      }
-      const sorted = n > 1 ? this.sIdx.subarray(0, n).sort() : this.sIdx;
-      const cap = n + o.fLen;
-      if (this.nIdx.length < cap) this.nIdx = new Int32Array(cap * 2);
-      const nIdx = this.nIdx;
       const nPos = this.nPos;
       const nRec = this.nRec;
       const nHash = this.nHash;
-      const oIdx = o.fIdx;
-      const oPos = o.fPos;
-      const oRec = o.fRec;
-      const oHash = o.fHash;
-      const oLen = o.fLen;
-      let i = 0;
-      let j = 0;
       let k = 0;
-      while (i < oLen || j < n) {
-        const a = i < oLen ? (oIdx[i] as number) : 0x7fffffff;
-        const b = j < n ? (sorted[j] as number) : 0x7fffffff;
-        if (a < b) {
-          // Left its view.
-          const p = oPos[i] as EntityPos;
-          o.digest.remove(oHash[i] as MemberHash);
-          const e = this.changeOf(p);
-          parts.push((e.remove ??= shared([{ op: 'remove', path: pathOf(p.id) }])));
-          i++;
-          continue;
-        }
-        const p = vis.atIndex(b);
-        const rec = p.rec as EntityRecord;
-        const q = p.changeQuantum === qn ? (p.change as QuantumChange) : undefined;
-        if (a === b) {
-          const prev = oRec[i] as EntityRecord;
-          let h = oHash[i] as MemberHash;
-          if (prev !== rec) {
-            const nh = this.hashOf(q, p.id, rec, rec);
-            o.digest.replace(h, nh);
-            h = nh;
-            this.update(p.id, prev, rec, q, parts);
+      if (o.gridCell !== undefined) {
+        const near = this.nearPos;
+        const m = vis.entityPosNear(o.x, o.y, near);
+        for (let j = 0; j < m; j++) {
+          const p = near[j] as EntityPos;
+          if (p.id === o.id) continue;
+          const rec = p.rec as EntityRecord;
+          const q = p.changeQuantum === qn ? (p.change as QuantumChange) : undefined;
+          let h: MemberHash;
+          if (p.mark === inView) {
+            const i = p.slot;
+            const prev = oRec[i] as EntityRecord;
+            h = oHash[i] as MemberHash;
+            if (prev !== rec) {
+              const nh = this.hashOf(q, p.id, rec, rec);
+              o.digest.replace(h, nh);
+              h = nh;
+              this.update(p.id, prev, rec, q, parts);
+            }
+          } else {
+            // Entered its view.
+            h = this.hashOf(q, p.id, rec, rec);
+            o.digest.add(h);
+            const e = q ?? this.changeOf(p);
+            parts.push((e.add ??= shared([{ op: 'add', path: pathOf(p.id), value: rec }])));
           }
-          nIdx[k] = b;
+          p.mark = kept;
           nPos[k] = p;
           nRec[k] = rec;
           nHash[k++] = h;
-          i++;
-          j++;
-        } else {
-          // Entered its view.
-          const h = this.hashOf(q, p.id, rec, rec);
-          o.digest.add(h);
-          const e = q ?? this.changeOf(p);
-          parts.push((e.add ??= shared([{ op: 'add', path: pathOf(p.id), value: rec }])));
-          nIdx[k] = b;
-          nPos[k] = p;
-          nRec[k] = rec;
-          nHash[k++] = h;
-          j++;
         }
       }
+      for (let i = 0; i < oLen; i++) {
+        const p = oPos[i] as EntityPos;
+        if (p.mark !== inView) continue;
+        // Left its view.
+        o.digest.remove(oHash[i] as MemberHash);
+        const e = this.changeOf(p);
+        parts.push((e.remove ??= shared([{ op: 'remove', path: pathOf(p.id) }])));
+      }
       // The new view becomes the observer's; its old arrays are the next rebuild's scratch.
-      this.nIdx = oIdx;
       this.nPos = oPos;
       this.nRec = oRec;
       this.nHash = oHash;
-      o.fIdx = nIdx;
       o.fPos = nPos;
       o.fRec = nRec;
       o.fHash = nHash;
@@ -623,8 +604,8 @@ export class ObservationEngine {
         const p = vis.positioned(id);
         // Never positioned since the last flush: it cannot be in the view (views hold positioned entities only).
         if (p === undefined) continue;
-        const at = findIdx(o.fIdx, o.fLen, p.idx);
         const rec = p.rec;
+        const at = p.mark === inView ? p.slot : -1;
         if (!p.gone && rec !== undefined && vis.inRadius(o, rec)) {
           const q = p.changeQuantum === qn ? (p.change as QuantumChange) : undefined;
           if (at >= 0) {
@@ -638,13 +619,26 @@ export class ObservationEngine {
           } else {
             const h = this.hashOf(q, id, rec, rec);
             o.digest.add(h);
-            insertAt(o, -at - 1, p, rec, h);
+            p.mark = inView;
+            p.slot = o.fLen;
+            o.fPos[o.fLen] = p;
+            o.fRec[o.fLen] = rec;
+            o.fHash[o.fLen++] = h;
             const e = q ?? this.changeOf(p);
             parts.push((e.add ??= shared([{ op: 'add', path: pathOf(id), value: rec }])));
           }
         } else if (at >= 0) {
           o.digest.remove(o.fHash[at] as MemberHash);
-          removeAt(o, at);
+          // Swap-remove: the last entry takes its slot.
+          const last = --o.fLen;
+          if (at !== last) {
+            const lp = o.fPos[last] as EntityPos;
+            o.fPos[at] = lp;
+            o.fRec[at] = o.fRec[last] as EntityRecord;
+            o.fHash[at] = o.fHash[last] as MemberHash;
+            lp.slot = at;
+          }
+          p.mark = 0;
           const e = this.changeOf(p);
           parts.push((e.remove ??= shared([{ op: 'remove', path: pathOf(id) }])));
         }
@@ -877,42 +871,4 @@ function sameRecord(a: EntityRecord, b: EntityRecord): boolean {
   }
   for (const _k in b) n--;
   return n === 0;
-}
-
-/** Binary search of a sorted index array: the position of `idx`, or -(insertion point) - 1. */
-function findIdx(a: Int32Array, n: number, idx: number): number {
-  let lo = 0;
-  let hi = n - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const v = a[mid] as number;
-    if (v < idx) lo = mid + 1;
-    else if (v > idx) hi = mid - 1;
-    else return mid;
-  }
-  return -lo - 1;
-}
-
-/** Fast mode: inserts an entity into an observer's sorted view at `at`. */
-function insertAt(o: Observer, at: number, p: EntityPos, rec: EntityRecord, h: MemberHash): void {
-  if (o.fIdx.length <= o.fLen) {
-    const grown = new Int32Array(o.fIdx.length * 2);
-    grown.set(o.fIdx);
-    o.fIdx = grown;
-  }
-  o.fIdx.copyWithin(at + 1, at, o.fLen);
-  o.fIdx[at] = p.idx;
-  o.fPos.splice(at, 0, p);
-  o.fRec.splice(at, 0, rec);
-  o.fHash.splice(at, 0, h);
-  o.fLen++;
-}
-
-/** Fast mode: removes the entity at `at` from an observer's sorted view. */
-function removeAt(o: Observer, at: number): void {
-  o.fIdx.copyWithin(at, at + 1, o.fLen);
-  o.fPos.splice(at, 1);
-  o.fRec.splice(at, 1);
-  o.fHash.splice(at, 1);
-  o.fLen--;
 }

@@ -26,9 +26,8 @@ export interface ObserverItem extends GridItem {
 }
 
 /**
- * A positioned entity in the entity grid, with its current record (kept by place()) and a small integer index,
- * unique among the entities positioned now. An entity that loses its position keeps its object and index until
- * releaseGone() (the end of the quantum), so within a quantum an id and its index stay paired.
+ * A positioned entity in the entity grid, with its current record (kept by place()). An entity that loses its
+ * position keeps its object until releaseGone() (the end of the quantum), so views can still find it to remove it.
  */
 export class EntityPos implements GridItem {
   gridCell: GridCell<GridItem> | undefined = undefined;
@@ -39,19 +38,16 @@ export class EntityPos implements GridItem {
   /** Scratch for the observation engine: this quantum's change entry and the quantum it belongs to. */
   change: unknown = undefined;
   changeQuantum = -1;
-  constructor(
-    readonly id: string,
-    readonly idx: number,
-  ) {}
+  /** Scratch for the observation engine: the observer view being compared has it (mark) at index slot. */
+  mark = 0;
+  slot = 0;
+  constructor(readonly id: string) {}
 }
 
 export class Visibility<O extends ObserverItem> {
   /** Positioned entities. */
   private readonly entityGrid: SpatialGrid<EntityPos> | undefined;
   private readonly entityPos = new Map<string, EntityPos>();
-  /** EntityPos by index; indices of released entities are reused. */
-  private readonly byIdx: Array<EntityPos | undefined> = [];
-  private readonly freeIdx: number[] = [];
   private readonly goneList: EntityPos[] = [];
   /** Positioned observers (agents whose entity has a position). */
   private readonly observerGrid: SpatialGrid<O> | undefined;
@@ -99,9 +95,8 @@ export class Visibility<O extends ObserverItem> {
     const o = this.observers.get(id);
     if (num(x) && num(y)) {
       if (p === undefined) {
-        p = new EntityPos(id, this.freeIdx.length > 0 ? (this.freeIdx.pop() as number) : this.byIdx.length);
+        p = new EntityPos(id);
         this.entityPos.set(id, p);
-        this.byIdx[p.idx] = p;
       }
       p.rec = rec;
       p.gone = false;
@@ -335,19 +330,9 @@ export class Visibility<O extends ObserverItem> {
     return this.entityPos.get(id);
   }
 
-  /** The entity with index `idx` (see EntityPos). */
-  atIndex(idx: number): EntityPos {
-    return this.byIdx[idx] as EntityPos;
-  }
-
-  /** At the end of a quantum: forgets the entities that lost their position in it and frees their indices. */
+  /** At the end of a quantum: forgets the entities that lost their position in it. */
   releaseGone(): void {
-    for (const p of this.goneList) {
-      if (!p.gone || this.entityPos.get(p.id) !== p) continue;
-      this.entityPos.delete(p.id);
-      this.byIdx[p.idx] = undefined;
-      this.freeIdx.push(p.idx);
-    }
+    for (const p of this.goneList) if (p.gone && this.entityPos.get(p.id) === p) this.entityPos.delete(p.id);
     this.goneList.length = 0;
   }
 

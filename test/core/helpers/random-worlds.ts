@@ -76,7 +76,7 @@ export const team = fc.constantFrom('red', 'blue', 'ghost');
 export const op = fc.oneof(
   fc.record({ t: fc.constant('move' as const), id: fc.constantFrom(...ids), x: coord, y: coord }),
   fc.record({ t: fc.constant('set' as const), id: fc.constantFrom(...ids), team, hp: fc.integer({ min: 0, max: 9 }) }),
-  fc.record({ t: fc.constant('unset' as const), id: fc.constantFrom(...ids), field: fc.constantFrom('hp', 'team', 'note') }),
+  fc.record({ t: fc.constant('unset' as const), id: fc.constantFrom(...ids), field: fc.constantFrom('hp', 'team', 'note', 'x') }),
   fc.record({ t: fc.constant('note' as const), id: fc.constantFrom(...ids), note: fc.oneof(fc.string({ maxLength: 3 }), fc.array(fc.integer(), { maxLength: 2 })) }),
   fc.record({ t: fc.constant('spawn' as const), id: fc.constantFrom(...ids), x: coord, y: coord }),
   fc.record({ t: fc.constant('despawn' as const), id: fc.constantFrom(...ids) }),
