@@ -59,9 +59,8 @@ class Observer implements ObserverItem {
   /** Its own entity changed in this quantum: the rest of its membership is re-evaluated at the end of it. */
   selfDirty = false;
   fromSeq: number;
-  readonly causeSeq = new Float64Array(CAUSES);
-  readonly causeKind: string[] = new Array<string>(CAUSES).fill('');
-  readonly causeChanged: (readonly string[])[] = new Array<readonly string[]>(CAUSES).fill([]);
+  /** The last CAUSES visible events, by view_seq modulo CAUSES (one shared object per effect). */
+  readonly causes: Cause[] = new Array<Cause>(CAUSES).fill(NO_CAUSE);
   constructor(
     readonly id: string,
     public viewSeq: number,
@@ -69,6 +68,14 @@ class Observer implements ObserverItem {
     this.fromSeq = viewSeq;
   }
 }
+
+/** A committed effect as the observers it hit remember it (one object per effect, shared by all of them). */
+interface Cause {
+  readonly global_seq: number;
+  readonly kind: string;
+  readonly changed: readonly string[];
+}
+const NO_CAUSE: Cause = { global_seq: 0, kind: '', changed: [] };
 
 /** One entity in an observer's view. */
 interface ViewEntry {
@@ -312,13 +319,13 @@ export class ObservationEngine {
     if (this.hit.length === 0) return;
     const changed = ents.length === 1 ? this.single((ents[0] as EntityChange).id) : ents.map((c) => c.id);
     const hook = this.onVisible;
-    for (const o of this.hit) {
-      o.viewSeq++;
-      const slot = o.viewSeq % CAUSES;
-      o.causeSeq[slot] = globalSeq;
-      o.causeKind[slot] = kind;
-      o.causeChanged[slot] = changed;
-      if (hook) hook(o.id, { view_seq: o.viewSeq, global_seq: globalSeq, kind }, changed);
+    const cause: Cause = { global_seq: globalSeq, kind, changed };
+    const hit = this.hit;
+    for (let i = 0; i < hit.length; i++) {
+      const o = hit[i] as Observer;
+      const vs = ++o.viewSeq;
+      o.causes[vs % CAUSES] = cause;
+      if (hook) hook(o.id, { view_seq: vs, global_seq: globalSeq, kind }, changed);
     }
     this.hit.length = 0;
   }
@@ -843,7 +850,7 @@ export class ObservationEngine {
   changedAt(agentId: string, viewSeq: number): readonly string[] {
     const o = this.observers.get(agentId);
     if (!o || viewSeq > o.viewSeq || viewSeq <= o.viewSeq - CAUSES) return [];
-    return o.causeChanged[viewSeq % CAUSES] as readonly string[];
+    return (o.causes[viewSeq % CAUSES] as Cause).changed;
   }
 
   /** The view_seq of the agent's last delivered delta (what view() and digest() describe). */
@@ -857,7 +864,10 @@ export class ObservationEngine {
     if (!o) return [];
     const out: StaleCause[] = [];
     const from = Math.max(contextSeq + 1, o.viewSeq - CAUSES + 1, 1);
-    for (let s = from; s <= o.viewSeq; s++) out.push({ view_seq: s, global_seq: o.causeSeq[s % CAUSES] as number, kind: o.causeKind[s % CAUSES] as string });
+    for (let s = from; s <= o.viewSeq; s++) {
+      const c = o.causes[s % CAUSES] as Cause;
+      out.push({ view_seq: s, global_seq: c.global_seq, kind: c.kind });
+    }
     return out;
   }
 }
