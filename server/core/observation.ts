@@ -763,40 +763,18 @@ export class ObservationEngine {
   private finish(o: Observer, parts: DeltaParts, globalSeq: number, simTime: number, wallTime: number): ObservationDelta {
     const own = parts.own;
     if (own && own.length > 0) parts.push(shared(own));
-    let ops: PatchOp[];
     let fragments: DeltaFragment[];
     let snapshot = false;
     if (parts.ops > this.maxPatchOps) {
       snapshot = true;
-      ops = [{ op: 'replace', path: '', value: this.viewOf(o) as never }];
-      fragments = [shared(ops)];
+      fragments = [shared([{ op: 'replace', path: '', value: this.viewOf(o) as never }])];
     } else {
-      // Exact-size arrays, filled once: no growth while collecting a few hundred ops per observer.
       const n = parts.count;
       const pieces = parts.pieces;
-      ops = new Array<PatchOp>(parts.ops);
       fragments = new Array<DeltaFragment>(n);
-      let k = 0;
-      for (let i = 0; i < n; i++) {
-        const f = pieces[i] as DeltaFragment;
-        fragments[i] = f;
-        const fo = f.ops;
-        for (let j = 0; j < fo.length; j++) ops[k++] = fo[j] as PatchOp;
-      }
+      for (let i = 0; i < n; i++) fragments[i] = pieces[i] as DeltaFragment;
     }
-    const delta: ObservationDelta = {
-      schema_version: SCHEMA_VERSION,
-      agent_id: o.id,
-      view_seq: o.viewSeq,
-      from_seq: o.fromSeq,
-      global_seq: globalSeq,
-      sim_time: simTime,
-      wall_time: wallTime,
-      ops,
-      snapshot,
-      context_digest: this.digestOf(o),
-      fragments,
-    };
+    const delta = new Delta(o.id, o.viewSeq, o.fromSeq, globalSeq, simTime, wallTime, snapshot, this.digestOf(o), fragments, parts.ops);
     o.fromSeq = o.viewSeq;
     return delta;
   }
@@ -871,6 +849,63 @@ export class ObservationEngine {
     return out;
   }
 }
+
+/**
+ * An ObservationDelta whose `ops` array is assembled from its fragments when first read: a transport encodes the
+ * fragments and never needs it, so a tick with thousands of observers does not build thousands of op arrays.
+ * `ops` is an own enumerable accessor, so spreading, structuredClone, JSON and equality see it like a data
+ * property; `fragments` is a prototype getter, left out of all of them (its pieces hold the transport's caches).
+ */
+class Delta implements ObservationDelta {
+  readonly schema_version = SCHEMA_VERSION;
+  declare readonly ops: readonly PatchOp[];
+  #ops: PatchOp[] | undefined = undefined;
+  readonly #fragments: readonly DeltaFragment[];
+  readonly #opCount: number;
+  constructor(
+    readonly agent_id: string,
+    readonly view_seq: number,
+    readonly from_seq: number,
+    readonly global_seq: number,
+    readonly sim_time: number,
+    readonly wall_time: number,
+    readonly snapshot: boolean,
+    readonly context_digest: string,
+    fragments: readonly DeltaFragment[],
+    opCount: number,
+  ) {
+    this.#fragments = fragments;
+    this.#opCount = opCount;
+    Object.defineProperty(this, 'ops', OPS_PROPERTY);
+  }
+
+  get fragments(): readonly DeltaFragment[] {
+    return this.#fragments;
+  }
+
+  /** The ops, assembled on first use. */
+  opsArray(): readonly PatchOp[] {
+    if (this.#ops === undefined) {
+      const fr = this.#fragments;
+      const ops = new Array<PatchOp>(this.snapshot ? 1 : this.#opCount);
+      let k = 0;
+      for (let i = 0; i < fr.length; i++) {
+        const fo = (fr[i] as DeltaFragment).ops;
+        for (let j = 0; j < fo.length; j++) ops[k++] = fo[j] as PatchOp;
+      }
+      this.#ops = ops;
+    }
+    return this.#ops;
+  }
+}
+
+const OPS_PROPERTY: PropertyDescriptor = {
+  enumerable: true,
+  configurable: false,
+  get(this: Delta): readonly PatchOp[] {
+    return this.opsArray();
+  },
+};
 
 function sameRecord(a: EntityRecord, b: EntityRecord): boolean {
   if (a === b) return true;
