@@ -156,6 +156,7 @@ export class ObservationEngine {
   /** Entities changed in this quantum (first record wins) and their shared ops. */
   private readonly quantum = new Map<string, QuantumChange>();
   private readonly hit: Observer[] = [];
+  private hitCount = 0;
   private readonly candidates: Observer[] = [];
   private readonly near: number[] = [];
   private readonly nearIds: string[] = [];
@@ -316,18 +317,20 @@ export class ObservationEngine {
       }
     }
     this.current = NO_CHANGES;
-    if (this.hit.length === 0) return;
+    if (this.hitCount === 0) return;
     const changed = ents.length === 1 ? this.single((ents[0] as EntityChange).id) : ents.map((c) => c.id);
     const hook = this.onVisible;
     const cause: Cause = { global_seq: globalSeq, kind, changed };
     const hit = this.hit;
-    for (let i = 0; i < hit.length; i++) {
+    const nh = this.hitCount;
+    for (let i = 0; i < nh; i++) {
       const o = hit[i] as Observer;
       const vs = ++o.viewSeq;
       o.causes[vs % CAUSES] = cause;
       if (hook) hook(o.id, { view_seq: vs, global_seq: globalSeq, kind }, changed);
     }
-    this.hit.length = 0;
+    // A count, not length = 0: truncating would free the array's storage and regrow it for every effect.
+    this.hitCount = 0;
   }
 
   /**
@@ -373,7 +376,7 @@ export class ObservationEngine {
     }
     if (hit && o.stamp !== this.stamp) {
       o.stamp = this.stamp;
-      this.hit.push(o);
+      this.hit[this.hitCount++] = o;
     }
   }
 
@@ -393,7 +396,7 @@ export class ObservationEngine {
     }
     if (o.stamp !== this.stamp) {
       o.stamp = this.stamp;
-      this.hit.push(o);
+      this.hit[this.hitCount++] = o;
     }
   }
 
