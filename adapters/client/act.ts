@@ -1,9 +1,10 @@
 /**
  * act(): generate an intent from the current view and submit it, regenerating when the world moves on. Each attempt
  * opens a generation on the server (BeginGeneration with its own req_id and the view_seq it starts from); the
- * attempt's signal aborts the moment the server sends Cancelled, and the next attempt starts from the view the
- * cancelling deltas produced (they arrive before the Cancelled frame on the same connection). A finished attempt is
- * submitted with its context_seq; a STALE_CONTEXT rejection also regenerates.
+ * attempt's signal aborts the moment the server sends Cancelled. The server cancels at commit, so the Cancelled frame
+ * can arrive before the deltas that made the context stale: the next attempt waits until the view reaches the newest
+ * view_seq in stale_due_to (at most CATCH_UP_MS) and starts from there. A finished attempt is submitted with its
+ * context_seq; a STALE_CONTEXT rejection also regenerates.
  */
 import { WorldlineError, isWorldlineError } from '../../server/errors.js';
 import type { IntentResult, JsonValue, StaleCause } from '../../server/protocol/index.js';
@@ -69,6 +70,17 @@ export interface ActHost {
   endGeneration(reqId: string, cancelOnServer: boolean): void;
   submit(intent: IntentInput): Promise<IntentResult>;
   waitQuiet(quietMs: number, maxMs: number, signal: AbortSignal | undefined): Promise<void>;
+  waitForView(viewSeq: number, maxMs: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** How long act() waits for the deltas a Cancelled frame names before regenerating anyway. */
+const CATCH_UP_MS = 2000;
+
+/** The newest view_seq among the causes: the view a regeneration must start from (or later). */
+function newestCause(causes: readonly StaleCause[]): number {
+  let n = -1;
+  for (const c of causes) if (c.view_seq > n) n = c.view_seq;
+  return n;
 }
 
 function staleCauses(details: Readonly<Record<string, unknown>>): StaleCause[] {
@@ -110,8 +122,11 @@ export async function runAct(host: ActHost, generate: Generate, opts: ActOptions
       host.endGeneration(reqId, !cancelled);
       if (!cancelled) throw err;
       const reason = controller.signal.reason as WorldlineError;
-      record({ attempt, reqId, contextSeq, outcome: 'interrupted', staleDueTo: staleCauses(reason.details), startedAt, endedAt: timeNow() });
+      const causes = staleCauses(reason.details);
+      record({ attempt, reqId, contextSeq, outcome: 'interrupted', staleDueTo: causes, startedAt, endedAt: timeNow() });
       if (!regenerate) throw reason;
+      // The cancel was sent at commit: the deltas it names may still be on their way.
+      await host.waitForView(newestCause(causes), CATCH_UP_MS, opts.signal);
       continue;
     }
     opts.signal?.removeEventListener('abort', onOuterAbort);
@@ -121,8 +136,10 @@ export async function runAct(host: ActHost, generate: Generate, opts: ActOptions
       host.endGeneration(reqId, false);
       if (opts.signal?.aborted) throw opts.signal.reason;
       const details = isWorldlineError(reason) ? reason.details : {};
-      record({ attempt, reqId, contextSeq, outcome: 'interrupted', staleDueTo: staleCauses(details), startedAt, endedAt: timeNow() });
+      const causes = staleCauses(details);
+      record({ attempt, reqId, contextSeq, outcome: 'interrupted', staleDueTo: causes, startedAt, endedAt: timeNow() });
       if (!regenerate) throw reason;
+      await host.waitForView(newestCause(causes), CATCH_UP_MS, opts.signal);
       continue;
     }
     if (intent === null) {

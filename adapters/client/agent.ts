@@ -185,6 +185,8 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   private readonly cancelLatency = new LatencyRing();
   private readonly pings = new Map<number, number>();
   private readonly quietWaiters = new Set<() => void>();
+  /** Called whenever the view changes (delta or snapshot) and when the agent leaves. */
+  private readonly viewWaiters = new Set<() => void>();
   private ws: WebSocketLike | undefined;
   private wire = new WireSession();
   private epoch = 0;
@@ -350,6 +352,29 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   }
 
   /** @internal Resolves once no delta has arrived for quietMs (at most maxMs), or when signal aborts. */
+  /**
+   * Resolves once the view has reached `viewSeq` (at once if it has), after `maxMs`, when `signal` aborts or when
+   * the agent leaves; never rejects. A Cancelled frame is sent at commit and may arrive before the deltas that made
+   * the context stale: act() waits here for them before regenerating.
+   */
+  waitForView(viewSeq: number, maxMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.state.viewSeq >= viewSeq || signal?.aborted || this.phase === 'closed') return resolve();
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.viewWaiters.delete(check);
+        signal?.removeEventListener('abort', finish);
+        resolve();
+      };
+      const check = (): void => {
+        if (this.state.viewSeq >= viewSeq || this.phase === 'closed') finish();
+      };
+      const timer = setTimeout(finish, maxMs);
+      signal?.addEventListener('abort', finish, { once: true });
+      this.viewWaiters.add(check);
+    });
+  }
+
   waitQuiet(quietMs: number, maxMs: number, signal: AbortSignal | undefined): Promise<void> {
     const start = this.now();
     return new Promise<void>((resolve) => {
@@ -508,6 +533,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.generations.clear();
     for (const q of [...this.queues]) q.end();
     for (const w of [...this.quietWaiters]) w();
+    for (const w of [...this.viewWaiters]) w();
     this.settleReady?.reject(err);
     this.emit('leave', { reason, ...(error ? { error } : {}) });
   }
@@ -604,6 +630,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
 
   private onSnapshot(body: SnapshotBody, reason: 'welcome' | 'server', epoch: number): void {
     const o = this.state.snapshot(body, reason);
+    for (const w of [...this.viewWaiters]) w();
     this.afterApply(o, body.context_digest, epoch);
   }
 
@@ -624,6 +651,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.counters.deltas++;
     this.lastDeltaAt = this.now();
     for (const w of [...this.quietWaiters]) w();
+    for (const w of [...this.viewWaiters]) w();
     this.afterApply(r.observation!, d.context_digest, epoch);
   }
 

@@ -214,6 +214,10 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
   }
   rt.obs.onVisible = undefined;
   const deltas = rt.obs.flush(rt.globalSeq, simTime, now);
+  // Generations made stale by this quantum are cancelled now, at commit, not after durability and fan-out: a
+  // cancel only tells an agent to stop generating, and every millisecond it keeps going is wasted. Its Cancelled
+  // frame may therefore reach the client before the deltas that caused it (stale_due_to names their view_seqs).
+  for (const [a, c, ch] of genEvents) rt.generations.onVisible(a, c, ch);
   const report: QuantumReport = { committed: effects.length, rejected, global_seq: rt.globalSeq, sim_time: simTime, deltas: deltas.length };
   const durable: Promise<unknown> = appends.length > 0 ? Promise.all(appends) : Promise.resolve();
   const result = rt.delivery.then(async () => {
@@ -223,7 +227,6 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
       for (let i = 0; i < settled.length; i++) settle(settled[i] as DraftCandidate, how[i] as number, results[i] as Effect | WorldlineError | IntentOutcome, undefined);
       const delivery = { deltas, effects, visibleEffects };
       for (const l of rt.listeners) l(delivery);
-      for (const [a, c, ch] of genEvents) rt.generations.onVisible(a, c, ch);
       return report;
     },
     (err: unknown) => {

@@ -44,6 +44,7 @@ function fakeHost(results: Array<Partial<IntentResult>>): ActHost & { submitted:
       return Promise.resolve({ type: 'intent_result', req_id: intent.req_id ?? '', status: 'accepted', ...r } as IntentResult);
     },
     waitQuiet: () => Promise.resolve(),
+    waitForView: () => Promise.resolve(),
   };
   return h;
 }
