@@ -50,7 +50,11 @@ export interface WorldHostOptions {
  * A delta as the resume history holds it: without its ops array (the fragments carry the same ops), so the
  * history keeps only objects shared with other agents plus this small header.
  */
-export type HeldDelta = Pick<ObservationDelta, 'view_seq' | 'from_seq' | 'global_seq' | 'sim_time' | 'wall_time' | 'context_digest' | 'snapshot' | 'fragments'>;
+export type DeltaBody = Pick<ObservationDelta, 'view_seq' | 'from_seq' | 'global_seq' | 'sim_time' | 'wall_time' | 'context_digest' | 'snapshot' | 'fragments'>;
+export type HeldDelta = DeltaBody & {
+  /** Its ops' size as JSON text (what the history's byte bound counts). */
+  readonly bytes: number;
+};
 
 /** An agent's resume history and the size of its ops as JSON text. */
 interface History {
@@ -61,9 +65,9 @@ interface History {
 /** Ops bytes (as JSON text) held per agent for resume, beyond the newest delta. */
 const HISTORY_BYTES = 64 * 1024;
 
-function heldBytes(d: HeldDelta): number {
+function textBytes(fragments: readonly DeltaFragment[]): number {
   let n = 0;
-  for (const f of d.fragments) n += f.text.length;
+  for (let i = 0; i < fragments.length; i++) n += (fragments[i] as DeltaFragment).text.length;
   return n;
 }
 
@@ -211,13 +215,13 @@ export class WorldHost {
     // Replaying more bytes than the view itself holds is never worth it (and could overrun the socket's buffer
     // limit again): a snapshot is then the cheaper catch-up.
     let deltaBytes = 0;
-    for (const d of out) deltaBytes += heldBytes(d);
+    for (const d of out) deltaBytes += d.bytes;
     if (deltaBytes > HISTORY_BYTES && deltaBytes > 2 * JSON.stringify(this.runtime.observe(agentId).view).length) return { kind: 'snapshot' };
     return { kind: 'deltas', deltas: out };
   }
 
   /** Encodes one delta for one subscriber (shared fragments come from this quantum's cache). */
-  encodeDelta(s: Subscriber, d: HeldDelta, cache?: FragmentCache): Frame {
+  encodeDelta(s: Subscriber, d: DeltaBody, cache?: FragmentCache): Frame {
     if (d.snapshot) {
       const root = d.fragments[0]?.ops[0];
       const view = root && root.op !== 'remove' ? root.value : { entities: {} };
@@ -237,15 +241,16 @@ export class WorldHost {
     for (const d of deltas) {
       let h = this.history.get(d.agent_id);
       if (!h) this.history.set(d.agent_id, (h = { deltas: [], bytes: 0 }));
-      const held: HeldDelta = { view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, sim_time: d.sim_time, wall_time: d.wall_time, context_digest: d.context_digest, snapshot: d.snapshot, fragments: d.fragments };
+      const fragments = d.fragments;
+      const held: HeldDelta = { view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, sim_time: d.sim_time, wall_time: d.wall_time, context_digest: d.context_digest, snapshot: d.snapshot, fragments, bytes: textBytes(fragments) };
       h.deltas.push(held);
-      h.bytes += heldBytes(held);
+      h.bytes += held.bytes;
       // Keep at most resumeWindow deltas and, past the newest one, HISTORY_BYTES of ops: a longer catch-up would
       // be answered with a snapshot anyway (resumePlan), unless the view itself is larger still.
       let drop = Math.max(0, h.deltas.length - this.resumeWindow);
       let bytes = h.bytes;
-      for (let i = 0; i < drop; i++) bytes -= heldBytes(h.deltas[i] as HeldDelta);
-      while (bytes > HISTORY_BYTES && drop < h.deltas.length - 1) bytes -= heldBytes(h.deltas[drop++] as HeldDelta);
+      for (let i = 0; i < drop; i++) bytes -= (h.deltas[i] as HeldDelta).bytes;
+      while (bytes > HISTORY_BYTES && drop < h.deltas.length - 1) bytes -= (h.deltas[drop++] as HeldDelta).bytes;
       if (drop > 0) {
         h.deltas.splice(0, drop);
         h.bytes = bytes;
