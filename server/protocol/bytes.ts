@@ -202,6 +202,19 @@ export function toHex(b: Uint8Array): string {
 }
 
 /** Bytes of a lowercase hex string of even length (what toHex writes); undefined when it is not one. */
+/** Writes lowercase hex `s` as bytes into out at pos; returns the offset after them, or -1 when `s` is not hex. */
+export function writeHex(s: string, out: Uint8Array, pos: number): number {
+  if (s.length % 2 !== 0) return -1;
+  const n = s.length / 2;
+  for (let i = 0; i < n; i++) {
+    const hi = hexDigit(s.charCodeAt(2 * i));
+    const lo = hexDigit(s.charCodeAt(2 * i + 1));
+    if (hi < 0 || lo < 0) return -1;
+    out[pos + i] = (hi << 4) | lo;
+  }
+  return pos + n;
+}
+
 export function fromHex(s: string): Uint8Array | undefined {
   if (s.length % 2 !== 0) return undefined;
   const out = new Uint8Array(s.length / 2);

@@ -81,8 +81,26 @@ export interface WireCodec {
    * uses the text as is; binary codecs parse it once.
    */
   encodeFragmentText(text: string): EncodedFragment;
-  /** One connection's ObservationDelta frame from its header and shared fragments, in order. */
-  assembleDelta(session: WireSession, header: DeltaHeader, fragments: readonly EncodedFragment[]): Frame;
+  /**
+   * One connection's ObservationDelta frame from its header and shared fragments, in order. With `scratch`, a
+   * binary frame is a view into the scratch buffer, valid only until the next assembly into it: for a send that
+   * copies the bytes at once.
+   */
+  assembleDelta(session: WireSession, header: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch): Frame;
+}
+
+/**
+ * A reusable buffer for binary frames sent at once: a thousand sessions' frames per tick then cost no buffer
+ * allocations (each would be an off-heap ArrayBuffer, counted as external memory and hastening GC).
+ */
+export class FrameScratch {
+  private buf = new Uint8Array(64 * 1024);
+
+  /** A view of n bytes at the start of the buffer (grown when needed); the previous view is overwritten. */
+  take(n: number): Uint8Array {
+    if (this.buf.length < n) this.buf = new Uint8Array(Math.max(n, this.buf.length * 2));
+    return this.buf.subarray(0, n);
+  }
 }
 
 /** What FragmentCache needs of the core's DeltaFragment: its JSON text and its cache slots. */

@@ -9,7 +9,7 @@ import { PathTable } from './opstream.js';
 import { createProtoCodec } from './proto-codec.js';
 
 export * from './messages.js';
-export { Subprotocol, WireSession, FragmentCache } from './codec.js';
+export { Subprotocol, WireSession, FragmentCache, FrameScratch } from './codec.js';
 export type { WireCodec, Frame, DeltaHeader, EncodedFragment, JsonFragment } from './codec.js';
 export { PathTable, PathDictionary, SentPaths } from './opstream.js';
 export type { BinaryFragment } from './opstream.js';

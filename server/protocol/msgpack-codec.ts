@@ -5,8 +5,8 @@
  * by hand around the shared fragment bytes; every other message goes through msgpackr.
  */
 import { Packr, Unpackr } from 'msgpackr';
-import { ByteWriter, fromHex, toHex } from './bytes.js';
-import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type EncodedFragment, type Frame, type WireCodec } from './codec.js';
+import { ByteWriter, fromHex, toHex, writeHex } from './bytes.js';
+import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import type { ClientMessage, ServerMessage, SnapshotBody, WireOp } from './messages.js';
 import { OpStreamPlan, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
@@ -21,6 +21,18 @@ function unpack(data: Frame): unknown {
   } catch (err) {
     throw asFrameError(err, 'The frame is not valid msgpack');
   }
+}
+
+/** The byte length of a context_digest given as hex (its digits are checked as they are written: hexInto). */
+function digestSize(hex: string): number {
+  if (hex.length % 2 !== 0) throw new Error('context_digest must be lowercase hex');
+  return hex.length / 2;
+}
+
+function hexInto(hex: string, out: Uint8Array, pos: number): number {
+  const end = writeHex(hex, out, pos);
+  if (end < 0) throw new Error('context_digest must be lowercase hex');
+  return end;
 }
 
 function digestBytes(hex: string): Uint8Array {
@@ -63,9 +75,9 @@ function mpBinHeader(w: ByteWriter, n: number): void {
 const KEYS = { type: 5, observation_delta: 18, view_seq: 9, from_seq: 9, context_digest: 15, ops: 4, global_seq: 11, sim_time: 9, server_time: 12 } as const;
 
 /** The delta as a msgpack map, sized first and written into one buffer around the shared fragment bytes. */
-function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[]): Uint8Array {
+function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch): Uint8Array {
   assertDeltaHeader(h);
-  const digest = digestBytes(h.context_digest);
+  const digestLength = digestSize(h.context_digest);
   const plan = new OpStreamPlan(fragments as readonly BinaryFragment[], table, session.sent);
   const global = h.global_seq ?? 0;
   const sim = h.sim_time ?? 0;
@@ -74,9 +86,9 @@ function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragme
   const entries = 5 + (global > 0 ? 1 : 0) + (sim > 0 ? 1 : 0) + (st > 0 ? 1 : 0);
   const size =
     1 + KEYS.type + KEYS.observation_delta + KEYS.view_seq + mpUintSize(h.view_seq) + KEYS.from_seq + mpUintSize(h.from_seq) +
-    KEYS.context_digest + mpBinHeaderSize(digest.length) + digest.length + KEYS.ops + mpBinHeaderSize(plan.length) + plan.length +
+    KEYS.context_digest + mpBinHeaderSize(digestLength) + digestLength + KEYS.ops + mpBinHeaderSize(plan.length) + plan.length +
     (global > 0 ? KEYS.global_seq + mpUintSize(global) : 0) + (sim > 0 ? KEYS.sim_time + mpUintSize(sim) : 0) + (st > 0 ? KEYS.server_time + mpUintSize(st) : 0);
-  const out = new Uint8Array(size);
+  const out = scratch ? scratch.take(size) : new Uint8Array(size);
   const w = new ByteWriter(out);
   w.u8(0x80 | entries);
   mpKey(w, 'type');
@@ -86,8 +98,8 @@ function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragme
   mpKey(w, 'from_seq');
   mpUint(w, h.from_seq);
   mpKey(w, 'context_digest');
-  mpBinHeader(w, digest.length);
-  w.bytes(digest);
+  mpBinHeader(w, digestLength);
+  w.pos = hexInto(h.context_digest, out, w.pos);
   mpKey(w, 'ops');
   mpBinHeader(w, plan.length);
   w.pos = plan.writeTo(out, w.pos);
@@ -159,8 +171,8 @@ export function createMsgpackCodec(table: PathTable): WireCodec {
     encodeFragmentText(text: string): EncodedFragment {
       return encodeBinaryFragment(JSON.parse(`[${text}]`) as WireOp[], table);
     },
-    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[]): Frame {
-      return assemble(session, table, h, fragments);
+    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch): Frame {
+      return assemble(session, table, h, fragments, scratch);
     },
   };
 }

@@ -6,8 +6,8 @@
  */
 import protobuf from 'protobufjs';
 import { Recovery, WorldlineError } from '../errors.js';
-import { FrameError, fromHex, toHex, utf8, varintSize } from './bytes.js';
-import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type EncodedFragment, type Frame, type WireCodec } from './codec.js';
+import { FrameError, fromHex, toHex, utf8, varintSize, writeHex } from './bytes.js';
+import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import { IntentStatus, Role, type ClientMessage, type ErrorBody, type JsonValue, type ServerMessage, type SnapshotBody, type Vec3, type WireOp } from './messages.js';
 import { OpStreamPlan, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
 import { WORLDLINE_PROTO } from './proto-schema.gen.js';
@@ -57,6 +57,18 @@ function jsonOf(b: unknown, field: string, code: 'MALFORMED_FRAME' | 'INVALID_IN
 
 const jsonBytes = (v: JsonValue | undefined): Uint8Array => (v === undefined || v === null ? new Uint8Array(0) : utf8.encode(JSON.stringify(v)));
 const vec = (v: Obj | undefined): Vec3 | undefined => (v === undefined ? undefined : { x: Number(v['x'] ?? 0), y: Number(v['y'] ?? 0), z: Number(v['z'] ?? 0) });
+
+/** The byte length of a context_digest given as hex (its digits are checked as they are written: hexInto). */
+function digestSize(hex: string): number {
+  if (hex.length % 2 !== 0) throw new Error('context_digest must be lowercase hex');
+  return hex.length / 2;
+}
+
+function hexInto(hex: string, out: Uint8Array, pos: number): number {
+  const end = writeHex(hex, out, pos);
+  if (end < 0) throw new Error('context_digest must be lowercase hex');
+  return end;
+}
 
 function digestBytes(hex: string): Uint8Array {
   const b = fromHex(hex);
@@ -282,24 +294,23 @@ const bytesFieldSize = (n: number): number => (n === 0 ? 0 : 1 + varintSize(n) +
  * ServerFrame { observation_delta (2) { view_seq 1, from_seq 2, context_digest 3, ops 4, global_seq 5, sim_time 6, server_time 7 } },
  * sized first and written into one buffer; fields at their proto3 default are left out, as protobuf encoders do.
  */
-function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[]): Uint8Array {
+function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch): Uint8Array {
   assertDeltaHeader(h);
-  const digest = digestBytes(h.context_digest);
+  const digestLength = digestSize(h.context_digest);
   const plan = new OpStreamPlan(fragments as readonly BinaryFragment[], table, session.sent);
   const global = h.global_seq ?? 0;
   const sim = h.sim_time ?? 0;
   const st = h.server_time ?? 0;
-  const body = uintFieldSize(h.view_seq) + uintFieldSize(h.from_seq) + bytesFieldSize(digest.length) + bytesFieldSize(plan.length) + uintFieldSize(global) + uintFieldSize(sim) + uintFieldSize(st);
-  const out = new Uint8Array(1 + varintSize(body) + body);
+  const body = uintFieldSize(h.view_seq) + uintFieldSize(h.from_seq) + bytesFieldSize(digestLength) + bytesFieldSize(plan.length) + uintFieldSize(global) + uintFieldSize(sim) + uintFieldSize(st);
+  const size = 1 + varintSize(body) + body;
+  const out = scratch ? scratch.take(size) : new Uint8Array(size);
   out[0] = 0x12; // field 2 (observation_delta), length-delimited
   let pos = putVarint(out, 1, body);
   pos = putUintField(out, pos, 0x08, h.view_seq);
   pos = putUintField(out, pos, 0x10, h.from_seq);
-  if (digest.length > 0) {
+  if (digestLength > 0) {
     out[pos] = 0x1a;
-    pos = putVarint(out, pos + 1, digest.length);
-    out.set(digest, pos);
-    pos += digest.length;
+    pos = hexInto(h.context_digest, out, putVarint(out, pos + 1, digestLength));
   }
   if (plan.length > 0) {
     out[pos] = 0x22;
@@ -374,8 +385,8 @@ export function createProtoCodec(table: PathTable): WireCodec {
     encodeFragmentText(text: string): EncodedFragment {
       return encodeBinaryFragment(JSON.parse(`[${text}]`) as WireOp[], table);
     },
-    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[]): Frame {
-      return assemble(session, table, h, fragments);
+    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch): Frame {
+      return assemble(session, table, h, fragments, scratch);
     },
   };
 }

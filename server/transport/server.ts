@@ -122,6 +122,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       const bytesSent = metrics.bytesSent.labels(d.subprotocol);
       d.session = new Session(codec, {
         remoteAddress: d.ip,
+        // uWS copies a message into its own buffers (or the kernel's) before send returns.
+        copiesFrames: true,
         send: (frame: Frame) => {
           if (d.closed) return false;
           // Sends often happen after an await (outside any uWS callback): cork so uWS batches and flushes correctly.

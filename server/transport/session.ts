@@ -28,6 +28,8 @@ export interface SocketPort {
   send(frame: Frame): boolean;
   close(code: number, reason: string): void;
   readonly remoteAddress: string;
+  /** send() copies the frame before returning (uWS does): frames may then be views into a reused buffer. */
+  readonly copiesFrames?: boolean;
 }
 
 /** WebSocket close codes the server uses. */
@@ -58,6 +60,10 @@ export class Session implements Subscriber {
   send(frame: Frame): boolean {
     if (this.state === 'closed') return false;
     return this.socket.send(frame);
+  }
+
+  get copiesFrames(): boolean {
+    return this.socket.copiesFrames === true;
   }
 
   private sendMessage(msg: ServerMessage): boolean {

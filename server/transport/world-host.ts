@@ -8,7 +8,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { WorldRuntime, type DeltaFragment, type ObservationDelta, type PatchOp, type WorldDefinition } from '../core/index.js';
 import { openLog, type EventLog } from '../log/index.js';
-import { FragmentCache, Subprotocol, createWorldCodecs, type DeltaHeader, type EncodedFragment, type Frame, type ServerMessage, type WireCodec, type WireSession, type WorldCodecs } from '../protocol/index.js';
+import { FragmentCache, FrameScratch, Subprotocol, createWorldCodecs, type DeltaHeader, type EncodedFragment, type Frame, type ServerMessage, type WireCodec, type WireSession, type WorldCodecs } from '../protocol/index.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { WorldlineError } from '../errors.js';
@@ -26,6 +26,8 @@ export interface Subscriber {
   readonly baseViewSeq: number;
   /** Sends a frame; returns false when the socket is gone or over its buffer limit (it will be closed). */
   send(frame: Frame): boolean;
+  /** send() has copied the frame's bytes when it returns (so a frame may be a view into a reused buffer). */
+  readonly copiesFrames?: boolean;
 }
 
 export interface WorldHostOptions {
@@ -89,6 +91,10 @@ export class WorldHost {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly caches: Map<Subprotocol, FragmentCache>;
   private readonly resumeWindow: number;
+  /** Frames for subscribers whose send copies them are assembled here (see FrameScratch). */
+  private readonly scratch = new FrameScratch();
+  /** encodeDelta's list of a delta's encoded fragments, reused. */
+  private readonly encoded: EncodedFragment[] = [];
   private timer: NodeJS.Timeout | undefined;
   private failed: Error | undefined;
   private closing = false;
@@ -231,9 +237,10 @@ export class WorldHost {
     const header: DeltaHeader = { view_seq: d.view_seq, from_seq: d.from_seq, context_digest: d.context_digest, global_seq: d.global_seq, sim_time: d.sim_time, server_time: Math.round(d.wall_time) };
     const c = cache ?? (this.caches.get(s.codec.subprotocol) as FragmentCache);
     const fr = d.fragments;
-    const enc = new Array<EncodedFragment>(fr.length);
+    const enc = this.encoded;
+    enc.length = fr.length;
     for (let i = 0; i < fr.length; i++) enc[i] = c.get(fr[i] as DeltaFragment);
-    return s.codec.assembleDelta(s.wire, header, enc);
+    return s.codec.assembleDelta(s.wire, header, enc, s.copiesFrames === true ? this.scratch : undefined);
   }
 
   private fanOut(deltas: readonly ObservationDelta[]): void {
