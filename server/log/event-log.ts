@@ -9,7 +9,7 @@ import { randomUUID, createPrivateKey, type KeyObject } from 'node:crypto';
 import { WorldlineError } from '../errors.js';
 import type { AppendResult, EventLogPort, LogMeta, LogRecord, SnapshotRecord } from '../core/ports.js';
 import {
-  ChainHasher, FORMAT_VERSION, FRAME_OVERHEAD, encodeKind, encodeSegmentHeader, genesisHash, segmentFileName, writeFrame,
+  ChainWriter, FORMAT_VERSION, FRAME_OVERHEAD, HASH_BYTES, encodeKind, encodeSegmentHeader, genesisHash, segmentFileName,
 } from './format.js';
 import { nodeFileLayer, writeFully, isWriteSpaceError, type FileLayer } from './files.js';
 import { lockDir, type DirLock } from './lock.js';
@@ -60,10 +60,9 @@ interface Batch {
   bytes: number;
   firstSeq: number;
   lastSeq: number;
-  lastHash: Buffer;
+  /** Settle record firstSeq + i; its seq and hash are read back from the chunks (no object per record). */
   resolve: Array<(r: AppendResult) => void>;
   reject: Array<(e: Error) => void>;
-  results: AppendResult[];
   flushers: Array<() => void>;
   startedAt: number;
 }
@@ -73,6 +72,19 @@ interface LiveSegment extends SegmentInfo {
 }
 
 const CHUNK = 1024 * 1024;
+
+/** Where an appended record landed; its hash is read from the written frame only if someone asks. */
+class Appended implements AppendResult {
+  constructor(
+    readonly seq: number,
+    private readonly frames: Buffer,
+    private readonly hashAt: number,
+  ) {}
+
+  get hash(): Uint8Array {
+    return this.frames.subarray(this.hashAt, this.hashAt + HASH_BYTES);
+  }
+}
 
 class FsyncFailure extends Error {}
 
@@ -96,7 +108,8 @@ export class EventLog implements EventLogPort {
   private readonly durability: Durability;
   private readonly segmentBytes: number;
   private readonly maxRecordBytes: number;
-  private readonly hasher = new ChainHasher();
+  /** The chain tip lives in the writer's scratch, where the next frame's hash input needs it. */
+  private readonly chain = new ChainWriter(Buffer.alloc(HASH_BYTES));
   private readonly kinds = new Map<string, Buffer>();
   private state: LogState = 'open';
   private fd = -1;
@@ -108,7 +121,6 @@ export class EventLog implements EventLogPort {
   /** Size the current segment will have once every queued frame is written. */
   private logicalEnd = 0;
   private nextSeq = 1;
-  private tipHash: Buffer = Buffer.alloc(32);
   private writtenSeq = 0;
   private writtenHash: Buffer = Buffer.alloc(32);
   private queue: Batch[] = [];
@@ -165,7 +177,7 @@ export class EventLog implements EventLogPort {
       this.segments = [{ file: path.join(segDir, segmentFileName(1)), firstSeq: 1, headerSize: header.length, index: [] }];
       this.segSize = header.length;
       this.onDisk = 1;
-      this.tipHash = genesisHash(this.meta);
+      this.chain.setTip(genesisHash(this.meta));
       emit('log-created', { dir: this.dir, logId: this.meta.logId, worldId: this.meta.worldId });
     } else {
       this.meta = a.meta;
@@ -181,7 +193,7 @@ export class EventLog implements EventLogPort {
       fs.rmSync(summaryFile(last.file), { force: true });
       this.segSize = last.validEnd;
       this.nextSeq = a.lastSeq + 1;
-      this.tipHash = a.lastHash;
+      this.chain.setTip(a.lastHash);
       this.firstStoredSeq = a.firstSeq;
       this.snapshots = a.snapshots;
       for (const w of a.warnings) emit('recovery-warning', { message: w });
@@ -189,7 +201,7 @@ export class EventLog implements EventLogPort {
     }
     this.logicalEnd = this.segSize;
     this.writtenSeq = this.nextSeq - 1;
-    this.writtenHash = this.tipHash;
+    this.writtenHash = this.chain.tip();
     this.lastCheckpointSeq = this.writtenSeq;
     const cp = this.opts.checkpoint;
     if (cp?.everyMs) {
@@ -241,8 +253,9 @@ export class EventLog implements EventLogPort {
     const cur = this.segments[this.segments.length - 1]!;
     if (this.logicalEnd + size > this.segmentBytes && seq > cur.firstSeq) {
       // Roll: the new segment's header carries the chain hash so far; it is created by the writer before this batch.
-      const header = encodeSegmentHeader({ ...this.meta, firstSeq: seq, prevHash: this.tipHash });
-      b = this.newBatch({ header, firstSeq: seq, prevHash: this.tipHash });
+      const prevHash = this.chain.tip();
+      const header = encodeSegmentHeader({ ...this.meta, firstSeq: seq, prevHash });
+      b = this.newBatch({ header, firstSeq: seq, prevHash });
       this.segments.push({ file: path.join(this.dir, SEGMENT_DIR, segmentFileName(seq)), firstSeq: seq, headerSize: header.length, index: [] });
       this.logicalEnd = header.length;
     } else if (b === undefined || this.durability === 'always') {
@@ -255,18 +268,15 @@ export class EventLog implements EventLogPort {
     }
     const seg = this.segments[this.segments.length - 1]!;
     if ((seq - seg.firstSeq) % INDEX_EVERY === 0) seg.index.push(seq, this.logicalEnd);
-    const hash = writeFrame(chunk.buf, chunk.used, seq, kind, payload, this.tipHash, this.hasher);
+    this.chain.writeFrame(chunk.buf, chunk.used, seq, kind, payload);
     chunk.used += size;
     b.bytes += size;
     this.logicalEnd += size;
     this.nextSeq = seq + 1;
-    this.tipHash = hash;
     if (b.firstSeq === 0) b.firstSeq = seq;
     b.lastSeq = seq;
-    b.lastHash = hash;
     b.resolve.push(resolve);
     b.reject.push(reject);
-    b.results.push({ seq, hash });
     if (!this.flushing) {
       this.flushing = true;
       // A microtask lets every append made in this turn join the first batch.
@@ -275,7 +285,7 @@ export class EventLog implements EventLogPort {
   }
 
   private newBatch(roll: Batch['roll']): Batch {
-    const b: Batch = { startedAt: this.opts.onAppendSeconds ? performance.now() : 0, roll, chunks: [], bytes: 0, firstSeq: 0, lastSeq: 0, lastHash: this.tipHash, resolve: [], reject: [], results: [], flushers: [] };
+    const b: Batch = { startedAt: this.opts.onAppendSeconds ? performance.now() : 0, roll, chunks: [], bytes: 0, firstSeq: 0, lastSeq: 0, resolve: [], reject: [], flushers: [] };
     this.queue.push(b);
     return b;
   }
@@ -291,16 +301,29 @@ export class EventLog implements EventLogPort {
           await this.onWriteError(err, b);
           return;
         }
-        if (b.lastSeq) {
-          this.writtenSeq = b.lastSeq;
-          this.writtenHash = b.lastHash;
-        }
         if (this.opts.onAppendSeconds && b.resolve.length) this.opts.onAppendSeconds((performance.now() - b.startedAt) / 1000);
-        for (let i = 0; i < b.resolve.length; i++) b.resolve[i]!(b.results[i]!);
+        this.acknowledge(b);
         for (const f of b.flushers) f();
       }
     } finally {
       this.flushing = false;
+    }
+  }
+
+  /** The batch is durable: it becomes the written tip, and each record's promise gets its seq and hash. */
+  private acknowledge(b: Batch): void {
+    let i = 0;
+    for (const c of b.chunks) {
+      const buf = c.buf;
+      for (let pos = 0; pos < c.used; i++) {
+        const hashAt = pos + 4 + buf.readUInt32LE(pos);
+        if (i === b.resolve.length - 1) {
+          this.writtenSeq = b.lastSeq;
+          this.writtenHash = Buffer.from(buf.subarray(hashAt, hashAt + HASH_BYTES));
+        }
+        b.resolve[i]!(new Appended(b.firstSeq + i, buf, hashAt));
+        pos = hashAt + HASH_BYTES + 4;
+      }
     }
   }
 
@@ -420,7 +443,7 @@ export class EventLog implements EventLogPort {
     this.segments.length = this.onDisk;
     for (const s of this.segments) while (s.index.length && s.index[s.index.length - 2]! > this.writtenSeq) s.index.length -= 2;
     this.nextSeq = this.writtenSeq + 1;
-    this.tipHash = this.writtenHash;
+    this.chain.setTip(this.writtenHash);
     this.logicalEnd = this.segSize;
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     const e = new WorldlineError('LOG_WRITE_FAILED', `log write failed (${code}); nothing from seq ${failed.firstSeq || this.nextSeq} on was recorded. The log is read-only until the disk accepts writes again; retry with backoff.`, { errno: code, retryable: true }, { cause: err });
@@ -490,7 +513,7 @@ export class EventLog implements EventLogPort {
     const since = this.nextSeq - 1 - this.lastCheckpointSeq;
     const due = timer ? since > 0 : cp.everyRecords !== undefined && since >= cp.everyRecords;
     if (!due) return;
-    const payload = makeCheckpointPayload(this.meta.logId, this.nextSeq - 1, this.tipHash, this.checkpointKey);
+    const payload = makeCheckpointPayload(this.meta.logId, this.nextSeq - 1, this.chain.tip(), this.checkpointKey);
     this.lastCheckpointSeq = this.nextSeq; // the checkpoint record's own seq
     this.enqueue(this.kinds.get(CHECKPOINT_KIND) ?? encodeKind(CHECKPOINT_KIND), payload, () => {}, () => {});
   }

@@ -115,28 +115,70 @@ export function encodeKind(kind: string): Buffer {
   return Buffer.from(kind, 'ascii');
 }
 
+/** Frames shorter than this get a cached view of the writer's scratch per length (see ChainWriter). */
+const VIEW_CACHE = 4096;
+
 /**
- * Writes one frame at buf[off] and returns its chain hash. The caller has checked that it fits.
+ * The writer's side of the chain. The hash input of the next frame is assembled in one scratch buffer that already
+ * holds the tag and the chain tip (the previous frame's hash) at their places, and the digest comes back as a
+ * 32-character latin1 ('binary') string: a Buffer result would cost an ArrayBuffer per record, about as much as the hash itself.
+ *
+ * scratch: CHAIN_TAG (16) | seq u64 (8) | hash_(n-1) (32) | kindLen (1) | kind | payload
  */
-export function writeFrame(
-  buf: Buffer,
-  off: number,
-  seq: number,
-  kind: Buffer,
-  payload: Uint8Array,
-  prevHash: Buffer,
-  hasher: ChainHasher,
-): Buffer {
-  const bodyLen = 9 + kind.length + payload.length;
-  buf.writeUInt32LE(bodyLen, off);
-  writeU64(buf, seq, off + 4);
-  buf[off + 12] = kind.length;
-  kind.copy(buf, off + 13);
-  buf.set(payload, off + 13 + kind.length);
-  const h = hasher.hashFrame(buf, off + 4, bodyLen, prevHash);
-  h.copy(buf, off + 4 + bodyLen);
-  buf.writeUInt32LE(crc32(buf.subarray(off, off + 4 + bodyLen + HASH_BYTES)), off + 4 + bodyLen + HASH_BYTES);
-  return h;
+export class ChainWriter {
+  private scratch = Buffer.allocUnsafeSlow(64 * 1024);
+  /** Views of scratch[0, n) by n, reused (one log's records have a few hundred distinct sizes at most). */
+  private views: Array<Buffer | undefined> = [];
+
+  constructor(tip: Uint8Array) {
+    CHAIN_TAG.copy(this.scratch, 0);
+    this.setTip(tip);
+  }
+
+  /** A copy of the chain tip: the hash of the last frame written (or the hash the chain starts from). */
+  tip(): Buffer {
+    return Buffer.from(this.scratch.subarray(24, 24 + HASH_BYTES));
+  }
+
+  setTip(hash: Uint8Array): void {
+    this.scratch.set(hash.subarray(0, HASH_BYTES), 24);
+  }
+
+  /** Writes one frame at buf[off] (the caller has checked that it fits); its hash becomes the chain tip. */
+  writeFrame(buf: Buffer, off: number, seq: number, kind: Buffer, payload: Uint8Array): void {
+    const k = kind.length;
+    const need = 57 + k + payload.length;
+    if (need > this.scratch.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(need, this.scratch.length * 2));
+      this.scratch.copy(bigger, 0, 0, 24 + HASH_BYTES);
+      this.scratch = bigger;
+      this.views = [];
+    }
+    const s = this.scratch;
+    writeU64(s, seq, 16);
+    s[56] = k;
+    s.set(kind, 57);
+    s.set(payload, 57 + k);
+    let view = need < VIEW_CACHE ? this.views[need] : undefined;
+    if (view === undefined) {
+      view = s.subarray(0, need);
+      if (need < VIEW_CACHE) this.views[need] = view;
+    }
+    const h = sha256('sha256', view, 'binary');
+    const bodyLen = 9 + k + payload.length;
+    buf.writeUInt32LE(bodyLen, off);
+    writeU64(buf, seq, off + 4);
+    buf[off + 12] = k;
+    buf.set(kind, off + 13);
+    buf.set(payload, off + 13 + k);
+    const at = off + 4 + bodyLen;
+    for (let i = 0; i < HASH_BYTES; i++) {
+      const c = h.charCodeAt(i);
+      buf[at + i] = c;
+      s[24 + i] = c;
+    }
+    buf.writeUInt32LE(crc32(buf.subarray(off, at + HASH_BYTES)), at + HASH_BYTES);
+  }
 }
 
 export const FrameStatus = {
