@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { arenaEntityId } from '../../server/worlds/arena.js';
 import { Subprotocol } from '../../server/protocol/index.js';
 import type { FromWorker, ToWorker, WorkerConfig, WorkerResult } from './ipc.js';
-import { cpuPercent, mergeHistograms, parsePromHistogram, percentiles, promQuantile, type Percentiles } from './stats.js';
+import { cpuPercent, mergeHistograms, parsePromHistogram, percentiles, promMeanMs, promQuantile, type Percentiles } from './stats.js';
 import { clockTicks, readCpu, readMem, scrapeMetrics, spawnServer, track, type ServerProcess } from './server-proc.js';
 
 export interface ArenaOptions {
@@ -68,6 +68,9 @@ export interface ArenaResult {
   readonly deliveryUnresolvedShare: number;
   /** Server side, from /metrics: quantum start to frame handed to uWS (ms). */
   readonly serverDelivery: { readonly p50: number; readonly p99: number };
+  /** Mean and p99 (ms) of the server's quantum (synchronous commit work) and fan-out per tick, from /metrics. */
+  readonly serverQuantum: { readonly meanMs: number; readonly p99Ms: number };
+  readonly serverFanOut: { readonly meanMs: number; readonly p99Ms: number };
   readonly intentRtt: Percentiles;
   readonly cancelToHalt: Percentiles;
   /** Generations the world cancelled as stale before the client's cancel reached it (not in cancelToHalt). */
@@ -244,12 +247,16 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
     await sleepUntil(warmupEnd);
     const cpu0 = pid ? readCpu(pid) : undefined;
     const w0 = Date.now();
-    const m0 = parsePromHistogram(await scrapeMetrics(httpBase), 'worldline_observation_delivery_seconds');
+    const text0 = await scrapeMetrics(httpBase);
+    const m0 = parsePromHistogram(text0, 'worldline_observation_delivery_seconds');
     await sleepUntil(measureEnd);
     const cpu1 = pid ? readCpu(pid) : undefined;
     const w1 = Date.now();
     const mem = pid ? readMem(pid) : { hwmKb: undefined, rssKb: undefined };
-    const m1 = parsePromHistogram(await scrapeMetrics(httpBase), 'worldline_observation_delivery_seconds');
+    const text1 = await scrapeMetrics(httpBase);
+    const m1 = parsePromHistogram(text1, 'worldline_observation_delivery_seconds');
+    const round3 = (v: number): number => Math.round(v * 1000) / 1000;
+    const tickWork = (name: string): { meanMs: number; p99Ms: number } => ({ meanMs: round3(promMeanMs(text0, text1, name)), p99Ms: round3(promQuantile(parsePromHistogram(text0, name), parsePromHistogram(text1, name), 0.99)) });
     await until(() => results.length === k, stopAt - Date.now() + 20_000, 'worker results');
     for (const c of workers) c.send({ type: 'exit' } satisfies ToWorker);
 
@@ -278,6 +285,9 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
       deliveryResolutionMs: widths.totalCount ? widths.getValueAtPercentile(50) / 1000 : NaN,
       deliveryUnresolvedShare: deliveries ? Math.round((unresolved / deliveries) * 10_000) / 10_000 : 0,
       serverDelivery: { p50: promQuantile(m0, m1, 0.5), p99: promQuantile(m0, m1, 0.99) },
+      // Where a tick's time goes on the server (its /metrics): the quantum's synchronous work, and the fan-out.
+      serverQuantum: tickWork('worldline_quantum_seconds'),
+      serverFanOut: tickWork('worldline_fanout_seconds'),
       intentRtt: percentiles(rtt),
       cancelToHalt: percentiles(cancel),
       cancelStaleAtBegin: sum(results.map((r) => r.staleAtBegin)),
@@ -325,6 +335,8 @@ export function summaryRow(r: ArenaResult): Record<string, string | number> {
     'p99 ms': r.delivery.p99,
     'max ms': r.delivery.max,
     'srv p99 ms': r.serverDelivery.p99,
+    'quantum ms': r.serverQuantum.meanMs,
+    'fan-out ms': r.serverFanOut.meanMs,
     'rtt p99 ms': r.intentRtt.p99,
     'msg/s/cl': r.perClient.messagesPerSec,
     'B/s/cl': r.perClient.bytesPerSec,

@@ -76,6 +76,16 @@ export function parsePromHistogram(text: string, name: string): Map<number, numb
   return out;
 }
 
+/** Mean (ms) of a Prometheus histogram's observations between two scrapes (from _sum and _count); NaN when none. */
+export function promMeanMs(before: string, after: string, name: string): number {
+  const read = (text: string, suffix: string): number => {
+    const m = new RegExp(`^${name}_${suffix}(?:\\{[^}]*\\})?\\s+([0-9.eE+-]+)`, 'm').exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  const n = read(after, 'count') - read(before, 'count');
+  return n > 0 ? ((read(after, 'sum') - read(before, 'sum')) / n) * 1000 : NaN;
+}
+
 /**
  * Quantile (ms) of the observations between two scrapes of a cumulative Prometheus histogram, interpolated
  * linearly within the bucket as Prometheus' histogram_quantile does. NaN when nothing was observed.

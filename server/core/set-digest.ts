@@ -13,16 +13,9 @@ export type MemberHash = Uint32Array;
 
 /** The MemberHash of a member. */
 export function memberHash(member: string): MemberHash {
-  const h = hash('sha256', member, 'hex');
+  const h = hash('sha256', member, 'buffer');
   const words = new Uint32Array(WORDS);
-  for (let i = 0; i < WORDS; i++) {
-    let v = 0;
-    for (let j = i * 8; j < i * 8 + 8; j++) {
-      const c = h.charCodeAt(j);
-      v = v * 16 + (c <= 57 ? c - 48 : c - 87);
-    }
-    words[i] = v;
-  }
+  for (let i = 0; i < WORDS; i++) words[i] = h.readUInt32BE(i * 4);
   return words;
 }
 

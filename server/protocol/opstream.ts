@@ -116,7 +116,8 @@ export interface BinaryFragment {
   readonly table: PathTable;
   readonly bytes: Uint8Array;
   /** The distinct path ids the fragment uses, in order of first use. */
-  readonly pathIds: Uint32Array;
+  /** The path ids its ops use, each once (a plain array of small integers: cheaper than a typed array this small). */
+  readonly pathIds: readonly number[];
   readonly opCount: number;
 }
 
@@ -244,7 +245,7 @@ export function encodeBinaryFragment(ops: readonly WireOp[], table: PathTable): 
     if (o.op === 'move' || o.op === 'copy') w.varint(use(o.from));
     else if (hasValue) writeBody(w, o.value, tag);
   }
-  return { format: 'binary', table, bytes: w.finish(), pathIds: Uint32Array.from(ids), opCount: ops.length };
+  return { format: 'binary', table, bytes: w.finish(), pathIds: ids, opCount: ops.length };
 }
 
 /**

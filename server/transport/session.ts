@@ -193,17 +193,17 @@ export class Session implements Subscriber {
     const m = this.deps.metrics;
     if (o.status === 'committed') {
       const status = o.effect === undefined || replay ? 'duplicate' : 'accepted';
-      m.intents.inc({ outcome: status });
+      m.intentOutcome[status].inc();
       return { type: 'intent_result', req_id: o.req_id, status, global_seq: o.global_seq };
     }
     if (o.status === 'rejected') {
-      m.intents.inc({ outcome: 'rejected' });
+      m.intentOutcome.rejected.inc();
       m.rejections.inc({ code: o.error.name });
       if (o.error.name === 'STALE_CONTEXT') m.staleContext.inc();
       const e = new WorldlineError(o.error.name as 'INVALID_INTENT', o.error.message, o.error.details as Record<string, unknown>);
       return { type: 'intent_result', req_id: o.req_id, status: 'rejected', error: { ...e.toJSON(), details: e.details as JsonObject } };
     }
-    m.intents.inc({ outcome: 'cancelled' });
+    m.intentOutcome.cancelled.inc();
     return { type: 'intent_result', req_id: o.req_id, status: 'cancelled' };
   }
 

@@ -65,7 +65,7 @@ interface History {
 }
 
 /** Ops bytes (as JSON text) held per agent for resume, beyond the newest delta. */
-const HISTORY_BYTES = 64 * 1024;
+const HISTORY_BYTES = 16 * 1024;
 
 function textBytes(fragments: readonly DeltaFragment[]): number {
   let n = 0;
@@ -113,7 +113,7 @@ export class WorldHost {
     ]);
     this.resumeWindow = opts.resumeWindow ?? 200;
     this.engine = new EngineLink({
-      tick: () => this.runtime.tick().catch((err: unknown) => { this.fail(err); throw err; }),
+      tick: () => this.tick().catch((err: unknown) => { this.fail(err); throw err; }),
       emit: async (kind, payload) => {
         const r = await this.runtime.emit({ kind, payload, source_id: 'engine' });
         return r.status === 'committed' ? { status: 'committed' as const } : { status: 'rejected' as const, message: r.error.message };
@@ -126,7 +126,9 @@ export class WorldHost {
       broadcastError: (err) => this.broadcast(err),
     }, opts.engineDisconnect ?? 'pause');
     runtime.onDelivery((d) => {
+      const t0 = performance.now();
       this.fanOut(d.deltas);
+      opts.metrics.fanOutSeconds.observe((performance.now() - t0) / 1000);
       this.engine.onEffects(d.effects);
       opts.metrics.queueDepth.set({ queue: 'intents' }, runtime.pendingIntents);
     });
@@ -181,8 +183,16 @@ export class WorldHost {
   private start(): void {
     if (this.timer || this.failed || this.closing) return;
     this.timer = setInterval(() => {
-      this.runtime.tick().catch((err: unknown) => this.fail(err));
+      this.tick().catch((err: unknown) => this.fail(err));
     }, this.opts.tickMs);
+  }
+
+  /** One tick: the quantum runs synchronously inside runtime.tick(), so its time is measured around the call. */
+  private tick(): Promise<unknown> {
+    const t0 = performance.now();
+    const p = this.runtime.tick();
+    this.opts.metrics.quantumSeconds.observe((performance.now() - t0) / 1000);
+    return p;
   }
 
   private fail(err: unknown): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { latencyHistogram } from '../../bench/lib.js';
-import { cpuPercent, encodeHistogram, mergeHistograms, parseProcStat, parseProcStatusKb, parsePromHistogram, percentiles, promQuantile } from '../../bench/arena/stats.js';
+import { cpuPercent, encodeHistogram, mergeHistograms, parseProcStat, parseProcStatusKb, parsePromHistogram, percentiles, promMeanMs, promQuantile } from '../../bench/arena/stats.js';
 import { TickClock } from '../../bench/arena/tick-clock.js';
 
 describe('percentiles across worker processes', () => {
@@ -65,6 +65,12 @@ describe('Prometheus histogram quantiles', () => {
     expect(promQuantile(before, after, 0.7)).toBeCloseTo(3, 3);
     expect(promQuantile(before, after, 0.95)).toBeCloseTo(7.5, 3);
     expect(promQuantile(after, after, 0.5)).toBeNaN();
+  });
+
+  it('takes the mean of the observations between two scrapes from _sum and _count', () => {
+    const text = (sum: number, count: number): string => `# TYPE worldline_quantum_seconds histogram\nworldline_quantum_seconds_bucket{le="+Inf"} ${count}\nworldline_quantum_seconds_sum ${sum}\nworldline_quantum_seconds_count ${count}\nworldline_quantum_seconds_x_count 999`;
+    expect(promMeanMs(text(1.5, 100), text(2.5, 150), 'worldline_quantum_seconds')).toBeCloseTo(20, 6);
+    expect(promMeanMs(text(1, 10), text(1, 10), 'worldline_quantum_seconds')).toBeNaN();
   });
 });
 

@@ -316,7 +316,9 @@ describe('server limits, shutdown and HTTP', () => {
       expect(await (await get('/readyz')).json()).toEqual({ status: 'ready' });
       const metrics = await (await get('/metrics')).text();
       expect(metrics).toMatch(/# TYPE worldline_observation_delivery_seconds histogram/);
-    expect(metrics).toMatch(/# TYPE worldline_log_fsync_seconds histogram/);
+      expect(metrics).toMatch(/# TYPE worldline_log_fsync_seconds histogram/);
+      expect(metrics).toMatch(/# TYPE worldline_quantum_seconds histogram/);
+      expect(metrics).toMatch(/# TYPE worldline_fanout_seconds histogram/);
 
       expect(metrics).toMatch(/process_cpu_user_seconds_total/);
       const t = await token(srv, 'rest-agent');
@@ -341,6 +343,7 @@ describe('server limits, shutdown and HTTP', () => {
       const after = await (await get('/metrics')).text();
       expect(after).toMatch(/worldline_log_append_seconds_count [1-9]/);
       expect(after).toMatch(/worldline_log_fsync_seconds_count [1-9]/);
+      expect(after).toMatch(/worldline_quantum_seconds_count [1-9]/);
       expect(after).toMatch(/worldline_intents_total|worldline_queue_depth\{queue="intents"\}/);
     } finally {
       await srv.shutdown();
