@@ -40,6 +40,14 @@ class ByteWriter {
     return v;
   }
 
+  /** Writes bytes encoded beforehand (the fixed pieces of a record). */
+  bytes(b: Uint8Array): void {
+    const len = b.length;
+    this.reserve(len);
+    this.buf.set(b, this.n);
+    this.n += len;
+  }
+
   /** Writes ASCII text as is; false when it holds a character outside ASCII. */
   raw(s: string): boolean {
     const len = s.length;
@@ -78,22 +86,35 @@ class ByteWriter {
 
   /** Writes a finite number as JSON.stringify does. */
   num(v: number): void {
-    if (v >= 0 && v <= 0x7fffffff && (v | 0) === v) {
-      // Small non-negative integers (seqs, ticks, priorities): digits straight from integer arithmetic.
-      let digits = 1;
-      for (let p = 10; p <= v; p *= 10) digits++;
-      this.reserve(digits);
-      let end = this.n + digits;
-      this.n = end;
-      do {
-        const q = (v / 10) | 0;
-        this.buf[--end] = 0x30 + (v - q * 10);
-        v = q;
-      } while (v > 0);
+    if (Number.isSafeInteger(v)) {
+      // Integers (seqs, ticks, priorities, wall times): their digits; -0 is written "0" like JSON.stringify.
+      if (v < 0) {
+        this.byte(0x2d);
+        v = -v;
+      }
+      this.digits(v);
       return;
     }
-    // Anything else (fractions, negative or large numbers such as wall times) as JSON.stringify writes it, from a
-    // small cache: positions, steps and timestamps recur.
+    // Hundredths (positions and steps rounded to 2 places): v is the double nearest c/100, and no shorter decimal
+    // rounds to it, so its shortest round-trip text, which JSON.stringify writes, is c/100 in fixed notation.
+    const c = Math.round(v * 100);
+    if (c / 100 === v && c < 0x80000000 && c > -0x80000000) {
+      let a = c;
+      if (a < 0) {
+        this.byte(0x2d);
+        a = -a;
+      }
+      const whole = Math.floor(a / 100);
+      const cents = a - whole * 100;
+      this.digits(whole);
+      this.reserve(3);
+      const buf = this.buf;
+      buf[this.n++] = 0x2e;
+      buf[this.n++] = 0x30 + Math.floor(cents / 10);
+      if (cents % 10 !== 0) buf[this.n++] = 0x30 + (cents % 10);
+      return;
+    }
+    // Anything else as JSON.stringify writes it, from a small cache: values recur.
     let text = numberText.get(v);
     if (text === undefined) {
       if (numberText.size >= NUMBER_CACHE) numberText.clear();
@@ -101,6 +122,34 @@ class ByteWriter {
       numberText.set(v, text);
     }
     this.raw(text);
+  }
+
+  private byte(b: number): void {
+    this.reserve(1);
+    this.buf[this.n++] = b;
+  }
+
+  /** Writes a non-negative safe integer in decimal. */
+  private digits(v: number): void {
+    let count = 1;
+    for (let p = 10; p <= v; p *= 10) count++;
+    this.reserve(count);
+    let end = this.n + count;
+    this.n = end;
+    const buf = this.buf;
+    if (v <= 0x7fffffff) {
+      do {
+        const q = (v / 10) | 0;
+        buf[--end] = 0x30 + (v - q * 10);
+        v = q;
+      } while (v > 0);
+      return;
+    }
+    do {
+      const q = Math.floor(v / 10);
+      buf[--end] = 0x30 + (v - q * 10);
+      v = q;
+    } while (v > 0);
   }
 
   /** Writes the canonical JSON of plain JSON data; false when the general encoder must do it. */
@@ -172,31 +221,95 @@ function sortKeys(keys: string[], n: number): void {
 
 const writer = new ByteWriter();
 
+function ascii(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+/**
+ * A run of the effect record that depends only on two fields which every effect of a quantum shares (schema
+ * version and sim_time; wall_time and world_id): encoded once per distinct pair, then copied.
+ */
+class SharedRun {
+  private a: unknown = SharedRun;
+  private b: unknown = SharedRun;
+  private bytes: Uint8Array | undefined;
+  private readonly w = new ByteWriter();
+
+  constructor(private readonly encode: (w: ByteWriter, a: never, b: never) => boolean) {}
+
+  /** The run's bytes, or undefined when the writer declines its values. */
+  get(a: unknown, b: unknown): Uint8Array | undefined {
+    if (a !== this.a || b !== this.b) {
+      this.w.n = 0;
+      this.bytes = this.encode(this.w, a as never, b as never) ? this.w.buf.slice(0, this.w.n) : undefined;
+      this.a = a;
+      this.b = b;
+    }
+    return this.bytes;
+  }
+}
+
+const AGENT_ID = ascii('{"agent_id":');
+const GLOBAL_SEQ_FIRST = ascii('{"global_seq":');
+const GLOBAL_SEQ = ascii(',"global_seq":');
+const INTENT_DIGEST = ascii(',"intent_digest":');
+const KIND = ascii(',"kind":');
+const PAYLOAD = ascii(',"payload":');
+const PRIORITY = ascii(',"priority":');
+const REQ_ID = ascii(',"req_id":');
+const UUID = ascii(',"uuid":');
+/** `,"schema_version":…,"sim_time":…,"source_id":` */
+const middle = new SharedRun((w, schemaVersion: string, simTime: number) => {
+  if (!(w.raw(',"schema_version":') && w.str(schemaVersion) && w.raw(',"sim_time":'))) return false;
+  w.num(simTime);
+  return w.raw(',"source_id":');
+});
+/** `,"wall_time":…,"world_id":…}` */
+const tail = new SharedRun((w, wallTime: number, worldId: string) => {
+  if (!w.raw(',"wall_time":')) return false;
+  w.num(wallTime);
+  return w.raw(',"world_id":') && w.str(worldId) && w.raw('}');
+});
+
 /**
  * The canonical JSON of an effect record as UTF-8 bytes, in a buffer the next call reuses (for
  * EventLogPort.append, which reads its payload before returning); undefined when encodeEffect must do it.
  */
 export function effectBytes(e: Effect): Uint8Array | undefined {
+  if (!Number.isFinite(e.priority) || !Number.isFinite(e.sim_time) || !Number.isFinite(e.wall_time)) return undefined;
+  const mid = middle.get(e.schema_version, e.sim_time);
+  const end = tail.get(e.wall_time, e.world_id);
+  if (mid === undefined || end === undefined) return undefined;
   const w = writer;
   w.n = 0;
-  let ok = w.raw('{');
-  if (e.agent_id !== undefined) ok &&= w.raw('"agent_id":') && w.str(e.agent_id) && w.raw(',');
-  ok &&= w.raw('"global_seq":');
-  if (!ok) return undefined;
+  if (e.agent_id !== undefined) {
+    w.bytes(AGENT_ID);
+    if (!w.str(e.agent_id)) return undefined;
+    w.bytes(GLOBAL_SEQ);
+  } else {
+    w.bytes(GLOBAL_SEQ_FIRST);
+  }
   w.num(e.global_seq);
-  if (e.intent_digest !== undefined) ok &&= w.raw(',"intent_digest":') && w.str(e.intent_digest);
-  ok &&= w.raw(',"kind":') && w.str(e.kind) && w.raw(',"payload":') && w.canonical(e.payload, 0) && w.raw(',"priority":');
-  if (!ok || !Number.isFinite(e.priority)) return undefined;
+  if (e.intent_digest !== undefined) {
+    w.bytes(INTENT_DIGEST);
+    if (!w.str(e.intent_digest)) return undefined;
+  }
+  w.bytes(KIND);
+  if (!w.str(e.kind)) return undefined;
+  w.bytes(PAYLOAD);
+  if (!w.canonical(e.payload, 0)) return undefined;
+  w.bytes(PRIORITY);
   w.num(e.priority);
-  if (e.req_id !== undefined) ok &&= w.raw(',"req_id":') && w.str(e.req_id);
-  ok &&= w.raw(',"schema_version":') && w.str(e.schema_version) && w.raw(',"sim_time":');
-  if (!ok || !Number.isFinite(e.sim_time) || !Number.isFinite(e.wall_time)) return undefined;
-  w.num(e.sim_time);
-  ok &&= w.raw(',"source_id":') && w.str(e.source_id) && w.raw(',"uuid":') && w.str(e.uuid) && w.raw(',"wall_time":');
-  if (!ok) return undefined;
-  w.num(e.wall_time);
-  ok &&= w.raw(',"world_id":') && w.str(e.world_id) && w.raw('}');
-  return ok ? w.written() : undefined;
+  if (e.req_id !== undefined) {
+    w.bytes(REQ_ID);
+    if (!w.str(e.req_id)) return undefined;
+  }
+  w.bytes(mid);
+  if (!w.str(e.source_id)) return undefined;
+  w.bytes(UUID);
+  if (!w.str(e.uuid)) return undefined;
+  w.bytes(end);
+  return w.written();
 }
 
 /** intentDigest (canonical.ts) hashed from bytes written in place; undefined when the string path must do it. */

@@ -36,16 +36,19 @@ describe('canonical JSON', () => {
 
 describe('canonical bytes', () => {
   const text = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('a"b', 'c\\d', 'tab\tnl\n', '\u007f', 'é', '\ud800'));
+  // The byte writer has its own paths for safe integers and for hundredths (c / 100): generate both, at their edges.
+  const hundredths = fc.oneof(fc.integer({ min: -(2 ** 31) - 5, max: 2 ** 31 + 5 }), fc.integer({ min: -100_000, max: 100_000 })).map((c) => c / 100);
+  const number = fc.oneof(hundredths, fc.double({ noNaN: true, noDefaultInfinity: true }), fc.maxSafeInteger(), fc.integer({ min: -(2 ** 54), max: 2 ** 54 }), fc.constant(-0));
   const effect = fc.record({
     agent_id: fc.option(text, { nil: undefined }),
     req_id: fc.option(text, { nil: undefined }),
     intent_digest: fc.option(fc.base64String({ minLength: 4, maxLength: 24 }), { nil: undefined }),
     kind: text,
-    payload: fc.oneof(fc.jsonValue(), fc.record({ dx: fc.double({ noNaN: true, noDefaultInfinity: true }), dy: fc.integer() })),
+    payload: fc.oneof(fc.jsonValue(), fc.record({ dx: number, dy: number }), fc.record({ dx: fc.double({ noNaN: true, noDefaultInfinity: true }), dy: fc.integer() })),
     global_seq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
     priority: fc.integer({ min: -1000, max: 1001 }),
     sim_time: fc.oneof(fc.integer({ min: 0 }), fc.double({ min: 0, max: 1e15, noNaN: true })),
-    wall_time: fc.oneof(fc.integer({ min: 0 }), fc.double({ min: -1e22, max: 1e22, noNaN: true })),
+    wall_time: fc.oneof(fc.integer({ min: 0 }), fc.double({ min: -1e22, max: 1e22, noNaN: true }), number),
     source_id: text,
     uuid: fc.uuid(),
     world_id: text,
@@ -72,6 +75,16 @@ describe('canonical bytes', () => {
     const e: Effect = { schema_version: SCHEMA_VERSION, world_id: 'w', uuid: '00000000-0001-8abc-8def-0123456789ab', kind: 'Move', payload: { dx: -1.25, dy: 2 }, global_seq: 12, sim_time: 3, wall_time: 1_700_000_000_123, source_id: 'e000001', priority: 0, req_id: 'r-1', agent_id: 'e000001', intent_digest: 'abcDEF_-0123456789abcd' };
     expect(Buffer.from(effectBytes(e) as Uint8Array).toString('utf8')).toBe(encodeEffect(e));
     expect(intentDigestBytes('Move', { dy: 2, dx: -0 })).toBe(intentDigest('Move', { dx: -0, dy: 2 }));
+  });
+
+  it('writes numbers as JSON.stringify does', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(hundredths, fc.double({ noNaN: true, noDefaultInfinity: true }), fc.maxSafeInteger(), fc.integer({ min: -(2 ** 54), max: 2 ** 54 }))), (xs) => {
+        expect(intentDigestBytes('N', xs)).toBe(intentDigest('N', xs));
+      }),
+      { numRuns: 3000 },
+    );
+    for (let c = -100_000; c <= 100_000; c++) expect(intentDigestBytes('N', [c / 100, c])).toBe(intentDigest('N', [c / 100, c]));
   });
 
   it('gives the intent digest of intentDigest, or declines', () => {
