@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { arenaEntityId } from '../../server/worlds/arena.js';
 import { Subprotocol } from '../../server/protocol/index.js';
 import type { FromWorker, ToWorker, WorkerConfig, WorkerResult } from './ipc.js';
-import { cpuPercent, mergeHistograms, parsePromHistogram, percentiles, promMeanMs, promQuantile, type Percentiles } from './stats.js';
+import { cpuPercent, mergeHistograms, parsePromHistogram, percentiles, promCounterDelta, promMeanMs, promQuantile, type Percentiles } from './stats.js';
 import { clockTicks, readCpu, readMem, scrapeMetrics, spawnServer, track, type ServerProcess } from './server-proc.js';
 
 export interface ArenaOptions {
@@ -71,6 +71,8 @@ export interface ArenaResult {
   /** Mean and p99 (ms) of the server's quantum (synchronous commit work) and fan-out per tick, from /metrics. */
   readonly serverQuantum: { readonly meanMs: number; readonly p99Ms: number };
   readonly serverFanOut: { readonly meanMs: number; readonly p99Ms: number };
+  /** Timer ticks the server skipped in the measured window because it could not keep up. */
+  readonly tickOverruns: number;
   readonly intentRtt: Percentiles;
   readonly cancelToHalt: Percentiles;
   /** Generations the world cancelled as stale before the client's cancel reached it (not in cancelToHalt). */
@@ -288,6 +290,7 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
       // Where a tick's time goes on the server (its /metrics): the quantum's synchronous work, and the fan-out.
       serverQuantum: tickWork('worldline_quantum_seconds'),
       serverFanOut: tickWork('worldline_fanout_seconds'),
+      tickOverruns: promCounterDelta(text0, text1, 'worldline_tick_overruns_total'),
       intentRtt: percentiles(rtt),
       cancelToHalt: percentiles(cancel),
       cancelStaleAtBegin: sum(results.map((r) => r.staleAtBegin)),
@@ -337,6 +340,7 @@ export function summaryRow(r: ArenaResult): Record<string, string | number> {
     'srv p99 ms': r.serverDelivery.p99,
     'quantum ms': r.serverQuantum.meanMs,
     'fan-out ms': r.serverFanOut.meanMs,
+    skipped: r.tickOverruns,
     'rtt p99 ms': r.intentRtt.p99,
     'msg/s/cl': r.perClient.messagesPerSec,
     'B/s/cl': r.perClient.bytesPerSec,

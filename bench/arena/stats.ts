@@ -76,6 +76,15 @@ export function parsePromHistogram(text: string, name: string): Map<number, numb
   return out;
 }
 
+/** How much an unlabelled Prometheus counter grew between two scrapes (0 when absent). */
+export function promCounterDelta(before: string, after: string, name: string): number {
+  const read = (text: string): number => {
+    const m = new RegExp(`^${name}\\s+([0-9.eE+-]+)`, 'm').exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  return read(after) - read(before);
+}
+
 /** Mean (ms) of a Prometheus histogram's observations between two scrapes (from _sum and _count); NaN when none. */
 export function promMeanMs(before: string, after: string, name: string): number {
   const read = (text: string, suffix: string): number => {

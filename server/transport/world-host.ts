@@ -64,6 +64,12 @@ interface History {
   bytes: number;
 }
 
+/**
+ * Timer ticks that may be committing or delivering at once: one delivering while the next computes keeps the tick
+ * rate through a slow fsync; beyond that a tick is skipped (worldline_tick_overruns_total).
+ */
+const MAX_TICKS_IN_FLIGHT = 2;
+
 /** Ops bytes (as JSON text) held per agent for resume, beyond the newest delta. */
 const HISTORY_BYTES = 16 * 1024;
 
@@ -96,6 +102,9 @@ export class WorldHost {
   /** encodeDelta's list of a delta's encoded fragments, reused. */
   private readonly encoded: EncodedFragment[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** Timer ticks started and not yet delivered. */
+  private ticksInFlight = 0;
+  private overrunLogged = 0;
   private failed: Error | undefined;
   private closing = false;
   readonly engine: EngineLink;
@@ -183,7 +192,21 @@ export class WorldHost {
   private start(): void {
     if (this.timer || this.failed || this.closing) return;
     this.timer = setInterval(() => {
-      this.tick().catch((err: unknown) => this.fail(err));
+      // Overloaded (ticks take longer than tickMs to commit and deliver): skip this tick rather than queue it. The
+      // world then runs slower than the clock, but delivery latency stays bounded instead of growing without end.
+      if (this.ticksInFlight >= MAX_TICKS_IN_FLIGHT) {
+        this.opts.metrics.tickOverruns.inc();
+        if (this.overrunLogged++ % 100 === 0) this.opts.logger.warn({ world: this.opts.worldId, ticksInFlight: this.ticksInFlight, skipped: this.overrunLogged }, 'tick skipped: the previous ticks are still being committed or delivered (server overloaded)');
+        return;
+      }
+      this.ticksInFlight++;
+      this.tick().then(
+        () => this.ticksInFlight--,
+        (err: unknown) => {
+          this.ticksInFlight--;
+          this.fail(err);
+        },
+      );
     }, this.opts.tickMs);
   }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { latencyHistogram } from '../../bench/lib.js';
-import { cpuPercent, encodeHistogram, mergeHistograms, parseProcStat, parseProcStatusKb, parsePromHistogram, percentiles, promMeanMs, promQuantile } from '../../bench/arena/stats.js';
+import { cpuPercent, encodeHistogram, mergeHistograms, parseProcStat, parseProcStatusKb, parsePromHistogram, percentiles, promCounterDelta, promMeanMs, promQuantile } from '../../bench/arena/stats.js';
 import { TickClock } from '../../bench/arena/tick-clock.js';
 
 describe('percentiles across worker processes', () => {
@@ -71,6 +71,9 @@ describe('Prometheus histogram quantiles', () => {
     const text = (sum: number, count: number): string => `# TYPE worldline_quantum_seconds histogram\nworldline_quantum_seconds_bucket{le="+Inf"} ${count}\nworldline_quantum_seconds_sum ${sum}\nworldline_quantum_seconds_count ${count}\nworldline_quantum_seconds_x_count 999`;
     expect(promMeanMs(text(1.5, 100), text(2.5, 150), 'worldline_quantum_seconds')).toBeCloseTo(20, 6);
     expect(promMeanMs(text(1, 10), text(1, 10), 'worldline_quantum_seconds')).toBeNaN();
+    const overruns = (n: number): string => `# TYPE worldline_tick_overruns_total counter\nworldline_tick_overruns_total ${n}`;
+    expect(promCounterDelta(overruns(3), overruns(10), 'worldline_tick_overruns_total')).toBe(7);
+    expect(promCounterDelta('', '', 'worldline_tick_overruns_total')).toBe(0);
   });
 });
 
