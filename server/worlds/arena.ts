@@ -6,7 +6,41 @@
  * entity count to keep local density constant).
  */
 import seedrandom from 'seedrandom';
-import { defineWorld, type EntityRecord, type JsonValue, type WorldDefinition } from '../core/index.js';
+import { defineWorld, type EffectKindHandler, type EntityRecord, type JsonObject, type JsonValue, type WorldDefinition } from '../core/index.js';
+import { WorldlineError } from '../errors.js';
+
+/** The largest random-walk step per axis. */
+const WALK_STEP = 5;
+
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const clamp = (v: number, lo: JsonValue | undefined, hi: JsonValue | undefined): number => Math.min(typeof hi === 'number' ? hi : Infinity, Math.max(typeof lo === 'number' ? lo : -Infinity, v));
+
+/**
+ * Walk {steps: [[entity_id, dx, dy], ...]}: the world's random walk for one tick, every step clamped to
+ * metadata.bounds like Move. Only the world's own system may commit it (an agent's intent is refused).
+ */
+const Walk: EffectKindHandler = {
+  shape(p, ctx) {
+    if (ctx.agent_id !== undefined) return 'Walk is the world\'s random walk; agents move with Move.';
+    const steps = (p as JsonObject | null)?.['steps'];
+    if (!Array.isArray(steps)) return 'Walk needs steps: [[entity_id, dx, dy], ...].';
+    for (const st of steps) {
+      if (!Array.isArray(st) || st.length !== 3 || typeof st[0] !== 'string' || !finite(st[1]) || !finite(st[2]) || Math.abs(st[1]) > WALK_STEP || Math.abs(st[2]) > WALK_STEP) {
+        return `each Walk step is [entity_id, dx, dy] with |dx|, |dy| <= ${WALK_STEP}.`;
+      }
+    }
+    return undefined;
+  },
+  apply(p, m) {
+    const b = m.meta('bounds');
+    const bounds = b !== null && typeof b === 'object' && !Array.isArray(b) ? b : {};
+    for (const st of (p as { steps: Array<[string, number, number]> }).steps) {
+      const e = m.get(st[0]);
+      if (e === undefined || !finite(e['x']) || !finite(e['y'])) throw new WorldlineError('INTENT_VALIDATION_FAILED', `Walk: ${st[0]} has no position`, { rule: 'has_position' });
+      m.set(st[0], { x: clamp(e['x'] + st[1], bounds['min_x'], bounds['max_x']), y: clamp(e['y'] + st[2], bounds['min_y'], bounds['max_y']) });
+    }
+  },
+};
 
 export interface ArenaOptions {
   /** Number of entities (default 200). */
@@ -17,6 +51,13 @@ export interface ArenaOptions {
   readonly radius?: number;
   /** Run the per-tick random walk (default true). */
   readonly randomWalk?: boolean;
+  /**
+   * How the random walk is committed: one Walk effect per tick carrying every entity's step ('batched', the
+   * default), or one Move effect per entity ('per-entity'). Both draw the same steps in the same order and
+   * produce the same states and the same deltas; batched is one event (one view_seq step) per tick for an agent
+   * that sees any of it, and one log record instead of one per entity.
+   */
+  readonly walk?: 'batched' | 'per-entity';
   /** Largest |dx|, |dy| an agent's Move may ask for (default 2). */
   readonly maxAgentStep?: number;
   readonly name?: string;
@@ -31,12 +72,14 @@ export function makeArena(opts: ArenaOptions = {}): WorldDefinition {
   const n = opts.entities ?? 200;
   const size = opts.size ?? 1000;
   const maxStep = opts.maxAgentStep ?? 2;
+  const batched = (opts.walk ?? 'batched') === 'batched';
   const place = seedrandom.alea('42/placement');
   const entities: Record<string, EntityRecord> = {};
   for (let i = 0; i < n; i++) entities[arenaEntityId(i)] = { x: Math.round(place() * size * 100) / 100, y: Math.round(place() * size * 100) / 100, hp: 100 };
   return defineWorld({
     name: opts.name ?? 'arena',
     seed: 42,
+    handlers: { Walk },
     initialState: { entities, metadata: { bounds: { min_x: 0, min_y: 0, max_x: size, max_y: size } as JsonValue, workload: 'arena-v1' } },
     validators: [
       {
@@ -58,13 +101,14 @@ export function makeArena(opts: ArenaOptions = {}): WorldDefinition {
               name: 'random-walk',
               seed: '42',
               run(ctx) {
-                const out = [];
+                const steps: Array<[string, number, number]> = [];
                 for (const id of ctx.entityIds()) {
                   const dx = Math.round((ctx.rng.next() * 10 - 5) * 100) / 100;
                   const dy = Math.round((ctx.rng.next() * 10 - 5) * 100) / 100;
-                  out.push({ kind: 'Move', payload: { entity_id: id, dx, dy }, source_id: 'system:random-walk' });
+                  steps.push([id, dx, dy]);
                 }
-                return out;
+                if (batched) return steps.length > 0 ? [{ kind: 'Walk', payload: { steps }, source_id: 'system:random-walk' }] : [];
+                return steps.map(([id, dx, dy]) => ({ kind: 'Move', payload: { entity_id: id, dx, dy }, source_id: 'system:random-walk' }));
               },
             },
           ],
