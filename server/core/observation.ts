@@ -282,6 +282,17 @@ export class ObservationEngine {
     }
     const cands = this.candidates;
     const near = this.near;
+    if (this.fast && ents.length > 1) {
+      // Observers whose own entity this effect moves are rebuilt at flush: mark them first, so the effect's other
+      // changes (a world system may move every entity in one effect) are not remembered for them one by one.
+      for (let i = 0; i < ents.length; i++) {
+        const self = this.observers.get((ents[i] as EntityChange).id);
+        if (self !== undefined && !self.selfDirty) {
+          self.selfDirty = true;
+          self.touchedCount = 0;
+        }
+      }
+    }
     for (let i = 0; i < ents.length; i++) {
       const ch = ents[i] as EntityChange;
       const nc = vis.observersOf(ch.id, ch.before, ch.after, cands, near);

@@ -18,8 +18,12 @@ describe('arena random walk', () => {
       // Besides the tick's own effect: one Walk against 40 Moves.
       expect(b.committed - a.committed).toBe(39);
       expect(batched.state().entities).toEqual(single.state().entities);
+      for (const id of agents) {
+        const v = batched.observe(id);
+        expect(v.view).toEqual(single.observe(id).view);
+        expect(v.context_digest).toBe(single.observe(id).context_digest);
+      }
     }
-    for (const id of agents) expect(batched.observe(id).view).toEqual(single.observe(id).view);
     // One event per tick for an agent that sees any of the walk, instead of one per entity it sees.
     expect(batched.viewSeq(agents[0]!)).toBeLessThanOrEqual(30);
     expect(single.viewSeq(agents[0]!)).toBeGreaterThan(batched.viewSeq(agents[0]!));
