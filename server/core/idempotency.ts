@@ -5,71 +5,89 @@
  * rejected before ordering (shape, staleness, quota, backpressure, deadline, cancellation) are never recorded: a
  * retry with the same req_id is evaluated afresh.
  */
+import { randomInt } from 'node:crypto';
 import type { IntentOutcome } from './types.js';
 
 /** The stored form of a final outcome (a committed outcome without its effect body). */
 export type RecordedOutcome = Exclude<IntentOutcome, { status: 'cancelled' }>;
+
+type RejectedOutcome = Extract<IntentOutcome, { status: 'rejected' }>;
 
 export interface IndexEntry {
   readonly digest: string;
   readonly outcome: RecordedOutcome;
 }
 
+const MIN_ENTRIES = 1024;
+/** A longer probe than this means clustering, by bad luck or by crafted req_ids: the table is rehashed with a new seed. */
+const MAX_PROBE = 100;
+
 /**
- * One recorded outcome, kept compact: an index entry lives as long as the world, one per committed intent, so the
- * outcome object is only built when a retry asks for it.
+ * The index lives as long as the world and is consulted by every submit, so it is laid out for that: an
+ * open-addressing hash table of (hash, entry) pairs in one Int32Array, and the entries in columns (typed arrays for
+ * the numbers, plain arrays for the strings), in the order they were recorded. A lookup that misses (the usual case:
+ * a new req_id) reads one or two table slots and no key string; nested Maps cost a few cache misses per lookup
+ * at a million entries, and an object per entry for the garbage collector to copy and mark.
  */
-class Entry {
-  constructor(
-    readonly digest: string,
-    /** The committed outcome's fields (global_seq 0 for a rejection). */
-    readonly globalSeq: number,
-    readonly uuid: string,
-    readonly simTime: number,
-    readonly rejected: Extract<IntentOutcome, { status: 'rejected' }> | undefined,
-  ) {}
-
-  outcome(agentId: string, reqId: string): RecordedOutcome {
-    return this.rejected ?? { status: 'committed', agent_id: agentId, req_id: reqId, global_seq: this.globalSeq, uuid: this.uuid, sim_time: this.simTime };
-  }
-}
-
 export class IdempotencyIndex {
-  /** agent id -> req_id -> entry (nested, so no key string is built per intent). */
-  private readonly byAgent = new Map<string, Map<string, Entry>>();
+  private readonly agentNumbers = new Map<string, number>();
+  private readonly agentIds: string[] = [];
   private count = 0;
+  private agentOf = new Int32Array(MIN_ENTRIES);
+  private readonly reqIds: string[] = [];
+  private readonly digests: string[] = [];
+  /** Committed outcomes' fields ('' and 0 for a rejection, whose outcome is in `rejections`). */
+  private readonly uuids: string[] = [];
+  private globalSeqs = new Float64Array(MIN_ENTRIES);
+  private simTimes = new Float64Array(MIN_ENTRIES);
+  private readonly rejections = new Map<number, RejectedOutcome>();
+  /** Slot s is table[2s] (hash) and table[2s + 1] (entry + 1; 0 when empty). At most half the slots are used. */
+  private table = new Int32Array(4 * MIN_ENTRIES);
+  /**
+   * Seeds the key hash so req_ids cannot be chosen to collide (as V8 seeds its own string hashes). It only decides
+   * where entries sit in the table, never what the index answers or the order toJSON lists them in.
+   */
+  private seed = randomInt(0x7fffffff);
+
+  /** @param keyHash replaces the key hash (tests force collisions with it). */
+  constructor(private readonly keyHash: (agent: number, reqId: string, seed: number) => number = hashKey) {}
 
   get size(): number {
     return this.count;
   }
 
   get(agentId: string, reqId: string): IndexEntry | undefined {
-    const e = this.byAgent.get(agentId)?.get(reqId);
-    return e === undefined ? undefined : { digest: e.digest, outcome: e.outcome(agentId, reqId) };
+    const agent = this.agentNumbers.get(agentId);
+    if (agent === undefined) return undefined;
+    const e = this.find(agent, reqId, this.hash(agent, reqId));
+    return e < 0 ? undefined : { digest: this.digests[e] as string, outcome: this.outcome(e, agentId, reqId) };
   }
 
   record(agentId: string, reqId: string, digest: string, outcome: IntentOutcome): void {
     if (outcome.status === 'cancelled') return;
-    this.put(agentId, reqId, outcome.status === 'committed' ? new Entry(digest, outcome.global_seq, outcome.uuid, outcome.sim_time, undefined) : new Entry(digest, 0, '', 0, outcome));
+    if (outcome.status === 'committed') this.recordCommitted(agentId, reqId, digest, outcome.global_seq, outcome.uuid, outcome.sim_time);
+    else this.rejections.set(this.put(agentId, reqId, digest, 0, '', 0), outcome);
   }
 
   /** record() of a committed outcome, from its fields (the commit path builds no outcome object for it). */
   recordCommitted(agentId: string, reqId: string, digest: string, globalSeq: number, uuid: string, simTime: number): void {
-    this.put(agentId, reqId, new Entry(digest, globalSeq, uuid, simTime, undefined));
-  }
-
-  private put(agentId: string, reqId: string, e: Entry): void {
-    let m = this.byAgent.get(agentId);
-    if (m === undefined) this.byAgent.set(agentId, (m = new Map()));
-    const size = m.size;
-    m.set(reqId, e);
-    this.count += m.size - size;
+    this.rejections.delete(this.put(agentId, reqId, digest, globalSeq, uuid, simTime));
   }
 
   /** Entries per agent (agents in the order they first recorded), each agent's in commit order, for snapshots. */
   toJSON(): IndexEntry[] {
+    const byAgent = new Map<number, number[]>();
+    for (let e = 0; e < this.count; e++) {
+      const a = this.agentOf[e] as number;
+      const l = byAgent.get(a);
+      if (l) l.push(e);
+      else byAgent.set(a, [e]);
+    }
     const out: IndexEntry[] = [];
-    for (const [agentId, m] of this.byAgent) for (const [reqId, e] of m) out.push({ digest: e.digest, outcome: e.outcome(agentId, reqId) });
+    for (const [a, entries] of byAgent) {
+      const agentId = this.agentIds[a] as string;
+      for (const e of entries) out.push({ digest: this.digests[e] as string, outcome: this.outcome(e, agentId, this.reqIds[e] as string) });
+    }
     return out;
   }
 
@@ -78,4 +96,118 @@ export class IdempotencyIndex {
     for (const e of list) idx.record(e.outcome.agent_id, e.outcome.req_id, e.digest, e.outcome);
     return idx;
   }
+
+  /** The outcome object of entry e, built when asked for (most are never asked for). */
+  private outcome(e: number, agentId: string, reqId: string): RecordedOutcome {
+    return this.rejections.get(e) ?? { status: 'committed', agent_id: agentId, req_id: reqId, global_seq: this.globalSeqs[e] as number, uuid: this.uuids[e] as string, sim_time: this.simTimes[e] as number };
+  }
+
+  /** Adds or overwrites the entry of (agent, req_id); returns its number. An overwritten entry keeps its place. */
+  private put(agentId: string, reqId: string, digest: string, globalSeq: number, uuid: string, simTime: number): number {
+    let agent = this.agentNumbers.get(agentId);
+    if (agent === undefined) {
+      agent = this.agentIds.length;
+      this.agentNumbers.set(agentId, agent);
+      this.agentIds.push(agentId);
+    }
+    const h = this.hash(agent, reqId);
+    let e = this.find(agent, reqId, h);
+    if (e < 0) {
+      e = this.count++;
+      if (e === this.agentOf.length) this.growColumns();
+      this.agentOf[e] = agent;
+      this.reqIds.push(reqId);
+      this.digests.push(digest);
+      this.uuids.push(uuid);
+      if (2 * this.count > this.table.length >> 1) this.grow();
+      else if (!this.place(h, e, MAX_PROBE)) this.reseed();
+    } else {
+      this.digests[e] = digest;
+      this.uuids[e] = uuid;
+    }
+    this.globalSeqs[e] = globalSeq;
+    this.simTimes[e] = simTime;
+    return e;
+  }
+
+  private hash(agent: number, reqId: string): number {
+    return this.keyHash(agent, reqId, this.seed) | 0;
+  }
+
+  /** The entry number of (agent, req_id), or -1. */
+  private find(agent: number, reqId: string, h: number): number {
+    const t = this.table;
+    const mask = (t.length >> 1) - 1;
+    for (let s = h & mask; ; s = (s + 1) & mask) {
+      const at = t[2 * s + 1] as number;
+      if (at === 0) return -1;
+      if (t[2 * s] === h && this.agentOf[at - 1] === agent && this.reqIds[at - 1] === reqId) return at - 1;
+    }
+  }
+
+  /** Puts entry e in the first free slot from its hash; false when that takes more than `limit` probes. */
+  private place(h: number, e: number, limit: number): boolean {
+    const t = this.table;
+    const mask = (t.length >> 1) - 1;
+    let s = h & mask;
+    for (let probe = 0; t[2 * s + 1] !== 0; probe++) {
+      if (probe >= limit) return false;
+      s = (s + 1) & mask;
+    }
+    t[2 * s] = h;
+    t[2 * s + 1] = e + 1;
+    return true;
+  }
+
+  /** Rebuilds the table with a new seed, after a long probe; if a few seeds do no better, keeps the long probes. */
+  private reseed(): void {
+    for (let tries = 0; tries < 4; tries++) {
+      this.seed = randomInt(0x7fffffff);
+      if (this.rebuild(this.table.length, MAX_PROBE)) return;
+    }
+    this.rebuild(this.table.length, Infinity);
+  }
+
+  /** Doubles the table, moving the (hash, entry) pairs over: no key is hashed again. */
+  private grow(): void {
+    const old = this.table;
+    this.table = new Int32Array(old.length * 2);
+    for (let s = 0; s < old.length; s += 2) {
+      const at = old[s + 1] as number;
+      if (at !== 0) this.place(old[s] as number, at - 1, Infinity);
+    }
+  }
+
+  /** Places every entry in a new table of `length` ints; false when one took more than `limit` probes. */
+  private rebuild(length: number, limit: number): boolean {
+    this.table = new Int32Array(length);
+    for (let e = 0; e < this.count; e++) if (!this.place(this.hash(this.agentOf[e] as number, this.reqIds[e] as string), e, limit)) return false;
+    return true;
+  }
+
+  private growColumns(): void {
+    const n = this.agentOf.length * 2;
+    const agents = new Int32Array(n);
+    agents.set(this.agentOf);
+    this.agentOf = agents;
+    const seqs = new Float64Array(n);
+    seqs.set(this.globalSeqs);
+    this.globalSeqs = seqs;
+    const times = new Float64Array(n);
+    times.set(this.simTimes);
+    this.simTimes = times;
+  }
+}
+
+/** A seeded 32-bit hash of (agent number, req_id): murmur-style mixing per character, then a finaliser. */
+function hashKey(agent: number, reqId: string, seed: number): number {
+  let h = seed ^ Math.imul(agent + 1, 0x9e3779b1);
+  for (let i = 0; i < reqId.length; i++) {
+    h = Math.imul(h ^ reqId.charCodeAt(i), 0x5bd1e995);
+    h ^= h >>> 15;
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h;
 }

@@ -1,5 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { IdempotencyIndex, type IndexEntry } from '../../server/core/idempotency.js';
 import { WorldRuntime } from '../../server/core/runtime.js';
+import type { IntentOutcome } from '../../server/core/types.js';
 import { move, openWorld, planeWorld } from './helpers/worlds.js';
 
 const world = planeWorld([[10, 10], [20, 20]], {
@@ -73,5 +76,68 @@ describe('idempotency', () => {
     expect(r1.status === 'committed' && r1.global_seq).toBe(1);
     const r2 = await rt2.submit({ req_id: 's2', agent_id: 'a1', kind: 'Move', payload: { dx: 3, dy: 0 }, context_seq: 0 });
     expect(r2.status).toBe('committed');
+  });
+});
+
+describe('idempotency index', () => {
+  type Op = { agent: string; req: string; digest: string; outcome: 'committed' | 'rejected'; seq: number };
+  const op = fc.record({
+    agent: fc.constantFrom('a0', 'a1', 'a2', 'agent-with-a-longer-id'),
+    req: fc.oneof(fc.string({ maxLength: 3 }), fc.integer({ min: 0, max: 3000 }).map((n) => `q${n}`)),
+    digest: fc.constantFrom('d1', 'd2'),
+    outcome: fc.constantFrom('committed' as const, 'rejected' as const),
+    seq: fc.integer({ min: 1, max: 1e6 }),
+  });
+  const outcomeOf = (o: Op): IntentOutcome =>
+    o.outcome === 'committed'
+      ? { status: 'committed', agent_id: o.agent, req_id: o.req, global_seq: o.seq, uuid: `u${o.seq}`, sim_time: o.seq / 4 }
+      : { status: 'rejected', agent_id: o.agent, req_id: o.req, error: { code: 1, name: 'INTENT_VALIDATION_FAILED', message: `no ${o.seq}`, details: {} } };
+
+  /** The index as nested Maps: what it must answer, and toJSON's order (agents by first record, entries by first record). */
+  function model(ops: readonly Op[]): Map<string, Map<string, IndexEntry>> {
+    const m = new Map<string, Map<string, IndexEntry>>();
+    for (const o of ops) {
+      if (!m.has(o.agent)) m.set(o.agent, new Map());
+      m.get(o.agent)!.set(o.req, { digest: o.digest, outcome: outcomeOf(o) as IndexEntry['outcome'] });
+    }
+    return m;
+  }
+
+  // The key hash decides only where entries sit: a perfect one, one that makes everything collide, and one with few
+  // values (long probe runs that make the table reseed, in vain, then keep them) must all give the same answers.
+  const hashes: Array<[string, ((agent: number, req: string, seed: number) => number) | undefined]> = [
+    ['the seeded hash', undefined],
+    ['a constant hash', () => 7],
+    ['a hash with 5 values', (agent, req, seed) => (agent + req.length + seed) % 5],
+  ];
+  for (const [name, hash] of hashes) {
+    it(`answers like nested Maps, and lists entries in the same order, with ${name}`, () => {
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 400 }), fc.array(op, { maxLength: 50 }), (ops, probes) => {
+          const idx = new IdempotencyIndex(hash);
+          for (const o of ops) {
+            if (o.outcome === 'committed') idx.recordCommitted(o.agent, o.req, o.digest, o.seq, `u${o.seq}`, o.seq / 4);
+            else idx.record(o.agent, o.req, o.digest, outcomeOf(o));
+          }
+          const m = model(ops);
+          expect(idx.size).toBe([...m.values()].reduce((n, x) => n + x.size, 0));
+          for (const o of [...ops, ...probes]) expect(idx.get(o.agent, o.req)).toEqual(m.get(o.agent)?.get(o.req));
+          const listed = [...m.values()].flatMap((x) => [...x.values()]);
+          expect(idx.toJSON()).toEqual(listed);
+          expect(IdempotencyIndex.fromJSON(idx.toJSON()).toJSON()).toEqual(listed);
+        }),
+        { numRuns: hash ? 100 : 300 },
+      );
+    });
+  }
+
+  it('keeps every entry findable as it grows past a million', () => {
+    const idx = new IdempotencyIndex();
+    const agents = ['a0', 'a1', 'a2'];
+    for (let i = 0; i < 1_100_000; i++) idx.recordCommitted(agents[i % 3]!, `r${i}`, 'd', i + 1, 'u', 0);
+    expect(idx.size).toBe(1_100_000);
+    for (let i = 0; i < 1_100_000; i += 997) expect(idx.get(agents[i % 3]!, `r${i}`)?.outcome).toMatchObject({ global_seq: i + 1 });
+    expect(idx.get('a0', 'r1')).toBeUndefined();
+    expect(idx.get('nobody', 'r0')).toBeUndefined();
   });
 });
