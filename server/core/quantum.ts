@@ -16,11 +16,32 @@ import { rejectedOutcome, type EmitOutcome, type WorldRuntime } from './runtime.
 import { SCHEMA_VERSION, type Effect, type EffectDraft, type IntentOutcome, type JsonObject, type JsonValue, type StaleCause } from './types.js';
 import type { RuleViolation } from './world.js';
 
-export interface DraftCandidate {
-  readonly draft: EffectDraft & { readonly priority: number };
-  uuid: string;
-  readonly pending: PendingIntent | undefined;
-  readonly onDone: ((o: EmitOutcome) => void) | undefined;
+/** How a candidate ended in its quantum, settled once the quantum's records are durable. */
+const WAITING = 0;
+const COMMITTED = 1;
+const REJECTED = 2;
+
+/** One draft of a quantum (engine tick, system draft, emitted effect or intent): its place in the order, and how it ended. */
+export class DraftCandidate {
+  uuid = '';
+  /** The uuid's counter: candidates are ordered by it where uuids would be compared (the same order). */
+  counter = 0;
+  how = WAITING;
+  /** The effect (committed), or the outcome (a rejected intent) or error (a rejected emit). */
+  result: Effect | IntentOutcome | WorldlineError | undefined = undefined;
+
+  constructor(
+    readonly kind: string,
+    readonly payload: JsonValue,
+    readonly source_id: string,
+    readonly priority: number,
+    readonly pending: PendingIntent | undefined,
+    readonly onDone: ((o: EmitOutcome) => void) | undefined,
+  ) {}
+
+  static of(draft: EffectDraft & { readonly priority: number }, onDone?: (o: EmitOutcome) => void): DraftCandidate {
+    return new DraftCandidate(draft.kind, draft.payload, draft.source_id, draft.priority, undefined, onDone);
+  }
 }
 
 export interface QuantumReport {
@@ -31,19 +52,16 @@ export interface QuantumReport {
   readonly deltas: number;
 }
 
-/** How one candidate ended in this quantum, settled once its records are durable. */
-const COMMITTED = 0;
-const REJECTED = 1;
-
 const ENGINE_PRIORITY = 1001;
 
+/** (priority descending, source_id, uuid): uuids of one quantum sort as their counters do (fixed-width hex first). */
 function byOrder(a: DraftCandidate, b: DraftCandidate): number {
-  const p = b.draft.priority - a.draft.priority;
+  const p = b.priority - a.priority;
   if (p !== 0) return p;
-  const sa = a.draft.source_id;
-  const sb = b.draft.source_id;
+  const sa = a.source_id;
+  const sb = b.source_id;
   if (sa !== sb) return sa < sb ? -1 : 1;
-  return a.uuid < b.uuid ? -1 : a.uuid > b.uuid ? 1 : 0;
+  return a.counter - b.counter;
 }
 
 function systemDrafts(rt: WorldRuntime, tick: number): DraftCandidate[] {
@@ -57,20 +75,22 @@ function systemDrafts(rt: WorldRuntime, tick: number): DraftCandidate[] {
     rngStates[sys.name] = rng.save();
     for (const d of drafts) {
       const draft = checkDraft({ ...d, priority: d.priority ?? sys.priority ?? 0 }, rt.world.handlers);
-      out.push({ draft, uuid: '', pending: undefined, onDone: undefined });
+      out.push(DraftCandidate.of(draft));
     }
   }
   const payload: JsonObject = { tick };
   if (rt.world.systems.length > 0) payload['rng'] = rngStates;
-  out.unshift({ draft: { kind: 'TimeTick', payload, source_id: 'engine', priority: ENGINE_PRIORITY }, uuid: '', pending: undefined, onDone: undefined });
+  out.unshift(new DraftCandidate('TimeTick', payload, 'engine', ENGINE_PRIORITY, undefined, undefined));
   return out;
 }
 
 /** Tells a submitter or emitter how its candidate ended, or the log's error when the quantum did not become durable. */
-function settle(c: DraftCandidate, how: number, result: Effect | WorldlineError | IntentOutcome, failure: WorldlineError | undefined): void {
+function settle(c: DraftCandidate, failure: WorldlineError | undefined): void {
   const p = c.pending;
+  const how = c.how;
+  const result = c.result;
   if (p) {
-    const source = c.draft.source_id;
+    const source = c.source_id;
     if (failure) p.resolve(rejectedOutcome(source, p.intent.req_id, failure));
     else if (how === REJECTED) p.resolve(result as IntentOutcome);
     else {
@@ -109,16 +129,18 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
       p.resolve(rejectedOutcome(i.agent_id, i.req_id, stale));
       continue;
     }
-    cands.push({ draft: { kind: i.kind, payload: i.payload, source_id: i.agent_id, priority: p.priority }, uuid: '', pending: p, onDone: undefined });
+    cands.push(new DraftCandidate(i.kind, i.payload, i.agent_id, p.priority, p, undefined));
   }
-  for (const c of cands) c.uuid = rt.uuids.next();
+  const uuids = rt.uuids;
+  for (const c of cands) {
+    c.counter = uuids.counter;
+    c.uuid = uuids.next();
+  }
   cands.sort(byOrder);
 
   const appends: Promise<unknown>[] = [];
-  // Parallel lists (no closure per intent): candidate, how it ended, and its outcome or error.
+  /** Candidates whose submitter or emitter is told how they ended (no closure per intent). */
   const settled: DraftCandidate[] = [];
-  const how: number[] = [];
-  const results: Array<Effect | WorldlineError | IntentOutcome> = [];
   const effects: Effect[] = [];
   const visibleEffects = new Map<string, Effect[]>();
   const genEvents: Array<[string, StaleCause, readonly string[]]> = [];
@@ -138,7 +160,7 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
   const hashEvery = world.policies.stateHashEvery;
   const validators = world.validators;
   for (const c of cands) {
-    const { kind, payload, source_id } = c.draft;
+    const { kind, payload, source_id } = c;
     const p = c.pending;
     const agentId = p ? source_id : undefined;
     const draft = { kind, payload, source_id, agent_id: agentId };
@@ -157,7 +179,7 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
     let effect: Effect | undefined;
     if (!violation && handler) {
       const seq = rt.globalSeq + 1;
-      const priority = c.draft.priority;
+      const priority = c.priority;
       effect = p
         ? { schema_version: SCHEMA_VERSION, world_id: rt.worldId, uuid: c.uuid, kind, payload, global_seq: seq, sim_time: simTime, wall_time: now, source_id, priority, req_id: p.intent.req_id, agent_id: source_id, intent_digest: p.digest }
         : { schema_version: SCHEMA_VERSION, world_id: rt.worldId, uuid: c.uuid, kind, payload, global_seq: seq, sim_time: simTime, wall_time: now, source_id, priority };
@@ -180,13 +202,13 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
         appends.push(rt.log.append(RecordKind.OUTCOME, utf8(encodeRecord({ schema_version: SCHEMA_VERSION, world_id: rt.worldId, uuid: c.uuid, intent_digest: p.digest, outcome }))));
         rt.index.record(source_id, p.intent.req_id, p.digest, outcome);
         p.state = 'committing';
+        c.how = REJECTED;
+        c.result = outcome;
         settled.push(c);
-        how.push(REJECTED);
-        results.push(outcome);
       } else if (c.onDone) {
+        c.how = REJECTED;
+        c.result = err;
         settled.push(c);
-        how.push(REJECTED);
-        results.push(err);
       }
       continue;
     }
@@ -201,9 +223,9 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
       p.state = 'committing';
     }
     if (p || c.onDone) {
+      c.how = COMMITTED;
+      c.result = effect;
       settled.push(c);
-      how.push(COMMITTED);
-      results.push(effect);
     }
     rt.effectsSinceSnapshot++;
     if (hashEvery > 0 && ++rt.effectsSinceHash >= hashEvery) {
@@ -224,14 +246,14 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
     await durable;
   }).then(
     () => {
-      for (let i = 0; i < settled.length; i++) settle(settled[i] as DraftCandidate, how[i] as number, results[i] as Effect | WorldlineError | IntentOutcome, undefined);
+      for (let i = 0; i < settled.length; i++) settle(settled[i] as DraftCandidate, undefined);
       const delivery = { deltas, effects, visibleEffects };
       for (const l of rt.listeners) l(delivery);
       return report;
     },
     (err: unknown) => {
       const e = rt.fail(err);
-      for (let i = 0; i < settled.length; i++) settle(settled[i] as DraftCandidate, how[i] as number, results[i] as Effect | WorldlineError | IntentOutcome, e);
+      for (let i = 0; i < settled.length; i++) settle(settled[i] as DraftCandidate, e);
       throw e;
     },
   );

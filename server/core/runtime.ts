@@ -16,7 +16,7 @@ import { restoreRuntime, writeSnapshotAfter } from './restore.js';
 import { UuidSequence } from './rng.js';
 import { IntentScheduler, PendingIntent } from './scheduler.js';
 import type { WorldStore } from './state.js';
-import { runQuantum, type DraftCandidate, type QuantumReport } from './quantum.js';
+import { DraftCandidate, runQuantum, type QuantumReport } from './quantum.js';
 import type { Effect, EffectDraft, EntityRecord, Intent, IntentOutcome, ObservationDelta, StaleCause, View } from './types.js';
 import type { AgentClassPolicy, InterruptPolicy, WorldDefinition } from './world.js';
 import { RecordKind, encodeRecord } from './records.js';
@@ -236,7 +236,7 @@ export class WorldRuntime {
     const d = checkDraft(draft, this.world.handlers);
     let resolve!: (o: EmitOutcome) => void;
     const promise = new Promise<EmitOutcome>((r) => (resolve = r));
-    this.emitted.push({ draft: d, uuid: '', pending: undefined, onDone: resolve });
+    this.emitted.push(DraftCandidate.of(d, resolve));
     this.scheduleQuantum();
     return promise;
   }

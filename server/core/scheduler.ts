@@ -49,7 +49,9 @@ export type EnqueueResult = { readonly ok: true; readonly shed?: PendingIntent }
 function insertByPriority(list: PendingIntent[], p: PendingIntent): void {
   let i = list.length;
   while (i > 0 && (list[i - 1] as PendingIntent).priority < p.priority) i--;
-  list.splice(i, 0, p);
+  // At the end (the usual case: equal priorities) push: splice would allocate an empty result array per intent.
+  if (i === list.length) list.push(p);
+  else list.splice(i, 0, p);
 }
 
 export class IntentScheduler {
