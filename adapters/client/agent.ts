@@ -3,7 +3,8 @@
  * the last applied view_seq), the agent's current view (snapshot + strictly applied deltas, each checked against
  * its context_digest; a mismatch or a gap resynchronises), intents submitted and retried idempotently across
  * reconnects with the same req_id, generations cancelled the moment the server says so, and clock sync.
- * Uses only the public protocol module and web-standard APIs, so it runs in Node and in browsers.
+ * Uses only the public protocol module and web-standard APIs (plus node:crypto's hash when it finds it at run time),
+ * so it runs in Node and in browsers.
  */
 import { ErrorCatalogue, WorldlineError, type ErrorName } from '../../server/errors.js';
 import {
@@ -29,7 +30,7 @@ import {
 } from '../../server/protocol/index.js';
 import { runAct, type ActHost, type ActOptions, type ActResult, type Generate } from './act.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { ViewDigester, webCryptoDigest, type DigestFunction } from './digest.js';
+import { ViewDigester, defaultDigest, type DigestFunction } from './digest.js';
 import { Emitter } from './emitter.js';
 import { ObservationQueue } from './observations.js';
 import { OPEN, frameOf, resolveWebSocket, type SocketCloseEvent, type SocketMessageEvent, type WebSocketConstructor, type WebSocketLike } from './socket.js';
@@ -51,7 +52,7 @@ export interface ConnectOptions {
   readonly reconnect?: BackoffOptions | false;
   /** Check every delta's context_digest (default true). */
   readonly verifyDigests?: boolean;
-  /** sha256 hex of canonical JSON text; defaults to WebCrypto. */
+  /** sha256 hex of canonical JSON text; defaults to Node's crypto.hash in Node, WebCrypto elsewhere. */
   readonly digest?: DigestFunction;
   /** Clock-sync ping interval in ms (default 2000; 0 turns periodic pings off). */
   readonly pingIntervalMs?: number;
@@ -217,8 +218,8 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.WS = resolveWebSocket(opts.WebSocket);
     this.now = opts.now ?? defaultNow;
     this.random = opts.random ?? Math.random;
-    this.digestFn = opts.verifyDigests === false ? undefined : (opts.digest ?? webCryptoDigest());
-    if (opts.verifyDigests !== false && !this.digestFn) throw new WorldlineError('ADAPTER_UNAVAILABLE', 'WebCrypto is not available to check context digests: pass `digest`, or verifyDigests: false');
+    this.digestFn = opts.verifyDigests === false ? undefined : (opts.digest ?? defaultDigest());
+    if (opts.verifyDigests !== false && !this.digestFn) throw new WorldlineError('ADAPTER_UNAVAILABLE', 'no SHA-256 is available to check context digests (neither node:crypto nor WebCrypto): pass `digest`, or verifyDigests: false');
     this.digester = this.digestFn ? new ViewDigester(this.digestFn) : undefined;
     this.readyPromise = new Promise<void>((resolve, reject) => (this.settleReady = { resolve, reject }));
     this.readyPromise.catch(() => {});
@@ -658,14 +659,20 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   /** Checks the view's digest in arrival order, then hands the observation to listeners; a mismatch resyncs. */
   private afterApply(o: Observation, expected: string, epoch: number): void {
     const digester = this.digester;
-    if (!digester || expected === '') {
+    if (!digester) {
       this.deliver(o);
       return;
     }
     // Canonicalise now: the texts must be of this view_seq's view, whatever arrives before the hashes are done.
-    const texts = ViewDigester.texts(o.view.entities);
+    // The digester keeps its member hashes entity by entity, so it sees every view, checked or not.
+    const changes = digester.changes(o.view.entities, this.state.touched);
+    if (expected === '') {
+      this.verifyTail = this.verifyTail.then(() => digester.apply(changes)).then(() => {});
+      this.deliver(o);
+      return;
+    }
     this.verifyTail = this.verifyTail.then(async () => {
-      const got = await digester.digest(texts);
+      const got = await digester.apply(changes);
       if (epoch !== this.epoch) return;
       if (got !== expected) {
         this.counters.digestMismatches++;

@@ -1,12 +1,13 @@
 /**
- * context_digest checks (the set digest of docs/core.md: per-entity SHA-256 of canonical JSON, summed), with
- * WebCrypto (crypto.subtle in browsers and in Node 20) so the SDK core stays free of Node-only APIs.
+ * context_digest checks (the set digest of docs/core.md: per-entity SHA-256 of canonical JSON, summed). SHA-256 comes
+ * from Node's one-shot crypto.hash where the SDK runs in Node (looked up at run time, so browser bundles carry no
+ * node: import) and from WebCrypto (crypto.subtle) elsewhere.
  */
 import canonicalize from 'canonicalize';
 import { WorldlineError } from '../../server/errors.js';
 
-/** Hashes canonical JSON text to lowercase hex sha256. */
-export type DigestFunction = (canonicalText: string) => Promise<string>;
+/** Hashes canonical JSON text to lowercase hex sha256, at once or as a promise. */
+export type DigestFunction = (canonicalText: string) => string | Promise<string>;
 
 interface SubtleLike {
   digest(algorithm: string, data: Uint8Array): Promise<ArrayBuffer>;
@@ -29,6 +30,24 @@ export function webCryptoDigest(): DigestFunction | undefined {
   return async (text) => toHex(await subtle.digest('SHA-256', encoder.encode(text)));
 }
 
+/**
+ * sha256 through Node's synchronous crypto.hash (Node ≥ 20.16, found with process.getBuiltinModule), or undefined
+ * outside Node. In Node a WebCrypto digest costs 15-30 µs of main-thread time per call (a job, a thread-pool hop, a
+ * promise) against under 1 µs here, and a client checks every delta.
+ */
+export function nodeDigest(): DigestFunction | undefined {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const c = proc?.getBuiltinModule?.('node:crypto') as { hash?: (algorithm: string, data: string, encoding: 'hex') => string } | undefined;
+  const hash = c?.hash;
+  if (typeof hash !== 'function') return undefined;
+  return (text) => hash('sha256', text, 'hex');
+}
+
+/** The SDK's default SHA-256: Node's crypto.hash where it exists, else WebCrypto; undefined when neither does. */
+export function defaultDigest(): DigestFunction | undefined {
+  return nodeDigest() ?? webCryptoDigest();
+}
+
 /** RFC 8785 canonical JSON of a view (the text the server hashes). */
 export function canonicalText(value: unknown): string {
   const s = canonicalize(value);
@@ -48,18 +67,31 @@ export function memberText(id: string, record: unknown): string {
  * each read as a big-endian integer, as 64 lowercase hex digits. Order-independent, so it can be kept up to date
  * entity by entity; ViewDigester does that for a client.
  */
-export async function viewDigest(view: { entities: Record<string, unknown> }, digest: DigestFunction | undefined = webCryptoDigest()): Promise<string> {
+export async function viewDigest(view: { entities: Record<string, unknown> }, digest: DigestFunction | undefined = defaultDigest()): Promise<string> {
   const d = new ViewDigester(digest);
   return d.digest(ViewDigester.texts(view.entities));
 }
 
-/** Keeps each entity's member hash, so a delta costs one SHA-256 per entity whose canonical record changed. */
+/** How a view's members changed since the last view a ViewDigester prepared: texts to hash, ids to drop. */
+export interface MemberChanges {
+  readonly set: ReadonlyArray<readonly [string, string]>;
+  readonly removed: readonly string[];
+}
+
+/**
+ * Keeps each entity's member hash and their running sum, so a delta costs one SHA-256 per entity whose record
+ * changed and no work for the others: changes() finds them by identity (a view shares its untouched entity records
+ * with the previous one, see view.ts) and canonicalises only those; apply() hashes them and updates the sum.
+ */
 export class ViewDigester {
   private readonly members = new Map<string, { text: string; value: bigint }>();
+  private sum = 0n;
   private readonly digestFn: DigestFunction;
+  /** The entities of the last view changes() saw: never mutated by the SDK, so an unchanged record is the same object. */
+  private prepared: Readonly<Record<string, unknown>> = {};
 
-  constructor(digest: DigestFunction | undefined = webCryptoDigest()) {
-    if (!digest) throw new WorldlineError('ADAPTER_UNAVAILABLE', 'WebCrypto (crypto.subtle) is not available here: pass a digest function');
+  constructor(digest: DigestFunction | undefined = defaultDigest()) {
+    if (!digest) throw new WorldlineError('ADAPTER_UNAVAILABLE', 'no SHA-256 here (neither node:crypto nor WebCrypto\'s crypto.subtle): pass a digest function');
     this.digestFn = digest;
   }
 
@@ -68,22 +100,64 @@ export class ViewDigester {
     return Object.keys(entities).map((id) => [id, memberText(id, entities[id])]);
   }
 
+  /**
+   * The member changes from the last view passed here to `entities`, computed synchronously (so they capture this
+   * view). Records are compared by identity: the caller must not mutate a record it has passed in. `touched`, when
+   * known, names every entity that may differ from that last view (added, changed or removed): only those are looked
+   * at, so a delta costs what it changed, not the size of the view.
+   */
+  changes(entities: Readonly<Record<string, unknown>>, touched?: Iterable<string>): MemberChanges {
+    const prev = this.prepared;
+    const set: Array<[string, string]> = [];
+    const removed: string[] = [];
+    this.prepared = entities;
+    if (touched) {
+      for (const id of touched) {
+        if (Object.prototype.hasOwnProperty.call(entities, id)) set.push([id, memberText(id, entities[id])]);
+        else removed.push(id);
+      }
+      return { set, removed };
+    }
+    for (const id of Object.keys(entities)) {
+      const r = entities[id];
+      if (prev[id] !== r || !Object.prototype.hasOwnProperty.call(prev, id)) set.push([id, memberText(id, r)]);
+    }
+    for (const id of Object.keys(prev)) if (!Object.prototype.hasOwnProperty.call(entities, id)) removed.push(id);
+    return { set, removed };
+  }
+
+  /** Applies changes (in the order they were prepared; one call at a time) and returns the view's digest. */
+  async apply(ch: MemberChanges): Promise<string> {
+    const hashed: Array<{ id: string; text: string; value: bigint }> = [];
+    const pending: Array<Promise<{ id: string; text: string; value: bigint }>> = [];
+    for (const [id, text] of ch.set) {
+      const known = this.members.get(id);
+      if (known && known.text === text) continue;
+      const hex = this.digestFn(text);
+      if (typeof hex === 'string') hashed.push({ id, text, value: BigInt(`0x${hex}`) });
+      else pending.push(hex.then((h) => ({ id, text, value: BigInt(`0x${h}`) })));
+    }
+    if (pending.length) hashed.push(...(await Promise.all(pending)));
+    let sum = this.sum;
+    for (const id of ch.removed) {
+      const m = this.members.get(id);
+      if (!m) continue;
+      sum -= m.value;
+      this.members.delete(id);
+    }
+    for (const h of hashed) {
+      const old = this.members.get(h.id);
+      if (old) sum -= old.value;
+      sum += h.value;
+      this.members.set(h.id, { text: h.text, value: h.value });
+    }
+    this.sum = ((sum % MOD) + MOD) % MOD;
+    return this.sum.toString(16).padStart(64, '0');
+  }
+
   /** The digest of the view whose member texts are given; entities absent from `texts` are forgotten. */
   async digest(texts: ReadonlyArray<readonly [string, string]>): Promise<string> {
-    const seen = new Set<string>();
-    await Promise.all(
-      texts.map(async ([id, text]) => {
-        seen.add(id);
-        const known = this.members.get(id);
-        if (known && known.text === text) return;
-        this.members.set(id, { text, value: BigInt(`0x${await this.digestFn(text)}`) });
-      }),
-    );
-    let sum = 0n;
-    for (const [id, m] of this.members) {
-      if (!seen.has(id)) this.members.delete(id);
-      else sum = (sum + m.value) % MOD;
-    }
-    return sum.toString(16).padStart(64, '0');
+    const ids = new Set(texts.map(([id]) => id));
+    return this.apply({ set: texts, removed: [...this.members.keys()].filter((id) => !ids.has(id)) });
   }
 }

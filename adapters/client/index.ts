@@ -1,13 +1,13 @@
 /**
  * Worldline client SDK: connect an agent to a world, keep its view, submit intents, and act with generations that
- * the server cancels when the world moves on. Web-standard APIs only (WebSocket, WebCrypto, AbortController), so it
- * runs in Node (pass the `ws` WebSocket) and in browsers.
+ * the server cancels when the world moves on. Web-standard APIs (WebSocket, WebCrypto, AbortController), so it runs
+ * in Node (pass the `ws` WebSocket) and in browsers; in Node it hashes with node:crypto, looked up at run time.
  */
 export { Agent, connect, errorFromBody, newReqId } from './agent.js';
 export type { AgentEvents, AgentStats, CodecName, ConnectOptions, IntentInput } from './agent.js';
 export type { ActOptions, ActResult, AttemptRecord, Generate, GenerateContext, GeneratedIntent } from './act.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
-export { canonicalText, memberText, viewDigest, ViewDigester, webCryptoDigest, type DigestFunction } from './digest.js';
+export { canonicalText, defaultDigest, memberText, nodeDigest, viewDigest, ViewDigester, webCryptoDigest, type DigestFunction, type MemberChanges } from './digest.js';
 export type { ClockEstimate, LatencySummary } from './stats.js';
 export type { Observation, View } from './view.js';
 export type { WebSocketConstructor, WebSocketLike } from './socket.js';

@@ -3,7 +3,7 @@
  * events; input tokens in message_start, output tokens in message_delta. System messages go in `system`.
  */
 import Anthropic from '@anthropic-ai/sdk';
-import { abortReason, estimateTokens, type LlmProvider, type StreamRequest } from './types.js';
+import { abortReason, closeQuietly, estimateTokens, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
 
 export interface AnthropicOptions {
   readonly model: string;
@@ -33,6 +33,7 @@ export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
       const turns = req.messages.filter((m) => m.role !== 'system').map((m) => ({ role: m.role as 'user' | 'assistant', content: m.content }));
       const temperature = req.temperature ?? opts.temperature;
       let stream: Awaited<ReturnType<typeof client.messages.create>> & AsyncIterable<Anthropic.Messages.RawMessageStreamEvent>;
+      const request = requestSignal(req.signal);
       try {
         stream = await client.messages.create(
           {
@@ -43,9 +44,10 @@ export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
             ...(system ? { system } : {}),
             ...(temperature !== undefined ? { temperature } : {}),
           },
-          req.signal ? { signal: req.signal } : {},
+          request.signal ? { signal: request.signal } : {},
         );
       } catch (err) {
+        request.release();
         throw abortReason(req.signal, err);
       }
       let inputTokens: number | undefined;
@@ -65,7 +67,8 @@ export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
       } catch (err) {
         throw abortReason(req.signal, err);
       } finally {
-        stream.controller.abort();
+        closeQuietly(stream.controller);
+        request.release();
         const estimated = inputTokens === undefined || outputTokens === undefined;
         req.onUsage?.({ inputTokens: inputTokens ?? estimateTokens(req.messages.map((m) => m.content).join('\n')), outputTokens: outputTokens ?? streamed, estimated });
       }

@@ -4,7 +4,7 @@
  * The SDK's own retries are off: retries, backoff and the circuit breaker are resilient.ts's, the same for every provider.
  */
 import OpenAI, { AzureOpenAI } from 'openai';
-import { abortReason, estimateTokens, type LlmProvider, type StreamRequest } from './types.js';
+import { abortReason, closeQuietly, estimateTokens, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
 
 export interface OpenAIOptions {
   readonly model: string;
@@ -36,6 +36,7 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
       const maxTokens = req.maxTokens ?? opts.maxTokens;
       const temperature = req.temperature ?? opts.temperature;
       let stream: Awaited<ReturnType<typeof client.chat.completions.create>> & AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
+      const request = requestSignal(req.signal);
       try {
         stream = await client.chat.completions.create(
           {
@@ -46,9 +47,10 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
             ...(maxTokens !== undefined ? { max_tokens: maxTokens } : {}),
             ...(temperature !== undefined ? { temperature } : {}),
           },
-          req.signal ? { signal: req.signal } : {},
+          request.signal ? { signal: request.signal } : {},
         );
       } catch (err) {
+        request.release();
         throw abortReason(req.signal, err);
       }
       let outputTokens = 0;
@@ -71,7 +73,8 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
         throw abortReason(req.signal, err);
       } finally {
         // Also when the consumer stops early (break, or its own abort): close the HTTP stream, do not just stop reading.
-        stream.controller.abort();
+        closeQuietly(stream.controller);
+        request.release();
         if (!reported) req.onUsage?.({ inputTokens: estimateTokens(req.messages.map((m) => m.content).join('\n')), outputTokens, estimated: true });
       }
     },

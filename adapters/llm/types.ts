@@ -40,3 +40,37 @@ export function estimateTokens(text: string): number {
 export function abortReason(signal: AbortSignal | undefined, fallback: unknown): unknown {
   return signal?.aborted ? signal.reason : fallback;
 }
+
+/** Runs `fn` with V8 stack traces off (Error.stackTraceLimit 0), restoring the limit after. */
+function withoutStacks(fn: () => void): void {
+  const E = Error as { stackTraceLimit?: number | undefined };
+  const limit = E.stackTraceLimit;
+  E.stackTraceLimit = 0;
+  try {
+    fn();
+  } finally {
+    E.stackTraceLimit = limit;
+  }
+}
+
+/**
+ * The signal to hand a provider SDK for a request: aborted (with `outer`'s reason) when `outer` aborts, and the
+ * SDK's teardown runs with stack traces off. An aborted fetch creates several internal errors (an AbortError
+ * DOMException, undici's socket errors, whose .stack Node's stream teardown reads and formats); none reaches the
+ * caller, who gets `outer`'s reason (abortReason), and building their stacks was about a third of the time an
+ * abort took (63 → 45 µs per stream, 85 → 50 µs with source-mapped stacks; bench/cancel.ts measures the whole path).
+ * `release()` detaches from `outer` once the request is over.
+ */
+export function requestSignal(outer: AbortSignal | undefined): { readonly signal: AbortSignal | undefined; release(): void } {
+  if (!outer) return { signal: undefined, release: () => {} };
+  const inner = new AbortController();
+  const onAbort = (): void => withoutStacks(() => inner.abort(outer.reason));
+  if (outer.aborted) onAbort();
+  else outer.addEventListener('abort', onAbort, { once: true });
+  return { signal: inner.signal, release: () => outer.removeEventListener('abort', onAbort) };
+}
+
+/** Closes a provider SDK's stream (its AbortController), quietly as in requestSignal. */
+export function closeQuietly(controller: AbortController): void {
+  withoutStacks(() => controller.abort());
+}

@@ -75,6 +75,23 @@ function anthropicFrames(model: string, tokens: readonly string[], noUsage: bool
   return { head, body, tail };
 }
 
+type Frames = { head: string[]; body: string[]; tail: string[] };
+
+/**
+ * Frames by plan: a bench answers hundreds of requests per second with the same long token list, and building
+ * thousands of SSE strings per request made the fake provider, not the code under test, the bottleneck.
+ */
+const frameCache = new WeakMap<readonly string[], Map<string, Frames>>();
+
+function framesFor(dialect: Dialect, model: string, tokens: readonly string[], noUsage: boolean): Frames {
+  let byKey = frameCache.get(tokens);
+  if (!byKey) frameCache.set(tokens, (byKey = new Map()));
+  const key = `${dialect}\n${model}\n${noUsage}`;
+  let f = byKey.get(key);
+  if (!f) byKey.set(key, (f = (dialect === 'openai' ? openaiFrames : anthropicFrames)(model, tokens, noUsage)));
+  return f;
+}
+
 function errorBody(dialect: Dialect, status: number): string {
   const msg = `fake ${status}`;
   if (dialect === 'anthropic') return JSON.stringify({ type: 'error', error: { type: status === 429 ? 'rate_limit_error' : status >= 500 ? 'api_error' : 'invalid_request_error', message: msg } });
@@ -113,7 +130,7 @@ export async function startFakeLlmServer(dialect: Dialect, plan: (index: number,
         return;
       }
       const model = typeof body['model'] === 'string' ? body['model'] : 'fake';
-      const frames = (dialect === 'openai' ? openaiFrames : anthropicFrames)(model, p.tokens ?? [], p.noUsage ?? false);
+      const frames = framesFor(dialect, model, p.tokens ?? [], p.noUsage ?? false);
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...p.headers });
       res.flushHeaders();
       for (const f of frames.head) res.write(f);

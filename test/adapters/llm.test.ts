@@ -3,6 +3,7 @@
  * an abort closes the HTTP connection (the server sees it), retries happen only before the first token and only
  * on retryable statuses, the circuit breaker fails fast, and tokens and cost are accounted.
  */
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { anthropicProvider } from '../../adapters/llm/anthropic.js';
 import { providerFromEnv } from '../../adapters/llm/config.js';
@@ -72,10 +73,21 @@ describe.each<Dialect>(['openai', 'anthropic'])('%s provider over its streaming 
         if (got.length === 3) controller.abort(reason);
       }
     })();
+    const limit = Error.stackTraceLimit;
     await expect(run).rejects.toBe(reason);
+    // The SDK's teardown ran with stack traces off (requestSignal): the limit is back.
+    expect(Error.stackTraceLimit).toBe(limit);
     const r = await s.waitClosed(0);
     expect(r.clientAborted).toBe(true);
     expect(r.chunksWritten).toBeLessThan(300);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('leaves no listener on the caller\'s signal once a stream ends, so a long-lived signal does not collect them', async () => {
+    const s = await fake(dialect, () => ({ tokens: ['a', 'b'] }));
+    const controller = new AbortController();
+    for (let i = 0; i < 3; i++) expect(await collect(providerFor(dialect, s).stream({ messages, signal: controller.signal }))).toEqual(['a', 'b']);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
   it('a consumer that stops reading (break) also closes the HTTP connection', async () => {

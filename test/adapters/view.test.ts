@@ -1,0 +1,144 @@
+/**
+ * The SDK's view state and digest, without a server: a delta shares the entities it does not touch with the previous
+ * view and never changes a view handed out earlier; applying ops entity by entity gives exactly what fast-json-patch
+ * gives on a whole copy (the same result, or an error and the view unchanged), for random op sequences; and the
+ * incremental set digest equals the digest of the whole view after every step.
+ */
+import fc from 'fast-check';
+import fastJsonPatch from 'fast-json-patch';
+import { describe, expect, it } from 'vitest';
+import { ViewDigester, defaultDigest, nodeDigest, viewDigest, webCryptoDigest } from '../../adapters/client/digest.js';
+import { ViewState, type View } from '../../adapters/client/view.js';
+import type { JsonValue, ObservationDelta, WireOp } from '../../server/protocol/index.js';
+
+const { applyPatch, deepClone } = fastJsonPatch;
+
+function stateWith(entities: Record<string, Record<string, JsonValue>>): ViewState {
+  const s = new ViewState();
+  s.snapshot({ view_seq: 0, view: { entities } as unknown as JsonValue, context_digest: '' }, 'welcome');
+  return s;
+}
+
+function delta(s: ViewState, ops: readonly WireOp[]): ObservationDelta {
+  return { type: 'observation_delta', view_seq: s.viewSeq + 1, from_seq: s.viewSeq, context_digest: '', ops, global_seq: s.viewSeq + 1, sim_time: 0, server_time: 0 };
+}
+
+/** fast-json-patch on a whole copy: the reference the SDK used to apply every delta with. */
+function reference(view: View, ops: readonly WireOp[]): View | 'error' {
+  try {
+    return applyPatch(deepClone(view), deepClone(ops) as never, true, false).newDocument as unknown as View;
+  } catch {
+    return 'error';
+  }
+}
+
+describe('ViewState', () => {
+  it('shares untouched entities with the previous view and leaves that view as it was', () => {
+    const s = stateWith({ a: { x: 1, tags: ['p'] }, b: { x: 2 }, c: { x: 3 } });
+    const before = s.view;
+    const copy = deepClone(before) as View;
+    s.delta(delta(s, [{ op: 'replace', path: '/entities/a/x', value: 10 }, { op: 'add', path: '/entities/a/tags/-', value: 'q' }, { op: 'remove', path: '/entities/c' }]));
+    expect(before).toEqual(copy);
+    expect(s.view.entities).toEqual({ a: { x: 10, tags: ['p', 'q'] }, b: { x: 2 } });
+    expect(s.view.entities['b']).toBe(before.entities['b']);
+    expect(s.view.entities['a']).not.toBe(before.entities['a']);
+    expect([...(s.touched ?? [])].sort()).toEqual(['a', 'c']);
+  });
+
+  it('adds, replaces and removes whole entities, with ~0 and ~1 in their ids', () => {
+    const s = stateWith({ 'a/b': { x: 1 } });
+    s.delta(delta(s, [{ op: 'add', path: '/entities/c~0d', value: { y: 1 } }, { op: 'replace', path: '/entities/a~1b', value: { x: 2 } }, { op: 'add', path: '/entities/c~0d/z', value: true }]));
+    expect(s.view.entities).toEqual({ 'a/b': { x: 2 }, 'c~d': { y: 1, z: true } });
+    s.delta(delta(s, [{ op: 'remove', path: '/entities/a~1b' }]));
+    expect(s.view.entities).toEqual({ 'c~d': { y: 1, z: true } });
+  });
+
+  it('throws on an op that does not apply, and keeps the view and its view_seq', () => {
+    for (const bad of [
+      [{ op: 'replace', path: '/entities/a/x', value: 2 }, { op: 'replace', path: '/entities/a/nope', value: 1 }],
+      [{ op: 'add', path: '/entities/ghost/x', value: 1 }],
+      [{ op: 'remove', path: '/entities/ghost' }],
+      [{ op: 'replace', path: '/entities/ghost', value: {} }],
+      [{ op: 'test', path: '/entities/a/x', value: 99 }],
+    ] as WireOp[][]) {
+      const s = stateWith({ a: { x: 1 } });
+      const before = s.view;
+      expect(() => s.delta(delta(s, bad))).toThrow();
+      expect(s.view).toBe(before);
+      expect(s.view.entities).toEqual({ a: { x: 1 } });
+      expect(s.viewSeq).toBe(0);
+    }
+  });
+
+  it('applies move, copy and ops outside /entities/ID on a whole copy, as before', () => {
+    const s = stateWith({ a: { x: 1 }, b: { y: 2 } });
+    s.delta(delta(s, [{ op: 'move', from: '/entities/a/x', path: '/entities/b/x' }, { op: 'copy', from: '/entities/b', path: '/entities/c' }]));
+    expect(s.view.entities).toEqual({ a: {}, b: { y: 2, x: 1 }, c: { y: 2, x: 1 } });
+    expect(s.touched).toBeUndefined();
+  });
+
+  const ids = ['a', 'b', 'c/d', 'e~f'];
+  const esc = (id: string): string => id.replace(/~/g, '~0').replace(/\//g, '~1');
+  const value = fc.oneof(fc.integer({ min: -3, max: 3 }), fc.constantFrom('s', 't'), fc.constant(null), fc.array(fc.integer({ min: 0, max: 2 }), { maxLength: 3 }));
+  const record = fc.dictionary(fc.constantFrom('x', 'y', 'list'), value, { maxKeys: 3 });
+  const path = fc.tuple(fc.constantFrom(...ids), fc.constantFrom('', '/x', '/y', '/list', '/list/0', '/list/-', '/z')).map(([id, rest]) => `/entities/${esc(id)}${rest}`);
+  const op: fc.Arbitrary<WireOp> = fc.oneof(
+    fc.record({ op: fc.constantFrom('add' as const, 'replace' as const, 'test' as const), path, value: fc.oneof(value, record as fc.Arbitrary<JsonValue>) }),
+    fc.record({ op: fc.constant('remove' as const), path }),
+    fc.record({ op: fc.constantFrom('move' as const, 'copy' as const), from: path, path }),
+  );
+
+  it('gives what fast-json-patch gives on a whole copy, for random op sequences, and its digest stays the whole view\'s', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(fc.constantFrom(...ids), record, { maxKeys: 4 }), fc.array(fc.array(op, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 6 }), async (initial, deltas) => {
+        const s = stateWith(initial as Record<string, Record<string, JsonValue>>);
+        const digester = new ViewDigester();
+        await digester.apply(digester.changes(s.view.entities, s.touched));
+        for (const ops of deltas) {
+          const before = s.view;
+          const frozen = deepClone(before) as View;
+          const want = reference(before, ops);
+          if (want === 'error') {
+            expect(() => s.delta(delta(s, ops))).toThrow();
+            expect(s.view).toBe(before);
+          } else {
+            s.delta(delta(s, ops));
+            expect(s.view).toEqual(want);
+          }
+          expect(before).toEqual(frozen);
+          expect(await digester.apply(digester.changes(s.view.entities, s.touched))).toBe(await viewDigest(s.view));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('ViewDigester', () => {
+  it('finds changed entities by identity when no touched set is given', async () => {
+    const d = new ViewDigester();
+    const a = { x: 1 };
+    const v1 = { a, b: { y: 2 } };
+    await d.apply(d.changes(v1));
+    const ch = d.changes({ a, c: { z: 3 } });
+    expect(ch.set.map(([id]) => id)).toEqual(['c']);
+    expect(ch.removed).toEqual(['b']);
+    expect(await d.apply(ch)).toBe(await viewDigest({ entities: { a, c: { z: 3 } } }));
+  });
+
+  it('hashes the same with node:crypto (the default in Node) as with WebCrypto', async () => {
+    const node = nodeDigest();
+    const web = webCryptoDigest();
+    expect(node).toBeDefined();
+    expect(defaultDigest()).toBeDefined();
+    for (const text of ['', '"a":{"x":1}', '"é":"ü — 😀"']) expect(node!(text)).toBe(await web!(text));
+    const view = { entities: { a: { x: 1 }, 'b/c': { y: [1, 'two', null] } } };
+    expect(await viewDigest(view, node)).toBe(await viewDigest(view, web));
+  });
+
+  it('digest(texts) forgets entities absent from the texts', async () => {
+    const d = new ViewDigester();
+    await d.digest(ViewDigester.texts({ a: { x: 1 }, b: { y: 2 } }));
+    expect(await d.digest(ViewDigester.texts({ b: { y: 2 } }))).toBe(await viewDigest({ entities: { b: { y: 2 } } }));
+  });
+});
