@@ -1,244 +1,397 @@
 /**
- * Cancellation latency: N agents generate at once (each streaming from a fake OpenAI-compatible server over real
- * HTTP through the `openai` package), another agent speaks, and we time from the commit of that stale-making event
- * to (a) each agent's Cancelled frame arriving at its client and (b) the fake provider seeing each HTTP stream
- * closed. Server, clients and fake provider run in this one process over loopback, so one clock (performance.now)
- * serves all timestamps; on a 2-core machine they also share the CPU, which the figures include.
+ * Cancellation latency (issue 5): N agents generate at once, a speaker commits a Say, the server cancels every
+ * generation, and we time from that commit to (a) each agent's Cancelled frame decoded by its client and (b) the
+ * fake model provider seeing the agent's HTTP stream closed. Goals: p99 (a) ≤ 5 ms and (b) ≤ 10 ms, at 10 and 200
+ * agents, over loopback.
  *
- * Commit time is taken two ways: (a) and (b) from the server's runtime.onDelivery (the quantum is durable and its
- * deltas just went out: the instant the server decides the cancels), and (a') from the effect's own wall_time (when
- * the quantum committed it, before durability and fan-out; whole milliseconds, so ±1 ms).
+ * Processes (so the figures are the server's cancel path plus what a real client does, not one event loop queueing
+ * everything behind everything else):
+ * - the server: `worldline serve --world conversation` as a child (bench/arena/server-proc.ts), durability batch,
+ *   tick 5 ms, a fresh data directory;
+ * - the agents: K worker processes (bench/cancel/worker.ts; 1 for 10 agents, 2 for 200: one per core), each running
+ *   its share of SDK agents (adapters/client act(), streaming through adapters/llm/openai.ts);
+ * - the fake provider (test/adapters/fake-llm-server.ts, via bench/cancel/provider.ts): its own process by default,
+ *   as a remote provider notices a closed stream on its own (`--provider worker` puts one in each worker: (b) then
+ *   waits behind the worker's own cancel work), every stream a token each 10 ms until the client aborts;
+ * - the speaker: an SDK agent in this process, which does nothing else while a round runs.
+ * Workers and provider run the TypeScript through tsx with source-mapped stacks off, as compiled code runs.
  *
- * `npm run bench -- cancel` (once registered in bench/run.ts) or `node --import tsx bench/cancel.ts [--smoke]`.
+ * Clock: every stamp is performance.timeOrigin + performance.now() in the process that saw the event (sub-ms; the
+ * processes' offsets to the wall clock are measured and recorded, a few µs). The commit instant is not on the wire
+ * with sub-ms resolution: the effect's wall_time (= the delta's server_time) is the quantum's Date.now(), whole ms,
+ * floored. The quantum also starts after the speaker sent its Say. So commit ≥ max(wall_time, Say sent), and
+ * commit < wall_time + 1 ms: every latency here is measured from that lower bound, so it over-states by less than
+ * `commitUncertaintyMs` (< 1 ms; median recorded) and never under-states.
+ *
+ * Also measured, without the SDK or model streams: bare protocol clients (ws + the msgpack codec) in the same
+ * worker layout, which isolates the server's cancel path and the transport.
+ *
+ * `npm run bench -- cancel` → bench/results/cancel.json; `--smoke` for CI (short; asserts nothing about times) →
+ * cancel-smoke.json. To look closer (→ cancel-custom.json): `--agents 10,200 --rounds N --workers K --only sdk|raw
+ * --provider own|worker`, `--dump FILE` (every round's raw stamps, JSON lines) and `--cpu-prof DIR` (a CPU profile
+ * of every child over the measured rounds, bench/cancel/cpu-profile.ts).
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { connect, type Agent } from '../adapters/client/index.js';
-import { openAIProvider } from '../adapters/llm/openai.js';
-import { loadConfig } from '../server/config.js';
-import { isWorldlineError } from '../server/errors.js';
-import { createLogger } from '../server/obs/logger.js';
-import { startServer } from '../server/transport/server.js';
-import { startFakeLlmServer } from '../test/adapters/fake-llm-server.js';
-import { TestClient, startTestServer, token as mintToken } from '../test/e2e/harness.js';
-import { latencyHistogram, table, tmpDir, writeResult, type BenchOptions } from './lib.js';
+import { readCpu, clockTicks, spawnServer, track } from './arena/server-proc.js';
+import { clockOffset, mintAgentToken, stamp, type BurstReport, type Close, type FromProvider, type FromWorker, type Mode, type Sample, type ToProvider, type ToWorker, type WorkerConfig } from './cancel/ipc.js';
+import { latencyHistogram, median, table, tmpDir, writeResult, type BenchOptions } from './lib.js';
 
 const GOAL_CANCELLED_P99_MS = 5;
 const GOAL_HTTP_CLOSED_P99_MS = 10;
+const TICK_MS = 5;
+const TOKEN_DELAY_MS = 10;
+const here = path.dirname(fileURLToPath(import.meta.url));
 
 interface Scenario {
+  readonly mode: Mode;
   readonly agents: number;
   readonly rounds: number;
+  /** Rounds run first and not recorded (JIT, connection pools). */
+  readonly warmup: number;
+  readonly workers: number;
+  readonly provider: 'own' | 'worker';
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(pred: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!pred()) {
-    if (performance.now() > deadline) return false;
-    await sleep(1);
+type Hist = ReturnType<typeof latencyHistogram>;
+const ms = (h: Hist, p: number): number => (h.totalCount ? h.getValueAtPercentile(p) / 1000 : NaN);
+const rec = (h: Hist, v: number): void => {
+  if (Number.isFinite(v)) h.recordValue(Math.max(1, Math.round(v * 1000)));
+};
+
+/** Waits for messages from child processes, bounded in time; a fatal message from any child fails the scenario. */
+class Inbox<M> {
+  private readonly items: M[] = [];
+  private wake: (() => void) | undefined;
+  fatal: string | undefined;
+
+  push(m: M): void {
+    this.items.push(m);
+    this.wake?.();
   }
-  return true;
+
+  fail(why: string): void {
+    this.fatal ??= why;
+    this.wake?.();
+  }
+
+  /** Removes and returns `n` messages `pred` accepts, waiting at most timeoutMs for them. */
+  async take<T extends M>(pred: (m: M) => m is T, n: number, timeoutMs: number, what: string): Promise<T[]> {
+    const deadline = stamp() + timeoutMs;
+    for (;;) {
+      if (this.fatal) throw new Error(this.fatal);
+      const got = this.items.filter(pred);
+      if (got.length >= n) {
+        const out = got.slice(0, n);
+        for (const m of out) this.items.splice(this.items.indexOf(m), 1);
+        return out;
+      }
+      const left = deadline - stamp();
+      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
 }
 
-const pct = (h: ReturnType<typeof latencyHistogram>, p: number): number => h.getValueAtPercentile(p) / 1000;
+/**
+ * `--cpu-prof DIR`: every child (server, workers, provider) profiles the measured rounds (from the first one after
+ * the warm-up to its exit) and writes DIR/<entry>-<pid>.cpuprofile; see bench/cancel/cpu-profile.ts.
+ */
+let cpuProfDir: string | undefined;
+/** `--dump FILE`: every measured round's raw stamps, one JSON line per round, for a closer look. */
+let dumpFile: string | undefined;
+const profHook = path.join(here, 'cancel', 'cpu-profile.ts');
+const profEnv = (): Record<string, string> => (cpuProfDir ? { CANCEL_BENCH_CPU_PROF_DIR: cpuProfDir } : {});
 
-export async function run(opts: BenchOptions): Promise<Record<string, unknown>> {
-  const scenarios: Scenario[] = opts.smoke ? [{ agents: 10, rounds: 5 }, { agents: 200, rounds: 2 }] : [{ agents: 10, rounds: 60 }, { agents: 200, rounds: 12 }];
+function forkChild(file: string, args: readonly string[]): ChildProcess {
+  const c = fork(path.join(here, 'cancel', file), [...args], {
+    execArgv: ['--import', 'tsx', ...(cpuProfDir ? ['--import', profHook] : [])],
+    env: { ...process.env, ...profEnv() },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  track(c);
+  return c;
+}
+
+function shares(n: number, k: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let w = 0; w < k; w++) out.push([Math.floor((w * n) / k), Math.floor(((w + 1) * n) / k)]);
+  return out;
+}
+
+const cpuOf = (pid: number | undefined): number => {
+  const c = pid === undefined ? undefined : readCpu(pid);
+  return c ? ((c.utime + c.stime) * 1000) / clockTicks() : NaN;
+};
+
+async function measure(sc: Scenario): Promise<Record<string, unknown>> {
+  const t0 = stamp();
+  const dataDir = tmpDir('cancel');
+  const server = await spawnServer({
+    world: 'conversation', dataDir, tickMs: TICK_MS, from: 'tsx',
+    env: { ...(cpuProfDir ? { NODE_OPTIONS: `--import tsx --import ${profHook}`, ...profEnv() } : {}), WORLDLINE_CONNECTIONS_PER_IP: '100000', WORLDLINE_QUARANTINE_AFTER: '0', WORLDLINE_MESSAGES_PER_SECOND: '100000', WORLDLINE_INTENTS_PER_SECOND_PER_TENANT: '1000000' },
+  });
+  const children: ChildProcess[] = [];
+  const inbox = new Inbox<FromWorker>();
+  const providerInbox = new Inbox<FromProvider>();
+  let speaker: Agent | undefined;
+  try {
+    let providerUrl: string | undefined;
+    let provider: ChildProcess | undefined;
+    const offsets: Record<string, number> = { bench: clockOffset() };
+    if (sc.mode === 'sdk' && sc.provider === 'own') {
+      provider = forkChild('provider.ts', [String(TOKEN_DELAY_MS)]);
+      children.push(provider);
+      provider.on('message', (m: FromProvider) => providerInbox.push(m));
+      provider.on('exit', (code) => providerInbox.fail(`the provider exited with ${code}`));
+      const [l] = await providerInbox.take((m): m is Extract<FromProvider, { type: 'listening' }> => m.type === 'listening', 1, 30_000, 'the provider to listen');
+      providerUrl = l!.url;
+      offsets['provider'] = l!.clockOffsetMs;
+    }
+    const parts = shares(sc.agents, sc.workers);
+    const workers = parts.map(([a, b], index) => {
+      const w = forkChild('worker.ts', []);
+      children.push(w);
+      w.on('message', (m: FromWorker) => (m.type === 'fatal' ? inbox.fail(`worker ${m.index}: ${m.message}`) : inbox.push(m)));
+      w.on('exit', (code) => inbox.fail(`worker ${index} exited with ${code}`));
+      const agents: string[] = [];
+      for (let i = a; i < b; i++) agents.push(`${sc.mode === 'sdk' ? 'g' : 'raw'}${String(i).padStart(4, '0')}`);
+      const cfg: WorkerConfig = { index, mode: sc.mode, wsUrl: server.wsUrl, worldId: server.worldId, tenant: 'default', secret: server.secret, agents, providerUrl, tokenDelayMs: TOKEN_DELAY_MS, connectConcurrency: 50 };
+      w.send({ type: 'start', cfg } satisfies ToWorker);
+      return w;
+    });
+    const ready = await inbox.take((m): m is Extract<FromWorker, { type: 'ready' }> => m.type === 'ready', workers.length, 60_000 + sc.agents * 100, 'the workers to connect');
+    for (const r of ready) offsets[`worker${r.index}`] = r.clockOffsetMs;
+    const tReady = stamp();
+
+    // The speaker: its deltas give each Say's wall_time (the delta's server_time).
+    const serverTimes = new Map<number, number>();
+    speaker = await connect(server.wsUrl, { token: await mintAgentToken(server.secret, { tenant: 'default', world: server.worldId, agent: 'speaker' }), agentId: 'speaker', WebSocket: WebSocket as never, codec: 'msgpack', pingIntervalMs: 0, reconnect: false });
+    speaker.on('message', (m) => {
+      if (m.type === 'observation_delta') serverTimes.set(m.global_seq, m.server_time);
+    });
+    const spawned = await speaker.submit({ req_id: 'spawn-speaker', kind: 'Spawn', payload: { entity_id: 'speaker', fields: { kind: 'person' } } });
+    let lastSeq = spawned.global_seq ?? 0;
+
+    const h = {
+      cancelled: latencyHistogram(), aborted: latencyHistogram(), streamEnded: latencyHistogram(), httpClosed: latencyHistogram(), delta: latencyHistogram(),
+      spread: latencyHistogram(), firstCancel: latencyHistogram(), sdkAbort: latencyHistogram(), closeAfterAbort: latencyHistogram(),
+    };
+    const uncertainty: number[] = [];
+    const bursts: Array<BurstReport & { agents: number }> = [];
+    const roundP99: number[] = [];
+    let lost = 0;
+    let notCancelled = 0;
+    let firstBad = '';
+    let cpuStart: { server: number; workers: number[]; provider: number } | undefined;
+    let cpuEnd = { server: NaN, workers: [] as number[], provider: NaN };
+    let tStart = 0;
+    for (let round = -sc.warmup; round < sc.rounds; round++) {
+      if (round === 0) {
+        if (cpuProfDir) for (const pid of [server.pid, ...children.map((c) => c.pid)]) if (pid !== undefined) process.kill(pid, 'SIGUSR2');
+        tStart = stamp();
+        cpuStart = { server: cpuOf(server.pid), workers: workers.map((w) => cpuOf(w.pid)), provider: cpuOf(provider?.pid) };
+      }
+      for (const w of workers) w.send({ type: 'round', round, catchUpSeq: lastSeq } satisfies ToWorker);
+      await inbox.take((m): m is Extract<FromWorker, { type: 'generating' }> => m.type === 'generating' && m.round === round, workers.length, 30_000, `round ${round}: every agent generating`);
+      // Every stream is flowing steadily: the cancel lands in the middle of generation, not at its start. The
+      // speaker's view must hold the last Say too (the world rejects a Say made from an older view).
+      await sleep(20);
+      const deadline = stamp() + 5000;
+      while (Math.max(0, ...serverTimes.keys()) < lastSeq && stamp() < deadline) await sleep(1);
+      const sentAt = stamp();
+      const said = await speaker.submit({ req_id: `say-${round}`, kind: 'Say', payload: { text: `line ${round}` } });
+      if (said.status !== 'accepted' || said.global_seq === undefined) throw new Error(`round ${round}: the Say was ${said.status} ${said.error?.message ?? ''}`);
+      lastSeq = said.global_seq;
+      const done = await inbox.take((m): m is Extract<FromWorker, { type: 'done' }> => m.type === 'done' && m.round === round, workers.length, 60_000, `round ${round}: the workers' reports`);
+      const closes: Close[] = done.flatMap((d) => d.closes);
+      if (provider) {
+        provider.send({ type: 'closes', round, expect: sc.agents, timeoutMs: 10_000 } satisfies ToProvider);
+        const [c] = await providerInbox.take((m): m is Extract<FromProvider, { type: 'closes' }> => m.type === 'closes' && m.round === round, 1, 20_000, `round ${round}: the provider's closes`);
+        closes.push(...c!.closes);
+      }
+      if (round === sc.rounds - 1) {
+        cpuEnd = { server: cpuOf(server.pid), workers: workers.map((w) => cpuOf(w.pid)), provider: provider ? cpuOf(provider.pid) : NaN };
+      }
+      if (round < 0) continue;
+      const samples: Sample[] = done.flatMap((d) => d.samples);
+      for (const d of done) bursts.push({ ...d.burst, agents: d.samples.length });
+      const wall = serverTimes.get(lastSeq) ?? samples.find((s) => Number.isFinite(s.deltaServerTime))?.deltaServerTime ?? NaN;
+      // The quantum began after the Say was sent and within [wall_time, wall_time + 1).
+      if (dumpFile) fs.appendFileSync(dumpFile, JSON.stringify({ mode: sc.mode, agents: sc.agents, round, sentAt, wall, workers: done.map((d) => ({ index: d.index, burst: d.burst, samples: d.samples })), closes }) + '\n');
+      const commit = Math.max(wall, sentAt);
+      uncertainty.push(wall + 1 - commit);
+      const first = Math.min(...samples.map((s) => s.cancelledAt).filter(Number.isFinite));
+      rec(h.firstCancel, first - commit);
+      const closeAt = new Map(closes.map((c) => [c.agent, c.at]));
+      const roundHist = latencyHistogram();
+      for (const s of samples) {
+        if (!Number.isFinite(s.cancelledAt)) lost++;
+        if (s.outcome !== 'cancelled') {
+          notCancelled++;
+          firstBad ||= `${s.agent} round ${round}: ${s.outcome}`;
+        }
+        rec(h.cancelled, s.cancelledAt - commit);
+        rec(roundHist, s.cancelledAt - commit);
+        rec(h.spread, s.cancelledAt - first);
+        rec(h.delta, s.deltaAt - commit);
+        if (sc.mode !== 'sdk') continue;
+        const closed = closeAt.get(s.agent) ?? NaN;
+        rec(h.aborted, s.abortedAt - commit);
+        rec(h.streamEnded, s.streamEndedAt - commit);
+        rec(h.httpClosed, closed - commit);
+        rec(h.sdkAbort, s.abortedAt - s.cancelledAt);
+        rec(h.closeAfterAbort, closed - s.abortedAt);
+      }
+      roundP99.push(ms(roundHist, 99));
+    }
+    const seconds = (stamp() - tStart) / 1000;
+    const secs = (ms: number): string => (ms / 1000).toFixed(1);
+    console.log(`  ${sc.mode}, ${sc.agents} agents in ${sc.workers} worker(s)${sc.mode === 'sdk' ? `, provider ${sc.provider === 'own' ? 'in its own process' : 'in each worker'}` : ''}: up and connected in ${secs(tReady - t0)} s, ${sc.warmup} + ${sc.rounds} rounds in ${secs(stamp() - tReady)} s`);
+    const cpuPct = (a: number | undefined, b: number): number => (a === undefined ? NaN : Math.round(((b - a) / 10 / seconds) * 10) / 10);
+    if (notCancelled) console.log(`  ${notCancelled} generations did not end cancelled (first: ${firstBad})`);
+    return {
+      mode: sc.mode, agents: sc.agents, workers: sc.workers, provider: sc.mode === 'sdk' ? sc.provider : 'none', rounds: sc.rounds, warmupRounds: sc.warmup,
+      samples: h.cancelled.totalCount, lostSamples: lost, notCancelled,
+      cancelledP50Ms: ms(h.cancelled, 50), cancelledP99Ms: ms(h.cancelled, 99), cancelledMaxMs: ms(h.cancelled, 100),
+      ...(sc.mode === 'sdk'
+        ? {
+          httpClosedP50Ms: ms(h.httpClosed, 50), httpClosedP99Ms: ms(h.httpClosed, 99), httpClosedMaxMs: ms(h.httpClosed, 100), httpClosedSamples: h.httpClosed.totalCount,
+          abortedP50Ms: ms(h.aborted, 50), abortedP99Ms: ms(h.aborted, 99),
+          streamEndedP50Ms: ms(h.streamEnded, 50), streamEndedP99Ms: ms(h.streamEnded, 99),
+          sdkAbortP50Ms: ms(h.sdkAbort, 50), sdkAbortP99Ms: ms(h.sdkAbort, 99),
+          closeAfterAbortP50Ms: ms(h.closeAfterAbort, 50), closeAfterAbortP99Ms: ms(h.closeAfterAbort, 99),
+        }
+        : {}),
+      firstCancelP50Ms: ms(h.firstCancel, 50), firstCancelP99Ms: ms(h.firstCancel, 99),
+      cancelSpreadP50Ms: ms(h.spread, 50), cancelSpreadP99Ms: ms(h.spread, 99),
+      deltaArrivalP50Ms: ms(h.delta, 50), deltaArrivalP99Ms: ms(h.delta, 99),
+      roundP99Ms: { min: Math.min(...roundP99), median: median(roundP99), max: Math.max(...roundP99) },
+      commitUncertaintyMs: { median: median(uncertainty), max: Math.max(...uncertainty) },
+      // Per worker and round, medians: how long its cancel burst lasted, the CPU it spent meanwhile, that CPU per
+      // Cancelled after the first, and the model tokens it read in between.
+      workerBurst: {
+        spanMs: median(bursts.map((b) => b.spanMs)),
+        cpuMs: median(bursts.map((b) => b.cpuMs)),
+        cpuPerCancelUs: median(bursts.filter((b) => b.agents > 1).map((b) => (b.cpuMs * 1000) / (b.agents - 1))),
+        tokens: median(bursts.map((b) => b.tokens)),
+      },
+      cpuPercent: {
+        server: cpuPct(cpuStart?.server, cpuEnd.server),
+        workers: cpuEnd.workers.map((c, i) => cpuPct(cpuStart?.workers[i], c)),
+        ...(provider ? { provider: cpuPct(cpuStart?.provider, cpuEnd.provider) } : {}),
+      },
+      clockOffsetsMs: offsets,
+    };
+  } finally {
+    speaker?.close();
+    for (const c of children) if (c.connected) c.send({ type: 'exit' });
+    await Promise.all(children.map((c) => (c.exitCode !== null ? Promise.resolve() : new Promise<void>((resolve) => {
+      const t = setTimeout(() => c.kill('SIGKILL'), 5000);
+      c.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    }))));
+    await server.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+const fmt = (r: Record<string, unknown>, k: string): number => r[k] as number;
+
+export async function run(opts: BenchOptions & { readonly args?: readonly string[] }): Promise<Record<string, unknown>> {
+  const { values } = parseArgs({ args: [...(opts.args ?? process.argv.slice(2))], options: { provider: { type: 'string' }, workers: { type: 'string' }, rounds: { type: 'string' }, agents: { type: 'string' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, dump: { type: 'string' }, smoke: { type: 'boolean' } }, strict: false, allowPositionals: true });
+  const count = (name: string, v: unknown): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`--${name} wants a whole number from 1 to 1000, got ${JSON.stringify(v)}`);
+    return n;
+  };
+  if (values['provider'] !== undefined && values['provider'] !== 'own' && values['provider'] !== 'worker') throw new Error('--provider is own or worker');
+  if (values['only'] !== undefined && values['only'] !== 'sdk' && values['only'] !== 'raw') throw new Error('--only is sdk or raw');
+  const providerOpt = values['provider'] === 'worker' ? 'worker' : 'own';
+  const workersOpt = count('workers', values['workers']);
+  const roundsOpt = count('rounds', values['rounds']);
+  // Two workers for 200 agents: one per core of the 2-core machine (4 gave a worse p99: they only shared the cores).
+  const workersFor = (agents: number): number => workersOpt ?? (agents >= 100 ? 2 : 1);
+  const roundsFor = (agents: number): number => roundsOpt ?? (opts.smoke ? 2 : agents >= 100 ? 40 : 200);
+  const warmup = opts.smoke ? 1 : 3;
+  const sizes = typeof values['agents'] === 'string' ? values['agents'].split(',').map((a) => count('agents', a)!) : [10, 200];
+  const loadBefore = os.loadavg();
+  if (typeof values['cpu-prof'] === 'string') cpuProfDir = path.resolve(values['cpu-prof']);
+  if (typeof values['dump'] === 'string') dumpFile = path.resolve(values['dump']);
+  const only = values['only'];
+  const scenarios: Scenario[] = only === 'raw' ? [] : sizes.map((agents) => ({ mode: 'sdk', agents, rounds: roundsFor(agents), warmup, workers: workersFor(agents), provider: providerOpt }));
+  const rawScenarios: Scenario[] = only === 'sdk' ? [] : sizes.map((agents) => ({ mode: 'raw', agents, rounds: roundsFor(agents), warmup, workers: workersFor(agents), provider: providerOpt }));
   const results: Array<Record<string, unknown>> = [];
   for (const sc of scenarios) results.push(await measure(sc));
-  const rows = results.map((r) => ({
-    agents: r['agents'] as number,
-    samples: r['samples'] as number,
-    'cancelled p50 ms': r['cancelledP50Ms'] as number,
-    'cancelled p99 ms': r['cancelledP99Ms'] as number,
-    'cancelled max ms': r['cancelledMaxMs'] as number,
-    'from wall_time p99 ms': r['fromCommitWallTimeP99Ms'] as number,
-    'http closed p50 ms': r['httpClosedP50Ms'] as number,
-    'http closed p99 ms': r['httpClosedP99Ms'] as number,
-    'http closed max ms': r['httpClosedMaxMs'] as number,
-    'delta arrival p50 ms': r['deltaArrivalP50Ms'] as number,
-  }));
-  console.log(`\nCommit of a stale-making event to (a) Cancelled at the client and (b) the provider's HTTP stream closed; goals p99 ≤ ${GOAL_CANCELLED_P99_MS} ms and ≤ ${GOAL_HTTP_CLOSED_P99_MS} ms.`);
-  console.log(table(rows));
-  // The same (a) with bare protocol clients (no SDK, no model streams): the server's own cancel path.
+  console.log(`\nCommit of a stale-making Say to (a) Cancelled decoded by the SDK and (b) the provider seeing the HTTP stream closed; goals p99 ≤ ${GOAL_CANCELLED_P99_MS} ms and ≤ ${GOAL_HTTP_CLOSED_P99_MS} ms.`);
+  console.log(table(results.map((r) => ({
+    agents: fmt(r, 'agents'), samples: fmt(r, 'samples'),
+    '(a) p50 ms': fmt(r, 'cancelledP50Ms'), '(a) p99 ms': fmt(r, 'cancelledP99Ms'), '(a) max ms': fmt(r, 'cancelledMaxMs'),
+    'aborted p99 ms': fmt(r, 'abortedP99Ms'),
+    '(b) p50 ms': fmt(r, 'httpClosedP50Ms'), '(b) p99 ms': fmt(r, 'httpClosedP99Ms'), '(b) max ms': fmt(r, 'httpClosedMaxMs'),
+    'first cancel p50 ms': fmt(r, 'firstCancelP50Ms'), 'spread p99 ms': fmt(r, 'cancelSpreadP99Ms'), 'delta p50 ms': fmt(r, 'deltaArrivalP50Ms'),
+  }))));
   const raw: Array<Record<string, unknown>> = [];
-  for (const n of [10, 200]) raw.push(await measureRaw(n, opts.smoke ? 5 : 30));
-  console.log('\nCommit to Cancelled with bare protocol clients (no SDK or model streams in the process):');
-  console.log(table(raw.map((r) => ({ clients: r['clients'] as number, samples: r['samples'] as number, 'cancelled p50 ms': r['cancelledP50Ms'] as number, 'cancelled p99 ms': r['cancelledP99Ms'] as number, 'cancelled max ms': r['cancelledMaxMs'] as number }))));
-  const result = { smoke: opts.smoke, layout: 'server, SDK clients and fake provider in one process over loopback', goals: { cancelledP99Ms: GOAL_CANCELLED_P99_MS, httpClosedP99Ms: GOAL_HTTP_CLOSED_P99_MS }, scenarios: results, raw };
-  const file = writeResult(opts.smoke ? 'cancel-smoke' : 'cancel', result);
+  for (const sc of rawScenarios) raw.push(await measure(sc));
+  console.log('\nCommit to Cancelled decoded, bare protocol clients (no SDK, no model streams):');
+  console.log(table(raw.map((r) => ({
+    clients: fmt(r, 'agents'), samples: fmt(r, 'samples'),
+    '(a) p50 ms': fmt(r, 'cancelledP50Ms'), '(a) p99 ms': fmt(r, 'cancelledP99Ms'), '(a) max ms': fmt(r, 'cancelledMaxMs'),
+    'first cancel p50 ms': fmt(r, 'firstCancelP50Ms'), 'spread p99 ms': fmt(r, 'cancelSpreadP99Ms'), 'delta p50 ms': fmt(r, 'deltaArrivalP50Ms'),
+  }))));
+  const result = {
+    smoke: opts.smoke,
+    command: `npm run bench -- cancel${opts.smoke ? ' --smoke' : ''}${(opts.args ?? []).length ? ' ' + (opts.args ?? []).join(' ') : ''}`,
+    layout: `server (worldline serve, world conversation, tick ${TICK_MS} ms, durability batch) in its own process; agents in worker processes (workers per scenario below); fake OpenAI-compatible provider ${providerOpt === 'own' ? 'in its own process' : 'inside each worker'}, a token every ${TOKEN_DELAY_MS} ms per stream; the speaker in the bench process; all over 127.0.0.1`,
+    measures: {
+      commit: 'the commit instant is taken as max(the Say\'s wall_time, the instant the speaker sent the Say). wall_time (= the delta\'s server_time) is the quantum\'s Date.now(), whole ms, floored; the quantum starts after the Say was sent. That is a lower bound of the true commit, at most 1 ms early (commitUncertaintyMs = wall_time + 1 − it), so every latency below is an upper bound with 1 ms resolution at its start',
+      cancelled: '(a) commit → the Cancelled frame decoded by the agent\'s client (SDK: its `message` event, before the SDK acts on it; raw: right after decode)',
+      aborted: 'commit → the SDK has aborted the generation\'s AbortSignal (its `cancelled` event, after the abort ran)',
+      streamEnded: 'commit → generate() saw its model stream end (the openai adapter rethrew the abort)',
+      httpClosed: '(b) commit → the fake provider\'s node:http response for that agent\'s stream emitted `close`',
+      sdkAbort: 'Cancelled decoded → signal aborted (the SDK\'s and the adapter\'s synchronous abort path)',
+      closeAfterAbort: 'signal aborted → the provider saw the HTTP stream closed (socket close, loopback, the provider\'s event loop)',
+      firstCancel: 'commit → the first Cancelled decoded in the round, any worker: the server\'s cancel path and loopback, no client queueing',
+      cancelSpread: 'each Cancelled decoded − the round\'s first: the server\'s fan-out order plus queueing in the worker',
+      deltaArrival: 'commit → the delta carrying the Say decoded (deltas go out after the log\'s group commit)',
+      roundP99Ms: 'the p99 of (a) within each round: its min, median and max over the rounds',
+      workerBurst: 'per worker and round, medians: first to last Cancelled decoded (spanMs), the process CPU meanwhile (cpuMs, all threads), that CPU per Cancelled after the first, and the model tokens read meanwhile',
+      cpuPercent: 'CPU of each process over the measured rounds, % of one core (/proc for the children)',
+      clock: 'each stamp is performance.timeOrigin + performance.now() in the process that saw the event (µs resolution; clockOffsetsMs: each process\'s measured offset to Date.now())',
+      histograms: 'hdr-histogram in µs, 3 significant digits',
+    },
+    // The machine is shared: its 1-minute load average as the run began and ended (2 cores).
+    loadAverage1m: { before: Math.round(loadBefore[0]! * 100) / 100, after: Math.round(os.loadavg()[0]! * 100) / 100 },
+    goals: { cancelledP99Ms: GOAL_CANCELLED_P99_MS, httpClosedP99Ms: GOAL_HTTP_CLOSED_P99_MS },
+    scenarios: results,
+    raw,
+  };
+  // A run with non-default options must not overwrite the figures the README cites.
+  const custom = ['provider', 'workers', 'rounds', 'agents', 'only', 'cpu-prof', 'dump'].some((k) => values[k] !== undefined);
+  const file = writeResult(opts.smoke ? 'cancel-smoke' : custom ? 'cancel-custom' : 'cancel', result);
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
   return result;
 }
 
-async function measure(sc: Scenario): Promise<Record<string, unknown>> {
-  const dataDir = tmpDir('cancel');
-  const cfg = loadConfig({ env: {}, overrides: { port: 0, dataDir, world: 'conversation', tickMs: 5, logLevel: 'silent', messagesPerSecond: 100_000, connectionsPerIp: 4096, quarantineAfter: 0 } });
-  const srv = await startServer(cfg, { logger: createLogger({ level: 'silent' }) });
-  // Long answers, slowly: every stream is still open when the cancel comes, and only the client's abort ends it.
-  const fake = await startFakeLlmServer('openai', () => ({ tokens: Array.from({ length: 3000 }, (_, i) => ` w${i}`), delayMs: 10 }));
-  const provider = openAIProvider({ model: 'bench', baseURL: `${fake.url}/v1`, apiKey: 'k' });
-  const cancelled = latencyHistogram();
-  const fromWallTime = latencyHistogram();
-  const closed = latencyHistogram();
-  const agents: Agent[] = [];
-  let speaker: Agent | undefined;
-  let commitAt = 0;
-  let commitWallTime = 0;
-  let watchReq = '';
-  let cancelsThisRound = 0;
-  let closesThisRound = 0;
-  let lostRounds = 0;
-  const deltaArrival = latencyHistogram();
-  const offDelivery = srv.host.runtime.onDelivery((d) => {
-    for (const e of d.effects) {
-      if (e.req_id === watchReq && watchReq !== '') {
-        commitAt = performance.now();
-        commitWallTime = e.wall_time;
-      }
-    }
-  });
-  fake.onClientAbort = () => {
-    if (commitAt === 0) return;
-    closed.recordValue(Math.max(1, Math.round((performance.now() - commitAt) * 1000)));
-    closesThisRound++;
-  };
-  try {
-    const join = async (id: string): Promise<Agent> => {
-      const token = await srv.auth.issue({ tenant: 'default', world: 'conversation', agent: id, role: 'agent' }, 3600);
-      const a = await connect(srv.wsUrl, { token, agentId: id, WebSocket, codec: 'msgpack', pingIntervalMs: 0, verifyDigests: true });
-      const r = await a.submit({ req_id: `spawn-${id}`, kind: 'Spawn', payload: { entity_id: id, fields: { kind: 'person' } } });
-      if (r.status !== 'accepted' && r.status !== 'duplicate') throw new Error(`spawn ${id}: ${r.status} ${r.error?.message ?? ''}`);
-      return a;
-    };
-    speaker = await join('speaker');
-    for (let i = 0; i < sc.agents; i++) agents.push(await join(`g${String(i).padStart(4, '0')}`));
-    for (const a of agents) {
-      a.on('message', (m) => {
-        // The delta that carries the same event left the server just before the Cancelled: its arrival time
-        // separates transport and client event-loop delay from the cancellation path itself.
-        if (commitAt !== 0 && m.type === 'observation_delta') deltaArrival.recordValue(Math.max(1, Math.round((performance.now() - commitAt) * 1000)));
-      });
-      a.on('cancelled', () => {
-        if (commitAt === 0) return;
-        const now = performance.now();
-        cancelled.recordValue(Math.max(1, Math.round((now - commitAt) * 1000)));
-        fromWallTime.recordValue(Math.max(1, Math.round((performance.timeOrigin + now - commitWallTime) * 1000)));
-        cancelsThisRound++;
-      });
-    }
-    for (let round = 0; round < sc.rounds; round++) {
-      // Let every agent see the previous round's line, so generations start from the current view.
-      await waitFor(() => agents.every((a) => a.viewSeq === srv.host.runtime.viewSeq(a.agentId)), 5000);
-      commitAt = 0;
-      cancelsThisRound = 0;
-      closesThisRound = 0;
-      const requestsBefore = fake.requests.length;
-      const acts = agents.map((a) =>
-        a.act(async ({ signal }) => {
-          for await (const _t of provider.stream({ messages: [{ role: 'user', content: `round ${round}` }], signal })) {
-            // The tokens are not used: this generation only ends by being cancelled.
-          }
-          return null;
-        }, { regenerateOnStale: false, reqIdBase: `${a.agentId}-r${round}` }).then(
-          () => 'finished',
-          (err: unknown) => (isWorldlineError(err, 'GENERATION_CANCELLED') ? 'cancelled' : `error: ${String(err)}`),
-        ),
-      );
-      // Every agent's stream is open (and its BeginGeneration, sent before the request, was handled first).
-      await waitFor(() => fake.requests.length - requestsBefore >= sc.agents && fake.requests.slice(requestsBefore).every((r) => r.chunksWritten > 0), 10_000);
-      await sleep(20);
-      watchReq = `say-${round}`;
-      await speaker.submit({ req_id: watchReq, kind: 'Say', payload: { text: `line ${round}` } });
-      const ok = await waitFor(() => cancelsThisRound >= sc.agents && closesThisRound >= sc.agents, 10_000);
-      if (!ok) lostRounds++;
-      const outcomes = await Promise.all(acts);
-      const bad = outcomes.filter((o) => o !== 'cancelled');
-      if (bad.length) throw new Error(`round ${round}: ${bad.length} generations were not cancelled (${bad[0]})`);
-      watchReq = '';
-    }
-  } finally {
-    offDelivery();
-    for (const a of agents) a.close();
-    speaker?.close();
-    await fake.close();
-    await srv.shutdown();
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  }
-  const r = {
-    agents: sc.agents,
-    rounds: sc.rounds,
-    samples: cancelled.totalCount,
-    lostRounds,
-    cancelledP50Ms: pct(cancelled, 50),
-    cancelledP99Ms: pct(cancelled, 99),
-    cancelledMaxMs: cancelled.maxValue / 1000,
-    fromCommitWallTimeP50Ms: pct(fromWallTime, 50),
-    fromCommitWallTimeP99Ms: pct(fromWallTime, 99),
-    httpClosedP50Ms: pct(closed, 50),
-    httpClosedP99Ms: pct(closed, 99),
-    httpClosedMaxMs: closed.maxValue / 1000,
-    httpClosedSamples: closed.totalCount,
-    deltaArrivalP50Ms: pct(deltaArrival, 50),
-    deltaArrivalP99Ms: pct(deltaArrival, 99),
-  };
-  return r;
-}
-
-/** Bare protocol clients (test/e2e harness) each begin a generation; a speaker moves; time commit → Cancelled. */
-async function measureRaw(clients: number, rounds: number): Promise<Record<string, unknown>> {
-  const srv = await startTestServer({ tickMs: 20, messagesPerSecond: 100_000, connectionsPerIp: 4096, quarantineAfter: 0, logLevel: 'silent' });
-  const hist = latencyHistogram();
-  let want = '';
-  let commitWall = 0;
-  // Commit time is the quantum's wall_time: the core may cancel as it applies the event, before the quantum is
-  // durable and delivered, so onDelivery can come after the Cancelled frames.
-  const off = srv.host.runtime.onDelivery((d) => {
-    for (const e of d.effects) if (want !== '' && e.req_id === want) commitWall = e.wall_time;
-  });
-  const join = async (id: string, x: number): Promise<TestClient> => {
-    const c = await TestClient.connect(srv.wsUrl, 'worldline.v1.msgpack', await mintToken(srv, id));
-    c.hello(id);
-    await c.waitFor((m) => m.type === 'welcome');
-    c.send({ type: 'submit_intent', intent: { req_id: 'spawn', kind: 'Spawn', payload: { entity_id: id, fields: { x, y: 100 } }, context_seq: 0, priority: 0 } });
-    await c.waitFor((m) => m.type === 'intent_result');
-    return c;
-  };
-  try {
-    const gens: TestClient[] = [];
-    for (let i = 0; i < clients; i++) gens.push(await join(`raw${i}`, 100 + (i % 100)));
-    const speaker = await join('raw-speaker', 150);
-    for (let round = 0; round < rounds; round++) {
-      await sleep(60);
-      const marks = gens.map((g) => g.received.length);
-      gens.forEach((g, i) => g.send({ type: 'begin_generation', req_id: `g${round}`, context_seq: srv.host.runtime.observe(`raw${i}`).view_seq }));
-      await sleep(30 + clients / 5);
-      commitWall = 0;
-      want = `m${round}`;
-      speaker.send({ type: 'submit_intent', intent: { req_id: want, kind: 'Move', payload: { dx: round % 2 ? 1 : -1, dy: 0 }, context_seq: srv.host.runtime.observe('raw-speaker').view_seq, priority: 0 } });
-      const received = await Promise.all(gens.map(async (g, i) => {
-        await g.waitFor((m) => m.type === 'cancelled' && m.req_id === `g${round}`, 5000, marks[i]);
-        return performance.timeOrigin + performance.now();
-      }));
-      await waitFor(() => commitWall !== 0, 5000);
-      // wall_time is whole milliseconds: latencies carry up to 1 ms of rounding.
-      for (const t of received) hist.recordValue(Math.max(1, Math.round((t - commitWall) * 1000)));
-      want = '';
-    }
-    for (const g of gens) g.close();
-    speaker.close();
-  } finally {
-    off();
-    await srv.shutdown();
-    fs.rmSync(srv.dataDir, { recursive: true, force: true });
-  }
-  return { clients, rounds, commitClock: 'effect wall_time (whole ms)', samples: hist.totalCount, cancelledP50Ms: pct(hist, 50), cancelledP99Ms: pct(hist, 99), cancelledMaxMs: hist.maxValue / 1000 };
-}
-
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  await run({ smoke: process.argv.includes('--smoke') });
+  await run({ smoke: process.argv.includes('--smoke'), args: process.argv.slice(2) });
+  process.exit(0);
 }
