@@ -9,8 +9,9 @@ import { randomUUID, createPrivateKey, type KeyObject } from 'node:crypto';
 import { WorldlineError } from '../errors.js';
 import type { AppendResult, EventLogPort, LogMeta, LogRecord, SnapshotRecord } from '../core/ports.js';
 import {
-  ChainWriter, FORMAT_VERSION, FRAME_OVERHEAD, HASH_BYTES, encodeKind, encodeSegmentHeader, genesisHash, segmentFileName,
+  ChainWriter, FORMAT_VERSION, FRAME_OVERHEAD, HASH_BYTES, encodeKind, encodeSegmentHeader, genesisHash, layoutFrame, segmentFileName,
 } from './format.js';
+import { sharedChunk, sharedFrameWriter, type FrameWriter } from './frame-writer.js';
 import { nodeFileLayer, writeFully, isWriteSpaceError, type FileLayer } from './files.js';
 import { lockDir, type DirLock } from './lock.js';
 import { SEGMENT_DIR, recoverLog } from './recovery.js';
@@ -48,13 +49,21 @@ export interface OpenLogOptions {
   readonly onSyncSeconds?: (seconds: number) => void;
   /** Told, once per group commit, the seconds from its first append to its acknowledgement (the group's longest wait). */
   readonly onAppendSeconds?: (seconds: number) => void;
+  /**
+   * @internal Who completes, writes and syncs batches (frame-writer.ts). Default: the process's worker thread, under
+   * `batch` and `none` durability without checkpoints or an injected `files` layer; null: this thread (tests).
+   */
+  readonly frameWriter?: FrameWriter | null;
 }
 
 type LogState = 'open' | 'read-only' | 'failed' | 'closing' | 'closed';
 
 interface Batch {
-  /** Header bytes of a new segment this batch starts (undefined: append to the current segment). */
-  roll: { header: Buffer; firstSeq: number; prevHash: Buffer } | undefined;
+  /**
+   * A new segment this batch starts (undefined: append to the current segment). Its header carries the chain hash
+   * before the batch: known at append time when frames are completed as they are appended, else at write time.
+   */
+  roll: { firstSeq: number; header: Buffer | undefined; prevHash: Buffer | undefined } | undefined;
   /** Frames are encoded straight into these buffers; `used` bytes of each are written. */
   chunks: Array<{ buf: Buffer; used: number }>;
   bytes: number;
@@ -110,6 +119,13 @@ export class EventLog implements EventLogPort {
   private readonly maxRecordBytes: number;
   /** The chain tip lives in the writer's scratch, where the next frame's hash input needs it. */
   private readonly chain = new ChainWriter(Buffer.alloc(HASH_BYTES));
+  /**
+   * Frames are laid out at append and completed (hash, CRC) when their batch is written, by a FrameWriter when one
+   * is available; `completedHash` is then the chain hash before the next batch to write. Otherwise each frame is
+   * completed as it is appended (needed for checkpoints, which sign the tip at once) and written on this thread.
+   */
+  private readonly deferred: boolean;
+  private completedHash: Buffer = Buffer.alloc(HASH_BYTES);
   private readonly kinds = new Map<string, Buffer>();
   private state: LogState = 'open';
   private fd = -1;
@@ -144,6 +160,7 @@ export class EventLog implements EventLogPort {
     if (!['always', 'batch', 'none'].includes(this.durability)) {
       throw new WorldlineError('CONFIG_INVALID', `durability must be always, batch or none; got ${String(this.durability)}`);
     }
+    this.deferred = opts.frameWriter !== null && !opts.checkpoint && this.durability !== 'always' && (opts.frameWriter !== undefined || opts.files === undefined);
     if (!Number.isSafeInteger(this.segmentBytes) || this.segmentBytes < 4096 || this.segmentBytes > 2 ** 31) {
       throw new WorldlineError('CONFIG_INVALID', `segmentBytes must be between 4096 and 2^31; got ${this.segmentBytes}`);
     }
@@ -202,6 +219,9 @@ export class EventLog implements EventLogPort {
     this.logicalEnd = this.segSize;
     this.writtenSeq = this.nextSeq - 1;
     this.writtenHash = this.chain.tip();
+    this.completedHash = this.writtenHash;
+    // Start the worker now: batches are written on this thread until it is up.
+    if (this.deferred && this.opts.frameWriter === undefined) sharedFrameWriter();
     this.lastCheckpointSeq = this.writtenSeq;
     const cp = this.opts.checkpoint;
     if (cp?.everyMs) {
@@ -253,9 +273,10 @@ export class EventLog implements EventLogPort {
     const cur = this.segments[this.segments.length - 1]!;
     if (this.logicalEnd + size > this.segmentBytes && seq > cur.firstSeq) {
       // Roll: the new segment's header carries the chain hash so far; it is created by the writer before this batch.
-      const prevHash = this.chain.tip();
-      const header = encodeSegmentHeader({ ...this.meta, firstSeq: seq, prevHash });
-      b = this.newBatch({ header, firstSeq: seq, prevHash });
+      // Deferred, that hash is known when the batch is written; the header's size does not depend on it.
+      const prevHash = this.deferred ? undefined : this.chain.tip();
+      const header = encodeSegmentHeader({ ...this.meta, firstSeq: seq, prevHash: prevHash ?? this.completedHash });
+      b = this.newBatch({ firstSeq: seq, header: prevHash && header, prevHash });
       this.segments.push({ file: path.join(this.dir, SEGMENT_DIR, segmentFileName(seq)), firstSeq: seq, headerSize: header.length, index: [] });
       this.logicalEnd = header.length;
     } else if (b === undefined || this.durability === 'always') {
@@ -263,12 +284,13 @@ export class EventLog implements EventLogPort {
     }
     let chunk = b.chunks[b.chunks.length - 1];
     if (chunk === undefined || chunk.used + size > chunk.buf.length) {
-      chunk = { buf: Buffer.allocUnsafeSlow(Math.max(CHUNK, size)), used: 0 };
+      chunk = { buf: this.deferred ? sharedChunk(Math.max(CHUNK, size)) : Buffer.allocUnsafeSlow(Math.max(CHUNK, size)), used: 0 };
       b.chunks.push(chunk);
     }
     const seg = this.segments[this.segments.length - 1]!;
     if ((seq - seg.firstSeq) % INDEX_EVERY === 0) seg.index.push(seq, this.logicalEnd);
-    this.chain.writeFrame(chunk.buf, chunk.used, seq, kind, payload);
+    if (this.deferred) layoutFrame(chunk.buf, chunk.used, seq, kind, payload);
+    else this.chain.writeFrame(chunk.buf, chunk.used, seq, kind, payload);
     chunk.used += size;
     b.bytes += size;
     this.logicalEnd += size;
@@ -295,8 +317,11 @@ export class EventLog implements EventLogPort {
       while (this.queue.length > 0 && (this.state === 'open' || this.state === 'closing')) {
         const b = this.queue.shift()!;
         try {
-          if (b.roll) await this.rollSegment(b.roll.header, b.roll.firstSeq, b.roll.prevHash);
-          await this.writeBatch(b);
+          if (b.roll) {
+            const prevHash = b.roll.prevHash ?? this.completedHash;
+            await this.rollSegment(b.roll.header ?? encodeSegmentHeader({ ...this.meta, firstSeq: b.roll.firstSeq, prevHash }), b.roll.firstSeq, prevHash);
+          }
+          await (this.deferred ? this.writeDeferred(b) : this.writeBatch(b));
         } catch (err) {
           await this.onWriteError(err, b);
           return;
@@ -325,6 +350,31 @@ export class EventLog implements EventLogPort {
         pos = hashAt + HASH_BYTES + 4;
       }
     }
+  }
+
+  /** Completes, writes and syncs a batch of laid-out frames: through the FrameWriter, or here while there is none. */
+  private async writeDeferred(b: Batch): Promise<void> {
+    if (b.bytes === 0) return;
+    const writer = this.opts.frameWriter ?? sharedFrameWriter();
+    if (writer) {
+      const r = await writer.run({ fd: this.fd, position: this.segSize, prevHash: this.completedHash, chunks: b.chunks, sync: this.durability === 'batch' }).catch(() => undefined);
+      if (r && !r.ok && r.phase === 'sync') throw new FsyncFailure(r.message);
+      if (r && !r.ok) throw Object.assign(new Error(r.message), { code: r.code });
+      if (r) {
+        this.completedHash = r.lastHash;
+        for (const c of b.chunks) {
+          this.segDigest?.update(c.buf, 0, c.used);
+          this.segSize += c.used;
+        }
+        if (this.durability === 'batch') this.opts.onSyncSeconds?.(r.syncSeconds);
+        return;
+      }
+      // The worker is gone (it completes no frame in part: a job either answers or is redone here).
+    }
+    this.chain.setTip(this.completedHash);
+    for (const c of b.chunks) this.chain.finishAll(c.buf, c.used);
+    this.completedHash = this.chain.tip();
+    await this.writeBatch(b);
   }
 
   private async writeBatch(b: Batch): Promise<void> {
@@ -444,6 +494,7 @@ export class EventLog implements EventLogPort {
     for (const s of this.segments) while (s.index.length && s.index[s.index.length - 2]! > this.writtenSeq) s.index.length -= 2;
     this.nextSeq = this.writtenSeq + 1;
     this.chain.setTip(this.writtenHash);
+    this.completedHash = this.writtenHash;
     this.logicalEnd = this.segSize;
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     const e = new WorldlineError('LOG_WRITE_FAILED', `log write failed (${code}); nothing from seq ${failed.firstSeq || this.nextSeq} on was recorded. The log is read-only until the disk accepts writes again; retry with backoff.`, { errno: code, retryable: true }, { cause: err });

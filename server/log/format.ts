@@ -147,30 +147,51 @@ export class ChainWriter {
   /** Writes one frame at buf[off] (the caller has checked that it fits); its hash becomes the chain tip. */
   writeFrame(buf: Buffer, off: number, seq: number, kind: Buffer, payload: Uint8Array): void {
     const k = kind.length;
-    const need = 57 + k + payload.length;
+    const s = this.reserve(57 + k + payload.length);
+    writeU64(s, seq, 16);
+    s[56] = k;
+    s.set(kind, 57);
+    s.set(payload, 57 + k);
+    layoutFrame(buf, off, seq, kind, payload);
+    this.complete(buf, off, 9 + k + payload.length);
+  }
+
+  /** Completes the frame laid out at buf[off] (layoutFrame) with its hash and CRC; returns the frame's size. */
+  finish(buf: Buffer, off: number): number {
+    const bodyLen = buf.readUInt32LE(off);
+    const s = this.reserve(48 + bodyLen);
+    for (let i = 0; i < 8; i++) s[16 + i] = buf[off + 4 + i] as number;
+    s.set(buf.subarray(off + 12, off + 4 + bodyLen), 56);
+    this.complete(buf, off, bodyLen);
+    return bodyLen + 40;
+  }
+
+  /** Completes every frame laid out in buf[0, used), in order. */
+  finishAll(buf: Buffer, used: number): void {
+    for (let pos = 0; pos < used; ) pos += this.finish(buf, pos);
+  }
+
+  /** The scratch, with room for `need` bytes of hash input. */
+  private reserve(need: number): Buffer {
     if (need > this.scratch.length) {
       const bigger = Buffer.allocUnsafeSlow(Math.max(need, this.scratch.length * 2));
       this.scratch.copy(bigger, 0, 0, 24 + HASH_BYTES);
       this.scratch = bigger;
       this.views = [];
     }
+    return this.scratch;
+  }
+
+  /** Hashes the input assembled in the scratch and writes hash and CRC into the frame at buf[off]. */
+  private complete(buf: Buffer, off: number, bodyLen: number): void {
     const s = this.scratch;
-    writeU64(s, seq, 16);
-    s[56] = k;
-    s.set(kind, 57);
-    s.set(payload, 57 + k);
+    const need = 48 + bodyLen;
     let view = need < VIEW_CACHE ? this.views[need] : undefined;
     if (view === undefined) {
       view = s.subarray(0, need);
       if (need < VIEW_CACHE) this.views[need] = view;
     }
     const h = sha256('sha256', view, 'binary');
-    const bodyLen = 9 + k + payload.length;
-    buf.writeUInt32LE(bodyLen, off);
-    writeU64(buf, seq, off + 4);
-    buf[off + 12] = k;
-    buf.set(kind, off + 13);
-    buf.set(payload, off + 13 + k);
     const at = off + 4 + bodyLen;
     for (let i = 0; i < HASH_BYTES; i++) {
       const c = h.charCodeAt(i);
@@ -179,6 +200,15 @@ export class ChainWriter {
     }
     buf.writeUInt32LE(crc32(buf.subarray(off, at + HASH_BYTES)), at + HASH_BYTES);
   }
+}
+
+/** Writes a frame's length, seq, kind and payload at buf[off]; ChainWriter.finish adds its hash and CRC. */
+export function layoutFrame(buf: Buffer, off: number, seq: number, kind: Buffer, payload: Uint8Array): void {
+  buf.writeUInt32LE(9 + kind.length + payload.length, off);
+  writeU64(buf, seq, off + 4);
+  buf[off + 12] = kind.length;
+  buf.set(kind, off + 13);
+  buf.set(payload, off + 13 + kind.length);
 }
 
 export const FrameStatus = {

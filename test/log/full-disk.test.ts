@@ -9,6 +9,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openLog, verifyLog } from '../../server/log/index.js';
+import { sharedFrameWriter } from '../../server/log/frame-writer.js';
 import { appendRecords, expectRecords, readAll, rejectsWith, testLogOptions, waitFor, type Rec } from '../helpers/log.js';
 
 // Probed while the file is collected, because it.skipIf needs its answer before any hook runs.
@@ -51,10 +52,14 @@ function fillDisk(file: string): number {
 }
 
 describe('real full disk (tmpfs)', () => {
-  it.skipIf(!mounted)(`ENOSPC makes the log read-only; freeing space lets it resume${mounted ? '' : ` [skipped: ${skipReason}]`}`, async () => {
-    const dir = path.join(mountPoint, 'log');
+  // Batches are written on the log's thread, or completed and written by the frame writer's worker thread (which
+  // reports the errno for the log to act on): the same rules hold for both.
+  for (const via of ['this thread', 'the frame writer worker'] as const) {
+  it.skipIf(!mounted)(`ENOSPC makes the log read-only; freeing space lets it resume (written by ${via})${mounted ? '' : ` [skipped: ${skipReason}]`}`, async () => {
+    if (via !== 'this thread') await waitFor(() => sharedFrameWriter() !== undefined, 'the frame writer worker to start');
+    const dir = path.join(mountPoint, via === 'this thread' ? 'log' : 'log-worker');
     const events: string[] = [];
-    const log = await openLog(dir, testLogOptions({ segmentBytes: 256 * 1024, probeIntervalMs: 20, onEvent: (e) => events.push(e) }));
+    const log = await openLog(dir, testLogOptions({ segmentBytes: 256 * 1024, probeIntervalMs: 20, onEvent: (e) => events.push(e), ...(via === 'this thread' ? { frameWriter: null } : {}) }));
     const acked = await appendRecords(log, 50);
     const segFile = path.join(dir, 'segments', '00000000000000000001.wlseg');
     const sizeBefore = fs.statSync(segFile).size;
@@ -89,4 +94,5 @@ describe('real full disk (tmpfs)', () => {
     expectRecords(all, acked);
     expectRecords(all, more);
   });
+  }
 });

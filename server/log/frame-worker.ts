@@ -1,0 +1,63 @@
+/** Worker thread body for frame-writer.ts: completes a batch's frames (chain hash, CRC), writes them, syncs them. */
+import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { parentPort } from 'node:worker_threads';
+import { ChainWriter, HASH_BYTES } from './format.js';
+
+export interface FrameJobRequest {
+  readonly id: number;
+  readonly fd: number;
+  readonly position: number;
+  readonly prevHash: Uint8Array;
+  readonly buffers: readonly SharedArrayBuffer[];
+  readonly offsets: readonly number[];
+  readonly lengths: readonly number[];
+  readonly sync: boolean;
+}
+
+export type FrameJobReply =
+  | { readonly id: number; readonly ok: true; readonly lastHash: Uint8Array; readonly syncSeconds: number }
+  | { readonly id: number; readonly ok: false; readonly phase: 'write' | 'sync'; readonly code: string; readonly message: string };
+
+const chain = new ChainWriter(new Uint8Array(HASH_BYTES));
+
+function failure(id: number, phase: 'write' | 'sync', err: unknown): FrameJobReply {
+  const e = err as NodeJS.ErrnoException;
+  return { id, ok: false, phase, code: e?.code ?? 'EIO', message: e?.message ?? String(err) };
+}
+
+function run(m: FrameJobRequest): FrameJobReply {
+  chain.setTip(m.prevHash);
+  const chunks = m.buffers.map((b, i) => Buffer.from(b, m.offsets[i], m.lengths[i]));
+  for (const c of chunks) chain.finishAll(c, c.length);
+  let position = m.position;
+  try {
+    for (const c of chunks) {
+      // A write can be short (a disk filling up): loop until the chunk is written or the kernel says why not.
+      for (let done = 0; done < c.length; ) {
+        const n = fs.writeSync(m.fd, c, done, c.length - done, position + done);
+        if (n <= 0) throw Object.assign(new Error(`write returned ${n} with ${c.length - done} bytes left`), { code: 'EIO' });
+        done += n;
+      }
+      position += c.length;
+    }
+  } catch (err) {
+    return failure(m.id, 'write', err);
+  }
+  let syncSeconds = 0;
+  if (m.sync) {
+    const t0 = performance.now();
+    try {
+      fs.fdatasyncSync(m.fd);
+    } catch (err) {
+      return failure(m.id, 'sync', err);
+    }
+    syncSeconds = (performance.now() - t0) / 1000;
+  }
+  return { id: m.id, ok: true, lastHash: chain.tip(), syncSeconds };
+}
+
+parentPort?.on('message', (m: FrameJobRequest) => parentPort!.postMessage(run(m)));
+
+// Tell the writer this worker is listening, so no job is posted before the handler exists.
+parentPort?.postMessage({ ready: true });

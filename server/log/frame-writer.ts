@@ -1,0 +1,122 @@
+/**
+ * Group commit off the main thread. The log lays its frames out in shared memory as they are appended (length,
+ * seq, kind, payload); a worker thread then completes them (chain hash and CRC), writes them and syncs them, and
+ * answers once the batch is durable. SHA-256 and CRC-32 of each small frame cost about a microsecond of call
+ * overhead on the thread that computes them; here that thread is not the one running the simulation, and the main
+ * thread sees one callback per batch instead of one for the write and one for the sync.
+ *
+ * The worker only reports what happened (a write error with its errno, a failed sync); the log decides what follows,
+ * by the same rules as for writes it makes itself (event-log.ts: read-only after a write error, fatal after a
+ * failed sync). One worker serves every log of the process; it holds no state between jobs.
+ */
+import { Worker } from 'node:worker_threads';
+import type { FrameJobRequest, FrameJobReply } from './frame-worker.js';
+
+export interface FrameJob {
+  readonly fd: number;
+  /** File offset of the first chunk's first byte. */
+  readonly position: number;
+  /** Chain hash of the record before the first frame. */
+  readonly prevHash: Uint8Array;
+  /** Frames laid out by layoutFrame, in buffers backed by a SharedArrayBuffer; `used` bytes of each are written. */
+  readonly chunks: ReadonlyArray<{ readonly buf: Buffer; readonly used: number }>;
+  /** fdatasync after writing. */
+  readonly sync: boolean;
+}
+
+export type FrameJobResult =
+  | { readonly ok: true; readonly lastHash: Buffer; readonly syncSeconds: number }
+  | { readonly ok: false; readonly phase: 'write' | 'sync'; readonly code: string; readonly message: string };
+
+/** Completes, writes and syncs a batch of frames. Rejects only when it cannot run the job at all (its worker is gone). */
+export interface FrameWriter {
+  run(job: FrameJob): Promise<FrameJobResult>;
+}
+
+/** A chunk for frames a FrameWriter will complete: backed by shared memory, so the worker writes into it in place. */
+export function sharedChunk(size: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(size));
+}
+
+function startWorker(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./frame-worker.js', import.meta.url));
+  // Running from TypeScript sources (tests, benches): register tsx inside the worker before loading its body,
+  // since loader flags given to the parent do not reach a worker's entry module on Node 20 (as in scan-pool.ts).
+  let tsx = 'tsx/esm/api';
+  try {
+    tsx = import.meta.resolve(tsx);
+  } catch {
+    // Hosts that lack import.meta.resolve (test runners): the bare specifier resolves from the working directory.
+  }
+  const body = new URL('./frame-worker.ts', import.meta.url).href;
+  return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(body)}); })`, { eval: true });
+}
+
+class WorkerFrameWriter implements FrameWriter {
+  ready = false;
+  failed = false;
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (r: FrameJobResult) => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly worker: Worker) {
+    worker.on('message', (m: FrameJobReply | { ready: true }) => {
+      if ('ready' in m) {
+        this.ready = true;
+        return;
+      }
+      const w = this.waiting.get(m.id);
+      if (!w) return;
+      this.waiting.delete(m.id);
+      if (this.waiting.size === 0) worker.unref();
+      w.resolve(m.ok ? { ok: true, lastHash: Buffer.from(m.lastHash), syncSeconds: m.syncSeconds } : { ok: false, phase: m.phase, code: m.code, message: m.message });
+    });
+    const gone = (err: Error): void => {
+      this.failed = true;
+      for (const w of this.waiting.values()) w.reject(err);
+      this.waiting.clear();
+    };
+    worker.on('error', gone);
+    worker.on('exit', (code) => gone(new Error(`the frame writer worker exited with code ${code}`)));
+    // Idle, it must not keep the process alive; with jobs outstanding it must (see run). After the listeners, which
+    // would otherwise hold it.
+    worker.unref();
+  }
+
+  run(job: FrameJob): Promise<FrameJobResult> {
+    if (this.failed) return Promise.reject(new Error('the frame writer worker is gone'));
+    const id = this.nextId++;
+    const req: FrameJobRequest = {
+      id,
+      fd: job.fd,
+      position: job.position,
+      prevHash: Uint8Array.from(job.prevHash),
+      buffers: job.chunks.map((c) => c.buf.buffer as SharedArrayBuffer),
+      offsets: job.chunks.map((c) => c.buf.byteOffset),
+      lengths: job.chunks.map((c) => c.used),
+      sync: job.sync,
+    };
+    return new Promise((resolve, reject) => {
+      if (this.waiting.size === 0) this.worker.ref();
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage(req);
+    });
+  }
+}
+
+let shared: WorkerFrameWriter | undefined;
+let unavailable = false;
+
+/**
+ * The process's frame writer, or undefined while its worker is starting (started by the first call) or when worker
+ * threads are unavailable: the log then completes and writes its frames on its own thread.
+ */
+export function sharedFrameWriter(): FrameWriter | undefined {
+  if (shared === undefined && !unavailable) {
+    try {
+      shared = new WorkerFrameWriter(startWorker());
+    } catch {
+      unavailable = true;
+    }
+  }
+  return shared !== undefined && shared.ready && !shared.failed ? shared : undefined;
+}

@@ -1,0 +1,112 @@
+/**
+ * The frame writer (frame-writer.ts): a worker thread completes laid-out frames (chain hash, CRC), writes and syncs
+ * them. Its frames must be byte for byte those the log completes on its own thread, it must report write and sync
+ * errors for the log to act on, and the log must fall back to its own thread when the worker is gone.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ChainWriter, encodeKind, genesisHash, layoutFrame } from '../../server/log/format.js';
+import { sharedChunk, sharedFrameWriter, type FrameJob, type FrameWriter } from '../../server/log/frame-writer.js';
+import { openLog, verifyLog } from '../../server/log/index.js';
+import { appendRecords, expectRecords, readAll, recordFor, rejectsWith, testLogOptions, useTempDirs, waitFor } from '../helpers/log.js';
+
+const tempDir = useTempDirs('worldline-frame-writer-');
+
+async function worker(): Promise<FrameWriter> {
+  await waitFor(() => sharedFrameWriter() !== undefined, 'the frame writer worker to start', 3000);
+  return sharedFrameWriter() as FrameWriter;
+}
+
+/** Lays out records 1..n in one shared chunk; returns it and the bytes ChainWriter.writeFrame makes of the same records. */
+function layOut(n: number, prev: Buffer): { chunk: Buffer; used: number; expected: Buffer; lastHash: Buffer } {
+  const chunk = sharedChunk(64 * 1024);
+  const expected = Buffer.alloc(64 * 1024);
+  const chain = new ChainWriter(prev);
+  let used = 0;
+  for (let seq = 1; seq <= n; seq++) {
+    const r = recordFor(seq);
+    const kind = encodeKind(r.kind);
+    layoutFrame(chunk, used, seq, kind, r.payload);
+    chain.writeFrame(expected, used, seq, kind, r.payload);
+    used += 49 + kind.length + r.payload.length;
+  }
+  return { chunk, used, expected: expected.subarray(0, used), lastHash: chain.tip() };
+}
+
+describe('frame writer', () => {
+  it('completes, writes and syncs frames exactly as the log thread does', async () => {
+    const w = await worker();
+    const prev = genesisHash({ formatVersion: 1, logId: 'l', worldId: 'w', worldSeed: 's', createdAt: 0 });
+    const { chunk, used, expected, lastHash } = layOut(40, prev);
+    const file = path.join(tempDir(), 'frames');
+    const fd = fs.openSync(file, 'w+');
+    try {
+      fs.writeSync(fd, Buffer.from('head'), 0, 4, 0);
+      const job: FrameJob = { fd, position: 4, prevHash: prev, chunks: [{ buf: chunk, used }], sync: true };
+      const r = await w.run(job);
+      expect(r.ok && r.lastHash.equals(lastHash)).toBe(true);
+      expect(chunk.subarray(0, used).equals(expected)).toBe(true);
+      expect(fs.readFileSync(file).equals(Buffer.concat([Buffer.from('head'), expected]))).toBe(true);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('reports a failed write and a failed sync with their errno', async () => {
+    const w = await worker();
+    const prev = Buffer.alloc(32);
+    const { chunk, used } = layOut(3, prev);
+    const closed = fs.openSync(path.join(tempDir(), 'closed'), 'w');
+    fs.closeSync(closed);
+    expect(await w.run({ fd: closed, position: 0, prevHash: prev, chunks: [{ buf: chunk, used }], sync: true })).toMatchObject({ ok: false, phase: 'write', code: 'EBADF' });
+    // /dev/null takes writes but cannot be synced.
+    const devNull = fs.openSync('/dev/null', 'w');
+    try {
+      expect(await w.run({ fd: devNull, position: 0, prevHash: prev, chunks: [{ buf: chunk, used }], sync: true })).toMatchObject({ ok: false, phase: 'sync', code: 'EINVAL' });
+    } finally {
+      fs.closeSync(devNull);
+    }
+  });
+
+  it('writes the same segments through the worker as on the log thread', async () => {
+    await worker();
+    const create = { worldId: 'w', worldSeed: '42', logId: '00000000-0000-4000-8000-000000000002', createdAt: 1_700_000_000_000 };
+    const dirs = [tempDir(), tempDir()];
+    for (const [i, dir] of dirs.entries()) {
+      const log = await openLog(dir, testLogOptions({ create, ...(i === 0 ? { frameWriter: null } : {}) }));
+      // Several batches and several segment rolls (segmentBytes is 4096 in tests).
+      for (let k = 0; k < 6; k++) await appendRecords(log, 37);
+      await log.close();
+    }
+    const files = (d: string): string[] => fs.readdirSync(path.join(d, 'segments')).sort();
+    expect(files(dirs[1]!)).toEqual(files(dirs[0]!));
+    expect(files(dirs[0]!).filter((f) => f.endsWith('.wlseg')).length).toBeGreaterThan(3);
+    for (const f of files(dirs[0]!)) expect(fs.readFileSync(path.join(dirs[1]!, 'segments', f)).equals(fs.readFileSync(path.join(dirs[0]!, 'segments', f))), f).toBe(true);
+    expect((await verifyLog(dirs[1]!)).ok).toBe(true);
+  });
+
+  it('a write error the worker reports makes the log read-only; a sync error stops it', async () => {
+    const failing = (phase: 'write' | 'sync', code: string): FrameWriter => ({ run: async () => ({ ok: false, phase, code, message: `${code} from the test` }) });
+    const dir = tempDir();
+    const log = await openLog(dir, testLogOptions({ frameWriter: failing('write', 'ENOSPC'), probeIntervalMs: 60_000 }));
+    const e = await rejectsWith(log.append('effect', Buffer.from('x')), 'LOG_WRITE_FAILED');
+    expect(e.details['errno']).toBe('ENOSPC');
+    expect(log.status).toBe('read-only');
+    await log.close();
+    const log2 = await openLog(dir, testLogOptions({ frameWriter: failing('sync', 'EIO') }));
+    await rejectsWith(log2.append('effect', Buffer.from('x')), 'LOG_FSYNC_FAILED');
+    expect(log2.status).toBe('failed');
+    await log2.close();
+  });
+
+  it('completes and writes batches itself when the worker is gone', async () => {
+    const gone: FrameWriter = { run: () => Promise.reject(new Error('no worker')) };
+    const dir = tempDir();
+    const log = await openLog(dir, testLogOptions({ frameWriter: gone }));
+    const acked = await appendRecords(log, 120);
+    await log.close();
+    expect((await verifyLog(dir)).ok).toBe(true);
+    expectRecords(await readAll(dir), acked);
+  });
+});
