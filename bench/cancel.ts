@@ -28,7 +28,7 @@
  *
  * `npm run bench -- cancel` → bench/results/cancel.json; `--smoke` for CI (short; asserts nothing about times) →
  * cancel-smoke.json. To look closer (→ cancel-custom.json): `--agents 10,200 --rounds N --workers K --only sdk|raw
- * --provider own|worker`, `--dump FILE` (every round's raw stamps, JSON lines) and `--cpu-prof DIR` (a CPU profile
+ * --provider own|worker --token-ms MS`, `--dump FILE` (every round's raw stamps, JSON lines) and `--cpu-prof DIR` (a CPU profile
  * of every child over the measured rounds, bench/cancel/cpu-profile.ts).
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -46,6 +46,7 @@ import { latencyHistogram, median, table, tmpDir, writeResult, type BenchOptions
 const GOAL_CANCELLED_P99_MS = 5;
 const GOAL_HTTP_CLOSED_P99_MS = 10;
 const TICK_MS = 5;
+/** A token every 10 ms per stream (100 tokens/s, a fast model): 20,000 SSE events/s into the workers at 200 agents. */
 const TOKEN_DELAY_MS = 10;
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -57,6 +58,7 @@ interface Scenario {
   readonly warmup: number;
   readonly workers: number;
   readonly provider: 'own' | 'worker';
+  readonly tokenDelayMs: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -155,7 +157,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
     let provider: ChildProcess | undefined;
     const offsets: Record<string, number> = { bench: clockOffset() };
     if (sc.mode === 'sdk' && sc.provider === 'own') {
-      provider = forkChild('provider.ts', [String(TOKEN_DELAY_MS)]);
+      provider = forkChild('provider.ts', [String(sc.tokenDelayMs)]);
       children.push(provider);
       provider.on('message', (m: FromProvider) => providerInbox.push(m));
       provider.on('exit', (code) => providerInbox.fail(`the provider exited with ${code}`));
@@ -171,7 +173,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
       w.on('exit', (code) => inbox.fail(`worker ${index} exited with ${code}`));
       const agents: string[] = [];
       for (let i = a; i < b; i++) agents.push(`${sc.mode === 'sdk' ? 'g' : 'raw'}${String(i).padStart(4, '0')}`);
-      const cfg: WorkerConfig = { index, mode: sc.mode, wsUrl: server.wsUrl, worldId: server.worldId, tenant: 'default', secret: server.secret, agents, providerUrl, tokenDelayMs: TOKEN_DELAY_MS, connectConcurrency: 50 };
+      const cfg: WorkerConfig = { index, mode: sc.mode, wsUrl: server.wsUrl, worldId: server.worldId, tenant: 'default', secret: server.secret, agents, providerUrl, tokenDelayMs: sc.tokenDelayMs, connectConcurrency: 50 };
       w.send({ type: 'start', cfg } satisfies ToWorker);
       return w;
     });
@@ -316,7 +318,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
 const fmt = (r: Record<string, unknown>, k: string): number => r[k] as number;
 
 export async function run(opts: BenchOptions & { readonly args?: readonly string[] }): Promise<Record<string, unknown>> {
-  const { values } = parseArgs({ args: [...(opts.args ?? process.argv.slice(2))], options: { provider: { type: 'string' }, workers: { type: 'string' }, rounds: { type: 'string' }, agents: { type: 'string' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, dump: { type: 'string' }, smoke: { type: 'boolean' } }, strict: false, allowPositionals: true });
+  const { values } = parseArgs({ args: [...(opts.args ?? process.argv.slice(2))], options: { provider: { type: 'string' }, workers: { type: 'string' }, rounds: { type: 'string' }, agents: { type: 'string' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, dump: { type: 'string' }, 'token-ms': { type: 'string' }, smoke: { type: 'boolean' } }, strict: false, allowPositionals: true });
   const count = (name: string, v: unknown): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -332,13 +334,14 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
   const workersFor = (agents: number): number => workersOpt ?? (agents >= 100 ? 2 : 1);
   const roundsFor = (agents: number): number => roundsOpt ?? (opts.smoke ? 2 : agents >= 100 ? 40 : 200);
   const warmup = opts.smoke ? 1 : 3;
+  const tokenDelayMs = count('token-ms', values['token-ms']) ?? TOKEN_DELAY_MS;
   const sizes = typeof values['agents'] === 'string' ? values['agents'].split(',').map((a) => count('agents', a)!) : [10, 200];
   const loadBefore = os.loadavg();
   if (typeof values['cpu-prof'] === 'string') cpuProfDir = path.resolve(values['cpu-prof']);
   if (typeof values['dump'] === 'string') dumpFile = path.resolve(values['dump']);
   const only = values['only'];
-  const scenarios: Scenario[] = only === 'raw' ? [] : sizes.map((agents) => ({ mode: 'sdk', agents, rounds: roundsFor(agents), warmup, workers: workersFor(agents), provider: providerOpt }));
-  const rawScenarios: Scenario[] = only === 'sdk' ? [] : sizes.map((agents) => ({ mode: 'raw', agents, rounds: roundsFor(agents), warmup, workers: workersFor(agents), provider: providerOpt }));
+  const scenarios: Scenario[] = only === 'raw' ? [] : sizes.map((agents) => ({ mode: 'sdk', agents, rounds: roundsFor(agents), warmup, workers: workersFor(agents), provider: providerOpt, tokenDelayMs }));
+  const rawScenarios: Scenario[] = only === 'sdk' ? [] : sizes.map((agents) => ({ mode: 'raw', agents, rounds: roundsFor(agents), warmup, workers: workersFor(agents), provider: providerOpt, tokenDelayMs }));
   const results: Array<Record<string, unknown>> = [];
   for (const sc of scenarios) results.push(await measure(sc));
   console.log(`\nCommit of a stale-making Say to (a) Cancelled decoded by the SDK and (b) the provider seeing the HTTP stream closed; goals p99 ≤ ${GOAL_CANCELLED_P99_MS} ms and ≤ ${GOAL_HTTP_CLOSED_P99_MS} ms.`);
@@ -360,7 +363,7 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
   const result = {
     smoke: opts.smoke,
     command: `npm run bench -- cancel${opts.smoke ? ' --smoke' : ''}${(opts.args ?? []).length ? ' ' + (opts.args ?? []).join(' ') : ''}`,
-    layout: `server (worldline serve, world conversation, tick ${TICK_MS} ms, durability batch) in its own process; agents in worker processes (workers per scenario below); fake OpenAI-compatible provider ${providerOpt === 'own' ? 'in its own process' : 'inside each worker'}, a token every ${TOKEN_DELAY_MS} ms per stream; the speaker in the bench process; all over 127.0.0.1`,
+    layout: `server (worldline serve, world conversation, tick ${TICK_MS} ms, durability batch) in its own process; agents in worker processes (workers per scenario below); fake OpenAI-compatible provider ${providerOpt === 'own' ? 'in its own process' : 'inside each worker'}, a token every ${tokenDelayMs} ms per stream; the speaker in the bench process; all over 127.0.0.1`,
     measures: {
       commit: 'the commit instant is taken as max(the Say\'s wall_time, the instant the speaker sent the Say). wall_time (= the delta\'s server_time) is the quantum\'s Date.now(), whole ms, floored; the quantum starts after the Say was sent. That is a lower bound of the true commit, at most 1 ms early (commitUncertaintyMs = wall_time + 1 − it), so every latency below is an upper bound with 1 ms resolution at its start',
       cancelled: '(a) commit → the Cancelled frame decoded by the agent\'s client (SDK: its `message` event, before the SDK acts on it; raw: right after decode)',
@@ -385,7 +388,7 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
     raw,
   };
   // A run with non-default options must not overwrite the figures the README cites.
-  const custom = ['provider', 'workers', 'rounds', 'agents', 'only', 'cpu-prof', 'dump'].some((k) => values[k] !== undefined);
+  const custom = ['provider', 'workers', 'rounds', 'agents', 'only', 'cpu-prof', 'dump', 'token-ms'].some((k) => values[k] !== undefined);
   const file = writeResult(opts.smoke ? 'cancel-smoke' : custom ? 'cancel-custom' : 'cancel', result);
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
   return result;
