@@ -148,8 +148,14 @@ export class EventLog implements EventLogPort {
   private checkpointKey: KeyObject | undefined;
   private lastCheckpointSeq = 0;
   private snapshots: Snapshot[] = [];
-  /** SHA-256 of the current segment's bytes as written, for its seal; undefined when it cannot be sealed. */
+  /**
+   * SHA-256 of the current segment's bytes as written, for its seal: hashed on this thread (segDigest), kept by the
+   * frame writer that writes the segment (remoteDigest), or not begun while no batch is written (digestHeader, the
+   * segment's header). None: the segment cannot be sealed.
+   */
   private segDigest: SegmentDigest | undefined;
+  private remoteDigest: { readonly writer: FrameWriter; readonly id: number; bytes: number } | undefined;
+  private digestHeader: Buffer | undefined;
   private firstStoredSeq = 1;
 
   constructor(readonly dir: string, private readonly opts: OpenLogOptions, private readonly lock: DirLock) {
@@ -189,8 +195,7 @@ export class EventLog implements EventLogPort {
       this.meta = { formatVersion: FORMAT_VERSION, logId: c.logId ?? randomUUID(), worldId: c.worldId, worldSeed: c.worldSeed, createdAt: c.createdAt ?? Date.now() };
       const header = encodeSegmentHeader({ ...this.meta, firstSeq: 1, prevHash: genesisHash(this.meta) });
       this.fd = await this.createSegmentFile(segDir, segmentFileName(1), header);
-      this.segDigest = new SegmentDigest();
-      this.segDigest.update(header, 0, header.length);
+      this.startDigest(header);
       this.segments = [{ file: path.join(segDir, segmentFileName(1)), firstSeq: 1, headerSize: header.length, index: [] }];
       this.segSize = header.length;
       this.onDisk = 1;
@@ -357,13 +362,22 @@ export class EventLog implements EventLogPort {
     if (b.bytes === 0) return;
     const writer = this.opts.frameWriter ?? sharedFrameWriter();
     if (writer) {
-      const r = await writer.run({ fd: this.fd, position: this.segSize, prevHash: this.completedHash, chunks: b.chunks, sync: this.durability === 'batch' }).catch(() => undefined);
+      // The writer keeps the seal's digest when it has written the segment from its start.
+      const keeps = writer.digests !== undefined && (this.digestHeader !== undefined || this.remoteDigest?.writer === writer);
+      const digest = keeps ? (this.digestHeader ? { id: writer.digests!.newId(), start: this.digestHeader } : { id: this.remoteDigest!.id, start: undefined }) : undefined;
+      const r = await writer.run({ fd: this.fd, position: this.segSize, prevHash: this.completedHash, chunks: b.chunks, sync: this.durability === 'batch', ...(digest ? { digest } : {}) }).catch(() => undefined);
       if (r && !r.ok && r.phase === 'sync') throw new FsyncFailure(r.message);
       if (r && !r.ok) throw Object.assign(new Error(r.message), { code: r.code });
       if (r) {
         this.completedHash = r.lastHash;
+        if (digest?.start) {
+          this.remoteDigest = { writer, id: digest.id, bytes: digest.start.length };
+          this.digestHeader = undefined;
+        }
+        if (digest) this.remoteDigest!.bytes += b.bytes;
+        const local = digest ? undefined : this.localDigest();
         for (const c of b.chunks) {
-          this.segDigest?.update(c.buf, 0, c.used);
+          local?.update(c.buf, 0, c.used);
           this.segSize += c.used;
         }
         if (this.durability === 'batch') this.opts.onSyncSeconds?.(r.syncSeconds);
@@ -379,14 +393,44 @@ export class EventLog implements EventLogPort {
 
   private async writeBatch(b: Batch): Promise<void> {
     let pos = this.segSize;
+    const digest = this.localDigest();
     for (const c of b.chunks) {
       await writeFully(this.files, this.fd, c.buf, 0, c.used, pos);
-      this.segDigest?.update(c.buf, 0, c.used);
+      digest?.update(c.buf, 0, c.used);
       pos += c.used;
     }
     if (b.bytes > 0 && this.durability === 'always') await this.sync(false);
     else if (b.bytes > 0 && this.durability === 'batch') await this.sync(true);
     this.segSize = pos;
+  }
+
+  /** A new segment's seal digest: begun here, or by the frame writer with the segment's first batch. */
+  private startDigest(header: Buffer): void {
+    this.dropDigest();
+    if (this.deferred) {
+      this.digestHeader = header;
+    } else {
+      this.segDigest = new SegmentDigest();
+      this.segDigest.update(header, 0, header.length);
+    }
+  }
+
+  private dropDigest(): void {
+    if (this.remoteDigest) this.remoteDigest.writer.digests?.drop(this.remoteDigest.id);
+    this.segDigest = this.remoteDigest = this.digestHeader = undefined;
+  }
+
+  /** The digest to update on this thread (begun from the header if pending); one the writer kept is lost, so no seal. */
+  private localDigest(): SegmentDigest | undefined {
+    if (this.digestHeader) {
+      const header = this.digestHeader;
+      this.digestHeader = undefined;
+      this.segDigest = new SegmentDigest();
+      this.segDigest.update(header, 0, header.length);
+    } else if (this.remoteDigest) {
+      this.dropDigest();
+    }
+    return this.segDigest;
   }
 
   /** fsync/fdatasync; a failure is fatal and never retried (the kernel may already have dropped the dirty pages). */
@@ -430,8 +474,7 @@ export class EventLog implements EventLogPort {
     if (this.durability === 'none') await this.sync(true);
     await this.seal(firstSeq - 1, prevHash);
     const fd = await this.createSegmentFile(path.join(this.dir, SEGMENT_DIR), segmentFileName(firstSeq), header);
-    this.segDigest = new SegmentDigest();
-    this.segDigest.update(header, 0, header.length);
+    this.startDigest(header);
     const old = this.fd;
     this.fd = fd;
     this.segSize = header.length;
@@ -447,10 +490,20 @@ export class EventLog implements EventLogPort {
    */
   private async seal(lastSeq: number, lastHash: Buffer): Promise<void> {
     const seg = this.segments[this.onDisk - 1];
-    const digest = this.segDigest;
-    this.segDigest = undefined;
-    if (!seg || !digest || digest.bytes !== this.segSize) return;
-    const data = encodeSummary({ firstSeq: seg.firstSeq, lastSeq, lastHash, size: this.segSize, sha256: digest.digest(), records: lastSeq - seg.firstSeq + 1, index: seg.index });
+    let bytes = -1;
+    let sha256: string | undefined;
+    if (this.segDigest) {
+      bytes = this.segDigest.bytes;
+      sha256 = this.segDigest.digest();
+    } else if (this.remoteDigest) {
+      const d = this.remoteDigest;
+      this.remoteDigest = undefined;
+      bytes = d.bytes;
+      sha256 = await d.writer.digests!.end(d.id).catch(() => undefined);
+    }
+    this.dropDigest();
+    if (!seg || sha256 === undefined || bytes !== this.segSize) return;
+    const data = encodeSummary({ firstSeq: seg.firstSeq, lastSeq, lastHash, size: this.segSize, sha256, records: lastSeq - seg.firstSeq + 1, index: seg.index });
     const file = summaryFile(seg.file);
     const tmp = `${file}.tmp`;
     try {
@@ -477,7 +530,7 @@ export class EventLog implements EventLogPort {
     this.queue = [];
     if (err instanceof FsyncFailure) return this.fatal(err, pending);
     // The bytes hashed so far are being cut back: this segment will not be sealed (recovery scans it in full).
-    this.segDigest = undefined;
+    this.dropDigest();
     // Refuse appends now, not after the truncate: one accepted during it would sit behind the failure unsettled,
     // then be written later with a seq the rollback below hands out again (a duplicate seq on disk).
     this.state = 'read-only';

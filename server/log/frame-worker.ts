@@ -1,10 +1,15 @@
-/** Worker thread body for frame-writer.ts: completes a batch's frames (chain hash, CRC), writes them, syncs them. */
+/**
+ * Worker thread body for frame-writer.ts: completes a batch's frames (chain hash, CRC), writes them, syncs them, and
+ * keeps the SHA-256 of the segment bytes it wrote for the segment's seal (seal.ts) when asked to.
+ */
 import fs from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parentPort } from 'node:worker_threads';
 import { ChainWriter, HASH_BYTES } from './format.js';
 
 export interface FrameJobRequest {
+  readonly type: 'job';
   readonly id: number;
   readonly fd: number;
   readonly position: number;
@@ -13,6 +18,21 @@ export interface FrameJobRequest {
   readonly offsets: readonly number[];
   readonly lengths: readonly number[];
   readonly sync: boolean;
+  /** Add the bytes written to segment digest `digest` (first started with `digestStart`, the segment's header). */
+  readonly digest: number | undefined;
+  readonly digestStart: Uint8Array | undefined;
+}
+
+/** Ends segment digest `digest`: the reply carries its hex (undefined when unknown); `drop` ends it unread. */
+export interface DigestRequest {
+  readonly type: 'digest' | 'drop';
+  readonly id: number;
+  readonly digest: number;
+}
+
+export interface DigestReply {
+  readonly id: number;
+  readonly hex: string | undefined;
 }
 
 export type FrameJobReply =
@@ -20,6 +40,7 @@ export type FrameJobReply =
   | { readonly id: number; readonly ok: false; readonly phase: 'write' | 'sync'; readonly code: string; readonly message: string };
 
 const chain = new ChainWriter(new Uint8Array(HASH_BYTES));
+const digests = new Map<number, Hash>();
 
 function failure(id: number, phase: 'write' | 'sync', err: unknown): FrameJobReply {
   const e = err as NodeJS.ErrnoException;
@@ -42,7 +63,13 @@ function run(m: FrameJobRequest): FrameJobReply {
       position += c.length;
     }
   } catch (err) {
+    if (m.digest !== undefined) digests.delete(m.digest);
     return failure(m.id, 'write', err);
+  }
+  if (m.digest !== undefined) {
+    let d = digests.get(m.digest);
+    if (m.digestStart) digests.set(m.digest, (d = createHash('sha256').update(m.digestStart)));
+    for (const c of chunks) d?.update(c);
   }
   let syncSeconds = 0;
   if (m.sync) {
@@ -57,7 +84,13 @@ function run(m: FrameJobRequest): FrameJobReply {
   return { id: m.id, ok: true, lastHash: chain.tip(), syncSeconds };
 }
 
-parentPort?.on('message', (m: FrameJobRequest) => parentPort!.postMessage(run(m)));
+function endDigest(m: DigestRequest): DigestReply {
+  const d = digests.get(m.digest);
+  digests.delete(m.digest);
+  return { id: m.id, hex: m.type === 'digest' ? d?.digest('hex') : undefined };
+}
+
+parentPort?.on('message', (m: FrameJobRequest | DigestRequest) => parentPort!.postMessage(m.type === 'job' ? run(m) : endDigest(m)));
 
 // Tell the writer this worker is listening, so no job is posted before the handler exists.
 parentPort?.postMessage({ ready: true });

@@ -10,7 +10,7 @@
  * failed sync). One worker serves every log of the process; it holds no state between jobs.
  */
 import { Worker } from 'node:worker_threads';
-import type { FrameJobRequest, FrameJobReply } from './frame-worker.js';
+import type { DigestReply, DigestRequest, FrameJobReply, FrameJobRequest } from './frame-worker.js';
 
 export interface FrameJob {
   readonly fd: number;
@@ -22,6 +22,11 @@ export interface FrameJob {
   readonly chunks: ReadonlyArray<{ readonly buf: Buffer; readonly used: number }>;
   /** fdatasync after writing. */
   readonly sync: boolean;
+  /**
+   * Adds the bytes written to a segment digest the writer keeps (see SegmentDigests); `start` (the segment's header
+   * bytes) begins it.
+   */
+  readonly digest?: { readonly id: number; readonly start: Uint8Array | undefined };
 }
 
 export type FrameJobResult =
@@ -31,6 +36,15 @@ export type FrameJobResult =
 /** Completes, writes and syncs a batch of frames. Rejects only when it cannot run the job at all (its worker is gone). */
 export interface FrameWriter {
   run(job: FrameJob): Promise<FrameJobResult>;
+  /**
+   * Segment digests kept where the bytes are written, for seals: `end` gives the hex SHA-256 of everything jobs added
+   * (undefined when unknown) and forgets it; `drop` forgets it. A writer without them has the log hash on its thread.
+   */
+  readonly digests?: {
+    newId(): number;
+    end(id: number): Promise<string | undefined>;
+    drop(id: number): void;
+  };
 }
 
 /** A chunk for frames a FrameWriter will complete: backed by shared memory, so the worker writes into it in place. */
@@ -56,10 +70,19 @@ class WorkerFrameWriter implements FrameWriter {
   ready = false;
   failed = false;
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (r: FrameJobResult) => void; reject: (e: Error) => void }>();
+  private nextDigest = 1;
+  private readonly waiting = new Map<number, { resolve: (r: FrameJobResult | string | undefined) => void; reject: (e: Error) => void }>();
+
+  readonly digests = {
+    newId: (): number => this.nextDigest++,
+    end: (digest: number): Promise<string | undefined> => this.call<string | undefined>((id) => ({ type: 'digest', id, digest })),
+    drop: (digest: number): void => {
+      if (!this.failed) this.worker.postMessage({ type: 'drop', id: 0, digest } satisfies DigestRequest);
+    },
+  };
 
   constructor(private readonly worker: Worker) {
-    worker.on('message', (m: FrameJobReply | { ready: true }) => {
+    worker.on('message', (m: FrameJobReply | DigestReply | { ready: true }) => {
       if ('ready' in m) {
         this.ready = true;
         return;
@@ -68,7 +91,8 @@ class WorkerFrameWriter implements FrameWriter {
       if (!w) return;
       this.waiting.delete(m.id);
       if (this.waiting.size === 0) worker.unref();
-      w.resolve(m.ok ? { ok: true, lastHash: Buffer.from(m.lastHash), syncSeconds: m.syncSeconds } : { ok: false, phase: m.phase, code: m.code, message: m.message });
+      if ('hex' in m) w.resolve(m.hex);
+      else w.resolve(m.ok ? { ok: true, lastHash: Buffer.from(m.lastHash), syncSeconds: m.syncSeconds } : { ok: false, phase: m.phase, code: m.code, message: m.message });
     });
     const gone = (err: Error): void => {
       this.failed = true;
@@ -83,9 +107,8 @@ class WorkerFrameWriter implements FrameWriter {
   }
 
   run(job: FrameJob): Promise<FrameJobResult> {
-    if (this.failed) return Promise.reject(new Error('the frame writer worker is gone'));
-    const id = this.nextId++;
-    const req: FrameJobRequest = {
+    return this.call<FrameJobResult>((id) => ({
+      type: 'job',
       id,
       fd: job.fd,
       position: job.position,
@@ -94,11 +117,18 @@ class WorkerFrameWriter implements FrameWriter {
       offsets: job.chunks.map((c) => c.buf.byteOffset),
       lengths: job.chunks.map((c) => c.used),
       sync: job.sync,
-    };
-    return new Promise((resolve, reject) => {
+      digest: job.digest?.id,
+      digestStart: job.digest?.start,
+    }));
+  }
+
+  private call<T extends FrameJobResult | string | undefined>(message: (id: number) => FrameJobRequest | DigestRequest): Promise<T> {
+    if (this.failed) return Promise.reject(new Error('the frame writer worker is gone'));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
       if (this.waiting.size === 0) this.worker.ref();
-      this.waiting.set(id, { resolve, reject });
-      this.worker.postMessage(req);
+      this.waiting.set(id, { resolve: resolve as (r: FrameJobResult | string | undefined) => void, reject });
+      this.worker.postMessage(message(id));
     });
   }
 }

@@ -4,11 +4,13 @@
  * errors for the log to act on, and the log must fall back to its own thread when the worker is gone.
  */
 import fs from 'node:fs';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ChainWriter, encodeKind, genesisHash, layoutFrame } from '../../server/log/format.js';
 import { sharedChunk, sharedFrameWriter, type FrameJob, type FrameWriter } from '../../server/log/frame-writer.js';
 import { openLog, verifyLog } from '../../server/log/index.js';
+import { readSummary } from '../../server/log/seal.js';
 import { appendRecords, expectRecords, readAll, recordFor, rejectsWith, testLogOptions, useTempDirs, waitFor } from '../helpers/log.js';
 
 const tempDir = useTempDirs('worldline-frame-writer-');
@@ -84,6 +86,25 @@ describe('frame writer', () => {
     expect(files(dirs[0]!).filter((f) => f.endsWith('.wlseg')).length).toBeGreaterThan(3);
     for (const f of files(dirs[0]!)) expect(fs.readFileSync(path.join(dirs[1]!, 'segments', f)).equals(fs.readFileSync(path.join(dirs[0]!, 'segments', f))), f).toBe(true);
     expect((await verifyLog(dirs[1]!)).ok).toBe(true);
+  });
+
+  it('seals finished segments with the digest the worker kept of what it wrote', async () => {
+    await worker();
+    const dir = tempDir();
+    const log = await openLog(dir, testLogOptions());
+    for (let k = 0; k < 6; k++) await appendRecords(log, 37);
+    await log.close();
+    const segs = fs.readdirSync(path.join(dir, 'segments')).filter((f) => f.endsWith('.wlseg')).sort();
+    expect(segs.length).toBeGreaterThan(3);
+    // Every finished segment (all but the last) is sealed, and its seal's digest is the file's.
+    for (const f of segs.slice(0, -1)) {
+      const file = path.join(dir, 'segments', f);
+      const sum = readSummary(file);
+      expect(sum, f).toBeDefined();
+      expect(sum!.sha256).toBe(createHash('sha256').update(fs.readFileSync(file)).digest('hex'));
+      expect(sum!.size).toBe(fs.statSync(file).size);
+    }
+    expect((await verifyLog(dir)).ok).toBe(true);
   });
 
   it('a write error the worker reports makes the log read-only; a sync error stops it', async () => {
