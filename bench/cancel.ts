@@ -147,6 +147,9 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
   const server = await spawnServer({
     world: 'conversation', dataDir, tickMs: TICK_MS, from: 'tsx',
     env: { ...(cpuProfDir ? { NODE_OPTIONS: `--import tsx --import ${profHook}`, ...profEnv() } : {}), WORLDLINE_CONNECTIONS_PER_IP: '100000', WORLDLINE_QUARANTINE_AFTER: '0', WORLDLINE_MESSAGES_PER_SECOND: '100000', WORLDLINE_INTENTS_PER_SECOND_PER_TENANT: '1000000' },
+  }).catch((err: unknown) => {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw err;
   });
   const children: ChildProcess[] = [];
   const inbox = new Inbox<FromWorker>();
