@@ -134,11 +134,20 @@ export class Generations {
   private abort(g: Generation, why: string, causes: readonly StaleCause[]): void {
     this.end(g.token.agent_id, g.token.req_id);
     g.suppressed = [];
-    const err = new WorldlineError('GENERATION_CANCELLED', `Generation ${g.token.req_id} of agent ${g.token.agent_id} was cancelled: ${why}.`, {
-      req_id: g.token.req_id,
-      context_seq: g.token.context_seq,
-      stale_due_to: causes.map((c) => ({ seq: c.global_seq, view_seq: c.view_seq, kind: c.kind })),
-    });
+    // No stack trace: the reason is a message to the agent, not a fault, and one quantum may cancel hundreds of
+    // generations (capturing a stack was the largest cost of each).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    let err: WorldlineError;
+    try {
+      err = new WorldlineError('GENERATION_CANCELLED', `Generation ${g.token.req_id} of agent ${g.token.agent_id} was cancelled: ${why}.`, {
+        req_id: g.token.req_id,
+        context_seq: g.token.context_seq,
+        stale_due_to: causes.map((c) => ({ seq: c.global_seq, view_seq: c.view_seq, kind: c.kind })),
+      });
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     g.controller.abort(err);
   }
 }

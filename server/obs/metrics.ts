@@ -35,6 +35,20 @@ export interface Metrics {
   readonly bytesSent: Counter<'codec'>;
 }
 
+const children = new WeakMap<object, Map<string, { inc(): void }>>();
+
+/**
+ * The child of a one-label counter for `value`, resolved once per (counter, value): incrementing it then skips
+ * prom-client's label hashing. Use only for label values from a bounded set.
+ */
+export function counterChild(counter: Counter<string>, value: string): { inc(): void } {
+  let m = children.get(counter);
+  if (!m) children.set(counter, (m = new Map()));
+  let c = m.get(value);
+  if (!c) m.set(value, (c = counter.labels(value)));
+  return c;
+}
+
 /** A fresh registry with every Worldline metric registered (one per server; tests make their own). */
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();

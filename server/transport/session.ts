@@ -11,7 +11,7 @@ import { authorize, type Authenticator, type Principal, type Action } from './au
 import { TokenBucket, type Quarantine } from './rate-limit.js';
 import type { WorldHost, Subscriber } from './world-host.js';
 import type { Logger } from '../obs/logger.js';
-import type { Metrics } from '../obs/metrics.js';
+import { counterChild, type Metrics } from '../obs/metrics.js';
 
 export interface SessionDeps {
   readonly host: WorldHost;
@@ -152,7 +152,7 @@ export class Session implements Subscriber {
           const details = isWorldlineError(reason) ? reason.details : {};
           // The core names each cause's global_seq `seq` in the error details (its STALE_CONTEXT shape).
           const stale = Array.isArray(details['stale_due_to']) ? (details['stale_due_to'] as Array<{ view_seq: number; seq?: number; global_seq?: number; kind: string }>) : [];
-          this.deps.metrics.cancels.inc({ reason: isWorldlineError(reason) ? reason.codeName : 'aborted' });
+          counterChild(this.deps.metrics.cancels, isWorldlineError(reason) ? reason.codeName : 'aborted').inc();
           this.sendMessage({ type: 'cancelled', req_id: msg.req_id, reason: isWorldlineError(reason) ? reason.message : 'cancelled', stale_due_to: stale.map((c) => ({ view_seq: c.view_seq, global_seq: c.seq ?? c.global_seq ?? 0, kind: c.kind })) });
         };
         if (token.signal.aborted) onAbort();
