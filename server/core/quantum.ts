@@ -10,39 +10,15 @@ import { encodeEffect, utf8, utf8Scratch } from './canonical.js';
 import { checkDraft } from './intake.js';
 import { RecordKind, encodeRecord } from './records.js';
 import { seededStream } from './rng.js';
-import type { PendingIntent } from './scheduler.js';
+import { DraftCandidate } from './scheduler.js';
 import { writeSnapshotAfter } from './restore.js';
-import { rejectedOutcome, type EmitOutcome, type WorldRuntime } from './runtime.js';
-import { SCHEMA_VERSION, type Effect, type EffectDraft, type IntentOutcome, type JsonObject, type JsonValue, type StaleCause } from './types.js';
+import { rejectedOutcome, type WorldRuntime } from './runtime.js';
+import { SCHEMA_VERSION, type Effect, type IntentOutcome, type JsonObject, type JsonValue, type StaleCause } from './types.js';
 import type { RuleViolation } from './world.js';
 
-/** How a candidate ended in its quantum, settled once the quantum's records are durable. */
-const WAITING = 0;
+/** How a candidate ended in its quantum (DraftCandidate.how, 0 until then), settled once its records are durable. */
 const COMMITTED = 1;
 const REJECTED = 2;
-
-/** One draft of a quantum (engine tick, system draft, emitted effect or intent): its place in the order, and how it ended. */
-export class DraftCandidate {
-  uuid = '';
-  /** The uuid's counter: candidates are ordered by it where uuids would be compared (the same order). */
-  counter = 0;
-  how = WAITING;
-  /** The effect (committed), or the outcome (a rejected intent) or error (a rejected emit). */
-  result: Effect | IntentOutcome | WorldlineError | undefined = undefined;
-
-  constructor(
-    readonly kind: string,
-    readonly payload: JsonValue,
-    readonly source_id: string,
-    readonly priority: number,
-    readonly pending: PendingIntent | undefined,
-    readonly onDone: ((o: EmitOutcome) => void) | undefined,
-  ) {}
-
-  static of(draft: EffectDraft & { readonly priority: number }, onDone?: (o: EmitOutcome) => void): DraftCandidate {
-    return new DraftCandidate(draft.kind, draft.payload, draft.source_id, draft.priority, undefined, onDone);
-  }
-}
 
 export interface QuantumReport {
   readonly committed: number;
@@ -80,7 +56,7 @@ function systemDrafts(rt: WorldRuntime, tick: number): DraftCandidate[] {
   }
   const payload: JsonObject = { tick };
   if (rt.world.systems.length > 0) payload['rng'] = rngStates;
-  out.unshift(new DraftCandidate('TimeTick', payload, 'engine', ENGINE_PRIORITY, undefined, undefined));
+  out.unshift(new DraftCandidate('TimeTick', payload, 'engine', ENGINE_PRIORITY, undefined));
   return out;
 }
 
@@ -91,11 +67,11 @@ function settle(c: DraftCandidate, failure: WorldlineError | undefined): void {
   const result = c.result;
   if (p) {
     const source = c.source_id;
-    if (failure) p.resolve(rejectedOutcome(source, p.intent.req_id, failure));
+    if (failure) p.resolve(rejectedOutcome(source, p.reqId, failure));
     else if (how === REJECTED) p.resolve(result as IntentOutcome);
     else {
       const e = result as Effect;
-      p.resolve({ status: 'committed', agent_id: source, req_id: p.intent.req_id, global_seq: e.global_seq, uuid: e.uuid, sim_time: e.sim_time, effect: e });
+      p.resolve({ status: 'committed', agent_id: source, req_id: p.reqId, global_seq: e.global_seq, uuid: e.uuid, sim_time: e.sim_time, effect: e });
     }
   } else if (c.onDone) {
     if (failure) c.onDone({ status: 'rejected', error: failure.toJSON() });
@@ -103,6 +79,8 @@ function settle(c: DraftCandidate, failure: WorldlineError | undefined): void {
     else c.onDone({ status: 'committed', effect: result as Effect });
   }
 }
+
+function nothing(): void {}
 
 /** Runs one quantum; resolves when its records are durable and its outcomes and deltas delivered. */
 export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<QuantumReport> {
@@ -112,24 +90,23 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
   const store = rt.store;
   rt.generations.poll();
   for (const p of rt.scheduler.sweepExpired(now)) {
-    p.resolve(rejectedOutcome(p.intent.agent_id, p.intent.req_id, new WorldlineError('OPERATION_TIMEOUT', `Intent ${p.intent.req_id} passed its deadline_ms before it could commit.`, { req_id: p.intent.req_id })));
+    p.resolve(rejectedOutcome(p.agentId, p.reqId, new WorldlineError('OPERATION_TIMEOUT', `Intent ${p.reqId} passed its deadline_ms before it could commit.`, { req_id: p.reqId })));
   }
   const tick = advanceTick ? store.tick + 1 : store.tick;
   const cands: DraftCandidate[] = advanceTick ? systemDrafts(rt, tick) : [];
   const simTime = world.policies.timebase === 'ticks' ? tick : now;
   for (const e of rt.emitted.splice(0)) cands.push(e);
   for (const p of rt.scheduler.take(world.policies.maxIntentsPerQuantum)) {
-    const i = p.intent;
     if (p.deadlineAt !== undefined && now > p.deadlineAt) {
-      p.resolve(rejectedOutcome(i.agent_id, i.req_id, new WorldlineError('OPERATION_TIMEOUT', `Intent ${i.req_id} passed its deadline_ms before it could commit.`, { req_id: i.req_id })));
+      p.resolve(rejectedOutcome(p.agentId, p.reqId, new WorldlineError('OPERATION_TIMEOUT', `Intent ${p.reqId} passed its deadline_ms before it could commit.`, { req_id: p.reqId })));
       continue;
     }
-    const stale = rt.staleness(i.agent_id, i.context_seq, p.cls.stalenessThreshold);
+    const stale = rt.staleness(p.agentId, p.contextSeq, p.cls.stalenessThreshold);
     if (stale) {
-      p.resolve(rejectedOutcome(i.agent_id, i.req_id, stale));
+      p.resolve(rejectedOutcome(p.agentId, p.reqId, stale));
       continue;
     }
-    cands.push(new DraftCandidate(i.kind, i.payload, i.agent_id, p.priority, p, undefined));
+    cands.push(p);
   }
   const uuids = rt.uuids;
   for (const c of cands) {
@@ -181,7 +158,7 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
       const seq = rt.globalSeq + 1;
       const priority = c.priority;
       effect = p
-        ? { schema_version: SCHEMA_VERSION, world_id: rt.worldId, uuid: c.uuid, kind, payload, global_seq: seq, sim_time: simTime, wall_time: now, source_id, priority, req_id: p.intent.req_id, agent_id: source_id, intent_digest: p.digest }
+        ? { schema_version: SCHEMA_VERSION, world_id: rt.worldId, uuid: c.uuid, kind, payload, global_seq: seq, sim_time: simTime, wall_time: now, source_id, priority, req_id: p.reqId, agent_id: source_id, intent_digest: p.digest }
         : { schema_version: SCHEMA_VERSION, world_id: rt.worldId, uuid: c.uuid, kind, payload, global_seq: seq, sim_time: simTime, wall_time: now, source_id, priority };
       store.begin();
       try {
@@ -196,11 +173,11 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
     if (!effect) {
       rejected++;
       const v = violation ?? { rule: 'kind', message: `Unknown kind ${kind}.` };
-      const err = new WorldlineError('INTENT_VALIDATION_FAILED', `Rule ${v.rule} rejected ${kind}: ${v.message}`, { rule: v.rule, ...(p ? { req_id: p.intent.req_id } : {}) });
+      const err = new WorldlineError('INTENT_VALIDATION_FAILED', `Rule ${v.rule} rejected ${kind}: ${v.message}`, { rule: v.rule, ...(p ? { req_id: p.reqId } : {}) });
       if (p) {
-        const outcome = rejectedOutcome(source_id, p.intent.req_id, err) as Extract<ReturnType<typeof rejectedOutcome>, { status: 'rejected' }>;
+        const outcome = rejectedOutcome(source_id, p.reqId, err) as Extract<ReturnType<typeof rejectedOutcome>, { status: 'rejected' }>;
         appends.push(rt.log.append(RecordKind.OUTCOME, utf8(encodeRecord({ schema_version: SCHEMA_VERSION, world_id: rt.worldId, uuid: c.uuid, intent_digest: p.digest, outcome }))));
-        rt.index.record(source_id, p.intent.req_id, p.digest, outcome);
+        rt.index.record(source_id, p.reqId, p.digest, outcome);
         p.state = 'committing';
         c.how = REJECTED;
         c.result = outcome;
@@ -219,7 +196,7 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
     current = effect;
     rt.obs.onEffect(effect.global_seq, kind, changes);
     if (p) {
-      rt.index.recordCommitted(source_id, p.intent.req_id, p.digest, effect.global_seq, effect.uuid, simTime);
+      rt.index.recordCommitted(source_id, p.reqId, p.digest, effect.global_seq, effect.uuid, simTime);
       p.state = 'committing';
     }
     if (p || c.onDone) {
@@ -241,14 +218,20 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
   // frame may therefore reach the client before the deltas that caused it (stale_due_to names their view_seqs).
   for (const [a, c, ch] of genEvents) rt.generations.onVisible(a, c, ch);
   const report: QuantumReport = { committed: effects.length, rejected, global_seq: rt.globalSeq, sim_time: simTime, deltas: deltas.length };
-  const durable: Promise<unknown> = appends.length > 0 ? Promise.all(appends) : Promise.resolve();
+  // Resolved with nothing: the appends' results die as soon as they are counted, not when the quantum is delivered.
+  const durable: Promise<unknown> = appends.length > 0 ? Promise.all(appends).then(nothing) : Promise.resolve();
   const result = rt.delivery.then(async () => {
     await durable;
   }).then(
     () => {
-      for (let i = 0; i < settled.length; i++) settle(settled[i] as DraftCandidate, undefined);
-      const delivery = { deltas, effects, visibleEffects };
-      for (const l of rt.listeners) l(delivery);
+      // Listeners first: settling only queues the submitters' callbacks, which run after this one either way, and the
+      // outcome objects it makes are then consumed before the next allocation-heavy step (young garbage, not copied).
+      try {
+        const delivery = { deltas, effects, visibleEffects };
+        for (const l of rt.listeners) l(delivery);
+      } finally {
+        for (let i = 0; i < settled.length; i++) settle(settled[i] as DraftCandidate, undefined);
+      }
       return report;
     },
     (err: unknown) => {

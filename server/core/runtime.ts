@@ -14,9 +14,9 @@ import type { Clock, EventLogPort } from './ports.js';
 import { Quotas } from './quotas.js';
 import { restoreRuntime, writeSnapshotAfter } from './restore.js';
 import { UuidSequence } from './rng.js';
-import { IntentScheduler, PendingIntent } from './scheduler.js';
+import { DraftCandidate, IntentScheduler, PendingIntent } from './scheduler.js';
 import type { WorldStore } from './state.js';
-import { DraftCandidate, runQuantum, type QuantumReport } from './quantum.js';
+import { runQuantum, type QuantumReport } from './quantum.js';
 import type { Effect, EffectDraft, EntityRecord, Intent, IntentOutcome, ObservationDelta, StaleCause, View } from './types.js';
 import type { AgentClassPolicy, InterruptPolicy, WorldDefinition } from './world.js';
 import { RecordKind, encodeRecord } from './records.js';
@@ -195,10 +195,10 @@ export class WorldRuntime {
     if (denial) return reject(agentId, reqId, 'QUOTA_EXCEEDED', `The ${denial.scope} quota is exhausted; retry in ${denial.retry_after_ms} ms.`, { ...denial });
     // 5. backpressure
     const deadlineAt = intent.deadline_ms === undefined ? undefined : now + intent.deadline_ms;
-    const p = new PendingIntent(intent, intent.priority, digest, info.tenant, this.arrival++, deadlineAt, cls, this.forget);
+    const p = new PendingIntent(intent, digest, info.tenant, this.arrival++, deadlineAt, cls, this.forget);
     const r = this.scheduler.enqueue(p, cls);
     if (!r.ok) return reject(agentId, reqId, 'QUEUE_FULL', `Agent ${agentId}'s queue is full (${cls.queueLimit}, policy ${cls.backpressure}).`, { queue_limit: cls.queueLimit });
-    if (r.shed) r.shed.resolve(rejectedOutcome(agentId, r.shed.intent.req_id, new WorldlineError('QUEUE_FULL', `Shed: agent ${agentId}'s queue is full and the oldest intent was dropped.`, { req_id: r.shed.intent.req_id, shed: true })));
+    if (r.shed) r.shed.resolve(rejectedOutcome(agentId, r.shed.reqId, new WorldlineError('QUEUE_FULL', `Shed: agent ${agentId}'s queue is full and the oldest intent was dropped.`, { req_id: r.shed.reqId, shed: true })));
     if (!live) this.inflight.set(agentId, (live = new Map()));
     live.set(reqId, p);
     this.generations.end(agentId, reqId);
@@ -208,8 +208,8 @@ export class WorldRuntime {
 
   /** Forgets a settled intent as in flight (shared by every PendingIntent, so none needs its own closure). */
   private readonly forget = (p: PendingIntent): void => {
-    const m = this.inflight.get(p.intent.agent_id);
-    if (m?.get(p.intent.req_id) === p) m.delete(p.intent.req_id);
+    const m = this.inflight.get(p.agentId);
+    if (m?.get(p.reqId) === p) m.delete(p.reqId);
   };
 
   /** @internal The waiting or committing intent with this (agent, req_id), if any. */
@@ -361,7 +361,7 @@ export class WorldRuntime {
     const e = asWorldlineError(err);
     if (this.failed) return this.failed;
     this.failed = e;
-    for (const m of this.inflight.values()) for (const p of [...m.values()]) if (p.state === 'queued' || p.state === 'deferred') p.resolve(rejectedOutcome(p.intent.agent_id, p.intent.req_id, e));
+    for (const m of this.inflight.values()) for (const p of [...m.values()]) if (p.state === 'queued' || p.state === 'deferred') p.resolve(rejectedOutcome(p.agentId, p.reqId, e));
     return e;
   }
 }

@@ -4,32 +4,77 @@
  * with work up to `weight` picks, starting where the previous quantum stopped, so a flooding agent cannot delay
  * another agent's intent by more than one round.
  */
+import type { WorldlineError } from '../errors.js';
+import type { EmitOutcome } from './runtime.js';
 import type { AgentClassPolicy } from './world.js';
-import type { Intent, IntentOutcome } from './types.js';
+import type { Effect, EffectDraft, Intent, IntentOutcome, JsonValue } from './types.js';
 
-/** An admitted intent waiting for its quantum; its promise settles once, through resolve(). */
-export class PendingIntent {
+/**
+ * One draft of a quantum (engine tick, system draft, emitted effect, or an intent: see PendingIntent), with its place
+ * in the quantum's order and how it ended there. Everything a candidate needs lives in this one object, which stays
+ * alive until the quantum is durable.
+ */
+export class DraftCandidate {
+  uuid = '';
+  /** The uuid's counter: candidates are ordered by it where uuids would be compared (the same order). */
+  counter = 0;
+  /** How it ended in its quantum (0 until then; see runQuantum). */
+  how = 0;
+  /** The effect (committed), or the outcome (a rejected intent) or error (a rejected emit). */
+  result: Effect | IntentOutcome | WorldlineError | undefined = undefined;
+  /** The intent, when this candidate is one (itself). */
+  pending: PendingIntent | undefined = undefined;
+
+  constructor(
+    readonly kind: string,
+    readonly payload: JsonValue,
+    readonly source_id: string,
+    readonly priority: number,
+    /** Told how an emitted effect ended. */
+    readonly onDone: ((o: EmitOutcome) => void) | undefined,
+  ) {}
+
+  static of(draft: EffectDraft & { readonly priority: number }, onDone?: (o: EmitOutcome) => void): DraftCandidate {
+    return new DraftCandidate(draft.kind, draft.payload, draft.source_id, draft.priority, onDone);
+  }
+}
+
+/**
+ * An admitted intent waiting for its quantum, and then its candidate there (source_id is the agent); its promise
+ * settles once, through resolve().
+ */
+export class PendingIntent extends DraftCandidate {
   state: 'deferred' | 'queued' | 'ordering' | 'committing' | 'done' = 'queued';
+  readonly reqId: string;
+  readonly contextSeq: number;
   readonly promise: Promise<IntentOutcome>;
   private settle!: (o: IntentOutcome) => void;
 
   constructor(
-    readonly intent: Intent,
-    readonly priority: number,
+    intent: Intent & { readonly priority: number },
     readonly digest: string,
     readonly tenant: string,
     readonly arrival: number,
     readonly deadlineAt: number | undefined,
     readonly cls: AgentClassPolicy,
     /** Called when the outcome is given (before the promise settles), e.g. to forget it as in flight. */
-    private readonly onDone: (p: PendingIntent) => void,
+    private readonly forget: (p: PendingIntent) => void,
   ) {
+    super(intent.kind, intent.payload, intent.agent_id, intent.priority, undefined);
+    this.pending = this;
+    this.reqId = intent.req_id;
+    this.contextSeq = intent.context_seq;
     this.promise = new Promise<IntentOutcome>((r) => (this.settle = r));
+  }
+
+  /** The agent that submitted it. */
+  get agentId(): string {
+    return this.source_id;
   }
 
   resolve(o: IntentOutcome): void {
     this.state = 'done';
-    this.onDone(this);
+    this.forget(this);
     this.settle(o);
   }
 }
@@ -67,7 +112,7 @@ export class IntentScheduler {
 
   /** Adds an intent under the agent's backpressure policy. */
   enqueue(p: PendingIntent, cls: AgentClassPolicy): EnqueueResult {
-    const agentId = p.intent.agent_id;
+    const agentId = p.source_id;
     let q = this.queues.get(agentId);
     if (!q) this.queues.set(agentId, (q = new AgentQueue(agentId, cls)));
     let shed: PendingIntent | undefined;
@@ -103,7 +148,7 @@ export class IntentScheduler {
 
   /** Removes a queued or deferred intent; false when it is no longer waiting. */
   remove(p: PendingIntent): boolean {
-    const q = this.queues.get(p.intent.agent_id);
+    const q = this.queues.get(p.source_id);
     if (!q) return false;
     for (const list of [q.items, q.deferred]) {
       const i = list.indexOf(p);
