@@ -3,7 +3,8 @@
  * 1. throughput: committed intents/s with 200 agents, each tick carrying every agent's Move intents plus the
  *    random walk of all 200 entities, with delta generation for every observer and each effect appended to the
  *    real log under `batch` durability (and, for comparison, to a no-op log port). Reported as the median of
- *    500 ms windows, with the process CPU time per committed intent beside it.
+ *    500 ms windows, with the CPU time per committed intent beside it: the whole process's (every thread: V8's GC
+ *    helpers, the log's frame writer) and the main thread's alone (Linux), which moves least with the machine's load.
  * 2. delta cost per effect at 2,000 / 20,000 / 200,000 entities with constant local density (the plane grows
  *    with the entity count; every 10th entity is an observing agent), with a no-op log port so only the core's
  *    apply + observation + delta work is timed: the median over windows of 20,000 effects each (after a warm-up
@@ -46,6 +47,17 @@ class NullLog implements EventLogPort {
 
 const wallClock = { now: () => Date.now() };
 
+/** CPU time of this process's main thread in microseconds (Linux: /proc), or undefined elsewhere. */
+function mainThreadCpuUs(): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1_000_000) / 100; // utime + stime, in clock ticks of 10 ms
+  } catch {
+    return undefined;
+  }
+}
+
 interface ThroughputResult extends Record<string, number | string> {
   log: string;
   agents: number;
@@ -84,6 +96,7 @@ async function throughput(logMode: 'batch' | 'null', seconds: number, perAgent: 
     const effectsStart = rt.lastGlobalSeq;
     const inflight: Array<Promise<QuantumReport>> = [];
     const cpu0 = process.cpuUsage();
+    const main0 = mainThreadCpuUs();
     const t0 = performance.now();
     let windowStart = t0;
     let windowCommitted = 0;
@@ -109,6 +122,7 @@ async function throughput(logMode: 'batch' | 'null', seconds: number, perAgent: 
     await rt.drain();
     const elapsed = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const main1 = mainThreadCpuUs();
     const effects = rt.lastGlobalSeq - effectsStart;
     return {
       log: logMode,
@@ -118,6 +132,7 @@ async function throughput(logMode: 'batch' | 'null', seconds: number, perAgent: 
       committed_intents_per_s_overall: Math.round(committed / elapsed),
       windows: windows.length,
       cpu_us_per_intent: Math.round(((cpu.user + cpu.system) / committed) * 100) / 100,
+      main_thread_cpu_us_per_intent: main0 === undefined || main1 === undefined ? 'n/a' : Math.round(((main1 - main0) / committed) * 100) / 100,
       effects_per_s: Math.round(effects / elapsed),
       deltas_per_s: Math.round(deltas / elapsed),
       ops_per_s: Math.round(ops / elapsed),
