@@ -141,6 +141,30 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
           }
           return true;
         },
+        sendMany: (frames: readonly Frame[]) => {
+          if (d.closed) return false;
+          // One cork: the frames leave in one write.
+          let dropped = false;
+          let bytes = 0;
+          ws.cork(() => {
+            for (const frame of frames) {
+              if (d.closed) {
+                dropped = true;
+                break;
+              }
+              if (ws.send(frame, typeof frame !== 'string') === 2) dropped = true;
+              bytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
+              if (dropped) break;
+            }
+          });
+          framesSent.inc(frames.length);
+          bytesSent.inc(bytes);
+          if (dropped) {
+            metrics.backpressureCloses.inc();
+            return false;
+          }
+          return true;
+        },
         close: (code: number, reason: string) => {
           if (d.closed) return;
           d.closed = true;

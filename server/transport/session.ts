@@ -26,6 +26,8 @@ export interface SessionDeps {
 /** The socket side: send a frame (false when over the buffer limit or closed) and close. */
 export interface SocketPort {
   send(frame: Frame): boolean;
+  /** Sends frames in one write (corked together); false as for send. */
+  sendMany?(frames: readonly Frame[]): boolean;
   close(code: number, reason: string): void;
   readonly remoteAddress: string;
   /** send() copies the frame before returning (uWS does): frames may then be views into a reused buffer. */
@@ -48,6 +50,8 @@ export class Session implements Subscriber {
   private unsubscribe: (() => void) | undefined;
   private detachEngine: (() => void) | undefined;
   private readonly rate: TokenBucket;
+  /** IntentResults waiting to ride with this session's next delta (WorldHost.hold). */
+  private held: Frame[] | undefined;
 
   /** `preauth`: the verification of a token given at connect time (query parameter), still running. */
   constructor(readonly codec: WireCodec, private readonly socket: SocketPort, private readonly deps: SessionDeps, preauth: Promise<Principal> | undefined) {
@@ -60,6 +64,20 @@ export class Session implements Subscriber {
   send(frame: Frame): boolean {
     if (this.state === 'closed') return false;
     return this.socket.send(frame);
+  }
+
+  sendMany(frames: readonly Frame[]): boolean {
+    if (this.state === 'closed') return false;
+    if (this.socket.sendMany) return this.socket.sendMany(frames);
+    let ok = true;
+    for (const f of frames) ok = this.socket.send(f) && ok;
+    return ok;
+  }
+
+  takeHeld(): Frame[] | undefined {
+    const h = this.held;
+    this.held = undefined;
+    return h;
   }
 
   get copiesFrames(): boolean {
@@ -138,7 +156,12 @@ export class Session implements Subscriber {
         const t0 = performance.now();
         const outcome = await rt.submit({ req_id: i.req_id, agent_id: this.agentId, kind: i.kind, payload: i.payload, context_seq: i.context_seq, priority: i.priority, ...(i.deadline_ms !== undefined ? { deadline_ms: i.deadline_ms } : {}) });
         const r = this.result(outcome);
-        this.sendMessage(r);
+        const host = this.deps.host;
+        if (host.collecting && this.state === 'ready') {
+          // Its quantum's deltas are about to go out: ride in the same socket write as this session's delta.
+          (this.held ??= []).push(this.codec.encodeServer(r, this.wire));
+          host.hold(this);
+        } else this.sendMessage(r);
         if (this.deps.logger.isLevelEnabled('debug')) {
           this.deps.logger.debug({ agent_id: this.agentId, req_id: i.req_id, status: r.status, global_seq: r.global_seq, code: r.error?.name, view_seq: this.deps.host.runtime.viewSeq(this.agentId), latency_ms: Number((performance.now() - t0).toFixed(3)) }, 'intent');
         }

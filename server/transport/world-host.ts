@@ -26,6 +26,10 @@ export interface Subscriber {
   readonly baseViewSeq: number;
   /** Sends a frame; returns false when the socket is gone or over its buffer limit (it will be closed). */
   send(frame: Frame): boolean;
+  /** Frames held back to ride with this subscriber's next delta (see WorldHost.hold), taken by the fan-out. */
+  takeHeld?(): Frame[] | undefined;
+  /** Sends frames in one write where the socket can (send() each otherwise); false as for send(). */
+  sendMany?(frames: readonly Frame[]): boolean;
   /** send() has copied the frame's bytes when it returns (so a frame may be a view into a reused buffer). */
   readonly copiesFrames?: boolean;
 }
@@ -79,6 +83,14 @@ function textBytes(fragments: readonly DeltaFragment[]): number {
   return n;
 }
 
+/** Sends frames to a subscriber in one write where it can; false when any was not sent. */
+function sendAll(s: Subscriber, frames: readonly Frame[]): boolean {
+  if (s.sendMany) return s.sendMany(frames);
+  let ok = true;
+  for (const f of frames) ok = s.send(f) && ok;
+  return ok;
+}
+
 /** The RFC 6902 ops of a held delta, from its fragments. */
 export function heldOps(d: HeldDelta): PatchOp[] {
   const out: PatchOp[] = [];
@@ -102,6 +114,9 @@ export class WorldHost {
   /** encodeDelta's list of a delta's encoded fragments, reused. */
   private readonly encoded: EncodedFragment[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** Quanta delivered whose fan-out has not run yet. */
+  private delivering = 0;
+  private readonly held = new Set<Subscriber>();
   /** Timer ticks started and not yet delivered. */
   private ticksInFlight = 0;
   private overrunLogged = 0;
@@ -135,9 +150,22 @@ export class WorldHost {
       broadcastError: (err) => this.broadcast(err),
     }, opts.engineDisconnect ?? 'pause');
     runtime.onDelivery((d) => {
-      const t0 = performance.now();
-      this.fanOut(d.deltas);
-      opts.metrics.fanOutSeconds.observe((performance.now() - t0) / 1000);
+      // The quantum's submitters are answered right after this listener (their continuations are microtasks): the
+      // fan-out waits two microtask turns for them, and a session's IntentResults then leave in the same socket
+      // write as its delta (one write per session per tick instead of two), after the delta as before.
+      this.delivering++;
+      queueMicrotask(() =>
+        queueMicrotask(() => {
+          const t0 = performance.now();
+          try {
+            this.fanOut(d.deltas);
+          } finally {
+            this.delivering--;
+            this.flushHeld();
+          }
+          opts.metrics.fanOutSeconds.observe((performance.now() - t0) / 1000);
+        }),
+      );
       this.engine.onEffects(d.effects);
       opts.metrics.queueDepth.set({ queue: 'intents' }, runtime.pendingIntents);
     });
@@ -225,6 +253,25 @@ export class WorldHost {
     this.opts.logger.fatal({ err }, 'world failed: the log refused a write; stopping the tick loop (restart to recover)');
   }
 
+  /** True while a quantum's deltas are about to be fanned out: small frames may wait for them (hold). */
+  get collecting(): boolean {
+    return this.delivering > 0;
+  }
+
+  /** A subscriber has frames waiting for its delta: they are sent with it, or on their own right after the fan-out. */
+  hold(s: Subscriber): void {
+    this.held.add(s);
+  }
+
+  private flushHeld(): void {
+    if (this.held.size === 0) return;
+    for (const s of this.held) {
+      const frames = s.takeHeld?.();
+      if (frames && frames.length > 0) sendAll(s, frames);
+    }
+    this.held.clear();
+  }
+
   /** Starts delivering an agent's deltas to a subscriber. */
   subscribe(s: Subscriber): () => void {
     let set = this.subs.get(s.agentId);
@@ -305,7 +352,8 @@ export class WorldHost {
       for (const s of set) {
         if (d.view_seq <= s.baseViewSeq) continue;
         const frame = this.encodeDelta(s, d, this.caches.get(s.codec.subprotocol));
-        if (s.send(frame)) {
+        const held = s.takeHeld?.();
+        if (held !== undefined && held.length > 0 ? sendAll(s, [frame, ...held]) : s.send(frame)) {
           this.deliveryHist(s.codec.subprotocol).observe(Math.max(0, now - d.wall_time) / 1000);
         }
       }
