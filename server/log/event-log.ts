@@ -11,7 +11,8 @@ import type { AppendResult, EventLogPort, LogMeta, LogRecord, SnapshotRecord } f
 import {
   ChainWriter, FORMAT_VERSION, FRAME_OVERHEAD, HASH_BYTES, encodeKind, encodeSegmentHeader, genesisHash, layoutFrame, segmentFileName,
 } from './format.js';
-import { sharedChunk, sharedFrameWriter, type FrameWriter } from './frame-writer.js';
+import { frameWriterExpected, sharedChunk, sharedFrameWriter, type FrameWriter } from './frame-writer.js';
+import { SealDigest } from './seal-digest.js';
 import { nodeFileLayer, writeFully, isWriteSpaceError, type FileLayer } from './files.js';
 import { lockDir, type DirLock } from './lock.js';
 import { SEGMENT_DIR, recoverLog } from './recovery.js';
@@ -20,7 +21,7 @@ import { INDEX_EVERY } from './scan.js';
 import { readRecords, type SegmentInfo } from './reader.js';
 import { encodeSnapshot, writeSnapshotFile, listSnapshotFiles, type Snapshot } from './snapshots.js';
 import { CHECKPOINT_KIND, makeCheckpointPayload } from './checkpoints.js';
-import { SegmentDigest, encodeSummary, summaryFile } from './seal.js';
+import { encodeSummary, summaryFile } from './seal.js';
 
 export type Durability = 'always' | 'batch' | 'none';
 
@@ -54,6 +55,8 @@ export interface OpenLogOptions {
    * `batch` and `none` durability without checkpoints or an injected `files` layer; null: this thread (tests).
    */
   readonly frameWriter?: FrameWriter | null;
+  /** @internal Batches with fewer records are written on the log's thread (default: 64 with the process's worker, else 1). */
+  readonly frameWriterMinRecords?: number;
 }
 
 type LogState = 'open' | 'read-only' | 'failed' | 'closing' | 'closed';
@@ -81,6 +84,16 @@ interface LiveSegment extends SegmentInfo {
 }
 
 const CHUNK = 1024 * 1024;
+/**
+ * A batch's first chunk is sized after the previous batch (at least this): a shared-memory chunk is zeroed memory the
+ * GC accounts for, and 1 MiB of it per one-record batch would keep the collector busy.
+ */
+const FIRST_CHUNK = 16 * 1024;
+/**
+ * Smaller batches are completed and written on the log's thread: a round trip to the worker costs about a tenth of a
+ * millisecond of latency, and a small batch costs this thread little (about a microsecond per record).
+ */
+const OFFLOAD_MIN_RECORDS = 64;
 
 /** Where an appended record landed; its hash is read from the written frame only if someone asks. */
 class Appended implements AppendResult {
@@ -126,6 +139,9 @@ export class EventLog implements EventLogPort {
    */
   private readonly deferred: boolean;
   private completedHash: Buffer = Buffer.alloc(HASH_BYTES);
+  private readonly offloadMin: number;
+  /** Size of the next batch's first chunk: the last batch's bytes and a quarter, within [FIRST_CHUNK, CHUNK]. */
+  private firstChunk = FIRST_CHUNK;
   private readonly kinds = new Map<string, Buffer>();
   private state: LogState = 'open';
   private fd = -1;
@@ -148,14 +164,8 @@ export class EventLog implements EventLogPort {
   private checkpointKey: KeyObject | undefined;
   private lastCheckpointSeq = 0;
   private snapshots: Snapshot[] = [];
-  /**
-   * SHA-256 of the current segment's bytes as written, for its seal: hashed on this thread (segDigest), kept by the
-   * frame writer that writes the segment (remoteDigest), or not begun while no batch is written (digestHeader, the
-   * segment's header). None: the segment cannot be sealed.
-   */
-  private segDigest: SegmentDigest | undefined;
-  private remoteDigest: { readonly writer: FrameWriter; readonly id: number; bytes: number } | undefined;
-  private digestHeader: Buffer | undefined;
+  /** SHA-256 of the current segment's bytes as written, for its seal; undefined when it cannot be sealed. */
+  private sealDigest: SealDigest | undefined;
   private firstStoredSeq = 1;
 
   constructor(readonly dir: string, private readonly opts: OpenLogOptions, private readonly lock: DirLock) {
@@ -167,6 +177,7 @@ export class EventLog implements EventLogPort {
       throw new WorldlineError('CONFIG_INVALID', `durability must be always, batch or none; got ${String(this.durability)}`);
     }
     this.deferred = opts.frameWriter !== null && !opts.checkpoint && this.durability !== 'always' && (opts.frameWriter !== undefined || opts.files === undefined);
+    this.offloadMin = opts.frameWriterMinRecords ?? (opts.frameWriter ? 1 : OFFLOAD_MIN_RECORDS);
     if (!Number.isSafeInteger(this.segmentBytes) || this.segmentBytes < 4096 || this.segmentBytes > 2 ** 31) {
       throw new WorldlineError('CONFIG_INVALID', `segmentBytes must be between 4096 and 2^31; got ${this.segmentBytes}`);
     }
@@ -289,7 +300,8 @@ export class EventLog implements EventLogPort {
     }
     let chunk = b.chunks[b.chunks.length - 1];
     if (chunk === undefined || chunk.used + size > chunk.buf.length) {
-      chunk = { buf: this.deferred ? sharedChunk(Math.max(CHUNK, size)) : Buffer.allocUnsafeSlow(Math.max(CHUNK, size)), used: 0 };
+      const want = Math.max(size, b.chunks.length === 0 ? this.firstChunk : CHUNK);
+      chunk = { buf: this.deferred ? sharedChunk(want) : Buffer.allocUnsafeSlow(want), used: 0 };
       b.chunks.push(chunk);
     }
     const seg = this.segments[this.segments.length - 1]!;
@@ -332,6 +344,7 @@ export class EventLog implements EventLogPort {
           return;
         }
         if (this.opts.onAppendSeconds && b.resolve.length) this.opts.onAppendSeconds((performance.now() - b.startedAt) / 1000);
+        if (b.bytes > 0) this.firstChunk = Math.min(CHUNK, Math.max(FIRST_CHUNK, b.bytes + (b.bytes >> 2)));
         this.acknowledge(b);
         for (const f of b.flushers) f();
       }
@@ -357,29 +370,23 @@ export class EventLog implements EventLogPort {
     }
   }
 
-  /** Completes, writes and syncs a batch of laid-out frames: through the FrameWriter, or here while there is none. */
+  /**
+   * Completes, writes and syncs a batch of laid-out frames: through the FrameWriter, or here when there is none or
+   * the batch is small.
+   */
   private async writeDeferred(b: Batch): Promise<void> {
     if (b.bytes === 0) return;
     const writer = this.opts.frameWriter ?? sharedFrameWriter();
-    if (writer) {
-      // The writer keeps the seal's digest when it has written the segment from its start.
-      const keeps = writer.digests !== undefined && (this.digestHeader !== undefined || this.remoteDigest?.writer === writer);
-      const digest = keeps ? (this.digestHeader ? { id: writer.digests!.newId(), start: this.digestHeader } : { id: this.remoteDigest!.id, start: undefined }) : undefined;
+    if (writer && b.resolve.length >= this.offloadMin) {
+      const digest = this.sealDigest?.forJob(writer);
       const r = await writer.run({ fd: this.fd, position: this.segSize, prevHash: this.completedHash, chunks: b.chunks, sync: this.durability === 'batch', ...(digest ? { digest } : {}) }).catch(() => undefined);
       if (r && !r.ok && r.phase === 'sync') throw new FsyncFailure(r.message);
       if (r && !r.ok) throw Object.assign(new Error(r.message), { code: r.code });
       if (r) {
         this.completedHash = r.lastHash;
-        if (digest?.start) {
-          this.remoteDigest = { writer, id: digest.id, bytes: digest.start.length };
-          this.digestHeader = undefined;
-        }
-        if (digest) this.remoteDigest!.bytes += b.bytes;
-        const local = digest ? undefined : this.localDigest();
-        for (const c of b.chunks) {
-          local?.update(c.buf, 0, c.used);
-          this.segSize += c.used;
-        }
+        if (digest) this.sealDigest?.jobDone(writer, digest, b.bytes);
+        else this.sealDigest?.addWritten(b.chunks, writer, this.writerExpected());
+        this.segSize += b.bytes;
         if (this.durability === 'batch') this.opts.onSyncSeconds?.(r.syncSeconds);
         return;
       }
@@ -391,46 +398,32 @@ export class EventLog implements EventLogPort {
     await this.writeBatch(b);
   }
 
+  /** Whether a frame writer serves, or may soon serve, this log (its segments' digests then wait for it a while). */
+  private writerExpected(): boolean {
+    return this.deferred && (this.opts.frameWriter !== undefined || frameWriterExpected());
+  }
+
   private async writeBatch(b: Batch): Promise<void> {
     let pos = this.segSize;
-    const digest = this.localDigest();
     for (const c of b.chunks) {
       await writeFully(this.files, this.fd, c.buf, 0, c.used, pos);
-      digest?.update(c.buf, 0, c.used);
       pos += c.used;
     }
+    this.sealDigest?.addWritten(b.chunks, this.deferred ? (this.opts.frameWriter ?? sharedFrameWriter()) : undefined, this.writerExpected());
     if (b.bytes > 0 && this.durability === 'always') await this.sync(false);
     else if (b.bytes > 0 && this.durability === 'batch') await this.sync(true);
     this.segSize = pos;
   }
 
-  /** A new segment's seal digest: begun here, or by the frame writer with the segment's first batch. */
+  /** A new segment's seal digest. */
   private startDigest(header: Buffer): void {
     this.dropDigest();
-    if (this.deferred) {
-      this.digestHeader = header;
-    } else {
-      this.segDigest = new SegmentDigest();
-      this.segDigest.update(header, 0, header.length);
-    }
+    this.sealDigest = new SealDigest(header);
   }
 
   private dropDigest(): void {
-    if (this.remoteDigest) this.remoteDigest.writer.digests?.drop(this.remoteDigest.id);
-    this.segDigest = this.remoteDigest = this.digestHeader = undefined;
-  }
-
-  /** The digest to update on this thread (begun from the header if pending); one the writer kept is lost, so no seal. */
-  private localDigest(): SegmentDigest | undefined {
-    if (this.digestHeader) {
-      const header = this.digestHeader;
-      this.digestHeader = undefined;
-      this.segDigest = new SegmentDigest();
-      this.segDigest.update(header, 0, header.length);
-    } else if (this.remoteDigest) {
-      this.dropDigest();
-    }
-    return this.segDigest;
+    this.sealDigest?.drop();
+    this.sealDigest = undefined;
   }
 
   /** fsync/fdatasync; a failure is fatal and never retried (the kernel may already have dropped the dirty pages). */
@@ -490,19 +483,10 @@ export class EventLog implements EventLogPort {
    */
   private async seal(lastSeq: number, lastHash: Buffer): Promise<void> {
     const seg = this.segments[this.onDisk - 1];
-    let bytes = -1;
-    let sha256: string | undefined;
-    if (this.segDigest) {
-      bytes = this.segDigest.bytes;
-      sha256 = this.segDigest.digest();
-    } else if (this.remoteDigest) {
-      const d = this.remoteDigest;
-      this.remoteDigest = undefined;
-      bytes = d.bytes;
-      sha256 = await d.writer.digests!.end(d.id).catch(() => undefined);
-    }
-    this.dropDigest();
-    if (!seg || sha256 === undefined || bytes !== this.segSize) return;
+    const digest = this.sealDigest;
+    this.sealDigest = undefined;
+    const sha256 = digest ? await digest.end() : undefined;
+    if (!seg || !digest || sha256 === undefined || digest.bytes !== this.segSize) return;
     const data = encodeSummary({ firstSeq: seg.firstSeq, lastSeq, lastHash, size: this.segSize, sha256, records: lastSeq - seg.firstSeq + 1, index: seg.index });
     const file = summaryFile(seg.file);
     const tmp = `${file}.tmp`;

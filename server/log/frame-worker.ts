@@ -21,6 +21,8 @@ export interface FrameJobRequest {
   /** Add the bytes written to segment digest `digest` (first started with `digestStart`, the segment's header). */
   readonly digest: number | undefined;
   readonly digestStart: Uint8Array | undefined;
+  /** Bytes the log's thread wrote since the last job, to add before this job's. */
+  readonly digestBefore: Uint8Array | undefined;
 }
 
 /** Ends segment digest `digest`: the reply carries its hex (undefined when unknown); `drop` ends it unread. */
@@ -28,6 +30,16 @@ export interface DigestRequest {
   readonly type: 'digest' | 'drop';
   readonly id: number;
   readonly digest: number;
+}
+
+/** Adds bytes written by the log's own thread to segment digest `digest` (first started with `start`). */
+export interface DigestAdd {
+  readonly type: 'add';
+  readonly digest: number;
+  readonly start: Uint8Array | undefined;
+  readonly buffers: readonly SharedArrayBuffer[];
+  readonly offsets: readonly number[];
+  readonly lengths: readonly number[];
 }
 
 export interface DigestReply {
@@ -69,6 +81,7 @@ function run(m: FrameJobRequest): FrameJobReply {
   if (m.digest !== undefined) {
     let d = digests.get(m.digest);
     if (m.digestStart) digests.set(m.digest, (d = createHash('sha256').update(m.digestStart)));
+    if (m.digestBefore) d?.update(m.digestBefore);
     for (const c of chunks) d?.update(c);
   }
   let syncSeconds = 0;
@@ -90,7 +103,16 @@ function endDigest(m: DigestRequest): DigestReply {
   return { id: m.id, hex: m.type === 'digest' ? d?.digest('hex') : undefined };
 }
 
-parentPort?.on('message', (m: FrameJobRequest | DigestRequest) => parentPort!.postMessage(m.type === 'job' ? run(m) : endDigest(m)));
+function addDigest(m: DigestAdd): void {
+  let d = digests.get(m.digest);
+  if (m.start) digests.set(m.digest, (d = createHash('sha256').update(m.start)));
+  for (let i = 0; i < m.buffers.length; i++) d?.update(new Uint8Array(m.buffers[i]!, m.offsets[i], m.lengths[i]));
+}
+
+parentPort?.on('message', (m: FrameJobRequest | DigestRequest | DigestAdd) => {
+  if (m.type === 'add') addDigest(m);
+  else parentPort!.postMessage(m.type === 'job' ? run(m) : endDigest(m));
+});
 
 // Tell the writer this worker is listening, so no job is posted before the handler exists.
 parentPort?.postMessage({ ready: true });

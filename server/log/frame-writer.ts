@@ -10,7 +10,7 @@
  * failed sync). One worker serves every log of the process; it holds no state between jobs.
  */
 import { Worker } from 'node:worker_threads';
-import type { DigestReply, DigestRequest, FrameJobReply, FrameJobRequest } from './frame-worker.js';
+import type { DigestAdd, DigestReply, DigestRequest, FrameJobReply, FrameJobRequest } from './frame-worker.js';
 
 export interface FrameJob {
   readonly fd: number;
@@ -26,7 +26,7 @@ export interface FrameJob {
    * Adds the bytes written to a segment digest the writer keeps (see SegmentDigests); `start` (the segment's header
    * bytes) begins it.
    */
-  readonly digest?: { readonly id: number; readonly start: Uint8Array | undefined };
+  readonly digest?: { readonly id: number; readonly start: Uint8Array | undefined; readonly before?: Uint8Array };
 }
 
 export type FrameJobResult =
@@ -42,6 +42,8 @@ export interface FrameWriter {
    */
   readonly digests?: {
     newId(): number;
+    /** Adds bytes written elsewhere (after `start`, which begins the digest), in order with the jobs. */
+    add(id: number, start: Uint8Array | undefined, chunks: FrameJob['chunks']): void;
     end(id: number): Promise<string | undefined>;
     drop(id: number): void;
   };
@@ -50,6 +52,11 @@ export interface FrameWriter {
 /** A chunk for frames a FrameWriter will complete: backed by shared memory, so the worker writes into it in place. */
 export function sharedChunk(size: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(size));
+}
+
+/** The chunks as the worker receives them: their shared memory, where they start in it, and how much is used. */
+function shared(chunks: FrameJob['chunks']): { buffers: SharedArrayBuffer[]; offsets: number[]; lengths: number[] } {
+  return { buffers: chunks.map((c) => c.buf.buffer as SharedArrayBuffer), offsets: chunks.map((c) => c.buf.byteOffset), lengths: chunks.map((c) => c.used) };
 }
 
 function startWorker(): Worker {
@@ -76,6 +83,11 @@ class WorkerFrameWriter implements FrameWriter {
   readonly digests = {
     newId: (): number => this.nextDigest++,
     end: (digest: number): Promise<string | undefined> => this.call<string | undefined>((id) => ({ type: 'digest', id, digest })),
+    add: (digest: number, start: Uint8Array | undefined, chunks: FrameJob['chunks']): void => {
+      if (this.failed) return;
+      const m: DigestAdd = { type: 'add', digest, start, ...shared(chunks) };
+      this.worker.postMessage(m);
+    },
     drop: (digest: number): void => {
       if (!this.failed) this.worker.postMessage({ type: 'drop', id: 0, digest } satisfies DigestRequest);
     },
@@ -113,12 +125,11 @@ class WorkerFrameWriter implements FrameWriter {
       fd: job.fd,
       position: job.position,
       prevHash: Uint8Array.from(job.prevHash),
-      buffers: job.chunks.map((c) => c.buf.buffer as SharedArrayBuffer),
-      offsets: job.chunks.map((c) => c.buf.byteOffset),
-      lengths: job.chunks.map((c) => c.used),
+      ...shared(job.chunks),
       sync: job.sync,
       digest: job.digest?.id,
       digestStart: job.digest?.start,
+      digestBefore: job.digest?.before,
     }));
   }
 
@@ -133,7 +144,7 @@ class WorkerFrameWriter implements FrameWriter {
   }
 }
 
-let shared: WorkerFrameWriter | undefined;
+let sharedWriter: WorkerFrameWriter | undefined;
 let unavailable = false;
 
 /**
@@ -141,12 +152,17 @@ let unavailable = false;
  * threads are unavailable: the log then completes and writes its frames on its own thread.
  */
 export function sharedFrameWriter(): FrameWriter | undefined {
-  if (shared === undefined && !unavailable) {
+  if (sharedWriter === undefined && !unavailable) {
     try {
-      shared = new WorkerFrameWriter(startWorker());
+      sharedWriter = new WorkerFrameWriter(startWorker());
     } catch {
       unavailable = true;
     }
   }
-  return shared !== undefined && shared.ready && !shared.failed ? shared : undefined;
+  return sharedWriter !== undefined && sharedWriter.ready && !sharedWriter.failed ? sharedWriter : undefined;
+}
+
+/** Whether the process's frame writer is up or may still come up (it is starting). */
+export function frameWriterExpected(): boolean {
+  return !unavailable && !(sharedWriter?.failed ?? false);
 }

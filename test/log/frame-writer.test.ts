@@ -11,7 +11,8 @@ import { ChainWriter, encodeKind, genesisHash, layoutFrame } from '../../server/
 import { sharedChunk, sharedFrameWriter, type FrameJob, type FrameWriter } from '../../server/log/frame-writer.js';
 import { openLog, verifyLog } from '../../server/log/index.js';
 import { readSummary } from '../../server/log/seal.js';
-import { appendRecords, expectRecords, readAll, recordFor, rejectsWith, testLogOptions, useTempDirs, waitFor } from '../helpers/log.js';
+import { SealDigest } from '../../server/log/seal-digest.js';
+import { appendRecords, expectRecords, readAll, recordFor, rejectsWith, testLogOptions, useTempDirs, waitFor, type Rec } from '../helpers/log.js';
 
 const tempDir = useTempDirs('worldline-frame-writer-');
 
@@ -76,7 +77,7 @@ describe('frame writer', () => {
     const create = { worldId: 'w', worldSeed: '42', logId: '00000000-0000-4000-8000-000000000002', createdAt: 1_700_000_000_000 };
     const dirs = [tempDir(), tempDir()];
     for (const [i, dir] of dirs.entries()) {
-      const log = await openLog(dir, testLogOptions({ create, ...(i === 0 ? { frameWriter: null } : {}) }));
+      const log = await openLog(dir, testLogOptions({ create, ...(i === 0 ? { frameWriter: null } : { frameWriterMinRecords: 1 }) }));
       // Several batches and several segment rolls (segmentBytes is 4096 in tests).
       for (let k = 0; k < 6; k++) await appendRecords(log, 37);
       await log.close();
@@ -91,7 +92,7 @@ describe('frame writer', () => {
   it('seals finished segments with the digest the worker kept of what it wrote', async () => {
     await worker();
     const dir = tempDir();
-    const log = await openLog(dir, testLogOptions());
+    const log = await openLog(dir, testLogOptions({ frameWriterMinRecords: 1 }));
     for (let k = 0; k < 6; k++) await appendRecords(log, 37);
     await log.close();
     const segs = fs.readdirSync(path.join(dir, 'segments')).filter((f) => f.endsWith('.wlseg')).sort();
@@ -105,6 +106,26 @@ describe('frame writer', () => {
       expect(sum!.size).toBe(fs.statSync(file).size);
     }
     expect((await verifyLog(dir)).ok).toBe(true);
+  });
+
+  it('seals segments written partly here (small batches) and partly by the worker', async () => {
+    await worker();
+    const dir = tempDir();
+    const log = await openLog(dir, testLogOptions({ segmentBytes: 16 * 1024 }));
+    const acked = new Map<number, Rec>();
+    for (let round = 0; round < 8; round++) {
+      for (let k = 0; k < 5; k++) for (const [seq, r] of await appendRecords(log, 1)) acked.set(seq, r);
+      for (const [seq, r] of await appendRecords(log, 150)) acked.set(seq, r);
+    }
+    await log.close();
+    const segs = fs.readdirSync(path.join(dir, 'segments')).filter((f) => f.endsWith('.wlseg')).sort();
+    expect(segs.length).toBeGreaterThan(3);
+    for (const f of segs.slice(0, -1)) {
+      const file = path.join(dir, 'segments', f);
+      expect(readSummary(file)?.sha256, f).toBe(createHash('sha256').update(fs.readFileSync(file)).digest('hex'));
+    }
+    expect((await verifyLog(dir)).ok).toBe(true);
+    expectRecords(await readAll(dir), acked);
   });
 
   it('a write error the worker reports makes the log read-only; a sync error stops it', async () => {
@@ -129,5 +150,86 @@ describe('frame writer', () => {
     await log.close();
     expect((await verifyLog(dir)).ok).toBe(true);
     expectRecords(await readAll(dir), acked);
+  });
+});
+
+describe('seal digest', () => {
+  /** A frame writer that keeps digests in this thread, as the worker does in its own. */
+  function digestingWriter(): FrameWriter & { fail: boolean } {
+    const hashes = new Map<number, ReturnType<typeof createHash>>();
+    let next = 1;
+    const w = {
+      fail: false,
+      run: () => Promise.reject(new Error('not used')),
+      digests: {
+        newId: () => next++,
+        add(id: number, start: Uint8Array | undefined, chunks: FrameJob['chunks']) {
+          if (start) hashes.set(id, createHash('sha256').update(start));
+          for (const c of chunks) hashes.get(id)?.update(c.buf.subarray(0, c.used));
+        },
+        end: async (id: number) => {
+          if (w.fail) throw new Error('gone');
+          const h = hashes.get(id);
+          hashes.delete(id);
+          return h?.digest('hex');
+        },
+        drop: (id: number) => void hashes.delete(id),
+      },
+    };
+    return w;
+  }
+  const chunk = (text: string) => [{ buf: Buffer.from(text), used: text.length }];
+  const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+  it('holds the first bytes until a writer is up, then goes on in the writer', async () => {
+    const w = digestingWriter();
+    const d = new SealDigest(Buffer.from('HEAD'));
+    d.addWritten(chunk('one'), undefined, true);
+    d.addWritten(chunk('two'), w, true);
+    const job = d.forJob(w)!;
+    expect(job.start).toBeUndefined();
+    w.digests!.add(job.id, undefined, chunk('three'));
+    d.jobDone(w, job, 5);
+    d.addWritten(chunk('four'), w, true);
+    // Bytes written here go to the writer with its next job.
+    const next = d.forJob(w)!;
+    expect(Buffer.from(next.before!).toString()).toBe('four');
+    w.digests!.add(next.id, undefined, [{ buf: Buffer.from(next.before!), used: next.before!.length }, ...chunk('five')]);
+    d.jobDone(w, next, 4);
+    d.addWritten(chunk('six'), w, true);
+    expect(d.bytes).toBe('HEADonetwothreefourfivesix'.length);
+    expect(await d.end()).toBe(sha('HEADonetwothreefourfivesix'));
+  });
+
+  it('starts in the writer with its first job', async () => {
+    const w = digestingWriter();
+    const d = new SealDigest(Buffer.from('HEAD'));
+    d.addWritten(chunk('here'), undefined, true);
+    const job = d.forJob(w)!;
+    expect(Buffer.from(job.start!).toString()).toBe('HEADhere');
+    w.digests!.add(job.id, job.start, chunk('job'));
+    d.jobDone(w, job, 3);
+    expect(await d.end()).toBe(sha('HEADherejob'));
+  });
+
+  it('hashes on this thread when no writer is expected, or once too much is held', async () => {
+    const d = new SealDigest(Buffer.from('HEAD'));
+    d.addWritten(chunk('a'), undefined, false);
+    d.addWritten(chunk('b'), digestingWriter(), true);
+    expect(await d.end()).toBe(sha('HEADab'));
+    const big = 'x'.repeat(3 * 1024 * 1024);
+    const e = new SealDigest(Buffer.from('HEAD'));
+    e.addWritten(chunk(big), undefined, true);
+    e.addWritten(chunk(big), undefined, true);
+    e.addWritten(chunk('c'), digestingWriter(), true);
+    expect(await e.end()).toBe(sha(`HEAD${big}${big}c`));
+  });
+
+  it('has no digest once its writer is gone', async () => {
+    const w = digestingWriter();
+    const d = new SealDigest(Buffer.from('HEAD'));
+    d.addWritten(chunk('a'), w, true);
+    w.fail = true;
+    expect(await d.end()).toBeUndefined();
   });
 });

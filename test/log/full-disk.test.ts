@@ -59,7 +59,7 @@ describe('real full disk (tmpfs)', () => {
     if (via !== 'this thread') await waitFor(() => sharedFrameWriter() !== undefined, 'the frame writer worker to start');
     const dir = path.join(mountPoint, via === 'this thread' ? 'log' : 'log-worker');
     const events: string[] = [];
-    const log = await openLog(dir, testLogOptions({ segmentBytes: 256 * 1024, probeIntervalMs: 20, onEvent: (e) => events.push(e), ...(via === 'this thread' ? { frameWriter: null } : {}) }));
+    const log = await openLog(dir, testLogOptions({ segmentBytes: 256 * 1024, probeIntervalMs: 20, onEvent: (e) => events.push(e), ...(via === 'this thread' ? { frameWriter: null } : { frameWriterMinRecords: 1 }) }));
     const acked = await appendRecords(log, 50);
     const segFile = path.join(dir, 'segments', '00000000000000000001.wlseg');
     const sizeBefore = fs.statSync(segFile).size;
