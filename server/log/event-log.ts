@@ -696,6 +696,8 @@ export class EventLog implements EventLogPort {
       if (this.durability === 'none' && this.state === 'closing') await this.sync(true).catch(() => {});
     }
     this.state = 'closed';
+    // The open segment is not sealed (the next open scans it): a digest the frame writer keeps for it goes.
+    this.dropDigest();
     await this.files.close(this.fd).catch(() => {});
     this.lock.release();
   }
