@@ -16,7 +16,9 @@ export const ARENA_USAGE = `arena-v1 options:
   --tick-ms MS           the server's tick (default 50; passed to a server the runner starts)
   --world NAME           server world (default arena, or arena-E when E != 200)
   --server dist|tsx      run the server from dist/ (npm run build first) or from source with tsx (default)
-  --durability D         log durability of a server the runner starts (default batch; none/always to compare)`;
+  --durability D         log durability of a server the runner starts (default batch; none/always to compare)
+  --gen-nice N           niceness of the load-generator processes (default 10, so a woken client does not preempt
+                         the server mid-fan-out on a shared machine; 0: same priority as the server)`;
 
 const codecs: Record<string, Subprotocol> = { json: Subprotocol.JSON, msgpack: Subprotocol.MSGPACK, proto: Subprotocol.PROTO };
 
@@ -30,6 +32,12 @@ function num(v: string | undefined, name: string, min: number): number | undefin
   return n;
 }
 
+function niceness(v: string): number {
+  const n = num(v, 'gen-nice', 0) as number;
+  if (!Number.isInteger(n) || n > 19) throw new UsageError(`--gen-nice must be an integer from 0 to 19, got ${JSON.stringify(v)}`);
+  return n;
+}
+
 /** Parses the runner's options; `clients` falls back to `defaultClients`. */
 export function parseArenaArgs(args: readonly string[], defaultClients = 100): ArenaOptions & { readonly clientsGiven: boolean } {
   let parsed;
@@ -39,7 +47,7 @@ export function parseArenaArgs(args: readonly string[], defaultClients = 100): A
       options: {
         clients: { type: 'string' }, entities: { type: 'string' }, warmup: { type: 'string' }, measure: { type: 'string' }, codec: { type: 'string' },
         workers: { type: 'string' }, url: { type: 'string' }, 'token-secret': { type: 'string' }, 'server-pid': { type: 'string' }, 'tick-ms': { type: 'string' },
-        world: { type: 'string' }, server: { type: 'string' }, durability: { type: 'string' },
+        world: { type: 'string' }, server: { type: 'string' }, durability: { type: 'string' }, 'gen-nice': { type: 'string' },
       },
     });
   } catch (err) {
@@ -69,5 +77,6 @@ export function parseArenaArgs(args: readonly string[], defaultClients = 100): A
     ...(pid !== undefined ? { serverPid: pid } : {}),
     ...(v.world !== undefined ? { world: v.world } : {}),
     ...(v.durability !== undefined ? { durability: v.durability as 'batch' | 'none' | 'always' } : {}),
+    ...(v['gen-nice'] !== undefined ? { genNice: niceness(v['gen-nice']) } : {}),
   };
 }

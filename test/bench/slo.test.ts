@@ -82,6 +82,10 @@ describe('load layout', () => {
     expect(parseArenaArgs([]).entities).toBe(200);
     expect(() => parseArenaArgs(['--codec', 'xml'])).toThrow(UsageError);
     expect(() => parseArenaArgs(['--clients', '-1'])).toThrow(UsageError);
+    expect(parseArenaArgs(['--gen-nice', '0']).genNice).toBe(0);
+    expect(parseArenaArgs([]).genNice).toBeUndefined();
+    expect(() => parseArenaArgs(['--gen-nice', '20'])).toThrow(UsageError);
+    expect(() => parseArenaArgs(['--gen-nice', '1.5'])).toThrow(UsageError);
   });
 });
 
