@@ -13,9 +13,13 @@ export type MemberHash = Uint32Array;
 
 /** The MemberHash of a member. */
 export function memberHash(member: string): MemberHash {
-  const h = hash('sha256', member, 'buffer');
+  // As a latin1 string (one char per byte): no ArrayBuffer per call, as a Buffer would cost.
+  const h = hash('sha256', member, 'latin1');
   const words = new Uint32Array(WORDS);
-  for (let i = 0; i < WORDS; i++) words[i] = h.readUInt32BE(i * 4);
+  for (let i = 0; i < WORDS; i++) {
+    const j = i * 4;
+    words[i] = ((h.charCodeAt(j) << 24) | (h.charCodeAt(j + 1) << 16) | (h.charCodeAt(j + 2) << 8) | h.charCodeAt(j + 3)) >>> 0;
+  }
   return words;
 }
 
