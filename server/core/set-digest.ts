@@ -13,8 +13,8 @@ export type MemberHash = Uint32Array;
 
 /** The MemberHash of a member. */
 export function memberHash(member: string): MemberHash {
-  // As a latin1 string (one char per byte): no ArrayBuffer per call, as a Buffer would cost.
-  const h = hash('sha256', member, 'latin1');
+  // As a 'binary' (latin1) string, one char per byte: no ArrayBuffer per call, as a Buffer would cost.
+  const h = hash('sha256', member, 'binary');
   const words = new Uint32Array(WORDS);
   for (let i = 0; i < WORDS; i++) {
     const j = i * 4;

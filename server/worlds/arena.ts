@@ -13,6 +13,7 @@ import { WorldlineError } from '../errors.js';
 const WALK_STEP = 5;
 
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const round2 = (v: number): number => Math.round(v * 100) / 100;
 const clamp = (v: number, lo: JsonValue | undefined, hi: JsonValue | undefined): number => Math.min(typeof hi === 'number' ? hi : Infinity, Math.max(typeof lo === 'number' ? lo : -Infinity, v));
 
 /**
@@ -37,7 +38,9 @@ const Walk: EffectKindHandler = {
     for (const st of (p as { steps: Array<[string, number, number]> }).steps) {
       const e = m.get(st[0]);
       if (e === undefined || !finite(e['x']) || !finite(e['y'])) throw new WorldlineError('INTENT_VALIDATION_FAILED', `Walk: ${st[0]} has no position`, { rule: 'has_position' });
-      m.set(st[0], { x: clamp(e['x'] + st[1], bounds['min_x'], bounds['max_x']), y: clamp(e['y'] + st[2], bounds['min_y'], bounds['max_y']) });
+      // Positions stay on a 0.01 grid: x + dx in doubles drifts off it (123.45 + 1.23 = 124.68000000000001), and
+      // an off-grid coordinate costs a client 9 bytes on the wire instead of 2-3 (compact ops write short decimals).
+      m.set(st[0], { x: round2(clamp(e['x'] + st[1], bounds['min_x'], bounds['max_x'])), y: round2(clamp(e['y'] + st[2], bounds['min_y'], bounds['max_y'])) });
     }
   },
 };
@@ -53,9 +56,9 @@ export interface ArenaOptions {
   readonly randomWalk?: boolean;
   /**
    * How the random walk is committed: one Walk effect per tick carrying every entity's step ('batched', the
-   * default), or one Move effect per entity ('per-entity'). Both draw the same steps in the same order and
+   * default), or one single-step Walk per entity ('per-entity'). Both draw the same steps in the same order and
    * produce the same states and the same deltas; batched is one event (one view_seq step) per tick for an agent
-   * that sees any of it, and one log record instead of one per entity.
+   * that sees any of it, and one log record instead of one per entity. Walked positions are kept on a 0.01 grid.
    */
   readonly walk?: 'batched' | 'per-entity';
   /** Largest |dx|, |dy| an agent's Move may ask for (default 2). */
@@ -108,7 +111,7 @@ export function makeArena(opts: ArenaOptions = {}): WorldDefinition {
                   steps.push([id, dx, dy]);
                 }
                 if (batched) return steps.length > 0 ? [{ kind: 'Walk', payload: { steps }, source_id: 'system:random-walk' }] : [];
-                return steps.map(([id, dx, dy]) => ({ kind: 'Move', payload: { entity_id: id, dx, dy }, source_id: 'system:random-walk' }));
+                return steps.map((st) => ({ kind: 'Walk', payload: { steps: [st] }, source_id: 'system:random-walk' }));
               },
             },
           ],

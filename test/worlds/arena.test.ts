@@ -8,14 +8,14 @@ import { arenaEntityId, makeArena } from '../../server/worlds/index.js';
 import { openWorld } from '../core/helpers/worlds.js';
 
 describe('arena random walk', () => {
-  it('batched (one Walk per tick) and per-entity (one Move each) reach the same states and views', async () => {
+  it('batched (one Walk per tick) and per-entity (one Walk each) reach the same states and views', async () => {
     const agents = Array.from({ length: 12 }, (_, i) => arenaEntityId(i));
     const batched = (await openWorld(makeArena({ entities: 40, size: 300, walk: 'batched' }), { agents })).rt;
     const single = (await openWorld(makeArena({ entities: 40, size: 300, walk: 'per-entity' }), { agents })).rt;
     for (let t = 0; t < 30; t++) {
       const a = await batched.tick();
       const b = await single.tick();
-      // Besides the tick's own effect: one Walk against 40 Moves.
+      // Besides the tick's own effect: one Walk against 40.
       expect(b.committed - a.committed).toBe(39);
       expect(batched.state().entities).toEqual(single.state().entities);
       for (const id of agents) {
@@ -27,6 +27,11 @@ describe('arena random walk', () => {
     // One event per tick for an agent that sees any of the walk, instead of one per entity it sees.
     expect(batched.viewSeq(agents[0]!)).toBeLessThanOrEqual(30);
     expect(single.viewSeq(agents[0]!)).toBeGreaterThan(batched.viewSeq(agents[0]!));
+    // Walked positions stay on the 0.01 grid (compact on the wire).
+    for (const rec of Object.values(batched.state().entities)) {
+      expect(Math.round((rec['x'] as number) * 100) / 100).toBe(rec['x']);
+      expect(Math.round((rec['y'] as number) * 100) / 100).toBe(rec['y']);
+    }
   });
 
   it('refuses a Walk from an agent', async () => {
