@@ -198,7 +198,6 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
     for (let w = 0; w < k; w++) {
       const child = fork(path.join(here, 'worker.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       track(child);
-      if (child.pid !== undefined && (o.genNice ?? 10) !== 0) os.setPriority(child.pid, o.genNice ?? 10);
       workers.push(child);
       child.on('message', (m: FromWorker) => {
         if (m.type === 'ready') ready.push(m);
@@ -246,6 +245,9 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
     };
     const tConnect = Date.now();
     await until(() => ready.length === k, 30_000 + o.clients * 30, 'clients to connect');
+    // Lowered only once connected: a saturated server would otherwise starve the connection phase at 2,000 clients.
+    const nice = o.genNice ?? 10;
+    if (nice !== 0) for (const c of workers) if (c.pid !== undefined) os.setPriority(c.pid, nice);
     const connectFailed = sum(ready.map((r) => r.failed));
     log(`  ${o.clients} clients connected in ${((Date.now() - tConnect) / 1000).toFixed(1)} s${connectFailed ? `, ${connectFailed} FAILED (${ready.find((r) => r.firstError)?.firstError ?? ''})` : ''}`);
 
