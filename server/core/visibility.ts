@@ -66,6 +66,7 @@ export class Visibility<O extends ObserverItem> {
   private visitStamp = 0;
   private readonly cellBuf: Array<GridCell<O>> = [];
   private readonly entityCellBuf: Array<GridCell<EntityPos>> = [];
+  private readonly nearScratch: EntityPos[] = [];
 
   constructor(
     readonly policy: ObservationPolicy,
@@ -280,23 +281,9 @@ export class Visibility<O extends ObserverItem> {
 
   /** Writes to out[0...] the ids of the positioned entities within the radius of (x, y) and returns their count. */
   entitiesNear(x: number, y: number, out: string[]): number {
-    const eg = this.entityGrid;
-    if (!eg) return 0;
-    const r = this.radius;
-    const r2 = this.r2;
-    const cells = this.entityCellBuf;
-    const nc = eg.cellsInBox(x - r, y - r, x + r, y + r, cells, 0);
-    let n = 0;
-    for (let c = 0; c < nc; c++) {
-      const cell = cells[c] as GridCell<EntityPos>;
-      const xs = cell.xs;
-      const ys = cell.ys;
-      for (let i = 0; i < xs.length; i++) {
-        const dx = (xs[i] as number) - x;
-        const dy = (ys[i] as number) - y;
-        if (dx * dx + dy * dy <= r2) out[n++] = (cell.items[i] as EntityPos).id;
-      }
-    }
+    const near = this.nearScratch;
+    const n = this.entityPosNear(x, y, near);
+    for (let i = 0; i < n; i++) out[i] = (near[i] as EntityPos).id;
     return n;
   }
 

@@ -215,6 +215,19 @@ export function writeHex(s: string, out: Uint8Array, pos: number): number {
   return pos + n;
 }
 
+/** The byte length of a context_digest given as hex (its digits are checked as they are written: hexInto). */
+export function digestSize(hex: string): number {
+  if (hex.length % 2 !== 0) throw new Error('context_digest must be lowercase hex');
+  return hex.length / 2;
+}
+
+/** Writes a context_digest given as hex into out at pos; returns the offset after it. */
+export function hexInto(hex: string, out: Uint8Array, pos: number): number {
+  const end = writeHex(hex, out, pos);
+  if (end < 0) throw new Error('context_digest must be lowercase hex');
+  return end;
+}
+
 export function fromHex(s: string): Uint8Array | undefined {
   if (s.length % 2 !== 0) return undefined;
   const out = new Uint8Array(s.length / 2);

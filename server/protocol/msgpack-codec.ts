@@ -5,7 +5,7 @@
  * by hand around the shared fragment bytes; every other message goes through msgpackr.
  */
 import { Packr, Unpackr } from 'msgpackr';
-import { ByteWriter, fromHex, toHex, writeHex } from './bytes.js';
+import { ByteWriter, fromHex, toHex, digestSize, hexInto } from './bytes.js';
 import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import type { ClientMessage, ServerMessage, SnapshotBody, WireOp } from './messages.js';
 import { OpStreamPlan, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
@@ -21,18 +21,6 @@ function unpack(data: Frame): unknown {
   } catch (err) {
     throw asFrameError(err, 'The frame is not valid msgpack');
   }
-}
-
-/** The byte length of a context_digest given as hex (its digits are checked as they are written: hexInto). */
-function digestSize(hex: string): number {
-  if (hex.length % 2 !== 0) throw new Error('context_digest must be lowercase hex');
-  return hex.length / 2;
-}
-
-function hexInto(hex: string, out: Uint8Array, pos: number): number {
-  const end = writeHex(hex, out, pos);
-  if (end < 0) throw new Error('context_digest must be lowercase hex');
-  return end;
 }
 
 function digestBytes(hex: string): Uint8Array {

@@ -6,7 +6,7 @@
  */
 import protobuf from 'protobufjs';
 import { Recovery, WorldlineError } from '../errors.js';
-import { FrameError, fromHex, toHex, utf8, varintSize, writeHex } from './bytes.js';
+import { FrameError, fromHex, toHex, utf8, varintSize, digestSize, hexInto } from './bytes.js';
 import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import { IntentStatus, Role, type ClientMessage, type ErrorBody, type JsonValue, type ServerMessage, type SnapshotBody, type Vec3, type WireOp } from './messages.js';
 import { OpStreamPlan, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
@@ -57,18 +57,6 @@ function jsonOf(b: unknown, field: string, code: 'MALFORMED_FRAME' | 'INVALID_IN
 
 const jsonBytes = (v: JsonValue | undefined): Uint8Array => (v === undefined || v === null ? new Uint8Array(0) : utf8.encode(JSON.stringify(v)));
 const vec = (v: Obj | undefined): Vec3 | undefined => (v === undefined ? undefined : { x: Number(v['x'] ?? 0), y: Number(v['y'] ?? 0), z: Number(v['z'] ?? 0) });
-
-/** The byte length of a context_digest given as hex (its digits are checked as they are written: hexInto). */
-function digestSize(hex: string): number {
-  if (hex.length % 2 !== 0) throw new Error('context_digest must be lowercase hex');
-  return hex.length / 2;
-}
-
-function hexInto(hex: string, out: Uint8Array, pos: number): number {
-  const end = writeHex(hex, out, pos);
-  if (end < 0) throw new Error('context_digest must be lowercase hex');
-  return end;
-}
 
 function digestBytes(hex: string): Uint8Array {
   const b = fromHex(hex);
