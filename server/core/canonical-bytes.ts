@@ -202,7 +202,8 @@ class ByteWriter {
 }
 
 /** Sorts keys by UTF-16 code units in place (Array.sort allocates a work array even for two keys). */
-function sortKeys(keys: string[], n: number): void {
+/** Sorts keys[0 .. n) by UTF-16 code units (RFC 8785 order): insertion sort for the usual handful, else Array#sort. */
+export function sortKeys(keys: string[], n: number): void {
   if (n > 16) {
     const sorted = keys.slice(0, n).sort();
     for (let i = 0; i < n; i++) keys[i] = sorted[i] as string;

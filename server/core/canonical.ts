@@ -6,6 +6,7 @@ import canonicalize from 'canonicalize';
 import { hash } from 'node:crypto';
 import { WorldlineError } from '../errors.js';
 import { memberHash, setDigestOf, type MemberHash } from './set-digest.js';
+import { sortKeys } from './canonical-bytes.js';
 import type { Effect, JsonValue, View } from './types.js';
 
 const encoder = new TextEncoder();
@@ -17,21 +18,6 @@ const objectProto = Object.prototype;
 const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /** Sorts keys by UTF-16 code units, as RFC 8785 requires; small arrays in place (Array.sort allocates). */
-function sortKeys(keys: string[]): void {
-  if (keys.length > 16) {
-    keys.sort();
-    return;
-  }
-  for (let i = 1; i < keys.length; i++) {
-    const k = keys[i] as string;
-    let j = i - 1;
-    while (j >= 0 && (keys[j] as string) > k) {
-      keys[j + 1] = keys[j] as string;
-      j--;
-    }
-    keys[j + 1] = k;
-  }
-}
 
 /**
  * Canonical text of plain JSON data (null, booleans, finite numbers, well-formed strings, arrays, plain objects),
@@ -68,7 +54,7 @@ function fastCanonical(v: unknown, depth: number): string | undefined {
   const o = v as Record<string, unknown>;
   if (typeof o['toJSON'] === 'function') return undefined;
   const keys = Object.keys(o);
-  if (keys.length > 1) sortKeys(keys);
+  if (keys.length > 1) sortKeys(keys, keys.length);
   let out = '{';
   let first = true;
   for (const k of keys) {
