@@ -42,6 +42,8 @@ class Observer implements ObserverItem {
   readonly digest = new SetDigest();
   /** Entities whose view entry may have changed this quantum (repeats allowed: deltaFor skips unchanged ones). */
   readonly touched: string[] = [];
+  /** Fast mode's touched list: the grid entries of the entities that touched it (repeats allowed). */
+  readonly fTouched: EntityPos[] = [];
   touchedCount = 0;
   /** In touchedObservers (gets a delta at flush). */
   listed = false;
@@ -76,6 +78,9 @@ interface Cause {
   readonly changed: readonly string[];
 }
 const NO_CAUSE: Cause = { global_seq: 0, kind: '', changed: [] };
+
+/** Fast mode: up to this many touching entities are looked for in an observer's view by scanning it, not marking it. */
+const SCAN_TOUCHED = 8;
 
 /** One entity in an observer's view. */
 interface ViewEntry {
@@ -155,6 +160,9 @@ export class ObservationEngine {
   private readonly dirty: Observer[] = [];
   /** Entities changed in this quantum (first record wins) and their shared ops. */
   private readonly quantum = new Map<string, QuantumChange>();
+  /** Grid entries given a change entry in this quantum: cleared at flush, so last quantum's changes can be collected. */
+  private readonly changedPos: EntityPos[] = [];
+  private changedCount = 0;
   private readonly hit: Observer[] = [];
   private hitCount = 0;
   private readonly candidates: Observer[] = [];
@@ -269,8 +277,11 @@ export class ObservationEngine {
       if (this.fast) {
         const p = vis.positioned(ch.id);
         if (p !== undefined) {
+          if (p.changeQuantum !== this.quantumNo) {
+            p.changeQuantum = this.quantumNo;
+            this.changedPos[this.changedCount++] = p;
+          }
           p.change = q;
-          p.changeQuantum = this.quantumNo;
         }
       }
     }
@@ -298,11 +309,13 @@ export class ObservationEngine {
       const nc = vis.observersOf(ch.id, ch.before, ch.after, cands, near);
       if (this.fast) {
         // Every observer the grid returns sees the entity before or after: a hit. Only one that has not moved in
-        // this quantum needs to remember the entity (a moved one is rebuilt whole at flush).
-        for (let j = 0; j < nc; j++) this.markFast(cands[j] as Observer, ch.id);
+        // this quantum needs to remember the entity (a moved one is rebuilt whole at flush). An entity with no grid
+        // entry was never positioned, so no view holds it and the grid returned no observer for it.
+        const p = vis.positioned(ch.id);
+        for (let j = 0; j < nc; j++) this.markFast(cands[j] as Observer, p);
         const self = this.observers.get(ch.id);
         if (self) {
-          this.markFast(self, ch.id);
+          this.markFast(self, p);
           if (!self.selfDirty) {
             self.selfDirty = true;
             self.touchedCount = 0;
@@ -393,15 +406,15 @@ export class ObservationEngine {
 
 
   /** A hit in fast mode: the observer gets a delta; one that has not moved remembers the entity. */
-  private markFast(o: Observer, id: string): void {
+  private markFast(o: Observer, p: EntityPos | undefined): void {
     if (!o.listed) {
       o.listed = true;
       this.touchedObservers.push(o);
     }
-    if (!o.selfDirty) {
+    if (!o.selfDirty && p !== undefined) {
       const n = o.touchedCount;
-      if (n === 0 || o.touched[n - 1] !== id) {
-        o.touched[n] = id;
+      if (n === 0 || o.fTouched[n - 1] !== p) {
+        o.fTouched[n] = p;
         o.touchedCount = n + 1;
       }
     }
@@ -533,6 +546,10 @@ export class ObservationEngine {
     }
     this.touchedObservers.length = 0;
     this.quantum.clear();
+    // Counted, not truncated: length = 0 would free the list's storage, to be regrown next quantum.
+    const cp = this.changedPos;
+    for (let i = 0; i < this.changedCount; i++) (cp[i] as EntityPos).change = undefined;
+    this.changedCount = 0;
     this.quantumNo++;
     this.visibility.releaseGone();
     return out;
@@ -554,13 +571,13 @@ export class ObservationEngine {
     const oRec = o.fRec;
     const oHash = o.fHash;
     const oLen = o.fLen;
-    for (let i = 0; i < oLen; i++) {
-      const p = oPos[i] as EntityPos;
-      p.mark = inView;
-      p.slot = i;
-    }
     if (o.selfDirty) {
       o.selfDirty = false;
+      for (let i = 0; i < oLen; i++) {
+        const p = oPos[i] as EntityPos;
+        p.mark = inView;
+        p.slot = i;
+      }
       this.fastSelf(o, parts);
       const nPos = this.nPos;
       const nRec = this.nRec;
@@ -615,18 +632,36 @@ export class ObservationEngine {
       o.fHash = nHash;
       o.fLen = k;
     } else {
-      const touched = o.touched;
-      for (let t = 0; t < o.touchedCount; t++) {
-        const id = touched[t] as string;
+      // Only the entities that touched it can have changed in its view. Few of them: each is looked for in the view
+      // by a scan of its contiguous array (no write to the view's scattered grid entries); many: the view is marked.
+      const touched = o.fTouched;
+      const n = o.touchedCount;
+      const scan = n <= SCAN_TOUCHED;
+      if (!scan) {
+        for (let i = 0; i < oLen; i++) {
+          const p = oPos[i] as EntityPos;
+          p.mark = inView;
+          p.slot = i;
+        }
+      }
+      for (let t = 0; t < n; t++) {
+        const p = touched[t] as EntityPos;
+        const id = p.id;
         if (id === o.id) {
           this.fastSelf(o, parts);
           continue;
         }
-        const p = vis.positioned(id);
-        // Never positioned since the last flush: it cannot be in the view (views hold positioned entities only).
-        if (p === undefined) continue;
         const rec = p.rec;
-        const at = p.mark === inView ? p.slot : -1;
+        let at = -1;
+        if (scan) {
+          const fPos = o.fPos;
+          for (let i = o.fLen - 1; i >= 0; i--) {
+            if (fPos[i] === p) {
+              at = i;
+              break;
+            }
+          }
+        } else if (p.mark === inView) at = p.slot;
         if (!p.gone && rec !== undefined && vis.inRadius(o, rec)) {
           const q = p.changeQuantum === qn ? (p.change as QuantumChange) : undefined;
           if (at >= 0) {
@@ -715,6 +750,7 @@ export class ObservationEngine {
     const q = this.entry(p.id);
     p.change = q;
     p.changeQuantum = this.quantumNo;
+    this.changedPos[this.changedCount++] = p;
     return q;
   }
 
