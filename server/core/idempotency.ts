@@ -4,6 +4,11 @@
  * and the log records after it, so a retry after a restart gets the same outcome, global_seq included. Intents
  * rejected before ordering (shape, staleness, quota, backpressure, deadline, cancellation) are never recorded: a
  * retry with the same req_id is evaluated afresh.
+ *
+ * Retention: each agent's last `perAgent` recorded outcomes (the world policy `idempotencyWindow`). Recording one
+ * more forgets that agent's oldest, so the index, the snapshots that carry it and the time to rebuild it stay
+ * bounded however long the world runs, and an agent that floods cannot push another agent's outcomes out. Replay
+ * rebuilds the same window: it depends only on the order of the records.
  */
 import { randomInt } from 'node:crypto';
 import type { IntentOutcome } from './types.js';
@@ -18,22 +23,44 @@ export interface IndexEntry {
   readonly outcome: RecordedOutcome;
 }
 
+export interface IdempotencyIndexOptions {
+  /** Outcomes kept per agent, newest first (default: all). */
+  readonly perAgent?: number | undefined;
+  /** Replaces the key hash (tests force collisions with it). */
+  readonly keyHash?: ((agent: number, reqId: string, seed: number) => number) | undefined;
+}
+
 const MIN_ENTRIES = 1024;
 /** A longer probe than this means clustering, by bad luck or by crafted req_ids: the table is rehashed with a new seed. */
 const MAX_PROBE = 100;
+const NONE = -1;
 
 /**
  * The index lives as long as the world and is consulted by every submit, so it is laid out for that: an
  * open-addressing hash table of (hash, entry) pairs in one Int32Array, and the entries in columns (typed arrays for
- * the numbers, plain arrays for the strings), in the order they were recorded. A lookup that misses (the usual case:
- * a new req_id) reads one or two table slots and no key string; nested Maps cost a few cache misses per lookup
- * at a million entries, and an object per entry for the garbage collector to copy and mark.
+ * the numbers, plain arrays for the strings). A lookup that misses (the usual case: a new req_id) reads one or two
+ * table slots and no key string; nested Maps cost a few cache misses per lookup at a million entries, and an object
+ * per entry for the garbage collector to copy and mark. Each agent's entries form a list, oldest first, through
+ * `next`; a forgotten entry's number goes to a free list (through `next` too) and is reused.
  */
 export class IdempotencyIndex {
+  readonly perAgent: number;
+  private readonly keyHash: (agent: number, reqId: string, seed: number) => number;
   private readonly agentNumbers = new Map<string, number>();
   private readonly agentIds: string[] = [];
+  /** Per agent: its oldest and newest entry, and how many it has. */
+  private readonly heads: number[] = [];
+  private readonly tails: number[] = [];
+  private readonly counts: number[] = [];
+  /** Live entries. */
   private count = 0;
+  /** Entry numbers handed out so far (live or free): the columns' used length. */
+  private used = 0;
+  private free = NONE;
+  /** The entry's agent number (NONE when the entry is free). */
   private agentOf = new Int32Array(MIN_ENTRIES);
+  /** The agent's next entry, or the next free entry. */
+  private next = new Int32Array(MIN_ENTRIES);
   private readonly reqIds: string[] = [];
   private readonly digests: string[] = [];
   /** Committed outcomes' fields ('' and 0 for a rejection, whose outcome is in `rejections`). */
@@ -49,9 +76,14 @@ export class IdempotencyIndex {
    */
   private seed = randomInt(0x7fffffff);
 
-  /** @param keyHash replaces the key hash (tests force collisions with it). */
-  constructor(private readonly keyHash: (agent: number, reqId: string, seed: number) => number = hashKey) {}
+  constructor(opts: IdempotencyIndexOptions = {}) {
+    const k = opts.perAgent ?? Infinity;
+    if (!(k >= 1)) throw new RangeError(`perAgent must be at least 1, got ${k}`);
+    this.perAgent = k;
+    this.keyHash = opts.keyHash ?? hashKey;
+  }
 
+  /** Outcomes held (at most perAgent per agent). */
   get size(): number {
     return this.count;
   }
@@ -74,25 +106,20 @@ export class IdempotencyIndex {
     this.rejections.delete(this.put(agentId, reqId, digest, globalSeq, uuid, simTime));
   }
 
-  /** Entries per agent (agents in the order they first recorded), each agent's in commit order, for snapshots. */
+  /** Entries per agent (agents in the order they first recorded), each agent's oldest first, for snapshots. */
   toJSON(): IndexEntry[] {
-    const byAgent = new Map<number, number[]>();
-    for (let e = 0; e < this.count; e++) {
-      const a = this.agentOf[e] as number;
-      const l = byAgent.get(a);
-      if (l) l.push(e);
-      else byAgent.set(a, [e]);
-    }
     const out: IndexEntry[] = [];
-    for (const [a, entries] of byAgent) {
+    for (let a = 0; a < this.agentIds.length; a++) {
       const agentId = this.agentIds[a] as string;
-      for (const e of entries) out.push({ digest: this.digests[e] as string, outcome: this.outcome(e, agentId, this.reqIds[e] as string) });
+      for (let e = this.heads[a] as number; e !== NONE; e = this.next[e] as number) {
+        out.push({ digest: this.digests[e] as string, outcome: this.outcome(e, agentId, this.reqIds[e] as string) });
+      }
     }
     return out;
   }
 
-  static fromJSON(list: readonly IndexEntry[]): IdempotencyIndex {
-    const idx = new IdempotencyIndex();
+  static fromJSON(list: readonly IndexEntry[], opts: IdempotencyIndexOptions = {}): IdempotencyIndex {
+    const idx = new IdempotencyIndex(opts);
     for (const e of list) idx.record(e.outcome.agent_id, e.outcome.req_id, e.digest, e.outcome);
     return idx;
   }
@@ -102,25 +129,39 @@ export class IdempotencyIndex {
     return this.rejections.get(e) ?? { status: 'committed', agent_id: agentId, req_id: reqId, global_seq: this.globalSeqs[e] as number, uuid: this.uuids[e] as string, sim_time: this.simTimes[e] as number };
   }
 
-  /** Adds or overwrites the entry of (agent, req_id); returns its number. An overwritten entry keeps its place. */
+  /**
+   * Adds or overwrites the entry of (agent, req_id); returns its number. An overwritten entry keeps its place in its
+   * agent's list; a new one goes last, and forgets the agent's oldest when the agent already has perAgent.
+   */
   private put(agentId: string, reqId: string, digest: string, globalSeq: number, uuid: string, simTime: number): number {
     let agent = this.agentNumbers.get(agentId);
     if (agent === undefined) {
       agent = this.agentIds.length;
       this.agentNumbers.set(agentId, agent);
       this.agentIds.push(agentId);
+      this.heads.push(NONE);
+      this.tails.push(NONE);
+      this.counts.push(0);
     }
     const h = this.hash(agent, reqId);
     let e = this.find(agent, reqId, h);
     if (e < 0) {
-      e = this.count++;
-      if (e === this.agentOf.length) this.growColumns();
+      if ((this.counts[agent] as number) >= this.perAgent) this.forgetOldest(agent);
+      e = this.allocate();
+      this.count++;
       this.agentOf[e] = agent;
-      this.reqIds.push(reqId);
-      this.digests.push(digest);
-      this.uuids.push(uuid);
+      this.next[e] = NONE;
+      const tail = this.tails[agent] as number;
+      if (tail === NONE) this.heads[agent] = e;
+      else this.next[tail] = e;
+      this.tails[agent] = e;
+      this.counts[agent] = (this.counts[agent] as number) + 1;
+      this.reqIds[e] = reqId;
+      this.digests[e] = digest;
+      this.uuids[e] = uuid;
+      // The new entry is placed after the table grows (a grow moves only the entries already placed).
       if (2 * this.count > this.table.length >> 1) this.grow();
-      else if (!this.place(h, e, MAX_PROBE)) this.reseed();
+      if (!this.place(h, e, MAX_PROBE)) this.reseed();
     } else {
       this.digests[e] = digest;
       this.uuids[e] = uuid;
@@ -128,6 +169,36 @@ export class IdempotencyIndex {
     this.globalSeqs[e] = globalSeq;
     this.simTimes[e] = simTime;
     return e;
+  }
+
+  /** A free entry number: a forgotten one, or the next unused (the columns grow when full). */
+  private allocate(): number {
+    const f = this.free;
+    if (f !== NONE) {
+      this.free = this.next[f] as number;
+      return f;
+    }
+    const e = this.used++;
+    if (e === this.agentOf.length) this.growColumns();
+    return e;
+  }
+
+  /** Forgets the agent's oldest entry: out of the table, its strings released, its number freed. */
+  private forgetOldest(agent: number): void {
+    const e = this.heads[agent] as number;
+    this.unplace(this.hash(agent, this.reqIds[e] as string), e);
+    const n = this.next[e] as number;
+    this.heads[agent] = n;
+    if (n === NONE) this.tails[agent] = NONE;
+    this.counts[agent] = (this.counts[agent] as number) - 1;
+    this.count--;
+    this.agentOf[e] = NONE;
+    this.reqIds[e] = '';
+    this.digests[e] = '';
+    this.uuids[e] = '';
+    this.rejections.delete(e);
+    this.next[e] = this.free;
+    this.free = e;
   }
 
   private hash(agent: number, reqId: string): number {
@@ -159,6 +230,27 @@ export class IdempotencyIndex {
     return true;
   }
 
+  /**
+   * Takes entry e (key hash h) out of the table by backward shift: each later entry of the probe run that may sit
+   * in the emptied slot moves up into it, so no tombstone is left and every other entry stays reachable from its home.
+   */
+  private unplace(h: number, e: number): void {
+    const t = this.table;
+    const mask = (t.length >> 1) - 1;
+    let hole = h & mask;
+    while (t[2 * hole + 1] !== e + 1) hole = (hole + 1) & mask;
+    for (let j = (hole + 1) & mask; t[2 * j + 1] !== 0; j = (j + 1) & mask) {
+      const home = (t[2 * j] as number) & mask;
+      // The entry at j may move to the hole unless its home lies cyclically in (hole, j].
+      if (hole <= j ? home > hole && home <= j : home > hole || home <= j) continue;
+      t[2 * hole] = t[2 * j] as number;
+      t[2 * hole + 1] = t[2 * j + 1] as number;
+      hole = j;
+    }
+    t[2 * hole] = 0;
+    t[2 * hole + 1] = 0;
+  }
+
   /** Rebuilds the table with a new seed, after a long probe; if a few seeds do no better, keeps the long probes. */
   private reseed(): void {
     for (let tries = 0; tries < 4; tries++) {
@@ -178,10 +270,13 @@ export class IdempotencyIndex {
     }
   }
 
-  /** Places every entry in a new table of `length` ints; false when one took more than `limit` probes. */
+  /** Places every live entry in a new table of `length` ints; false when one took more than `limit` probes. */
   private rebuild(length: number, limit: number): boolean {
     this.table = new Int32Array(length);
-    for (let e = 0; e < this.count; e++) if (!this.place(this.hash(this.agentOf[e] as number, this.reqIds[e] as string), e, limit)) return false;
+    for (let e = 0; e < this.used; e++) {
+      const a = this.agentOf[e] as number;
+      if (a !== NONE && !this.place(this.hash(a, this.reqIds[e] as string), e, limit)) return false;
+    }
     return true;
   }
 
@@ -190,6 +285,9 @@ export class IdempotencyIndex {
     const agents = new Int32Array(n);
     agents.set(this.agentOf);
     this.agentOf = agents;
+    const next = new Int32Array(n);
+    next.set(this.next);
+    this.next = next;
     const seqs = new Float64Array(n);
     seqs.set(this.globalSeqs);
     this.globalSeqs = seqs;

@@ -78,7 +78,7 @@ export class WorldRuntime {
   readonly clock: Clock;
   /** @internal */ readonly store: WorldStore;
   /** @internal */ readonly obs: ObservationEngine;
-  /** @internal */ readonly index = new IdempotencyIndex();
+  /** @internal */ readonly index: IdempotencyIndex;
   /** @internal */ readonly uuids: UuidSequence;
   /** @internal */ readonly agents = new Map<string, AgentInfo>();
   /** @internal */ readonly scheduler = new IntentScheduler();
@@ -105,6 +105,7 @@ export class WorldRuntime {
     this.store = store;
     this.obs = new ObservationEngine(opts.world.policies.observation, store, opts.world.policies.maxPatchOps);
     this.uuids = new UuidSequence(opts.world.seed);
+    this.index = new IdempotencyIndex({ perAgent: opts.world.policies.idempotencyWindow });
     this.quotas = new Quotas(opts.world.policies.tenantQuota);
     this.autoQuantum = opts.autoQuantum ?? false;
     const setTimer = opts.setTimer ?? ((fn: () => void, ms: number) => void (setTimeout(fn, ms) as { unref?: () => void }).unref?.());

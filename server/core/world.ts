@@ -125,6 +125,11 @@ export interface WorldPolicies {
   /** Write a snapshot every this many effects (0: only when asked). */
   readonly snapshotEvery: number;
   readonly timebase: 'ticks' | 'wall';
+  /**
+   * Final outcomes kept per agent for idempotency (its most recent ones). A retry of an older req_id is evaluated
+   * afresh, like a new intent (its old context_seq then normally makes it STALE_CONTEXT).
+   */
+  readonly idempotencyWindow: number;
 }
 
 export interface WorldDefinition {
@@ -154,6 +159,7 @@ export interface WorldSpec {
     readonly stateHashEvery?: number;
     readonly snapshotEvery?: number;
     readonly timebase?: 'ticks' | 'wall';
+    readonly idempotencyWindow?: number;
   };
 }
 
@@ -169,6 +175,9 @@ const DEFAULT_CLASS: AgentClassPolicy = {
 function bad(message: string): WorldlineError {
   return new WorldlineError('CONFIG_INVALID', `World definition: ${message}`);
 }
+
+/** Default final outcomes kept per agent: 4,096 (at most ~1 MB per agent; at 100 intents/s, the last 40 s). */
+export const DEFAULT_IDEMPOTENCY_WINDOW = 4096;
 
 function posInt(v: number, what: string, min = 0): number {
   if (!Number.isSafeInteger(v) || v < min) throw bad(`${what} must be an integer >= ${min}.`);
@@ -242,6 +251,7 @@ export function defineWorld(spec: WorldSpec): WorldDefinition {
       stateHashEvery: posInt(p.stateHashEvery ?? 1000, 'stateHashEvery'),
       snapshotEvery: posInt(p.snapshotEvery ?? 0, 'snapshotEvery'),
       timebase: p.timebase ?? 'ticks',
+      idempotencyWindow: posInt(p.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW, 'idempotencyWindow', 1),
     },
   });
 }

@@ -79,6 +79,38 @@ describe('idempotency', () => {
   });
 });
 
+describe('idempotency window', () => {
+  it('keeps each agent its last idempotencyWindow outcomes, rebuilds the same window after a restart, and judges an older retry afresh', async () => {
+    const windowed = planeWorld([[10, 10], [20, 20]], { policies: { observation: { distance: { radius: 100 } }, stateHashEvery: 5, idempotencyWindow: 2 } });
+    const { rt, log, clock } = await openWorld(windowed, { agents: ['a0', 'a1'] });
+    const seqs: number[] = [];
+    for (const req of ['w1', 'w2', 'w3']) {
+      const p = rt.submit({ req_id: req, agent_id: 'a0', kind: 'Move', payload: { dx: 1, dy: 0 }, context_seq: rt.obs.viewSeq('a0') });
+      await rt.flush();
+      const r = await p;
+      seqs.push(r.status === 'committed' ? r.global_seq : -1);
+    }
+    // a1's outcome is its own: a0's three do not push it out.
+    const other = rt.submit({ req_id: 'w1', agent_id: 'a1', kind: 'Move', payload: { dx: 1, dy: 0 }, context_seq: rt.obs.viewSeq('a1') });
+    await rt.flush();
+    const otherSeq = ((await other) as { global_seq: number }).global_seq;
+    expect(rt.index.size).toBe(3);
+
+    for (const r of [rt, await WorldRuntime.open({ world: windowed, log: log.reopen(), clock })]) {
+      expect(r.index.size).toBe(3);
+      const w3 = await r.submit({ req_id: 'w3', agent_id: 'a0', kind: 'Move', payload: { dx: 1, dy: 0 }, context_seq: 0 });
+      expect(w3.status === 'committed' && w3.global_seq).toBe(seqs[2]);
+      const w2 = await r.submit({ req_id: 'w2', agent_id: 'a0', kind: 'Move', payload: { dx: 1, dy: 0 }, context_seq: 0 });
+      expect(w2.status === 'committed' && w2.global_seq).toBe(seqs[1]);
+      const a1 = await r.submit({ req_id: 'w1', agent_id: 'a1', kind: 'Move', payload: { dx: 1, dy: 0 }, context_seq: 0 });
+      expect(a1.status === 'committed' && a1.global_seq).toBe(otherSeq);
+      // w1 left a0's window: judged like a new intent, and its old context is stale (the default threshold is 0).
+      const w1 = await r.submit({ req_id: 'w1', agent_id: 'a0', kind: 'Move', payload: { dx: 1, dy: 0 }, context_seq: 0 });
+      expect(w1.status === 'rejected' && w1.error.name).toBe('STALE_CONTEXT');
+    }
+  });
+});
+
 describe('idempotency index', () => {
   type Op = { agent: string; req: string; digest: string; outcome: 'committed' | 'rejected'; seq: number };
   const op = fc.record({
@@ -93,12 +125,17 @@ describe('idempotency index', () => {
       ? { status: 'committed', agent_id: o.agent, req_id: o.req, global_seq: o.seq, uuid: `u${o.seq}`, sim_time: o.seq / 4 }
       : { status: 'rejected', agent_id: o.agent, req_id: o.req, error: { code: 1, name: 'INTENT_VALIDATION_FAILED', message: `no ${o.seq}`, details: {} } };
 
-  /** The index as nested Maps: what it must answer, and toJSON's order (agents by first record, entries by first record). */
-  function model(ops: readonly Op[]): Map<string, Map<string, IndexEntry>> {
+  /**
+   * The index as nested Maps: what it must answer, and toJSON's order (agents by first record, entries by first
+   * record). With a window, recording a new req_id for an agent that has `perAgent` forgets that agent's oldest.
+   */
+  function model(ops: readonly Op[], perAgent = Infinity): Map<string, Map<string, IndexEntry>> {
     const m = new Map<string, Map<string, IndexEntry>>();
     for (const o of ops) {
       if (!m.has(o.agent)) m.set(o.agent, new Map());
-      m.get(o.agent)!.set(o.req, { digest: o.digest, outcome: outcomeOf(o) as IndexEntry['outcome'] });
+      const mine = m.get(o.agent)!;
+      if (!mine.has(o.req) && mine.size >= perAgent) mine.delete(mine.keys().next().value as string);
+      mine.set(o.req, { digest: o.digest, outcome: outcomeOf(o) as IndexEntry['outcome'] });
     }
     return m;
   }
@@ -111,25 +148,47 @@ describe('idempotency index', () => {
     ['a hash with 5 values', (agent, req, seed) => (agent + req.length + seed) % 5],
   ];
   for (const [name, hash] of hashes) {
-    it(`answers like nested Maps, and lists entries in the same order, with ${name}`, () => {
-      fc.assert(
-        fc.property(fc.array(op, { maxLength: 400 }), fc.array(op, { maxLength: 50 }), (ops, probes) => {
-          const idx = new IdempotencyIndex(hash);
-          for (const o of ops) {
-            if (o.outcome === 'committed') idx.recordCommitted(o.agent, o.req, o.digest, o.seq, `u${o.seq}`, o.seq / 4);
-            else idx.record(o.agent, o.req, o.digest, outcomeOf(o));
-          }
-          const m = model(ops);
-          expect(idx.size).toBe([...m.values()].reduce((n, x) => n + x.size, 0));
-          for (const o of [...ops, ...probes]) expect(idx.get(o.agent, o.req)).toEqual(m.get(o.agent)?.get(o.req));
-          const listed = [...m.values()].flatMap((x) => [...x.values()]);
-          expect(idx.toJSON()).toEqual(listed);
-          expect(IdempotencyIndex.fromJSON(idx.toJSON()).toJSON()).toEqual(listed);
-        }),
-        { numRuns: hash ? 100 : 300 },
-      );
-    });
+    for (const perAgent of [undefined, 1, 7]) {
+      it(`answers like nested Maps, and lists entries in the same order, with ${name} and ${perAgent ?? 'no'} window per agent`, () => {
+        fc.assert(
+          fc.property(fc.array(op, { maxLength: 400 }), fc.array(op, { maxLength: 50 }), (ops, probes) => {
+            const idx = new IdempotencyIndex({ keyHash: hash, perAgent });
+            for (const o of ops) {
+              if (o.outcome === 'committed') idx.recordCommitted(o.agent, o.req, o.digest, o.seq, `u${o.seq}`, o.seq / 4);
+              else idx.record(o.agent, o.req, o.digest, outcomeOf(o));
+            }
+            const m = model(ops, perAgent);
+            expect(idx.size).toBe([...m.values()].reduce((n, x) => n + x.size, 0));
+            for (const o of [...ops, ...probes]) expect(idx.get(o.agent, o.req)).toEqual(m.get(o.agent)?.get(o.req));
+            const listed = [...m.values()].flatMap((x) => [...x.values()]);
+            expect(idx.toJSON()).toEqual(listed);
+            expect(IdempotencyIndex.fromJSON(idx.toJSON(), { perAgent }).toJSON()).toEqual(listed);
+          }),
+          { numRuns: hash ? 60 : 200 },
+        );
+      });
+    }
   }
+
+  it('finds every entry recorded while the table grows (the entry that triggers a growth included)', () => {
+    const idx = new IdempotencyIndex();
+    for (let i = 0; i < 20_000; i++) idx.recordCommitted('a', `r${i}`, 'd', i + 1, 'u', 0);
+    const lost: number[] = [];
+    for (let i = 0; i < 20_000; i++) if (idx.get('a', `r${i}`)?.outcome.status !== 'committed') lost.push(i);
+    expect(lost).toEqual([]);
+  });
+
+  it('keeps its size bounded by the window while an agent records far more, and reuses forgotten entries', () => {
+    const idx = new IdempotencyIndex({ perAgent: 1000 });
+    for (let i = 0; i < 200_000; i++) idx.recordCommitted(i % 10 === 0 ? 'quiet' : 'flood', `r${i}`, 'd', i + 1, 'u', 0);
+    expect(idx.size).toBe(2000);
+    // The flooding agent forgot its oldest; the quiet one keeps its last 1,000, whatever the other recorded.
+    expect(idx.get('flood', 'r1')).toBeUndefined();
+    expect(idx.get('flood', 'r199999')?.outcome).toMatchObject({ global_seq: 200_000 });
+    expect(idx.get('quiet', 'r190000')?.outcome).toMatchObject({ global_seq: 190_001 });
+    expect(idx.get('quiet', 'r189990')).toBeUndefined();
+    expect(idx.toJSON().length).toBe(2000);
+  });
 
   it('keeps every entry findable as it grows past a million', () => {
     const idx = new IdempotencyIndex();
