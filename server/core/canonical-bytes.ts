@@ -7,6 +7,7 @@
  * which define the output: a property test checks the two agree byte for byte.
  */
 import { hash } from 'node:crypto';
+import { memberHashOfDigest, type MemberHash } from './set-digest.js';
 import type { Effect } from './types.js';
 
 const MAX_DEPTH = 64;
@@ -319,4 +320,15 @@ export function intentDigestBytes(kind: string, payload: unknown): string | unde
   w.n = 0;
   if (!(w.str(kind) && w.raw(':') && w.canonical(payload, 0))) return undefined;
   return hash('sha256', w.written(), 'base64url').slice(0, 22);
+}
+
+/**
+ * memberHash of `"<id>":<canonical record>` (canonical.ts canonicalMember) hashed from bytes written in place, with
+ * no string built; undefined when the string path must do it.
+ */
+export function memberHashBytes(id: string, record: object): MemberHash | undefined {
+  const w = writer;
+  w.n = 0;
+  if (!(w.str(id) && w.raw(':') && w.canonical(record, 0))) return undefined;
+  return memberHashOfDigest(hash('sha256', w.written(), 'binary'));
 }

@@ -6,7 +6,7 @@ import canonicalize from 'canonicalize';
 import { hash } from 'node:crypto';
 import { WorldlineError } from '../errors.js';
 import { memberHash, setDigestOf, type MemberHash } from './set-digest.js';
-import { sortKeys } from './canonical-bytes.js';
+import { memberHashBytes, sortKeys } from './canonical-bytes.js';
 import type { Effect, JsonValue, View } from './types.js';
 
 const encoder = new TextEncoder();
@@ -187,10 +187,12 @@ function flat(s: string): string {
 }
 
 interface CanonEntry {
-  readonly text: string;
-  /** `"<id>":<text>` for the id it was last asked for (a record belongs to one entity). */
+  /** The record's canonical JSON, once asked for. */
+  text: string | undefined;
+  /** The id `member` and `memberHash` are for (a record belongs to one entity). */
   memberId: string | undefined;
-  member: string;
+  /** `"<id>":<text>`, once asked for. */
+  member: string | undefined;
   /** memberHash(member), once asked for. */
   memberHash: MemberHash | undefined;
 }
@@ -200,8 +202,23 @@ const recordCanon = new WeakMap<object, CanonEntry>();
 function canonEntry(record: object): CanonEntry {
   let e = recordCanon.get(record);
   if (e === undefined) {
-    e = { text: flat(canonicalJson(record)), memberId: undefined, member: '', memberHash: undefined };
+    e = { text: undefined, memberId: undefined, member: undefined, memberHash: undefined };
     recordCanon.set(record, e);
+  }
+  return e;
+}
+
+function entryText(record: object, e: CanonEntry): string {
+  return (e.text ??= flat(canonicalJson(record)));
+}
+
+/** The entry, with its member fields for `id` (cleared when they were for another id). */
+function memberEntry(id: string, record: object): CanonEntry {
+  const e = canonEntry(record);
+  if (e.memberId !== id) {
+    e.memberId = id;
+    e.member = undefined;
+    e.memberHash = undefined;
   }
   return e;
 }
@@ -211,29 +228,23 @@ function canonEntry(record: object): CanonEntry {
  * object is encoded once however many views, digests and state hashes include it.
  */
 export function canonicalRecord(record: object): string {
-  return canonEntry(record).text;
+  return entryText(record, canonEntry(record));
 }
 
 /** `"<id>":<canonical record>`, the member an immutable record contributes to a canonical object keyed by id (cached). */
 export function canonicalMember(id: string, record: object): string {
-  const e = canonEntry(record);
-  if (e.memberId !== id) {
-    e.member = flat(`${str(id)}:${e.text}`);
-    e.memberId = id;
-    e.memberHash = undefined;
-  }
-  return e.member;
+  const e = memberEntry(id, record);
+  return (e.member ??= flat(`${str(id)}:${entryText(record, e)}`));
 }
 
-/** memberHash of canonicalMember(id, record) (cached): what the record adds to a set digest of members. */
+/**
+ * memberHash of canonicalMember(id, record) (cached): what the record adds to a set digest of members. Hashed from
+ * canonical bytes written in place when it can be (no text, member string or concatenation built: views and state
+ * hashes ask this of every changed record), else from the member string.
+ */
 export function canonicalMemberHash(id: string, record: object): MemberHash {
-  const e = canonEntry(record);
-  if (e.memberId !== id) {
-    e.member = flat(`${str(id)}:${e.text}`);
-    e.memberId = id;
-    e.memberHash = undefined;
-  }
-  return (e.memberHash ??= memberHash(e.member));
+  const e = memberEntry(id, record);
+  return (e.memberHash ??= memberHashBytes(id, record) ?? memberHash(canonicalMember(id, record)));
 }
 
 /**

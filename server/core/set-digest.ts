@@ -14,7 +14,11 @@ export type MemberHash = Uint32Array;
 /** The MemberHash of a member. */
 export function memberHash(member: string): MemberHash {
   // As a 'binary' (latin1) string, one char per byte: no ArrayBuffer per call, as a Buffer would cost.
-  const h = hash('sha256', member, 'binary');
+  return memberHashOfDigest(hash('sha256', member, 'binary'));
+}
+
+/** The MemberHash of a SHA-256 digest given as a 'binary' (latin1) string of 32 characters. */
+export function memberHashOfDigest(h: string): MemberHash {
   const words = new Uint32Array(WORDS);
   for (let i = 0; i < WORDS; i++) {
     const j = i * 4;

@@ -2,8 +2,8 @@ import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { effectBytes, intentDigestBytes } from '../../server/core/canonical-bytes.js';
-import { canonicalJson, encodeEffect, intentDigest } from '../../server/core/canonical.js';
+import { effectBytes, intentDigestBytes, memberHashBytes } from '../../server/core/canonical-bytes.js';
+import { canonicalJson, canonicalMember, canonicalMemberHash, encodeEffect, intentDigest } from '../../server/core/canonical.js';
 import type { Effect } from '../../server/core/types.js';
 import { SetDigest, memberHash, setDigestOf } from '../../server/core/set-digest.js';
 import { WorldStore, stateHashOf } from '../../server/core/state.js';
@@ -85,6 +85,29 @@ describe('canonical bytes', () => {
       { numRuns: 3000 },
     );
     for (let c = -100_000; c <= 100_000; c++) expect(intentDigestBytes('N', [c / 100, c])).toBe(intentDigest('N', [c / 100, c]));
+  });
+
+  it('gives the member hash of the canonical member string, or declines', () => {
+    fc.assert(
+      fc.property(text, fc.dictionary(text, fc.jsonValue()), (id, record) => {
+        let member: string;
+        try {
+          member = `${JSON.stringify(id)}:${canonicalJson(record)}`;
+        } catch {
+          // Not encodable (a lone surrogate): both paths refuse it.
+          expect(memberHashBytes(id, record)).toBeUndefined();
+          expect(() => canonicalMemberHash(id, record)).toThrow();
+          return;
+        }
+        const expected = memberHash(member);
+        const h = memberHashBytes(id, record);
+        if (h !== undefined) expect([...h]).toEqual([...expected]);
+        expect([...canonicalMemberHash(id, record)]).toEqual([...expected]);
+        expect(canonicalMember(id, record)).toBe(member);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(memberHashBytes('e000001', { x: 1.25, y: -3, hp: 100 })).toBeDefined();
   });
 
   it('gives the intent digest of intentDigest, or declines', () => {
