@@ -147,8 +147,73 @@ function encodeOps(ops: readonly PatchOp[]): string {
   return s;
 }
 
+/**
+ * About how many characters JSON.stringify writes for a JSON value, without writing it: exact for integers, ASCII
+ * strings without escapes, booleans and null; other numbers count as 8.
+ */
+function jsonSize(v: unknown): number {
+  switch (typeof v) {
+    case 'number':
+      if (Number.isSafeInteger(v)) {
+        let n = v < 0 ? 2 : 1;
+        for (let a = Math.abs(v); a >= 10; a = Math.floor(a / 10)) n++;
+        return n;
+      }
+      return 8;
+    case 'string':
+      return v.length + 2;
+    case 'boolean':
+      return v ? 4 : 5;
+    case 'object': {
+      if (v === null) return 4;
+      if (Array.isArray(v)) {
+        let n = 1 + Math.max(1, v.length);
+        for (let i = 0; i < v.length; i++) n += jsonSize(v[i]);
+        return n;
+      }
+      let n = 1;
+      let k = 0;
+      for (const key in v as Record<string, unknown>) {
+        const x = (v as Record<string, unknown>)[key];
+        if (x === undefined) continue;
+        n += key.length + 3 + jsonSize(x) + (k++ > 0 ? 1 : 0);
+      }
+      return n + 1;
+    }
+    default:
+      return 0;
+  }
+}
+
+/**
+ * A piece of ops shared by every observer that gets it. Its JSON text is built when first read (only JSON-codec
+ * sessions and the reference views read it), its size is estimated without building it.
+ */
+class SharedFragment implements DeltaFragment {
+  readonly wire: unknown[] = [];
+  private textCache: string | undefined = undefined;
+  private sizeCache = -1;
+  constructor(readonly ops: PatchOp[]) {}
+
+  get text(): string {
+    return (this.textCache ??= encodeOps(this.ops));
+  }
+
+  get size(): number {
+    if (this.sizeCache < 0) {
+      if (this.textCache !== undefined) this.sizeCache = this.textCache.length;
+      else {
+        let n = Math.max(0, this.ops.length - 1);
+        for (const op of this.ops) n += 12 + op.op.length + op.path.length + ('value' in op ? 9 + jsonSize(op.value) : 0) + ('from' in op ? 9 + String(op.from).length : 0);
+        this.sizeCache = n;
+      }
+    }
+    return this.sizeCache;
+  }
+}
+
 function shared(ops: PatchOp[]): Shared {
-  return { ops, text: encodeOps(ops), wire: [] };
+  return new SharedFragment(ops);
 }
 
 export class ObservationEngine {

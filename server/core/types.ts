@@ -109,6 +109,8 @@ export interface DeltaFragment {
   readonly ops: readonly PatchOp[];
   /** The ops as JSON text: RFC 6902 objects joined by commas. */
   readonly text: string;
+  /** About text.length (exact once the text exists), without building the text: for sizing buffers and histories. */
+  readonly size: number;
   /** Slots where a transport caches its encodings of the piece (the core creates it empty). */
   readonly wire: unknown[];
 }

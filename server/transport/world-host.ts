@@ -74,12 +74,12 @@ interface History {
  */
 const MAX_TICKS_IN_FLIGHT = 2;
 
-/** Ops bytes (as JSON text) held per agent for resume, beyond the newest delta. */
+/** Ops bytes (as JSON text, estimated: DeltaFragment.size) held per agent for resume, beyond the newest delta. */
 const HISTORY_BYTES = 16 * 1024;
 
 function textBytes(fragments: readonly DeltaFragment[]): number {
   let n = 0;
-  for (let i = 0; i < fragments.length; i++) n += (fragments[i] as DeltaFragment).text.length;
+  for (let i = 0; i < fragments.length; i++) n += (fragments[i] as DeltaFragment).size;
   return n;
 }
 

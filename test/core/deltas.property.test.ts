@@ -74,7 +74,13 @@ describe('observation deltas (property)', () => {
               expect(applied).toEqual(ref);
               expect(d.context_digest).toBe(digestOf(server));
               expect(d.context_digest).toBe(viewDigest(applied));
+              // The size estimate (read before the text) stays within a factor of two of the text it stands for.
+              const sizes = d.fragments.map((f) => f.size);
               expect(JSON.parse(`[${d.fragments.map((f) => f.text).join(',')}]`)).toEqual(JSON.parse(JSON.stringify(d.ops)));
+              d.fragments.forEach((f, i) => {
+                expect(sizes[i]).toBeGreaterThanOrEqual(f.text.length / 2);
+                expect(sizes[i]).toBeLessThanOrEqual(f.text.length * 2 + 16);
+              });
               client.set(d.agent_id, { view: applied, seq: d.view_seq });
             }
             for (const a of agents) {
