@@ -358,18 +358,23 @@ export class ObservationEngine {
     }
     const cands = this.candidates;
     const near = this.near;
+    let from = 0;
     if (this.fast && ents.length > 1) {
       // Observers whose own entity this effect moves are rebuilt at flush: mark them first, so the effect's other
-      // changes (a world system may move every entity in one effect) are not remembered for them one by one.
+      // changes (a world system may move every entity in one effect) are not remembered for them one by one. Each
+      // is hit (it sees its own entity). When that is every observer, no one else is left for the grid to find.
       for (let i = 0; i < ents.length; i++) {
         const self = this.observers.get((ents[i] as EntityChange).id);
-        if (self !== undefined && !self.selfDirty) {
+        if (self === undefined) continue;
+        if (!self.selfDirty) {
           self.selfDirty = true;
           self.touchedCount = 0;
         }
+        this.markFast(self, undefined);
       }
+      if (this.hitCount === this.observers.size) from = ents.length;
     }
-    for (let i = 0; i < ents.length; i++) {
+    for (let i = from; i < ents.length; i++) {
       const ch = ents[i] as EntityChange;
       const nc = vis.observersOf(ch.id, ch.before, ch.after, cands, near);
       if (this.fast) {
