@@ -213,39 +213,64 @@ function writeTagged(w: ByteWriter, v: JsonValue): void {
   writeBody(w, v, tag);
 }
 
-/** Reused by encodeBinaryFragment (which never re-enters), so a fragment costs one allocation: its bytes. */
+/** Reused by encodeBinaryFragment (which never re-enters), so a fragment's ops are written with no allocation. */
 const scratch = new ByteWriter(4096);
+
+/**
+ * Fragment bytes are views into shared chunks rather than a buffer each: a tick encodes thousands of small fragments,
+ * and a typed array with its own backing store costs an allocation outside the heap plus the collector's tracking of
+ * it. A chunk lives as long as any fragment viewing it (a resume history keeps a few ticks' worth).
+ */
+const CHUNK = 64 * 1024;
+let chunk = new Uint8Array(CHUNK);
+let chunkUsed = 0;
+
+function keep(bytes: Uint8Array, n: number): Uint8Array {
+  if (n > CHUNK / 8) return bytes.slice(0, n);
+  if (chunkUsed + n > CHUNK) {
+    chunk = new Uint8Array(CHUNK);
+    chunkUsed = 0;
+  }
+  const at = chunkUsed;
+  chunk.set(bytes.subarray(0, n), at);
+  chunkUsed = at + n;
+  return chunk.subarray(at, at + n);
+}
+
+/** Adds a path id to a fragment's distinct ids (small fragments, the usual, scan; large ones use `seen`). */
+function useId(id: number, ids: number[], seen: Set<number> | undefined): void {
+  if (seen === undefined ? !ids.includes(id) : !seen.has(id)) {
+    seen?.add(id);
+    ids.push(id);
+  }
+}
 
 /** Encodes ops once for a world; the result is shared by every connection that receives them. */
 export function encodeBinaryFragment(ops: readonly WireOp[], table: PathTable): BinaryFragment {
   const w = scratch;
   w.pos = 0;
   const ids: number[] = [];
-  // Small fragments (the usual: one entity's fields) dedupe ids by scanning; large ones use a set.
   const seen = ops.length > 16 ? new Set<number>() : undefined;
-  const use = (path: string): number => {
-    const id = table.intern(path);
-    if (seen === undefined ? !ids.includes(id) : !seen.has(id)) {
-      seen?.add(id);
-      ids.push(id);
-    }
-    return id;
-  };
   let prev = -2;
-  for (const o of ops) {
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i] as WireOp;
     const code = OpCode[o.op];
     if (code === undefined) throw new TypeError(`unknown op ${String((o as { op: unknown }).op)}`);
-    const id = use(o.path);
+    const id = table.intern(o.path);
+    useId(id, ids, seen);
     const next = id === prev + 1;
     prev = id;
     const hasValue = o.op === 'add' || o.op === 'replace' || o.op === 'test';
     const tag = hasValue ? tagOf(o.value) : -1;
     w.u8(((tag + 1) << 4) | code | (next ? NEXT_PATH : 0));
     if (!next) w.varint(id);
-    if (o.op === 'move' || o.op === 'copy') w.varint(use(o.from));
-    else if (hasValue) writeBody(w, o.value, tag);
+    if (o.op === 'move' || o.op === 'copy') {
+      const from = table.intern(o.from);
+      useId(from, ids, seen);
+      w.varint(from);
+    } else if (hasValue) writeBody(w, o.value, tag);
   }
-  return { format: 'binary', table, bytes: w.finish(), pathIds: ids, opCount: ops.length };
+  return { format: 'binary', table, bytes: keep(w.buf, w.pos), pathIds: ids, opCount: ops.length };
 }
 
 /**
