@@ -34,8 +34,10 @@ export interface DeltaHeader {
  * Throws (a server bug, not a client error) unless the header's numbers are what the wire can carry exactly:
  * integers in [0, 2^53 - 1]. sim_time on the wall-clock timebase must be whole milliseconds.
  */
+const seqOk = (n: number | undefined): boolean => n === undefined || (Number.isSafeInteger(n) && n >= 0);
+
 export function assertDeltaHeader(h: DeltaHeader): void {
-  const ok = (n: number | undefined): boolean => n === undefined || (Number.isSafeInteger(n) && n >= 0);
+  const ok = seqOk;
   if (!ok(h.view_seq) || !ok(h.from_seq) || !ok(h.global_seq) || !ok(h.sim_time) || !ok(h.server_time)) {
     throw new RangeError(`ObservationDelta header numbers must be integers in [0, 2^53 - 1]: ${JSON.stringify(h)}`);
   }

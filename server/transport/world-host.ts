@@ -53,18 +53,17 @@ export interface WorldHostOptions {
 }
 
 /**
- * A delta as the resume history holds it: without its ops array (the fragments carry the same ops), so the
- * history keeps only objects shared with other agents plus this small header.
+ * A delta as the resume history uses it: the header and the fragments (which carry the ops). The history holds the
+ * core's delta objects themselves, whose ops array is built only if read (the transport never reads it), so it keeps
+ * only objects shared with other agents plus each delta's small header.
  */
 export type DeltaBody = Pick<ObservationDelta, 'view_seq' | 'from_seq' | 'global_seq' | 'sim_time' | 'wall_time' | 'context_digest' | 'snapshot' | 'fragments'>;
-export type HeldDelta = DeltaBody & {
-  /** Its ops' size as JSON text (what the history's byte bound counts). */
-  readonly bytes: number;
-};
+export type HeldDelta = DeltaBody;
 
-/** An agent's resume history and the size of its ops as JSON text. */
+/** An agent's resume history: its deltas, each one's ops size as JSON text (estimated), and their sum. */
 interface History {
   readonly deltas: HeldDelta[];
+  readonly sizes: number[];
   bytes: number;
 }
 
@@ -288,7 +287,8 @@ export class WorldHost {
   resumePlan(agentId: string, viewSeq: number): ResumePlan {
     // Catch up to what has been delivered: a quantum still waiting for durability reaches the session through the
     // normal fan-out right after, starting exactly where these deltas end.
-    const h = this.history.get(agentId)?.deltas ?? [];
+    const hist = this.history.get(agentId);
+    const h = hist?.deltas ?? [];
     const current = h.length ? h[h.length - 1]!.view_seq : this.runtime.observe(agentId).view_seq;
     if (viewSeq === current) return { kind: 'deltas', deltas: [] };
     if (viewSeq > current) return { kind: 'snapshot' };
@@ -301,7 +301,7 @@ export class WorldHost {
     // Replaying more bytes than the view itself holds is never worth it (and could overrun the socket's buffer
     // limit again): a snapshot is then the cheaper catch-up.
     let deltaBytes = 0;
-    for (const d of out) deltaBytes += d.bytes;
+    for (let i = start; i < h.length; i++) deltaBytes += hist?.sizes[i] ?? 0;
     if (deltaBytes > HISTORY_BYTES && deltaBytes > 2 * JSON.stringify(this.runtime.observe(agentId).view).length) return { kind: 'snapshot' };
     return { kind: 'deltas', deltas: out };
   }
@@ -327,19 +327,20 @@ export class WorldHost {
     const now = Date.now();
     for (const d of deltas) {
       let h = this.history.get(d.agent_id);
-      if (!h) this.history.set(d.agent_id, (h = { deltas: [], bytes: 0 }));
-      const fragments = d.fragments;
-      const held: HeldDelta = { view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, sim_time: d.sim_time, wall_time: d.wall_time, context_digest: d.context_digest, snapshot: d.snapshot, fragments, bytes: textBytes(fragments) };
-      h.deltas.push(held);
-      h.bytes += held.bytes;
+      if (!h) this.history.set(d.agent_id, (h = { deltas: [], sizes: [], bytes: 0 }));
+      const size = textBytes(d.fragments);
+      h.deltas.push(d);
+      h.sizes.push(size);
+      h.bytes += size;
       // Keep at most resumeWindow deltas and, past the newest one, HISTORY_BYTES of ops: a longer catch-up would
       // be answered with a snapshot anyway (resumePlan), unless the view itself is larger still.
       let drop = Math.max(0, h.deltas.length - this.resumeWindow);
       let bytes = h.bytes;
-      for (let i = 0; i < drop; i++) bytes -= (h.deltas[i] as HeldDelta).bytes;
-      while (bytes > HISTORY_BYTES && drop < h.deltas.length - 1) bytes -= (h.deltas[drop++] as HeldDelta).bytes;
+      for (let i = 0; i < drop; i++) bytes -= h.sizes[i] as number;
+      while (bytes > HISTORY_BYTES && drop < h.deltas.length - 1) bytes -= h.sizes[drop++] as number;
       if (drop > 0) {
         h.deltas.splice(0, drop);
+        h.sizes.splice(0, drop);
         h.bytes = bytes;
       }
       const w = this.waiters.get(d.agent_id);
