@@ -167,6 +167,8 @@ export class EventLog implements EventLogPort {
   /** SHA-256 of the current segment's bytes as written, for its seal; undefined when it cannot be sealed. */
   private sealDigest: SealDigest | undefined;
   private firstStoredSeq = 1;
+  /** The close in progress or done: every close() call shares it. */
+  private closeRun: Promise<void> | undefined;
 
   constructor(readonly dir: string, private readonly opts: OpenLogOptions, private readonly lock: DirLock) {
     this.files = opts.files ?? nodeFileLayer;
@@ -680,8 +682,14 @@ export class EventLog implements EventLogPort {
   }
 
   /** Flushes, syncs and closes the log and releases the directory lock. */
-  async close(): Promise<void> {
-    if (this.state === 'closed') return;
+  close(): Promise<void> {
+    // A second close() while the first is flushing must wait for it: marking the log closed at once would stop the
+    // flush loop with accepted appends still queued (never settled) and close the fd under a batch being written.
+    this.closeRun ??= this.closeOnce();
+    return this.closeRun;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.stopTimers();
     // A probe in flight writes through this fd: closing it first would let the probe write into whatever file
     // reuses the descriptor number, and then mark this closed log open again.
