@@ -157,6 +157,8 @@ export class EventLog implements EventLogPort {
   private writtenHash: Buffer = Buffer.alloc(32);
   private queue: Batch[] = [];
   private flushing = false;
+  /** The flush loop last started (it may still be writing, or cutting back a failed write): close() waits for it. */
+  private flushRun: Promise<void> | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   /** The disk probe in progress, if any: close() waits for it, since it writes through the segment's fd. */
   private probeRun: Promise<void> | undefined;
@@ -321,7 +323,7 @@ export class EventLog implements EventLogPort {
     if (!this.flushing) {
       this.flushing = true;
       // A microtask lets every append made in this turn join the first batch.
-      queueMicrotask(() => void this.flushLoop());
+      this.flushRun = Promise.resolve().then(() => this.flushLoop());
     }
   }
 
@@ -703,6 +705,10 @@ export class EventLog implements EventLogPort {
       await this.flush();
       if (this.durability === 'none' && this.state === 'closing') await this.sync(true).catch(() => {});
     }
+    // A failed write being cut back (read-only already) still uses the fd: closing it first would let that ftruncate
+    // hit whatever file reuses the descriptor number. Its failure handling may also have started the probe timer.
+    await this.flushRun;
+    this.stopTimers();
     this.state = 'closed';
     // The open segment is not sealed (the next open scans it): a digest the frame writer keeps for it goes.
     this.dropDigest();
