@@ -354,6 +354,9 @@ export class EventLog implements EventLogPort {
       }
     } finally {
       this.flushing = false;
+      // A failure stopped the loop. Settling its appends ran their handlers before this loop ended, and a flush()
+      // made there queued an empty batch behind a loop that is done: settle it now, or it waits for good.
+      if (this.queue.length > 0 && this.state !== 'open' && this.state !== 'closing') this.settle(this.queue.splice(0), this.unavailable());
     }
   }
 

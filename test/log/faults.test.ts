@@ -215,6 +215,25 @@ describe('closing a read-only log', () => {
   });
 });
 
+describe('flush() after a failure', () => {
+  it.each(['ENOSPC', 'fsync'] as const)('flush() called from the rejection handler of an append that failed (%s) resolves', async (fault) => {
+    const dir = tempDir();
+    const files = new FaultyFiles();
+    const log = await openLog(dir, testLogOptions({ files, probeIntervalMs: 60_000 }));
+    await appendRecords(log, 5);
+    if (fault === 'ENOSPC') files.spaceLeft = 0;
+    else files.syncError = 'EIO';
+    // A caller that waits for the log to settle before retrying, as a retry loop with backoff does.
+    const retried = log.append('effect', Buffer.from('x')).then(
+      () => 'resolved',
+      () => log.flush().then(() => 'flushed'),
+    );
+    const outcome = await Promise.race([retried, new Promise((r) => setTimeout(r, 2000, 'flush() still pending after 2 s'))]);
+    expect(outcome).toBe('flushed');
+    await log.close();
+  });
+});
+
 describe('closing while a failed write is cut back', () => {
   it("close() waits for the cut: the late ftruncate neither hits another log's file nor fails the closed log", async () => {
     const dirA = tempDir();
