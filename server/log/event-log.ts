@@ -665,7 +665,10 @@ export class EventLog implements EventLogPort {
     const oldest = this.snapshots[this.snapshots.length - 1];
     if (!oldest) return [];
     const removed: string[] = [];
-    while (this.segments.length > 1 && this.segments[1]!.firstSeq - 1 <= oldest.anchorSeq && this.segments[1]!.firstSeq <= this.writtenSeq + 1) {
+    // Only while the next segment exists on disk: a queued roll's segment is not created yet, and deleting the one
+    // before it (the segment being written) would leave no segment at all until the roll lands (or forever, if the
+    // roll fails or the process dies first: the next open would start a new, empty log).
+    while (this.onDisk > 1 && this.segments[1]!.firstSeq - 1 <= oldest.anchorSeq && this.segments[1]!.firstSeq <= this.writtenSeq + 1) {
       const seg = this.segments.shift()!;
       this.onDisk--;
       await this.files.unlink(seg.file);

@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openLog, verifyLog } from '../../server/log/index.js';
+import { FaultyFiles } from '../helpers/faulty-files.js';
 import {
-  appendRecords, computeLayout, expectRecords, readAll, recordFor, rejectsWith, testLogOptions, throwsWith, useTempDirs,
+  appendRecords, computeLayout, expectRecords, frameBytes, readAll, recordFor, rejectsWith, testLogOptions, throwsWith, useTempDirs, type Rec,
 } from '../helpers/log.js';
 
 const tempDir = useTempDirs('worldline-snapshots-');
@@ -129,5 +130,43 @@ describe('snapshots and compaction', () => {
     expect(await log.compact()).toEqual([]);
     expect(log.firstSeq).toBe(1);
     await log.close();
+  });
+
+  it('compaction never deletes the segment being written while its successor is only queued', async () => {
+    const dir = tempDir();
+    const files = new FaultyFiles();
+    const log = await openLog(dir, testLogOptions({ files, snapshotsToKeep: 1 }));
+    const segFiles = (d: string): string[] => fs.readdirSync(path.join(d, 'segments')).filter((n) => n.endsWith('.wlseg')).sort();
+    const acked = new Map<number, Rec>();
+    // Fill the first segment up to where the next record must roll to a new one.
+    for (;;) {
+      const size = fs.statSync(path.join(dir, 'segments', segFiles(dir)[0]!)).size;
+      if (size + frameBytes(recordFor(log.lastSeq + 1)) > 4096) break;
+      for (const [seq, r] of await appendRecords(log, 1)) acked.set(seq, r);
+    }
+    const anchor = log.lastSeq;
+    await log.writeSnapshot(state(anchor), anchor); // vouches for everything in the first segment
+    const roll = files.gateNextWrite(); // the roll's first write (the seal, then the new segment) waits here
+    const next = recordFor(anchor + 1);
+    const appended = log.append(next.kind, next.payload);
+    await roll.reached;
+    const removed = await log.compact();
+    // A crash now: the directory as it stands must still hold every acknowledged record.
+    const crashed = tempDir();
+    for (const name of ['segments', 'snapshots']) fs.cpSync(path.join(dir, name), path.join(crashed, name), { recursive: true });
+    roll.release();
+    await appended;
+    acked.set(anchor + 1, next);
+    const reopened = await openLog(crashed, testLogOptions());
+    expect(reopened.meta.logId, 'the crash image is the same log, not a new one').toBe(log.meta.logId);
+    expect(reopened.lastSeq).toBe(anchor);
+    await reopened.close();
+    expect(removed).toEqual([]);
+    // Once the successor exists, the segment can go.
+    const first = segFiles(dir)[0];
+    expect((await log.compact()).map((f) => path.basename(f))).toEqual([first]);
+    await log.close();
+    expect((await verifyLog(dir)).ok).toBe(true);
+    expectRecords(await readAll(dir), new Map([[anchor + 1, next]]));
   });
 });
