@@ -9,7 +9,7 @@ import { randomUUID, createPrivateKey, type KeyObject } from 'node:crypto';
 import { WorldlineError } from '../errors.js';
 import type { AppendResult, EventLogPort, LogMeta, LogRecord, SnapshotRecord } from '../core/ports.js';
 import {
-  ChainWriter, FORMAT_VERSION, FRAME_OVERHEAD, HASH_BYTES, encodeKind, encodeSegmentHeader, genesisHash, layoutFrame, segmentFileName,
+  ChainWriter, FORMAT_VERSION, FRAME_OVERHEAD, HASH_BYTES, MAX_BODY_BYTES, encodeKind, encodeSegmentHeader, genesisHash, layoutFrame, segmentFileName,
 } from './format.js';
 import { frameWriterExpected, sharedChunk, sharedFrameWriter, type FrameWriter } from './frame-writer.js';
 import { SealDigest } from './seal-digest.js';
@@ -182,6 +182,12 @@ export class EventLog implements EventLogPort {
     }
     this.deferred = opts.frameWriter !== null && !opts.checkpoint && this.durability !== 'always' && (opts.frameWriter !== undefined || opts.files === undefined);
     this.offloadMin = opts.frameWriterMinRecords ?? (opts.frameWriter ? 1 : OFFLOAD_MIN_RECORDS);
+    // Recovery reads a frame body over MAX_BODY_BYTES as a bad length (a torn tail when last): a larger record would
+    // be acknowledged, then cut away at the next open. 9 + 255: seq, kind length and the longest kind.
+    const maxPayload = MAX_BODY_BYTES - 9 - 255;
+    if (!Number.isSafeInteger(this.maxRecordBytes) || this.maxRecordBytes < 0 || this.maxRecordBytes > maxPayload) {
+      throw new WorldlineError('CONFIG_INVALID', `maxRecordBytes must be between 0 and ${maxPayload} (what one log frame can hold); got ${this.maxRecordBytes}`);
+    }
     if (!Number.isSafeInteger(this.segmentBytes) || this.segmentBytes < 4096 || this.segmentBytes > 2 ** 31) {
       throw new WorldlineError('CONFIG_INVALID', `segmentBytes must be between 4096 and 2^31; got ${this.segmentBytes}`);
     }
