@@ -653,7 +653,9 @@ export class EventLog implements EventLogPort {
     else for (const r of this.records(anchorSeq, anchorSeq)) anchorHash = Buffer.from(r.hash);
     if (!anchorHash) throw new WorldlineError('LOG_RANGE_UNAVAILABLE', `record ${anchorSeq} is not in the log`);
     const data = encodeSnapshot(this.meta.logId, this.meta.worldId, anchorSeq, anchorHash, state);
-    const file = writeSnapshotFile(this.dir, data, anchorSeq, this.opts.snapshotsToKeep ?? 2);
+    // Only snapshots that match this log count towards the kept ones (see writeSnapshotFile).
+    const valid = new Set(this.snapshots.map((s) => s.file));
+    const file = writeSnapshotFile(this.dir, data, anchorSeq, this.opts.snapshotsToKeep ?? 2, (f) => valid.has(f));
     const kept = new Set(listSnapshotFiles(this.dir).map((s) => s.file));
     this.snapshots = [{ file, anchorSeq, anchorHash, logId: this.meta.logId, state: Buffer.from(state) }, ...this.snapshots.filter((s) => s.file !== file)]
       .filter((s) => kept.has(s.file))

@@ -169,4 +169,27 @@ describe('snapshots and compaction', () => {
     expect((await verifyLog(dir)).ok).toBe(true);
     expectRecords(await readAll(dir), new Map([[anchor + 1, next]]));
   });
+
+  it('snapshots left past the end of the log (after a repair) do not crowd out the ones written after it', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir, testLogOptions());
+    await appendRecords(log, 100);
+    await log.writeSnapshot(state(80), 80);
+    await log.writeSnapshot(state(90), 90);
+    await log.close();
+    // An operator rolls the log back to seq 49; the snapshots at 80 and 90 now describe records that are gone.
+    const repaired = await openLog(dir, testLogOptions({ truncateFromSeq: 50 }));
+    expect(repaired.lastSeq).toBe(49);
+    expect(repaired.latestSnapshot()).toBeUndefined();
+    await appendRecords(repaired, 10);
+    await repaired.writeSnapshot(state(55), 55);
+    await repaired.writeSnapshot(state(59), 59);
+    expect(repaired.latestSnapshot()?.anchorSeq, 'the snapshot just written').toBe(59);
+    await repaired.close();
+    const reopened = await openLog(dir, testLogOptions());
+    expect(reopened.latestSnapshot()?.anchorSeq).toBe(59);
+    expect(Buffer.from(reopened.latestSnapshot()!.state).equals(state(59))).toBe(true);
+    await reopened.close();
+    expect((await verifyLog(dir)).snapshots, 'the newest two valid snapshots are kept').toBe(2);
+  });
 });
