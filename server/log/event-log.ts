@@ -77,6 +77,10 @@ interface Batch {
   reject: Array<(e: Error) => void>;
   flushers: Array<() => void>;
   startedAt: number;
+  /** Under 'none': fdatasync after this batch (a snapshot's anchor must be durable before the snapshot exists). */
+  sync: boolean;
+  /** Set once that sync succeeded. */
+  synced: boolean;
 }
 
 interface LiveSegment extends SegmentInfo {
@@ -155,6 +159,8 @@ export class EventLog implements EventLogPort {
   private nextSeq = 1;
   private writtenSeq = 0;
   private writtenHash: Buffer = Buffer.alloc(32);
+  /** Under 'none': the records through this seq were synced by a snapshot's sync (see writeSnapshot). */
+  private syncedSeq = 0;
   private queue: Batch[] = [];
   private flushing = false;
   /** The flush loop last started (it may still be writing, or cutting back a failed write): close() waits for it. */
@@ -244,6 +250,7 @@ export class EventLog implements EventLogPort {
     }
     this.logicalEnd = this.segSize;
     this.writtenSeq = this.nextSeq - 1;
+    this.syncedSeq = this.writtenSeq;
     this.writtenHash = this.chain.tip();
     this.completedHash = this.writtenHash;
     // Start the worker now: batches are written on this thread until it is up.
@@ -326,6 +333,10 @@ export class EventLog implements EventLogPort {
     b.lastSeq = seq;
     b.resolve.push(resolve);
     b.reject.push(reject);
+    this.startFlush();
+  }
+
+  private startFlush(): void {
     if (!this.flushing) {
       this.flushing = true;
       // A microtask lets every append made in this turn join the first batch.
@@ -334,7 +345,7 @@ export class EventLog implements EventLogPort {
   }
 
   private newBatch(roll: Batch['roll']): Batch {
-    const b: Batch = { startedAt: this.opts.onAppendSeconds ? performance.now() : 0, roll, chunks: [], bytes: 0, firstSeq: 0, lastSeq: 0, resolve: [], reject: [], flushers: [] };
+    const b: Batch = { startedAt: this.opts.onAppendSeconds ? performance.now() : 0, roll, chunks: [], bytes: 0, firstSeq: 0, lastSeq: 0, resolve: [], reject: [], flushers: [], sync: false, synced: false };
     this.queue.push(b);
     return b;
   }
@@ -349,6 +360,10 @@ export class EventLog implements EventLogPort {
             await this.rollSegment(b.roll.header ?? encodeSegmentHeader({ ...this.meta, firstSeq: b.roll.firstSeq, prevHash }), b.roll.firstSeq, prevHash);
           }
           await (this.deferred ? this.writeDeferred(b) : this.writeBatch(b));
+          if (b.sync && this.durability === 'none') {
+            await this.sync(true);
+            b.synced = true;
+          }
         } catch (err) {
           await this.onWriteError(err, b);
           return;
@@ -356,6 +371,7 @@ export class EventLog implements EventLogPort {
         if (this.opts.onAppendSeconds && b.resolve.length) this.opts.onAppendSeconds((performance.now() - b.startedAt) / 1000);
         if (b.bytes > 0) this.firstChunk = Math.min(CHUNK, Math.max(FIRST_CHUNK, b.bytes + (b.bytes >> 2)));
         this.acknowledge(b);
+        if (b.synced) this.syncedSeq = this.writtenSeq;
         for (const f of b.flushers) f();
       }
     } finally {
@@ -632,6 +648,16 @@ export class EventLog implements EventLogPort {
     });
   }
 
+  /** Under 'none': resolves when every record appended so far is written and synced (or rejected), in order with the writes. */
+  private syncThrough(): Promise<void> {
+    return new Promise((resolve) => {
+      const b = this.newBatch(undefined);
+      b.sync = true;
+      b.flushers.push(resolve);
+      this.startFlush();
+    });
+  }
+
   /** Records fromSeq..toSeq that are written, in order. */
   records(fromSeq: number = this.firstStoredSeq, toSeq: number = this.writtenSeq): Iterable<LogRecord> {
     if (fromSeq < this.firstStoredSeq) {
@@ -645,8 +671,11 @@ export class EventLog implements EventLogPort {
     if (!Number.isSafeInteger(anchorSeq) || anchorSeq < this.firstStoredSeq - 1 || anchorSeq > this.lastSeq) {
       throw new WorldlineError('CONFIG_INVALID', `snapshot anchor seq must be between ${this.firstStoredSeq - 1} and ${this.lastSeq}; got ${anchorSeq}`);
     }
-    await this.flush();
-    if (anchorSeq > this.writtenSeq) throw this.unavailable();
+    // Under 'none' nothing syncs the records, and a snapshot whose anchor a crash can take away vouches for nothing:
+    // once compaction relied on it, the log would start at a seq no snapshot anchors and refuse to open.
+    if (this.durability === 'none') await this.syncThrough();
+    else await this.flush();
+    if (anchorSeq > (this.durability === 'none' ? this.syncedSeq : this.writtenSeq)) throw this.unavailable();
     let anchorHash: Buffer | undefined;
     if (anchorSeq === this.writtenSeq) anchorHash = this.writtenHash;
     else if (anchorSeq === 0) anchorHash = genesisHash(this.meta);

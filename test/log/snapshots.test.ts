@@ -192,4 +192,28 @@ describe('snapshots and compaction', () => {
     await reopened.close();
     expect((await verifyLog(dir)).snapshots, 'the newest two valid snapshots are kept').toBe(2);
   });
+
+  it("under 'none', compaction relies only on a snapshot whose anchor is synced: a machine crash never leaves a log nothing anchors", async () => {
+    const dir = tempDir();
+    const files = new FaultyFiles();
+    const log = await openLog(dir, testLogOptions({ files, durability: 'none', snapshotsToKeep: 1 }));
+    const acked = await appendRecords(log, 150); // several segments; each roll syncs the finished one
+    const anchor = log.lastSeq; // in the last segment, which nothing has synced yet
+    await log.writeSnapshot(state(anchor), anchor);
+    await log.compact();
+    // A machine crash now: every segment keeps only what was synced (the new ones, their header at least).
+    const crashed = tempDir();
+    for (const name of ['segments', 'snapshots']) fs.cpSync(path.join(dir, name), path.join(crashed, name), { recursive: true });
+    for (const name of fs.readdirSync(path.join(dir, 'segments')).filter((n) => n.endsWith('.wlseg'))) {
+      const synced = files.syncedSizes.get(path.join(dir, 'segments', name));
+      expect(synced, `${name} was synced at least at its creation`).toBeDefined();
+      fs.truncateSync(path.join(crashed, 'segments', name), synced);
+    }
+    await log.close();
+    const reopened = await openLog(crashed, testLogOptions());
+    expect(reopened.lastSeq).toBeGreaterThan(0);
+    const kept = new Map([...acked].filter(([seq]) => seq >= reopened.firstSeq && seq <= reopened.lastSeq));
+    await reopened.close();
+    expectRecords(await readAll(crashed), kept);
+  });
 });
