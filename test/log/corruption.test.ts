@@ -264,6 +264,9 @@ describe('corruption in the middle is refused, not repaired', () => {
     fs.rmSync(relocate(layout.segments[0]!.file, dir));
     const e = await rejectsWith(openLog(dir, testLogOptions()), 'LOG_CORRUPTION_DETECTED');
     expect(e.details['seq']).toBe(1);
+    // Truncating from seq 1 cannot bring back a start nothing anchors: the message must not send the operator there.
+    expect(e.message).not.toMatch(/truncateFromSeq/);
+    await rejectsWith(openLog(dir, testLogOptions({ truncateFromSeq: 1 })), 'CONFIG_INVALID');
   });
 });
 
@@ -330,6 +333,23 @@ describe('explicit repair with truncateFromSeq', () => {
     await (await openLog(dir, testLogOptions({ truncateFromSeq: bad }))).close();
     const after = asideContents();
     for (const b of first) expect(after.some((a) => a.equals(b)), 'bytes moved aside by the first repair are still on disk').toBe(true);
+  });
+
+  it('a damaged first segment header: the refusal offers no repair that cannot work, and asking for one is a typed error that changes nothing', async () => {
+    const dir = copyBase();
+    const file = relocate(layout.segments[0]!.file, dir);
+    const buf = fs.readFileSync(file);
+    buf[20]! ^= 0x01; // inside the header's JSON body
+    fs.writeFileSync(file, buf);
+    const before = snapshotFiles(dir);
+    const e = await rejectsWith(openLog(dir, testLogOptions()), 'LOG_CORRUPTION_DETECTED');
+    expect(e.details['seq']).toBe(1);
+    expect(e.message).not.toMatch(/truncateFromSeq/);
+    expect(e.message).toMatch(/header/);
+    // What the message used to advise: no record precedes seq 1, and no intact segment holds it.
+    const r = await rejectsWith(openLog(dir, testLogOptions({ truncateFromSeq: 1 })), 'CONFIG_INVALID');
+    expect(r.message).toMatch(/header/);
+    expectSameFiles(before, snapshotFiles(dir), 'refused repair');
   });
 
   it('repairs from a seq before the first bad one, dropping the records in between', async () => {
