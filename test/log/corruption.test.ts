@@ -125,6 +125,22 @@ describe('torn tail: truncation', () => {
   });
 });
 
+describe('a crash while creating a segment', () => {
+  it('a half-written next segment left as .tmp (crash before its rename) is removed, and the log continues where it ended', async () => {
+    const dir = copyBase();
+    const next = path.join(dir, 'segments', `${String(N + 1).padStart(20, '0')}.wlseg.tmp`);
+    const header = fs.readFileSync(relocate(layout.segments[layout.segments.length - 1]!.file, dir)).subarray(0, 20);
+    fs.writeFileSync(next, header); // the header was being written when the process died
+    const events: string[] = [];
+    const log = await openLog(dir, testLogOptions({ onEvent: (e) => events.push(e) }));
+    expect(events).toContain('removed-temp-segment');
+    expect(fs.existsSync(next)).toBe(false);
+    expect(log.lastSeq).toBe(N);
+    await log.close();
+    await expectPrefixThenAppend(dir, N, 'after a stray .tmp segment');
+  });
+});
+
 describe('corruption in the middle is refused, not repaired', () => {
   it('a single flipped bit in any middle record (any segment) is LOG_CORRUPTION_DETECTED naming its seq, and nothing changes', async () => {
     const dir = copyBase();
