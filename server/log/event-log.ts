@@ -9,7 +9,7 @@ import { randomUUID, createPrivateKey, type KeyObject } from 'node:crypto';
 import { WorldlineError } from '../errors.js';
 import type { AppendResult, EventLogPort, LogMeta, LogRecord, SnapshotRecord } from '../core/ports.js';
 import {
-  ChainWriter, FORMAT_VERSION, FRAME_OVERHEAD, HASH_BYTES, encodeKind, encodeSegmentHeader, genesisHash, layoutFrame, segmentFileName,
+  ChainWriter, FORMAT_VERSION, FRAME_OVERHEAD, HASH_BYTES, MAX_BODY_BYTES, encodeKind, encodeSegmentHeader, genesisHash, layoutFrame, segmentFileName,
 } from './format.js';
 import { frameWriterExpected, sharedChunk, sharedFrameWriter, type FrameWriter } from './frame-writer.js';
 import { SealDigest } from './seal-digest.js';
@@ -77,6 +77,10 @@ interface Batch {
   reject: Array<(e: Error) => void>;
   flushers: Array<() => void>;
   startedAt: number;
+  /** Under 'none': fdatasync after this batch (a snapshot's anchor must be durable before the snapshot exists). */
+  sync: boolean;
+  /** Set once that sync succeeded. */
+  synced: boolean;
 }
 
 interface LiveSegment extends SegmentInfo {
@@ -155,8 +159,12 @@ export class EventLog implements EventLogPort {
   private nextSeq = 1;
   private writtenSeq = 0;
   private writtenHash: Buffer = Buffer.alloc(32);
+  /** Under 'none': the records through this seq were synced by a snapshot's sync (see writeSnapshot). */
+  private syncedSeq = 0;
   private queue: Batch[] = [];
   private flushing = false;
+  /** The flush loop last started (it may still be writing, or cutting back a failed write): close() waits for it. */
+  private flushRun: Promise<void> | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   /** The disk probe in progress, if any: close() waits for it, since it writes through the segment's fd. */
   private probeRun: Promise<void> | undefined;
@@ -167,6 +175,8 @@ export class EventLog implements EventLogPort {
   /** SHA-256 of the current segment's bytes as written, for its seal; undefined when it cannot be sealed. */
   private sealDigest: SealDigest | undefined;
   private firstStoredSeq = 1;
+  /** The close in progress or done: every close() call shares it. */
+  private closeRun: Promise<void> | undefined;
 
   constructor(readonly dir: string, private readonly opts: OpenLogOptions, private readonly lock: DirLock) {
     this.files = opts.files ?? nodeFileLayer;
@@ -178,6 +188,12 @@ export class EventLog implements EventLogPort {
     }
     this.deferred = opts.frameWriter !== null && !opts.checkpoint && this.durability !== 'always' && (opts.frameWriter !== undefined || opts.files === undefined);
     this.offloadMin = opts.frameWriterMinRecords ?? (opts.frameWriter ? 1 : OFFLOAD_MIN_RECORDS);
+    // Recovery reads a frame body over MAX_BODY_BYTES as a bad length (a torn tail when last): a larger record would
+    // be acknowledged, then cut away at the next open. 9 + 255: seq, kind length and the longest kind.
+    const maxPayload = MAX_BODY_BYTES - 9 - 255;
+    if (!Number.isSafeInteger(this.maxRecordBytes) || this.maxRecordBytes < 0 || this.maxRecordBytes > maxPayload) {
+      throw new WorldlineError('CONFIG_INVALID', `maxRecordBytes must be between 0 and ${maxPayload} (what one log frame can hold); got ${this.maxRecordBytes}`);
+    }
     if (!Number.isSafeInteger(this.segmentBytes) || this.segmentBytes < 4096 || this.segmentBytes > 2 ** 31) {
       throw new WorldlineError('CONFIG_INVALID', `segmentBytes must be between 4096 and 2^31; got ${this.segmentBytes}`);
     }
@@ -234,6 +250,7 @@ export class EventLog implements EventLogPort {
     }
     this.logicalEnd = this.segSize;
     this.writtenSeq = this.nextSeq - 1;
+    this.syncedSeq = this.writtenSeq;
     this.writtenHash = this.chain.tip();
     this.completedHash = this.writtenHash;
     // Start the worker now: batches are written on this thread until it is up.
@@ -316,15 +333,19 @@ export class EventLog implements EventLogPort {
     b.lastSeq = seq;
     b.resolve.push(resolve);
     b.reject.push(reject);
+    this.startFlush();
+  }
+
+  private startFlush(): void {
     if (!this.flushing) {
       this.flushing = true;
       // A microtask lets every append made in this turn join the first batch.
-      queueMicrotask(() => void this.flushLoop());
+      this.flushRun = Promise.resolve().then(() => this.flushLoop());
     }
   }
 
   private newBatch(roll: Batch['roll']): Batch {
-    const b: Batch = { startedAt: this.opts.onAppendSeconds ? performance.now() : 0, roll, chunks: [], bytes: 0, firstSeq: 0, lastSeq: 0, resolve: [], reject: [], flushers: [] };
+    const b: Batch = { startedAt: this.opts.onAppendSeconds ? performance.now() : 0, roll, chunks: [], bytes: 0, firstSeq: 0, lastSeq: 0, resolve: [], reject: [], flushers: [], sync: false, synced: false };
     this.queue.push(b);
     return b;
   }
@@ -339,6 +360,10 @@ export class EventLog implements EventLogPort {
             await this.rollSegment(b.roll.header ?? encodeSegmentHeader({ ...this.meta, firstSeq: b.roll.firstSeq, prevHash }), b.roll.firstSeq, prevHash);
           }
           await (this.deferred ? this.writeDeferred(b) : this.writeBatch(b));
+          if (b.sync && this.durability === 'none') {
+            await this.sync(true);
+            b.synced = true;
+          }
         } catch (err) {
           await this.onWriteError(err, b);
           return;
@@ -346,10 +371,14 @@ export class EventLog implements EventLogPort {
         if (this.opts.onAppendSeconds && b.resolve.length) this.opts.onAppendSeconds((performance.now() - b.startedAt) / 1000);
         if (b.bytes > 0) this.firstChunk = Math.min(CHUNK, Math.max(FIRST_CHUNK, b.bytes + (b.bytes >> 2)));
         this.acknowledge(b);
+        if (b.synced) this.syncedSeq = this.writtenSeq;
         for (const f of b.flushers) f();
       }
     } finally {
       this.flushing = false;
+      // A failure stopped the loop. Settling its appends ran their handlers before this loop ended, and a flush()
+      // made there queued an empty batch behind a loop that is done: settle it now, or it waits for good.
+      if (this.queue.length > 0 && this.state !== 'open' && this.state !== 'closing') this.settle(this.queue.splice(0), this.unavailable());
     }
   }
 
@@ -619,6 +648,16 @@ export class EventLog implements EventLogPort {
     });
   }
 
+  /** Under 'none': resolves when every record appended so far is written and synced (or rejected), in order with the writes. */
+  private syncThrough(): Promise<void> {
+    return new Promise((resolve) => {
+      const b = this.newBatch(undefined);
+      b.sync = true;
+      b.flushers.push(resolve);
+      this.startFlush();
+    });
+  }
+
   /** Records fromSeq..toSeq that are written, in order. */
   records(fromSeq: number = this.firstStoredSeq, toSeq: number = this.writtenSeq): Iterable<LogRecord> {
     if (fromSeq < this.firstStoredSeq) {
@@ -632,15 +671,20 @@ export class EventLog implements EventLogPort {
     if (!Number.isSafeInteger(anchorSeq) || anchorSeq < this.firstStoredSeq - 1 || anchorSeq > this.lastSeq) {
       throw new WorldlineError('CONFIG_INVALID', `snapshot anchor seq must be between ${this.firstStoredSeq - 1} and ${this.lastSeq}; got ${anchorSeq}`);
     }
-    await this.flush();
-    if (anchorSeq > this.writtenSeq) throw this.unavailable();
+    // Under 'none' nothing syncs the records, and a snapshot whose anchor a crash can take away vouches for nothing:
+    // once compaction relied on it, the log would start at a seq no snapshot anchors and refuse to open.
+    if (this.durability === 'none') await this.syncThrough();
+    else await this.flush();
+    if (anchorSeq > (this.durability === 'none' ? this.syncedSeq : this.writtenSeq)) throw this.unavailable();
     let anchorHash: Buffer | undefined;
     if (anchorSeq === this.writtenSeq) anchorHash = this.writtenHash;
     else if (anchorSeq === 0) anchorHash = genesisHash(this.meta);
     else for (const r of this.records(anchorSeq, anchorSeq)) anchorHash = Buffer.from(r.hash);
     if (!anchorHash) throw new WorldlineError('LOG_RANGE_UNAVAILABLE', `record ${anchorSeq} is not in the log`);
     const data = encodeSnapshot(this.meta.logId, this.meta.worldId, anchorSeq, anchorHash, state);
-    const file = writeSnapshotFile(this.dir, data, anchorSeq, this.opts.snapshotsToKeep ?? 2);
+    // Only snapshots that match this log count towards the kept ones (see writeSnapshotFile).
+    const valid = new Set(this.snapshots.map((s) => s.file));
+    const file = writeSnapshotFile(this.dir, data, anchorSeq, this.opts.snapshotsToKeep ?? 2, (f) => valid.has(f));
     const kept = new Set(listSnapshotFiles(this.dir).map((s) => s.file));
     this.snapshots = [{ file, anchorSeq, anchorHash, logId: this.meta.logId, state: Buffer.from(state) }, ...this.snapshots.filter((s) => s.file !== file)]
       .filter((s) => kept.has(s.file))
@@ -658,7 +702,10 @@ export class EventLog implements EventLogPort {
     const oldest = this.snapshots[this.snapshots.length - 1];
     if (!oldest) return [];
     const removed: string[] = [];
-    while (this.segments.length > 1 && this.segments[1]!.firstSeq - 1 <= oldest.anchorSeq && this.segments[1]!.firstSeq <= this.writtenSeq + 1) {
+    // Only while the next segment exists on disk: a queued roll's segment is not created yet, and deleting the one
+    // before it (the segment being written) would leave no segment at all until the roll lands (or forever, if the
+    // roll fails or the process dies first: the next open would start a new, empty log).
+    while (this.onDisk > 1 && this.segments[1]!.firstSeq - 1 <= oldest.anchorSeq && this.segments[1]!.firstSeq <= this.writtenSeq + 1) {
       const seg = this.segments.shift()!;
       this.onDisk--;
       await this.files.unlink(seg.file);
@@ -680,8 +727,14 @@ export class EventLog implements EventLogPort {
   }
 
   /** Flushes, syncs and closes the log and releases the directory lock. */
-  async close(): Promise<void> {
-    if (this.state === 'closed') return;
+  close(): Promise<void> {
+    // A second close() while the first is flushing must wait for it: marking the log closed at once would stop the
+    // flush loop with accepted appends still queued (never settled) and close the fd under a batch being written.
+    this.closeRun ??= this.closeOnce();
+    return this.closeRun;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.stopTimers();
     // A probe in flight writes through this fd: closing it first would let the probe write into whatever file
     // reuses the descriptor number, and then mark this closed log open again.
@@ -695,6 +748,10 @@ export class EventLog implements EventLogPort {
       await this.flush();
       if (this.durability === 'none' && this.state === 'closing') await this.sync(true).catch(() => {});
     }
+    // A failed write being cut back (read-only already) still uses the fd: closing it first would let that ftruncate
+    // hit whatever file reuses the descriptor number. Its failure handling may also have started the probe timer.
+    await this.flushRun;
+    this.stopTimers();
     this.state = 'closed';
     // The open segment is not sealed (the next open scans it): a digest the frame writer keeps for it goes.
     this.dropDigest();

@@ -65,10 +65,15 @@ export function segmentFiles(dir: string): string[] {
   return names.filter((n) => /^\d{20}\.wlseg$/.test(n)).sort().map((n) => path.join(sdir, n));
 }
 
-function corrupt(p: LogProblem): WorldlineError {
+/** Advice when truncation cannot help: nothing before the damage is intact (a first segment's header, an unanchored start). */
+const NOTHING_TO_KEEP = 'no record before it can be kept, so truncation cannot repair this. Restore the damaged or missing files from a backup, or move the segments directory aside to start a new log.';
+
+/** `repairable`: intact records precede the damage (or it is at the very start), so truncateFromSeq can cut it away. */
+function corrupt(p: LogProblem, repairable: boolean): WorldlineError {
+  const advice = repairable ? `to accept losing seq ${p.seq} and later, repair with truncateFromSeq=${p.seq}.` : NOTHING_TO_KEEP;
   return new WorldlineError(
     'LOG_CORRUPTION_DETECTED',
-    `log corruption at seq ${p.seq}: ${p.reason} (${path.basename(p.file)} offset ${p.offset}). Run \`worldline verify\`; to accept losing seq ${p.seq} and later, repair with truncateFromSeq=${p.seq}.`,
+    `log corruption at seq ${p.seq}: ${p.reason} (${path.basename(p.file)} offset ${p.offset}). Run \`worldline verify\`; ${advice}`,
     { seq: p.seq, reason: p.reason, file: p.file, offset: p.offset },
   );
 }
@@ -263,6 +268,8 @@ export async function recoverLog(dir: string, opts: RecoverOptions = {}, analyze
       throw new WorldlineError('CONFIG_INVALID', `truncateFromSeq must be between ${a.firstSeq} and ${limit} (the first bad seq, or one past the last record); got ${s}`, { truncateFromSeq: s });
     }
     const segIdx = a.segments.findIndex((g) => s >= g.header.firstSeq && s <= g.lastSeq + 1);
+    // No intact segment holds S: the first segment's header is unreadable (analysis stopped before any segment).
+    if (segIdx < 0) throw new WorldlineError('CONFIG_INVALID', `truncateFromSeq=${s} cannot repair ${dir}: the first segment's header is unreadable; ${NOTHING_TO_KEEP}`, { truncateFromSeq: s });
     const seg = a.segments[segIdx]!;
     const off = offsetOfSeq(seg, s);
     const moved: string[] = [];
@@ -278,7 +285,7 @@ export async function recoverLog(dir: string, opts: RecoverOptions = {}, analyze
     a = await analyze(dir);
   }
   if (a.problem) {
-    if (!a.problem.torn) throw corrupt(a.problem);
+    if (!a.problem.torn) throw corrupt(a.problem, a.segments.length > 0 && a.problem.seq >= a.firstSeq);
     const aside = cutTail(a.problem.file, a.problem.offset);
     opts.onEvent?.('torn-tail-truncated', { seq: a.problem.seq, file: a.problem.file, offset: a.problem.offset, movedTo: aside });
     // The scan already stopped at the cut: everything before it was verified, so no rescan is needed.

@@ -35,7 +35,8 @@ export interface SegmentScan {
   readonly file: string;
   readonly header: SegmentHeader;
   readonly headerSize: number;
-  readonly fileSize: number;
+  /** Size of the file as scanned (it may have shrunk since it was opened: see scanSegment). */
+  fileSize: number;
   /** Seq of the last intact record (header.firstSeq - 1 when none). */
   lastSeq: number;
   /** Chain hash of lastSeq. */
@@ -69,7 +70,9 @@ export class HeaderError extends Error {}
 export function scanSegment(file: string, opts: ScanOptions): SegmentScan {
   const fd = fs.openSync(file, 'r');
   try {
-    const fileSize = fs.fstatSync(fd).size;
+    // The size can shrink under a scan of a live directory (a read-only log's disk probe cuts its block back): the
+    // reads below then end early, and the file is taken to end there.
+    let fileSize = fs.fstatSync(fd).size;
     let buf = Buffer.allocUnsafeSlow(Math.min(CHUNK, Math.max(fileSize, 64)));
     let bufLen = fs.readSync(fd, buf, 0, buf.length, 0);
     const h = decodeSegmentHeader(buf, bufLen);
@@ -98,7 +101,9 @@ export function scanSegment(file: string, opts: ScanOptions): SegmentScan {
         }
         bufFileOff += pos;
         pos = 0;
-        bufLen = keep + fs.readSync(fd, buf, keep, buf.length - keep, bufFileOff + keep);
+        const n = fs.readSync(fd, buf, keep, buf.length - keep, bufFileOff + keep);
+        bufLen = keep + n;
+        if (n === 0) scan.fileSize = fileSize = bufFileOff + bufLen;
         continue;
       }
       if (pos === bufLen && bufFileOff + bufLen >= fileSize) break; // clean end
@@ -153,10 +158,11 @@ export function intactFrameAfter(file: string, offset: number, badSeq: number): 
   const fd = fs.openSync(file, 'r');
   try {
     const size = fs.fstatSync(fd).size;
-    const len = size - offset;
+    let len = size - offset;
     if (len <= MIN_FRAME) return undefined;
     const buf = Buffer.allocUnsafeSlow(len);
-    fs.readSync(fd, buf, 0, len, offset);
+    // Fewer bytes than the size said (the file shrank meanwhile): only those are looked at, never stale memory.
+    len = fs.readSync(fd, buf, 0, len, offset);
     const maxSeq = badSeq + Math.ceil(len / MIN_FRAME);
     for (let p = 1; p + MIN_FRAME <= len; p++) {
       const seq = readU64(buf, p + 4);

@@ -103,19 +103,24 @@ export function loadSnapshots(dir: string, logId: string, onBad?: (file: string,
   return out;
 }
 
-/** Atomically writes a snapshot and deletes all but the newest `keep` snapshot files. */
-export function writeSnapshotFile(dir: string, data: Buffer, anchorSeq: number, keep: number): string {
+/**
+ * Atomically writes a snapshot and deletes all but the newest `keep` snapshot files that `counts` (default: all).
+ * Files it does not count (snapshots the log ignores, such as ones anchored past its end after a repair) are left
+ * alone and take no place among the kept: by name they may be the newest, and would push out the one just written.
+ */
+export function writeSnapshotFile(dir: string, data: Buffer, anchorSeq: number, keep: number, counts: (file: string) => boolean = () => true): string {
   if (keep < 1) throw new WorldlineError('CONFIG_INVALID', `snapshots to keep must be at least 1, got ${keep}`);
   const sdir = path.join(dir, SNAPSHOT_DIR);
   fs.mkdirSync(sdir, { recursive: true });
   const name = String(anchorSeq).padStart(20, '0') + SNAPSHOT_SUFFIX;
   writeFileAtomicSync(sdir, name, data);
-  const all = listSnapshotFiles(dir);
+  const written = path.join(sdir, name);
+  const all = listSnapshotFiles(dir).filter((s) => s.file === written || counts(s.file));
   let removed = false;
   for (const old of all.slice(keep)) {
     fs.rmSync(old.file, { force: true });
     removed = true;
   }
   if (removed) fsyncDirSync(sdir);
-  return path.join(sdir, name);
+  return written;
 }

@@ -3,6 +3,7 @@
  * short write a full disk really gives first), EIO, failing fsync, and gates that hold an operation until released
  * so a test can act inside a window deterministically.
  */
+import fs from 'node:fs';
 import { nodeFileLayer, type FileLayer } from '../../server/log/index.js';
 
 export function errnoError(code: string, what: string): NodeJS.ErrnoException {
@@ -46,6 +47,8 @@ export class FaultyFiles implements FileLayer {
   syncError: string | undefined;
   writes = 0;
   syncs = 0;
+  /** Size of each file (by path) at its last fsync/fdatasync: what a machine crash would leave of it. */
+  readonly syncedSizes = new Map<string, number>();
   private truncateGate: (Gate & { wait(): Promise<void> }) | undefined;
   private writeGate: (Gate & { wait(): Promise<void> }) | undefined;
 
@@ -99,13 +102,20 @@ export class FaultyFiles implements FileLayer {
   async fsync(fd: number): Promise<void> {
     this.syncs++;
     if (this.syncError !== undefined) throw errnoError(this.syncError, 'fsync');
+    this.noteSynced(fd);
     return this.inner.fsync(fd);
   }
 
   async fdatasync(fd: number): Promise<void> {
     this.syncs++;
     if (this.syncError !== undefined) throw errnoError(this.syncError, 'fdatasync');
+    this.noteSynced(fd);
     return this.inner.fdatasync(fd);
+  }
+
+  private noteSynced(fd: number): void {
+    const path = this.paths.get(fd);
+    if (path !== undefined) this.syncedSizes.set(path, fs.fstatSync(fd).size);
   }
 
   async ftruncate(fd: number, length: number): Promise<void> {
@@ -125,6 +135,8 @@ export class FaultyFiles implements FileLayer {
   async rename(from: string, to: string): Promise<void> {
     await this.inner.rename(from, to);
     for (const [fd, p] of this.paths) if (p === from) this.paths.set(fd, to);
+    const synced = this.syncedSizes.get(from);
+    if (synced !== undefined) this.syncedSizes.set(to, synced);
   }
 
   unlink(path: string): Promise<void> {

@@ -125,6 +125,22 @@ describe('torn tail: truncation', () => {
   });
 });
 
+describe('a crash while creating a segment', () => {
+  it('a half-written next segment left as .tmp (crash before its rename) is removed, and the log continues where it ended', async () => {
+    const dir = copyBase();
+    const next = path.join(dir, 'segments', `${String(N + 1).padStart(20, '0')}.wlseg.tmp`);
+    const header = fs.readFileSync(relocate(layout.segments[layout.segments.length - 1]!.file, dir)).subarray(0, 20);
+    fs.writeFileSync(next, header); // the header was being written when the process died
+    const events: string[] = [];
+    const log = await openLog(dir, testLogOptions({ onEvent: (e) => events.push(e) }));
+    expect(events).toContain('removed-temp-segment');
+    expect(fs.existsSync(next)).toBe(false);
+    expect(log.lastSeq).toBe(N);
+    await log.close();
+    await expectPrefixThenAppend(dir, N, 'after a stray .tmp segment');
+  });
+});
+
 describe('corruption in the middle is refused, not repaired', () => {
   it('a single flipped bit in any middle record (any segment) is LOG_CORRUPTION_DETECTED naming its seq, and nothing changes', async () => {
     const dir = copyBase();
@@ -264,6 +280,9 @@ describe('corruption in the middle is refused, not repaired', () => {
     fs.rmSync(relocate(layout.segments[0]!.file, dir));
     const e = await rejectsWith(openLog(dir, testLogOptions()), 'LOG_CORRUPTION_DETECTED');
     expect(e.details['seq']).toBe(1);
+    // Truncating from seq 1 cannot bring back a start nothing anchors: the message must not send the operator there.
+    expect(e.message).not.toMatch(/truncateFromSeq/);
+    await rejectsWith(openLog(dir, testLogOptions({ truncateFromSeq: 1 })), 'CONFIG_INVALID');
   });
 });
 
@@ -330,6 +349,23 @@ describe('explicit repair with truncateFromSeq', () => {
     await (await openLog(dir, testLogOptions({ truncateFromSeq: bad }))).close();
     const after = asideContents();
     for (const b of first) expect(after.some((a) => a.equals(b)), 'bytes moved aside by the first repair are still on disk').toBe(true);
+  });
+
+  it('a damaged first segment header: the refusal offers no repair that cannot work, and asking for one is a typed error that changes nothing', async () => {
+    const dir = copyBase();
+    const file = relocate(layout.segments[0]!.file, dir);
+    const buf = fs.readFileSync(file);
+    buf[20]! ^= 0x01; // inside the header's JSON body
+    fs.writeFileSync(file, buf);
+    const before = snapshotFiles(dir);
+    const e = await rejectsWith(openLog(dir, testLogOptions()), 'LOG_CORRUPTION_DETECTED');
+    expect(e.details['seq']).toBe(1);
+    expect(e.message).not.toMatch(/truncateFromSeq/);
+    expect(e.message).toMatch(/header/);
+    // What the message used to advise: no record precedes seq 1, and no intact segment holds it.
+    const r = await rejectsWith(openLog(dir, testLogOptions({ truncateFromSeq: 1 })), 'CONFIG_INVALID');
+    expect(r.message).toMatch(/header/);
+    expectSameFiles(before, snapshotFiles(dir), 'refused repair');
   });
 
   it('repairs from a seq before the first bad one, dropping the records in between', async () => {

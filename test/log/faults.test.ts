@@ -215,6 +215,55 @@ describe('closing a read-only log', () => {
   });
 });
 
+describe('flush() after a failure', () => {
+  it.each(['ENOSPC', 'fsync'] as const)('flush() called from the rejection handler of an append that failed (%s) resolves', async (fault) => {
+    const dir = tempDir();
+    const files = new FaultyFiles();
+    const log = await openLog(dir, testLogOptions({ files, probeIntervalMs: 60_000 }));
+    await appendRecords(log, 5);
+    if (fault === 'ENOSPC') files.spaceLeft = 0;
+    else files.syncError = 'EIO';
+    // A caller that waits for the log to settle before retrying, as a retry loop with backoff does.
+    const retried = log.append('effect', Buffer.from('x')).then(
+      () => 'resolved',
+      () => log.flush().then(() => 'flushed'),
+    );
+    const outcome = await Promise.race([retried, new Promise((r) => setTimeout(r, 2000, 'flush() still pending after 2 s'))]);
+    expect(outcome).toBe('flushed');
+    await log.close();
+  });
+});
+
+describe('closing while a failed write is cut back', () => {
+  it("close() waits for the cut: the late ftruncate neither hits another log's file nor fails the closed log", async () => {
+    const dirA = tempDir();
+    const files = new FaultyFiles();
+    const a = await openLog(dirA, testLogOptions({ files, probeIntervalMs: 20 }));
+    const acked = await appendRecords(a, 10);
+    files.spaceLeft = 0;
+    const gate = files.gateNextTruncate();
+    const failing = a.append('effect', Buffer.from('fails'));
+    await gate.reached; // the log is about to cut its segment back to the last committed frame
+    const closing = a.close();
+    await new Promise((r) => setImmediate(r));
+    // Another log opened now gets the lowest free descriptor: A's, if close() already released it.
+    const dirB = tempDir();
+    const b = await openLog(dirB, testLogOptions());
+    const bAcked = await appendRecords(b, 20);
+    const segB = path.join(dirB, 'segments', '00000000000000000001.wlseg');
+    const sizeB = fs.statSync(segB).size;
+    gate.release();
+    await rejectsWith(failing, 'LOG_WRITE_FAILED');
+    await closing;
+    expect(fs.statSync(segB).size, "A's cut-back truncated B's segment").toBe(sizeB);
+    expect(a.status).toBe('closed');
+    await b.close();
+    expect((await verifyLog(dirB)).ok).toBe(true);
+    expectRecords(await readAll(dirB), bAcked);
+    expectRecords(await readAll(dirA), acked);
+  });
+});
+
 describe('write failure while rolling to a new segment', () => {
   it('ENOSPC creating the new segment: no temp file is left, appends resume with contiguous seqs', async () => {
     const dir = tempDir();

@@ -142,6 +142,69 @@ describe('frame writer', () => {
     await log2.close();
   });
 
+  /** A frame writer on this thread that does what the worker does, but can stop part way through a job. */
+  function partialWriter(): FrameWriter & { failNext: 'enospc' | 'gone' | undefined; jobs: number } {
+    const w = {
+      failNext: undefined as 'enospc' | 'gone' | undefined,
+      jobs: 0,
+      run: async (job: FrameJob) => {
+        w.jobs++;
+        const chain = new ChainWriter(Buffer.from(job.prevHash));
+        for (const c of job.chunks) chain.finishAll(c.buf, c.used);
+        const bytes = Buffer.concat(job.chunks.map((c) => c.buf.subarray(0, c.used)));
+        const fail = w.failNext;
+        w.failNext = undefined;
+        // A failing job lands part of its bytes first, ending inside a frame, as a filling disk or a dying thread does.
+        const n = fail ? Math.floor(bytes.length / 2) + 3 : bytes.length;
+        fs.writeSync(job.fd, bytes, 0, n, job.position);
+        if (fail === 'gone') throw new Error('the worker exited');
+        if (fail === 'enospc') return { ok: false as const, phase: 'write' as const, code: 'ENOSPC', message: 'ENOSPC from the test' };
+        if (job.sync) fs.fdatasyncSync(job.fd);
+        return { ok: true as const, lastHash: chain.tip(), syncSeconds: 0 };
+      },
+    };
+    return w;
+  }
+
+  it('a worker write that fails part way (ENOSPC) leaves no partial frame; every waiter gets LOG_WRITE_FAILED and seqs resume contiguous', async () => {
+    const dir = tempDir();
+    const writer = partialWriter();
+    const log = await openLog(dir, testLogOptions({ frameWriter: writer, segmentBytes: 64 * 1024, probeIntervalMs: 20 }));
+    const acked = await appendRecords(log, 30);
+    const seg = path.join(dir, 'segments', '00000000000000000001.wlseg');
+    const size = fs.statSync(seg).size;
+    writer.failNext = 'enospc';
+    const failed = Array.from({ length: 12 }, (_, i) => log.append('effect', recordFor(31 + i).payload));
+    for (const p of failed) expect((await rejectsWith(p, 'LOG_WRITE_FAILED')).details['errno']).toBe('ENOSPC');
+    expect(fs.statSync(seg).size, 'the partial batch is cut back').toBe(size);
+    expect(log.lastSeq).toBe(30);
+    await waitFor(() => log.status === 'open', 'the probe to find the disk writable');
+    const more = await appendRecords(log, 12);
+    expect([...more.keys()][0]).toBe(31);
+    await log.close();
+    expect((await verifyLog(dir)).ok).toBe(true);
+    const all = await readAll(dir);
+    expect(all.length).toBe(42);
+    expectRecords(all, acked);
+    expectRecords(all, more);
+  });
+
+  it('a job whose worker dies after writing part of it is redone on the log thread', async () => {
+    const dir = tempDir();
+    const writer = partialWriter();
+    const log = await openLog(dir, testLogOptions({ frameWriter: writer, segmentBytes: 64 * 1024 }));
+    const acked = await appendRecords(log, 30);
+    writer.failNext = 'gone';
+    for (const [seq, r] of await appendRecords(log, 12)) acked.set(seq, r);
+    for (const [seq, r] of await appendRecords(log, 12)) acked.set(seq, r);
+    expect(writer.jobs).toBeGreaterThanOrEqual(3);
+    await log.close();
+    expect((await verifyLog(dir)).ok).toBe(true);
+    const all = await readAll(dir);
+    expect(all.length).toBe(54);
+    expectRecords(all, acked);
+  });
+
   it('completes and writes batches itself when the worker is gone', async () => {
     const gone: FrameWriter = { run: () => Promise.reject(new Error('no worker')) };
     const dir = tempDir();

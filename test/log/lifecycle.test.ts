@@ -30,6 +30,25 @@ describe('log lifecycle', () => {
     expect(report.lastSeq).toBe(500);
   });
 
+  it('close() called again while the first close is flushing waits for it: every accepted append is written, none left unsettled', async () => {
+    const dir = tmp();
+    const log = await openLog(dir, { create: { worldId: 'w', worldSeed: '1' }, onFsyncFailure: 'fail' });
+    const accepted = Array.from({ length: 500 }, (_, i) => log.append('effect', Buffer.from(`r${i}`)));
+    // Two shutdown paths (a signal handler and a host's close, say) closing the same log.
+    const both = Promise.all([log.close(), log.close()]);
+    const outcome = await Promise.race([
+      Promise.all([both, Promise.allSettled(accepted)]).then(() => 'settled'),
+      new Promise((r) => setTimeout(r, 3000, 'still pending after 3 s')),
+    ]);
+    expect(outcome).toBe('settled');
+    const results = await Promise.allSettled(accepted);
+    expect(results.map((r) => r.status)).toEqual(results.map(() => 'fulfilled'));
+    expect(log.status).toBe('closed');
+    const report = await verifyLog(dir);
+    expect(report.ok).toBe(true);
+    expect(report.lastSeq).toBe(500);
+  });
+
   it('reopening continues the same chain with contiguous seqs', async () => {
     const dir = tmp();
     const a = await openLog(dir, { create: { worldId: 'w', worldSeed: '1' } });

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import seedrandom from 'seedrandom';
 import { openLog, verifyLog, type EventLog } from '../../server/log/index.js';
+import { MAX_BODY_BYTES } from '../../server/log/format.js';
 import {
   appendRecords, computeLayout, expectRecords, readAll, rejectsWith, testLogOptions, throwsWith, useTempDirs, type Rec,
 } from '../helpers/log.js';
@@ -136,6 +137,17 @@ describe('append input validation', () => {
     expect(e.code).toBe(7010);
     expect(e.details['bytes']).toBe(1001);
     expect((await log.append('effect', Buffer.alloc(1000, 1))).seq).toBe(1);
+    await log.close();
+  });
+
+  it('a maxRecordBytes above what a frame can hold is CONFIG_INVALID, so no record the next open would cut is ever acknowledged', async () => {
+    // Recovery reads a frame body over MAX_BODY_BYTES as a bad length field (a torn tail when last): a record that
+    // large, once acknowledged, would be cut away at the next open. The largest payload any kind can carry is the limit.
+    const ceiling = MAX_BODY_BYTES - 9 - 255;
+    for (const maxRecordBytes of [ceiling + 1, MAX_BODY_BYTES, 2 ** 32, Number.NaN, -1]) {
+      await rejectsWith(openLog(tempDir(), testLogOptions({ maxRecordBytes })), 'CONFIG_INVALID');
+    }
+    const log = await openLog(tempDir(), testLogOptions({ maxRecordBytes: ceiling }));
     await log.close();
   });
 

@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openLog, verifyLog } from '../../server/log/index.js';
+import { FaultyFiles } from '../helpers/faulty-files.js';
 import {
-  appendRecords, computeLayout, expectRecords, readAll, recordFor, rejectsWith, testLogOptions, throwsWith, useTempDirs,
+  appendRecords, computeLayout, expectRecords, frameBytes, readAll, recordFor, rejectsWith, testLogOptions, throwsWith, useTempDirs, type Rec,
 } from '../helpers/log.js';
 
 const tempDir = useTempDirs('worldline-snapshots-');
@@ -129,5 +130,90 @@ describe('snapshots and compaction', () => {
     expect(await log.compact()).toEqual([]);
     expect(log.firstSeq).toBe(1);
     await log.close();
+  });
+
+  it('compaction never deletes the segment being written while its successor is only queued', async () => {
+    const dir = tempDir();
+    const files = new FaultyFiles();
+    const log = await openLog(dir, testLogOptions({ files, snapshotsToKeep: 1 }));
+    const segFiles = (d: string): string[] => fs.readdirSync(path.join(d, 'segments')).filter((n) => n.endsWith('.wlseg')).sort();
+    const acked = new Map<number, Rec>();
+    // Fill the first segment up to where the next record must roll to a new one.
+    for (;;) {
+      const size = fs.statSync(path.join(dir, 'segments', segFiles(dir)[0]!)).size;
+      if (size + frameBytes(recordFor(log.lastSeq + 1)) > 4096) break;
+      for (const [seq, r] of await appendRecords(log, 1)) acked.set(seq, r);
+    }
+    const anchor = log.lastSeq;
+    await log.writeSnapshot(state(anchor), anchor); // vouches for everything in the first segment
+    const roll = files.gateNextWrite(); // the roll's first write (the seal, then the new segment) waits here
+    const next = recordFor(anchor + 1);
+    const appended = log.append(next.kind, next.payload);
+    await roll.reached;
+    const removed = await log.compact();
+    // A crash now: the directory as it stands must still hold every acknowledged record.
+    const crashed = tempDir();
+    for (const name of ['segments', 'snapshots']) fs.cpSync(path.join(dir, name), path.join(crashed, name), { recursive: true });
+    roll.release();
+    await appended;
+    acked.set(anchor + 1, next);
+    const reopened = await openLog(crashed, testLogOptions());
+    expect(reopened.meta.logId, 'the crash image is the same log, not a new one').toBe(log.meta.logId);
+    expect(reopened.lastSeq).toBe(anchor);
+    await reopened.close();
+    expect(removed).toEqual([]);
+    // Once the successor exists, the segment can go.
+    const first = segFiles(dir)[0];
+    expect((await log.compact()).map((f) => path.basename(f))).toEqual([first]);
+    await log.close();
+    expect((await verifyLog(dir)).ok).toBe(true);
+    expectRecords(await readAll(dir), new Map([[anchor + 1, next]]));
+  });
+
+  it('snapshots left past the end of the log (after a repair) do not crowd out the ones written after it', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir, testLogOptions());
+    await appendRecords(log, 100);
+    await log.writeSnapshot(state(80), 80);
+    await log.writeSnapshot(state(90), 90);
+    await log.close();
+    // An operator rolls the log back to seq 49; the snapshots at 80 and 90 now describe records that are gone.
+    const repaired = await openLog(dir, testLogOptions({ truncateFromSeq: 50 }));
+    expect(repaired.lastSeq).toBe(49);
+    expect(repaired.latestSnapshot()).toBeUndefined();
+    await appendRecords(repaired, 10);
+    await repaired.writeSnapshot(state(55), 55);
+    await repaired.writeSnapshot(state(59), 59);
+    expect(repaired.latestSnapshot()?.anchorSeq, 'the snapshot just written').toBe(59);
+    await repaired.close();
+    const reopened = await openLog(dir, testLogOptions());
+    expect(reopened.latestSnapshot()?.anchorSeq).toBe(59);
+    expect(Buffer.from(reopened.latestSnapshot()!.state).equals(state(59))).toBe(true);
+    await reopened.close();
+    expect((await verifyLog(dir)).snapshots, 'the newest two valid snapshots are kept').toBe(2);
+  });
+
+  it("under 'none', compaction relies only on a snapshot whose anchor is synced: a machine crash never leaves a log nothing anchors", async () => {
+    const dir = tempDir();
+    const files = new FaultyFiles();
+    const log = await openLog(dir, testLogOptions({ files, durability: 'none', snapshotsToKeep: 1 }));
+    const acked = await appendRecords(log, 150); // several segments; each roll syncs the finished one
+    const anchor = log.lastSeq; // in the last segment, which nothing has synced yet
+    await log.writeSnapshot(state(anchor), anchor);
+    await log.compact();
+    // A machine crash now: every segment keeps only what was synced (the new ones, their header at least).
+    const crashed = tempDir();
+    for (const name of ['segments', 'snapshots']) fs.cpSync(path.join(dir, name), path.join(crashed, name), { recursive: true });
+    for (const name of fs.readdirSync(path.join(dir, 'segments')).filter((n) => n.endsWith('.wlseg'))) {
+      const synced = files.syncedSizes.get(path.join(dir, 'segments', name));
+      expect(synced, `${name} was synced at least at its creation`).toBeDefined();
+      fs.truncateSync(path.join(crashed, 'segments', name), synced);
+    }
+    await log.close();
+    const reopened = await openLog(crashed, testLogOptions());
+    expect(reopened.lastSeq).toBeGreaterThan(0);
+    const kept = new Map([...acked].filter(([seq]) => seq >= reopened.firstSeq && seq <= reopened.lastSeq));
+    await reopened.close();
+    expectRecords(await readAll(crashed), kept);
   });
 });
