@@ -16,6 +16,32 @@ const unescape = (t: string): string => (t.includes('~') ? t.replace(/~1/g, '/')
 
 const isObj = (v: JsonValue | undefined): v is { [k: string]: JsonValue } => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+interface EntityPath {
+  readonly id: string;
+  readonly field: string | undefined;
+}
+
+/**
+ * Parsed op paths, shared by every view of the process: a world's paths recur every tick (the same entities' same
+ * fields), so each is split and unescaped once rather than once per op per client (bounded: cleared when full).
+ */
+const parsedPaths = new Map<string, EntityPath | undefined>();
+
+function parsePath(p: string): EntityPath | undefined {
+  let e = parsedPaths.get(p);
+  if (e !== undefined || parsedPaths.has(p)) return e;
+  if (p.startsWith('/entities/')) {
+    const rest = p.slice(10);
+    const slash = rest.indexOf('/');
+    const id = unescape(slash < 0 ? rest : rest.slice(0, slash));
+    const field = slash < 0 ? undefined : unescape(rest.slice(slash + 1));
+    if (field === undefined || !field.includes('/')) e = { id, field };
+  }
+  if (parsedPaths.size >= 1 << 20) parsedPaths.clear();
+  parsedPaths.set(p, e);
+  return e;
+}
+
 export class ClientView {
   readonly entities = new Map<string, EntityRec>();
   viewSeq = -1;
@@ -53,13 +79,10 @@ export class ClientView {
   }
 
   private applyOp(op: WireOp): ViewError | undefined {
-    const p = op.path;
-    if (!p.startsWith('/entities/')) return 'bad-path';
-    const rest = p.slice(10);
-    const slash = rest.indexOf('/');
-    const id = unescape(slash < 0 ? rest : rest.slice(0, slash));
-    const field = slash < 0 ? undefined : unescape(rest.slice(slash + 1));
-    if (field !== undefined && field.includes('/')) return 'bad-path';
+    const parsed = parsePath(op.path);
+    if (parsed === undefined) return 'bad-path';
+    const id = parsed.id;
+    const field = parsed.field;
     const cur = this.entities.get(id);
     if (field === undefined) {
       if (op.op === 'add') {

@@ -91,24 +91,42 @@ export class SentPaths {
 
 /** Client side, per connection: the path definitions received so far. */
 export class PathDictionary {
-  private readonly paths = new Map<number, string>();
+  /**
+   * By id. The server numbers paths 0, 1, 2, ..., so ids are small and dense: an array, read once per op. An id past
+   * DENSE_IDS (only a malformed or hostile frame) goes to a map, so no frame can make the array huge.
+   */
+  private readonly dense: Array<string | undefined> = [];
+  private sparse: Map<number, string> | undefined;
+  private count = 0;
 
   define(id: number, path: string): void {
-    const had = this.paths.get(id);
+    const had = this.lookup(id);
     if (had !== undefined && had !== path) throw new FrameError(`path id ${id} redefined from ${JSON.stringify(had)} to ${JSON.stringify(path)}`);
-    this.paths.set(id, path);
+    if (had !== undefined) return;
+    this.count++;
+    if (id >= 0 && id < DENSE_IDS) {
+      while (this.dense.length < id) this.dense.push(undefined);
+      this.dense[id] = path;
+    } else (this.sparse ??= new Map()).set(id, path);
   }
 
   get(id: number): string {
-    const p = this.paths.get(id);
+    const p = id >= 0 && id < DENSE_IDS ? this.dense[id] : this.sparse?.get(id);
     if (p === undefined) throw new FrameError(`path id ${id} used before its definition`);
     return p;
   }
 
+  private lookup(id: number): string | undefined {
+    return id >= 0 && id < DENSE_IDS ? this.dense[id] : this.sparse?.get(id);
+  }
+
   get size(): number {
-    return this.paths.size;
+    return this.count;
   }
 }
+
+/** Path ids kept in the dense array (at most 8 MiB of it). */
+const DENSE_IDS = 1 << 20;
 
 /** Ops encoded once for every connection of a world that receives them. */
 export interface BinaryFragment {
