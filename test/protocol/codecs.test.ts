@@ -54,6 +54,19 @@ const sameOps = (a: readonly WireOp[], b: readonly WireOp[]): void => expect(a).
 describe('compact op stream', () => {
   const anyNumber = fc.oneof(fc.double(), fc.float(), fc.integer(), fc.constantFrom(-0, 0, 5e-324, -5e-324, 2 ** 53, -(2 ** 53), 2 ** 53 - 1, Number.MAX_VALUE, 0.1, 512.37, -123.4567, 1e21));
 
+  it('keeps path definitions by id, dense or not: a huge id is held without a huge array, a redefinition is refused', () => {
+    const d = new PathDictionary();
+    d.define(0, '/a');
+    d.define(3, '/b');
+    d.define(2 ** 40, '/far');
+    d.define(3, '/b');
+    expect([d.get(0), d.get(3), d.get(2 ** 40), d.size]).toEqual(['/a', '/b', '/far', 3]);
+    expect(() => d.get(1)).toThrow(/used before its definition/);
+    expect(() => d.get(2 ** 40 + 1)).toThrow(/used before its definition/);
+    expect(() => d.define(2 ** 40, '/other')).toThrow(/redefined/);
+    expect(() => d.define(0, '/other')).toThrow(/redefined/);
+  });
+
   it('decodes to exactly the numbers that went in, -0, NaN and infinities included', () => {
     fc.assert(
       fc.property(fc.array(anyNumber, { minLength: 1, maxLength: 20 }), (xs) => {
