@@ -59,6 +59,7 @@ interface Scenario {
   readonly workers: number;
   readonly provider: 'own' | 'worker';
   readonly tokenDelayMs: number;
+  readonly fetch: 'http' | 'undici';
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -176,7 +177,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
       w.on('exit', (code) => inbox.fail(`worker ${index} exited with ${code}`));
       const agents: string[] = [];
       for (let i = a; i < b; i++) agents.push(`${sc.mode === 'sdk' ? 'g' : 'raw'}${String(i).padStart(4, '0')}`);
-      const cfg: WorkerConfig = { index, mode: sc.mode, wsUrl: server.wsUrl, worldId: server.worldId, tenant: 'default', secret: server.secret, agents, providerUrl, tokenDelayMs: sc.tokenDelayMs, connectConcurrency: 50 };
+      const cfg: WorkerConfig = { index, mode: sc.mode, wsUrl: server.wsUrl, worldId: server.worldId, tenant: 'default', secret: server.secret, agents, providerUrl, tokenDelayMs: sc.tokenDelayMs, fetch: sc.fetch, connectConcurrency: 50 };
       w.send({ type: 'start', cfg } satisfies ToWorker);
       return w;
     });
@@ -271,7 +272,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
     const cpuPct = (a: number | undefined, b: number): number => (a === undefined ? NaN : Math.round(((b - a) / 10 / seconds) * 10) / 10);
     if (notCancelled) console.log(`  ${notCancelled} generations did not end cancelled (first: ${firstBad})`);
     return {
-      mode: sc.mode, agents: sc.agents, workers: sc.workers, provider: sc.mode === 'sdk' ? sc.provider : 'none', rounds: sc.rounds, warmupRounds: sc.warmup,
+      mode: sc.mode, agents: sc.agents, workers: sc.workers, provider: sc.mode === 'sdk' ? sc.provider : 'none', ...(sc.mode === 'sdk' ? { fetch: sc.fetch } : {}), rounds: sc.rounds, warmupRounds: sc.warmup,
       samples: h.cancelled.totalCount, lostSamples: lost, notCancelled,
       cancelledP50Ms: ms(h.cancelled, 50), cancelledP99Ms: ms(h.cancelled, 99), cancelledMaxMs: ms(h.cancelled, 100),
       ...(sc.mode === 'sdk'
@@ -321,7 +322,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
 const fmt = (r: Record<string, unknown>, k: string): number => r[k] as number;
 
 export async function run(opts: BenchOptions & { readonly args?: readonly string[] }): Promise<Record<string, unknown>> {
-  const { values } = parseArgs({ args: [...(opts.args ?? process.argv.slice(2))], options: { provider: { type: 'string' }, workers: { type: 'string' }, rounds: { type: 'string' }, agents: { type: 'string' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, dump: { type: 'string' }, 'token-ms': { type: 'string' }, smoke: { type: 'boolean' } }, strict: false, allowPositionals: true });
+  const { values } = parseArgs({ args: [...(opts.args ?? process.argv.slice(2))], options: { provider: { type: 'string' }, workers: { type: 'string' }, rounds: { type: 'string' }, agents: { type: 'string' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, dump: { type: 'string' }, 'token-ms': { type: 'string' }, fetch: { type: 'string' }, smoke: { type: 'boolean' } }, strict: false, allowPositionals: true });
   const count = (name: string, v: unknown): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -330,7 +331,9 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
   };
   if (values['provider'] !== undefined && values['provider'] !== 'own' && values['provider'] !== 'worker') throw new Error('--provider is own or worker');
   if (values['only'] !== undefined && values['only'] !== 'sdk' && values['only'] !== 'raw') throw new Error('--only is sdk or raw');
+  if (values['fetch'] !== undefined && values['fetch'] !== 'http' && values['fetch'] !== 'undici') throw new Error('--fetch is http or undici');
   const providerOpt = values['provider'] === 'worker' ? 'worker' : 'own';
+  const fetchOpt = values['fetch'] === 'undici' ? 'undici' : 'http';
   const workersOpt = count('workers', values['workers']);
   const roundsOpt = count('rounds', values['rounds']);
   // Two workers for 200 agents: one per core of the 2-core machine (4 gave a worse p99: they only shared the cores).
@@ -343,8 +346,8 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
   if (typeof values['cpu-prof'] === 'string') cpuProfDir = path.resolve(values['cpu-prof']);
   if (typeof values['dump'] === 'string') dumpFile = path.resolve(values['dump']);
   const only = values['only'];
-  const scenarios: Scenario[] = only === 'raw' ? [] : sizes.map((agents) => ({ mode: 'sdk', agents, rounds: roundsFor(agents), warmup, workers: workersFor(agents), provider: providerOpt, tokenDelayMs }));
-  const rawScenarios: Scenario[] = only === 'sdk' ? [] : sizes.map((agents) => ({ mode: 'raw', agents, rounds: roundsFor(agents), warmup, workers: workersFor(agents), provider: providerOpt, tokenDelayMs }));
+  const scenarios: Scenario[] = only === 'raw' ? [] : sizes.map((agents) => ({ mode: 'sdk', agents, rounds: roundsFor(agents), warmup, workers: workersFor(agents), provider: providerOpt, tokenDelayMs, fetch: fetchOpt }));
+  const rawScenarios: Scenario[] = only === 'sdk' ? [] : sizes.map((agents) => ({ mode: 'raw', agents, rounds: roundsFor(agents), warmup, workers: workersFor(agents), provider: providerOpt, tokenDelayMs, fetch: fetchOpt }));
   const results: Array<Record<string, unknown>> = [];
   for (const sc of scenarios) results.push(await measure(sc));
   console.log(`\nCommit of a stale-making Say to (a) Cancelled decoded by the SDK and (b) the provider seeing the HTTP stream closed; goals p99 ≤ ${GOAL_CANCELLED_P99_MS} ms and ≤ ${GOAL_HTTP_CLOSED_P99_MS} ms.`);
@@ -391,7 +394,7 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
     raw,
   };
   // A run with non-default options must not overwrite the figures the README cites.
-  const custom = ['provider', 'workers', 'rounds', 'agents', 'only', 'cpu-prof', 'dump', 'token-ms'].some((k) => values[k] !== undefined);
+  const custom = ['provider', 'workers', 'rounds', 'agents', 'only', 'cpu-prof', 'dump', 'token-ms', 'fetch'].some((k) => values[k] !== undefined);
   const file = writeResult(opts.smoke ? 'cancel-smoke' : custom ? 'cancel-custom' : 'cancel', result);
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
   return result;

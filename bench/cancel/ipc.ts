@@ -54,6 +54,8 @@ export interface WorkerConfig {
   readonly providerUrl: string | undefined;
   /** sdk mode: the pause between two tokens of every stream. */
   readonly tokenDelayMs: number;
+  /** sdk mode: the fetch under the openai package: 'http' (the adapter's default, node:http) or 'undici' (Node's own). */
+  readonly fetch: 'http' | 'undici';
   readonly connectConcurrency: number;
 }
 

@@ -162,7 +162,7 @@ async function sdkDriver(cfg: WorkerConfig, tokenFor: (agent: string) => Promise
     own = await startRecordingProvider(cfg.tokenDelayMs);
     url = own.url;
   }
-  const provider: LlmProvider = openAIProvider({ model: 'bench', baseURL: `${url}/v1`, apiKey: 'k' });
+  const provider: LlmProvider = openAIProvider({ model: 'bench', baseURL: `${url}/v1`, apiKey: 'k', ...(cfg.fetch === 'undici' ? { fetch: globalThis.fetch } : {}) });
   const slots = cfg.agents.map((id) => new Slot(id));
   const agents: Agent[] = [];
   await inWaves(slots, cfg.connectConcurrency, async (s) => {
