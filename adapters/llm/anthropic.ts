@@ -4,7 +4,7 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { defaultHttpFetch } from './http-fetch.js';
-import { abortReason, closeQuietly, estimateTokens, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
+import { abortReason, closeQuietly, estimateTokens, quietController, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
 
 export interface AnthropicOptions {
   readonly model: string;
@@ -53,6 +53,7 @@ export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
         request.release();
         throw abortReason(req.signal, err);
       }
+      quietController(stream.controller);
       let inputTokens: number | undefined;
       let outputTokens: number | undefined;
       let streamed = 0;

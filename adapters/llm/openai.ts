@@ -5,7 +5,7 @@
  */
 import OpenAI, { AzureOpenAI } from 'openai';
 import { defaultHttpFetch } from './http-fetch.js';
-import { abortReason, closeQuietly, estimateTokens, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
+import { abortReason, closeQuietly, estimateTokens, quietController, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
 
 export interface OpenAIOptions {
   readonly model: string;
@@ -59,6 +59,7 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
         request.release();
         throw abortReason(req.signal, err);
       }
+      quietController(stream.controller);
       let outputTokens = 0;
       let reported = false;
       try {
