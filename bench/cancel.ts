@@ -345,7 +345,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
 const fmt = (r: Record<string, unknown>, k: string): number => r[k] as number;
 
 export async function run(opts: BenchOptions & { readonly args?: readonly string[] }): Promise<Record<string, unknown>> {
-  const { values } = parseArgs({ args: [...(opts.args ?? process.argv.slice(2))], options: { provider: { type: 'string' }, workers: { type: 'string' }, rounds: { type: 'string' }, agents: { type: 'string' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, dump: { type: 'string' }, 'token-ms': { type: 'string' }, fetch: { type: 'string' }, smoke: { type: 'boolean' } }, strict: false, allowPositionals: true });
+  const { values } = parseArgs({ args: [...(opts.args ?? process.argv.slice(2))], options: { provider: { type: 'string' }, workers: { type: 'string' }, rounds: { type: 'string' }, agents: { type: 'string' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, dump: { type: 'string' }, 'token-ms': { type: 'string' }, fetch: { type: 'string' }, warmup: { type: 'string' }, smoke: { type: 'boolean' } }, strict: false, allowPositionals: true });
   const count = (name: string, v: unknown): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -362,15 +362,16 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
   // Two workers for 200 agents: one per core of the 2-core machine (4 gave a worse p99: they only shared the cores).
   const workersFor = (agents: number): number => workersOpt ?? (agents >= 100 ? 2 : 1);
   const roundsFor = (agents: number): number => roundsOpt ?? (opts.smoke ? 2 : agents >= 100 ? 40 : 200);
-  const warmup = opts.smoke ? 1 : 3;
+  const warmupOpt = values['warmup'] === undefined ? undefined : values['warmup'] === '0' ? 0 : count('warmup', values['warmup']);
+  const warmupFor = (_agents: number): number => warmupOpt ?? (opts.smoke ? 1 : 3);
   const tokenDelayMs = count('token-ms', values['token-ms']) ?? TOKEN_DELAY_MS;
   const sizes = typeof values['agents'] === 'string' ? values['agents'].split(',').map((a) => count('agents', a)!) : [10, 200];
   const loadBefore = os.loadavg();
   if (typeof values['cpu-prof'] === 'string') cpuProfDir = path.resolve(values['cpu-prof']);
   if (typeof values['dump'] === 'string') dumpFile = path.resolve(values['dump']);
   const only = values['only'];
-  const scenarios: Scenario[] = only === 'raw' ? [] : sizes.map((agents) => ({ mode: 'sdk', agents, rounds: roundsFor(agents), warmup, workers: workersFor(agents), provider: providerOpt, tokenDelayMs, fetch: fetchOpt }));
-  const rawScenarios: Scenario[] = only === 'sdk' ? [] : sizes.map((agents) => ({ mode: 'raw', agents, rounds: roundsFor(agents), warmup, workers: workersFor(agents), provider: providerOpt, tokenDelayMs, fetch: fetchOpt }));
+  const scenarios: Scenario[] = only === 'raw' ? [] : sizes.map((agents) => ({ mode: 'sdk', agents, rounds: roundsFor(agents), warmup: warmupFor(agents), workers: workersFor(agents), provider: providerOpt, tokenDelayMs, fetch: fetchOpt }));
+  const rawScenarios: Scenario[] = only === 'sdk' ? [] : sizes.map((agents) => ({ mode: 'raw', agents, rounds: roundsFor(agents), warmup: warmupFor(agents), workers: workersFor(agents), provider: providerOpt, tokenDelayMs, fetch: fetchOpt }));
   const results: Array<Record<string, unknown>> = [];
   for (const sc of scenarios) results.push(await measure(sc));
   console.log(`\nCommit of a stale-making Say to (a) Cancelled decoded by the SDK and (b) the provider seeing the HTTP stream closed; goals p99 ≤ ${GOAL_CANCELLED_P99_MS} ms and ≤ ${GOAL_HTTP_CLOSED_P99_MS} ms.`);
@@ -417,7 +418,7 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
     raw,
   };
   // A run with non-default options must not overwrite the figures the README cites.
-  const custom = ['provider', 'workers', 'rounds', 'agents', 'only', 'cpu-prof', 'dump', 'token-ms', 'fetch'].some((k) => values[k] !== undefined);
+  const custom = ['provider', 'workers', 'rounds', 'agents', 'only', 'cpu-prof', 'dump', 'token-ms', 'fetch', 'warmup'].some((k) => values[k] !== undefined);
   const file = writeResult(opts.smoke ? 'cancel-smoke' : custom ? 'cancel-custom' : 'cancel', result);
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
   return result;
