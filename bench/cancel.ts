@@ -29,8 +29,8 @@
  * worker layout, which isolates the server's cancel path and the transport.
  *
  * `npm run bench -- cancel` → bench/results/cancel.json; `--smoke` for CI (short; asserts nothing about times) →
- * cancel-smoke.json. To look closer (→ cancel-custom.json): `--agents 10,200 --rounds N --workers K --only sdk|raw
- * --provider own|worker --token-ms MS`, `--dump FILE` (every round's raw stamps, JSON lines) and `--cpu-prof DIR` (a CPU profile
+ * cancel-smoke.json. To look closer (→ cancel-custom.json): `--agents 10,200 --rounds N --warmup N --workers K --only
+ * sdk|raw --provider own|worker --token-ms MS --fetch http|undici`, `--dump FILE` (every round's raw stamps, JSON lines) and `--cpu-prof DIR` (a CPU profile
  * of every child over the measured rounds, bench/cancel/cpu-profile.ts).
  */
 import { fork, type ChildProcess } from 'node:child_process';
