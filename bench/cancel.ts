@@ -16,19 +16,21 @@
  * - the speaker: an SDK agent in this process, which does nothing else while a round runs.
  * Workers and provider run the TypeScript through tsx with source-mapped stacks off, as compiled code runs.
  *
- * Clock: every stamp is performance.timeOrigin + performance.now() in the process that saw the event (sub-ms; the
- * processes' offsets to the wall clock are measured and recorded, a few µs). The commit instant is not on the wire
- * with sub-ms resolution: the effect's wall_time (= the delta's server_time) is the quantum's Date.now(), whole ms,
- * floored. The quantum also starts after the speaker sent its Say. So commit ≥ max(wall_time, Say sent), and
- * commit < wall_time + 1 ms: every latency here is measured from that lower bound, so it over-states by less than
- * `commitUncertaintyMs` (< 1 ms; median recorded) and never under-states.
+ * Clock: every stamp is the machine's monotonic clock (bench/cancel/clock.ts: one timeline for all processes; the
+ * wall clock is stepped on our VMs, so performance.timeOrigin-based stamps of different processes disagree). The
+ * commit instant is the Cancelled frames' server_time, the server's performance.timeOrigin + performance.now() as the
+ * quantum that commits the Say begins (µs before the Say's effect is applied, so latencies are over-stated by those
+ * µs, never under-stated), placed on the monotonic clock with the server process's constant offset
+ * (bench/cancel/server-clock.ts, imported into the server). Each round checks it: after the Say was sent, and within
+ * a millisecond of the Say's wall_time (the delta's server_time, Date.now() floored, placed with Date.now() − stamp()
+ * read as the Say's result arrives).
  *
  * Also measured, without the SDK or model streams: bare protocol clients (ws + the msgpack codec) in the same
  * worker layout, which isolates the server's cancel path and the transport.
  *
  * `npm run bench -- cancel` → bench/results/cancel.json; `--smoke` for CI (short; asserts nothing about times) →
- * cancel-smoke.json. To look closer (→ cancel-custom.json): `--agents 10,200 --rounds N --workers K --only sdk|raw
- * --provider own|worker --token-ms MS`, `--dump FILE` (every round's raw stamps, JSON lines) and `--cpu-prof DIR` (a CPU profile
+ * cancel-smoke.json. To look closer (→ cancel-custom.json): `--agents 10,200 --rounds N --warmup N --workers K --only
+ * sdk|raw --provider own|worker --token-ms MS --fetch http|undici`, `--dump FILE` (every round's raw stamps, JSON lines) and `--cpu-prof DIR` (a CPU profile
  * of every child over the measured rounds, bench/cancel/cpu-profile.ts).
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -59,6 +61,7 @@ interface Scenario {
   readonly workers: number;
   readonly provider: 'own' | 'worker';
   readonly tokenDelayMs: number;
+  readonly fetch: 'http' | 'undici';
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -118,6 +121,7 @@ let cpuProfDir: string | undefined;
 /** `--dump FILE`: every measured round's raw stamps, one JSON line per round, for a closer look. */
 let dumpFile: string | undefined;
 const profHook = path.join(here, 'cancel', 'cpu-profile.ts');
+const serverClockHook = path.join(here, 'cancel', 'server-clock.ts');
 const profEnv = (): Record<string, string> => (cpuProfDir ? { CANCEL_BENCH_CPU_PROF_DIR: cpuProfDir } : {});
 
 function forkChild(file: string, args: readonly string[]): ChildProcess {
@@ -146,7 +150,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
   const dataDir = tmpDir('cancel');
   const server = await spawnServer({
     world: 'conversation', dataDir, tickMs: TICK_MS, from: 'tsx',
-    env: { ...(cpuProfDir ? { NODE_OPTIONS: `--import tsx --import ${profHook}`, ...profEnv() } : {}), WORLDLINE_CONNECTIONS_PER_IP: '100000', WORLDLINE_QUARANTINE_AFTER: '0', WORLDLINE_MESSAGES_PER_SECOND: '100000', WORLDLINE_INTENTS_PER_SECOND_PER_TENANT: '1000000' },
+    env: { NODE_OPTIONS: `--import tsx --import ${serverClockHook}${cpuProfDir ? ` --import ${profHook}` : ''}`, ...profEnv(), WORLDLINE_CONNECTIONS_PER_IP: '100000', WORLDLINE_QUARANTINE_AFTER: '0', WORLDLINE_MESSAGES_PER_SECOND: '100000', WORLDLINE_INTENTS_PER_SECOND_PER_TENANT: '1000000' },
   }).catch((err: unknown) => {
     fs.rmSync(dataDir, { recursive: true, force: true });
     throw err;
@@ -158,6 +162,9 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
   try {
     let providerUrl: string | undefined;
     let provider: ChildProcess | undefined;
+    const serverEpochOffset = Number(/cancel-bench-epoch-offset=(-?[\d.e+-]+)/.exec(server.output())?.[1]);
+    if (!Number.isFinite(serverEpochOffset)) throw new Error(`the server did not print its clock offset (bench/cancel/server-clock.ts):\n${server.output()}`);
+    // Date.now() − stamp(), system-wide: as each process got ready, and as the measured rounds start and end.
     const offsets: Record<string, number> = { bench: clockOffset() };
     if (sc.mode === 'sdk' && sc.provider === 'own') {
       provider = forkChild('provider.ts', [String(sc.tokenDelayMs)]);
@@ -176,7 +183,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
       w.on('exit', (code) => inbox.fail(`worker ${index} exited with ${code}`));
       const agents: string[] = [];
       for (let i = a; i < b; i++) agents.push(`${sc.mode === 'sdk' ? 'g' : 'raw'}${String(i).padStart(4, '0')}`);
-      const cfg: WorkerConfig = { index, mode: sc.mode, wsUrl: server.wsUrl, worldId: server.worldId, tenant: 'default', secret: server.secret, agents, providerUrl, tokenDelayMs: sc.tokenDelayMs, connectConcurrency: 50 };
+      const cfg: WorkerConfig = { index, mode: sc.mode, wsUrl: server.wsUrl, worldId: server.worldId, tenant: 'default', secret: server.secret, agents, providerUrl, tokenDelayMs: sc.tokenDelayMs, fetch: sc.fetch, connectConcurrency: 50 };
       w.send({ type: 'start', cfg } satisfies ToWorker);
       return w;
     });
@@ -197,7 +204,11 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
       cancelled: latencyHistogram(), aborted: latencyHistogram(), streamEnded: latencyHistogram(), httpClosed: latencyHistogram(), delta: latencyHistogram(),
       spread: latencyHistogram(), firstCancel: latencyHistogram(), sdkAbort: latencyHistogram(), closeAfterAbort: latencyHistogram(),
     };
-    const uncertainty: number[] = [];
+    const vsWall: number[] = [];
+    const afterSay: number[] = [];
+    /** Rounds whose Cancelled frames did not all carry one server_time (cancels from more than one quantum). */
+    let splitRounds = 0;
+    let wallStart = NaN;
     const bursts: Array<BurstReport & { agents: number }> = [];
     const roundP99: number[] = [];
     let lost = 0;
@@ -210,6 +221,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
       if (round === 0) {
         if (cpuProfDir) for (const pid of [server.pid, ...children.map((c) => c.pid)]) if (pid !== undefined) process.kill(pid, 'SIGUSR2');
         tStart = stamp();
+        wallStart = clockOffset();
         cpuStart = { server: cpuOf(server.pid), workers: workers.map((w) => cpuOf(w.pid)), provider: cpuOf(provider?.pid) };
       }
       for (const w of workers) w.send({ type: 'round', round, catchUpSeq: lastSeq } satisfies ToWorker);
@@ -221,6 +233,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
       while (Math.max(0, ...serverTimes.keys()) < lastSeq && stamp() < deadline) await sleep(1);
       const sentAt = stamp();
       const said = await speaker.submit({ req_id: `say-${round}`, kind: 'Say', payload: { text: `line ${round}` } });
+      const wallNow = Date.now() - stamp();
       if (said.status !== 'accepted' || said.global_seq === undefined) throw new Error(`round ${round}: the Say was ${said.status} ${said.error?.message ?? ''}`);
       lastSeq = said.global_seq;
       const done = await inbox.take((m): m is Extract<FromWorker, { type: 'done' }> => m.type === 'done' && m.round === round, workers.length, 60_000, `round ${round}: the workers' reports`);
@@ -237,10 +250,15 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
       const samples: Sample[] = done.flatMap((d) => d.samples);
       for (const d of done) bursts.push({ ...d.burst, agents: d.samples.length });
       const wall = serverTimes.get(lastSeq) ?? samples.find((s) => Number.isFinite(s.deltaServerTime))?.deltaServerTime ?? NaN;
-      // The quantum began after the Say was sent and within [wall_time, wall_time + 1).
-      if (dumpFile) fs.appendFileSync(dumpFile, JSON.stringify({ mode: sc.mode, agents: sc.agents, round, sentAt, wall, workers: done.map((d) => ({ index: d.index, burst: d.burst, samples: d.samples })), closes }) + '\n');
-      const commit = Math.max(wall, sentAt);
-      uncertainty.push(wall + 1 - commit);
+      // The quantum that committed the Say began at the Cancelled frames' server_time (the server's epoch clock):
+      // after the Say was sent, and within [wall_time, wall_time + 1) on the wall clock.
+      const stamped = samples.map((s) => s.serverTime).filter((t) => Number.isFinite(t) && t > 0);
+      if (!stamped.length) throw new Error(`round ${round}: no Cancelled frame carried server_time (a server older than the field?)`);
+      const commit = Math.min(...stamped) - serverEpochOffset;
+      if (Math.max(...stamped) - serverEpochOffset !== commit) splitRounds++;
+      vsWall.push(commit - (wall - wallNow));
+      afterSay.push(commit - sentAt);
+      if (dumpFile) fs.appendFileSync(dumpFile, JSON.stringify({ mode: sc.mode, agents: sc.agents, round, sentAt, wall, commit, workers: done.map((d) => ({ index: d.index, burst: d.burst, samples: d.samples })), closes }) + '\n');
       const first = Math.min(...samples.map((s) => s.cancelledAt).filter(Number.isFinite));
       rec(h.firstCancel, first - commit);
       const closeAt = new Map(closes.map((c) => [c.agent, c.at]));
@@ -266,12 +284,14 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
       roundP99.push(ms(roundHist, 99));
     }
     const seconds = (stamp() - tStart) / 1000;
+    const wallEnd = clockOffset();
     const secs = (ms: number): string => (ms / 1000).toFixed(1);
     console.log(`  ${sc.mode}, ${sc.agents} agents in ${sc.workers} worker(s)${sc.mode === 'sdk' ? `, provider ${sc.provider === 'own' ? 'in its own process' : 'in each worker'}` : ''}: up and connected in ${secs(tReady - t0)} s, ${sc.warmup} + ${sc.rounds} rounds in ${secs(stamp() - tReady)} s`);
     const cpuPct = (a: number | undefined, b: number): number => (a === undefined ? NaN : Math.round(((b - a) / 10 / seconds) * 10) / 10);
     if (notCancelled) console.log(`  ${notCancelled} generations did not end cancelled (first: ${firstBad})`);
+    console.log(`  commit (Cancelled.server_time) − the Say's wall_time ${Math.min(...vsWall).toFixed(2)} to ${Math.max(...vsWall).toFixed(2)} ms, − the Say sent ≥ ${Math.min(...afterSay).toFixed(2)} ms${splitRounds ? `; ${splitRounds} rounds with cancels from more than one quantum` : ''}; the wall clock moved ${(wallEnd - wallStart).toFixed(1)} ms against the monotonic one over the rounds`);
     return {
-      mode: sc.mode, agents: sc.agents, workers: sc.workers, provider: sc.mode === 'sdk' ? sc.provider : 'none', rounds: sc.rounds, warmupRounds: sc.warmup,
+      mode: sc.mode, agents: sc.agents, workers: sc.workers, provider: sc.mode === 'sdk' ? sc.provider : 'none', ...(sc.mode === 'sdk' ? { fetch: sc.fetch } : {}), rounds: sc.rounds, warmupRounds: sc.warmup,
       samples: h.cancelled.totalCount, lostSamples: lost, notCancelled,
       cancelledP50Ms: ms(h.cancelled, 50), cancelledP99Ms: ms(h.cancelled, 99), cancelledMaxMs: ms(h.cancelled, 100),
       ...(sc.mode === 'sdk'
@@ -287,7 +307,11 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
       cancelSpreadP50Ms: ms(h.spread, 50), cancelSpreadP99Ms: ms(h.spread, 99),
       deltaArrivalP50Ms: ms(h.delta, 50), deltaArrivalP99Ms: ms(h.delta, 99),
       roundP99Ms: { min: Math.min(...roundP99), median: median(roundP99), max: Math.max(...roundP99) },
-      commitUncertaintyMs: { median: median(uncertainty), max: Math.max(...uncertainty) },
+      commit: {
+        minusWallTimeMs: { min: Math.min(...vsWall), median: median(vsWall), max: Math.max(...vsWall) },
+        afterSaySentMs: { min: Math.min(...afterSay), median: median(afterSay) },
+        splitRounds,
+      },
       // Per worker and round, medians: how long its cancel burst lasted, the CPU it spent meanwhile, that CPU per
       // Cancelled after the first, and the model tokens it read in between.
       workerBurst: {
@@ -301,7 +325,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
         workers: cpuEnd.workers.map((c, i) => cpuPct(cpuStart?.workers[i], c)),
         ...(provider ? { provider: cpuPct(cpuStart?.provider, cpuEnd.provider) } : {}),
       },
-      clockOffsetsMs: offsets,
+      clock: { wallMinusMonotonicMs: { ...offsets, roundsStart: wallStart, roundsEnd: wallEnd }, serverEpochMinusMonotonicMs: serverEpochOffset },
     };
   } finally {
     speaker?.close();
@@ -321,7 +345,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
 const fmt = (r: Record<string, unknown>, k: string): number => r[k] as number;
 
 export async function run(opts: BenchOptions & { readonly args?: readonly string[] }): Promise<Record<string, unknown>> {
-  const { values } = parseArgs({ args: [...(opts.args ?? process.argv.slice(2))], options: { provider: { type: 'string' }, workers: { type: 'string' }, rounds: { type: 'string' }, agents: { type: 'string' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, dump: { type: 'string' }, 'token-ms': { type: 'string' }, smoke: { type: 'boolean' } }, strict: false, allowPositionals: true });
+  const { values } = parseArgs({ args: [...(opts.args ?? process.argv.slice(2))], options: { provider: { type: 'string' }, workers: { type: 'string' }, rounds: { type: 'string' }, agents: { type: 'string' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, dump: { type: 'string' }, 'token-ms': { type: 'string' }, fetch: { type: 'string' }, warmup: { type: 'string' }, smoke: { type: 'boolean' } }, strict: false, allowPositionals: true });
   const count = (name: string, v: unknown): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -330,21 +354,24 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
   };
   if (values['provider'] !== undefined && values['provider'] !== 'own' && values['provider'] !== 'worker') throw new Error('--provider is own or worker');
   if (values['only'] !== undefined && values['only'] !== 'sdk' && values['only'] !== 'raw') throw new Error('--only is sdk or raw');
+  if (values['fetch'] !== undefined && values['fetch'] !== 'http' && values['fetch'] !== 'undici') throw new Error('--fetch is http or undici');
   const providerOpt = values['provider'] === 'worker' ? 'worker' : 'own';
+  const fetchOpt = values['fetch'] === 'undici' ? 'undici' : 'http';
   const workersOpt = count('workers', values['workers']);
   const roundsOpt = count('rounds', values['rounds']);
   // Two workers for 200 agents: one per core of the 2-core machine (4 gave a worse p99: they only shared the cores).
   const workersFor = (agents: number): number => workersOpt ?? (agents >= 100 ? 2 : 1);
   const roundsFor = (agents: number): number => roundsOpt ?? (opts.smoke ? 2 : agents >= 100 ? 40 : 200);
-  const warmup = opts.smoke ? 1 : 3;
+  const warmupOpt = values['warmup'] === undefined ? undefined : values['warmup'] === '0' ? 0 : count('warmup', values['warmup']);
+  const warmupFor = (_agents: number): number => warmupOpt ?? (opts.smoke ? 1 : 3);
   const tokenDelayMs = count('token-ms', values['token-ms']) ?? TOKEN_DELAY_MS;
   const sizes = typeof values['agents'] === 'string' ? values['agents'].split(',').map((a) => count('agents', a)!) : [10, 200];
   const loadBefore = os.loadavg();
   if (typeof values['cpu-prof'] === 'string') cpuProfDir = path.resolve(values['cpu-prof']);
   if (typeof values['dump'] === 'string') dumpFile = path.resolve(values['dump']);
   const only = values['only'];
-  const scenarios: Scenario[] = only === 'raw' ? [] : sizes.map((agents) => ({ mode: 'sdk', agents, rounds: roundsFor(agents), warmup, workers: workersFor(agents), provider: providerOpt, tokenDelayMs }));
-  const rawScenarios: Scenario[] = only === 'sdk' ? [] : sizes.map((agents) => ({ mode: 'raw', agents, rounds: roundsFor(agents), warmup, workers: workersFor(agents), provider: providerOpt, tokenDelayMs }));
+  const scenarios: Scenario[] = only === 'raw' ? [] : sizes.map((agents) => ({ mode: 'sdk', agents, rounds: roundsFor(agents), warmup: warmupFor(agents), workers: workersFor(agents), provider: providerOpt, tokenDelayMs, fetch: fetchOpt }));
+  const rawScenarios: Scenario[] = only === 'sdk' ? [] : sizes.map((agents) => ({ mode: 'raw', agents, rounds: roundsFor(agents), warmup: warmupFor(agents), workers: workersFor(agents), provider: providerOpt, tokenDelayMs, fetch: fetchOpt }));
   const results: Array<Record<string, unknown>> = [];
   for (const sc of scenarios) results.push(await measure(sc));
   console.log(`\nCommit of a stale-making Say to (a) Cancelled decoded by the SDK and (b) the provider seeing the HTTP stream closed; goals p99 ≤ ${GOAL_CANCELLED_P99_MS} ms and ≤ ${GOAL_HTTP_CLOSED_P99_MS} ms.`);
@@ -368,7 +395,7 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
     command: `npm run bench -- cancel${opts.smoke ? ' --smoke' : ''}${(opts.args ?? []).length ? ' ' + (opts.args ?? []).join(' ') : ''}`,
     layout: `server (worldline serve, world conversation, tick ${TICK_MS} ms, durability batch) in its own process; agents in worker processes (workers per scenario below); fake OpenAI-compatible provider ${providerOpt === 'own' ? 'in its own process' : 'inside each worker'}, a token every ${tokenDelayMs} ms per stream; the speaker in the bench process; all over 127.0.0.1`,
     measures: {
-      commit: 'the commit instant is taken as max(the Say\'s wall_time, the instant the speaker sent the Say). wall_time (= the delta\'s server_time) is the quantum\'s Date.now(), whole ms, floored; the quantum starts after the Say was sent. That is a lower bound of the true commit, at most 1 ms early (commitUncertaintyMs = wall_time + 1 − it), so every latency below is an upper bound with 1 ms resolution at its start',
+      commit: 'the commit instant is the Cancelled frames\' server_time: the server\'s performance.timeOrigin + performance.now() as the quantum that commits the Say begins (µs before the Say\'s effect is applied), minus the server process\'s constant epoch − monotonic offset (clock.serverEpochMinusMonotonicMs, printed by bench/cancel/server-clock.ts). Checked each round: afterSaySentMs = it − the instant the speaker sent the Say (> 0, same clock); minusWallTimeMs = it − the Say\'s wall_time (the delta\'s server_time, Date.now() floored, placed on the monotonic clock with Date.now() − stamp() read as the Say\'s result came back: [0, 1) give or take that 1 ms read); splitRounds counts rounds whose Cancelled frames carried different server_times',
       cancelled: '(a) commit → the Cancelled frame decoded by the agent\'s client (SDK: its `message` event, before the SDK acts on it; raw: right after decode)',
       aborted: 'commit → the SDK has aborted the generation\'s AbortSignal (its `cancelled` event, after the abort ran)',
       streamEnded: 'commit → generate() saw its model stream end (the openai adapter rethrew the abort)',
@@ -381,7 +408,7 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
       roundP99Ms: 'the p99 of (a) within each round: its min, median and max over the rounds',
       workerBurst: 'per worker and round, medians: first to last Cancelled decoded (spanMs), the process CPU meanwhile (cpuMs, all threads), that CPU per Cancelled after the first, and the model tokens read meanwhile',
       cpuPercent: 'CPU of each process over the measured rounds, % of one core (/proc for the children)',
-      clock: 'each stamp is performance.timeOrigin + performance.now() in the process that saw the event (µs resolution; clockOffsetsMs: each process\'s measured offset to Date.now())',
+      clock: 'each stamp is the machine\'s monotonic clock (process.hrtime) in the process that saw the event, one timeline for all processes. clock.wallMinusMonotonicMs: Date.now() − that clock (to a few µs) as each process got ready and as the measured rounds started and ended: it moves when the wall clock is stepped, which is why no stamp is taken from the wall clock or performance.timeOrigin',
       histograms: 'hdr-histogram in µs, 3 significant digits',
     },
     // The machine is shared: its 1-minute load average as the run began and ended (2 cores).
@@ -391,7 +418,7 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
     raw,
   };
   // A run with non-default options must not overwrite the figures the README cites.
-  const custom = ['provider', 'workers', 'rounds', 'agents', 'only', 'cpu-prof', 'dump', 'token-ms'].some((k) => values[k] !== undefined);
+  const custom = ['provider', 'workers', 'rounds', 'agents', 'only', 'cpu-prof', 'dump', 'token-ms', 'fetch', 'warmup'].some((k) => values[k] !== undefined);
   const file = writeResult(opts.smoke ? 'cancel-smoke' : custom ? 'cancel-custom' : 'cancel', result);
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
   return result;

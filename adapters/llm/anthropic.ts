@@ -3,7 +3,8 @@
  * events; input tokens in message_start, output tokens in message_delta. System messages go in `system`.
  */
 import Anthropic from '@anthropic-ai/sdk';
-import { abortReason, closeQuietly, estimateTokens, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
+import { defaultHttpFetch } from './http-fetch.js';
+import { abortReason, closeQuietly, estimateTokens, quietController, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
 
 export interface AnthropicOptions {
   readonly model: string;
@@ -14,16 +15,18 @@ export interface AnthropicOptions {
   readonly maxTokens?: number;
   readonly temperature?: number;
   readonly timeoutMs?: number;
+  /** The fetch the SDK uses: as OpenAIOptions.fetch (default in Node: http-fetch.ts). */
   readonly fetch?: typeof fetch;
 }
 
 export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
+  const fetchImpl = opts.fetch ?? defaultHttpFetch();
   const client = new Anthropic({
     apiKey: opts.apiKey ?? 'none',
     maxRetries: 0,
     timeout: opts.timeoutMs ?? 60_000,
     ...(opts.baseURL ? { baseURL: opts.baseURL } : {}),
-    ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    ...(fetchImpl ? { fetch: fetchImpl } : {}),
   });
   return {
     name: `anthropic:${opts.baseURL ?? 'https://api.anthropic.com'}`,
@@ -50,6 +53,7 @@ export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
         request.release();
         throw abortReason(req.signal, err);
       }
+      quietController(stream.controller);
       let inputTokens: number | undefined;
       let outputTokens: number | undefined;
       let streamed = 0;

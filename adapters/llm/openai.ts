@@ -4,7 +4,8 @@
  * The SDK's own retries are off: retries, backoff and the circuit breaker are resilient.ts's, the same for every provider.
  */
 import OpenAI, { AzureOpenAI } from 'openai';
-import { abortReason, closeQuietly, estimateTokens, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
+import { defaultHttpFetch } from './http-fetch.js';
+import { abortReason, closeQuietly, estimateTokens, quietController, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
 
 export interface OpenAIOptions {
   readonly model: string;
@@ -19,11 +20,16 @@ export interface OpenAIOptions {
   readonly timeoutMs?: number;
   /** Ask for usage in the last chunk (stream_options.include_usage; default true). Some servers refuse it. */
   readonly includeUsage?: boolean;
+  /**
+   * The fetch the `openai` package uses. Default in Node: http-fetch.ts (node:http, whose abort only destroys the
+   * socket); pass globalThis.fetch for Node's own (undici). Elsewhere the package's default.
+   */
   readonly fetch?: typeof fetch;
 }
 
 export function openAIProvider(opts: OpenAIOptions): LlmProvider {
-  const common = { apiKey: opts.apiKey ?? 'none', maxRetries: 0, timeout: opts.timeoutMs ?? 60_000, ...(opts.fetch ? { fetch: opts.fetch } : {}) };
+  const fetchImpl = opts.fetch ?? defaultHttpFetch();
+  const common = { apiKey: opts.apiKey ?? 'none', maxRetries: 0, timeout: opts.timeoutMs ?? 60_000, ...(fetchImpl ? { fetch: fetchImpl } : {}) };
   const client = opts.azureApiVersion
     ? new AzureOpenAI({ ...common, apiVersion: opts.azureApiVersion, deployment: opts.model, ...(opts.baseURL ? { endpoint: opts.baseURL } : {}) })
     : new OpenAI({ ...common, ...(opts.baseURL ? { baseURL: opts.baseURL } : {}) });
@@ -53,6 +59,7 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
         request.release();
         throw abortReason(req.signal, err);
       }
+      quietController(stream.controller);
       let outputTokens = 0;
       let reported = false;
       try {

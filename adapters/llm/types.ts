@@ -70,7 +70,27 @@ export function requestSignal(outer: AbortSignal | undefined): { readonly signal
   return { signal: inner.signal, release: () => outer.removeEventListener('abort', onAbort) };
 }
 
-/** Closes a provider SDK's stream (its AbortController), quietly as in requestSignal. */
+/** Tells the provider SDKs a stream was aborted: an AbortError (they end quietly on one), made once. */
+const ABORTED: Error = (() => {
+  const e = new Error('This operation was aborted');
+  e.name = 'AbortError';
+  return e;
+})();
+
+/**
+ * Makes a provider SDK's stream controller cheap to abort: the first abort() runs without stack traces and, when
+ * given no reason, with a shared AbortError rather than a new DOMException; later ones do nothing. Both SDKs abort
+ * their controller once more as their stream iterator ends, even after an abort, and AbortController.abort() builds
+ * its default DOMException (with a stack trace) before it looks whether the signal has already aborted.
+ */
+export function quietController(controller: AbortController): void {
+  const abort = controller.abort.bind(controller);
+  controller.abort = (reason?: unknown): void => {
+    if (!controller.signal.aborted) withoutStacks(() => abort(reason ?? ABORTED));
+  };
+}
+
+/** Closes a provider SDK's stream (its AbortController), quietly as in requestSignal; nothing when it has closed. */
 export function closeQuietly(controller: AbortController): void {
-  withoutStacks(() => controller.abort());
+  if (!controller.signal.aborted) withoutStacks(() => controller.abort());
 }

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { Session } from 'node:inspector';
 import path from 'node:path';
+import { stamp } from './clock.js';
 
 const dir = process.env['CANCEL_BENCH_CPU_PROF_DIR'];
 if (dir) {
@@ -14,16 +15,16 @@ if (dir) {
   const session = new Session();
   session.connect();
   let started = false;
-  let clock: { monotonicUs: number; epochMs: number } | undefined;
+  let clock: { monotonicUs: number; stampMs: number } | undefined;
   process.on('SIGUSR2', () => {
     if (started) return;
     started = true;
     session.post('Profiler.enable');
     session.post('Profiler.setSamplingInterval', { interval: 200 });
     session.post('Profiler.start');
-    // The profile's timestamps are the monotonic clock in µs: this pairs one with the bench's epoch clock, so a
-    // reader can cut the profile to the rounds' cancel bursts (bench --dump has their epoch stamps).
-    clock = { monotonicUs: Number(process.hrtime.bigint() / 1000n), epochMs: performance.timeOrigin + performance.now() };
+    // The profile's timestamps are the monotonic clock in µs: this pairs one with the bench's stamp() (clock.ts), so
+    // a reader can cut the profile to the rounds' cancel bursts (bench --dump has their stamps).
+    clock = { monotonicUs: Number(process.hrtime.bigint() / 1000n), stampMs: stamp() };
   });
   // A same-thread inspector session answers synchronously, so this works inside 'exit'.
   process.on('exit', () => {

@@ -1,36 +1,10 @@
 /**
  * What the cancel bench's processes share: the messages between bench/cancel.ts, its agent workers (worker.ts) and
- * its fake model provider (provider.ts) over child_process.fork IPC, the clock, and agent tokens. Every timestamp is
- * `stamp()`: epoch ms with sub-ms resolution from the monotonic clock, comparable across processes on one machine
- * and with the server's Date.now() (see clockOffset()).
+ * its fake model provider (provider.ts) over child_process.fork IPC, the clock (clock.ts), and agent tokens.
  */
 import { SignJWT } from 'jose';
 
-/** Epoch ms, sub-ms resolution: performance.timeOrigin + performance.now(). */
-export const stamp = (): number => performance.timeOrigin + performance.now();
-
-/**
- * How far this process's stamp() is ahead of the wall clock the server's Date.now() reads (ms): a Date.now() read
- * between two stamps that shows the next whole ms brackets the offset, to a few µs when the loop was not preempted
- * (brackets wider than 20 µs are dropped). The median of 20 such ticks, within at most 200 ms of busy wait.
- * Recorded beside the figures: they show the processes share one clock (a few µs apart), so no stamp is corrected.
- */
-export function clockOffset(): number {
-  const mids: number[] = [];
-  let prevWall = Date.now();
-  let prevBefore = stamp();
-  const end = prevBefore + 200;
-  while (mids.length < 20 && prevBefore < end) {
-    const before = stamp();
-    const wall = Date.now();
-    const after = stamp();
-    if (wall !== prevWall && after - prevBefore < 0.02) mids.push((prevBefore + after) / 2 - wall);
-    prevWall = wall;
-    prevBefore = before;
-  }
-  mids.sort((x, y) => x - y);
-  return mids.length ? mids[mids.length >> 1]! : NaN;
-}
+export { clockOffset, epochOffset, stamp } from './clock.js';
 
 /** An agent token signed with the server's HS256 secret (DATA/jwt-secret), valid for an hour. */
 export async function mintAgentToken(secret: string, claims: { tenant: string; world: string; agent: string }): Promise<string> {
@@ -54,6 +28,8 @@ export interface WorkerConfig {
   readonly providerUrl: string | undefined;
   /** sdk mode: the pause between two tokens of every stream. */
   readonly tokenDelayMs: number;
+  /** sdk mode: the fetch under the openai package: 'http' (the adapter's default, node:http) or 'undici' (Node's own). */
+  readonly fetch: 'http' | 'undici';
   readonly connectConcurrency: number;
 }
 
@@ -62,6 +38,8 @@ export interface Sample {
   readonly agent: string;
   /** The Cancelled frame decoded by the client (the SDK's `message` event, before it acts on it). */
   readonly cancelledAt: number;
+  /** The Cancelled frame's server_time: the start of the quantum that committed the Say (sub-ms, the server's clock). */
+  readonly serverTime: number;
   /** The SDK has aborted the generation's signal (its `cancelled` event, after the abort ran); raw: = cancelledAt. */
   readonly abortedAt: number;
   /** generate() saw its model stream end (the adapter rethrew the abort); raw: NaN. */

@@ -76,6 +76,7 @@ class Slot {
   round = -1;
   reqId = '';
   cancelledAt = NaN;
+  serverTime = NaN;
   abortedAt = NaN;
   streamEndedAt = NaN;
   causeGlobalSeq = NaN;
@@ -91,7 +92,7 @@ class Slot {
   reset(round: number, reqId: string): void {
     this.round = round;
     this.reqId = reqId;
-    this.cancelledAt = this.abortedAt = this.streamEndedAt = this.causeGlobalSeq = NaN;
+    this.cancelledAt = this.serverTime = this.abortedAt = this.streamEndedAt = this.causeGlobalSeq = NaN;
     this.outcome = '';
     this.generating = this.settled = false;
     this.deltas = [];
@@ -110,7 +111,7 @@ class Slot {
   sample(): Sample {
     const d = this.deltas.find((x) => x.seq >= this.causeGlobalSeq);
     return {
-      agent: this.id, cancelledAt: this.cancelledAt, abortedAt: this.abortedAt, streamEndedAt: this.streamEndedAt,
+      agent: this.id, cancelledAt: this.cancelledAt, serverTime: this.serverTime, abortedAt: this.abortedAt, streamEndedAt: this.streamEndedAt,
       deltaAt: d?.at ?? NaN, deltaServerTime: d?.serverTime ?? NaN, causeGlobalSeq: this.causeGlobalSeq, outcome: this.outcome || 'unsettled',
     };
   }
@@ -162,7 +163,7 @@ async function sdkDriver(cfg: WorkerConfig, tokenFor: (agent: string) => Promise
     own = await startRecordingProvider(cfg.tokenDelayMs);
     url = own.url;
   }
-  const provider: LlmProvider = openAIProvider({ model: 'bench', baseURL: `${url}/v1`, apiKey: 'k' });
+  const provider: LlmProvider = openAIProvider({ model: 'bench', baseURL: `${url}/v1`, apiKey: 'k', ...(cfg.fetch === 'undici' ? { fetch: globalThis.fetch } : {}) });
   const slots = cfg.agents.map((id) => new Slot(id));
   const agents: Agent[] = [];
   await inWaves(slots, cfg.connectConcurrency, async (s) => {
@@ -172,6 +173,7 @@ async function sdkDriver(cfg: WorkerConfig, tokenFor: (agent: string) => Promise
         // Stamped as the SDK hands the decoded frame over, before it aborts anything.
         if (m.req_id === s.reqId && Number.isNaN(s.cancelledAt)) {
           s.cancelledAt = stamp();
+          s.serverTime = m.server_time;
           burst.cancelled(s.cancelledAt, agentCount);
           s.causeGlobalSeq = Math.max(...m.stale_due_to.map((c) => c.global_seq));
         }
@@ -241,6 +243,7 @@ class RawClient {
       if (m.type === 'cancelled') {
         if (m.req_id === slot.reqId && Number.isNaN(slot.cancelledAt)) {
           slot.cancelledAt = slot.abortedAt = stamp();
+          slot.serverTime = m.server_time;
           burst.cancelled(slot.cancelledAt, agentCount);
           slot.causeGlobalSeq = Math.max(...m.stale_due_to.map((c) => c.global_seq));
           slot.outcome = 'cancelled';

@@ -17,12 +17,65 @@ export interface GenerationToken {
   readonly agent_id: string;
   readonly req_id: string;
   readonly context_seq: number;
+  /** Aborted with the cancel reason (a GENERATION_CANCELLED WorldlineError) when the generation is cancelled. */
   readonly signal: AbortSignal;
+  /** The cancel reason once the generation is cancelled. */
+  readonly reason: WorldlineError | undefined;
+  /**
+   * Calls `fn` once, synchronously, when the generation is cancelled (at once if it is already): what the signal's
+   * abort event does, without an AbortController and an Event per cancel (one commit may cancel hundreds).
+   */
+  onCancel(fn: (reason: WorldlineError) => void): void;
+}
+
+/** A token whose AbortController is made only if someone asks for the signal. */
+class Token implements GenerationToken {
+  reason: WorldlineError | undefined;
+  private controller: AbortController | undefined;
+  private listeners: Array<(reason: WorldlineError) => void> | undefined;
+
+  constructor(
+    readonly agent_id: string,
+    readonly req_id: string,
+    readonly context_seq: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.reason) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  onCancel(fn: (reason: WorldlineError) => void): void {
+    if (this.reason) fn(this.reason);
+    else (this.listeners ??= []).push(fn);
+  }
+
+  cancel(reason: WorldlineError): void {
+    if (this.reason) return;
+    this.reason = reason;
+    const listeners = this.listeners;
+    this.listeners = undefined;
+    if (listeners) {
+      for (const fn of listeners) {
+        try {
+          fn(reason);
+        } catch (err) {
+          // As an abort listener's exception: reported, and the quantum that cancelled goes on.
+          queueMicrotask(() => {
+            throw err;
+          });
+        }
+      }
+    }
+    this.controller?.abort(reason);
+  }
 }
 
 interface Generation {
-  readonly token: GenerationToken;
-  readonly controller: AbortController;
+  readonly token: Token;
   readonly policy: InterruptPolicy;
   readonly touches: ReadonlySet<string>;
   suppressed: StaleCause[];
@@ -59,13 +112,12 @@ export class Generations {
     let m = this.byAgent.get(agentId);
     const prev = m?.get(reqId);
     if (prev) this.abort(prev, 'superseded by a new generation for the same req_id', []);
-    const controller = new AbortController();
-    const token: GenerationToken = { agent_id: agentId, req_id: reqId, context_seq: contextSeq, signal: controller.signal };
-    const g: Generation = { token, controller, policy: opts.interrupt, touches: new Set(opts.touches ?? []), suppressed: [], reevalAt: undefined };
+    const token = new Token(agentId, reqId, contextSeq);
+    const g: Generation = { token, policy: opts.interrupt, touches: new Set(opts.touches ?? []), suppressed: [], reevalAt: undefined };
     if (!m) this.byAgent.set(agentId, (m = new Map()));
     m.set(reqId, g);
     for (const c of already) {
-      if (controller.signal.aborted) break;
+      if (token.reason) break;
       this.judge(g, c, changedOf(c));
     }
     return token;
@@ -122,7 +174,7 @@ export class Generations {
       this.due.splice(i, 1);
       g.reevalAt = undefined;
       const open = this.byAgent.get(g.token.agent_id)?.get(g.token.req_id) === g;
-      if (open && !g.controller.signal.aborted && g.suppressed.length > 0) this.interrupt(g, g.suppressed);
+      if (open && !g.token.reason && g.suppressed.length > 0) this.interrupt(g, g.suppressed);
     }
   }
 
@@ -148,6 +200,6 @@ export class Generations {
     } finally {
       Error.stackTraceLimit = limit;
     }
-    g.controller.abort(err);
+    g.token.cancel(err);
   }
 }

@@ -204,6 +204,11 @@ export interface Cancelled {
   readonly req_id: string;
   readonly reason: string;
   readonly stale_due_to: readonly StaleCause[];
+  /**
+   * When the server cancelled the generation (ms since the Unix epoch, sub-ms): the start of the quantum that
+   * cancelled it, which for a cause committed in that quantum is its commit; 0 when not given.
+   */
+  readonly server_time: number;
 }
 
 export interface Pong {

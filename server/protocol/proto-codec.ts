@@ -200,7 +200,7 @@ function serverToWire(msg: Exclude<ServerMessage, { type: 'observation_delta' }>
         },
       };
     case 'cancelled':
-      return { cancelled: { req_id: msg.req_id, reason: msg.reason, stale_due_to: msg.stale_due_to.map((c) => ({ view_seq: c.view_seq, global_seq: c.global_seq, kind: c.kind })) } };
+      return { cancelled: { req_id: msg.req_id, reason: msg.reason, stale_due_to: msg.stale_due_to.map((c) => ({ view_seq: c.view_seq, global_seq: c.global_seq, kind: c.kind })), server_time: msg.server_time } };
     case 'pong':
       return { pong: { client_time: msg.client_time, server_time: msg.server_time, sim_time: msg.sim_time } };
     case 'error':
@@ -258,7 +258,7 @@ function serverToModel(kind: string, m: Obj, session: WireSession): { raw: Obj; 
     }
     case 'cancelled':
       return {
-        raw: { type: kind, req_id: m['req_id'], reason: m['reason'], stale_due_to: ((m['stale_due_to'] as Obj[] | undefined) ?? []).map((c) => ({ view_seq: u64(c['view_seq']), global_seq: u64(c['global_seq']), kind: c['kind'] })) },
+        raw: { type: kind, req_id: m['req_id'], reason: m['reason'], stale_due_to: ((m['stale_due_to'] as Obj[] | undefined) ?? []).map((c) => ({ view_seq: u64(c['view_seq']), global_seq: u64(c['global_seq']), kind: c['kind'] })), server_time: m['server_time'] },
       };
     case 'pong':
       return { raw: { type: kind, client_time: m['client_time'], server_time: m['server_time'], sim_time: u64(m['sim_time']) } };

@@ -500,6 +500,10 @@ export const WORLDLINE_PROTO: INamespace = {
                   "rule": "repeated",
                   "type": "StaleCause",
                   "id": 3
+                },
+                "server_time": {
+                  "type": "double",
+                  "id": 4
                 }
               }
             },

@@ -239,7 +239,7 @@ export function validateServerMessage(raw: unknown, decodedOps?: readonly WireOp
         const c = list.fields(i);
         stale_due_to.push({ view_seq: c.u64('view_seq'), global_seq: c.u64('global_seq'), kind: c.str('kind') });
       }
-      return { type: 'cancelled', req_id: f.str('req_id'), reason: f.str('reason'), stale_due_to };
+      return { type: 'cancelled', req_id: f.str('req_id'), reason: f.str('reason'), stale_due_to, server_time: f.num('server_time') };
     }
     case 'pong':
       return { type: 'pong', client_time: f.num('client_time'), server_time: f.num('server_time'), sim_time: f.u64('sim_time') };

@@ -170,16 +170,14 @@ export class Session implements Subscriber {
       case 'begin_generation': {
         this.check('act', this.agentId);
         const token = rt.beginGeneration(this.agentId, msg.req_id, msg.context_seq);
-        const onAbort = (): void => {
-          const reason = token.signal.reason as unknown;
-          const details = isWorldlineError(reason) ? reason.details : {};
+        // Synchronously, inside the quantum that cancels (or at once when the context is already stale).
+        token.onCancel((reason) => {
           // The core names each cause's global_seq `seq` in the error details (its STALE_CONTEXT shape).
-          const stale = Array.isArray(details['stale_due_to']) ? (details['stale_due_to'] as Array<{ view_seq: number; seq?: number; global_seq?: number; kind: string }>) : [];
-          counterChild(this.deps.metrics.cancels, isWorldlineError(reason) ? reason.codeName : 'aborted').inc();
-          this.sendMessage({ type: 'cancelled', req_id: msg.req_id, reason: isWorldlineError(reason) ? reason.message : 'cancelled', stale_due_to: stale.map((c) => ({ view_seq: c.view_seq, global_seq: c.seq ?? c.global_seq ?? 0, kind: c.kind })) });
-        };
-        if (token.signal.aborted) onAbort();
-        else token.signal.addEventListener('abort', onAbort, { once: true });
+          const raw = reason.details['stale_due_to'];
+          const stale = Array.isArray(raw) ? (raw as Array<{ view_seq: number; seq?: number; global_seq?: number; kind: string }>) : [];
+          counterChild(this.deps.metrics.cancels, reason.codeName).inc();
+          this.sendMessage({ type: 'cancelled', req_id: msg.req_id, reason: reason.message, stale_due_to: stale.map((c) => ({ view_seq: c.view_seq, global_seq: c.seq ?? c.global_seq ?? 0, kind: c.kind })), server_time: this.deps.host.cancelTime() });
+        });
         return;
       }
       case 'cancel_intent': {

@@ -117,6 +117,8 @@ export class WorldHost {
   private delivering = 0;
   private readonly held = new Set<Subscriber>();
   /** Timer ticks started and not yet delivered. */
+  /** While a quantum runs (synchronously, inside tick()): when it began, ms since the epoch, sub-ms. */
+  private quantumStartedAt: number | undefined;
   private ticksInFlight = 0;
   private overrunLogged = 0;
   private failed: Error | undefined;
@@ -237,10 +239,25 @@ export class WorldHost {
     }, this.opts.tickMs);
   }
 
+  /**
+   * The server_time of a Cancelled frame sent now (ms since the epoch, sub-ms): the start of the quantum running, as
+   * a commit's cancels are sent from inside it (for the events it commits, their wall_time at full precision), else
+   * the present.
+   */
+  cancelTime(): number {
+    return this.quantumStartedAt ?? performance.timeOrigin + performance.now();
+  }
+
   /** One tick: the quantum runs synchronously inside runtime.tick(), so its time is measured around the call. */
   private tick(): Promise<unknown> {
     const t0 = performance.now();
-    const p = this.runtime.tick();
+    this.quantumStartedAt = performance.timeOrigin + t0;
+    let p: Promise<unknown>;
+    try {
+      p = this.runtime.tick();
+    } finally {
+      this.quantumStartedAt = undefined;
+    }
     this.opts.metrics.quantumSeconds.observe((performance.now() - t0) / 1000);
     return p;
   }

@@ -1,7 +1,8 @@
 /**
  * LLM providers against local fake servers that speak the real streaming formats: tokens and usage come through,
  * an abort closes the HTTP connection (the server sees it), retries happen only before the first token and only
- * on retryable statuses, the circuit breaker fails fast, and tokens and cost are accounted.
+ * on retryable statuses, the circuit breaker fails fast, and tokens and cost are accounted. Each provider runs over
+ * the adapters' default fetch in Node (http-fetch.ts) and over Node's own (undici), which callers may pass instead.
  */
 import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -29,8 +30,11 @@ async function fake(dialect: Dialect, plan: (i: number) => ReplyPlan): Promise<F
   return s;
 }
 
-function providerFor(dialect: Dialect, s: FakeLlmServer): LlmProvider {
-  return dialect === 'openai' ? openAIProvider({ model: 'fake-gpt', baseURL: `${s.url}/v1`, apiKey: 'k' }) : anthropicProvider({ model: 'fake-claude', baseURL: s.url, apiKey: 'k' });
+type Transport = 'http-fetch' | 'undici';
+
+function providerFor(dialect: Dialect, s: FakeLlmServer, transport: Transport = 'http-fetch'): LlmProvider {
+  const fetch = transport === 'undici' ? { fetch: globalThis.fetch } : {};
+  return dialect === 'openai' ? openAIProvider({ model: 'fake-gpt', baseURL: `${s.url}/v1`, apiKey: 'k', ...fetch }) : anthropicProvider({ model: 'fake-claude', baseURL: s.url, apiKey: 'k', ...fetch });
 }
 
 async function collect(it: AsyncIterable<string>, limit = 10_000): Promise<string[]> {
@@ -42,11 +46,11 @@ async function collect(it: AsyncIterable<string>, limit = 10_000): Promise<strin
   return out;
 }
 
-describe.each<Dialect>(['openai', 'anthropic'])('%s provider over its streaming format', (dialect) => {
+describe.each<[Dialect, Transport]>([['openai', 'http-fetch'], ['anthropic', 'http-fetch'], ['openai', 'undici'], ['anthropic', 'undici']])('%s provider over its streaming format (%s)', (dialect, transport) => {
   it('streams the tokens in order and reports the usage the server counted', async () => {
     const s = await fake(dialect, () => ({ tokens: ['Hel', 'lo', ',', ' world'] }));
     const usage: Usage[] = [];
-    const tokens = await collect(providerFor(dialect, s).stream({ messages, onUsage: (u) => usage.push(u) }));
+    const tokens = await collect(providerFor(dialect, s, transport).stream({ messages, onUsage: (u) => usage.push(u) }));
     expect(tokens).toEqual(['Hel', 'lo', ',', ' world']);
     expect(usage).toEqual([{ inputTokens: 42, outputTokens: 4, estimated: false }]);
     const body = s.requests[0]!.body;
@@ -68,7 +72,7 @@ describe.each<Dialect>(['openai', 'anthropic'])('%s provider over its streaming 
     const reason = new Error('world moved on');
     const got: string[] = [];
     const run = (async () => {
-      for await (const t of providerFor(dialect, s).stream({ messages, signal: controller.signal })) {
+      for await (const t of providerFor(dialect, s, transport).stream({ messages, signal: controller.signal })) {
         got.push(t);
         if (got.length === 3) controller.abort(reason);
       }
@@ -86,13 +90,13 @@ describe.each<Dialect>(['openai', 'anthropic'])('%s provider over its streaming 
   it('leaves no listener on the caller\'s signal once a stream ends, so a long-lived signal does not collect them', async () => {
     const s = await fake(dialect, () => ({ tokens: ['a', 'b'] }));
     const controller = new AbortController();
-    for (let i = 0; i < 3; i++) expect(await collect(providerFor(dialect, s).stream({ messages, signal: controller.signal }))).toEqual(['a', 'b']);
+    for (let i = 0; i < 3; i++) expect(await collect(providerFor(dialect, s, transport).stream({ messages, signal: controller.signal }))).toEqual(['a', 'b']);
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
   it('a consumer that stops reading (break) also closes the HTTP connection', async () => {
     const s = await fake(dialect, () => ({ tokens: Array.from({ length: 300 }, (_, i) => ` t${i}`), delayMs: 10 }));
-    expect(await collect(providerFor(dialect, s).stream({ messages }), 2)).toEqual([' t0', ' t1']);
+    expect(await collect(providerFor(dialect, s, transport).stream({ messages }), 2)).toEqual([' t0', ' t1']);
     const r = await s.waitClosed(0);
     expect(r.clientAborted).toBe(true);
     expect(r.chunksWritten).toBeLessThan(300);
@@ -100,7 +104,7 @@ describe.each<Dialect>(['openai', 'anthropic'])('%s provider over its streaming 
 
   it('retries 429 and 503 with backoff before the first token, then streams; accounts tokens and cost', async () => {
     const s = await fake(dialect, (i) => (i === 0 ? { status: 429, headers: { 'retry-after-ms': '5' } } : i === 1 ? { status: 503 } : { tokens: ['ok', '!'] }));
-    const p = resilient(providerFor(dialect, s), { retries: 3, baseDelayMs: 1, breaker: new CircuitBreaker(`retry-${dialect}`), pricing: { inputPerMTok: 1_000_000, outputPerMTok: 2_000_000 } });
+    const p = resilient(providerFor(dialect, s, transport), { retries: 3, baseDelayMs: 1, breaker: new CircuitBreaker(`retry-${dialect}-${transport}`), pricing: { inputPerMTok: 1_000_000, outputPerMTok: 2_000_000 } });
     expect(await collect(p.stream({ messages }))).toEqual(['ok', '!']);
     expect(s.requests).toHaveLength(3);
     const t = p.accounting.sum();
@@ -110,11 +114,11 @@ describe.each<Dialect>(['openai', 'anthropic'])('%s provider over its streaming 
 
   it('does not retry a 400, nor an answer that broke after its first token', async () => {
     const bad = await fake(dialect, () => ({ status: 400 }));
-    const p = resilient(providerFor(dialect, bad), { retries: 3, baseDelayMs: 1, breaker: new CircuitBreaker(`bad-${dialect}`) });
+    const p = resilient(providerFor(dialect, bad, transport), { retries: 3, baseDelayMs: 1, breaker: new CircuitBreaker(`bad-${dialect}-${transport}`) });
     await expect(collect(p.stream({ messages }))).rejects.toMatchObject({ codeName: 'LLM_SERVICE_ERROR', code: 6002, details: { status: 400 } });
     expect(bad.requests).toHaveLength(1);
     const dying = await fake(dialect, () => ({ tokens: ['a', 'b', 'c', 'd'], dropAfter: 2 }));
-    const q = resilient(providerFor(dialect, dying), { retries: 3, baseDelayMs: 1, breaker: new CircuitBreaker(`dying-${dialect}`) });
+    const q = resilient(providerFor(dialect, dying, transport), { retries: 3, baseDelayMs: 1, breaker: new CircuitBreaker(`dying-${dialect}-${transport}`) });
     const got: string[] = [];
     await expect((async () => {
       for await (const t of q.stream({ messages })) got.push(t);
@@ -127,8 +131,8 @@ describe.each<Dialect>(['openai', 'anthropic'])('%s provider over its streaming 
     let healthy = false;
     const s = await fake(dialect, () => (healthy ? { tokens: ['back'] } : { status: 503 }));
     let now = 1_000;
-    const breaker = new CircuitBreaker(`breaker-${dialect}`, { failureThreshold: 3, cooldownMs: 500 }, () => now);
-    const p = resilient(providerFor(dialect, s), { retries: 0, breaker });
+    const breaker = new CircuitBreaker(`breaker-${dialect}-${transport}`, { failureThreshold: 3, cooldownMs: 500 }, () => now);
+    const p = resilient(providerFor(dialect, s, transport), { retries: 0, breaker });
     for (let i = 0; i < 3; i++) await expect(collect(p.stream({ messages }))).rejects.toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { status: 503 } });
     await expect(collect(p.stream({ messages }))).rejects.toMatchObject({ codeName: 'CIRCUIT_BREAKER_OPEN', code: 7001 });
     expect(s.requests).toHaveLength(3);

@@ -4,10 +4,11 @@
  * gives on a whole copy (the same result, or an error and the view unchanged), for random op sequences; and the
  * incremental set digest equals the digest of the whole view after every step.
  */
+import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import fastJsonPatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
-import { ViewDigester, defaultDigest, nodeDigest, viewDigest, webCryptoDigest } from '../../adapters/client/digest.js';
+import { ViewDigester, canonicalText, defaultDigest, nodeDigest, viewDigest, webCryptoDigest } from '../../adapters/client/digest.js';
 import { ViewState, type View } from '../../adapters/client/view.js';
 import type { JsonValue, ObservationDelta, WireOp } from '../../server/protocol/index.js';
 
@@ -43,6 +44,33 @@ describe('ViewState', () => {
     expect(s.view.entities['b']).toBe(before.entities['b']);
     expect(s.view.entities['a']).not.toBe(before.entities['a']);
     expect([...(s.touched ?? [])].sort()).toEqual(['a', 'c']);
+  });
+
+  it('copies only the containers on an op\'s path: the other members of a touched entity stay shared', () => {
+    const s = stateWith({ a: { deep: { x: 1, keep: { k: 1 } }, list: [{ n: 1 }, { n: 2 }], other: { o: 1 } } });
+    const before = s.view;
+    const copy = deepClone(before) as View;
+    s.delta(delta(s, [{ op: 'replace', path: '/entities/a/deep/x', value: 2 }, { op: 'add', path: '/entities/a/list/1/m', value: 3 }]));
+    expect(before).toEqual(copy);
+    const a = s.view.entities['a'] as Record<string, Record<string, JsonValue>>;
+    const was = before.entities['a'] as Record<string, Record<string, JsonValue>>;
+    expect(a).toEqual({ deep: { x: 2, keep: { k: 1 } }, list: [{ n: 1 }, { n: 2, m: 3 }], other: { o: 1 } });
+    expect(a['other']).toBe(was['other']);
+    expect(a['deep']!['keep']).toBe(was['deep']!['keep']);
+    expect((a['list'] as unknown as JsonValue[])[0]).toBe((was['list'] as unknown as JsonValue[])[0]);
+  });
+
+  it('keeps values as JSON would (fast-json-patch on a whole copy), whatever the ops carry', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.jsonValue(), (v, w) => {
+        const s = stateWith({ a: { x: 1 } });
+        const ops: WireOp[] = [{ op: 'add', path: '/entities/a/v', value: v as JsonValue }, { op: 'add', path: '/entities/b', value: { w: w as JsonValue } }];
+        const want = reference(s.view, ops);
+        s.delta(delta(s, ops));
+        expect(s.view).toEqual(want);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('adds, replaces and removes whole entities, with ~0 and ~1 in their ids', () => {
@@ -115,6 +143,26 @@ describe('ViewState', () => {
 });
 
 describe('ViewDigester', () => {
+  it('canonicalises as canonicalize does (RFC 8785), including escapes, non-ASCII text and lone surrogates', () => {
+    const text = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.constantFrom('"', '\\', '\n', '\u007f', '\ud800', '__proto__', 'toJSON'));
+    const value = fc.letrec((tie) => ({
+      v: fc.oneof({ depthSize: 'small' }, fc.jsonValue(), text, fc.array(tie('v')), fc.dictionary(text, tie('v'))),
+    })).v;
+    fc.assert(
+      fc.property(value, (v) => {
+        let want: string | Error;
+        try {
+          want = canonicalize(v) as string;
+        } catch (err) {
+          want = err as Error;
+        }
+        if (want instanceof Error) expect(() => canonicalText(v)).toThrow();
+        else expect(canonicalText(v)).toBe(want);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('finds changed entities by identity when no touched set is given', async () => {
     const d = new ViewDigester();
     const a = { x: 1 };

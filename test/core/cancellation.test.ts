@@ -52,6 +52,35 @@ describe('cancellation', () => {
     expect(t2.signal.aborted).toBe(true);
   });
 
+  it('onCancel: listeners run synchronously in the quantum that cancels, at once when already cancelled, and the signal agrees', async () => {
+    const { rt } = await openWorld(world(), { agents: ['a0', 'a1'] });
+    const t = rt.beginGeneration('a0', 'g1', 0, { interrupt: 'always' });
+    const seen: string[] = [];
+    t.onCancel(() => {
+      throw new Error('a faulty listener');
+    });
+    t.onCancel((r) => seen.push(`first ${r.codeName}`));
+    const p = rt.submit(move('a1', 1, 0, 0));
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown): void => void uncaught.push(err);
+    process.prependListener('uncaughtException', onUncaught);
+    try {
+      const report = rt.flush();
+      expect(seen).toEqual(['first GENERATION_CANCELLED']);
+      await report;
+      await p;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    } finally {
+      process.removeListener('uncaughtException', onUncaught);
+    }
+    expect(uncaught).toEqual([new Error('a faulty listener')]);
+    t.onCancel((r) => seen.push(`late ${r.codeName}`));
+    expect(seen).toEqual(['first GENERATION_CANCELLED', 'late GENERATION_CANCELLED']);
+    expect(t.reason?.codeName).toBe('GENERATION_CANCELLED');
+    expect(t.signal.aborted).toBe(true);
+    expect(t.signal.reason).toBe(t.reason);
+  });
+
   it('cancels at once when the context is already stale at begin', async () => {
     const { rt } = await openWorld(world(), { agents: ['a0', 'a1'] });
     await commit(rt, move('a1', 1, 0, 0));

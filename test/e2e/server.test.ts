@@ -119,6 +119,10 @@ describe.each(codecs)('server end to end over %s', (codec) => {
     expect(cancelled.stale_due_to.length).toBeGreaterThan(0);
     expect(cancelled.stale_due_to[0]!.kind).toBe('Move');
     expect(cancelled.stale_due_to[0]!.global_seq).toBeGreaterThan(0);
+    // server_time: the start of the quantum that committed the Move, sub-ms; its delta carries the same instant in
+    // whole ms (Date.now and the high-resolution clock may straddle a millisecond boundary).
+    const moved = await a.c.waitFor((m): m is Extract<ServerMessage, { type: 'observation_delta' }> => m.type === 'observation_delta' && m.global_seq >= cancelled.stale_due_to[0]!.global_seq);
+    expect(Math.abs(cancelled.server_time - (moved.server_time + 0.5))).toBeLessThanOrEqual(1.5);
     // Past the world's staleness threshold (50 visible events), that context is rejected when submitted.
     for (let i = 0; i < 55; i++) b.c.send({ type: 'submit_intent', intent: { req_id: `b${i}`, kind: 'Move', payload: { dx: i % 2 ? 1 : -1, dy: 0 }, context_seq: srv.host.runtime.observe(`gen-b-${codec}`).view_seq, priority: 0 } });
     await b.c.waitFor((m) => m.type === 'intent_result' && m.req_id === 'b54');

@@ -90,7 +90,7 @@ export const serverMessage: fc.Arbitrary<ServerMessage> = fc.oneof(
     { type: fc.constant('intent_result' as const), req_id: text, status: fc.constantFrom('accepted' as const, 'rejected' as const, 'duplicate' as const, 'cancelled' as const), global_seq: seq, error: errorBody },
     { requiredKeys: ['type', 'req_id', 'status'] },
   ),
-  fc.record({ type: fc.constant('cancelled' as const), req_id: text, reason: text, stale_due_to: fc.array(fc.record({ view_seq: seq, global_seq: seq, kind: text }), { maxLength: 3 }) }),
+  fc.record({ type: fc.constant('cancelled' as const), req_id: text, reason: text, stale_due_to: fc.array(fc.record({ view_seq: seq, global_seq: seq, kind: text }), { maxLength: 3 }), server_time: double }),
   fc.record({ type: fc.constant('pong' as const), client_time: double, server_time: double, sim_time: seq }),
   errorBody.map((e) => ({ type: 'error' as const, ...e })),
   fc.record({ type: fc.constant('move_command' as const), entity_id: text, target_position: vec3, speed: double, use_pathfinding: fc.boolean(), global_seq: seq, req_id: text }),

@@ -109,6 +109,7 @@ export const serverSamples: Readonly<Record<string, ServerMessage>> = {
       { view_seq: 43, global_seq: 9001, kind: 'Move' },
       { view_seq: 44, global_seq: 9005, kind: 'Collision' },
     ],
+    server_time: 1795240005123.375,
   },
   Pong: { type: 'pong', client_time: 1722940000123.25, server_time: 1722940000125, sim_time: 1200 },
   Error: { type: 'error', code: 7004, name: 'SCHEMA_VERSION_MISMATCH', message: 'The client speaks protocol 2.0.0; this side speaks 1.0.0.', recovery: 'ABORT', details: {} },

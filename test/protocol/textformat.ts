@@ -192,7 +192,7 @@ export function expectedServerTree(m: ServerMessage): ExpectedNode {
       return node({ intent_result: body });
     }
     case 'cancelled':
-      return node({ cancelled: node({ req_id: str(m.req_id), reason: str(m.reason), stale_due_to: m.stale_due_to.map((c) => node({ view_seq: c.view_seq, global_seq: c.global_seq, kind: str(c.kind) })) }) });
+      return node({ cancelled: node({ req_id: str(m.req_id), reason: str(m.reason), stale_due_to: m.stale_due_to.map((c) => node({ view_seq: c.view_seq, global_seq: c.global_seq, kind: str(c.kind) })), server_time: m.server_time }) });
     case 'pong':
       return node({ pong: node({ client_time: m.client_time, server_time: m.server_time, sim_time: m.sim_time }) });
     case 'error':

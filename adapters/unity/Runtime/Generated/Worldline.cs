@@ -81,61 +81,62 @@ namespace Worldline.V1 {
             "Y29udGV4dF9kaWdlc3QYAyABKAwilgEKDEludGVudFJlc3VsdBIOCgZyZXFf",
             "aWQYASABKAkSKgoGc3RhdHVzGAIgASgOMhoud29ybGRsaW5lLnYxLkludGVu",
             "dFN0YXR1cxIXCgpnbG9iYWxfc2VxGAMgASgESACIAQESIgoFZXJyb3IYBCAB",
-            "KAsyEy53b3JsZGxpbmUudjEuRXJyb3JCDQoLX2dsb2JhbF9zZXEiWwoJQ2Fu",
+            "KAsyEy53b3JsZGxpbmUudjEuRXJyb3JCDQoLX2dsb2JhbF9zZXEicAoJQ2Fu",
             "Y2VsbGVkEg4KBnJlcV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSLgoMc3Rh",
-            "bGVfZHVlX3RvGAMgAygLMhgud29ybGRsaW5lLnYxLlN0YWxlQ2F1c2UiQgoE",
-            "UG9uZxITCgtjbGllbnRfdGltZRgBIAEoARITCgtzZXJ2ZXJfdGltZRgCIAEo",
-            "ARIQCghzaW1fdGltZRgDIAEoBCKNAQoFRXJyb3ISJQoEY29kZRgBIAEoDjIX",
-            "LndvcmxkbGluZS52MS5FcnJvckNvZGUSDAoEbmFtZRgCIAEoCRIPCgdtZXNz",
-            "YWdlGAMgASgJEigKCHJlY292ZXJ5GAQgASgOMhYud29ybGRsaW5lLnYxLlJl",
-            "Y292ZXJ5EhQKDGRldGFpbHNfanNvbhgFIAEoDCKZAQoLTW92ZUNvbW1hbmQS",
-            "EQoJZW50aXR5X2lkGAEgASgJEisKD3RhcmdldF9wb3NpdGlvbhgCIAEoCzIS",
-            "LndvcmxkbGluZS52MS5WZWMzEg0KBXNwZWVkGAMgASgBEhcKD3VzZV9wYXRo",
-            "ZmluZGluZxgEIAEoCBISCgpnbG9iYWxfc2VxGAUgASgEEg4KBnJlcV9pZBgG",
-            "IAEoCSpeCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIOCgpST0xFX0FH",
-            "RU5UEAESDwoLUk9MRV9FTkdJTkUQAhIPCgtST0xFX1ZJRVdFUhADEg4KClJP",
-            "TEVfQURNSU4QBCqfAQoMSW50ZW50U3RhdHVzEh0KGUlOVEVOVF9TVEFUVVNf",
-            "VU5TUEVDSUZJRUQQABIaChZJTlRFTlRfU1RBVFVTX0FDQ0VQVEVEEAESGgoW",
-            "SU5URU5UX1NUQVRVU19SRUpFQ1RFRBACEhsKF0lOVEVOVF9TVEFUVVNfRFVQ",
-            "TElDQVRFEAMSGwoXSU5URU5UX1NUQVRVU19DQU5DRUxMRUQQBCrECwoJRXJy",
-            "b3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIdChhFUlJPUl9D",
-            "T0RFX1NUQUxFX0NPTlRFWFQQ6QcSIAobRVJST1JfQ09ERV9JTlZBTElEX1ZJ",
-            "RVdfU0VREOoHEiUKIEVSUk9SX0NPREVfV09STERfU1RBVEVfQ09SUlVQVEVE",
-            "EOsHEh8KGkVSUk9SX0NPREVfTUlTU0lOR19DT05URVhUEOwHEh8KGkVSUk9S",
-            "X0NPREVfSU5URU5UX0NPTkZMSUNUENEPEh4KGUVSUk9SX0NPREVfSU5WQUxJ",
-            "RF9JTlRFTlQQ0g8SKAojRVJST1JfQ09ERV9JTlRFTlRfVkFMSURBVElPTl9G",
-            "QUlMRUQQ0w8SIAobRVJST1JfQ09ERV9EVVBMSUNBVEVfUkVRX0lEENQPEh4K",
-            "GUVSUk9SX0NPREVfUVVPVEFfRVhDRUVERUQQuRcSGgoVRVJST1JfQ09ERV9R",
-            "VUVVRV9GVUxMELoXEiUKIEVSUk9SX0NPREVfVE9LRU5fQlVER0VUX0VYQ0VF",
-            "REVEELsXEiUKIEVSUk9SX0NPREVfTUVNT1JZX0xJTUlUX0VYQ0VFREVEELwX",
-            "EiEKHEVSUk9SX0NPREVfT1BFUkFUSU9OX1RJTUVPVVQQoR8SJAofRVJST1Jf",
-            "Q09ERV9HRU5FUkFUSU9OX0NBTkNFTExFRBCiHxIiCh1FUlJPUl9DT0RFX1NU",
-            "QUxFTkVTU19ERVRFQ1RFRBCjHxIfChpFUlJPUl9DT0RFX0RFQk9VTkNFX0FD",
-            "VElWRRCkHxIcChdFUlJPUl9DT0RFX1VOQVVUSE9SSVpFRBCJJxIZChRFUlJP",
-            "Ul9DT0RFX0ZPUkJJRERFThCKJxIgChtFUlJPUl9DT0RFX0lOVkFMSURfQUdF",
-            "TlRfSUQQiycSKgolRVJST1JfQ09ERV9URU5BTlRfSVNPTEFUSU9OX1ZJT0xB",
-            "VElPThCMJxIhChxFUlJPUl9DT0RFX0FHRU5UX1FVQVJBTlRJTkVEEI0nEiMK",
-            "HkVSUk9SX0NPREVfQURBUFRFUl9VTkFWQUlMQUJMRRDxLhIhChxFUlJPUl9D",
-            "T0RFX0xMTV9TRVJWSUNFX0VSUk9SEPIuEiUKIEVSUk9SX0NPREVfVU5JVFlf",
-            "Q09OTkVDVElPTl9MT1NUEPMuEh0KGEVSUk9SX0NPREVfV0VCX0FQSV9FUlJP",
-            "UhD0LhIkCh9FUlJPUl9DT0RFX0NJUkNVSVRfQlJFQUtFUl9PUEVOENk2Eh4K",
-            "GUVSUk9SX0NPREVfREFUQUJBU0VfRVJST1IQ2jYSJwoiRVJST1JfQ09ERV9M",
-            "T0dfQ09SUlVQVElPTl9ERVRFQ1RFRBDbNhInCiJFUlJPUl9DT0RFX1NDSEVN",
-            "QV9WRVJTSU9OX01JU01BVENIENw2EhoKFUVSUk9SX0NPREVfTE9HX0xPQ0tF",
-            "RBDdNhIgChtFUlJPUl9DT0RFX0xPR19XUklURV9GQUlMRUQQ3jYSHQoYRVJS",
-            "T1JfQ09ERV9MT0dfUkVBRF9PTkxZEN82EiAKG0VSUk9SX0NPREVfTE9HX0ZT",
-            "WU5DX0ZBSUxFRBDgNhIaChVFUlJPUl9DT0RFX0xPR19DTE9TRUQQ4TYSJAof",
-            "RVJST1JfQ09ERV9MT0dfUkVDT1JEX1RPT19MQVJHRRDiNhIiCh1FUlJPUl9D",
-            "T0RFX0xPR19XT1JMRF9NSVNNQVRDSBDjNhIiCh1FUlJPUl9DT0RFX1NOQVBT",
-            "SE9UX0NPUlJVUFRFRBDkNhIsCidFUlJPUl9DT0RFX0NIRUNLUE9JTlRfU0lH",
-            "TkFUVVJFX0lOVkFMSUQQ5TYSHgoZRVJST1JfQ09ERV9DT05GSUdfSU5WQUxJ",
-            "RBDmNhIlCiBFUlJPUl9DT0RFX0xPR19SQU5HRV9VTkFWQUlMQUJMRRDnNhIf",
-            "ChpFUlJPUl9DT0RFX01BTEZPUk1FRF9GUkFNRRDoNirOAQoIUmVjb3ZlcnkS",
-            "GAoUUkVDT1ZFUllfVU5TUEVDSUZJRUQQABISCg5SRUNPVkVSWV9SRVRSWRAB",
-            "Eh0KGVJFQ09WRVJZX1JFVFJZX1dJVEhfREVMQVkQAhIXChNSRUNPVkVSWV9S",
-            "RUdFTkVSQVRFEAMSGgoWUkVDT1ZFUllfTU9ESUZZX0lOVEVOVBAEEhIKDlJF",
-            "Q09WRVJZX0RFRkVSEAUSGAoUUkVDT1ZFUllfU0hFRF9PTERFU1QQBhISCg5S",
-            "RUNPVkVSWV9BQk9SVBAHQg+qAgxXb3JsZGxpbmUuVjFiBnByb3RvMw=="));
+            "bGVfZHVlX3RvGAMgAygLMhgud29ybGRsaW5lLnYxLlN0YWxlQ2F1c2USEwoL",
+            "c2VydmVyX3RpbWUYBCABKAEiQgoEUG9uZxITCgtjbGllbnRfdGltZRgBIAEo",
+            "ARITCgtzZXJ2ZXJfdGltZRgCIAEoARIQCghzaW1fdGltZRgDIAEoBCKNAQoF",
+            "RXJyb3ISJQoEY29kZRgBIAEoDjIXLndvcmxkbGluZS52MS5FcnJvckNvZGUS",
+            "DAoEbmFtZRgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEigKCHJlY292ZXJ5GAQg",
+            "ASgOMhYud29ybGRsaW5lLnYxLlJlY292ZXJ5EhQKDGRldGFpbHNfanNvbhgF",
+            "IAEoDCKZAQoLTW92ZUNvbW1hbmQSEQoJZW50aXR5X2lkGAEgASgJEisKD3Rh",
+            "cmdldF9wb3NpdGlvbhgCIAEoCzISLndvcmxkbGluZS52MS5WZWMzEg0KBXNw",
+            "ZWVkGAMgASgBEhcKD3VzZV9wYXRoZmluZGluZxgEIAEoCBISCgpnbG9iYWxf",
+            "c2VxGAUgASgEEg4KBnJlcV9pZBgGIAEoCSpeCgRSb2xlEhQKEFJPTEVfVU5T",
+            "UEVDSUZJRUQQABIOCgpST0xFX0FHRU5UEAESDwoLUk9MRV9FTkdJTkUQAhIP",
+            "CgtST0xFX1ZJRVdFUhADEg4KClJPTEVfQURNSU4QBCqfAQoMSW50ZW50U3Rh",
+            "dHVzEh0KGUlOVEVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZJTlRFTlRf",
+            "U1RBVFVTX0FDQ0VQVEVEEAESGgoWSU5URU5UX1NUQVRVU19SRUpFQ1RFRBAC",
+            "EhsKF0lOVEVOVF9TVEFUVVNfRFVQTElDQVRFEAMSGwoXSU5URU5UX1NUQVRV",
+            "U19DQU5DRUxMRUQQBCrECwoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5T",
+            "UEVDSUZJRUQQABIdChhFUlJPUl9DT0RFX1NUQUxFX0NPTlRFWFQQ6QcSIAob",
+            "RVJST1JfQ09ERV9JTlZBTElEX1ZJRVdfU0VREOoHEiUKIEVSUk9SX0NPREVf",
+            "V09STERfU1RBVEVfQ09SUlVQVEVEEOsHEh8KGkVSUk9SX0NPREVfTUlTU0lO",
+            "R19DT05URVhUEOwHEh8KGkVSUk9SX0NPREVfSU5URU5UX0NPTkZMSUNUENEP",
+            "Eh4KGUVSUk9SX0NPREVfSU5WQUxJRF9JTlRFTlQQ0g8SKAojRVJST1JfQ09E",
+            "RV9JTlRFTlRfVkFMSURBVElPTl9GQUlMRUQQ0w8SIAobRVJST1JfQ09ERV9E",
+            "VVBMSUNBVEVfUkVRX0lEENQPEh4KGUVSUk9SX0NPREVfUVVPVEFfRVhDRUVE",
+            "RUQQuRcSGgoVRVJST1JfQ09ERV9RVUVVRV9GVUxMELoXEiUKIEVSUk9SX0NP",
+            "REVfVE9LRU5fQlVER0VUX0VYQ0VFREVEELsXEiUKIEVSUk9SX0NPREVfTUVN",
+            "T1JZX0xJTUlUX0VYQ0VFREVEELwXEiEKHEVSUk9SX0NPREVfT1BFUkFUSU9O",
+            "X1RJTUVPVVQQoR8SJAofRVJST1JfQ09ERV9HRU5FUkFUSU9OX0NBTkNFTExF",
+            "RBCiHxIiCh1FUlJPUl9DT0RFX1NUQUxFTkVTU19ERVRFQ1RFRBCjHxIfChpF",
+            "UlJPUl9DT0RFX0RFQk9VTkNFX0FDVElWRRCkHxIcChdFUlJPUl9DT0RFX1VO",
+            "QVVUSE9SSVpFRBCJJxIZChRFUlJPUl9DT0RFX0ZPUkJJRERFThCKJxIgChtF",
+            "UlJPUl9DT0RFX0lOVkFMSURfQUdFTlRfSUQQiycSKgolRVJST1JfQ09ERV9U",
+            "RU5BTlRfSVNPTEFUSU9OX1ZJT0xBVElPThCMJxIhChxFUlJPUl9DT0RFX0FH",
+            "RU5UX1FVQVJBTlRJTkVEEI0nEiMKHkVSUk9SX0NPREVfQURBUFRFUl9VTkFW",
+            "QUlMQUJMRRDxLhIhChxFUlJPUl9DT0RFX0xMTV9TRVJWSUNFX0VSUk9SEPIu",
+            "EiUKIEVSUk9SX0NPREVfVU5JVFlfQ09OTkVDVElPTl9MT1NUEPMuEh0KGEVS",
+            "Uk9SX0NPREVfV0VCX0FQSV9FUlJPUhD0LhIkCh9FUlJPUl9DT0RFX0NJUkNV",
+            "SVRfQlJFQUtFUl9PUEVOENk2Eh4KGUVSUk9SX0NPREVfREFUQUJBU0VfRVJS",
+            "T1IQ2jYSJwoiRVJST1JfQ09ERV9MT0dfQ09SUlVQVElPTl9ERVRFQ1RFRBDb",
+            "NhInCiJFUlJPUl9DT0RFX1NDSEVNQV9WRVJTSU9OX01JU01BVENIENw2EhoK",
+            "FUVSUk9SX0NPREVfTE9HX0xPQ0tFRBDdNhIgChtFUlJPUl9DT0RFX0xPR19X",
+            "UklURV9GQUlMRUQQ3jYSHQoYRVJST1JfQ09ERV9MT0dfUkVBRF9PTkxZEN82",
+            "EiAKG0VSUk9SX0NPREVfTE9HX0ZTWU5DX0ZBSUxFRBDgNhIaChVFUlJPUl9D",
+            "T0RFX0xPR19DTE9TRUQQ4TYSJAofRVJST1JfQ09ERV9MT0dfUkVDT1JEX1RP",
+            "T19MQVJHRRDiNhIiCh1FUlJPUl9DT0RFX0xPR19XT1JMRF9NSVNNQVRDSBDj",
+            "NhIiCh1FUlJPUl9DT0RFX1NOQVBTSE9UX0NPUlJVUFRFRBDkNhIsCidFUlJP",
+            "Ul9DT0RFX0NIRUNLUE9JTlRfU0lHTkFUVVJFX0lOVkFMSUQQ5TYSHgoZRVJS",
+            "T1JfQ09ERV9DT05GSUdfSU5WQUxJRBDmNhIlCiBFUlJPUl9DT0RFX0xPR19S",
+            "QU5HRV9VTkFWQUlMQUJMRRDnNhIfChpFUlJPUl9DT0RFX01BTEZPUk1FRF9G",
+            "UkFNRRDoNirOAQoIUmVjb3ZlcnkSGAoUUkVDT1ZFUllfVU5TUEVDSUZJRUQQ",
+            "ABISCg5SRUNPVkVSWV9SRVRSWRABEh0KGVJFQ09WRVJZX1JFVFJZX1dJVEhf",
+            "REVMQVkQAhIXChNSRUNPVkVSWV9SRUdFTkVSQVRFEAMSGgoWUkVDT1ZFUllf",
+            "TU9ESUZZX0lOVEVOVBAEEhIKDlJFQ09WRVJZX0RFRkVSEAUSGAoUUkVDT1ZF",
+            "UllfU0hFRF9PTERFU1QQBhISCg5SRUNPVkVSWV9BQk9SVBAHQg+qAgxXb3Js",
+            "ZGxpbmUuVjFiBnByb3RvMw=="));
       descriptor = pbr::FileDescriptor.FromGeneratedCode(descriptorData,
           new pbr::FileDescriptor[] { },
           new pbr::GeneratedClrTypeInfo(new[] {typeof(global::Worldline.V1.Role), typeof(global::Worldline.V1.IntentStatus), typeof(global::Worldline.V1.ErrorCode), typeof(global::Worldline.V1.Recovery), }, null, new pbr::GeneratedClrTypeInfo[] {
@@ -159,7 +160,7 @@ namespace Worldline.V1 {
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.ObservationDelta), global::Worldline.V1.ObservationDelta.Parser, new[]{ "ViewSeq", "FromSeq", "ContextDigest", "Ops", "GlobalSeq", "SimTime", "ServerTime" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Snapshot), global::Worldline.V1.Snapshot.Parser, new[]{ "ViewSeq", "ViewJson", "ContextDigest" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.IntentResult), global::Worldline.V1.IntentResult.Parser, new[]{ "ReqId", "Status", "GlobalSeq", "Error" }, new[]{ "GlobalSeq" }, null, null, null),
-            new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Cancelled), global::Worldline.V1.Cancelled.Parser, new[]{ "ReqId", "Reason", "StaleDueTo" }, null, null, null, null),
+            new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Cancelled), global::Worldline.V1.Cancelled.Parser, new[]{ "ReqId", "Reason", "StaleDueTo", "ServerTime" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Pong), global::Worldline.V1.Pong.Parser, new[]{ "ClientTime", "ServerTime", "SimTime" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Error), global::Worldline.V1.Error.Parser, new[]{ "Code", "Name", "Message", "Recovery", "DetailsJson" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.MoveCommand), global::Worldline.V1.MoveCommand.Parser, new[]{ "EntityId", "TargetPosition", "Speed", "UsePathfinding", "GlobalSeq", "ReqId" }, null, null, null, null)
@@ -6782,6 +6783,7 @@ namespace Worldline.V1 {
       reqId_ = other.reqId_;
       reason_ = other.reason_;
       staleDueTo_ = other.staleDueTo_.Clone();
+      serverTime_ = other.serverTime_;
       _unknownFields = pb::UnknownFieldSet.Clone(other._unknownFields);
     }
 
@@ -6829,6 +6831,24 @@ namespace Worldline.V1 {
       get { return staleDueTo_; }
     }
 
+    /// <summary>Field number for the "server_time" field.</summary>
+    public const int ServerTimeFieldNumber = 4;
+    private double serverTime_;
+    /// <summary>
+    /// Server wall clock, milliseconds since the Unix epoch with sub-millisecond precision, when the server cancelled
+    /// the generation: the start of the quantum that cancelled it (a commit cancels at once, so for a cause committed
+    /// in that quantum this is its wall_time at full precision), or the moment of the cancel when no quantum was
+    /// running (a context already stale at BeginGeneration, a superseded req_id). 0 when not given.
+    /// </summary>
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public double ServerTime {
+      get { return serverTime_; }
+      set {
+        serverTime_ = value;
+      }
+    }
+
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public override bool Equals(object other) {
@@ -6847,6 +6867,7 @@ namespace Worldline.V1 {
       if (ReqId != other.ReqId) return false;
       if (Reason != other.Reason) return false;
       if(!staleDueTo_.Equals(other.staleDueTo_)) return false;
+      if (!pbc::ProtobufEqualityComparers.BitwiseDoubleEqualityComparer.Equals(ServerTime, other.ServerTime)) return false;
       return Equals(_unknownFields, other._unknownFields);
     }
 
@@ -6857,6 +6878,7 @@ namespace Worldline.V1 {
       if (ReqId.Length != 0) hash ^= ReqId.GetHashCode();
       if (Reason.Length != 0) hash ^= Reason.GetHashCode();
       hash ^= staleDueTo_.GetHashCode();
+      if (ServerTime != 0D) hash ^= pbc::ProtobufEqualityComparers.BitwiseDoubleEqualityComparer.GetHashCode(ServerTime);
       if (_unknownFields != null) {
         hash ^= _unknownFields.GetHashCode();
       }
@@ -6884,6 +6906,10 @@ namespace Worldline.V1 {
         output.WriteString(Reason);
       }
       staleDueTo_.WriteTo(output, _repeated_staleDueTo_codec);
+      if (ServerTime != 0D) {
+        output.WriteRawTag(33);
+        output.WriteDouble(ServerTime);
+      }
       if (_unknownFields != null) {
         _unknownFields.WriteTo(output);
       }
@@ -6903,6 +6929,10 @@ namespace Worldline.V1 {
         output.WriteString(Reason);
       }
       staleDueTo_.WriteTo(ref output, _repeated_staleDueTo_codec);
+      if (ServerTime != 0D) {
+        output.WriteRawTag(33);
+        output.WriteDouble(ServerTime);
+      }
       if (_unknownFields != null) {
         _unknownFields.WriteTo(ref output);
       }
@@ -6920,6 +6950,9 @@ namespace Worldline.V1 {
         size += 1 + pb::CodedOutputStream.ComputeStringSize(Reason);
       }
       size += staleDueTo_.CalculateSize(_repeated_staleDueTo_codec);
+      if (ServerTime != 0D) {
+        size += 1 + 8;
+      }
       if (_unknownFields != null) {
         size += _unknownFields.CalculateSize();
       }
@@ -6939,6 +6972,9 @@ namespace Worldline.V1 {
         Reason = other.Reason;
       }
       staleDueTo_.Add(other.staleDueTo_);
+      if (other.ServerTime != 0D) {
+        ServerTime = other.ServerTime;
+      }
       _unknownFields = pb::UnknownFieldSet.MergeFrom(_unknownFields, other._unknownFields);
     }
 
@@ -6966,6 +7002,10 @@ namespace Worldline.V1 {
             staleDueTo_.AddEntriesFrom(input, _repeated_staleDueTo_codec);
             break;
           }
+          case 33: {
+            ServerTime = input.ReadDouble();
+            break;
+          }
         }
       }
     #endif
@@ -6991,6 +7031,10 @@ namespace Worldline.V1 {
           }
           case 26: {
             staleDueTo_.AddEntriesFrom(ref input, _repeated_staleDueTo_codec);
+            break;
+          }
+          case 33: {
+            ServerTime = input.ReadDouble();
             break;
           }
         }
