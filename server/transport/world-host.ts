@@ -116,9 +116,9 @@ export class WorldHost {
   /** Quanta delivered whose fan-out has not run yet. */
   private delivering = 0;
   private readonly held = new Set<Subscriber>();
-  /** Timer ticks started and not yet delivered. */
   /** While a quantum runs (synchronously, inside tick()): when it began, ms since the epoch, sub-ms. */
   private quantumStartedAt: number | undefined;
+  /** Timer ticks started and not yet delivered. */
   private ticksInFlight = 0;
   private overrunLogged = 0;
   private failed: Error | undefined;
