@@ -363,6 +363,8 @@ export class WorldRuntime {
     if (this.failed) return this.failed;
     this.failed = e;
     for (const m of this.inflight.values()) for (const p of [...m.values()]) if (p.state === 'queued' || p.state === 'deferred') p.resolve(rejectedOutcome(p.agentId, p.reqId, e));
+    // Effects emitted for a quantum that will never run: their emitters are told too.
+    for (const c of this.emitted.splice(0)) c.onDone?.({ status: 'rejected', error: e.toJSON() });
     return e;
   }
 }

@@ -1,0 +1,30 @@
+/**
+ * Every promise the runtime hands out settles: when the log fails, when a facade drives the quantum itself, and
+ * when a record other than a quantum's (an agent joining) cannot be written.
+ */
+import { describe, expect, it } from 'vitest';
+import type { IntentOutcome } from '../../server/core/types.js';
+import { move, openWorld, planeWorld } from './helpers/worlds.js';
+
+const codeOf = (o: IntentOutcome): string => (o.status === 'rejected' ? o.error.name : o.status);
+const PENDING = 'pending';
+function within<T>(p: Promise<T>, ms = 50): Promise<T | typeof PENDING> {
+  return Promise.race([p, new Promise<typeof PENDING>((r) => setTimeout(() => r(PENDING), ms))]);
+}
+
+describe('every promise settles', () => {
+  it('an effect emitted while a failing quantum is in flight gets the log error', async () => {
+    const { rt, log } = await openWorld(planeWorld([[10, 10]]), { agents: ['a0'] });
+    log.failWith = new Error('disk full');
+    const p = rt.submit(move('a0', 1, 0, 0));
+    const q = rt.flush();
+    // Emitted after that quantum ran but before its append failure is known: it waits for the next quantum.
+    const emitted = rt.emit({ kind: 'Speak', payload: { entity_id: 'a0', text: 'hi' }, source_id: 'narrator' });
+    await expect(q).rejects.toThrow(/disk full/);
+    await expect(rt.flush()).rejects.toThrow(/disk full/);
+    expect(codeOf(await p)).toBe('DATABASE_ERROR');
+    const e = await within(emitted);
+    expect(e).not.toBe(PENDING);
+    expect(e).toMatchObject({ status: 'rejected', error: { name: 'DATABASE_ERROR' } });
+  });
+});
