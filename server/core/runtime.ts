@@ -137,7 +137,11 @@ export class WorldRuntime {
     const agentClass = opts.agentClass ?? 'default';
     if (!this.world.policies.agentClasses[agentClass]) throw new WorldlineError('CONFIG_INVALID', `Unknown agent class ${agentClass}.`, { agent_class: agentClass });
     const info: AgentInfo = { agent_id: agentId, agent_class: agentClass, tenant: opts.tenant ?? 'default' };
-    const p = this.log.append(RecordKind.AGENT, utf8(encodeRecord({ schema_version: SCHEMA_VERSION, world_id: this.worldId, ...info })));
+    // The agent observes from now on; if its record is not written the runtime stops, as for a quantum's records:
+    // otherwise its intents would commit against an agent that a restart from the log would not know.
+    const p = this.log.append(RecordKind.AGENT, utf8(encodeRecord({ schema_version: SCHEMA_VERSION, world_id: this.worldId, ...info }))).catch((err: unknown) => {
+      throw this.fail(err);
+    });
     this.addAgent(info, 0);
     await this.afterDelivery(p);
     return info;

@@ -3,6 +3,7 @@
  * when a record other than a quantum's (an agent joining) cannot be written.
  */
 import { describe, expect, it } from 'vitest';
+import { WorldRuntime } from '../../server/core/runtime.js';
 import type { IntentOutcome } from '../../server/core/types.js';
 import { move, openWorld, planeWorld } from './helpers/worlds.js';
 
@@ -26,5 +27,20 @@ describe('every promise settles', () => {
     const e = await within(emitted);
     expect(e).not.toBe(PENDING);
     expect(e).toMatchObject({ status: 'rejected', error: { name: 'DATABASE_ERROR' } });
+  });
+
+  it('an agent whose join record could not be written stops the runtime, so nothing commits that a restart would not know', async () => {
+    const world = planeWorld([[10, 10], [20, 20]]);
+    const { rt, log, clock } = await openWorld(world, { agents: ['a0'] });
+    log.failWith = new Error('disk full');
+    await expect(rt.registerAgent('a1')).rejects.toThrow(/disk full/);
+    // The disk frees up (the real log goes back to writing by itself): a1's intents must not commit.
+    log.failWith = undefined;
+    const p = rt.submit(move('a1', 1, 0, 0));
+    await rt.flush().catch(() => undefined);
+    expect(codeOf(await p)).toBe('DATABASE_ERROR');
+    const rt2 = await WorldRuntime.open({ world, log: log.reopen(), clock });
+    expect([...rt2.agents.keys()]).toEqual(['a0']);
+    expect(rt2.lastGlobalSeq).toBe(rt.lastGlobalSeq);
   });
 });
