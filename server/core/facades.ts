@@ -36,7 +36,7 @@ export class RlEnv {
     });
     try {
       const outcome = rt.submit(full);
-      if (this.opts.drive ?? true) void rt.flush().catch(() => undefined);
+      if (this.opts.drive ?? true) void drive(rt, agentId, req).catch(() => undefined);
       const o = await outcome;
       if (o.status === 'rejected') throw new WorldlineError(o.error.name as ErrorName, o.error.message, { ...o.error.details });
       if (o.status === 'cancelled') throw new WorldlineError('GENERATION_CANCELLED', `Intent ${req} was cancelled: ${o.reason}.`, { req_id: req });
@@ -47,6 +47,18 @@ export class RlEnv {
     } finally {
       off();
     }
+  }
+}
+
+/**
+ * Runs quanta until the intent (agent, req) has been taken into one: a single quantum may not take it (older intents
+ * of the agent, maxIntentsPerQuantum, the round-robin), and with nobody else driving, step() would wait forever.
+ */
+async function drive(rt: WorldRuntime, agentId: string, req: string): Promise<void> {
+  for (;;) {
+    const p = rt.inflightIntent(agentId, req);
+    if (!p || (p.state !== 'queued' && p.state !== 'deferred')) return;
+    await rt.flush();
   }
 }
 

@@ -3,6 +3,7 @@
  * when a record other than a quantum's (an agent joining) cannot be written.
  */
 import { describe, expect, it } from 'vitest';
+import { RlEnv } from '../../server/core/facades.js';
 import { WorldRuntime } from '../../server/core/runtime.js';
 import type { IntentOutcome } from '../../server/core/types.js';
 import { move, openWorld, planeWorld } from './helpers/worlds.js';
@@ -42,5 +43,20 @@ describe('every promise settles', () => {
     const rt2 = await WorldRuntime.open({ world, log: log.reopen(), clock });
     expect([...rt2.agents.keys()]).toEqual(['a0']);
     expect(rt2.lastGlobalSeq).toBe(rt.lastGlobalSeq);
+  });
+
+  it('RlEnv.step driving the world keeps committing until its own intent is taken', async () => {
+    const world = planeWorld([[10, 10]], { policies: { observation: { distance: { radius: 10 } }, maxIntentsPerQuantum: 1, agentClasses: { default: { stalenessThreshold: 100 } } } });
+    const { rt } = await openWorld(world, { agents: ['a0'] });
+    // An older intent of the same agent fills the first quantum (one intent per quantum).
+    const older = rt.submit(move('a0', 1, 0, 0));
+    const env = new RlEnv(rt);
+    const step = within(env.step('a0', { kind: 'Move', payload: { dx: 2, dy: 0 } }));
+    expect(codeOf(await older)).toBe('committed');
+    const r = await step;
+    expect(r).not.toBe(PENDING);
+    const [effect] = r as Exclude<typeof r, typeof PENDING>;
+    expect(effect.global_seq).toBe(2);
+    expect(rt.entity('a0')?.['x']).toBe(13);
   });
 });
