@@ -15,6 +15,9 @@ class Bucket {
   /** Takes one token; returns 0 on success or the ms until one is available. */
   take(now: number): number {
     const q = this.quota;
+    // A wall clock stepped back (NTP): refill from the new reading on. Keeping the old one would refill nothing until
+    // the clock caught up again, however long the step, while every denial said to retry in a second.
+    if (now < this.at) this.at = now;
     if (now > this.at) {
       this.tokens = Math.min(q.burst, this.tokens + ((now - this.at) * q.rate) / 1000);
       this.at = now;
