@@ -26,7 +26,11 @@ class Bucket {
       this.tokens -= 1;
       return 0;
     }
-    return Math.ceil(((1 - this.tokens) * 1000) / q.rate);
+    // Rounded up, then checked with the refill's own arithmetic: (1 - tokens) * 1000 / rate can round down to a
+    // whole number of ms after which the refill comes to 0.9999999999 tokens, and the retry would be denied again.
+    let wait = Math.ceil(((1 - this.tokens) * 1000) / q.rate);
+    while (this.tokens + (wait * q.rate) / 1000 < 1) wait++;
+    return wait;
   }
 
   refund(): void {
