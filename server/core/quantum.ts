@@ -266,6 +266,10 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
   const report: QuantumReport = { committed: effects.length, rejected, global_seq: rt.globalSeq, sim_time: simTime, deltas: deltas.length };
   // Resolved with nothing: the appends' results die as soon as they are counted, not when the quantum is delivered.
   const durable: Promise<unknown> = appends.length > 0 ? Promise.all(appends).then(nothing) : Promise.resolve();
+  // Its failure is acted on once the earlier quanta are delivered, which may be after the next macrotask (a log
+  // refuses appends at once while a failed write behind an earlier quantum is being cut back): mark it handled now,
+  // or Node reports an unhandled rejection and, by default, ends the process.
+  durable.catch(nothing);
   const result = rt.delivery.then(async () => {
     await durable;
   }).then(

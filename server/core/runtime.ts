@@ -154,6 +154,8 @@ export class WorldRuntime {
   }
 
   private async afterDelivery(p: Promise<unknown>): Promise<void> {
+    // p may fail before the earlier quanta are delivered: handled now, so that is no unhandled rejection meanwhile.
+    p.catch(() => undefined);
     const chained = this.delivery.then(() => p);
     this.delivery = chained.catch(() => undefined);
     await chained;
