@@ -60,3 +60,19 @@ describe('every promise settles', () => {
     expect(rt.entity('a0')?.['x']).toBe(13);
   });
 });
+
+describe('RlEnv request ids', () => {
+  it('a step never reuses a req_id an earlier RlEnv used, even when the clock has not moved (another env, a restart)', async () => {
+    const world = planeWorld([[10, 10]]);
+    const { rt, log, clock } = await openWorld(world, { agents: ['a0'] });
+    await new RlEnv(rt).step('a0', { kind: 'Move', payload: { dx: 1, dy: 0 } });
+    // A second environment on the same runtime, at the same clock reading.
+    const [second] = await new RlEnv(rt).step('a0', { kind: 'Move', payload: { dx: 2, dy: 0 } });
+    expect(second.global_seq).toBe(2);
+    // A restart from the log (a simulated clock that reads the same).
+    const rt2 = await WorldRuntime.open({ world, log: log.reopen(), clock });
+    const [third] = await new RlEnv(rt2).step('a0', { kind: 'Move', payload: { dx: 4, dy: 0 } });
+    expect(third.global_seq).toBe(3);
+    expect(rt2.entity('a0')?.['x']).toBe(17);
+  });
+});
