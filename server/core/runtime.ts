@@ -277,7 +277,11 @@ export class WorldRuntime {
     this.quantumScheduled = true;
     queueMicrotask(() => {
       this.quantumScheduled = false;
-      if (!this.failed) void this.flush();
+      if (this.failed) return;
+      void this.flush();
+      // A quantum takes at most maxIntentsPerQuantum: the rest need another one, or they would wait for an arrival
+      // that may never come. Each quantum takes some, so this ends when the queues are empty.
+      if (this.scheduler.size > 0 || this.emitted.length > 0) this.scheduleQuantum();
     });
   }
 

@@ -61,6 +61,19 @@ describe('every promise settles', () => {
   });
 });
 
+describe('autoQuantum', () => {
+  it('runs quanta until every waiting intent is taken, not only one quantum per arrival', async () => {
+    const world = planeWorld([[10, 10]], { policies: { observation: { distance: { radius: 10 } }, maxIntentsPerQuantum: 2, agentClasses: { default: { stalenessThreshold: 100 } } } });
+    const { rt } = await openWorld(world, { agents: ['a0'], auto: true });
+    const outs = Array.from({ length: 5 }, () => rt.submit(move('a0', 1, 0, 0)));
+    const emitted = rt.emit({ kind: 'Speak', payload: { entity_id: 'a0', text: 'hi' }, source_id: 'narrator' });
+    const all = await within(Promise.all([...outs, emitted]), 200);
+    expect(all).not.toBe(PENDING);
+    expect((all as Array<{ status: string }>).map((o) => o.status)).toEqual(Array(6).fill('committed'));
+    expect(rt.lastGlobalSeq).toBe(6);
+  });
+});
+
 describe('RlEnv request ids', () => {
   it('a step never reuses a req_id an earlier RlEnv used, even when the clock has not moved (another env, a restart)', async () => {
     const world = planeWorld([[10, 10]]);
