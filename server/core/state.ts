@@ -106,6 +106,7 @@ export class WorldStore implements StateMutator {
   private journaling = false;
   private relJournal: Map<string, string[] | undefined> | undefined;
   private metaJournal: Map<string, JsonValue | undefined> | undefined;
+  private rngJournal: Map<string, JsonValue | undefined> | undefined;
   private tickBefore = 0;
   /** Entities changed since the last hash(), and the record (with its member hash) the entities digest counts for each. */
   private readonly unhashed = new Set<string>();
@@ -132,6 +133,7 @@ export class WorldStore implements StateMutator {
     this.journaling = true;
     this.relJournal = undefined;
     this.metaJournal = undefined;
+    this.rngJournal = undefined;
     this.tickBefore = this.tick;
   }
 
@@ -169,11 +171,16 @@ export class WorldStore implements StateMutator {
       if (before === undefined) this.metadata.delete(k);
       else this.metadata.set(k, before);
     }
+    if (this.rngJournal) for (const [k, before] of this.rngJournal) {
+      if (before === undefined) this.rngStates.delete(k);
+      else this.rngStates.set(k, before);
+    }
     this.tick = this.tickBefore;
     this.clearJournal();
     this.journaling = false;
     this.relJournal = undefined;
     this.metaJournal = undefined;
+    this.rngJournal = undefined;
   }
 
   private touch(id: string): void {
@@ -278,6 +285,9 @@ export class WorldStore implements StateMutator {
   }
 
   setRng(name: string, state: JsonValue): void {
+    // Journalled like metadata: an apply that throws after saving a generator state must not leave it behind.
+    this.rngJournal ??= new Map();
+    if (!this.rngJournal.has(name)) this.rngJournal.set(name, this.rngStates.get(name));
     this.rngStates.set(name, state);
   }
 
