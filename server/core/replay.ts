@@ -118,6 +118,13 @@ function lockstep(
         if (x !== y) return { seq: rec.seq, global_seq: ra.effect.global_seq, expected: x, actual: y, reason: `two replays disagree on entity ${id}` };
       }
       if (a.rt.store.tick !== b.rt.store.tick) return { seq: rec.seq, global_seq: ra.effect.global_seq, expected: String(a.rt.store.tick), actual: String(b.rt.store.tick), reason: 'two replays disagree on the tick' };
+      // Relationships, metadata and generator states are not entities: compare the whole state when either replay
+      // changed one of them (the hash recomputes only the entities that changed).
+      if (ra.changes.relationshipsChanged || rb.changes.relationshipsChanged || ra.changes.restChanged || rb.changes.restChanged) {
+        const x = a.rt.store.hash();
+        const y = b.rt.store.hash();
+        if (x !== y) return { seq: rec.seq, global_seq: ra.effect.global_seq, expected: x, actual: y, reason: 'two replays disagree on relationships, metadata or a generator state' };
+      }
     }
     if (snap && rec.seq === snap.anchorSeq) {
       const doc = decodeSnapshot(snap.state, ropts.log.meta.worldId);

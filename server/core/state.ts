@@ -20,6 +20,8 @@ export interface EntityChange {
 export interface ChangeSet {
   readonly entities: EntityChange[];
   readonly relationshipsChanged: boolean;
+  /** Metadata, the tick or a generator state was set (replay's lockstep check compares the whole state then). */
+  readonly restChanged: boolean;
 }
 
 /** The mutation API handed to effect apply functions. */
@@ -150,7 +152,7 @@ export class WorldStore implements StateMutator {
       this.clearJournal();
       this.journaling = false;
     }
-    return { entities, relationshipsChanged: this.relJournal !== undefined };
+    return { entities, relationshipsChanged: this.relJournal !== undefined, restChanged: this.metaJournal !== undefined || this.rngJournal !== undefined || this.tick !== this.tickBefore };
   }
 
   /** Undoes every change since begin(). */
