@@ -27,7 +27,7 @@ export interface RuntimeOptions {
   readonly world: WorldDefinition;
   readonly log: EventLogPort;
   readonly clock: Clock;
-  /** Run a quantum automatically (on the microtask queue) after intents or emits arrive. Default false: call tick()/flush(). */
+  /** Run quanta automatically (on the microtask queue) after intents or emits arrive, until none wait. Default false: call tick()/flush(). */
   readonly autoQuantum?: boolean;
   /** Timer used to re-evaluate debounced interruptions at their window end (default: setTimeout, unref'd). */
   readonly setTimer?: (fn: () => void, ms: number) => void;
