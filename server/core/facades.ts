@@ -3,6 +3,7 @@
  * (emit / subscribe). Both use the same orchestrator and log as the network server. Everything they hand out is a
  * copy, so a caller that mutates a view or applies a patch in place cannot touch the server's state.
  */
+import { randomUUID } from 'node:crypto';
 import { WorldlineError, type ErrorName } from '../errors.js';
 import type { EmitOutcome, QuantumDelivery, WorldRuntime } from './runtime.js';
 import { SCHEMA_VERSION, type Effect, type EffectDraft, type Intent, type ObservationDelta, type View } from './types.js';
@@ -11,7 +12,6 @@ export type StepIntent = Omit<Intent, 'agent_id' | 'req_id' | 'context_seq'> & {
 
 /** RL style: observe an agent's view, step it with one intent, get back its committed effect and its delta. */
 export class RlEnv {
-  private n = 0;
   /** With drive (default), step() runs a quantum itself; turn it off when the runtime ticks on its own. */
   constructor(
     private readonly rt: WorldRuntime,
@@ -25,7 +25,10 @@ export class RlEnv {
   /** Submits the intent and resolves with [the committed effect, the agent's delta for that quantum]; throws the rejection. */
   async step(agentId: string, intent: StepIntent): Promise<[Effect, ObservationDelta]> {
     const rt = this.rt;
-    const req = intent.req_id ?? `rl-${rt.clock.now()}-${++this.n}`;
+    // A default req_id must be new to the world, not just to this env: another env, or one made after a restart,
+    // counts from 1 again, and a simulated clock may read the same; a reused one gets the old outcome or
+    // DUPLICATE_REQ_ID. (Only the log remembers it: replay reads it back, it never draws it again.)
+    const req = intent.req_id ?? `rl-${randomUUID()}`;
     const full = { ...intent, agent_id: agentId, req_id: req, context_seq: intent.context_seq ?? rt.observe(agentId).view_seq };
     let delta: ObservationDelta | undefined;
     let target = -1;
@@ -36,7 +39,7 @@ export class RlEnv {
     });
     try {
       const outcome = rt.submit(full);
-      if (this.opts.drive ?? true) void rt.flush().catch(() => undefined);
+      if (this.opts.drive ?? true) void drive(rt, agentId, req).catch(() => undefined);
       const o = await outcome;
       if (o.status === 'rejected') throw new WorldlineError(o.error.name as ErrorName, o.error.message, { ...o.error.details });
       if (o.status === 'cancelled') throw new WorldlineError('GENERATION_CANCELLED', `Intent ${req} was cancelled: ${o.reason}.`, { req_id: req });
@@ -47,6 +50,18 @@ export class RlEnv {
     } finally {
       off();
     }
+  }
+}
+
+/**
+ * Runs quanta until the intent (agent, req) has been taken into one: a single quantum may not take it (older intents
+ * of the agent, maxIntentsPerQuantum, the round-robin), and with nobody else driving, step() would wait forever.
+ */
+async function drive(rt: WorldRuntime, agentId: string, req: string): Promise<void> {
+  for (;;) {
+    const p = rt.inflightIntent(agentId, req);
+    if (!p || (p.state !== 'queued' && p.state !== 'deferred')) return;
+    await rt.flush();
   }
 }
 

@@ -82,6 +82,15 @@ function settle(c: DraftCandidate, failure: WorldlineError | undefined): void {
 
 function nothing(): void {}
 
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** A validator that threw instead of answering: a violation of its rule, so only its candidate is rejected. */
+function thrown(err: unknown, rule: string): RuleViolation {
+  return { rule, message: `the check threw: ${errorMessage(err)}` };
+}
+
 /** Runs one quantum; resolves when its records are durable and its outcomes and deltas delivered. */
 export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<QuantumReport> {
   if (rt.failed) return Promise.reject(rt.failed);
@@ -93,7 +102,15 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
     p.resolve(rejectedOutcome(p.agentId, p.reqId, new WorldlineError('OPERATION_TIMEOUT', `Intent ${p.reqId} passed its deadline_ms before it could commit.`, { req_id: p.reqId })));
   }
   const tick = advanceTick ? store.tick + 1 : store.tick;
-  const cands: DraftCandidate[] = advanceTick ? systemDrafts(rt, tick) : [];
+  let cands: DraftCandidate[];
+  try {
+    cands = advanceTick ? systemDrafts(rt, tick) : [];
+  } catch (err) {
+    // A world system threw (or drafted a malformed effect) before anything was taken or changed: the tick fails as a
+    // rejected promise, not a synchronous throw out of tick() (a timer calling it would crash the process), and the
+    // waiting intents stay queued for the next quantum.
+    return Promise.reject(err);
+  }
   const simTime = world.policies.timebase === 'ticks' ? tick : now;
   for (const e of rt.emitted.splice(0)) cands.push(e);
   for (const p of rt.scheduler.take(world.policies.maxIntentsPerQuantum)) {
@@ -142,11 +159,24 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
     const agentId = p ? source_id : undefined;
     const draft = { kind, payload, source_id, agent_id: agentId };
     const handler = world.handlers[kind];
-    let violation: RuleViolation | undefined = handler?.validate?.(payload, store, draft);
+    // World code may throw anywhere here: that rejects this candidate only. Escaping the loop would leave the quantum
+    // half-committed (state changed, records appended, no deltas) and every submitter in it waiting forever.
+    let violation: RuleViolation | undefined;
+    try {
+      violation = handler?.validate?.(payload, store, draft);
+    } catch (err) {
+      violation = thrown(err, 'validate');
+    }
     if (!violation) {
       for (const v of validators) {
         if (v.kinds && !v.kinds.includes(kind)) continue;
-        const msg = v.check(draft, store);
+        let msg: string | undefined;
+        try {
+          msg = v.check(draft, store);
+        } catch (err) {
+          violation = thrown(err, v.rule);
+          break;
+        }
         if (msg !== undefined) {
           violation = { rule: v.rule, message: msg };
           break;
@@ -154,6 +184,9 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
       }
     }
     let effect: Effect | undefined;
+    let bytes: Uint8Array | undefined;
+    /** The effect cannot be recorded (its payload has no canonical JSON form): the draft itself is malformed. */
+    let unencodable: WorldlineError | undefined;
     if (!violation && handler) {
       const seq = rt.globalSeq + 1;
       const priority = c.priority;
@@ -166,14 +199,27 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
       } catch (err) {
         store.rollback();
         const rule = isWorldlineError(err) && typeof err.details['rule'] === 'string' ? err.details['rule'] : 'apply';
-        violation = { rule, message: (err as Error).message };
+        violation = { rule, message: errorMessage(err) };
         effect = undefined;
       }
+      if (effect) {
+        // Encoded before it is numbered and observed, so a payload that cannot be logged is undone like a failed
+        // apply. The bytes may live in a reused buffer: nothing else is encoded before the append below.
+        try {
+          bytes = effectBytes(effect) ?? utf8Scratch(encodeEffect(effect));
+        } catch (err) {
+          store.rollback();
+          unencodable = isWorldlineError(err) ? err : new WorldlineError('INVALID_INTENT', `The ${kind} effect cannot be encoded: ${errorMessage(err)}`);
+          effect = undefined;
+        }
+      }
     }
-    if (!effect) {
+    if (!effect || !bytes) {
       rejected++;
       const v = violation ?? { rule: 'kind', message: `Unknown kind ${kind}.` };
-      const err = new WorldlineError('INTENT_VALIDATION_FAILED', `Rule ${v.rule} rejected ${kind}: ${v.message}`, { rule: v.rule, ...(p ? { req_id: p.reqId } : {}) });
+      const err = unencodable
+        ? new WorldlineError(unencodable.codeName, unencodable.message, { ...unencodable.details, ...(p ? { req_id: p.reqId } : {}) })
+        : new WorldlineError('INTENT_VALIDATION_FAILED', `Rule ${v.rule} rejected ${kind}: ${v.message}`, { rule: v.rule, ...(p ? { req_id: p.reqId } : {}) });
       if (p) {
         const outcome = rejectedOutcome(source_id, p.reqId, err) as Extract<ReturnType<typeof rejectedOutcome>, { status: 'rejected' }>;
         appends.push(rt.log.append(RecordKind.OUTCOME, utf8(encodeRecord({ schema_version: SCHEMA_VERSION, world_id: rt.worldId, uuid: c.uuid, intent_digest: p.digest, outcome }))));
@@ -191,7 +237,7 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
     }
     const changes = store.end();
     rt.globalSeq = effect.global_seq;
-    appends.push(rt.log.append(RecordKind.EFFECT, effectBytes(effect) ?? utf8Scratch(encodeEffect(effect))));
+    appends.push(rt.log.append(RecordKind.EFFECT, bytes));
     effects.push(effect);
     current = effect;
     rt.obs.onEffect(effect.global_seq, kind, changes);
@@ -221,6 +267,10 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
   const report: QuantumReport = { committed: effects.length, rejected, global_seq: rt.globalSeq, sim_time: simTime, deltas: deltas.length };
   // Resolved with nothing: the appends' results die as soon as they are counted, not when the quantum is delivered.
   const durable: Promise<unknown> = appends.length > 0 ? Promise.all(appends).then(nothing) : Promise.resolve();
+  // Its failure is acted on once the earlier quanta are delivered, which may be after the next macrotask (a log
+  // refuses appends at once while a failed write behind an earlier quantum is being cut back): mark it handled now,
+  // or Node reports an unhandled rejection and, by default, ends the process.
+  durable.catch(nothing);
   const result = rt.delivery.then(async () => {
     await durable;
   }).then(

@@ -15,6 +15,9 @@ class Bucket {
   /** Takes one token; returns 0 on success or the ms until one is available. */
   take(now: number): number {
     const q = this.quota;
+    // A wall clock stepped back (NTP): refill from the new reading on. Keeping the old one would refill nothing until
+    // the clock caught up again, however long the step, while every denial said to retry in a second.
+    if (now < this.at) this.at = now;
     if (now > this.at) {
       this.tokens = Math.min(q.burst, this.tokens + ((now - this.at) * q.rate) / 1000);
       this.at = now;
@@ -23,7 +26,11 @@ class Bucket {
       this.tokens -= 1;
       return 0;
     }
-    return Math.ceil(((1 - this.tokens) * 1000) / q.rate);
+    // Rounded up, then checked with the refill's own arithmetic: (1 - tokens) * 1000 / rate can round down to a
+    // whole number of ms after which the refill comes to 0.9999999999 tokens, and the retry would be denied again.
+    let wait = Math.ceil(((1 - this.tokens) * 1000) / q.rate);
+    while (this.tokens + (wait * q.rate) / 1000 < 1) wait++;
+    return wait;
   }
 
   refund(): void {

@@ -5,7 +5,7 @@
  */
 import { canonicalRecord } from './canonical.js';
 import type { Clock, EventLogPort } from './ports.js';
-import { RecordApplier, restoreRuntime, type Divergence } from './restore.js';
+import { RecordApplier, firstStoredSeq, loadSnapshot, restoreRuntime, type Divergence } from './restore.js';
 import { WorldRuntime } from './runtime.js';
 import { decodeSnapshot } from './snapshot.js';
 import { WorldStore } from './state.js';
@@ -58,8 +58,11 @@ export async function replayWorld(world: WorldDefinition, log: EventLogPort, opt
   const main = await restoreRuntime(ropts, make, { verify: true, ...(opts.toSeq !== undefined ? { toSeq: opts.toSeq } : {}) });
   let divergence = main.applier.divergence;
   const rt = main.runtime;
-  if (opts.verifyDeterminism && divergence === undefined) divergence = lockstep(ropts, make, opts.toSeq, main.snapshotSeq);
-  if (opts.verifyDeterminism && divergence === undefined && main.snapshotSeq > 0) {
+  // After compaction the records before the snapshot are gone: the two lockstep replays then both start from the
+  // snapshot, and the snapshot can no longer be checked against a replay from the first record.
+  const compacted = opts.verifyDeterminism === true && main.snapshotSeq > 0 && (firstStoredSeq(log) ?? 1) > 1;
+  if (opts.verifyDeterminism && divergence === undefined) divergence = lockstep(ropts, make, opts.toSeq, main.snapshotSeq, compacted);
+  if (opts.verifyDeterminism && divergence === undefined && main.snapshotSeq > 0 && !compacted) {
     // The replay that started from the snapshot and the one from genesis must end in the same place.
     const full = await restoreRuntime(ropts, make, { verify: false, ignoreSnapshot: true, ...(opts.toSeq !== undefined ? { toSeq: opts.toSeq } : {}) });
     const a = JSON.stringify(viewsOf(full.runtime));
@@ -81,12 +84,28 @@ export async function replayWorld(world: WorldDefinition, log: EventLogPort, opt
   };
 }
 
-/** Two replays from the first record, compared after every effect on the entities it changed. */
-function lockstep(ropts: { world: WorldDefinition; log: EventLogPort; clock: Clock }, make: (s: WorldStore) => WorldRuntime, toSeq: number | undefined, snapshotSeq: number): Divergence | undefined {
-  const a = new RecordApplier(make(new WorldStore(ropts.world.initialState)), true);
-  const b = new RecordApplier(make(new WorldStore(ropts.world.initialState)), false);
-  const snap = snapshotSeq > 0 ? ropts.log.latestSnapshot() : undefined;
-  for (const rec of ropts.log.records(undefined, toSeq)) {
+/**
+ * Two replays from the first record (from the snapshot when `fromSnapshot`: the log was compacted), compared after
+ * every effect on the entities it changed.
+ */
+function lockstep(
+  ropts: { world: WorldDefinition; log: EventLogPort; clock: Clock },
+  make: (s: WorldStore) => WorldRuntime,
+  toSeq: number | undefined,
+  snapshotSeq: number,
+  fromSnapshot: boolean,
+): Divergence | undefined {
+  const start = fromSnapshot ? ropts.log.latestSnapshot() : undefined;
+  const doc = start ? decodeSnapshot(start.state, ropts.log.meta.worldId) : undefined;
+  const build = (): WorldRuntime => {
+    const rt = make(new WorldStore(doc ? doc.state : ropts.world.initialState));
+    if (doc) loadSnapshot(rt, doc);
+    return rt;
+  };
+  const a = new RecordApplier(build(), true);
+  const b = new RecordApplier(build(), false);
+  const snap = snapshotSeq > 0 && !start ? ropts.log.latestSnapshot() : undefined;
+  for (const rec of ropts.log.records(start ? start.anchorSeq + 1 : undefined, toSeq)) {
     if (toSeq !== undefined && rec.seq > toSeq) break;
     const ra = a.apply(rec);
     const rb = b.apply(rec);
@@ -99,6 +118,13 @@ function lockstep(ropts: { world: WorldDefinition; log: EventLogPort; clock: Clo
         if (x !== y) return { seq: rec.seq, global_seq: ra.effect.global_seq, expected: x, actual: y, reason: `two replays disagree on entity ${id}` };
       }
       if (a.rt.store.tick !== b.rt.store.tick) return { seq: rec.seq, global_seq: ra.effect.global_seq, expected: String(a.rt.store.tick), actual: String(b.rt.store.tick), reason: 'two replays disagree on the tick' };
+      // Relationships, metadata and generator states are not entities: compare the whole state when either replay
+      // changed one of them (the hash recomputes only the entities that changed).
+      if (ra.changes.relationshipsChanged || rb.changes.relationshipsChanged || ra.changes.restChanged || rb.changes.restChanged) {
+        const x = a.rt.store.hash();
+        const y = b.rt.store.hash();
+        if (x !== y) return { seq: rec.seq, global_seq: ra.effect.global_seq, expected: x, actual: y, reason: 'two replays disagree on relationships, metadata or a generator state' };
+      }
     }
     if (snap && rec.seq === snap.anchorSeq) {
       const doc = decodeSnapshot(snap.state, ropts.log.meta.worldId);

@@ -4,7 +4,7 @@
  * the idempotency index come back exactly. Also writes snapshots.
  */
 import { WorldlineError, isWorldlineError } from '../errors.js';
-import type { LogRecord } from './ports.js';
+import type { EventLogPort, LogRecord } from './ports.js';
 import { decodeRecord, RecordKind, type AgentRecord, type OutcomeRecord, type StateHashRecord } from './records.js';
 import type { RuntimeOptions, WorldRuntime } from './runtime.js';
 import { decodeSnapshot, encodeSnapshot, type SnapshotDoc } from './snapshot.js';
@@ -99,6 +99,28 @@ export class RecordApplier {
   }
 }
 
+/** Puts a snapshot's counters, agents (with their view_seqs) and idempotency index into a runtime built on its state. */
+export function loadSnapshot(rt: WorldRuntime, doc: SnapshotDoc): void {
+  rt.globalSeq = doc.global_seq;
+  rt.uuids.counter = doc.uuid_counter;
+  rt.effectsSinceHash = doc.effects_since_hash;
+  for (const a of doc.agents) rt.addAgent({ agent_id: a.agent_id, agent_class: a.agent_class, tenant: a.tenant }, a.view_seq);
+  for (const e of doc.idempotency) rt.index.record(e.outcome.agent_id, e.outcome.req_id, e.digest, e.outcome);
+}
+
+/** The seq of the first record the log still stores (1 unless compaction removed the ones before a snapshot). */
+export function firstStoredSeq(log: EventLogPort): number | undefined {
+  for (const rec of log.records()) return rec.seq;
+  return undefined;
+}
+
+/** A replay from the initial state needs the log from its first record: after compaction, say so plainly. */
+function checkFromGenesis(firstSeq: number): void {
+  if (firstSeq !== 1) {
+    throw new WorldlineError('LOG_RANGE_UNAVAILABLE', `Replaying from the initial state needs the records from seq 1, but compaction removed those before seq ${firstSeq}; replay from a snapshot (to a seq at or after its anchor).`, { firstSeq });
+  }
+}
+
 /** Builds a runtime from the log. */
 export async function restoreRuntime(
   opts: RuntimeOptions,
@@ -110,17 +132,12 @@ export async function restoreRuntime(
   if (snap && o.toSeq !== undefined && snap.anchorSeq > o.toSeq) snap = undefined;
   const doc: SnapshotDoc | undefined = snap ? decodeSnapshot(snap.state, log.meta.worldId) : undefined;
   const rt = make(new WorldStore(doc ? doc.state : opts.world.initialState));
-  if (doc) {
-    rt.globalSeq = doc.global_seq;
-    rt.uuids.counter = doc.uuid_counter;
-    rt.effectsSinceHash = doc.effects_since_hash;
-    for (const a of doc.agents) rt.addAgent({ agent_id: a.agent_id, agent_class: a.agent_class, tenant: a.tenant }, a.view_seq);
-    for (const e of doc.idempotency) rt.index.record(e.outcome.agent_id, e.outcome.req_id, e.digest, e.outcome);
-  }
+  if (doc) loadSnapshot(rt, doc);
   const applier = new RecordApplier(rt, o.verify);
   const from = snap ? snap.anchorSeq + 1 : undefined;
   for (const rec of log.records(from, o.toSeq)) {
     if (o.toSeq !== undefined && rec.seq > o.toSeq) break;
+    if (applier.records === 0 && from === undefined) checkFromGenesis(rec.seq);
     applier.apply(rec);
     // Flush now and then so per-quantum bookkeeping stays small on long logs.
     if (applier.records % 4096 === 0) rt.obs.flush(rt.globalSeq, 0, 0);

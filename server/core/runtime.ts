@@ -27,7 +27,7 @@ export interface RuntimeOptions {
   readonly world: WorldDefinition;
   readonly log: EventLogPort;
   readonly clock: Clock;
-  /** Run a quantum automatically (on the microtask queue) after intents or emits arrive. Default false: call tick()/flush(). */
+  /** Run quanta automatically (on the microtask queue) after intents or emits arrive, until none wait. Default false: call tick()/flush(). */
   readonly autoQuantum?: boolean;
   /** Timer used to re-evaluate debounced interruptions at their window end (default: setTimeout, unref'd). */
   readonly setTimer?: (fn: () => void, ms: number) => void;
@@ -137,7 +137,11 @@ export class WorldRuntime {
     const agentClass = opts.agentClass ?? 'default';
     if (!this.world.policies.agentClasses[agentClass]) throw new WorldlineError('CONFIG_INVALID', `Unknown agent class ${agentClass}.`, { agent_class: agentClass });
     const info: AgentInfo = { agent_id: agentId, agent_class: agentClass, tenant: opts.tenant ?? 'default' };
-    const p = this.log.append(RecordKind.AGENT, utf8(encodeRecord({ schema_version: SCHEMA_VERSION, world_id: this.worldId, ...info })));
+    // The agent observes from now on; if its record is not written the runtime stops, as for a quantum's records:
+    // otherwise its intents would commit against an agent that a restart from the log would not know.
+    const p = this.log.append(RecordKind.AGENT, utf8(encodeRecord({ schema_version: SCHEMA_VERSION, world_id: this.worldId, ...info }))).catch((err: unknown) => {
+      throw this.fail(err);
+    });
     this.addAgent(info, 0);
     await this.afterDelivery(p);
     return info;
@@ -150,6 +154,8 @@ export class WorldRuntime {
   }
 
   private async afterDelivery(p: Promise<unknown>): Promise<void> {
+    // p may fail before the earlier quanta are delivered: handled now, so that is no unhandled rejection meanwhile.
+    p.catch(() => undefined);
     const chained = this.delivery.then(() => p);
     this.delivery = chained.catch(() => undefined);
     await chained;
@@ -271,7 +277,11 @@ export class WorldRuntime {
     this.quantumScheduled = true;
     queueMicrotask(() => {
       this.quantumScheduled = false;
-      if (!this.failed) void this.flush();
+      if (this.failed) return;
+      void this.flush();
+      // A quantum takes at most maxIntentsPerQuantum: the rest need another one, or they would wait for an arrival
+      // that may never come. Each quantum takes some, so this ends when the queues are empty.
+      if (this.scheduler.size > 0 || this.emitted.length > 0) this.scheduleQuantum();
     });
   }
 
@@ -363,6 +373,8 @@ export class WorldRuntime {
     if (this.failed) return this.failed;
     this.failed = e;
     for (const m of this.inflight.values()) for (const p of [...m.values()]) if (p.state === 'queued' || p.state === 'deferred') p.resolve(rejectedOutcome(p.agentId, p.reqId, e));
+    // Effects emitted for a quantum that will never run: their emitters are told too.
+    for (const c of this.emitted.splice(0)) c.onDone?.({ status: 'rejected', error: e.toJSON() });
     return e;
   }
 }

@@ -102,7 +102,9 @@ function insertByPriority(list: PendingIntent[], p: PendingIntent): void {
 export class IntentScheduler {
   private readonly queues = new Map<string, AgentQueue>();
   private ring: AgentQueue[] = [];
+  /** Where the next quantum resumes: the ring position, and the picks left in that agent's turn (0: a new turn). */
   private cursor = 0;
+  private credit = 0;
   private queued = 0;
   private withDeadline = 0;
 
@@ -174,30 +176,56 @@ export class IntentScheduler {
     }
   }
 
-  /** Picks up to `budget` intents by weighted round-robin. */
+  /**
+   * Picks up to `budget` intents by weighted round-robin. Where the budget runs out, the next quantum resumes: at
+   * the same agent with the picks of its turn it has left, or else at the agent after it (so where quantum
+   * boundaries fall does not change the order intents are taken in).
+   */
   take(budget: number): PendingIntent[] {
     const out: PendingIntent[] = [];
-    while (out.length < budget && this.ring.length > 0) {
-      if (this.cursor >= this.ring.length) this.cursor = 0;
-      const start = this.cursor;
-      let progressed = false;
-      for (let n = 0; n < this.ring.length && out.length < budget; n++) {
-        const idx = (start + n) % this.ring.length;
-        const q = this.ring[idx] as AgentQueue;
-        for (let w = 0; w < q.cls.weight && q.items.length > 0 && out.length < budget; w++) {
+    const ring = this.ring;
+    if (ring.length === 0) return out;
+    let i = this.cursor < ring.length ? this.cursor : 0;
+    let credit = this.cursor < ring.length ? this.credit : 0;
+    let live = ring.length;
+    while (out.length < budget && live > 0) {
+      const q = ring[i] as AgentQueue;
+      if (q.inRing) {
+        if (credit === 0) credit = q.cls.weight;
+        while (credit > 0 && q.items.length > 0 && out.length < budget) {
           const p = q.items.shift() as PendingIntent;
           this.count(p, -1);
           p.state = 'ordering';
           out.push(p);
-          progressed = true;
+          credit--;
         }
         this.refill(q);
-        this.cursor = idx + 1;
+        if (q.items.length === 0) {
+          // Out of the ring (marked now, removed below): it rejoins at the end when it has work again.
+          q.inRing = false;
+          live--;
+          credit = 0;
+        } else if (credit > 0) {
+          break; // the budget ran out inside this agent's turn: the next quantum finishes it
+        }
       }
-      this.ring = this.ring.filter((q) => (q.inRing = q.items.length > 0));
-      if (this.cursor > this.ring.length) this.cursor = 0;
-      if (!progressed) break;
+      i = i + 1 === ring.length ? 0 : i + 1;
     }
+    if (live !== ring.length) {
+      // Drop the agents that ran out; the resume point moves with the agent it names (or the next one still here).
+      const kept: AgentQueue[] = [];
+      let at = 0;
+      for (let j = 0; j < ring.length; j++) {
+        const q = ring[j] as AgentQueue;
+        if (j === i) at = kept.length;
+        if (q.inRing) kept.push(q);
+      }
+      if (!(ring[i] as AgentQueue).inRing) credit = 0;
+      this.ring = kept;
+      i = at < kept.length ? at : 0;
+    }
+    this.cursor = i;
+    this.credit = credit;
     return out;
   }
 

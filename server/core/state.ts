@@ -20,6 +20,8 @@ export interface EntityChange {
 export interface ChangeSet {
   readonly entities: EntityChange[];
   readonly relationshipsChanged: boolean;
+  /** Metadata, the tick or a generator state was set (replay's lockstep check compares the whole state then). */
+  readonly restChanged: boolean;
 }
 
 /** The mutation API handed to effect apply functions. */
@@ -106,6 +108,7 @@ export class WorldStore implements StateMutator {
   private journaling = false;
   private relJournal: Map<string, string[] | undefined> | undefined;
   private metaJournal: Map<string, JsonValue | undefined> | undefined;
+  private rngJournal: Map<string, JsonValue | undefined> | undefined;
   private tickBefore = 0;
   /** Entities changed since the last hash(), and the record (with its member hash) the entities digest counts for each. */
   private readonly unhashed = new Set<string>();
@@ -132,6 +135,7 @@ export class WorldStore implements StateMutator {
     this.journaling = true;
     this.relJournal = undefined;
     this.metaJournal = undefined;
+    this.rngJournal = undefined;
     this.tickBefore = this.tick;
   }
 
@@ -148,7 +152,7 @@ export class WorldStore implements StateMutator {
       this.clearJournal();
       this.journaling = false;
     }
-    return { entities, relationshipsChanged: this.relJournal !== undefined };
+    return { entities, relationshipsChanged: this.relJournal !== undefined, restChanged: this.metaJournal !== undefined || this.rngJournal !== undefined || this.tick !== this.tickBefore };
   }
 
   /** Undoes every change since begin(). */
@@ -169,11 +173,16 @@ export class WorldStore implements StateMutator {
       if (before === undefined) this.metadata.delete(k);
       else this.metadata.set(k, before);
     }
+    if (this.rngJournal) for (const [k, before] of this.rngJournal) {
+      if (before === undefined) this.rngStates.delete(k);
+      else this.rngStates.set(k, before);
+    }
     this.tick = this.tickBefore;
     this.clearJournal();
     this.journaling = false;
     this.relJournal = undefined;
     this.metaJournal = undefined;
+    this.rngJournal = undefined;
   }
 
   private touch(id: string): void {
@@ -278,6 +287,9 @@ export class WorldStore implements StateMutator {
   }
 
   setRng(name: string, state: JsonValue): void {
+    // Journalled like metadata: an apply that throws after saving a generator state must not leave it behind.
+    this.rngJournal ??= new Map();
+    if (!this.rngJournal.has(name)) this.rngJournal.set(name, this.rngStates.get(name));
     this.rngStates.set(name, state);
   }
 

@@ -89,6 +89,34 @@ describe('replay', () => {
     expect(r.divergence?.reason).toMatch(/two replays disagree/);
   });
 
+  it('detects a non-deterministic apply that changes metadata, relationships or a generator state, at its effect', async () => {
+    let flip = 0;
+    const odd = (): boolean => flip++ % 3 === 2;
+    const mk = (): ReturnType<typeof defineWorld> =>
+      defineWorld({
+        name: 'nd2',
+        seed: 1,
+        initialState: { entities: { a0: { x: 0, y: 0 }, b0: { x: 1, y: 1 } } },
+        handlers: {
+          Meta: { shape: () => undefined, apply: (_p, m) => m.setMeta('roll', odd() ? 1 : 0) },
+          Rel: { shape: () => undefined, apply: (_p, m) => (odd() ? m.relate('a0', 'b0') : m.unrelate('a0', 'b0')) },
+          Rng: { shape: () => undefined, apply: (_p, m) => m.setRng('dice', odd() ? 1 : 0) },
+        },
+        policies: { stateHashEvery: 0 },
+      });
+    for (const kind of ['Meta', 'Rel', 'Rng']) {
+      flip = 0;
+      const { rt, log } = await openWorld(mk(), { agents: ['a0'] });
+      for (let i = 0; i < 3; i++) void rt.emit({ kind, payload: null, source_id: 'dice' });
+      await rt.flush();
+      flip = 0;
+      const r = await replayWorld(mk(), log.reopen(), { verifyDeterminism: true });
+      expect([kind, r.ok]).toEqual([kind, false]);
+      // The lockstep replays alternate draws (3,4 then 5,6): they first disagree at the second effect.
+      expect(r.divergence?.global_seq).toBe(2);
+    }
+  });
+
   it('property: replaying any run of random moves gives the same state and views', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: -30, max: 30 }), fc.integer({ min: -30, max: 30 }), fc.boolean()), { maxLength: 40 }), async (moves) => {

@@ -1,0 +1,37 @@
+/**
+ * stale_due_to after a restart from a snapshot.
+ */
+import { describe, expect, it } from 'vitest';
+import { WorldRuntime } from '../../server/core/runtime.js';
+import { move, openWorld, planeWorld } from './helpers/worlds.js';
+
+describe('staleness after a restart from a snapshot', () => {
+  // KNOWN BUG (server/core/observation.ts, not fixed here: another engineer owns that file). Each observer's ring of
+  // its last 64 visible events is not in the snapshot, and a restart from a snapshot starts it empty (NO_CAUSE). The
+  // STALE_CONTEXT decision is right (it uses view_seq), but stale_due_to then lists events that never happened,
+  // {seq: 0, kind: ''}, for every view_seq before the snapshot; beginGeneration judges the same bogus causes (an
+  // only_conflict generation sees no changed entities for them). Fix: carry the ring (global_seq, kind, changed
+  // ids) per observer in the snapshot, or leave out the causes it does not know.
+  it.skip('names only real events (global_seq >= 1 and a kind) in stale_due_to', async () => {
+    const world = planeWorld([[10, 10], [20, 20]]);
+    const { rt, log, clock } = await openWorld(world, { agents: ['a0', 'a1'] });
+    for (let i = 0; i < 3; i++) {
+      const p = rt.submit(move('a1', 1, 0, rt.viewSeq('a1')));
+      await rt.flush();
+      await p;
+    }
+    await rt.snapshot();
+    const p = rt.submit(move('a1', 1, 0, rt.viewSeq('a1')));
+    await rt.flush();
+    await p;
+    const live = await rt.submit(move('a0', 1, 0, 0));
+    const rt2 = await WorldRuntime.open({ world, log: log.reopen(), clock });
+    const restarted = await rt2.submit(move('a0', 1, 0, 0));
+    const due = (o: typeof live): unknown => (o.status === 'rejected' ? o.error.details['stale_due_to'] : undefined);
+    expect(due(live)).toEqual([1, 2, 3, 4].map((s) => ({ seq: s, view_seq: s, kind: 'Move' })));
+    for (const c of due(restarted) as Array<{ seq: number; kind: string }>) {
+      expect(c.seq).toBeGreaterThanOrEqual(1);
+      expect(c.kind).toBe('Move');
+    }
+  });
+});
