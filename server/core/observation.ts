@@ -15,6 +15,7 @@ import type { ChangeSet, EntityChange, WorldStore } from './state.js';
 import { SCHEMA_VERSION, type DeltaFragment, type EntityRecord, type ObservationDelta, type PatchOp, type StaleCause, type View } from './types.js';
 import { NEAR_AFTER, NEAR_BEFORE, NEAR_UNKNOWN, Visibility, type EntityPos, type ObserverItem } from './visibility.js';
 import type { ObservationPolicy } from './world.js';
+import type { SnapshotCauses } from './snapshot.js';
 
 const CAUSES = 64;
 
@@ -954,6 +955,49 @@ export class ObservationEngine {
   /** The view_seq of the agent's last delivered delta (what view() and digest() describe). */
   flushedSeq(agentId: string): number {
     return this.observers.get(agentId)?.fromSeq ?? 0;
+  }
+
+  /** Every observer's known recent events, each distinct event once (for snapshots). */
+  exportCauses(): SnapshotCauses {
+    const index = new Map<Cause, number>();
+    const events: Array<readonly [number, string, readonly string[]]> = [];
+    const rings: Array<{ agent_id: string; from: number; refs: number[] }> = [];
+    for (const o of this.observers.values()) {
+      const from = Math.max(1, o.viewSeq - CAUSES + 1);
+      const refs: number[] = [];
+      for (let s = from; s <= o.viewSeq; s++) {
+        const c = o.causes[s % CAUSES] as Cause;
+        if (c === NO_CAUSE) {
+          refs.push(-1);
+          continue;
+        }
+        let i = index.get(c);
+        if (i === undefined) {
+          i = events.length;
+          index.set(c, i);
+          events.push([c.global_seq, c.kind, [...c.changed]]);
+        }
+        refs.push(i);
+      }
+      if (refs.length > 0) rings.push({ agent_id: o.id, from, refs });
+    }
+    return { events, rings };
+  }
+
+  /** Restores the observers' recent events from a snapshot (after the observers are added with their view_seq). */
+  importCauses(c: SnapshotCauses): void {
+    const events = c.events.map((e): Cause => ({ global_seq: Number(e[0]), kind: String(e[1]), changed: Array.isArray(e[2]) ? e[2].map(String) : [] }));
+    for (const r of c.rings) {
+      const o = this.observers.get(r.agent_id);
+      if (!o || !Array.isArray(r.refs)) continue;
+      for (let i = 0; i < r.refs.length; i++) {
+        const s = r.from + i;
+        // Only view_seqs inside the observer's window: a snapshot never holds others, but it is data read from disk.
+        if (s > o.viewSeq || s <= o.viewSeq - CAUSES) continue;
+        const e = events[r.refs[i] as number];
+        if (e !== undefined) o.causes[s % CAUSES] = e;
+      }
+    }
   }
 
   /** The events after `contextSeq` the agent could see (at most the last 64), oldest first. */

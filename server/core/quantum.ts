@@ -204,7 +204,8 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
       }
       if (effect) {
         // Encoded before it is numbered and observed, so a payload that cannot be logged is undone like a failed
-        // apply. The bytes may live in a reused buffer: nothing else is encoded before the append below.
+        // apply. The bytes may live in canonical-bytes' one reused buffer, which intentDigestBytes and memberHashBytes
+        // (member hashes) also write: none of them may run between here and the append below.
         try {
           bytes = effectBytes(effect) ?? utf8Scratch(encodeEffect(effect));
         } catch (err) {

@@ -106,6 +106,7 @@ export function loadSnapshot(rt: WorldRuntime, doc: SnapshotDoc): void {
   rt.effectsSinceHash = doc.effects_since_hash;
   for (const a of doc.agents) rt.addAgent({ agent_id: a.agent_id, agent_class: a.agent_class, tenant: a.tenant }, a.view_seq);
   for (const e of doc.idempotency) rt.index.record(e.outcome.agent_id, e.outcome.req_id, e.digest, e.outcome);
+  if (doc.causes) rt.obs.importCauses(doc.causes);
 }
 
 /** The seq of the first record the log still stores (1 unless compaction removed the ones before a snapshot). */
@@ -162,6 +163,7 @@ export function snapshotDoc(rt: WorldRuntime): SnapshotDoc {
     state: rt.store.toJSON(),
     agents: [...rt.agents.values()].map((a) => ({ ...a, view_seq: rt.obs.viewSeq(a.agent_id) })),
     idempotency: rt.index.toJSON(),
+    causes: rt.obs.exportCauses(),
   };
 }
 

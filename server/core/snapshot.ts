@@ -14,6 +14,17 @@ export interface SnapshotAgent {
   readonly view_seq: number;
 }
 
+/**
+ * The agents' recent visible events (what stale_due_to and interrupt policies name), so a restart from a snapshot
+ * knows them: each distinct event once, and per agent the event behind each of its last view_seqs.
+ */
+export interface SnapshotCauses {
+  /** [global_seq, kind, changed entity ids]. */
+  readonly events: ReadonlyArray<readonly [number, string, readonly string[]]>;
+  /** Per agent: the view_seq of refs[0], and for each view_seq from it the index of its event (-1: unknown). */
+  readonly rings: ReadonlyArray<{ readonly agent_id: string; readonly from: number; readonly refs: readonly number[] }>;
+}
+
 export interface SnapshotDoc {
   readonly schema_version: string;
   readonly world_id: string;
@@ -23,6 +34,8 @@ export interface SnapshotDoc {
   readonly state: WorldState;
   readonly agents: readonly SnapshotAgent[];
   readonly idempotency: readonly IndexEntry[];
+  /** Absent in snapshots written before it existed (their restarts know no event before the snapshot). */
+  readonly causes?: SnapshotCauses;
 }
 
 export function encodeSnapshot(doc: SnapshotDoc): Uint8Array {
@@ -38,6 +51,10 @@ export function decodeSnapshot(bytes: Uint8Array, worldId: string): SnapshotDoc 
   if (v.world_id !== worldId) throw new WorldlineError('LOG_WORLD_MISMATCH', `The snapshot belongs to world ${String(v.world_id)}, not ${worldId}.`);
   if (!Number.isSafeInteger(v.global_seq) || !v.state || !Array.isArray(v.agents) || !Array.isArray(v.idempotency)) {
     throw new WorldlineError('SNAPSHOT_CORRUPTED', 'The snapshot is missing fields.');
+  }
+  const c = v.causes;
+  if (c !== undefined && (c === null || typeof c !== 'object' || !Array.isArray(c.events) || !Array.isArray(c.rings))) {
+    throw new WorldlineError('SNAPSHOT_CORRUPTED', 'The snapshot\'s causes are malformed.');
   }
   return v as SnapshotDoc;
 }

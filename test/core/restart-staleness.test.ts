@@ -6,13 +6,10 @@ import { WorldRuntime } from '../../server/core/runtime.js';
 import { move, openWorld, planeWorld } from './helpers/worlds.js';
 
 describe('staleness after a restart from a snapshot', () => {
-  // KNOWN BUG (server/core/observation.ts, not fixed here: another engineer owns that file). Each observer's ring of
-  // its last 64 visible events is not in the snapshot, and a restart from a snapshot starts it empty (NO_CAUSE). The
-  // STALE_CONTEXT decision is right (it uses view_seq), but stale_due_to then lists events that never happened,
-  // {seq: 0, kind: ''}, for every view_seq before the snapshot; beginGeneration judges the same bogus causes (an
-  // only_conflict generation sees no changed entities for them). Fix: carry the ring (global_seq, kind, changed
-  // ids) per observer in the snapshot, or leave out the causes it does not know.
-  it.skip('names only real events (global_seq >= 1 and a kind) in stale_due_to', async () => {
+  // Each observer's ring of its last 64 visible events travels in the snapshot: without it a restart from a snapshot
+  // listed events that never happened, {seq: 0, kind: ''}, for every view_seq before the snapshot, and an
+  // only_conflict generation judged them as touching nothing.
+  it('names only real events (global_seq >= 1 and a kind) in stale_due_to', async () => {
     const world = planeWorld([[10, 10], [20, 20]]);
     const { rt, log, clock } = await openWorld(world, { agents: ['a0', 'a1'] });
     for (let i = 0; i < 3; i++) {
@@ -33,5 +30,8 @@ describe('staleness after a restart from a snapshot', () => {
       expect(c.seq).toBeGreaterThanOrEqual(1);
       expect(c.kind).toBe('Move');
     }
+    expect(due(restarted)).toEqual(due(live));
+    for (let s = 1; s <= 4; s++) expect(rt2.obs.changedAt('a0', s)).toEqual(rt.obs.changedAt('a0', s));
+    expect(rt2.obs.changedAt('a0', 2)).toEqual(['a1']);
   });
 });
