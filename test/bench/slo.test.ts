@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compare, evaluateAll, evaluateSlo, resolvePath, splitPath, type Slo } from '../../bench/arena/slo-eval.js';
 import { agentFor, localAddressFor, shares } from '../../bench/arena/runner.js';
-import { headline } from '../../bench/sweep.js';
+import { headline, medianRun, nearLimit } from '../../bench/sweep.js';
 import { parseArenaArgs, UsageError } from '../../bench/arena/options.js';
 
 const ws = {
@@ -96,5 +96,12 @@ describe('sweep headline', () => {
     expect(headline([run(50, 5, 10), run(100, 8, 20), run(200, 60, 40), run(500, 20, 50)])).toBe(100);
     expect(headline([run(50, 5, 95)])).toBe(0);
     expect(headline([run(100, 5, null)])).toBe(0);
+  });
+
+  it('repeats counts whose p99 lands within 25% of the limit, and judges them on the median run', () => {
+    expect([30, 37.4, 37.5, 50, 62.5, 62.6, 90].map((p) => nearLimit(run(500, p, 50)))).toEqual([false, false, true, true, true, false, false]);
+    const runs = [run(500, 52.9, 51), run(500, 43.2, 50), run(500, 57.5, 49)];
+    expect(medianRun(runs)).toBe(runs[0]);
+    expect(headline([run(200, 20, 25), medianRun([run(500, 48, 50), run(500, 43.2, 50), run(500, 57.5, 49)])])).toBe(500);
   });
 });
