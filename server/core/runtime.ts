@@ -193,6 +193,9 @@ export class WorldRuntime {
     const done = this.index.get(agentId, reqId);
     if (done) return done.digest === digest ? Promise.resolve(done.outcome) : reject(agentId, reqId, 'DUPLICATE_REQ_ID', `req_id ${reqId} was already used for a different intent.`);
     const cls = this.world.policies.agentClasses[info.agent_class] as AgentClassPolicy;
+    // The submit ends the generation announced for this req_id, whatever the stages below decide: kept open past a
+    // rejection, it would stay in the map for good and cancel an intent that is already answered.
+    this.generations.end(agentId, reqId);
     // 3. staleness, counting only events this agent could see.
     const stale = this.staleness(agentId, intent.context_seq, cls.stalenessThreshold);
     if (stale) return Promise.resolve(rejectedOutcome(agentId, reqId, stale));
@@ -208,7 +211,6 @@ export class WorldRuntime {
     if (r.shed) r.shed.resolve(rejectedOutcome(agentId, r.shed.reqId, new WorldlineError('QUEUE_FULL', `Shed: agent ${agentId}'s queue is full and the oldest intent was dropped.`, { req_id: r.shed.reqId, shed: true })));
     if (!live) this.inflight.set(agentId, (live = new Map()));
     live.set(reqId, p);
-    this.generations.end(agentId, reqId);
     this.scheduleQuantum();
     return p.promise;
   }

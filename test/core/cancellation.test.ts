@@ -28,6 +28,18 @@ describe('cancellation', () => {
     expect(rt.cancel('a0', 'nope')).toEqual({ status: 'unknown' });
   });
 
+  it('a submit ends its generation even when it is rejected before the queue (stale, quota, queue full)', async () => {
+    const { rt } = await openWorld(world(), { agents: ['a0', 'a1'] });
+    await commit(rt, move('a1', 1, 0, 0));
+    const t = rt.beginGeneration('a0', 'g1', 0, { interrupt: 'only_conflict', touches: ['a3'] });
+    expect(rt.generations.watching('a0')).toBe(true);
+    const o = await rt.submit({ req_id: 'g1', agent_id: 'a0', kind: 'Move', payload: { dx: 1, dy: 0 }, context_seq: 0 });
+    expect(o.status === 'rejected' && o.error.name).toBe('STALE_CONTEXT');
+    expect(rt.generations.watching('a0')).toBe(false);
+    await commit(rt, move('a0', 1, 0, rt.obs.viewSeq('a0')));
+    expect(t.signal.aborted).toBe(false);
+  });
+
   it('always: any newly visible event cancels with stale_due_to; invisible ones do not', async () => {
     const { rt } = await openWorld(world(), { agents: ['a0', 'a1', 'a3'] });
     const t = rt.beginGeneration('a0', 'g1', 0, { interrupt: 'always' });
