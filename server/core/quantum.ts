@@ -278,12 +278,20 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
     () => {
       // Listeners first: settling only queues the submitters' callbacks, which run after this one either way, and the
       // outcome objects it makes are then consumed before the next allocation-heavy step (young garbage, not copied).
-      try {
-        const delivery = { deltas, effects, visibleEffects };
-        for (const l of rt.listeners) l(delivery);
-      } finally {
-        for (let i = 0; i < settled.length; i++) settle(settled[i] as DraftCandidate, undefined);
+      // A listener that throws does not keep the others from this delivery (each transport, subscription and facade
+      // is one); the quantum stays committed and its submitters are told, and the first error then rejects this
+      // quantum's promise so the fault is seen.
+      let fault: { err: unknown } | undefined;
+      const delivery = { deltas, effects, visibleEffects };
+      for (const l of rt.listeners) {
+        try {
+          l(delivery);
+        } catch (err) {
+          fault ??= { err };
+        }
       }
+      for (let i = 0; i < settled.length; i++) settle(settled[i] as DraftCandidate, undefined);
+      if (fault) throw fault.err;
       return report;
     },
     (err: unknown) => {

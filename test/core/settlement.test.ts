@@ -89,3 +89,23 @@ describe('RlEnv request ids', () => {
     expect(rt2.entity('a0')?.['x']).toBe(17);
   });
 });
+
+describe('delivery listeners', () => {
+  it('one that throws does not keep the others from the delivery; the quantum stays committed and the next one runs', async () => {
+    const { rt } = await openWorld(planeWorld([[10, 10], [20, 20]]), { agents: ['a0', 'a1'] });
+    const seen: number[] = [];
+    rt.onDelivery(() => {
+      throw new Error('a faulty listener');
+    });
+    rt.onDelivery((d) => seen.push(d.effects.length));
+    const p = rt.submit(move('a0', 1, 0, 0));
+    await expect(rt.flush()).rejects.toThrow(/a faulty listener/);
+    expect(codeOf(await p)).toBe('committed');
+    expect(seen).toEqual([1]);
+    const q = rt.submit(move('a1', 1, 0, rt.viewSeq('a1')));
+    await expect(rt.flush()).rejects.toThrow(/a faulty listener/);
+    expect(codeOf(await q)).toBe('committed');
+    expect(seen).toEqual([1, 1]);
+    expect(rt.lastGlobalSeq).toBe(2);
+  });
+});
