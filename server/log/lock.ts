@@ -1,8 +1,10 @@
 /**
- * Exclusive lock on a data directory. Node has no flock, so the lock is a file created with O_EXCL holding the
- * owner's pid and process start time; a lock whose owner is gone (kill -9) is stale and taken over by renaming it
- * aside first, which only one contender can do.
+ * Exclusive lock on a data directory. Node has no flock, so the lock is a file holding the owner's pid and process
+ * start time, created whole (written aside, then hard-linked into place: it fails if the lock exists, and no one
+ * ever reads a half-written lock). A lock whose owner is gone (kill -9) is stale and taken over by renaming it aside
+ * and checking that the file moved is the one judged stale (a contender that moved a fresh lock puts it back).
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { WorldlineError } from '../errors.js';
@@ -36,13 +38,41 @@ export interface DirLock {
   release(): void;
 }
 
+export interface LockOptions {
+  /** Test seam: runs after a lock was judged stale and before it is moved aside (another contender's moment). */
+  readonly beforeTakeover?: () => void;
+}
+
+/** Creates `file` holding `content` only if it does not exist: written aside, then hard-linked (never seen empty). */
+function createWith(file: string, content: string): boolean {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, content, { flag: 'wx' });
+  try {
+    fs.linkSync(tmp, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+function readLock(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 /** Takes the lock on dir, or throws LOG_LOCKED naming the holder. */
-export function lockDir(dir: string): DirLock {
+export function lockDir(dir: string, opts: LockOptions = {}): DirLock {
   const file = path.join(dir, LOCK_NAME);
   const mine = JSON.stringify({ pid: process.pid, start: processStartTime(process.pid) ?? null, host: process.env['HOSTNAME'] ?? null });
   for (let attempt = 0; attempt < 5; attempt++) {
-    try {
-      fs.writeFileSync(file, mine, { flag: 'wx' });
+    if (createWith(file, mine)) {
       let released = false;
       return {
         release() {
@@ -55,24 +85,37 @@ export function lockDir(dir: string): DirLock {
           }
         },
       };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
+    const seen = readLock(file);
+    if (seen === undefined) continue;
     let holder: { pid?: number; start?: string | null } = {};
     try {
-      holder = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof holder;
+      holder = JSON.parse(seen) as typeof holder;
     } catch {
-      // Unreadable or half-written lock: treat as stale below.
+      // Unreadable lock (written by something else, or damaged): stale. Ours are never seen half-written.
     }
     if (typeof holder.pid === 'number' && isAlive(holder.pid, holder.start ?? undefined)) {
       throw new WorldlineError('LOG_LOCKED', `data directory ${dir} is locked by running process ${holder.pid}; stop it or use another --data directory`, { dir, pid: holder.pid });
     }
+    // Take the stale lock over: move it aside (only one contender can move a given file), then check that what moved
+    // is the stale lock that was judged. Another contender may have taken it over first and made its own lock, which
+    // this rename then moved: put that one back, so its owner keeps the lock, and look again.
+    opts.beforeTakeover?.();
+    const aside = `${file}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      fs.renameSync(file, `${file}.stale-${process.pid}`);
-      fs.unlinkSync(`${file}.stale-${process.pid}`);
+      fs.renameSync(file, aside);
     } catch {
-      // Another contender took it over first; loop and try again.
+      continue; // Gone already (taken over, or released): look again.
     }
+    const moved = readLock(aside);
+    if (moved !== seen) {
+      try {
+        fs.linkSync(aside, file);
+      } catch {
+        // A third contender made a lock meanwhile; it holds the directory now, and the loop will see it.
+      }
+    }
+    fs.rmSync(aside, { force: true });
   }
   throw new WorldlineError('LOG_LOCKED', `could not take the lock on ${dir}: another process keeps taking it`, { dir });
 }

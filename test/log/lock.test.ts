@@ -8,6 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { openLog } from '../../server/log/index.js';
+import { lockDir } from '../../server/log/lock.js';
+import { isWorldlineError } from '../../server/errors.js';
 import { appendRecords, rejectsWith, testLogOptions, useTempDirs } from '../helpers/log.js';
 
 const tempDir = useTempDirs('worldline-lock-');
@@ -92,6 +94,29 @@ describe('directory lock', () => {
       const log = await openLog(dir, testLogOptions());
       await log.close();
     }
+  });
+
+  it('two contenders for one stale lock: the one that moved the other\'s fresh lock aside puts it back and is refused', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'LOCK');
+    fs.writeFileSync(file, JSON.stringify({ pid: deadPid(), start: null, host: null }));
+    // Contender A takes the stale lock over between contender B's judging it stale and B's moving it aside.
+    const a = JSON.stringify({ pid: process.pid, start: null, host: 'contender-a' });
+    let err: unknown;
+    try {
+      lockDir(dir, {
+        beforeTakeover: () => {
+          fs.rmSync(file);
+          fs.writeFileSync(file, a);
+        },
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(isWorldlineError(err, 'LOG_LOCKED')).toBe(true);
+    expect(fs.readFileSync(file, 'utf8')).toBe(a);
+    // Nothing is left aside.
+    expect(fs.readdirSync(dir).sort()).toEqual(['LOCK']);
   });
 
   it('an open that fails (corrupt log) releases the lock', async () => {
