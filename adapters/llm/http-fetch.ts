@@ -16,6 +16,7 @@
 import type * as Http from 'node:http';
 import type * as Https from 'node:https';
 import type * as Zlib from 'node:zlib';
+import { withoutStacks } from './types.js';
 
 /** The pieces of a Node readable this module listens to (an IncomingMessage, or a zlib stream after it). */
 type Source = Http.IncomingMessage | Zlib.Gunzip | Zlib.Inflate | Zlib.BrotliDecompress;
@@ -37,18 +38,6 @@ function abortError(): Error {
   const e = new Error('This operation was aborted');
   e.name = 'AbortError';
   return e;
-}
-
-/** Runs `fn` with V8 stack traces off: a torn-down request's internal errors never reach the caller. */
-function quietly(fn: () => void): void {
-  const E = Error as { stackTraceLimit?: number | undefined };
-  const limit = E.stackTraceLimit;
-  E.stackTraceLimit = 0;
-  try {
-    fn();
-  } finally {
-    E.stackTraceLimit = limit;
-  }
 }
 
 /**
@@ -183,7 +172,7 @@ export function createHttpFetch(opts: HttpFetchOptions = {}): typeof fetch | und
       // Abort: destroy the socket (the server sees the connection close) and hand the reader the signal's reason.
       function onAbort(): void {
         const reason = signal?.reason ?? abortError();
-        quietly(() => req.destroy());
+        withoutStacks(() => req.destroy());
         if (body) body.finish(reason);
         else reject(reason);
       }
@@ -208,7 +197,7 @@ export function createHttpFetch(opts: HttpFetchOptions = {}): typeof fetch | und
           res.on('error', (err) => source.destroy(err));
           res.on('aborted', () => source.destroy(new Error('the connection closed before the body ended')));
         }
-        const b = new Body(source, () => quietly(() => req.destroy()));
+        const b = new Body(source, () => withoutStacks(() => req.destroy()));
         body = b;
         res.on('end', release);
         res.on('close', release);

@@ -42,7 +42,7 @@ export function abortReason(signal: AbortSignal | undefined, fallback: unknown):
 }
 
 /** Runs `fn` with V8 stack traces off (Error.stackTraceLimit 0), restoring the limit after. */
-function withoutStacks(fn: () => void): void {
+export function withoutStacks(fn: () => void): void {
   const E = Error as { stackTraceLimit?: number | undefined };
   const limit = E.stackTraceLimit;
   E.stackTraceLimit = 0;
