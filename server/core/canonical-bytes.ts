@@ -314,12 +314,20 @@ export function effectBytes(e: Effect): Uint8Array | undefined {
   return w.written();
 }
 
-/** intentDigest (canonical.ts) hashed from bytes written in place; undefined when the string path must do it. */
-export function intentDigestBytes(kind: string, payload: unknown): string | undefined {
+/**
+ * `"<name>":<canonical value>` (a JSON string, a colon, the value's canonical JSON) written in place, as the view the
+ * next write invalidates; undefined when the string path must do it. Both digests below hash this shape.
+ */
+function keyedBytes(name: string, value: unknown): Uint8Array | undefined {
   const w = writer;
   w.n = 0;
-  if (!(w.str(kind) && w.raw(':') && w.canonical(payload, 0))) return undefined;
-  return hash('sha256', w.written(), 'base64url').slice(0, 22);
+  return w.str(name) && w.raw(':') && w.canonical(value, 0) ? w.written() : undefined;
+}
+
+/** intentDigest (canonical.ts) hashed from bytes written in place; undefined when the string path must do it. */
+export function intentDigestBytes(kind: string, payload: unknown): string | undefined {
+  const b = keyedBytes(kind, payload);
+  return b === undefined ? undefined : hash('sha256', b, 'base64url').slice(0, 22);
 }
 
 /**
@@ -327,8 +335,6 @@ export function intentDigestBytes(kind: string, payload: unknown): string | unde
  * no string built; undefined when the string path must do it.
  */
 export function memberHashBytes(id: string, record: object): MemberHash | undefined {
-  const w = writer;
-  w.n = 0;
-  if (!(w.str(id) && w.raw(':') && w.canonical(record, 0))) return undefined;
-  return memberHashOfDigest(hash('sha256', w.written(), 'binary'));
+  const b = keyedBytes(id, record);
+  return b === undefined ? undefined : memberHashOfDigest(hash('sha256', b, 'binary'));
 }
