@@ -110,9 +110,16 @@ export class MessageEnv {
       if (delta) queue.push({ type: 'delta', delta: structuredClone(delta) });
       wake?.();
     });
+    // A runtime that stops on a failure delivers nothing more: the iteration ends with its error, not a wait forever.
+    let failure: WorldlineError | undefined;
+    const offFailure = this.rt.onFailure((e) => {
+      failure = e;
+      wake?.();
+    });
     const close = (): void => {
       closed = true;
       off();
+      offFailure();
       unwatch();
       wake?.();
     };
@@ -127,6 +134,7 @@ export class MessageEnv {
               continue;
             }
             if (closed) return;
+            if (failure) throw failure;
             await new Promise<void>((r) => (wake = r));
             wake = undefined;
           }

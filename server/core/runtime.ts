@@ -93,6 +93,7 @@ export class WorldRuntime {
   /** @internal */ delivery: Promise<unknown> = Promise.resolve();
   /** @internal */ failed: WorldlineError | undefined;
   /** @internal */ readonly listeners = new Set<DeliveryListener>();
+  private readonly failureListeners = new Set<(err: WorldlineError) => void>();
   private arrival = 0;
   private quantumScheduled = false;
   private readonly autoQuantum: boolean;
@@ -298,6 +299,16 @@ export class WorldRuntime {
   }
 
   /** Calls `fn` with every quantum's deltas and effects, after they are durable. */
+  /** Calls fn once when the runtime stops on a failure (at once if it already has); returns an unsubscribe. */
+  onFailure(fn: (err: WorldlineError) => void): () => void {
+    if (this.failed) {
+      fn(this.failed);
+      return () => {};
+    }
+    this.failureListeners.add(fn);
+    return () => this.failureListeners.delete(fn);
+  }
+
   onDelivery(fn: DeliveryListener): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
@@ -374,6 +385,8 @@ export class WorldRuntime {
     const e = asWorldlineError(err);
     if (this.failed) return this.failed;
     this.failed = e;
+    for (const fn of [...this.failureListeners]) fn(e);
+    this.failureListeners.clear();
     for (const m of this.inflight.values()) for (const p of [...m.values()]) if (p.state === 'queued' || p.state === 'deferred') p.resolve(rejectedOutcome(p.agentId, p.reqId, e));
     // Effects emitted for a quantum that will never run: their emitters are told too.
     for (const c of this.emitted.splice(0)) c.onDone?.({ status: 'rejected', error: e.toJSON() });

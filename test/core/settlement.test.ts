@@ -109,3 +109,33 @@ describe('delivery listeners', () => {
     expect(rt.lastGlobalSeq).toBe(2);
   });
 });
+
+describe('message subscriptions', () => {
+  it('end with the runtime\'s failure instead of waiting forever, after yielding what was delivered', async () => {
+    const { MessageEnv } = await import('../../server/core/facades.js');
+    const { rt, log } = await openWorld(planeWorld([[10, 10], [20, 20]]), { agents: ['a0', 'a1'] });
+    const env = new MessageEnv(rt);
+    const sub = env.subscribe('a0');
+    const it = sub[Symbol.asyncIterator]();
+    const p = rt.submit(move('a1', 1, 0, 0));
+    await rt.flush();
+    await p;
+    const first = await it.next();
+    expect(first.done).toBe(false);
+    log.failWith = new Error('disk full');
+    const q = rt.submit(move('a1', 1, 0, rt.viewSeq('a1')));
+    const waiting = it.next();
+    await expect(rt.flush()).rejects.toThrow(/disk full/);
+    await q;
+    // The effect of the failed quantum was never delivered: drain what was, then the failure.
+    let err: unknown;
+    try {
+      for (let r = await waiting; !r.done; r = await it.next()) expect(r.value.type).not.toBe(undefined);
+    } catch (e) {
+      err = e;
+    }
+    expect(String(err)).toMatch(/disk full/);
+    // A subscription made after the failure ends at once too.
+    await expect(env.subscribe('a1')[Symbol.asyncIterator]().next()).rejects.toThrow(/disk full/);
+  });
+});
