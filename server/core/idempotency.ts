@@ -281,20 +281,17 @@ export class IdempotencyIndex {
   }
 
   private growColumns(): void {
-    const n = this.agentOf.length * 2;
-    const agents = new Int32Array(n);
-    agents.set(this.agentOf);
-    this.agentOf = agents;
-    const next = new Int32Array(n);
-    next.set(this.next);
-    this.next = next;
-    const seqs = new Float64Array(n);
-    seqs.set(this.globalSeqs);
-    this.globalSeqs = seqs;
-    const times = new Float64Array(n);
-    times.set(this.simTimes);
-    this.simTimes = times;
+    this.agentOf = doubled(this.agentOf, new Int32Array(this.agentOf.length * 2));
+    this.next = doubled(this.next, new Int32Array(this.next.length * 2));
+    this.globalSeqs = doubled(this.globalSeqs, new Float64Array(this.globalSeqs.length * 2));
+    this.simTimes = doubled(this.simTimes, new Float64Array(this.simTimes.length * 2));
   }
+}
+
+/** `into` (twice the length) holding `from`'s values first. */
+function doubled<T extends Int32Array | Float64Array>(from: T, into: T): T {
+  into.set(from);
+  return into;
 }
 
 /** A seeded 32-bit hash of (agent number, req_id): murmur-style mixing per character, then a finaliser. */

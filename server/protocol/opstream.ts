@@ -111,7 +111,7 @@ export class PathDictionary {
   }
 
   get(id: number): string {
-    const p = id >= 0 && id < DENSE_IDS ? this.dense[id] : this.sparse?.get(id);
+    const p = this.lookup(id);
     if (p === undefined) throw new FrameError(`path id ${id} used before its definition`);
     return p;
   }
