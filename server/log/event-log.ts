@@ -13,7 +13,7 @@ import {
 } from './format.js';
 import { frameWriterExpected, sharedChunk, sharedFrameWriter, type FrameWriter } from './frame-writer.js';
 import { SealDigest } from './seal-digest.js';
-import { nodeFileLayer, writeFully, isWriteSpaceError, type FileLayer } from './files.js';
+import { mkdirDurableSync, nodeFileLayer, writeFully, isWriteSpaceError, type FileLayer } from './files.js';
 import { lockDir, type DirLock } from './lock.js';
 import { SEGMENT_DIR, recoverLog } from './recovery.js';
 import { analyzeLogParallel } from './scan-pool.js';
@@ -116,7 +116,7 @@ class FsyncFailure extends Error {}
 
 /** Opens (recovering) or creates the log in `dir`. */
 export async function openLog(dir: string, opts: OpenLogOptions = {}): Promise<EventLog> {
-  fs.mkdirSync(path.join(dir, SEGMENT_DIR), { recursive: true });
+  mkdirDurableSync(path.join(dir, SEGMENT_DIR));
   const lock = lockDir(dir);
   try {
     const log = new EventLog(dir, opts, lock);

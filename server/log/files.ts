@@ -3,6 +3,7 @@
  * ENOSPC or EIO, or fails fsync, to prove the log's handling of each.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 
 export interface FileLayer {
   open(path: string, flags: string): Promise<number>;
@@ -77,6 +78,26 @@ export function fsyncDirSync(dir: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * mkdir -p, durably: each directory it creates is fsynced (so the entries made in it survive a power loss) and so is
+ * the existing directory the new chain hangs from (so the first new directory's own entry does). A log's first
+ * record is acknowledged as durable only after an fsync of its segment file and of the segments directory, which is
+ * worth nothing if the directory itself can vanish with the crash. Returns the directories it fsynced, innermost
+ * first; none when everything existed.
+ */
+export function mkdirDurableSync(dir: string, fsyncDir: (dir: string) => void = fsyncDirSync): string[] {
+  const first = fs.mkdirSync(dir, { recursive: true });
+  if (first === undefined) return [];
+  const synced: string[] = [];
+  const stop = path.dirname(path.resolve(first));
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    fsyncDir(d);
+    synced.push(d);
+    if (d === stop || path.dirname(d) === d) break;
+  }
+  return synced;
 }
 
 /** Errors after which the disk may accept writes again later (space freed, transient device error). */

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { hash as sha256 } from 'node:crypto';
 import { WorldlineError } from '../errors.js';
 import { HASH_BYTES, canonicalBytes, readU64, writeU64 } from './format.js';
-import { fsyncDirSync, writeFileAtomicSync } from './files.js';
+import { fsyncDirSync, mkdirDurableSync, writeFileAtomicSync } from './files.js';
 
 const MAGIC = 0x4e534c57; // "WLSN"
 const VERSION = 1;
@@ -111,7 +111,7 @@ export function loadSnapshots(dir: string, logId: string, onBad?: (file: string,
 export function writeSnapshotFile(dir: string, data: Buffer, anchorSeq: number, keep: number, counts: (file: string) => boolean = () => true): string {
   if (keep < 1) throw new WorldlineError('CONFIG_INVALID', `snapshots to keep must be at least 1, got ${keep}`);
   const sdir = path.join(dir, SNAPSHOT_DIR);
-  fs.mkdirSync(sdir, { recursive: true });
+  mkdirDurableSync(sdir);
   const name = String(anchorSeq).padStart(20, '0') + SNAPSHOT_SUFFIX;
   writeFileAtomicSync(sdir, name, data);
   const written = path.join(sdir, name);

@@ -62,3 +62,25 @@ describe('log lifecycle', () => {
     await expect(openLog(tmp(), {})).rejects.toSatisfy((e: unknown) => isWorldlineError(e, 'CONFIG_INVALID'));
   });
 });
+
+describe('mkdirDurableSync', () => {
+  it('fsyncs every directory it creates and the existing one the new chain hangs from, and nothing when all exist', async () => {
+    const { mkdirDurableSync } = await import('../../server/log/files.js');
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-mkdir-'));
+    try {
+      const synced: string[] = [];
+      const leaf = path.join(root, 'worlds', 'w1', 'segments');
+      expect(mkdirDurableSync(leaf, (d) => synced.push(d))).toEqual([leaf, path.join(root, 'worlds', 'w1'), path.join(root, 'worlds'), root]);
+      expect(synced).toEqual([leaf, path.join(root, 'worlds', 'w1'), path.join(root, 'worlds'), root]);
+      expect(fs.statSync(leaf).isDirectory()).toBe(true);
+      // A sibling under an existing parent: the new directory and that parent only.
+      const sib = path.join(root, 'worlds', 'w1', 'snapshots');
+      expect(mkdirDurableSync(sib, () => {})).toEqual([sib, path.join(root, 'worlds', 'w1')]);
+      expect(mkdirDurableSync(leaf, () => {})).toEqual([]);
+      // The real fsync works on real directories.
+      expect(mkdirDurableSync(path.join(root, 'x', 'y'))).toHaveLength(3);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
