@@ -380,6 +380,18 @@ export class WorldRuntime {
     await this.delivery;
   }
 
+  /**
+   * Waits until no committed quantum is left undelivered: unlike drain(), also for quanta committed while it waits
+   * (up to `rounds` of them in a row, so a runtime that never stops committing cannot keep it waiting for ever).
+   */
+  async settle(rounds = 8): Promise<void> {
+    for (let i = 0; i < rounds; i++) {
+      const d = this.delivery;
+      await d;
+      if (d === this.delivery) return;
+    }
+  }
+
   /** @internal Marks the runtime failed (a log write failed): every waiting intent is rejected. */
   fail(err: unknown): WorldlineError {
     const e = asWorldlineError(err);

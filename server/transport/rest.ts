@@ -120,16 +120,26 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     check(p, 'observe', agentId);
     const afterText = r.query.get('after');
     const timeoutMs = Math.min(Math.max(Number(r.query.get('timeout_ms') ?? 25_000) || 0, 0), 60_000);
-    const current = rt.observe(agentId);
-    if (afterText === null) return { agent_id: agentId, kind: 'snapshot', view_seq: current.view_seq, view: current.view, context_digest: current.context_digest };
-    const after = Number(afterText);
-    if (!Number.isSafeInteger(after) || after < 0) throw new WorldlineError('INVALID_VIEW_SEQ', 'after must be a non-negative integer view_seq');
-    if (after === current.view_seq && timeoutMs > 0) await host.waitForDelivery(agentId, timeoutMs);
-    const plan = host.resumePlan(agentId, after);
-    if (plan.kind === 'deltas') {
-      return { agent_id: agentId, kind: 'deltas', deltas: plan.deltas.map((d) => ({ view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, ops: heldOps(d), context_digest: d.context_digest })) };
+    const after = afterText === null ? undefined : Number(afterText);
+    if (after !== undefined && (!Number.isSafeInteger(after) || after < 0)) throw new WorldlineError('INVALID_VIEW_SEQ', 'after must be a non-negative integer view_seq');
+    // Views are read once delivery has caught up with the core: a quantum still waiting for durability would give a
+    // view_seq ahead of the resume history, from which the next poll could only get a snapshot.
+    await host.caughtUp();
+    const snapshot = (): Record<string, unknown> => {
+      const o = rt.observe(agentId);
+      return { agent_id: agentId, kind: 'snapshot', view_seq: o.view_seq, view: o.view, context_digest: o.context_digest };
+    };
+    if (after === undefined) return snapshot();
+    // Long poll: until a delta after `after` is delivered or the time is up (then an empty list of deltas).
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const plan = host.resumePlan(agentId, after);
+      if (plan.kind === 'snapshot') return snapshot();
+      const left = deadline - Date.now();
+      if (plan.deltas.length > 0 || left <= 0) {
+        return { agent_id: agentId, kind: 'deltas', deltas: plan.deltas.map((d) => ({ view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, ops: heldOps(d), context_digest: d.context_digest })) };
+      }
+      await host.waitForDelivery(agentId, left);
     }
-    const o = rt.observe(agentId);
-    return { agent_id: agentId, kind: 'snapshot', view_seq: o.view_seq, view: o.view, context_digest: o.context_digest };
   }));
 }

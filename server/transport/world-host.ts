@@ -163,6 +163,7 @@ export class WorldHost {
           } finally {
             this.delivering--;
             this.flushHeld();
+            if (this.delivering === 0 && this.fannedOut.length > 0) for (const fn of this.fannedOut.splice(0)) fn();
           }
           opts.metrics.fanOutSeconds.observe((performance.now() - t0) / 1000);
         }),
@@ -286,6 +287,20 @@ export class WorldHost {
       if (frames && frames.length > 0) sendAll(s, frames);
     }
     this.held.clear();
+  }
+
+  /** Called when the last pending fan-out has run (see caughtUp). */
+  private fannedOut: Array<() => void> = [];
+
+  /**
+   * Resolves once every quantum committed so far has been fanned out, so its deltas are in the resume history. The
+   * core's views (runtime.observe) run ahead of delivery by the quanta waiting for durability: a view read right
+   * after this is one the history can resume from, and one whose records are durable.
+   */
+  async caughtUp(): Promise<void> {
+    await this.runtime.settle();
+    // A delivered quantum's fan-out runs two microtask turns after its listener (see the constructor).
+    if (this.delivering > 0) await new Promise<void>((resolve) => this.fannedOut.push(resolve));
   }
 
   /** Starts delivering an agent's deltas to a subscriber. */

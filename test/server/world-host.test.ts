@@ -56,4 +56,47 @@ describe('WorldHost tick loop', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('caughtUp(): the core commits ahead of delivery; once caught up, its view_seq is where the resume history ends', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-host-'));
+    const world = defineWorld({
+      name: 'walk',
+      seed: 1,
+      initialState: { entities: { a: { x: 1, y: 1 }, b: { x: 5, y: 5 } } },
+      systems: [{ name: 'walk', seed: '1', run: () => [{ kind: 'Move', payload: { entity_id: 'a', dx: 1, dy: 0 }, source_id: 'system:walk' }] }],
+      policies: { timebase: 'ticks', observation: { distance: { radius: 100 } } },
+    });
+    const host = await WorldHost.open({ world, worldId: 'walk', tenant: 't', dataDir: dir, durability: 'batch', segmentBytes: 1 << 20, tickMs: 1e9, logger: createLogger({ level: 'silent' }), metrics: createMetrics({ defaultMetrics: false }) });
+    try {
+      const rt = host.runtime;
+      await rt.registerAgent('b');
+      await rt.tick();
+      await host.caughtUp();
+      const s0 = rt.observe('b').view_seq;
+      expect(host.resumePlan('b', s0)).toEqual({ kind: 'deltas', deltas: [] });
+      // The quantum is built at once; its deltas wait for the log's group commit.
+      const ticked = rt.tick();
+      const s1 = rt.observe('b').view_seq;
+      expect(s1).toBe(s0 + 1);
+      // Not delivered yet: a client holding s1 (read from the core) is ahead of the history and could only get a snapshot.
+      expect(host.resumePlan('b', s1).kind).toBe('snapshot');
+      await host.caughtUp();
+      expect(host.resumePlan('b', s1)).toEqual({ kind: 'deltas', deltas: [] });
+      const plan = host.resumePlan('b', s0);
+      expect(plan.kind).toBe('deltas');
+      expect(plan.kind === 'deltas' && plan.deltas.map((d) => [d.from_seq, d.view_seq])).toEqual([[s0, s1]]);
+      await ticked;
+      // Quanta committed while it waits are waited for too.
+      const more = [rt.tick()];
+      const caught = host.caughtUp();
+      more.push(rt.tick());
+      await caught;
+      expect(host.resumePlan('b', rt.observe('b').view_seq)).toEqual({ kind: 'deltas', deltas: [] });
+      expect(rt.observe('b').view_seq).toBe(s1 + 2);
+      await Promise.all(more);
+    } finally {
+      await host.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
