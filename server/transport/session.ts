@@ -258,6 +258,9 @@ export class Session implements Subscriber {
       this.state = 'awaiting-hello';
       throw err;
     }
+    // The Welcome's view is one whose quantum has been delivered (durable, and where the resume history ends): a
+    // client that reconnects with it right away resumes with deltas, never a snapshot for being ahead of delivery.
+    await this.deps.host.caughtUp();
     if ((this.state as State) === 'closed') return;
     // From here to subscribe() runs without awaiting, so no quantum can slip between the Welcome and the stream.
     const host = this.deps.host;
