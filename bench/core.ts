@@ -43,6 +43,9 @@ class NullLog implements EventLogPort {
   latestSnapshot(): SnapshotRecord | undefined {
     return undefined;
   }
+  snapshots(): readonly SnapshotRecord[] {
+    return [];
+  }
 }
 
 const wallClock = { now: () => Date.now() };

@@ -54,6 +54,8 @@ export interface EventLogPort {
   writeSnapshot(state: Uint8Array, anchorSeq: number): Promise<void>;
   /** The newest snapshot that passes its checksum, or undefined. */
   latestSnapshot(): SnapshotRecord | undefined;
+  /** Every kept snapshot that passes its checksum, newest first (a restart may need an older one: see restore.ts). */
+  snapshots(): readonly SnapshotRecord[];
 }
 
 /** Time source. `now()` is wall-clock ms; the core never reads Date.now() itself. */

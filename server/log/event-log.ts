@@ -171,7 +171,7 @@ export class EventLog implements EventLogPort {
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointKey: KeyObject | undefined;
   private lastCheckpointSeq = 0;
-  private snapshots: Snapshot[] = [];
+  private keptSnapshots: Snapshot[] = [];
   /** SHA-256 of the current segment's bytes as written, for its seal; undefined when it cannot be sealed. */
   private sealDigest: SealDigest | undefined;
   private firstStoredSeq = 1;
@@ -244,7 +244,7 @@ export class EventLog implements EventLogPort {
       this.nextSeq = a.lastSeq + 1;
       this.chain.setTip(a.lastHash);
       this.firstStoredSeq = a.firstSeq;
-      this.snapshots = a.snapshots;
+      this.keptSnapshots = a.snapshots;
       for (const w of a.warnings) emit('recovery-warning', { message: w });
       emit('log-recovered', { dir: this.dir, records: a.lastSeq - a.firstSeq + 1, lastSeq: a.lastSeq, segments: a.segments.length });
     }
@@ -683,23 +683,27 @@ export class EventLog implements EventLogPort {
     if (!anchorHash) throw new WorldlineError('LOG_RANGE_UNAVAILABLE', `record ${anchorSeq} is not in the log`);
     const data = encodeSnapshot(this.meta.logId, this.meta.worldId, anchorSeq, anchorHash, state);
     // Only snapshots that match this log count towards the kept ones (see writeSnapshotFile).
-    const valid = new Set(this.snapshots.map((s) => s.file));
+    const valid = new Set(this.keptSnapshots.map((s) => s.file));
     const file = writeSnapshotFile(this.dir, data, anchorSeq, this.opts.snapshotsToKeep ?? 2, (f) => valid.has(f));
     const kept = new Set(listSnapshotFiles(this.dir).map((s) => s.file));
-    this.snapshots = [{ file, anchorSeq, anchorHash, logId: this.meta.logId, state: Buffer.from(state) }, ...this.snapshots.filter((s) => s.file !== file)]
+    this.keptSnapshots = [{ file, anchorSeq, anchorHash, logId: this.meta.logId, state: Buffer.from(state) }, ...this.keptSnapshots.filter((s) => s.file !== file)]
       .filter((s) => kept.has(s.file))
       .sort((x, y) => y.anchorSeq - x.anchorSeq);
     this.opts.onEvent?.('snapshot-written', { anchorSeq, bytes: data.length });
   }
 
   latestSnapshot(): SnapshotRecord | undefined {
-    const s = this.snapshots[0];
+    const s = this.keptSnapshots[0];
     return s && { anchorSeq: s.anchorSeq, anchorHash: s.anchorHash, state: s.state };
+  }
+
+  snapshots(): readonly SnapshotRecord[] {
+    return this.keptSnapshots.map((s) => ({ anchorSeq: s.anchorSeq, anchorHash: s.anchorHash, state: s.state }));
   }
 
   /** Deletes whole segments whose records all precede the older kept snapshot's anchor. Returns files removed. */
   async compact(): Promise<string[]> {
-    const oldest = this.snapshots[this.snapshots.length - 1];
+    const oldest = this.keptSnapshots[this.keptSnapshots.length - 1];
     if (!oldest) return [];
     const removed: string[] = [];
     // Only while the next segment exists on disk: a queued roll's segment is not created yet, and deleting the one

@@ -23,7 +23,7 @@ export async function openLogReadOnly(dir: string): Promise<ReadOnlyLog> {
   }
   const meta: LogMeta = a.meta;
   const segments: SegmentInfo[] = a.segments.map((s) => ({ file: s.file, firstSeq: s.header.firstSeq, headerSize: s.headerSize, index: s.index }));
-  const snap = a.snapshots[0];
+  const kept: SnapshotRecord[] = a.snapshots.map((s) => ({ anchorSeq: s.anchorSeq, anchorHash: s.anchorHash, state: s.state }));
   const refuse = (): Promise<never> => Promise.reject(new WorldlineError('LOG_CLOSED', 'this is a read-only view of the log; open it with openLog to write'));
   return {
     meta,
@@ -37,7 +37,10 @@ export async function openLogReadOnly(dir: string): Promise<ReadOnlyLog> {
       return readRecords(segments, fromSeq, Math.min(toSeq, a.lastSeq));
     },
     latestSnapshot(): SnapshotRecord | undefined {
-      return snap && { anchorSeq: snap.anchorSeq, anchorHash: snap.anchorHash, state: snap.state };
+      return kept[0];
+    },
+    snapshots(): readonly SnapshotRecord[] {
+      return kept;
     },
   };
 }

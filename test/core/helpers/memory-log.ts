@@ -60,6 +60,10 @@ export class MemoryLog implements EventLogPort {
     return this.shared.snapshots.at(-1);
   }
 
+  snapshots(): readonly SnapshotRecord[] {
+    return [...this.shared.snapshots].reverse();
+  }
+
   /** A new port over the same stored records (a restart). */
   reopen(): MemoryLog {
     return new MemoryLog(this.meta.worldId, this.meta.worldSeed, this.shared);
