@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openLog, verifyLog } from '../../server/log/index.js';
+import { openLog, openLogReadOnly, verifyLog } from '../../server/log/index.js';
 import { FaultyFiles } from '../helpers/faulty-files.js';
 import {
   appendRecords, computeLayout, expectRecords, frameBytes, readAll, recordFor, rejectsWith, testLogOptions, throwsWith, useTempDirs, type Rec,
@@ -100,13 +100,18 @@ describe('snapshots and compaction', () => {
     for (const anchor of [10, 20, 30, 40]) await log.writeSnapshot(state(anchor), anchor);
     expect(snapshotFileNames(dir).map((n) => Number(n.slice(0, 20)))).toEqual([30, 40]);
     expect(log.latestSnapshot()?.anchorSeq).toBe(40);
+    // Every kept snapshot, newest first, with its own state (a restore may start from the older one).
+    expect(log.snapshots().map((s) => [s.anchorSeq, Buffer.from(s.state).toString()])).toEqual([[40, state(40).toString()], [30, state(30).toString()]]);
     await log.close();
+    const readOnly = await openLogReadOnly(dir);
+    expect(readOnly.snapshots().map((s) => [s.anchorSeq, Buffer.from(s.state).toString()])).toEqual([[40, state(40).toString()], [30, state(30).toString()]]);
     const reopened = await openLog(dir, testLogOptions({ snapshotsToKeep: 3 }));
     expect(reopened.latestSnapshot()?.anchorSeq).toBe(40);
     expect(Buffer.from(reopened.latestSnapshot()!.state).equals(state(40))).toBe(true);
     await reopened.writeSnapshot(state(45), 45);
     await reopened.writeSnapshot(state(50), 50);
     expect(snapshotFileNames(dir).map((n) => Number(n.slice(0, 20)))).toEqual([40, 45, 50]);
+    expect(reopened.snapshots().map((s) => s.anchorSeq)).toEqual([50, 45, 40]);
     await reopened.close();
     expect((await verifyLog(dir)).snapshots).toBe(3);
   });
