@@ -1,15 +1,16 @@
 /**
- * Rebuilding a runtime from its log: load the newest snapshot (when usable), then apply every record after it
- * through the same apply and observation path the live runtime uses, so state, global_seq order, view_seqs and
- * the idempotency index come back exactly. Also writes snapshots.
+ * Rebuilding a runtime from its log: load a snapshot (the newest, or an older one when the deltas of the log's tail
+ * are to be rebuilt), then apply every record after it through the same apply and observation path the live runtime
+ * uses, so state, global_seq order, view_seqs and the idempotency index come back exactly, and, for the tail, the
+ * very deltas the live quanta delivered. Also writes snapshots.
  */
 import { WorldlineError, isWorldlineError } from '../errors.js';
-import type { EventLogPort, LogRecord } from './ports.js';
+import type { EventLogPort, LogRecord, SnapshotRecord } from './ports.js';
 import { decodeRecord, RecordKind, type AgentRecord, type OutcomeRecord, type StateHashRecord } from './records.js';
 import type { RuntimeOptions, WorldRuntime } from './runtime.js';
 import { decodeSnapshot, encodeSnapshot, type SnapshotDoc } from './snapshot.js';
 import { WorldStore, type ChangeSet } from './state.js';
-import { SCHEMA_VERSION, type Effect } from './types.js';
+import { SCHEMA_VERSION, type Effect, type ObservationDelta } from './types.js';
 
 /** A state-hash record that does not match the replayed state. */
 export interface Divergence {
@@ -31,16 +32,68 @@ export interface RestoreOptions {
   readonly ignoreSnapshot?: boolean;
   /** Refuse to return a runtime whose replay diverged (WORLD_STATE_CORRUPTED); open() sets it. */
   readonly throwOnDivergence?: boolean;
+  /**
+   * Rebuild the deltas of the quanta in the last `tail` records (fewer when no start point is that far back, see
+   * startPoint) and hand them to `onDeltas`, each quantum's as it is rebuilt, in order.
+   */
+  readonly rebuild?: { readonly tail: number; readonly onDeltas: (deltas: readonly ObservationDelta[]) => void };
 }
 
-/** Applies log records one at a time to a runtime that was built from a snapshot or the initial state. */
+/**
+ * How far back a restore that rebuilds a tail of T records may start, in multiples of T: an older start point would
+ * make startup slower than the tail is worth, so the restore then starts from the newest snapshot as it would without.
+ */
+const REPLAY_BUDGET = 4;
+
+/**
+ * Applies log records one at a time to a runtime that was built from a snapshot or the initial state.
+ *
+ * Once rebuildDeltas is called it also flushes the observation engine where the live runtime did: at the end of each
+ * quantum. The records show where quanta end: every effect of a quantum carries the quantum's sim_time and wall_time,
+ * an agent joins between quanta, and a quantum that committed no effect built no delta. view_seqs do not depend on
+ * where flushes fall, so the views before the first rebuilt quantum are the live ones, and from there each quantum's
+ * deltas are the ones live delivery built: the same header (from_seq, view_seq, global_seq, sim_time, wall_time,
+ * context_digest, snapshot or not) and the same ops. Only the order of ops on different entities may differ: it
+ * follows the engine's grid and view layout, which depends on the history since the process or replay started (a
+ * replay from the point the live process started gives the very same order). Each entity's ops are one run, so they
+ * commute: the view they produce is the same. Two consecutive quanta with the same sim_time and wall_time (not seen
+ * with a millisecond clock and a tick per quantum) come back as one delta spanning both: a client between them then
+ * gets a snapshot, never a gap.
+ */
 export class RecordApplier {
   divergence: Divergence | undefined;
   records = 0;
+  /** Where rebuilt deltas go; undefined until rebuildDeltas. */
+  private onDeltas: ((deltas: readonly ObservationDelta[]) => void) | undefined;
+  /** The last effect of the quantum being applied; undefined between quanta (after a join). */
+  private last: Effect | undefined;
+  /** Effects were applied since the observation engine was last flushed. */
+  private unflushed = false;
+  /** The quantum being applied began after rebuildDeltas, so its deltas are whole. */
+  private whole = false;
   constructor(
     readonly rt: WorldRuntime,
     private readonly verify: boolean,
   ) {}
+
+  /** From the next quantum that begins on, flushes at quantum ends and hands each quantum's deltas to `fn`. */
+  rebuildDeltas(fn: (deltas: readonly ObservationDelta[]) => void): void {
+    this.onDeltas = fn;
+  }
+
+  /**
+   * Ends the quantum being applied: flushes the observation engine with the quantum's header, as the live quantum did.
+   * The deltas of a quantum applied whole since rebuildDeltas are handed on; others (a quantum that began before it,
+   * or any flush before it) would not match what was delivered, and only bring the views up to date.
+   */
+  flush(): void {
+    if (!this.unflushed) return;
+    this.unflushed = false;
+    const rt = this.rt;
+    const l = this.last;
+    const deltas = rt.obs.flush(rt.globalSeq, l?.sim_time ?? 0, l?.wall_time ?? 0);
+    if (this.whole && this.onDeltas && deltas.length > 0) this.onDeltas(deltas);
+  }
 
   /** Applies one record; returns the changes when it was an effect. */
   apply(rec: LogRecord): { effect: Effect; changes: ChangeSet } | undefined {
@@ -54,6 +107,12 @@ export class RecordApplier {
         }
         const handler = rt.world.handlers[e.kind];
         if (!handler) throw new WorldlineError('WORLD_STATE_CORRUPTED', `Effect ${e.global_seq} has kind ${e.kind}, which world ${rt.world.name} does not define.`, { seq: rec.seq, global_seq: e.global_seq });
+        const l = this.last;
+        if (this.onDeltas && (l === undefined || l.sim_time !== e.sim_time || l.wall_time !== e.wall_time)) {
+          // e begins a quantum: the previous one ended here.
+          this.flush();
+          this.whole = true;
+        }
         rt.store.begin();
         try {
           handler.apply(e.payload, rt.store, { kind: e.kind, source_id: e.source_id, agent_id: e.agent_id, effect: e });
@@ -64,6 +123,8 @@ export class RecordApplier {
         const changes = rt.store.end();
         rt.globalSeq = e.global_seq;
         rt.obs.onEffect(e.global_seq, e.kind, changes);
+        this.last = e;
+        this.unflushed = true;
         rt.uuids.observe(e.uuid);
         if (e.req_id !== undefined && e.agent_id !== undefined && e.intent_digest !== undefined) {
           rt.index.record(e.agent_id, e.req_id, e.intent_digest, { status: 'committed', agent_id: e.agent_id, req_id: e.req_id, global_seq: e.global_seq, uuid: e.uuid, sim_time: e.sim_time });
@@ -80,6 +141,9 @@ export class RecordApplier {
       }
       case RecordKind.AGENT: {
         const r = decodeRecord<AgentRecord>(rec.payload, rec.kind, rt.worldId);
+        // An agent joins between quanta: the live runtime had flushed the quantum before (its view starts after it).
+        if (this.onDeltas) this.flush();
+        this.last = undefined;
         if (!rt.agents.has(r.agent_id)) rt.addAgent({ agent_id: r.agent_id, agent_class: r.agent_class, tenant: r.tenant }, 0);
         return undefined;
       }
@@ -122,6 +186,31 @@ function checkFromGenesis(firstSeq: number): void {
   }
 }
 
+/**
+ * The snapshot a restore starts from (undefined: the initial state). Without a resume tail: the newest (none anchored
+ * past toSeq). With a tail of T records, the state from before the tail is needed, and the log's start points are its
+ * kept snapshots and, while it still holds its first record, the initial state: the newest of them anchored at or
+ * before the tail, among those within REPLAY_BUDGET x T records of the end. When every one in budget is inside the
+ * tail (after a graceful restart the newest snapshot is the log's end), the oldest in budget: a shorter tail. When
+ * none is in budget, the newest snapshot, as without a tail (its tail is then longer than T anyway).
+ */
+function startPoint(log: EventLogPort, o: RestoreOptions): { snap: SnapshotRecord | undefined } {
+  if (o.ignoreSnapshot) return { snap: undefined };
+  const tail = o.rebuild?.tail ?? 0;
+  if (tail <= 0) {
+    const snap = log.latestSnapshot();
+    return { snap: snap && o.toSeq !== undefined && snap.anchorSeq > o.toSeq ? undefined : snap };
+  }
+  const end = Math.min(o.toSeq ?? log.lastSeq, log.lastSeq);
+  const first = firstStoredSeq(log) ?? 1;
+  const starts: Array<{ anchorSeq: number; snap: SnapshotRecord | undefined }> = [];
+  for (const snap of log.snapshots()) if (snap.anchorSeq <= end && snap.anchorSeq >= first - 1) starts.push({ anchorSeq: snap.anchorSeq, snap });
+  if (first === 1) starts.push({ anchorSeq: 0, snap: undefined });
+  const inBudget = starts.filter((s) => s.anchorSeq >= end - REPLAY_BUDGET * tail);
+  const pick = inBudget.find((s) => s.anchorSeq <= end - tail) ?? inBudget[inBudget.length - 1] ?? starts[0];
+  return { snap: pick?.snap };
+}
+
 /** Builds a runtime from the log. */
 export async function restoreRuntime(
   opts: RuntimeOptions,
@@ -129,21 +218,27 @@ export async function restoreRuntime(
   o: RestoreOptions,
 ): Promise<{ runtime: WorldRuntime; applier: RecordApplier; snapshotSeq: number }> {
   const log = opts.log;
-  let snap = o.ignoreSnapshot ? undefined : log.latestSnapshot();
-  if (snap && o.toSeq !== undefined && snap.anchorSeq > o.toSeq) snap = undefined;
+  const { snap } = startPoint(log, o);
   const doc: SnapshotDoc | undefined = snap ? decodeSnapshot(snap.state, log.meta.worldId) : undefined;
   const rt = make(new WorldStore(doc ? doc.state : opts.world.initialState));
   if (doc) loadSnapshot(rt, doc);
   const applier = new RecordApplier(rt, o.verify);
   const from = snap ? snap.anchorSeq + 1 : undefined;
+  // Records from this seq on are applied quantum by quantum, their deltas rebuilt.
+  const tailFrom = o.rebuild && o.rebuild.tail > 0 ? Math.min(o.toSeq ?? log.lastSeq, log.lastSeq) - o.rebuild.tail + 1 : Infinity;
+  let rebuilding = false;
   for (const rec of log.records(from, o.toSeq)) {
     if (o.toSeq !== undefined && rec.seq > o.toSeq) break;
     if (applier.records === 0 && from === undefined) checkFromGenesis(rec.seq);
+    if (!rebuilding && rec.seq >= tailFrom && o.rebuild) {
+      rebuilding = true;
+      applier.rebuildDeltas(o.rebuild.onDeltas);
+    }
     applier.apply(rec);
-    // Flush now and then so per-quantum bookkeeping stays small on long logs.
-    if (applier.records % 4096 === 0) rt.obs.flush(rt.globalSeq, 0, 0);
+    // Before the tail, flush now and then so per-quantum bookkeeping stays small on long logs.
+    if (!rebuilding && applier.records % 4096 === 0) applier.flush();
   }
-  rt.obs.flush(rt.globalSeq, 0, 0);
+  applier.flush();
   rt.effectsSinceSnapshot = 0;
   if (o.throwOnDivergence && applier.divergence) {
     const d = applier.divergence;

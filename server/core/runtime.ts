@@ -31,6 +31,13 @@ export interface RuntimeOptions {
   readonly autoQuantum?: boolean;
   /** Timer used to re-evaluate debounced interruptions at their window end (default: setTimeout, unref'd). */
   readonly setTimer?: (fn: () => void, ms: number) => void;
+  /**
+   * open() rebuilds the deltas of the quanta in the last `resumeTail` log records (default 0: none) as they were
+   * delivered, and hands each quantum's to onRestoredDeltas in order: a host keeps them to serve clients that resume
+   * across a restart. See restore.ts (RecordApplier, startPoint) for what is exact and where the restore starts.
+   */
+  readonly resumeTail?: number;
+  readonly onRestoredDeltas?: (deltas: readonly ObservationDelta[]) => void;
 }
 
 export interface AgentInfo {
@@ -121,7 +128,8 @@ export class WorldRuntime {
     if (opts.log.meta.worldSeed !== opts.world.seed) {
       throw new WorldlineError('LOG_WORLD_MISMATCH', `The log was created with seed ${opts.log.meta.worldSeed}, but world ${opts.world.name} has seed ${opts.world.seed}.`);
     }
-    const rt = await restoreRuntime(opts, (store) => new WorldRuntime(opts, store), { verify: true, throwOnDivergence: true });
+    const rebuild = opts.resumeTail && opts.onRestoredDeltas ? { rebuild: { tail: opts.resumeTail, onDeltas: opts.onRestoredDeltas } } : {};
+    const rt = await restoreRuntime(opts, (store) => new WorldRuntime(opts, store), { verify: true, throwOnDivergence: true, ...rebuild });
     return rt.runtime;
   }
 
