@@ -9,7 +9,8 @@ import type { JsonValue } from '../core/index.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import { authorize, type Authenticator, type Principal, type Action } from './auth.js';
-import { heldOps, type WorldHost } from './world-host.js';
+import { heldOps } from './resume-history.js';
+import type { WorldHost } from './world-host.js';
 import { errorStatus, writeJson } from './http.js';
 
 export interface RestDeps {

@@ -6,13 +6,14 @@
  */
 import path from 'node:path';
 import fs from 'node:fs';
-import { WorldRuntime, type DeltaFragment, type ObservationDelta, type PatchOp, type WorldDefinition } from '../core/index.js';
+import { WorldRuntime, type DeltaFragment, type ObservationDelta, type WorldDefinition } from '../core/index.js';
 import { openLog, type EventLog } from '../log/index.js';
 import { FragmentCache, FrameScratch, Subprotocol, createWorldCodecs, type DeltaHeader, type EncodedFragment, type Frame, type ServerMessage, type WireCodec, type WireSession, type WorldCodecs } from '../protocol/index.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { WorldlineError } from '../errors.js';
 import { EngineLink, type EngineDisconnectPolicy } from './engine.js';
+import { ResumeHistory, type DeltaBody, type ResumePlan } from './resume-history.js';
 
 /** What the host needs from a connection to deliver to it. */
 export interface Subscriber {
@@ -53,34 +54,10 @@ export interface WorldHostOptions {
 }
 
 /**
- * A delta as the resume history uses it: the header and the fragments (which carry the ops). The history holds the
- * core's delta objects themselves, whose ops array is built only if read (the transport never reads it), so it keeps
- * only objects shared with other agents plus each delta's small header.
- */
-export type DeltaBody = Pick<ObservationDelta, 'view_seq' | 'from_seq' | 'global_seq' | 'sim_time' | 'wall_time' | 'context_digest' | 'snapshot' | 'fragments'>;
-export type HeldDelta = DeltaBody;
-
-/** An agent's resume history: its deltas, each one's ops size as JSON text (estimated), and their sum. */
-interface History {
-  readonly deltas: HeldDelta[];
-  readonly sizes: number[];
-  bytes: number;
-}
-
-/**
  * Timer ticks that may be committing or delivering at once: one delivering while the next computes keeps the tick
  * rate through a slow fsync; beyond that a tick is skipped (worldline_tick_overruns_total).
  */
 const MAX_TICKS_IN_FLIGHT = 2;
-
-/** Ops bytes (as JSON text, estimated: DeltaFragment.size) held per agent for resume, beyond the newest delta. */
-const HISTORY_BYTES = 16 * 1024;
-
-function textBytes(fragments: readonly DeltaFragment[]): number {
-  let n = 0;
-  for (let i = 0; i < fragments.length; i++) n += (fragments[i] as DeltaFragment).size;
-  return n;
-}
 
 /** Sends frames to a subscriber in one write where it can; false when any was not sent. */
 function sendAll(s: Subscriber, frames: readonly Frame[]): boolean {
@@ -90,24 +67,12 @@ function sendAll(s: Subscriber, frames: readonly Frame[]): boolean {
   return ok;
 }
 
-/** The RFC 6902 ops of a held delta, from its fragments. */
-export function heldOps(d: HeldDelta): PatchOp[] {
-  const out: PatchOp[] = [];
-  for (const f of d.fragments) for (const op of f.ops) out.push(op);
-  return out;
-}
-
-/** How a resuming client catches up: the deltas it missed, or a snapshot when they are no longer held. */
-export type ResumePlan = { readonly kind: 'deltas'; readonly deltas: readonly HeldDelta[] } | { readonly kind: 'snapshot' };
-
 export class WorldHost {
   readonly runtime: WorldRuntime;
   readonly codecs: WorldCodecs;
   private readonly subs = new Map<string, Set<Subscriber>>();
-  private readonly history = new Map<string, History>();
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly caches: Map<Subprotocol, FragmentCache>;
-  private readonly resumeWindow: number;
   /** Frames for subscribers whose send copies them are assembled here (see FrameScratch). */
   private readonly scratch = new FrameScratch();
   /** encodeDelta's list of a delta's encoded fragments, reused. */
@@ -125,7 +90,7 @@ export class WorldHost {
   private closing = false;
   readonly engine: EngineLink;
 
-  private constructor(readonly opts: WorldHostOptions, readonly log: EventLog, runtime: WorldRuntime) {
+  private constructor(readonly opts: WorldHostOptions, readonly log: EventLog, runtime: WorldRuntime, private readonly history: ResumeHistory) {
     this.runtime = runtime;
     this.codecs = createWorldCodecs();
     // The binary codecs share the world's path table, so one binary fragment serves msgpack and proto sessions alike:
@@ -136,7 +101,6 @@ export class WorldHost {
       [Subprotocol.MSGPACK, binary],
       [Subprotocol.PROTO, binary],
     ]);
-    this.resumeWindow = opts.resumeWindow ?? 200;
     this.engine = new EngineLink({
       tick: () => this.tick().catch((err: unknown) => { this.fail(err); throw err; }),
       emit: async (kind, payload) => {
@@ -204,7 +168,7 @@ export class WorldHost {
     });
     try {
       const runtime = await WorldRuntime.open({ world: opts.world, log, clock: { now: Date.now } });
-      const host = new WorldHost(opts, log, runtime);
+      const host = new WorldHost(opts, log, runtime, new ResumeHistory(opts.resumeWindow ?? 200));
       host.start();
       opts.logger.info({ world: opts.worldId, lastSeq: log.lastSeq, globalSeq: runtime.lastGlobalSeq }, 'world open');
       return host;
@@ -319,23 +283,7 @@ export class WorldHost {
   resumePlan(agentId: string, viewSeq: number): ResumePlan {
     // Catch up to what has been delivered: a quantum still waiting for durability reaches the session through the
     // normal fan-out right after, starting exactly where these deltas end.
-    const hist = this.history.get(agentId);
-    const h = hist?.deltas ?? [];
-    const current = h.length ? h[h.length - 1]!.view_seq : this.runtime.observe(agentId).view_seq;
-    if (viewSeq === current) return { kind: 'deltas', deltas: [] };
-    if (viewSeq > current) return { kind: 'snapshot' };
-    const start = h.findIndex((d) => d.from_seq === viewSeq);
-    if (start < 0) return { kind: 'snapshot' };
-    const out = h.slice(start);
-    // The held deltas must chain exactly from viewSeq to the current view_seq: no gap, no overlap.
-    for (let i = 1; i < out.length; i++) if (out[i]!.from_seq !== out[i - 1]!.view_seq) return { kind: 'snapshot' };
-    if (out[out.length - 1]!.view_seq !== current || out.some((d) => d.snapshot)) return { kind: 'snapshot' };
-    // Replaying more bytes than the view itself holds is never worth it (and could overrun the socket's buffer
-    // limit again): a snapshot is then the cheaper catch-up.
-    let deltaBytes = 0;
-    for (let i = start; i < h.length; i++) deltaBytes += hist?.sizes[i] ?? 0;
-    if (deltaBytes > HISTORY_BYTES && deltaBytes > 2 * JSON.stringify(this.runtime.observe(agentId).view).length) return { kind: 'snapshot' };
-    return { kind: 'deltas', deltas: out };
+    return this.history.plan(agentId, viewSeq, () => this.runtime.observe(agentId));
   }
 
   /** Encodes one delta for one subscriber (shared fragments come from this quantum's cache). */
@@ -358,23 +306,7 @@ export class WorldHost {
   private fanOut(deltas: readonly ObservationDelta[]): void {
     const now = Date.now();
     for (const d of deltas) {
-      let h = this.history.get(d.agent_id);
-      if (!h) this.history.set(d.agent_id, (h = { deltas: [], sizes: [], bytes: 0 }));
-      const size = textBytes(d.fragments);
-      h.deltas.push(d);
-      h.sizes.push(size);
-      h.bytes += size;
-      // Keep at most resumeWindow deltas and, past the newest one, HISTORY_BYTES of ops: a longer catch-up would
-      // be answered with a snapshot anyway (resumePlan), unless the view itself is larger still.
-      let drop = Math.max(0, h.deltas.length - this.resumeWindow);
-      let bytes = h.bytes;
-      for (let i = 0; i < drop; i++) bytes -= h.sizes[i] as number;
-      while (bytes > HISTORY_BYTES && drop < h.deltas.length - 1) bytes -= h.sizes[drop++] as number;
-      if (drop > 0) {
-        h.deltas.splice(0, drop);
-        h.sizes.splice(0, drop);
-        h.bytes = bytes;
-      }
+      this.history.record(d);
       const w = this.waiters.get(d.agent_id);
       if (w) {
         this.waiters.delete(d.agent_id);

@@ -6,11 +6,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import fastJsonPatch from 'fast-json-patch';
+import { expect } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig, type ConfigKey } from '../../server/config.js';
 import { createLogger } from '../../server/obs/logger.js';
 import { startServer, type RunningServer } from '../../server/transport/server.js';
-import { WireSession, createWorldCodecs, type ClientMessage, type ServerMessage, type Subprotocol, type WireCodec } from '../../server/protocol/index.js';
+import { WireSession, createWorldCodecs, type ClientMessage, type ServerMessage, type Subprotocol, type WireCodec, type WireOp } from '../../server/protocol/index.js';
 import type { Role } from '../../server/transport/auth.js';
 
 export interface TestServer extends RunningServer {
@@ -127,3 +129,53 @@ export function token(srv: RunningServer, agent: string | undefined, role: Role 
 }
 
 export const is = <K extends ServerMessage['type']>(type: K) => (m: ServerMessage): m is Extract<ServerMessage, { type: K }> => m.type === type;
+
+const { applyPatch, deepClone } = fastJsonPatch;
+export type View = { entities: Record<string, Record<string, unknown>> };
+
+/** Tracks a client's view: snapshot, then every delta applied strictly; checks from_seq chains with no gap. */
+export class ViewTracker {
+  view: View = { entities: {} };
+  viewSeq = -1;
+  private consumed = 0;
+
+  constructor(private readonly c: TestClient) {}
+
+  /** Applies everything received so far (Welcome snapshot, Snapshot, ObservationDelta). */
+  sync(): void {
+    for (; this.consumed < this.c.received.length; this.consumed++) this.apply(this.c.received[this.consumed]!);
+  }
+
+  apply(m: ServerMessage): void {
+    if (m.type === 'welcome') {
+      if (m.snapshot) {
+        this.view = deepClone(m.snapshot.view) as View;
+        this.viewSeq = m.snapshot.view_seq;
+      } else {
+        expect(m.view_seq).toBe(this.viewSeq); // resumed: our view is the base
+      }
+    } else if (m.type === 'snapshot') {
+      this.view = deepClone(m.view) as View;
+      this.viewSeq = m.view_seq;
+    } else if (m.type === 'observation_delta') {
+      expect(m.from_seq, 'delta must start where the previous one ended (no gap, no duplicate)').toBe(this.viewSeq);
+      this.view = applyPatch(this.view, deepClone(m.ops) as WireOp[] as never, true, false).newDocument as View;
+      this.viewSeq = m.view_seq;
+    }
+  }
+
+  /** Waits until the client has caught up with the server's delivered view, then compares them. */
+  async matchesServer(srv: TestServer, agentId: string): Promise<void> {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      this.sync();
+      const s = srv.host.runtime.observe(agentId);
+      if (s.view_seq === this.viewSeq) {
+        expect(this.view).toEqual(s.view);
+        return;
+      }
+      if (Date.now() > deadline) throw new Error(`client view_seq ${this.viewSeq} never caught up with server ${s.view_seq}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}

@@ -1,58 +1,7 @@
 import fs from 'node:fs';
-import fastJsonPatch from 'fast-json-patch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Subprotocol, type ServerMessage, type WireOp } from '../../server/protocol/index.js';
-import { TestClient, is, startTestServer, token, type TestServer } from './harness.js';
-
-const { applyPatch, deepClone } = fastJsonPatch;
-type View = { entities: Record<string, Record<string, unknown>> };
-
-/** Tracks a client's view: snapshot, then every delta applied strictly; checks from_seq chains with no gap. */
-class ViewTracker {
-  view: View = { entities: {} };
-  viewSeq = -1;
-  private consumed = 0;
-
-  constructor(private readonly c: TestClient) {}
-
-  /** Applies everything received so far (Welcome snapshot, Snapshot, ObservationDelta). */
-  sync(): void {
-    for (; this.consumed < this.c.received.length; this.consumed++) this.apply(this.c.received[this.consumed]!);
-  }
-
-  apply(m: ServerMessage): void {
-    if (m.type === 'welcome') {
-      if (m.snapshot) {
-        this.view = deepClone(m.snapshot.view) as View;
-        this.viewSeq = m.snapshot.view_seq;
-      } else {
-        expect(m.view_seq).toBe(this.viewSeq); // resumed: our view is the base
-      }
-    } else if (m.type === 'snapshot') {
-      this.view = deepClone(m.view) as View;
-      this.viewSeq = m.view_seq;
-    } else if (m.type === 'observation_delta') {
-      expect(m.from_seq, 'delta must start where the previous one ended (no gap, no duplicate)').toBe(this.viewSeq);
-      this.view = applyPatch(this.view, deepClone(m.ops) as WireOp[] as never, true, false).newDocument as View;
-      this.viewSeq = m.view_seq;
-    }
-  }
-
-  /** Waits until the client has caught up with the server's delivered view, then compares them. */
-  async matchesServer(srv: TestServer, agentId: string): Promise<void> {
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      this.sync();
-      const s = srv.host.runtime.observe(agentId);
-      if (s.view_seq === this.viewSeq) {
-        expect(this.view).toEqual(s.view);
-        return;
-      }
-      if (Date.now() > deadline) throw new Error(`client view_seq ${this.viewSeq} never caught up with server ${s.view_seq}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-}
+import { TestClient, ViewTracker, is, startTestServer, token, type TestServer, type View } from './harness.js';
 
 const codecs = [Subprotocol.JSON, Subprotocol.MSGPACK, Subprotocol.PROTO];
 
