@@ -2,7 +2,8 @@
  * One hosted world: its log, its runtime, its tick loop, and the fan-out of each quantum's deltas to the sessions
  * watching each agent. Each distinct change is encoded once per codec family per quantum (FragmentCache) and every
  * session's frame is assembled from those shared pieces. A bounded history of each agent's recent deltas serves
- * resuming clients; past that window they get a snapshot.
+ * resuming clients (past that window they get a snapshot); at start it is rebuilt from the log's tail, so clients
+ * connected before a restart resume too.
  */
 import path from 'node:path';
 import fs from 'node:fs';
@@ -45,6 +46,11 @@ export interface WorldHostOptions {
   readonly tickMs: number;
   /** Deltas kept per agent for resume (default 200: 10 s at 20 Hz). */
   readonly resumeWindow?: number;
+  /**
+   * Log records at the end of the log whose deltas are rebuilt at start into the resume history (default
+   * DEFAULT_RESUME_TAIL; 0: none, clients connected before a restart then get a snapshot).
+   */
+  readonly resumeTail?: number;
   readonly checkpointKeyFile?: string;
   readonly checkpointEvery?: number;
   /** When the engine disconnects: pause the world (default) or continue on the wall-clock timer. */
@@ -52,6 +58,13 @@ export interface WorldHostOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
+
+/**
+ * Records rebuilt into the resume history at start. The history keeps at most 200 deltas per agent, a quantum each:
+ * 20,000 records hold them for worlds with up to ~100 records per quantum (an agent resuming after a restart has
+ * usually missed only the last few quanta before it). See measurements in docs/server.md.
+ */
+export const DEFAULT_RESUME_TAIL = 20_000;
 
 /**
  * Timer ticks that may be committing or delivering at once: one delivering while the next computes keeps the tick
@@ -167,10 +180,19 @@ export class WorldHost {
       onEvent: (event, details) => opts.logger.info({ event, ...details }, `log ${event}`),
     });
     try {
-      const runtime = await WorldRuntime.open({ world: opts.world, log, clock: { now: Date.now } });
-      const host = new WorldHost(opts, log, runtime, new ResumeHistory(opts.resumeWindow ?? 200));
+      // The deltas of the log's tail, rebuilt as the quanta delivered them, go into the history live deltas extend.
+      const history = new ResumeHistory(opts.resumeWindow ?? 200);
+      let restoredDeltas = 0;
+      const runtime = await WorldRuntime.open({
+        world: opts.world, log, clock: { now: Date.now }, resumeTail: opts.resumeTail ?? DEFAULT_RESUME_TAIL,
+        onRestoredDeltas: (deltas) => {
+          restoredDeltas += deltas.length;
+          for (const d of deltas) history.record(d);
+        },
+      });
+      const host = new WorldHost(opts, log, runtime, history);
       host.start();
-      opts.logger.info({ world: opts.worldId, lastSeq: log.lastSeq, globalSeq: runtime.lastGlobalSeq }, 'world open');
+      opts.logger.info({ world: opts.worldId, lastSeq: log.lastSeq, globalSeq: runtime.lastGlobalSeq, restoredDeltas }, 'world open');
       return host;
     } catch (err) {
       await log.close();
