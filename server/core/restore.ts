@@ -191,8 +191,9 @@ function checkFromGenesis(firstSeq: number): void {
  * past toSeq). With a tail of T records, the state from before the tail is needed, and the log's start points are its
  * kept snapshots and, while it still holds its first record, the initial state: the newest of them anchored at or
  * before the tail, among those within REPLAY_BUDGET x T records of the end. When every one in budget is inside the
- * tail (after a graceful restart the newest snapshot is the log's end), the oldest in budget: a shorter tail. When
- * none is in budget, the newest snapshot, as without a tail (its tail is then longer than T anyway).
+ * tail (after a graceful shutdown the newest snapshot is the log's end), the oldest in budget: a shorter tail, empty
+ * when that is the newest snapshot. When none is in budget, the newest snapshot, as without a tail (the records after
+ * it are then more than T anyway).
  */
 function startPoint(log: EventLogPort, o: RestoreOptions): { snap: SnapshotRecord | undefined } {
   if (o.ignoreSnapshot) return { snap: undefined };

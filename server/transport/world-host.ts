@@ -62,7 +62,7 @@ export interface WorldHostOptions {
 /**
  * Records rebuilt into the resume history at start. The history keeps at most 200 deltas per agent, a quantum each:
  * 20,000 records hold them for worlds with up to ~100 records per quantum (an agent resuming after a restart has
- * usually missed only the last few quanta before it). See measurements in docs/server.md.
+ * usually missed only the last few quanta before it), and bound the extra replay at start to 80,000 records.
  */
 export const DEFAULT_RESUME_TAIL = 20_000;
 
