@@ -189,20 +189,24 @@ describe('resume across a restart, too far behind', () => {
     await until(early, last.global_seq!);
     early.c.close();
     await early.c.waitClosed();
-    // The early client misses this move, then ~600 log records of ticks go by (9 effects a tick at 20 ms).
+    // The early client misses this move (its record is at or before missedAt), then ticks go by (9 effects a tick at
+    // 20 ms): at least 600 records, and twice as many as came before, so the log ends up shorter than 4 tails.
     last = await submit(mover, 'Move', { dx: 1, dy: 0 });
-    const passed = srv.host.log.lastSeq + 600;
+    const missedAt = srv.host.log.lastSeq;
+    const passed = missedAt + Math.max(600, 2 * missedAt);
     while (srv.host.log.lastSeq < passed) await new Promise((r) => setTimeout(r, 20));
     await until(late, last.global_seq!);
     late.c.close();
     await late.c.waitClosed();
-    // The late client misses only the last move, right before the shutdown: inside a tail of 300 records (which
-    // replays from the first record: the log is shorter than 4 tails), where the early client's move is not.
+    // The late client misses only the last move, right before the shutdown: inside a tail that starts 100 records
+    // after the early client's move. The log is shorter than 4 such tails, so the restart replays from the first
+    // record (the snapshot the shutdown writes is the log's end).
     last = await submit(mover, 'Move', { dx: 1, dy: 0 });
     await srv.shutdown();
     stopped = true;
-    expect(srv.host.log.lastSeq).toBeLessThan(4 * 300);
-    const srv2 = await startTestServer({ quarantineAfter: 0, resumeTail: 300 }, dir);
+    const resumeTail = srv.host.log.lastSeq - missedAt - 100;
+    expect(4 * resumeTail).toBeGreaterThanOrEqual(srv.host.log.lastSeq);
+    const srv2 = await startTestServer({ quarantineAfter: 0, resumeTail }, dir);
     cleanups.push(() => srv2.shutdown());
     const e2 = await connect(inProcess(srv2), Subprotocol.JSON, 'ea', { view: early.v });
     expect(e2.c.received.find((m) => m.type === 'welcome')).toMatchObject({ snapshot: { view_seq: expect.any(Number) } });
