@@ -46,8 +46,11 @@ interface Sent {
   readonly intent: Record<string, unknown>;
 }
 
-/** Runs the ops; before op `restartAt` (if any) reopens the runtime from its log. Returns the end state. */
-async function run(ops: readonly Op[], restartAt: number | undefined) {
+/**
+ * Runs the ops; before op `restartAt` (if any) reopens the runtime from its log, rebuilding the deltas of the last
+ * `resumeTail` records when given (which may start it from an older snapshot). Returns the end state.
+ */
+async function run(ops: readonly Op[], restartAt: number | undefined, resumeTail?: number) {
   const log = new MemoryLog('w-restart', world.seed);
   const clock = new ManualClock();
   let rt = await WorldRuntime.open({ world, log, clock });
@@ -56,7 +59,7 @@ async function run(ops: readonly Op[], restartAt: number | undefined) {
   const outcomes: unknown[] = [];
   let n = 0;
   for (let i = 0; i < ops.length; i++) {
-    if (i === restartAt) rt = await WorldRuntime.open({ world, log: log.reopen(), clock });
+    if (i === restartAt) rt = await WorldRuntime.open({ world, log: log.reopen(), clock, ...(resumeTail ? { resumeTail, onRestoredDeltas: () => {} } : {}) });
     const op = ops[i] as Op;
     clock.advance(10);
     const agents = [...rt.agents.keys()].sort();
@@ -122,6 +125,19 @@ describe('restart (property)', () => {
         expect(r.globalSeq).toBe(straight.end.globalSeq);
       }),
       { numRuns: 150 },
+    );
+  });
+
+  it('the same when the restart rebuilds a resume tail (from an older snapshot or the first record)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), fc.nat(), fc.integer({ min: 1, max: 60 }), async (ops, k, tail) => {
+        const straight = await run(ops, undefined);
+        const restarted = await run(ops, k % ops.length, tail);
+        expect(restarted.outcomes).toEqual(straight.outcomes);
+        expect(restarted.records).toEqual(straight.records);
+        expect(restarted.end).toEqual(straight.end);
+      }),
+      { numRuns: 100 },
     );
   });
 });
