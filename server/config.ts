@@ -28,7 +28,7 @@ export const CONFIG_KEYS = {
   tickMs: { kind: 'int', def: 50, min: 1, max: 10_000, help: 'world tick interval: systems run and queued intents commit once per tick' },
   durability: { kind: 'string', def: 'batch', oneOf: ['always', 'batch', 'none'], help: 'log durability policy' },
   segmentBytes: { kind: 'int', def: 64 * 1024 * 1024, min: 4096, max: 2 ** 31, help: 'log segment size' },
-  snapshotEvery: { kind: 'int', def: 100_000, min: 0, help: 'write a snapshot every N log records (0: only at shutdown)' },
+  snapshotEvery: { kind: 'int', def: -1, min: -1, help: "write a snapshot every N committed effects (-1: the world's own policy, 50,000 for the default world; 0: only at shutdown)" },
   resumeTail: { kind: 'int', def: 20_000, min: 0, help: 'log records whose deltas a restart rebuilds, so clients connected before it resume with the deltas they missed (0: they get a snapshot); startup replays up to 4x this many records more' },
   checkpointKeyFile: { kind: 'string', def: '', help: 'Ed25519 private key (PEM) for signed log checkpoints' },
   checkpointEvery: { kind: 'int', def: 10_000, min: 1, help: 'records between signed checkpoints' },

@@ -52,8 +52,10 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const logger = deps.logger ?? createLogger({ level: cfg.logLevel, redact: cfg.logRedact });
   const metrics = deps.metrics ?? createMetrics();
   const now = deps.now ?? Date.now;
-  const world = resolveWorld(cfg.world);
-  if (!world) throw new WorldlineError('CONFIG_INVALID', `unknown world ${JSON.stringify(cfg.world)}; built-in worlds: ${Object.keys(worlds).join(', ')}, or arena-<entities>`);
+  const named = resolveWorld(cfg.world);
+  if (!named) throw new WorldlineError('CONFIG_INVALID', `unknown world ${JSON.stringify(cfg.world)}; built-in worlds: ${Object.keys(worlds).join(', ')}, or arena-<entities>`);
+  // snapshotEvery, when set, replaces the world's own snapshot policy.
+  const world = cfg.snapshotEvery >= 0 ? { ...named, policies: { ...named.policies, snapshotEvery: cfg.snapshotEvery } } : named;
   const auth = createAuthenticator({ ...cfg, authMode: cfg.authMode as 'jwt' | 'tokens' }, now);
   const host = await WorldHost.open({
     world, worldId: cfg.worldId, tenant: cfg.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
