@@ -6,7 +6,8 @@
 import { hash } from 'node:crypto';
 
 const WORDS = 8;
-const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+/** hex()'s scratch. */
+const HEX_BYTES = Buffer.alloc(32);
 
 /** A member's SHA-256 as eight big-endian 32-bit words: what it adds to a set digest (callers may cache it). */
 export type MemberHash = Uint32Array;
@@ -94,15 +95,21 @@ export class SetDigest {
     this.pending = 0;
   }
 
-  /** The digest as 64 lowercase hex digits. */
+  /**
+   * The digest as 64 lowercase hex digits. Through bytes and Buffer's hex: one flat string, about half the cost of
+   * joining 32 pieces into a rope that its first reader (a binary codec writing it as bytes, per frame) must flatten.
+   */
   hex(): string {
     if (this.pending > 0) this.normalize();
-    let out = '';
+    const b = HEX_BYTES;
     for (let i = 0; i < WORDS; i++) {
       const w = this.sum[i] as number;
-      out += (HEX2[w >>> 24] as string) + (HEX2[(w >>> 16) & 0xff] as string) + (HEX2[(w >>> 8) & 0xff] as string) + (HEX2[w & 0xff] as string);
+      b[4 * i] = w >>> 24;
+      b[4 * i + 1] = (w >>> 16) & 0xff;
+      b[4 * i + 2] = (w >>> 8) & 0xff;
+      b[4 * i + 3] = w & 0xff;
     }
-    return out;
+    return b.toString('hex');
   }
 }
 
