@@ -98,12 +98,15 @@ class DeltaParts {
   readonly pieces: DeltaFragment[] = [];
   count = 0;
   ops = 0;
+  /** The pieces' sizes summed (DeltaFragment.size), while each piece is at hand. */
+  size = 0;
   /** Ops only this observer gets. */
   own: PatchOp[] | undefined = undefined;
 
   reset(): DeltaParts {
     this.count = 0;
     this.ops = 0;
+    this.size = 0;
     this.own = undefined;
     return this;
   }
@@ -113,6 +116,7 @@ class DeltaParts {
     if (n === 0) return;
     this.pieces[this.count++] = f;
     this.ops += n;
+    this.size += f.size;
   }
 }
 
@@ -130,16 +134,48 @@ interface QuantumChange {
   update: Shared | undefined;
 }
 
-const pathOf = (id: string): string => `/entities/${escapePointerToken(id)}`;
+/** An entity's JSON Pointer and those of its fields, each string made once (see pathsOf). */
+interface EntityPaths {
+  readonly path: string;
+  readonly fields: Map<string, string>;
+}
 
-function fieldOps(path: string, prev: EntityRecord, cur: EntityRecord, out: PatchOp[]): void {
+/**
+ * Entity and field paths, made once per entity (and field) rather than per op: the transport interns every path it
+ * puts on the wire (a map lookup), and a string concatenated afresh for each op is hashed afresh each time, where a
+ * kept one carries its hash. Shared by every world in the process (ids are just strings); bounded like `singles`.
+ */
+const entityPaths = new Map<string, EntityPaths>();
+
+function pathsOf(id: string): EntityPaths {
+  let e = entityPaths.get(id);
+  if (e === undefined) {
+    if (entityPaths.size >= 1 << 20) entityPaths.clear();
+    e = { path: `/entities/${escapePointerToken(id)}`, fields: new Map() };
+    entityPaths.set(id, e);
+  }
+  return e;
+}
+
+const pathOf = (id: string): string => pathsOf(id).path;
+
+function fieldPath(e: EntityPaths, k: string): string {
+  let p = e.fields.get(k);
+  if (p === undefined) {
+    p = `${e.path}/${escapePointerToken(k)}`;
+    e.fields.set(k, p);
+  }
+  return p;
+}
+
+function fieldOps(paths: EntityPaths, prev: EntityRecord, cur: EntityRecord, out: PatchOp[]): void {
   for (const k in cur) {
     const v = cur[k];
     if (v === undefined) continue;
-    if (!(k in prev)) out.push({ op: 'add', path: `${path}/${escapePointerToken(k)}`, value: v });
-    else if (prev[k] !== v) out.push({ op: 'replace', path: `${path}/${escapePointerToken(k)}`, value: v });
+    if (!(k in prev)) out.push({ op: 'add', path: fieldPath(paths, k), value: v });
+    else if (prev[k] !== v) out.push({ op: 'replace', path: fieldPath(paths, k), value: v });
   }
-  for (const k in prev) if (!(k in cur)) out.push({ op: 'remove', path: `${path}/${escapePointerToken(k)}` });
+  for (const k in prev) if (!(k in cur)) out.push({ op: 'remove', path: fieldPath(paths, k) });
 }
 
 function encodeOps(ops: readonly PatchOp[]): string {
@@ -808,11 +844,11 @@ export class ObservationEngine {
     if (q && prev === q.before) {
       if (!q.update) {
         const u: PatchOp[] = [];
-        fieldOps(pathOf(id), prev, rec, u);
+        fieldOps(pathsOf(id), prev, rec, u);
         q.update = shared(u);
       }
       parts.push(q.update);
-    } else fieldOps(pathOf(id), prev, rec, (parts.own ??= []));
+    } else fieldOps(pathsOf(id), prev, rec, (parts.own ??= []));
   }
 
   /** The quantum entry of a positioned entity, created for one that did not change (entering or leaving a view). */
@@ -868,12 +904,12 @@ export class ObservationEngine {
       if (shareable && q && prev === q.before) {
         if (!q.update) {
           const u: PatchOp[] = [];
-          fieldOps(pathOf(id), prev as EntityRecord, cur, u);
+          fieldOps(pathsOf(id), prev as EntityRecord, cur, u);
           q.update = shared(u);
         }
         parts.push(q.update);
       } else {
-        fieldOps(pathOf(id), prev as EntityRecord, cur, (parts.own ??= []));
+        fieldOps(pathsOf(id), prev as EntityRecord, cur, (parts.own ??= []));
       }
     }
     o.touchedCount = 0;
@@ -886,16 +922,19 @@ export class ObservationEngine {
     if (own && own.length > 0) parts.push(shared(own));
     let fragments: DeltaFragment[];
     let snapshot = false;
+    let size = parts.size;
     if (parts.ops > this.maxPatchOps) {
       snapshot = true;
-      fragments = [shared([{ op: 'replace', path: '', value: this.viewOf(o) as never }])];
+      const root = shared([{ op: 'replace', path: '', value: this.viewOf(o) as never }]);
+      fragments = [root];
+      size = root.size;
     } else {
       const n = parts.count;
       const pieces = parts.pieces;
       fragments = new Array<DeltaFragment>(n);
       for (let i = 0; i < n; i++) fragments[i] = pieces[i] as DeltaFragment;
     }
-    const delta = new Delta(o.id, o.viewSeq, o.fromSeq, globalSeq, simTime, wallTime, snapshot, this.digestOf(o), fragments, parts.ops);
+    const delta = new Delta(o.id, o.viewSeq, o.fromSeq, globalSeq, simTime, wallTime, snapshot, this.digestOf(o), fragments, parts.ops, size);
     o.fromSeq = o.viewSeq;
     return delta;
   }
@@ -1026,6 +1065,7 @@ class Delta implements ObservationDelta {
   #ops: PatchOp[] | undefined = undefined;
   readonly #fragments: readonly DeltaFragment[];
   readonly #opCount: number;
+  readonly #opsSize: number;
   constructor(
     readonly agent_id: string,
     readonly view_seq: number,
@@ -1037,14 +1077,20 @@ class Delta implements ObservationDelta {
     readonly context_digest: string,
     fragments: readonly DeltaFragment[],
     opCount: number,
+    opsSize: number,
   ) {
     this.#fragments = fragments;
     this.#opCount = opCount;
+    this.#opsSize = opsSize;
     Object.defineProperty(this, 'ops', OPS_PROPERTY);
   }
 
   get fragments(): readonly DeltaFragment[] {
     return this.#fragments;
+  }
+
+  get opsSize(): number {
+    return this.#opsSize;
   }
 
   /** The ops, assembled on first use. */

@@ -102,6 +102,8 @@ export interface ObservationDelta {
    * so a transport can encode each change once and assemble frames from them.
    */
   readonly fragments: readonly DeltaFragment[];
+  /** About the ops' length as JSON text (the fragments' sizes summed), when the producer counted it as it built them. */
+  readonly opsSize?: number;
 }
 
 /** A piece of a delta's ops, one object shared by every agent that receives the same change in a quantum. */

@@ -49,7 +49,7 @@ export class ResumeHistory {
   record(d: ObservationDelta): void {
     let h = this.byAgent.get(d.agent_id);
     if (!h) this.byAgent.set(d.agent_id, (h = { deltas: [], sizes: [], bytes: 0 }));
-    const size = textBytes(d.fragments);
+    const size = d.opsSize ?? textBytes(d.fragments);
     h.deltas.push(d);
     h.sizes.push(size);
     h.bytes += size;

@@ -76,6 +76,8 @@ describe('observation deltas (property)', () => {
               expect(d.context_digest).toBe(viewDigest(applied));
               // The size estimate (read before the text) stays within a factor of two of the text it stands for.
               const sizes = d.fragments.map((f) => f.size);
+              // The delta's opsSize is their sum, counted as it was built.
+              expect(d.opsSize).toBe(sizes.reduce((a, b) => a + b, 0));
               expect(JSON.parse(`[${d.fragments.map((f) => f.text).join(',')}]`)).toEqual(JSON.parse(JSON.stringify(d.ops)));
               d.fragments.forEach((f, i) => {
                 expect(sizes[i]).toBeGreaterThanOrEqual(f.text.length / 2);
