@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- slo`: judges bench/results/*.json against bench/slo.json, prints PASS / FAIL / MISSING per
  * service level and sets a non-zero exit code on any FAIL. With --smoke (`npm run bench:smoke`) it judges the smoke
- * checks instead: large regressions, each a ratio measured within one run, never an absolute time.
+ * checks instead: large regressions, each a ratio measured within one run, never an absolute time; there a MISSING
+ * figure fails too (the smoke run just wrote every file it checks, so a missing one means the check is broken).
  * Writes bench/results/slo.json (or slo-smoke.json).
  */
 import fs from 'node:fs';
@@ -41,6 +42,6 @@ export async function run(opts: BenchOptions): Promise<unknown> {
   const missing = outcomes.filter((o) => o.verdict === 'MISSING');
   console.log(`\n${outcomes.length - fails.length - missing.length} PASS, ${fails.length} FAIL, ${missing.length} MISSING`);
   writeResult(opts.smoke ? 'slo-smoke' : 'slo', { smoke: opts.smoke, outcomes: outcomes.map((o) => ({ id: o.slo.id, source: o.slo.source, verdict: o.verdict, measured: o.measured ?? null, op: o.slo.op, threshold: o.slo.threshold, unit: o.slo.unit ?? '', note: o.note })) });
-  if (fails.length) process.exitCode = 1;
+  if (fails.length || (opts.smoke && missing.length)) process.exitCode = 1;
   return outcomes;
 }

@@ -95,6 +95,11 @@ export function compare(measured: number, op: Slo['op'], threshold: number): boo
 export function evaluateSlo(slo: Slo, files: Readonly<Record<string, unknown>>): SloOutcome {
   const data = files[slo.file];
   if (data === undefined) return { slo, verdict: 'MISSING', measured: undefined, note: `no bench/results/${slo.file} (run its bench)` };
+  // A smoke check judges the smoke run's own figures, never a full run's file that happens to be on disk (committed
+  // results would otherwise be judged in place of this run's).
+  if (slo.mode === 'smoke' && (typeof data !== 'object' || data === null || (data as Record<string, unknown>)['smoke'] !== true)) {
+    return { slo, verdict: 'MISSING', measured: undefined, note: `bench/results/${slo.file} is not from a smoke run; a smoke check reads its smoke run's file (*-smoke.json)` };
+  }
   const { value, trail } = resolvePath(data, slo.path);
   let raw = typeof value === 'boolean' ? Number(value) : value;
   if (typeof raw !== 'number' || Number.isNaN(raw)) return { slo, verdict: 'MISSING', measured: undefined, note: `${slo.path} not found in ${slo.file}` };

@@ -56,6 +56,16 @@ describe('SLO evaluation', () => {
     expect(evaluateSlo(slo({ path: 'runs[clients=100].server.cpuPercent', scale: 0.5, threshold: 6 }), files).measured).toBe(6);
   });
 
+  it("a smoke check reads only a smoke run's file; every smoke SLO in bench/slo.json names one", async () => {
+    const core = { smoke: false, delta_cost_ratio_largest_to_smallest: 3.02 };
+    const check = slo({ file: 'core.json', path: 'delta_cost_ratio_largest_to_smallest', op: '<=', threshold: 3, mode: 'smoke' });
+    expect(evaluateSlo(check, { 'core.json': core })).toMatchObject({ verdict: 'MISSING', note: expect.stringContaining('not from a smoke run') as string });
+    expect(evaluateSlo({ ...check, file: 'core-smoke.json' }, { 'core-smoke.json': { ...core, smoke: true, delta_cost_ratio_largest_to_smallest: 1.7 } }).verdict).toBe('PASS');
+    const fs = await import('node:fs');
+    const listed = (JSON.parse(fs.readFileSync(new URL('../../bench/slo.json', import.meta.url), 'utf8')) as { slos: Slo[] }).slos;
+    for (const s of listed.filter((x) => x.mode === 'smoke')) expect(s.file, s.id).toMatch(/-smoke\.json$/);
+  });
+
   it('judges only the SLOs of the mode', () => {
     const list = [slo({ id: 'full' }), slo({ id: 'smoke', mode: 'smoke' })];
     expect(evaluateAll(list, files, false).map((o) => o.slo.id)).toEqual(['full']);
