@@ -318,8 +318,10 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     return new Promise<IntentResult>((resolve, reject) => {
       const timeoutMs = this.opts.submitTimeoutMs ?? 30_000;
       const timer = setTimeout(() => {
+        // The entry may have been chained by later submits of the same req_id: reject them all, not just this one.
+        const current = this.pending.get(reqId);
         this.pending.delete(reqId);
-        reject(new WorldlineError('OPERATION_TIMEOUT', `no IntentResult for ${reqId} within ${timeoutMs} ms (across reconnects); retry with the same req_id to learn its outcome`, { req_id: reqId }));
+        (current?.reject ?? reject)(new WorldlineError('OPERATION_TIMEOUT', `no IntentResult for ${reqId} within ${timeoutMs} ms (across reconnects); retry with the same req_id to learn its outcome`, { req_id: reqId }));
       }, timeoutMs);
       const msg: SubmitIntent = { type: 'submit_intent', intent: wire };
       this.pending.set(reqId, { msg, startedAt: this.now(), resolve, reject, timer });

@@ -1,0 +1,31 @@
+/**
+ * The client SDK against an in-process fake socket (fake-socket.ts), for cases a real server does not produce on
+ * demand: frames delivered back to back in one task, a server that never answers, a gap at a chosen view_seq.
+ */
+import { describe, expect, it } from 'vitest';
+import { connect, viewDigest, type Agent } from '../../adapters/client/index.js';
+import { fakeSockets, welcome, type FakeSocket } from './fake-socket.js';
+import { waitUntil } from './helpers.js';
+
+async function connected(extra: Partial<Parameters<typeof connect>[1]> = {}): Promise<{ agent: Agent; sockets: FakeSocket[] }> {
+  const f = fakeSockets();
+  const p = connect('ws://fake/v1/worlds/w/ws', { token: 't', agentId: 'a', codec: 'json', WebSocket: f.WebSocket, pingIntervalMs: 0, reconnect: { initialDelayMs: 1, maxDelayMs: 5 }, ...extra });
+  await waitUntil(() => (f.sockets[0]?.of('hello').length ?? 0) === 1, 'the first hello');
+  const view = { entities: { e: { x: 0 } } };
+  f.sockets[0]!.deliver(welcome(0, { view, digest: await viewDigest(view) }));
+  const agent = await p;
+  return { agent, sockets: f.sockets };
+}
+
+describe('client SDK edge cases (fake socket)', () => {
+  it('a second submit() with the same req_id rejects too when no result comes in time', async () => {
+    const { agent } = await connected({ submitTimeoutMs: 50 });
+    const first = agent.submit({ req_id: 'r1', kind: 'Move', payload: { dx: 1 } });
+    const second = agent.submit({ req_id: 'r1', kind: 'Move', payload: { dx: 1 } });
+    const settled = await Promise.race([Promise.allSettled([first, second]), new Promise((r) => setTimeout(() => r('hung'), 1000))]);
+    expect(settled).not.toBe('hung');
+    expect((settled as PromiseSettledResult<unknown>[]).map((s) => s.status)).toEqual(['rejected', 'rejected']);
+    expect((settled as PromiseRejectedResult[])[1]!.reason).toMatchObject({ codeName: 'OPERATION_TIMEOUT' });
+    agent.close();
+  });
+});
