@@ -677,6 +677,8 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   /** Checks the view's digest in arrival order, then hands the observation to listeners; a mismatch resyncs. */
   private afterApply(o: Observation, expected: string, epoch: number): void {
     const digester = this.digester;
+    // A delta that applied and is not checked is as good as the SDK can tell: it ends a run of restarts.
+    if (o.type === 'delta' && (!digester || expected === '')) this.resyncStreak = 0;
     if (!digester) {
       this.deliver(o);
       return;

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { connect, viewDigest, type Agent } from '../../adapters/client/index.js';
-import { fakeSockets, welcome, type FakeSocket } from './fake-socket.js';
+import { deltaX, fakeSockets, welcome, type FakeSocket } from './fake-socket.js';
 import { waitUntil } from './helpers.js';
 
 async function connected(extra: Partial<Parameters<typeof connect>[1]> = {}): Promise<{ agent: Agent; sockets: FakeSocket[] }> {
@@ -26,6 +26,25 @@ describe('client SDK edge cases (fake socket)', () => {
     expect(settled).not.toBe('hung');
     expect((settled as PromiseSettledResult<unknown>[]).map((s) => s.status)).toEqual(['rejected', 'rejected']);
     expect((settled as PromiseRejectedResult[])[1]!.reason).toMatchObject({ codeName: 'OPERATION_TIMEOUT' });
+    agent.close();
+  });
+
+  it('gaps spread over a long session do not add up to WORLD_STATE_CORRUPTED without digest checks', async () => {
+    const { agent, sockets } = await connected({ verifyDigests: false });
+    let seq = 0;
+    for (let i = 0; i < 12; i++) {
+      const s = sockets[sockets.length - 1]!;
+      s.deliver(deltaX(seq, seq + 1, seq + 1));
+      seq++;
+      // A gap: the next delta skips one; the SDK resumes from `seq`.
+      s.deliver(deltaX(seq + 1, seq + 2, seq + 2));
+      await waitUntil(() => agent.closed || (sockets.length === i + 2 && sockets[i + 1]!.of('hello').length === 1), `reconnect ${i + 1}`);
+      expect(agent.closed).toBe(false);
+      expect(sockets[i + 1]!.of('hello')[0]!.resume).toEqual({ view_seq: seq });
+      sockets[i + 1]!.deliver(welcome(seq));
+      await waitUntil(() => agent.connected, 'welcomed');
+    }
+    expect(agent.closed).toBe(false);
     agent.close();
   });
 });
