@@ -207,6 +207,11 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   private ws: WebSocketLike | undefined;
   private wire = new WireSession();
   private epoch = 0;
+  /**
+   * Bumped when the view is thrown away (a restart without resume): digest checks queued for the old view are then
+   * moot. A plain reconnect or a resume keeps the view, so checks queued before it still deliver their observations.
+   */
+  private viewEpoch = 0;
   private phase: State = 'connecting';
   private welcomed = false;
   private everWelcomed = false;
@@ -511,7 +516,9 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
       return;
     }
     this.resumeNext = resume;
+    if (!resume) this.viewEpoch++;
     this.stopPings();
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     const ws = this.ws;
     this.ws = undefined;
     this.epoch++; // the old socket's events are ignored from here on
@@ -600,9 +607,9 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
       case 'welcome':
         return this.onWelcome(msg.view_seq, msg.session, msg.snapshot);
       case 'observation_delta':
-        return this.onDelta(msg, epoch);
+        return this.onDelta(msg);
       case 'snapshot':
-        return this.onSnapshot(msg, 'server', epoch);
+        return this.onSnapshot(msg, 'server');
       case 'intent_result':
         return this.onResult(msg);
       case 'cancelled':
@@ -632,7 +639,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.session = session;
     this.phase = 'ready';
     this.resumeNext = true;
-    if (snapshot) this.onSnapshot(snapshot, 'welcome', this.epoch);
+    if (snapshot) this.onSnapshot(snapshot, 'welcome');
     const attempt = this.attempt;
     if (this.everWelcomed) {
       this.counters.reconnects++;
@@ -647,13 +654,13 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.settleReady?.resolve();
   }
 
-  private onSnapshot(body: SnapshotBody, reason: 'welcome' | 'server', epoch: number): void {
+  private onSnapshot(body: SnapshotBody, reason: 'welcome' | 'server'): void {
     const o = this.state.snapshot(body, reason);
     for (const w of [...this.viewWaiters]) w();
-    this.afterApply(o, body.context_digest, epoch);
+    this.afterApply(o, body.context_digest);
   }
 
-  private onDelta(d: ObservationDelta, epoch: number): void {
+  private onDelta(d: ObservationDelta): void {
     let r: ReturnType<ViewState['delta']>;
     try {
       r = this.state.delta(d);
@@ -671,11 +678,11 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.lastDeltaAt = this.now();
     for (const w of [...this.quietWaiters]) w();
     for (const w of [...this.viewWaiters]) w();
-    this.afterApply(r.observation!, d.context_digest, epoch);
+    this.afterApply(r.observation!, d.context_digest);
   }
 
   /** Checks the view's digest in arrival order, then hands the observation to listeners; a mismatch resyncs. */
-  private afterApply(o: Observation, expected: string, epoch: number): void {
+  private afterApply(o: Observation, expected: string): void {
     const digester = this.digester;
     // A delta that applied and is not checked is as good as the SDK can tell: it ends a run of restarts.
     if (o.type === 'delta' && (!digester || expected === '')) this.resyncStreak = 0;
@@ -686,6 +693,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     // Canonicalise now: the texts must be of this view_seq's view, whatever arrives before the hashes are done.
     // The digester keeps its member hashes entity by entity, so it sees every view, checked or not.
     const changes = digester.changes(o.view.entities, this.state.touched);
+    const viewEpoch = this.viewEpoch;
     if (expected === '') {
       this.verifyTail = this.verifyTail.then(() => digester.apply(changes)).then(() => {});
       this.deliver(o);
@@ -693,7 +701,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     }
     this.verifyTail = this.verifyTail.then(async () => {
       const got = await digester.apply(changes);
-      if (epoch !== this.epoch) return;
+      if (viewEpoch !== this.viewEpoch || this.phase === 'closed') return;
       if (got !== expected) {
         this.counters.digestMismatches++;
         this.restart('digest-mismatch', false);

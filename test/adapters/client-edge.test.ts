@@ -3,7 +3,7 @@
  * demand: frames delivered back to back in one task, a server that never answers, a gap at a chosen view_seq.
  */
 import { describe, expect, it } from 'vitest';
-import { connect, viewDigest, type Agent } from '../../adapters/client/index.js';
+import { connect, viewDigest, type Agent, type Observation } from '../../adapters/client/index.js';
 import { deltaX, fakeSockets, welcome, type FakeSocket } from './fake-socket.js';
 import { waitUntil } from './helpers.js';
 
@@ -16,6 +16,8 @@ async function connected(extra: Partial<Parameters<typeof connect>[1]> = {}): Pr
   const agent = await p;
   return { agent, sockets: f.sockets };
 }
+
+const digestOfX = (x: number): Promise<string> => viewDigest({ entities: { e: { x } } });
 
 describe('client SDK edge cases (fake socket)', () => {
   it('a second submit() with the same req_id rejects too when no result comes in time', async () => {
@@ -45,6 +47,34 @@ describe('client SDK edge cases (fake socket)', () => {
       await waitUntil(() => agent.connected, 'welcomed');
     }
     expect(agent.closed).toBe(false);
+    agent.close();
+  });
+
+  it('a delta delivered just before a gap is still observed once, and the resumed ones follow it', async () => {
+    const { agent, sockets } = await connected();
+    const seen: Observation[] = [];
+    const ac = new AbortController();
+    const done = (async () => {
+      for await (const o of agent.observations({ signal: ac.signal })) seen.push(o);
+    })();
+    const s0 = sockets[0]!;
+    // Delta 1 and delta 3 arrive in one task (ws delivers the frames of one TCP read synchronously): 3 is a gap.
+    const d1 = await digestOfX(1);
+    const d3 = await digestOfX(3);
+    s0.deliver(deltaX(0, 1, 1, d1));
+    s0.deliver(deltaX(2, 3, 3, d3));
+    await waitUntil(() => sockets.length === 2 && sockets[1]!.of('hello').length === 1, 'the resume hello');
+    expect(sockets[1]!.of('hello')[0]!.resume).toEqual({ view_seq: 1 });
+    sockets[1]!.deliver(welcome(1));
+    sockets[1]!.deliver(deltaX(1, 2, 2, await digestOfX(2)));
+    sockets[1]!.deliver(deltaX(2, 3, 3, d3));
+    await agent.settled();
+    await waitUntil(() => seen.length >= 3 || agent.viewSeq === 3, 'observations');
+    await agent.settled();
+    ac.abort();
+    await done;
+    expect(seen.map((o) => o.viewSeq)).toEqual([1, 2, 3]);
+    expect(seen.map((o) => o.view.entities['e']?.['x'])).toEqual([1, 2, 3]);
     agent.close();
   });
 });
