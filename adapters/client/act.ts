@@ -133,7 +133,8 @@ export async function runAct(host: ActHost, generate: Generate, opts: ActOptions
     if (controller.signal.aborted) {
       // generate() finished without honouring the signal: its answer was made from a stale view, so drop it.
       const reason = controller.signal.reason as unknown;
-      host.endGeneration(reqId, false);
+      // After a server cancel the generation is already gone; after the caller's abort it is still open there.
+      host.endGeneration(reqId, true);
       if (opts.signal?.aborted) throw opts.signal.reason;
       const details = isWorldlineError(reason) ? reason.details : {};
       const causes = staleCauses(details);

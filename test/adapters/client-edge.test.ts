@@ -77,4 +77,20 @@ describe('client SDK edge cases (fake socket)', () => {
     expect(seen.map((o) => o.view.entities['e']?.['x'])).toEqual([1, 2, 3]);
     agent.close();
   });
+
+  it('act(): an outer abort while generate() ignores its signal still closes the generation on the server', async () => {
+    const { agent, sockets } = await connected();
+    const outer = new AbortController();
+    const p = agent.act(async () => {
+      outer.abort(new Error('caller gave up'));
+      await new Promise((r) => setTimeout(r, 5));
+      return { kind: 'Move', payload: { dx: 1 } };
+    }, { signal: outer.signal, reqIdBase: 'g' });
+    await expect(p).rejects.toThrow('caller gave up');
+    const s = sockets[0]!;
+    expect(s.of('begin_generation').map((m) => m.req_id)).toEqual(['g.1']);
+    expect(s.of('submit_intent')).toHaveLength(0);
+    expect(s.of('cancel_intent').map((m) => m.req_id)).toEqual(['g.1']);
+    agent.close();
+  });
 });
