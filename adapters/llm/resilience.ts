@@ -180,14 +180,18 @@ export function resilient(provider: LlmProvider, opts: ResilienceOptions = {}): 
           accounting.addUsage(key, u, opts.pricing);
           req.onUsage?.(u);
         };
+        // False while the reader may still stop early (break, return()), which leaves through `finally` alone.
+        let judged = false;
         try {
           for await (const token of provider.stream({ ...req, onUsage })) {
             streamed++;
             yield token;
           }
+          judged = true;
           breaker.success();
           return;
         } catch (err) {
+          judged = true;
           if (req.signal?.aborted) {
             t.aborted++;
             if (streamed > 0) breaker.success();
@@ -204,6 +208,9 @@ export function resilient(provider: LlmProvider, opts: ResilienceOptions = {}): 
           t.retries++;
           const backoff = Math.min(cap, base * 2 ** attempt) * (0.5 + random());
           await sleep(Math.min(cap, f.retryAfterMs ?? backoff), req.signal);
+        } finally {
+          // The reader stopped after tokens came: the provider answered, so a half-open trial has passed.
+          if (!judged) breaker.success();
         }
       }
     },

@@ -1,0 +1,46 @@
+/**
+ * resilient() around an in-memory provider: the circuit breaker's trial, retries and accounting, without HTTP (the
+ * providers' HTTP behaviour is llm.test.ts's).
+ */
+import { describe, expect, it } from 'vitest';
+import { CircuitBreaker, resilient } from '../../adapters/llm/resilience.js';
+import type { ChatMessage, LlmProvider, StreamRequest } from '../../adapters/llm/types.js';
+
+const messages: ChatMessage[] = [{ role: 'user', content: 'hi' }];
+
+/** A provider whose i-th request fails with `fail(i)` (an HTTP-ish error) or streams `tokens`. */
+function provider(fail: (i: number) => { status: number } | undefined, tokens = ['a', 'b', 'c']): LlmProvider & { calls: number } {
+  const p = {
+    name: 'mem',
+    model: 'm',
+    calls: 0,
+    async *stream(_req: StreamRequest): AsyncIterable<string> {
+      const f = fail(p.calls++);
+      if (f) throw Object.assign(new Error(`HTTP ${f.status}`), f);
+      for (const t of tokens) {
+        await Promise.resolve();
+        yield t;
+      }
+    },
+  };
+  return p;
+}
+
+describe('resilient(): circuit breaker', () => {
+  it('a half-open trial whose reader stops early (break) does not leave the breaker on trial for ever', async () => {
+    let now = 1_000;
+    const breaker = new CircuitBreaker('mem-trial-break', { failureThreshold: 1, cooldownMs: 100 }, () => now);
+    const p = resilient(provider((i) => (i === 0 ? { status: 503 } : undefined)), { retries: 0, breaker });
+    await expect((async () => {
+      for await (const _t of p.stream({ messages })) void _t;
+    })()).rejects.toMatchObject({ codeName: 'LLM_SERVICE_ERROR' });
+    expect(breaker.state).toBe('open');
+    now += 200;
+    // The trial: the reader takes one token and stops (an onToken callback that throws does the same).
+    for await (const _t of p.stream({ messages })) break;
+    const got: string[] = [];
+    for await (const t of p.stream({ messages })) got.push(t);
+    expect(got).toEqual(['a', 'b', 'c']);
+    expect(breaker.state).toBe('closed');
+  });
+});
