@@ -37,9 +37,10 @@ export function checkSchema(v: unknown, s: JsonSchema, path = '$'): string[] {
     case 'object': {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) return [`${path}: expected an object`];
       const o = v as Record<string, unknown>;
-      for (const k of s.required ?? []) if (!(k in o)) errs.push(`${path}.${k}: required`);
+      // Own keys only: a model's "constructor" or "toString" must not find Object.prototype's members.
+      for (const k of s.required ?? []) if (!Object.hasOwn(o, k)) errs.push(`${path}.${k}: required`);
       for (const [k, x] of Object.entries(o)) {
-        const ps = s.properties?.[k];
+        const ps = s.properties && Object.hasOwn(s.properties, k) ? s.properties[k] : undefined;
         if (ps) errs.push(...checkSchema(x, ps, `${path}.${k}`));
         else if (s.additionalProperties === false) errs.push(`${path}.${k}: not allowed`);
       }
@@ -79,7 +80,7 @@ export function parseIntent(text: string, schemas: IntentSchemas, allowNone: boo
   const o = v as Record<string, unknown>;
   const kind = o['kind'];
   if (allowNone && kind === 'none') return { ok: true, intent: null };
-  if (typeof kind !== 'string' || !(kind in schemas)) return { ok: false, error: `"kind" must be one of ${[...Object.keys(schemas), ...(allowNone ? ['none'] : [])].join(', ')}` };
+  if (typeof kind !== 'string' || !Object.hasOwn(schemas, kind)) return { ok: false, error: `"kind" must be one of ${[...Object.keys(schemas), ...(allowNone ? ['none'] : [])].join(', ')}` };
   const errs = checkSchema(o['payload'], schemas[kind]!, '$.payload');
   if (errs.length) return { ok: false, error: errs.join('; ') };
   return { ok: true, intent: { kind, payload: o['payload'] as JsonValue } };

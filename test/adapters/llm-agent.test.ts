@@ -90,6 +90,14 @@ describe('act() and the LLM agent', () => {
     await expect(new LlmAgent({ agent: agentLike as never, provider: hopeless, intents }).step()).rejects.toMatchObject({ codeName: 'INVALID_INTENT', details: { source: 'llm' } });
   });
 
+  it('answers naming Object.prototype members (kind "constructor", payload key "toString") get the repair round, not a TypeError', () => {
+    expect(parseIntent('{"kind":"constructor","payload":{}}', intents, false)).toMatchObject({ ok: false, error: expect.stringMatching(/"kind" must be one of Move/) as string });
+    expect(parseIntent('{"kind":"toString","payload":{}}', intents, true)).toMatchObject({ ok: false });
+    expect(parseIntent('{"kind":"Move","payload":{"dx":1,"dy":1,"constructor":1}}', intents, false)).toEqual({ ok: false, error: '$.payload.constructor: not allowed' });
+    expect(parseIntent('{"kind":"Move","payload":{"dx":1,"dy":1,"__proto__":{}}}', intents, false)).toEqual({ ok: false, error: '$.payload.__proto__: not allowed' });
+    expect(checkSchema({ dx: 1 }, { type: 'object', required: ['dx', 'toString'] })).toEqual(['$.toString: required']);
+  });
+
   it('runs the conversation demo: a generation is interrupted by another agent and regenerated, and lines commit in turn', async () => {
     const out: string[] = [];
     const s = await runConversationDemo({ lines: 4, out: (l) => out.push(l), env: {}, deadlineMs: 20_000 });
