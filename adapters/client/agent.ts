@@ -296,13 +296,19 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
 
   /** Every observation from now on (each after its digest check), until `signal` aborts or the agent leaves. */
   observations(opts: { signal?: AbortSignal } = {}): AsyncIterableIterator<Observation> {
-    const q = new ObservationQueue(this.opts.observationBuffer ?? 1024, (x) => this.queues.delete(x));
-    if (this.phase === 'closed' || opts.signal?.aborted) {
+    const signal = opts.signal;
+    const onAbort = (): void => q.end();
+    // However the stream ends (abort, break, close), it lets go of the signal: a long-lived one would collect them.
+    const q = new ObservationQueue(this.opts.observationBuffer ?? 1024, (x) => {
+      this.queues.delete(x);
+      signal?.removeEventListener('abort', onAbort);
+    });
+    if (this.phase === 'closed' || signal?.aborted) {
       q.end();
       return q;
     }
     this.queues.add(q);
-    opts.signal?.addEventListener('abort', () => q.end(), { once: true });
+    signal?.addEventListener('abort', onAbort, { once: true });
     return q;
   }
 

@@ -2,6 +2,7 @@
  * The client SDK against an in-process fake socket (fake-socket.ts), for cases a real server does not produce on
  * demand: frames delivered back to back in one task, a server that never answers, a gap at a chosen view_seq.
  */
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { connect, viewDigest, type Agent, type Observation } from '../../adapters/client/index.js';
 import { deltaX, fakeSockets, welcome, type FakeSocket } from './fake-socket.js';
@@ -76,6 +77,23 @@ describe('client SDK edge cases (fake socket)', () => {
     expect(seen.map((o) => o.viewSeq)).toEqual([1, 2, 3]);
     expect(seen.map((o) => o.view.entities['e']?.['x'])).toEqual([1, 2, 3]);
     agent.close();
+  });
+
+  it('observations() leaves no listener on a long-lived signal once its stream ends (break or close)', async () => {
+    const { agent, sockets } = await connected({ verifyDigests: false });
+    const life = new AbortController();
+    for (let i = 0; i < 3; i++) {
+      const it = agent.observations({ signal: life.signal });
+      sockets[0]!.deliver(deltaX(i, i + 1, i + 1));
+      for await (const o of it) {
+        expect(o.viewSeq).toBe(i + 1);
+        break;
+      }
+    }
+    const open = agent.observations({ signal: life.signal });
+    agent.close();
+    expect(await open.next()).toEqual({ value: undefined, done: true });
+    expect(getEventListeners(life.signal, 'abort')).toHaveLength(0);
   });
 
   it('act(): an outer abort while generate() ignores its signal still closes the generation on the server', async () => {
