@@ -44,6 +44,9 @@ export function providerFromEnv(env: Env = (globalThis as { process?: { env: Env
   const kind = (env['WORLDLINE_LLM_PROVIDER'] ?? 'scripted').toLowerCase();
   const model = env['WORLDLINE_LLM_MODEL'];
   const baseURL = env['WORLDLINE_LLM_BASE_URL'] || undefined;
+  if (baseURL !== undefined && !/^https?:$/.test(URL.canParse(baseURL) ? new URL(baseURL).protocol : '')) {
+    throw new WorldlineError('CONFIG_INVALID', `WORLDLINE_LLM_BASE_URL must be an http:// or https:// URL, got ${JSON.stringify(baseURL)}; ${LLM_ENV.WORLDLINE_LLM_BASE_URL}`, { key: 'WORLDLINE_LLM_BASE_URL' });
+  }
   const maxTokens = num(env, 'WORLDLINE_LLM_MAX_TOKENS', 256, 1);
   const temperature = num(env, 'WORLDLINE_LLM_TEMPERATURE', undefined);
   const timeoutMs = num(env, 'WORLDLINE_LLM_TIMEOUT_MS', 60_000, 1);
@@ -55,6 +58,9 @@ export function providerFromEnv(env: Env = (globalThis as { process?: { env: Env
     base = scriptedProvider({ ...scripted, seed: num(env, 'WORLDLINE_LLM_SEED', scripted.seed ?? 42) ?? 42 });
   } else if (kind === 'openai' || kind === 'azure') {
     const apiKey = key('OPENAI_API_KEY', 'AZURE_OPENAI_API_KEY');
+    // Azure has no local servers: it always needs its resource endpoint and a key (the SDK would name its own arguments).
+    if (kind === 'azure' && !baseURL) throw new WorldlineError('CONFIG_INVALID', 'WORLDLINE_LLM_PROVIDER=azure needs WORLDLINE_LLM_BASE_URL (the resource endpoint, https://NAME.openai.azure.com) and WORLDLINE_LLM_API_KEY (or AZURE_OPENAI_API_KEY)', { key: 'WORLDLINE_LLM_BASE_URL' });
+    if (kind === 'azure' && !apiKey) throw new WorldlineError('CONFIG_INVALID', 'WORLDLINE_LLM_PROVIDER=azure needs WORLDLINE_LLM_API_KEY (or AZURE_OPENAI_API_KEY)', { key: 'WORLDLINE_LLM_API_KEY' });
     if (!apiKey && !baseURL) throw new WorldlineError('CONFIG_INVALID', 'WORLDLINE_LLM_PROVIDER=openai needs WORLDLINE_LLM_API_KEY (or OPENAI_API_KEY), or WORLDLINE_LLM_BASE_URL for a local server', { key: 'WORLDLINE_LLM_API_KEY' });
     base = openAIProvider({
       model: model ?? 'gpt-4o-mini',

@@ -179,4 +179,16 @@ describe('scripted model and configuration', () => {
     expect(() => providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'openai' })).toThrow(/WORLDLINE_LLM_API_KEY/);
     expect(() => providerFromEnv({ WORLDLINE_LLM_RETRIES: 'many' })).toThrow(/WORLDLINE_LLM_RETRIES/);
   });
+
+  it('says which variable is missing or wrong for Azure and for a base URL that is not one, at configuration time', () => {
+    const invalid = (re: RegExp): Error => expect.objectContaining({ codeName: 'CONFIG_INVALID', message: expect.stringMatching(re) as string }) as Error;
+    // Azure needs its resource endpoint and a key; the openai SDK's own complaint names constructor arguments.
+    expect(() => providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'azure', WORLDLINE_LLM_API_KEY: 'k' })).toThrow(invalid(/WORLDLINE_LLM_PROVIDER=azure needs WORLDLINE_LLM_BASE_URL/));
+    expect(() => providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'azure', WORLDLINE_LLM_BASE_URL: 'https://res.openai.azure.com' })).toThrow(invalid(/WORLDLINE_LLM_PROVIDER=azure needs WORLDLINE_LLM_API_KEY/));
+    expect(() => providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'azure' })).toThrow(invalid(/^WORLDLINE_LLM_PROVIDER=azure/));
+    expect(providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'azure', WORLDLINE_LLM_BASE_URL: 'https://res.openai.azure.com', AZURE_OPENAI_API_KEY: 'k' }).name).toBe('azure:https://res.openai.azure.com');
+    // A base URL that is not an http(s) URL fails now, not as a retried "could not be reached" at the first request.
+    expect(() => providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'openai', WORLDLINE_LLM_BASE_URL: 'localhost:11434/v1' })).toThrow(invalid(/WORLDLINE_LLM_BASE_URL must be an http/));
+    expect(() => providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'anthropic', WORLDLINE_LLM_BASE_URL: 'not a url' })).toThrow(invalid(/WORLDLINE_LLM_BASE_URL must be an http/));
+  });
 });
