@@ -125,8 +125,8 @@ export async function runAct(host: ActHost, generate: Generate, opts: ActOptions
       const causes = staleCauses(reason.details);
       record({ attempt, reqId, contextSeq, outcome: 'interrupted', staleDueTo: causes, startedAt, endedAt: timeNow() });
       if (!regenerate) throw reason;
-      // The cancel was sent at commit: the deltas it names may still be on their way.
-      await host.waitForView(newestCause(causes), CATCH_UP_MS, opts.signal);
+      // The cancel was sent at commit: the deltas it names may still be on their way (no need after the last attempt).
+      if (attempt < maxAttempts) await host.waitForView(newestCause(causes), CATCH_UP_MS, opts.signal);
       continue;
     }
     opts.signal?.removeEventListener('abort', onOuterAbort);
@@ -140,7 +140,7 @@ export async function runAct(host: ActHost, generate: Generate, opts: ActOptions
       const causes = staleCauses(details);
       record({ attempt, reqId, contextSeq, outcome: 'interrupted', staleDueTo: causes, startedAt, endedAt: timeNow() });
       if (!regenerate) throw reason;
-      await host.waitForView(newestCause(causes), CATCH_UP_MS, opts.signal);
+      if (attempt < maxAttempts) await host.waitForView(newestCause(causes), CATCH_UP_MS, opts.signal);
       continue;
     }
     if (intent === null) {

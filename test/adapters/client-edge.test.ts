@@ -96,6 +96,20 @@ describe('client SDK edge cases (fake socket)', () => {
     expect(getEventListeners(life.signal, 'abort')).toHaveLength(0);
   });
 
+  it('act(): the last attempt interrupted gives STALENESS_DETECTED at once, without waiting for the view to catch up', async () => {
+    const { agent, sockets } = await connected();
+    const t0 = performance.now();
+    const p = agent.act(async ({ signal, reqId }) => {
+      // The server cancels; the deltas it names (view_seq 5) are not coming (the connection is about to drop, say).
+      sockets[0]!.deliver({ type: 'cancelled', req_id: reqId, reason: 'stale', stale_due_to: [{ view_seq: 5, global_seq: 9, kind: 'Move' }], server_time: 0 });
+      signal.throwIfAborted();
+      return null;
+    }, { maxAttempts: 1 });
+    await expect(p).rejects.toMatchObject({ codeName: 'STALENESS_DETECTED' });
+    expect(performance.now() - t0).toBeLessThan(1000);
+    agent.close();
+  });
+
   it('act(): an outer abort while generate() ignores its signal still closes the generation on the server', async () => {
     const { agent, sockets } = await connected();
     const outer = new AbortController();
