@@ -58,6 +58,12 @@ export interface ConnectOptions {
   readonly pingIntervalMs?: number;
   /** How long submit() waits for its IntentResult, across reconnects (default 30000 ms). */
   readonly submitTimeoutMs?: number;
+  /**
+   * How long a connection may take from opening the socket to the server's welcome (default 10000 ms; 0: no limit).
+   * Past it the connection counts as failed and the reconnect policy applies, so a server that accepts sockets but
+   * never answers (overloaded, wedged, or not a Worldline server) cannot leave connect() waiting for ever.
+   */
+  readonly welcomeTimeoutMs?: number;
   /** Observations a slow observations() consumer may fall behind before it gets a snapshot instead (default 1024). */
   readonly observationBuffer?: number;
   readonly clientVersion?: string;
@@ -435,6 +441,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.welcomed = false;
     this.phase = 'connecting';
     this.wire = new WireSession();
+    this.armWelcomeTimer(epoch);
     let ws: WebSocketLike;
     try {
       ws = new this.WS(this.url, [this.subprotocol]);
@@ -456,6 +463,35 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     ws.onerror = () => {
       // A close event always follows; reconnecting is decided there.
     };
+  }
+
+  private welcomeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Fails this connection (epoch) if no welcome comes within welcomeTimeoutMs of opening it. */
+  private armWelcomeTimer(epoch: number): void {
+    this.clearWelcomeTimer();
+    const limit = this.opts.welcomeTimeoutMs ?? 10_000;
+    if (limit <= 0) return;
+    this.welcomeTimer = setTimeout(() => {
+      this.welcomeTimer = undefined;
+      if (epoch !== this.epoch || this.welcomed || this.phase === 'closed') return;
+      // Not waiting for the close handshake: a server that never answered a hello will not answer that either.
+      const ws = this.ws;
+      this.ws = undefined;
+      this.epoch++;
+      try {
+        ws?.close(4003, 'no welcome');
+      } catch {
+        // already closing
+      }
+      this.onSocketClosed(4003, `no welcome within ${limit} ms`);
+    }, limit);
+  }
+
+  private clearWelcomeTimer(): void {
+    if (this.welcomeTimer === undefined) return;
+    clearTimeout(this.welcomeTimer);
+    this.welcomeTimer = undefined;
   }
 
   private async hello(epoch: number): Promise<void> {
@@ -483,6 +519,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   }
 
   private onSocketClosed(code: number, reason: string): void {
+    this.clearWelcomeTimer();
     this.stopPings();
     this.ws = undefined;
     if (this.phase === 'closed') return;
@@ -545,6 +582,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
     this.leftWith = error;
+    this.clearWelcomeTimer();
     this.stopPings();
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     const ws = this.ws;
@@ -636,6 +674,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
 
   private onWelcome(viewSeq: number, session: string, snapshot: SnapshotBody | undefined): void {
     if (this.welcomed) return;
+    this.clearWelcomeTimer();
     const resumed = snapshot === undefined;
     if (resumed && viewSeq !== this.state.viewSeq) {
       this.restart('resume-mismatch', false);

@@ -125,4 +125,29 @@ describe('client SDK edge cases (fake socket)', () => {
     expect(s.of('cancel_intent').map((m) => m.req_id)).toEqual(['g.1']);
     agent.close();
   });
+
+  it('a server that never welcomes fails the connection after welcomeTimeoutMs, and the reconnect policy applies', async () => {
+    const f = fakeSockets();
+    const opts = { token: 't', agentId: 'a', codec: 'json' as const, WebSocket: f.WebSocket, pingIntervalMs: 0, welcomeTimeoutMs: 40, reconnect: { initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 } };
+    const t0 = Date.now();
+    const err = await connect('ws://fake/v1/worlds/w/ws', opts).then(() => undefined, (e: unknown) => e);
+    expect((err as { codeName?: string }).codeName).toBe('ADAPTER_UNAVAILABLE');
+    expect(String((err as Error).message)).toContain('no welcome within 40 ms');
+    // The first connection and two reconnects, each sent its hello and was given up after ~40 ms.
+    expect(f.sockets).toHaveLength(3);
+    expect(f.sockets.map((x) => x.of('hello').length)).toEqual([1, 1, 1]);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    // A welcome that does come in time is taken: the second connection is welcomed.
+    const g = fakeSockets();
+    const p = connect('ws://fake/v1/worlds/w/ws', { ...opts, WebSocket: g.WebSocket });
+    await waitUntil(() => (g.sockets[1]?.of('hello').length ?? 0) === 1, 'the second hello');
+    const view = { entities: { e: { x: 0 } } };
+    g.sockets[1]!.deliver(welcome(0, { view, digest: await viewDigest(view) }));
+    const agent = await p;
+    expect(agent.view).toEqual(view);
+    // No timer is left behind once welcomed (or once closed): the socket stays up past the limit.
+    await new Promise((r) => setTimeout(r, 80));
+    expect(g.sockets).toHaveLength(2);
+    agent.close();
+  });
 });
