@@ -91,6 +91,33 @@ function staleCauses(details: Readonly<Record<string, unknown>>): StaleCause[] {
 
 const timeNow = (): number => performance.now();
 
+/**
+ * `p`, or a rejection with the signal's reason as soon as it aborts. The caller's abort ends act() at once, also while
+ * the intent is being submitted; the intent itself was sent and may still commit (submit() with its req_id again
+ * tells the outcome). `p` is still observed, so its own rejection later is not reported as unhandled.
+ */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) {
+    p.catch(() => undefined);
+    return Promise.reject(signal.reason as unknown);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as unknown);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 export async function runAct(host: ActHost, generate: Generate, opts: ActOptions): Promise<ActResult> {
   const maxAttempts = opts.maxAttempts ?? 5;
   const regenerate = opts.regenerateOnStale ?? true;
@@ -151,7 +178,7 @@ export async function runAct(host: ActHost, generate: Generate, opts: ActOptions
     // Submitting closes the generation on the server; a Cancelled that crosses our submit is ignored from here on.
     host.endGeneration(reqId, false);
     const full: IntentInput = { ...intent, payload: intent.payload as JsonValue, req_id: reqId, context_seq: contextSeq };
-    const result = await host.submit(full);
+    const result = await untilAborted(host.submit(full), opts.signal);
     const stale = result.status === 'rejected' && (result.error?.name === 'STALE_CONTEXT' || result.error?.recovery === 'REGENERATE');
     record({ attempt, reqId, contextSeq, outcome: stale ? 'stale' : 'submitted', staleDueTo: stale && result.error ? staleCauses(result.error.details) : [], startedAt, endedAt: timeNow() });
     if (stale && regenerate) continue;

@@ -126,6 +126,20 @@ describe('client SDK edge cases (fake socket)', () => {
     agent.close();
   });
 
+  it("act(): the caller's abort while the intent is being submitted ends act() at once (the intent was sent)", async () => {
+    const { agent, sockets } = await connected({ submitTimeoutMs: 10_000 });
+    const outer = new AbortController();
+    const p = agent.act(async () => ({ kind: 'Move', payload: { dx: 1 } }), { signal: outer.signal, reqIdBase: 'g' });
+    const s = sockets[0]!;
+    await waitUntil(() => s.of('submit_intent').length === 1, 'the submit');
+    const t0 = Date.now();
+    outer.abort(new Error('caller gave up'));
+    await expect(p).rejects.toThrow('caller gave up');
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(s.of('submit_intent').map((m) => m.intent.req_id)).toEqual(['g.1']);
+    agent.close();
+  });
+
   it('a server that never welcomes fails the connection after welcomeTimeoutMs, and the reconnect policy applies', async () => {
     const f = fakeSockets();
     const opts = { token: 't', agentId: 'a', codec: 'json' as const, WebSocket: f.WebSocket, pingIntervalMs: 0, welcomeTimeoutMs: 40, reconnect: { initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 2 } };
