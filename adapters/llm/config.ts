@@ -23,7 +23,7 @@ export const LLM_ENV = {
   WORLDLINE_LLM_INCLUDE_USAGE: 'openai: ask for usage in the stream (default true; set false for servers that refuse stream_options)',
   WORLDLINE_LLM_RETRIES: 'retries on 429, 5xx and connection failures, before the first token (default 3)',
   WORLDLINE_LLM_RETRY_BASE_MS: 'first backoff delay, doubled per retry, capped at 8000 (default 250)',
-  WORLDLINE_LLM_BREAKER_FAILURES: 'consecutive failures that open the circuit breaker (default 5)',
+  WORLDLINE_LLM_BREAKER_FAILURES: 'consecutive failed attempts (429, 5xx, no connection; retries count) that open the circuit breaker (default 5)',
   WORLDLINE_LLM_BREAKER_COOLDOWN_MS: 'how long the breaker stays open (default 30000)',
   WORLDLINE_LLM_PRICE_INPUT: 'USD per million input tokens, for cost accounting (default 0)',
   WORLDLINE_LLM_PRICE_OUTPUT: 'USD per million output tokens (default 0)',

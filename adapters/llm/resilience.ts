@@ -8,7 +8,10 @@ import { classify } from './http-errors.js';
 import type { LlmProvider, StreamRequest, Usage } from './types.js';
 
 export interface BreakerOptions {
-  /** Consecutive failed requests that open the breaker (default 5). */
+  /**
+   * Consecutive failed attempts that open the breaker (default 5). Each retry is an attempt: with 3 retries, two
+   * requests that fail every attempt open it. Only failures worth retrying count (429, 5xx, no connection).
+   */
   readonly failureThreshold?: number;
   /** How long it stays open before one trial request is let through (default 30000 ms). */
   readonly cooldownMs?: number;
@@ -199,7 +202,12 @@ export function resilient(provider: LlmProvider, opts: ResilienceOptions = {}): 
             throw req.signal.reason;
           }
           const f = classify(provider.name, err);
-          breaker.failure();
+          // The breaker tracks the provider's health: a failure worth retrying (429, 5xx, no connection) counts
+          // against it; a request refused on its own merits (400, 401, 404, 422: this caller's problem) shows the
+          // provider answering, and must not open the breaker every other agent on this provider shares.
+          if (f.retryable) breaker.failure();
+          else if (isWorldlineError(err, 'CIRCUIT_BREAKER_OPEN')) breaker.release();
+          else breaker.success();
           if (streamed > 0 || !f.retryable || attempt >= retries || isWorldlineError(err, 'CIRCUIT_BREAKER_OPEN')) {
             t.failures++;
             if (streamed > 0) throw new WorldlineError('LLM_SERVICE_ERROR', `${f.error.message} (after ${streamed} tokens; a partial answer is not retried)`, { ...f.error.details, partial: true, tokens_streamed: streamed }, { cause: err });

@@ -43,4 +43,22 @@ describe('resilient(): circuit breaker', () => {
     expect(got).toEqual(['a', 'b', 'c']);
     expect(breaker.state).toBe('closed');
   });
+
+  it("a caller's bad request (4xx) does not open the breaker every agent shares; 5xx failures do", async () => {
+    const breaker = new CircuitBreaker('mem-4xx', { failureThreshold: 2, cooldownMs: 60_000 });
+    const bad = resilient(provider(() => ({ status: 400 })), { retries: 3, breaker });
+    for (let i = 0; i < 5; i++) {
+      await expect((async () => {
+        for await (const _t of bad.stream({ messages })) void _t;
+      })()).rejects.toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { status: 400 } });
+    }
+    expect(breaker.state).toBe('closed');
+    const down = resilient(provider(() => ({ status: 503 })), { retries: 0, breaker });
+    for (let i = 0; i < 2; i++) {
+      await expect((async () => {
+        for await (const _t of down.stream({ messages })) void _t;
+      })()).rejects.toMatchObject({ details: { status: 503 } });
+    }
+    expect(breaker.state).toBe('open');
+  });
 });
