@@ -272,6 +272,9 @@ export class ObservationEngine {
   private readonly nearIds: string[] = [];
   private readonly nearSet = new Set<string>();
   private readonly singles = new Map<string, readonly string[]>();
+  /** onEffect's scratch: each changed entity's grid entry and own observer, by index in the change set. */
+  private readonly entPos: Array<EntityPos | undefined> = [];
+  private readonly entSelf: Array<Observer | undefined> = [];
   /**
    * Pure distance policy that includes the agent itself: membership is never kept during a quantum. The hits of each
    * effect come from the grid query alone, and at flush an observer that moved is rebuilt from the entities near
@@ -367,9 +370,15 @@ export class ObservationEngine {
     const vis = this.visibility;
     const ents = changes.entities;
     this.current = ents;
+    // Each changed entity's grid entry and own observer, looked up once here for the passes below (in a large world
+    // every map lookup by id is likely a cache miss).
+    const entPos = this.entPos;
+    const entSelf = this.entSelf;
     for (let i = 0; i < ents.length; i++) {
       const ch = ents[i] as EntityChange;
-      vis.place(ch.id, ch.after);
+      const p = vis.place(ch.id, ch.after);
+      entPos[i] = p;
+      entSelf[i] = this.observers.get(ch.id);
       let q = this.quantum.get(ch.id);
       if (q === undefined) this.quantum.set(ch.id, (q = { before: ch.before, after: ch.after, hash: undefined, add: undefined, remove: undefined, update: undefined }));
       else {
@@ -377,7 +386,6 @@ export class ObservationEngine {
         q.hash = undefined;
       }
       if (this.fast) {
-        const p = vis.positioned(ch.id);
         if (p !== undefined) {
           if (p.changeQuantum !== this.quantumNo) {
             p.changeQuantum = this.quantumNo;
@@ -401,7 +409,7 @@ export class ObservationEngine {
       // changes (a world system may move every entity in one effect) are not remembered for them one by one. Each
       // is hit (it sees its own entity). When that is every observer, no one else is left for the grid to find.
       for (let i = 0; i < ents.length; i++) {
-        const self = this.observers.get((ents[i] as EntityChange).id);
+        const self = entSelf[i];
         if (self === undefined) continue;
         if (!self.selfDirty) {
           self.selfDirty = true;
@@ -418,9 +426,9 @@ export class ObservationEngine {
         // Every observer the grid returns sees the entity before or after: a hit. Only one that has not moved in
         // this quantum needs to remember the entity (a moved one is rebuilt whole at flush). An entity with no grid
         // entry was never positioned, so no view holds it and the grid returned no observer for it.
-        const p = vis.positioned(ch.id);
+        const p = entPos[i];
         for (let j = 0; j < nc; j++) this.markFast(cands[j] as Observer, p);
-        const self = this.observers.get(ch.id);
+        const self = entSelf[i];
         if (self) {
           this.markFast(self, p);
           if (!self.selfDirty) {
@@ -436,7 +444,7 @@ export class ObservationEngine {
         if (f === NEAR_UNKNOWN) this.consider(o, ch.id, ch.before, ch.after);
         else this.considerNear(o, ch.id, (f & NEAR_BEFORE) !== 0, (f & NEAR_AFTER) !== 0);
       }
-      const self = this.observers.get(ch.id);
+      const self = entSelf[i];
       if (self) {
         this.consider(self, ch.id, ch.before, ch.after);
         if (!vis.includeSelf) this.reevaluate(self, SELF);
@@ -448,8 +456,18 @@ export class ObservationEngine {
       }
     }
     this.current = NO_CHANGES;
-    if (this.hitCount === 0) return;
-    const changed = ents.length === 1 ? this.single((ents[0] as EntityChange).id) : ents.map((c) => c.id);
+    for (let i = 0; i < ents.length; i++) entSelf[i] = undefined;
+    if (this.hitCount === 0) {
+      for (let i = 0; i < ents.length; i++) entPos[i] = undefined;
+      return;
+    }
+    let changed: readonly string[];
+    if (ents.length === 1) {
+      const p0 = entPos[0];
+      const id = (ents[0] as EntityChange).id;
+      changed = p0 !== undefined ? (p0.single ??= Object.freeze([id])) : this.single(id);
+    } else changed = ents.map((c) => c.id);
+    for (let i = 0; i < ents.length; i++) entPos[i] = undefined;
     const hook = this.onVisible;
     const cause: Cause = { global_seq: globalSeq, kind, changed };
     const hit = this.hit;

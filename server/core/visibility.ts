@@ -41,6 +41,8 @@ export class EntityPos implements GridItem {
   /** Scratch for the observation engine: the observer view being compared has it (mark) at index slot. */
   mark = 0;
   slot = 0;
+  /** For the observation engine: the frozen list [id] its cause rings share (see Observation.single). */
+  single: readonly string[] | undefined = undefined;
   constructor(readonly id: string) {}
 }
 
@@ -85,11 +87,14 @@ export class Visibility<O extends ObserverItem> {
     if (this.entityGrid) for (const [id, rec] of store.entities) this.place(id, rec);
   }
 
-  /** Keeps the grids in step with an entity's position (call after every change). */
-  place(id: string, rec: EntityRecord | undefined): void {
+  /**
+   * Keeps the grids in step with an entity's position (call after every change). Returns its grid entry, as
+   * positioned() would: undefined for an entity never positioned (or without a distance policy).
+   */
+  place(id: string, rec: EntityRecord | undefined): EntityPos | undefined {
     const eg = this.entityGrid;
     const og = this.observerGrid;
-    if (!eg || !og) return;
+    if (!eg || !og) return undefined;
     const x = rec?.['x'];
     const y = rec?.['y'];
     let p = this.entityPos.get(id);
@@ -116,6 +121,7 @@ export class Visibility<O extends ObserverItem> {
       }
       if (o !== undefined) og.delete(o);
     }
+    return p;
   }
 
   /** The exact rule: does observer `obs` see entity `id` (current record `rec`)? */
