@@ -68,6 +68,9 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const authz = req.getHeader('authorization');
     const token = authz.startsWith('Bearer ') ? authz.slice(7) : query.get('token') ?? undefined;
     const body = needsBody ? readJson(res, deps.maxBody, state) : Promise.resolve(undefined);
+    // A request refused before its body is awaited (not ready, wrong world, bad token) must not leave the body's
+    // rejection unhandled: in Node 20 that ends the process. The handler still sees it when it awaits the body.
+    body.catch(() => {});
     (async () => {
       if (!deps.isReady()) throw new WorldlineError('LOG_CLOSED', 'server is not ready: retry shortly');
       if (params[0] !== host.opts.worldId) throw new WorldlineError('INVALID_AGENT_ID', `no world ${JSON.stringify(params[0])} here`);

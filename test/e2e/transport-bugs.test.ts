@@ -1,0 +1,38 @@
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { startTestServer, token } from './harness.js';
+
+/** Collects the process's unhandled rejections while `fn` runs (vitest would otherwise only report them at the end). */
+async function unhandledDuring(fn: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const listener = (err: unknown): void => {
+    seen.push(err);
+  };
+  process.on('unhandledRejection', listener);
+  try {
+    await fn();
+    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    process.off('unhandledRejection', listener);
+  }
+  return seen;
+}
+
+describe('transport review', () => {
+  it('REST: a request refused before its body is read leaves no unhandled rejection behind (bad JSON, bad world, bad token)', async () => {
+    const srv = await startTestServer();
+    try {
+      const t = await token(srv, 'a1');
+      const seen = await unhandledDuring(async () => {
+        const wrongWorld = await fetch(`${srv.httpUrl}/v1/worlds/elsewhere/intents`, { method: 'POST', headers: { authorization: `Bearer ${t}` }, body: 'not json' });
+        expect(wrongWorld.status).toBe(404);
+        const badToken = await fetch(`${srv.httpUrl}/v1/worlds/default/intents`, { method: 'POST', headers: { authorization: 'Bearer nope' }, body: '{' });
+        expect(badToken.status).toBe(401);
+      });
+      expect(seen).toEqual([]);
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
+});
