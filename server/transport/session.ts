@@ -235,6 +235,8 @@ export class Session implements Subscriber {
     try {
       if (h.token) this.principal = await this.deps.auth.authenticate(h.token);
       else if (this.pendingAuth) this.principal = await this.pendingAuth;
+      // The socket may have closed while the token was verified: attach nothing to a connection that is gone.
+      if ((this.state as State) === 'closed') return;
       if (!this.principal) throw new WorldlineError('UNAUTHORIZED', 'no token: send one in Hello or the token query parameter');
       const agentId = h.agent_id || this.principal.agent || '';
       if (this.principal.role === 'engine' && !agentId) {
@@ -255,7 +257,8 @@ export class Session implements Subscriber {
       if (this.principal.role === 'agent') await rt.registerAgent(agentId, { tenant: this.principal.tenant });
       else rt.observe(agentId); // throws INVALID_AGENT_ID for an agent not in this world
     } catch (err) {
-      this.state = 'awaiting-hello';
+      // A refused Hello may be corrected, unless the socket is already gone: a closed session stays closed.
+      if ((this.state as State) !== 'closed') this.state = 'awaiting-hello';
       throw err;
     }
     // The Welcome's view is one whose quantum has been delivered (durable, and where the resume history ends): a
