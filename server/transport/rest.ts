@@ -10,6 +10,7 @@ import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import { authorize, type Authenticator, type Principal, type Action } from './auth.js';
 import { heldOps } from './resume-history.js';
+import type { Quarantine } from './rate-limit.js';
 import type { WorldHost } from './world-host.js';
 import { errorStatus, writeJson } from './http.js';
 
@@ -21,6 +22,8 @@ export interface RestDeps {
   readonly now: () => number;
   readonly maxBody: number;
   readonly isReady: () => boolean;
+  /** The WebSocket sessions' quarantine: an agent quarantined there is refused here too. */
+  readonly quarantine?: Quarantine;
 }
 
 interface Request {
@@ -88,8 +91,10 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     );
   };
 
-  const check = (p: Principal, action: Action, agentId: string | undefined): void =>
+  const check = (p: Principal, action: Action, agentId: string | undefined): void => {
     authorize(p, { tenant: host.opts.tenant, world: host.opts.worldId, agentId }, action, deps.now());
+    if (agentId !== undefined && deps.quarantine?.isQuarantined(agentId, deps.now())) throw new WorldlineError('AGENT_QUARANTINED', 'this agent is quarantined; try later or ask an operator');
+  };
 
   const agentOf = (p: Principal, b: Record<string, unknown>): string => {
     const a = typeof b['agent_id'] === 'string' && b['agent_id'] ? b['agent_id'] : p.agent;

@@ -82,7 +82,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       if (!aborted) writeJson(res, '500 Internal Server Error', { error: 'metrics failed' });
     });
   });
-  registerRest(app, { host, auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready });
+  registerRest(app, { host, auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, quarantine });
 
   app.ws<SocketData>('/v1/worlds/:worldId/ws', {
     maxPayloadLength: cfg.maxPayloadLength,

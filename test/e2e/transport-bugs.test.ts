@@ -64,4 +64,26 @@ describe('transport review', () => {
       fs.rmSync(srv.dataDir, { recursive: true, force: true });
     }
   });
+
+  it('REST: an agent quarantined on its WebSocket cannot go on acting or observing over REST', async () => {
+    const srv = await startTestServer({ messagesPerSecond: 5, quarantineAfter: 3, quarantineSec: 60 });
+    try {
+      const t = await token(srv, 'q1');
+      const c = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, t);
+      c.hello('q1');
+      const w = await c.waitFor(is('welcome'));
+      for (let i = 0; i < 30; i++) c.send({ type: 'ping', client_time: i });
+      await c.waitFor((m) => m.type === 'error' && m.name === 'AGENT_QUARANTINED');
+      await c.waitClosed();
+      const post = await fetch(`${srv.httpUrl}/v1/worlds/default/intents`, { method: 'POST', headers: { authorization: `Bearer ${t}` }, body: JSON.stringify({ intent: { req_id: 'r1', kind: 'Spawn', payload: { entity_id: 'q1', fields: { x: 1, y: 1 } }, context_seq: w.view_seq } }) });
+      expect(post.status).toBe(403);
+      expect(((await post.json()) as { error: { name: string } }).error.name).toBe('AGENT_QUARANTINED');
+      const obs = await fetch(`${srv.httpUrl}/v1/worlds/default/agents/q1/observe`, { headers: { authorization: `Bearer ${t}` } });
+      expect(obs.status).toBe(403);
+      expect(((await obs.json()) as { error: { name: string } }).error.name).toBe('AGENT_QUARANTINED');
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
 });
