@@ -104,7 +104,11 @@ export class Session implements Subscriber {
     try {
       msg = this.codec.decodeClient(data);
     } catch (err) {
-      this.violation('malformed-frame', isWorldlineError(err) ? err : new WorldlineError('MALFORMED_FRAME', 'the frame could not be decoded'));
+      const e = isWorldlineError(err) ? err : new WorldlineError('MALFORMED_FRAME', 'the frame could not be decoded');
+      // The decoder checks Hello's schema_version: another major version is a refused Hello, which leaves the socket
+      // open for a corrected one (protocol.md), not a broken frame that closes it before Hello.
+      if (e.codeName === 'SCHEMA_VERSION_MISMATCH') this.sendError(e);
+      else this.violation('malformed-frame', e);
       return;
     }
     try {

@@ -86,4 +86,22 @@ describe('transport review', () => {
       fs.rmSync(srv.dataDir, { recursive: true, force: true });
     }
   });
+
+  it.each([Subprotocol.JSON, Subprotocol.MSGPACK, Subprotocol.PROTO])('WS %s: a Hello from another major version is refused and the socket stays open for a corrected Hello', async (codec) => {
+    const srv = await startTestServer();
+    try {
+      const c = await TestClient.connect(srv.wsUrl, codec, await token(srv, 'v2'));
+      c.hello('v2', { schema_version: '2.0.0' });
+      const e = await c.waitFor(is('error'));
+      expect(e.name).toBe('SCHEMA_VERSION_MISMATCH');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(c.closed).toBeUndefined();
+      c.hello('v2');
+      await c.waitFor(is('welcome'));
+      c.close();
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
 });
