@@ -144,6 +144,8 @@ export class Session implements Subscriber {
     const p = this.principal;
     if (!p) throw new WorldlineError('UNAUTHORIZED', 'send Hello with a token first');
     authorize(p, { tenant: this.deps.host.opts.tenant, world: this.deps.host.opts.worldId, agentId }, action, this.deps.now());
+    // A quarantine holds for the agent, not just the connection that earned it: its other sessions may not act either.
+    if (action === 'act' && agentId && this.deps.quarantine.isQuarantined(agentId, this.deps.now())) throw new WorldlineError('AGENT_QUARANTINED', 'this agent is quarantined; try later or ask an operator');
   }
 
   private async dispatch(msg: ClientMessage): Promise<void> {

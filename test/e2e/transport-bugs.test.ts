@@ -104,4 +104,26 @@ describe('transport review', () => {
       fs.rmSync(srv.dataDir, { recursive: true, force: true });
     }
   });
+
+  it('WS: a quarantined agent cannot keep acting through a second connection it opened before', async () => {
+    const srv = await startTestServer({ messagesPerSecond: 5, quarantineAfter: 3, quarantineSec: 60 });
+    try {
+      const t = await token(srv, 'q2');
+      const a = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, t);
+      const b = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, t);
+      a.hello('q2');
+      b.hello('q2');
+      await a.waitFor(is('welcome'));
+      const w = await b.waitFor(is('welcome'));
+      for (let i = 0; i < 30; i++) a.send({ type: 'ping', client_time: i });
+      await a.waitFor((m) => m.type === 'error' && m.name === 'AGENT_QUARANTINED');
+      b.send({ type: 'submit_intent', intent: { req_id: 'after-quarantine', kind: 'Spawn', payload: { entity_id: 'q2', fields: { x: 5, y: 5 } }, context_seq: w.view_seq, priority: 0 } });
+      const r = await b.waitFor((m) => (m.type === 'error' && m.name === 'AGENT_QUARANTINED') || (m.type === 'intent_result' && m.req_id === 'after-quarantine'));
+      expect(r.type).toBe('error');
+      b.close();
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
 });
