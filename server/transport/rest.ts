@@ -32,11 +32,34 @@ interface Request {
   readonly token: string | undefined;
 }
 
+/** A request's abort state: set when the client goes away; `onAbort` lets a pending read settle then. */
+export interface RequestState {
+  aborted: boolean;
+  onAbort?: (() => void) | undefined;
+}
+
+/** Registers the response's (single) onAborted handler and returns the state it maintains. */
+export function trackAbort(res: HttpResponse): RequestState {
+  const state: RequestState = { aborted: false };
+  res.onAborted(() => {
+    state.aborted = true;
+    state.onAbort?.();
+  });
+  return state;
+}
+
 /** Reads the whole body (bounded) as JSON. */
-function readJson(res: HttpResponse, max: number, state: { aborted: boolean }): Promise<unknown> {
+export function readJson(res: HttpResponse, max: number, state: RequestState): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // uWS sends no more data after an abort: without this the read, its chunks and the handler awaiting it would
+    // be held forever, for every upload a client abandons.
+    state.onAbort = () => {
+      chunks.length = 0;
+      reject(new WorldlineError('MALFORMED_FRAME', 'the client went away before the request body was complete'));
+    };
+    if (state.aborted) state.onAbort();
     res.onData((ab, isLast) => {
       if (state.aborted) return;
       size += ab.byteLength;
@@ -64,8 +87,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
 
   /** Wraps an async handler: abort tracking, auth, typed errors as JSON with the catalogue's status. */
   const route = (paramCount: number, needsBody: boolean, fn: (req: Request, body: unknown, principal: Principal) => Promise<unknown>) => (res: HttpResponse, req: HttpRequest): void => {
-    const state = { aborted: false };
-    res.onAborted(() => (state.aborted = true));
+    const state = trackAbort(res);
     const params = Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? '');
     const query = new URLSearchParams(req.getQuery() ?? '');
     const authz = req.getHeader('authorization');
