@@ -170,6 +170,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       if (plan.deltas.length > 0 || left <= 0) {
         return { agent_id: agentId, kind: 'deltas', deltas: plan.deltas.map((d) => ({ view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, ops: heldOps(d), context_digest: d.context_digest })) };
       }
+      if (host.isClosing) throw new WorldlineError('LOG_CLOSED', 'server is shutting down: poll again (from the same view_seq) once it is back');
       await host.waitForDelivery(agentId, left);
     }
   }));

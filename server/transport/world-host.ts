@@ -366,10 +366,19 @@ export class WorldHost {
     return this.failed === undefined;
   }
 
+  /** True once close() has begun: nothing more will be delivered. */
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
   /** Stops the tick loop, commits what is queued, snapshots, and closes the log. */
   async close(): Promise<void> {
     this.closing = true;
     this.stop();
+    // Long polls waiting for a delivery answer now, not when their timeouts end (which kept them, and the process,
+    // alive for up to a minute after shutdown).
+    for (const set of this.waiters.values()) for (const fn of [...set]) fn();
+    this.waiters.clear();
     if (!this.failed) {
       await this.runtime.drain().catch(() => {});
       await this.runtime.snapshot().catch((err: unknown) => this.opts.logger.warn({ err }, 'final snapshot failed'));

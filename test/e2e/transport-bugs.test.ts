@@ -126,4 +126,25 @@ describe('transport review', () => {
       fs.rmSync(srv.dataDir, { recursive: true, force: true });
     }
   });
+
+  it('REST: a long poll in progress at shutdown is answered at once, not when its timeout ends', async () => {
+    const srv = await startTestServer();
+    try {
+      const t = await token(srv, 'lp');
+      const spawn = await fetch(`${srv.httpUrl}/v1/worlds/default/intents`, { method: 'POST', headers: { authorization: `Bearer ${t}` }, body: JSON.stringify({ intent: { req_id: 's', kind: 'Spawn', payload: { entity_id: 'lp', fields: { x: 1, y: 1 } }, context_seq: 0 } }) });
+      expect(spawn.status).toBe(200);
+      const snap = (await (await fetch(`${srv.httpUrl}/v1/worlds/default/agents/lp/observe`, { headers: { authorization: `Bearer ${t}` } })).json()) as { view_seq: number };
+      const t0 = Date.now();
+      const poll = fetch(`${srv.httpUrl}/v1/worlds/default/agents/lp/observe?after=${snap.view_seq}&timeout_ms=10000`, { headers: { authorization: `Bearer ${t}` } });
+      await new Promise((r) => setTimeout(r, 100));
+      await srv.shutdown();
+      const res = await poll;
+      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: { name: string } }).error.name).toBe('LOG_CLOSED');
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
 });
