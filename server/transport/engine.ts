@@ -42,6 +42,8 @@ export class EngineLink {
   /** Makes `s` the world's engine; the wall-clock tick timer stops. One engine at a time. */
   attach(s: EngineSocket): () => void {
     if (this.engine && this.engine !== s) throw new WorldlineError('FORBIDDEN', 'an engine is already connected to this world; only one may drive it');
+    // frame_number orders one engine connection's ticks: a new connection (a restarted game) counts afresh.
+    if (this.engine !== s) this.lastFrame = -1;
     this.engine = s;
     this.host.setWallClock(false);
     return () => this.detach(s);

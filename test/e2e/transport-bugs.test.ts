@@ -147,4 +147,32 @@ describe('transport review', () => {
       fs.rmSync(srv.dataDir, { recursive: true, force: true });
     }
   });
+
+  it('WS: an engine that reconnects (a restarted game) may count its frame_number from 1 again', async () => {
+    const srv = await startTestServer({ engineDisconnect: 'pause' });
+    try {
+      const t = await token(srv, undefined, 'engine');
+      const first = await TestClient.connect(srv.wsUrl, Subprotocol.PROTO, t);
+      first.hello('');
+      await first.waitFor(is('welcome'));
+      for (let f = 1; f <= 5; f++) first.send({ type: 'time_tick', sim_time: f, delta_time: 0.02, frame_number: f });
+      first.send({ type: 'ping', client_time: 1 });
+      await first.waitFor(is('pong'));
+      first.close();
+      await first.waitClosed();
+      const ticks = srv.host.engine.ticks;
+      const second = await TestClient.connect(srv.wsUrl, Subprotocol.PROTO, t);
+      second.hello('');
+      await second.waitFor(is('welcome'));
+      second.send({ type: 'time_tick', sim_time: 1, delta_time: 0.02, frame_number: 1 });
+      second.send({ type: 'ping', client_time: 2 });
+      await second.waitFor(is('pong'));
+      expect(second.received.filter((m) => m.type === 'error').map((m) => (m as { name: string }).name)).toEqual([]);
+      expect(srv.host.engine.ticks).toBe(ticks + 1);
+      second.close();
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
 });
