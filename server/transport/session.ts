@@ -196,7 +196,16 @@ export class Session implements Subscriber {
       }
       case 'emit': {
         this.check('emit', undefined);
-        const out = await rt.emit({ kind: msg.kind, payload: msg.payload, source_id: `${this.principal!.role}:${this.principal!.agent ?? this.id}`, priority: msg.priority });
+        let out: Awaited<ReturnType<typeof rt.emit>>;
+        try {
+          out = await rt.emit({ kind: msg.kind, payload: msg.payload, source_id: `${this.principal!.role}:${this.principal!.agent ?? this.id}`, priority: msg.priority });
+        } catch (err) {
+          // Refused before it was queued (unknown kind, bad payload): with a req_id the client waits for that req_id's
+          // intent_result, which an error frame (carrying no req_id) would never give it.
+          if (!msg.req_id || !isWorldlineError(err)) throw err;
+          this.sendMessage({ type: 'intent_result', req_id: msg.req_id, status: 'rejected', error: { ...err.toJSON(), details: err.details as JsonObject } });
+          return;
+        }
         if (msg.req_id) {
           this.sendMessage(out.status === 'committed'
             ? { type: 'intent_result', req_id: msg.req_id, status: 'accepted', global_seq: out.effect.global_seq }

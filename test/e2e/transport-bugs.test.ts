@@ -175,4 +175,25 @@ describe('transport review', () => {
       fs.rmSync(srv.dataDir, { recursive: true, force: true });
     }
   });
+
+  it.each([Subprotocol.JSON, Subprotocol.PROTO])('WS %s: an emit with a req_id that the core refuses outright is answered by an intent_result for that req_id', async (codec) => {
+    const srv = await startTestServer();
+    try {
+      const agent = await TestClient.connect(srv.wsUrl, codec, await token(srv, 'watcher'));
+      agent.hello('watcher');
+      await agent.waitFor(is('welcome'));
+      const admin = await TestClient.connect(srv.wsUrl, codec, await token(srv, undefined, 'admin'));
+      // An admin observing an agent (it must say Hello to one) emits an event of a kind the world does not know.
+      admin.hello('watcher');
+      await admin.waitFor(is('welcome'));
+      admin.send({ type: 'emit', kind: 'NoSuchKind', payload: {}, priority: 0, req_id: 'e1' });
+      const r = await admin.waitFor((m) => (m.type === 'intent_result' && m.req_id === 'e1') || m.type === 'error');
+      expect(r).toMatchObject({ type: 'intent_result', req_id: 'e1', status: 'rejected', error: { name: 'INVALID_INTENT' } });
+      agent.close();
+      admin.close();
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
 });
