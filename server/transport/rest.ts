@@ -88,7 +88,8 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   /** Wraps an async handler: abort tracking, auth, typed errors as JSON with the catalogue's status. */
   const route = (paramCount: number, needsBody: boolean, fn: (req: Request, body: unknown, principal: Principal) => Promise<unknown>) => (res: HttpResponse, req: HttpRequest): void => {
     const state = trackAbort(res);
-    const params = Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? '');
+    // uWS hands path parameters over as they are on the wire: percent-decoded below, where a bad escape is a 400.
+    const rawParams = Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? '');
     const query = new URLSearchParams(req.getQuery() ?? '');
     const authz = req.getHeader('authorization');
     const token = authz.startsWith('Bearer ') ? authz.slice(7) : query.get('token') ?? undefined;
@@ -98,6 +99,13 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     body.catch(() => {});
     (async () => {
       if (!deps.isReady()) throw new WorldlineError('LOG_CLOSED', 'server is not ready: retry shortly');
+      const params = rawParams.map((p) => {
+        try {
+          return decodeURIComponent(p);
+        } catch {
+          throw new WorldlineError('MALFORMED_FRAME', `path segment ${JSON.stringify(p.slice(0, 40))} is not valid percent-encoded UTF-8`);
+        }
+      });
       if (params[0] !== host.opts.worldId) throw new WorldlineError('INVALID_AGENT_ID', `no world ${JSON.stringify(params[0])} here`);
       const principal = await deps.auth.authenticate(token);
       return fn({ params, query, token }, await body, principal);

@@ -196,4 +196,24 @@ describe('transport review', () => {
       fs.rmSync(srv.dataDir, { recursive: true, force: true });
     }
   });
+
+  it('REST: path parameters are percent-decoded (an agent id or req_id with a space or non-ASCII characters)', async () => {
+    const srv = await startTestServer();
+    try {
+      const agent = 'Zoë the 2nd';
+      const t = await token(srv, agent);
+      const headers = { authorization: `Bearer ${t}` };
+      const spawn = await fetch(`${srv.httpUrl}/v1/worlds/default/intents`, { method: 'POST', headers, body: JSON.stringify({ intent: { req_id: 'spawn 1', kind: 'Spawn', payload: { entity_id: 'zoe', fields: { x: 3, y: 3 } }, context_seq: 0 } }) });
+      expect(spawn.status).toBe(200);
+      const obs = await fetch(`${srv.httpUrl}/v1/worlds/default/agents/${encodeURIComponent(agent)}/observe`, { headers });
+      expect(obs.status).toBe(200);
+      expect(((await obs.json()) as { agent_id: string }).agent_id).toBe(agent);
+      const cancel = await fetch(`${srv.httpUrl}/v1/worlds/default/intents/${encodeURIComponent('spawn 1')}/cancel`, { method: 'POST', headers, body: '{}' });
+      expect(cancel.status).toBe(200);
+      expect(((await cancel.json()) as { status: string }).status).toBe('already_completed');
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
 });
