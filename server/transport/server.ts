@@ -55,7 +55,17 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const named = resolveWorld(cfg.world);
   if (!named) throw new WorldlineError('CONFIG_INVALID', `unknown world ${JSON.stringify(cfg.world)}; built-in worlds: ${Object.keys(worlds).join(', ')}, or arena-<entities>`);
   // snapshotEvery, when set, replaces the world's own snapshot policy.
-  const world = cfg.snapshotEvery >= 0 ? { ...named, policies: { ...named.policies, snapshotEvery: cfg.snapshotEvery } } : named;
+  const snapshotted = cfg.snapshotEvery >= 0 ? { ...named, policies: { ...named.policies, snapshotEvery: cfg.snapshotEvery } } : named;
+  // The intent quotas (per agent, of every class; per tenant), with bursts of twice the rate like the frame limit.
+  const quota = (rate: number): { rate: number; burst: number } => ({ rate, burst: 2 * rate });
+  const world = {
+    ...snapshotted,
+    policies: {
+      ...snapshotted.policies,
+      agentClasses: Object.fromEntries(Object.entries(snapshotted.policies.agentClasses).map(([name, c]) => [name, { ...c, quota: quota(cfg.intentsPerSecondPerAgent) }])),
+      tenantQuota: quota(cfg.intentsPerSecondPerTenant),
+    },
+  };
   const auth = createAuthenticator({ ...cfg, authMode: cfg.authMode as 'jwt' | 'tokens' }, now);
   const host = await WorldHost.open({
     world, worldId: cfg.worldId, tenant: cfg.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',

@@ -216,4 +216,24 @@ describe('transport review', () => {
       fs.rmSync(srv.dataDir, { recursive: true, force: true });
     }
   });
+
+  it('config: intentsPerSecondPerAgent and intentsPerSecondPerTenant limit intents (QUOTA_EXCEEDED past them)', async () => {
+    for (const [key, scope] of [['intentsPerSecondPerAgent', 'agent'], ['intentsPerSecondPerTenant', 'tenant']] as const) {
+      const srv = await startTestServer({ [key]: 2 });
+      try {
+        const c = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'busy'));
+        c.hello('busy');
+        const w = await c.waitFor(is('welcome'));
+        for (let i = 0; i < 12; i++) c.send({ type: 'submit_intent', intent: { req_id: `q${i}`, kind: 'Speak', payload: { text: `hi ${i}` }, context_seq: w.view_seq, priority: 0 } });
+        await c.waitFor((m) => m.type === 'intent_result' && m.req_id === 'q11');
+        const refused = c.received.filter((m) => m.type === 'intent_result' && m.status === 'rejected' && m.error?.name === 'QUOTA_EXCEEDED');
+        expect(refused.length, `${key}: 12 intents at once against a quota of 2 per second`).toBeGreaterThan(0);
+        expect((refused[0] as unknown as { error: { details: { scope: string } } }).error.details.scope).toBe(scope);
+        c.close();
+      } finally {
+        await srv.shutdown();
+        fs.rmSync(srv.dataDir, { recursive: true, force: true });
+      }
+    }
+  });
 });
