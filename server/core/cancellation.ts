@@ -130,6 +130,16 @@ export class Generations {
     if (m?.size === 0) this.byAgent.delete(agentId);
   }
 
+  /** True while `token`'s generation is the open one for its (agent, req_id): not cancelled, ended or superseded. */
+  isOpen(token: GenerationToken): boolean {
+    return this.byAgent.get(token.agent_id)?.get(token.req_id)?.token === token;
+  }
+
+  /** Closes `token`'s generation without cancelling it, if it is still the open one (its requester went away). */
+  release(token: GenerationToken): void {
+    if (this.isOpen(token)) this.end(token.agent_id, token.req_id);
+  }
+
   /** Cancels a generation on request; false when none is open. */
   cancel(agentId: string, reqId: string, reason: string): boolean {
     const g = this.byAgent.get(agentId)?.get(reqId);

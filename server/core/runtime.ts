@@ -270,6 +270,16 @@ export class WorldRuntime {
     return this.generations.begin(agentId, reqId, contextSeq, g, already, (c) => this.obs.changedAt(agentId, c.view_seq));
   }
 
+  /** True while a generation token is open (not cancelled, ended by its submit, or superseded). */
+  generationOpen(token: GenerationToken): boolean {
+    return this.generations.isOpen(token);
+  }
+
+  /** Forgets an open generation without cancelling it (the connection that asked for it is gone). */
+  releaseGeneration(token: GenerationToken): void {
+    this.generations.release(token);
+  }
+
   /** Cancels a generation and/or a waiting intent. A committed intent answers already_completed. */
   cancel(agentId: string, reqId: string): CancelResult {
     const gen = this.generations.cancel(agentId, reqId, 'cancelled on request');

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { WorldlineError, isWorldlineError } from '../errors.js';
-import type { IntentOutcome } from '../core/index.js';
+import type { GenerationToken, IntentOutcome } from '../core/index.js';
 import { PROTOCOL_VERSION, checkSchemaVersion, WireSession, type ClientMessage, type Frame, type IntentResult, type JsonObject, type ServerMessage, type WireCodec, type Hello } from '../protocol/index.js';
 import { authorize, type Authenticator, type Principal, type Action } from './auth.js';
 import { TokenBucket, type Quarantine } from './rate-limit.js';
@@ -39,6 +39,13 @@ export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, POLICY: 1008, TOO_BIG
 
 type State = 'awaiting-hello' | 'joining' | 'ready' | 'closed';
 
+/**
+ * Generations one connection may hold open at once. Each holds its req_id in the core until it is cancelled, submitted
+ * or cancelled on request, and for an agent whose view does not change nothing cancels it: without a bound a client
+ * could grow server memory by a frame per begin_generation.
+ */
+export const MAX_OPEN_GENERATIONS = 256;
+
 export class Session implements Subscriber {
   readonly id = randomUUID();
   readonly wire = new WireSession();
@@ -50,6 +57,8 @@ export class Session implements Subscriber {
   private unsubscribe: (() => void) | undefined;
   private detachEngine: (() => void) | undefined;
   private readonly rate: TokenBucket;
+  /** The generations this connection opened that may still be open, by req_id (released when it closes). */
+  private readonly generations = new Map<string, GenerationToken>();
   /** IntentResults waiting to ride with this session's next delta (WorldHost.hold). */
   private held: Frame[] | undefined;
 
@@ -175,9 +184,17 @@ export class Session implements Subscriber {
       }
       case 'begin_generation': {
         this.check('act', this.agentId);
+        const open = this.generations;
+        if (open.size >= MAX_OPEN_GENERATIONS && !open.has(msg.req_id)) {
+          // Forget the ones the core has closed meanwhile (their intent was submitted, or a newer one superseded them).
+          for (const [reqId, t] of open) if (!rt.generationOpen(t)) open.delete(reqId);
+          if (open.size >= MAX_OPEN_GENERATIONS) throw new WorldlineError('QUOTA_EXCEEDED', `at most ${MAX_OPEN_GENERATIONS} open generations per connection: submit or cancel_intent some before beginning another`, { limit: MAX_OPEN_GENERATIONS, req_id: msg.req_id });
+        }
         const token = rt.beginGeneration(this.agentId, msg.req_id, msg.context_seq);
+        if (!token.reason) open.set(msg.req_id, token);
         // Synchronously, inside the quantum that cancels (or at once when the context is already stale).
         token.onCancel((reason) => {
+          if (open.get(msg.req_id) === token) open.delete(msg.req_id);
           // The core names each cause's global_seq `seq` in the error details (its STALE_CONTEXT shape).
           const raw = reason.details['stale_due_to'];
           const stale = Array.isArray(raw) ? (raw as Array<{ view_seq: number; seq?: number; global_seq?: number; kind: string }>) : [];
@@ -309,6 +326,9 @@ export class Session implements Subscriber {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.unsubscribe?.();
+    // Nobody is left to hear these generations' cancels: close them in the core rather than hold them for good.
+    for (const token of this.generations.values()) this.deps.host.runtime.releaseGeneration(token);
+    this.generations.clear();
     if (this.detachEngine) this.deps.logger.warn({ session: this.id }, 'engine detached');
     this.detachEngine?.();
   }

@@ -236,4 +236,28 @@ describe('transport review', () => {
       }
     }
   });
+
+  it('WS: open generations are bounded per connection and released when the socket closes', async () => {
+    const srv = await startTestServer({ messagesPerSecond: 100_000, quarantineAfter: 0 });
+    try {
+      const c = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'gen'));
+      c.hello('gen');
+      const w = await c.waitFor(is('welcome'));
+      // A quiet agent (nothing it sees changes): nothing cancels these generations.
+      for (let i = 0; i < 400; i++) c.send({ type: 'begin_generation', req_id: `g${i}-${'x'.repeat(1000)}`, context_seq: w.view_seq });
+      c.send({ type: 'ping', client_time: 1 });
+      await c.waitFor(is('pong'));
+      const refused = c.received.filter((m) => m.type === 'error' && m.name === 'QUOTA_EXCEEDED');
+      expect(refused.length).toBeGreaterThan(0);
+      expect(refused.length).toBeLessThan(400);
+      expect(srv.host.runtime.generations.watching('gen')).toBe(true);
+      c.close();
+      await c.waitClosed();
+      await new Promise((r) => setTimeout(r, 100));
+      expect(srv.host.runtime.generations.watching('gen')).toBe(false);
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
 });
