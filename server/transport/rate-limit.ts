@@ -26,6 +26,14 @@ export class TokenBucket {
   }
 }
 
+/**
+ * Whom a principal's violations count against: an agent token's agent; for other roles (viewer, engine, admin) the
+ * principal itself, never an agent it observes or acts for (whose quarantine would lock out a client that did nothing).
+ */
+export function quarantineKeyOf(p: { readonly role: string; readonly tenant: string; readonly agent: string | undefined }): string {
+  return p.role === 'agent' && p.agent !== undefined ? p.agent : `${p.role}:${p.tenant}:${p.agent ?? '*'}`;
+}
+
 /** Counts violations per key and reports when a key crosses the quarantine threshold. */
 export class Quarantine {
   private readonly strikes = new Map<string, number>();

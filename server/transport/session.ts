@@ -8,7 +8,7 @@ import { WorldlineError, isWorldlineError } from '../errors.js';
 import type { GenerationToken, IntentOutcome } from '../core/index.js';
 import { PROTOCOL_VERSION, checkSchemaVersion, WireSession, type ClientMessage, type Frame, type IntentResult, type JsonObject, type ServerMessage, type WireCodec, type Hello } from '../protocol/index.js';
 import { authorize, type Authenticator, type Principal, type Action } from './auth.js';
-import { TokenBucket, type Quarantine } from './rate-limit.js';
+import { TokenBucket, quarantineKeyOf, type Quarantine } from './rate-limit.js';
 import type { WorldHost, Subscriber } from './world-host.js';
 import type { Logger } from '../obs/logger.js';
 import { counterChild, type Metrics } from '../obs/metrics.js';
@@ -139,8 +139,7 @@ export class Session implements Subscriber {
     this.deps.metrics.securityEvents.inc({ event });
     this.deps.logger.warn({ event, session: this.id, agent_id: this.agentId, ip: this.socket.remoteAddress, code: err.codeName }, `security event: ${event}`);
     this.sendError(err);
-    const key = this.agentId || `ip:${this.socket.remoteAddress}`;
-    if (this.deps.quarantine.strike(key, now)) {
+    if (this.deps.quarantine.strike(this.quarantineKey(), now)) {
       this.deps.metrics.securityEvents.inc({ event: 'quarantine' });
       this.sendError(new WorldlineError('AGENT_QUARANTINED', 'too many violations: this agent is quarantined for a while; ask an operator if this is wrong'));
       this.close(CloseCode.POLICY, 'quarantined');
@@ -149,12 +148,20 @@ export class Session implements Subscriber {
     }
   }
 
+  /** Whom a violation counts against (quarantineKeyOf); before a token is verified, the address. */
+  private quarantineKey(): string {
+    return this.principal ? quarantineKeyOf(this.principal) : `ip:${this.socket.remoteAddress}`;
+  }
+
   private check(action: Action, agentId: string | undefined): void {
     const p = this.principal;
     if (!p) throw new WorldlineError('UNAUTHORIZED', 'send Hello with a token first');
     authorize(p, { tenant: this.deps.host.opts.tenant, world: this.deps.host.opts.worldId, agentId }, action, this.deps.now());
-    // A quarantine holds for the agent, not just the connection that earned it: its other sessions may not act either.
-    if (action === 'act' && agentId && this.deps.quarantine.isQuarantined(agentId, this.deps.now())) throw new WorldlineError('AGENT_QUARANTINED', 'this agent is quarantined; try later or ask an operator');
+    // A quarantine holds for the agent or token, not just the connection that earned it: its other sessions are refused
+    // too, and nobody acts for a quarantined agent.
+    const now = this.deps.now();
+    if (this.deps.quarantine.isQuarantined(quarantineKeyOf(p), now)) throw new WorldlineError('AGENT_QUARANTINED', `this ${p.role === 'agent' ? 'agent' : `${p.role} token`} is quarantined; try later or ask an operator`);
+    if (action === 'act' && agentId && this.deps.quarantine.isQuarantined(agentId, now)) throw new WorldlineError('AGENT_QUARANTINED', `agent ${agentId} is quarantined; try later or ask an operator`);
   }
 
   private async dispatch(msg: ClientMessage): Promise<void> {
@@ -283,7 +290,6 @@ export class Session implements Subscriber {
       }
       if (!agentId) throw new WorldlineError('INVALID_AGENT_ID', 'Hello needs agent_id (or a token with an agent claim); engines may leave it empty');
       this.check('observe', agentId);
-      if (this.deps.quarantine.isQuarantined(agentId, this.deps.now())) throw new WorldlineError('AGENT_QUARANTINED', 'this agent is quarantined; try later or ask an operator');
       this.agentId = agentId;
       const rt = this.deps.host.runtime;
       if (this.principal.role === 'agent') await rt.registerAgent(agentId, { tenant: this.principal.tenant });

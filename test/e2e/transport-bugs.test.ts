@@ -260,4 +260,35 @@ describe('transport review', () => {
       fs.rmSync(srv.dataDir, { recursive: true, force: true });
     }
   });
+
+  it('WS: an engine or admin that misbehaves while observing an agent is quarantined itself, not the agent it watches', async () => {
+    const srv = await startTestServer({ messagesPerSecond: 5, quarantineAfter: 3, quarantineSec: 60 });
+    try {
+      const victim = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'victim'));
+      victim.hello('victim');
+      await victim.waitFor(is('welcome'));
+      const engineToken = await token(srv, undefined, 'engine');
+      const noisy = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, engineToken);
+      noisy.hello('victim');
+      await noisy.waitFor(is('welcome'));
+      for (let i = 0; i < 30; i++) noisy.send({ type: 'ping', client_time: i });
+      await noisy.waitFor((m) => m.type === 'error' && m.name === 'AGENT_QUARANTINED');
+      await noisy.waitClosed();
+      // The agent itself did nothing wrong: it may still act and reconnect.
+      victim.send({ type: 'submit_intent', intent: { req_id: 'v1', kind: 'Spawn', payload: { entity_id: 'victim', fields: { x: 9, y: 9 } }, context_seq: 0, priority: 0 } });
+      const r = await victim.waitFor((m) => (m.type === 'intent_result' && m.req_id === 'v1') || m.type === 'error');
+      expect(r.type).toBe('intent_result');
+      const again = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'victim'));
+      again.hello('victim');
+      expect((await again.waitFor((m) => m.type === 'welcome' || m.type === 'error')).type).toBe('welcome');
+      // The engine token that misbehaved is the one refused.
+      const back = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, engineToken);
+      back.hello('victim');
+      expect((await back.waitFor(is('error'))).name).toBe('AGENT_QUARANTINED');
+      for (const c of [victim, again, back]) c.close();
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
 });
