@@ -59,6 +59,8 @@ export class Session implements Subscriber {
   private readonly rate: TokenBucket;
   /** The generations this connection opened that may still be open, by req_id (released when it closes). */
   private readonly generations = new Map<string, GenerationToken>();
+  /** Closes the session when its token expires (set once Hello succeeds). */
+  private expiryTimer: NodeJS.Timeout | undefined;
   /** IntentResults waiting to ride with this session's next delta (WorldHost.hold). */
   private held: Frame[] | undefined;
 
@@ -124,7 +126,10 @@ export class Session implements Subscriber {
       await this.dispatch(msg);
     } catch (err) {
       if (isWorldlineError(err)) {
-        if (err.codeName === 'FORBIDDEN' || err.codeName === 'TENANT_ISOLATION_VIOLATION' || err.codeName === 'UNAUTHORIZED') this.violation('forbidden', err);
+        // Only an expired token is UNAUTHORIZED once Hello succeeded: not an attack, so no strike; the socket can do
+        // nothing more (a second Hello is refused), so it is closed for the client to reconnect with a new token.
+        if (err.codeName === 'UNAUTHORIZED' && this.state === 'ready') this.expire();
+        else if (err.codeName === 'FORBIDDEN' || err.codeName === 'TENANT_ISOLATION_VIOLATION' || err.codeName === 'UNAUTHORIZED') this.violation('forbidden', err);
         else this.sendError(err);
       } else {
         this.deps.logger.error({ err, session: this.id, agent_id: this.agentId }, 'unexpected error handling a frame');
@@ -283,6 +288,7 @@ export class Session implements Subscriber {
         this.check('engine', undefined);
         this.detachEngine = this.deps.host.engine.attach(this);
         this.state = 'ready';
+        this.armExpiry();
         const host = this.deps.host;
         this.sendMessage({ type: 'welcome', session: this.id, world: host.opts.worldId, agent: '', schema_version: PROTOCOL_VERSION, server_time: this.deps.now(), view_seq: 0 });
         this.deps.logger.info({ session: this.id, role: 'engine', codec: this.codec.subprotocol }, 'engine attached: the world now advances on its TimeTicks');
@@ -318,7 +324,25 @@ export class Session implements Subscriber {
     }
     this.unsubscribe = host.subscribe(this);
     this.state = 'ready';
+    this.armExpiry();
     this.deps.logger.info({ session: this.id, agent_id: this.agentId, role: this.principal!.role, codec: this.codec.subprotocol, resumed: plan.kind === 'deltas' }, 'session joined');
+  }
+
+  /** Arms the close at the token's expiry (tokens valid for longer than a timer can wait are checked per action). */
+  private armExpiry(): void {
+    const exp = this.principal?.expiresAt;
+    if (exp === undefined) return;
+    const ms = exp - this.deps.now();
+    if (ms > 2 ** 31 - 1) return;
+    this.expiryTimer = setTimeout(() => this.expire(), Math.max(0, ms));
+    this.expiryTimer.unref();
+  }
+
+  /** The token expired: say so and close; the client reconnects with a new token and resumes. */
+  private expire(): void {
+    if (this.state === 'closed') return;
+    this.sendError(new WorldlineError('UNAUTHORIZED', 'token expired: reconnect with a new token and resume from your last view_seq'));
+    this.close(CloseCode.POLICY, 'token expired');
   }
 
   close(code: number, reason: string): void {
@@ -331,6 +355,7 @@ export class Session implements Subscriber {
   onClosed(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    clearTimeout(this.expiryTimer);
     this.unsubscribe?.();
     // Nobody is left to hear these generations' cancels: close them in the core rather than hold them for good.
     for (const token of this.generations.values()) this.deps.host.runtime.releaseGeneration(token);

@@ -291,4 +291,26 @@ describe('transport review', () => {
       fs.rmSync(srv.dataDir, { recursive: true, force: true });
     }
   });
+
+  it('WS: a session whose token expires is closed (1008, UNAUTHORIZED), and its agent is not quarantined for acting on it', async () => {
+    const srv = await startTestServer({ quarantineAfter: 3 });
+    try {
+      const c = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'brief', 'agent', { ttl: 2 }));
+      c.hello('brief');
+      const w = await c.waitFor(is('welcome'));
+      await new Promise((r) => setTimeout(r, 2200));
+      // A client that did not notice goes on submitting.
+      for (let i = 0; i < 5 && !c.closed; i++) c.send({ type: 'submit_intent', intent: { req_id: `late-${i}`, kind: 'Spawn', payload: { entity_id: 'brief', fields: { x: 1, y: 1 } }, context_seq: w.view_seq, priority: 0 } });
+      const closed = await c.waitClosed();
+      expect(closed.code).toBe(1008);
+      expect(c.received.some((m) => m.type === 'error' && m.name === 'UNAUTHORIZED')).toBe(true);
+      const again = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'brief'));
+      again.hello('brief');
+      expect((await again.waitFor((m) => m.type === 'welcome' || m.type === 'error')).type).toBe('welcome');
+      again.close();
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
 });
