@@ -46,6 +46,9 @@ type State = 'awaiting-hello' | 'joining' | 'ready' | 'closed';
  */
 export const MAX_OPEN_GENERATIONS = 256;
 
+/** Frames a client may pipeline behind its Hello before the Welcome (each is handled once the Hello succeeds). */
+export const MAX_EARLY_FRAMES = 64;
+
 export class Session implements Subscriber {
   readonly id = randomUUID();
   readonly wire = new WireSession();
@@ -122,6 +125,32 @@ export class Session implements Subscriber {
       else this.violation('malformed-frame', e);
       return;
     }
+    if (this.state === 'joining' && msg.type !== 'hello') {
+      // Pipelined behind its Hello (a client need not wait for the Welcome): handled once the Hello succeeds, in order.
+      const early = (this.early ??= []);
+      if (early.length >= MAX_EARLY_FRAMES) this.sendError(new WorldlineError('QUEUE_FULL', `more than ${MAX_EARLY_FRAMES} frames sent before the Welcome; this one was dropped: wait for the Welcome`, { limit: MAX_EARLY_FRAMES }));
+      else early.push(msg);
+      return;
+    }
+    await this.handle(msg);
+  }
+
+  /** Frames that arrived while the Hello was being handled, to handle after it. */
+  private early: ClientMessage[] | undefined;
+
+  /**
+   * The Hello has ended: handles the frames pipelined behind it if it succeeded. Behind a refused Hello they are
+   * dropped (the client has the Hello's error, and sends them again after a corrected Hello), without a strike each.
+   */
+  private drainEarly(): void {
+    const early = this.early;
+    this.early = undefined;
+    if (!early || this.state !== 'ready') return;
+    for (const m of early) void this.handle(m);
+  }
+
+  /** Handles one decoded frame, turning its failure into an error frame (and a strike, for a security violation). */
+  private async handle(msg: ClientMessage): Promise<void> {
     try {
       await this.dispatch(msg);
     } catch (err) {
@@ -170,7 +199,7 @@ export class Session implements Subscriber {
   }
 
   private async dispatch(msg: ClientMessage): Promise<void> {
-    if (msg.type === 'hello') return this.hello(msg);
+    if (msg.type === 'hello') return this.join(msg);
     if (this.state !== 'ready') throw new WorldlineError('UNAUTHORIZED', 'the first frame must be Hello');
     const rt = this.deps.host.runtime;
     switch (msg.type) {
@@ -270,6 +299,16 @@ export class Session implements Subscriber {
     }
     m.intentOutcome.cancelled.inc();
     return { type: 'intent_result', req_id: o.req_id, status: 'cancelled' };
+  }
+
+  /** A Hello, then the frames pipelined behind it (only by the Hello that began joining, not a repeated one). */
+  private async join(h: Hello): Promise<void> {
+    const first = this.state === 'awaiting-hello';
+    try {
+      await this.hello(h);
+    } finally {
+      if (first) this.drainEarly();
+    }
   }
 
   private async hello(h: Hello): Promise<void> {

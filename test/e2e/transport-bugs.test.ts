@@ -87,6 +87,27 @@ describe('transport review', () => {
     }
   });
 
+  it.each([Subprotocol.JSON, Subprotocol.MSGPACK, Subprotocol.PROTO])('WS %s: frames pipelined behind the Hello are handled after the Welcome, in order, not refused as frames before Hello', async (codec) => {
+    const srv = await startTestServer();
+    try {
+      const c = await TestClient.connect(srv.wsUrl, codec, await token(srv, 'pipe'));
+      c.hello('pipe');
+      for (let i = 1; i <= 4; i++) c.send({ type: 'ping', client_time: i });
+      c.send({ type: 'submit_intent', intent: { req_id: 'p1', kind: 'Spawn', payload: { entity_id: 'pipe', fields: { x: 1, y: 1 } }, context_seq: 0, priority: 0 } });
+      const r = await c.waitFor(is('intent_result'));
+      expect(r).toMatchObject({ req_id: 'p1', status: 'accepted' });
+      const types = c.received.map((m) => m.type);
+      expect(types[0]).toBe('welcome');
+      expect(c.received.filter(is('pong')).map((m) => m.client_time)).toEqual([1, 2, 3, 4]);
+      expect(types).not.toContain('error');
+      expect(c.closed).toBeUndefined();
+      c.close();
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
+
   it.each([Subprotocol.JSON, Subprotocol.MSGPACK, Subprotocol.PROTO])('WS %s: a Hello from another major version is refused and the socket stays open for a corrected Hello', async (codec) => {
     const srv = await startTestServer();
     try {
