@@ -36,17 +36,29 @@ export function quarantineKeyOf(p: { readonly role: string; readonly tenant: str
 
 /** Counts violations per key and reports when a key crosses the quarantine threshold. */
 export class Quarantine {
-  private readonly strikes = new Map<string, number>();
+  /** Per key: violations counted in the current window, and when that window began. */
+  private readonly strikes = new Map<string, { n: number; since: number }>();
   private readonly until = new Map<string, number>();
 
-  constructor(private readonly after: number, private readonly durationMs: number) {}
+  /**
+   * `after` violations within `windowMs` quarantine a key for `durationMs`. Violations older than the window are
+   * forgotten, so an honest client's rare mistakes never add up over days; and the maps are swept as they grow, so
+   * every address or token that ever misbehaved once does not stay in memory for the process's life.
+   */
+  constructor(
+    private readonly after: number,
+    private readonly durationMs: number,
+    private readonly windowMs: number = 600_000,
+  ) {}
 
   /** Records a violation; returns true when this one puts the key in quarantine. */
   strike(key: string, now: number): boolean {
     if (this.after <= 0) return false;
-    const n = (this.strikes.get(key) ?? 0) + 1;
-    this.strikes.set(key, n);
-    if (n >= this.after) {
+    if (this.strikes.size + this.until.size >= SWEEP_AT) this.sweep(now);
+    let s = this.strikes.get(key);
+    if (s === undefined || now - s.since > this.windowMs) this.strikes.set(key, (s = { n: 0, since: now }));
+    s.n++;
+    if (s.n >= this.after) {
       this.strikes.delete(key);
       this.until.set(key, now + this.durationMs);
       return true;
@@ -63,4 +75,18 @@ export class Quarantine {
     }
     return true;
   }
+
+  /** Keys tracked (strikes in a window, or quarantined): what sweeping keeps bounded. */
+  get size(): number {
+    return this.strikes.size + this.until.size;
+  }
+
+  /** Forgets windows that have ended and quarantines that have lifted. */
+  private sweep(now: number): void {
+    for (const [k, s] of this.strikes) if (now - s.since > this.windowMs) this.strikes.delete(k);
+    for (const [k, t] of this.until) if (t <= now) this.until.delete(k);
+  }
 }
+
+/** Tracked keys at which Quarantine sweeps out the stale ones (a sweep then runs at most once per this many). */
+const SWEEP_AT = 10_000;

@@ -73,7 +73,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     engineDisconnect: cfg.engineDisconnect as 'pause' | 'wall-time',
     logger, metrics,
   });
-  const quarantine = new Quarantine(cfg.quarantineAfter, cfg.quarantineSec * 1000);
+  const quarantine = new Quarantine(cfg.quarantineAfter, cfg.quarantineSec * 1000, cfg.quarantineWindowSec * 1000);
   const sessionDeps = { host, auth, quarantine, logger, metrics, messagesPerSecond: cfg.messagesPerSecond, now };
   const sockets = new Set<WebSocket<SocketData>>();
   const perIp = new Map<string, number>();
