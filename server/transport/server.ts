@@ -74,7 +74,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     logger, metrics,
   });
   const quarantine = new Quarantine(cfg.quarantineAfter, cfg.quarantineSec * 1000, cfg.quarantineWindowSec * 1000);
-  const sessionDeps = { host, auth, quarantine, logger, metrics, messagesPerSecond: cfg.messagesPerSecond, now };
+  const sessionDeps = { host, auth, quarantine, logger, metrics, messagesPerSecond: cfg.messagesPerSecond, now, helloTimeoutMs: cfg.helloTimeoutSec * 1000 };
   const sockets = new Set<WebSocket<SocketData>>();
   const perIp = new Map<string, number>();
   let ready = false;

@@ -21,6 +21,8 @@ export interface SessionDeps {
   readonly metrics: Metrics;
   readonly messagesPerSecond: number;
   readonly now: () => number;
+  /** A connection with no successful Hello after this long is closed (undefined or 0: never). */
+  readonly helloTimeoutMs?: number;
 }
 
 /** The socket side: send a frame (false when over the buffer limit or closed) and close. */
@@ -73,7 +75,20 @@ export class Session implements Subscriber {
     // A bad connect-time token ends the connection at once, whether or not Hello ever comes.
     preauth?.catch((err: unknown) => this.violation('auth-failed', isWorldlineError(err) ? err : new WorldlineError('UNAUTHORIZED', 'token rejected')));
     this.rate = new TokenBucket(deps.messagesPerSecond, deps.messagesPerSecond * 2, deps.now());
+    const limit = deps.helloTimeoutMs ?? 0;
+    if (limit > 0) {
+      // A socket that never joins holds a connection slot (and its address's share of connectionsPerIp) for as long as
+      // it answers pings: it gets a bounded time to send a Hello that succeeds. A Hello still being handled is let be.
+      this.helloTimer = setTimeout(() => {
+        if (this.state !== 'awaiting-hello') return;
+        this.sendError(new WorldlineError('UNAUTHORIZED', `no successful Hello within ${limit} ms of connecting; reconnect and send Hello first`, { hello_timeout_ms: limit }));
+        this.close(CloseCode.POLICY, 'no hello');
+      }, limit);
+      this.helloTimer.unref?.();
+    }
   }
+
+  private helloTimer: NodeJS.Timeout | undefined;
 
   send(frame: Frame): boolean {
     if (this.state === 'closed') return false;
@@ -327,6 +342,7 @@ export class Session implements Subscriber {
         this.check('engine', undefined);
         this.detachEngine = this.deps.host.engine.attach(this);
         this.state = 'ready';
+        clearTimeout(this.helloTimer);
         this.armExpiry();
         const host = this.deps.host;
         this.sendMessage({ type: 'welcome', session: this.id, world: host.opts.worldId, agent: '', schema_version: PROTOCOL_VERSION, server_time: this.deps.now(), view_seq: 0 });
@@ -363,6 +379,7 @@ export class Session implements Subscriber {
     }
     this.unsubscribe = host.subscribe(this);
     this.state = 'ready';
+    clearTimeout(this.helloTimer);
     this.armExpiry();
     this.deps.logger.info({ session: this.id, agent_id: this.agentId, role: this.principal!.role, codec: this.codec.subprotocol, resumed: plan.kind === 'deltas' }, 'session joined');
   }
@@ -395,6 +412,7 @@ export class Session implements Subscriber {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.expiryTimer);
+    clearTimeout(this.helloTimer);
     this.unsubscribe?.();
     // Nobody is left to hear these generations' cancels: close them in the core rather than hold them for good.
     for (const token of this.generations.values()) this.deps.host.runtime.releaseGeneration(token);

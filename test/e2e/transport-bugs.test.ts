@@ -87,6 +87,27 @@ describe('transport review', () => {
     }
   });
 
+  it('WS: a socket without a successful Hello is closed after helloTimeoutSec; one that joined stays', async () => {
+    const srv = await startTestServer({ helloTimeoutSec: 1 });
+    try {
+      const idle = await TestClient.connect(srv.wsUrl, Subprotocol.JSON);
+      const joined = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'ht'));
+      joined.hello('ht');
+      await joined.waitFor(is('welcome'));
+      const t0 = Date.now();
+      const closed = await idle.waitClosed(5000);
+      expect(closed.code).toBe(1008);
+      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(idle.received.filter(is('error')).map((e) => e.message).join()).toContain('no successful Hello');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(joined.closed).toBeUndefined();
+      joined.close();
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
+
   it.each([Subprotocol.JSON, Subprotocol.MSGPACK, Subprotocol.PROTO])('WS %s: frames pipelined behind the Hello are handled after the Welcome, in order, not refused as frames before Hello', async (codec) => {
     const srv = await startTestServer();
     try {
