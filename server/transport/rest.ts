@@ -30,20 +30,25 @@ interface Request {
   readonly params: string[];
   readonly query: URLSearchParams;
   readonly token: string | undefined;
+  /** Aborted when the client goes away. */
+  readonly signal: AbortSignal;
 }
 
 /** A request's abort state: set when the client goes away; `onAbort` lets a pending read settle then. */
 export interface RequestState {
   aborted: boolean;
   onAbort?: (() => void) | undefined;
+  /** Aborted with the request, for handlers that wait (long polls). */
+  readonly controller: AbortController;
 }
 
 /** Registers the response's (single) onAborted handler and returns the state it maintains. */
 export function trackAbort(res: HttpResponse): RequestState {
-  const state: RequestState = { aborted: false };
+  const state: RequestState = { aborted: false, controller: new AbortController() };
   res.onAborted(() => {
     state.aborted = true;
     state.onAbort?.();
+    state.controller.abort();
   });
   return state;
 }
@@ -108,7 +113,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       });
       if (params[0] !== host.opts.worldId) throw new WorldlineError('INVALID_AGENT_ID', `no world ${JSON.stringify(params[0])} here`);
       const principal = await deps.auth.authenticate(token);
-      return fn({ params, query, token }, await body, principal);
+      return fn({ params, query, token, signal: state.controller.signal }, await body, principal);
     })().then(
       (out) => !state.aborted && writeJson(res, '200 OK', out),
       (err: unknown) => {
@@ -182,7 +187,9 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
         return { agent_id: agentId, kind: 'deltas', deltas: plan.deltas.map((d) => ({ view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, ops: heldOps(d), context_digest: d.context_digest })) };
       }
       if (host.isClosing) throw new WorldlineError('LOG_CLOSED', 'server is shutting down: poll again (from the same view_seq) once it is back');
-      await host.waitForDelivery(agentId, left);
+      // Nobody is left to answer: stop (the route writes nothing to an aborted response).
+      if (r.signal.aborted) return undefined;
+      await host.waitForDelivery(agentId, left, r.signal);
     }
   }));
 }

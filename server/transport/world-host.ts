@@ -347,18 +347,24 @@ export class WorldHost {
     }
   }
 
-  /** Resolves at the next delivery to agentId, or after timeoutMs (long polling). */
-  waitForDelivery(agentId: string, timeoutMs: number): Promise<void> {
+  /** Resolves at the next delivery to agentId, after timeoutMs, or when `signal` aborts (long polling). */
+  waitForDelivery(agentId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
       let set = this.waiters.get(agentId);
       if (!set) this.waiters.set(agentId, (set = new Set()));
+      const waiters = set;
       const done = (): void => {
         clearTimeout(timer);
-        set.delete(done);
+        signal?.removeEventListener('abort', done);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.waiters.get(agentId) === waiters) this.waiters.delete(agentId);
         resolve();
       };
       const timer = setTimeout(done, timeoutMs);
-      set.add(done);
+      // A long poll whose client went away stops waiting now, not when its timeout ends.
+      signal?.addEventListener('abort', done, { once: true });
+      waiters.add(done);
     });
   }
 

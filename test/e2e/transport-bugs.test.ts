@@ -87,6 +87,32 @@ describe('transport review', () => {
     }
   });
 
+  it('REST: a long poll whose client goes away stops waiting at once (not at its timeout)', async () => {
+    const srv = await startTestServer();
+    try {
+      const t = await token(srv, 'lp');
+      const c = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, t);
+      c.hello('lp');
+      await c.waitFor(is('welcome'));
+      const waiters = (srv.host as unknown as { waiters: Map<string, Set<unknown>> }).waiters;
+      const snap = (await (await fetch(`${srv.httpUrl}/v1/worlds/default/agents/lp/observe`, { headers: { authorization: `Bearer ${t}` } })).json()) as { view_seq: number };
+      const ac = new AbortController();
+      const poll = fetch(`${srv.httpUrl}/v1/worlds/default/agents/lp/observe?after=${snap.view_seq}&timeout_ms=60000`, { headers: { authorization: `Bearer ${t}` }, signal: ac.signal }).catch(() => 'aborted');
+      const deadline = Date.now() + 3000;
+      while (!waiters.has('lp') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(waiters.get('lp')?.size).toBe(1);
+      ac.abort();
+      expect(await poll).toBe('aborted');
+      const gone = Date.now() + 2000;
+      while (waiters.has('lp') && Date.now() < gone) await new Promise((r) => setTimeout(r, 10));
+      expect(waiters.has('lp')).toBe(false);
+      c.close();
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('WS: a socket without a successful Hello is closed after helloTimeoutSec; one that joined stays', async () => {
     const srv = await startTestServer({ helloTimeoutSec: 1 });
     try {
