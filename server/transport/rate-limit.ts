@@ -1,3 +1,5 @@
+import { WorldlineError } from '../errors.js';
+
 /** Token buckets for message rates and quotas: `take()` spends one token, refilled continuously at `ratePerSec`. */
 export class TokenBucket {
   private tokens: number;
@@ -64,6 +66,15 @@ export class Quarantine {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Refuses (AGENT_QUARANTINED) a principal whose agent or token is quarantined, and anyone acting for a quarantined
+   * agent: what every transport checks after authorising an action.
+   */
+  refuseIfQuarantined(p: { readonly role: string; readonly tenant: string; readonly agent: string | undefined }, acting: boolean, agentId: string | undefined, now: number): void {
+    if (this.isQuarantined(quarantineKeyOf(p), now)) throw new WorldlineError('AGENT_QUARANTINED', `this ${p.role === 'agent' ? 'agent' : `${p.role} token`} is quarantined; try later or ask an operator`);
+    if (acting && agentId && this.isQuarantined(agentId, now)) throw new WorldlineError('AGENT_QUARANTINED', `agent ${agentId} is quarantined; try later or ask an operator`);
   }
 
   isQuarantined(key: string, now: number): boolean {

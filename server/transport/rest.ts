@@ -10,7 +10,7 @@ import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import { authorize, type Authenticator, type Principal, type Action } from './auth.js';
 import { heldOps } from './resume-history.js';
-import { quarantineKeyOf, type Quarantine } from './rate-limit.js';
+import type { Quarantine } from './rate-limit.js';
 import type { WorldHost } from './world-host.js';
 import { errorStatus, writeJson } from './http.js';
 
@@ -129,9 +129,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   const check = (p: Principal, action: Action, agentId: string | undefined): void => {
     authorize(p, { tenant: host.opts.tenant, world: host.opts.worldId, agentId }, action, deps.now());
     // As on the WebSocket: a quarantined agent or token is refused, and nobody acts for a quarantined agent.
-    const q = deps.quarantine;
-    if (q?.isQuarantined(quarantineKeyOf(p), deps.now())) throw new WorldlineError('AGENT_QUARANTINED', `this ${p.role === 'agent' ? 'agent' : `${p.role} token`} is quarantined; try later or ask an operator`);
-    if (action === 'act' && agentId !== undefined && q?.isQuarantined(agentId, deps.now())) throw new WorldlineError('AGENT_QUARANTINED', `agent ${agentId} is quarantined; try later or ask an operator`);
+    deps.quarantine?.refuseIfQuarantined(p, action === 'act', agentId, deps.now());
   };
 
   const agentOf = (p: Principal, b: Record<string, unknown>): string => {

@@ -208,9 +208,7 @@ export class Session implements Subscriber {
     authorize(p, { tenant: this.deps.host.opts.tenant, world: this.deps.host.opts.worldId, agentId }, action, this.deps.now());
     // A quarantine holds for the agent or token, not just the connection that earned it: its other sessions are refused
     // too, and nobody acts for a quarantined agent.
-    const now = this.deps.now();
-    if (this.deps.quarantine.isQuarantined(quarantineKeyOf(p), now)) throw new WorldlineError('AGENT_QUARANTINED', `this ${p.role === 'agent' ? 'agent' : `${p.role} token`} is quarantined; try later or ask an operator`);
-    if (action === 'act' && agentId && this.deps.quarantine.isQuarantined(agentId, now)) throw new WorldlineError('AGENT_QUARANTINED', `agent ${agentId} is quarantined; try later or ask an operator`);
+    this.deps.quarantine.refuseIfQuarantined(p, action === 'act', agentId, this.deps.now());
   }
 
   private async dispatch(msg: ClientMessage): Promise<void> {
