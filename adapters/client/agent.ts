@@ -465,6 +465,18 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     };
   }
 
+  /** Closes the current socket and forgets it: its events are ignored from here on (the epoch moves). */
+  private dropSocket(code: number, reason: string): void {
+    const ws = this.ws;
+    this.ws = undefined;
+    this.epoch++;
+    try {
+      ws?.close(code, reason);
+    } catch {
+      // already closing
+    }
+  }
+
   private welcomeTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Fails this connection (epoch) if no welcome comes within welcomeTimeoutMs of opening it. */
@@ -476,14 +488,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
       this.welcomeTimer = undefined;
       if (epoch !== this.epoch || this.welcomed || this.phase === 'closed') return;
       // Not waiting for the close handshake: a server that never answered a hello will not answer that either.
-      const ws = this.ws;
-      this.ws = undefined;
-      this.epoch++;
-      try {
-        ws?.close(4003, 'no welcome');
-      } catch {
-        // already closing
-      }
+      this.dropSocket(4003, 'no welcome');
       this.onSocketClosed(4003, `no welcome within ${limit} ms`);
     }, limit);
   }
@@ -562,14 +567,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     if (!resume) this.viewEpoch++;
     this.stopPings();
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
-    const ws = this.ws;
-    this.ws = undefined;
-    this.epoch++; // the old socket's events are ignored from here on
-    try {
-      ws?.close(4000, `resync: ${reason}`);
-    } catch {
-      // already closing
-    }
+    this.dropSocket(4000, `resync: ${reason}`);
     this.phase = 'waiting';
     const delay = this.resyncStreak === 1 ? 0 : backoffDelay(this.resyncStreak - 1, this.opts.reconnect || {}, this.random());
     this.retryTimer = setTimeout(() => {
@@ -585,14 +583,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.clearWelcomeTimer();
     this.stopPings();
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
-    const ws = this.ws;
-    this.ws = undefined;
-    this.epoch++;
-    try {
-      ws?.close(1000, reason.slice(0, 120));
-    } catch {
-      // already closing
-    }
+    this.dropSocket(1000, reason.slice(0, 120));
     const err = error ?? new WorldlineError('LOG_CLOSED', `the agent left: ${reason}`);
     for (const [, p] of this.pending) {
       clearTimeout(p.timer);
