@@ -30,6 +30,17 @@ export async function startTestServer(overrides: Partial<Record<ConfigKey, unkno
   return Object.assign(srv, { dataDir: dir, logLines });
 }
 
+/** Runs `fn` against a fresh test server, then shuts it down and deletes its data directory, whatever happened. */
+export async function withServer(overrides: Partial<Record<ConfigKey, unknown>>, fn: (srv: TestServer) => Promise<void>): Promise<void> {
+  const srv = await startTestServer(overrides);
+  try {
+    await fn(srv);
+  } finally {
+    await srv.shutdown();
+    fs.rmSync(srv.dataDir, { recursive: true, force: true });
+  }
+}
+
 /** A client codec of the same family as the server's (its own path dictionary per connection). */
 const clientCodecs = createWorldCodecs();
 

@@ -1,7 +1,6 @@
-import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Subprotocol } from '../../server/protocol/index.js';
-import { TestClient, is, startTestServer, token } from './harness.js';
+import { TestClient, is, token, withServer } from './harness.js';
 
 /** Collects the process's unhandled rejections while `fn` runs (vitest would otherwise only report them at the end). */
 async function unhandledDuring(fn: () => Promise<void>): Promise<unknown[]> {
@@ -21,8 +20,7 @@ async function unhandledDuring(fn: () => Promise<void>): Promise<unknown[]> {
 
 describe('transport review', () => {
   it('REST: a request refused before its body is read leaves no unhandled rejection behind (bad JSON, bad world, bad token)', async () => {
-    const srv = await startTestServer();
-    try {
+    await withServer({}, async (srv) => {
       const t = await token(srv, 'a1');
       const seen = await unhandledDuring(async () => {
         const wrongWorld = await fetch(`${srv.httpUrl}/v1/worlds/elsewhere/intents`, { method: 'POST', headers: { authorization: `Bearer ${t}` }, body: 'not json' });
@@ -31,15 +29,11 @@ describe('transport review', () => {
         expect(badToken.status).toBe(401);
       });
       expect(seen).toEqual([]);
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('WS: an engine whose socket closes while its Hello is being verified does not stay attached', async () => {
-    const srv = await startTestServer();
-    try {
+    await withServer({}, async (srv) => {
       // Token verification that takes a while (a remote JWKS, a loaded machine): the socket goes away meanwhile.
       const verify = srv.auth.authenticate.bind(srv.auth);
       (srv.auth as { authenticate: typeof verify }).authenticate = async (t) => {
@@ -59,15 +53,11 @@ describe('transport review', () => {
       next.hello('', { token: t });
       await next.waitFor(is('welcome'), 2000);
       next.close();
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('REST: an agent quarantined on its WebSocket cannot go on acting or observing over REST', async () => {
-    const srv = await startTestServer({ messagesPerSecond: 5, quarantineAfter: 3, quarantineSec: 60 });
-    try {
+    await withServer({ messagesPerSecond: 5, quarantineAfter: 3, quarantineSec: 60 }, async (srv) => {
       const t = await token(srv, 'q1');
       const c = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, t);
       c.hello('q1');
@@ -81,15 +71,11 @@ describe('transport review', () => {
       const obs = await fetch(`${srv.httpUrl}/v1/worlds/default/agents/q1/observe`, { headers: { authorization: `Bearer ${t}` } });
       expect(obs.status).toBe(403);
       expect(((await obs.json()) as { error: { name: string } }).error.name).toBe('AGENT_QUARANTINED');
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('REST: a long poll whose client goes away stops waiting at once (not at its timeout)', async () => {
-    const srv = await startTestServer();
-    try {
+    await withServer({}, async (srv) => {
       const t = await token(srv, 'lp');
       const c = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, t);
       c.hello('lp');
@@ -107,15 +93,11 @@ describe('transport review', () => {
       while (waiters.has('lp') && Date.now() < gone) await new Promise((r) => setTimeout(r, 10));
       expect(waiters.has('lp')).toBe(false);
       c.close();
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('WS: a socket without a successful Hello is closed after helloTimeoutSec; one that joined stays', async () => {
-    const srv = await startTestServer({ helloTimeoutSec: 1 });
-    try {
+    await withServer({ helloTimeoutSec: 1 }, async (srv) => {
       const idle = await TestClient.connect(srv.wsUrl, Subprotocol.JSON);
       const joined = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'ht'));
       joined.hello('ht');
@@ -128,15 +110,11 @@ describe('transport review', () => {
       await new Promise((r) => setTimeout(r, 300));
       expect(joined.closed).toBeUndefined();
       joined.close();
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it.each([Subprotocol.JSON, Subprotocol.MSGPACK, Subprotocol.PROTO])('WS %s: frames pipelined behind the Hello are handled after the Welcome, in order, not refused as frames before Hello', async (codec) => {
-    const srv = await startTestServer();
-    try {
+    await withServer({}, async (srv) => {
       const c = await TestClient.connect(srv.wsUrl, codec, await token(srv, 'pipe'));
       c.hello('pipe');
       for (let i = 1; i <= 4; i++) c.send({ type: 'ping', client_time: i });
@@ -149,15 +127,11 @@ describe('transport review', () => {
       expect(types).not.toContain('error');
       expect(c.closed).toBeUndefined();
       c.close();
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it.each([Subprotocol.JSON, Subprotocol.MSGPACK, Subprotocol.PROTO])('WS %s: a Hello from another major version is refused and the socket stays open for a corrected Hello', async (codec) => {
-    const srv = await startTestServer();
-    try {
+    await withServer({}, async (srv) => {
       const c = await TestClient.connect(srv.wsUrl, codec, await token(srv, 'v2'));
       c.hello('v2', { schema_version: '2.0.0' });
       const e = await c.waitFor(is('error'));
@@ -167,15 +141,11 @@ describe('transport review', () => {
       c.hello('v2');
       await c.waitFor(is('welcome'));
       c.close();
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('WS: a quarantined agent cannot keep acting through a second connection it opened before', async () => {
-    const srv = await startTestServer({ messagesPerSecond: 5, quarantineAfter: 3, quarantineSec: 60 });
-    try {
+    await withServer({ messagesPerSecond: 5, quarantineAfter: 3, quarantineSec: 60 }, async (srv) => {
       const t = await token(srv, 'q2');
       const a = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, t);
       const b = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, t);
@@ -189,15 +159,11 @@ describe('transport review', () => {
       const r = await b.waitFor((m) => (m.type === 'error' && m.name === 'AGENT_QUARANTINED') || (m.type === 'intent_result' && m.req_id === 'after-quarantine'));
       expect(r.type).toBe('error');
       b.close();
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('REST: a long poll in progress at shutdown is answered at once, not when its timeout ends', async () => {
-    const srv = await startTestServer();
-    try {
+    await withServer({}, async (srv) => {
       const t = await token(srv, 'lp');
       const spawn = await fetch(`${srv.httpUrl}/v1/worlds/default/intents`, { method: 'POST', headers: { authorization: `Bearer ${t}` }, body: JSON.stringify({ intent: { req_id: 's', kind: 'Spawn', payload: { entity_id: 'lp', fields: { x: 1, y: 1 } }, context_seq: 0 } }) });
       expect(spawn.status).toBe(200);
@@ -210,15 +176,11 @@ describe('transport review', () => {
       expect(Date.now() - t0).toBeLessThan(3000);
       expect(res.status).toBe(503);
       expect(((await res.json()) as { error: { name: string } }).error.name).toBe('LOG_CLOSED');
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('WS: an engine that reconnects (a restarted game) may count its frame_number from 1 again', async () => {
-    const srv = await startTestServer({ engineDisconnect: 'pause' });
-    try {
+    await withServer({ engineDisconnect: 'pause' }, async (srv) => {
       const t = await token(srv, undefined, 'engine');
       const first = await TestClient.connect(srv.wsUrl, Subprotocol.PROTO, t);
       first.hello('');
@@ -238,15 +200,11 @@ describe('transport review', () => {
       expect(second.received.filter((m) => m.type === 'error').map((m) => (m as { name: string }).name)).toEqual([]);
       expect(srv.host.engine.ticks).toBe(ticks + 1);
       second.close();
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it.each([Subprotocol.JSON, Subprotocol.PROTO])('WS %s: an emit with a req_id that the core refuses outright is answered by an intent_result for that req_id', async (codec) => {
-    const srv = await startTestServer();
-    try {
+    await withServer({}, async (srv) => {
       const agent = await TestClient.connect(srv.wsUrl, codec, await token(srv, 'watcher'));
       agent.hello('watcher');
       await agent.waitFor(is('welcome'));
@@ -259,15 +217,11 @@ describe('transport review', () => {
       expect(r).toMatchObject({ type: 'intent_result', req_id: 'e1', status: 'rejected', error: { name: 'INVALID_INTENT' } });
       agent.close();
       admin.close();
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('REST: path parameters are percent-decoded (an agent id or req_id with a space or non-ASCII characters)', async () => {
-    const srv = await startTestServer();
-    try {
+    await withServer({}, async (srv) => {
       const agent = 'Zoë the 2nd';
       const t = await token(srv, agent);
       const headers = { authorization: `Bearer ${t}` };
@@ -279,16 +233,12 @@ describe('transport review', () => {
       const cancel = await fetch(`${srv.httpUrl}/v1/worlds/default/intents/${encodeURIComponent('spawn 1')}/cancel`, { method: 'POST', headers, body: '{}' });
       expect(cancel.status).toBe(200);
       expect(((await cancel.json()) as { status: string }).status).toBe('already_completed');
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('config: intentsPerSecondPerAgent and intentsPerSecondPerTenant limit intents (QUOTA_EXCEEDED past them)', async () => {
     for (const [key, scope] of [['intentsPerSecondPerAgent', 'agent'], ['intentsPerSecondPerTenant', 'tenant']] as const) {
-      const srv = await startTestServer({ [key]: 2 });
-      try {
+      await withServer({ [key]: 2 }, async (srv) => {
         const c = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'busy'));
         c.hello('busy');
         const w = await c.waitFor(is('welcome'));
@@ -298,16 +248,12 @@ describe('transport review', () => {
         expect(refused.length, `${key}: 12 intents at once against a quota of 2 per second`).toBeGreaterThan(0);
         expect((refused[0] as unknown as { error: { details: { scope: string } } }).error.details.scope).toBe(scope);
         c.close();
-      } finally {
-        await srv.shutdown();
-        fs.rmSync(srv.dataDir, { recursive: true, force: true });
-      }
+      });
     }
   });
 
   it('WS: open generations are bounded per connection and released when the socket closes', async () => {
-    const srv = await startTestServer({ messagesPerSecond: 100_000, quarantineAfter: 0 });
-    try {
+    await withServer({ messagesPerSecond: 100_000, quarantineAfter: 0 }, async (srv) => {
       const c = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'gen'));
       c.hello('gen');
       const w = await c.waitFor(is('welcome'));
@@ -323,15 +269,11 @@ describe('transport review', () => {
       await c.waitClosed();
       await new Promise((r) => setTimeout(r, 100));
       expect(srv.host.runtime.generations.watching('gen')).toBe(false);
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('WS: an engine or admin that misbehaves while observing an agent is quarantined itself, not the agent it watches', async () => {
-    const srv = await startTestServer({ messagesPerSecond: 5, quarantineAfter: 3, quarantineSec: 60 });
-    try {
+    await withServer({ messagesPerSecond: 5, quarantineAfter: 3, quarantineSec: 60 }, async (srv) => {
       const victim = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'victim'));
       victim.hello('victim');
       await victim.waitFor(is('welcome'));
@@ -354,15 +296,11 @@ describe('transport review', () => {
       back.hello('victim');
       expect((await back.waitFor(is('error'))).name).toBe('AGENT_QUARANTINED');
       for (const c of [victim, again, back]) c.close();
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('WS: a session whose token expires is closed (1008, UNAUTHORIZED), and its agent is not quarantined for acting on it', async () => {
-    const srv = await startTestServer({ quarantineAfter: 3 });
-    try {
+    await withServer({ quarantineAfter: 3 }, async (srv) => {
       const c = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'brief', 'agent', { ttl: 2 }));
       c.hello('brief');
       const w = await c.waitFor(is('welcome'));
@@ -376,9 +314,6 @@ describe('transport review', () => {
       again.hello('brief');
       expect((await again.waitFor((m) => m.type === 'welcome' || m.type === 'error')).type).toBe('welcome');
       again.close();
-    } finally {
-      await srv.shutdown();
-      fs.rmSync(srv.dataDir, { recursive: true, force: true });
-    }
+    });
   });
 });
