@@ -302,7 +302,8 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
   );
   rt.delivery = result.catch(() => undefined);
   const every = world.policies.snapshotEvery;
-  if (every > 0 && rt.effectsSinceSnapshot >= every) void writeSnapshotAfter(rt).catch((err: unknown) => rt.fail(err));
+  // One at a time: a world that commits faster than a snapshot is encoded and written gets the next one when it is done.
+  if (every > 0 && rt.effectsSinceSnapshot >= every && rt.snapshotsInFlight === 0) void writeSnapshotAfter(rt).catch((err: unknown) => rt.fail(err));
   return result;
 }
 

@@ -8,7 +8,7 @@ import { WorldlineError, isWorldlineError } from '../errors.js';
 import type { EventLogPort, LogRecord, SnapshotRecord } from './ports.js';
 import { decodeRecord, RecordKind, type AgentRecord, type OutcomeRecord, type StateHashRecord } from './records.js';
 import type { RuntimeOptions, WorldRuntime } from './runtime.js';
-import { decodeSnapshot, encodeSnapshot, type SnapshotDoc } from './snapshot.js';
+import { decodeSnapshot, encodeSnapshotAsync, forEachIndexRow, type DecodedSnapshot, type SnapshotDoc } from './snapshot.js';
 import { WorldStore, type ChangeSet } from './state.js';
 import { SCHEMA_VERSION, type Effect, type ObservationDelta } from './types.js';
 
@@ -164,12 +164,16 @@ export class RecordApplier {
 }
 
 /** Puts a snapshot's counters, agents (with their view_seqs) and idempotency index into a runtime built on its state. */
-export function loadSnapshot(rt: WorldRuntime, doc: SnapshotDoc): void {
+export function loadSnapshot(rt: WorldRuntime, doc: DecodedSnapshot): void {
   rt.globalSeq = doc.global_seq;
   rt.uuids.counter = doc.uuid_counter;
   rt.effectsSinceHash = doc.effects_since_hash;
   for (const a of doc.agents) rt.addAgent({ agent_id: a.agent_id, agent_class: a.agent_class, tenant: a.tenant }, a.view_seq);
-  for (const e of doc.idempotency) rt.index.record(e.outcome.agent_id, e.outcome.req_id, e.digest, e.outcome);
+  const index = rt.index;
+  forEachIndexRow(doc, {
+    committed: (agent, req, digest, globalSeq, uuid, simTime) => index.recordCommitted(agent, req, digest, globalSeq, uuid, simTime),
+    rejected: (agent, req, digest, outcome) => index.record(agent, req, digest, outcome),
+  });
   if (doc.causes) rt.obs.importCauses(doc.causes);
 }
 
@@ -248,7 +252,7 @@ export async function restoreRuntime(
   return { runtime: rt, applier, snapshotSeq: snap?.anchorSeq ?? 0 };
 }
 
-/** Serialises the runtime's state now; the caller writes it once everything before it is durable. */
+/** The snapshot document of the runtime as it is now; its idempotency index follows as lines (IndexCapture). */
 export function snapshotDoc(rt: WorldRuntime): SnapshotDoc {
   return {
     schema_version: SCHEMA_VERSION,
@@ -258,24 +262,38 @@ export function snapshotDoc(rt: WorldRuntime): SnapshotDoc {
     effects_since_hash: rt.effectsSinceHash,
     state: rt.store.toJSON(),
     agents: [...rt.agents.values()].map((a) => ({ ...a, view_seq: rt.obs.viewSeq(a.agent_id) })),
-    idempotency: rt.index.toJSON(),
+    idempotency: [],
     causes: rt.obs.exportCauses(),
   };
 }
 
-/** Snapshots the state as of now and writes it after the records it covers are durable. */
+/**
+ * Snapshots the state as of now (a quantum boundary) and writes it once the records it covers are durable. The
+ * document and a copy of the idempotency index are taken at once; the encoding then runs in slices and the file is
+ * written asynchronously, so neither holds up the event loop, nor the delivery of the quanta that commit meanwhile
+ * (the snapshot is not in the delivery chain: it waits for the deliveries up to its anchor, and later ones do not
+ * wait for it). Snapshot writes are serialized; drain() waits for them.
+ */
 export async function writeSnapshotAfter(rt: WorldRuntime): Promise<void> {
-  const bytes = encodeSnapshot(snapshotDoc(rt));
+  const doc = snapshotDoc(rt);
+  const index = rt.index.capture();
   const anchor = rt.log.lastSeq;
   rt.effectsSinceSnapshot = 0;
-  const write = rt.delivery.then(async () => {
+  const durable = rt.delivery;
+  const previous = rt.snapshotting;
+  const write = (async () => {
+    const bytes = await encodeSnapshotAsync(doc, index);
+    await Promise.all([durable, previous]);
     if (rt.failed) throw rt.failed;
     if (anchor > 0) await rt.log.writeSnapshot(bytes, anchor);
-  });
-  rt.delivery = write.catch(() => undefined);
+  })();
+  rt.snapshotting = write.catch(() => undefined);
+  rt.snapshotsInFlight++;
   try {
     await write;
   } catch (err) {
     throw isWorldlineError(err) ? err : new WorldlineError('DATABASE_ERROR', `Writing the snapshot failed: ${(err as Error).message}`, {}, { cause: err });
+  } finally {
+    rt.snapshotsInFlight--;
   }
 }

@@ -98,6 +98,10 @@ export class WorldRuntime {
   /** @internal */ effectsSinceHash = 0;
   /** @internal */ effectsSinceSnapshot = 0;
   /** @internal */ delivery: Promise<unknown> = Promise.resolve();
+  /** @internal The snapshot writes under way (writeSnapshotAfter), settled; drain() waits for them too. */
+  snapshotting: Promise<unknown> = Promise.resolve();
+  /** @internal Snapshots being written: a periodic one is not started while one is. */
+  snapshotsInFlight = 0;
   /** @internal */ failed: WorldlineError | undefined;
   /** @internal */ readonly listeners = new Set<DeliveryListener>();
   private readonly failureListeners = new Set<(err: WorldlineError) => void>();
@@ -396,6 +400,7 @@ export class WorldRuntime {
   /** Waits for every quantum so far to be delivered. */
   async drain(): Promise<void> {
     await this.delivery;
+    await this.snapshotting;
   }
 
   /**

@@ -1,10 +1,19 @@
 /**
  * The snapshot document: everything needed to resume a world at a log position without reading the records
  * before it (state, agents with their view_seq, the idempotency index, counters).
+ *
+ * Bytes: the document's canonical JSON on one line; then, when the idempotency index has entries, the index as lines
+ * of at most ROWS_PER_LINE rows each, `["<agent_id>",[row, ...]]`, a committed outcome's row
+ * `["<req_id>","<digest>",global_seq,sim_time,"<uuid>"]` and a rejection's `["<req_id>","<digest>",{outcome}]`, each
+ * agent's rows oldest first. The index can hold millions of entries (1,000 agents × idempotencyWindow): as one JSON
+ * document (the first format, still read: no newline, entries in `idempotency`) its text passed V8's string length
+ * limit, or the heap, near 4 million entries, and took seconds to build with the event loop blocked. In lines it is
+ * about half the size, built in slices that yield to the event loop (encodeSnapshotAsync), and read a line at a time.
  */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { WorldlineError } from '../errors.js';
 import { canonicalJson, parseJsonBytes, utf8 } from './canonical.js';
-import type { IndexEntry } from './idempotency.js';
+import type { IndexCapture, IndexEntry, RecordedOutcome } from './idempotency.js';
 import { SCHEMA_VERSION, type WorldState } from './types.js';
 
 export interface SnapshotAgent {
@@ -33,17 +42,122 @@ export interface SnapshotDoc {
   readonly effects_since_hash: number;
   readonly state: WorldState;
   readonly agents: readonly SnapshotAgent[];
+  /** The index in the first format; empty when it follows as lines (index_rows). */
   readonly idempotency: readonly IndexEntry[];
   /** Absent in snapshots written before it existed (their restarts know no event before the snapshot). */
   readonly causes?: SnapshotCauses;
+  /** Rows of the index in the lines after the document (absent: none, or the first format). */
+  readonly index_rows?: number;
 }
 
-export function encodeSnapshot(doc: SnapshotDoc): Uint8Array {
-  return utf8(canonicalJson(doc));
+/** A decoded snapshot: the document, and the bytes of its index lines (forEachIndexRow reads them). */
+export type DecodedSnapshot = SnapshotDoc & { readonly indexLines?: Uint8Array };
+
+const ROWS_PER_LINE = 1024;
+/** Lines encoded between two yields to the event loop in encodeSnapshotAsync (about 1 MB of text). */
+const LINES_PER_SLICE = 8;
+const NEWLINE = 0x0a;
+
+/** The snapshot's bytes in pieces: the document's line, then the index's lines. */
+function* pieces(doc: SnapshotDoc, index: IndexCapture | undefined): Generator<Uint8Array> {
+  const rows = index ? index.reqIds.length : 0;
+  if (index === undefined || rows === 0) {
+    yield utf8(canonicalJson(doc));
+    return;
+  }
+  yield utf8(`${canonicalJson({ ...doc, idempotency: [], index_rows: rows })}\n`);
+  const { agents, counts, reqIds, digests, uuids, globalSeqs, simTimes, rejections } = index;
+  let r = 0;
+  for (let a = 0; a < agents.length; a++) {
+    const agent = JSON.stringify(agents[a]);
+    const end = r + (counts[a] as number);
+    while (r < end) {
+      const stop = Math.min(end, r + ROWS_PER_LINE);
+      let line = `[${agent},[`;
+      for (let i = r; i < stop; i++) {
+        if (i > r) line += ',';
+        const head = `[${JSON.stringify(reqIds[i])},${JSON.stringify(digests[i])},`;
+        const rej = rejections.get(i);
+        line += rej !== undefined ? `${head}${canonicalJson(rej)}]` : `${head}${globalSeqs[i] as number},${simTimes[i] as number},${JSON.stringify(uuids[i])}]`;
+      }
+      r = stop;
+      yield Buffer.from(`${line}]]\n`);
+    }
+  }
 }
 
-export function decodeSnapshot(bytes: Uint8Array, worldId: string): SnapshotDoc {
-  const v = parseJsonBytes(bytes, 'snapshot') as Partial<SnapshotDoc> | null;
+/** The snapshot's bytes, built at once (tests, small worlds). `index`: the idempotency index, written as lines. */
+export function encodeSnapshot(doc: SnapshotDoc, index?: IndexCapture): Uint8Array {
+  return Buffer.concat([...pieces(doc, index)]);
+}
+
+/** encodeSnapshot in slices of about a megabyte, yielding to the event loop between them. */
+export async function encodeSnapshotAsync(doc: SnapshotDoc, index?: IndexCapture): Promise<Uint8Array> {
+  const out: Uint8Array[] = [];
+  let n = 0;
+  for (const p of pieces(doc, index)) {
+    out.push(p);
+    if (++n % LINES_PER_SLICE === 0) await yieldToLoop();
+  }
+  return Buffer.concat(out);
+}
+
+const corrupt = (why: string): WorldlineError => new WorldlineError('SNAPSHOT_CORRUPTED', `The snapshot's idempotency index is malformed: ${why}.`);
+const lineDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** What forEachIndexRow hands over, row by row, without building outcome objects for committed rows. */
+export interface IndexRowSink {
+  committed(agentId: string, reqId: string, digest: string, globalSeq: number, uuid: string, simTime: number): void;
+  rejected(agentId: string, reqId: string, digest: string, outcome: RecordedOutcome): void;
+}
+
+/** Reads a decoded snapshot's index (either format) into `sink`, oldest first per agent. */
+export function forEachIndexRow(doc: DecodedSnapshot, sink: IndexRowSink): void {
+  for (const e of doc.idempotency) {
+    const o = e.outcome;
+    if (o.status === 'committed') sink.committed(o.agent_id, o.req_id, e.digest, o.global_seq, o.uuid, o.sim_time);
+    else sink.rejected(o.agent_id, o.req_id, e.digest, o);
+  }
+  const lines = doc.indexLines;
+  if (lines === undefined) return;
+  const bytes = Buffer.isBuffer(lines) ? lines : Buffer.from(lines.buffer, lines.byteOffset, lines.length);
+  const want = doc.index_rows ?? 0;
+  let rows = 0;
+  let at = 0;
+  while (at < bytes.length) {
+    let end = bytes.indexOf(NEWLINE, at);
+    if (end < 0) end = bytes.length;
+    let line: unknown;
+    try {
+      line = JSON.parse(lineDecoder.decode(bytes.subarray(at, end)));
+    } catch {
+      throw corrupt(`line at byte ${at} is not JSON`);
+    }
+    at = end + 1;
+    if (!Array.isArray(line) || line.length !== 2 || typeof line[0] !== 'string' || !Array.isArray(line[1])) throw corrupt('a line is not ["agent_id", [rows]]');
+    const agent = line[0];
+    for (const row of line[1] as unknown[]) {
+      if (!Array.isArray(row) || typeof row[0] !== 'string' || typeof row[1] !== 'string') throw corrupt(`a row of agent ${agent} is not ["req_id", "digest", ...]`);
+      const [req, digest] = row as [string, string];
+      if (row.length === 5) {
+        const [, , g, t, u] = row as [string, string, unknown, unknown, unknown];
+        if (!Number.isSafeInteger(g) || typeof t !== 'number' || typeof u !== 'string') throw corrupt(`the row of ${agent}/${req} is not a committed outcome`);
+        sink.committed(agent, req, digest, g as number, u, t);
+      } else if (row.length === 3) {
+        const o = row[2] as RecordedOutcome | null;
+        if (o === null || typeof o !== 'object' || o.status !== 'rejected' || o.agent_id !== agent || o.req_id !== req) throw corrupt(`the row of ${agent}/${req} is not a rejection`);
+        sink.rejected(agent, req, digest, o);
+      } else throw corrupt(`the row of ${agent}/${req} has ${row.length} fields`);
+      rows++;
+    }
+  }
+  if (rows !== want) throw corrupt(`${rows} rows where the document announces ${want}`);
+}
+
+export function decodeSnapshot(bytes: Uint8Array, worldId: string): DecodedSnapshot {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  const nl = buf.indexOf(NEWLINE);
+  const v = parseJsonBytes(nl < 0 ? buf : buf.subarray(0, nl), 'snapshot') as Partial<SnapshotDoc> | null;
   if (v === null || typeof v !== 'object' || typeof v.schema_version !== 'string') throw new WorldlineError('SNAPSHOT_CORRUPTED', 'The snapshot has no schema_version.');
   if (v.schema_version.split('.')[0] !== SCHEMA_VERSION.split('.')[0]) {
     throw new WorldlineError('SCHEMA_VERSION_MISMATCH', `The snapshot has schema ${v.schema_version}; this server reads ${SCHEMA_VERSION}.`, { found: v.schema_version });
@@ -56,5 +170,11 @@ export function decodeSnapshot(bytes: Uint8Array, worldId: string): SnapshotDoc 
   if (c !== undefined && (c === null || typeof c !== 'object' || !Array.isArray(c.events) || !Array.isArray(c.rings))) {
     throw new WorldlineError('SNAPSHOT_CORRUPTED', 'The snapshot\'s causes are malformed.');
   }
-  return v as SnapshotDoc;
+  const rows = v.index_rows;
+  if (rows !== undefined && !(Number.isSafeInteger(rows) && rows >= 0)) throw corrupt(`index_rows is ${String(rows)}`);
+  if (nl < 0) {
+    if ((rows ?? 0) > 0) throw corrupt(`the document announces ${rows} rows and no lines follow it`);
+    return v as SnapshotDoc;
+  }
+  return { ...(v as SnapshotDoc), indexLines: buf.subarray(nl + 1) };
 }

@@ -684,9 +684,11 @@ export class EventLog implements EventLogPort {
     const data = encodeSnapshot(this.meta.logId, this.meta.worldId, anchorSeq, anchorHash, state);
     // Only snapshots that match this log count towards the kept ones (see writeSnapshotFile).
     const valid = new Set(this.keptSnapshots.map((s) => s.file));
-    const file = writeSnapshotFile(this.dir, data, anchorSeq, this.opts.snapshotsToKeep ?? 2, (f) => valid.has(f));
+    const file = await writeSnapshotFile(this.files, this.dir, data, anchorSeq, this.opts.snapshotsToKeep ?? 2, (f) => valid.has(f));
     const kept = new Set(listSnapshotFiles(this.dir).map((s) => s.file));
-    this.keptSnapshots = [{ file, anchorSeq, anchorHash, logId: this.meta.logId, state: Buffer.from(state) }, ...this.keptSnapshots.filter((s) => s.file !== file)]
+    // A view of the file's bytes, not a copy of `state` (which can be hundreds of megabytes).
+    const body = data.subarray(data.length - HASH_BYTES - state.length, data.length - HASH_BYTES);
+    this.keptSnapshots = [{ file, anchorSeq, anchorHash, logId: this.meta.logId, state: body }, ...this.keptSnapshots.filter((s) => s.file !== file)]
       .filter((s) => kept.has(s.file))
       .sort((x, y) => y.anchorSeq - x.anchorSeq);
     this.opts.onEvent?.('snapshot-written', { anchorSeq, bytes: data.length });

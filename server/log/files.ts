@@ -56,21 +56,6 @@ export async function writeFully(files: FileLayer, fd: number, buf: Buffer, offs
   }
 }
 
-/** Synchronous durable file creation: write tmp, fsync, rename, fsync dir. Used off the hot path. */
-export function writeFileAtomicSync(dir: string, name: string, data: Buffer): void {
-  const tmp = `${dir}/${name}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o644);
-  try {
-    let done = 0;
-    while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, done);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, `${dir}/${name}`);
-  fsyncDirSync(dir);
-}
-
 export function fsyncDirSync(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try {

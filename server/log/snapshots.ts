@@ -11,7 +11,7 @@ import path from 'node:path';
 import { hash as sha256 } from 'node:crypto';
 import { WorldlineError } from '../errors.js';
 import { HASH_BYTES, canonicalBytes, readU64, writeU64 } from './format.js';
-import { fsyncDirSync, mkdirDurableSync, writeFileAtomicSync } from './files.js';
+import { mkdirDurableSync, writeFully, type FileLayer } from './files.js';
 
 const MAGIC = 0x4e534c57; // "WLSN"
 const VERSION = 1;
@@ -104,23 +104,34 @@ export function loadSnapshots(dir: string, logId: string, onBad?: (file: string,
 }
 
 /**
- * Atomically writes a snapshot and deletes all but the newest `keep` snapshot files that `counts` (default: all).
- * Files it does not count (snapshots the log ignores, such as ones anchored past its end after a repair) are left
- * alone and take no place among the kept: by name they may be the newest, and would push out the one just written.
+ * Atomically writes a snapshot (temporary file, fsync, rename, fsync of the directory) and deletes all but the newest
+ * `keep` snapshot files that `counts` (default: all). Files it does not count (snapshots the log ignores, such as ones
+ * anchored past its end after a repair) are left alone and take no place among the kept: by name they may be the
+ * newest, and would push out the one just written. Asynchronous, through the log's file layer: a snapshot can be
+ * hundreds of megabytes, and its write and fsync must not hold up the event loop (ticks, fan-out, sockets).
  */
-export function writeSnapshotFile(dir: string, data: Buffer, anchorSeq: number, keep: number, counts: (file: string) => boolean = () => true): string {
+export async function writeSnapshotFile(files: FileLayer, dir: string, data: Buffer, anchorSeq: number, keep: number, counts: (file: string) => boolean = () => true): Promise<string> {
   if (keep < 1) throw new WorldlineError('CONFIG_INVALID', `snapshots to keep must be at least 1, got ${keep}`);
   const sdir = path.join(dir, SNAPSHOT_DIR);
   mkdirDurableSync(sdir);
   const name = String(anchorSeq).padStart(20, '0') + SNAPSHOT_SUFFIX;
-  writeFileAtomicSync(sdir, name, data);
   const written = path.join(sdir, name);
+  const tmp = `${written}.tmp`;
+  const fd = await files.open(tmp, 'w');
+  try {
+    await writeFully(files, fd, data, 0, data.length, 0);
+    await files.fsync(fd);
+  } finally {
+    await files.close(fd);
+  }
+  await files.rename(tmp, written);
+  await files.fsyncDir(sdir);
   const all = listSnapshotFiles(dir).filter((s) => s.file === written || counts(s.file));
   let removed = false;
   for (const old of all.slice(keep)) {
     fs.rmSync(old.file, { force: true });
     removed = true;
   }
-  if (removed) fsyncDirSync(sdir);
+  if (removed) await files.fsyncDir(sdir);
   return written;
 }
