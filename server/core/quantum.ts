@@ -303,7 +303,12 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
   rt.delivery = result.catch(() => undefined);
   const every = world.policies.snapshotEvery;
   // One at a time: a world that commits faster than a snapshot is encoded and written gets the next one when it is done.
-  if (every > 0 && rt.effectsSinceSnapshot >= every && rt.snapshotsInFlight === 0) void writeSnapshotAfter(rt).catch((err: unknown) => rt.fail(err));
+  // A snapshot that cannot be written (a full disk) does not stop the world: the log has every record.
+  if (every > 0 && rt.effectsSinceSnapshot >= every && rt.snapshotsInFlight === 0) {
+    void writeSnapshotAfter(rt).catch((err: WorldlineError) => {
+      if (!rt.failed) rt.onSnapshotError?.(err);
+    });
+  }
   return result;
 }
 

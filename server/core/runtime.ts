@@ -38,6 +38,12 @@ export interface RuntimeOptions {
    */
   readonly resumeTail?: number;
   readonly onRestoredDeltas?: (deltas: readonly ObservationDelta[]) => void;
+  /**
+   * A periodic snapshot (policy snapshotEvery) that could not be written, e.g. on a full disk. The world goes on: the
+   * log holds every record, a restart replays from the previous snapshot, and the next one is tried after
+   * snapshotEvery more effects. Default: ignored.
+   */
+  readonly onSnapshotError?: (err: WorldlineError) => void;
 }
 
 export interface AgentInfo {
@@ -102,6 +108,8 @@ export class WorldRuntime {
   snapshotting: Promise<unknown> = Promise.resolve();
   /** @internal Snapshots being written: a periodic one is not started while one is. */
   snapshotsInFlight = 0;
+  /** @internal RuntimeOptions.onSnapshotError. */
+  readonly onSnapshotError: ((err: WorldlineError) => void) | undefined;
   /** @internal */ failed: WorldlineError | undefined;
   /** @internal */ readonly listeners = new Set<DeliveryListener>();
   private readonly failureListeners = new Set<(err: WorldlineError) => void>();
@@ -120,6 +128,7 @@ export class WorldRuntime {
     this.index = new IdempotencyIndex({ perAgent: opts.world.policies.idempotencyWindow });
     this.quotas = new Quotas(opts.world.policies.tenantQuota);
     this.autoQuantum = opts.autoQuantum ?? false;
+    this.onSnapshotError = opts.onSnapshotError;
     const setTimer = opts.setTimer ?? ((fn: () => void, ms: number) => void (setTimeout(fn, ms) as { unref?: () => void }).unref?.());
     this.generations = new Generations(
       () => this.clock.now(),

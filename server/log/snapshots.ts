@@ -117,14 +117,20 @@ export async function writeSnapshotFile(files: FileLayer, dir: string, data: Buf
   const name = String(anchorSeq).padStart(20, '0') + SNAPSHOT_SUFFIX;
   const written = path.join(sdir, name);
   const tmp = `${written}.tmp`;
-  const fd = await files.open(tmp, 'w');
   try {
-    await writeFully(files, fd, data, 0, data.length, 0);
-    await files.fsync(fd);
-  } finally {
-    await files.close(fd);
+    const fd = await files.open(tmp, 'w');
+    try {
+      await writeFully(files, fd, data, 0, data.length, 0);
+      await files.fsync(fd);
+    } finally {
+      await files.close(fd);
+    }
+    await files.rename(tmp, written);
+  } catch (err) {
+    // A half-written temporary file (a full disk) would hold the space the log needs: removed now, not at the next start.
+    await files.unlink(tmp).catch(() => {});
+    throw err;
   }
-  await files.rename(tmp, written);
   await files.fsyncDir(sdir);
   const all = listSnapshotFiles(dir).filter((s) => s.file === written || counts(s.file));
   let removed = false;

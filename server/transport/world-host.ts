@@ -185,6 +185,7 @@ export class WorldHost {
       let restoredDeltas = 0;
       const runtime = await WorldRuntime.open({
         world: opts.world, log, clock: { now: Date.now }, resumeTail: opts.resumeTail ?? DEFAULT_RESUME_TAIL,
+        onSnapshotError: (err) => opts.logger.warn({ err, world: opts.worldId }, 'periodic snapshot not written; the log holds every record, and the next snapshot is tried after snapshotEvery more effects'),
         onRestoredDeltas: (deltas) => {
           restoredDeltas += deltas.length;
           for (const d of deltas) history.record(d);

@@ -164,4 +164,26 @@ describe('snapshot idempotency index', () => {
     const again = await rt2.submit({ ...move('a0', 1, 0, 0), req_id: 'k1' });
     expect(again.status === 'committed' && again.global_seq).toBe(results[1]!.status === 'committed' ? results[1]!.global_seq : -1);
   });
+
+  it('a periodic snapshot that cannot be written does not stop the world; the next one is written', async () => {
+    const world = planeWorld([[10, 10], [20, 20]], { policies: { observation: { distance: { radius: 100 } }, snapshotEvery: 2 } });
+    const errors: string[] = [];
+    const log = new MemoryLog('w1', world.seed);
+    const write = log.writeSnapshot.bind(log);
+    let failures = 1;
+    log.writeSnapshot = async (state, anchor) => {
+      if (failures-- > 0) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      return write(state, anchor);
+    };
+    const { rt } = await openWorld(world, { log, agents: ['a0', 'a1'], extra: { onSnapshotError: (e) => errors.push(`${e.codeName}: ${e.message}`) } });
+    for (let i = 0; i < 6; i++) {
+      const p = rt.submit(move(i % 2 ? 'a1' : 'a0', 1, 0, rt.obs.viewSeq(i % 2 ? 'a1' : 'a0')));
+      await rt.flush();
+      expect((await p).status).toBe('committed');
+      await rt.drain();
+    }
+    expect(errors).toEqual([expect.stringMatching(/^DATABASE_ERROR: Writing the snapshot failed: ENOSPC/)]);
+    expect(rt.failed).toBeUndefined();
+    expect(log.latestSnapshot()?.anchorSeq).toBeGreaterThan(0);
+  });
 });

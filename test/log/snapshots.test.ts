@@ -116,6 +116,27 @@ describe('snapshots and compaction', () => {
     expect((await verifyLog(dir)).snapshots).toBe(3);
   });
 
+  it('a snapshot the disk has no room for fails alone: its temporary file is removed, the log appends on, and the next snapshot is written', async () => {
+    const dir = tempDir();
+    const files = new FaultyFiles();
+    const log = await openLog(dir, testLogOptions({ files }));
+    await appendRecords(log, 20);
+    await log.writeSnapshot(state(10), 10);
+    // Snapshots are written through the log's file layer (asynchronously): a full disk shows there first as a short write.
+    files.faultIf = (p) => p.includes('snapshots');
+    files.spaceLeft = 5;
+    await expect(log.writeSnapshot(state(20), 20)).rejects.toThrow(/ENOSPC|space/i);
+    expect(fs.readdirSync(path.join(dir, 'snapshots')).sort()).toEqual(snapshotFileNames(dir));
+    expect(snapshotFileNames(dir).map((n) => Number(n.slice(0, 20)))).toEqual([10]);
+    expect(log.latestSnapshot()?.anchorSeq).toBe(10);
+    files.heal();
+    await appendRecords(log, 5);
+    await log.writeSnapshot(state(25), 25);
+    expect(snapshotFileNames(dir).map((n) => Number(n.slice(0, 20)))).toEqual([10, 25]);
+    await log.close();
+    expect((await verifyLog(dir)).snapshots).toBe(2);
+  });
+
   it('a snapshot anchor must be a seq the log has', async () => {
     const dir = tempDir();
     const log = await openLog(dir, testLogOptions());
