@@ -252,15 +252,18 @@ export async function restoreRuntime(
   return { runtime: rt, applier, snapshotSeq: snap?.anchorSeq ?? 0 };
 }
 
-/** The snapshot document of the runtime as it is now; its idempotency index follows as lines (IndexCapture). */
-export function snapshotDoc(rt: WorldRuntime): SnapshotDoc {
+/**
+ * The snapshot document of the runtime as it is now. With `entitiesApart`, its state's entities are left out, to be
+ * written as lines after it (WorldStore.captureEntities), as the idempotency index is (IdempotencyIndex.capture).
+ */
+export function snapshotDoc(rt: WorldRuntime, entitiesApart = false): SnapshotDoc {
   return {
     schema_version: SCHEMA_VERSION,
     world_id: rt.worldId,
     global_seq: rt.globalSeq,
     uuid_counter: rt.uuids.counter,
     effects_since_hash: rt.effectsSinceHash,
-    state: rt.store.toJSON(),
+    state: rt.store.toJSON(!entitiesApart),
     agents: [...rt.agents.values()].map((a) => ({ ...a, view_seq: rt.obs.viewSeq(a.agent_id) })),
     idempotency: [],
     causes: rt.obs.exportCauses(),
@@ -275,14 +278,15 @@ export function snapshotDoc(rt: WorldRuntime): SnapshotDoc {
  * wait for it). Snapshot writes are serialized; drain() waits for them.
  */
 export async function writeSnapshotAfter(rt: WorldRuntime): Promise<void> {
-  const doc = snapshotDoc(rt);
+  const doc = snapshotDoc(rt, true);
+  const entities = rt.store.captureEntities();
   const index = rt.index.capture();
   const anchor = rt.log.lastSeq;
   rt.effectsSinceSnapshot = 0;
   const durable = rt.delivery;
   const previous = rt.snapshotting;
   const write = (async () => {
-    const bytes = await encodeSnapshotAsync(doc, index);
+    const bytes = await encodeSnapshotAsync(doc, index, entities);
     await Promise.all([durable, previous]);
     if (rt.failed) throw rt.failed;
     if (anchor > 0) await rt.log.writeSnapshot(bytes, anchor);

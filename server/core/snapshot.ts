@@ -2,8 +2,9 @@
  * The snapshot document: everything needed to resume a world at a log position without reading the records
  * before it (state, agents with their view_seq, the idempotency index, counters).
  *
- * Bytes: the document's canonical JSON on one line; then, when the idempotency index has entries, the index as lines
- * of at most ROWS_PER_LINE rows each, `["<agent_id>",[row, ...]]`, a committed outcome's row
+ * Bytes: the document's canonical JSON on one line (its state's `entities` empty when they follow as lines); then the
+ * entities as lines `{"entities":[["<id>",record], ...]}` of at most ENTITIES_PER_LINE, in the store's order (`entity_rows`
+ * counts them); then, when the idempotency index has entries, the index as lines of at most ROWS_PER_LINE rows each, `["<agent_id>",[row, ...]]`, a committed outcome's row
  * `["<req_id>","<digest>",global_seq,sim_time,"<uuid>"]` and a rejection's `["<req_id>","<digest>",{outcome}]`, each
  * agent's rows oldest first. The index can hold millions of entries (1,000 agents × idempotencyWindow): as one JSON
  * document (the first format, still read: no newline, entries in `idempotency`) its text passed V8's string length
@@ -12,9 +13,9 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { WorldlineError } from '../errors.js';
-import { canonicalJson, parseJsonBytes, utf8 } from './canonical.js';
+import { canonicalJson, canonicalRecord, parseJsonBytes, utf8 } from './canonical.js';
 import type { IndexCapture, IndexEntry, RecordedOutcome } from './idempotency.js';
-import { SCHEMA_VERSION, type WorldState } from './types.js';
+import { SCHEMA_VERSION, type EntityRecord, type WorldState } from './types.js';
 
 export interface SnapshotAgent {
   readonly agent_id: string;
@@ -48,24 +49,47 @@ export interface SnapshotDoc {
   readonly causes?: SnapshotCauses;
   /** Rows of the index in the lines after the document (absent: none, or the first format). */
   readonly index_rows?: number;
+  /** Entities in the lines after the document, before the index's (absent: they are in state.entities). */
+  readonly entity_rows?: number;
+}
+
+/**
+ * The entities of a state as they are now (WorldStore entries; records are immutable, so references are a consistent
+ * copy), to be written as lines after the document, whose state.entities is then left empty.
+ */
+export interface EntityCapture {
+  readonly ids: readonly string[];
+  readonly records: readonly EntityRecord[];
 }
 
 /** A decoded snapshot: the document, and the bytes of its index lines (forEachIndexRow reads them). */
 export type DecodedSnapshot = SnapshotDoc & { readonly indexLines?: Uint8Array };
 
 const ROWS_PER_LINE = 1024;
+const ENTITIES_PER_LINE = 512;
 /** Lines encoded between two yields to the event loop in encodeSnapshotAsync (about 1 MB of text). */
 const LINES_PER_SLICE = 8;
 const NEWLINE = 0x0a;
 
-/** The snapshot's bytes in pieces: the document's line, then the index's lines. */
-function* pieces(doc: SnapshotDoc, index: IndexCapture | undefined): Generator<Uint8Array> {
+/** The snapshot's bytes in pieces: the document's line, then the entities' lines, then the index's lines. */
+function* pieces(doc: SnapshotDoc, index: IndexCapture | undefined, entities: EntityCapture | undefined): Generator<Uint8Array> {
   const rows = index ? index.reqIds.length : 0;
-  if (index === undefined || rows === 0) {
+  const ents = entities ? entities.ids.length : 0;
+  if (rows === 0 && ents === 0) {
     yield utf8(canonicalJson(doc));
     return;
   }
-  yield utf8(`${canonicalJson({ ...doc, idempotency: [], index_rows: rows })}\n`);
+  yield utf8(`${canonicalJson({ ...doc, idempotency: [], ...(rows > 0 ? { index_rows: rows } : {}), ...(ents > 0 ? { entity_rows: ents } : {}) })}\n`);
+  if (entities !== undefined) {
+    const { ids, records } = entities;
+    for (let i = 0; i < ents; i += ENTITIES_PER_LINE) {
+      const stop = Math.min(ents, i + ENTITIES_PER_LINE);
+      let line = '{"entities":[';
+      for (let j = i; j < stop; j++) line += `${j > i ? ',' : ''}[${JSON.stringify(ids[j])},${canonicalRecord(records[j] as EntityRecord)}]`;
+      yield Buffer.from(`${line}]}\n`);
+    }
+  }
+  if (index === undefined || rows === 0) return;
   const { agents, counts, reqIds, digests, uuids, globalSeqs, simTimes, rejections } = index;
   let r = 0;
   for (let a = 0; a < agents.length; a++) {
@@ -86,16 +110,19 @@ function* pieces(doc: SnapshotDoc, index: IndexCapture | undefined): Generator<U
   }
 }
 
-/** The snapshot's bytes, built at once (tests, small worlds). `index`: the idempotency index, written as lines. */
-export function encodeSnapshot(doc: SnapshotDoc, index?: IndexCapture): Uint8Array {
-  return Buffer.concat([...pieces(doc, index)]);
+/**
+ * The snapshot's bytes, built at once (tests, small worlds). `index`: the idempotency index, `entities`: the state's
+ * entities (doc.state.entities then empty), each written as lines.
+ */
+export function encodeSnapshot(doc: SnapshotDoc, index?: IndexCapture, entities?: EntityCapture): Uint8Array {
+  return Buffer.concat([...pieces(doc, index, entities)]);
 }
 
 /** encodeSnapshot in slices of about a megabyte, yielding to the event loop between them. */
-export async function encodeSnapshotAsync(doc: SnapshotDoc, index?: IndexCapture): Promise<Uint8Array> {
+export async function encodeSnapshotAsync(doc: SnapshotDoc, index?: IndexCapture, entities?: EntityCapture): Promise<Uint8Array> {
   const out: Uint8Array[] = [];
   let n = 0;
-  for (const p of pieces(doc, index)) {
+  for (const p of pieces(doc, index, entities)) {
     out.push(p);
     if (++n % LINES_PER_SLICE === 0) await yieldToLoop();
   }
@@ -172,9 +199,50 @@ export function decodeSnapshot(bytes: Uint8Array, worldId: string): DecodedSnaps
   }
   const rows = v.index_rows;
   if (rows !== undefined && !(Number.isSafeInteger(rows) && rows >= 0)) throw corrupt(`index_rows is ${String(rows)}`);
+  const ents = v.entity_rows;
+  if (ents !== undefined && !(Number.isSafeInteger(ents) && ents >= 0)) throw corruptState(`entity_rows is ${String(ents)}`);
   if (nl < 0) {
-    if ((rows ?? 0) > 0) throw corrupt(`the document announces ${rows} rows and no lines follow it`);
+    if ((rows ?? 0) > 0 || (ents ?? 0) > 0) throw corrupt(`the document announces ${rows ?? 0} index rows and ${ents ?? 0} entities, and no lines follow it`);
     return v as SnapshotDoc;
   }
-  return { ...(v as SnapshotDoc), indexLines: buf.subarray(nl + 1) };
+  let at = nl + 1;
+  if ((ents ?? 0) > 0) {
+    const state = v.state as WorldState;
+    if (state.entities === null || typeof state.entities !== 'object' || Object.keys(state.entities).length > 0) throw corruptState('entities are both in the document and in lines');
+    const pairs: Array<[string, EntityRecord]> = [];
+    const seen = new Set<string>();
+    let read = 0;
+    while (read < (ents as number)) {
+      if (at >= buf.length) throw corruptState(`${read} entities where the document announces ${ents}`);
+      let end = buf.indexOf(NEWLINE, at);
+      if (end < 0) end = buf.length;
+      let line: unknown;
+      try {
+        line = JSON.parse(lineDecoder.decode(buf.subarray(at, end)));
+      } catch {
+        throw corruptState(`line at byte ${at} is not JSON`);
+      }
+      at = end + 1;
+      const list = (line as { entities?: unknown } | null)?.entities;
+      if (!Array.isArray(list)) throw corruptState('an entity line is not {"entities": [...]}');
+      for (const pair of list as unknown[]) {
+        if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || pair[1] === null || typeof pair[1] !== 'object' || Array.isArray(pair[1])) throw corruptState('an entity is not ["id", {record}]');
+        if (seen.has(pair[0])) throw corruptState(`entity ${pair[0]} appears twice`);
+        seen.add(pair[0]);
+        pairs.push(pair as [string, EntityRecord]);
+        read++;
+      }
+    }
+    if (read !== ents) throw corruptState(`${read} entities where the document announces ${ents}`);
+    // In the order the first format gave them (canonical JSON's sorted keys, then JSON.parse's object): a restored
+    // store iterates its entities the same way whichever format its snapshot had.
+    pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    // A null-prototype object: an entity id "__proto__" is an own key, as JSON.parse makes it.
+    const entities = Object.create(null) as Record<string, EntityRecord>;
+    for (const [id, rec] of pairs) entities[id] = rec;
+    (v as { state: WorldState }).state = { ...state, entities };
+  }
+  return { ...(v as SnapshotDoc), indexLines: buf.subarray(at) };
 }
+
+const corruptState = (why: string): WorldlineError => new WorldlineError('SNAPSHOT_CORRUPTED', `The snapshot's entities are malformed: ${why}.`);

@@ -298,11 +298,26 @@ export class WorldStore implements StateMutator {
   }
 
   /** The full state as a plain JSON document. */
-  toJSON(): WorldState {
+  /**
+   * The entities as they are now, in the store's order (records are immutable: a consistent copy that can be encoded
+   * later, as a snapshot's entity lines are).
+   */
+  captureEntities(): { ids: string[]; records: EntityRecord[] } {
+    const ids: string[] = [];
+    const records: EntityRecord[] = [];
+    for (const [id, rec] of this.entities) {
+      ids.push(id);
+      records.push(rec);
+    }
+    return { ids, records };
+  }
+
+  /** The state document; without its entities (`entities: {}`) when `withEntities` is false (see captureEntities). */
+  toJSON(withEntities = true): WorldState {
     return {
       schema_version: SCHEMA_VERSION,
       tick: this.tick,
-      entities: Object.fromEntries(this.entities),
+      entities: withEntities ? Object.fromEntries(this.entities) : {},
       relationships: Object.fromEntries(this.relationships),
       metadata: Object.fromEntries(this.metadata),
       rng: Object.fromEntries(this.rngStates),

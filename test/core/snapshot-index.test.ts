@@ -9,6 +9,7 @@ import { WorldRuntime } from '../../server/core/runtime.js';
 import { canonicalJson } from '../../server/core/canonical.js';
 import { decodeSnapshot, encodeSnapshot, encodeSnapshotAsync, forEachIndexRow, type SnapshotDoc } from '../../server/core/snapshot.js';
 import { SCHEMA_VERSION, type IntentOutcome } from '../../server/core/types.js';
+import { WorldStore } from '../../server/core/state.js';
 import { MemoryLog } from './helpers/memory-log.js';
 import { move, openWorld, planeWorld } from './helpers/worlds.js';
 
@@ -185,5 +186,34 @@ describe('snapshot idempotency index', () => {
     expect(errors).toEqual([expect.stringMatching(/^DATABASE_ERROR: Writing the snapshot failed: ENOSPC/)]);
     expect(rt.failed).toBeUndefined();
     expect(log.latestSnapshot()?.anchorSeq).toBeGreaterThan(0);
+  });
+
+  it('writes the entities as lines too, and a store restored from them equals the original (same hash, same order)', async () => {
+    const entities: Record<string, { x: number; y: number; hp: number; tag?: string }> = {};
+    for (let i = 0; i < 1300; i++) entities[`e${(i * 7919) % 1300}`] = { x: i % 100, y: Math.floor(i / 100), hp: 100 };
+    Object.defineProperty(entities, '__proto__', { value: { x: 1, y: 2, hp: 3, tag: 'odd id' }, enumerable: true });
+    const store = new WorldStore({ tick: 5, entities, relationships: {}, metadata: {}, rng: {} } as never);
+    const full = Buffer.from(encodeSnapshot({ ...doc, state: store.toJSON() }));
+    const apart = Buffer.from(await encodeSnapshotAsync({ ...doc, state: store.toJSON(false) }, sampleIndex().capture(), store.captureEntities()));
+    const lines = apart.toString('utf8').split('\n');
+    expect(JSON.parse(lines[0] as string)).toMatchObject({ entity_rows: 1301, state: { entities: {} } });
+    // 1,301 entities in lines of at most 512, then the index.
+    expect(lines.slice(1, 4).every((l) => l.startsWith('{"entities":['))).toBe(true);
+    expect(lines[4]?.startsWith('["a')).toBe(true);
+    const a = decodeSnapshot(apart, 'w');
+    const b = decodeSnapshot(full, 'w');
+    expect(Object.keys(a.state.entities)).toEqual(Object.keys(b.state.entities));
+    expect(new WorldStore(a.state).hash()).toBe(store.hash());
+    expect(rowsOf(apart)).toEqual(sampleIndex().toJSON());
+    const text = apart.toString('utf8');
+    for (const bad of [
+      text.replace('"entity_rows":1301', '"entity_rows":1302'),
+      text.replace('{"entities":[["', '{"entities":[[7,"'),
+      text.replace('{"entities":[', '{"things":['),
+      text.replace('"entities":{}', '"entities":{"x":{"x":1,"y":1}}'),
+    ]) {
+      expect(bad).not.toBe(text);
+      expect(() => decodeSnapshot(Buffer.from(bad), 'w')).toThrow(expect.objectContaining({ codeName: 'SNAPSHOT_CORRUPTED' }));
+    }
   });
 });
