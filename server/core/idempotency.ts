@@ -78,9 +78,13 @@ export class IdempotencyIndex {
   /** The agent's next entry, or the next free entry. */
   private next = new Int32Array(MIN_ENTRIES);
   private readonly reqIds: string[] = [];
-  private readonly digests: string[] = [];
+  /**
+   * Digests (22 characters) and uuids (36) as bytes, not a string object each: a million entries (1,000 agents at the
+   * default window) hold two million fewer objects for the garbage collector to mark, and ~55 MB less heap.
+   */
+  private readonly digests = new StringColumn(DIGEST_CHARS, MIN_ENTRIES);
   /** Committed outcomes' fields ('' and 0 for a rejection, whose outcome is in `rejections`). */
-  private readonly uuids: string[] = [];
+  private readonly uuids = new StringColumn(UUID_CHARS, MIN_ENTRIES);
   private globalSeqs = new Float64Array(MIN_ENTRIES);
   private simTimes = new Float64Array(MIN_ENTRIES);
   private readonly rejections = new Map<number, RejectedOutcome>();
@@ -108,7 +112,7 @@ export class IdempotencyIndex {
     const agent = this.agentNumbers.get(agentId);
     if (agent === undefined) return undefined;
     const e = this.find(agent, reqId, this.hash(agent, reqId));
-    return e < 0 ? undefined : { digest: this.digests[e] as string, outcome: this.outcome(e, agentId, reqId) };
+    return e < 0 ? undefined : { digest: this.digests.get(e), outcome: this.outcome(e, agentId, reqId) };
   }
 
   record(agentId: string, reqId: string, digest: string, outcome: IntentOutcome): void {
@@ -128,7 +132,7 @@ export class IdempotencyIndex {
     for (let a = 0; a < this.agentIds.length; a++) {
       const agentId = this.agentIds[a] as string;
       for (let e = this.heads[a] as number; e !== NONE; e = this.next[e] as number) {
-        out.push({ digest: this.digests[e] as string, outcome: this.outcome(e, agentId, this.reqIds[e] as string) });
+        out.push({ digest: this.digests.get(e), outcome: this.outcome(e, agentId, this.reqIds[e] as string) });
       }
     }
     return out;
@@ -154,11 +158,11 @@ export class IdempotencyIndex {
       const start = r;
       for (let e = this.heads[a] as number; e !== NONE; e = this.next[e] as number) {
         reqIds[r] = this.reqIds[e] as string;
-        digests[r] = this.digests[e] as string;
-        uuids[r] = this.uuids[e] as string;
+        digests[r] = this.digests.get(e);
+        uuids[r] = this.uuids.get(e);
         globalSeqs[r] = this.globalSeqs[e] as number;
         simTimes[r] = this.simTimes[e] as number;
-        if (anyRejected && this.uuids[e] === '') {
+        if (anyRejected) {
           const rej = this.rejections.get(e);
           if (rej !== undefined) rejections.set(r, rej);
         }
@@ -180,7 +184,7 @@ export class IdempotencyIndex {
 
   /** The outcome object of entry e, built when asked for (most are never asked for). */
   private outcome(e: number, agentId: string, reqId: string): RecordedOutcome {
-    return this.rejections.get(e) ?? { status: 'committed', agent_id: agentId, req_id: reqId, global_seq: this.globalSeqs[e] as number, uuid: this.uuids[e] as string, sim_time: this.simTimes[e] as number };
+    return this.rejections.get(e) ?? { status: 'committed', agent_id: agentId, req_id: reqId, global_seq: this.globalSeqs[e] as number, uuid: this.uuids.get(e), sim_time: this.simTimes[e] as number };
   }
 
   /**
@@ -211,14 +215,14 @@ export class IdempotencyIndex {
       this.tails[agent] = e;
       this.counts[agent] = (this.counts[agent] as number) + 1;
       this.reqIds[e] = reqId;
-      this.digests[e] = digest;
-      this.uuids[e] = uuid;
+      this.digests.set(e, digest);
+      this.uuids.set(e, uuid);
       // The new entry is placed after the table grows (a grow moves only the entries already placed).
       if (2 * this.count > this.table.length >> 1) this.grow();
       if (!this.place(h, e, MAX_PROBE)) this.reseed();
     } else {
-      this.digests[e] = digest;
-      this.uuids[e] = uuid;
+      this.digests.set(e, digest);
+      this.uuids.set(e, uuid);
     }
     this.globalSeqs[e] = globalSeq;
     this.simTimes[e] = simTime;
@@ -248,8 +252,8 @@ export class IdempotencyIndex {
     this.count--;
     this.agentOf[e] = NONE;
     this.reqIds[e] = '';
-    this.digests[e] = '';
-    this.uuids[e] = '';
+    this.digests.clear(e);
+    this.uuids.clear(e);
     this.rejections.delete(e);
     this.next[e] = this.free;
     this.free = e;
@@ -339,7 +343,57 @@ export class IdempotencyIndex {
     this.next = doubled(this.next, new Int32Array(this.next.length * 2));
     this.globalSeqs = doubled(this.globalSeqs, new Float64Array(this.globalSeqs.length * 2));
     this.simTimes = doubled(this.simTimes, new Float64Array(this.simTimes.length * 2));
+    this.digests.grow(this.agentOf.length);
+    this.uuids.grow(this.agentOf.length);
   }
+}
+
+const DIGEST_CHARS = 22;
+const UUID_CHARS = 36;
+
+/**
+ * A column of strings that nearly all have one length and only latin1 characters (the server's digests and uuids),
+ * kept as bytes; any other string (a rejection's empty uuid, a value from an old log) goes to a small map.
+ */
+class StringColumn {
+  private bytes: Buffer;
+  private readonly odd = new Map<number, string>();
+
+  constructor(private readonly width: number, capacity: number) {
+    this.bytes = Buffer.alloc(width * capacity);
+  }
+
+  set(e: number, s: string): void {
+    if (s.length === this.width && latin1(s)) {
+      this.bytes.write(s, e * this.width, this.width, 'latin1');
+      if (this.odd.size > 0) this.odd.delete(e);
+    } else this.odd.set(e, s);
+  }
+
+  get(e: number): string {
+    if (this.odd.size > 0) {
+      const s = this.odd.get(e);
+      if (s !== undefined) return s;
+    }
+    const at = e * this.width;
+    return this.bytes.toString('latin1', at, at + this.width);
+  }
+
+  clear(e: number): void {
+    if (this.odd.size > 0) this.odd.delete(e);
+  }
+
+  /** Room for `capacity` entries, keeping the ones held. */
+  grow(capacity: number): void {
+    const next = Buffer.alloc(this.width * capacity);
+    this.bytes.copy(next);
+    this.bytes = next;
+  }
+}
+
+function latin1(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0xff) return false;
+  return true;
 }
 
 /** `into` (twice the length) holding `from`'s values first. */

@@ -177,9 +177,9 @@ function bad(message: string): WorldlineError {
 }
 
 /**
- * Default final outcomes kept per agent: 1,024 (about 170 bytes each in memory and 90 in a snapshot; at 10 intents/s,
+ * Default final outcomes kept per agent: 1,024 (about 135 bytes each in memory and 90 in a snapshot; at 10 intents/s,
  * the last 100 s). Far more than an agent has in flight across a reconnect (the default queueLimit is 64); 4,096
- * made 1,000 busy agents hold 4 million entries, about 700 MB of heap and a 370 MB snapshot.
+ * made 1,000 busy agents hold 4 million entries, about 1 GB of heap and a 370 MB snapshot.
  */
 export const DEFAULT_IDEMPOTENCY_WINDOW = 1024;
 

@@ -116,13 +116,16 @@ describe('idempotency index', () => {
   const op = fc.record({
     agent: fc.constantFrom('a0', 'a1', 'a2', 'agent-with-a-longer-id'),
     req: fc.oneof(fc.string({ maxLength: 3 }), fc.integer({ min: 0, max: 3000 }).map((n) => `q${n}`)),
-    digest: fc.constantFrom('d1', 'd2'),
+    // Digests and uuids of the lengths the server makes (22 and 36 characters: kept as bytes), including characters
+    // past latin1 and other lengths (kept as strings), so an entry can move between the two forms when overwritten.
+    digest: fc.constantFrom('d1', 'd2', 'qBGyfGAgMn_WfZ_poZHHxy', '3hAgUFaAOFrYN0KiQdqwe4', 'é'.repeat(22), '€'.repeat(22)),
     outcome: fc.constantFrom('committed' as const, 'rejected' as const),
     seq: fc.integer({ min: 1, max: 1e6 }),
   });
+  const uuidOf = (seq: number): string => (seq % 3 === 0 ? `u${seq}` : `${seq % 5 === 0 ? '€' : 'u'}${String(seq).padStart(35, '0')}`);
   const outcomeOf = (o: Op): IntentOutcome =>
     o.outcome === 'committed'
-      ? { status: 'committed', agent_id: o.agent, req_id: o.req, global_seq: o.seq, uuid: `u${o.seq}`, sim_time: o.seq / 4 }
+      ? { status: 'committed', agent_id: o.agent, req_id: o.req, global_seq: o.seq, uuid: uuidOf(o.seq), sim_time: o.seq / 4 }
       : { status: 'rejected', agent_id: o.agent, req_id: o.req, error: { code: 1, name: 'INTENT_VALIDATION_FAILED', message: `no ${o.seq}`, details: {} } };
 
   /**
@@ -154,7 +157,7 @@ describe('idempotency index', () => {
           fc.property(fc.array(op, { maxLength: 400 }), fc.array(op, { maxLength: 50 }), (ops, probes) => {
             const idx = new IdempotencyIndex({ keyHash: hash, perAgent });
             for (const o of ops) {
-              if (o.outcome === 'committed') idx.recordCommitted(o.agent, o.req, o.digest, o.seq, `u${o.seq}`, o.seq / 4);
+              if (o.outcome === 'committed') idx.recordCommitted(o.agent, o.req, o.digest, o.seq, uuidOf(o.seq), o.seq / 4);
               else idx.record(o.agent, o.req, o.digest, outcomeOf(o));
             }
             const m = model(ops, perAgent);
@@ -172,9 +175,14 @@ describe('idempotency index', () => {
 
   it('finds every entry recorded while the table grows (the entry that triggers a growth included)', () => {
     const idx = new IdempotencyIndex();
-    for (let i = 0; i < 20_000; i++) idx.recordCommitted('a', `r${i}`, 'd', i + 1, 'u', 0);
+    const digest = (i: number): string => String(i).padStart(22, 'd');
+    const uuid = (i: number): string => String(i).padStart(36, 'u');
+    for (let i = 0; i < 20_000; i++) idx.recordCommitted('a', `r${i}`, digest(i), i + 1, uuid(i), 0);
     const lost: number[] = [];
-    for (let i = 0; i < 20_000; i++) if (idx.get('a', `r${i}`)?.outcome.status !== 'committed') lost.push(i);
+    for (let i = 0; i < 20_000; i++) {
+      const e = idx.get('a', `r${i}`);
+      if (e?.outcome.status !== 'committed' || e.digest !== digest(i) || e.outcome.uuid !== uuid(i)) lost.push(i);
+    }
     expect(lost).toEqual([]);
   });
 
