@@ -1,4 +1,5 @@
 /** Command-line options of the load runner (`npm run bench -- arena|ws|sweep [options]`). */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Subprotocol } from '../../server/protocol/index.js';
 import { defaultArenaOptions, type ArenaOptions } from './runner.js';
@@ -18,7 +19,8 @@ export const ARENA_USAGE = `arena-v1 options:
   --server dist|tsx      run the server from dist/ (npm run build first) or from source with tsx (default)
   --durability D         log durability of a server the runner starts (default batch; none/always to compare)
   --gen-nice N           niceness of the load-generator processes (default 10, so a woken client does not preempt
-                         the server mid-fan-out on a shared machine; 0: same priority as the server)`;
+                         the server mid-fan-out on a shared machine; 0: same priority as the server)
+  --cpu-prof DIR         CPU profiles (node --cpu-prof) of the load generators and of a server the runner starts`;
 
 const codecs: Record<string, Subprotocol> = { json: Subprotocol.JSON, msgpack: Subprotocol.MSGPACK, proto: Subprotocol.PROTO };
 
@@ -48,6 +50,7 @@ export function parseArenaArgs(args: readonly string[], defaultClients = 100): A
         clients: { type: 'string' }, entities: { type: 'string' }, warmup: { type: 'string' }, measure: { type: 'string' }, codec: { type: 'string' },
         workers: { type: 'string' }, url: { type: 'string' }, 'token-secret': { type: 'string' }, 'server-pid': { type: 'string' }, 'tick-ms': { type: 'string' },
         world: { type: 'string' }, server: { type: 'string' }, durability: { type: 'string' }, 'gen-nice': { type: 'string' },
+        'cpu-prof': { type: 'string' },
       },
     });
   } catch (err) {
@@ -78,5 +81,6 @@ export function parseArenaArgs(args: readonly string[], defaultClients = 100): A
     ...(v.world !== undefined ? { world: v.world } : {}),
     ...(v.durability !== undefined ? { durability: v.durability as 'batch' | 'none' | 'always' } : {}),
     ...(v['gen-nice'] !== undefined ? { genNice: niceness(v['gen-nice']) } : {}),
+    ...(v['cpu-prof'] !== undefined ? { cpuProfDir: path.resolve(v['cpu-prof']) } : {}),
   };
 }

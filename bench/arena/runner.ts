@@ -40,6 +40,8 @@ export interface ArenaOptions {
   readonly from: 'tsx' | 'dist';
   /** Log durability of a server the runner starts (arena-v1 runs use batch). */
   readonly durability?: 'batch' | 'none' | 'always';
+  /** CPU-profile the load generators and a server the runner starts (node --cpu-prof) into this directory. */
+  readonly cpuProfDir?: string;
   /**
    * Scheduling niceness of the load-generator processes (default 10). Clients belong on other machines; on one
    * shared box a generator woken by each frame the server sends would otherwise preempt the server mid-fan-out and
@@ -165,7 +167,7 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
         WORLDLINE_CONNECTIONS_PER_IP: '100000',
         WORLDLINE_DURABILITY: o.durability ?? 'batch',
       };
-      const spawnOpts = { dataDir, tickMs: o.tickMs, from: o.from, env };
+      const spawnOpts = { dataDir, tickMs: o.tickMs, from: o.from, env, ...(o.cpuProfDir ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] } : {}) };
       try {
         server = await spawnServer({ ...spawnOpts, world });
       } catch (err) {
@@ -196,7 +198,8 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
       for (const w of messageWaiters.splice(0)) w();
     };
     for (let w = 0; w < k; w++) {
-      const child = fork(path.join(here, 'worker.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const profArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] : [];
+      const child = fork(path.join(here, 'worker.ts'), [], { execArgv: ['--import', 'tsx', ...profArgs], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       track(child);
       workers.push(child);
       child.on('message', (m: FromWorker) => {
@@ -272,6 +275,8 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
     const tickWork = (name: string): { meanMs: number; p99Ms: number } => ({ meanMs: round3(promMeanMs(text0, text1, name)), p99Ms: round3(promQuantile(parsePromHistogram(text0, name), parsePromHistogram(text1, name), 0.99)) });
     await until(() => results.length === k, stopAt - Date.now() + 20_000, 'worker results');
     for (const c of workers) c.send({ type: 'exit' } satisfies ToWorker);
+    // A profiled worker writes its profile as it exits: let it, before anything kills it.
+    if (o.cpuProfDir) await until(() => workers.every((c) => c.exitCode !== null || c.signalCode !== null), 20_000, 'workers writing their CPU profiles').catch(() => undefined);
 
     const secs = o.measureMs / 1000;
     const delivery = mergeHistograms(results.map((r) => r.delivery));

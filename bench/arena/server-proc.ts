@@ -31,6 +31,8 @@ export interface SpawnOptions {
   readonly from: 'tsx' | 'dist';
   readonly env?: Readonly<Record<string, string>>;
   readonly startTimeoutMs?: number;
+  /** Extra node options before the script (e.g. --cpu-prof). */
+  readonly nodeArgs?: readonly string[];
 }
 
 const live = new Set<ChildProcess>();
@@ -47,9 +49,9 @@ export function track(c: ChildProcess): void {
 
 export async function spawnServer(o: SpawnOptions): Promise<ServerProcess> {
   fs.mkdirSync(o.dataDir, { recursive: true });
-  const args = o.from === 'dist'
+  const args = [...(o.nodeArgs ?? []), ...(o.from === 'dist'
     ? [path.join(repo, 'bin', 'worldline.js'), 'serve']
-    : ['--import', 'tsx', path.join(repo, 'bench', 'arena', 'serve-entry.ts'), 'serve'];
+    : ['--import', 'tsx', path.join(repo, 'bench', 'arena', 'serve-entry.ts'), 'serve'])];
   args.push('--port', '0', '--host', '127.0.0.1', '--data', o.dataDir, '--world', o.world);
   const child = spawn(process.execPath, args, {
     cwd: repo,
