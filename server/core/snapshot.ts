@@ -13,7 +13,7 @@
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { WorldlineError } from '../errors.js';
-import { canonicalJson, canonicalRecord, parseJsonBytes, utf8 } from './canonical.js';
+import { canonicalJson, parseJsonBytes, utf8 } from './canonical.js';
 import type { IndexCapture, IndexEntry, RecordedOutcome } from './idempotency.js';
 import { SCHEMA_VERSION, type EntityRecord, type WorldState } from './types.js';
 
@@ -85,7 +85,9 @@ function* pieces(doc: SnapshotDoc, index: IndexCapture | undefined, entities: En
     for (let i = 0; i < ents; i += ENTITIES_PER_LINE) {
       const stop = Math.min(ents, i + ENTITIES_PER_LINE);
       let line = '{"entities":[';
-      for (let j = i; j < stop; j++) line += `${j > i ? ',' : ''}[${JSON.stringify(ids[j])},${canonicalRecord(records[j] as EntityRecord)}]`;
+      // canonicalJson, not the per-record cache (canonicalRecord): a snapshot would otherwise leave every record's text
+      // in memory until the record changes (~50 bytes an entity, 10 MB in a 200,000-entity world).
+      for (let j = i; j < stop; j++) line += `${j > i ? ',' : ''}[${JSON.stringify(ids[j])},${canonicalJson(records[j] as EntityRecord)}]`;
       yield Buffer.from(`${line}]}\n`);
     }
   }
