@@ -75,16 +75,20 @@ class Body implements AsyncIterableIterator<Uint8Array> {
     });
   }
 
-  /** Ends the body: `failure` undefined for a clean end, else what the reader gets (first call wins). */
-  finish(failure: unknown): void {
+  /**
+   * Ends the body: `failure` undefined for a clean end, else what the reader gets (first call wins). With `later`, a
+   * reader waiting for a chunk learns of it from a macrotask (setImmediate) rather than at once; see onAbort.
+   */
+  finish(failure: unknown, later = false): void {
     if (this.ended) return;
     this.ended = true;
     this.failure = failure;
     const w = this.waiter;
     this.waiter = undefined;
     if (!w) return;
-    if (failure === undefined) w.resolve({ value: undefined, done: true });
-    else w.reject(failure);
+    const settle = (): void => (failure === undefined ? w.resolve({ value: undefined, done: true }) : w.reject(failure));
+    if (later) setImmediate(settle);
+    else settle();
   }
 
   next(): Promise<IteratorResult<Uint8Array>> {
@@ -175,11 +179,14 @@ export function createHttpFetch(opts: HttpFetchOptions = {}): typeof fetch | und
       const mod = url.protocol === 'https:' ? https : http;
       const req = mod.request(url, { method, headers, agent: agents[url.protocol as 'http:' | 'https:'] });
       const release = (): void => signal?.removeEventListener('abort', onAbort);
-      // Abort: destroy the socket (the server sees the connection close) and hand the reader the signal's reason.
+      // Abort: destroy the socket now (the server sees the connection close) and hand the reader the signal's reason
+      // once the I/O already pending has been handled. The reader's teardown (the provider SDK's stream layers, the
+      // caller's generator) waits for nothing, while other pending events may: a process running many agents reads
+      // a burst of Cancelled frames, each closing a stream, and each frame read first is a generation stopped sooner.
       function onAbort(): void {
         const reason = signal?.reason ?? abortError();
         withoutStacks(() => req.destroy());
-        if (body) body.finish(reason);
+        if (body) body.finish(reason, true);
         else reject(reason);
       }
       signal?.addEventListener('abort', onAbort, { once: true });

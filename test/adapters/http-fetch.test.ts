@@ -125,6 +125,26 @@ describe('http-fetch', () => {
     expect(s.connections).toBe(1);
   });
 
+  it('an abort closes the connection at once and wakes a reader waiting for a chunk on the next turn', async () => {
+    const s = await serve((_req, res) => endless(res));
+    const controller = new AbortController();
+    const r = await fetchImpl(`${s.url}/`, { method: 'POST', body: '{}', signal: controller.signal });
+    const it = (r.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    await it.next();
+    const waiting = it.next();
+    let settled = false;
+    waiting.then(() => (settled = true), () => (settled = true));
+    const reason = new Error('stop');
+    controller.abort(reason);
+    // The socket is closed within abort(); the reader hears of it only after the I/O already pending.
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    expect(settled).toBe(false);
+    await expect(waiting).rejects.toBe(reason);
+    await s.closed[0];
+    // A read after the abort rejects at once.
+    await expect(it.next()).rejects.toBe(reason);
+  });
+
   it('an abort before the answer rejects the fetch with the reason; an aborted signal never sends', async () => {
     const s = await serve((_req, res) => setTimeout(() => endless(res), 200));
     const controller = new AbortController();
