@@ -60,6 +60,7 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
         throw abortReason(req.signal, err);
       }
       quietController(stream.controller);
+      request.attach(stream.controller);
       let outputTokens = 0;
       let reported = false;
       try {

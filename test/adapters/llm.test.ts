@@ -11,7 +11,7 @@ import { providerFromEnv } from '../../adapters/llm/config.js';
 import { openAIProvider } from '../../adapters/llm/openai.js';
 import { CircuitBreaker, resilient } from '../../adapters/llm/resilience.js';
 import { scriptedProvider, tokenize } from '../../adapters/llm/scripted.js';
-import type { ChatMessage, LlmProvider, Usage } from '../../adapters/llm/types.js';
+import { requestSignal, type ChatMessage, type LlmProvider, type Usage } from '../../adapters/llm/types.js';
 import { startFakeLlmServer, type Dialect, type FakeLlmServer, type ReplyPlan } from './fake-llm-server.js';
 
 const messages: ChatMessage[] = [
@@ -141,6 +141,31 @@ describe.each<[Dialect, Transport]>([['openai', 'http-fetch'], ['anthropic', 'ht
     healthy = true;
     expect(await collect(p.stream({ messages }))).toEqual(['back']);
     expect(breaker.state).toBe('closed');
+  });
+});
+
+describe('requestSignal', () => {
+  it('aborts the request signal with the caller\'s reason until the stream is attached, then closes the stream directly', () => {
+    const early = new AbortController();
+    const r1 = requestSignal(early.signal);
+    const reason = new Error('moved on');
+    early.abort(reason);
+    expect(r1.signal?.reason).toBe(reason);
+
+    const caller = new AbortController();
+    const r2 = requestSignal(caller.signal);
+    const stream = new AbortController();
+    r2.attach(stream);
+    caller.abort(new Error('moved on'));
+    // The provider SDK's stream is closed through its own controller; the request signal it only relays is left be.
+    expect(stream.signal.aborted).toBe(true);
+    expect(r2.signal?.aborted).toBe(false);
+
+    const life = new AbortController();
+    const r3 = requestSignal(life.signal);
+    r3.attach(new AbortController());
+    r3.release();
+    expect(getEventListeners(life.signal, 'abort')).toHaveLength(0);
   });
 });
 
