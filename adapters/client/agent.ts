@@ -30,11 +30,12 @@ import {
 } from '../../server/protocol/index.js';
 import { runAct, type ActHost, type ActOptions, type ActResult, type Generate } from './act.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { ViewDigester, defaultDigest, type DigestFunction } from './digest.js';
+import { ViewDigester, defaultDigest, type DigestFunction, type MemberChanges } from './digest.js';
 import { Emitter } from './emitter.js';
 import { ObservationQueue } from './observations.js';
 import { OPEN, frameOf, resolveWebSocket, type SocketCloseEvent, type SocketMessageEvent, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 import { ClockSync, LatencyRing, type ClockEstimate, type LatencySummary } from './stats.js';
+import { nextTurn } from './turn.js';
 import { ViewState, type Observation, type View } from './view.js';
 
 export type CodecName = 'json' | 'msgpack' | 'proto';
@@ -726,17 +727,26 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
       this.deliver(o);
       return;
     }
-    // Canonicalise now: the texts must be of this view_seq's view, whatever arrives before the hashes are done.
-    // The digester keeps its member hashes entity by entity, so it sees every view, checked or not.
-    const changes = digester.changes(o.view.entities, this.state.touched);
+    // A delta's digest is worked out on the next turn of the event loop (nextTurn), after the frames already read:
+    // only this observation's delivery waits for it, while other agents' Cancelled frames may be waiting in this
+    // process. A view is never mutated (a delta copies what it changes), so `entities` is still this view_seq's view
+    // then, and `touched` is this delta's own set. A snapshot's waits only for the checks before it, as its
+    // observation is the first a new connection delivers. The digester keeps its member hashes entity by entity, so
+    // it sees every view, checked or not, in order (the chain).
+    const entities = o.view.entities;
+    const touched = this.state.touched;
     const viewEpoch = this.viewEpoch;
+    const changes = async (): Promise<MemberChanges> => {
+      if (o.type === 'delta') await nextTurn();
+      return digester.changes(entities, touched);
+    };
     if (expected === '') {
-      this.verifyTail = this.verifyTail.then(() => digester.apply(changes)).then(() => {});
+      this.verifyTail = this.verifyTail.then(changes).then((c) => digester.apply(c)).then(() => {});
       this.deliver(o);
       return;
     }
     this.verifyTail = this.verifyTail.then(async () => {
-      const got = await digester.apply(changes);
+      const got = await digester.apply(await changes());
       if (viewEpoch !== this.viewEpoch || this.phase === 'closed') return;
       if (got !== expected) {
         this.counters.digestMismatches++;

@@ -79,6 +79,29 @@ describe('client SDK edge cases (fake socket)', () => {
     agent.close();
   });
 
+  it('a delta is applied at once and observed, digest-checked, on the next turn, after frames read in the same one', async () => {
+    const { agent, sockets } = await connected();
+    const order: string[] = [];
+    agent.on('observation', (o) => order.push(`observed ${o.viewSeq}`));
+    agent.on('cancelled', (c) => order.push(`cancelled ${c.req_id}`));
+    const s0 = sockets[0]!;
+    const d1 = await digestOfX(1);
+    // One task: a delta, then a Cancelled (ws delivers the frames of one read synchronously).
+    s0.deliver(deltaX(0, 1, 1, d1));
+    expect(agent.viewSeq).toBe(1);
+    expect(agent.view.entities['e']?.['x']).toBe(1);
+    s0.deliver({ type: 'cancelled', req_id: 'g1', reason: 'stale', stale_due_to: [{ view_seq: 1, global_seq: 1, kind: 'Say' }], server_time: 0 });
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    expect(order).toEqual(['cancelled g1']);
+    await agent.settled();
+    expect(order).toEqual(['cancelled g1', 'observed 1']);
+    // A wrong digest is still caught on that turn: the SDK resynchronises from a snapshot.
+    const resync = new Promise((resolve) => agent.once('resync', resolve));
+    s0.deliver(deltaX(1, 2, 2, d1));
+    expect(await resync).toMatchObject({ reason: 'digest-mismatch' });
+    agent.close();
+  });
+
   it('observations() leaves no listener on a long-lived signal once its stream ends (break or close)', async () => {
     const { agent, sockets } = await connected({ verifyDigests: false });
     const life = new AbortController();
