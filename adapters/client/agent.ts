@@ -36,7 +36,7 @@ import { ObservationQueue } from './observations.js';
 import { OPEN, frameOf, resolveWebSocket, type SocketCloseEvent, type SocketMessageEvent, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 import { ClockSync, LatencyRing, type ClockEstimate, type LatencySummary } from './stats.js';
 import { nextTurn } from './turn.js';
-import { ViewState, type Observation, type View } from './view.js';
+import { ViewState, entitiesOf, type Observation, type View } from './view.js';
 
 export type CodecName = 'json' | 'msgpack' | 'proto';
 
@@ -729,16 +729,17 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     }
     // A delta's digest is worked out on the next turn of the event loop (nextTurn), after the frames already read:
     // only this observation's delivery waits for it, while other agents' Cancelled frames may be waiting in this
-    // process. A view is never mutated (a delta copies what it changes), so `entities` is still this view_seq's view
+    // process. A view is never mutated (a delta copies what it changes), so `view` is still this view_seq's view
     // then, and `touched` is this delta's own set. A snapshot's waits only for the checks before it, as its
     // observation is the first a new connection delivers. The digester keeps its member hashes entity by entity, so
     // it sees every view, checked or not, in order (the chain).
-    const entities = o.view.entities;
+    const view = o.view;
     const touched = this.state.touched;
     const viewEpoch = this.viewEpoch;
     const changes = async (): Promise<MemberChanges> => {
       if (o.type === 'delta') await nextTurn();
-      return digester.changes(entities, touched);
+      // Only the touched entities when they are known: a delta's view builds its whole table only when read.
+      return digester.changes(touched ? entitiesOf(view, touched) : view.entities, touched);
     };
     if (expected === '') {
       this.verifyTail = this.verifyTail.then(changes).then((c) => digester.apply(c)).then(() => {});

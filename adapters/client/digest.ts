@@ -148,7 +148,7 @@ export class ViewDigester {
   private readonly members = new Map<string, { text: string; value: bigint }>();
   private sum = 0n;
   private readonly digestFn: DigestFunction;
-  /** The entities of the last view changes() saw: never mutated by the SDK, so an unchanged record is the same object. */
+  /** The entities of the last whole view changes() saw: never mutated by the SDK, so an unchanged record is the same object. */
   private prepared: Readonly<Record<string, unknown>> = {};
 
   constructor(digest: DigestFunction | undefined = defaultDigest()) {
@@ -164,14 +164,14 @@ export class ViewDigester {
   /**
    * The member changes from the last view passed here to `entities`, computed synchronously (so they capture this
    * view). Records are compared by identity: the caller must not mutate a record it has passed in. `touched`, when
-   * known, names every entity that may differ from that last view (added, changed or removed): only those are looked
-   * at, so a delta costs what it changed, not the size of the view.
+   * known, names every entity that may differ from the view before (added, changed or removed): only those are
+   * looked at (so a delta costs what it changed, not the size of the view), and `entities` need hold no others.
+   * Without it every entity is compared with the last whole view passed here, and every member known and not in
+   * `entities` is removed.
    */
   changes(entities: Readonly<Record<string, unknown>>, touched?: Iterable<string>): MemberChanges {
-    const prev = this.prepared;
     const set: Array<[string, string]> = [];
     const removed: string[] = [];
-    this.prepared = entities;
     if (touched) {
       for (const id of touched) {
         if (Object.prototype.hasOwnProperty.call(entities, id)) set.push([id, memberText(id, entities[id])]);
@@ -179,11 +179,17 @@ export class ViewDigester {
       }
       return { set, removed };
     }
+    const prev = this.prepared;
+    this.prepared = entities;
     for (const id of Object.keys(entities)) {
       const r = entities[id];
       if (prev[id] !== r || !Object.prototype.hasOwnProperty.call(prev, id)) set.push([id, memberText(id, r)]);
     }
-    for (const id of Object.keys(prev)) if (!Object.prototype.hasOwnProperty.call(entities, id)) removed.push(id);
+    // The members known (applied) and those of the last whole view (prepared, maybe not applied yet).
+    const gone = new Set<string>();
+    for (const id of Object.keys(prev)) if (!Object.prototype.hasOwnProperty.call(entities, id)) gone.add(id);
+    for (const id of this.members.keys()) if (!Object.prototype.hasOwnProperty.call(entities, id)) gone.add(id);
+    removed.push(...gone);
     return { set, removed };
   }
 

@@ -149,48 +149,159 @@ function ownPath(root: Container, pointer: string, owned: Set<unknown>): void {
   }
 }
 
+type EntityRecord = Readonly<Record<string, JsonValue>>;
+type Table = Readonly<Record<string, EntityRecord>>;
+
+/** In a view's pending changes: the entity was removed. */
+const REMOVED = Symbol('removed');
+/** What entityIn() gives for an entity the view does not have. */
+const ABSENT = Symbol('absent');
+
 /**
- * Applies entity-scoped ops (already cloned, so the view may keep their values) to a copy of `view` that shares
+ * A view made by deltas holds, until its entity table is first read, the table of an earlier view and the entities
+ * changed since (in the order they changed; `reinserted` names those removed and added again, which move to the end
+ * of the table as they would have). Its `entities` getter builds the table once and lets go of the rest.
+ */
+interface Pending {
+  base: Table;
+  changed: Map<string, EntityRecord | typeof REMOVED>;
+  reinserted: Set<string> | undefined;
+  table: Table | undefined;
+}
+
+const PENDING = Symbol('pending view');
+/** Pending changes past which a delta builds its parent's table first, so a view's own copy stays bounded. */
+const MAX_PENDING = 64;
+const EMPTY: Table = Object.freeze({});
+
+function pendingOf(view: View): Pending | undefined {
+  return (view as { [PENDING]?: Pending })[PENDING];
+}
+
+function materialize(p: Pending): Table {
+  if (p.table) return p.table;
+  const t: Record<string, EntityRecord> = { ...p.base };
+  for (const [id, r] of p.changed) {
+    if (r === REMOVED || p.reinserted?.has(id)) delete t[id];
+    if (r !== REMOVED) t[id] = r;
+  }
+  p.table = t;
+  p.base = EMPTY;
+  p.changed = new Map();
+  p.reinserted = undefined;
+  return t;
+}
+
+/**
+ * A view whose entity table is built when first read. Every delta used to copy the whole table (a 207-entity view:
+ * ~10 µs and ~40 KB per delta, which lived until the next delta and so survived young-generation collections: in an
+ * agent process holding a hundred views most of the scavengers' copying); most views are never read whole (the SDK
+ * reads the entities a delta touched), and a generation reads its view once. `entities` is an own enumerable
+ * property, so JSON.stringify, spreading and structured cloning see the table as they see a plain object's.
+ */
+function pendingView(p: Pending): View {
+  const view = {};
+  Object.defineProperty(view, 'entities', { enumerable: true, get: () => materialize(p) });
+  Object.defineProperty(view, PENDING, { value: p });
+  return view as View;
+}
+
+/** The entity `id` of `view` (ABSENT when it has none), without building a pending view's table. */
+function entityIn(view: View, id: string): EntityRecord | typeof ABSENT {
+  const p = pendingOf(view);
+  const table = p === undefined ? view.entities : p.table;
+  if (table) return Object.prototype.hasOwnProperty.call(table, id) ? table[id]! : ABSENT;
+  const r = p!.changed.get(id);
+  if (r !== undefined) return r === REMOVED ? ABSENT : r;
+  return Object.prototype.hasOwnProperty.call(p!.base, id) ? p!.base[id]! : ABSENT;
+}
+
+/** The entities among `ids` that `view` has, as a table of just those (for the digest of a delta's touched entities). */
+export function entitiesOf(view: View, ids: Iterable<string>): Record<string, JsonValue> {
+  const out: Record<string, JsonValue> = {};
+  for (const id of ids) {
+    const r = entityIn(view, id);
+    if (r !== ABSENT) out[id] = r as JsonValue;
+  }
+  return out;
+}
+
+/**
+ * Applies entity-scoped ops (already cloned, so the view may keep their values) to make a view that shares `view`'s
  * untouched entities, and within a touched entity every member the ops do not reach: each container on an op's
  * path is copied (shallowly, once per delta), then the op patches it in place with fast-json-patch's validation;
- * any failing op throws, and `view` is left as it was. `touched` collects the ids of every entity added, changed or
- * removed.
+ * any failing op throws, and `view` is left as it was. The new view's table is built only when read (pendingView).
+ * `touched` collects the ids of every entity added, changed or removed.
  */
 function applyShared(view: View, ops: readonly WireOp[], touched: Set<string>): View {
-  const entities = { ...view.entities } as Record<string, Record<string, JsonValue>>;
+  const changed = new Map<string, EntityRecord | typeof REMOVED>();
+  let reinserted: Set<string> | undefined;
   /** Containers this delta made (copies, and the ops' own values): patched in place from then on. */
   const owned = new Set<unknown>();
+  const current = (id: string): EntityRecord | typeof ABSENT => {
+    const r = changed.get(id);
+    if (r !== undefined) return r === REMOVED ? ABSENT : r;
+    return entityIn(view, id);
+  };
+  const set = (id: string, r: EntityRecord | typeof REMOVED): void => {
+    if (changed.get(id) === REMOVED && r !== REMOVED) {
+      // Removed and added again: it goes to the end of the table, after the entities added before it.
+      changed.delete(id);
+      (reinserted ??= new Set()).add(id);
+    }
+    changed.set(id, r);
+  };
   for (const op of ops) {
     const { id, rest } = entityTarget(op.path)!;
-    const has = Object.prototype.hasOwnProperty.call(entities, id);
+    const cur = current(id);
+    const has = cur !== ABSENT;
     if (rest === '') {
       if (op.op === 'remove' || op.op === 'replace') {
-        if (!has) throw new JsonPatchError(`Cannot ${op.op} a missing entity: ${op.path}`, 'OPERATION_PATH_UNRESOLVABLE', 0, op as never, entities);
+        if (!has) throw new JsonPatchError(`Cannot ${op.op} a missing entity: ${op.path}`, 'OPERATION_PATH_UNRESOLVABLE', 0, op as never, undefined);
         if (op.op === 'remove') {
-          delete entities[id];
+          set(id, REMOVED);
           touched.add(id);
           continue;
         }
       }
       if (op.op === 'add' || op.op === 'replace') {
-        entities[id] = op.value as Record<string, JsonValue>;
+        set(id, op.value as EntityRecord);
         owned.add(op.value);
         touched.add(id);
       }
       continue;
     }
-    let target = entities[id] as Container | undefined;
-    if (!has || target === null || typeof target !== 'object') throw new JsonPatchError(`Cannot perform an '${op.op}' operation at a path that does not exist: ${op.path}`, 'OPERATION_PATH_UNRESOLVABLE', 0, op as never, entities);
+    let target = cur as Container | typeof ABSENT;
+    if (!has || target === null || typeof target !== 'object') throw new JsonPatchError(`Cannot perform an '${op.op}' operation at a path that does not exist: ${op.path}`, 'OPERATION_PATH_UNRESOLVABLE', 0, op as never, undefined);
     if (!owned.has(target)) {
       target = copyOf(target);
       owned.add(target);
-      entities[id] = target as Record<string, JsonValue>;
+      set(id, target as EntityRecord);
     }
     touched.add(id);
     ownPath(target, rest, owned);
     applyOperation(target, { ...op, path: rest } as never, true, true);
   }
-  return { entities };
+  return combine(view, changed, reinserted);
+}
+
+/** The view `changed` (one delta's, in order) makes of `view`: pending on `view`'s table, or on the one it waits on. */
+function combine(view: View, changed: Map<string, EntityRecord | typeof REMOVED>, reinserted: Set<string> | undefined): View {
+  const parent = pendingOf(view);
+  if (parent === undefined || parent.table || parent.changed.size + changed.size > MAX_PENDING) {
+    const base = parent === undefined ? view.entities : materialize(parent);
+    return pendingView({ base, changed, reinserted, table: undefined });
+  }
+  const merged = new Map(parent.changed);
+  let again = parent.reinserted ? new Set(parent.reinserted) : undefined;
+  for (const [id, r] of changed) {
+    if ((merged.get(id) === REMOVED && r !== REMOVED) || reinserted?.has(id)) {
+      merged.delete(id);
+      (again ??= new Set()).add(id);
+    }
+    merged.set(id, r);
+  }
+  return pendingView({ base: parent.base, changed: merged, reinserted: again, table: undefined });
 }
 
 export class ViewState {

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import fastJsonPatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import { ViewDigester, canonicalText, defaultDigest, nodeDigest, viewDigest, webCryptoDigest } from '../../adapters/client/digest.js';
-import { ViewState, type View } from '../../adapters/client/view.js';
+import { ViewState, entitiesOf, type View } from '../../adapters/client/view.js';
 import type { JsonValue, ObservationDelta, WireOp } from '../../server/protocol/index.js';
 
 const { applyPatch, deepClone } = fastJsonPatch;
@@ -139,6 +139,58 @@ describe('ViewState', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('ViewState without reading the views in between', () => {
+  const ids = ['a', 'b', 'c', 'd', 'e'];
+  const rec = fc.dictionary(fc.constantFrom('x', 'y'), fc.integer({ min: 0, max: 3 }), { maxKeys: 2 });
+  const op: fc.Arbitrary<WireOp> = fc.oneof(
+    fc.record({ op: fc.constantFrom('add' as const, 'replace' as const), path: fc.constantFrom(...ids).map((id) => `/entities/${id}`), value: rec as fc.Arbitrary<JsonValue> }),
+    fc.record({ op: fc.constant('remove' as const), path: fc.constantFrom(...ids).map((id) => `/entities/${id}`) }),
+    fc.record({ op: fc.constantFrom('add' as const, 'replace' as const), path: fc.tuple(fc.constantFrom(...ids), fc.constantFrom('x', 'y')).map(([id, k]) => `/entities/${id}/${k}`), value: fc.integer({ min: 0, max: 3 }) }),
+  );
+
+  it('gives every view, read late, exactly (key order too) what fast-json-patch gives step by step, and the same digest', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(fc.constantFrom(...ids), rec, { maxKeys: 3 }), fc.array(fc.array(op, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 90 }), async (initial, deltas) => {
+        const s = stateWith(initial as Record<string, Record<string, JsonValue>>);
+        const digester = new ViewDigester();
+        await digester.apply(digester.changes(s.view.entities));
+        let want = deepClone(s.view) as View;
+        const views: Array<[View, string]> = [];
+        for (const ops of deltas) {
+          const next = reference(want, ops);
+          if (next === 'error') {
+            expect(() => s.delta(delta(s, ops))).toThrow();
+            continue;
+          }
+          s.delta(delta(s, ops));
+          want = next;
+          views.push([s.view, JSON.stringify(want)]);
+          expect(await digester.apply(digester.changes(entitiesOf(s.view, s.touched!), s.touched))).toBe(await viewDigest(want as { entities: Record<string, unknown> }));
+        }
+        // Read only now, newest first, then oldest first: each is the view of its own step.
+        for (const [v, json] of [...views].reverse()) expect(JSON.stringify(v)).toBe(json);
+        for (const [v, json] of views) expect(JSON.stringify({ ...v })).toBe(json);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps views right past the pending changes a view holds before its parent\'s table is built', () => {
+    const s = stateWith({ a: { x: 0 } });
+    let want: Record<string, JsonValue> = { a: { x: 0 } };
+    const views: Array<[View, string]> = [];
+    for (let i = 0; i < 150; i++) {
+      const ops: WireOp[] = [{ op: 'add', path: `/entities/n${i}`, value: { i } }, { op: 'replace', path: '/entities/a/x', value: i }];
+      if (i % 7 === 3) ops.push({ op: 'remove', path: `/entities/n${i - 3}` });
+      s.delta(delta(s, ops));
+      want = { ...want, [`n${i}`]: { i }, a: { x: i } };
+      if (i % 7 === 3) delete want[`n${i - 3}`];
+      views.push([s.view, JSON.stringify({ entities: want })]);
+    }
+    for (const [v, json] of [...views].reverse()) expect(JSON.stringify(v)).toBe(json);
   });
 });
 
