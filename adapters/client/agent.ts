@@ -451,7 +451,10 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
       return;
     }
     this.ws = ws;
-    ws.binaryType = 'arraybuffer';
+    // `ws` (Node) hands a binary frame over as the Buffer it was read into when asked for 'nodebuffer', instead of
+    // copying it into a new ArrayBuffer; a browser ignores a binaryType it does not know, and gets 'arraybuffer'.
+    ws.binaryType = 'nodebuffer';
+    if (ws.binaryType !== 'nodebuffer') ws.binaryType = 'arraybuffer';
     ws.onopen = () => {
       if (epoch === this.epoch) void this.hello(epoch);
     };

@@ -3,6 +3,7 @@
  * demand: frames delivered back to back in one task, a server that never answers, a gap at a chosen view_seq.
  */
 import { getEventListeners } from 'node:events';
+import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
 import { connect, viewDigest, type Agent, type Observation } from '../../adapters/client/index.js';
 import { deltaX, fakeSockets, welcome, type FakeSocket } from './fake-socket.js';
@@ -100,6 +101,37 @@ describe('client SDK edge cases (fake socket)', () => {
     s0.deliver(deltaX(1, 2, 2, d1));
     expect(await resync).toMatchObject({ reason: 'digest-mismatch' });
     agent.close();
+  });
+
+  it('asks the socket for nodebuffer frames (ws) and falls back to arraybuffer where the type is unknown (browsers)', async () => {
+    const f = fakeSockets();
+    const asked: string[] = [];
+    class BrowserLike extends f.WebSocket {
+      constructor(url: string) {
+        super(url);
+        let type = 'blob';
+        // A browser's WebSocket ignores a binaryType it does not know.
+        Object.defineProperty(this, 'binaryType', {
+          get: () => type,
+          set: (v: string) => {
+            asked.push(v);
+            if (v === 'blob' || v === 'arraybuffer') type = v;
+          },
+        });
+      }
+    }
+    const p = connect('ws://fake/v1/worlds/w/ws', { token: 't', agentId: 'a', codec: 'json', WebSocket: BrowserLike, pingIntervalMs: 0, reconnect: false });
+    await waitUntil(() => (f.sockets[0]?.of('hello').length ?? 0) === 1, 'the first hello');
+    expect(asked).toEqual(['nodebuffer', 'arraybuffer']);
+    expect(f.sockets[0]!.binaryType).toBe('arraybuffer');
+    const view = { entities: {} };
+    f.sockets[0]!.deliver(welcome(0, { view, digest: await viewDigest(view) }));
+    (await p).close();
+    const ws = new WebSocket('ws://127.0.0.1:9');
+    ws.on('error', () => {});
+    ws.binaryType = 'nodebuffer';
+    expect(ws.binaryType).toBe('nodebuffer');
+    ws.terminate();
   });
 
   it('observations() leaves no listener on a long-lived signal once its stream ends (break or close)', async () => {
