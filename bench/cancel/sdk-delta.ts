@@ -1,8 +1,9 @@
 /**
  * What one delta costs an SDK agent in the cancel bench's world, alone: the view of a conversation with a room and
  * N people (as each agent of a 200-agent run sees it), and the delta a Say makes (the room's last 12 lines replaced,
- * its count, the speaker's `said`). Per delta, medians of R runs: ViewState.delta (clone the ops, copy the view,
- * patch) and the digest (canonical texts of the touched entities, their SHA-256 and the sum).
+ * its count, the speaker's `said`). Per delta, medians of R runs: ViewState.delta (clone the ops, copy what they
+ * change, patch; the view's entity table is built only when read) and the digest (canonical texts of the touched
+ * entities, as the SDK reads them, their SHA-256 and the sum).
  *
  *   node --import tsx bench/cancel/sdk-delta.ts [--people 205] [--deltas 20000]
  *
@@ -10,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ViewDigester } from '../../adapters/client/digest.js';
-import { ViewState } from '../../adapters/client/view.js';
+import { ViewState, entitiesOf } from '../../adapters/client/view.js';
 import type { JsonValue, ObservationDelta, WireOp } from '../../server/protocol/index.js';
 
 const { values } = parseArgs({ options: { people: { type: 'string' }, deltas: { type: 'string' } } });
@@ -48,7 +49,7 @@ for (let run = 0; run < RUNS; run++) {
     const a = performance.now();
     state.delta(d);
     const b = performance.now();
-    await digester.apply(digester.changes(state.view.entities, state.touched));
+    await digester.apply(digester.changes(entitiesOf(state.view, state.touched!), state.touched));
     tApply += b - a;
     tDigest += performance.now() - b;
   }
