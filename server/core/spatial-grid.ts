@@ -1,9 +1,10 @@
 /**
  * A uniform grid over the plane. With the cell size equal to the query radius, a radius query visits 3x3 cells,
  * so its cost is proportional to the number of items near the point, not to the number of items in the world.
- * A cell keeps its items' coordinates in arrays of doubles beside the items, so a query filters by distance
- * reading contiguous memory and touches only the items it keeps (in a large world the items are scattered in the
- * heap and each one read is a cache miss). Moves are O(1): swap-remove, push.
+ * A cell keeps its items' coordinates in one array of doubles beside the items (x, y interleaved), so a query filters
+ * by distance reading contiguous memory and touches only the items it keeps (in a large world the items are
+ * scattered in the heap and each one read is a cache miss; so is each array a cell holds, which is why the
+ * coordinates share one). Moves are O(1): swap-remove, push.
  */
 
 /** An item stored in one grid, with where it sits (maintained by the grid). */
@@ -16,8 +17,8 @@ export interface GridItem {
 export interface GridCell<T> {
   readonly key: number;
   readonly items: T[];
-  readonly xs: number[];
-  readonly ys: number[];
+  /** The items' coordinates: items[i] is at (xy[2i], xy[2i + 1]). */
+  readonly xy: number[];
 }
 
 const SMALL = 0x4000;
@@ -49,8 +50,9 @@ export class SpatialGrid<T extends GridItem> {
     const old = item.gridCell as GridCell<T> | undefined;
     if (old !== undefined) {
       if (old.key === k) {
-        old.xs[item.gridSlot] = x;
-        old.ys[item.gridSlot] = y;
+        const at = item.gridSlot * 2;
+        old.xy[at] = x;
+        old.xy[at + 1] = y;
         return;
       }
       this.removeFrom(old, item);
@@ -59,17 +61,15 @@ export class SpatialGrid<T extends GridItem> {
     }
     let cell = this.cells.get(k);
     if (cell === undefined) {
-      // Seeded with a double so the coordinate arrays hold unboxed doubles from the start.
-      cell = { key: k, items: [], xs: [0.5], ys: [0.5] };
-      cell.xs.length = 0;
-      cell.ys.length = 0;
+      // Seeded with a double so the coordinate array holds unboxed doubles from the start.
+      cell = { key: k, items: [], xy: [0.5] };
+      cell.xy.length = 0;
       this.cells.set(k, cell);
     }
     item.gridCell = cell as GridCell<GridItem>;
     item.gridSlot = cell.items.length;
     cell.items.push(item);
-    cell.xs.push(x);
-    cell.ys.push(y);
+    cell.xy.push(x, y);
   }
 
   delete(item: T): void {
@@ -83,13 +83,14 @@ export class SpatialGrid<T extends GridItem> {
   private removeFrom(cell: GridCell<T>, item: T): void {
     // Swap-remove; empty cells are kept: an area that held items once will likely hold them again.
     const last = cell.items.pop() as T;
-    const lx = cell.xs.pop() as number;
-    const ly = cell.ys.pop() as number;
+    const xy = cell.xy;
+    const ly = xy.pop() as number;
+    const lx = xy.pop() as number;
     if (last !== item) {
       const at = item.gridSlot;
       cell.items[at] = last;
-      cell.xs[at] = lx;
-      cell.ys[at] = ly;
+      xy[at * 2] = lx;
+      xy[at * 2 + 1] = ly;
       last.gridSlot = at;
     }
   }
@@ -107,7 +108,8 @@ export class SpatialGrid<T extends GridItem> {
     for (let cx = x0; cx <= x1; cx++) {
       for (let cy = y0; cy <= y1; cy++) {
         const cell = this.cells.get(cellKey(cx, cy));
-        if (cell !== undefined && cell.items.length > 0) out[n++] = cell;
+        // Tested on the coordinates, which the caller reads next, not on the items, which it may not read.
+        if (cell !== undefined && cell.xy.length > 0) out[n++] = cell;
       }
     }
     return n;

@@ -23,6 +23,8 @@ export interface ObserverItem extends GridItem {
   y: number;
   /** Stamp of the last candidate query that returned this observer (dedupes overlapping queries). */
   visit: number;
+  /** Its entity's grid entry, the latest place() made or kept (check `gone` before trusting its record). */
+  entityPos: EntityPos | undefined;
 }
 
 /**
@@ -43,6 +45,13 @@ export class EntityPos implements GridItem {
   slot = 0;
   /** For the observation engine: the frozen list [id] its cause rings share (see Observation.single). */
   single: readonly string[] | undefined = undefined;
+  /** For the observation engine: the entity's JSON Pointer paths, kept here to skip a lookup by id per change. */
+  paths: unknown = undefined;
+  /**
+   * The observer whose own entity this is (kept by place() and attach()), so a change reaches it without a lookup by
+   * id: in a large world each lookup in a map of every entity or observer is a cache miss.
+   */
+  observer: ObserverItem | undefined = undefined;
   constructor(readonly id: string) {}
 }
 
@@ -98,10 +107,12 @@ export class Visibility<O extends ObserverItem> {
     const x = rec?.['x'];
     const y = rec?.['y'];
     let p = this.entityPos.get(id);
-    const o = this.observers.get(id);
+    // An entry knows its entity's observer (attach() keeps that up to date): no lookup in the observers' map.
+    const o = p !== undefined ? (p.observer as O | undefined) : this.observers.get(id);
     if (num(x) && num(y)) {
       if (p === undefined) {
         p = new EntityPos(id);
+        p.observer = o;
         this.entityPos.set(id, p);
       }
       p.rec = rec;
@@ -110,6 +121,7 @@ export class Visibility<O extends ObserverItem> {
       if (o !== undefined) {
         o.x = x;
         o.y = y;
+        o.entityPos = p;
         og.set(o, x, y);
       }
     } else {
@@ -122,6 +134,13 @@ export class Visibility<O extends ObserverItem> {
       if (o !== undefined) og.delete(o);
     }
     return p;
+  }
+
+  /** Positions a newly registered observer's entity and links its grid entry to it (call once the observer is in the map). */
+  attach(o: O, rec: EntityRecord | undefined): EntityPos | undefined {
+    const p = this.entityPos.get(o.id);
+    if (p !== undefined) p.observer = o;
+    return this.place(o.id, rec);
   }
 
   /** The exact rule: does observer `obs` see entity `id` (current record `rec`)? */
@@ -181,8 +200,10 @@ export class Visibility<O extends ObserverItem> {
    * distance filter is exact for the distance part of the policy, so observers it leaves out see the entity
    * neither before nor after. With a pure distance policy, `near` gets for each observer whether it sees the
    * entity before (NEAR_BEFORE) and after (NEAR_AFTER), which is then the whole rule; otherwise NEAR_UNKNOWN.
+   * `selfObserver`, when the caller knows it, is the observer whose own entity `id` is (undefined: none), which
+   * spares a lookup by id.
    */
-  observersOf(id: string, before: EntityRecord | undefined, after: EntityRecord | undefined, out: O[], near: number[]): number {
+  observersOf(id: string, before: EntityRecord | undefined, after: EntityRecord | undefined, out: O[], near: number[], selfObserver: O | undefined | null = null): number {
     const stamp = ++this.visitStamp;
     let n = 0;
     if (this.everything) {
@@ -213,25 +234,26 @@ export class Visibility<O extends ObserverItem> {
         if (hasB) nc = og.cellsInBox(bx - r, by - r, bx + r, by + r, cells, nc);
         if (hasA) nc = og.cellsInBox(ax - r, ay - r, ax + r, ay + r, cells, nc);
       }
-      const self = this.observers.get(id);
+      const self = selfObserver === null ? this.observers.get(id) : selfObserver;
       for (let c = 0; c < nc; c++) {
         const cell = cells[c] as GridCell<O>;
-        const xs = cell.xs;
-        const ys = cell.ys;
-        for (let i = 0; i < xs.length; i++) {
+        const xy = cell.xy;
+        for (let j = 0; j < xy.length; j += 2) {
+          const x = xy[j] as number;
+          const y = xy[j + 1] as number;
           let f = 0;
           if (hasB) {
-            const dx = (xs[i] as number) - bx;
-            const dy = (ys[i] as number) - by;
+            const dx = x - bx;
+            const dy = y - by;
             if (dx * dx + dy * dy <= r2) f = NEAR_BEFORE;
           }
           if (hasA) {
-            const dx = (xs[i] as number) - ax;
-            const dy = (ys[i] as number) - ay;
+            const dx = x - ax;
+            const dy = y - ay;
             if (dx * dx + dy * dy <= r2) f |= NEAR_AFTER;
           }
           if (f === 0) continue;
-          const o = cell.items[i] as O;
+          const o = cell.items[j >> 1] as O;
           if (o.visit === stamp || o === self) continue;
           o.visit = stamp;
           out[n] = o;
@@ -274,10 +296,11 @@ export class Visibility<O extends ObserverItem> {
       const nc = this.entityGrid.cellsInBox(x - r, y - r, x + r, y + r, cells, 0);
       for (let c = 0; c < nc; c++) {
         const cell = cells[c] as GridCell<EntityPos>;
-        for (let i = 0; i < cell.xs.length; i++) {
-          const dx = (cell.xs[i] as number) - x;
-          const dy = (cell.ys[i] as number) - y;
-          if (dx * dx + dy * dy <= r2) fn((cell.items[i] as EntityPos).id);
+        const xy = cell.xy;
+        for (let j = 0; j < xy.length; j += 2) {
+          const dx = (xy[j] as number) - x;
+          const dy = (xy[j + 1] as number) - y;
+          if (dx * dx + dy * dy <= r2) fn((cell.items[j >> 1] as EntityPos).id);
         }
       }
     }
@@ -307,12 +330,11 @@ export class Visibility<O extends ObserverItem> {
     let n = 0;
     for (let c = 0; c < nc; c++) {
       const cell = cells[c] as GridCell<EntityPos>;
-      const xs = cell.xs;
-      const ys = cell.ys;
-      for (let i = 0; i < xs.length; i++) {
-        const dx = (xs[i] as number) - x;
-        const dy = (ys[i] as number) - y;
-        if (dx * dx + dy * dy <= r2) out[n++] = cell.items[i] as EntityPos;
+      const xy = cell.xy;
+      for (let j = 0; j < xy.length; j += 2) {
+        const dx = (xy[j] as number) - x;
+        const dy = (xy[j + 1] as number) - y;
+        if (dx * dx + dy * dy <= r2) out[n++] = cell.items[j >> 1] as EntityPos;
       }
     }
     return n;
