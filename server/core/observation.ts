@@ -78,8 +78,14 @@ interface Cause {
   readonly global_seq: number;
   readonly kind: string;
   readonly changed: readonly string[];
+  /**
+   * Fast mode: the grid entry of the effect's one changed entity. The observers it hits find it in their rings at
+   * flush, so onEffect writes only the ring of each (not also a list of touched entities: in a large world each
+   * observer array written per hit is a cache miss).
+   */
+  readonly pos: EntityPos | undefined;
 }
-const NO_CAUSE: Cause = { global_seq: 0, kind: '', changed: [] };
+const NO_CAUSE: Cause = { global_seq: 0, kind: '', changed: [], pos: undefined };
 
 /** spatialOrder's keys: cell * ORDER_SLOTS + list index, exact in a double (2^32 cells x 2^20 slots < 2^53). */
 const ORDER_SLOTS = 2 ** 20;
@@ -445,10 +451,13 @@ export class ObservationEngine {
       const nc = vis.observersOf(ch.id, ch.before, ch.after, cands, near, entSelf[i]);
       if (this.fast) {
         // Every observer the grid returns sees the entity before or after: a hit. Only one that has not moved in
-        // this quantum needs to remember the entity (a moved one is rebuilt whole at flush). An entity with no grid
-        // entry was never positioned, so no view holds it and the grid returned no observer for it.
+        // this quantum needs to remember the entity (a moved one is rebuilt whole at flush), and only when the effect
+        // changed several: the one entity of a single change is in the effect's cause, which the hit puts in the
+        // observer's ring (Cause.pos). An entity with no grid entry was never positioned, so no view holds it and the
+        // grid returned no observer for it.
         const p = entPos[i];
-        for (let j = 0; j < nc; j++) this.markFast(cands[j] as Observer, p);
+        const remember = ents.length > 1 ? p : undefined;
+        for (let j = 0; j < nc; j++) this.markFast(cands[j] as Observer, remember);
         const self = entSelf[i];
         if (self) {
           this.markFast(self, p);
@@ -483,14 +492,16 @@ export class ObservationEngine {
       return;
     }
     let changed: readonly string[];
+    let pos: EntityPos | undefined;
     if (ents.length === 1) {
       const p0 = entPos[0];
       const id = (ents[0] as EntityChange).id;
       changed = p0 !== undefined ? (p0.single ??= Object.freeze([id])) : this.single(id);
+      if (this.fast) pos = p0;
     } else changed = ents.map((c) => c.id);
     for (let i = 0; i < ents.length; i++) entPos[i] = undefined;
     const hook = this.onVisible;
-    const cause: Cause = { global_seq: globalSeq, kind, changed };
+    const cause: Cause = { global_seq: globalSeq, kind, changed, pos };
     const hit = this.hit;
     const nh = this.hitCount;
     for (let i = 0; i < nh; i++) {
@@ -551,7 +562,10 @@ export class ObservationEngine {
   }
 
 
-  /** A hit in fast mode: the observer gets a delta; one that has not moved remembers the entity. */
+  /**
+   * A hit in fast mode: the observer gets a delta; one that has not moved remembers the entity `p` (given only for
+   * effects that changed several entities: a single change is found through the observer's ring, see Cause.pos).
+   */
   private markFast(o: Observer, p: EntityPos | undefined): void {
     if (!o.listed) {
       o.listed = true;
@@ -753,8 +767,10 @@ export class ObservationEngine {
     const oRec = o.fRec;
     const oHash = o.fHash;
     const oLen = o.fLen;
-    if (o.selfDirty) {
+    // More hits than its ring holds (the entities of single changes are read from it): rebuilt like a moved one.
+    if (o.selfDirty || o.viewSeq - o.fromSeq > CAUSES) {
       o.selfDirty = false;
+      o.touchedCount = 0;
       for (let i = 0; i < oLen; i++) {
         const p = oPos[i] as EntityPos;
         p.mark = inView;
@@ -817,7 +833,13 @@ export class ObservationEngine {
       // Only the entities that touched it can have changed in its view. Few of them: each is looked for in the view
       // by a scan of its contiguous array (no write to the view's scattered grid entries); many: the view is marked.
       const touched = o.fTouched;
-      const n = o.touchedCount;
+      let n = o.touchedCount;
+      // This quantum's hits by single changes: its ring's events after its last delta.
+      const causes = o.causes;
+      for (let vs = o.fromSeq + 1; vs <= o.viewSeq; vs++) {
+        const cp = (causes[vs % CAUSES] as Cause).pos;
+        if (cp !== undefined) touched[n++] = cp;
+      }
       const scan = n <= SCAN_TOUCHED;
       if (!scan) {
         for (let i = 0; i < oLen; i++) {
@@ -1107,7 +1129,7 @@ export class ObservationEngine {
 
   /** Restores the observers' recent events from a snapshot (after the observers are added with their view_seq). */
   importCauses(c: SnapshotCauses): void {
-    const events = c.events.map((e): Cause => ({ global_seq: Number(e[0]), kind: String(e[1]), changed: Array.isArray(e[2]) ? e[2].map(String) : [] }));
+    const events = c.events.map((e): Cause => ({ global_seq: Number(e[0]), kind: String(e[1]), changed: Array.isArray(e[2]) ? e[2].map(String) : [], pos: undefined }));
     for (const r of c.rings) {
       const o = this.observers.get(r.agent_id);
       if (!o || !Array.isArray(r.refs)) continue;
