@@ -148,13 +148,27 @@ interface QuantumChange {
 /** An entity's JSON Pointer and those of its fields, each string made once (see pathsOf). */
 interface EntityPaths {
   readonly path: string;
-  readonly fields: Map<string, string>;
+  /**
+   * Its fields' paths: [name, path, name, path, ...], searched in order (records have few fields; an array is a
+   * fraction of a Map's size, and one of these is kept for every entity that changes).
+   */
+  readonly fields: string[];
+  /** The same, by name, once there are more than FIELD_SCAN of them. */
+  byName: Map<string, string> | undefined;
+}
+
+/** Field paths are looked up by a scan of EntityPaths.fields up to this many fields, by a map beyond. */
+const FIELD_SCAN = 16;
+
+function newPaths(id: string): EntityPaths {
+  return { path: `/entities/${escapePointerToken(id)}`, fields: [], byName: undefined };
 }
 
 /**
  * Entity and field paths, made once per entity (and field) rather than per op: the transport interns every path it
  * puts on the wire (a map lookup), and a string concatenated afresh for each op is hashed afresh each time, where a
  * kept one carries its hash. Shared by every world in the process (ids are just strings); bounded like `singles`.
+ * Fast mode keeps them on the entities' grid entries instead (pathsAt): no lookup by id, no map of every entity.
  */
 const entityPaths = new Map<string, EntityPaths>();
 
@@ -162,7 +176,7 @@ function pathsOf(id: string): EntityPaths {
   let e = entityPaths.get(id);
   if (e === undefined) {
     if (entityPaths.size >= 1 << 20) entityPaths.clear();
-    e = { path: `/entities/${escapePointerToken(id)}`, fields: new Map() };
+    e = newPaths(id);
     entityPaths.set(id, e);
   }
   return e;
@@ -170,15 +184,26 @@ function pathsOf(id: string): EntityPaths {
 
 const pathOf = (id: string): string => pathsOf(id).path;
 
-/** pathsOf, kept on the entity's grid entry. */
-const pathsAt = (p: EntityPos): EntityPaths => (p.paths ??= pathsOf(p.id)) as EntityPaths;
+/** An entity's paths, kept on its grid entry (made for it, so they live as long as the entry). */
+const pathsAt = (p: EntityPos): EntityPaths => (p.paths ??= newPaths(p.id)) as EntityPaths;
 
 function fieldPath(e: EntityPaths, k: string): string {
-  let p = e.fields.get(k);
-  if (p === undefined) {
-    p = `${e.path}/${escapePointerToken(k)}`;
-    e.fields.set(k, p);
+  if (e.byName !== undefined) {
+    let p = e.byName.get(k);
+    if (p === undefined) {
+      p = `${e.path}/${escapePointerToken(k)}`;
+      e.byName.set(k, p);
+    }
+    return p;
   }
+  const f = e.fields;
+  for (let i = 0; i < f.length; i += 2) if (f[i] === k) return f[i + 1] as string;
+  const p = `${e.path}/${escapePointerToken(k)}`;
+  if (f.length >= FIELD_SCAN * 2) {
+    e.byName = new Map();
+    for (let i = 0; i < f.length; i += 2) e.byName.set(f[i] as string, f[i + 1] as string);
+    e.byName.set(k, p);
+  } else f.push(k, p);
   return p;
 }
 
