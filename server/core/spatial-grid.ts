@@ -31,8 +31,23 @@ function cellKey(cx: number, cy: number): number {
   return 2 ** 31 + (cx + BIG) * 2 * BIG + (cy + BIG);
 }
 
+/** Most cells the dense window (see SpatialGrid.dense) may span: 8 MB of references. */
+const DENSE_MAX = 1 << 20;
+
 export class SpatialGrid<T extends GridItem> {
+  /** Every cell, by key. */
   private readonly cells = new Map<number, GridCell<T>>();
+  /**
+   * The cells of a rectangle of cell coordinates [dx0, dx0 + dw) x [dy0, dy0 + dh) in an array, column by column
+   * (undefined: no cell there), grown to cover the cells as they are made while it spans at most DENSE_MAX cells.
+   * A query reads its cells from it instead of hashing into the map: in a large world each map probe is a cache
+   * miss, where neighbouring cells are neighbours in the array. Cells outside it are found in the map.
+   */
+  private dense: Array<GridCell<T> | undefined> = [];
+  private dx0 = 0;
+  private dy0 = 0;
+  private dw = 0;
+  private dh = 0;
   private readonly inv: number;
   private count = 0;
 
@@ -44,9 +59,69 @@ export class SpatialGrid<T extends GridItem> {
     return this.count;
   }
 
+  /** The cell at cell coordinates (cx, cy), if one was made. */
+  private cellAt(cx: number, cy: number): GridCell<T> | undefined {
+    const i = cx - this.dx0;
+    const j = cy - this.dy0;
+    if (i >= 0 && i < this.dw && j >= 0 && j < this.dh) return this.dense[i * this.dh + j];
+    return this.cells.size === 0 ? undefined : this.cells.get(cellKey(cx, cy));
+  }
+
+  /** Records a new cell; grows the dense window over it when the window stays within DENSE_MAX cells. */
+  private made(cell: GridCell<T>, cx: number, cy: number): void {
+    this.cells.set(cell.key, cell);
+    const i = cx - this.dx0;
+    const j = cy - this.dy0;
+    if (i >= 0 && i < this.dw && j >= 0 && j < this.dh) {
+      this.dense[i * this.dh + j] = cell;
+      return;
+    }
+    // Grow to the bounding box of the window and the new cell, with room to spare (a plane fills in from where its
+    // first items are), so the window is rebuilt O(log) times as the occupied area grows.
+    const empty = this.dw === 0;
+    let x0 = empty ? cx : Math.min(this.dx0, cx);
+    let y0 = empty ? cy : Math.min(this.dy0, cy);
+    let x1 = empty ? cx + 1 : Math.max(this.dx0 + this.dw, cx + 1);
+    let y1 = empty ? cy + 1 : Math.max(this.dy0 + this.dh, cy + 1);
+    // Far outliers (or a very sparse plane) stay in the map alone; so do cells far from the origin, whose
+    // coordinates are kept out of the window's index arithmetic.
+    if (!((x1 - x0) * (y1 - y0) <= DENSE_MAX) || Math.abs(cx) >= 2 ** 30 || Math.abs(cy) >= 2 ** 30) return;
+    const sx = Math.max(4, (x1 - x0) >> 1);
+    const sy = Math.max(4, (y1 - y0) >> 1);
+    const gx0 = cx < this.dx0 || empty ? x0 - sx : x0;
+    const gx1 = cx >= this.dx0 + this.dw || empty ? x1 + sx : x1;
+    const gy0 = cy < this.dy0 || empty ? y0 - sy : y0;
+    const gy1 = cy >= this.dy0 + this.dh || empty ? y1 + sy : y1;
+    if ((gx1 - gx0) * (gy1 - gy0) <= DENSE_MAX) {
+      x0 = gx0;
+      x1 = gx1;
+      y0 = gy0;
+      y1 = gy1;
+    }
+    const w = x1 - x0;
+    const h = y1 - y0;
+    const dense = new Array<GridCell<T> | undefined>(w * h).fill(undefined);
+    const ow = this.dw;
+    const oh = this.dh;
+    for (let a = 0; a < ow; a++) {
+      for (let b = 0; b < oh; b++) {
+        const c = this.dense[a * oh + b];
+        if (c !== undefined) dense[(a + this.dx0 - x0) * h + (b + this.dy0 - y0)] = c;
+      }
+    }
+    dense[(cx - x0) * h + (cy - y0)] = cell;
+    this.dense = dense;
+    this.dx0 = x0;
+    this.dy0 = y0;
+    this.dw = w;
+    this.dh = h;
+  }
+
   /** Inserts or moves an item to (x, y). */
   set(item: T, x: number, y: number): void {
-    const k = cellKey(Math.floor(x * this.inv), Math.floor(y * this.inv));
+    const cx = Math.floor(x * this.inv);
+    const cy = Math.floor(y * this.inv);
+    const k = cellKey(cx, cy);
     const old = item.gridCell as GridCell<T> | undefined;
     if (old !== undefined) {
       if (old.key === k) {
@@ -59,12 +134,12 @@ export class SpatialGrid<T extends GridItem> {
     } else {
       this.count++;
     }
-    let cell = this.cells.get(k);
+    let cell = this.cellAt(cx, cy);
     if (cell === undefined) {
       // Seeded with a double so the coordinate array holds unboxed doubles from the start.
       cell = { key: k, items: [], xy: [0.5] };
       cell.xy.length = 0;
-      this.cells.set(k, cell);
+      this.made(cell, cx, cy);
     }
     item.gridCell = cell as GridCell<GridItem>;
     item.gridSlot = cell.items.length;
@@ -107,7 +182,7 @@ export class SpatialGrid<T extends GridItem> {
     let n = start;
     for (let cx = x0; cx <= x1; cx++) {
       for (let cy = y0; cy <= y1; cy++) {
-        const cell = this.cells.get(cellKey(cx, cy));
+        const cell = this.cellAt(cx, cy);
         // Tested on the coordinates, which the caller reads next, not on the items, which it may not read.
         if (cell !== undefined && cell.xy.length > 0) out[n++] = cell;
       }

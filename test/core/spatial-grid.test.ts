@@ -1,0 +1,58 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { SpatialGrid, type GridCell, type GridItem } from '../../server/core/spatial-grid.js';
+
+interface Item extends GridItem {
+  readonly id: number;
+  x: number;
+  y: number;
+  placed: boolean;
+}
+
+/** The ids of the placed items inside the box, read from the cells the grid returns, and checked against their coordinates. */
+function inBox(grid: SpatialGrid<Item>, x0: number, y0: number, x1: number, y1: number): number[] {
+  const cells: Array<GridCell<Item>> = [];
+  const n = grid.cellsInBox(x0, y0, x1, y1, cells, 0);
+  const ids: number[] = [];
+  for (let c = 0; c < n; c++) {
+    const cell = cells[c] as GridCell<Item>;
+    for (let j = 0; j < cell.items.length; j++) {
+      const it = cell.items[j] as Item;
+      expect([cell.xy[2 * j], cell.xy[2 * j + 1]]).toEqual([it.x, it.y]);
+      if (it.x >= x0 && it.x <= x1 && it.y >= y0 && it.y <= y1) ids.push(it.id);
+    }
+  }
+  return ids.sort((a, b) => a - b);
+}
+
+// Coordinates near the origin (the grid's dense window), far from it (its map: a window over them would be too
+// large), and jumps between the two; within the 2^21 cells either side of zero that cell keys cover.
+const coord = fc.oneof(fc.double({ min: -500, max: 500, noNaN: true }), fc.double({ min: -1.5e6, max: 1.5e6, noNaN: true }), fc.integer({ min: -20, max: 20 }));
+const op = fc.record({ item: fc.nat(39), kind: fc.constantFrom('set', 'set', 'set', 'delete'), x: coord, y: coord, r: fc.double({ min: 0, max: 60, noNaN: true }) });
+
+describe('SpatialGrid', () => {
+  it('finds exactly the items in a box after any sequence of inserts, moves and deletes', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 300 }), fc.constantFrom(1, 7, 150), (ops, cellSize) => {
+        const grid = new SpatialGrid<Item>(cellSize);
+        const items: Item[] = Array.from({ length: 40 }, (_, id) => ({ id, x: 0, y: 0, placed: false, gridCell: undefined, gridSlot: 0 }));
+        for (const o of ops) {
+          const it = items[o.item] as Item;
+          if (o.kind === 'delete') {
+            grid.delete(it);
+            it.placed = false;
+          } else {
+            it.x = o.x;
+            it.y = o.y;
+            it.placed = true;
+            grid.set(it, o.x, o.y);
+          }
+          const want = items.filter((i) => i.placed && Math.abs(i.x - it.x) <= o.r && Math.abs(i.y - it.y) <= o.r).map((i) => i.id);
+          expect(inBox(grid, it.x - o.r, it.y - o.r, it.x + o.r, it.y + o.r)).toEqual(want);
+        }
+        expect(grid.size).toBe(items.filter((i) => i.placed).length);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
