@@ -330,7 +330,7 @@ export class ObservationEngine {
   private nPos: EntityPos[] = [];
   private nRec: EntityRecord[] = [];
   private nHash: MemberHash[] = [];
-  /** spatialOrder's scratch. */
+  /** Fast mode: each listed observer's spatial-order key, by its index in touchedObservers (see markFast). */
   private orderKeys = new Float64Array(0);
   /** The changes of the effect being processed. */
   private current: readonly EntityChange[] = NO_CHANGES;
@@ -594,7 +594,20 @@ export class ObservationEngine {
   private markFast(o: Observer, p: EntityPos | undefined): void {
     if (!o.listed) {
       o.listed = true;
+      const i = this.touchedObservers.length;
       this.touchedObservers.push(o);
+      // Its key for flush's spatial order, taken now that the observer and its cell are in cache (at flush they are
+      // not, in a large world); a later move of the observer only makes the order less local.
+      if (i < ORDER_SLOTS) {
+        if (i >= this.orderKeys.length) {
+          const keys = new Float64Array(Math.max(1024, this.orderKeys.length * 2));
+          keys.set(this.orderKeys);
+          this.orderKeys = keys;
+        }
+        const cell = o.gridCell;
+        // Cells beyond 2^32 (very far from the origin) share one slot: only the locality is lost, not correctness.
+        this.orderKeys[i] = (cell === undefined ? ORDER_CELLS : Math.min(cell.key, ORDER_CELLS - 1)) * ORDER_SLOTS + i;
+      }
     }
     if (!o.selfDirty && p !== undefined) {
       const n = o.touchedCount;
@@ -757,23 +770,16 @@ export class ObservationEngine {
   }
 
   /**
-   * The observers' indices in `list` in the order of their observer-grid cells (row by row), encoded as
-   * cell * ORDER_SLOTS + index in a reused Float64Array sorted numerically; undefined when the list is too short
-   * to matter or too long to encode. In a large world the observers hit in a quantum are scattered in memory and
-   * in the plane; walking them cell by cell turns most reads of the entities they share into cache hits.
+   * The observers' indices in `list` in the order of their observer-grid cells (row by row, as of their first hit in
+   * the quantum), decoded from the keys markFast wrote (cell * ORDER_SLOTS + index) sorted numerically; undefined
+   * when the list is too short to matter or too long to encode. In a large world the observers hit in a quantum
+   * are scattered in memory and in the plane; walking them cell by cell turns most reads of the entities they share
+   * into cache hits.
    */
   private spatialOrder(list: readonly Observer[]): Float64Array | undefined {
     const n = list.length;
     if (n < 64 || n >= ORDER_SLOTS) return undefined;
-    if (this.orderKeys.length < n) this.orderKeys = new Float64Array(Math.max(n, this.orderKeys.length * 2));
-    const keys = this.orderKeys.subarray(0, n);
-    for (let i = 0; i < n; i++) {
-      const cell = (list[i] as Observer).gridCell;
-      // Cells beyond 2^32 (very far from the origin) share one slot: only the locality is lost, not correctness.
-      const c = cell === undefined ? ORDER_CELLS : Math.min(cell.key, ORDER_CELLS - 1);
-      keys[i] = c * ORDER_SLOTS + i;
-    }
-    return keys.sort();
+    return this.orderKeys.subarray(0, n).sort();
   }
 
   /**
