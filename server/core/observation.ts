@@ -207,14 +207,28 @@ function fieldPath(e: EntityPaths, k: string): string {
   return p;
 }
 
-function fieldOps(paths: EntityPaths, prev: EntityRecord, cur: EntityRecord, out: PatchOp[]): void {
+/** Writes the ops taking `prev` to `cur` to out[n...] and returns the new count (n: by default, append). */
+function fieldOps(paths: EntityPaths, prev: EntityRecord, cur: EntityRecord, out: PatchOp[], n = out.length): number {
   for (const k in cur) {
     const v = cur[k];
     if (v === undefined) continue;
-    if (!(k in prev)) out.push({ op: 'add', path: fieldPath(paths, k), value: v });
-    else if (prev[k] !== v) out.push({ op: 'replace', path: fieldPath(paths, k), value: v });
+    if (!(k in prev)) out[n++] = { op: 'add', path: fieldPath(paths, k), value: v };
+    else if (prev[k] !== v) out[n++] = { op: 'replace', path: fieldPath(paths, k), value: v };
   }
-  for (const k in prev) if (!(k in cur)) out.push({ op: 'remove', path: fieldPath(paths, k) });
+  for (const k in prev) if (!(k in cur)) out[n++] = { op: 'remove', path: fieldPath(paths, k) };
+  return n;
+}
+
+/** exactOps' scratch (counted, never truncated: truncating frees its storage, to be regrown by the next call). */
+const opsScratch: PatchOp[] = [];
+
+/**
+ * fieldOps into an array of exactly their number. A shared fragment lives until its quantum is delivered; an array
+ * grown by push keeps room for 17 ops however few it holds (a move has 2), and in a large quantum that slack is
+ * copied by every scavenge the fragment survives.
+ */
+function exactOps(paths: EntityPaths, prev: EntityRecord, cur: EntityRecord): PatchOp[] {
+  return opsScratch.slice(0, fieldOps(paths, prev, cur, opsScratch, 0));
 }
 
 function encodeOps(ops: readonly PatchOp[]): string {
@@ -974,9 +988,7 @@ export class ObservationEngine {
   private update(id: string, prev: EntityRecord, rec: EntityRecord, q: QuantumChange | undefined, parts: DeltaParts, p: EntityPos | undefined): void {
     if (q && prev === q.before) {
       if (!q.update) {
-        const u: PatchOp[] = [];
-        fieldOps(p !== undefined ? pathsAt(p) : pathsOf(id), prev, rec, u);
-        q.update = shared(u);
+        q.update = shared(exactOps(p !== undefined ? pathsAt(p) : pathsOf(id), prev, rec));
       }
       parts.push(q.update);
     } else fieldOps(p !== undefined ? pathsAt(p) : pathsOf(id), prev, rec, (parts.own ??= []));
@@ -1038,9 +1050,7 @@ export class ObservationEngine {
       entry.hash = h;
       if (shareable && q && prev === q.before) {
         if (!q.update) {
-          const u: PatchOp[] = [];
-          fieldOps(pathsOf(id), prev as EntityRecord, cur, u);
-          q.update = shared(u);
+          q.update = shared(exactOps(pathsOf(id), prev as EntityRecord, cur));
         }
         parts.push(q.update);
       } else {
