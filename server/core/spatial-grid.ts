@@ -24,11 +24,40 @@ export interface GridCell<T> {
 const SMALL = 0x4000;
 const BIG = 0x100000;
 
-/** Cell key: a small integer (a V8 Smi, cheap to hash) for the usual range, an exact double beyond it. */
+/**
+ * Keys of cells farther than 2^20 cells from the origin on either axis, by "cx,cy": numbers above every computed key,
+ * handed out once per cell (a computed key would collide there, or lose precision in a double, and a query would
+ * then visit one cell twice and return its items twice).
+ */
+const farKeys = new Map<string, number>();
+let nextFarKey = 2 ** 50;
+
+/** Cell key: a small integer (a V8 Smi, cheap to hash) for the usual range, an exact double beyond it, then farKeys. */
 function cellKey(cx: number, cy: number): number {
   if (cx >= -SMALL && cx < SMALL && cy >= -SMALL && cy < SMALL) return (cx + SMALL) * (2 * SMALL) + (cy + SMALL);
-  // Cells fit in 2^21 per axis either side of zero: keys stay exact in a double and above every small key.
-  return 2 ** 31 + (cx + BIG) * 2 * BIG + (cy + BIG);
+  // Within 2^20 cells per axis either side of zero: keys stay exact in a double and above every small key.
+  if (cx >= -BIG && cx < BIG && cy >= -BIG && cy < BIG) return 2 ** 31 + (cx + BIG) * 2 * BIG + (cy + BIG);
+  const far = `${cx},${cy}`;
+  let k = farKeys.get(far);
+  if (k === undefined) farKeys.set(far, (k = nextFarKey++));
+  return k;
+}
+
+/**
+ * Cell coordinates stop at ±2^50: past it every coordinate of an axis shares one cell (its items are still told apart
+ * by their distance). Without the bound, a coordinate past 2^53 cells gave a query loop whose counter never advanced
+ * (cx + 1 === cx in a double): an entity at x = 1e18 hung the process.
+ */
+const MAX_CELL = 2 ** 50;
+function cellOf(v: number, inv: number): number {
+  const c = Math.floor(v * inv);
+  return c > MAX_CELL ? MAX_CELL : c < -MAX_CELL ? -MAX_CELL : c;
+}
+
+/** cellKey, or undefined for a far cell that never had a key (so a query of empty far space makes none). */
+function existingCellKey(cx: number, cy: number): number | undefined {
+  if ((cx >= -BIG && cx < BIG && cy >= -BIG && cy < BIG) || farKeys.size === 0) return cellKey(cx, cy);
+  return farKeys.get(`${cx},${cy}`);
 }
 
 /** Most cells the dense window (see SpatialGrid.dense) may span: 8 MB of references. */
@@ -64,7 +93,9 @@ export class SpatialGrid<T extends GridItem> {
     const i = cx - this.dx0;
     const j = cy - this.dy0;
     if (i >= 0 && i < this.dw && j >= 0 && j < this.dh) return this.dense[i * this.dh + j];
-    return this.cells.size === 0 ? undefined : this.cells.get(cellKey(cx, cy));
+    if (this.cells.size === 0) return undefined;
+    const k = existingCellKey(cx, cy);
+    return k === undefined ? undefined : this.cells.get(k);
   }
 
   /** Records a new cell; grows the dense window over it when the window stays within DENSE_MAX cells. */
@@ -119,8 +150,8 @@ export class SpatialGrid<T extends GridItem> {
 
   /** Inserts or moves an item to (x, y). */
   set(item: T, x: number, y: number): void {
-    const cx = Math.floor(x * this.inv);
-    const cy = Math.floor(y * this.inv);
+    const cx = cellOf(x, this.inv);
+    const cy = cellOf(y, this.inv);
     const k = cellKey(cx, cy);
     const old = item.gridCell as GridCell<T> | undefined;
     if (old !== undefined) {
@@ -175,10 +206,10 @@ export class SpatialGrid<T extends GridItem> {
    * count (callers reuse `out` and filter by distance; counting instead of truncating keeps its storage).
    */
   cellsInBox(minX: number, minY: number, maxX: number, maxY: number, out: Array<GridCell<T>>, start: number): number {
-    const x0 = Math.floor(minX * this.inv);
-    const x1 = Math.floor(maxX * this.inv);
-    const y0 = Math.floor(minY * this.inv);
-    const y1 = Math.floor(maxY * this.inv);
+    const x0 = cellOf(minX, this.inv);
+    const x1 = cellOf(maxX, this.inv);
+    const y0 = cellOf(minY, this.inv);
+    const y1 = cellOf(maxY, this.inv);
     let n = start;
     for (let cx = x0; cx <= x1; cx++) {
       for (let cy = y0; cy <= y1; cy++) {

@@ -26,8 +26,10 @@ function inBox(grid: SpatialGrid<Item>, x0: number, y0: number, x1: number, y1: 
 }
 
 // Coordinates near the origin (the grid's dense window), far from it (its map: a window over them would be too
-// large), and jumps between the two; within the 2^21 cells either side of zero that cell keys cover.
-const coord = fc.oneof(fc.double({ min: -500, max: 500, noNaN: true }), fc.double({ min: -1.5e6, max: 1.5e6, noNaN: true }), fc.integer({ min: -20, max: 20 }));
+// large), and jumps between the two; and beyond 2^20 cells from the origin, where computed cell keys would collide
+// or lose precision (up to 1e18, where adjacent cells' keys as doubles were equal).
+const huge = fc.oneof(fc.double({ min: -1e18, max: 1e18, noNaN: true }), fc.integer({ min: -5, max: 5 }).map((d) => 2 ** 20 * 150 + d), fc.integer({ min: -5, max: 5 }).map((d) => 1e15 + d * 7));
+const coord = fc.oneof(fc.double({ min: -500, max: 500, noNaN: true }), fc.double({ min: -1.5e6, max: 1.5e6, noNaN: true }), fc.integer({ min: -20, max: 20 }), huge);
 const op = fc.record({ item: fc.nat(39), kind: fc.constantFrom('set', 'set', 'set', 'delete'), x: coord, y: coord, r: fc.double({ min: 0, max: 60, noNaN: true }) });
 
 describe('SpatialGrid', () => {
@@ -54,5 +56,18 @@ describe('SpatialGrid', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('an agent that sets its position to 1e300 is observed at once, with no hang and no duplicate (world level)', async () => {
+    const { planeWorld, openWorld } = await import('./helpers/worlds.js');
+    const world = planeWorld([[10, 10], [20, 20], [1e300, 5]], { policies: { observation: { distance: { radius: 150 } } } });
+    const { rt } = await openWorld(world, { agents: ['a0', 'a1', 'a2'] });
+    // a1 jumps next to a2, beyond 2^53 cells from the origin (before, each grid query there looped for ever).
+    const p = rt.submit({ req_id: 'jump', agent_id: 'a1', kind: 'SetAttributes', payload: { set: { x: 1e300, y: 10 } }, context_seq: rt.obs.viewSeq('a1') });
+    await rt.flush();
+    expect((await p).status).toBe('committed');
+    expect(Object.keys(rt.observe('a1').view.entities).sort()).toEqual(['a1', 'a2']);
+    expect(Object.keys(rt.observe('a2').view.entities).sort()).toEqual(['a1', 'a2']);
+    expect(Object.keys(rt.observe('a0').view.entities).sort()).toEqual(['a0']);
   });
 });
