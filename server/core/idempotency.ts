@@ -32,8 +32,9 @@ export interface IndexCapture {
   readonly agents: readonly string[];
   readonly counts: readonly number[];
   readonly reqIds: readonly string[];
-  readonly digests: readonly string[];
-  readonly uuids: readonly string[];
+  /** Row r's digest and uuid (read from a copy of the index's byte columns: no string is made at capture). */
+  digest(row: number): string;
+  uuid(row: number): string;
   readonly globalSeqs: Float64Array;
   readonly simTimes: Float64Array;
   readonly rejections: ReadonlyMap<number, RejectedOutcome>;
@@ -145,8 +146,8 @@ export class IdempotencyIndex {
   capture(): IndexCapture {
     const n = this.count;
     const reqIds = new Array<string>(n);
-    const digests = new Array<string>(n);
-    const uuids = new Array<string>(n);
+    /** Row -> entry number, to read the copied columns by. */
+    const entries = new Int32Array(n);
     const globalSeqs = new Float64Array(n);
     const simTimes = new Float64Array(n);
     const rejections = new Map<number, RejectedOutcome>();
@@ -158,8 +159,7 @@ export class IdempotencyIndex {
       const start = r;
       for (let e = this.heads[a] as number; e !== NONE; e = this.next[e] as number) {
         reqIds[r] = this.reqIds[e] as string;
-        digests[r] = this.digests.get(e);
-        uuids[r] = this.uuids.get(e);
+        entries[r] = e;
         globalSeqs[r] = this.globalSeqs[e] as number;
         simTimes[r] = this.simTimes[e] as number;
         if (anyRejected) {
@@ -173,7 +173,13 @@ export class IdempotencyIndex {
         counts.push(r - start);
       }
     }
-    return { agents, counts, reqIds, digests, uuids, globalSeqs, simTimes, rejections };
+    const digests = this.digests.copy();
+    const uuids = this.uuids.copy();
+    return {
+      agents, counts, reqIds, globalSeqs, simTimes, rejections,
+      digest: (row) => digests.get(entries[row] as number),
+      uuid: (row) => uuids.get(entries[row] as number),
+    };
   }
 
   static fromJSON(list: readonly IndexEntry[], opts: IdempotencyIndexOptions = {}): IdempotencyIndex {
@@ -381,6 +387,14 @@ class StringColumn {
 
   clear(e: number): void {
     if (this.odd.size > 0) this.odd.delete(e);
+  }
+
+  /** A copy as it is now (one copy of the bytes: a few ms for a million entries), for a capture read later. */
+  copy(): StringColumn {
+    const c = new StringColumn(this.width, 0);
+    c.bytes = Buffer.from(this.bytes);
+    for (const [e, v] of this.odd) c.odd.set(e, v);
+    return c;
   }
 
   /** Room for `capacity` entries, keeping the ones held. */

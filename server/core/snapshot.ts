@@ -92,7 +92,7 @@ function* pieces(doc: SnapshotDoc, index: IndexCapture | undefined, entities: En
     }
   }
   if (index === undefined || rows === 0) return;
-  const { agents, counts, reqIds, digests, uuids, globalSeqs, simTimes, rejections } = index;
+  const { agents, counts, reqIds, globalSeqs, simTimes, rejections } = index;
   let r = 0;
   for (let a = 0; a < agents.length; a++) {
     const agent = JSON.stringify(agents[a]);
@@ -102,9 +102,9 @@ function* pieces(doc: SnapshotDoc, index: IndexCapture | undefined, entities: En
       let line = `[${agent},[`;
       for (let i = r; i < stop; i++) {
         if (i > r) line += ',';
-        const head = `[${JSON.stringify(reqIds[i])},${JSON.stringify(digests[i])},`;
+        const head = `[${JSON.stringify(reqIds[i])},${JSON.stringify(index.digest(i))},`;
         const rej = rejections.get(i);
-        line += rej !== undefined ? `${head}${canonicalJson(rej)}]` : `${head}${globalSeqs[i] as number},${simTimes[i] as number},${JSON.stringify(uuids[i])}]`;
+        line += rej !== undefined ? `${head}${canonicalJson(rej)}]` : `${head}${globalSeqs[i] as number},${simTimes[i] as number},${JSON.stringify(index.uuid(i))}]`;
       }
       r = stop;
       yield Buffer.from(`${line}]]\n`);
