@@ -134,6 +134,17 @@ export async function encodeSnapshotAsync(doc: SnapshotDoc, index?: IndexCapture
 const corrupt = (why: string): WorldlineError => new WorldlineError('SNAPSHOT_CORRUPTED', `The snapshot's idempotency index is malformed: ${why}.`);
 const lineDecoder = new TextDecoder('utf-8', { fatal: true });
 
+/** The JSON line starting at byte `at` and the offset after its newline; `corrupt` makes the error for one that is not JSON. */
+function readLine(buf: Buffer, at: number, corrupt: (why: string) => WorldlineError): { line: unknown; next: number } {
+  let end = buf.indexOf(NEWLINE, at);
+  if (end < 0) end = buf.length;
+  try {
+    return { line: JSON.parse(lineDecoder.decode(buf.subarray(at, end))) as unknown, next: end + 1 };
+  } catch {
+    throw corrupt(`line at byte ${at} is not JSON`);
+  }
+}
+
 /** What forEachIndexRow hands over, row by row, without building outcome objects for committed rows. */
 export interface IndexRowSink {
   committed(agentId: string, reqId: string, digest: string, globalSeq: number, uuid: string, simTime: number): void;
@@ -154,15 +165,8 @@ export function forEachIndexRow(doc: DecodedSnapshot, sink: IndexRowSink): void 
   let rows = 0;
   let at = 0;
   while (at < bytes.length) {
-    let end = bytes.indexOf(NEWLINE, at);
-    if (end < 0) end = bytes.length;
-    let line: unknown;
-    try {
-      line = JSON.parse(lineDecoder.decode(bytes.subarray(at, end)));
-    } catch {
-      throw corrupt(`line at byte ${at} is not JSON`);
-    }
-    at = end + 1;
+    const { line, next } = readLine(bytes, at, corrupt);
+    at = next;
     if (!Array.isArray(line) || line.length !== 2 || typeof line[0] !== 'string' || !Array.isArray(line[1])) throw corrupt('a line is not ["agent_id", [rows]]');
     const agent = line[0];
     for (const row of line[1] as unknown[]) {
@@ -216,15 +220,8 @@ export function decodeSnapshot(bytes: Uint8Array, worldId: string): DecodedSnaps
     let read = 0;
     while (read < (ents as number)) {
       if (at >= buf.length) throw corruptState(`${read} entities where the document announces ${ents}`);
-      let end = buf.indexOf(NEWLINE, at);
-      if (end < 0) end = buf.length;
-      let line: unknown;
-      try {
-        line = JSON.parse(lineDecoder.decode(buf.subarray(at, end)));
-      } catch {
-        throw corruptState(`line at byte ${at} is not JSON`);
-      }
-      at = end + 1;
+      const { line, next } = readLine(buf, at, corruptState);
+      at = next;
       const list = (line as { entities?: unknown } | null)?.entities;
       if (!Array.isArray(list)) throw corruptState('an entity line is not {"entities": [...]}');
       for (const pair of list as unknown[]) {
