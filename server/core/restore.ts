@@ -253,17 +253,17 @@ export async function restoreRuntime(
 }
 
 /**
- * The snapshot document of the runtime as it is now. With `entitiesApart`, its state's entities are left out, to be
- * written as lines after it (WorldStore.captureEntities), as the idempotency index is (IdempotencyIndex.capture).
+ * The snapshot document of the runtime as it is now, without the state's entities and the idempotency index: they are
+ * written as lines after it (WorldStore.captureEntities, IdempotencyIndex.capture).
  */
-export function snapshotDoc(rt: WorldRuntime, entitiesApart = false): SnapshotDoc {
+export function snapshotDoc(rt: WorldRuntime): SnapshotDoc {
   return {
     schema_version: SCHEMA_VERSION,
     world_id: rt.worldId,
     global_seq: rt.globalSeq,
     uuid_counter: rt.uuids.counter,
     effects_since_hash: rt.effectsSinceHash,
-    state: rt.store.toJSON(!entitiesApart),
+    state: rt.store.toJSON(false),
     agents: [...rt.agents.values()].map((a) => ({ ...a, view_seq: rt.obs.viewSeq(a.agent_id) })),
     idempotency: [],
     causes: rt.obs.exportCauses(),
@@ -278,7 +278,7 @@ export function snapshotDoc(rt: WorldRuntime, entitiesApart = false): SnapshotDo
  * wait for it). Snapshot writes are serialized; drain() waits for them.
  */
 export async function writeSnapshotAfter(rt: WorldRuntime): Promise<void> {
-  const doc = snapshotDoc(rt, true);
+  const doc = snapshotDoc(rt);
   const entities = rt.store.captureEntities();
   const index = rt.index.capture();
   const anchor = rt.log.lastSeq;

@@ -63,7 +63,7 @@ export interface EntityCapture {
 }
 
 /** A decoded snapshot: the document, and the bytes of its index lines (forEachIndexRow reads them). */
-export type DecodedSnapshot = SnapshotDoc & { readonly indexLines?: Uint8Array };
+export type DecodedSnapshot = SnapshotDoc & { readonly indexLines?: Buffer };
 
 const ROWS_PER_LINE = 1024;
 const ENTITIES_PER_LINE = 512;
@@ -132,6 +132,7 @@ export async function encodeSnapshotAsync(doc: SnapshotDoc, index?: IndexCapture
 }
 
 const corrupt = (why: string): WorldlineError => new WorldlineError('SNAPSHOT_CORRUPTED', `The snapshot's idempotency index is malformed: ${why}.`);
+const corruptState = (why: string): WorldlineError => new WorldlineError('SNAPSHOT_CORRUPTED', `The snapshot's entities are malformed: ${why}.`);
 const lineDecoder = new TextDecoder('utf-8', { fatal: true });
 
 /** The JSON line starting at byte `at` and the offset after its newline; `corrupt` makes the error for one that is not JSON. */
@@ -158,9 +159,8 @@ export function forEachIndexRow(doc: DecodedSnapshot, sink: IndexRowSink): void 
     if (o.status === 'committed') sink.committed(o.agent_id, o.req_id, e.digest, o.global_seq, o.uuid, o.sim_time);
     else sink.rejected(o.agent_id, o.req_id, e.digest, o);
   }
-  const lines = doc.indexLines;
-  if (lines === undefined) return;
-  const bytes = Buffer.isBuffer(lines) ? lines : Buffer.from(lines.buffer, lines.byteOffset, lines.length);
+  const bytes = doc.indexLines;
+  if (bytes === undefined) return;
   const want = doc.index_rows ?? 0;
   let rows = 0;
   let at = 0;
@@ -216,7 +216,6 @@ export function decodeSnapshot(bytes: Uint8Array, worldId: string): DecodedSnaps
     const state = v.state as WorldState;
     if (state.entities === null || typeof state.entities !== 'object' || Object.keys(state.entities).length > 0) throw corruptState('entities are both in the document and in lines');
     const pairs: Array<[string, EntityRecord]> = [];
-    const seen = new Set<string>();
     let read = 0;
     while (read < (ents as number)) {
       if (at >= buf.length) throw corruptState(`${read} entities where the document announces ${ents}`);
@@ -226,8 +225,6 @@ export function decodeSnapshot(bytes: Uint8Array, worldId: string): DecodedSnaps
       if (!Array.isArray(list)) throw corruptState('an entity line is not {"entities": [...]}');
       for (const pair of list as unknown[]) {
         if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || pair[1] === null || typeof pair[1] !== 'object' || Array.isArray(pair[1])) throw corruptState('an entity is not ["id", {record}]');
-        if (seen.has(pair[0])) throw corruptState(`entity ${pair[0]} appears twice`);
-        seen.add(pair[0]);
         pairs.push(pair as [string, EntityRecord]);
         read++;
       }
@@ -236,6 +233,10 @@ export function decodeSnapshot(bytes: Uint8Array, worldId: string): DecodedSnaps
     // In the order the first format gave them (canonical JSON's sorted keys, then JSON.parse's object): a restored
     // store iterates its entities the same way whichever format its snapshot had.
     pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (let i = 1; i < pairs.length; i++) {
+      const id = (pairs[i] as [string, EntityRecord])[0];
+      if (id === (pairs[i - 1] as [string, EntityRecord])[0]) throw corruptState(`entity ${id} appears twice`);
+    }
     // A null-prototype object: an entity id "__proto__" is an own key, as JSON.parse makes it.
     const entities = Object.create(null) as Record<string, EntityRecord>;
     for (const [id, rec] of pairs) entities[id] = rec;
@@ -243,5 +244,3 @@ export function decodeSnapshot(bytes: Uint8Array, worldId: string): DecodedSnaps
   }
   return { ...(v as SnapshotDoc), indexLines: buf.subarray(at) };
 }
-
-const corruptState = (why: string): WorldlineError => new WorldlineError('SNAPSHOT_CORRUPTED', `The snapshot's entities are malformed: ${why}.`);

@@ -32,14 +32,19 @@ const BIG = 0x100000;
 const farKeys = new Map<string, number>();
 let nextFarKey = 2 ** 50;
 
-/** Cell key: a small integer (a V8 Smi, cheap to hash) for the usual range, an exact double beyond it, then farKeys. */
-function cellKey(cx: number, cy: number): number {
+/**
+ * Cell key: a small integer (a V8 Smi, cheap to hash) for the usual range, an exact double beyond it, then farKeys.
+ * A far cell that never had a key gets one only when `create` (a query of empty far space makes none).
+ */
+function cellKey(cx: number, cy: number, create: true): number;
+function cellKey(cx: number, cy: number, create: boolean): number | undefined;
+function cellKey(cx: number, cy: number, create: boolean): number | undefined {
   if (cx >= -SMALL && cx < SMALL && cy >= -SMALL && cy < SMALL) return (cx + SMALL) * (2 * SMALL) + (cy + SMALL);
   // Within 2^20 cells per axis either side of zero: keys stay exact in a double and above every small key.
   if (cx >= -BIG && cx < BIG && cy >= -BIG && cy < BIG) return 2 ** 31 + (cx + BIG) * 2 * BIG + (cy + BIG);
   const far = `${cx},${cy}`;
   let k = farKeys.get(far);
-  if (k === undefined) farKeys.set(far, (k = nextFarKey++));
+  if (k === undefined && create) farKeys.set(far, (k = nextFarKey++));
   return k;
 }
 
@@ -52,12 +57,6 @@ const MAX_CELL = 2 ** 50;
 function cellOf(v: number, inv: number): number {
   const c = Math.floor(v * inv);
   return c > MAX_CELL ? MAX_CELL : c < -MAX_CELL ? -MAX_CELL : c;
-}
-
-/** cellKey, or undefined for a far cell that never had a key (so a query of empty far space makes none). */
-function existingCellKey(cx: number, cy: number): number | undefined {
-  if ((cx >= -BIG && cx < BIG && cy >= -BIG && cy < BIG) || farKeys.size === 0) return cellKey(cx, cy);
-  return farKeys.get(`${cx},${cy}`);
 }
 
 /** Most cells the dense window (see SpatialGrid.dense) may span: 8 MB of references. */
@@ -94,7 +93,7 @@ export class SpatialGrid<T extends GridItem> {
     const j = cy - this.dy0;
     if (i >= 0 && i < this.dw && j >= 0 && j < this.dh) return this.dense[i * this.dh + j];
     if (this.cells.size === 0) return undefined;
-    const k = existingCellKey(cx, cy);
+    const k = cellKey(cx, cy, false);
     return k === undefined ? undefined : this.cells.get(k);
   }
 
@@ -152,7 +151,7 @@ export class SpatialGrid<T extends GridItem> {
   set(item: T, x: number, y: number): void {
     const cx = cellOf(x, this.inv);
     const cy = cellOf(y, this.inv);
-    const k = cellKey(cx, cy);
+    const k = cellKey(cx, cy, true);
     const old = item.gridCell as GridCell<T> | undefined;
     if (old !== undefined) {
       if (old.key === k) {

@@ -297,7 +297,6 @@ export class WorldStore implements StateMutator {
     return this.rngStates.get(name);
   }
 
-  /** The full state as a plain JSON document. */
   /**
    * The entities as they are now, in the store's order (records are immutable: a consistent copy that can be encoded
    * later, as a snapshot's entity lines are).

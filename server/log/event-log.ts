@@ -695,8 +695,7 @@ export class EventLog implements EventLogPort {
   }
 
   latestSnapshot(): SnapshotRecord | undefined {
-    const s = this.keptSnapshots[0];
-    return s && { anchorSeq: s.anchorSeq, anchorHash: s.anchorHash, state: s.state };
+    return this.snapshots()[0];
   }
 
   snapshots(): readonly SnapshotRecord[] {
