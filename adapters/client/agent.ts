@@ -527,8 +527,35 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     }
   }
 
+  private stableTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Starts the attempt count again once this connection (epoch) has stayed up for minUptimeMs: only a connection that
+   * lasted counts as a success, so one dropped right after its welcome backs off like a refused one.
+   */
+  private armStableTimer(epoch: number): void {
+    this.clearStableTimer();
+    const policy = this.opts.reconnect;
+    const ms = policy === false ? 0 : (policy?.minUptimeMs ?? 5000);
+    if (ms <= 0) {
+      this.attempt = 0;
+      return;
+    }
+    this.stableTimer = setTimeout(() => {
+      this.stableTimer = undefined;
+      if (epoch === this.epoch && this.welcomed) this.attempt = 0;
+    }, ms);
+  }
+
+  private clearStableTimer(): void {
+    if (this.stableTimer === undefined) return;
+    clearTimeout(this.stableTimer);
+    this.stableTimer = undefined;
+  }
+
   private onSocketClosed(code: number, reason: string): void {
     this.clearWelcomeTimer();
+    this.clearStableTimer();
     this.stopPings();
     this.ws = undefined;
     if (this.phase === 'closed') return;
@@ -571,6 +598,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     if (!resume) this.viewEpoch++;
     this.stopPings();
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.clearStableTimer();
     this.dropSocket(4000, `resync: ${reason}`);
     this.phase = 'waiting';
     const delay = this.resyncStreak === 1 ? 0 : backoffDelay(this.resyncStreak - 1, this.opts.reconnect || {}, this.random());
@@ -585,6 +613,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.phase = 'closed';
     this.leftWith = error;
     this.clearWelcomeTimer();
+    this.clearStableTimer();
     this.stopPings();
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.dropSocket(1000, reason.slice(0, 120));
@@ -686,7 +715,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
       this.emit('reconnect', { attempt, resumed, viewSeq: this.state.viewSeq });
     }
     this.everWelcomed = true;
-    this.attempt = 0;
+    this.armStableTimer(this.epoch);
     // Re-open generations first (the server judges events since their context at once), then resend intents.
     for (const [reqId, g] of this.generations) this.send({ type: 'begin_generation', req_id: reqId, context_seq: g.contextSeq });
     for (const [, p] of this.pending) this.send(p.msg);

@@ -11,6 +11,12 @@ export interface BackoffOptions {
   readonly jitter?: number;
   /** Attempts before giving up (default 50). */
   readonly maxAttempts?: number;
+  /**
+   * How long a welcomed connection must stay up before the attempt count starts again from 1 (default 5000 ms). A
+   * server that welcomes and then drops at once (crash loop, a proxy cutting idle sockets) is reconnected to with
+   * growing delays, and counts towards maxAttempts, instead of every 100 ms for ever.
+   */
+  readonly minUptimeMs?: number;
 }
 
 /** The delay before attempt `attempt` (1-based), given a uniform random number in [0, 1). */

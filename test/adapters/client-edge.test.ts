@@ -219,4 +219,62 @@ describe('client SDK edge cases (fake socket)', () => {
     expect(g.sockets).toHaveLength(2);
     agent.close();
   });
+
+  it('a server that welcomes and drops at once is retried with growing delays until maxAttempts; a connection that lasts resets the count', async () => {
+    const view = { entities: { e: { x: 0 } } };
+    const digest = await viewDigest(view);
+    const f = fakeSockets();
+    // Every socket is welcomed as soon as it says hello, and dropped right after unless `keep` says otherwise.
+    let keep = false;
+    const serve = setInterval(() => {
+      for (const s of f.sockets) {
+        if (s.readyState !== 1 || s.of('hello').length === 0 || (s as FakeSocket & { served?: boolean }).served) continue;
+        (s as FakeSocket & { served?: boolean }).served = true;
+        s.deliver(welcome(0, { view, digest }));
+        if (!keep) s.drop(1011, 'server restarting');
+      }
+    }, 1);
+    try {
+      const drops: boolean[] = [];
+      const left: string[] = [];
+      const agent = await connect('ws://fake/v1/worlds/w/ws', { token: 't', agentId: 'a', codec: 'json', WebSocket: f.WebSocket, pingIntervalMs: 0, reconnect: { initialDelayMs: 1, maxDelayMs: 4, maxAttempts: 4, minUptimeMs: 40 } });
+      agent.on('drop', (e) => drops.push(e.willReconnect));
+      agent.on('leave', (e) => left.push(e.reason));
+      await waitUntil(() => left.length === 1, 'the agent gives up');
+      // The first connection and four reconnects, each welcomed and dropped: the count never started again.
+      expect(f.sockets).toHaveLength(5);
+      expect(drops.at(-1)).toBe(false);
+      expect(left[0]).toContain('connection lost');
+      expect(agent.stats().reconnects).toBe(4);
+
+      // A connection that stays up past minUptimeMs counts as a success: the next drops start from attempt 1.
+      const g = fakeSockets();
+      const served = new Set<FakeSocket>();
+      const serve2 = setInterval(() => {
+        for (const s of g.sockets) {
+          if (s.readyState !== 1 || s.of('hello').length === 0 || served.has(s)) continue;
+          served.add(s);
+          s.deliver(welcome(0, { view, digest }));
+        }
+      }, 1);
+      try {
+        const b = await connect('ws://fake/v1/worlds/w/ws', { token: 't', agentId: 'a', codec: 'json', WebSocket: g.WebSocket, pingIntervalMs: 0, reconnect: { initialDelayMs: 1, maxDelayMs: 4, maxAttempts: 2, minUptimeMs: 20 } });
+        const attempts: number[] = [];
+        b.on('reconnect', (e) => attempts.push(e.attempt));
+        for (let i = 1; i <= 3; i++) {
+          await new Promise((r) => setTimeout(r, 60));
+          g.sockets.at(-1)!.drop(1006, 'network');
+          await waitUntil(() => attempts.length === i, `reconnect ${i}`);
+        }
+        // Three drops with maxAttempts 2 and the agent is still here: each came after a connection that lasted.
+        expect(attempts).toEqual([1, 1, 1]);
+        b.close();
+      } finally {
+        clearInterval(serve2);
+      }
+    } finally {
+      clearInterval(serve);
+      keep = true;
+    }
+  });
 });

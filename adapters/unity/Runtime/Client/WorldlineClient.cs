@@ -27,6 +27,7 @@ namespace Worldline.Client
         ServerError joinError;
         double deadline;       // Connecting/Joining: give up then; WaitingToReconnect: retry then
         double nextPing;
+        double stableAt;       // Ready: the Backoff starts again once the connection has lasted until then (0: done)
         bool resumeAllowed = true;
 
         sealed class PendingIntent
@@ -114,6 +115,13 @@ namespace Worldline.Client
                     if (at >= deadline) Drop(1006, "no Welcome within " + options.JoinTimeout.TotalSeconds + " s", false);
                     break;
                 case ConnectionState.Ready:
+                    if (stableAt > 0 && at >= stableAt)
+                    {
+                        // Only a connection that lasted counts as a success: one dropped right after its Welcome
+                        // (a crash loop, a proxy cutting sockets) keeps backing off instead of retrying at the first delay.
+                        options.Backoff.Reset();
+                        stableAt = 0;
+                    }
                     if (options.PingInterval > TimeSpan.Zero && at >= nextPing) Ping();
                     break;
                 case ConnectionState.WaitingToReconnect:
@@ -304,7 +312,7 @@ namespace Worldline.Client
             }
             State = ConnectionState.Ready;
             resumeAllowed = true;
-            options.Backoff.Reset();
+            stableAt = now() + Math.Max(1.0, options.MinUptime.TotalMilliseconds);
             nextPing = now(); // sync the clock at once
             Raise(Connected, w);
             if (options.ResubmitPendingIntents)

@@ -26,8 +26,10 @@ namespace Worldline.Client
 
         /// <summary>Reconnect (and resume from the last applied view_seq) when the connection drops.</summary>
         public bool AutoReconnect = true;
-        /// <summary>Delays between reconnect attempts (reset by each Welcome).</summary>
+        /// <summary>Delays between reconnect attempts (reset once a welcomed connection has lasted <see cref="MinUptime"/>).</summary>
         public Backoff Backoff = Backoff.Default();
+        /// <summary>How long a welcomed connection must stay up before <see cref="Backoff"/> starts again from its first delay.</summary>
+        public TimeSpan MinUptime = TimeSpan.FromSeconds(5);
         /// <summary>How often to Ping for clock sync while connected (zero: never).</summary>
         public TimeSpan PingInterval = TimeSpan.FromSeconds(2);
         /// <summary>How long to wait for the WebSocket to open and Welcome to arrive before trying again.</summary>
