@@ -18,7 +18,25 @@ const isObj = (v: JsonValue | undefined): v is { [k: string]: JsonValue } => typ
 
 interface EntityPath {
   readonly id: string;
+  /** The entity's index among every id this process has parsed (ClientView.byIndex). */
+  readonly index: number;
   readonly field: string | undefined;
+}
+
+/**
+ * A small integer per entity id seen in any path or snapshot, so a view finds an entity's record by array index
+ * rather than by a second map lookup per op. Bounded: past MAX_INDEXED ids, new ones get -1 (found by map).
+ */
+const idIndex = new Map<string, number>();
+const MAX_INDEXED = 1 << 21;
+
+function indexOf(id: string): number {
+  let index = idIndex.get(id);
+  if (index === undefined) {
+    if (idIndex.size >= MAX_INDEXED) return -1;
+    idIndex.set(id, (index = idIndex.size));
+  }
+  return index;
 }
 
 /**
@@ -35,7 +53,7 @@ function parsePath(p: string): EntityPath | undefined {
     const slash = rest.indexOf('/');
     const id = unescape(slash < 0 ? rest : rest.slice(0, slash));
     const field = slash < 0 ? undefined : unescape(rest.slice(slash + 1));
-    if (field === undefined || !field.includes('/')) e = { id, field };
+    if (field === undefined || !field.includes('/')) e = { id, index: indexOf(id), field };
   }
   if (parsedPaths.size >= 1 << 20) parsedPaths.clear();
   parsedPaths.set(p, e);
@@ -43,7 +61,10 @@ function parsePath(p: string): EntityPath | undefined {
 }
 
 export class ClientView {
+  /** The view's entities by id (read it; change it only through reset and apply, which keep byIndex in step). */
   readonly entities = new Map<string, EntityRec>();
+  /** The same records by idIndex (undefined: absent), for apply's per-op lookup. */
+  private byIndex: Array<EntityRec | undefined> = [];
   viewSeq = -1;
   /** sim_time of the last delta applied (the tick, for a ticks-timebase world). */
   tick = -1;
@@ -51,6 +72,7 @@ export class ClientView {
   /** Replaces the view with a snapshot ({entities: {id: record}}). */
   reset(view: JsonValue, viewSeq: number): ViewError | undefined {
     this.entities.clear();
+    this.byIndex = [];
     this.viewSeq = viewSeq;
     if (!isObj(view)) return 'not-a-view';
     const ents = view['entities'];
@@ -58,7 +80,7 @@ export class ClientView {
     if (!isObj(ents)) return 'not-a-view';
     for (const [id, rec] of Object.entries(ents)) {
       if (!isObj(rec)) return 'not-a-view';
-      this.entities.set(id, { ...rec });
+      this.put(id, indexOf(id), { ...rec });
     }
     return undefined;
   }
@@ -78,22 +100,32 @@ export class ClientView {
     return undefined;
   }
 
+  private put(id: string, index: number, rec: EntityRec | undefined): void {
+    if (rec === undefined) this.entities.delete(id);
+    else this.entities.set(id, rec);
+    if (index >= 0) {
+      const a = this.byIndex;
+      while (a.length < index) a.push(undefined);
+      a[index] = rec;
+    }
+  }
+
   private applyOp(op: WireOp): ViewError | undefined {
     const parsed = parsePath(op.path);
     if (parsed === undefined) return 'bad-path';
-    const id = parsed.id;
+    const index = parsed.index;
     const field = parsed.field;
-    const cur = this.entities.get(id);
+    const cur = index >= 0 ? this.byIndex[index] : this.entities.get(parsed.id);
     if (field === undefined) {
       if (op.op === 'add') {
         if (cur !== undefined || !isObj(op.value)) return 'bad-op';
-        this.entities.set(id, { ...op.value });
+        this.put(parsed.id, index, { ...op.value });
       } else if (op.op === 'replace') {
         if (cur === undefined || !isObj(op.value)) return 'bad-op';
-        this.entities.set(id, { ...op.value });
+        this.put(parsed.id, index, { ...op.value });
       } else if (op.op === 'remove') {
         if (cur === undefined) return 'bad-op';
-        this.entities.delete(id);
+        this.put(parsed.id, index, undefined);
       } else return 'bad-op';
       return undefined;
     }
