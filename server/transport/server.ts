@@ -143,33 +143,33 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
           ws.cork(() => {
             r = ws.send(frame, typeof frame !== 'string');
           });
-          const bytes = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
-          framesSent.inc();
-          bytesSent.inc(bytes);
           if (r === 2) {
             // Dropped over maxBackpressure: uWS closes the socket; the client resumes from its view_seq.
             metrics.backpressureCloses.inc();
             return false;
           }
+          framesSent.inc();
+          bytesSent.inc(typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength);
           return true;
         },
         sendMany: (frames: readonly Frame[]) => {
           if (d.closed) return false;
-          // One cork: the frames leave in one write.
+          // One cork: the frames leave in one write. Counted as sent: those uWS took (not one it dropped over
+          // maxBackpressure, nor any after it or after the socket closed).
           let dropped = false;
+          let sent = 0;
           let bytes = 0;
           ws.cork(() => {
             for (const frame of frames) {
-              if (d.closed) {
+              if (d.closed || ws.send(frame, typeof frame !== 'string') === 2) {
                 dropped = true;
                 break;
               }
-              if (ws.send(frame, typeof frame !== 'string') === 2) dropped = true;
+              sent++;
               bytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
-              if (dropped) break;
             }
           });
-          framesSent.inc(frames.length);
+          framesSent.inc(sent);
           bytesSent.inc(bytes);
           if (dropped) {
             metrics.backpressureCloses.inc();
