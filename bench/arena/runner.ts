@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { arenaEntityId } from '../../server/worlds/arena.js';
 import { Subprotocol } from '../../server/protocol/index.js';
 import type { FromWorker, ToWorker, WorkerConfig, WorkerResult } from './ipc.js';
-import { cpuPercent, mergeHistograms, parsePromHistogram, percentiles, promCounterDelta, promMeanMs, promQuantile, type Percentiles } from './stats.js';
+import { cpuPercent, mergeHistograms, parsePromHistogram, percentiles, promCounterDelta, promGauge, promMeanMs, promQuantile, promSumDeltaByLabel, type Percentiles } from './stats.js';
 import { clockTicks, readCpu, readMem, scrapeMetrics, spawnServer, track, type ServerProcess } from './server-proc.js';
 
 export interface ArenaOptions {
@@ -81,6 +81,17 @@ export interface ArenaResult {
   /** Mean and p99 (ms) of the server's quantum (synchronous commit work) and fan-out per tick, from /metrics. */
   readonly serverQuantum: { readonly meanMs: number; readonly p99Ms: number };
   readonly serverFanOut: { readonly meanMs: number; readonly p99Ms: number };
+  /**
+   * What can hold the server's deliveries back besides its tick's own work, over the measured window: the log's
+   * fsyncs (deliveries wait for durability), garbage-collection pauses by kind (ms per second of wall time), and the
+   * event loop's delay (p99 and max, from prom-client's monitor, reset at each scrape).
+   */
+  readonly serverStalls: {
+    readonly fsync: { readonly meanMs: number; readonly p99Ms: number };
+    readonly gcMsPerSec: Readonly<Record<string, number>>;
+    readonly loopDelayP99Ms: number;
+    readonly loopDelayMaxMs: number;
+  };
   /** Timer ticks the server skipped in the measured window because it could not keep up. */
   readonly tickOverruns: number;
   readonly intentRtt: Percentiles;
@@ -306,6 +317,12 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
       // Where a tick's time goes on the server (its /metrics): the quantum's synchronous work, and the fan-out.
       serverQuantum: tickWork('worldline_quantum_seconds'),
       serverFanOut: tickWork('worldline_fanout_seconds'),
+      serverStalls: {
+        fsync: tickWork('worldline_log_fsync_seconds'),
+        gcMsPerSec: Object.fromEntries(Object.entries(promSumDeltaByLabel(text0, text1, 'nodejs_gc_duration_seconds', 'kind')).map(([k, v]) => [k, Math.round((v * 1000 * 10) / ((w1 - w0) / 1000)) / 10])),
+        loopDelayP99Ms: round3(promGauge(text1, 'nodejs_eventloop_lag_p99_seconds') * 1000),
+        loopDelayMaxMs: round3(promGauge(text1, 'nodejs_eventloop_lag_max_seconds') * 1000),
+      },
       tickOverruns: promCounterDelta(text0, text1, 'worldline_tick_overruns_total'),
       intentRtt: percentiles(rtt),
       cancelToHalt: percentiles(cancel),
@@ -356,6 +373,9 @@ export function summaryRow(r: ArenaResult): Record<string, string | number> {
     'srv p99 ms': r.serverDelivery.p99,
     'quantum ms': r.serverQuantum.meanMs,
     'fan-out ms': r.serverFanOut.meanMs,
+    'fsync p99 ms': r.serverStalls.fsync.p99Ms,
+    'gc ms/s': r1(sum(Object.values(r.serverStalls.gcMsPerSec))),
+    'loop max ms': r.serverStalls.loopDelayMaxMs,
     skipped: r.tickOverruns,
     'rtt p99 ms': r.intentRtt.p99,
     'msg/s/cl': r.perClient.messagesPerSec,

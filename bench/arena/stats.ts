@@ -85,6 +85,32 @@ export function promCounterDelta(before: string, after: string, name: string): n
   return read(after) - read(before);
 }
 
+/**
+ * How much a histogram's _sum grew between two scrapes, per value of one label (e.g. prom-client's
+ * nodejs_gc_duration_seconds by `kind`), in the metric's unit.
+ */
+export function promSumDeltaByLabel(before: string, after: string, name: string, label: string): Record<string, number> {
+  const read = (text: string): Map<string, number> => {
+    const out = new Map<string, number>();
+    const re = new RegExp(`^${name}_sum\\{([^}]*)\\}\\s+([0-9.eE+-]+)`, 'gm');
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      const v = new RegExp(`(?:^|,)${label}="([^"]*)"`).exec(m[1]!)?.[1];
+      if (v !== undefined) out.set(v, (out.get(v) ?? 0) + Number(m[2]));
+    }
+    return out;
+  };
+  const a = read(before);
+  const out: Record<string, number> = {};
+  for (const [k, v] of read(after)) out[k] = v - (a.get(k) ?? 0);
+  return out;
+}
+
+/** An unlabelled Prometheus gauge's value in a scrape (NaN when absent). */
+export function promGauge(text: string, name: string): number {
+  const m = new RegExp(`^${name}\\s+([0-9.eE+-]+)`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
 /** Mean (ms) of a Prometheus histogram's observations between two scrapes (from _sum and _count); NaN when none. */
 export function promMeanMs(before: string, after: string, name: string): number {
   const read = (text: string, suffix: string): number => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { latencyHistogram } from '../../bench/lib.js';
-import { cpuPercent, encodeHistogram, mergeHistograms, parseProcStat, parseProcStatusKb, parsePromHistogram, percentiles, promCounterDelta, promMeanMs, promQuantile } from '../../bench/arena/stats.js';
+import { cpuPercent, encodeHistogram, mergeHistograms, parseProcStat, parseProcStatusKb, parsePromHistogram, percentiles, promCounterDelta, promGauge, promMeanMs, promQuantile, promSumDeltaByLabel } from '../../bench/arena/stats.js';
 import { TickClock } from '../../bench/arena/tick-clock.js';
 
 describe('percentiles across worker processes', () => {
@@ -74,6 +74,26 @@ describe('Prometheus histogram quantiles', () => {
     const overruns = (n: number): string => `# TYPE worldline_tick_overruns_total counter\nworldline_tick_overruns_total ${n}`;
     expect(promCounterDelta(overruns(3), overruns(10), 'worldline_tick_overruns_total')).toBe(7);
     expect(promCounterDelta('', '', 'worldline_tick_overruns_total')).toBe(0);
+  });
+
+  it("sums a histogram's _sum growth per label value (GC pauses by kind) and reads a gauge", () => {
+    const gc = (minor: number, major: number): string =>
+      [
+        '# TYPE nodejs_gc_duration_seconds histogram',
+        `nodejs_gc_duration_seconds_bucket{le="0.001",kind="minor"} 3`,
+        `nodejs_gc_duration_seconds_sum{kind="minor"} ${minor}`,
+        `nodejs_gc_duration_seconds_count{kind="minor"} 3`,
+        `nodejs_gc_duration_seconds_sum{kind="major",extra="x"} ${major}`,
+        'nodejs_gc_duration_seconds_summary_sum{kind="minor"} 99',
+      ].join('\n');
+    const d = promSumDeltaByLabel(gc(0.5, 0.1), gc(0.75, 0.4), 'nodejs_gc_duration_seconds', 'kind');
+    expect(Object.keys(d).sort()).toEqual(['major', 'minor']);
+    expect(d['minor']).toBeCloseTo(0.25, 9);
+    expect(d['major']).toBeCloseTo(0.3, 9);
+    // A kind first seen in the second scrape counts from zero.
+    expect(promSumDeltaByLabel('', gc(0.5, 0), 'nodejs_gc_duration_seconds', 'kind')['minor']).toBeCloseTo(0.5, 9);
+    expect(promGauge('nodejs_eventloop_lag_p99_seconds 0.0125\nnodejs_eventloop_lag_p99_seconds_x 1', 'nodejs_eventloop_lag_p99_seconds')).toBe(0.0125);
+    expect(promGauge('', 'nodejs_eventloop_lag_p99_seconds')).toBeNaN();
   });
 });
 
