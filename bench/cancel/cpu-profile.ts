@@ -31,6 +31,7 @@ if (dir) {
     if (!started) return;
     session.post('Profiler.stop', (err, res) => {
       if (err) return;
+      fs.mkdirSync(dir, { recursive: true });
       const file = path.join(dir, `${label}-${process.pid}`);
       fs.writeFileSync(`${file}.cpuprofile`, JSON.stringify(res.profile));
       fs.writeFileSync(`${file}.clock.json`, JSON.stringify(clock));
