@@ -91,6 +91,14 @@ const NO_CAUSE: Cause = { global_seq: 0, kind: '', changed: [], pos: undefined }
 const ORDER_SLOTS = 2 ** 20;
 const ORDER_CELLS = 2 ** 32;
 
+/**
+ * Deltas' fragment lists are slices of shared blocks of this many entries, not an array each. A delta lives until
+ * its quantum is delivered and then in the resume history, several scavenges: a thousand arrays of ~70 entries per
+ * quantum were copied by each scavenge and then promoted, where a block (a large object, over 128 KiB) is never
+ * copied. A block lives as long as any delta that uses it.
+ */
+const FRAGMENT_BLOCK = 32768;
+
 /** Fast mode: up to this many touching entities are looked for in an observer's view by scanning it, not marking it. */
 const SCAN_TOUCHED = 8;
 
@@ -280,7 +288,11 @@ function jsonSize(v: unknown): number {
  * sessions and the reference views read it), its size is estimated without building it.
  */
 class SharedFragment implements DeltaFragment {
-  readonly wire: unknown[] = [];
+  /**
+   * The transport's two slots (JSON, binary), made at their size: storing slot 1 into an empty array would grow it to
+   * room for 19, kept for as long as the fragment (its quantum's resume history: several scavenges).
+   */
+  readonly wire: unknown[] = [undefined, undefined];
   private textCache: string | undefined = undefined;
   private sizeCache = -1;
   constructor(readonly ops: PatchOp[]) {}
@@ -348,6 +360,9 @@ export class ObservationEngine {
   private orderKeys = new Float64Array(0);
   /** The changes of the effect being processed. */
   private current: readonly EntityChange[] = NO_CHANGES;
+  /** Where deltas' fragment lists are stored (block[0 .. blockUsed) taken; see FRAGMENT_BLOCK). */
+  private block: DeltaFragment[] = [];
+  private blockUsed = FRAGMENT_BLOCK;
   onVisible: VisibleEventHook | undefined;
 
   constructor(
@@ -1076,10 +1091,25 @@ export class ObservationEngine {
     } else {
       const n = parts.count;
       const pieces = parts.pieces;
-      fragments = new Array<DeltaFragment>(n);
-      for (let i = 0; i < n; i++) fragments[i] = pieces[i] as DeltaFragment;
+      if (n > FRAGMENT_BLOCK / 4) {
+        fragments = new Array<DeltaFragment>(n);
+        for (let i = 0; i < n; i++) fragments[i] = pieces[i] as DeltaFragment;
+      } else {
+        // Into the shared block: no array per delta (see FRAGMENT_BLOCK).
+        if (this.blockUsed + n > FRAGMENT_BLOCK) {
+          this.block = new Array<DeltaFragment>(FRAGMENT_BLOCK);
+          this.blockUsed = 0;
+        }
+        const block = this.block;
+        const start = this.blockUsed;
+        for (let i = 0; i < n; i++) block[start + i] = pieces[i] as DeltaFragment;
+        this.blockUsed = start + n;
+        const delta = new Delta(o.id, o.viewSeq, o.fromSeq, globalSeq, simTime, wallTime, snapshot, this.digestOf(o), block, start, n, parts.ops, size);
+        o.fromSeq = o.viewSeq;
+        return delta;
+      }
     }
-    const delta = new Delta(o.id, o.viewSeq, o.fromSeq, globalSeq, simTime, wallTime, snapshot, this.digestOf(o), fragments, parts.ops, size);
+    const delta = new Delta(o.id, o.viewSeq, o.fromSeq, globalSeq, simTime, wallTime, snapshot, this.digestOf(o), fragments, 0, fragments.length, parts.ops, size);
     o.fromSeq = o.viewSeq;
     return delta;
   }
@@ -1208,7 +1238,11 @@ class Delta implements ObservationDelta {
   readonly schema_version = SCHEMA_VERSION;
   declare readonly ops: readonly PatchOp[];
   #ops: PatchOp[] | undefined = undefined;
-  readonly #fragments: readonly DeltaFragment[];
+  /** The fragments are #store[#start .. #start + #count) (a shared block, or an array of their own). */
+  readonly #store: readonly DeltaFragment[];
+  readonly #start: number;
+  readonly #count: number;
+  #fragments: readonly DeltaFragment[] | undefined = undefined;
   readonly #opCount: number;
   readonly #opsSize: number;
   constructor(
@@ -1220,17 +1254,26 @@ class Delta implements ObservationDelta {
     readonly wall_time: number,
     readonly snapshot: boolean,
     readonly context_digest: string,
-    fragments: readonly DeltaFragment[],
+    store: readonly DeltaFragment[],
+    start: number,
+    count: number,
     opCount: number,
     opsSize: number,
   ) {
-    this.#fragments = fragments;
+    this.#store = store;
+    this.#start = start;
+    this.#count = count;
     this.#opCount = opCount;
     this.#opsSize = opsSize;
     Object.defineProperty(this, 'ops', OPS_PROPERTY);
   }
 
+  /** The fragments as an array of their own (copied out of a shared block on first use). */
   get fragments(): readonly DeltaFragment[] {
+    if (this.#fragments === undefined) {
+      const st = this.#store;
+      this.#fragments = this.#start === 0 && st.length === this.#count ? st : st.slice(this.#start, this.#start + this.#count);
+    }
     return this.#fragments;
   }
 
@@ -1238,20 +1281,49 @@ class Delta implements ObservationDelta {
     return this.#opsSize;
   }
 
+  /** Points `out` at the fragments where they are stored (no copy). */
+  fragmentRange(out: FragmentRange): void {
+    out.store = this.#store;
+    out.start = this.#start;
+    out.count = this.#count;
+  }
+
   /** The ops, assembled on first use. */
   opsArray(): readonly PatchOp[] {
     if (this.#ops === undefined) {
-      const fr = this.#fragments;
+      const st = this.#store;
+      const end = this.#start + this.#count;
       const ops = new Array<PatchOp>(this.snapshot ? 1 : this.#opCount);
       let k = 0;
-      for (let i = 0; i < fr.length; i++) {
-        const fo = (fr[i] as DeltaFragment).ops;
+      for (let i = this.#start; i < end; i++) {
+        const fo = (st[i] as DeltaFragment).ops;
         for (let j = 0; j < fo.length; j++) ops[k++] = fo[j] as PatchOp;
       }
       this.#ops = ops;
     }
     return this.#ops;
   }
+}
+
+/** A delta's fragments where they are stored: store[start .. start + count). */
+export interface FragmentRange {
+  store: readonly DeltaFragment[];
+  start: number;
+  count: number;
+}
+
+/**
+ * Points `out` at a delta's fragments without copying them (the engine's deltas keep them in shared blocks; any
+ * other delta's `fragments` array is used as it is).
+ */
+export function fragmentRange(d: Pick<ObservationDelta, 'fragments'>, out: FragmentRange): FragmentRange {
+  if (d instanceof Delta) d.fragmentRange(out);
+  else {
+    out.store = d.fragments;
+    out.start = 0;
+    out.count = d.fragments.length;
+  }
+  return out;
 }
 
 const OPS_PROPERTY: PropertyDescriptor = {

@@ -272,19 +272,28 @@ function keep(bytes: Uint8Array, n: number): Uint8Array {
   return chunk.subarray(at, at + n);
 }
 
-/** Adds a path id to a fragment's distinct ids (small fragments, the usual, scan; large ones use `seen`). */
-function useId(id: number, ids: number[], seen: Set<number> | undefined): void {
-  if (seen === undefined ? !ids.includes(id) : !seen.has(id)) {
-    seen?.add(id);
-    ids.push(id);
-  }
+/**
+ * encodeBinaryFragment's path ids so far (idScratch[0 .. idCount)), copied into an array of their exact size at the
+ * end: an array grown by push keeps room for 17 ids however few it holds (a move has 2), and a fragment lives, with
+ * that slack, until its quantum has left the resume history (several scavenges).
+ */
+const idScratch: number[] = [];
+let idCount = 0;
+
+/** Adds a path id to the fragment's distinct ids (small fragments, the usual, scan; large ones use `seen`). */
+function useId(id: number, seen: Set<number> | undefined): void {
+  if (seen === undefined) {
+    for (let i = 0; i < idCount; i++) if (idScratch[i] === id) return;
+  } else if (seen.has(id)) return;
+  else seen.add(id);
+  idScratch[idCount++] = id;
 }
 
 /** Encodes ops once for a world; the result is shared by every connection that receives them. */
 export function encodeBinaryFragment(ops: readonly WireOp[], table: PathTable): BinaryFragment {
   const w = scratch;
   w.pos = 0;
-  const ids: number[] = [];
+  idCount = 0;
   const seen = ops.length > 16 ? new Set<number>() : undefined;
   let prev = -2;
   for (let i = 0; i < ops.length; i++) {
@@ -292,7 +301,7 @@ export function encodeBinaryFragment(ops: readonly WireOp[], table: PathTable): 
     const code = OpCode[o.op];
     if (code === undefined) throw new TypeError(`unknown op ${String((o as { op: unknown }).op)}`);
     const id = table.intern(o.path);
-    useId(id, ids, seen);
+    useId(id, seen);
     const next = id === prev + 1;
     prev = id;
     const hasValue = o.op === 'add' || o.op === 'replace' || o.op === 'test';
@@ -301,11 +310,11 @@ export function encodeBinaryFragment(ops: readonly WireOp[], table: PathTable): 
     if (!next) w.varint(id);
     if (o.op === 'move' || o.op === 'copy') {
       const from = table.intern(o.from);
-      useId(from, ids, seen);
+      useId(from, seen);
       w.varint(from);
     } else if (hasValue) writeBody(w, o.value, tag);
   }
-  return { format: 'binary', table, bytes: keep(w.buf, w.pos), pathIds: ids, opCount: ops.length };
+  return { format: 'binary', table, bytes: keep(w.buf, w.pos), pathIds: idScratch.slice(0, idCount), opCount: ops.length };
 }
 
 /**

@@ -15,6 +15,7 @@ import type { Metrics } from '../obs/metrics.js';
 import type { WorldlineError } from '../errors.js';
 import { EngineLink, type EngineDisconnectPolicy } from './engine.js';
 import { ResumeHistory, type DeltaBody, type ResumePlan } from './resume-history.js';
+import { fragmentRange, type FragmentRange } from '../core/observation.js';
 
 /** What the host needs from a connection to deliver to it. */
 export interface Subscriber {
@@ -90,6 +91,8 @@ export class WorldHost {
   private readonly scratch = new FrameScratch();
   /** encodeDelta's list of a delta's encoded fragments, reused. */
   private readonly encoded: EncodedFragment[] = [];
+  /** encodeDelta's view of a delta's fragments, reused. */
+  private readonly range: FragmentRange = { store: [], start: 0, count: 0 };
   private timer: NodeJS.Timeout | undefined;
   /** Quanta delivered whose fan-out has not run yet. */
   private delivering = 0;
@@ -319,10 +322,10 @@ export class WorldHost {
     }
     const header: DeltaHeader = { view_seq: d.view_seq, from_seq: d.from_seq, context_digest: d.context_digest, global_seq: d.global_seq, sim_time: d.sim_time, server_time: Math.round(d.wall_time) };
     const c = cache ?? (this.caches.get(s.codec.subprotocol) as FragmentCache);
-    const fr = d.fragments;
+    const { store, start, count } = fragmentRange(d, this.range);
     const enc = this.encoded;
-    enc.length = fr.length;
-    for (let i = 0; i < fr.length; i++) enc[i] = c.get(fr[i] as DeltaFragment);
+    enc.length = count;
+    for (let i = 0; i < count; i++) enc[i] = c.get(store[start + i] as DeltaFragment);
     return s.codec.assembleDelta(s.wire, header, enc, s.copiesFrames === true ? this.scratch : undefined);
   }
 

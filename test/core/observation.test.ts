@@ -1,6 +1,7 @@
 import jsonpatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import type { ObservationDelta } from '../../server/core/types.js';
+import { fragmentRange } from '../../server/core/observation.js';
 import { openWorld, planeWorld } from './helpers/worlds.js';
 
 describe('observation', () => {
@@ -62,5 +63,23 @@ describe('observation', () => {
     expect(got).toHaveLength(2);
     expect(got[0]?.ops[0]).toBe(got[1]?.ops[0]);
     expect(got[0]?.fragments[0]).toBe(got[1]?.fragments[0]);
+  });
+
+  it('gives a delta\'s fragments in place (fragmentRange) as the same pieces as its fragments array', async () => {
+    const { rt } = await openWorld(planeWorld([[0, 0], [10, 0], [20, 0]]), { agents: ['a0', 'a1', 'a2'] });
+    const got: ObservationDelta[] = [];
+    rt.onDelivery((d) => got.push(...d.deltas));
+    const ps = ['a0', 'a1', 'a2'].map((id, i) => rt.emit({ kind: 'Move', payload: { entity_id: id, dx: i, dy: 1 }, source_id: 'gm' }));
+    await rt.flush();
+    await Promise.all(ps);
+    expect(got.length).toBeGreaterThan(1);
+    for (const d of got) {
+      const r = fragmentRange(d, { store: [], start: 0, count: 0 });
+      expect(r.store.slice(r.start, r.start + r.count)).toEqual(d.fragments);
+      expect(r.count).toBe(d.fragments.length);
+      for (let i = 0; i < r.count; i++) expect(r.store[r.start + i]).toBe(d.fragments[i]);
+    }
+    const plain = { fragments: got[0]!.fragments };
+    expect(fragmentRange(plain, { store: [], start: 0, count: 0 })).toEqual({ store: plain.fragments, start: 0, count: plain.fragments.length });
   });
 });
