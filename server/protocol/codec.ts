@@ -86,9 +86,9 @@ export interface WireCodec {
   /**
    * One connection's ObservationDelta frame from its header and shared fragments, in order. With `scratch`, a
    * binary frame is a view into the scratch buffer, valid only until the next assembly into it: for a send that
-   * copies the bytes at once.
+   * copies the bytes at once. With `count`, only fragments[0 .. count) are used (a reused list longer than this delta).
    */
-  assembleDelta(session: WireSession, header: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch): Frame;
+  assembleDelta(session: WireSession, header: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count?: number): Frame;
 }
 
 /**

@@ -3,7 +3,7 @@
  * with observation ops as RFC 6902 objects. Deltas are assembled by splicing shared fragment text.
  */
 import { utf8 } from './bytes.js';
-import { Subprotocol, assertDeltaHeader, type DeltaHeader, type EncodedFragment, type Frame, type JsonFragment, type WireCodec, type WireSession } from './codec.js';
+import { Subprotocol, assertDeltaHeader, type DeltaHeader, type EncodedFragment, type Frame, type FrameScratch, type JsonFragment, type WireCodec, type WireSession } from './codec.js';
 import type { ClientMessage, ServerMessage, WireOp } from './messages.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
 
@@ -34,13 +34,13 @@ function trailer(h: DeltaHeader): string {
   return `],"global_seq":${h.global_seq ?? 0},"sim_time":${h.sim_time ?? 0},"server_time":${h.server_time ?? 0}}`;
 }
 
-function assemble(h: DeltaHeader, fragments: readonly EncodedFragment[]): string {
+function assemble(h: DeltaHeader, fragments: readonly EncodedFragment[], count = fragments.length): string {
   assertDeltaHeader(h);
   if (!/^[0-9a-f]*$/.test(h.context_digest)) throw new Error('context_digest must be lowercase hex');
   let s = header(h);
   let first = true;
-  for (const f of fragments) {
-    const j = assertJsonFragment(f);
+  for (let i = 0; i < count; i++) {
+    const j = assertJsonFragment(fragments[i] as EncodedFragment);
     if (j.text === '') continue;
     s += first ? j.text : ',' + j.text;
     first = false;
@@ -70,8 +70,8 @@ export function createJsonCodec(): WireCodec {
     encodeFragmentText(text: string): EncodedFragment {
       return { format: 'json', text };
     },
-    assembleDelta(_session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[]): Frame {
-      return assemble(h, fragments);
+    assembleDelta(_session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[], _scratch?: FrameScratch, count?: number): Frame {
+      return assemble(h, fragments, count);
     },
   };
 }

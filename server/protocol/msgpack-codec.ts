@@ -8,7 +8,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { ByteWriter, fromHex, toHex, digestSize, hexInto } from './bytes.js';
 import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import type { ClientMessage, ServerMessage, SnapshotBody, WireOp } from './messages.js';
-import { OpStreamPlan, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
+import { planOpStream, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -63,10 +63,10 @@ function mpBinHeader(w: ByteWriter, n: number): void {
 const KEYS = { type: 5, observation_delta: 18, view_seq: 9, from_seq: 9, context_digest: 15, ops: 4, global_seq: 11, sim_time: 9, server_time: 12 } as const;
 
 /** The delta as a msgpack map, sized first and written into one buffer around the shared fragment bytes. */
-function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch): Uint8Array {
+function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count = fragments.length): Uint8Array {
   assertDeltaHeader(h);
   const digestLength = digestSize(h.context_digest);
-  const plan = new OpStreamPlan(fragments as readonly BinaryFragment[], table, session.sent);
+  const plan = planOpStream(fragments as readonly BinaryFragment[], table, session.sent, count);
   const global = h.global_seq ?? 0;
   const sim = h.sim_time ?? 0;
   const st = h.server_time ?? 0;
@@ -159,8 +159,8 @@ export function createMsgpackCodec(table: PathTable): WireCodec {
     encodeFragmentText(text: string): EncodedFragment {
       return encodeBinaryFragment(JSON.parse(`[${text}]`) as WireOp[], table);
     },
-    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch): Frame {
-      return assemble(session, table, h, fragments, scratch);
+    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count?: number): Frame {
+      return assemble(session, table, h, fragments, scratch, count);
     },
   };
 }

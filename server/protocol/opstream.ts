@@ -150,10 +150,43 @@ export interface BinaryFragment {
   readonly format: 'binary';
   readonly table: PathTable;
   readonly bytes: Uint8Array;
-  /** The distinct path ids the fragment uses, in order of first use. */
-  /** The path ids its ops use, each once (a plain array of small integers: cheaper than a typed array this small). */
+  /** The path ids its ops use, each once, in order of first use. */
   readonly pathIds: readonly number[];
   readonly opCount: number;
+}
+
+/**
+ * The BinaryFragment encodeBinaryFragment makes: one object holding where its bytes are in a shared chunk and its
+ * first two path ids (a change to an entity's x and y has two), so planning and copying a connection's frame reads
+ * one object per fragment, not also a view and an array of ids. Fewer objects per fragment also means less for
+ * each scavenge to copy while the fragment lives (until its quantum leaves the resume history).
+ */
+class EncodedOps implements BinaryFragment {
+  readonly format = 'binary' as const;
+  constructor(
+    readonly table: PathTable,
+    /** The chunk holding its bytes at [offset, offset + length). */
+    readonly buf: Uint8Array,
+    readonly offset: number,
+    readonly length: number,
+    /** Its first two path ids (-1: none); the rest, when it has more than two, in `more`. */
+    readonly id0: number,
+    readonly id1: number,
+    readonly more: readonly number[] | undefined,
+    readonly opCount: number,
+  ) {}
+
+  get bytes(): Uint8Array {
+    return this.buf.subarray(this.offset, this.offset + this.length);
+  }
+
+  get pathIds(): readonly number[] {
+    const ids: number[] = [];
+    if (this.id0 >= 0) ids.push(this.id0);
+    if (this.id1 >= 0) ids.push(this.id1);
+    if (this.more !== undefined) ids.push(...this.more);
+    return ids;
+  }
 }
 
 const zigzag = (m: number): number => (m >= 0 ? 2 * m : -2 * m - 1);
@@ -260,8 +293,8 @@ const CHUNK = 64 * 1024;
 let chunk = new Uint8Array(CHUNK);
 let chunkUsed = 0;
 
-function keep(bytes: Uint8Array, n: number): Uint8Array {
-  if (n > CHUNK / 8) return bytes.slice(0, n);
+/** Copies the scratch writer's n bytes into the current chunk (a new one when full); returns their offset in it. */
+function keep(bytes: Uint8Array, n: number): number {
   if (chunkUsed + n > CHUNK) {
     chunk = new Uint8Array(CHUNK);
     chunkUsed = 0;
@@ -269,14 +302,10 @@ function keep(bytes: Uint8Array, n: number): Uint8Array {
   const at = chunkUsed;
   chunk.set(bytes.subarray(0, n), at);
   chunkUsed = at + n;
-  return chunk.subarray(at, at + n);
+  return at;
 }
 
-/**
- * encodeBinaryFragment's path ids so far (idScratch[0 .. idCount)), copied into an array of their exact size at the
- * end: an array grown by push keeps room for 17 ids however few it holds (a move has 2), and a fragment lives, with
- * that slack, until its quantum has left the resume history (several scavenges).
- */
+/** encodeBinaryFragment's path ids so far: idScratch[0 .. idCount). */
 const idScratch: number[] = [];
 let idCount = 0;
 
@@ -314,54 +343,98 @@ export function encodeBinaryFragment(ops: readonly WireOp[], table: PathTable): 
       w.varint(from);
     } else if (hasValue) writeBody(w, o.value, tag);
   }
-  return { format: 'binary', table, bytes: keep(w.buf, w.pos), pathIds: idScratch.slice(0, idCount), opCount: ops.length };
+  const n = w.pos;
+  // A large fragment (rare: a spawn with a big record) gets a buffer of its own rather than most of a chunk.
+  const big = n > CHUNK / 8;
+  const buf = big ? w.buf.slice(0, n) : chunk;
+  const offset = big ? 0 : keep(w.buf, n);
+  const id0 = idCount > 0 ? (idScratch[0] as number) : -1;
+  const id1 = idCount > 1 ? (idScratch[1] as number) : -1;
+  return new EncodedOps(table, big ? buf : chunk, offset, n, id0, id1, idCount > 2 ? idScratch.slice(2, idCount) : undefined, ops.length);
 }
 
 /**
  * One connection's op stream, planned before it is written so a codec can size its frame exactly and copy each
- * piece once: the DEFINE records the connection lacks, then the shared fragments.
+ * piece once: the DEFINE records the connection lacks, then the shared fragments (fragments[0 .. count)).
  */
 export class OpStreamPlan {
   readonly definitions: Uint8Array[] = [];
   length = 0;
+  fragments: readonly BinaryFragment[] = [];
+  count = 0;
 
-  constructor(
-    readonly fragments: readonly BinaryFragment[],
-    table: PathTable,
-    sent: SentPaths,
-  ) {
+  constructor(fragments?: readonly BinaryFragment[], table?: PathTable, sent?: SentPaths, count?: number) {
+    if (fragments !== undefined && table !== undefined && sent !== undefined) this.reset(fragments, table, sent, count);
+  }
+
+  /** Plans fragments[0 .. count) for a connection (reusing this plan's storage); marks the paths it defines as sent. */
+  reset(fragments: readonly BinaryFragment[], table: PathTable, sent: SentPaths, count = fragments.length): this {
+    this.fragments = fragments;
+    this.count = count;
+    this.definitions.length = 0;
     let length = 0;
-    for (let f = 0; f < fragments.length; f++) {
+    for (let f = 0; f < count; f++) {
       const frag = fragments[f] as BinaryFragment;
       if (frag.format !== 'binary') throw new Error('a json fragment was given to a binary codec');
       if (frag.table !== table) throw new Error('fragment was encoded for a different world (PathTable)');
-      const ids = frag.pathIds;
-      for (let i = 0; i < ids.length; i++) {
-        const id = ids[i] as number;
-        if (sent.has(id)) continue;
-        // Marked as sent now: the caller sends this frame before assembling the connection's next one.
-        sent.add(id);
-        const d = table.definition(id);
-        this.definitions.push(d);
-        length += d.length;
+      if (frag instanceof EncodedOps) {
+        const a = frag.id0;
+        if (a >= 0 && !sent.has(a)) length += this.define(a, table, sent);
+        const b = frag.id1;
+        if (b >= 0 && !sent.has(b)) length += this.define(b, table, sent);
+        const more = frag.more;
+        if (more !== undefined) for (let i = 0; i < more.length; i++) if (!sent.has(more[i] as number)) length += this.define(more[i] as number, table, sent);
+        length += frag.length;
+      } else {
+        const ids = frag.pathIds;
+        for (let i = 0; i < ids.length; i++) if (!sent.has(ids[i] as number)) length += this.define(ids[i] as number, table, sent);
+        length += frag.bytes.length;
       }
-      length += frag.bytes.length;
     }
     this.length = length;
+    return this;
+  }
+
+  /** Adds a path's DEFINE record to the stream; returns its length. */
+  private define(id: number, table: PathTable, sent: SentPaths): number {
+    // Marked as sent now: the caller sends this frame before assembling the connection's next one.
+    sent.add(id);
+    const d = table.definition(id);
+    this.definitions.push(d);
+    return d.length;
   }
 
   /** Copies the stream into `out` at `at`; returns the offset after it. */
   writeTo(out: Uint8Array, at: number): number {
     let pos = at;
-    for (const d of this.definitions) pos = copy(d, out, pos);
-    for (const f of this.fragments) pos = copy(f.bytes, out, pos);
+    const defs = this.definitions;
+    for (let i = 0; i < defs.length; i++) pos = copy(defs[i] as Uint8Array, 0, (defs[i] as Uint8Array).length, out, pos);
+    const fr = this.fragments;
+    for (let i = 0; i < this.count; i++) {
+      const f = fr[i] as BinaryFragment;
+      if (f instanceof EncodedOps) pos = copy(f.buf, f.offset, f.length, out, pos);
+      else pos = copy(f.bytes, 0, f.bytes.length, out, pos);
+    }
     return pos;
   }
 }
 
-function copy(src: Uint8Array, out: Uint8Array, pos: number): number {
-  out.set(src, pos);
-  return pos + src.length;
+/** A plan reused by the codecs' frame assembly (which never re-enters): no plan object per frame. */
+const sharedPlan = new OpStreamPlan();
+
+/** Plans a connection's op stream in a shared plan, valid until the next call. */
+export function planOpStream(fragments: readonly BinaryFragment[], table: PathTable, sent: SentPaths, count = fragments.length): OpStreamPlan {
+  return sharedPlan.reset(fragments, table, sent, count);
+}
+
+/** Copies src[from .. from + n) to out at pos; returns pos + n. A fragment is a few bytes: a loop beats set()'s call. */
+function copy(src: Uint8Array, from: number, n: number, out: Uint8Array, pos: number): number {
+  if (n > 64) {
+    out.set(src.subarray(from, from + n), pos);
+    return pos + n;
+  }
+  for (let i = 0; i < n; i++) out[pos + i] = src[from + i] as number;
+  return pos + n;
 }
 
 /** The full op stream for one connection: definitions it lacks, then the fragments' bytes. */

@@ -9,7 +9,7 @@ import { Recovery, WorldlineError } from '../errors.js';
 import { FrameError, fromHex, toHex, utf8, varintSize, digestSize, hexInto } from './bytes.js';
 import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import { IntentStatus, Role, type ClientMessage, type ErrorBody, type JsonValue, type ServerMessage, type SnapshotBody, type Vec3, type WireOp } from './messages.js';
-import { OpStreamPlan, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
+import { planOpStream, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
 import { WORLDLINE_PROTO } from './proto-schema.gen.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
 
@@ -282,10 +282,10 @@ const bytesFieldSize = (n: number): number => (n === 0 ? 0 : 1 + varintSize(n) +
  * ServerFrame { observation_delta (2) { view_seq 1, from_seq 2, context_digest 3, ops 4, global_seq 5, sim_time 6, server_time 7 } },
  * sized first and written into one buffer; fields at their proto3 default are left out, as protobuf encoders do.
  */
-function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch): Uint8Array {
+function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count = fragments.length): Uint8Array {
   assertDeltaHeader(h);
   const digestLength = digestSize(h.context_digest);
-  const plan = new OpStreamPlan(fragments as readonly BinaryFragment[], table, session.sent);
+  const plan = planOpStream(fragments as readonly BinaryFragment[], table, session.sent, count);
   const global = h.global_seq ?? 0;
   const sim = h.sim_time ?? 0;
   const st = h.server_time ?? 0;
@@ -373,8 +373,8 @@ export function createProtoCodec(table: PathTable): WireCodec {
     encodeFragmentText(text: string): EncodedFragment {
       return encodeBinaryFragment(JSON.parse(`[${text}]`) as WireOp[], table);
     },
-    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch): Frame {
-      return assemble(session, table, h, fragments, scratch);
+    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count?: number): Frame {
+      return assemble(session, table, h, fragments, scratch, count);
     },
   };
 }

@@ -323,10 +323,10 @@ export class WorldHost {
     const header: DeltaHeader = { view_seq: d.view_seq, from_seq: d.from_seq, context_digest: d.context_digest, global_seq: d.global_seq, sim_time: d.sim_time, server_time: Math.round(d.wall_time) };
     const c = cache ?? (this.caches.get(s.codec.subprotocol) as FragmentCache);
     const { store, start, count } = fragmentRange(d, this.range);
+    // The list is only ever grown: shrinking it to each delta's length would free and regrow its storage.
     const enc = this.encoded;
-    enc.length = count;
     for (let i = 0; i < count; i++) enc[i] = c.get(store[start + i] as DeltaFragment);
-    return s.codec.assembleDelta(s.wire, header, enc, s.copiesFrames === true ? this.scratch : undefined);
+    return s.codec.assembleDelta(s.wire, header, enc, s.copiesFrames === true ? this.scratch : undefined, count);
   }
 
   private fanOut(deltas: readonly ObservationDelta[]): void {
