@@ -91,17 +91,29 @@ export interface WireCodec {
   assembleDelta(session: WireSession, header: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count?: number): Frame;
 }
 
+/** FrameScratch keeps its views for frames up to this length (larger ones are rare: a view each). */
+const VIEWS_KEPT = 8 * 1024;
+
 /**
  * A reusable buffer for binary frames sent at once: a thousand sessions' frames per tick then cost no buffer
  * allocations (each would be an off-heap ArrayBuffer, counted as external memory and hastening GC).
  */
 export class FrameScratch {
   private buf = new Uint8Array(64 * 1024);
+  /**
+   * The views handed out, by length: a view of the first n bytes is the same object every time (its bytes are valid
+   * only until the next take anyway), so a thousand frames per tick make no view each.
+   */
+  private views = new Array<Uint8Array | undefined>(VIEWS_KEPT + 1).fill(undefined);
 
   /** A view of n bytes at the start of the buffer (grown when needed); the previous view is overwritten. */
   take(n: number): Uint8Array {
-    if (this.buf.length < n) this.buf = new Uint8Array(Math.max(n, this.buf.length * 2));
-    return this.buf.subarray(0, n);
+    if (this.buf.length < n) {
+      this.buf = new Uint8Array(Math.max(n, this.buf.length * 2));
+      this.views.fill(undefined);
+    }
+    if (n > VIEWS_KEPT) return this.buf.subarray(0, n);
+    return (this.views[n] ??= this.buf.subarray(0, n));
   }
 }
 

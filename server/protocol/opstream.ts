@@ -300,7 +300,7 @@ function keep(bytes: Uint8Array, n: number): number {
     chunkUsed = 0;
   }
   const at = chunkUsed;
-  chunk.set(bytes.subarray(0, n), at);
+  copy(bytes, 0, n, chunk, at);
   chunkUsed = at + n;
   return at;
 }

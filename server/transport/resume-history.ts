@@ -39,6 +39,13 @@ export function heldOps(d: HeldDelta): PatchOp[] {
   return out;
 }
 
+/** Removes a's first n items in place (splice would make an array of them, for every delta of every agent). */
+function dropFront<T>(a: T[], n: number): void {
+  const len = a.length - n;
+  for (let i = 0; i < len; i++) a[i] = a[i + n] as T;
+  a.length = len;
+}
+
 export class ResumeHistory {
   private readonly byAgent = new Map<string, History>();
 
@@ -60,8 +67,8 @@ export class ResumeHistory {
     for (let i = 0; i < drop; i++) bytes -= h.sizes[i] as number;
     while (bytes > HISTORY_BYTES && drop < h.deltas.length - 1) bytes -= h.sizes[drop++] as number;
     if (drop > 0) {
-      h.deltas.splice(0, drop);
-      h.sizes.splice(0, drop);
+      dropFront(h.deltas, drop);
+      dropFront(h.sizes, drop);
       h.bytes = bytes;
     }
   }

@@ -91,6 +91,8 @@ export class WorldHost {
   private readonly scratch = new FrameScratch();
   /** encodeDelta's list of a delta's encoded fragments, reused. */
   private readonly encoded: EncodedFragment[] = [];
+  /** encodeDelta's frame header, reused. */
+  private readonly header: { -readonly [K in keyof DeltaHeader]-?: DeltaHeader[K] } = { view_seq: 0, from_seq: 0, context_digest: '', global_seq: 0, sim_time: 0, server_time: 0 };
   /** encodeDelta's view of a delta's fragments, reused. */
   private readonly range: FragmentRange = { store: [], start: 0, count: 0 };
   private timer: NodeJS.Timeout | undefined;
@@ -320,7 +322,14 @@ export class WorldHost {
       const msg: ServerMessage = { type: 'snapshot', view_seq: d.view_seq, view, context_digest: d.context_digest };
       return s.codec.encodeServer(msg, s.wire);
     }
-    const header: DeltaHeader = { view_seq: d.view_seq, from_seq: d.from_seq, context_digest: d.context_digest, global_seq: d.global_seq, sim_time: d.sim_time, server_time: Math.round(d.wall_time) };
+    // One header object, refilled for each frame (assembleDelta reads it and keeps nothing).
+    const header = this.header;
+    header.view_seq = d.view_seq;
+    header.from_seq = d.from_seq;
+    header.context_digest = d.context_digest;
+    header.global_seq = d.global_seq;
+    header.sim_time = d.sim_time;
+    header.server_time = Math.round(d.wall_time);
     const c = cache ?? (this.caches.get(s.codec.subprotocol) as FragmentCache);
     const { store, start, count } = fragmentRange(d, this.range);
     // The list is only ever grown: shrinking it to each delta's length would free and regrow its storage.
