@@ -145,48 +145,39 @@ export class PathDictionary {
 /** Path ids kept in the dense array (at most 8 MiB of it). */
 const DENSE_IDS = 1 << 20;
 
-/** Ops encoded once for every connection of a world that receives them. */
+/**
+ * Ops encoded once for every connection of a world that receives them: where its bytes are in a shared chunk and the
+ * path ids they use, its first two inline (a change to an entity's x and y has two). One plain object per fragment,
+ * so planning and copying a connection's frame reads one object per fragment, each scavenge has one to copy while
+ * the fragment lives (until its quantum leaves the resume history), and V8 can allocate them straight into the old
+ * generation once it sees that they survive (allocation-site pretenuring, which class instances do not get).
+ */
 export interface BinaryFragment {
   readonly format: 'binary';
   readonly table: PathTable;
-  readonly bytes: Uint8Array;
-  /** The path ids its ops use, each once, in order of first use. */
-  readonly pathIds: readonly number[];
+  /** The chunk holding its bytes at [offset, offset + length). */
+  readonly buf: Uint8Array;
+  readonly offset: number;
+  readonly length: number;
+  /** Its first two distinct path ids in order of first use (-1: none); the rest in `more` when it has over two. */
+  readonly id0: number;
+  readonly id1: number;
+  readonly more: readonly number[] | undefined;
   readonly opCount: number;
 }
 
-/**
- * The BinaryFragment encodeBinaryFragment makes: one object holding where its bytes are in a shared chunk and its
- * first two path ids (a change to an entity's x and y has two), so planning and copying a connection's frame reads
- * one object per fragment, not also a view and an array of ids. Fewer objects per fragment also means less for
- * each scavenge to copy while the fragment lives (until its quantum leaves the resume history).
- */
-class EncodedOps implements BinaryFragment {
-  readonly format = 'binary' as const;
-  constructor(
-    readonly table: PathTable,
-    /** The chunk holding its bytes at [offset, offset + length). */
-    readonly buf: Uint8Array,
-    readonly offset: number,
-    readonly length: number,
-    /** Its first two path ids (-1: none); the rest, when it has more than two, in `more`. */
-    readonly id0: number,
-    readonly id1: number,
-    readonly more: readonly number[] | undefined,
-    readonly opCount: number,
-  ) {}
+/** A fragment's bytes (a view into its chunk). */
+export function fragmentBytes(f: BinaryFragment): Uint8Array {
+  return f.buf.subarray(f.offset, f.offset + f.length);
+}
 
-  get bytes(): Uint8Array {
-    return this.buf.subarray(this.offset, this.offset + this.length);
-  }
-
-  get pathIds(): readonly number[] {
-    const ids: number[] = [];
-    if (this.id0 >= 0) ids.push(this.id0);
-    if (this.id1 >= 0) ids.push(this.id1);
-    if (this.more !== undefined) ids.push(...this.more);
-    return ids;
-  }
+/** A fragment's distinct path ids, in order of first use. */
+export function fragmentPathIds(f: BinaryFragment): number[] {
+  const ids: number[] = [];
+  if (f.id0 >= 0) ids.push(f.id0);
+  if (f.id1 >= 0) ids.push(f.id1);
+  if (f.more !== undefined) ids.push(...f.more);
+  return ids;
 }
 
 const zigzag = (m: number): number => (m >= 0 ? 2 * m : -2 * m - 1);
@@ -346,11 +337,12 @@ export function encodeBinaryFragment(ops: readonly WireOp[], table: PathTable): 
   const n = w.pos;
   // A large fragment (rare: a spawn with a big record) gets a buffer of its own rather than most of a chunk.
   const big = n > CHUNK / 8;
-  const buf = big ? w.buf.slice(0, n) : chunk;
   const offset = big ? 0 : keep(w.buf, n);
+  // After keep(), which may have started a new chunk.
+  const buf = big ? w.buf.slice(0, n) : chunk;
   const id0 = idCount > 0 ? (idScratch[0] as number) : -1;
   const id1 = idCount > 1 ? (idScratch[1] as number) : -1;
-  return new EncodedOps(table, big ? buf : chunk, offset, n, id0, id1, idCount > 2 ? idScratch.slice(2, idCount) : undefined, ops.length);
+  return { format: 'binary', table, buf, offset, length: n, id0, id1, more: idCount > 2 ? idScratch.slice(2, idCount) : undefined, opCount: ops.length };
 }
 
 /**
@@ -377,19 +369,13 @@ export class OpStreamPlan {
       const frag = fragments[f] as BinaryFragment;
       if (frag.format !== 'binary') throw new Error('a json fragment was given to a binary codec');
       if (frag.table !== table) throw new Error('fragment was encoded for a different world (PathTable)');
-      if (frag instanceof EncodedOps) {
-        const a = frag.id0;
-        if (a >= 0 && !sent.has(a)) length += this.define(a, table, sent);
-        const b = frag.id1;
-        if (b >= 0 && !sent.has(b)) length += this.define(b, table, sent);
-        const more = frag.more;
-        if (more !== undefined) for (let i = 0; i < more.length; i++) if (!sent.has(more[i] as number)) length += this.define(more[i] as number, table, sent);
-        length += frag.length;
-      } else {
-        const ids = frag.pathIds;
-        for (let i = 0; i < ids.length; i++) if (!sent.has(ids[i] as number)) length += this.define(ids[i] as number, table, sent);
-        length += frag.bytes.length;
-      }
+      const a = frag.id0;
+      if (a >= 0 && !sent.has(a)) length += this.define(a, table, sent);
+      const b = frag.id1;
+      if (b >= 0 && !sent.has(b)) length += this.define(b, table, sent);
+      const more = frag.more;
+      if (more !== undefined) for (let i = 0; i < more.length; i++) if (!sent.has(more[i] as number)) length += this.define(more[i] as number, table, sent);
+      length += frag.length;
     }
     this.length = length;
     return this;
@@ -412,8 +398,7 @@ export class OpStreamPlan {
     const fr = this.fragments;
     for (let i = 0; i < this.count; i++) {
       const f = fr[i] as BinaryFragment;
-      if (f instanceof EncodedOps) pos = copy(f.buf, f.offset, f.length, out, pos);
-      else pos = copy(f.bytes, 0, f.bytes.length, out, pos);
+      pos = copy(f.buf, f.offset, f.length, out, pos);
     }
     return pos;
   }

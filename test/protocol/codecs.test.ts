@@ -22,7 +22,7 @@ import {
   type WireCodec,
   type WireOp,
 } from '../../server/protocol/index.js';
-import { decodeOpStream, encodeBinaryFragment, assembleOpStream } from '../../server/protocol/opstream.js';
+import { decodeOpStream, encodeBinaryFragment, assembleOpStream, fragmentBytes, fragmentPathIds } from '../../server/protocol/opstream.js';
 import { WORLDLINE_PROTO } from '../../server/protocol/proto-schema.gen.js';
 import { clientMessage, jsonValue, op, serverMessage } from './arbitraries.js';
 
@@ -84,7 +84,7 @@ describe('compact op stream', () => {
     const size = (x: number): number => {
       const table = new PathTable();
       table.intern('/p');
-      return encodeBinaryFragment([{ op: 'replace', path: '/p', value: x }], table).bytes.length - 2; // head byte and path id
+      return fragmentBytes(encodeBinaryFragment([{ op: 'replace', path: '/p', value: x }], table)).length - 2; // head byte and path id
     };
     expect(size(0)).toBe(1);
     expect(size(500)).toBe(2); // varint
@@ -131,9 +131,22 @@ describe('compact op stream', () => {
     const table = new PathTable();
     const f1 = encodeBinaryFragment([{ op: 'replace', path: '/e/1/x', value: 1 }, { op: 'replace', path: '/e/1/y', value: 2 }], table);
     // head, id, value; head (relative), value
-    expect([...f1.bytes]).toEqual([0x43, 0, 1, 0x4b, 2]);
+    expect([...fragmentBytes(f1)]).toEqual([0x43, 0, 1, 0x4b, 2]);
     const f2 = encodeBinaryFragment([{ op: 'replace', path: '/e/2/x', value: 3 }], table);
-    expect(f2.bytes[0]! & 0x08).toBe(0);
+    expect(fragmentBytes(f2)[0]! & 0x08).toBe(0);
+  });
+
+  it('keeps a fragment\'s distinct path ids in order of first use, past the two held inline', () => {
+    const table = new PathTable();
+    const ops = ['/a', '/b', '/a', '/c', '/d', '/b'].map((path, i) => ({ op: 'replace' as const, path, value: i }));
+    expect(fragmentPathIds(encodeBinaryFragment(ops, table))).toEqual([0, 1, 2, 3]);
+    expect(fragmentPathIds(encodeBinaryFragment([{ op: 'remove', path: '/c' }], table))).toEqual([2]);
+    expect(fragmentPathIds(encodeBinaryFragment([], table))).toEqual([]);
+    // Fragments share chunks: each one's bytes stay its own however many are encoded after it.
+    const first = encodeBinaryFragment([{ op: 'replace', path: '/a', value: 7 }], table);
+    const before = [...fragmentBytes(first)];
+    for (let i = 0; i < 20_000; i++) encodeBinaryFragment([{ op: 'replace', path: '/b', value: i }], table);
+    expect([...fragmentBytes(first)]).toEqual(before);
   });
 });
 
