@@ -9,8 +9,13 @@ const WORDS = 8;
 /** hex()'s scratch. */
 const HEX_BYTES = Buffer.alloc(32);
 
-/** A member's SHA-256 as eight big-endian 32-bit words: what it adds to a set digest (callers may cache it). */
-export type MemberHash = Uint32Array;
+/**
+ * A member's SHA-256 as eight big-endian 32-bit words: what it adds to a set digest (callers may cache it). An array of
+ * doubles, not a Uint32Array: views and the state digest keep one per changed record for a tick or more, and an array
+ * literal, unlike a typed array, has an allocation site, so V8 allocates them straight into the old generation once
+ * it sees that they survive (no copy by each scavenge); its elements are unboxed doubles, like a typed array's.
+ */
+export type MemberHash = readonly number[];
 
 /** The MemberHash of a member. */
 export function memberHash(member: string): MemberHash {
@@ -20,7 +25,9 @@ export function memberHash(member: string): MemberHash {
 
 /** The MemberHash of a SHA-256 digest given as a 'binary' (latin1) string of 32 characters. */
 export function memberHashOfDigest(h: string): MemberHash {
-  const words = new Uint32Array(WORDS);
+  // Made from a literal of doubles, so the array's elements are doubles from the start (storing a word that fits a
+  // small integer keeps them so) and every MemberHash has the same elements kind.
+  const words = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5];
   for (let i = 0; i < WORDS; i++) {
     const j = i * 4;
     words[i] = ((h.charCodeAt(j) << 24) | (h.charCodeAt(j + 1) << 16) | (h.charCodeAt(j + 2) << 8) | h.charCodeAt(j + 3)) >>> 0;
