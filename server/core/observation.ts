@@ -236,7 +236,20 @@ const opsScratch: PatchOp[] = [];
  * copied by every scavenge the fragment survives.
  */
 function exactOps(paths: EntityPaths, prev: EntityRecord, cur: EntityRecord): PatchOp[] {
-  return opsScratch.slice(0, fieldOps(paths, prev, cur, opsScratch, 0));
+  const n = fieldOps(paths, prev, cur, opsScratch, 0);
+  const s = opsScratch;
+  // Array literals for the usual sizes (a move changes one or two fields): unlike slice's result, a literal has an
+  // allocation site, so V8 can allocate these arrays, which live as long as their fragment, in the old generation.
+  switch (n) {
+    case 1:
+      return [s[0] as PatchOp];
+    case 2:
+      return [s[0] as PatchOp, s[1] as PatchOp];
+    case 3:
+      return [s[0] as PatchOp, s[1] as PatchOp, s[2] as PatchOp];
+    default:
+      return s.slice(0, n);
+  }
 }
 
 function encodeOps(ops: readonly PatchOp[]): string {
@@ -314,9 +327,17 @@ class SharedFragment implements DeltaFragment {
   }
 }
 
+/**
+ * A new SharedFragment, made by an object literal with the class's prototype rather than by `new`: a fragment lives
+ * until its quantum leaves the resume history, and a literal has an allocation site, so V8 allocates fragments
+ * straight into the old generation once it sees that they survive (no copy by each scavenge). Same fields, same
+ * prototype, same getters as the constructor's.
+ */
 function shared(ops: PatchOp[]): Shared {
-  return new SharedFragment(ops);
+  return { __proto__: SHARED_FRAGMENT, wire: [undefined, undefined], textCache: undefined, sizeCache: -1, ops } as unknown as SharedFragment;
 }
+
+const SHARED_FRAGMENT: object = SharedFragment.prototype;
 
 export class ObservationEngine {
   private readonly observers = new Map<string, Observer>();
