@@ -9,6 +9,7 @@
  * quantum and shared (objects and encoded text), so a transport can encode each change once.
  */
 import { canonicalMemberHash, escapePointerToken } from './canonical.js';
+import { memberHashBytes } from './canonical-bytes.js';
 import { SetDigest, type MemberHash } from './set-digest.js';
 import type { GridCell, GridItem } from './spatial-grid.js';
 import type { ChangeSet, EntityChange, WorldStore } from './state.js';
@@ -1138,7 +1139,10 @@ export class ObservationEngine {
   /** The member hash of a view entry; for the entity's own record it is computed once per quantum and shared. */
   private hashOf(q: QuantumChange | undefined, id: string, cur: EntityRecord, rec: EntityRecord): MemberHash {
     if (q === undefined || cur !== rec || q.after !== rec) return canonicalMemberHash(id, cur);
-    return (q.hash ??= canonicalMemberHash(id, rec));
+    // Hashed from bytes written in place, not through canonicalMemberHash's cache by record (a WeakMap): each record is
+    // hashed here once per quantum anyway (q.hash), and a WeakMap entry per changed record per tick costs more than
+    // the hash the periodic state hash may then compute again for it.
+    return (q.hash ??= memberHashBytes(id, rec) ?? canonicalMemberHash(id, rec));
   }
 
   /** The quantum's entry for an entity, created for one that did not change (entering or leaving a view). */
