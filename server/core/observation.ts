@@ -1264,8 +1264,8 @@ class Delta implements ObservationDelta {
   declare readonly ops: readonly PatchOp[];
   #ops: PatchOp[] | undefined = undefined;
   /** The fragments are #store[#start .. #start + #count) (a shared block, or an array of their own). */
-  readonly #store: readonly DeltaFragment[];
-  readonly #start: number;
+  #store: readonly DeltaFragment[];
+  #start: number;
   readonly #count: number;
   #fragments: readonly DeltaFragment[] | undefined = undefined;
   readonly #opCount: number;
@@ -1306,6 +1306,13 @@ class Delta implements ObservationDelta {
     return this.#opsSize;
   }
 
+  /** Keeps the fragments in an array of their own, so the delta no longer holds a shared block alive. */
+  detach(): void {
+    if (this.#start === 0 && this.#store.length === this.#count) return;
+    this.#store = this.fragments;
+    this.#start = 0;
+  }
+
   /** Points `out` at the fragments where they are stored (no copy). */
   fragmentRange(out: FragmentRange): void {
     out.store = this.#store;
@@ -1328,6 +1335,15 @@ class Delta implements ObservationDelta {
     }
     return this.#ops;
   }
+}
+
+/**
+ * Makes a delta keep its fragments in an array of their own rather than in a shared block. A block is kept alive by
+ * any delta that uses it: one held long (an idle agent's last deltas in a resume history) would keep a whole block,
+ * 256 KiB, for a few hundred bytes of its own. Other deltas are left as they are.
+ */
+export function detachFragments(d: object): void {
+  if (d instanceof Delta) d.detach();
 }
 
 /** A delta's fragments where they are stored: store[start .. start + count). */

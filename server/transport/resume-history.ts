@@ -4,6 +4,7 @@
  * tail go through the same record(), so both obey the same limits.
  */
 import type { DeltaFragment, ObservationDelta, PatchOp, View } from '../core/index.js';
+import { detachFragments } from '../core/observation.js';
 
 /**
  * A delta as the resume history uses it: the header and the fragments (which carry the ops). The history holds the
@@ -24,7 +25,14 @@ interface History {
   readonly deltas: HeldDelta[];
   readonly sizes: number[];
   bytes: number;
+  /** The quantum (ResumeHistory.quanta) of its newest delta. */
+  last: number;
+  /** Its deltas have been detached from the core's shared fragment blocks (see detachIdle). */
+  detached: boolean;
 }
+
+/** Quanta after which an agent that got no delta has its held deltas detached from the shared blocks; also how often that is checked. */
+const IDLE_QUANTA = 64;
 
 function textBytes(fragments: readonly DeltaFragment[]): number {
   let n = 0;
@@ -49,13 +57,33 @@ function dropFront<T>(a: T[], n: number): void {
 export class ResumeHistory {
   private readonly byAgent = new Map<string, History>();
 
+  /** Quanta ended so far (endQuantum). */
+  private quanta = 0;
+
   /** `window`: deltas kept per agent at most. */
   constructor(private readonly window: number) {}
+
+  /**
+   * Marks the end of a quantum's deltas. Every IDLE_QUANTA quanta, the deltas of agents that got none for that long
+   * are detached from the core's shared fragment blocks (detachFragments): an active agent's deltas leave the history
+   * within a few quanta, an idle agent's stay until it gets more, and must not keep whole blocks alive meanwhile.
+   */
+  endQuantum(): void {
+    if (++this.quanta % IDLE_QUANTA !== 0) return;
+    const idle = this.quanta - IDLE_QUANTA;
+    for (const h of this.byAgent.values()) {
+      if (h.detached || h.last > idle) continue;
+      for (const d of h.deltas) detachFragments(d);
+      h.detached = true;
+    }
+  }
 
   /** Holds an agent's next delta (deltas come in view_seq order), forgetting the oldest ones past the limits. */
   record(d: ObservationDelta): void {
     let h = this.byAgent.get(d.agent_id);
-    if (!h) this.byAgent.set(d.agent_id, (h = { deltas: [], sizes: [], bytes: 0 }));
+    if (!h) this.byAgent.set(d.agent_id, (h = { deltas: [], sizes: [], bytes: 0, last: 0, detached: false }));
+    h.last = this.quanta;
+    h.detached = false;
     const size = d.opsSize ?? textBytes(d.fragments);
     h.deltas.push(d);
     h.sizes.push(size);

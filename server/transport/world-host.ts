@@ -340,6 +340,7 @@ export class WorldHost {
 
   private fanOut(deltas: readonly ObservationDelta[]): void {
     const now = Date.now();
+    this.history.endQuantum();
     for (const d of deltas) {
       this.history.record(d);
       const w = this.waiters.get(d.agent_id);

@@ -1,0 +1,44 @@
+/**
+ * ResumeHistory and the core's shared fragment blocks: an idle agent's held deltas are detached from the blocks (so
+ * they do not keep whole blocks alive), and still resume a client exactly.
+ */
+import { describe, expect, it } from 'vitest';
+import type { ObservationDelta } from '../../server/core/types.js';
+import { fragmentRange } from '../../server/core/observation.js';
+import { ResumeHistory, heldOps } from '../../server/transport/resume-history.js';
+import { openWorld, planeWorld } from '../core/helpers/worlds.js';
+
+describe('ResumeHistory', () => {
+  it('detaches an idle agent\'s held deltas from the shared fragment blocks, and only an idle one\'s', async () => {
+    const { rt } = await openWorld(planeWorld([[0, 0], [10, 0], [20, 0]]), { agents: ['a0', 'a1', 'a2'] });
+    const got: ObservationDelta[] = [];
+    rt.onDelivery((d) => got.push(...d.deltas));
+    const ps = ['a0', 'a1', 'a2'].map((id, i) => rt.emit({ kind: 'Move', payload: { entity_id: id, dx: i, dy: 1 }, source_id: 'gm' }));
+    await rt.flush();
+    await Promise.all(ps);
+    const a0 = got.find((d) => d.agent_id === 'a0')!;
+    const a1 = got.find((d) => d.agent_id === 'a1')!;
+    const inBlock = (d: ObservationDelta): boolean => fragmentRange(d, { store: [], start: 0, count: 0 }).store !== d.fragments;
+    expect(inBlock(a0) && inBlock(a1)).toBe(true);
+    const ops0 = structuredClone(a0.ops);
+    const h = new ResumeHistory(200);
+    h.record(a0);
+    h.record(a1);
+    // a1 keeps getting deltas (the same one stands in for new ones here); a0 gets none.
+    for (let q = 0; q < 63; q++) {
+      h.endQuantum();
+      h.record(a1);
+    }
+    expect(inBlock(a0)).toBe(true);
+    h.endQuantum();
+    expect(inBlock(a0)).toBe(false);
+    expect(inBlock(a1)).toBe(true);
+    // Detached, the delta is the same delta: same fragments, same ops, and it still resumes a client.
+    const r = fragmentRange(a0, { store: [], start: 0, count: 0 });
+    expect(r.store.slice(r.start, r.start + r.count)).toEqual(a0.fragments);
+    expect(a0.ops).toEqual(ops0);
+    const plan = h.plan('a0', a0.from_seq, () => ({ view: { entities: {} }, view_seq: a0.view_seq }));
+    expect(plan.kind).toBe('deltas');
+    if (plan.kind === 'deltas') expect(plan.deltas.flatMap((d) => heldOps(d))).toEqual(ops0);
+  });
+});
