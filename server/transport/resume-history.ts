@@ -27,7 +27,7 @@ interface History {
   bytes: number;
   /** The quantum (ResumeHistory.quanta) of its newest delta. */
   last: number;
-  /** Its deltas have been detached from the core's shared fragment blocks (see detachIdle). */
+  /** Its deltas have been detached from the core's shared fragment blocks (see endQuantum). */
   detached: boolean;
 }
 
