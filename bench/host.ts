@@ -3,12 +3,11 @@
  * arena-N (N entities, N agents, each subscribed with the proto codec, its frames counted and dropped), the real log
  * under `batch`, every agent's Move intent every other tick (10 Hz at a 20 Hz tick), ticks driven back to back.
  * Reports per tick, as medians of 10-tick windows: CPU (the process, every thread) and wall time, the quantum and
- * the fan-out (the server's own histograms), GC pause time, frames and bytes. It runs in a child process started
- * with the server's V8 flags (SERVER_NODE_FLAGS, as `npm start`), so its heap is the server's and no other
- * bench's. This is the figure to A/B a change of the core or the fan-out on a shared machine: the load runner's
+ * the fan-out (the server's own histograms), GC pause time, frames and bytes. It runs in a child process, so its
+ * heap is its own and no other bench's (V8 flags for it: `--node-flags="--flag ..."`, to try one). This is the figure to A/B a change of the core or the fan-out on a shared machine: the load runner's
  * latency moves with the machine's load much more than this CPU per tick does.
  *
- *   npm run bench -- host [--agents N] [--ticks T]      (default 1,000 agents, 110 ticks; smoke: 200, 40)
+ *   npm run bench -- host [--agents N] [--ticks T] [--node-flags="--flag ..."]   (default 1,000 agents, 110 ticks; smoke: 200, 40)
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,7 +17,6 @@ import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import seedrandom from 'seedrandom';
-import { SERVER_NODE_FLAGS } from './arena/server-proc.js';
 import { median, table, writeResult, type BenchOptions } from './lib.js';
 
 const WARMUP_TICKS = 10;
@@ -134,10 +132,10 @@ async function measure(agents: number, ticks: number): Promise<HostResult> {
 
 const self = fileURLToPath(import.meta.url);
 
-/** Runs the measurement in a child process with the server's V8 flags; resolves with its result. */
-function inChild(agents: number, ticks: number): Promise<HostResult> {
+/** Runs the measurement in a child process (with `nodeFlags`); resolves with its result. */
+function inChild(agents: number, ticks: number, nodeFlags: readonly string[]): Promise<HostResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, '--import', 'tsx', self, '--child', String(agents), String(ticks)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', self, '--child', String(agents), String(ticks)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
@@ -154,15 +152,16 @@ function inChild(agents: number, ticks: number): Promise<HostResult> {
 }
 
 export async function run(opts: BenchOptions & { readonly args?: readonly string[] }): Promise<HostResult> {
-  const { values } = parseArgs({ args: [...(opts.args ?? [])], options: { agents: { type: 'string' }, ticks: { type: 'string' } }, strict: false });
+  const { values } = parseArgs({ args: [...(opts.args ?? [])], options: { agents: { type: 'string' }, ticks: { type: 'string' }, 'node-flags': { type: 'string' } }, strict: false });
+  const nodeFlags = typeof values['node-flags'] === 'string' ? values['node-flags'].split(/\s+/).filter(Boolean) : [];
   const agents = Math.max(10, Number(values.agents ?? (opts.smoke ? 200 : 1000)));
   const ticks = Math.max(WARMUP_TICKS + 2 * WINDOW_TICKS, Number(values.ticks ?? (opts.smoke ? 40 : 110)));
   if (!Number.isInteger(agents) || !Number.isInteger(ticks)) throw new Error('--agents and --ticks take whole numbers');
   const loadAtStart = os.loadavg().map((l) => Math.round(l * 100) / 100);
-  const r = await inChild(agents, ticks);
-  console.log(`arena-${agents} in process: ${agents} agents subscribed (proto), Move intents every other tick, log on (batch), node ${SERVER_NODE_FLAGS.join(' ')}`);
+  const r = await inChild(agents, ticks, nodeFlags);
+  console.log(`arena-${agents} in process: ${agents} agents subscribed (proto), Move intents every other tick, log on (batch)${nodeFlags.length ? `, node ${nodeFlags.join(' ')}` : ''}`);
   console.log(table([r]));
-  const file = writeResult(opts.smoke ? 'host-smoke' : 'host', { command: `npm run bench -- host${opts.smoke ? ' --smoke' : ''}`, loadavg: { start: loadAtStart, end: os.loadavg().map((l) => Math.round(l * 100) / 100) }, nodeFlags: SERVER_NODE_FLAGS, result: r });
+  const file = writeResult(opts.smoke ? 'host-smoke' : 'host', { command: `npm run bench -- host${opts.smoke ? ' --smoke' : ''}${opts.args?.length ? ' ' + opts.args.join(' ') : ''}`, loadavg: { start: loadAtStart, end: os.loadavg().map((l) => Math.round(l * 100) / 100) }, nodeFlags, result: r });
   console.log(`  -> ${file}`);
   return r;
 }

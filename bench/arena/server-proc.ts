@@ -47,17 +47,9 @@ export function track(c: ChildProcess): void {
   c.once('exit', () => live.delete(c));
 }
 
-/**
- * The V8 flags the server runs with, as `npm start` gives them (a test keeps package.json in step): a 64 MB young
- * generation semi-space, so a tick's objects (deltas, fragments, records, frames), which live a tick or two, mostly
- * die before a scavenge instead of being copied and promoted. In-process arena-1000 (1,000 agents): CPU per tick
- * 31.2 -> 28.5 ms, GC pause time in the 1,000-client bench about halved; see docs/server.md.
- */
-export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
-
 export async function spawnServer(o: SpawnOptions): Promise<ServerProcess> {
   fs.mkdirSync(o.dataDir, { recursive: true });
-  const args = [...SERVER_NODE_FLAGS, ...(o.nodeArgs ?? []), ...(o.from === 'dist'
+  const args = [...(o.nodeArgs ?? []), ...(o.from === 'dist'
     ? [path.join(repo, 'bin', 'worldline.js'), 'serve']
     : ['--import', 'tsx', path.join(repo, 'bench', 'arena', 'serve-entry.ts'), 'serve'])];
   args.push('--port', '0', '--host', '127.0.0.1', '--data', o.dataDir, '--world', o.world);
