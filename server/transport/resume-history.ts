@@ -3,8 +3,7 @@
  * no longer held or would cost more than the view. The live fan-out and the deltas a restart rebuilds from the log's
  * tail go through the same record(), so both obey the same limits.
  */
-import type { DeltaFragment, ObservationDelta, PatchOp, View } from '../core/index.js';
-import { detachFragments } from '../core/observation.js';
+import { detachFragments, type DeltaFragment, type ObservationDelta, type PatchOp, type View } from '../core/index.js';
 
 /**
  * A delta as the resume history uses it: the header and the fragments (which carry the ops). The history holds the

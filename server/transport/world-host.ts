@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import fs from 'node:fs';
-import { WorldRuntime, type DeltaFragment, type ObservationDelta, type WorldDefinition } from '../core/index.js';
+import { WorldRuntime, fragmentRange, type DeltaFragment, type FragmentRange, type ObservationDelta, type WorldDefinition } from '../core/index.js';
 import { openLog, type EventLog } from '../log/index.js';
 import { FragmentCache, FrameScratch, Subprotocol, createWorldCodecs, type DeltaHeader, type EncodedFragment, type Frame, type ServerMessage, type WireCodec, type WireSession, type WorldCodecs } from '../protocol/index.js';
 import type { Logger } from '../obs/logger.js';
@@ -15,7 +15,6 @@ import type { Metrics } from '../obs/metrics.js';
 import type { WorldlineError } from '../errors.js';
 import { EngineLink, type EngineDisconnectPolicy } from './engine.js';
 import { ResumeHistory, type DeltaBody, type ResumePlan } from './resume-history.js';
-import { fragmentRange, type FragmentRange } from '../core/observation.js';
 
 /** What the host needs from a connection to deliver to it. */
 export interface Subscriber {
