@@ -2,7 +2,7 @@ import jsonpatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import type { ObservationDelta } from '../../server/core/types.js';
 import { fragmentRange } from '../../server/core/observation.js';
-import { openWorld, planeWorld } from './helpers/worlds.js';
+import { oneQuantumOfMoves, openWorld, planeWorld } from './helpers/worlds.js';
 
 describe('observation', () => {
   it('adds an entity entering range, replaces its fields while in range, removes it on leaving', async () => {
@@ -66,12 +66,7 @@ describe('observation', () => {
   });
 
   it('gives a delta\'s fragments in place (fragmentRange) as the same pieces as its fragments array', async () => {
-    const { rt } = await openWorld(planeWorld([[0, 0], [10, 0], [20, 0]]), { agents: ['a0', 'a1', 'a2'] });
-    const got: ObservationDelta[] = [];
-    rt.onDelivery((d) => got.push(...d.deltas));
-    const ps = ['a0', 'a1', 'a2'].map((id, i) => rt.emit({ kind: 'Move', payload: { entity_id: id, dx: i, dy: 1 }, source_id: 'gm' }));
-    await rt.flush();
-    await Promise.all(ps);
+    const { deltas: got } = await oneQuantumOfMoves();
     expect(got.length).toBeGreaterThan(1);
     for (const d of got) {
       const r = fragmentRange(d, { store: [], start: 0, count: 0 });

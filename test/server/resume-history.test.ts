@@ -6,16 +6,11 @@ import { describe, expect, it } from 'vitest';
 import type { ObservationDelta } from '../../server/core/types.js';
 import { fragmentRange } from '../../server/core/observation.js';
 import { ResumeHistory, heldOps } from '../../server/transport/resume-history.js';
-import { openWorld, planeWorld } from '../core/helpers/worlds.js';
+import { oneQuantumOfMoves } from '../core/helpers/worlds.js';
 
 describe('ResumeHistory', () => {
   it('detaches an idle agent\'s held deltas from the shared fragment blocks, and only an idle one\'s', async () => {
-    const { rt } = await openWorld(planeWorld([[0, 0], [10, 0], [20, 0]]), { agents: ['a0', 'a1', 'a2'] });
-    const got: ObservationDelta[] = [];
-    rt.onDelivery((d) => got.push(...d.deltas));
-    const ps = ['a0', 'a1', 'a2'].map((id, i) => rt.emit({ kind: 'Move', payload: { entity_id: id, dx: i, dy: 1 }, source_id: 'gm' }));
-    await rt.flush();
-    await Promise.all(ps);
+    const { deltas: got } = await oneQuantumOfMoves();
     const a0 = got.find((d) => d.agent_id === 'a0')!;
     const a1 = got.find((d) => d.agent_id === 'a1')!;
     const inBlock = (d: ObservationDelta): boolean => fragmentRange(d, { store: [], start: 0, count: 0 }).store !== d.fragments;
