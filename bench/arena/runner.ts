@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { arenaEntityId } from '../../server/worlds/arena.js';
 import { Subprotocol } from '../../server/protocol/index.js';
 import type { FromWorker, ToWorker, WorkerConfig, WorkerResult } from './ipc.js';
-import { cpuPercent, mergeHistograms, parsePromHistogram, percentiles, promCounterDelta, promGauge, promMeanMs, promQuantile, promSumDeltaByLabel, type Percentiles } from './stats.js';
-import { clockTicks, readCpu, readMem, scrapeMetrics, spawnServer, track, type ServerProcess } from './server-proc.js';
+import { cpuPercent, machineBusyPercent, mergeHistograms, parsePromHistogram, percentiles, promCounterDelta, promGauge, promMeanMs, promQuantile, promSumDeltaByLabel, type Percentiles } from './stats.js';
+import { clockTicks, readCpu, readMachineCpu, readMem, scrapeMetrics, spawnServer, track, type ServerProcess } from './server-proc.js';
 
 export interface ArenaOptions {
   readonly clients: number;
@@ -103,6 +103,11 @@ export interface ArenaResult {
   readonly perClient: { readonly messagesPerSec: number; readonly bytesPerSec: number; readonly bytesPerTick: number; readonly intentsPerSec: number };
   readonly server: { readonly pid: number | null; readonly cpuPercent: number | null; readonly peakRssMB: number | null; readonly rssMB: number | null };
   readonly generators: ReadonlyArray<{ readonly index: number; readonly clients: number; readonly cpuPercent: number }>;
+  /**
+   * The share of all the machine's cores that was busy over the window (/proc/stat): server, generators and anything
+   * else. Near 100 the processes were queuing for cores, and latency measures that contention as much as the server.
+   */
+  readonly machineBusyPercent: number | null;
   readonly correctness: { readonly samples: number; readonly correct: number; readonly share: number; readonly lagging: number; readonly failedFetch: number; readonly examples: readonly string[] };
   readonly errors: {
     readonly total: number;
@@ -273,11 +278,13 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
     const sleepUntil = (t: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
     await sleepUntil(warmupEnd);
     const cpu0 = pid ? readCpu(pid) : undefined;
+    const machine0 = readMachineCpu();
     const w0 = Date.now();
     const text0 = await scrapeMetrics(httpBase);
     const m0 = parsePromHistogram(text0, 'worldline_observation_delivery_seconds');
     await sleepUntil(measureEnd);
     const cpu1 = pid ? readCpu(pid) : undefined;
+    const machine1 = readMachineCpu();
     const w1 = Date.now();
     const mem = pid ? readMem(pid) : { hwmKb: undefined, rssKb: undefined };
     const text1 = await scrapeMetrics(httpBase);
@@ -341,6 +348,7 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
         rssMB: mem.rssKb !== undefined ? Math.round(mem.rssKb / 102.4) / 10 : null,
       },
       generators: results.map((r) => ({ index: r.index, clients: r.clients, cpuPercent: r.cpuPercent })).sort((a, b) => a.index - b.index),
+      machineBusyPercent: machine0 && machine1 ? machineBusyPercent(machine0, machine1) : null,
       correctness: { samples: nSamples, correct, share: nSamples ? Math.round((correct / nSamples) * 10_000) / 10_000 : NaN, lagging: sum(s.map((x) => x.lagging)), failedFetch: sum(s.map((x) => x.failedFetch)), examples: s.flatMap((x) => x.examples).slice(0, 8) },
       errors: {
         total: connectFailed + closes + sum(Object.values(errorFrames)) + sum(Object.values(viewErrors)) + radiusViolations + intentsRejected + intentsUnanswered,
@@ -359,6 +367,16 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
     await server?.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** Share of all cores busy at which a run's latency is said to measure contention for cores. */
+export const SATURATED_MACHINE_PERCENT = 90;
+
+/** A warning line when the machine's cores were nearly all busy over the window (undefined otherwise). */
+export function saturationNote(r: Pick<ArenaResult, 'machineBusyPercent'>): string | undefined {
+  const m = r.machineBusyPercent;
+  if (m === null || !(m >= SATURATED_MACHINE_PERCENT)) return undefined;
+  return `  machine ${m}% busy over the window (all cores): server and load generators were queuing for cores, so latency here measures that contention as much as the server`;
 }
 
 /** One line per run for the console. */
@@ -384,6 +402,7 @@ export function summaryRow(r: ArenaResult): Record<string, string | number> {
     'srv CPU %': r.server.cpuPercent ?? 'n/a',
     'RSS MB': r.server.peakRssMB ?? 'n/a',
     'gen CPU %': r.generators.map((g) => g.cpuPercent).join('/'),
+    'machine %': r.machineBusyPercent ?? 'n/a',
     correct: `${r.correctness.correct}/${r.correctness.samples}`,
     errors: r.errors.total,
   };

@@ -8,7 +8,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseProcStat, parseProcStatusKb } from './stats.js';
+import { parseProcStat, parseProcStatTotals, parseProcStatusKb } from './stats.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -129,6 +129,15 @@ export function clockTicks(): number {
 export function readCpu(pid: number): { utime: number; stime: number } | undefined {
   try {
     return parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The machine's CPU totals now (Linux /proc/stat), or undefined elsewhere. */
+export function readMachineCpu(): { busy: number; total: number } | undefined {
+  try {
+    return parseProcStatTotals(fs.readFileSync('/proc/stat', 'utf8'));
   } catch {
     return undefined;
   }

@@ -76,6 +76,24 @@ export function parsePromHistogram(text: string, name: string): Map<number, numb
   return out;
 }
 
+/** The aggregate `cpu` line of /proc/stat: busy and total jiffies over all cores (idle and iowait count as not busy). */
+export function parseProcStatTotals(text: string): { busy: number; total: number } | undefined {
+  const line = text.split('\n').find((l) => l.startsWith('cpu '));
+  if (!line) return undefined;
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  if (f.length < 4 || f.some((x) => !Number.isFinite(x))) return undefined;
+  // user nice system idle iowait irq softirq steal [guest guest_nice: already inside user and nice]
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** The share (0-100) of all cores' time that was busy between two /proc/stat readings. */
+export function machineBusyPercent(a: { busy: number; total: number }, b: { busy: number; total: number }): number {
+  const dt = b.total - a.total;
+  return dt > 0 ? Math.round(((b.busy - a.busy) / dt) * 1000) / 10 : NaN;
+}
+
 /** How much an unlabelled Prometheus counter grew between two scrapes (0 when absent). */
 export function promCounterDelta(before: string, after: string, name: string): number {
   const read = (text: string): number => {

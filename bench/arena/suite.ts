@@ -1,6 +1,6 @@
 /** Runs the arena-v1 load at several client counts (shared by the ws and sweep benches). */
 import { parseArenaArgs } from './options.js';
-import { runArena, summaryRow, type ArenaOptions, type ArenaResult } from './runner.js';
+import { runArena, saturationNote, summaryRow, type ArenaOptions, type ArenaResult } from './runner.js';
 import { referenceLoopUs } from './reference.js';
 import { table } from '../lib.js';
 
@@ -23,6 +23,8 @@ export async function runSuite(counts: readonly number[], args: readonly string[
     const us = r.server.cpuPercent !== null && deltasPerSec > 0 ? Math.round(((r.server.cpuPercent / 100) * 1e6) / deltasPerSec * 10) / 10 : null;
     runs.push({ ...r, serverCpuUsPerDelta: us, cpuPerDeltaVsReference: us !== null ? Math.round((us / referenceUs) * 1000) / 1000 : null });
     console.log(table([summaryRow(r)]));
+    const busy = saturationNote(r);
+    if (busy) console.log(busy);
     if (r.correctness.examples.length || r.errors.total) console.log(`  errors ${JSON.stringify(r.errors)}\n  examples: ${r.correctness.examples.join('\n            ')}`);
   }
   return { runs, referenceUs, options: base };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compare, evaluateAll, evaluateSlo, resolvePath, splitPath, type Slo } from '../../bench/arena/slo-eval.js';
-import { agentFor, localAddressFor, shares } from '../../bench/arena/runner.js';
+import { agentFor, localAddressFor, saturationNote, shares } from '../../bench/arena/runner.js';
 import { headline, medianRun, nearLimit } from '../../bench/sweep.js';
 import { parseArenaArgs, UsageError } from '../../bench/arena/options.js';
 
@@ -113,5 +113,15 @@ describe('sweep headline', () => {
     const runs = [run(500, 52.9, 51), run(500, 43.2, 50), run(500, 57.5, 49)];
     expect(medianRun(runs)).toBe(runs[0]);
     expect(headline([run(200, 20, 25), medianRun([run(500, 48, 50), run(500, 43.2, 50), run(500, 57.5, 49)])])).toBe(500);
+  });
+});
+
+describe('saturationNote', () => {
+  it('warns only when nearly every core was busy over the window', () => {
+    expect(saturationNote({ machineBusyPercent: 97.5 })).toContain('97.5% busy');
+    expect(saturationNote({ machineBusyPercent: 90 })).toBeDefined();
+    expect(saturationNote({ machineBusyPercent: 89.9 })).toBeUndefined();
+    expect(saturationNote({ machineBusyPercent: null })).toBeUndefined();
+    expect(saturationNote({ machineBusyPercent: NaN })).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { latencyHistogram } from '../../bench/lib.js';
-import { cpuPercent, encodeHistogram, mergeHistograms, parseProcStat, parseProcStatusKb, parsePromHistogram, percentiles, promCounterDelta, promGauge, promMeanMs, promQuantile, promSumDeltaByLabel } from '../../bench/arena/stats.js';
+import { cpuPercent, encodeHistogram, mergeHistograms, parseProcStat, parseProcStatusKb, parsePromHistogram, percentiles, machineBusyPercent, parseProcStatTotals, promCounterDelta, promGauge, promMeanMs, promQuantile, promSumDeltaByLabel } from '../../bench/arena/stats.js';
 import { TickClock } from '../../bench/arena/tick-clock.js';
 
 describe('percentiles across worker processes', () => {
@@ -74,6 +74,17 @@ describe('Prometheus histogram quantiles', () => {
     const overruns = (n: number): string => `# TYPE worldline_tick_overruns_total counter\nworldline_tick_overruns_total ${n}`;
     expect(promCounterDelta(overruns(3), overruns(10), 'worldline_tick_overruns_total')).toBe(7);
     expect(promCounterDelta('', '', 'worldline_tick_overruns_total')).toBe(0);
+  });
+
+  it('takes the machine-wide busy share from two /proc/stat readings (idle and iowait are not busy, guest time is not counted twice)', () => {
+    const stat = (user: number, idle: number, iowait: number, guest: number): string => `cpu  ${user} 0 100 ${idle} ${iowait} 0 0 0 ${guest} 0\ncpu0 1 2 3 4 5 6 7 8 9 10\nintr 5`;
+    const a = parseProcStatTotals(stat(1000, 5000, 100, 50))!;
+    const b = parseProcStatTotals(stat(1900, 5050, 150, 90))!;
+    expect(a).toEqual({ busy: 1100, total: 6200 });
+    // 1,000 jiffies passed: 900 busy (user), 100 idle or waiting.
+    expect(machineBusyPercent(a, b)).toBe(90);
+    expect(machineBusyPercent(a, a)).toBeNaN();
+    expect(parseProcStatTotals('cpu0 1 2 3 4\n')).toBeUndefined();
   });
 
   it("sums a histogram's _sum growth per label value (GC pauses by kind) and reads a gauge", () => {
