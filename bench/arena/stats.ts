@@ -97,8 +97,8 @@ export function machineBusyPercent(a: { busy: number; total: number }, b: { busy
 /** How much an unlabelled Prometheus counter grew between two scrapes (0 when absent). */
 export function promCounterDelta(before: string, after: string, name: string): number {
   const read = (text: string): number => {
-    const m = new RegExp(`^${name}\\s+([0-9.eE+-]+)`, 'm').exec(text);
-    return m ? Number(m[1]) : 0;
+    const v = promGauge(text, name);
+    return Number.isNaN(v) ? 0 : v;
   };
   return read(after) - read(before);
 }

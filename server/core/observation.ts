@@ -302,14 +302,15 @@ function jsonSize(v: unknown): number {
  * sessions and the reference views read it), its size is estimated without building it.
  */
 class SharedFragment implements DeltaFragment {
+  // Made only by shared() (an object literal with this prototype), which gives every field its first value.
+  declare readonly ops: PatchOp[];
   /**
    * The transport's two slots (JSON, binary), made at their size: storing slot 1 into an empty array would grow it to
    * room for 19, kept for as long as the fragment (its quantum's resume history: several scavenges).
    */
-  readonly wire: unknown[] = [undefined, undefined];
-  private textCache: string | undefined = undefined;
-  private sizeCache = -1;
-  constructor(readonly ops: PatchOp[]) {}
+  declare readonly wire: unknown[];
+  declare private textCache: string | undefined;
+  declare private sizeCache: number;
 
   get text(): string {
     return (this.textCache ??= encodeOps(this.ops));
@@ -331,8 +332,7 @@ class SharedFragment implements DeltaFragment {
 /**
  * A new SharedFragment, made by an object literal with the class's prototype rather than by `new`: a fragment lives
  * until its quantum leaves the resume history, and a literal has an allocation site, so V8 allocates fragments
- * straight into the old generation once it sees that they survive (no copy by each scavenge). Same fields, same
- * prototype, same getters as the constructor's.
+ * straight into the old generation once it sees that they survive (no copy by each scavenge).
  */
 function shared(ops: PatchOp[]): Shared {
   return { __proto__: SHARED_FRAGMENT, wire: [undefined, undefined], textCache: undefined, sizeCache: -1, ops } as unknown as SharedFragment;

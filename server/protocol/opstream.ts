@@ -355,10 +355,6 @@ export class OpStreamPlan {
   fragments: readonly BinaryFragment[] = [];
   count = 0;
 
-  constructor(fragments?: readonly BinaryFragment[], table?: PathTable, sent?: SentPaths, count?: number) {
-    if (fragments !== undefined && table !== undefined && sent !== undefined) this.reset(fragments, table, sent, count);
-  }
-
   /** Plans fragments[0 .. count) for a connection (reusing this plan's storage); marks the paths it defines as sent. */
   reset(fragments: readonly BinaryFragment[], table: PathTable, sent: SentPaths, count = fragments.length): this {
     this.fragments = fragments;
@@ -424,7 +420,7 @@ function copy(src: Uint8Array, from: number, n: number, out: Uint8Array, pos: nu
 
 /** The full op stream for one connection: definitions it lacks, then the fragments' bytes. */
 export function assembleOpStream(sent: SentPaths, table: PathTable, fragments: readonly BinaryFragment[]): Uint8Array {
-  const plan = new OpStreamPlan(fragments, table, sent);
+  const plan = new OpStreamPlan().reset(fragments, table, sent);
   const out = new Uint8Array(plan.length);
   plan.writeTo(out, 0);
   return out;
