@@ -5,7 +5,7 @@
  * shared fragments). The client side (encodeClient, decodeServer) serves the SDK, tests and load generators.
  */
 import type { ClientMessage, ServerMessage, WireOp } from './messages.js';
-import { PathDictionary, SentPaths, type BinaryFragment, type PathTable } from './opstream.js';
+import { PathDictionary, SentPaths, type BinaryFragment, type OpVisitor, type PathTable } from './opstream.js';
 
 /** WebSocket subprotocols of wire protocol v1; the client offers one or more, the server picks one. */
 export const Subprotocol = {
@@ -52,6 +52,14 @@ export interface JsonFragment {
 export type EncodedFragment = JsonFragment | BinaryFragment;
 
 /**
+ * Takes an ObservationDelta's ops as they are decoded (decodeServer's `visitor`): `delta` with the frame's header,
+ * then `op` once per operation in order. For a client that applies ops to its own copy of the view.
+ */
+export interface DeltaVisitor extends OpVisitor {
+  delta(fromSeq: number, viewSeq: number): void;
+}
+
+/**
  * Per-connection codec state: which path definitions this connection has been sent (server side) or has received
  * (client side). A new connection, including a resumed one, starts with a new session.
  */
@@ -73,8 +81,13 @@ export interface WireCodec {
   encodeServer(msg: ServerMessage, session?: WireSession): Frame;
   /** Encodes a client message (SDK side). */
   encodeClient(msg: ClientMessage): Frame;
-  /** Decodes and validates a server frame (SDK side); `session` holds the path definitions received so far. */
-  decodeServer(data: Frame, session?: WireSession): ServerMessage;
+  /**
+   * Decodes and validates a server frame (SDK side); `session` holds the path definitions received so far. With
+   * `visitor`, an observation_delta's ops go to the visitor as they are decoded, and the message returned has none
+   * (`ops` is empty). A frame that then fails (a defect later in its ops, a bad header field) throws after the
+   * visitor has seen the ops before the defect: whatever it applied them to is no longer in step.
+   */
+  decodeServer(data: Frame, session?: WireSession, visitor?: DeltaVisitor): ServerMessage;
 
   /** Encodes ops once per tick, to be shared by every connection of this codec family that receives them. */
   encodeFragment(ops: readonly WireOp[]): EncodedFragment;

@@ -10,9 +10,9 @@ import { createProtoCodec } from './proto-codec.js';
 
 export * from './messages.js';
 export { Subprotocol, WireSession, FragmentCache, FrameScratch } from './codec.js';
-export type { WireCodec, Frame, DeltaHeader, EncodedFragment, JsonFragment } from './codec.js';
-export { PathTable, PathDictionary, SentPaths } from './opstream.js';
-export type { BinaryFragment } from './opstream.js';
+export type { WireCodec, Frame, DeltaHeader, DeltaVisitor, EncodedFragment, JsonFragment } from './codec.js';
+export { PathTable, PathDictionary, SentPaths, OpCode } from './opstream.js';
+export type { BinaryFragment, OpVisitor } from './opstream.js';
 export { checkSchemaVersion, isJsonValue, MAX_JSON_DEPTH } from './validate.js';
 export { createJsonCodec, createMsgpackCodec, createProtoCodec };
 

@@ -3,9 +3,10 @@
  * with observation ops as RFC 6902 objects. Deltas are assembled by splicing shared fragment text.
  */
 import { utf8 } from './bytes.js';
-import { Subprotocol, assertDeltaHeader, type DeltaHeader, type EncodedFragment, type Frame, type FrameScratch, type JsonFragment, type WireCodec, type WireSession } from './codec.js';
+import { Subprotocol, assertDeltaHeader, type DeltaHeader, type DeltaVisitor, type EncodedFragment, type Frame, type FrameScratch, type JsonFragment, type WireCodec, type WireSession } from './codec.js';
 import type { ClientMessage, ServerMessage, WireOp } from './messages.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
+import { OpCode } from './opstream.js';
 
 function parse(data: Frame): unknown {
   try {
@@ -63,8 +64,16 @@ export function createJsonCodec(): WireCodec {
     encodeClient(msg: ClientMessage): Frame {
       return JSON.stringify(msg);
     },
-    decodeServer(data: Frame): ServerMessage {
-      return validateServerMessage(parse(data));
+    decodeServer(data: Frame, _session?: WireSession, visitor?: DeltaVisitor): ServerMessage {
+      const msg = validateServerMessage(parse(data));
+      if (visitor === undefined || msg.type !== 'observation_delta') return msg;
+      // No path ids in JSON: each op goes to the visitor with id -1.
+      visitor.delta(msg.from_seq, msg.view_seq);
+      for (const o of msg.ops) {
+        if ('from' in o) visitor.op(OpCode[o.op], -1, o.path, undefined, o.from);
+        else visitor.op(OpCode[o.op], -1, o.path, 'value' in o ? o.value : undefined, undefined);
+      }
+      return { ...msg, ops: [] };
     },
     encodeFragment: jsonFragment,
     encodeFragmentText(text: string): EncodedFragment {

@@ -6,9 +6,9 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 import { ByteWriter, fromHex, toHex, digestSize, hexInto } from './bytes.js';
-import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
+import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type DeltaVisitor, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import type { ClientMessage, ServerMessage, SnapshotBody, WireOp } from './messages.js';
-import { planOpStream, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
+import { planOpStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -101,7 +101,7 @@ function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragme
 const snapshotWire = (s: SnapshotBody): Record<string, unknown> => ({ view_seq: s.view_seq, view: s.view, context_digest: digestBytes(s.context_digest) });
 
 /** Turns the bin fields of a received server map back into the model's hex and ops. */
-function fromWire(raw: unknown, session: WireSession): { raw: unknown; ops?: WireOp[] } {
+function fromWire(raw: unknown, session: WireSession, visitor: DeltaVisitor | undefined): { raw: unknown; ops?: WireOp[] } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { raw };
   const o = { ...(raw as Record<string, unknown>) };
   const hex = (v: unknown): unknown => (v instanceof Uint8Array ? toHex(v) : v);
@@ -115,7 +115,10 @@ function fromWire(raw: unknown, session: WireSession): { raw: unknown; ops?: Wir
   if (o['type'] === 'observation_delta') {
     const ops = o['ops'];
     if (!(ops instanceof Uint8Array)) throw asFrameError(new Error('ops must be bin'), 'Bad observation_delta');
-    return { raw: o, ops: decodeOpStream(ops, session.received) };
+    if (visitor === undefined) return { raw: o, ops: decodeOpStream(ops, session.received) };
+    visitor.delta(o['from_seq'] as number, o['view_seq'] as number);
+    visitOpStream(ops, session.received, visitor);
+    return { raw: o, ops: [] };
   }
   return { raw: o };
 }
@@ -145,9 +148,9 @@ export function createMsgpackCodec(table: PathTable): WireCodec {
     encodeClient(msg: ClientMessage): Frame {
       return packr.pack(msg);
     },
-    decodeServer(data: Frame, session: WireSession = new WireSession()): ServerMessage {
+    decodeServer(data: Frame, session: WireSession = new WireSession(), visitor?: DeltaVisitor): ServerMessage {
       try {
-        const { raw, ops } = fromWire(unpack(data), session);
+        const { raw, ops } = fromWire(unpack(data), session, visitor);
         return validateServerMessage(raw, ops);
       } catch (err) {
         throw asFrameError(err, 'Bad server frame');

@@ -485,11 +485,28 @@ function readValue(r: ByteReader, tag: number, depth: number): JsonValue {
   }
 }
 
-/** Decodes an op stream, learning path definitions into `dict`. Throws FrameError on any defect. */
-export function decodeOpStream(bytes: Uint8Array, dict: PathDictionary): WireOp[] {
+/**
+ * Receives a decoded op stream's operations one at a time (visitOpStream), for a client that applies them to its own
+ * view without building RFC 6902 objects: no object per op, and the path's id lets it keep what it derives from a
+ * path (an entity index, a field) in an array by id rather than in a map by path text.
+ */
+export interface OpVisitor {
+  /**
+   * One operation, in stream order. `code` is its OpCode (add 1 ... test 6); `pathId` the id its path is defined under
+   * on this connection (-1 when the codec has no path ids: JSON); `path` the path text, one string object per distinct
+   * path in the process; `value` set for add, replace and test; `from` for move and copy.
+   */
+  op(code: number, pathId: number, path: string, value: JsonValue | undefined, from: string | undefined): void;
+}
+
+/**
+ * Decodes an op stream into `v`, learning path definitions into `dict`; returns the number of ops. Throws FrameError
+ * on any defect, after `v` has seen the ops before it.
+ */
+export function visitOpStream(bytes: Uint8Array, dict: PathDictionary, v: OpVisitor): number {
   const r = new ByteReader(bytes);
-  const ops: WireOp[] = [];
   let prev = -1;
+  let n = 0;
   while (!r.done) {
     const head = r.u8();
     const code = head & 0x07;
@@ -500,8 +517,7 @@ export function decodeOpStream(bytes: Uint8Array, dict: PathDictionary): WireOp[
       dict.define(id, r.string());
       continue;
     }
-    const name = OP_NAMES[code];
-    if (name === undefined || name === '') throw new FrameError(`unknown op code ${code}`);
+    if (code > OpCode.test) throw new FrameError(`unknown op code ${code}`);
     let id: number;
     if (head & NEXT_PATH) {
       if (prev < 0) throw new FrameError('relative path id with no previous op');
@@ -509,11 +525,31 @@ export function decodeOpStream(bytes: Uint8Array, dict: PathDictionary): WireOp[
     } else id = r.varint();
     prev = id;
     const path = dict.get(id);
-    const wantsValue = name === 'add' || name === 'replace' || name === 'test';
-    if (wantsValue !== (valueNibble !== 0)) throw new FrameError(`${name} ${wantsValue ? 'needs' : 'cannot have'} a value`);
-    if (name === 'remove') ops.push({ op: name, path });
-    else if (name === 'move' || name === 'copy') ops.push({ op: name, from: dict.get(r.varint()), path });
-    else ops.push({ op: name, path, value: readValue(r, valueNibble - 1, 0) });
+    const wantsValue = code === OpCode.add || code === OpCode.replace || code === OpCode.test;
+    if (wantsValue !== (valueNibble !== 0)) throw new FrameError(`${OP_NAMES[code]} ${wantsValue ? 'needs' : 'cannot have'} a value`);
+    n++;
+    if (code === OpCode.remove) v.op(code, id, path, undefined, undefined);
+    else if (code === OpCode.move || code === OpCode.copy) v.op(code, id, path, undefined, dict.get(r.varint()));
+    else v.op(code, id, path, readValue(r, valueNibble - 1, 0), undefined);
   }
-  return ops;
+  return n;
+}
+
+/** Collects visited ops as RFC 6902 objects. */
+class OpCollector implements OpVisitor {
+  readonly ops: WireOp[] = [];
+
+  op(code: number, _pathId: number, path: string, value: JsonValue | undefined, from: string | undefined): void {
+    const name = OP_NAMES[code] as Exclude<(typeof OP_NAMES)[number], ''>;
+    if (name === 'remove') this.ops.push({ op: name, path });
+    else if (name === 'move' || name === 'copy') this.ops.push({ op: name, from: from as string, path });
+    else this.ops.push({ op: name, path, value: value as JsonValue });
+  }
+}
+
+/** Decodes an op stream, learning path definitions into `dict`. Throws FrameError on any defect. */
+export function decodeOpStream(bytes: Uint8Array, dict: PathDictionary): WireOp[] {
+  const c = new OpCollector();
+  visitOpStream(bytes, dict, c);
+  return c.ops;
 }

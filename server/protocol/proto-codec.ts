@@ -7,9 +7,9 @@
 import protobuf from 'protobufjs';
 import { Recovery, WorldlineError } from '../errors.js';
 import { FrameError, fromHex, toHex, utf8, varintSize, digestSize, hexInto } from './bytes.js';
-import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
+import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type DeltaVisitor, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import { IntentStatus, Role, type ClientMessage, type ErrorBody, type JsonValue, type ServerMessage, type SnapshotBody, type Vec3, type WireOp } from './messages.js';
-import { planOpStream, decodeOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
+import { planOpStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
 import { WORLDLINE_PROTO } from './proto-schema.gen.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
 
@@ -229,7 +229,7 @@ const errorModel = (e: Obj): Obj => ({
   details: jsonOf(e['details_json'], 'details_json', 'MALFORMED_FRAME') ?? {},
 });
 
-function serverToModel(kind: string, m: Obj, session: WireSession): { raw: Obj; ops?: WireOp[] } {
+function serverToModel(kind: string, m: Obj, session: WireSession, visitor: DeltaVisitor | undefined): { raw: Obj; ops?: WireOp[] } {
   switch (kind) {
     case 'welcome': {
       const snap = sub(m, 'snapshot');
@@ -237,11 +237,13 @@ function serverToModel(kind: string, m: Obj, session: WireSession): { raw: Obj; 
         raw: { type: kind, session: m['session'], world: m['world'], agent: m['agent'], schema_version: m['schema_version'], server_time: m['server_time'], view_seq: u64(m['view_seq']), snapshot: snap && snapshotModel(snap) },
       };
     }
-    case 'observation_delta':
-      return {
-        raw: { type: kind, view_seq: u64(m['view_seq']), from_seq: u64(m['from_seq']), context_digest: toHex(bytesOf(m['context_digest'])), global_seq: u64(m['global_seq']), sim_time: u64(m['sim_time']), server_time: u64(m['server_time']) },
-        ops: decodeOpStream(bytesOf(m['ops']), session.received),
-      };
+    case 'observation_delta': {
+      const raw = { type: kind, view_seq: u64(m['view_seq']), from_seq: u64(m['from_seq']), context_digest: toHex(bytesOf(m['context_digest'])), global_seq: u64(m['global_seq']), sim_time: u64(m['sim_time']), server_time: u64(m['server_time']) };
+      if (visitor === undefined) return { raw, ops: decodeOpStream(bytesOf(m['ops']), session.received) };
+      visitor.delta(raw.from_seq, raw.view_seq);
+      visitOpStream(bytesOf(m['ops']), session.received, visitor);
+      return { raw, ops: [] };
+    }
     case 'snapshot':
       return { raw: { type: kind, ...snapshotModel(m) } };
     case 'intent_result': {
@@ -358,10 +360,10 @@ export function createProtoCodec(table: PathTable): WireCodec {
     encodeClient(msg: ClientMessage): Frame {
       return ClientFrame.encode(clientToWire(msg)).finish();
     },
-    decodeServer(data: Frame, session: WireSession = new WireSession()): ServerMessage {
+    decodeServer(data: Frame, session: WireSession = new WireSession(), visitor?: DeltaVisitor): ServerMessage {
       try {
         const { kind, body } = decodeFrame(ServerFrame, data);
-        const { raw, ops } = serverToModel(kind, body, session);
+        const { raw, ops } = serverToModel(kind, body, session, visitor);
         return validateServerMessage(raw, ops);
       } catch (err) {
         throw asFrameError(err, 'The frame is not a valid worldline.v1.ServerFrame');

@@ -13,16 +13,18 @@ import {
   PathTable,
   SentPaths,
   Subprotocol,
+  OpCode,
   WireSession,
   createWorldCodecs,
   negotiateSubprotocol,
   type DeltaHeader,
+  type DeltaVisitor,
   type JsonValue,
   type ObservationDelta,
   type WireCodec,
   type WireOp,
 } from '../../server/protocol/index.js';
-import { decodeOpStream, encodeBinaryFragment, assembleOpStream, fragmentBytes, fragmentPathIds } from '../../server/protocol/opstream.js';
+import { decodeOpStream, visitOpStream, encodeBinaryFragment, assembleOpStream, fragmentBytes, fragmentPathIds } from '../../server/protocol/opstream.js';
 import { WORLDLINE_PROTO } from '../../server/protocol/proto-schema.gen.js';
 import { clientMessage, jsonValue, op, serverMessage } from './arbitraries.js';
 
@@ -169,6 +171,61 @@ describe('path definitions are sent lazily, once per connection', () => {
       expect((codec.assembleDelta(new WireSession(), header, [codec.encodeFragment(ops(1))]) as Uint8Array).length).toBe(first.length);
     });
   }
+});
+
+/** Records what decodeServer hands a visitor, as RFC 6902 objects plus the path ids. */
+class Recorder implements DeltaVisitor {
+  headers: Array<[number, number]> = [];
+  ops: WireOp[] = [];
+  ids: number[] = [];
+  delta(fromSeq: number, viewSeq: number): void {
+    this.headers.push([fromSeq, viewSeq]);
+  }
+  op(code: number, pathId: number, path: string, value: JsonValue | undefined, from: string | undefined): void {
+    const name = Object.keys(OpCode).find((k) => OpCode[k as keyof typeof OpCode] === code) as WireOp['op'];
+    this.ops.push(from !== undefined ? ({ op: name, from, path } as WireOp) : value !== undefined ? ({ op: name, path, value } as WireOp) : ({ op: name, path } as WireOp));
+    this.ids.push(pathId);
+  }
+}
+
+describe('ops handed to a visitor as they are decoded', () => {
+  for (const codec of codecs()) {
+    it(`${codec.subprotocol}: the visitor gets the header, then exactly the ops decodeServer returns otherwise, with their path ids`, () => {
+      fc.assert(
+        fc.property(fc.array(fc.array(op, { maxLength: 6 }), { minLength: 1, maxLength: 4 }), (deltas) => {
+          const server = new WireSession();
+          const plain = new WireSession();
+          const visited = new WireSession();
+          deltas.forEach((ops, i) => {
+            const header = { view_seq: i + 1, from_seq: i, context_digest: DIGEST, global_seq: 7, sim_time: 3, server_time: 1795240000000 };
+            const frame = codec.assembleDelta(server, header, [codec.encodeFragment(ops)]);
+            const r = new Recorder();
+            const got = codec.decodeServer(frame, visited, r) as ObservationDelta;
+            const want = codec.decodeServer(frame, plain) as ObservationDelta;
+            expect(got).toEqual({ ...want, ops: [] });
+            expect(r.headers).toEqual([[i, i + 1]]);
+            sameOps(r.ops, want.ops);
+            // Binary codecs name each path by the id the world's table gave it; JSON has none.
+            expect(r.ids).toEqual(want.ops.map((o) => (codec.binary ? codec.paths!.intern(o.path) : -1)));
+          });
+        }),
+        { numRuns: 200 },
+      );
+    });
+  }
+
+  it('a defect part-way through the ops throws after the visitor saw the ops before it', () => {
+    const table = new PathTable();
+    const ops: WireOp[] = [{ op: 'replace', path: '/entities/e1/x', value: 1 }, { op: 'replace', path: '/entities/e2/x', value: 'abc' }];
+    const bytes = assembleOpStream(new SentPaths(), table, [encodeBinaryFragment(ops, table)]);
+    const r = new Recorder();
+    // Cut inside the second op's string value.
+    expect(() => visitOpStream(bytes.subarray(0, bytes.length - 1), new PathDictionary(), r)).toThrow(/./);
+    expect(r.ops).toEqual([ops[0]]);
+    const whole = new Recorder();
+    expect(visitOpStream(bytes, new PathDictionary(), whole)).toBe(2);
+    expect(whole.ops).toEqual(ops);
+  });
 });
 
 describe('encode once, assemble per connection', () => {
