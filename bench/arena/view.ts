@@ -4,7 +4,7 @@
  * replace only what is present). Plus the checks the arena-v1 workload asks for: every entity held lies within R
  * of the agent's own entity, and a sampled view equals the server's.
  */
-import type { JsonValue, WireOp } from '../../server/protocol/index.js';
+import { OpCode, type DeltaVisitor, type JsonValue, type WireOp } from '../../server/protocol/index.js';
 
 export type EntityRec = { [field: string]: JsonValue };
 
@@ -60,7 +60,29 @@ function parsePath(p: string): EntityPath | undefined {
   return e;
 }
 
-export class ClientView {
+/**
+ * The same parses by path id (the id a binary codec's op stream names a path by): an array read per op instead of a
+ * map lookup by path text. Shared by every view of the process, as a world numbers its paths the same for all its
+ * connections; each entry keeps its path, so an id another connection defined differently is parsed afresh.
+ */
+const parsedById: Array<{ readonly path: string; readonly parsed: EntityPath | undefined } | undefined> = [];
+const MAX_ID_CACHED = 1 << 20;
+
+function parseById(id: number, path: string): EntityPath | undefined {
+  if (id < 0 || id >= MAX_ID_CACHED) return parsePath(path);
+  const e = parsedById[id];
+  if (e !== undefined && e.path === path) return e.parsed;
+  const parsed = parsePath(path);
+  while (parsedById.length < id) parsedById.push(undefined);
+  parsedById[id] = { path, parsed };
+  return parsed;
+}
+
+/**
+ * Also a DeltaVisitor: `codec.decodeServer(frame, session, view)` applies a delta's ops as they are decoded (no RFC
+ * 6902 object per op), then endDelta() settles it, or abandonDelta() after a frame that failed to decode.
+ */
+export class ClientView implements DeltaVisitor {
   /** The view's entities by id (read it; change it only through reset and apply, which keep byIndex in step). */
   readonly entities = new Map<string, EntityRec>();
   /** The same records by idIndex (undefined: absent), for apply's per-op lookup. */
@@ -100,6 +122,38 @@ export class ClientView {
     return undefined;
   }
 
+  /** The delta being visited: its view_seq, and its first error (applying stops there). */
+  private visiting = false;
+  private visitSeq = -1;
+  private visitError: ViewError | undefined;
+
+  delta(fromSeq: number, viewSeq: number): void {
+    this.visiting = true;
+    this.visitSeq = viewSeq;
+    this.visitError = fromSeq !== this.viewSeq ? 'gap' : undefined;
+  }
+
+  op(code: number, pathId: number, path: string, value: JsonValue | undefined): void {
+    if (this.visitError === undefined) this.visitError = this.applyCode(code, parseById(pathId, path), value);
+  }
+
+  /** Ends the delta whose ops were visited, like apply() ends one: its error, or undefined and the view advanced. */
+  endDelta(simTime: number): ViewError | undefined {
+    this.visiting = false;
+    const err = this.visitError;
+    if (err !== undefined) return err;
+    this.viewSeq = this.visitSeq;
+    this.tick = simTime;
+    return undefined;
+  }
+
+  /** After a frame that threw while decoding: true when its ops were being applied (the view is then out of step). */
+  abandonDelta(): boolean {
+    const was = this.visiting;
+    this.visiting = false;
+    return was;
+  }
+
   private put(id: string, index: number, rec: EntityRec | undefined): void {
     if (rec === undefined) this.entities.delete(id);
     else this.entities.set(id, rec);
@@ -111,32 +165,35 @@ export class ClientView {
   }
 
   private applyOp(op: WireOp): ViewError | undefined {
-    const parsed = parsePath(op.path);
+    return this.applyCode(OpCode[op.op], parsePath(op.path), 'value' in op ? op.value : undefined);
+  }
+
+  private applyCode(code: number, parsed: EntityPath | undefined, value: JsonValue | undefined): ViewError | undefined {
     if (parsed === undefined) return 'bad-path';
     const index = parsed.index;
     const field = parsed.field;
     const cur = index >= 0 ? this.byIndex[index] : this.entities.get(parsed.id);
     if (field === undefined) {
-      if (op.op === 'add') {
-        if (cur !== undefined || !isObj(op.value)) return 'bad-op';
-        this.put(parsed.id, index, { ...op.value });
-      } else if (op.op === 'replace') {
-        if (cur === undefined || !isObj(op.value)) return 'bad-op';
-        this.put(parsed.id, index, { ...op.value });
-      } else if (op.op === 'remove') {
+      if (code === OpCode.add) {
+        if (cur !== undefined || !isObj(value)) return 'bad-op';
+        this.put(parsed.id, index, { ...value });
+      } else if (code === OpCode.replace) {
+        if (cur === undefined || !isObj(value)) return 'bad-op';
+        this.put(parsed.id, index, { ...value });
+      } else if (code === OpCode.remove) {
         if (cur === undefined) return 'bad-op';
         this.put(parsed.id, index, undefined);
       } else return 'bad-op';
       return undefined;
     }
     if (cur === undefined) return 'bad-op';
-    if (op.op === 'add') {
+    if (code === OpCode.add) {
       if (field in cur) return 'bad-op';
-      cur[field] = op.value;
-    } else if (op.op === 'replace') {
+      cur[field] = value as JsonValue;
+    } else if (code === OpCode.replace) {
       if (!(field in cur)) return 'bad-op';
-      cur[field] = op.value;
-    } else if (op.op === 'remove') {
+      cur[field] = value as JsonValue;
+    } else if (code === OpCode.remove) {
       if (!(field in cur)) return 'bad-op';
       delete cur[field];
     } else return 'bad-op';

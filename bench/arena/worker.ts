@@ -163,16 +163,18 @@ function onMessage(c: LoadClient, data: Buffer, isBinary: boolean): void {
   }
   let msg: ServerMessage;
   try {
-    msg = codec.decodeServer(isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString('utf8'), c.wire);
+    // A delta's ops are applied to the view as they are decoded (none once the view is broken: nothing to keep).
+    msg = codec.decodeServer(isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString('utf8'), c.wire, c.broken ? undefined : c.view);
   } catch (err) {
     inc(errorFrames, 'undecodable');
+    if (c.view.abandonDelta()) c.broken = true;
     example(`undecodable frame: ${String(err)}`);
     return;
   }
   switch (msg.type) {
     case 'observation_delta': {
       if (c.broken) return;
-      const err = c.view.apply(msg.from_seq, msg.view_seq, msg.ops, msg.sim_time);
+      const err = c.view.endDelta(msg.sim_time);
       if (err) {
         inc(viewErrors, err);
         c.broken = true;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ClientView, compareViews, missingWithinRadius, outsideRadius } from '../../bench/arena/view.js';
+import { PathTable, SUBPROTOCOLS, WireSession, createWorldCodecs, type WireOp } from '../../server/protocol/index.js';
 
 const snap = { entities: { e000000: { x: 100, y: 100, hp: 100 }, e000001: { x: 200, y: 100, hp: 100 } } };
 
@@ -49,6 +50,65 @@ describe('ClientView: strictly patched views', () => {
     const c = v.copy();
     v.apply(0, 1, [{ op: 'replace', path: '/entities/e000000/x', value: 1 }], 1);
     expect(c.get('e000000')!['x']).toBe(100);
+  });
+});
+
+describe('ClientView as the decoder\'s visitor (ops applied as they are decoded)', () => {
+  const deltas: Array<[number, number, WireOp[]]> = [
+    [3, 5, [
+      { op: 'replace', path: '/entities/e000000/x', value: 101.5 },
+      { op: 'add', path: '/entities/e000002', value: { x: 150, y: 150, hp: 100 } },
+      { op: 'remove', path: '/entities/e000001' },
+      { op: 'add', path: '/entities/e000000/said', value: 'hi' },
+    ]],
+    [5, 6, [{ op: 'replace', path: '/entities/e000002/y', value: -3 }, { op: 'remove', path: '/entities/e000000/said' }]],
+  ];
+
+  for (const sub of SUBPROTOCOLS) {
+    it(`${sub}: ends in the view apply() reaches, and refuses the same gap and bad op`, () => {
+      // Two worlds with their own path tables: a path id means different paths in each, and the views of one process
+      // share their parsed paths by id.
+      const shifted = new PathTable();
+      shifted.intern('/entities/e000009/pad');
+      for (const table of [new PathTable(), shifted]) {
+        const codec = createWorldCodecs(table)[sub];
+        const server = new WireSession();
+        const client = new WireSession();
+        const visited = new ClientView();
+        const applied = new ClientView();
+        visited.reset(snap, 3);
+        applied.reset(snap, 3);
+        for (const [from, to, ops] of deltas) {
+          const frame = codec.assembleDelta(server, { view_seq: to, from_seq: from, context_digest: '', sim_time: to * 10 }, [codec.encodeFragment(ops)]);
+          const msg = codec.decodeServer(frame, client, visited);
+          expect(msg.type === 'observation_delta' && msg.ops).toEqual([]);
+          expect(visited.endDelta(to * 10)).toBeUndefined();
+          expect(applied.apply(from, to, ops, to * 10)).toBeUndefined();
+          expect([visited.viewSeq, visited.tick]).toEqual([applied.viewSeq, applied.tick]);
+          expect(Object.fromEntries(visited.entities)).toEqual(Object.fromEntries(applied.entities));
+        }
+        expect(Object.fromEntries(visited.entities)).toEqual({ e000000: { x: 101.5, y: 100, hp: 100 }, e000002: { x: 150, y: -3, hp: 100 } });
+        const frameAt = (from: number, ops: WireOp[]): string | Uint8Array => codec.assembleDelta(server, { view_seq: from + 1, from_seq: from, context_digest: '' }, [codec.encodeFragment(ops)]);
+        // A gap: nothing applied, the view stays at 6.
+        codec.decodeServer(frameAt(7, [{ op: 'replace', path: '/entities/e000002/x', value: 1 }]), client, visited);
+        expect(visited.endDelta(0)).toBe('gap');
+        expect([visited.viewSeq, visited.entities.get('e000002')!['x']]).toEqual([6, 150]);
+        // An op a correct stream never sends stops the delta there.
+        codec.decodeServer(frameAt(6, [{ op: 'remove', path: '/entities/e000009' }, { op: 'replace', path: '/entities/e000002/x', value: 1 }]), client, visited);
+        expect(visited.endDelta(0)).toBe('bad-op');
+        expect([visited.viewSeq, visited.entities.get('e000002')!['x']]).toEqual([6, 150]);
+      }
+    });
+  }
+
+  it('after a frame that failed to decode, abandonDelta says whether its ops were being applied', () => {
+    const v = new ClientView();
+    v.reset(snap, 0);
+    expect(v.abandonDelta()).toBe(false);
+    v.delta(0, 1);
+    v.op(3, -1, '/entities/e000000/x', 7);
+    expect(v.abandonDelta()).toBe(true);
+    expect(v.abandonDelta()).toBe(false);
   });
 });
 
