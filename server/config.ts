@@ -29,6 +29,7 @@ export const CONFIG_KEYS = {
   durability: { kind: 'string', def: 'batch', oneOf: ['always', 'batch', 'none'], help: 'log durability policy' },
   segmentBytes: { kind: 'int', def: 64 * 1024 * 1024, min: 4096, max: 2 ** 31, help: 'log segment size' },
   snapshotEvery: { kind: 'int', def: -1, min: -1, help: "write a snapshot every N committed effects (-1: the world's own policy, 50,000 for the default world; 0: only at shutdown)" },
+  logRetention: { kind: 'string', def: 'all', oneOf: ['all', 'snapshots'], help: "what the log keeps: all (every record since the world began: replay from the start) or snapshots (after each snapshot, delete the segments wholly before the older of the two kept snapshots: the data directory stays bounded, replay starts at a snapshot)" },
   resumeTail: { kind: 'int', def: 20_000, min: 0, help: 'log records whose deltas a restart rebuilds, so clients connected before it resume with the deltas they missed (0: they get a snapshot); startup replays up to 4x this many records more' },
   checkpointKeyFile: { kind: 'string', def: '', help: 'Ed25519 private key (PEM) for signed log checkpoints' },
   checkpointEvery: { kind: 'int', def: 10_000, min: 1, help: 'records between signed checkpoints' },

@@ -1,4 +1,4 @@
-/** CLI commands over a log directory: verify, inspect, repair, keygen. */
+/** CLI commands over a log directory: verify, inspect, repair, compact, keygen. */
 import fs from 'node:fs';
 import path from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
@@ -85,6 +85,22 @@ export async function runRepair(dir: string, truncateFromSeq: number, io: Out): 
   const last = log.lastSeq;
   await log.close();
   io.out(`repaired: log now ends at seq ${last}; moved aside: ${moved.length ? moved.join(', ') : 'nothing'}`);
+  return 0;
+}
+
+/** Deletes the segments wholly before the older of the two kept snapshots (what logRetention 'snapshots' does live). */
+export async function runCompact(dir: string, io: Out): Promise<number> {
+  requireLogDir(dir);
+  const log = await openLog(dir, { onFsyncFailure: 'fail' });
+  try {
+    const kept = log.snapshots();
+    const removed = await log.compact();
+    if (removed.length > 0) io.out(`compacted: deleted ${removed.length} segment(s); the log now holds seq ${log.firstSeq}..${log.lastSeq}`);
+    else if (kept.length === 0) io.out(`nothing to compact: the log has no snapshot yet (a running server writes one every snapshotEvery effects and at shutdown)`);
+    else io.out(`nothing to compact: no segment lies wholly before seq ${(kept[kept.length - 1]?.anchorSeq ?? 0) + 1}, the older kept snapshot's anchor + 1; the log holds seq ${log.firstSeq}..${log.lastSeq}`);
+  } finally {
+    await log.close();
+  }
   return 0;
 }
 

@@ -1,10 +1,10 @@
 /**
- * `worldline` command line: verify, inspect, repair, keygen and demo. Each command returns an exit code; errors
+ * `worldline` command line: serve, token, demo, verify, inspect, repair, compact, keygen and replay. Each command returns an exit code; errors
  * are printed with their stable code and what to do.
  */
 import { parseArgs } from 'node:util';
 import { WorldlineError } from '../errors.js';
-import { runVerify, runInspect, runRepair, runKeygen } from './log-commands.js';
+import { runVerify, runInspect, runRepair, runCompact, runKeygen } from './log-commands.js';
 import { runDemo } from './demo.js';
 import { runServe, runToken } from './serve.js';
 import { runReplay } from './replay.js';
@@ -19,6 +19,7 @@ commands:
   verify DIR [--pubkey FILE] [--json]    check CRCs, seq contiguity, the hash chain and signed checkpoints
   inspect DIR [--from N] [--to M] [--json]  print records, one per line
   repair DIR --truncate-from SEQ         move records SEQ.. aside (.broken files) so a damaged log opens again
+  compact DIR                            delete the segments no kept snapshot needs (what logRetention snapshots does live)
   keygen DIR                             write an Ed25519 key pair (checkpoint.key, checkpoint.pub) into DIR
   replay DIR [--to SEQ] [--verify-determinism] [--world NAME] [--json]
                                          rebuild the world from its log; exit 1 naming the first divergent seq
@@ -46,6 +47,10 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         const seq = seqArg(a.values['truncate-from'], 'truncate-from');
         if (seq === undefined) throw new WorldlineError('CONFIG_INVALID', 'repair needs --truncate-from SEQ: the first seq to move aside (verify names the first bad seq)');
         return await runRepair(dirArg(a.positionals), seq, io);
+      }
+      case 'compact': {
+        const a = parseArgs({ args: rest, allowPositionals: true, options: {} });
+        return await runCompact(dirArg(a.positionals), io);
       }
       case 'replay': {
         const a = parseArgs({ args: rest, allowPositionals: true, options: { to: { type: 'string' }, 'verify-determinism': { type: 'boolean' }, world: { type: 'string' }, json: { type: 'boolean' } } });

@@ -29,6 +29,8 @@ export interface Metrics {
   readonly backpressureCloses: Counter;
   readonly logAppendSeconds: Histogram;
   readonly logSyncSeconds: Histogram;
+  /** Segments deleted by compaction (logRetention 'snapshots'). */
+  readonly logSegmentsCompacted: Counter;
   readonly sessions: Gauge<'codec'>;
   readonly securityEvents: Counter<'event'>;
   readonly framesSent: Counter<'codec'>;
@@ -70,6 +72,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     backpressureCloses: new Counter({ name: 'worldline_backpressure_closes_total', help: 'Sockets closed because their send buffer passed the limit', registers: r }),
     logAppendSeconds: new Histogram({ name: 'worldline_log_append_seconds', help: 'Per group commit: from its first append to its durable acknowledgement (the longest wait in the group)', buckets: IO_BUCKETS, registers: r }),
     logSyncSeconds: new Histogram({ name: 'worldline_log_fsync_seconds', help: 'Duration of each fsync/fdatasync of the log', buckets: IO_BUCKETS, registers: r }),
+    logSegmentsCompacted: new Counter({ name: 'worldline_log_segments_compacted_total', help: 'Log segments deleted because no kept snapshot needs them (logRetention snapshots)', registers: r }),
     sessions: new Gauge({ name: 'worldline_sessions', help: 'Open sessions by codec', labelNames: ['codec'], registers: r }),
     securityEvents: new Counter({ name: 'worldline_security_events_total', help: 'Auth failures, rate-limit violations, quarantines, cross-tenant attempts', labelNames: ['event'], registers: r }),
     framesSent: new Counter({ name: 'worldline_frames_sent_total', help: 'Frames sent to clients', labelNames: ['codec'], registers: r }),

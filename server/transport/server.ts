@@ -69,7 +69,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const auth = createAuthenticator({ ...cfg, authMode: cfg.authMode as 'jwt' | 'tokens' }, now);
   const host = await WorldHost.open({
     world, worldId: cfg.worldId, tenant: cfg.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
-    segmentBytes: cfg.segmentBytes, tickMs: cfg.tickMs, resumeTail: cfg.resumeTail, ...(cfg.checkpointKeyFile ? { checkpointKeyFile: cfg.checkpointKeyFile, checkpointEvery: cfg.checkpointEvery } : {}),
+    segmentBytes: cfg.segmentBytes, tickMs: cfg.tickMs, resumeTail: cfg.resumeTail, logRetention: cfg.logRetention as 'all' | 'snapshots', ...(cfg.checkpointKeyFile ? { checkpointKeyFile: cfg.checkpointKeyFile, checkpointEvery: cfg.checkpointEvery } : {}),
     engineDisconnect: cfg.engineDisconnect as 'pause' | 'wall-time',
     logger, metrics,
   });

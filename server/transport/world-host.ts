@@ -51,6 +51,12 @@ export interface WorldHostOptions {
    * DEFAULT_RESUME_TAIL; 0: none, clients connected before a restart then get a snapshot).
    */
   readonly resumeTail?: number;
+  /**
+   * What the log keeps (default 'all': every record). 'snapshots': after each snapshot is written (and once at open),
+   * the segments wholly before the older of the two kept snapshots are deleted (EventLog.compact), so a world that
+   * runs for ever needs bounded disk; a restart, resume and replay then start at a kept snapshot.
+   */
+  readonly logRetention?: 'all' | 'snapshots';
   readonly checkpointKeyFile?: string;
   readonly checkpointEvery?: number;
   /** When the engine disconnects: pause the world (default) or continue on the wall-clock timer. */
@@ -174,6 +180,8 @@ export class WorldHost {
   static async open(opts: WorldHostOptions): Promise<WorldHost> {
     const dir = path.join(opts.dataDir, 'worlds', opts.worldId);
     const m = opts.metrics;
+    // Snapshots are written by the runtime, after open returns: each one lets the log drop what it makes redundant.
+    let opened: WorldHost | undefined;
     const log = await openLog(dir, {
       create: { worldId: opts.worldId, worldSeed: opts.world.seed },
       durability: opts.durability,
@@ -181,7 +189,10 @@ export class WorldHost {
       ...(opts.checkpointKeyFile ? { checkpoint: { privateKey: fs.readFileSync(opts.checkpointKeyFile, 'utf8'), everyRecords: opts.checkpointEvery ?? 10_000 } } : {}),
       onSyncSeconds: (s) => m.logSyncSeconds.observe(s),
       onAppendSeconds: (s) => m.logAppendSeconds.observe(s),
-      onEvent: (event, details) => opts.logger.info({ event, ...details }, `log ${event}`),
+      onEvent: (event, details) => {
+        opts.logger.info({ event, ...details }, `log ${event}`);
+        if (event === 'snapshot-written') opened?.compact();
+      },
     });
     try {
       // The deltas of the log's tail, rebuilt as the quanta delivered them, go into the history live deltas extend.
@@ -195,7 +206,9 @@ export class WorldHost {
           for (const d of deltas) history.record(d);
         },
       });
-      const host = new WorldHost(opts, log, runtime, history);
+      const host = (opened = new WorldHost(opts, log, runtime, history));
+      // A log kept whole until now (the policy just turned on) is cut back at once, not at the next snapshot.
+      host.compact();
       host.start();
       opts.logger.info({ world: opts.worldId, lastSeq: log.lastSeq, globalSeq: runtime.lastGlobalSeq, restoredDeltas }, 'world open');
       return host;
@@ -390,6 +403,22 @@ export class WorldHost {
     return this.closing;
   }
 
+  /** The compactions under way, one after another (never rejects). */
+  private compacting: Promise<void> = Promise.resolve();
+
+  /** Under logRetention 'snapshots': deletes the segments no kept snapshot needs, after any compaction under way. */
+  private compact(): void {
+    if (this.opts.logRetention !== 'snapshots') return;
+    this.compacting = this.compacting.then(async () => {
+      try {
+        const removed = await this.log.compact();
+        if (removed.length > 0) this.opts.metrics.logSegmentsCompacted.inc(removed.length);
+      } catch (err) {
+        this.opts.logger.warn({ err, world: this.opts.worldId }, 'log compaction failed; the segments stay, and the next snapshot tries again');
+      }
+    });
+  }
+
   /** Stops the tick loop, commits what is queued, snapshots, and closes the log. */
   async close(): Promise<void> {
     this.closing = true;
@@ -402,6 +431,7 @@ export class WorldHost {
       await this.runtime.drain().catch(() => {});
       await this.runtime.snapshot().catch((err: unknown) => this.opts.logger.warn({ err }, 'final snapshot failed'));
     }
+    await this.compacting;
     await this.log.close();
   }
 }

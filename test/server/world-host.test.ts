@@ -10,6 +10,8 @@ import { defineWorld } from '../../server/core/index.js';
 import { createLogger } from '../../server/obs/logger.js';
 import { createMetrics } from '../../server/obs/metrics.js';
 import { WorldHost } from '../../server/transport/world-host.js';
+import { verifyLog } from '../../server/log/index.js';
+import { main } from '../../server/cli/main.js';
 
 describe('WorldHost tick loop', () => {
   it('skips ticks while two are still committing or delivering, and counts them', async () => {
@@ -97,6 +99,57 @@ describe('WorldHost tick loop', () => {
     } finally {
       await host.close();
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("logRetention 'snapshots' deletes the segments no kept snapshot needs; the world restarts where it was and the log verifies", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-host-'));
+    const world = defineWorld({
+      name: 'walk',
+      seed: 1,
+      initialState: { entities: { a: { x: 1, y: 1 } } },
+      systems: [{ name: 'walk', seed: '1', run: () => [{ kind: 'Move', payload: { entity_id: 'a', dx: 1, dy: 0 }, source_id: 'system:walk' }] }],
+      policies: { timebase: 'ticks', snapshotEvery: 50 },
+    });
+    const segments = (dir: string): string[] => fs.readdirSync(path.join(dir, 'worlds', 'walk', 'segments')).filter((f) => f.endsWith('.wlseg'));
+    const run = async (dir: string, logRetention: 'all' | 'snapshots', ticks: number): Promise<{ x: unknown; seq: number }> => {
+      const metrics = createMetrics({ defaultMetrics: false });
+      const host = await WorldHost.open({ world, worldId: 'walk', tenant: 't', dataDir: dir, durability: 'batch', segmentBytes: 4096, tickMs: 1e9, logRetention, logger: createLogger({ level: 'silent' }), metrics });
+      try {
+        for (let i = 0; i < ticks; i++) await host.runtime.tick();
+        return { x: host.runtime.state().entities['a']?.['x'], seq: host.runtime.lastGlobalSeq };
+      } finally {
+        await host.close();
+      }
+    };
+    try {
+      const all = path.join(root, 'all');
+      const kept = path.join(root, 'kept');
+      const a = await run(all, 'all', 600);
+      const k = await run(kept, 'snapshots', 600);
+      expect(k).toEqual(a);
+      // 600 effects of ~100 bytes in 4 KiB segments: every segment stays under 'all'; under 'snapshots' only those
+      // from the older kept snapshot on.
+      expect(segments(all).length).toBeGreaterThan(10);
+      expect(segments(kept).length).toBeLessThan(segments(all).length / 3);
+      expect(segments(kept)[0]).not.toBe(segments(all)[0]);
+      // The compacted world restarts where it stopped and goes on; its log verifies from the snapshot that vouches
+      // for its first segment.
+      const again = await run(kept, 'snapshots', 100);
+      const more = await run(all, 'all', 100);
+      expect(again).toEqual(more);
+      expect((await verifyLog(path.join(kept, 'worlds', 'walk'))).ok).toBe(true);
+      // Offline, `worldline compact` does the same to a log kept whole.
+      const before = segments(all).length;
+      const out: string[] = [];
+      expect(await main(['compact', path.join(all, 'worlds', 'walk')], { out: (l) => out.push(l), err: (l) => out.push(l) })).toBe(0);
+      expect(out.join('\n')).toMatch(/^compacted: deleted \d+ segment\(s\); the log now holds seq \d+\.\.\d+$/);
+      expect(segments(all).length).toBeLessThan(before / 3);
+      expect((await verifyLog(path.join(all, 'worlds', 'walk'))).ok).toBe(true);
+      expect(await main(['compact', path.join(all, 'worlds', 'walk')], { out: (l) => out.push(l), err: (l) => out.push(l) })).toBe(0);
+      expect(out[out.length - 1]).toMatch(/^nothing to compact: no segment lies wholly before seq \d+/);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
     }
   });
 });
