@@ -177,9 +177,10 @@ export function analyzeWith(dir: string, files: readonly string[], scan: Segment
 
   let anchoredFrom: 'genesis' | number = 'genesis';
   if (first && firstSeq > 1) {
-    const anchor = matching.find((s) => s.anchorSeq >= firstSeq - 1);
-    if (anchor) anchoredFrom = anchor.anchorSeq;
-    else if (!problem) problem = { seq: 1, reason: `log starts at seq ${firstSeq} and no snapshot anchors it (segments deleted outside compaction?)`, file: first.file, offset: 0, torn: false };
+    // The earliest anchor in the log: the chain is checked against a snapshot from there on (the newest would
+    // leave the records before it vouched for by nothing the report names).
+    for (const s of matching) if (s.anchorSeq >= firstSeq - 1 && (anchoredFrom === 'genesis' || s.anchorSeq < anchoredFrom)) anchoredFrom = s.anchorSeq;
+    if (anchoredFrom === 'genesis' && !problem) problem = { seq: 1, reason: `log starts at seq ${firstSeq} and no snapshot anchors it (segments deleted outside compaction?)`, file: first.file, offset: 0, torn: false };
   }
   return { dir, meta, segments, firstSeq, lastSeq, lastHash, snapshots: matching, anchoredFrom, problem, warnings, threads: preloaded?.threads ?? 1 };
 }
