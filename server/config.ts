@@ -4,6 +4,7 @@
  * error naming the key, where it came from, and what is allowed.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import { WorldlineError } from './errors.js';
 
 type Kind = 'string' | 'int' | 'number' | 'bool' | 'list';
@@ -15,6 +16,21 @@ interface KeySpec {
   readonly min?: number;
   readonly max?: number;
   readonly oneOf?: readonly string[];
+  /** A list's entries: what is wrong with one, or undefined. */
+  readonly each?: (entry: string) => string | undefined;
+}
+
+/** An IP address or a CIDR block (10.0.0.0/8, fd00::/8), as trustProxy takes them. */
+export function addressOrBlockProblem(entry: string): string | undefined {
+  const slash = entry.indexOf('/');
+  const addr = slash < 0 ? entry : entry.slice(0, slash);
+  const family = net.isIP(addr);
+  if (family === 0) return `${JSON.stringify(entry)} is not an IP address or CIDR block`;
+  if (slash < 0) return undefined;
+  const bits = entry.slice(slash + 1);
+  const max = family === 4 ? 32 : 128;
+  if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) return `${JSON.stringify(entry)} has a prefix length that is not 0-${max}`;
+  return undefined;
 }
 
 /** Every key, its type, default and meaning. The env variable is WORLDLINE_ + the key in UPPER_SNAKE. */
@@ -52,6 +68,9 @@ export const CONFIG_KEYS = {
   quarantineSec: { kind: 'int', def: 60, min: 1, help: 'how long a quarantine lasts' },
   quarantineWindowSec: { kind: 'int', def: 600, min: 1, help: 'violations are counted in windows this long, from the first one; a violation after its window starts a new count' },
   logLevel: { kind: 'string', def: 'info', oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level' },
+  tlsCertFile: { kind: 'string', def: '', help: 'PEM certificate (chain) to serve wss:// and https:// on the same port (with tlsKeyFile; empty: plain ws:// and http://)' },
+  tlsKeyFile: { kind: 'string', def: '', help: "unencrypted PEM private key of tlsCertFile (keep it readable by the server's user only)" },
+  trustProxy: { kind: 'list', def: [], each: addressOrBlockProblem, help: 'reverse proxies (IP addresses or CIDR blocks) whose X-Forwarded-For names the client: connectionsPerIp, address quarantine and security logs then count the client, not the proxy' },
   logRedact: { kind: 'list', def: [], help: 'extra log field paths to redact (comma-separated in env)' },
   engineDisconnect: { kind: 'string', def: 'pause', oneOf: ['pause', 'wall-time'], help: 'when the engine disconnects: pause the world or continue on wall time' },
 } as const satisfies Record<string, KeySpec>;
@@ -81,6 +100,10 @@ function coerce(key: ConfigKey, raw: unknown, from: string): unknown {
   } else if (spec.kind === 'list') {
     if (typeof v === 'string') v = v.split(',').map((s) => s.trim()).filter(Boolean);
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) return bad('must be a list of strings');
+    for (const entry of v as string[]) {
+      const problem = spec.each?.(entry);
+      if (problem !== undefined) return bad(problem);
+    }
   } else {
     if (typeof v !== 'string') return bad(`must be a string, got ${JSON.stringify(raw)}`);
     if (spec.oneOf && !spec.oneOf.includes(v)) return bad(`must be one of ${spec.oneOf.join(', ')}, got ${JSON.stringify(v)}`);

@@ -15,6 +15,8 @@ import { createAuthenticator, type Authenticator } from './auth.js';
 import { loadNativeUws } from './uws-native.js';
 import { Quarantine } from './rate-limit.js';
 import { WorldHost } from './world-host.js';
+import { ClientAddresses } from './client-address.js';
+import { checkTls } from './tls.js';
 import { CloseCode, Session } from './session.js';
 import { registerRest } from './rest.js';
 
@@ -67,6 +69,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     },
   };
   const auth = createAuthenticator({ ...cfg, authMode: cfg.authMode as 'jwt' | 'tokens' }, now);
+  const tls = checkTls(cfg, now());
+  for (const w of tls.warnings) logger.warn(w);
   const host = await WorldHost.open({
     world, worldId: cfg.worldId, tenant: cfg.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
     segmentBytes: cfg.segmentBytes, tickMs: cfg.tickMs, resumeTail: cfg.resumeTail, logRetention: cfg.logRetention as 'all' | 'snapshots', ...(cfg.checkpointKeyFile ? { checkpointKeyFile: cfg.checkpointKeyFile, checkpointEvery: cfg.checkpointEvery } : {}),
@@ -77,10 +81,17 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const sessionDeps = { host, auth, quarantine, logger, metrics, messagesPerSecond: cfg.messagesPerSecond, now, helloTimeoutMs: cfg.helloTimeoutSec * 1000 };
   const sockets = new Set<WebSocket<SocketData>>();
   const perIp = new Map<string, number>();
+  const clients = new ClientAddresses(cfg.trustProxy);
   let ready = false;
   let draining = false;
 
-  const app = uws.App();
+  let app: ReturnType<typeof uws.App>;
+  try {
+    app = tls.files ? uws.SSLApp(tls.files) : uws.App();
+  } catch (err) {
+    await host.close();
+    throw new WorldlineError('CONFIG_INVALID', `the listener could not be set up (${(err as Error).message}); check tlsCertFile and tlsKeyFile`);
+  }
   app.get('/livez', (res) => writeJson(res, '200 OK', { status: 'ok' }));
   app.get('/readyz', (res) => writeJson(res, ready && host.healthy ? '200 OK' : '503 Service Unavailable', { status: ready && host.healthy ? 'ready' : draining ? 'draining' : host.healthy ? 'starting' : 'failed' }));
   app.get('/metrics', (res) => {
@@ -107,7 +118,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       const offered = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       const token = new URLSearchParams(req.getQuery() ?? '').get('token') ?? undefined;
-      const ip = Buffer.from(res.getRemoteAddressAsText()).toString();
+      const ip = clients.of(Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('x-forwarded-for'));
       const refuse = (err: WorldlineError): void => {
         metrics.securityEvents.inc({ event: 'upgrade-refused' });
         writeJson(res, errorStatus(err), { error: err.toJSON() });
@@ -218,8 +229,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   let shuttingDown: Promise<void> | undefined;
   return {
     port, host, auth, metrics, logger,
-    wsUrl: `ws://${base}/v1/worlds/${cfg.worldId}/ws`,
-    httpUrl: `http://${base}`,
+    wsUrl: `${tls.files ? 'wss' : 'ws'}://${base}/v1/worlds/${cfg.worldId}/ws`,
+    httpUrl: `${tls.files ? 'https' : 'http'}://${base}`,
     shutdown(reason = 'server shutting down: reconnect and resume from your last view_seq') {
       shuttingDown ??= (async () => {
         ready = false;

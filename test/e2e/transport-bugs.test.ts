@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { Subprotocol } from '../../server/protocol/index.js';
 import { TestClient, is, token, withServer } from './harness.js';
 
@@ -315,5 +316,33 @@ describe('transport review', () => {
       expect((await again.waitFor((m) => m.type === 'welcome' || m.type === 'error')).type).toBe('welcome');
       again.close();
     });
+  });
+
+  it('WS: behind a trusted reverse proxy, connectionsPerIp counts each client by X-Forwarded-For, not the proxy', async () => {
+    // Opens a socket as a proxy would, naming the client; resolves with the HTTP status of a refused upgrade, or 101.
+    const open = (url: string, forwardedFor: string): Promise<{ status: number; ws?: WebSocket }> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(url, Subprotocol.JSON, { headers: { 'x-forwarded-for': forwardedFor } });
+        ws.once('open', () => resolve({ status: 101, ws }));
+        ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0 }));
+        ws.once('error', reject);
+      });
+    const attempt = async (trustProxy: string[]): Promise<number[]> => {
+      const statuses: number[] = [];
+      await withServer({ connectionsPerIp: 1, trustProxy }, async (srv) => {
+        const sockets: WebSocket[] = [];
+        for (const client of ['198.51.100.1', '198.51.100.2', '198.51.100.1']) {
+          const r = await open(srv.wsUrl, `203.0.113.9, ${client}`);
+          statuses.push(r.status);
+          if (r.ws) sockets.push(r.ws);
+        }
+        for (const ws of sockets) ws.close();
+      });
+      return statuses;
+    };
+    // The loopback peer is the proxy: two clients get a socket each, the first client's second is over its cap.
+    expect(await attempt(['127.0.0.1', '::1'])).toEqual([101, 101, 429]);
+    // Without trustProxy the header is ignored (anyone could send it) and every socket counts as the peer's.
+    expect(await attempt([])).toEqual([101, 429, 429]);
   });
 });

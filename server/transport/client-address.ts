@@ -1,0 +1,54 @@
+/**
+ * The address a connection counts as (per-address connection caps, address quarantine, security logs). Behind a
+ * reverse proxy every socket's peer is the proxy, so one address would hold every client: with trustProxy set, a
+ * peer on that list is taken at its word, and the client is the nearest X-Forwarded-For hop that is not itself a
+ * trusted proxy (each proxy appends the address it received from, so entries left of an untrusted hop may be forged
+ * by the client and are never read).
+ */
+import net from 'node:net';
+
+/** `::ffff:a.b.c.d` (an IPv4 client on a dual-stack socket) as a.b.c.d, so one client has one address. */
+function normalize(addr: string): string {
+  const a = addr.trim();
+  const m = /^(?:0{0,4}:){0,5}:?ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(a);
+  return m ? (m[1] as string) : a;
+}
+
+export class ClientAddresses {
+  private readonly trusted = new net.BlockList();
+  private readonly any: boolean;
+
+  /** `proxies`: IP addresses and CIDR blocks (validated by the config: addressOrBlockProblem). */
+  constructor(proxies: readonly string[]) {
+    for (const p of proxies) {
+      const slash = p.indexOf('/');
+      const addr = normalize(slash < 0 ? p : p.slice(0, slash));
+      const family = net.isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+      if (slash < 0) this.trusted.addAddress(addr, family);
+      else this.trusted.addSubnet(addr, Number(p.slice(slash + 1)), family);
+    }
+    this.any = proxies.length > 0;
+  }
+
+  private trusts(addr: string): boolean {
+    const family = net.isIP(addr);
+    return family !== 0 && this.trusted.check(addr, family === 6 ? 'ipv6' : 'ipv4');
+  }
+
+  /**
+   * The client's address: the peer's, unless the peer is a trusted proxy; then the rightmost X-Forwarded-For entry
+   * that is not a trusted proxy (the peer's when the header is absent, or holds only trusted proxies or something
+   * that is not an address).
+   */
+  of(peer: string, forwardedFor: string | undefined): string {
+    const p = normalize(peer);
+    if (!this.any || !forwardedFor || !this.trusts(p)) return p;
+    const hops = forwardedFor.split(',');
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const hop = normalize(hops[i] as string);
+      if (net.isIP(hop) === 0) return p;
+      if (!this.trusts(hop)) return hop;
+    }
+    return p;
+  }
+}
