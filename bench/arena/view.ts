@@ -188,13 +188,13 @@ export class ClientView implements DeltaVisitor {
     }
     if (cur === undefined) return 'bad-op';
     if (code === OpCode.add) {
-      if (field in cur) return 'bad-op';
+      if (Object.hasOwn(cur, field)) return 'bad-op';
       cur[field] = value as JsonValue;
     } else if (code === OpCode.replace) {
-      if (!(field in cur)) return 'bad-op';
+      if (!Object.hasOwn(cur, field)) return 'bad-op';
       cur[field] = value as JsonValue;
     } else if (code === OpCode.remove) {
-      if (!(field in cur)) return 'bad-op';
+      if (!Object.hasOwn(cur, field)) return 'bad-op';
       delete cur[field];
     } else return 'bad-op';
     return undefined;

@@ -35,6 +35,10 @@ describe('ClientView: strictly patched views', () => {
     expect(v.apply(0, 1, [{ op: 'replace', path: '/entities/e000000/mana', value: 1 }], 1)).toBe('bad-op');
     expect(v.apply(0, 1, [{ op: 'replace', path: '/metadata/x', value: 1 }], 1)).toBe('bad-path');
     expect(v.apply(0, 1, [{ op: 'move', from: '/entities/e000000', path: '/entities/e000003' }], 1)).toBe('bad-op');
+    // A field every object inherits is still absent from the record: replacing or removing it is refused, adding it is not.
+    expect(v.apply(0, 1, [{ op: 'replace', path: '/entities/e000000/constructor', value: 1 }], 1)).toBe('bad-op');
+    expect(v.apply(0, 1, [{ op: 'remove', path: '/entities/e000000/toString' }], 1)).toBe('bad-op');
+    expect(v.apply(0, 1, [{ op: 'add', path: '/entities/e000000/toString', value: 'x' }], 1)).toBeUndefined();
   });
 
   it('unescapes JSON pointer tokens', () => {
