@@ -31,6 +31,8 @@ export interface Metrics {
   readonly logSyncSeconds: Histogram;
   /** Segments deleted by compaction (logRetention 'snapshots'). */
   readonly logSegmentsCompacted: Counter;
+  /** Where worldline_log_disk_bytes reads the log directory's size from at each scrape (set by the world host). */
+  logDiskBytes: (() => { segments: number; snapshots: number }) | undefined;
   readonly sessions: Gauge<'codec'>;
   readonly securityEvents: Counter<'event'>;
   readonly framesSent: Counter<'codec'>;
@@ -57,7 +59,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const r = [registry];
   const intents = new Counter({ name: 'worldline_intents_total', help: 'Intents by outcome', labelNames: ['outcome'] as const, registers: r });
-  return {
+  const m: Metrics = {
+    logDiskBytes: undefined,
     registry,
     intents,
     intentOutcome: { accepted: intents.labels('accepted'), duplicate: intents.labels('duplicate'), rejected: intents.labels('rejected'), cancelled: intents.labels('cancelled') },
@@ -78,4 +81,17 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     framesSent: new Counter({ name: 'worldline_frames_sent_total', help: 'Frames sent to clients', labelNames: ['codec'], registers: r }),
     bytesSent: new Counter({ name: 'worldline_bytes_sent_total', help: 'Bytes sent to clients', labelNames: ['codec'], registers: r }),
   };
+  new Gauge({
+    name: 'worldline_log_disk_bytes',
+    help: "Size of the world's log directory by kind of file (segments, snapshots), read at each scrape",
+    labelNames: ['kind'] as const,
+    registers: r,
+    collect() {
+      const d = m.logDiskBytes?.();
+      if (!d) return;
+      this.set({ kind: 'segments' }, d.segments);
+      this.set({ kind: 'snapshots' }, d.snapshots);
+    },
+  });
+  return m;
 }

@@ -65,6 +65,25 @@ export interface WorldHostOptions {
   readonly metrics: Metrics;
 }
 
+/** The total size of the files in a directory (0 when it is missing; a file deleted meanwhile counts 0). */
+function dirBytes(dir: string): number {
+  let total = 0;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const n of names) {
+    try {
+      total += fs.statSync(path.join(dir, n)).size;
+    } catch {
+      // compacted between the listing and the stat
+    }
+  }
+  return total;
+}
+
 /**
  * Records rebuilt into the resume history at start. The history keeps at most 200 deltas per agent, a quantum each:
  * 20,000 records hold them for worlds with up to ~100 records per quantum (an agent resuming after a restart has
@@ -207,6 +226,7 @@ export class WorldHost {
         },
       });
       const host = (opened = new WorldHost(opts, log, runtime, history));
+      m.logDiskBytes = () => ({ segments: dirBytes(path.join(dir, 'segments')), snapshots: dirBytes(path.join(dir, 'snapshots')) });
       // A log kept whole until now (the policy just turned on) is cut back at once, not at the next snapshot.
       host.compact();
       host.start();

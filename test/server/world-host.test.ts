@@ -112,11 +112,16 @@ describe('WorldHost tick loop', () => {
       policies: { timebase: 'ticks', snapshotEvery: 50 },
     });
     const segments = (dir: string): string[] => fs.readdirSync(path.join(dir, 'worlds', 'walk', 'segments')).filter((f) => f.endsWith('.wlseg'));
+    /** worldline_log_disk_bytes by kind, as scraped. */
+    const diskBytes: Record<string, Record<string, number>> = {};
     const run = async (dir: string, logRetention: 'all' | 'snapshots', ticks: number): Promise<{ x: unknown; seq: number }> => {
       const metrics = createMetrics({ defaultMetrics: false });
       const host = await WorldHost.open({ world, worldId: 'walk', tenant: 't', dataDir: dir, durability: 'batch', segmentBytes: 4096, tickMs: 1e9, logRetention, logger: createLogger({ level: 'silent' }), metrics });
       try {
         for (let i = 0; i < ticks; i++) await host.runtime.tick();
+        await host.caughtUp();
+        const text = await metrics.registry.metrics();
+        diskBytes[dir] = Object.fromEntries([...text.matchAll(/^worldline_log_disk_bytes\{kind="(\w+)"\} (\d+)$/gm)].map((x) => [x[1], Number(x[2])]));
         return { x: host.runtime.state().entities['a']?.['x'], seq: host.runtime.lastGlobalSeq };
       } finally {
         await host.close();
@@ -133,6 +138,10 @@ describe('WorldHost tick loop', () => {
       expect(segments(all).length).toBeGreaterThan(10);
       expect(segments(kept).length).toBeLessThan(segments(all).length / 3);
       expect(segments(kept)[0]).not.toBe(segments(all)[0]);
+      // The metric reads the directory as it is: all segments' bytes under 'all', far fewer under 'snapshots'.
+      expect(diskBytes[all]!['segments']).toBeGreaterThan(10 * 4096 * 0.5);
+      expect(diskBytes[kept]!['segments']).toBeLessThan(diskBytes[all]!['segments']! / 2);
+      expect(diskBytes[kept]!['snapshots']).toBeGreaterThan(0);
       // The compacted world restarts where it stopped and goes on; its log verifies from the snapshot that vouches
       // for its first segment.
       const again = await run(kept, 'snapshots', 100);
