@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { WorldlineError } from './errors.js';
+import { isWorldModule, worldModuleId } from './worlds/index.js';
 
 type Kind = 'string' | 'int' | 'number' | 'bool' | 'list';
 
@@ -38,7 +39,7 @@ export const CONFIG_KEYS = {
   host: { kind: 'string', def: '127.0.0.1', help: 'address to listen on' },
   port: { kind: 'int', def: 8080, min: 0, max: 65535, help: 'port to listen on (0 picks a free one)' },
   dataDir: { kind: 'string', def: './data', help: 'where worlds keep their logs and snapshots' },
-  world: { kind: 'string', def: 'default', help: 'built-in world to host' },
+  world: { kind: 'string', def: 'default', help: 'world to host: a built-in one (default, arena, arena-<entities>, conversation) or a module file (./my-world.mjs) whose default export is a defineWorld spec' },
   worldId: { kind: 'string', def: '', help: 'world id (defaults to the world name)' },
   tenant: { kind: 'string', def: 'default', help: 'tenant that owns the hosted world' },
   tickMs: { kind: 'int', def: 50, min: 1, max: 10_000, help: 'world tick interval: systems run and queued intents commit once per tick' },
@@ -153,7 +154,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   for (const [k, v] of Object.entries(opts.overrides ?? {})) {
     if (v !== undefined) out[k] = coerce(k as ConfigKey, v, `--${k}`);
   }
-  if (out['worldId'] === '') out['worldId'] = out['world'];
+  // A module's world is named after its file (./sims/market.mjs: market); a built-in one after itself.
+  if (out['worldId'] === '') out['worldId'] = isWorldModule(out['world'] as string) ? worldModuleId(out['world'] as string) : out['world'];
   return out as Config;
 }
 

@@ -12,8 +12,9 @@ import { runReplay } from './replay.js';
 const USAGE = `usage: worldline <command> [options]
 
 commands:
-  serve [--port P] [--host H] [--data DIR] [--world NAME] [--config FILE]
-                                         host a world over WebSocket (default world, 127.0.0.1:8080, data in ./data)
+  serve [--port P] [--host H] [--data DIR] [--world NAME|FILE] [--config FILE]
+                                         host a world over WebSocket (default world, 127.0.0.1:8080, data in ./data);
+                                         FILE: a module (./my-world.mjs) whose default export is a defineWorld spec
   token --agent NAME [--role ROLE] [--ttl SEC] [--data DIR]   issue a development token (HS256 secret in DIR)
   demo [--data DIR] [--records N]        build a sample world log in DIR (default ./data), sign, snapshot and verify it
   verify DIR [--pubkey FILE] [--json]    check CRCs, seq contiguity, the hash chain and signed checkpoints
@@ -21,7 +22,7 @@ commands:
   repair DIR --truncate-from SEQ         move records SEQ.. aside (.broken files) so a damaged log opens again
   compact DIR                            delete the segments no kept snapshot needs (what logRetention snapshots does live)
   keygen DIR                             write an Ed25519 key pair (checkpoint.key, checkpoint.pub) into DIR
-  replay DIR [--to SEQ] [--verify-determinism] [--world NAME] [--json]
+  replay DIR [--to SEQ] [--verify-determinism] [--world NAME|FILE] [--json]
                                          rebuild the world from its log; exit 1 naming the first divergent seq
 
 exit codes: 0 ok; 1 invalid or corrupt log; 2 usage error; 3 torn tail only (the next open truncates it)`;

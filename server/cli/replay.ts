@@ -1,19 +1,19 @@
 /**
- * `worldline replay DIR [--to SEQ] [--verify-determinism] [--world NAME]`: rebuilds the world recorded in a log
+ * `worldline replay DIR [--to SEQ] [--verify-determinism] [--world NAME|FILE]`: rebuilds the world recorded in a log
  * directory (from its newest snapshot) and reports the global_seq, state hash and views; with
  * --verify-determinism it replays from the first record twice in lockstep and names the first divergent seq.
  */
 import { WorldlineError } from '../errors.js';
 import { replayWorld } from '../core/index.js';
-import { resolveWorld, worlds } from '../worlds/index.js';
+import { isWorldModule, loadWorld, resolveWorld, worlds } from '../worlds/index.js';
 import { openLogReadOnly } from '../log/index.js';
 import type { Out } from './main.js';
 
 export async function runReplay(dir: string, opts: { to?: number | undefined; verify: boolean; world?: string | undefined; json: boolean }, io: Out): Promise<number> {
   const log = await openLogReadOnly(dir);
   const name = opts.world ?? log.meta.worldId;
-  const world = resolveWorld(name);
-  if (!world) throw new WorldlineError('CONFIG_INVALID', `the log records world ${JSON.stringify(log.meta.worldId)}; pass --world NAME with its definition (built-in: ${Object.keys(worlds).join(', ')})`);
+  const world = isWorldModule(name) ? await loadWorld(name) : resolveWorld(name);
+  if (!world) throw new WorldlineError('CONFIG_INVALID', `the log records world ${JSON.stringify(log.meta.worldId)}; pass --world with its definition: a built-in name (${Object.keys(worlds).join(', ')}) or the module file it was served from (./my-world.mjs)`);
   if (world.seed !== log.meta.worldSeed) {
     throw new WorldlineError('LOG_WORLD_MISMATCH', `the log was recorded with world seed ${JSON.stringify(log.meta.worldSeed)}, but world ${name} has seed ${JSON.stringify(world.seed)}; pass --world with the definition that wrote it`);
   }

@@ -6,7 +6,8 @@
 import type { WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { WorldlineError } from '../errors.js';
 import { errorStatus, writeJson } from './http.js';
-import { resolveWorld, worlds } from '../worlds/index.js';
+import { loadWorld } from '../worlds/index.js';
+import type { WorldDefinition } from '../core/index.js';
 import { negotiateSubprotocol, SUBPROTOCOLS, type Frame, type Subprotocol } from '../protocol/index.js';
 import type { Config } from '../config.js';
 import { createLogger, type Logger } from '../obs/logger.js';
@@ -46,6 +47,8 @@ export interface ServerDeps {
   readonly logger?: Logger;
   readonly metrics?: Metrics;
   readonly now?: () => number;
+  /** The world to host, defined in code (defineWorld); cfg.world is then not looked up. */
+  readonly world?: WorldDefinition;
 }
 
 /** Starts a server for the configured world; resolves once it listens. */
@@ -54,8 +57,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const logger = deps.logger ?? createLogger({ level: cfg.logLevel, redact: cfg.logRedact });
   const metrics = deps.metrics ?? createMetrics();
   const now = deps.now ?? Date.now;
-  const named = resolveWorld(cfg.world);
-  if (!named) throw new WorldlineError('CONFIG_INVALID', `unknown world ${JSON.stringify(cfg.world)}; built-in worlds: ${Object.keys(worlds).join(', ')}, or arena-<entities>`);
+  // A world given in code (deps.world) wins; else cfg.world names a built-in world or a module file.
+  const named = deps.world ?? (await loadWorld(cfg.world));
   // snapshotEvery, when set, replaces the world's own snapshot policy.
   const snapshotted = cfg.snapshotEvery >= 0 ? { ...named, policies: { ...named.policies, snapshotEvery: cfg.snapshotEvery } } : named;
   // The intent quotas (per agent, of every class; per tenant), with bursts of twice the rate like the frame limit.
