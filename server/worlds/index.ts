@@ -59,7 +59,9 @@ export async function loadWorld(world: string, cwd: string = process.cwd()): Pro
   try {
     mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (err) {
-    throw new WorldlineError('CONFIG_INVALID', `world module ${file} failed to load: ${(err as Error).message}`, { world, file }, { cause: err });
+    // Node runs JavaScript modules; a TypeScript world needs compiling, or a loader such as tsx.
+    const hint = (err as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_FILE_EXTENSION' ? '; compile it to .mjs, or run the server with node --import tsx bin/worldline.js' : '';
+    throw new WorldlineError('CONFIG_INVALID', `world module ${file} failed to load: ${(err as Error).message}${hint}`, { world, file }, { cause: err });
   }
   const exported = mod['default'] ?? mod['world'];
   if (exported === null || typeof exported !== 'object') {

@@ -2,6 +2,7 @@
  * The package's public API as a user reaches it: `import { ... } from 'worldline'` (server/index.ts, the package's
  * "." export) to define a world with its own effect kind and serve it, and a world module served by file name.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -93,6 +94,14 @@ describe("the package's public API", () => {
     expect(await refused(fixture('broken-throws.mjs'))).toMatch(/failed to load: the world module fell over/);
     expect(await refused(fixture('broken-spec.mjs'))).toMatch(/kind Move is built in/);
     expect(await refused('no-such-world')).toMatch(/unknown world "no-such-world"; built-in worlds: default, arena, conversation/);
+    // A file Node cannot import as a module (vitest's loader would take it, so through the CLI in a child process):
+    // the hint says how to run one, and nothing is created.
+    const data = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-api-'));
+    const cli = spawnSync(process.execPath, ['--import', 'tsx', 'bench/arena/serve-entry.ts', 'serve', '--world', fixture('broken-extension.coffee'), '--port', '0', '--data', data], { cwd: repo, encoding: 'utf8', timeout: 30_000 });
+    expect(cli.status).toBe(2);
+    expect(cli.stderr).toMatch(/CONFIG_INVALID \(7014\): world module .*broken-extension\.coffee failed to load: Unknown file extension ".coffee".*; compile it to \.mjs, or run the server with node --import tsx/);
+    expect(fs.readdirSync(data)).toEqual([]);
+    fs.rmSync(data, { recursive: true, force: true });
     // A built-in name still resolves; a module's default id is its file name.
     expect((await loadWorld('arena-300')).name).toBe('arena-300');
     expect(loadConfig({ env: {}, overrides: { world: './sims/market.mjs' } }).worldId).toBe('market');
