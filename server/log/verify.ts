@@ -29,8 +29,25 @@ export interface VerifyOptions {
   readonly publicKey?: KeyObject | string;
 }
 
-/** Verifies the log in `dir` and reports the first problem, if any. */
+/** Scans of a live log that may meet a file compacted or rotated away after it was listed. */
+const LIVE_ATTEMPTS = 3;
+
+/**
+ * Verifies the log in `dir` and reports the first problem, if any. Safe on a live server's directory: a segment
+ * compacted away or a snapshot rotated out between the listing and the read is not damage, so a scan that meets a
+ * vanished file (ENOENT) is run again from a fresh listing, up to LIVE_ATTEMPTS times.
+ */
 export async function verifyLog(dir: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await verifyOnce(dir, opts);
+    } catch (err) {
+      if (attempt >= LIVE_ATTEMPTS || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
+async function verifyOnce(dir: string, opts: VerifyOptions): Promise<VerifyReport> {
   const key = opts.publicKey === undefined ? undefined : typeof opts.publicKey === 'string' ? createPublicKey(opts.publicKey) : opts.publicKey;
   // Verify re-derives every frame's chain hash: seals speed up recovery, never verification.
   const a = await analyzeLogParallel(dir, { collectCheckpoints: key !== undefined, deep: true });

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { openLog, openLogReadOnly, verifyLog } from '../../server/log/index.js';
 import { FaultyFiles } from '../helpers/faulty-files.js';
 import {
@@ -241,5 +241,41 @@ describe('snapshots and compaction', () => {
     const kept = new Map([...acked].filter(([seq]) => seq >= reopened.firstSeq && seq <= reopened.lastSeq));
     await reopened.close();
     expectRecords(await readAll(crashed), kept);
+  });
+});
+
+describe('verify on a live directory', () => {
+  it('a segment compacted away between the listing and its read is not damage: the scan runs again', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir, testLogOptions());
+    await appendRecords(log, 220);
+    await log.writeSnapshot(state(1), 100);
+    await log.writeSnapshot(state(2), 150);
+    await log.close();
+    const segDir = path.join(dir, 'segments');
+    const names = fs.readdirSync(segDir).filter((n) => n.endsWith('.wlseg')).sort();
+    // What compaction deletes: the segments whose records all precede the older anchor (100).
+    const compactable = names.filter((_n, i) => i + 1 < names.length && Number.parseInt(names[i + 1]!, 10) - 1 <= 100).map((n) => path.join(segDir, n));
+    expect(compactable.length).toBeGreaterThanOrEqual(1);
+    // The server (another process) compacts just as verify, having listed the segments, opens the first one.
+    const open = fs.openSync;
+    let compactedDuringScan = false;
+    const spy = vi.spyOn(fs, 'openSync').mockImplementation(((file: fs.PathLike, ...rest: unknown[]) => {
+      if (!compactedDuringScan && String(file) === compactable[0]) {
+        compactedDuringScan = true;
+        for (const f of compactable) fs.unlinkSync(f);
+      }
+      return (open as (...a: unknown[]) => number)(file, ...rest);
+    }) as typeof fs.openSync);
+    try {
+      const report = await verifyLog(dir);
+      expect(compactedDuringScan).toBe(true);
+      expect(report.problem).toBeUndefined();
+      expect(report.ok).toBe(true);
+      expect(report.firstSeq).toBe(Number.parseInt(path.basename(names[compactable.length]!), 10));
+      expect(report.anchoredFrom).toBe(100);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
