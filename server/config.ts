@@ -21,6 +21,18 @@ interface KeySpec {
   readonly each?: (entry: string) => string | undefined;
 }
 
+/** '*' or a browser origin (scheme://host[:port], as the Origin header carries it), as corsOrigins takes them. */
+export function originProblem(entry: string): string | undefined {
+  if (entry === '*') return undefined;
+  let origin: string;
+  try {
+    origin = new URL(entry).origin;
+  } catch {
+    return `${JSON.stringify(entry)} is not an origin (https://app.example.com) or *`;
+  }
+  return origin === entry ? undefined : `${JSON.stringify(entry)} is not an origin: write it as ${JSON.stringify(origin)} (scheme, host and port only)`;
+}
+
 /** An IP address or a CIDR block (10.0.0.0/8, fd00::/8), as trustProxy takes them. */
 export function addressOrBlockProblem(entry: string): string | undefined {
   const slash = entry.indexOf('/');
@@ -71,6 +83,7 @@ export const CONFIG_KEYS = {
   logLevel: { kind: 'string', def: 'info', oneOf: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'log level' },
   tlsCertFile: { kind: 'string', def: '', help: 'PEM certificate (chain) to serve wss:// and https:// on the same port (with tlsKeyFile; empty: plain ws:// and http://)' },
   tlsKeyFile: { kind: 'string', def: '', help: "unencrypted PEM private key of tlsCertFile (keep it readable by the server's user only)" },
+  corsOrigins: { kind: 'list', def: [], each: originProblem, help: 'browser origins (https://app.example.com, or *) whose pages may call the REST API from another origin; empty: none (WebSockets are not subject to CORS)' },
   trustProxy: { kind: 'list', def: [], each: addressOrBlockProblem, help: 'reverse proxies (IP addresses or CIDR blocks) whose X-Forwarded-For names the client: connectionsPerIp, address quarantine and security logs then count the client, not the proxy' },
   logRedact: { kind: 'list', def: [], help: 'extra log field paths to redact (comma-separated in env)' },
   engineDisconnect: { kind: 'string', def: 'pause', oneOf: ['pause', 'wall-time'], help: 'when the engine disconnects: pause the world or continue on wall time' },

@@ -10,9 +10,51 @@ export function errorStatus(err: WorldlineError): string {
   return `${code} ${STATUS_TEXT[code] ?? 'Error'}`;
 }
 
-/** Writes a JSON response in one corked batch. */
-export function writeJson(res: HttpResponse, status: string, body: unknown): void {
+/**
+ * Which browser origins may read responses across origins (config corsOrigins): the value for
+ * Access-Control-Allow-Origin for a request's Origin header, or undefined (no CORS headers: the browser refuses).
+ */
+export class Cors {
+  private readonly any: boolean;
+  private readonly origins: ReadonlySet<string>;
+
+  constructor(origins: readonly string[]) {
+    this.any = origins.includes('*');
+    this.origins = new Set(origins);
+  }
+
+  allow(origin: string): string | undefined {
+    if (origin === '') return undefined;
+    return this.any ? '*' : this.origins.has(origin) ? origin : undefined;
+  }
+
+  /** Answers a preflight (OPTIONS): the methods and headers the REST API takes, cached by the browser for 10 minutes. */
+  preflight(res: HttpResponse, origin: string): void {
+    const allow = this.allow(origin);
+    res.cork(() => {
+      res.writeStatus('204 No Content');
+      if (allow !== undefined) {
+        allowHeaders(res, allow);
+        res.writeHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
+        res.writeHeader('access-control-allow-headers', 'authorization, content-type');
+        res.writeHeader('access-control-max-age', '600');
+      }
+      res.end();
+    });
+  }
+}
+
+function allowHeaders(res: HttpResponse, allow: string): void {
+  res.writeHeader('access-control-allow-origin', allow);
+  // A response that depends on Origin must say so, or a cache could serve one origin's answer to another.
+  if (allow !== '*') res.writeHeader('vary', 'Origin');
+}
+
+/** Writes a JSON response in one corked batch; with `allowOrigin`, readable by that origin's pages (Cors.allow). */
+export function writeJson(res: HttpResponse, status: string, body: unknown, allowOrigin?: string): void {
   res.cork(() => {
-    res.writeStatus(status).writeHeader('content-type', 'application/json').end(JSON.stringify(body));
+    res.writeStatus(status).writeHeader('content-type', 'application/json');
+    if (allowOrigin !== undefined) allowHeaders(res, allowOrigin);
+    res.end(JSON.stringify(body));
   });
 }

@@ -12,7 +12,7 @@ import { authorize, type Authenticator, type Principal, type Action } from './au
 import { heldOps } from './resume-history.js';
 import type { Quarantine } from './rate-limit.js';
 import type { WorldHost } from './world-host.js';
-import { errorStatus, writeJson } from './http.js';
+import { errorStatus, writeJson, type Cors } from './http.js';
 
 export interface RestDeps {
   readonly host: WorldHost;
@@ -24,6 +24,8 @@ export interface RestDeps {
   readonly isReady: () => boolean;
   /** The WebSocket sessions' quarantine: an agent quarantined there is refused here too. */
   readonly quarantine?: Quarantine;
+  /** Origins whose browser pages may call these endpoints (none when absent). */
+  readonly cors?: Cors;
 }
 
 interface Request {
@@ -98,6 +100,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const query = new URLSearchParams(req.getQuery() ?? '');
     const authz = req.getHeader('authorization');
     const token = authz.startsWith('Bearer ') ? authz.slice(7) : query.get('token') ?? undefined;
+    const allowOrigin = deps.cors?.allow(req.getHeader('origin'));
     const body = needsBody ? readJson(res, deps.maxBody, state) : Promise.resolve(undefined);
     // A request refused before its body is awaited (not ready, wrong world, bad token) must not leave the body's
     // rejection unhandled: in Node 20 that ends the process. The handler still sees it when it awaits the body.
@@ -115,16 +118,22 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       const principal = await deps.auth.authenticate(token);
       return fn({ params, query, token, signal: state.controller.signal }, await body, principal);
     })().then(
-      (out) => !state.aborted && writeJson(res, '200 OK', out),
+      (out) => !state.aborted && writeJson(res, '200 OK', out, allowOrigin),
       (err: unknown) => {
         if (state.aborted) return;
         const e = isWorldlineError(err) ? err : new WorldlineError('DATABASE_ERROR', 'internal error; the request was not applied');
         if (!isWorldlineError(err)) deps.logger.error({ err }, 'REST handler failed');
         if (e.codeName === 'UNAUTHORIZED' || e.codeName === 'FORBIDDEN' || e.codeName === 'TENANT_ISOLATION_VIOLATION') deps.metrics.securityEvents.inc({ event: 'rest-denied' });
-        writeJson(res, errorStatus(e), { error: e.toJSON() });
+        writeJson(res, errorStatus(e), { error: e.toJSON() }, allowOrigin);
       },
     );
   };
+
+  // Browsers ask before a cross-origin POST with a JSON body or a bearer token (a CORS preflight).
+  if (deps.cors) {
+    const cors = deps.cors;
+    app.options('/v1/worlds/*', (res, req) => cors.preflight(res, req.getHeader('origin')));
+  }
 
   const check = (p: Principal, action: Action, agentId: string | undefined): void => {
     authorize(p, { tenant: host.opts.tenant, world: host.opts.worldId, agentId }, action, deps.now());

@@ -5,7 +5,7 @@
  */
 import type { WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { WorldlineError } from '../errors.js';
-import { errorStatus, writeJson } from './http.js';
+import { Cors, errorStatus, writeJson } from './http.js';
 import { loadWorld } from '../worlds/index.js';
 import type { WorldDefinition } from '../core/index.js';
 import { negotiateSubprotocol, SUBPROTOCOLS, type Frame, type Subprotocol } from '../protocol/index.js';
@@ -106,7 +106,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       if (!aborted) writeJson(res, '500 Internal Server Error', { error: 'metrics failed' });
     });
   });
-  registerRest(app, { host, auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, quarantine });
+  registerRest(app, { host, auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, quarantine, ...(cfg.corsOrigins.length > 0 ? { cors: new Cors(cfg.corsOrigins) } : {}) });
 
   app.ws<SocketData>('/v1/worlds/:worldId/ws', {
     maxPayloadLength: cfg.maxPayloadLength,

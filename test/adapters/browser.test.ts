@@ -71,4 +71,31 @@ describe('client SDK in a browser', () => {
     expect(JSON.stringify(result.stats)).not.toMatch(/"digestMismatches":[1-9]/);
     await tab.close();
   }, 60_000);
+
+  it("calls the REST API across origins when the server lists the page's origin in corsOrigins, and cannot otherwise", async () => {
+    const open = await startTestServer({ corsOrigins: [base] });
+    try {
+      const tab = await browser.newPage();
+      await tab.goto(base);
+      const call = (url: string, tok: string): Promise<string> =>
+        tab.evaluate(
+          async ({ url, tok }) => {
+            try {
+              const r = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: JSON.stringify({ intent: { req_id: 'x1', kind: 'Spawn', payload: { entity_id: 'page', fields: { x: 5, y: 5 } }, context_seq: 0 } }) });
+              return `${r.status} ${((await r.json()) as { status?: string }).status ?? ''}`;
+            } catch (err) {
+              return `refused: ${(err as Error).name}`;
+            }
+          },
+          { url, tok },
+        );
+      // The page (its own origin) posts a JSON intent with a bearer token: a preflight, then the request.
+      expect(await call(`${open.httpUrl}/v1/worlds/default/intents`, await token(open, 'page'))).toBe('200 committed');
+      expect(await call(`${srv.httpUrl}/v1/worlds/default/intents`, await token(srv, 'page'))).toBe('refused: TypeError');
+      await tab.close();
+    } finally {
+      await open.shutdown();
+      fs.rmSync(open.dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
