@@ -9,6 +9,9 @@ import { startServer } from '../transport/server.js';
 import { WorldlineError } from '../errors.js';
 import type { Out } from './main.js';
 
+/** Hosts whose listener only this machine reaches: serve prints development tokens only there. */
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
 export interface ServeFlags {
   readonly config?: string | undefined;
   readonly overrides: Partial<Record<ConfigKey, unknown>>;
@@ -17,14 +20,19 @@ export interface ServeFlags {
 export async function runServe(flags: ServeFlags, io: Out, opts: { onListening?: (port: number) => void; waitForSignal?: boolean } = {}): Promise<number> {
   const cfg = loadConfig({ ...(flags.config ? { file: flags.config } : {}), overrides: flags.overrides, onWarning: (w) => io.err(`warning: ${w}`) });
   const server = await startServer(cfg);
+  io.out(`worldline serving world "${cfg.worldId}" at ${server.wsUrl} (data in ${cfg.dataDir})`);
+  io.out(`  health: ${server.httpUrl}/readyz   metrics: ${server.httpUrl}/metrics`);
   if (server.auth.mode === 'jwt-hs256') {
-    const viewer = await server.auth.issue({ tenant: cfg.tenant, world: cfg.worldId, role: 'admin' }, 24 * 3600);
-    const agent = await server.auth.issue({ tenant: cfg.tenant, world: cfg.worldId, agent: 'agent-1', role: 'agent' }, 24 * 3600);
-    io.out(`worldline serving world "${cfg.worldId}" at ${server.wsUrl} (data in ${cfg.dataDir})`);
-    io.out(`  health: ${server.httpUrl}/readyz   metrics: ${server.httpUrl}/metrics`);
-    io.out(`  dev token, agent "agent-1" (24 h): ${agent}`);
-    io.out(`  dev token, admin (24 h):           ${viewer}`);
-    io.out('  more tokens: npx worldline token --agent NAME [--role agent|viewer|engine|admin]');
+    if (LOOPBACK.has(cfg.host)) {
+      const viewer = await server.auth.issue({ tenant: cfg.tenant, world: cfg.worldId, role: 'admin' }, 24 * 3600);
+      const agent = await server.auth.issue({ tenant: cfg.tenant, world: cfg.worldId, agent: 'agent-1', role: 'agent' }, 24 * 3600);
+      io.out(`  dev token, agent "agent-1" (24 h): ${agent}`);
+      io.out(`  dev token, admin (24 h):           ${viewer}`);
+      io.out('  more tokens: npx worldline token --agent NAME [--role agent|viewer|engine|admin]');
+    } else {
+      // Reachable from other machines, and its output likely kept in logs: an admin token printed there is a key left out.
+      io.out(`  tokens: npx worldline token --agent NAME [--role agent|viewer|engine|admin] --data ${cfg.dataDir} (none printed: the server listens on ${cfg.host})`);
+    }
   }
   opts.onListening?.(server.port);
   if (opts.waitForSignal === false) {
