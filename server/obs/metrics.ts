@@ -32,7 +32,7 @@ export interface Metrics {
   /** Segments deleted by compaction (logRetention 'snapshots'). */
   readonly logSegmentsCompacted: Counter;
   /** Where worldline_log_disk_bytes reads the log directory's size from at each scrape (set by the world host). */
-  logDiskBytes: (() => { segments: number; snapshots: number }) | undefined;
+  logDiskBytes: (() => Promise<{ segments: number; snapshots: number }>) | undefined;
   readonly sessions: Gauge<'codec'>;
   readonly securityEvents: Counter<'event'>;
   readonly framesSent: Counter<'codec'>;
@@ -86,8 +86,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     help: "Size of the world's log directory by kind of file (segments, snapshots), read at each scrape",
     labelNames: ['kind'] as const,
     registers: r,
-    collect() {
-      const d = m.logDiskBytes?.();
+    async collect() {
+      const d = await m.logDiskBytes?.();
       if (!d) return;
       this.set({ kind: 'segments' }, d.segments);
       this.set({ kind: 'snapshots' }, d.snapshots);

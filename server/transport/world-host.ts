@@ -65,23 +65,47 @@ export interface WorldHostOptions {
   readonly metrics: Metrics;
 }
 
-/** The total size of the files in a directory (0 when it is missing; a file deleted meanwhile counts 0). */
-function dirBytes(dir: string): number {
-  let total = 0;
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch {
-    return 0;
+/**
+ * The log directory's size by kind of file, read without blocking the event loop (a year of 64 MiB segments is
+ * tens of thousands of files). Segment files other than the newest never change once written: their sizes are kept
+ * by name and forgotten when compaction deletes them.
+ */
+class DiskUsage {
+  private readonly sealed = new Map<string, number>();
+
+  constructor(private readonly dir: string) {}
+
+  async read(): Promise<{ segments: number; snapshots: number }> {
+    return { segments: await this.sum('segments', true), snapshots: await this.sum('snapshots', false) };
   }
-  for (const n of names) {
+
+  private async sum(sub: string, cache: boolean): Promise<number> {
+    const dir = path.join(this.dir, sub);
+    let names: string[];
     try {
-      total += fs.statSync(path.join(dir, n)).size;
+      names = await fs.promises.readdir(dir);
     } catch {
-      // compacted between the listing and the stat
+      return 0;
     }
+    const newest = names.filter((n) => n.endsWith('.wlseg')).sort().pop();
+    const listed = new Set(names);
+    let total = 0;
+    for (const n of names) {
+      const keep = cache && n !== newest;
+      let size = keep ? this.sealed.get(n) : undefined;
+      if (size === undefined) {
+        try {
+          size = (await fs.promises.stat(path.join(dir, n))).size;
+        } catch {
+          continue; // compacted between the listing and the stat
+        }
+        if (keep) this.sealed.set(n, size);
+      }
+      total += size;
+    }
+    if (cache) for (const n of this.sealed.keys()) if (!listed.has(n)) this.sealed.delete(n);
+    return total;
   }
-  return total;
 }
 
 /**
@@ -226,7 +250,8 @@ export class WorldHost {
         },
       });
       const host = (opened = new WorldHost(opts, log, runtime, history));
-      m.logDiskBytes = () => ({ segments: dirBytes(path.join(dir, 'segments')), snapshots: dirBytes(path.join(dir, 'snapshots')) });
+      const disk = new DiskUsage(dir);
+      m.logDiskBytes = () => disk.read();
       // A log kept whole until now (the policy just turned on) is cut back at once, not at the next snapshot.
       host.compact();
       host.start();
