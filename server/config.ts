@@ -169,6 +169,11 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   }
   // A module's world is named after its file (./sims/market.mjs: market); a built-in one after itself.
   if (out['worldId'] === '') out['worldId'] = isWorldModule(out['world'] as string) ? worldModuleId(out['world'] as string) : out['world'];
+  // It names the world in URLs and its folder under dataDir: no separators, spaces or dot-only names.
+  const id = out['worldId'] as string;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id) || /^\.+$/.test(id)) {
+    throw new WorldlineError('CONFIG_INVALID', `config worldId ${JSON.stringify(id)} (given, or taken from the world's name or file name) must be 1-64 of A-Z a-z 0-9 _ . - since it names the world in URLs and its data folder; set worldId (WORLDLINE_WORLD_ID) to one`, { key: 'worldId' });
+  }
   return out as Config;
 }
 

@@ -42,6 +42,13 @@ describe('config', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('refuses a world id that cannot name a URL segment and a folder, given or taken from a module file name', () => {
+    expect(loadConfig({ env: {}, overrides: { world: './sims/market-2.mjs' } }).worldId).toBe('market-2');
+    for (const bad of [{ worldId: '../etc' }, { worldId: '..' }, { worldId: 'a b' }, { world: './my world.mjs' }, { worldId: 'x'.repeat(65) }]) {
+      expect(() => loadConfig({ env: {}, overrides: bad })).toThrow(/config worldId .* must be 1-64 of A-Z a-z 0-9 _ \. - since it names the world in URLs and its data folder; set worldId/);
+    }
+  });
+
   it('warns about WORLDLINE_* variables that match no key', () => {
     const warnings: string[] = [];
     loadConfig({ env: { WORLDLINE_PROT: '1' }, onWarning: (w) => warnings.push(w) });
