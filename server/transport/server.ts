@@ -47,7 +47,7 @@ export interface ServerDeps {
   readonly logger?: Logger;
   readonly metrics?: Metrics;
   readonly now?: () => number;
-  /** The world to host, defined in code (defineWorld); cfg.world is then not looked up. */
+  /** The world to host, defined in code (defineWorld); cfg.world is then not looked up, and the world id is its name unless cfg.worldId is set. */
   readonly world?: WorldDefinition;
 }
 
@@ -59,6 +59,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const now = deps.now ?? Date.now;
   // A world given in code (deps.world) wins; else cfg.world names a built-in world or a module file.
   const named = deps.world ?? (await loadWorld(cfg.world));
+  // A world given in code is named by itself unless worldId was set (left alone, it defaulted to cfg.world).
+  const worldId = deps.world && cfg.worldId === cfg.world ? deps.world.name : cfg.worldId;
   // snapshotEvery, when set, replaces the world's own snapshot policy.
   const snapshotted = cfg.snapshotEvery >= 0 ? { ...named, policies: { ...named.policies, snapshotEvery: cfg.snapshotEvery } } : named;
   // The intent quotas (per agent, of every class; per tenant), with bursts of twice the rate like the frame limit.
@@ -75,7 +77,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const tls = checkTls(cfg, now());
   for (const w of tls.warnings) logger.warn(w);
   const host = await WorldHost.open({
-    world, worldId: cfg.worldId, tenant: cfg.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
+    world, worldId, tenant: cfg.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
     segmentBytes: cfg.segmentBytes, tickMs: cfg.tickMs, resumeTail: cfg.resumeTail, logRetention: cfg.logRetention as 'all' | 'snapshots', ...(cfg.checkpointKeyFile ? { checkpointKeyFile: cfg.checkpointKeyFile, checkpointEvery: cfg.checkpointEvery } : {}),
     engineDisconnect: cfg.engineDisconnect as 'pause' | 'wall-time',
     logger, metrics,
@@ -227,12 +229,12 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const port = uws.us_socket_local_port(listenSocket as never);
   ready = true;
   const base = `${cfg.host}:${port}`;
-  logger.info({ port, world: cfg.worldId, durability: cfg.durability, auth: auth.mode }, `worldline listening on ${base}`);
+  logger.info({ port, world: worldId, durability: cfg.durability, auth: auth.mode }, `worldline listening on ${base}`);
 
   let shuttingDown: Promise<void> | undefined;
   return {
     port, host, auth, metrics, logger,
-    wsUrl: `${tls.files ? 'wss' : 'ws'}://${base}/v1/worlds/${cfg.worldId}/ws`,
+    wsUrl: `${tls.files ? 'wss' : 'ws'}://${base}/v1/worlds/${worldId}/ws`,
     httpUrl: `${tls.files ? 'https' : 'http'}://${base}`,
     shutdown(reason = 'server shutting down: reconnect and resume from your last view_seq') {
       shuttingDown ??= (async () => {
@@ -248,7 +250,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
           }
         }
         await host.close();
-        logger.info({ world: cfg.worldId, lastSeq: host.log.lastSeq }, 'shut down cleanly');
+        logger.info({ world: worldId, lastSeq: host.log.lastSeq }, 'shut down cleanly');
       })();
       return shuttingDown;
     },

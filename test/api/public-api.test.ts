@@ -62,6 +62,11 @@ describe("the package's public API", () => {
       expect(await trade(srv, 2)).toEqual({ status: 'accepted', apples: 2, coins: 1 });
       expect(srv.host.runtime.state().entities['stall']?.['apples']).toBe(1);
     });
+    // Without a worldId, it is served under its own name.
+    await withServed({}, defineWorld(spec), async (srv) => {
+      expect(srv.wsUrl).toMatch(/\/v1\/worlds\/market\/ws$/);
+      expect(srv.host.opts.worldId).toBe('market');
+    });
   });
 
   it('a world module served by file name (worldline serve --world ./market.mjs): its id is the file name, and replay takes the file too', async () => {
