@@ -54,7 +54,7 @@ export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
         throw abortReason(req.signal, err);
       }
       quietController(stream.controller);
-      request.attach(stream.controller);
+      request.attach(() => stream.controller.abort());
       let inputTokens: number | undefined;
       let outputTokens: number | undefined;
       let streamed = 0;

@@ -149,6 +149,23 @@ function payloadOf(body: unknown): Payload | null {
   return null;
 }
 
+/** The Responses this fetch makes carry their request's close(reason) under this key (closeResponse). */
+const CLOSE = Symbol('http-fetch close');
+
+/**
+ * Ends the HTTP request behind `response` as aborting its signal would (the socket destroyed now, a reader waiting
+ * for a chunk rejected with `reason` on the next turn), without an abort event: Node's AbortSignal dispatch costs
+ * microseconds, and a provider adapter that relays its caller's abort to the provider SDK's controller, whose signal
+ * this fetch listens to, would pay two per cancel. False when `response` is not from createHttpFetch's fetch (the
+ * caller then aborts through the signal).
+ */
+export function closeResponse(response: Response, reason: unknown): boolean {
+  const close = (response as { [CLOSE]?: (reason: unknown) => void })[CLOSE];
+  if (!close) return false;
+  close(reason);
+  return true;
+}
+
 /** Statuses whose Response must have a null body. */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
@@ -176,6 +193,8 @@ export function createHttpFetch(opts: HttpFetchOptions = {}): typeof fetch | und
     const method = (init.method ?? 'GET').toUpperCase();
     return new Promise<Response>((resolve, reject) => {
       let body: Body | undefined;
+      let res: Http.IncomingMessage | undefined;
+      let shut = false;
       const mod = url.protocol === 'https:' ? https : http;
       const req = mod.request(url, { method, headers, agent: agents[url.protocol as 'http:' | 'https:'] });
       const release = (): void => signal?.removeEventListener('abort', onAbort);
@@ -183,11 +202,26 @@ export function createHttpFetch(opts: HttpFetchOptions = {}): typeof fetch | und
       // once the I/O already pending has been handled. The reader's teardown (the provider SDK's stream layers, the
       // caller's generator) waits for nothing, while other pending events may: a process running many agents reads
       // a burst of Cancelled frames, each closing a stream, and each frame read first is a generation stopped sooner.
-      function onAbort(): void {
-        const reason = signal?.reason ?? abortError();
+      // The response is destroyed too, stacks off, as the socket's close comes in (libuv's closing phase, after the
+      // frames pending now) and just before node:http's own close handler, which would destroy an unfinished response
+      // with a ConnResetException('aborted'): destroying a stream with an error reads its err.stack, and that
+      // formatted a stack trace for nobody at every abort. Not at once: the response's close events would then run
+      // before the next pending socket is read.
+      const destroyResponse = (): void => withoutStacks(() => res?.destroy());
+      const teardown = (): void => {
+        if (shut) return;
+        shut = true;
+        if (res && req.socket) req.socket.prependOnceListener('close', destroyResponse);
         withoutStacks(() => req.destroy());
+      };
+      function close(reason: unknown): void {
+        if (shut) return;
+        teardown();
         if (body) body.finish(reason, true);
         else reject(reason);
+      }
+      function onAbort(): void {
+        close(signal?.reason ?? abortError());
       }
       signal?.addEventListener('abort', onAbort, { once: true });
       req.on('error', (err) => {
@@ -195,26 +229,27 @@ export function createHttpFetch(opts: HttpFetchOptions = {}): typeof fetch | und
         if (body) body.finish(new TypeError('terminated', { cause: err }));
         else reject(new TypeError('fetch failed', { cause: err }));
       });
-      req.on('response', (res) => {
-        const status = res.statusCode ?? 0;
+      req.on('response', (incoming) => {
+        res = incoming;
+        const status = incoming.statusCode ?? 0;
         const h = new Headers();
-        const raw = res.rawHeaders;
+        const raw = incoming.rawHeaders;
         for (let i = 0; i + 1 < raw.length; i += 2) h.append(raw[i]!, raw[i + 1]!);
-        const encoding = (res.headers['content-encoding'] ?? '').trim().toLowerCase();
-        let source: Source = res;
-        if (encoding === 'gzip' || encoding === 'x-gzip') source = res.pipe(zlib.createGunzip());
-        else if (encoding === 'deflate') source = res.pipe(zlib.createInflate());
-        else if (encoding === 'br') source = res.pipe(zlib.createBrotliDecompress());
-        if (source !== res) {
+        const encoding = (incoming.headers['content-encoding'] ?? '').trim().toLowerCase();
+        let source: Source = incoming;
+        if (encoding === 'gzip' || encoding === 'x-gzip') source = incoming.pipe(zlib.createGunzip());
+        else if (encoding === 'deflate') source = incoming.pipe(zlib.createInflate());
+        else if (encoding === 'br') source = incoming.pipe(zlib.createBrotliDecompress());
+        if (source !== incoming) {
           // A decompressor does not see the socket close: pass it on.
-          res.on('error', (err) => source.destroy(err));
-          res.on('aborted', () => source.destroy(new Error('the connection closed before the body ended')));
+          incoming.on('error', (err) => source.destroy(err));
+          incoming.on('aborted', () => source.destroy(new Error('the connection closed before the body ended')));
         }
-        const b = new Body(source, () => withoutStacks(() => req.destroy()));
+        const b = new Body(source, teardown);
         body = b;
-        res.on('end', release);
-        res.on('close', release);
-        const response = new Response(null, { status: status < 200 || status > 599 ? 502 : status, statusText: res.statusMessage ?? '', headers: h });
+        incoming.on('end', release);
+        incoming.on('close', release);
+        const response = new Response(null, { status: status < 200 || status > 599 ? 502 : status, statusText: incoming.statusMessage ?? '', headers: h });
         const empty = NULL_BODY.has(status) || method === 'HEAD';
         const text = async (): Promise<string> => new TextDecoder().decode(await b.bytes());
         Object.defineProperties(response, {
@@ -224,6 +259,7 @@ export function createHttpFetch(opts: HttpFetchOptions = {}): typeof fetch | und
           text: { value: text },
           json: { value: async (): Promise<unknown> => JSON.parse(await text()) as unknown },
           arrayBuffer: { value: async (): Promise<ArrayBuffer> => (await b.bytes()).slice().buffer },
+          [CLOSE]: { value: close },
         });
         resolve(response);
       });

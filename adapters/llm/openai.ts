@@ -7,7 +7,7 @@
  * copies of every chunk cost an agent process about a third of its CPU per token and 40% of its allocation.
  */
 import OpenAI, { AzureOpenAI } from 'openai';
-import { defaultHttpFetch } from './http-fetch.js';
+import { closeResponse, defaultHttpFetch } from './http-fetch.js';
 import { SseDecoder, chunksOf, type SseEvent } from './sse.js';
 import { abortReason, closeQuietly, estimateTokens, quietController, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
 
@@ -63,20 +63,27 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
         request.release();
         throw abortReason(req.signal, err);
       }
-      // The package's Stream is left unread (it is lazy): its controller closes the request; the body is read here.
+      // The package's Stream is left unread (it is lazy); the body is read here. The caller's abort closes the request
+      // straight through http-fetch when it made it (no abort event on the package's controller, which only relays
+      // to the fetch's signal), else through that controller.
       const controller = answer.data.controller;
+      const response = answer.response;
       quietController(controller);
-      request.attach(controller);
+      let closed = false;
+      request.attach((reason) => {
+        closed = closeResponse(response, reason);
+        if (!closed) controller.abort();
+      });
       const decoder = new SseDecoder();
       let outputTokens = 0;
       let reported = false;
       let done = false;
       try {
-        for await (const bytes of chunksOf(answer.response.body)) {
+        for await (const bytes of chunksOf(response.body)) {
           for (const ev of decoder.push(bytes)) {
             // As the package does: nothing after [DONE] is read.
             if (done) continue;
-            const chunk = chunkOf(ev, answer.response.headers);
+            const chunk = chunkOf(ev, response.headers);
             if (chunk === undefined) continue;
             if (chunk === DONE) {
               done = true;
@@ -99,7 +106,7 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
         throw abortReason(req.signal, err);
       } finally {
         // Also when the consumer stops early (break, or its own abort): close the HTTP stream, do not just stop reading.
-        closeQuietly(controller);
+        if (!closed) closeQuietly(controller);
         request.release();
         if (!reported) req.onUsage?.({ inputTokens: estimateTokens(req.messages.map((m) => m.content).join('\n')), outputTokens, estimated: true });
       }

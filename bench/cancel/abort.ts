@@ -3,7 +3,8 @@
  * cancel bench's fake provider (its own process), all flowing, then all aborted at once. Per round: the CPU this
  * process spends from the aborts until every stream has ended (`abort`, the synchronous teardown and the promise
  * chains), the CPU it spends in the 50 ms after (`tail`: socket close callbacks, and any reconnects), and the TCP
- * connections it opened in that tail. Each fetch under the openai package is measured in turn, alternating, in one
+ * connections it opened in that tail; and over all rounds the median wall time of one abort() call, the part a
+ * Cancelled frame's handler runs before the next frame is read (per call, so a preempted call does not move it). Each fetch under the openai package is measured in turn, alternating, in one
  * run: `http` (adapters/llm/http-fetch.ts, the default in Node) and `undici` (Node's fetch).
  *
  *   node --import tsx bench/cancel/abort.ts [--streams 100] [--rounds 20] [--fetch http,undici]
@@ -42,8 +43,9 @@ const cpuMs = (): number => {
 };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function round(kind: 'http' | 'undici', r: number): Promise<{ abortUs: number; tailUs: number; tailConnects: number }> {
+async function round(kind: 'http' | 'undici', r: number): Promise<{ abortUs: number; tailUs: number; tailConnects: number; syncUs: number[] }> {
   const model = models[kind]!;
+  const syncUs: number[] = [];
   const controllers: AbortController[] = [];
   let flowing = 0;
   let ended = 0;
@@ -70,16 +72,20 @@ async function round(kind: 'http' | 'undici', r: number): Promise<{ abortUs: num
   await flowingP;
   await sleep(30);
   const c0 = cpuMs();
-  for (const c of controllers) c.abort(new Error('cancelled'));
+  for (const c of controllers) {
+    const t = performance.now();
+    c.abort(new Error('cancelled'));
+    syncUs.push((performance.now() - t) * 1000);
+  }
   await endedP;
   const c1 = cpuMs();
   const k0 = connects;
   await sleep(50);
-  return { abortUs: ((c1 - c0) * 1000) / N, tailUs: ((cpuMs() - c1) * 1000) / N, tailConnects: connects - k0 };
+  return { abortUs: ((c1 - c0) * 1000) / N, tailUs: ((cpuMs() - c1) * 1000) / N, tailConnects: connects - k0, syncUs };
 }
 
 const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-const got = Object.fromEntries(kinds.map((k) => [k, { abort: [] as number[], tail: [] as number[], connects: [] as number[] }]));
+const got = Object.fromEntries(kinds.map((k) => [k, { abort: [] as number[], tail: [] as number[], connects: [] as number[], sync: [] as number[] }]));
 for (let r = -2; r < ROUNDS; r++) {
   for (const k of kinds) {
     const x = await round(k, r);
@@ -87,12 +93,13 @@ for (let r = -2; r < ROUNDS; r++) {
     got[k]!.abort.push(x.abortUs);
     got[k]!.tail.push(x.tailUs);
     got[k]!.connects.push(x.tailConnects);
+    got[k]!.sync.push(...x.syncUs);
   }
 }
 console.log(`${N} streams aborted at once, ${ROUNDS} rounds per fetch (alternating), medians per stream:`);
 for (const k of kinds) {
   const g = got[k]!;
-  console.log(`  ${k.padEnd(6)} abort ${med(g.abort).toFixed(1)} µs CPU, tail ${med(g.tail).toFixed(1)} µs CPU, connections opened after the aborts ${med(g.connects)} per round`);
+  console.log(`  ${k.padEnd(6)} abort ${med(g.abort).toFixed(1)} µs CPU, tail ${med(g.tail).toFixed(1)} µs CPU, connections opened after the aborts ${med(g.connects)} per round; abort() itself ${med(g.sync).toFixed(1)} µs (wall, median of every abort)`);
 }
 provider.kill();
 process.exit(0);

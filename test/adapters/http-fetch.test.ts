@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHttpFetch } from '../../adapters/llm/http-fetch.js';
+import { closeResponse, createHttpFetch } from '../../adapters/llm/http-fetch.js';
 
 interface Served {
   readonly url: string;
@@ -143,6 +143,51 @@ describe('http-fetch', () => {
     await s.closed[0];
     // A read after the abort rejects at once.
     await expect(it.next()).rejects.toBe(reason);
+  });
+
+  it('closeResponse ends the request behind a response as its abort does, without aborting the signal', async () => {
+    const s = await serve((_req, res) => endless(res));
+    const controller = new AbortController();
+    const r = await fetchImpl(`${s.url}/`, { method: 'POST', body: '{}', signal: controller.signal });
+    const it = (r.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    await it.next();
+    const waiting = it.next();
+    const reason = new Error('moved on');
+    expect(closeResponse(r, reason)).toBe(true);
+    await expect(waiting).rejects.toBe(reason);
+    await s.closed[0];
+    // No abort event went through the request's signal; closing twice does nothing more.
+    expect(controller.signal.aborted).toBe(false);
+    expect(closeResponse(r, new Error('again'))).toBe(true);
+    await expect(it.next()).rejects.toBe(reason);
+    // A Response this fetch did not make is left to its own signal.
+    expect(closeResponse(new Response('x'), reason)).toBe(false);
+  });
+
+  it('an abort mid-body formats no stack trace for the response node:http tears down', async () => {
+    const s = await serve((_req, res) => endless(res));
+    const controller = new AbortController();
+    const r = await fetchImpl(`${s.url}/`, { method: 'POST', body: '{}', signal: controller.signal });
+    const it = (r.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    await it.next();
+    // V8 calls Error.prepareStackTrace when an error's .stack is first read: node:http's ConnResetException
+    // ('aborted', code ECONNRESET) for a response still open as the socket closes is such an error.
+    const formatted: string[] = [];
+    const E = Error as { prepareStackTrace?: ((err: Error, frames: unknown[]) => unknown) | undefined };
+    const before = E.prepareStackTrace;
+    E.prepareStackTrace = (err) => {
+      if ((err as { code?: string }).code === 'ECONNRESET') formatted.push(err.message);
+      return `${err.name}: ${err.message}`;
+    };
+    try {
+      controller.abort(new Error('stop'));
+      await expect(it.next()).rejects.toThrow('stop');
+      await s.closed[0];
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    } finally {
+      E.prepareStackTrace = before;
+    }
+    expect(formatted).toEqual([]);
   });
 
   it('an abort before the answer rejects the fetch with the reason; an aborted signal never sends', async () => {

@@ -8,6 +8,7 @@ import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { anthropicProvider } from '../../adapters/llm/anthropic.js';
 import { providerFromEnv } from '../../adapters/llm/config.js';
+import { createHttpFetch } from '../../adapters/llm/http-fetch.js';
 import { openAIProvider } from '../../adapters/llm/openai.js';
 import { CircuitBreaker, resilient } from '../../adapters/llm/resilience.js';
 import { scriptedProvider, tokenize } from '../../adapters/llm/scripted.js';
@@ -144,6 +145,32 @@ describe.each<[Dialect, Transport]>([['openai', 'http-fetch'], ['anthropic', 'ht
   });
 });
 
+describe('openai provider over http-fetch', () => {
+  it('closes an aborted stream straight through http-fetch: the package\'s own signal, which only relays, is not aborted', async () => {
+    const s = await fake('openai', () => ({ tokens: Array.from({ length: 300 }, (_, i) => ` t${i}`), delayMs: 10 }));
+    const base = createHttpFetch()!;
+    // The signal the openai package hands its fetch: its request controller's, which it aborts to close the stream.
+    const signals: AbortSignal[] = [];
+    const recording = ((input: string | URL | Request, init?: RequestInit) => {
+      if (init?.signal) signals.push(init.signal);
+      return base(input, init);
+    }) as typeof fetch;
+    const controller = new AbortController();
+    const reason = new Error('world moved on');
+    const got: string[] = [];
+    const run = (async () => {
+      for await (const t of openAIProvider({ model: 'fake-gpt', baseURL: `${s.url}/v1`, apiKey: 'k', fetch: recording }).stream({ messages, signal: controller.signal })) {
+        got.push(t);
+        if (got.length === 3) controller.abort(reason);
+      }
+    })();
+    await expect(run).rejects.toBe(reason);
+    expect((await s.waitClosed(0)).clientAborted).toBe(true);
+    expect(signals).toHaveLength(1);
+    expect(signals[0]!.aborted).toBe(false);
+  });
+});
+
 describe('requestSignal', () => {
   it('aborts the request signal with the caller\'s reason until the stream is attached, then closes the stream directly', () => {
     const early = new AbortController();
@@ -154,16 +181,18 @@ describe('requestSignal', () => {
 
     const caller = new AbortController();
     const r2 = requestSignal(caller.signal);
-    const stream = new AbortController();
-    r2.attach(stream);
-    caller.abort(new Error('moved on'));
-    // The provider SDK's stream is closed through its own controller; the request signal it only relays is left be.
-    expect(stream.signal.aborted).toBe(true);
+    const closedWith: unknown[] = [];
+    r2.attach((why) => closedWith.push(why));
+    const moved = new Error('moved on');
+    caller.abort(moved);
+    // The stream is closed by the adapter's close, with the caller's reason; the request signal the provider SDK only
+    // relays is left be.
+    expect(closedWith).toEqual([moved]);
     expect(r2.signal?.aborted).toBe(false);
 
     const life = new AbortController();
     const r3 = requestSignal(life.signal);
-    r3.attach(new AbortController());
+    r3.attach(() => {});
     r3.release();
     expect(getEventListeners(life.signal, 'abort')).toHaveLength(0);
   });
