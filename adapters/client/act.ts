@@ -3,12 +3,13 @@
  * opens a generation on the server (BeginGeneration with its own req_id and the view_seq it starts from); the
  * attempt's signal aborts the moment the server sends Cancelled. The server cancels at commit, so the Cancelled frame
  * can arrive before the deltas that made the context stale: the next attempt waits until the view reaches the newest
- * view_seq in stale_due_to (at most CATCH_UP_MS) and starts from there. A finished attempt is submitted with its
- * context_seq; a STALE_CONTEXT rejection also regenerates.
+ * view_seq in stale_due_to (at most CATCH_UP_MS) and starts from there, on the next turn of the event loop. A finished
+ * attempt is submitted with its context_seq; a STALE_CONTEXT rejection also regenerates.
  */
 import { WorldlineError, isWorldlineError } from '../../server/errors.js';
 import type { IntentResult, JsonValue, StaleCause } from '../../server/protocol/index.js';
 import type { IntentInput } from './agent.js';
+import { nextTurn } from './turn.js';
 import type { View } from './view.js';
 
 /** What generate() gets for one attempt. */
@@ -129,6 +130,10 @@ export async function runAct(host: ActHost, generate: Generate, opts: ActOptions
     opts.onAttempt?.(a);
   };
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    // A regeneration (a new model request, a prompt built from the view) starts on the next turn of the event loop:
+    // what made the attempt before it end (a delta the cancel named, an IntentResult) resolved it from inside a frame
+    // handler, and the frames already read after that one, maybe other agents' Cancelled frames, go first.
+    if (attempt > 1) await nextTurn();
     opts.signal?.throwIfAborted();
     if (host.closed) throw new WorldlineError('LOG_CLOSED', 'the agent is closed; connect again');
     if (attempt > 1 && debounceMs > 0) await host.waitQuiet(debounceMs, Math.max(1000, 10 * debounceMs), opts.signal);

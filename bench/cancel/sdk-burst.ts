@@ -8,7 +8,12 @@
  * it the Cancelled, then the delta, then the promise work before the next agent's turn; and the process CPU per agent
  * until everything settled.
  *
- *   node --import tsx bench/cancel/sdk-burst.ts [--agents 100] [--rounds 30]
+ *   node --import tsx bench/cancel/sdk-burst.ts [--agents 100] [--rounds 30] [--regenerate]
+ *
+ * `--regenerate`: act() regenerates (regenerateOnStale), and the Say deltas come as the server sends them, after the
+ * Cancelled frames (it cancels at commit, before durability): all the Cancelled frames, then, once every generation
+ * has ended, all the deltas, each of which lets its agent's regeneration (a new model request) start. Per round: from
+ * the first delta handed over to the last one handled, and to every regeneration reading its first token.
  *
  * Not part of `npm run bench`: bench/cancel.ts measures the whole cancel path on loopback, where the server's
  * fan-out, the other processes and the machine's load add their own; this isolates the client's share of it.
@@ -24,7 +29,8 @@ import { isWorldlineError } from '../../server/errors.js';
 import { PROTOCOL_VERSION, PathTable, WireSession, createMsgpackCodec, type JsonValue, type ServerMessage } from '../../server/protocol/index.js';
 import { promptFor, stamp, type FromProvider, type ToProvider } from './ipc.js';
 
-const { values } = parseArgs({ options: { agents: { type: 'string' }, rounds: { type: 'string' } } });
+const { values } = parseArgs({ options: { agents: { type: 'string' }, rounds: { type: 'string' }, regenerate: { type: 'boolean' } } });
+const REGENERATE = values.regenerate === true;
 const N = Math.min(1000, Math.max(1, Number(values.agents ?? 100)));
 const ROUNDS = Math.min(500, Math.max(1, Number(values.rounds ?? 30)));
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -102,7 +108,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const med = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const q = (xs: readonly number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
-const perRound = { aP50: [] as number[], aMax: [] as number[], bP50: [] as number[], bMax: [] as number[], cpu: [] as number[] };
+const perRound = { aP50: [] as number[], aMax: [] as number[], bP50: [] as number[], bMax: [] as number[], cpu: [] as number[], deltaWave: [] as number[], regenerated: [] as number[] };
 const perAgent = { cancelled: [] as number[], delta: [] as number[], between: [] as number[] };
 let seq = 21;
 for (let r = -3; r < ROUNDS; r++) {
@@ -117,17 +123,32 @@ for (let r = -3; r < ROUNDS; r++) {
   const offs = agents.map((a, i) => a.on('message', (m) => {
     if (m.type === 'cancelled' && Number.isNaN(cancelledAt[i])) cancelledAt[i] = stamp();
   }));
+  let ended = 0;
+  let allEnded!: () => void;
+  const endedP = new Promise<void>((resolve) => (allEnded = resolve));
+  let regenerated = 0;
+  let regeneratedAt = NaN;
   for (const a of agents) {
     let first = true;
-    a.act(async ({ signal }) => {
-      for await (const _token of model.stream({ messages: [{ role: 'user', content: promptFor(a.agentId, round) }], signal })) {
-        if (first && ++flowing === N) allFlowing();
-        first = false;
+    a.act(async ({ signal, attempt }) => {
+      if (attempt > 1) {
+        // The regeneration: a new model request, read until its first token.
+        for await (const _token of model.stream({ messages: [{ role: 'user', content: promptFor(a.agentId, round + 100_000) }], signal })) break;
+        if (++regenerated === N) regeneratedAt = performance.now();
+        return null;
+      }
+      try {
+        for await (const _token of model.stream({ messages: [{ role: 'user', content: promptFor(a.agentId, round) }], signal })) {
+          if (first && ++flowing === N) allFlowing();
+          first = false;
+        }
+      } finally {
+        if (++ended === N) allEnded();
       }
       return null;
-    }, { regenerateOnStale: false, reqIdBase: `${a.agentId}-r${round}` }).then(
-      () => Promise.reject(new Error(`${a.agentId}: the generation was not cancelled`)),
-      (err: unknown) => (isWorldlineError(err, 'GENERATION_CANCELLED') ? undefined : Promise.reject(err)),
+    }, { regenerateOnStale: REGENERATE, maxAttempts: 2, reqIdBase: `${a.agentId}-r${round}` }).then(
+      (res) => (REGENERATE && res.attempts.length === 2 ? undefined : Promise.reject(new Error(`${a.agentId}: the generation was not cancelled`))),
+      (err: unknown) => (!REGENERATE && isWorldlineError(err, 'GENERATION_CANCELLED') ? undefined : Promise.reject(err)),
     ).finally(() => {
       if (++settled === N) allSettled();
     });
@@ -158,14 +179,31 @@ for (let r = -3; r < ROUNDS; r++) {
   const marks = new Float64Array(3 * N + 1);
   const t0 = stamp();
   const c0 = cpu();
-  FakeSocket.all.forEach((s, i) => setImmediate(() => {
-    marks[3 * i] = performance.now();
-    s.deliver(frames[i]![0]);
-    marks[3 * i + 1] = performance.now();
-    s.deliver(frames[i]![1]);
-    marks[3 * i + 2] = performance.now();
-    if (i === N - 1) setImmediate(() => (marks[3 * N] = performance.now()));
-  }));
+  let deltaWave = NaN;
+  let wave0 = NaN;
+  if (!REGENERATE) {
+    FakeSocket.all.forEach((s, i) => setImmediate(() => {
+      marks[3 * i] = performance.now();
+      s.deliver(frames[i]![0]);
+      marks[3 * i + 1] = performance.now();
+      s.deliver(frames[i]![1]);
+      marks[3 * i + 2] = performance.now();
+      if (i === N - 1) setImmediate(() => (marks[3 * N] = performance.now()));
+    }));
+  } else {
+    FakeSocket.all.forEach((s, i) => setImmediate(() => {
+      marks[3 * i] = performance.now();
+      s.deliver(frames[i]![0]);
+      marks[3 * i + 1] = performance.now();
+    }));
+    await endedP;
+    await sleep(5);
+    wave0 = performance.now();
+    FakeSocket.all.forEach((s, i) => setImmediate(() => {
+      s.deliver(frames[i]![1]);
+      if (i === N - 1) deltaWave = performance.now() - wave0;
+    }));
+  }
   await settledP;
   await Promise.all(agents.map((a) => a.settled()));
   const cpuPerAgent = ((cpu() - c0) * 1000) / N;
@@ -179,6 +217,11 @@ for (let r = -3; r < ROUNDS; r++) {
   perRound.bP50.push(med(b));
   perRound.bMax.push(q(b, 0.99));
   perRound.cpu.push(cpuPerAgent);
+  if (REGENERATE) {
+    perRound.deltaWave.push(deltaWave);
+    perRound.regenerated.push(regeneratedAt - wave0);
+    continue;
+  }
   for (let i = 0; i < N; i++) {
     perAgent.cancelled.push(1000 * (marks[3 * i + 1]! - marks[3 * i]!));
     perAgent.delta.push(1000 * (marks[3 * i + 2]! - marks[3 * i + 1]!));
@@ -186,6 +229,11 @@ for (let r = -3; r < ROUNDS; r++) {
   }
 }
 const f = (x: number): string => x.toFixed(2);
+if (REGENERATE) {
+  console.log(`${N} agents regenerating, ${ROUNDS} rounds, medians over the rounds: the Say deltas, from the first handed over to the last handled ${f(med(perRound.deltaWave))} ms (max ${f(Math.max(...perRound.deltaWave))}); every regeneration at its first token ${f(med(perRound.regenerated))} ms; CPU per agent until settled ${med(perRound.cpu).toFixed(0)} µs`);
+  provider.kill();
+  process.exit(0);
+}
 console.log(`${N} agents, ${ROUNDS} rounds, medians over the rounds: Cancelled decoded, from the first frame handed over: p50 ${f(med(perRound.aP50))} ms, last ${f(med(perRound.aMax))} ms; stream closed at the provider: p50 ${f(med(perRound.bP50))} ms, p99 ${f(med(perRound.bMax))} ms; CPU per agent until settled ${med(perRound.cpu).toFixed(0)} µs`);
 console.log(`per agent, medians: handing over its Cancelled ${med(perAgent.cancelled).toFixed(1)} µs (p90 ${q(perAgent.cancelled, 0.9).toFixed(1)}), its delta ${med(perAgent.delta).toFixed(1)} µs, promise work before the next agent ${med(perAgent.between).toFixed(1)} µs`);
 provider.kill();

@@ -165,6 +165,32 @@ describe('client SDK edge cases (fake socket)', () => {
     agent.close();
   });
 
+  it('act(): a regeneration starts on the next turn of the event loop, not inside the frame that allowed it', async () => {
+    const { agent, sockets } = await connected();
+    const s = sockets[0]!;
+    const views: number[] = [];
+    const p = agent.act(async ({ signal, attempt, contextSeq }) => {
+      views.push(contextSeq);
+      if (attempt === 1) await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+      return null;
+    }, { reqIdBase: 'g' });
+    await waitUntil(() => s.of('begin_generation').length === 1, 'the first generation');
+    // Read back to back, as one socket read finds them: the Cancelled frame, the delta it names, and the next delta.
+    s.deliver({ type: 'cancelled', req_id: 'g.1', reason: 'stale', stale_due_to: [{ view_seq: 1, global_seq: 1, kind: 'Move' }], server_time: 0 });
+    s.deliver(deltaX(0, 1, 5));
+    // Everything the frames set off in microtasks has run: the regeneration has not started.
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+    expect(views).toEqual([0]);
+    expect(s.of('begin_generation')).toHaveLength(1);
+    // A frame read before the next turn is in the view the regeneration starts from.
+    s.deliver(deltaX(1, 2, 6));
+    const res = await p;
+    expect(views).toEqual([0, 2]);
+    expect(s.of('begin_generation').map((m) => [m.req_id, m.context_seq])).toEqual([['g.1', 0], ['g.2', 2]]);
+    expect(res.attempts.map((a) => a.outcome)).toEqual(['interrupted', 'skipped']);
+    agent.close();
+  });
+
   it('act(): an outer abort while generate() ignores its signal still closes the generation on the server', async () => {
     const { agent, sockets } = await connected();
     const outer = new AbortController();
