@@ -211,7 +211,8 @@ export function createHttpFetch(opts: HttpFetchOptions = {}): typeof fetch | und
       const teardown = (): void => {
         if (shut) return;
         shut = true;
-        if (res && req.socket) req.socket.prependOnceListener('close', destroyResponse);
+        // Only while the response is unfinished: a finished one's socket may be serving another request already.
+        if (res && !res.complete && req.socket) req.socket.prependOnceListener('close', destroyResponse);
         withoutStacks(() => req.destroy());
       };
       function close(reason: unknown): void {

@@ -164,6 +164,18 @@ describe('http-fetch', () => {
     expect(closeResponse(new Response('x'), reason)).toBe(false);
   });
 
+  it('closing a response read to its end leaves its kept-alive connection to the next request', async () => {
+    const s = await serve((_req, res) => res.end('done'));
+    const controller = new AbortController();
+    const r = await fetchImpl(`${s.url}/a`, { signal: controller.signal });
+    expect(await r.text()).toBe('done');
+    expect(closeResponse(r, new Error('late'))).toBe(true);
+    controller.abort(new Error('late'));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(await (await fetchImpl(`${s.url}/b`)).text()).toBe('done');
+    expect(s.connections).toBe(1);
+  });
+
   it('an abort mid-body formats no stack trace for the response node:http tears down', async () => {
     const s = await serve((_req, res) => endless(res));
     const controller = new AbortController();
