@@ -90,6 +90,12 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       io.err(`worldline: ${err.codeName} (${err.code}): ${err.message}`);
       return err.codeName === 'CONFIG_INVALID' ? 2 : 1;
     }
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT' && typeof e.path === 'string' && /\.(?:wlseg|wlsnap)$/.test(e.path)) {
+      // A live server's log: compaction deleted a segment, or a new snapshot pushed an old one out, mid-read.
+      io.err(`worldline: ${e.path} went away while it was being read (a running server deletes segments under logRetention snapshots and keeps only its two newest snapshots); run the command again`);
+      return 1;
+    }
     if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       io.err(`worldline: ${err.message}\n${USAGE}`);
       return 2;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../server/cli/main.js';
 import { analyzeLog } from '../../server/log/index.js';
 
@@ -59,6 +59,22 @@ describe('worldline CLI', () => {
     expect(await main(['inspect', logDir, '--from', '5', '--to', '6'], t.io)).toBe(0);
     expect(t.out).toHaveLength(2);
     expect(t.out[0]).toMatch(/^\s+5\s+effect\s+[0-9a-f]{16}\s+\d+B\s+\{/);
+  });
+
+  it('inspect on a live log whose segment is compacted away mid-read: says so and to run it again, no stack trace', async () => {
+    const open = fs.openSync;
+    const spy = vi.spyOn(fs, 'openSync').mockImplementation(((file: fs.PathLike, ...rest: unknown[]) => {
+      // As if the server deleted the segment after inspect listed it.
+      if (String(file).endsWith('.wlseg') && rest[0] === 'r') throw Object.assign(new Error(`ENOENT: no such file or directory, open '${String(file)}'`), { code: 'ENOENT', path: String(file) });
+      return (open as (...a: unknown[]) => number)(file, ...rest);
+    }) as typeof fs.openSync);
+    const c = capture();
+    try {
+      expect(await main(['inspect', logDir, '--from', '5', '--to', '6'], c.io)).toBe(1);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(c.err.join('\n')).toMatch(/^worldline: .*\.wlseg went away while it was being read \(a running server deletes segments under logRetention snapshots.*\); run the command again$/);
   });
 
   it('verify exits 1 naming the first bad seq on mid-log damage, and repair makes it open again', async () => {
