@@ -29,8 +29,11 @@ export function hashString32(text: string): number {
 }
 
 const HEX_CODES: readonly number[] = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
-/** Character codes of the uuid being formatted (reused: one string allocation per uuid). */
-const codes: number[] = new Array<number>(36).fill(0x2d);
+/**
+ * The uuid being formatted, as latin1 bytes (dashes at 8, 13, 18, 23 written once), reused: each uuid costs its one
+ * string. String.fromCharCode(...codes) also built a 36-element arguments list per uuid (~30 ns and ~300 bytes).
+ */
+const codes = Buffer.alloc(36, 0x2d);
 
 /** Writes `n` (an unsigned integer) as `digits` hex digits at codes[at...]. */
 function hexInto(n: number, digits: number, at: number): void {
@@ -66,7 +69,7 @@ export class UuidSequence {
     hexInto(0x8000 | ((r1 >>> 12) & 0x3fff), 4, 19);
     hexInto(r2 >>> 16, 4, 24);
     hexInto(r3, 8, 28);
-    return String.fromCharCode(...codes);
+    return codes.toString('latin1', 0, 36);
   }
 
   /** Moves the counter past a uuid already recorded (used when rebuilding from the log). */
