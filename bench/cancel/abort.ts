@@ -11,19 +11,15 @@
  *
  * Not part of `npm run bench`: bench/cancel.ts measures the whole cancel path; this isolates one piece of it.
  */
-import { fork } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openAIProvider } from '../../adapters/llm/openai.js';
-import type { FromProvider } from './ipc.js';
+import { cpuMs, median, openStreams, sleep, startProvider } from './model-streams.js';
 
 const { values } = parseArgs({ options: { streams: { type: 'string' }, rounds: { type: 'string' }, fetch: { type: 'string' } } });
 const N = Math.min(1000, Math.max(1, Number(values.streams ?? 100)));
 const ROUNDS = Math.min(200, Math.max(1, Number(values.rounds ?? 20)));
 const kinds = (values.fetch ?? 'http,undici').split(',') as Array<'http' | 'undici'>;
-const here = path.dirname(fileURLToPath(import.meta.url));
 
 // As in the bench's workers: compiled code has no source-mapped stacks.
 process.setSourceMapsEnabled(false);
@@ -34,42 +30,13 @@ net.Socket.prototype.connect = function (this: net.Socket, ...args: unknown[]) {
   return (connect as (...a: unknown[]) => net.Socket).apply(this, args);
 } as typeof connect;
 
-const provider = fork(path.join(here, 'provider.ts'), ['10'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-const url = await new Promise<string>((resolve) => provider.on('message', (m: FromProvider) => m.type === 'listening' && resolve(m.url)));
+const { provider, url } = await startProvider();
 const models = Object.fromEntries(kinds.map((k) => [k, openAIProvider({ model: 'bench', baseURL: `${url}/v1`, apiKey: 'k', ...(k === 'undici' ? { fetch: globalThis.fetch } : {}) })]));
-const cpuMs = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function round(kind: 'http' | 'undici', r: number): Promise<{ abortUs: number; tailUs: number; tailConnects: number; syncUs: number[] }> {
-  const model = models[kind]!;
   const syncUs: number[] = [];
-  const controllers: AbortController[] = [];
-  let flowing = 0;
-  let ended = 0;
-  let allFlowing!: () => void;
-  let allEnded!: () => void;
-  const flowingP = new Promise<void>((resolve) => (allFlowing = resolve));
-  const endedP = new Promise<void>((resolve) => (allEnded = resolve));
-  for (let i = 0; i < N; i++) {
-    const c = new AbortController();
-    controllers.push(c);
-    void (async () => {
-      let first = true;
-      try {
-        for await (const _token of model.stream({ messages: [{ role: 'user', content: `a${i} ${r}` }], signal: c.signal })) {
-          if (first && ++flowing === N) allFlowing();
-          first = false;
-        }
-      } catch {
-        // the abort
-      }
-      if (++ended === N) allEnded();
-    })();
-  }
-  await flowingP;
+  const { controllers, flowing, ended } = openStreams(models[kind]!, N, `a${r} `);
+  await flowing;
   await sleep(30);
   const c0 = cpuMs();
   for (const c of controllers) {
@@ -77,14 +44,13 @@ async function round(kind: 'http' | 'undici', r: number): Promise<{ abortUs: num
     c.abort(new Error('cancelled'));
     syncUs.push((performance.now() - t) * 1000);
   }
-  await endedP;
+  await ended;
   const c1 = cpuMs();
   const k0 = connects;
   await sleep(50);
   return { abortUs: ((c1 - c0) * 1000) / N, tailUs: ((cpuMs() - c1) * 1000) / N, tailConnects: connects - k0, syncUs };
 }
 
-const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const got = Object.fromEntries(kinds.map((k) => [k, { abort: [] as number[], tail: [] as number[], connects: [] as number[], sync: [] as number[] }]));
 for (let r = -2; r < ROUNDS; r++) {
   for (const k of kinds) {
@@ -99,7 +65,7 @@ for (let r = -2; r < ROUNDS; r++) {
 console.log(`${N} streams aborted at once, ${ROUNDS} rounds per fetch (alternating), medians per stream:`);
 for (const k of kinds) {
   const g = got[k]!;
-  console.log(`  ${k.padEnd(6)} abort ${med(g.abort).toFixed(1)} µs CPU, tail ${med(g.tail).toFixed(1)} µs CPU, connections opened after the aborts ${med(g.connects)} per round; abort() itself ${med(g.sync).toFixed(1)} µs (wall, median of every abort)`);
+  console.log(`  ${k.padEnd(6)} abort ${median(g.abort).toFixed(1)} µs CPU, tail ${median(g.tail).toFixed(1)} µs CPU, connections opened after the aborts ${median(g.connects)} per round; abort() itself ${median(g.sync).toFixed(1)} µs (wall, median of every abort)`);
 }
 provider.kill();
 process.exit(0);

@@ -10,58 +10,25 @@
  *
  * Not part of `npm run bench`: bench/cancel.ts measures the whole cancel path; this isolates one piece of it.
  */
-import { fork } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openAIProvider } from '../../adapters/llm/openai.js';
-import type { FromProvider } from './ipc.js';
+import { cpuMs, median, openStreams, sleep, startProvider } from './model-streams.js';
 
 const { values } = parseArgs({ options: { streams: { type: 'string' }, rounds: { type: 'string' }, ms: { type: 'string' } } });
 const N = Math.min(1000, Math.max(1, Number(values.streams ?? 100)));
 const ROUNDS = Math.min(200, Math.max(1, Number(values.rounds ?? 10)));
 const MS = Math.min(10_000, Math.max(100, Number(values.ms ?? 1000)));
-const here = path.dirname(fileURLToPath(import.meta.url));
 // As in the bench's workers: compiled code has no source-mapped stacks.
 process.setSourceMapsEnabled(false);
 
-const provider = fork(path.join(here, 'provider.ts'), ['10'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-const url = await new Promise<string>((resolve) => provider.on('message', (m: FromProvider) => m.type === 'listening' && resolve(m.url)));
+const { provider, url } = await startProvider();
 const model = openAIProvider({ model: 'bench', baseURL: `${url}/v1`, apiKey: 'k' });
-const cpuMs = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function round(r: number): Promise<{ requestUs: number; tokenUs: number; corePercent: number }> {
-  const controllers: AbortController[] = [];
   let tokens = 0;
-  let flowing = 0;
-  let ended = 0;
-  let allFlowing!: () => void;
-  let allEnded!: () => void;
-  const flowingP = new Promise<void>((resolve) => (allFlowing = resolve));
-  const endedP = new Promise<void>((resolve) => (allEnded = resolve));
   const c0 = cpuMs();
-  for (let i = 0; i < N; i++) {
-    const c = new AbortController();
-    controllers.push(c);
-    void (async () => {
-      let first = true;
-      try {
-        for await (const _token of model.stream({ messages: [{ role: 'user', content: `s${i} ${r}` }], signal: c.signal })) {
-          tokens++;
-          if (first && ++flowing === N) allFlowing();
-          first = false;
-        }
-      } catch {
-        // the abort that ends the round
-      }
-      if (++ended === N) allEnded();
-    })();
-  }
-  await flowingP;
+  const { controllers, flowing, ended } = openStreams(model, N, `s${r} `, () => tokens++);
+  await flowing;
   const c1 = cpuMs();
   // Let the first tokens' bursts pass, then measure steady streaming.
   await sleep(50);
@@ -73,12 +40,11 @@ async function round(r: number): Promise<{ requestUs: number; tokenUs: number; c
   const k3 = tokens;
   const t3 = performance.now();
   for (const c of controllers) c.abort(new Error('round over'));
-  await endedP;
+  await ended;
   await sleep(50);
   return { requestUs: ((c1 - c0) * 1000) / N, tokenUs: ((c3 - c2) * 1000) / (k3 - k2), corePercent: ((c3 - c2) / (t3 - t2)) * 100 };
 }
 
-const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const got = { request: [] as number[], token: [] as number[], core: [] as number[] };
 for (let r = -2; r < ROUNDS; r++) {
   const x = await round(r);
@@ -87,6 +53,6 @@ for (let r = -2; r < ROUNDS; r++) {
   got.token.push(x.tokenUs);
   got.core.push(x.corePercent);
 }
-console.log(`${N} streams, ${ROUNDS} rounds, medians: ${med(got.request).toFixed(0)} µs CPU per request until its first token; ${med(got.token).toFixed(1)} µs CPU per token streaming, ${med(got.core).toFixed(1)}% of a core`);
+console.log(`${N} streams, ${ROUNDS} rounds, medians: ${median(got.request).toFixed(0)} µs CPU per request until its first token; ${median(got.token).toFixed(1)} µs CPU per token streaming, ${median(got.core).toFixed(1)}% of a core`);
 provider.kill();
 process.exit(0);

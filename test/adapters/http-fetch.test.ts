@@ -65,6 +65,15 @@ function endless(res: http.ServerResponse): void {
 
 const fetchImpl = createHttpFetch()!;
 
+/** A POST to an endless event stream, its first chunk read: the response, its body's reader, and its controller. */
+async function streaming(s: Served): Promise<{ controller: AbortController; r: Response; it: AsyncIterator<Uint8Array> }> {
+  const controller = new AbortController();
+  const r = await fetchImpl(`${s.url}/`, { method: 'POST', body: '{}', signal: controller.signal });
+  const it = (r.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+  await it.next();
+  return { controller, r, it };
+}
+
 describe('http-fetch', () => {
   it('sends method, headers and body; answers with status, headers, text and json', async () => {
     const s = await serve((req, res, body) => {
@@ -112,10 +121,7 @@ describe('http-fetch', () => {
 
   it('an abort mid-body rejects the reader with the reason, closes the connection, and opens no other', async () => {
     const s = await serve((_req, res) => endless(res));
-    const controller = new AbortController();
-    const r = await fetchImpl(`${s.url}/`, { method: 'POST', body: '{}', signal: controller.signal });
-    const it = (r.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
-    await it.next();
+    const { controller, it } = await streaming(s);
     const reason = new Error('stop');
     controller.abort(reason);
     await expect(it.next()).rejects.toBe(reason);
@@ -127,10 +133,7 @@ describe('http-fetch', () => {
 
   it('an abort closes the connection at once and wakes a reader waiting for a chunk on the next turn', async () => {
     const s = await serve((_req, res) => endless(res));
-    const controller = new AbortController();
-    const r = await fetchImpl(`${s.url}/`, { method: 'POST', body: '{}', signal: controller.signal });
-    const it = (r.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
-    await it.next();
+    const { controller, it } = await streaming(s);
     const waiting = it.next();
     let settled = false;
     waiting.then(() => (settled = true), () => (settled = true));
@@ -147,10 +150,7 @@ describe('http-fetch', () => {
 
   it('closeResponse ends the request behind a response as its abort does, without aborting the signal', async () => {
     const s = await serve((_req, res) => endless(res));
-    const controller = new AbortController();
-    const r = await fetchImpl(`${s.url}/`, { method: 'POST', body: '{}', signal: controller.signal });
-    const it = (r.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
-    await it.next();
+    const { controller, r, it } = await streaming(s);
     const waiting = it.next();
     const reason = new Error('moved on');
     expect(closeResponse(r, reason)).toBe(true);
@@ -178,10 +178,7 @@ describe('http-fetch', () => {
 
   it('an abort mid-body formats no stack trace for the response node:http tears down', async () => {
     const s = await serve((_req, res) => endless(res));
-    const controller = new AbortController();
-    const r = await fetchImpl(`${s.url}/`, { method: 'POST', body: '{}', signal: controller.signal });
-    const it = (r.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
-    await it.next();
+    const { controller, it } = await streaming(s);
     // V8 calls Error.prepareStackTrace when an error's .stack is first read: node:http's ConnResetException
     // ('aborted', code ECONNRESET) for a response still open as the socket closes is such an error.
     const formatted: string[] = [];
