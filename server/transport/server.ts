@@ -145,9 +145,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       sockets.add(ws);
       perIp.set(d.ip, (perIp.get(d.ip) ?? 0) + 1);
       const codec = host.codecs[d.subprotocol];
-      // Label children resolved once per socket: the per-frame path then skips prom-client's label hashing.
-      const framesSent = metrics.framesSent.labels(d.subprotocol);
-      const bytesSent = metrics.bytesSent.labels(d.subprotocol);
+      // Counted in plain numbers per codec, added to the frames and bytes counters at each scrape.
+      const sentCount = metrics.sent(d.subprotocol);
       d.session = new Session(codec, {
         remoteAddress: d.ip,
         // uWS copies a message into its own buffers (or the kernel's) before send returns.
@@ -164,8 +163,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
             metrics.backpressureCloses.inc();
             return false;
           }
-          framesSent.inc();
-          bytesSent.inc(typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength);
+          sentCount.frames++;
+          sentCount.bytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
           return true;
         },
         sendMany: (frames: readonly Frame[]) => {
@@ -185,8 +184,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
               bytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
             }
           });
-          framesSent.inc(sent);
-          bytesSent.inc(bytes);
+          sentCount.frames += sent;
+          sentCount.bytes += bytes;
           if (dropped) {
             metrics.backpressureCloses.inc();
             return false;

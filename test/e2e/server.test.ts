@@ -261,6 +261,41 @@ describe('server limits, shutdown and HTTP', () => {
     }
   });
 
+  it('counts the frames and bytes it sends per codec (worldline_frames_sent_total, worldline_bytes_sent_total)', async () => {
+    const srv = await startTestServer();
+    try {
+      const counts: Record<string, { frames: number; bytes: number }> = {};
+      for (const sub of [Subprotocol.JSON, Subprotocol.PROTO]) {
+        const c = await TestClient.connect(srv.wsUrl, sub, await token(srv, `counted-${sub.split('.').pop()}`));
+        const got = (counts[sub] = { frames: 0, bytes: 0 });
+        c.ws.on('message', (d: Buffer) => {
+          got.frames++;
+          got.bytes += d.length;
+        });
+        c.hello(`counted-${sub.split('.').pop()}`);
+        await c.waitFor(is('welcome'));
+        c.send({ type: 'ping', client_time: 1 });
+        await c.waitFor(is('pong'));
+        c.close();
+        await c.waitClosed();
+      }
+      const text = await (await fetch(`${srv.httpUrl}/metrics`)).text();
+      for (const [sub, got] of Object.entries(counts)) {
+        const frames = Number(new RegExp(`^worldline_frames_sent_total\\{codec="${sub.replace(/\./g, '\\.')}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+        const bytes = Number(new RegExp(`^worldline_bytes_sent_total\\{codec="${sub.replace(/\./g, '\\.')}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+        // Every frame the client read was counted, and nothing the closed socket never got.
+        expect(frames).toBe(got.frames);
+        expect(bytes).toBe(got.bytes);
+      }
+      // Read again, the counters hold their totals (nothing is counted twice or lost at a scrape).
+      const again = await (await fetch(`${srv.httpUrl}/metrics`)).text();
+      expect(/^worldline_frames_sent_total\{codec="worldline\.v1\.json"\} (\d+)$/m.exec(again)?.[1]).toBe(String(counts[Subprotocol.JSON]!.frames));
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(srv.dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('serves health, metrics and REST (submit, long-poll observe, emit) with the same authorisation', async () => {
     const srv = await startTestServer();
     try {
