@@ -122,7 +122,7 @@ export class Session implements Subscriber {
   }
 
   /** A frame arrived. The buffer must already be a copy the session may keep. */
-  async onFrame(data: Frame): Promise<void> {
+  onFrame(data: Frame): void {
     if (this.state === 'closed') return;
     const now = this.deps.now();
     if (!this.rate.take(now)) {
@@ -147,7 +147,11 @@ export class Session implements Subscriber {
       else early.push(msg);
       return;
     }
-    await this.handle(msg);
+    // The hot path (every agent, ten times a second): one small async frame waits for the quantum, not onFrame's,
+    // handle's and dispatch's (dispatch's frame holds the registers of every case). V8 keeps a waiting async
+    // function's frame on the heap, and these wait past young-generation collections, so each is copied and promoted.
+    if (msg.type === 'submit_intent' && this.state === 'ready') this.submitIntent(msg).then(undefined, this.failed);
+    else void this.handle(msg);
   }
 
   /** Frames that arrived while the Hello was being handled, to handle after it. */
@@ -169,18 +173,23 @@ export class Session implements Subscriber {
     try {
       await this.dispatch(msg);
     } catch (err) {
-      if (isWorldlineError(err)) {
-        // Only an expired token is UNAUTHORIZED once Hello succeeded: not an attack, so no strike; the socket can do
-        // nothing more (a second Hello is refused), so it is closed for the client to reconnect with a new token.
-        if (err.codeName === 'UNAUTHORIZED' && this.state === 'ready') this.expire();
-        else if (err.codeName === 'FORBIDDEN' || err.codeName === 'TENANT_ISOLATION_VIOLATION' || err.codeName === 'UNAUTHORIZED') this.violation('forbidden', err);
-        else this.sendError(err);
-      } else {
-        this.deps.logger.error({ err, session: this.id, agent_id: this.agentId }, 'unexpected error handling a frame');
-        this.sendError(new WorldlineError('DATABASE_ERROR', 'internal error handling this frame; it was not applied'));
-      }
+      this.failed(err);
     }
   }
+
+  /** A frame's handling failed: an error frame (and a strike, for a security violation). Bound: a rejection handler. */
+  private readonly failed = (err: unknown): void => {
+    if (isWorldlineError(err)) {
+      // Only an expired token is UNAUTHORIZED once Hello succeeded: not an attack, so no strike; the socket can do
+      // nothing more (a second Hello is refused), so it is closed for the client to reconnect with a new token.
+      if (err.codeName === 'UNAUTHORIZED' && this.state === 'ready') this.expire();
+      else if (err.codeName === 'FORBIDDEN' || err.codeName === 'TENANT_ISOLATION_VIOLATION' || err.codeName === 'UNAUTHORIZED') this.violation('forbidden', err);
+      else this.sendError(err);
+    } else {
+      this.deps.logger.error({ err, session: this.id, agent_id: this.agentId }, 'unexpected error handling a frame');
+      this.sendError(new WorldlineError('DATABASE_ERROR', 'internal error handling this frame; it was not applied'));
+    }
+  };
 
   private violation(event: string, err: WorldlineError): void {
     if (this.state === 'closed') return;
@@ -211,6 +220,25 @@ export class Session implements Subscriber {
     this.deps.quarantine.refuseIfQuarantined(p, action === 'act', agentId, this.deps.now());
   }
 
+  /** SubmitIntent: its IntentResult once the effect is durable (or the rejection). */
+  private async submitIntent(msg: Extract<ClientMessage, { type: 'submit_intent' }>): Promise<void> {
+    const rt = this.deps.host.runtime;
+    this.check('act', this.agentId);
+    const i = msg.intent;
+    const t0 = performance.now();
+    const outcome = await rt.submit({ req_id: i.req_id, agent_id: this.agentId, kind: i.kind, payload: i.payload, context_seq: i.context_seq, priority: i.priority, ...(i.deadline_ms !== undefined ? { deadline_ms: i.deadline_ms } : {}) });
+    const r = this.result(outcome);
+    const host = this.deps.host;
+    if (host.collecting && this.state === 'ready') {
+      // Its quantum's deltas are about to go out: ride in the same socket write as this session's delta.
+      (this.held ??= []).push(this.codec.encodeServer(r, this.wire));
+      host.hold(this);
+    } else this.sendMessage(r);
+    if (this.deps.logger.isLevelEnabled('debug')) {
+      this.deps.logger.debug({ agent_id: this.agentId, req_id: i.req_id, status: r.status, global_seq: r.global_seq, code: r.error?.name, view_seq: this.deps.host.runtime.viewSeq(this.agentId), latency_ms: Number((performance.now() - t0).toFixed(3)) }, 'intent');
+    }
+  }
+
   private async dispatch(msg: ClientMessage): Promise<void> {
     if (msg.type === 'hello') return this.join(msg);
     if (this.state !== 'ready') throw new WorldlineError('UNAUTHORIZED', 'the first frame must be Hello');
@@ -219,23 +247,8 @@ export class Session implements Subscriber {
       case 'ping':
         this.sendMessage({ type: 'pong', client_time: msg.client_time, server_time: this.deps.now(), sim_time: rt.currentTick });
         return;
-      case 'submit_intent': {
-        this.check('act', this.agentId);
-        const i = msg.intent;
-        const t0 = performance.now();
-        const outcome = await rt.submit({ req_id: i.req_id, agent_id: this.agentId, kind: i.kind, payload: i.payload, context_seq: i.context_seq, priority: i.priority, ...(i.deadline_ms !== undefined ? { deadline_ms: i.deadline_ms } : {}) });
-        const r = this.result(outcome);
-        const host = this.deps.host;
-        if (host.collecting && this.state === 'ready') {
-          // Its quantum's deltas are about to go out: ride in the same socket write as this session's delta.
-          (this.held ??= []).push(this.codec.encodeServer(r, this.wire));
-          host.hold(this);
-        } else this.sendMessage(r);
-        if (this.deps.logger.isLevelEnabled('debug')) {
-          this.deps.logger.debug({ agent_id: this.agentId, req_id: i.req_id, status: r.status, global_seq: r.global_seq, code: r.error?.name, view_seq: this.deps.host.runtime.viewSeq(this.agentId), latency_ms: Number((performance.now() - t0).toFixed(3)) }, 'intent');
-        }
-        return;
-      }
+      case 'submit_intent':
+        return this.submitIntent(msg);
       case 'begin_generation': {
         this.check('act', this.agentId);
         const open = this.generations;
