@@ -313,6 +313,39 @@ function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragme
   return out;
 }
 
+/**
+ * An IntentResult without an error as a ServerFrame, written by hand: every agent gets one per intent (ten a second
+ * each at arena-v1's rate), and protobufjs's general encoder builds a wire object and a writer's list of operations
+ * for it. The same bytes protobufjs writes (tested): req_id and status always, global_seq when set. Undefined for
+ * one with an error, a req_id beyond ASCII, or a global_seq the wire cannot carry exactly: the general path takes
+ * those.
+ */
+function intentResultFrame(msg: Extract<ServerMessage, { type: 'intent_result' }>): Uint8Array | undefined {
+  if (msg.error !== undefined) return undefined;
+  const g = msg.global_seq;
+  if (g !== undefined && !(Number.isSafeInteger(g) && g >= 0)) return undefined;
+  const status = toWireEnum(STATUSES, msg.status) as number;
+  const id = msg.req_id;
+  const idLen = id.length;
+  for (let i = 0; i < idLen; i++) if (id.charCodeAt(i) > 0x7f) return undefined;
+  const body = 1 + varintSize(idLen) + idLen + 1 + varintSize(status) + (g === undefined ? 0 : 1 + varintSize(g));
+  const out = new Uint8Array(1 + varintSize(body) + body);
+  out[0] = 0x22; // field 4 (intent_result), length-delimited
+  let pos = putVarint(out, 1, body);
+  out[pos] = 0x0a;
+  pos = putVarint(out, pos + 1, idLen);
+  for (let i = 0; i < idLen; i++) out[pos + i] = id.charCodeAt(i);
+  pos += idLen;
+  out[pos] = 0x10;
+  pos = putVarint(out, pos + 1, status);
+  if (g !== undefined) {
+    out[pos] = 0x18;
+    pos = putVarint(out, pos + 1, g);
+  }
+  if (pos !== out.length) throw new Error('IntentResult size was miscomputed');
+  return out;
+}
+
 /** Writes a varint of a non-negative safe integer at pos; returns the offset after it. */
 function putVarint(out: Uint8Array, pos: number, n: number): number {
   let v = n;
@@ -355,6 +388,10 @@ export function createProtoCodec(table: PathTable): WireCodec {
     },
     encodeServer(msg: ServerMessage, session: WireSession = new WireSession()): Frame {
       if (msg.type === 'observation_delta') return assemble(session, table, msg, [encodeBinaryFragment(msg.ops, table)]);
+      if (msg.type === 'intent_result') {
+        const fast = intentResultFrame(msg);
+        if (fast) return fast;
+      }
       return ServerFrame.encode(serverToWire(msg)).finish();
     },
     encodeClient(msg: ClientMessage): Frame {

@@ -270,6 +270,26 @@ describe('encode once, assemble per connection', () => {
     );
   });
 
+  it('the hand-written proto IntentResult is byte-identical to protobufjs, and decodes back to the result', () => {
+    const ServerFrame = protobuf.Root.fromJSON(WORLDLINE_PROTO).lookupType('worldline.v1.ServerFrame');
+    const codec = createWorldCodecs()[Subprotocol.PROTO];
+    const STATUS = { accepted: 1, rejected: 2, duplicate: 3, cancelled: 4 } as const;
+    fc.assert(
+      fc.property(fc.string({ maxLength: 80 }), fc.constantFrom('accepted', 'duplicate', 'cancelled', 'rejected'), fc.option(fc.maxSafeNat(), { nil: undefined }), (reqId, status, globalSeq) => {
+        const msg = { type: 'intent_result' as const, req_id: reqId, status, ...(globalSeq === undefined ? {} : { global_seq: globalSeq }) };
+        const frame = codec.encodeServer(msg) as Uint8Array;
+        const viaLib = ServerFrame.encode({ intent_result: { req_id: reqId, status: STATUS[status], ...(globalSeq === undefined ? {} : { global_seq: globalSeq }) } }).finish();
+        expect(Buffer.from(frame).equals(Buffer.from(viaLib))).toBe(true);
+        expect(codec.decodeServer(frame)).toEqual(msg);
+      }),
+      { numRuns: 500 },
+    );
+    // A non-ASCII req_id and a rejection (with its error) take the general encoder, and read back the same.
+    const rejected = { type: 'intent_result' as const, req_id: 'ré', status: 'rejected' as const, error: { code: 2003, name: 'INTENT_VALIDATION_FAILED', message: 'no', recovery: 'MODIFY_INTENT' as const, details: {} } };
+    expect(codec.decodeServer(codec.encodeServer(rejected))).toEqual(rejected);
+    expect(codec.decodeServer(codec.encodeServer({ type: 'intent_result', req_id: 'ré', status: 'accepted', global_seq: 7 }))).toEqual({ type: 'intent_result', req_id: 'ré', status: 'accepted', global_seq: 7 });
+  });
+
   it('a binary fragment serves both binary codecs of a world; fragments from another world are refused', () => {
     const world = createWorldCodecs();
     const frag = world[Subprotocol.MSGPACK].encodeFragment([{ op: 'replace', path: '/entities/e1/x', value: 3 }]);
