@@ -201,8 +201,9 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     },
     message: (ws, message, isBinary) => {
       const d = ws.getUserData();
-      // uWS reuses the message buffer after this callback returns: copy before anything awaits.
-      const frame: Frame = isBinary ? new Uint8Array(message.slice(0)) : Buffer.from(message).toString('utf8');
+      // uWS reuses the message buffer after this callback returns: copy before anything awaits. A Buffer over the copy
+      // (no second copy): protobufjs reads a Buffer's strings with Node's native UTF-8 decoder (~7% faster decode).
+      const frame: Frame = isBinary ? Buffer.from(message.slice(0)) : Buffer.from(message).toString('utf8');
       void d.session?.onFrame(frame);
     },
     close: (ws, code) => {
