@@ -19,7 +19,25 @@ export interface ServeFlags {
 
 export async function runServe(flags: ServeFlags, io: Out, opts: { onListening?: (port: number) => void; waitForSignal?: boolean } = {}): Promise<number> {
   const cfg = loadConfig({ ...(flags.config ? { file: flags.config } : {}), overrides: flags.overrides, onWarning: (w) => io.err(`warning: ${w}`) });
-  const server = await startServer(cfg);
+  // The signal handlers go in before anything is printed: a supervisor that sends SIGTERM as soon as it reads the
+  // URL (or while the logs recover) gets a graceful shutdown, not Node's default of dying on the spot.
+  let signalled: ((sig: string) => void) | undefined;
+  let early: string | undefined;
+  const onSignal = (sig: string): void => (signalled ? signalled(sig) : void (early ??= sig));
+  const sigterm = (): void => onSignal('SIGTERM');
+  const sigint = (): void => onSignal('SIGINT');
+  if (opts.waitForSignal !== false) {
+    process.once('SIGTERM', sigterm);
+    process.once('SIGINT', sigint);
+  }
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(cfg);
+  } catch (err) {
+    process.off('SIGTERM', sigterm);
+    process.off('SIGINT', sigint);
+    throw err;
+  }
   io.out(`worldline serving world "${cfg.worldId}" at ${server.wsUrl} (data in ${cfg.dataDir})`);
   io.out(`  health: ${server.httpUrl}/readyz   metrics: ${server.httpUrl}/metrics`);
   if (server.auth.mode === 'jwt-hs256') {
@@ -40,15 +58,16 @@ export async function runServe(flags: ServeFlags, io: Out, opts: { onListening?:
     return 0;
   }
   await new Promise<void>((resolve) => {
-    const stop = (sig: string): void => {
+    signalled = (sig: string): void => {
+      process.off('SIGTERM', sigterm);
+      process.off('SIGINT', sigint);
       io.out(`${sig}: shutting down (readiness 503, closing sockets, flushing the log)`);
       server.shutdown().then(resolve, (err: unknown) => {
         io.err(`shutdown failed: ${String(err)}`);
         resolve();
       });
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    if (early !== undefined) signalled(early);
   });
   return 0;
 }
