@@ -46,6 +46,43 @@ export function addressOrBlockProblem(entry: string): string | undefined {
   return undefined;
 }
 
+/** The id pattern of worlds and tenants: it names URL segments and data folders. */
+const ID = /^[A-Za-z0-9_.-]{1,64}$/;
+export const idProblem = (what: string, id: string): string | undefined =>
+  ID.test(id) && !/^\.+$/.test(id) ? undefined : `${what} ${JSON.stringify(id)} must be 1-64 of A-Z a-z 0-9 _ . - (not dots only)${what === 'tenant' ? '' : ', since it names the world in URLs and its data folder'}`;
+
+/** One world a server hosts: its id (URL segment and data folder), the tenant that owns it, and what world it runs. */
+export interface HostedWorld {
+  readonly id: string;
+  readonly tenant: string;
+  /** A built-in world's name or a module file, as config `world` takes them. */
+  readonly world: string;
+}
+
+/**
+ * Parses one `worlds` entry, [TENANT/][ID=]WORLD. An entry that starts with `.` or `/` is a module path as a whole
+ * (./sims/a=b.mjs has no prefix); otherwise what comes before the first `=` is TENANT/ID or ID.
+ */
+export function parseHostedWorld(entry: string, defaultTenant: string): HostedWorld {
+  const eq = /^[./]/.test(entry) ? -1 : entry.indexOf('=');
+  const m = eq > 0 ? /^(?:([^/=]+)\/)?([^/=]+)$/.exec(entry.slice(0, eq)) : null;
+  const world = m ? entry.slice(eq + 1) : entry;
+  const id = m ? (m[2] as string) : isWorldModule(world) ? worldModuleId(world) : world;
+  return { id, tenant: m?.[1] ?? defaultTenant, world };
+}
+
+function hostedWorldProblem(entry: string): string | undefined {
+  const w = parseHostedWorld(entry, 'default');
+  if (w.world === '') return `${JSON.stringify(entry)} names no world: write [TENANT/][ID=]WORLD, e.g. lobby=default`;
+  return idProblem(`world id`, w.id) ?? idProblem('tenant', w.tenant);
+}
+
+/** The worlds a configuration hosts: `worlds` when set, else the one of `world`, `worldId` and `tenant`. */
+export function hostedWorlds(cfg: Pick<Config, 'worlds' | 'world' | 'worldId' | 'tenant'>): HostedWorld[] {
+  if (cfg.worlds.length === 0) return [{ id: cfg.worldId, tenant: cfg.tenant, world: cfg.world }];
+  return cfg.worlds.map((e) => parseHostedWorld(e, cfg.tenant));
+}
+
 /** Every key, its type, default and meaning. The env variable is WORLDLINE_ + the key in UPPER_SNAKE. */
 export const CONFIG_KEYS = {
   host: { kind: 'string', def: '127.0.0.1', help: 'address to listen on' },
@@ -53,7 +90,8 @@ export const CONFIG_KEYS = {
   dataDir: { kind: 'string', def: './data', help: 'where worlds keep their logs and snapshots' },
   world: { kind: 'string', def: 'default', help: 'world to host: a built-in one (default, arena, arena-<entities>, conversation) or a module file (./my-world.mjs) whose default export is a defineWorld spec' },
   worldId: { kind: 'string', def: '', help: 'world id (defaults to the world name)' },
-  tenant: { kind: 'string', def: 'default', help: 'tenant that owns the hosted world' },
+  tenant: { kind: 'string', def: 'default', help: 'tenant that owns the hosted world (each world of worlds without a TENANT/ of its own)' },
+  worlds: { kind: 'list', def: [], each: hostedWorldProblem, help: 'several worlds on one server, each [TENANT/][ID=]WORLD (lobby=default, acme/market=./market.mjs): WORLD as for world, ID its id in URLs and its data folder (default: the world name), TENANT its owner (default: tenant); when set, world and worldId are not used' },
   tickMs: { kind: 'int', def: 50, min: 1, max: 10_000, help: 'world tick interval: systems run and queued intents commit once per tick' },
   durability: { kind: 'string', def: 'batch', oneOf: ['always', 'batch', 'none'], help: 'log durability policy' },
   segmentBytes: { kind: 'int', def: 64 * 1024 * 1024, min: 4096, max: 2 ** 31, help: 'log segment size' },
@@ -171,8 +209,14 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   if (out['worldId'] === '') out['worldId'] = isWorldModule(out['world'] as string) ? worldModuleId(out['world'] as string) : out['world'];
   // It names the world in URLs and its folder under dataDir: no separators, spaces or dot-only names.
   const id = out['worldId'] as string;
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id) || /^\.+$/.test(id)) {
+  if (idProblem('worldId', id) !== undefined) {
     throw new WorldlineError('CONFIG_INVALID', `config worldId ${JSON.stringify(id)} (given, or taken from the world's name or file name) must be 1-64 of A-Z a-z 0-9 _ . - since it names the world in URLs and its data folder; set worldId (WORLDLINE_WORLD_ID) to one`, { key: 'worldId' });
+  }
+  // Two worlds with one id would share a URL and a data folder.
+  const seen = new Set<string>();
+  for (const w of hostedWorlds(out as Config)) {
+    if (seen.has(w.id)) throw new WorldlineError('CONFIG_INVALID', `config worlds hosts two worlds with the id ${JSON.stringify(w.id)}; give each its own ID=, e.g. ${w.id}-2=${w.world}`, { key: 'worlds' });
+    seen.add(w.id);
   }
   return out as Config;
 }

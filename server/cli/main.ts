@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { WorldlineError } from '../errors.js';
+import { parseHostedWorld } from '../config.js';
 import { runVerify, runInspect, runRepair, runCompact, runKeygen } from './log-commands.js';
 import { runDemo } from './demo.js';
 import { runServe, runToken } from './serve.js';
@@ -12,10 +13,12 @@ import { runReplay } from './replay.js';
 const USAGE = `usage: worldline <command> [options]
 
 commands:
-  serve [--port P] [--host H] [--data DIR] [--world NAME|FILE] [--config FILE]
+  serve [--port P] [--host H] [--data DIR] [--world NAME|FILE]... [--config FILE]
                                          host a world over WebSocket (default world, 127.0.0.1:8080, data in ./data);
-                                         FILE: a module (./my-world.mjs) whose default export is a defineWorld spec
-  token --agent NAME [--role ROLE] [--ttl SEC] [--data DIR]   issue a development token (HS256 secret in DIR)
+                                         FILE: a module (./my-world.mjs) whose default export is a defineWorld spec;
+                                         --world again hosts several, each [TENANT/][ID=]NAME|FILE (lobby=default)
+  token --agent NAME [--role ROLE] [--ttl SEC] [--data DIR] [--world ID]
+                                         issue a development token (HS256 secret in DIR) for a world served here
   demo [--data DIR] [--records N]        build a sample world log in DIR (default ./data), sign, snapshot and verify it
   verify DIR [--pubkey FILE] [--json]    check CRCs, seq contiguity, the hash chain and signed checkpoints
   inspect DIR [--from N] [--to M] [--json]  print records, one per line
@@ -62,14 +65,17 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         return runKeygen(dirArg(a.positionals), io);
       }
       case 'serve': {
-        const a = parseArgs({ args: rest, allowPositionals: false, options: { port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' }, world: { type: 'string' }, config: { type: 'string' } } });
+        const a = parseArgs({ args: rest, allowPositionals: false, options: { port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' }, world: { type: 'string', multiple: true }, config: { type: 'string' } } });
         const v = a.values;
-        return await runServe({ config: v.config, overrides: { port: v.port, host: v.host, dataDir: v.data, world: v.world } }, io);
+        // One --world is the world to host; several (or one written ID=WORLD) are the worlds list.
+        const worlds = v.world ?? [];
+        const many = worlds.length > 1 || (worlds.length === 1 && parseHostedWorld(worlds[0] as string, '').world !== worlds[0]);
+        return await runServe({ config: v.config, overrides: { port: v.port, host: v.host, dataDir: v.data, ...(many ? { worlds } : { world: worlds[0] }) } }, io);
       }
       case 'token': {
         const a = parseArgs({ args: rest, allowPositionals: false, options: { agent: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' }, data: { type: 'string' }, world: { type: 'string' }, config: { type: 'string' } } });
         const v = a.values;
-        return await runToken({ agent: v.agent, role: v.role, ttl: seqArg(v.ttl, 'ttl'), config: v.config, overrides: { dataDir: v.data, world: v.world } }, io);
+        return await runToken({ agent: v.agent, role: v.role, ttl: seqArg(v.ttl, 'ttl'), world: v.world, config: v.config, overrides: { dataDir: v.data } }, io);
       }
       case 'demo': {
         const a = parseArgs({ args: rest, allowPositionals: false, options: { data: { type: 'string' }, records: { type: 'string' } } });

@@ -3,7 +3,7 @@
  * with, and shuts down gracefully on SIGTERM/SIGINT (readiness 503, going-away close, log flushed, exit 0).
  * `worldline token`: issues a development token with the server's HS256 secret.
  */
-import { loadConfig, type ConfigKey } from '../config.js';
+import { hostedWorlds, loadConfig, parseHostedWorld, type ConfigKey } from '../config.js';
 import { createAuthenticator, Roles, type Role } from '../transport/auth.js';
 import { startServer } from '../transport/server.js';
 import { WorldlineError } from '../errors.js';
@@ -38,19 +38,22 @@ export async function runServe(flags: ServeFlags, io: Out, opts: { onListening?:
     process.off('SIGINT', sigint);
     throw err;
   }
-  io.out(`worldline serving world "${cfg.worldId}" at ${server.wsUrl} (data in ${cfg.dataDir})`);
-  io.out(`  health: ${server.httpUrl}/readyz   metrics: ${server.httpUrl}/metrics`);
-  if (server.auth.mode === 'jwt-hs256') {
-    if (LOOPBACK.has(cfg.host)) {
-      const viewer = await server.auth.issue({ tenant: cfg.tenant, world: cfg.worldId, role: 'admin' }, 24 * 3600);
-      const agent = await server.auth.issue({ tenant: cfg.tenant, world: cfg.worldId, agent: 'agent-1', role: 'agent' }, 24 * 3600);
+  const several = server.worlds.length > 1;
+  for (const w of server.worlds) {
+    io.out(`worldline serving world "${w.id}"${several ? ` (tenant ${w.tenant})` : ''} at ${w.wsUrl} (data in ${cfg.dataDir})`);
+    if (server.auth.mode === 'jwt-hs256' && LOOPBACK.has(cfg.host)) {
+      const admin = await server.auth.issue({ tenant: w.tenant, world: w.id, role: 'admin' }, 24 * 3600);
+      const agent = await server.auth.issue({ tenant: w.tenant, world: w.id, agent: 'agent-1', role: 'agent' }, 24 * 3600);
       io.out(`  dev token, agent "agent-1" (24 h): ${agent}`);
-      io.out(`  dev token, admin (24 h):           ${viewer}`);
-      io.out('  more tokens: npx worldline token --agent NAME [--role agent|viewer|engine|admin]');
-    } else {
-      // Reachable from other machines, and its output likely kept in logs: an admin token printed there is a key left out.
-      io.out(`  tokens: npx worldline token --agent NAME [--role agent|viewer|engine|admin] --data ${cfg.dataDir} (none printed: the server listens on ${cfg.host})`);
+      io.out(`  dev token, admin (24 h):           ${admin}`);
     }
+  }
+  io.out(`  health: ${server.httpUrl}/readyz   metrics: ${server.httpUrl}/metrics`);
+  const more = `npx worldline token --agent NAME [--role agent|viewer|engine|admin]${several ? ' --world ID' : ''}`;
+  if (server.auth.mode === 'jwt-hs256') {
+    if (LOOPBACK.has(cfg.host)) io.out(`  more tokens: ${more}`);
+    // Reachable from other machines, and its output likely kept in logs: an admin token printed there is a key left out.
+    else io.out(`  tokens: ${more} --data ${cfg.dataDir} (none printed: the server listens on ${cfg.host})`);
   }
   opts.onListening?.(server.port);
   if (opts.waitForSignal === false) {
@@ -72,12 +75,15 @@ export async function runServe(flags: ServeFlags, io: Out, opts: { onListening?:
   return 0;
 }
 
-export async function runToken(flags: { agent?: string | undefined; role?: string | undefined; ttl?: number | undefined; config?: string | undefined; overrides: Partial<Record<ConfigKey, unknown>> }, io: Out): Promise<number> {
+export async function runToken(flags: { agent?: string | undefined; role?: string | undefined; ttl?: number | undefined; world?: string | undefined; config?: string | undefined; overrides: Partial<Record<ConfigKey, unknown>> }, io: Out): Promise<number> {
   const cfg = loadConfig({ ...(flags.config ? { file: flags.config } : {}), overrides: flags.overrides });
   const role = (flags.role ?? 'agent') as Role;
   if (!Roles.includes(role)) throw new WorldlineError('CONFIG_INVALID', `--role must be one of ${Roles.join(', ')}`);
   if (role === 'agent' && !flags.agent) throw new WorldlineError('CONFIG_INVALID', 'an agent token needs --agent NAME');
   const auth = createAuthenticator({ ...cfg, authMode: cfg.authMode as 'jwt' | 'tokens' });
-  io.out(await auth.issue({ tenant: cfg.tenant, world: cfg.worldId, ...(flags.agent ? { agent: flags.agent } : {}), role }, flags.ttl ?? 24 * 3600));
+  // --world picks a world the configuration hosts by id (with its tenant); any other is read as [TENANT/][ID=]WORLD.
+  const hosted = hostedWorlds(cfg);
+  const target = flags.world === undefined ? (hosted[0] as { id: string; tenant: string }) : hosted.find((w) => w.id === flags.world) ?? parseHostedWorld(flags.world, cfg.tenant);
+  io.out(await auth.issue({ tenant: target.tenant, world: target.id, ...(flags.agent ? { agent: flags.agent } : {}), role }, flags.ttl ?? 24 * 3600));
   return 0;
 }

@@ -25,14 +25,15 @@ export interface Metrics {
   readonly rejections: Counter<'code'>;
   readonly cancels: Counter<'reason'>;
   readonly staleContext: Counter;
-  readonly queueDepth: Gauge<'queue'>;
+  /** By queue and world (a server may host several). */
+  readonly queueDepth: Gauge<'queue' | 'world'>;
   readonly backpressureCloses: Counter;
   readonly logAppendSeconds: Histogram;
   readonly logSyncSeconds: Histogram;
   /** Segments deleted by compaction (logRetention 'snapshots'). */
   readonly logSegmentsCompacted: Counter;
-  /** Where worldline_log_disk_bytes reads the log directory's size from at each scrape (set by the world host). */
-  logDiskBytes: (() => Promise<{ segments: number; snapshots: number }>) | undefined;
+  /** Where worldline_log_disk_bytes reads each world's log directory size from at each scrape (set by its world host). */
+  readonly logDiskBytes: Map<string, () => Promise<{ segments: number; snapshots: number }>>;
   readonly sessions: Gauge<'codec'>;
   readonly securityEvents: Counter<'event'>;
   readonly framesSent: Counter<'codec'>;
@@ -73,7 +74,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const intents = new Counter({ name: 'worldline_intents_total', help: 'Intents by outcome', labelNames: ['outcome'] as const, registers: r });
   const pendingSent = new Map<string, SentCount>();
   const m: Metrics = {
-    logDiskBytes: undefined,
+    logDiskBytes: new Map(),
     registry,
     intents,
     intentOutcome: { accepted: intents.labels('accepted'), duplicate: intents.labels('duplicate'), rejected: intents.labels('rejected'), cancelled: intents.labels('cancelled') },
@@ -84,7 +85,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     rejections: new Counter({ name: 'worldline_intent_rejections_total', help: 'Rejected intents by error code name', labelNames: ['code'], registers: r }),
     cancels: new Counter({ name: 'worldline_cancels_total', help: 'Generation cancels by reason', labelNames: ['reason'], registers: r }),
     staleContext: new Counter({ name: 'worldline_stale_context_total', help: 'Intents rejected as STALE_CONTEXT (rate() gives the stale-context rate)', registers: r }),
-    queueDepth: new Gauge({ name: 'worldline_queue_depth', help: 'Items waiting in a queue', labelNames: ['queue'], registers: r }),
+    queueDepth: new Gauge({ name: 'worldline_queue_depth', help: 'Items waiting in a queue', labelNames: ['queue', 'world'], registers: r }),
     backpressureCloses: new Counter({ name: 'worldline_backpressure_closes_total', help: 'Sockets closed because their send buffer passed the limit', registers: r }),
     logAppendSeconds: new Histogram({ name: 'worldline_log_append_seconds', help: 'Per group commit: from its first append to its durable acknowledgement (the longest wait in the group)', buckets: IO_BUCKETS, registers: r }),
     logSyncSeconds: new Histogram({ name: 'worldline_log_fsync_seconds', help: 'Duration of each fsync/fdatasync of the log', buckets: IO_BUCKETS, registers: r }),
@@ -117,14 +118,18 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   };
   new Gauge({
     name: 'worldline_log_disk_bytes',
-    help: "Size of the world's log directory by kind of file (segments, snapshots), read at each scrape",
-    labelNames: ['kind'] as const,
+    help: "Size of each world's log directory by kind of file (segments, snapshots), read at each scrape",
+    labelNames: ['kind', 'world'] as const,
     registers: r,
     async collect() {
-      const d = await m.logDiskBytes?.();
-      if (!d) return;
-      this.set({ kind: 'segments' }, d.segments);
-      this.set({ kind: 'snapshots' }, d.snapshots);
+      const worlds = [...m.logDiskBytes];
+      const sizes = await Promise.all(worlds.map(([, read]) => read()));
+      this.reset();
+      sizes.forEach((d, i) => {
+        const world = worlds[i]![0];
+        this.set({ kind: 'segments', world }, d.segments);
+        this.set({ kind: 'snapshots', world }, d.snapshots);
+      });
     },
   });
   return m;

@@ -14,22 +14,32 @@ import type { Quarantine } from './rate-limit.js';
 import type { WorldHost } from './world-host.js';
 import { errorStatus, writeJson, type Cors } from './http.js';
 
-export interface RestDeps {
+/** A hosted world as REST reaches it: its host and its sessions' quarantine. */
+export interface RestWorld {
   readonly host: WorldHost;
+  /** The WebSocket sessions' quarantine of this world: an agent quarantined there is refused here too. */
+  readonly quarantine?: Quarantine;
+}
+
+export interface RestDeps {
+  /** The hosted world of an id in the path, or undefined. */
+  readonly worlds: (worldId: string) => RestWorld | undefined;
+  /** The hosted worlds' ids, for the error that answers an unknown one. */
+  readonly hosted: string;
   readonly auth: Authenticator;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly now: () => number;
   readonly maxBody: number;
   readonly isReady: () => boolean;
-  /** The WebSocket sessions' quarantine: an agent quarantined there is refused here too. */
-  readonly quarantine?: Quarantine;
   /** Origins whose browser pages may call these endpoints (none when absent). */
   readonly cors?: Cors;
 }
 
 interface Request {
   readonly params: string[];
+  /** The world named by the path's first segment. */
+  readonly world: RestWorld;
   readonly query: URLSearchParams;
   readonly token: string | undefined;
   /** Aborted when the client goes away. */
@@ -89,9 +99,6 @@ const obj = (v: unknown, what: string): Record<string, unknown> => {
 };
 
 export function registerRest(app: TemplatedApp, deps: RestDeps): void {
-  const { host } = deps;
-  const rt = host.runtime;
-
   /** Wraps an async handler: abort tracking, auth, typed errors as JSON with the catalogue's status. */
   const route = (paramCount: number, needsBody: boolean, fn: (req: Request, body: unknown, principal: Principal) => Promise<unknown>) => (res: HttpResponse, req: HttpRequest): void => {
     const state = trackAbort(res);
@@ -114,9 +121,10 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
           throw new WorldlineError('MALFORMED_FRAME', `path segment ${JSON.stringify(p.slice(0, 40))} is not valid percent-encoded UTF-8`);
         }
       });
-      if (params[0] !== host.opts.worldId) throw new WorldlineError('INVALID_AGENT_ID', `no world ${JSON.stringify(params[0])} here`);
+      const world = deps.worlds(params[0] as string);
+      if (!world) throw new WorldlineError('INVALID_AGENT_ID', `no world ${JSON.stringify(params[0])} here; this server hosts ${deps.hosted}`, { world: params[0] });
       const principal = await deps.auth.authenticate(token);
-      return fn({ params, query, token, signal: state.controller.signal }, await body, principal);
+      return fn({ params, world, query, token, signal: state.controller.signal }, await body, principal);
     })().then(
       (out) => !state.aborted && writeJson(res, '200 OK', out, allowOrigin),
       (err: unknown) => {
@@ -135,10 +143,10 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     app.options('/v1/worlds/*', (res, req) => cors.preflight(res, req.getHeader('origin')));
   }
 
-  const check = (p: Principal, action: Action, agentId: string | undefined): void => {
-    authorize(p, { tenant: host.opts.tenant, world: host.opts.worldId, agentId }, action, deps.now());
+  const check = (w: RestWorld, p: Principal, action: Action, agentId: string | undefined): void => {
+    authorize(p, { tenant: w.host.opts.tenant, world: w.host.opts.worldId, agentId }, action, deps.now());
     // As on the WebSocket: a quarantined agent or token is refused, and nobody acts for a quarantined agent.
-    deps.quarantine?.refuseIfQuarantined(p, action === 'act', agentId, deps.now());
+    w.quarantine?.refuseIfQuarantined(p, action === 'act', agentId, deps.now());
   };
 
   const agentOf = (p: Principal, b: Record<string, unknown>): string => {
@@ -147,10 +155,11 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     return a;
   };
 
-  app.post('/v1/worlds/:worldId/intents', route(1, true, async (_r, raw, p) => {
+  app.post('/v1/worlds/:worldId/intents', route(1, true, async (r, raw, p) => {
     const b = obj(raw, 'body');
     const agentId = agentOf(p, b);
-    check(p, 'act', agentId);
+    check(r.world, p, 'act', agentId);
+    const rt = r.world.host.runtime;
     await rt.registerAgent(agentId, { tenant: p.tenant });
     const i = obj(b['intent'], 'intent');
     return rt.submit({ ...i, agent_id: agentId });
@@ -158,20 +167,22 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
 
   app.post('/v1/worlds/:worldId/intents/:reqId/cancel', route(2, true, async (r, raw, p) => {
     const agentId = agentOf(p, obj(raw, 'body'));
-    check(p, 'act', agentId);
-    return rt.cancel(agentId, r.params[1]!);
+    check(r.world, p, 'act', agentId);
+    return r.world.host.runtime.cancel(agentId, r.params[1]!);
   }));
 
-  app.post('/v1/worlds/:worldId/emit', route(1, true, async (_r, raw, p) => {
-    check(p, 'emit', undefined);
+  app.post('/v1/worlds/:worldId/emit', route(1, true, async (r, raw, p) => {
+    check(r.world, p, 'emit', undefined);
     const b = obj(raw, 'body');
     if (typeof b['kind'] !== 'string') throw new WorldlineError('INVALID_INTENT', 'emit needs a string kind');
-    return rt.emit({ kind: b['kind'], payload: (b['payload'] ?? null) as JsonValue, source_id: `${p.role}:${p.agent ?? 'rest'}`, priority: typeof b['priority'] === 'number' ? b['priority'] : 0 });
+    return r.world.host.runtime.emit({ kind: b['kind'], payload: (b['payload'] ?? null) as JsonValue, source_id: `${p.role}:${p.agent ?? 'rest'}`, priority: typeof b['priority'] === 'number' ? b['priority'] : 0 });
   }));
 
   app.get('/v1/worlds/:worldId/agents/:agentId/observe', route(2, false, async (r, _b, p) => {
     const agentId = r.params[1]!;
-    check(p, 'observe', agentId);
+    check(r.world, p, 'observe', agentId);
+    const host = r.world.host;
+    const rt = host.runtime;
     const afterText = r.query.get('after');
     const timeoutMs = Math.min(Math.max(Number(r.query.get('timeout_ms') ?? 25_000) || 0, 0), 60_000);
     const after = afterText === null ? undefined : Number(afterText);

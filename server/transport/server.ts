@@ -9,7 +9,7 @@ import { Cors, errorStatus, writeJson } from './http.js';
 import { loadWorld } from '../worlds/index.js';
 import type { WorldDefinition } from '../core/index.js';
 import { negotiateSubprotocol, SUBPROTOCOLS, type Frame, type Subprotocol } from '../protocol/index.js';
-import type { Config } from '../config.js';
+import { hostedWorlds, idProblem, type Config } from '../config.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { createMetrics, type Metrics } from '../obs/metrics.js';
 import { createAuthenticator, type Authenticator } from './auth.js';
@@ -22,6 +22,7 @@ import { CloseCode, Session } from './session.js';
 import { registerRest } from './rest.js';
 
 interface SocketData {
+  readonly worldId: string;
   readonly subprotocol: Subprotocol;
   /** The query token, verified after open (see the upgrade handler for why not before). */
   readonly token: string | undefined;
@@ -30,17 +31,36 @@ interface SocketData {
   closed: boolean;
 }
 
+/** One world a running server hosts. */
+export interface ServedWorld {
+  readonly id: string;
+  readonly tenant: string;
+  readonly host: WorldHost;
+  /** ws[s]://host:port/v1/worlds/{id}/ws */
+  readonly wsUrl: string;
+}
+
 export interface RunningServer {
   readonly port: number;
+  /** The first (or only) world's host. */
   readonly host: WorldHost;
+  /** Every hosted world, in the order configured. */
+  readonly worlds: readonly ServedWorld[];
   readonly auth: Authenticator;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  /** ws://host:port/v1/worlds/{worldId}/ws */
+  /** The first (or only) world's ws://host:port/v1/worlds/{worldId}/ws */
   readonly wsUrl: string;
   readonly httpUrl: string;
-  /** Readiness 503, stop accepting, close sockets with going-away, flush and close the log. */
+  /** Readiness 503, stop accepting, close sockets with going-away, flush and close every world's log. */
   shutdown(reason?: string): Promise<void>;
+}
+
+/** A world defined in code for startServer, with its id (default: its name) and tenant (default: cfg.tenant). */
+export interface WorldInCode {
+  readonly world: WorldDefinition;
+  readonly id?: string;
+  readonly tenant?: string;
 }
 
 export interface ServerDeps {
@@ -49,41 +69,87 @@ export interface ServerDeps {
   readonly now?: () => number;
   /** The world to host, defined in code (defineWorld); cfg.world is then not looked up, and the world id is its name unless cfg.worldId is set. */
   readonly world?: WorldDefinition;
+  /** Several worlds defined in code; cfg.world, cfg.worldId and cfg.worlds are then not used. */
+  readonly worlds?: readonly WorldInCode[];
 }
 
-/** Starts a server for the configured world; resolves once it listens. */
+/** The worlds to host: from code (deps.worlds, deps.world) or from the configuration (worlds, or world). */
+async function worldsToHost(cfg: Config, deps: ServerDeps): Promise<Array<{ id: string; tenant: string; world: WorldDefinition }>> {
+  let out: Array<{ id: string; tenant: string; world: WorldDefinition }>;
+  if (deps.worlds) {
+    out = deps.worlds.map((w) => ({ id: w.id ?? w.world.name, tenant: w.tenant ?? cfg.tenant, world: w.world }));
+  } else if (deps.world) {
+    // A world given in code is named by itself unless worldId was set (left alone, it defaulted to cfg.world).
+    out = [{ id: cfg.worldId === cfg.world ? deps.world.name : cfg.worldId, tenant: cfg.tenant, world: deps.world }];
+  } else {
+    out = [];
+    for (const w of hostedWorlds(cfg)) out.push({ id: w.id, tenant: w.tenant, world: await loadWorld(w.world) });
+  }
+  if (out.length === 0) throw new WorldlineError('CONFIG_INVALID', 'no world to host: give world, or worlds, or a world in code');
+  const ids = new Set<string>();
+  for (const w of out) {
+    const problem = idProblem('world id', w.id);
+    if (problem !== undefined) throw new WorldlineError('CONFIG_INVALID', problem);
+    if (ids.has(w.id)) throw new WorldlineError('CONFIG_INVALID', `two worlds have the id ${JSON.stringify(w.id)}: give each its own id`);
+    ids.add(w.id);
+  }
+  return out;
+}
+
+/** Starts a server for the configured worlds; resolves once it listens. */
 export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<RunningServer> {
   const uws = loadNativeUws();
   const logger = deps.logger ?? createLogger({ level: cfg.logLevel, redact: cfg.logRedact });
   const metrics = deps.metrics ?? createMetrics();
   const now = deps.now ?? Date.now;
-  // A world given in code (deps.world) wins; else cfg.world names a built-in world or a module file.
-  const named = deps.world ?? (await loadWorld(cfg.world));
-  // A world given in code is named by itself unless worldId was set (left alone, it defaulted to cfg.world).
-  const worldId = deps.world && cfg.worldId === cfg.world ? deps.world.name : cfg.worldId;
-  // snapshotEvery, when set, replaces the world's own snapshot policy.
-  const snapshotted = cfg.snapshotEvery >= 0 ? { ...named, policies: { ...named.policies, snapshotEvery: cfg.snapshotEvery } } : named;
+  const toHost = await worldsToHost(cfg, deps);
   // The intent quotas (per agent, of every class; per tenant), with bursts of twice the rate like the frame limit.
   const quota = (rate: number): { rate: number; burst: number } => ({ rate, burst: 2 * rate });
-  const world = {
-    ...snapshotted,
-    policies: {
-      ...snapshotted.policies,
-      agentClasses: Object.fromEntries(Object.entries(snapshotted.policies.agentClasses).map(([name, c]) => [name, { ...c, quota: quota(cfg.intentsPerSecondPerAgent) }])),
-      tenantQuota: quota(cfg.intentsPerSecondPerTenant),
-    },
+  const configured = (named: WorldDefinition): WorldDefinition => {
+    // snapshotEvery, when set, replaces the world's own snapshot policy.
+    const snapshotted = cfg.snapshotEvery >= 0 ? { ...named, policies: { ...named.policies, snapshotEvery: cfg.snapshotEvery } } : named;
+    return {
+      ...snapshotted,
+      policies: {
+        ...snapshotted.policies,
+        agentClasses: Object.fromEntries(Object.entries(snapshotted.policies.agentClasses).map(([name, c]) => [name, { ...c, quota: quota(cfg.intentsPerSecondPerAgent) }])),
+        tenantQuota: quota(cfg.intentsPerSecondPerTenant),
+      },
+    };
   };
   const auth = createAuthenticator({ ...cfg, authMode: cfg.authMode as 'jwt' | 'tokens' }, now);
   const tls = checkTls(cfg, now());
   for (const w of tls.warnings) logger.warn(w);
-  const host = await WorldHost.open({
-    world, worldId, tenant: cfg.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
-    segmentBytes: cfg.segmentBytes, tickMs: cfg.tickMs, resumeTail: cfg.resumeTail, logRetention: cfg.logRetention as 'all' | 'snapshots', ...(cfg.checkpointKeyFile ? { checkpointKeyFile: cfg.checkpointKeyFile, checkpointEvery: cfg.checkpointEvery } : {}),
-    engineDisconnect: cfg.engineDisconnect as 'pause' | 'wall-time',
-    logger, metrics,
-  });
-  const quarantine = new Quarantine(cfg.quarantineAfter, cfg.quarantineSec * 1000, cfg.quarantineWindowSec * 1000);
-  const sessionDeps = { host, auth, quarantine, logger, metrics, messagesPerSecond: cfg.messagesPerSecond, now, helloTimeoutMs: cfg.helloTimeoutSec * 1000 };
+  // Each world has its own log, tick loop, quarantine and logger fields; they share the port, auth and metrics.
+  const hosts = new Map<string, WorldHost>();
+  // Every world is closed even when one fails to; the first failure is then thrown.
+  const closeAll = async (): Promise<void> => {
+    const results = await Promise.allSettled([...hosts.values()].map((h) => h.close()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+  try {
+    for (const w of toHost) {
+      hosts.set(w.id, await WorldHost.open({
+        world: configured(w.world), worldId: w.id, tenant: w.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
+        segmentBytes: cfg.segmentBytes, tickMs: cfg.tickMs, resumeTail: cfg.resumeTail, logRetention: cfg.logRetention as 'all' | 'snapshots', ...(cfg.checkpointKeyFile ? { checkpointKeyFile: cfg.checkpointKeyFile, checkpointEvery: cfg.checkpointEvery } : {}),
+        engineDisconnect: cfg.engineDisconnect as 'pause' | 'wall-time',
+        logger: toHost.length > 1 ? logger.child({ world: w.id }) : logger, metrics,
+      }));
+    }
+  } catch (err) {
+    await closeAll().catch(() => {});
+    throw err;
+  }
+  const first = hosts.get((toHost[0] as { id: string }).id) as WorldHost;
+  // Per world: agent ids are only unique within a world, and one world's violations do not lock anyone out of another.
+  const sessionDeps = new Map([...hosts].map(([id, host]) => [id, {
+    host, auth, quarantine: new Quarantine(cfg.quarantineAfter, cfg.quarantineSec * 1000, cfg.quarantineWindowSec * 1000),
+    logger: host.opts.logger, metrics, messagesPerSecond: cfg.messagesPerSecond, now, helloTimeoutMs: cfg.helloTimeoutSec * 1000,
+  }]));
+  const healthy = (): boolean => [...hosts.values()].every((h) => h.healthy);
+  const hostedList = [...hosts.keys()].join(', ');
+  const noWorld = (worldId: string): WorldlineError => new WorldlineError('INVALID_AGENT_ID', `no world ${JSON.stringify(worldId)} here; this server hosts ${hostedList}`, { world: worldId });
   const sockets = new Set<WebSocket<SocketData>>();
   const perIp = new Map<string, number>();
   const clients = new ClientAddresses(cfg.trustProxy);
@@ -94,11 +160,15 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   try {
     app = tls.files ? uws.SSLApp(tls.files) : uws.App();
   } catch (err) {
-    await host.close();
+    await closeAll().catch(() => {});
     throw new WorldlineError('CONFIG_INVALID', `the listener could not be set up (${(err as Error).message}); check tlsCertFile and tlsKeyFile`);
   }
   app.get('/livez', (res) => writeJson(res, '200 OK', { status: 'ok' }));
-  app.get('/readyz', (res) => writeJson(res, ready && host.healthy ? '200 OK' : '503 Service Unavailable', { status: ready && host.healthy ? 'ready' : draining ? 'draining' : host.healthy ? 'starting' : 'failed' }));
+  app.get('/readyz', (res) => {
+    const ok = healthy();
+    const status = ready && ok ? 'ready' : draining ? 'draining' : ok ? 'starting' : 'failed';
+    writeJson(res, ready && ok ? '200 OK' : '503 Service Unavailable', hosts.size === 1 ? { status } : { status, worlds: Object.fromEntries([...hosts].map(([id, h]) => [id, h.healthy ? 'ok' : 'failed'])) });
+  });
   app.get('/metrics', (res) => {
     let aborted = false;
     res.onAborted(() => (aborted = true));
@@ -108,7 +178,13 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       if (!aborted) writeJson(res, '500 Internal Server Error', { error: 'metrics failed' });
     });
   });
-  registerRest(app, { host, auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, quarantine, ...(cfg.corsOrigins.length > 0 ? { cors: new Cors(cfg.corsOrigins) } : {}) });
+  registerRest(app, {
+    worlds: (id) => {
+      const d = sessionDeps.get(id);
+      return d && { host: d.host, quarantine: d.quarantine };
+    },
+    hosted: hostedList, auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, ...(cfg.corsOrigins.length > 0 ? { cors: new Cors(cfg.corsOrigins) } : {}),
+  });
 
   app.ws<SocketData>('/v1/worlds/:worldId/ws', {
     maxPayloadLength: cfg.maxPayloadLength,
@@ -128,7 +204,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         metrics.securityEvents.inc({ event: 'upgrade-refused' });
         writeJson(res, errorStatus(err), { error: err.toJSON() });
       };
-      if (worldId !== host.opts.worldId) return refuse(new WorldlineError('INVALID_AGENT_ID', `no world ${JSON.stringify(worldId)} here; this server hosts ${host.opts.worldId}`));
+      if (!hosts.has(worldId)) return refuse(noWorld(worldId));
       if (!ready) return refuse(new WorldlineError('LOG_CLOSED', draining ? 'server is shutting down: reconnect to another instance or retry shortly' : 'server is starting: retry shortly'));
       const subprotocol = negotiateSubprotocol(offered);
       if (!subprotocol) return refuse(new WorldlineError('SCHEMA_VERSION_MISMATCH', `offer one of the subprotocols ${SUBPROTOCOLS.join(', ')} in Sec-WebSocket-Protocol`));
@@ -138,13 +214,14 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       // asynchronously upgraded socket can close it; fixed upstream in uWebSockets PR #1929), so the upgrade
       // itself stays synchronous.
       if (token !== undefined && !auth.plausible(token)) return refuse(new WorldlineError('UNAUTHORIZED', 'the token query parameter is not a token this server accepts'));
-      res.upgrade<SocketData>({ subprotocol, token, ip, session: undefined, closed: false }, key, subprotocol, extensions, context);
+      res.upgrade<SocketData>({ worldId, subprotocol, token, ip, session: undefined, closed: false }, key, subprotocol, extensions, context);
     },
     open: (ws) => {
       const d = ws.getUserData();
       sockets.add(ws);
       perIp.set(d.ip, (perIp.get(d.ip) ?? 0) + 1);
-      const codec = host.codecs[d.subprotocol];
+      const deps = sessionDeps.get(d.worldId)!;
+      const codec = deps.host.codecs[d.subprotocol];
       // Counted in plain numbers per codec, added to the frames and bytes counters at each scrape.
       const sentCount = metrics.sent(d.subprotocol);
       d.session = new Session(codec, {
@@ -197,7 +274,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
           d.closed = true;
           ws.cork(() => ws.end(code, reason));
         },
-      }, sessionDeps, d.token === undefined ? undefined : auth.authenticate(d.token));
+      }, deps, d.token === undefined ? undefined : auth.authenticate(d.token));
     },
     message: (ws, message, isBinary) => {
       const d = ws.getUserData();
@@ -223,18 +300,19 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
     app.listen(cfg.host, cfg.port, (s) => (s ? resolve(s) : reject(new WorldlineError('CONFIG_INVALID', `cannot listen on ${cfg.host}:${cfg.port} (in use, or not allowed)`))));
   }).catch(async (err: unknown) => {
-    await host.close();
+    await closeAll().catch(() => {});
     throw err;
   });
   const port = uws.us_socket_local_port(listenSocket as never);
   ready = true;
   const base = `${cfg.host}:${port}`;
-  logger.info({ port, world: worldId, durability: cfg.durability, auth: auth.mode }, `worldline listening on ${base}`);
+  logger.info({ port, worlds: [...hosts.keys()], durability: cfg.durability, auth: auth.mode }, `worldline listening on ${base}`);
+  const worlds: ServedWorld[] = [...hosts].map(([id, host]) => ({ id, tenant: host.opts.tenant, host, wsUrl: `${tls.files ? 'wss' : 'ws'}://${base}/v1/worlds/${encodeURIComponent(id)}/ws` }));
 
   let shuttingDown: Promise<void> | undefined;
   return {
-    port, host, auth, metrics, logger,
-    wsUrl: `${tls.files ? 'wss' : 'ws'}://${base}/v1/worlds/${worldId}/ws`,
+    port, host: first, worlds, auth, metrics, logger,
+    wsUrl: (worlds[0] as ServedWorld).wsUrl,
     httpUrl: `${tls.files ? 'https' : 'http'}://${base}`,
     shutdown(reason = 'server shutting down: reconnect and resume from your last view_seq') {
       shuttingDown ??= (async () => {
@@ -249,8 +327,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
             ws.end(CloseCode.GOING_AWAY, reason);
           }
         }
-        await host.close();
-        logger.info({ world: worldId, lastSeq: host.log.lastSeq }, 'shut down cleanly');
+        await closeAll();
+        for (const h of hosts.values()) logger.info({ world: h.opts.worldId, lastSeq: h.log.lastSeq }, 'shut down cleanly');
       })();
       return shuttingDown;
     },

@@ -158,6 +158,7 @@ export class WorldHost {
 
   private constructor(readonly opts: WorldHostOptions, readonly log: EventLog, runtime: WorldRuntime, private readonly history: ResumeHistory) {
     this.runtime = runtime;
+    this.queueDepth = opts.metrics.queueDepth.labels('intents', opts.worldId);
     this.codecs = createWorldCodecs();
     // The binary codecs share the world's path table, so one binary fragment serves msgpack and proto sessions alike:
     // one cache for both, so a change is encoded once per tick for all binary sessions, not once per codec.
@@ -199,11 +200,13 @@ export class WorldHost {
         }),
       );
       this.engine.onEffects(d.effects);
-      opts.metrics.queueDepth.set({ queue: 'intents' }, runtime.pendingIntents);
+      this.queueDepth.set(runtime.pendingIntents);
     });
   }
 
   private readonly deliveryChildren = new Map<Subprotocol, { observe(v: number): void }>();
+  /** This world's intent queue depth gauge (resolved once). */
+  private readonly queueDepth: { set(v: number): void };
 
   /** The delivery histogram's child for a codec (resolved once: observing through it skips label hashing). */
   private deliveryHist(codec: Subprotocol): { observe(v: number): void } {
@@ -251,7 +254,7 @@ export class WorldHost {
       });
       const host = (opened = new WorldHost(opts, log, runtime, history));
       const disk = new DiskUsage(dir);
-      m.logDiskBytes = () => disk.read();
+      m.logDiskBytes.set(opts.worldId, () => disk.read());
       // A log kept whole until now (the policy just turned on) is cut back at once, not at the next snapshot.
       host.compact();
       host.start();
@@ -478,5 +481,6 @@ export class WorldHost {
     }
     await this.compacting;
     await this.log.close();
+    this.opts.metrics.logDiskBytes.delete(this.opts.worldId);
   }
 }

@@ -69,6 +69,22 @@ describe("the package's public API", () => {
     });
   });
 
+  it('several worlds defined in code, served with startServer(cfg, { worlds }): each with its id, tenant and own state', async () => {
+    const spec = (await import(fixture('market.mjs'))).default as api.WorldSpec;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-api-'));
+    const srv = await startServer(loadConfig({ env: {}, overrides: { port: 0, dataDir: dir, logLevel: 'silent', tickMs: 10 } }), { worlds: [{ world: defineWorld(spec) }, { world: defineWorld(spec), id: 'bazaar', tenant: 'acme' }] });
+    try {
+      expect(srv.worlds.map((w) => [w.id, w.tenant])).toEqual([['market', 'default'], ['bazaar', 'acme']]);
+      // A trade in market leaves bazaar's stall as it was.
+      expect(await trade(srv, 2)).toEqual({ status: 'accepted', apples: 2, coins: 1 });
+      expect(srv.worlds[1]!.host.runtime.state().entities['stall']?.['apples']).toBe(3);
+      await expect(startServer(loadConfig({ env: {}, overrides: { port: 0, dataDir: dir, logLevel: 'silent' } }), { worlds: [{ world: defineWorld(spec) }, { world: defineWorld(spec) }] })).rejects.toThrow(/two worlds have the id "market"/);
+    } finally {
+      await srv.shutdown();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a world module served by file name (worldline serve --world ./market.mjs): its id is the file name, and replay takes the file too', async () => {
     await withServed({ world: fixture('market.mjs') }, undefined, async (srv, dir) => {
       expect(srv.wsUrl).toMatch(/\/v1\/worlds\/market\/ws$/);

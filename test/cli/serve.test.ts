@@ -2,11 +2,12 @@
  * `worldline serve`'s first lines: where it listens, and development tokens only while nothing but this machine can
  * reach it (beyond loopback, its output is likely kept in logs, and an admin token there is a key left lying about).
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runServe } from '../../server/cli/serve.js';
+import { runServe, runToken } from '../../server/cli/serve.js';
 
 async function serveOutput(overrides: Record<string, unknown>): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-serve-'));
@@ -33,6 +34,61 @@ describe('worldline serve', () => {
     expect(out).toMatch(/^worldline serving world "default" at ws:\/\/0\.0\.0\.0:\d+\//);
     expect(out).toMatch(/tokens: npx worldline token --agent NAME .* \(none printed: the server listens on 0\.0\.0\.0\)/);
     expect(out).not.toMatch(/ey[A-Za-z0-9_-]{10,}\./);
+  });
+
+  it('several worlds: the URL and tenant of each, and tokens for each', async () => {
+    const out = await serveOutput({ worlds: ['north=default', 'acme/talk=conversation'] });
+    expect(out).toMatch(/^worldline serving world "north" \(tenant default\) at ws:\/\/127\.0\.0\.1:\d+\/v1\/worlds\/north\/ws/m);
+    expect(out).toMatch(/^worldline serving world "talk" \(tenant acme\) at ws:\/\/127\.0\.0\.1:\d+\/v1\/worlds\/talk\/ws/m);
+    const tokens = [...out.matchAll(/dev token, agent "agent-1" \(24 h\): (ey\S+)/g)].map((m) => JSON.parse(Buffer.from(m[1]!.split('.')[1]!, 'base64url').toString()) as Record<string, string>);
+    expect(tokens.map((t) => [t['tenant'], t['world']])).toEqual([['default', 'north'], ['acme', 'talk']]);
+    expect(out).toMatch(/more tokens: npx worldline token --agent NAME .* --world ID/);
+  });
+
+  it('the command line: --world given twice hosts both (a module among them), and SIGTERM closes both', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-serve-cli-'));
+    const repo = path.resolve(import.meta.dirname, '../..');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/arena/serve-entry.ts', 'serve', '--world', 'north=default', '--world', './test/fixtures/worlds/market.mjs', '--port', '0', '--data', dir], { cwd: repo, env: { ...process.env, WORLDLINE_LOG_LEVEL: 'warn' } });
+    try {
+      let out = '';
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no URLs within 30 s: ${out}`)), 30_000);
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (/health:/.test(out)) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        child.once('exit', () => reject(new Error(`exited early: ${out}`)));
+      });
+      expect(out).toMatch(/serving world "north" \(tenant default\) at ws:\/\/127\.0\.0\.1:\d+\/v1\/worlds\/north\/ws/);
+      expect(out).toMatch(/serving world "market" \(tenant default\) at ws:\/\/127\.0\.0\.1:\d+\/v1\/worlds\/market\/ws/);
+      const code = new Promise((resolve) => child.once('exit', (c, sig) => resolve(c ?? sig)));
+      child.kill('SIGTERM');
+      expect(await code).toBe(0);
+      expect(fs.readdirSync(path.join(dir, 'worlds')).sort()).toEqual(['market', 'north']);
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('token --world picks a hosted world by id, with its tenant; without it, the first world', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-token-'));
+    const claims = async (world: string | undefined): Promise<Record<string, string>> => {
+      const lines: string[] = [];
+      expect(await runToken({ agent: 'bob', world, overrides: { dataDir: dir, worlds: ['north=default', 'acme/talk=conversation'] } }, { out: (l) => lines.push(l), err: (l) => lines.push(l) })).toBe(0);
+      return JSON.parse(Buffer.from(lines[0]!.split('.')[1]!, 'base64url').toString()) as Record<string, string>;
+    };
+    try {
+      expect(await claims('talk')).toMatchObject({ tenant: 'acme', world: 'talk', agent: 'bob', role: 'agent' });
+      expect(await claims(undefined)).toMatchObject({ tenant: 'default', world: 'north' });
+      expect(await claims('elsewhere')).toMatchObject({ tenant: 'default', world: 'elsewhere' });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('with a static token file: where it listens is still printed', async () => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_KEYS, loadConfig } from '../../server/config.js';
+import { CONFIG_KEYS, hostedWorlds, loadConfig, parseHostedWorld } from '../../server/config.js';
 import { isWorldlineError } from '../../server/errors.js';
 
 const fail = (fn: () => unknown): string => {
@@ -47,6 +47,24 @@ describe('config', () => {
     for (const bad of [{ worldId: '../etc' }, { worldId: '..' }, { worldId: 'a b' }, { world: './my world.mjs' }, { worldId: 'x'.repeat(65) }]) {
       expect(() => loadConfig({ env: {}, overrides: bad })).toThrow(/config worldId .* must be 1-64 of A-Z a-z 0-9 _ \. - since it names the world in URLs and its data folder; set worldId/);
     }
+  });
+
+  it('reads worlds entries as [TENANT/][ID=]WORLD, and refuses ids that collide or cannot name a folder', () => {
+    expect(parseHostedWorld('arena', 't')).toEqual({ id: 'arena', tenant: 't', world: 'arena' });
+    expect(parseHostedWorld('lobby=default', 't')).toEqual({ id: 'lobby', tenant: 't', world: 'default' });
+    expect(parseHostedWorld('acme/market=./sims/market.mjs', 't')).toEqual({ id: 'market', tenant: 'acme', world: './sims/market.mjs' });
+    // A module path alone is named after its file, and a '=' or '/' inside a path is not read as a prefix.
+    expect(parseHostedWorld('./sims/market.mjs', 't')).toEqual({ id: 'market', tenant: 't', world: './sims/market.mjs' });
+    expect(parseHostedWorld('./a=b/w.mjs', 't')).toEqual({ id: 'w', tenant: 't', world: './a=b/w.mjs' });
+    const cfg = loadConfig({ env: { WORLDLINE_WORLDS: 'north=default, acme/talk=conversation' } });
+    expect(hostedWorlds(cfg)).toEqual([{ id: 'north', tenant: 'default', world: 'default' }, { id: 'talk', tenant: 'acme', world: 'conversation' }]);
+    // Without worlds: the one world of world, worldId and tenant.
+    expect(hostedWorlds(loadConfig({ env: {}, overrides: { world: 'arena', tenant: 'x' } }))).toEqual([{ id: 'arena', tenant: 'x', world: 'arena' }]);
+    expect(fail(() => loadConfig({ env: {}, overrides: { worlds: ['default', 'default'] } }))).toMatch(/two worlds with the id "default"; give each its own ID=, e.g. default-2=default/);
+    expect(fail(() => loadConfig({ env: {}, overrides: { worlds: ['a b=default'] } }))).toMatch(/world id "a b" must be 1-64 of/);
+    expect(fail(() => loadConfig({ env: {}, overrides: { worlds: ['x/../y=default'] } }))).toMatch(/world id "x\/..\/y=default" must be 1-64 of/);
+    expect(fail(() => loadConfig({ env: {}, overrides: { worlds: ['../y=default'] } }))).toMatch(/world id "y=default" must be 1-64 of/);
+    expect(fail(() => loadConfig({ env: {}, overrides: { worlds: ['lobby='] } }))).toMatch(/names no world/);
   });
 
   it('warns about WORLDLINE_* variables that match no key', () => {

@@ -121,7 +121,7 @@ describe('WorldHost tick loop', () => {
         for (let i = 0; i < ticks; i++) await host.runtime.tick();
         await host.caughtUp();
         const text = await metrics.registry.metrics();
-        diskBytes[dir] = Object.fromEntries([...text.matchAll(/^worldline_log_disk_bytes\{kind="(\w+)"\} (\d+)$/gm)].map((x) => [x[1], Number(x[2])]));
+        diskBytes[dir] = Object.fromEntries([...text.matchAll(/^worldline_log_disk_bytes\{kind="(\w+)",world="walk"\} (\d+)$/gm)].map((x) => [x[1], Number(x[2])]));
         return { x: host.runtime.state().entities['a']?.['x'], seq: host.runtime.lastGlobalSeq };
       } finally {
         await host.close();
