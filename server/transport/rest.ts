@@ -26,6 +26,8 @@ export interface RestDeps {
   readonly worlds: (worldId: string) => RestWorld | undefined;
   /** The hosted worlds' ids, for the error that answers an unknown one. */
   readonly hosted: string;
+  /** Every hosted world, for GET /v1/worlds. */
+  readonly all: () => readonly WorldHost[];
   readonly auth: Authenticator;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -100,19 +102,39 @@ const obj = (v: unknown, what: string): Record<string, unknown> => {
 
 export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   /** Wraps an async handler: abort tracking, auth, typed errors as JSON with the catalogue's status. */
+  /** The request's token: `Authorization: Bearer`, else the `token` query parameter. */
+  const tokenOf = (req: HttpRequest, query: URLSearchParams): string | undefined => {
+    const authz = req.getHeader('authorization');
+    return authz.startsWith('Bearer ') ? authz.slice(7) : query.get('token') ?? undefined;
+  };
+
+  /** Writes a handler's outcome: its result as JSON, or its typed error with the catalogue's status. */
+  const respond = (res: HttpResponse, state: RequestState, allowOrigin: string | undefined, outcome: Promise<unknown>): void => {
+    outcome.then(
+      (out) => !state.aborted && writeJson(res, '200 OK', out, allowOrigin),
+      (err: unknown) => {
+        if (state.aborted) return;
+        const e = isWorldlineError(err) ? err : new WorldlineError('DATABASE_ERROR', 'internal error; the request was not applied');
+        if (!isWorldlineError(err)) deps.logger.error({ err }, 'REST handler failed');
+        if (e.codeName === 'UNAUTHORIZED' || e.codeName === 'FORBIDDEN' || e.codeName === 'TENANT_ISOLATION_VIOLATION') deps.metrics.securityEvents.inc({ event: 'rest-denied' });
+        writeJson(res, errorStatus(e), { error: e.toJSON() }, allowOrigin);
+      },
+    );
+  };
+
+  /** Wraps an async handler of a world's path: abort tracking, the world, auth, typed errors as JSON. */
   const route = (paramCount: number, needsBody: boolean, fn: (req: Request, body: unknown, principal: Principal) => Promise<unknown>) => (res: HttpResponse, req: HttpRequest): void => {
     const state = trackAbort(res);
     // uWS hands path parameters over as they are on the wire: percent-decoded below, where a bad escape is a 400.
     const rawParams = Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? '');
     const query = new URLSearchParams(req.getQuery() ?? '');
-    const authz = req.getHeader('authorization');
-    const token = authz.startsWith('Bearer ') ? authz.slice(7) : query.get('token') ?? undefined;
+    const token = tokenOf(req, query);
     const allowOrigin = deps.cors?.allow(req.getHeader('origin'));
     const body = needsBody ? readJson(res, deps.maxBody, state) : Promise.resolve(undefined);
     // A request refused before its body is awaited (not ready, wrong world, bad token) must not leave the body's
     // rejection unhandled: in Node 20 that ends the process. The handler still sees it when it awaits the body.
     body.catch(() => {});
-    (async () => {
+    respond(res, state, allowOrigin, (async () => {
       if (!deps.isReady()) throw new WorldlineError('LOG_CLOSED', 'server is not ready: retry shortly');
       const params = rawParams.map((p) => {
         try {
@@ -125,22 +147,32 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       if (!world) throw new WorldlineError('INVALID_AGENT_ID', `no world ${JSON.stringify(params[0])} here; this server hosts ${deps.hosted}`, { world: params[0] });
       const principal = await deps.auth.authenticate(token);
       return fn({ params, world, query, token, signal: state.controller.signal }, await body, principal);
-    })().then(
-      (out) => !state.aborted && writeJson(res, '200 OK', out, allowOrigin),
-      (err: unknown) => {
-        if (state.aborted) return;
-        const e = isWorldlineError(err) ? err : new WorldlineError('DATABASE_ERROR', 'internal error; the request was not applied');
-        if (!isWorldlineError(err)) deps.logger.error({ err }, 'REST handler failed');
-        if (e.codeName === 'UNAUTHORIZED' || e.codeName === 'FORBIDDEN' || e.codeName === 'TENANT_ISOLATION_VIOLATION') deps.metrics.securityEvents.inc({ event: 'rest-denied' });
-        writeJson(res, errorStatus(e), { error: e.toJSON() }, allowOrigin);
-      },
-    );
+    })());
   };
+
+  // The worlds a token may reach here: its tenant's, and of those its own world unless it is an admin token.
+  app.get('/v1/worlds', (res, req) => {
+    const state = trackAbort(res);
+    const token = tokenOf(req, new URLSearchParams(req.getQuery() ?? ''));
+    respond(res, state, deps.cors?.allow(req.getHeader('origin')), (async () => {
+      if (!deps.isReady()) throw new WorldlineError('LOG_CLOSED', 'server is not ready: retry shortly');
+      const p = await deps.auth.authenticate(token);
+      if (p.expiresAt !== undefined && p.expiresAt <= deps.now()) throw new WorldlineError('UNAUTHORIZED', 'token expired: get a new one');
+      const worlds = deps.all().filter((h) => h.opts.tenant === p.tenant && (p.role === 'admin' || p.world === h.opts.worldId));
+      return {
+        worlds: worlds.map((h) => ({
+          id: h.opts.worldId, world: h.opts.world.name, tenant: h.opts.tenant, healthy: h.healthy,
+          global_seq: h.runtime.lastGlobalSeq, tick: h.runtime.currentTick, ws_path: `/v1/worlds/${encodeURIComponent(h.opts.worldId)}/ws`,
+        })),
+      };
+    })());
+  });
 
   // Browsers ask before a cross-origin POST with a JSON body or a bearer token (a CORS preflight).
   if (deps.cors) {
     const cors = deps.cors;
     app.options('/v1/worlds/*', (res, req) => cors.preflight(res, req.getHeader('origin')));
+    app.options('/v1/worlds', (res, req) => cors.preflight(res, req.getHeader('origin')));
   }
 
   const check = (w: RestWorld, p: Principal, action: Action, agentId: string | undefined): void => {

@@ -183,7 +183,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       const d = sessionDeps.get(id);
       return d && { host: d.host, quarantine: d.quarantine };
     },
-    hosted: hostedList, auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, ...(cfg.corsOrigins.length > 0 ? { cors: new Cors(cfg.corsOrigins) } : {}),
+    hosted: hostedList, all: () => [...hosts.values()], auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, ...(cfg.corsOrigins.length > 0 ? { cors: new Cors(cfg.corsOrigins) } : {}),
   });
 
   app.ws<SocketData>('/v1/worlds/:worldId/ws', {

@@ -108,6 +108,23 @@ describe('one server, several worlds', () => {
     expect((unknown.json['error'] as { message: string }).message).toMatch(/this server hosts north, south, talk/);
   });
 
+  it('GET /v1/worlds lists the worlds a token may reach: its own, or all of its tenant for an admin', async () => {
+    const list = async (t: string | undefined): Promise<{ status: number; ids?: string[]; body: Record<string, unknown> }> => {
+      const res = await fetch(`${srv.httpUrl}/v1/worlds`, t ? { headers: { authorization: `Bearer ${t}` } } : {});
+      const body = (await res.json()) as Record<string, unknown>;
+      return { status: res.status, body, ...(Array.isArray(body['worlds']) ? { ids: (body['worlds'] as Array<{ id: string }>).map((w) => w.id) } : {}) };
+    };
+    const admin = await list(await token(srv, undefined, 'admin', { world: 'north' }));
+    expect(admin.ids).toEqual(['north', 'south']);
+    expect((admin.body['worlds'] as unknown[])[0]).toMatchObject({ id: 'north', world: 'default', tenant: 'default', healthy: true, ws_path: '/v1/worlds/north/ws' });
+    expect(((admin.body['worlds'] as Array<{ global_seq: number }>)[1]!).global_seq).toBe(hostOf(srv, 'south').runtime.lastGlobalSeq);
+    expect((await list(await token(srv, 'nina', 'agent', { world: 'north' }))).ids).toEqual(['north']);
+    expect((await list(await token(srv, undefined, 'admin', { tenant: 'acme', world: 'talk' }))).ids).toEqual(['talk']);
+    const none = await list(undefined);
+    expect(none.status).toBe(401);
+    expect((none.body['error'] as { name: string }).name).toBe('UNAUTHORIZED');
+  });
+
   it('labels the per-world gauges with the world', async () => {
     const text = await (await fetch(`${srv.httpUrl}/metrics`)).text();
     for (const id of ['north', 'south', 'talk']) {
