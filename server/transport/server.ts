@@ -120,7 +120,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const auth = createAuthenticator({ ...cfg, authMode: cfg.authMode as 'jwt' | 'tokens' }, now);
   const tls = checkTls(cfg, now());
   for (const w of tls.warnings) logger.warn(w);
-  // Each world has its own log, tick loop, quarantine and logger fields; they share the port, auth and metrics.
+  // Each world has its own log, tick loop, quarantine and log field (world); they share the port, auth and metrics.
   const hosts = new Map<string, WorldHost>();
   // Every world is closed even when one fails to; the first failure is then thrown.
   const closeAll = async (): Promise<void> => {
@@ -134,7 +134,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         world: configured(w.world), worldId: w.id, tenant: w.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
         segmentBytes: cfg.segmentBytes, tickMs: cfg.tickMs, resumeTail: cfg.resumeTail, logRetention: cfg.logRetention as 'all' | 'snapshots', ...(cfg.checkpointKeyFile ? { checkpointKeyFile: cfg.checkpointKeyFile, checkpointEvery: cfg.checkpointEvery } : {}),
         engineDisconnect: cfg.engineDisconnect as 'pause' | 'wall-time',
-        logger: toHost.length > 1 ? logger.child({ world: w.id }) : logger, metrics,
+        logger, metrics,
       }));
     }
   } catch (err) {
@@ -328,7 +328,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
           }
         }
         await closeAll();
-        for (const h of hosts.values()) logger.info({ world: h.opts.worldId, lastSeq: h.log.lastSeq }, 'shut down cleanly');
+        for (const h of hosts.values()) h.opts.logger.info({ lastSeq: h.log.lastSeq }, 'shut down cleanly');
       })();
       return shuttingDown;
     },

@@ -223,7 +223,9 @@ export class WorldHost {
   }
 
   /** Opens (recovering) the world's log, restores the runtime and starts the tick loop. */
-  static async open(opts: WorldHostOptions): Promise<WorldHost> {
+  static async open(given: WorldHostOptions): Promise<WorldHost> {
+    // Every line this world (and its sessions, through opts.logger) logs names it: a server may host several.
+    const opts: WorldHostOptions = { ...given, logger: given.logger.child({ world: given.worldId }) };
     const dir = path.join(opts.dataDir, 'worlds', opts.worldId);
     const m = opts.metrics;
     // Snapshots are written by the runtime, after open returns: each one lets the log drop what it makes redundant.
@@ -246,7 +248,7 @@ export class WorldHost {
       let restoredDeltas = 0;
       const runtime = await WorldRuntime.open({
         world: opts.world, log, clock: { now: Date.now }, resumeTail: opts.resumeTail ?? DEFAULT_RESUME_TAIL,
-        onSnapshotError: (err) => opts.logger.warn({ err, world: opts.worldId }, 'periodic snapshot not written; the log holds every record, and the next snapshot is tried after snapshotEvery more effects'),
+        onSnapshotError: (err) => opts.logger.warn({ err }, 'periodic snapshot not written; the log holds every record, and the next snapshot is tried after snapshotEvery more effects'),
         onRestoredDeltas: (deltas) => {
           restoredDeltas += deltas.length;
           for (const d of deltas) history.record(d);
@@ -258,7 +260,7 @@ export class WorldHost {
       // A log kept whole until now (the policy just turned on) is cut back at once, not at the next snapshot.
       host.compact();
       host.start();
-      opts.logger.info({ world: opts.worldId, lastSeq: log.lastSeq, globalSeq: runtime.lastGlobalSeq, restoredDeltas }, 'world open');
+      opts.logger.info({ lastSeq: log.lastSeq, globalSeq: runtime.lastGlobalSeq, restoredDeltas }, 'world open');
       return host;
     } catch (err) {
       await log.close();
@@ -278,7 +280,7 @@ export class WorldHost {
       // world then runs slower than the clock, but delivery latency stays bounded instead of growing without end.
       if (this.ticksInFlight >= MAX_TICKS_IN_FLIGHT) {
         this.opts.metrics.tickOverruns.inc();
-        if (this.overrunLogged++ % 100 === 0) this.opts.logger.warn({ world: this.opts.worldId, ticksInFlight: this.ticksInFlight, skipped: this.overrunLogged }, 'tick skipped: the previous ticks are still being committed or delivered (server overloaded)');
+        if (this.overrunLogged++ % 100 === 0) this.opts.logger.warn({ ticksInFlight: this.ticksInFlight, skipped: this.overrunLogged }, 'tick skipped: the previous ticks are still being committed or delivered (server overloaded)');
         return;
       }
       this.ticksInFlight++;
@@ -462,7 +464,7 @@ export class WorldHost {
         const removed = await this.log.compact();
         if (removed.length > 0) this.opts.metrics.logSegmentsCompacted.inc(removed.length);
       } catch (err) {
-        this.opts.logger.warn({ err, world: this.opts.worldId }, 'log compaction failed; the segments stay, and the next snapshot tries again');
+        this.opts.logger.warn({ err }, 'log compaction failed; the segments stay, and the next snapshot tries again');
       }
     });
   }

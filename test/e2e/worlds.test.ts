@@ -64,6 +64,9 @@ describe('one server, several worlds', () => {
     expect(hostOf(srv, 'south').runtime.lastGlobalSeq).toBeGreaterThanOrEqual(s.seq);
     n.c.close();
     s.c.close();
+    // Every world's lines (its sessions' too) name it.
+    expect(srv.logLines.find((l) => l['msg'] === 'session joined' && l['agent_id'] === 'sam')?.['world']).toBe('south');
+    expect(srv.logLines.filter((l) => l['msg'] === 'world open').map((l) => l['world'])).toEqual(['north', 'south', 'talk']);
   });
 
   it('a token reaches only its own world: another world of its tenant is FORBIDDEN, another tenant is TENANT_ISOLATION_VIOLATION', async () => {
