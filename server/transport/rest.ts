@@ -144,7 +144,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
         }
       });
       const world = deps.worlds(params[0] as string);
-      if (!world) throw new WorldlineError('INVALID_AGENT_ID', `no world ${JSON.stringify(params[0])} here; this server hosts ${deps.hosted}`, { world: params[0] });
+      if (!world) throw new WorldlineError('WORLD_NOT_FOUND', `no world ${JSON.stringify(params[0])} here; this server hosts ${deps.hosted}`, { world: params[0] });
       const principal = await deps.auth.authenticate(token);
       return fn({ params, world, query, token, signal: state.controller.signal }, await body, principal);
     })());

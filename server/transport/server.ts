@@ -149,7 +149,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   }]));
   const healthy = (): boolean => [...hosts.values()].every((h) => h.healthy);
   const hostedList = [...hosts.keys()].join(', ');
-  const noWorld = (worldId: string): WorldlineError => new WorldlineError('INVALID_AGENT_ID', `no world ${JSON.stringify(worldId)} here; this server hosts ${hostedList}`, { world: worldId });
+  const noWorld = (worldId: string): WorldlineError => new WorldlineError('WORLD_NOT_FOUND', `no world ${JSON.stringify(worldId)} here; this server hosts ${hostedList}`, { world: worldId });
   const sockets = new Set<WebSocket<SocketData>>();
   const perIp = new Map<string, number>();
   const clients = new ClientAddresses(cfg.trustProxy);
