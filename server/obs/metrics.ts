@@ -73,6 +73,17 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const r = [registry];
   const intents = new Counter({ name: 'worldline_intents_total', help: 'Intents by outcome', labelNames: ['outcome'] as const, registers: r });
   const pendingSent = new Map<string, SentCount>();
+  /** A counter by codec that takes in, at each scrape, one field of the plain per-codec counts `sent` hands out. */
+  const sentCounter = (name: string, help: string, field: keyof SentCount): Counter<'codec'> =>
+    new Counter({
+      name, help, labelNames: ['codec'], registers: r,
+      collect() {
+        for (const [codec, c] of pendingSent) {
+          if (c[field] > 0) this.inc({ codec }, c[field]);
+          c[field] = 0;
+        }
+      },
+    });
   const m: Metrics = {
     logDiskBytes: new Map(),
     registry,
@@ -92,24 +103,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     logSegmentsCompacted: new Counter({ name: 'worldline_log_segments_compacted_total', help: 'Log segments deleted because no kept snapshot needs them (logRetention snapshots)', registers: r }),
     sessions: new Gauge({ name: 'worldline_sessions', help: 'Open sessions by codec', labelNames: ['codec'], registers: r }),
     securityEvents: new Counter({ name: 'worldline_security_events_total', help: 'Auth failures, rate-limit violations, quarantines, cross-tenant attempts', labelNames: ['event'], registers: r }),
-    framesSent: new Counter({
-      name: 'worldline_frames_sent_total', help: 'Frames sent to clients', labelNames: ['codec'], registers: r,
-      collect() {
-        for (const [codec, c] of pendingSent) {
-          if (c.frames > 0) this.inc({ codec }, c.frames);
-          c.frames = 0;
-        }
-      },
-    }),
-    bytesSent: new Counter({
-      name: 'worldline_bytes_sent_total', help: 'Bytes sent to clients', labelNames: ['codec'], registers: r,
-      collect() {
-        for (const [codec, c] of pendingSent) {
-          if (c.bytes > 0) this.inc({ codec }, c.bytes);
-          c.bytes = 0;
-        }
-      },
-    }),
+    framesSent: sentCounter('worldline_frames_sent_total', 'Frames sent to clients', 'frames'),
+    bytesSent: sentCounter('worldline_bytes_sent_total', 'Bytes sent to clients', 'bytes'),
     sent(codec: string): SentCount {
       let c = pendingSent.get(codec);
       if (!c) pendingSent.set(codec, (c = { frames: 0, bytes: 0 }));

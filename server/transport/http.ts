@@ -1,6 +1,6 @@
 /** Small HTTP helpers shared by the health, metrics, upgrade and REST handlers. */
 import type { HttpResponse } from 'uWebSockets.js';
-import { ErrorCatalogue, type WorldlineError } from '../errors.js';
+import { ErrorCatalogue, WorldlineError } from '../errors.js';
 
 const STATUS_TEXT: Record<number, string> = { 200: 'OK', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 409: 'Conflict', 410: 'Gone', 413: 'Payload Too Large', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 499: 'Client Closed Request', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable' };
 
@@ -48,6 +48,11 @@ function allowHeaders(res: HttpResponse, allow: string): void {
   res.writeHeader('access-control-allow-origin', allow);
   // A response that depends on Origin must say so, or a cache could serve one origin's answer to another.
   if (allow !== '*') res.writeHeader('vary', 'Origin');
+}
+
+/** The error for a path naming a world this server does not host (WebSocket upgrade and REST alike). */
+export function worldNotFound(worldId: string, hosted: Iterable<string>): WorldlineError {
+  return new WorldlineError('WORLD_NOT_FOUND', `no world ${JSON.stringify(worldId)} here; this server hosts ${[...hosted].join(', ')}`, { world: worldId });
 }
 
 /** Writes a JSON response in one corked batch; with `allowOrigin`, readable by that origin's pages (Cors.allow). */

@@ -12,7 +12,7 @@ import { authorize, type Authenticator, type Principal, type Action } from './au
 import { heldOps } from './resume-history.js';
 import type { Quarantine } from './rate-limit.js';
 import type { WorldHost } from './world-host.js';
-import { errorStatus, writeJson, type Cors } from './http.js';
+import { errorStatus, worldNotFound, writeJson, type Cors } from './http.js';
 
 /** A hosted world as REST reaches it: its host and its sessions' quarantine. */
 export interface RestWorld {
@@ -22,12 +22,8 @@ export interface RestWorld {
 }
 
 export interface RestDeps {
-  /** The hosted world of an id in the path, or undefined. */
-  readonly worlds: (worldId: string) => RestWorld | undefined;
-  /** The hosted worlds' ids, for the error that answers an unknown one. */
-  readonly hosted: string;
-  /** Every hosted world, for GET /v1/worlds. */
-  readonly all: () => readonly WorldHost[];
+  /** The hosted worlds by id, in the order configured. */
+  readonly worlds: ReadonlyMap<string, RestWorld>;
   readonly auth: Authenticator;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -143,8 +139,8 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
           throw new WorldlineError('MALFORMED_FRAME', `path segment ${JSON.stringify(p.slice(0, 40))} is not valid percent-encoded UTF-8`);
         }
       });
-      const world = deps.worlds(params[0] as string);
-      if (!world) throw new WorldlineError('WORLD_NOT_FOUND', `no world ${JSON.stringify(params[0])} here; this server hosts ${deps.hosted}`, { world: params[0] });
+      const world = deps.worlds.get(params[0] as string);
+      if (!world) throw worldNotFound(params[0] as string, deps.worlds.keys());
       const principal = await deps.auth.authenticate(token);
       return fn({ params, world, query, token, signal: state.controller.signal }, await body, principal);
     })());
@@ -156,9 +152,9 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const token = tokenOf(req, new URLSearchParams(req.getQuery() ?? ''));
     respond(res, state, deps.cors?.allow(req.getHeader('origin')), (async () => {
       if (!deps.isReady()) throw new WorldlineError('LOG_CLOSED', 'server is not ready: retry shortly');
+      // authenticate refuses an expired token; nothing here outlives the request, so expiry needs no recheck.
       const p = await deps.auth.authenticate(token);
-      if (p.expiresAt !== undefined && p.expiresAt <= deps.now()) throw new WorldlineError('UNAUTHORIZED', 'token expired: get a new one');
-      const worlds = deps.all().filter((h) => h.opts.tenant === p.tenant && (p.role === 'admin' || p.world === h.opts.worldId));
+      const worlds = [...deps.worlds.values()].map((w) => w.host).filter((h) => h.opts.tenant === p.tenant && (p.role === 'admin' || p.world === h.opts.worldId));
       return {
         worlds: worlds.map((h) => ({
           id: h.opts.worldId, world: h.opts.world.name, tenant: h.opts.tenant, healthy: h.healthy,

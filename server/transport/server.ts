@@ -5,7 +5,7 @@
  */
 import type { WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { WorldlineError } from '../errors.js';
-import { Cors, errorStatus, writeJson } from './http.js';
+import { Cors, errorStatus, worldNotFound, writeJson } from './http.js';
 import { loadWorld } from '../worlds/index.js';
 import type { WorldDefinition } from '../core/index.js';
 import { negotiateSubprotocol, SUBPROTOCOLS, type Frame, type Subprotocol } from '../protocol/index.js';
@@ -148,8 +148,6 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     logger: host.opts.logger, metrics, messagesPerSecond: cfg.messagesPerSecond, now, helloTimeoutMs: cfg.helloTimeoutSec * 1000,
   }]));
   const healthy = (): boolean => [...hosts.values()].every((h) => h.healthy);
-  const hostedList = [...hosts.keys()].join(', ');
-  const noWorld = (worldId: string): WorldlineError => new WorldlineError('WORLD_NOT_FOUND', `no world ${JSON.stringify(worldId)} here; this server hosts ${hostedList}`, { world: worldId });
   const sockets = new Set<WebSocket<SocketData>>();
   const perIp = new Map<string, number>();
   const clients = new ClientAddresses(cfg.trustProxy);
@@ -179,11 +177,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     });
   });
   registerRest(app, {
-    worlds: (id) => {
-      const d = sessionDeps.get(id);
-      return d && { host: d.host, quarantine: d.quarantine };
-    },
-    hosted: hostedList, all: () => [...hosts.values()], auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, ...(cfg.corsOrigins.length > 0 ? { cors: new Cors(cfg.corsOrigins) } : {}),
+    worlds: sessionDeps, auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, ...(cfg.corsOrigins.length > 0 ? { cors: new Cors(cfg.corsOrigins) } : {}),
   });
 
   app.ws<SocketData>('/v1/worlds/:worldId/ws', {
@@ -204,7 +198,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         metrics.securityEvents.inc({ event: 'upgrade-refused' });
         writeJson(res, errorStatus(err), { error: err.toJSON() });
       };
-      if (!hosts.has(worldId)) return refuse(noWorld(worldId));
+      if (!hosts.has(worldId)) return refuse(worldNotFound(worldId, hosts.keys()));
       if (!ready) return refuse(new WorldlineError('LOG_CLOSED', draining ? 'server is shutting down: reconnect to another instance or retry shortly' : 'server is starting: retry shortly'));
       const subprotocol = negotiateSubprotocol(offered);
       if (!subprotocol) return refuse(new WorldlineError('SCHEMA_VERSION_MISMATCH', `offer one of the subprotocols ${SUBPROTOCOLS.join(', ')} in Sec-WebSocket-Protocol`));
