@@ -33,7 +33,7 @@ import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { ViewDigester, defaultDigest, type DigestFunction, type MemberChanges } from './digest.js';
 import { Emitter } from './emitter.js';
 import { ObservationQueue } from './observations.js';
-import { OPEN, frameOf, resolveWebSocket, type SocketCloseEvent, type SocketMessageEvent, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+import { OPEN, frameOf, resolveWebSocket, watchRefusal, type SocketCloseEvent, type SocketMessageEvent, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 import { ClockSync, LatencyRing, type ClockEstimate, type LatencySummary } from './stats.js';
 import { nextTurn } from './turn.js';
 import { ViewState, entitiesOf, type Observation, type View } from './view.js';
@@ -151,6 +151,38 @@ export function errorFromBody(body: ErrorBody): WorldlineError {
   const known = body.name in ErrorCatalogue;
   const name = (known ? body.name : 'ADAPTER_UNAVAILABLE') as ErrorName;
   return new WorldlineError(name, body.message, known ? { ...body.details } : { ...body.details, server_name: body.name, server_code: body.code });
+}
+
+/**
+ * The error for a WebSocket upgrade the server answered with HTTP `status` instead of switching protocols: the
+ * Worldline error in its body, else one named from the status (a proxy or another server answered).
+ */
+export function refusalError(url: string, status: number, body: string): WorldlineError {
+  try {
+    const parsed = JSON.parse(body) as { error?: Partial<ErrorBody> };
+    const e = parsed.error;
+    if (e && typeof e.name === 'string' && typeof e.message === 'string') {
+      return errorFromBody({ code: Number(e.code ?? 0), name: e.name, message: e.message, recovery: String(e.recovery ?? ''), details: { ...(e.details ?? {}), http_status: status } });
+    }
+  } catch {
+    // not a Worldline error body
+  }
+  const what = `the server answered the WebSocket upgrade to ${url} with HTTP ${status} and no Worldline error`;
+  const details = { http_status: status };
+  if (status === 401) return new WorldlineError('UNAUTHORIZED', `${what}: check the token`, details);
+  if (status === 403) return new WorldlineError('FORBIDDEN', `${what}: check the token's world and role`, details);
+  if (status === 404) return new WorldlineError('WORLD_NOT_FOUND', `${what}: check the URL's host, port and path (/v1/worlds/{worldId}/ws)`, details);
+  if (!refusalIsFinal(status)) return new WorldlineError('ADAPTER_UNAVAILABLE', `${what}; retrying with backoff`, details);
+  return new WorldlineError('CONFIG_INVALID', `${what}: check that the URL points at a Worldline server`, details);
+}
+
+/**
+ * Whether a refused upgrade's HTTP status means trying again cannot help: a client error (a world it does not host,
+ * a bad query token, no subprotocol in common), but not 408 or 429 (a per-IP connection cap) and not a 5xx (a
+ * server starting or draining answers 503, and a rolling restart is exactly when an agent must keep trying).
+ */
+export function refusalIsFinal(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
 /** A fresh id: crypto.randomUUID where it exists (browsers in secure contexts, Node), else random digits. */
@@ -467,6 +499,25 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     ws.onerror = () => {
       // A close event always follows; reconnecting is decided there.
     };
+    watchRefusal(ws, (status, body) => {
+      if (epoch === this.epoch) this.onRefused(status, body);
+    });
+  }
+
+  /**
+   * The server refused the upgrade with an HTTP response. A final refusal (an unknown world, a bad query token, no
+   * common subprotocol) ends the agent with the server's error instead of retrying it maxAttempts times; any other
+   * (starting, draining, a connection cap) is a failed attempt like a lost connection, and backs off.
+   */
+  private onRefused(status: number, body: string): void {
+    const err = refusalError(this.url, status, body);
+    if (refusalIsFinal(status)) {
+      this.leave(`refused by the server: ${err.codeName}`, err);
+      return;
+    }
+    this.emit('error', err);
+    this.dropSocket(1006, 'upgrade refused');
+    this.onSocketClosed(1006, `upgrade refused: HTTP ${status} ${err.codeName}`);
   }
 
   /** Closes the current socket and forgets it: its events are ignored from here on (the epoch moves). */

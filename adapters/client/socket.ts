@@ -50,3 +50,44 @@ export function frameOf(data: unknown): string | Uint8Array | undefined {
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return undefined;
 }
+
+/** The part of a `ws` ClientRequest / IncomingMessage pair the SDK reads when an upgrade is refused. */
+interface RefusalResponse {
+  readonly statusCode?: number;
+  setEncoding?(encoding: string): void;
+  on(event: 'data', fn: (chunk: unknown) => void): unknown;
+  on(event: 'end' | 'error' | 'aborted', fn: () => void): unknown;
+}
+
+/** A refused upgrade's body is read up to this many characters (the server's error bodies are well under it). */
+const REFUSAL_BODY_LIMIT = 16_384;
+
+/**
+ * Calls `onRefused(status, body)` when the server answers the WebSocket upgrade with an HTTP response instead of
+ * switching protocols (an unknown world, a bad query token, a server starting or draining...). Only implementations
+ * that expose the response can tell: `ws` in Node (its 'unexpected-response' event). A browser's WebSocket reports
+ * a refused upgrade as a plain close (1006), so there the reconnect policy applies as to any lost connection.
+ * Returns whether the socket can report refusals.
+ */
+export function watchRefusal(ws: WebSocketLike, onRefused: (status: number, body: string) => void): boolean {
+  const on = (ws as { on?: unknown }).on;
+  if (typeof on !== 'function') return false;
+  (on as (event: string, fn: (req: unknown, res: RefusalResponse) => void) => unknown).call(ws, 'unexpected-response', (_req, res) => {
+    const status = res.statusCode ?? 0;
+    let body = '';
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      onRefused(status, body);
+    };
+    res.setEncoding?.('utf8');
+    res.on('data', (chunk) => {
+      if (body.length < REFUSAL_BODY_LIMIT) body += String(chunk).slice(0, REFUSAL_BODY_LIMIT - body.length);
+    });
+    res.on('end', finish);
+    res.on('aborted', finish);
+    res.on('error', finish);
+  });
+  return true;
+}
