@@ -92,6 +92,7 @@ export const CONFIG_KEYS = {
   worldId: { kind: 'string', def: '', help: 'world id (defaults to the world name)' },
   tenant: { kind: 'string', def: 'default', help: 'tenant that owns the hosted world (each world of worlds without a TENANT/ of its own)' },
   worlds: { kind: 'list', def: [], each: hostedWorldProblem, help: 'several worlds on one server, each [TENANT/][ID=]WORLD (lobby=default, acme/market=./market.mjs): WORLD as for world, ID its id in URLs and its data folder (default: the world name), TENANT its owner (default: tenant); when set, world and worldId are not used' },
+  maxWorlds: { kind: 'int', def: 64, min: 1, max: 10_000, help: 'most worlds one server hosts, configured and created at runtime (POST /v1/worlds) together; creating one more is QUOTA_EXCEEDED (set it to the number configured to allow no runtime creation)' },
   tickMs: { kind: 'int', def: 50, min: 1, max: 10_000, help: 'world tick interval: systems run and queued intents commit once per tick' },
   durability: { kind: 'string', def: 'batch', oneOf: ['always', 'batch', 'none'], help: 'log durability policy' },
   segmentBytes: { kind: 'int', def: 64 * 1024 * 1024, min: 4096, max: 2 ** 31, help: 'log segment size' },
@@ -218,6 +219,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     if (seen.has(w.id)) throw new WorldlineError('CONFIG_INVALID', `config worlds hosts two worlds with the id ${JSON.stringify(w.id)}; give each its own ID=, e.g. ${w.id}-2=${w.world}`, { key: 'worlds' });
     seen.add(w.id);
   }
+  if (seen.size > (out['maxWorlds'] as number)) throw new WorldlineError('CONFIG_INVALID', `config worlds hosts ${seen.size} worlds, more than maxWorlds (${String(out['maxWorlds'])}); raise maxWorlds (WORLDLINE_MAX_WORLDS)`, { key: 'maxWorlds' });
   return out as Config;
 }
 

@@ -64,6 +64,7 @@ export const ErrorCatalogue = {
   TENANT_ISOLATION_VIOLATION: entry(5004, 403, R.ABORT, "The request tried to reach another tenant's data.", 'Use a token for the tenant that owns the world.'),
   AGENT_QUARANTINED: entry(5005, 403, R.ABORT, 'The agent is quarantined after repeated violations.', 'Ask an operator to lift the quarantine.'),
   WORLD_NOT_FOUND: entry(5006, 404, R.ABORT, 'This server hosts no world with that id (the message names the ones it hosts).', 'Check the world id in the URL, or list the worlds your token reaches with GET /v1/worlds.'),
+  WORLD_EXISTS: entry(5007, 409, R.ABORT, 'A world with this id is already hosted here, or being created.', 'Pick another id for the new world, or connect to the existing one (GET /v1/worlds lists those your token reaches).'),
   // 6000-6999: external systems
   ADAPTER_UNAVAILABLE: entry(6001, 503, R.RETRY_WITH_DELAY, 'An external adapter is not available.', 'Retry with backoff.'),
   LLM_SERVICE_ERROR: entry(6002, 502, R.RETRY, 'The LLM provider returned an error.', 'Retry; the adapter backs off on 429 and 5xx.'),

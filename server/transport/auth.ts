@@ -24,7 +24,7 @@ export interface Principal {
 }
 
 /** What a connection asks to do. */
-export type Action = 'observe' | 'act' | 'engine' | 'emit';
+export type Action = 'observe' | 'act' | 'engine' | 'emit' | 'manage';
 
 export interface AuthConfig {
   readonly authMode: 'jwt' | 'tokens';
@@ -170,6 +170,9 @@ export function authorize(p: Principal, target: { tenant: string; world: string;
     case 'act':
       if (p.role !== 'agent' && p.role !== 'admin') throw new WorldlineError('FORBIDDEN', `a ${p.role} token cannot submit intents`);
       if (p.role === 'agent' && target.agentId !== p.agent) throw new WorldlineError('FORBIDDEN', `this token acts as ${p.agent}, not ${target.agentId ?? '(none)'}`);
+      return;
+    case 'manage':
+      if (p.role !== 'admin') throw new WorldlineError('FORBIDDEN', `only an admin token may create or delete worlds, not a ${p.role} token`);
       return;
     case 'observe':
       if (p.role === 'admin' || p.role === 'engine') return;

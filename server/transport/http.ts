@@ -35,7 +35,7 @@ export class Cors {
       res.writeStatus('204 No Content');
       if (allow !== undefined) {
         allowHeaders(res, allow);
-        res.writeHeader('access-control-allow-methods', 'GET, POST, OPTIONS');
+        res.writeHeader('access-control-allow-methods', 'GET, POST, DELETE, OPTIONS');
         res.writeHeader('access-control-allow-headers', 'authorization, content-type');
         res.writeHeader('access-control-max-age', '600');
       }

@@ -32,6 +32,22 @@ export interface RestDeps {
   readonly isReady: () => boolean;
   /** Origins whose browser pages may call these endpoints (none when absent). */
   readonly cors?: Cors;
+  /** Creates and deletes worlds at runtime (POST and DELETE /v1/worlds), for admin tokens. */
+  readonly manage?: WorldManager;
+}
+
+/** What REST needs to create and delete worlds (the running server's createWorld and deleteWorld). */
+export interface WorldManager {
+  create(spec: { id: string; world: string; tenant: string }): Promise<{ host: WorldHost }>;
+  remove(id: string, opts: { purge: boolean }): Promise<{ id: string; purged: boolean }>;
+}
+
+/** A world as GET /v1/worlds lists it. */
+function worldEntry(h: WorldHost): Record<string, unknown> {
+  return {
+    id: h.opts.worldId, world: h.opts.world.name, tenant: h.opts.tenant, healthy: h.healthy,
+    global_seq: h.runtime.lastGlobalSeq, tick: h.runtime.currentTick, ws_path: `/v1/worlds/${encodeURIComponent(h.opts.worldId)}/ws`,
+  };
 }
 
 interface Request {
@@ -105,9 +121,9 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   };
 
   /** Writes a handler's outcome: its result as JSON, or its typed error with the catalogue's status. */
-  const respond = (res: HttpResponse, state: RequestState, allowOrigin: string | undefined, outcome: Promise<unknown>): void => {
+  const respond = (res: HttpResponse, state: RequestState, allowOrigin: string | undefined, outcome: Promise<unknown>, ok = '200 OK'): void => {
     outcome.then(
-      (out) => !state.aborted && writeJson(res, '200 OK', out, allowOrigin),
+      (out) => !state.aborted && writeJson(res, ok, out, allowOrigin),
       (err: unknown) => {
         if (state.aborted) return;
         const e = isWorldlineError(err) ? err : new WorldlineError('DATABASE_ERROR', 'internal error; the request was not applied');
@@ -119,7 +135,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   };
 
   /** Wraps an async handler of a world's path: abort tracking, the world, auth, typed errors as JSON. */
-  const route = (paramCount: number, needsBody: boolean, fn: (req: Request, body: unknown, principal: Principal) => Promise<unknown>) => (res: HttpResponse, req: HttpRequest): void => {
+  const route = (paramCount: number, needsBody: boolean, fn: (req: Request, body: unknown, principal: Principal) => Promise<unknown>, ok?: string) => (res: HttpResponse, req: HttpRequest): void => {
     const state = trackAbort(res);
     // uWS hands path parameters over as they are on the wire: percent-decoded below, where a bad escape is a 400.
     const rawParams = Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? '');
@@ -143,7 +159,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       if (!world) throw worldNotFound(params[0] as string, deps.worlds.keys());
       const principal = await deps.auth.authenticate(token);
       return fn({ params, world, query, token, signal: state.controller.signal }, await body, principal);
-    })());
+    })(), ok);
   };
 
   // The worlds a token may reach here: its tenant's, and of those its own world unless it is an admin token.
@@ -155,13 +171,35 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       // authenticate refuses an expired token; nothing here outlives the request, so expiry needs no recheck.
       const p = await deps.auth.authenticate(token);
       const worlds = [...deps.worlds.values()].map((w) => w.host).filter((h) => h.opts.tenant === p.tenant && (p.role === 'admin' || p.world === h.opts.worldId));
-      return {
-        worlds: worlds.map((h) => ({
-          id: h.opts.worldId, world: h.opts.world.name, tenant: h.opts.tenant, healthy: h.healthy,
-          global_seq: h.runtime.lastGlobalSeq, tick: h.runtime.currentTick, ws_path: `/v1/worlds/${encodeURIComponent(h.opts.worldId)}/ws`,
-        })),
-      };
+      return { worlds: worlds.map(worldEntry) };
     })());
+  });
+
+  // Creates a world in the admin token's tenant: {id, world} where world names a definition the server has.
+  app.post('/v1/worlds', (res, req) => {
+    const state = trackAbort(res);
+    const token = tokenOf(req, new URLSearchParams(req.getQuery() ?? ''));
+    const body = readJson(res, deps.maxBody, state);
+    body.catch(() => {});
+    respond(res, state, deps.cors?.allow(req.getHeader('origin')), (async () => {
+      if (!deps.isReady()) throw new WorldlineError('LOG_CLOSED', 'server is not ready: retry shortly');
+      const p = await deps.auth.authenticate(token);
+      // In its own tenant and as its own world: only the role is in question.
+      authorize(p, { tenant: p.tenant, world: p.world, agentId: undefined }, 'manage', deps.now());
+      if (!deps.manage) throw new WorldlineError('FORBIDDEN', 'this server does not create worlds at runtime');
+      const b = obj(await body, 'body');
+      const field = (k: string): string => {
+        const v = b[k];
+        if (typeof v !== 'string' || v === '') throw new WorldlineError('CONFIG_INVALID', `the body needs a string ${k}, e.g. {"id":"match-1","world":"arena"}`, { field: k });
+        return v;
+      };
+      const id = field('id');
+      const world = field('world');
+      if (b['tenant'] !== undefined && b['tenant'] !== p.tenant) throw new WorldlineError('TENANT_ISOLATION_VIOLATION', `this token belongs to tenant ${p.tenant}: it creates worlds of that tenant only`, { tenant: p.tenant });
+      const made = await deps.manage.create({ id, world, tenant: p.tenant });
+      deps.logger.info({ world: id, definition: world, tenant: p.tenant, by: p.agent ?? p.role }, 'world created over REST');
+      return worldEntry(made.host);
+    })(), '201 Created');
   });
 
   // Browsers ask before a cross-origin POST with a JSON body or a bearer token (a CORS preflight).
@@ -182,6 +220,15 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     if (!a) throw new WorldlineError('INVALID_AGENT_ID', 'give agent_id (or use a token with an agent claim)');
     return a;
   };
+
+  // Deletes a world created at runtime (the token an admin of its tenant); ?purge=true deletes its data too.
+  app.del('/v1/worlds/:worldId', route(1, false, async (r, _b, p) => {
+    check(r.world, p, 'manage', undefined);
+    if (!deps.manage) throw new WorldlineError('FORBIDDEN', 'this server does not delete worlds at runtime');
+    const purge = r.query.get('purge');
+    if (purge !== null && purge !== 'true' && purge !== 'false') throw new WorldlineError('CONFIG_INVALID', `purge must be true or false, got ${JSON.stringify(purge)}`, { field: 'purge' });
+    return deps.manage.remove(r.params[0] as string, { purge: purge === 'true' });
+  }));
 
   app.post('/v1/worlds/:worldId/intents', route(1, true, async (r, raw, p) => {
     const b = obj(raw, 'body');

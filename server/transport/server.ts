@@ -3,10 +3,12 @@
  * subprotocol, token checked at upgrade when given in the query), health and metrics on the same port, REST for
  * clients without sockets, and a graceful shutdown that loses no acknowledged intent.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { WorldlineError } from '../errors.js';
 import { Cors, errorStatus, worldNotFound, writeJson } from './http.js';
-import { loadWorld } from '../worlds/index.js';
+import { isWorldModule, loadWorld, resolveWorld, worlds as builtinWorlds } from '../worlds/index.js';
 import type { WorldDefinition } from '../core/index.js';
 import { negotiateSubprotocol, SUBPROTOCOLS, type Frame, type Subprotocol } from '../protocol/index.js';
 import { hostedWorlds, idProblem, type Config } from '../config.js';
@@ -18,8 +20,9 @@ import { Quarantine } from './rate-limit.js';
 import { WorldHost } from './world-host.js';
 import { ClientAddresses } from './client-address.js';
 import { checkTls } from './tls.js';
-import { CloseCode, Session } from './session.js';
+import { CloseCode, Session, type SessionDeps } from './session.js';
 import { registerRest } from './rest.js';
+import { WorldRegistry, type CreatedWorld } from './world-registry.js';
 
 interface SocketData {
   readonly worldId: string;
@@ -40,11 +43,25 @@ export interface ServedWorld {
   readonly wsUrl: string;
 }
 
+/** A world to create on a running server (POST /v1/worlds, RunningServer.createWorld). */
+export interface NewWorld {
+  /** Its id in URLs and its data folder. */
+  readonly id: string;
+  /**
+   * The world definition it runs, by name: a built-in world (default, arena, arena-<entities>, conversation), one
+   * that a world hosted at start runs, or one of ServerDeps.templates. Never a module path: a client must not make
+   * the server load code.
+   */
+  readonly world: string;
+  /** Its owner (default: the server's tenant). */
+  readonly tenant?: string;
+}
+
 export interface RunningServer {
   readonly port: number;
   /** The first (or only) world's host. */
   readonly host: WorldHost;
-  /** Every hosted world, in the order configured. */
+  /** Every hosted world: the configured ones in the order configured, then those created at runtime. */
   readonly worlds: readonly ServedWorld[];
   readonly auth: Authenticator;
   readonly metrics: Metrics;
@@ -52,6 +69,17 @@ export interface RunningServer {
   /** The first (or only) world's ws://host:port/v1/worlds/{worldId}/ws */
   readonly wsUrl: string;
   readonly httpUrl: string;
+  /**
+   * Opens a new world and hosts it until deleteWorld, also after a restart (it is listed in
+   * DATA/created-worlds.json). WORLD_EXISTS when the id is taken, QUOTA_EXCEEDED past maxWorlds.
+   */
+  createWorld(spec: NewWorld): Promise<ServedWorld>;
+  /**
+   * Stops hosting a world created at runtime: its sockets are closed (going away; a reconnect then gets
+   * WORLD_NOT_FOUND), its log is flushed and closed, and it is no longer listed. Its data stays unless `purge`.
+   * A configured world cannot be deleted (FORBIDDEN): the configuration would bring it back.
+   */
+  deleteWorld(id: string, opts?: { purge?: boolean }): Promise<{ id: string; purged: boolean }>;
   /** Readiness 503, stop accepting, close sockets with going-away, flush and close every world's log. */
   shutdown(reason?: string): Promise<void>;
 }
@@ -71,11 +99,24 @@ export interface ServerDeps {
   readonly world?: WorldDefinition;
   /** Several worlds defined in code; cfg.world, cfg.worldId and cfg.worlds are then not used. */
   readonly worlds?: readonly WorldInCode[];
+  /**
+   * More world definitions that createWorld (and POST /v1/worlds) may run, by name, beside the built-in ones and
+   * those the hosted worlds run. A world created from one comes back after a restart only if it is given again.
+   */
+  readonly templates?: readonly WorldDefinition[];
+}
+
+/** A world to open: its id, tenant and definition, and where the definition came from (a built-in name or an absolute module path; absent for code). */
+interface ToHost {
+  readonly id: string;
+  readonly tenant: string;
+  readonly world: WorldDefinition;
+  readonly source?: string;
 }
 
 /** The worlds to host: from code (deps.worlds, deps.world) or from the configuration (worlds, or world). */
-async function worldsToHost(cfg: Config, deps: ServerDeps): Promise<Array<{ id: string; tenant: string; world: WorldDefinition }>> {
-  let out: Array<{ id: string; tenant: string; world: WorldDefinition }>;
+async function worldsToHost(cfg: Config, deps: ServerDeps): Promise<ToHost[]> {
+  let out: ToHost[];
   if (deps.worlds) {
     out = deps.worlds.map((w) => ({ id: w.id ?? w.world.name, tenant: w.tenant ?? cfg.tenant, world: w.world }));
   } else if (deps.world) {
@@ -83,7 +124,7 @@ async function worldsToHost(cfg: Config, deps: ServerDeps): Promise<Array<{ id: 
     out = [{ id: cfg.worldId === cfg.world ? deps.world.name : cfg.worldId, tenant: cfg.tenant, world: deps.world }];
   } else {
     out = [];
-    for (const w of hostedWorlds(cfg)) out.push({ id: w.id, tenant: w.tenant, world: await loadWorld(w.world) });
+    for (const w of hostedWorlds(cfg)) out.push({ id: w.id, tenant: w.tenant, world: await loadWorld(w.world), source: isWorldModule(w.world) ? path.resolve(w.world) : w.world });
   }
   if (out.length === 0) throw new WorldlineError('CONFIG_INVALID', 'no world to host: give world, or worlds, or a world in code');
   const ids = new Set<string>();
@@ -122,31 +163,49 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   for (const w of tls.warnings) logger.warn(w);
   // Each world has its own log, tick loop, quarantine and log field (world); they share the port, auth and metrics.
   const hosts = new Map<string, WorldHost>();
+  // Per world: agent ids are only unique within a world, and one world's violations do not lock anyone out of another.
+  // A live map: REST and the upgrade see worlds created and deleted at runtime.
+  const sessionDeps = new Map<string, SessionDeps>();
   // Every world is closed even when one fails to; the first failure is then thrown.
   const closeAll = async (): Promise<void> => {
     const results = await Promise.allSettled([...hosts.values()].map((h) => h.close()));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   };
+  const openHost = async (w: ToHost): Promise<WorldHost> => {
+    const host = await WorldHost.open({
+      world: configured(w.world), worldId: w.id, tenant: w.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
+      segmentBytes: cfg.segmentBytes, tickMs: cfg.tickMs, resumeTail: cfg.resumeTail, logRetention: cfg.logRetention as 'all' | 'snapshots', ...(cfg.checkpointKeyFile ? { checkpointKeyFile: cfg.checkpointKeyFile, checkpointEvery: cfg.checkpointEvery } : {}),
+      engineDisconnect: cfg.engineDisconnect as 'pause' | 'wall-time',
+      logger, metrics,
+    });
+    hosts.set(w.id, host);
+    sessionDeps.set(w.id, {
+      host, auth, quarantine: new Quarantine(cfg.quarantineAfter, cfg.quarantineSec * 1000, cfg.quarantineWindowSec * 1000),
+      logger: host.opts.logger, metrics, messagesPerSecond: cfg.messagesPerSecond, now, helloTimeoutMs: cfg.helloTimeoutSec * 1000,
+    });
+    return host;
+  };
+  // The definitions a world created at runtime may run, by name: those of the worlds hosted at start, then templates.
+  const templates = new Map<string, { world: WorldDefinition; source?: string }>();
+  for (const w of toHost) if (!templates.has(w.world.name)) templates.set(w.world.name, { world: w.world, ...(w.source !== undefined ? { source: w.source } : {}) });
+  for (const t of deps.templates ?? []) if (!templates.has(t.name)) templates.set(t.name, { world: t });
+  const registry = new WorldRegistry(cfg.dataDir);
+  const created = new Map<string, CreatedWorld>();
   try {
-    for (const w of toHost) {
-      hosts.set(w.id, await WorldHost.open({
-        world: configured(w.world), worldId: w.id, tenant: w.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
-        segmentBytes: cfg.segmentBytes, tickMs: cfg.tickMs, resumeTail: cfg.resumeTail, logRetention: cfg.logRetention as 'all' | 'snapshots', ...(cfg.checkpointKeyFile ? { checkpointKeyFile: cfg.checkpointKeyFile, checkpointEvery: cfg.checkpointEvery } : {}),
-        engineDisconnect: cfg.engineDisconnect as 'pause' | 'wall-time',
-        logger, metrics,
-      }));
+    for (const w of toHost) await openHost(w);
+    for (const c of registry.load()) {
+      if (hosts.has(c.id)) throw new WorldlineError('CONFIG_INVALID', `world ${JSON.stringify(c.id)} is configured and also listed in ${registry.file} (created at runtime): give the configured one another id, or delete the created one first`, { world: c.id });
+      const t = templates.get(c.world);
+      if (!t && c.source === undefined) throw new WorldlineError('CONFIG_INVALID', `world ${JSON.stringify(c.id)} (created at runtime, listed in ${registry.file}) runs the definition ${JSON.stringify(c.world)} given in code, and this server was not given it: pass it in startServer's templates (or worlds), or remove the entry`, { world: c.id });
+      await openHost({ id: c.id, tenant: c.tenant, world: t ? t.world : await loadWorld(c.source as string) });
+      created.set(c.id, c);
     }
   } catch (err) {
     await closeAll().catch(() => {});
     throw err;
   }
   const first = hosts.get((toHost[0] as { id: string }).id) as WorldHost;
-  // Per world: agent ids are only unique within a world, and one world's violations do not lock anyone out of another.
-  const sessionDeps = new Map([...hosts].map(([id, host]) => [id, {
-    host, auth, quarantine: new Quarantine(cfg.quarantineAfter, cfg.quarantineSec * 1000, cfg.quarantineWindowSec * 1000),
-    logger: host.opts.logger, metrics, messagesPerSecond: cfg.messagesPerSecond, now, helloTimeoutMs: cfg.helloTimeoutSec * 1000,
-  }]));
   const healthy = (): boolean => [...hosts.values()].every((h) => h.healthy);
   const sockets = new Set<WebSocket<SocketData>>();
   const perIp = new Map<string, number>();
@@ -178,6 +237,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   });
   registerRest(app, {
     worlds: sessionDeps, auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, ...(cfg.corsOrigins.length > 0 ? { cors: new Cors(cfg.corsOrigins) } : {}),
+    // Called only once the server listens, by when both are defined.
+    manage: { create: (spec) => createWorld(spec), remove: (id, o) => deleteWorld(id, o) },
   });
 
   app.ws<SocketData>('/v1/worlds/:worldId/ws', {
@@ -301,18 +362,103 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   ready = true;
   const base = `${cfg.host}:${port}`;
   logger.info({ port, worlds: [...hosts.keys()], durability: cfg.durability, auth: auth.mode }, `worldline listening on ${base}`);
-  const worlds: ServedWorld[] = [...hosts].map(([id, host]) => ({ id, tenant: host.opts.tenant, host, wsUrl: `${tls.files ? 'wss' : 'ws'}://${base}/v1/worlds/${encodeURIComponent(id)}/ws` }));
+  const served = (id: string, host: WorldHost): ServedWorld => ({ id, tenant: host.opts.tenant, host, wsUrl: `${tls.files ? 'wss' : 'ws'}://${base}/v1/worlds/${encodeURIComponent(id)}/ws` });
+
+  // Worlds being created or deleted: their ids are taken meanwhile, and shutdown waits for them.
+  const busy = new Map<string, Promise<unknown>>();
+  const track = <T>(id: string, work: Promise<T>): Promise<T> => {
+    busy.set(id, work);
+    const done = (): void => {
+      if (busy.get(id) === work) busy.delete(id);
+    };
+    work.then(done, done);
+    return work;
+  };
+  const notServing = (): WorldlineError => new WorldlineError('LOG_CLOSED', draining ? 'server is shutting down: create the world on a running server' : 'server is starting: retry shortly');
+
+  const createWorld = (spec: NewWorld): Promise<ServedWorld> => {
+    if (!ready) return Promise.reject(notServing());
+    const tenant = spec.tenant ?? cfg.tenant;
+    const problem = idProblem('world id', spec.id) ?? idProblem('tenant', tenant);
+    if (problem !== undefined) return Promise.reject(new WorldlineError('CONFIG_INVALID', problem, { field: 'id' }));
+    if (hosts.has(spec.id) || busy.has(spec.id)) return Promise.reject(new WorldlineError('WORLD_EXISTS', `a world with the id ${JSON.stringify(spec.id)} is ${hosts.has(spec.id) ? 'already hosted here' : 'being created or deleted'}: pick another id`, { world: spec.id }));
+    if (hosts.size + busy.size >= cfg.maxWorlds) return Promise.reject(new WorldlineError('QUOTA_EXCEEDED', `this server hosts at most ${cfg.maxWorlds} worlds (maxWorlds): delete one first`, { max_worlds: cfg.maxWorlds }));
+    const t = templates.get(spec.world);
+    const builtin = t ? undefined : isWorldModule(spec.world) ? undefined : resolveWorld(spec.world);
+    if (!t && !builtin) {
+      const known = [...new Set([...Object.keys(builtinWorlds), 'arena-<entities>', ...templates.keys()])];
+      return Promise.reject(new WorldlineError('CONFIG_INVALID', `world ${JSON.stringify(spec.world)} is not a world definition this server has; one of: ${known.join(', ')}`, { field: 'world' }));
+    }
+    const source = t ? t.source : spec.world;
+    const entry: CreatedWorld = { id: spec.id, tenant, world: spec.world, ...(source !== undefined ? { source } : {}), created_at: new Date(now()).toISOString() };
+    return track(spec.id, (async () => {
+      const host = await openHost({ id: spec.id, tenant, world: t ? t.world : (builtin as WorldDefinition) });
+      created.set(spec.id, entry);
+      try {
+        await registry.save([...created.values()]);
+      } catch (err) {
+        // Not hosted unless listed: a world that would silently vanish at the next restart is worse than none.
+        created.delete(spec.id);
+        hosts.delete(spec.id);
+        sessionDeps.delete(spec.id);
+        await host.close().catch(() => {});
+        throw new WorldlineError('DATABASE_ERROR', `world ${spec.id} was not created: ${registry.file} could not be written (${(err as Error).message})`, { world: spec.id }, { cause: err });
+      }
+      host.opts.logger.info({ tenant, definition: spec.world }, 'world created');
+      return served(spec.id, host);
+    })());
+  };
+
+  const deleteWorld = (id: string, opts: { purge?: boolean } = {}): Promise<{ id: string; purged: boolean }> => {
+    if (!ready) return Promise.reject(notServing());
+    const host = hosts.get(id);
+    if (!host || busy.has(id)) return Promise.reject(busy.has(id) ? new WorldlineError('WORLD_EXISTS', `world ${JSON.stringify(id)} is being created or deleted: retry once that is done`, { world: id }) : worldNotFound(id, hosts.keys()));
+    if (!created.has(id)) return Promise.reject(new WorldlineError('FORBIDDEN', `world ${JSON.stringify(id)} is in the server's configuration, which would bring it back: remove it there and restart`, { world: id }));
+    return track(id, (async () => {
+      // Unlisted first: new connections and requests get WORLD_NOT_FOUND from here on.
+      hosts.delete(id);
+      sessionDeps.delete(id);
+      const reason = `world ${id} was deleted`;
+      for (const ws of [...sockets]) {
+        const d = ws.getUserData();
+        if (d.worldId !== id) continue;
+        if (d.session) d.session.close(CloseCode.GOING_AWAY, reason);
+        else if (!d.closed) {
+          d.closed = true;
+          ws.end(CloseCode.GOING_AWAY, reason);
+        }
+      }
+      try {
+        await host.close();
+      } finally {
+        // Unlisted even when its log failed to close: it was asked to go, and a restart recovers its data if kept.
+        created.delete(id);
+        await registry.save([...created.values()]);
+      }
+      const purged = opts.purge === true;
+      if (purged) await fs.promises.rm(path.join(cfg.dataDir, 'worlds', id), { recursive: true, force: true });
+      host.opts.logger.info({ purged }, 'world deleted');
+      return { id, purged };
+    })());
+  };
 
   let shuttingDown: Promise<void> | undefined;
   return {
-    port, host: first, worlds, auth, metrics, logger,
-    wsUrl: (worlds[0] as ServedWorld).wsUrl,
+    port, host: first, auth, metrics, logger,
+    get worlds() {
+      return [...hosts].map(([id, host]) => served(id, host));
+    },
+    wsUrl: served(first.opts.worldId, first).wsUrl,
     httpUrl: `${tls.files ? 'https' : 'http'}://${base}`,
+    createWorld,
+    deleteWorld,
     shutdown(reason = 'server shutting down: reconnect and resume from your last view_seq') {
       shuttingDown ??= (async () => {
         ready = false;
         draining = true;
         uws.us_listen_socket_close(listenSocket);
+        // A world being opened is closed with the rest; one being deleted finishes closing first.
+        await Promise.allSettled([...busy.values()]);
         for (const ws of [...sockets]) {
           const d = ws.getUserData();
           if (d.session) d.session.close(CloseCode.GOING_AWAY, reason);

@@ -484,5 +484,6 @@ export class WorldHost {
     await this.compacting;
     await this.log.close();
     this.opts.metrics.logDiskBytes.delete(this.opts.worldId);
+    this.opts.metrics.queueDepth.remove('intents', this.opts.worldId);
   }
 }

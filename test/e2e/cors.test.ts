@@ -16,7 +16,7 @@ describe('CORS on the REST API', () => {
       const pre = await fetch(url, { method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' } });
       expect(pre.status).toBe(204);
       expect(pre.headers.get('access-control-allow-origin')).toBe(APP);
-      expect(pre.headers.get('access-control-allow-methods')).toBe('GET, POST, OPTIONS');
+      expect(pre.headers.get('access-control-allow-methods')).toBe('GET, POST, DELETE, OPTIONS');
       expect(pre.headers.get('access-control-allow-headers')).toBe('authorization, content-type');
       expect(pre.headers.get('vary')).toBe('Origin');
       const t = await token(srv, 'a1');

@@ -1,0 +1,93 @@
+/**
+ * The worlds created at runtime (POST /v1/worlds, RunningServer.createWorld), kept in DATA/created-worlds.json so a
+ * restarted server hosts them again. Worlds from the configuration are not listed here: the configuration names them.
+ * The file is replaced atomically (temporary file, fsync, rename, fsync of the directory), one write at a time.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { idProblem } from '../config.js';
+import { WorldlineError } from '../errors.js';
+import { fsyncDirSync, mkdirDurableSync } from '../log/files.js';
+
+/** One world created at runtime. */
+export interface CreatedWorld {
+  readonly id: string;
+  readonly tenant: string;
+  /** The name of the world definition it runs (a built-in world, or one a configured world runs). */
+  readonly world: string;
+  /** Where the definition is loaded from at restart: a built-in name or an absolute module path (absent: a definition given in code). */
+  readonly source?: string;
+  /** ISO 8601. */
+  readonly created_at: string;
+}
+
+const VERSION = 1;
+export const REGISTRY_FILE = 'created-worlds.json';
+
+export class WorldRegistry {
+  readonly file: string;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(readonly dataDir: string) {
+    this.file = path.join(dataDir, REGISTRY_FILE);
+  }
+
+  /** The created worlds, in creation order; none when the file does not exist. A damaged file is CONFIG_INVALID. */
+  load(): CreatedWorld[] {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new WorldlineError('CONFIG_INVALID', `cannot read ${this.file}: ${(err as Error).message}`, { file: this.file });
+    }
+    const bad = (what: string): never => {
+      throw new WorldlineError('CONFIG_INVALID', `${this.file} ${what}; it lists the worlds created at runtime: fix the entry, or move the file aside to start without them (their data stays in ${path.join(this.dataDir, 'worlds')})`, { file: this.file });
+    };
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      return bad('is not valid JSON');
+    }
+    const doc = json as { schema_version?: unknown; worlds?: unknown };
+    if (typeof doc !== 'object' || doc === null || doc.schema_version !== VERSION || !Array.isArray(doc.worlds)) return bad(`is not a list of created worlds (schema_version ${VERSION})`);
+    const out: CreatedWorld[] = [];
+    const ids = new Set<string>();
+    for (const [i, e] of (doc.worlds as unknown[]).entries()) {
+      const w = e as Partial<Record<keyof CreatedWorld, unknown>>;
+      if (typeof w !== 'object' || w === null || typeof w.id !== 'string' || typeof w.tenant !== 'string' || typeof w.world !== 'string' || typeof w.created_at !== 'string' || (w.source !== undefined && typeof w.source !== 'string')) {
+        return bad(`entry ${i} needs string id, tenant, world and created_at`);
+      }
+      const problem = idProblem('world id', w.id) ?? idProblem('tenant', w.tenant);
+      if (problem !== undefined) return bad(`entry ${i}: ${problem}`);
+      if (ids.has(w.id)) return bad(`lists the world ${JSON.stringify(w.id)} twice`);
+      ids.add(w.id);
+      out.push({ id: w.id, tenant: w.tenant, world: w.world, ...(w.source !== undefined ? { source: w.source as string } : {}), created_at: w.created_at });
+    }
+    return out;
+  }
+
+  /** Replaces the file with `worlds`, durably; writes run one after another in call order. */
+  save(worlds: readonly CreatedWorld[]): Promise<void> {
+    const text = JSON.stringify({ schema_version: VERSION, worlds }, null, 2) + '\n';
+    const next = this.writing.then(() => this.write(text));
+    this.writing = next.catch(() => {});
+    return next;
+  }
+
+  private async write(text: string): Promise<void> {
+    mkdirDurableSync(this.dataDir);
+    const tmp = `${this.file}.tmp`;
+    const fh = await fs.promises.open(tmp, 'w');
+    try {
+      // writeFile loops over short writes until the whole text is written (or fails, e.g. ENOSPC).
+      await fh.writeFile(text, 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.promises.rename(tmp, this.file);
+    fsyncDirSync(this.dataDir);
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Worlds created and deleted at runtime (POST and DELETE /v1/worlds, RunningServer.createWorld/deleteWorld): an admin
+ * token creates a world of its tenant from a definition the server has, clients join it at once, it comes back after
+ * a restart, and deleting it closes its sockets, unlists it (WORLD_NOT_FOUND from then on) and keeps or purges its data.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Subprotocol, type ServerMessage } from '../../server/protocol/index.js';
+import { defineWorld, loadConfig, startServer } from '../../server/index.js';
+import { isWorldlineError } from '../../server/errors.js';
+import { TestClient, is, startTestServer, token, type TestServer } from './harness.js';
+
+const WORLDS = ['lobby=default', 'acme/talk=conversation'];
+
+interface Reply {
+  status: number;
+  json: Record<string, unknown>;
+}
+
+async function call(srv: TestServer, method: string, p: string, tok: string, body?: unknown): Promise<Reply> {
+  const res = await fetch(`${srv.httpUrl}${p}`, { method, headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+const errorOf = (r: Reply): unknown => (r.json['error'] as { name?: unknown } | undefined)?.name;
+
+async function upgradeStatus(srv: TestServer, id: string): Promise<{ status: number; body: string }> {
+  const url = srv.wsUrl.replace(/\/v1\/worlds\/[^/]+\/ws$/, `/v1/worlds/${id}/ws`);
+  try {
+    const c = await TestClient.connect(url, Subprotocol.JSON, 'x');
+    c.close();
+    return { status: 101, body: '' };
+  } catch (err) {
+    return err as { status: number; body: string };
+  }
+}
+
+async function joinAndSpawn(srv: TestServer, world: string, agent: string): Promise<{ c: TestClient; seq: number }> {
+  const url = srv.worlds.find((w) => w.id === world)!.wsUrl;
+  const c = await TestClient.connect(url, Subprotocol.MSGPACK, await token(srv, agent, 'agent', { world }));
+  c.hello(agent);
+  const w = await c.waitFor(is('welcome'));
+  expect(w.world).toBe(world);
+  c.send({ type: 'submit_intent', intent: { req_id: `spawn-${agent}`, kind: 'Spawn', payload: { entity_id: agent, fields: { x: 10, y: 10 } }, context_seq: w.view_seq, priority: 0 } });
+  const r = await c.waitFor((m): m is Extract<ServerMessage, { type: 'intent_result' }> => m.type === 'intent_result' && m.req_id === `spawn-${agent}`);
+  expect(r.status).toBe('accepted');
+  return { c, seq: r.global_seq ?? 0 };
+}
+
+describe('worlds created and deleted at runtime', () => {
+  let srv: TestServer;
+  let dataDir: string;
+  let admin: string;
+  beforeAll(async () => {
+    srv = await startTestServer({ worlds: WORLDS, maxWorlds: 5 });
+    dataDir = srv.dataDir;
+    admin = await token(srv, undefined, 'admin', { world: 'lobby' });
+  });
+  afterAll(async () => {
+    await srv.shutdown();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('an admin token creates a world of its tenant; agents join it at once; it is listed; a restart brings it back', async () => {
+    const made = await call(srv, 'POST', '/v1/worlds', admin, { id: 'match-1', world: 'default' });
+    expect(made.status).toBe(201);
+    expect(made.json).toMatchObject({ id: 'match-1', world: 'default', tenant: 'default', healthy: true, ws_path: '/v1/worlds/match-1/ws' });
+    expect(srv.worlds.map((w) => w.id)).toEqual(['lobby', 'talk', 'match-1']);
+    expect(((await call(srv, 'GET', '/v1/worlds', admin)).json['worlds'] as Array<{ id: string }>).map((w) => w.id)).toEqual(['lobby', 'match-1']);
+    expect(await (await fetch(`${srv.httpUrl}/readyz`)).json()).toEqual({ status: 'ready', worlds: { lobby: 'ok', talk: 'ok', 'match-1': 'ok' } });
+
+    const { c, seq } = await joinAndSpawn(srv, 'match-1', 'mia');
+    c.close();
+    expect(srv.worlds.find((w) => w.id === 'lobby')!.host.runtime.state().entities['mia']).toBeUndefined();
+    const listed = JSON.parse(fs.readFileSync(path.join(dataDir, 'created-worlds.json'), 'utf8')) as { worlds: Array<Record<string, unknown>> };
+    expect(listed.worlds).toEqual([{ id: 'match-1', tenant: 'default', world: 'default', source: 'default', created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) }]);
+    expect(srv.logLines.some((l) => l['msg'] === 'world created' && l['world'] === 'match-1')).toBe(true);
+
+    await srv.shutdown();
+    srv = await startTestServer({ worlds: WORLDS, maxWorlds: 5 }, dataDir);
+    const back = srv.worlds.find((w) => w.id === 'match-1');
+    expect(back?.tenant).toBe('default');
+    expect(back!.host.runtime.lastGlobalSeq).toBeGreaterThanOrEqual(seq);
+    expect(back!.host.runtime.state().entities['mia']).toMatchObject({ x: 10, y: 10 });
+  });
+
+  it('refuses, each with its code: a taken id, a bad id, an unknown or module definition, a non-admin token, another tenant, past maxWorlds', async () => {
+    const taken = await call(srv, 'POST', '/v1/worlds', admin, { id: 'lobby', world: 'default' });
+    expect([taken.status, errorOf(taken)]).toEqual([409, 'WORLD_EXISTS']);
+    const bad = await call(srv, 'POST', '/v1/worlds', admin, { id: '..', world: 'default' });
+    expect([bad.status, errorOf(bad)]).toEqual([400, 'CONFIG_INVALID']);
+    const missing = await call(srv, 'POST', '/v1/worlds', admin, { world: 'default' });
+    expect((missing.json['error'] as { message: string }).message).toBe('the body needs a string id, e.g. {"id":"match-1","world":"arena"}');
+    const unknown = await call(srv, 'POST', '/v1/worlds', admin, { id: 'x1', world: 'chess' });
+    expect([unknown.status, errorOf(unknown)]).toEqual([400, 'CONFIG_INVALID']);
+    expect((unknown.json['error'] as { message: string }).message).toBe('world "chess" is not a world definition this server has; one of: default, arena, conversation, arena-<entities>');
+    // A client never makes the server load a file.
+    fs.writeFileSync(path.join(dataDir, 'evil.mjs'), 'throw new Error("loaded")\n');
+    const file = await call(srv, 'POST', '/v1/worlds', admin, { id: 'x2', world: path.join(dataDir, 'evil.mjs') });
+    expect([file.status, errorOf(file)]).toEqual([400, 'CONFIG_INVALID']);
+    const agent = await call(srv, 'POST', '/v1/worlds', await token(srv, 'mia', 'agent', { world: 'lobby' }), { id: 'x3', world: 'default' });
+    expect([agent.status, errorOf(agent)]).toEqual([403, 'FORBIDDEN']);
+    const other = await call(srv, 'POST', '/v1/worlds', admin, { id: 'x4', world: 'default', tenant: 'acme' });
+    expect([other.status, errorOf(other)]).toEqual([403, 'TENANT_ISOLATION_VIOLATION']);
+    // Three hosted, two more allowed: the arena-<E> family is creatable too.
+    expect((await call(srv, 'POST', '/v1/worlds', admin, { id: 'x5', world: 'arena-50' })).status).toBe(201);
+    expect((await call(srv, 'POST', '/v1/worlds', admin, { id: 'x6', world: 'conversation' })).status).toBe(201);
+    const full = await call(srv, 'POST', '/v1/worlds', admin, { id: 'x7', world: 'default' });
+    expect([full.status, errorOf(full)]).toEqual([429, 'QUOTA_EXCEEDED']);
+    for (const id of ['x5', 'x6']) expect((await call(srv, 'DELETE', `/v1/worlds/${id}?purge=true`, admin)).status).toBe(200);
+    expect(srv.worlds.map((w) => w.id)).toEqual(['lobby', 'talk', 'match-1']);
+  });
+
+  it('deleting closes its sockets, unlists it (WORLD_NOT_FOUND), keeps its data unless purged; a configured world cannot be deleted', async () => {
+    const acmeAdmin = await token(srv, undefined, 'admin', { tenant: 'acme', world: 'talk' });
+    const cross = await call(srv, 'DELETE', '/v1/worlds/match-1', acmeAdmin);
+    expect([cross.status, errorOf(cross)]).toEqual([403, 'TENANT_ISOLATION_VIOLATION']);
+    const agentTok = await call(srv, 'DELETE', '/v1/worlds/match-1', await token(srv, 'mia', 'agent', { world: 'match-1' }));
+    expect([agentTok.status, errorOf(agentTok)]).toEqual([403, 'FORBIDDEN']);
+    const configured = await call(srv, 'DELETE', '/v1/worlds/talk', acmeAdmin);
+    expect([configured.status, errorOf(configured)]).toEqual([403, 'FORBIDDEN']);
+
+    const { c } = await joinAndSpawn(srv, 'match-1', 'max');
+    const gone = await call(srv, 'DELETE', '/v1/worlds/match-1', admin);
+    expect([gone.status, gone.json]).toEqual([200, { id: 'match-1', purged: false }]);
+    await c.waitClosed();
+    expect(c.closed).toEqual({ code: 1001, reason: 'world match-1 was deleted' });
+    const refused = await upgradeStatus(srv, 'match-1');
+    expect(refused.status).toBe(404);
+    expect(JSON.parse(refused.body).error.name).toBe('WORLD_NOT_FOUND');
+    expect(errorOf(await call(srv, 'DELETE', '/v1/worlds/match-1', admin))).toBe('WORLD_NOT_FOUND');
+    expect(srv.worlds.map((w) => w.id)).toEqual(['lobby', 'talk']);
+    expect(JSON.parse(fs.readFileSync(path.join(dataDir, 'created-worlds.json'), 'utf8')).worlds).toEqual([]);
+    const metrics = await (await fetch(`${srv.httpUrl}/metrics`)).text();
+    expect(metrics).not.toContain('world="match-1"');
+    expect(metrics).toContain('worldline_queue_depth{queue="intents",world="lobby"}');
+    // Kept: created again under the same id, it carries on from its log.
+    expect(fs.existsSync(path.join(dataDir, 'worlds', 'match-1', 'segments'))).toBe(true);
+    const again = await srv.createWorld({ id: 'match-1', world: 'default' });
+    expect(again.host.runtime.state().entities['max']).toBeDefined();
+    await srv.deleteWorld('match-1', { purge: true });
+    expect(fs.existsSync(path.join(dataDir, 'worlds', 'match-1'))).toBe(false);
+    const bogus = await call(srv, 'DELETE', '/v1/worlds/lobby?purge=yes', admin);
+    expect([bogus.status, errorOf(bogus)]).toEqual([400, 'CONFIG_INVALID']);
+  });
+
+  it('one id at a time: a second create of an id being created is WORLD_EXISTS', async () => {
+    const [a, b] = await Promise.allSettled([srv.createWorld({ id: 'race', world: 'default' }), srv.createWorld({ id: 'race', world: 'default' })]);
+    expect(a.status).toBe('fulfilled');
+    expect(b.status === 'rejected' && isWorldlineError(b.reason, 'WORLD_EXISTS')).toBe(true);
+    await srv.deleteWorld('race', { purge: true });
+  });
+});
+
+describe('the created-worlds list at start', () => {
+  const fresh = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-created-'));
+
+  it('a damaged list, an id that is also configured, or a definition given only in code and not given again, is CONFIG_INVALID', async () => {
+    const dir = fresh();
+    try {
+      const cfg = loadConfig({ env: {}, overrides: { port: 0, dataDir: dir, logLevel: 'silent' } });
+      fs.writeFileSync(path.join(dir, 'created-worlds.json'), '{"schema_version":1,"worlds":[{"id":"a"}]}');
+      await expect(startServer(cfg)).rejects.toMatchObject({ codeName: 'CONFIG_INVALID', message: expect.stringContaining('entry 0 needs string id, tenant, world and created_at') });
+      fs.writeFileSync(path.join(dir, 'created-worlds.json'), JSON.stringify({ schema_version: 1, worlds: [{ id: 'default', tenant: 'default', world: 'default', source: 'default', created_at: '2026-01-01T00:00:00Z' }] }));
+      await expect(startServer(cfg)).rejects.toMatchObject({ codeName: 'CONFIG_INVALID', message: expect.stringContaining('is configured and also listed in') });
+      fs.rmSync(path.join(dir, 'created-worlds.json'));
+      // Created from a definition in code: it comes back only when that definition is given again.
+      const mine = defineWorld({ name: 'mine', seed: 's', initialState: { entities: {} } });
+      const srv = await startServer(cfg, { templates: [mine] });
+      await srv.createWorld({ id: 'm1', world: 'mine' });
+      await srv.shutdown();
+      await expect(startServer(cfg)).rejects.toMatchObject({ codeName: 'CONFIG_INVALID', message: expect.stringContaining('runs the definition "mine" given in code') });
+      const again = await startServer(cfg, { templates: [mine] });
+      expect(again.worlds.map((w) => w.id)).toEqual(['default', 'm1']);
+      await again.shutdown();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
