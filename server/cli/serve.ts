@@ -6,6 +6,7 @@
 import { hostedWorlds, loadConfig, parseHostedWorld, type ConfigKey } from '../config.js';
 import { createAuthenticator, Roles, type Role } from '../transport/auth.js';
 import { startServer } from '../transport/server.js';
+import { WorldRegistry } from '../transport/world-registry.js';
 import { WorldlineError } from '../errors.js';
 import type { Out } from './main.js';
 
@@ -81,8 +82,9 @@ export async function runToken(flags: { agent?: string | undefined; role?: strin
   if (!Roles.includes(role)) throw new WorldlineError('CONFIG_INVALID', `--role must be one of ${Roles.join(', ')}`);
   if (role === 'agent' && !flags.agent) throw new WorldlineError('CONFIG_INVALID', 'an agent token needs --agent NAME');
   const auth = createAuthenticator({ ...cfg, authMode: cfg.authMode as 'jwt' | 'tokens' });
-  // --world picks a world the configuration hosts by id (with its tenant); any other is read as [TENANT/][ID=]WORLD.
-  const hosted = hostedWorlds(cfg);
+  // --world picks a world the configuration hosts, or one created at runtime, by id (with its tenant); any other is
+  // read as [TENANT/][ID=]WORLD.
+  const hosted = [...hostedWorlds(cfg), ...new WorldRegistry(cfg.dataDir).load()];
   const target = flags.world === undefined ? (hosted[0] as { id: string; tenant: string }) : hosted.find((w) => w.id === flags.world) ?? parseHostedWorld(flags.world, cfg.tenant);
   io.out(await auth.issue({ tenant: target.tenant, world: target.id, ...(flags.agent ? { agent: flags.agent } : {}), role }, flags.ttl ?? 24 * 3600));
   return 0;

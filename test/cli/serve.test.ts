@@ -75,7 +75,7 @@ describe('worldline serve', () => {
     }
   });
 
-  it('token --world picks a hosted world by id, with its tenant; without it, the first world', async () => {
+  it('token --world picks a hosted world (configured or created at runtime) by id, with its tenant; without it, the first world', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-token-'));
     const claims = async (world: string | undefined): Promise<Record<string, string>> => {
       const lines: string[] = [];
@@ -86,6 +86,9 @@ describe('worldline serve', () => {
       expect(await claims('talk')).toMatchObject({ tenant: 'acme', world: 'talk', agent: 'bob', role: 'agent' });
       expect(await claims(undefined)).toMatchObject({ tenant: 'default', world: 'north' });
       expect(await claims('elsewhere')).toMatchObject({ tenant: 'default', world: 'elsewhere' });
+      // A world created at runtime (listed in DATA/created-worlds.json), with its tenant.
+      fs.writeFileSync(path.join(dir, 'created-worlds.json'), JSON.stringify({ schema_version: 1, worlds: [{ id: 'match-7', tenant: 'acme', world: 'arena', source: 'arena', created_at: '2026-11-21T00:00:00Z' }] }));
+      expect(await claims('match-7')).toMatchObject({ tenant: 'acme', world: 'match-7' });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
