@@ -35,6 +35,8 @@ export interface Metrics {
   /** Where worldline_log_disk_bytes reads each world's log directory size from at each scrape (set by its world host). */
   readonly logDiskBytes: Map<string, () => Promise<{ segments: number; snapshots: number }>>;
   readonly sessions: Gauge<'codec'>;
+  /** Hosted worlds by origin: configured (config, code) or created (at runtime). */
+  readonly worlds: Gauge<'origin'>;
   readonly securityEvents: Counter<'event'>;
   readonly framesSent: Counter<'codec'>;
   readonly bytesSent: Counter<'codec'>;
@@ -102,6 +104,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     logSyncSeconds: new Histogram({ name: 'worldline_log_fsync_seconds', help: 'Duration of each fsync/fdatasync of the log', buckets: IO_BUCKETS, registers: r }),
     logSegmentsCompacted: new Counter({ name: 'worldline_log_segments_compacted_total', help: 'Log segments deleted because no kept snapshot needs them (logRetention snapshots)', registers: r }),
     sessions: new Gauge({ name: 'worldline_sessions', help: 'Open sessions by codec', labelNames: ['codec'], registers: r }),
+    worlds: new Gauge({ name: 'worldline_worlds', help: 'Hosted worlds by origin: configured (config or code) or created (at runtime, POST /v1/worlds)', labelNames: ['origin'], registers: r }),
     securityEvents: new Counter({ name: 'worldline_security_events_total', help: 'Auth failures, rate-limit violations, quarantines, cross-tenant attempts', labelNames: ['event'], registers: r }),
     framesSent: sentCounter('worldline_frames_sent_total', 'Frames sent to clients', 'frames'),
     bytesSent: sentCounter('worldline_bytes_sent_total', 'Bytes sent to clients', 'bytes'),

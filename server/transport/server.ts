@@ -206,6 +206,11 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     throw err;
   }
   const first = hosts.get((toHost[0] as { id: string }).id) as WorldHost;
+  const countWorlds = (): void => {
+    metrics.worlds.set({ origin: 'configured' }, hosts.size - created.size);
+    metrics.worlds.set({ origin: 'created' }, created.size);
+  };
+  countWorlds();
   const healthy = (): boolean => [...hosts.values()].every((h) => h.healthy);
   const sockets = new Set<WebSocket<SocketData>>();
   const perIp = new Map<string, number>();
@@ -404,6 +409,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         await host.close().catch(() => {});
         throw new WorldlineError('DATABASE_ERROR', `world ${spec.id} was not created: ${registry.file} could not be written (${(err as Error).message})`, { world: spec.id }, { cause: err });
       }
+      countWorlds();
       host.opts.logger.info({ tenant, definition: spec.world }, 'world created');
       return served(spec.id, host);
     })());
@@ -433,6 +439,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       } finally {
         // Unlisted even when its log failed to close: it was asked to go, and a restart recovers its data if kept.
         created.delete(id);
+        countWorlds();
         await registry.save([...created.values()]);
       }
       const purged = opts.purge === true;

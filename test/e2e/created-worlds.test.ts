@@ -77,6 +77,9 @@ describe('worlds created and deleted at runtime', () => {
     const listed = JSON.parse(fs.readFileSync(path.join(dataDir, 'created-worlds.json'), 'utf8')) as { worlds: Array<Record<string, unknown>> };
     expect(listed.worlds).toEqual([{ id: 'match-1', tenant: 'default', world: 'default', source: 'default', created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) }]);
     expect(srv.logLines.some((l) => l['msg'] === 'world created' && l['world'] === 'match-1')).toBe(true);
+    const m = await (await fetch(`${srv.httpUrl}/metrics`)).text();
+    expect(m).toContain('worldline_worlds{origin="configured"} 2');
+    expect(m).toContain('worldline_worlds{origin="created"} 1');
 
     await srv.shutdown();
     srv = await startTestServer({ worlds: WORLDS, maxWorlds: 5 }, dataDir);
@@ -135,6 +138,7 @@ describe('worlds created and deleted at runtime', () => {
     expect(JSON.parse(fs.readFileSync(path.join(dataDir, 'created-worlds.json'), 'utf8')).worlds).toEqual([]);
     const metrics = await (await fetch(`${srv.httpUrl}/metrics`)).text();
     expect(metrics).not.toContain('world="match-1"');
+    expect(metrics).toContain('worldline_worlds{origin="created"} 0');
     expect(metrics).toContain('worldline_queue_depth{queue="intents",world="lobby"}');
     // Kept: created again under the same id, it carries on from its log.
     expect(fs.existsSync(path.join(dataDir, 'worlds', 'match-1', 'segments'))).toBe(true);
@@ -144,6 +148,24 @@ describe('worlds created and deleted at runtime', () => {
     expect(fs.existsSync(path.join(dataDir, 'worlds', 'match-1'))).toBe(false);
     const bogus = await call(srv, 'DELETE', '/v1/worlds/lobby?purge=yes', admin);
     expect([bogus.status, errorOf(bogus)]).toEqual([400, 'CONFIG_INVALID']);
+  });
+
+  it('a create whose listing cannot be written is DATABASE_ERROR and hosts nothing (it would vanish at the next restart)', async () => {
+    // The list is written through a temporary file; a directory in its place makes that write fail.
+    const tmp = path.join(dataDir, 'created-worlds.json.tmp');
+    fs.mkdirSync(tmp);
+    try {
+      const r = await call(srv, 'POST', '/v1/worlds', admin, { id: 'unlisted', world: 'default' });
+      expect([r.status, errorOf(r)]).toEqual([500, 'DATABASE_ERROR']);
+      expect((r.json['error'] as { message: string }).message).toContain('world unlisted was not created');
+      expect(srv.worlds.map((w) => w.id)).not.toContain('unlisted');
+      expect((await upgradeStatus(srv, 'unlisted')).status).toBe(404);
+    } finally {
+      fs.rmdirSync(tmp);
+    }
+    // Once the disk is fine again, the same id can be created.
+    expect((await call(srv, 'POST', '/v1/worlds', admin, { id: 'unlisted', world: 'default' })).status).toBe(201);
+    await srv.deleteWorld('unlisted', { purge: true });
   });
 
   it('one id at a time: a second create of an id being created is WORLD_EXISTS', async () => {
