@@ -38,7 +38,7 @@ export interface RestDeps {
 
 /** What REST needs to create and delete worlds (the running server's createWorld and deleteWorld). */
 export interface WorldManager {
-  create(spec: { id: string; world: string; tenant: string }): Promise<{ host: WorldHost }>;
+  create(spec: { id: string; world: string; tenant: string; deleteAfterIdleSec?: number; purgeOnDelete?: boolean }): Promise<{ host: WorldHost }>;
   remove(id: string, opts: { purge: boolean }): Promise<{ id: string; purged: boolean }>;
 }
 
@@ -196,9 +196,12 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       const id = field('id');
       const world = field('world');
       if (b['tenant'] !== undefined && b['tenant'] !== p.tenant) throw new WorldlineError('TENANT_ISOLATION_VIOLATION', `this token belongs to tenant ${p.tenant}: it creates worlds of that tenant only`, { tenant: p.tenant });
-      const made = await deps.manage.create({ id, world, tenant: p.tenant });
+      // Checked by create (a whole number of seconds, a boolean): passed on only when given.
+      const idle = b['delete_after_idle_sec'];
+      const purge = b['purge_on_delete'];
+      const made = await deps.manage.create({ id, world, tenant: p.tenant, ...(idle !== undefined ? { deleteAfterIdleSec: idle as number } : {}), ...(purge !== undefined ? { purgeOnDelete: purge as boolean } : {}) });
       deps.logger.info({ world: id, definition: world, tenant: p.tenant, by: p.agent ?? p.role }, 'world created over REST');
-      return worldEntry(made.host);
+      return { ...worldEntry(made.host), ...(idle !== undefined ? { delete_after_idle_sec: idle } : {}), ...(purge !== undefined ? { purge_on_delete: purge } : {}) };
     })(), '201 Created');
   });
 

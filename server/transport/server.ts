@@ -22,7 +22,7 @@ import { ClientAddresses } from './client-address.js';
 import { checkTls } from './tls.js';
 import { CloseCode, Session, type SessionDeps } from './session.js';
 import { registerRest } from './rest.js';
-import { WorldRegistry, type CreatedWorld } from './world-registry.js';
+import { WorldRegistry, idleProblem, type CreatedWorld } from './world-registry.js';
 
 interface SocketData {
   readonly worldId: string;
@@ -55,6 +55,13 @@ export interface NewWorld {
   readonly world: string;
   /** Its owner (default: the server's tenant). */
   readonly tenant?: string;
+  /**
+   * Deletes it once no WebSocket has been connected to it for this many seconds (checked every second), like a room
+   * that closes when its last player leaves; counted from its creation (or the server's start) until someone joins.
+   */
+  readonly deleteAfterIdleSec?: number;
+  /** That deletion also deletes its data. */
+  readonly purgeOnDelete?: boolean;
 }
 
 export interface RunningServer {
@@ -214,6 +221,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const healthy = (): boolean => [...hosts.values()].every((h) => h.healthy);
   const sockets = new Set<WebSocket<SocketData>>();
   const perIp = new Map<string, number>();
+  /** Open WebSockets by world (idle deletion). */
+  const perWorld = new Map<string, number>();
   const clients = new ClientAddresses(cfg.trustProxy);
   let ready = false;
   let draining = false;
@@ -280,6 +289,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       const d = ws.getUserData();
       sockets.add(ws);
       perIp.set(d.ip, (perIp.get(d.ip) ?? 0) + 1);
+      perWorld.set(d.worldId, (perWorld.get(d.worldId) ?? 0) + 1);
       const deps = sessionDeps.get(d.worldId)!;
       const codec = deps.host.codecs[d.subprotocol];
       // Counted in plain numbers per codec, added to the frames and bytes counters at each scrape.
@@ -351,6 +361,9 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       const n = (perIp.get(d.ip) ?? 1) - 1;
       if (n <= 0) perIp.delete(d.ip);
       else perIp.set(d.ip, n);
+      const w = (perWorld.get(d.worldId) ?? 1) - 1;
+      if (w <= 0) perWorld.delete(d.worldId);
+      else perWorld.set(d.worldId, w);
       d.session?.onClosed();
     },
   });
@@ -384,8 +397,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const createWorld = (spec: NewWorld): Promise<ServedWorld> => {
     if (!ready) return Promise.reject(notServing());
     const tenant = spec.tenant ?? cfg.tenant;
-    const problem = idProblem('world id', spec.id) ?? idProblem('tenant', tenant);
-    if (problem !== undefined) return Promise.reject(new WorldlineError('CONFIG_INVALID', problem, { field: 'id' }));
+    const problem = idProblem('world id', spec.id) ?? idProblem('tenant', tenant) ?? idleProblem(spec.deleteAfterIdleSec, spec.purgeOnDelete);
+    if (problem !== undefined) return Promise.reject(new WorldlineError('CONFIG_INVALID', problem));
     if (hosts.has(spec.id) || busy.has(spec.id)) return Promise.reject(new WorldlineError('WORLD_EXISTS', `a world with the id ${JSON.stringify(spec.id)} is ${hosts.has(spec.id) ? 'already hosted here' : 'being created or deleted'}: pick another id`, { world: spec.id }));
     if (hosts.size + busy.size >= cfg.maxWorlds) return Promise.reject(new WorldlineError('QUOTA_EXCEEDED', `this server hosts at most ${cfg.maxWorlds} worlds (maxWorlds): delete one first`, { max_worlds: cfg.maxWorlds }));
     const t = templates.get(spec.world);
@@ -395,7 +408,11 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       return Promise.reject(new WorldlineError('CONFIG_INVALID', `world ${JSON.stringify(spec.world)} is not a world definition this server has; one of: ${known.join(', ')}`, { field: 'world' }));
     }
     const source = t ? t.source : spec.world;
-    const entry: CreatedWorld = { id: spec.id, tenant, world: spec.world, ...(source !== undefined ? { source } : {}), created_at: new Date(now()).toISOString() };
+    const entry: CreatedWorld = {
+      id: spec.id, tenant, world: spec.world, ...(source !== undefined ? { source } : {}), created_at: new Date(now()).toISOString(),
+      ...(spec.deleteAfterIdleSec !== undefined ? { delete_after_idle_sec: spec.deleteAfterIdleSec } : {}),
+      ...(spec.purgeOnDelete !== undefined ? { purge_on_delete: spec.purgeOnDelete } : {}),
+    };
     return track(spec.id, (async () => {
       const host = await openHost({ id: spec.id, tenant, world: t ? t.world : (builtin as WorldDefinition) });
       created.set(spec.id, entry);
@@ -449,6 +466,30 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     })());
   };
 
+  // Created worlds with an idle limit: deleted once no socket has been connected for that long.
+  const idleSince = new Map<string, number>();
+  const sweepIdle = (): void => {
+    const t = now();
+    for (const [id, c] of created) {
+      if (c.delete_after_idle_sec === undefined || busy.has(id)) continue;
+      if ((perWorld.get(id) ?? 0) > 0) {
+        idleSince.delete(id);
+        continue;
+      }
+      const since = idleSince.get(id);
+      if (since === undefined) idleSince.set(id, t);
+      else if (t - since >= c.delete_after_idle_sec * 1000) {
+        idleSince.delete(id);
+        deleteWorld(id, { purge: c.purge_on_delete === true }).then(
+          () => logger.info({ world: id, idleSec: c.delete_after_idle_sec }, 'idle world deleted'),
+          (err: unknown) => logger.warn({ err, world: id }, 'idle world deletion failed'),
+        );
+      }
+    }
+  };
+  const idleTimer = setInterval(sweepIdle, 1000);
+  idleTimer.unref();
+
   let shuttingDown: Promise<void> | undefined;
   return {
     port, host: first, auth, metrics, logger,
@@ -463,6 +504,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       shuttingDown ??= (async () => {
         ready = false;
         draining = true;
+        clearInterval(idleTimer);
         uws.us_listen_socket_close(listenSocket);
         // A world being opened is closed with the rest; one being deleted finishes closing first.
         await Promise.allSettled([...busy.values()]);

@@ -19,6 +19,20 @@ export interface CreatedWorld {
   readonly source?: string;
   /** ISO 8601. */
   readonly created_at: string;
+  /** Deleted once no WebSocket has been connected to it for this many seconds (absent: kept until deleted). */
+  readonly delete_after_idle_sec?: number;
+  /** That deletion also deletes its data. */
+  readonly purge_on_delete?: boolean;
+}
+
+/** The longest idle time a created world may be given before it deletes itself: 30 days. */
+export const MAX_IDLE_SEC = 30 * 24 * 3600;
+
+/** What is wrong with an idle deletion setting, or undefined. */
+export function idleProblem(sec: unknown, purge: unknown): string | undefined {
+  if (sec !== undefined && !(Number.isInteger(sec) && (sec as number) >= 1 && (sec as number) <= MAX_IDLE_SEC)) return `delete_after_idle_sec must be a whole number of seconds from 1 to ${MAX_IDLE_SEC}, got ${JSON.stringify(sec)}`;
+  if (purge !== undefined && typeof purge !== 'boolean') return `purge_on_delete must be true or false, got ${JSON.stringify(purge)}`;
+  return undefined;
 }
 
 const VERSION = 1;
@@ -59,11 +73,15 @@ export class WorldRegistry {
       if (typeof w !== 'object' || w === null || typeof w.id !== 'string' || typeof w.tenant !== 'string' || typeof w.world !== 'string' || typeof w.created_at !== 'string' || (w.source !== undefined && typeof w.source !== 'string')) {
         return bad(`entry ${i} needs string id, tenant, world and created_at`);
       }
-      const problem = idProblem('world id', w.id) ?? idProblem('tenant', w.tenant);
+      const problem = idProblem('world id', w.id) ?? idProblem('tenant', w.tenant) ?? idleProblem(w.delete_after_idle_sec, w.purge_on_delete);
       if (problem !== undefined) return bad(`entry ${i}: ${problem}`);
       if (ids.has(w.id)) return bad(`lists the world ${JSON.stringify(w.id)} twice`);
       ids.add(w.id);
-      out.push({ id: w.id, tenant: w.tenant, world: w.world, ...(w.source !== undefined ? { source: w.source as string } : {}), created_at: w.created_at });
+      out.push({
+        id: w.id, tenant: w.tenant, world: w.world, ...(w.source !== undefined ? { source: w.source as string } : {}), created_at: w.created_at,
+        ...(w.delete_after_idle_sec !== undefined ? { delete_after_idle_sec: w.delete_after_idle_sec as number } : {}),
+        ...(w.purge_on_delete !== undefined ? { purge_on_delete: w.purge_on_delete as boolean } : {}),
+      });
     }
     return out;
   }

@@ -168,6 +168,30 @@ describe('worlds created and deleted at runtime', () => {
     await srv.deleteWorld('unlisted', { purge: true });
   });
 
+  it('a world created with delete_after_idle_sec deletes itself once nobody has been connected for that long, not while someone is', async () => {
+    const bad = await call(srv, 'POST', '/v1/worlds', admin, { id: 'room', world: 'default', delete_after_idle_sec: 0.5 });
+    expect([bad.status, (bad.json['error'] as { message: string }).message]).toEqual([400, 'delete_after_idle_sec must be a whole number of seconds from 1 to 2592000, got 0.5']);
+    const made = await call(srv, 'POST', '/v1/worlds', admin, { id: 'room', world: 'default', delete_after_idle_sec: 1, purge_on_delete: true });
+    expect(made.json).toMatchObject({ id: 'room', delete_after_idle_sec: 1, purge_on_delete: true });
+    const { c } = await joinAndSpawn(srv, 'room', 'rita');
+    // Connected for well over the limit: kept.
+    await new Promise((r) => setTimeout(r, 2600));
+    expect(srv.worlds.map((w) => w.id)).toContain('room');
+    c.close();
+    await c.waitClosed();
+    const left = Date.now();
+    const deadline = left + 8000;
+    while (srv.worlds.some((w) => w.id === 'room') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const after = Date.now() - left;
+    expect(srv.worlds.map((w) => w.id)).not.toContain('room');
+    // Checked every second: between one and about three seconds after the last socket left.
+    expect(after).toBeGreaterThanOrEqual(900);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(fs.existsSync(path.join(dataDir, 'worlds', 'room'))).toBe(false);
+    expect(srv.logLines.some((l) => l['msg'] === 'idle world deleted' && l['world'] === 'room')).toBe(true);
+    expect(JSON.parse(fs.readFileSync(path.join(dataDir, 'created-worlds.json'), 'utf8')).worlds.map((w: { id: string }) => w.id)).not.toContain('room');
+  });
+
   it('one id at a time: a second create of an id being created is WORLD_EXISTS', async () => {
     const [a, b] = await Promise.allSettled([srv.createWorld({ id: 'race', world: 'default' }), srv.createWorld({ id: 'race', world: 'default' })]);
     expect(a.status).toBe('fulfilled');
