@@ -154,19 +154,27 @@ export function errorFromBody(body: ErrorBody): WorldlineError {
 }
 
 /**
+ * The WorldlineError in an HTTP error response's body ({"error": {code, name, message, ...}}), with its status in
+ * details.http_status; undefined when the body is not one (a proxy or another server answered).
+ */
+export function errorFromHttp(status: number, body: string): WorldlineError | undefined {
+  let e: Partial<ErrorBody> | undefined;
+  try {
+    e = (JSON.parse(body) as { error?: Partial<ErrorBody> } | null)?.error;
+  } catch {
+    return undefined;
+  }
+  if (!e || typeof e.name !== 'string' || typeof e.message !== 'string') return undefined;
+  return errorFromBody({ code: Number(e.code ?? 0), name: e.name, message: e.message, recovery: String(e.recovery ?? ''), details: { ...(e.details ?? {}), http_status: status } });
+}
+
+/**
  * The error for a WebSocket upgrade the server answered with HTTP `status` instead of switching protocols: the
  * Worldline error in its body, else one named from the status (a proxy or another server answered).
  */
 export function refusalError(url: string, status: number, body: string): WorldlineError {
-  try {
-    const parsed = JSON.parse(body) as { error?: Partial<ErrorBody> };
-    const e = parsed.error;
-    if (e && typeof e.name === 'string' && typeof e.message === 'string') {
-      return errorFromBody({ code: Number(e.code ?? 0), name: e.name, message: e.message, recovery: String(e.recovery ?? ''), details: { ...(e.details ?? {}), http_status: status } });
-    }
-  } catch {
-    // not a Worldline error body
-  }
+  const given = errorFromHttp(status, body);
+  if (given) return given;
   const what = `the server answered the WebSocket upgrade to ${url} with HTTP ${status} and no Worldline error`;
   const details = { http_status: status };
   if (status === 401) return new WorldlineError('UNAUTHORIZED', `${what}: check the token`, details);

@@ -3,7 +3,8 @@
  * the server cancels when the world moves on. Web-standard APIs (WebSocket, WebCrypto, AbortController), so it runs
  * in Node (pass the `ws` WebSocket) and in browsers; in Node it hashes with node:crypto, looked up at run time.
  */
-export { Agent, connect, errorFromBody, newReqId, refusalError, refusalIsFinal } from './agent.js';
+export { Agent, connect, errorFromBody, errorFromHttp, newReqId, refusalError, refusalIsFinal } from './agent.js';
+export { Worlds, type NewWorldSpec, type WorldInfo, type WorldsOptions } from './worlds.js';
 export type { AgentEvents, AgentStats, CodecName, ConnectOptions, IntentInput } from './agent.js';
 export type { ActOptions, ActResult, AttemptRecord, Generate, GenerateContext, GeneratedIntent } from './act.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
