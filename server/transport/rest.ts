@@ -39,7 +39,8 @@ export interface RestDeps {
 /** What REST needs to create and delete worlds (the running server's createWorld and deleteWorld). */
 export interface WorldManager {
   create(spec: { id: string; world: string; tenant: string; deleteAfterIdleSec?: number; purgeOnDelete?: boolean }): Promise<{ host: WorldHost }>;
-  remove(id: string, opts: { purge: boolean }): Promise<{ id: string; purged: boolean }>;
+  /** With `tenant`, kept data of a deleted world (not hosted) is purged only for that tenant. */
+  remove(id: string, opts: { purge: boolean; tenant?: string }): Promise<{ id: string; purged: boolean }>;
 }
 
 /** A world as GET /v1/worlds lists it. */
@@ -135,7 +136,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   };
 
   /** Wraps an async handler of a world's path: abort tracking, the world, auth, typed errors as JSON. */
-  const route = (paramCount: number, needsBody: boolean, fn: (req: Request, body: unknown, principal: Principal) => Promise<unknown>, ok?: string) => (res: HttpResponse, req: HttpRequest): void => {
+  const route = (paramCount: number, needsBody: boolean, fn: (req: Request, body: unknown, principal: Principal) => Promise<unknown>, ok?: string, notHosted?: (id: string, query: URLSearchParams, principal: Principal) => Promise<unknown>) => (res: HttpResponse, req: HttpRequest): void => {
     const state = trackAbort(res);
     // uWS hands path parameters over as they are on the wire: percent-decoded below, where a bad escape is a 400.
     const rawParams = Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? '');
@@ -156,8 +157,9 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
         }
       });
       const world = deps.worlds.get(params[0] as string);
-      if (!world) throw worldNotFound(params[0] as string, deps.worlds.keys());
+      if (!world && !notHosted) throw worldNotFound(params[0] as string, deps.worlds.keys());
       const principal = await deps.auth.authenticate(token);
+      if (!world) return (notHosted as NonNullable<typeof notHosted>)(params[0] as string, query, principal);
       return fn({ params, world, query, token, signal: state.controller.signal }, await body, principal);
     })(), ok);
   };
@@ -224,13 +226,24 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     return a;
   };
 
-  // Deletes a world created at runtime (the token an admin of its tenant); ?purge=true deletes its data too.
+  const purgeOf = (query: URLSearchParams): boolean => {
+    const purge = query.get('purge');
+    if (purge !== null && purge !== 'true' && purge !== 'false') throw new WorldlineError('CONFIG_INVALID', `purge must be true or false, got ${JSON.stringify(purge)}`, { field: 'purge' });
+    return purge === 'true';
+  };
+  const manager = (): WorldManager => {
+    if (!deps.manage) throw new WorldlineError('FORBIDDEN', 'this server does not delete worlds at runtime');
+    return deps.manage;
+  };
+
+  // Deletes a world created at runtime (the token an admin of its tenant); ?purge=true deletes its data too, also the
+  // data a world deleted without purge left behind.
   app.del('/v1/worlds/:worldId', route(1, false, async (r, _b, p) => {
     check(r.world, p, 'manage', undefined);
-    if (!deps.manage) throw new WorldlineError('FORBIDDEN', 'this server does not delete worlds at runtime');
-    const purge = r.query.get('purge');
-    if (purge !== null && purge !== 'true' && purge !== 'false') throw new WorldlineError('CONFIG_INVALID', `purge must be true or false, got ${JSON.stringify(purge)}`, { field: 'purge' });
-    return deps.manage.remove(r.params[0] as string, { purge: purge === 'true' });
+    return manager().remove(r.params[0] as string, { purge: purgeOf(r.query) });
+  }, undefined, async (id, query, p) => {
+    authorize(p, { tenant: p.tenant, world: p.world, agentId: undefined }, 'manage', deps.now());
+    return manager().remove(id, { purge: purgeOf(query), tenant: p.tenant });
   }));
 
   app.post('/v1/worlds/:worldId/intents', route(1, true, async (r, raw, p) => {

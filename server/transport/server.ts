@@ -22,7 +22,7 @@ import { ClientAddresses } from './client-address.js';
 import { checkTls } from './tls.js';
 import { CloseCode, Session, type SessionDeps } from './session.js';
 import { registerRest } from './rest.js';
-import { WorldRegistry, idleProblem, type CreatedWorld } from './world-registry.js';
+import { WorldRegistry, idleProblem, readOwner, writeOwner, type CreatedWorld } from './world-registry.js';
 
 interface SocketData {
   readonly worldId: string;
@@ -414,6 +414,14 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       ...(spec.purgeOnDelete !== undefined ? { purge_on_delete: spec.purgeOnDelete } : {}),
     };
     return track(spec.id, (async () => {
+      // A folder left by an earlier world of this id (deleted without purge) is carried on from only by its tenant and
+      // with its definition: its data must not reach another tenant, and its log would not fit another definition.
+      const dir = path.join(cfg.dataDir, 'worlds', spec.id);
+      const owner = readOwner(dir);
+      if (owner === 'unknown') throw new WorldlineError('WORLD_EXISTS', `${dir} holds the data of a world that was not created at runtime (a configured one, or copied there): pick another id, or have an operator move that folder away`, { world: spec.id });
+      if (owner === 'none') await writeOwner(dir, { tenant, world: spec.world, created_at: entry.created_at });
+      else if (owner.tenant !== tenant) throw new WorldlineError('WORLD_EXISTS', `the id ${JSON.stringify(spec.id)} holds the kept data of another tenant's deleted world: pick another id`, { world: spec.id });
+      else if (owner.world !== spec.world) throw new WorldlineError('WORLD_EXISTS', `the id ${JSON.stringify(spec.id)} holds the kept data of a deleted world that ran ${JSON.stringify(owner.world)}: create it with world ${JSON.stringify(owner.world)} to carry on from that data, delete it with purge to start afresh, or pick another id`, { world: spec.id, kept_world: owner.world });
       const host = await openHost({ id: spec.id, tenant, world: t ? t.world : (builtin as WorldDefinition) });
       created.set(spec.id, entry);
       try {
@@ -432,10 +440,11 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     })());
   };
 
-  const deleteWorld = (id: string, opts: { purge?: boolean } = {}): Promise<{ id: string; purged: boolean }> => {
+  const deleteWorld = (id: string, opts: { purge?: boolean; tenant?: string } = {}): Promise<{ id: string; purged: boolean }> => {
     if (!ready) return Promise.reject(notServing());
+    if (busy.has(id)) return Promise.reject(new WorldlineError('WORLD_EXISTS', `world ${JSON.stringify(id)} is being created or deleted: retry once that is done`, { world: id }));
     const host = hosts.get(id);
-    if (!host || busy.has(id)) return Promise.reject(busy.has(id) ? new WorldlineError('WORLD_EXISTS', `world ${JSON.stringify(id)} is being created or deleted: retry once that is done`, { world: id }) : worldNotFound(id, hosts.keys()));
+    if (!host) return purgeKept(id, opts);
     if (!created.has(id)) return Promise.reject(new WorldlineError('FORBIDDEN', `world ${JSON.stringify(id)} is in the server's configuration, which would bring it back: remove it there and restart`, { world: id }));
     return track(id, (async () => {
       // Unlisted first: new connections and requests get WORLD_NOT_FOUND from here on.
@@ -489,6 +498,26 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   };
   const idleTimer = setInterval(sweepIdle, 1000);
   idleTimer.unref();
+
+  /**
+   * The data a world deleted without purge left, deleted with DELETE ?purge=true (by an admin of the tenant that created
+   * it, when `tenant` is given). Without purge, or with no such data, the world is simply not found.
+   */
+  const purgeKept = (id: string, opts: { purge?: boolean; tenant?: string }): Promise<{ id: string; purged: boolean }> => {
+    const dir = path.join(cfg.dataDir, 'worlds', id);
+    const owner = idProblem('world id', id) === undefined ? readOwner(dir) : 'none';
+    if (owner === 'none' || !opts.purge) {
+      const kept = owner !== 'none' ? ' (its data is kept: DELETE it with ?purge=true to remove that)' : '';
+      return Promise.reject(new WorldlineError('WORLD_NOT_FOUND', `${worldNotFound(id, hosts.keys()).message}${kept}`, { world: id }));
+    }
+    if (owner === 'unknown') return Promise.reject(new WorldlineError('FORBIDDEN', `${dir} holds data of a world that was not created at runtime: an operator removes it`, { world: id }));
+    if (opts.tenant !== undefined && owner.tenant !== opts.tenant) return Promise.reject(new WorldlineError('TENANT_ISOLATION_VIOLATION', `the kept data of world ${id} belongs to another tenant`, { world: id }));
+    return track(id, (async () => {
+      await fs.promises.rm(dir, { recursive: true, force: true });
+      logger.info({ world: id }, 'kept data of a deleted world purged');
+      return { id, purged: true };
+    })());
+  };
 
   let shuttingDown: Promise<void> | undefined;
   return {

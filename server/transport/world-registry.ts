@@ -94,18 +94,52 @@ export class WorldRegistry {
     return next;
   }
 
-  private async write(text: string): Promise<void> {
-    mkdirDurableSync(this.dataDir);
-    const tmp = `${this.file}.tmp`;
-    const fh = await fs.promises.open(tmp, 'w');
-    try {
-      // writeFile loops over short writes until the whole text is written (or fails, e.g. ENOSPC).
-      await fh.writeFile(text, 'utf8');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.promises.rename(tmp, this.file);
-    fsyncDirSync(this.dataDir);
+  private write(text: string): Promise<void> {
+    return replaceFileDurably(this.dataDir, this.file, text);
   }
+}
+
+/** Replaces `file` (in `dir`, created if need be) with `text`: temporary file, fsync, rename, fsync of the directory. */
+async function replaceFileDurably(dir: string, file: string, text: string): Promise<void> {
+  mkdirDurableSync(dir);
+  const tmp = `${file}.tmp`;
+  const fh = await fs.promises.open(tmp, 'w');
+  try {
+    // writeFile loops over short writes until the whole text is written (or fails, e.g. ENOSPC).
+    await fh.writeFile(text, 'utf8');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.promises.rename(tmp, file);
+  fsyncDirSync(dir);
+}
+
+/** The file in a created world's data folder that says who created it, and from what: `DATA/worlds/ID/created.json`. */
+export const OWNER_FILE = 'created.json';
+
+/** Who created a world at runtime, as its data folder records it. */
+export interface WorldOwner {
+  readonly tenant: string;
+  readonly world: string;
+}
+
+/**
+ * Who owns the data in a world's folder: 'none' when there is no folder, 'unknown' when there is one that no runtime
+ * creation made (a configured world's, or copied there), else the tenant and definition that created it. A folder's
+ * data outlives a deletion without purge, so a later creation of the same id must not hand it to another tenant.
+ */
+export function readOwner(dir: string): WorldOwner | 'none' | 'unknown' {
+  if (!fs.existsSync(dir)) return 'none';
+  try {
+    const o = JSON.parse(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8')) as Partial<WorldOwner>;
+    return typeof o.tenant === 'string' && typeof o.world === 'string' ? { tenant: o.tenant, world: o.world } : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Records who created a world in its (new) data folder, durably, before its log is created there. */
+export function writeOwner(dir: string, owner: WorldOwner & { created_at: string }): Promise<void> {
+  return replaceFileDurably(dir, path.join(dir, OWNER_FILE), JSON.stringify({ schema_version: VERSION, ...owner }) + '\n');
 }

@@ -140,11 +140,32 @@ describe('worlds created and deleted at runtime', () => {
     expect(metrics).not.toContain('world="match-1"');
     expect(metrics).toContain('worldline_worlds{origin="created"} 0');
     expect(metrics).toContain('worldline_queue_depth{queue="intents",world="lobby"}');
-    // Kept: created again under the same id, it carries on from its log.
+    // Kept, and still its tenant's: another tenant cannot take the id over (and read the data), nor can the same
+    // tenant run another definition on it.
     expect(fs.existsSync(path.join(dataDir, 'worlds', 'match-1', 'segments'))).toBe(true);
+    const takeover = await call(srv, 'POST', '/v1/worlds', acmeAdmin, { id: 'match-1', world: 'default' });
+    expect([takeover.status, errorOf(takeover), (takeover.json['error'] as { message: string }).message]).toEqual([409, 'WORLD_EXISTS', 'the id "match-1" holds the kept data of another tenant\'s deleted world: pick another id']);
+    const otherDef = await call(srv, 'POST', '/v1/worlds', admin, { id: 'match-1', world: 'conversation' });
+    expect([otherDef.status, errorOf(otherDef)]).toEqual([409, 'WORLD_EXISTS']);
+    expect((otherDef.json['error'] as { message: string }).message).toContain('create it with world "default" to carry on from that data');
+    const notFound = await call(srv, 'DELETE', '/v1/worlds/match-1', admin);
+    expect((notFound.json['error'] as { message: string }).message).toContain('(its data is kept: DELETE it with ?purge=true to remove that)');
+    const crossPurge = await call(srv, 'DELETE', '/v1/worlds/match-1?purge=true', acmeAdmin);
+    expect([crossPurge.status, errorOf(crossPurge)]).toEqual([403, 'TENANT_ISOLATION_VIOLATION']);
+    // A folder no runtime creation made (a configured world's, copied there) is never taken over or purged over REST.
+    fs.mkdirSync(path.join(dataDir, 'worlds', 'stray', 'segments'), { recursive: true });
+    const stray = await call(srv, 'POST', '/v1/worlds', admin, { id: 'stray', world: 'default' });
+    expect([stray.status, errorOf(stray)]).toEqual([409, 'WORLD_EXISTS']);
+    expect(errorOf(await call(srv, 'DELETE', '/v1/worlds/stray?purge=true', admin))).toBe('FORBIDDEN');
+    expect(fs.existsSync(path.join(dataDir, 'worlds', 'stray', 'segments'))).toBe(true);
+    // An id that is not one (here a/b, encoded) names no folder at all.
+    expect(errorOf(await call(srv, 'DELETE', '/v1/worlds/..%2Fstray?purge=true', admin))).toBe('WORLD_NOT_FOUND');
+    // Its tenant creates it again with its definition: it carries on from its log.
     const again = await srv.createWorld({ id: 'match-1', world: 'default' });
     expect(again.host.runtime.state().entities['max']).toBeDefined();
-    await srv.deleteWorld('match-1', { purge: true });
+    await srv.deleteWorld('match-1');
+    // Its kept data, purged afterwards by its tenant.
+    expect(await call(srv, 'DELETE', '/v1/worlds/match-1?purge=true', admin)).toEqual({ status: 200, json: { id: 'match-1', purged: true } });
     expect(fs.existsSync(path.join(dataDir, 'worlds', 'match-1'))).toBe(false);
     const bogus = await call(srv, 'DELETE', '/v1/worlds/lobby?purge=yes', admin);
     expect([bogus.status, errorOf(bogus)]).toEqual([400, 'CONFIG_INVALID']);
