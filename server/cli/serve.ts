@@ -40,7 +40,9 @@ export async function runServe(flags: ServeFlags, io: Out, opts: { onListening?:
     throw err;
   }
   const several = server.worlds.length > 1;
-  for (const w of server.worlds) {
+  // Worlds created at runtime come back at a restart too; they are named, not given tokens each (there may be many).
+  const made = server.worlds.filter((w) => w.origin === 'created').map((w) => w.id);
+  for (const w of server.worlds.filter((x) => x.origin === 'configured')) {
     io.out(`worldline serving world "${w.id}"${several ? ` (tenant ${w.tenant})` : ''} at ${w.wsUrl} (data in ${cfg.dataDir})`);
     if (server.auth.mode === 'jwt-hs256' && LOOPBACK.has(cfg.host)) {
       const admin = await server.auth.issue({ tenant: w.tenant, world: w.id, role: 'admin' }, 24 * 3600);
@@ -49,6 +51,7 @@ export async function runServe(flags: ServeFlags, io: Out, opts: { onListening?:
       io.out(`  dev token, admin (24 h):           ${admin}`);
     }
   }
+  if (made.length > 0) io.out(`  and ${made.length} world${made.length === 1 ? '' : 's'} created at runtime (GET /v1/worlds lists them): ${made.slice(0, 10).join(', ')}${made.length > 10 ? ', ...' : ''}`);
   io.out(`  health: ${server.httpUrl}/readyz   metrics: ${server.httpUrl}/metrics`);
   const more = `npx worldline token --agent NAME [--role agent|viewer|engine|admin]${several ? ' --world ID' : ''}`;
   if (server.auth.mode === 'jwt-hs256') {

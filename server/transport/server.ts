@@ -41,6 +41,8 @@ export interface ServedWorld {
   readonly host: WorldHost;
   /** ws[s]://host:port/v1/worlds/{id}/ws */
   readonly wsUrl: string;
+  /** Hosted because the configuration (or startServer's code) names it, or because it was created at runtime. */
+  readonly origin: 'configured' | 'created';
 }
 
 /** A world to create on a running server (POST /v1/worlds, RunningServer.createWorld). */
@@ -380,7 +382,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   ready = true;
   const base = `${cfg.host}:${port}`;
   logger.info({ port, worlds: [...hosts.keys()], durability: cfg.durability, auth: auth.mode }, `worldline listening on ${base}`);
-  const served = (id: string, host: WorldHost): ServedWorld => ({ id, tenant: host.opts.tenant, host, wsUrl: `${tls.files ? 'wss' : 'ws'}://${base}/v1/worlds/${encodeURIComponent(id)}/ws` });
+  const served = (id: string, host: WorldHost): ServedWorld => ({ id, tenant: host.opts.tenant, host, wsUrl: `${tls.files ? 'wss' : 'ws'}://${base}/v1/worlds/${encodeURIComponent(id)}/ws`, origin: created.has(id) ? 'created' : 'configured' });
 
   // Worlds being created or deleted: their ids are taken meanwhile, and shutdown waits for them.
   const busy = new Map<string, Promise<unknown>>();

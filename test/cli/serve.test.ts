@@ -9,10 +9,11 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runServe, runToken } from '../../server/cli/serve.js';
 
-async function serveOutput(overrides: Record<string, unknown>): Promise<string> {
+async function serveOutput(overrides: Record<string, unknown>, prepare?: (dir: string) => void): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-serve-'));
   const lines: string[] = [];
   try {
+    prepare?.(dir);
     const code = await runServe({ overrides: { port: 0, dataDir: dir, logLevel: 'silent', ...overrides } }, { out: (l) => lines.push(l), err: (l) => lines.push(l) }, { waitForSignal: false });
     expect(code).toBe(0);
   } finally {
@@ -43,6 +44,17 @@ describe('worldline serve', () => {
     const tokens = [...out.matchAll(/dev token, agent "agent-1" \(24 h\): (ey\S+)/g)].map((m) => JSON.parse(Buffer.from(m[1]!.split('.')[1]!, 'base64url').toString()) as Record<string, string>);
     expect(tokens.map((t) => [t['tenant'], t['world']])).toEqual([['default', 'north'], ['acme', 'talk']]);
     expect(out).toMatch(/more tokens: npx worldline token --agent NAME .* --world ID/);
+  });
+
+  it('worlds created at runtime (back after a restart) are named on one line, without tokens each', async () => {
+    const out = await serveOutput({}, (dir) => {
+      const made = (id: string): Record<string, string> => ({ id, tenant: 'default', world: 'default', source: 'default', created_at: '2026-11-21T00:00:00Z' });
+      fs.writeFileSync(path.join(dir, 'created-worlds.json'), JSON.stringify({ schema_version: 1, worlds: [made('m1'), made('m2')] }));
+    });
+    expect(out).toMatch(/^worldline serving world "default" \(tenant default\) at ws:/m);
+    expect(out).not.toMatch(/serving world "m1"/);
+    expect(out).toMatch(/^ {2}and 2 worlds created at runtime \(GET \/v1\/worlds lists them\): m1, m2$/m);
+    expect([...out.matchAll(/dev token, agent/g)]).toHaveLength(1);
   });
 
   it('the command line: --world given twice hosts both (a module among them), and SIGTERM closes both', async () => {
