@@ -51,6 +51,11 @@ export class Worlds {
     return ((await this.request('GET', '/v1/worlds')) as { worlds: WorldInfo[] }).worlds;
   }
 
+  /** One world the token may reach. */
+  async get(id: string): Promise<WorldInfo> {
+    return (await this.request('GET', `/v1/worlds/${encodeURIComponent(id)}`)) as WorldInfo;
+  }
+
   /** Creates a world of the (admin) token's tenant; resolves once it is open and its WebSocket accepts agents. */
   async create(spec: NewWorldSpec): Promise<WorldInfo> {
     return (await this.request('POST', '/v1/worlds', {

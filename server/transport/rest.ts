@@ -236,6 +236,12 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     return deps.manage;
   };
 
+  // One world, as the list gives it, for a token that may reach it (its tenant's; its own world unless admin).
+  app.get('/v1/worlds/:worldId', route(1, false, async (r, _b, p) => {
+    check(r.world, p, 'observe', p.agent);
+    return worldEntry(r.world.host);
+  }));
+
   // Deletes a world created at runtime (the token an admin of its tenant); ?purge=true deletes its data too, also the
   // data a world deleted without purge left behind.
   app.del('/v1/worlds/:worldId', route(1, false, async (r, _b, p) => {

@@ -26,6 +26,7 @@ describe('client SDK: Worlds', () => {
     const made = await worlds.create({ id: 'match-9', world: 'default', deleteAfterIdleSec: 600 });
     expect(made).toMatchObject({ id: 'match-9', world: 'default', tenant: 'default', ws_path: '/v1/worlds/match-9/ws', delete_after_idle_sec: 600 });
     expect((await worlds.list()).map((w) => w.id)).toEqual(['default', 'match-9']);
+    expect(await worlds.get('match-9')).toMatchObject({ id: 'match-9', healthy: true });
     expect(worlds.wsUrl('match-9')).toBe(srv.wsUrl.replace('/default/', '/match-9/'));
 
     const agent = await connect(worlds.wsUrl('match-9'), { token: await token(srv, 'ana', 'agent', { world: 'match-9' }), agentId: 'ana', WebSocket, pingIntervalMs: 0, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });

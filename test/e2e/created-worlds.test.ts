@@ -71,6 +71,10 @@ describe('worlds created and deleted at runtime', () => {
     expect(((await call(srv, 'GET', '/v1/worlds', admin)).json['worlds'] as Array<{ id: string }>).map((w) => w.id)).toEqual(['lobby', 'match-1']);
     expect(await (await fetch(`${srv.httpUrl}/readyz`)).json()).toEqual({ status: 'ready', worlds: { lobby: 'ok', talk: 'ok', 'match-1': 'ok' } });
 
+    const one = await call(srv, 'GET', '/v1/worlds/match-1', await token(srv, 'mia', 'agent', { world: 'match-1' }));
+    expect([one.status, one.json['id'], one.json['ws_path']]).toEqual([200, 'match-1', '/v1/worlds/match-1/ws']);
+    const notHers = await call(srv, 'GET', '/v1/worlds/lobby', await token(srv, 'mia', 'agent', { world: 'match-1' }));
+    expect([notHers.status, errorOf(notHers)]).toEqual([403, 'FORBIDDEN']);
     const { c, seq } = await joinAndSpawn(srv, 'match-1', 'mia');
     c.close();
     expect(srv.worlds.find((w) => w.id === 'lobby')!.host.runtime.state().entities['mia']).toBeUndefined();
