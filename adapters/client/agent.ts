@@ -193,6 +193,21 @@ export function refusalIsFinal(status: number): boolean {
   return status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
+/**
+ * Asks the server about the world a WebSocket URL names (GET /v1/worlds/{id} with the token): its WorldlineError when
+ * it answers with one, undefined when the world is there or the answer is not a Worldline error. Rejects when no
+ * answer can be had (no fetch, the server is down, CORS).
+ */
+export async function probeWorld(wsUrl: string, token: string, timeoutMs = 5000): Promise<WorldlineError | undefined> {
+  const u = new URL(wsUrl);
+  u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
+  u.pathname = u.pathname.replace(/\/ws\/?$/, '');
+  u.search = '';
+  const res = await fetch(u.href, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) });
+  if (res.ok) return undefined;
+  return errorFromHttp(res.status, await res.text());
+}
+
 /** A fresh id: crypto.randomUUID where it exists (browsers in secure contexts, Node), else random digits. */
 export function newReqId(): string {
   const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
@@ -495,21 +510,49 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     // copying it into a new ArrayBuffer; a browser ignores a binaryType it does not know, and gets 'arraybuffer'.
     ws.binaryType = 'nodebuffer';
     if (ws.binaryType !== 'nodebuffer') ws.binaryType = 'arraybuffer';
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       if (epoch === this.epoch) void this.hello(epoch);
     };
     ws.onmessage = (ev: SocketMessageEvent) => {
       if (epoch === this.epoch) this.onFrame(ev.data, epoch);
     };
     ws.onclose = (ev: SocketCloseEvent) => {
-      if (epoch === this.epoch) this.onSocketClosed(ev.code, ev.reason);
+      if (epoch !== this.epoch) return;
+      // Closed before it opened, where the upgrade's answer cannot be read (a browser): ask the server over HTTP why.
+      if (!opened && !seesRefusals) void this.probeThenClose(epoch, ev.code, ev.reason);
+      else this.onSocketClosed(ev.code, ev.reason);
     };
     ws.onerror = () => {
       // A close event always follows; reconnecting is decided there.
     };
-    watchRefusal(ws, (status, body) => {
+    const seesRefusals = watchRefusal(ws, (status, body) => {
       if (epoch === this.epoch) this.onRefused(status, body);
     });
+  }
+
+  /**
+   * A socket that closed before opening, on a WebSocket that hides the upgrade's HTTP answer: GET /v1/worlds/{id}
+   * says whether the world is there and the token reaches it. A final refusal (WORLD_NOT_FOUND, UNAUTHORIZED,
+   * FORBIDDEN...) ends the agent with the server's error; anything else (the world is there, the server is down or
+   * starting, CORS does not let this page read the answer) is a lost connection, retried with backoff.
+   */
+  private async probeThenClose(epoch: number, code: number, reason: string): Promise<void> {
+    let refused: WorldlineError | undefined;
+    try {
+      const token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
+      refused = await probeWorld(this.url, token);
+    } catch {
+      refused = undefined;
+    }
+    if (epoch !== this.epoch || this.phase === 'closed') return;
+    const status = refused?.details['http_status'];
+    if (refused && typeof status === 'number' && refusalIsFinal(status)) {
+      this.leave(`refused by the server: ${refused.codeName}`, refused);
+      return;
+    }
+    this.onSocketClosed(code, reason);
   }
 
   /**

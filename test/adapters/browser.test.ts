@@ -98,4 +98,40 @@ describe('client SDK in a browser', () => {
       fs.rmSync(open.dataDir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('a refused upgrade, which a browser cannot read, is explained by GET /v1/worlds/{id}: an unknown world ends the agent at once', async () => {
+    const open = await startTestServer({ corsOrigins: [base] });
+    try {
+      const tab = await browser.newPage();
+      await tab.goto(base);
+      await tab.waitForFunction(() => 'worldline' in globalThis);
+      const attempt = (url: string, tok: string, maxAttempts: number): Promise<{ name: string; message: string; drops: number }> =>
+        tab.evaluate(
+          async ({ url, tok, maxAttempts }) => {
+            const sdk = (globalThis as unknown as { worldline: Sdk }).worldline;
+            const agent = new sdk.Agent(url, { token: tok, agentId: 'lost', pingIntervalMs: 0, reconnect: { initialDelayMs: 10, maxDelayMs: 20, maxAttempts } });
+            let drops = 0;
+            agent.on('drop', () => drops++);
+            try {
+              await agent.ready();
+              return { name: 'connected', message: '', drops };
+            } catch (err) {
+              return { name: (err as { codeName: string }).codeName, message: (err as Error).message, drops };
+            }
+          },
+          { url, tok, maxAttempts },
+        );
+      // The server answers the page's origin: the agent learns why and leaves without retrying (50 attempts allowed).
+      const lost = await attempt(open.wsUrl.replace('/default/', '/nowhere/'), await token(open, 'lost'), 50);
+      expect(lost).toMatchObject({ name: 'WORLD_NOT_FOUND', drops: 0 });
+      expect(lost.message).toContain('no world "nowhere" here');
+      // A server that does not let this origin read its answers: a lost connection as before, retried and given up.
+      const blind = await attempt(srv.wsUrl.replace('/default/', '/nowhere/'), await token(srv, 'lost'), 2);
+      expect(blind).toMatchObject({ name: 'ADAPTER_UNAVAILABLE', drops: 3 });
+      await tab.close();
+    } finally {
+      await open.shutdown();
+      fs.rmSync(open.dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
