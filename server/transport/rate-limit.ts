@@ -73,8 +73,36 @@ export class Quarantine {
    * agent: what every transport checks after authorising an action.
    */
   refuseIfQuarantined(p: { readonly role: string; readonly tenant: string; readonly agent: string | undefined }, acting: boolean, agentId: string | undefined, now: number): void {
-    if (this.isQuarantined(quarantineKeyOf(p), now)) throw new WorldlineError('AGENT_QUARANTINED', `this ${p.role === 'agent' ? 'agent' : `${p.role} token`} is quarantined; try later or ask an operator`);
-    if (acting && agentId && this.isQuarantined(agentId, now)) throw new WorldlineError('AGENT_QUARANTINED', `agent ${agentId} is quarantined; try later or ask an operator`);
+    const own = quarantineKeyOf(p);
+    if (this.isQuarantined(own, now)) throw this.refusal(own, `this ${p.role === 'agent' ? 'agent' : `${p.role} token`}`, now);
+    if (acting && agentId && this.isQuarantined(agentId, now)) throw this.refusal(agentId, `agent ${agentId}`, now);
+  }
+
+  /** AGENT_QUARANTINED for a quarantined key: how long it has left, and the key an operator lifts it by. */
+  refusal(key: string, what: string, now: number): WorldlineError {
+    const left = this.remainingMs(key, now);
+    const until = new Date(now + left).toISOString();
+    return new WorldlineError('AGENT_QUARANTINED', `${what} is quarantined after repeated violations, until ${until} (${Math.ceil(left / 1000)} s): retry then, or ask an operator to lift it`, { key, until, retry_after_ms: left });
+  }
+
+  /** Milliseconds until a key's quarantine lifts (0 when it is not quarantined). */
+  remainingMs(key: string, now: number): number {
+    return this.isQuarantined(key, now) ? (this.until.get(key) as number) - now : 0;
+  }
+
+  /** The keys quarantined now, with when each lifts (ms since the epoch of `now`'s clock). */
+  quarantined(now: number): Array<{ key: string; until: number }> {
+    const out: Array<{ key: string; until: number }> = [];
+    for (const [key, until] of this.until) if (until > now) out.push({ key, until });
+    return out.sort((a, b) => a.until - b.until || (a.key < b.key ? -1 : 1));
+  }
+
+  /** Lifts a key's quarantine and forgets its strikes (an operator's decision); false when it was not quarantined. */
+  lift(key: string, now: number): boolean {
+    const was = this.isQuarantined(key, now);
+    this.until.delete(key);
+    this.strikes.delete(key);
+    return was;
   }
 
   isQuarantined(key: string, now: number): boolean {

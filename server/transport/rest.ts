@@ -252,6 +252,22 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     return manager().remove(id, { purge: purgeOf(query), tenant: p.tenant });
   }));
 
+  // What this world's quarantine holds (agents, tokens, addresses, each with when it lifts), for an admin of its tenant.
+  app.get('/v1/worlds/:worldId/quarantine', route(1, false, async (r, _b, p) => {
+    check(r.world, p, 'manage', undefined);
+    const now = deps.now();
+    return { quarantined: (r.world.quarantine?.quarantined(now) ?? []).map((q) => ({ key: q.key, until: new Date(q.until).toISOString(), retry_after_ms: q.until - now })) };
+  }));
+
+  // Lifts one key's quarantine before it ends by itself (an agent id, a token's key, or ip:ADDRESS, as listed).
+  app.del('/v1/worlds/:worldId/quarantine/:key', route(2, false, async (r, _b, p) => {
+    check(r.world, p, 'manage', undefined);
+    const key = r.params[1] as string;
+    const lifted = r.world.quarantine?.lift(key, deps.now()) ?? false;
+    if (lifted) deps.logger.warn({ world: r.world.host.opts.worldId, key, by: p.agent ?? p.role }, 'quarantine lifted by an operator');
+    return { key, lifted };
+  }));
+
   app.post('/v1/worlds/:worldId/intents', route(1, true, async (r, raw, p) => {
     const b = obj(raw, 'body');
     const agentId = agentOf(p, b);

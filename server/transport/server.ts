@@ -280,6 +280,9 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       const subprotocol = negotiateSubprotocol(offered);
       if (!subprotocol) return refuse(new WorldlineError('SCHEMA_VERSION_MISMATCH', `offer one of the subprotocols ${SUBPROTOCOLS.join(', ')} in Sec-WebSocket-Protocol`));
       if ((perIp.get(ip) ?? 0) >= cfg.connectionsPerIp) return refuse(new WorldlineError('QUOTA_EXCEEDED', `more than ${cfg.connectionsPerIp} connections from ${ip}`));
+      // An address quarantined for what its unauthenticated connections did (bad tokens, bad Hellos) gets no new ones.
+      const q = (sessionDeps.get(worldId) as SessionDeps).quarantine;
+      if (q.isQuarantined(`ip:${ip}`, now())) return refuse(q.refusal(`ip:${ip}`, `address ${ip}`, now()));
       // A token that is not even shaped like one is refused with 401 here. Its signature is checked right after
       // open, before the session may do anything: upgrading after an await trips a uWS v20.30 bug (cork() on an
       // asynchronously upgraded socket can close it; fixed upstream in uWebSockets PR #1929), so the upgrade

@@ -199,7 +199,9 @@ export class Session implements Subscriber {
     this.sendError(err);
     if (this.deps.quarantine.strike(this.quarantineKey(), now)) {
       this.deps.metrics.securityEvents.inc({ event: 'quarantine' });
-      this.sendError(new WorldlineError('AGENT_QUARANTINED', 'too many violations: this agent is quarantined for a while; ask an operator if this is wrong'));
+      const key = this.quarantineKey();
+      const who = this.principal ? (this.principal.role === 'agent' ? `agent ${key}` : `this ${this.principal.role} token`) : `address ${this.socket.remoteAddress}`;
+      this.sendError(this.deps.quarantine.refusal(key, who, now));
       this.close(CloseCode.POLICY, 'quarantined');
     } else if (this.state === 'awaiting-hello' && event !== 'rate-limit') {
       this.close(CloseCode.POLICY, err.codeName);
