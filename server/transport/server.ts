@@ -399,6 +399,9 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   };
   const notServing = (): WorldlineError => new WorldlineError('LOG_CLOSED', draining ? 'server is shutting down: create the world on a running server' : 'server is starting: retry shortly');
 
+  /** Since when each created world with an idle limit has had no socket (sweepIdle). */
+  const idleSince = new Map<string, number>();
+
   const createWorld = (spec: NewWorld): Promise<ServedWorld> => {
     if (!ready) return Promise.reject(notServing());
     const tenant = spec.tenant ?? cfg.tenant;
@@ -470,6 +473,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       } finally {
         // Unlisted even when its log failed to close: it was asked to go, and a restart recovers its data if kept.
         created.delete(id);
+        idleSince.delete(id);
         countWorlds();
         await registry.save([...created.values()]);
       }
@@ -481,7 +485,6 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   };
 
   // Created worlds with an idle limit: deleted once no socket has been connected for that long.
-  const idleSince = new Map<string, number>();
   const sweepIdle = (): void => {
     const t = now();
     for (const [id, c] of created) {
