@@ -22,6 +22,7 @@ namespace Worldline.Client.Tests
             Queue(t);
             Echo(t);
             Refused(t);
+            Probe(t);
         }
 
         static void Queue(T t)
@@ -162,6 +163,76 @@ namespace Worldline.Client.Tests
             t.Equal(1006, closeCode, "a refused connection closes abnormally (1006)");
             t.True(error != null, "and reports why");
             transport.Dispose();
+        }
+
+        /// <summary>An HTTP server on loopback answering each request with the next (status, JSON body); it records the requests.</summary>
+        static Task Answer(TcpListener listener, List<string> requests, params string[] answers)
+        {
+            return Task.Run(() =>
+            {
+                foreach (string answer in answers)
+                {
+                    using (TcpClient client = listener.AcceptTcpClient())
+                    {
+                        var stream = client.GetStream();
+                        stream.ReadTimeout = 10000;
+                        var head = new StringBuilder();
+                        while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
+                        {
+                            int b = stream.ReadByte();
+                            if (b < 0) break;
+                            head.Append((char)b);
+                        }
+                        lock (requests) requests.Add(head.ToString());
+                        int sp = answer.IndexOf(' ');
+                        string status = answer.Substring(0, sp), body = answer.Substring(sp + 1);
+                        byte[] bytes = Encoding.UTF8.GetBytes(body);
+                        byte[] headBytes = Encoding.ASCII.GetBytes("HTTP/1.1 " + status + " X\r\ncontent-type: application/json\r\ncontent-length: " + bytes.Length + "\r\nconnection: close\r\n\r\n");
+                        stream.Write(headBytes, 0, headBytes.Length);
+                        stream.Write(bytes, 0, bytes.Length);
+                    }
+                }
+            });
+        }
+
+        static void Probe(T t)
+        {
+            t.Equal("http://127.0.0.1:8080/base/v1/worlds/match%2042", WorldlineUrl.Resource(new Uri("ws://127.0.0.1:8080/base/"), "match 42").AbsoluteUri, "a world's REST resource, from the server URL");
+            t.Equal("https://h/v1/worlds/w", WorldlineUrl.Resource(new Uri("wss://h"), "w").AbsoluteUri, "wss gives https");
+            t.True(WorldProbe.IsFinal(404) && WorldProbe.IsFinal(401) && WorldProbe.IsFinal(403), "404, 401, 403 are final");
+            t.True(!WorldProbe.IsFinal(429) && !WorldProbe.IsFinal(408) && !WorldProbe.IsFinal(503) && !WorldProbe.IsFinal(200), "429, 408, 503 and 200 are not");
+            t.True(WorldProbe.FromBody(502, "<html>bad gateway</html>") == null, "a body that is not a Worldline error gives none");
+
+            int port = FreePort();
+            var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            var requests = new List<string>();
+            Task server = Answer(listener, requests,
+                "404 {\"error\":{\"code\":5006,\"name\":\"WORLD_NOT_FOUND\",\"message\":\"no world \\\"m1\\\" here; this server hosts default\",\"recovery\":\"ABORT\",\"details\":{\"world\":\"m1\"}}}",
+                "200 {\"id\":\"m1\"}",
+                "503 {\"error\":{\"code\":7009,\"name\":\"LOG_CLOSED\",\"message\":\"server is starting: retry shortly\",\"recovery\":\"ABORT\",\"details\":{}}}");
+            var resource = WorldlineUrl.Resource(new Uri("ws://127.0.0.1:" + port), "m1");
+            ServerError gone = WorldProbe.ProbeAsync(resource, "tok", TimeSpan.FromSeconds(5)).Result;
+            t.True(gone != null, "a world that is gone: the server's error");
+            if (gone != null)
+            {
+                t.Equal("WORLD_NOT_FOUND", gone.Name, "its name");
+                t.Equal(5006, gone.Code, "its code");
+                t.Equal(RecoveryHint.Abort, gone.Recovery, "its recovery");
+                t.Equal(404, WorldProbe.HttpStatusOf(gone), "and the HTTP status, in details");
+                t.Equal("m1", gone.Details["world"].AsString, "the server's details kept");
+            }
+            t.True(WorldProbe.ProbeAsync(resource, "tok", TimeSpan.FromSeconds(5)).Result == null, "a world that is there: none");
+            ServerError starting = WorldProbe.ProbeAsync(resource, "tok", TimeSpan.FromSeconds(5)).Result;
+            t.True(starting != null && starting.Name == "LOG_CLOSED" && !WorldProbe.IsFinal(WorldProbe.HttpStatusOf(starting)), "a server starting: its error, not final");
+            t.True(server.Wait(TimeSpan.FromSeconds(5)), "the server answered three requests");
+            lock (requests)
+            {
+                t.True(requests.Count == 3 && requests[0].StartsWith("GET /v1/worlds/m1 HTTP/1.1", StringComparison.Ordinal), "a GET of the world's resource");
+                t.True(requests.Count == 3 && requests[0].IndexOf("Authorization: Bearer tok", StringComparison.OrdinalIgnoreCase) >= 0, "with the token as a bearer token");
+            }
+            listener.Stop();
+            t.True(WorldProbe.ProbeAsync(WorldlineUrl.Resource(new Uri("ws://127.0.0.1:" + FreePort()), "m1"), "tok", TimeSpan.FromSeconds(5)).Result == null, "no server: none (the client retries as before)");
         }
 
         // The game loop: dispatch until the condition holds, at most 10 s.

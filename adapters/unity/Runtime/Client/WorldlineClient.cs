@@ -29,6 +29,8 @@ namespace Worldline.Client
         double nextPing;
         double stableAt;       // Ready: the Backoff starts again once the connection has lasted until then (0: done)
         bool resumeAllowed = true;
+        bool attemptOpened;    // the current attempt's socket opened (else a close means the upgrade failed)
+        System.Threading.Tasks.Task<ServerError> probe; // why an upgrade failed, asked over REST (WorldProbe)
 
         sealed class PendingIntent
         {
@@ -125,6 +127,21 @@ namespace Worldline.Client
                     if (options.PingInterval > TimeSpan.Zero && at >= nextPing) Ping();
                     break;
                 case ConnectionState.WaitingToReconnect:
+                    if (probe != null)
+                    {
+                        // The next attempt waits for the server's answer on why the last upgrade failed (bounded by its timeout).
+                        if (!probe.IsCompleted) break;
+                        var refused = probe.Status == System.Threading.Tasks.TaskStatus.RanToCompletion ? probe.Result : null;
+                        probe = null;
+                        if (refused != null && WorldProbe.IsFinal(WorldProbe.HttpStatusOf(refused)))
+                        {
+                            // A world that is gone, a token it refuses: every retry would be refused the same way.
+                            LastError = refused;
+                            Raise(ErrorReceived, refused);
+                            Stop(1006, "refused by the server: " + refused);
+                            break;
+                        }
+                    }
                     if (at >= deadline) StartAttempt();
                     break;
             }
@@ -135,6 +152,7 @@ namespace Worldline.Client
             paths = new PathDictionary(); // path definitions belong to one connection
             joinError = null;
             Welcome = null;
+            attemptOpened = false;
             var t = makeTransport();
             transport = t;
             t.Opened += OnOpened;
@@ -165,6 +183,7 @@ namespace Worldline.Client
 
         void OnOpened()
         {
+            attemptOpened = true;
             if (transport.Subprotocol != WorldlineUrl.ProtoSubprotocol)
             {
                 Stop(1002, "the server did not accept subprotocol " + WorldlineUrl.ProtoSubprotocol + " (it picked \"" + transport.Subprotocol + "\")");
@@ -200,6 +219,9 @@ namespace Worldline.Client
             }
             TimeSpan delay = options.Backoff.Next(ReconnectPolicy.Hint(joinError ?? LastError));
             deadline = now() + delay.TotalMilliseconds;
+            // Closed before it opened: the upgrade failed, and ClientWebSocket does not say why. Ask the server.
+            if (!attemptOpened && probe == null && options.ProbeRefusals)
+                probe = WorldProbe.ProbeAsync(WorldlineUrl.Resource(options.ServerUrl, options.WorldId), options.Token, TimeSpan.FromSeconds(5));
             State = ConnectionState.WaitingToReconnect;
             var d = Disconnected;
             if (d != null) d(code, reason, true);

@@ -26,6 +26,12 @@ namespace Worldline.Client
 
         /// <summary>Reconnect (and resume from the last applied view_seq) when the connection drops.</summary>
         public bool AutoReconnect = true;
+        /// <summary>
+        /// After a connection that closed before it opened, ask GET /v1/worlds/{WorldId} why (ClientWebSocket hides a
+        /// refused upgrade's answer), and stop instead of reconnecting when the answer is final: a world that is gone
+        /// (WORLD_NOT_FOUND), a token it refuses. Off: every such close is retried with <see cref="Backoff"/>.
+        /// </summary>
+        public bool ProbeRefusals = true;
         /// <summary>Delays between reconnect attempts (reset once a welcomed connection has lasted <see cref="MinUptime"/>).</summary>
         public Backoff Backoff = Backoff.Default();
         /// <summary>How long a welcomed connection must stay up before <see cref="Backoff"/> starts again from its first delay.</summary>

@@ -30,5 +30,19 @@ namespace Worldline.Client
             if (!string.IsNullOrEmpty(queryToken)) sb.Append("?token=").Append(Uri.EscapeDataString(queryToken));
             return new Uri(sb.ToString());
         }
+
+        /// <summary>
+        /// The REST resource of a world on the same server, http(s)://host:port[/base]/v1/worlds/{worldId}: what
+        /// <see cref="WorldProbe"/> asks when a WebSocket upgrade fails without saying why.
+        /// </summary>
+        public static Uri Resource(Uri server, string worldId)
+        {
+            var ws = Build(server, worldId);
+            var sb = new StringBuilder();
+            sb.Append(ws.Scheme == "wss" ? "https" : "http").Append("://").Append(ws.Authority);
+            string p = ws.AbsolutePath;
+            sb.Append(p.Substring(0, p.Length - "/ws".Length));
+            return new Uri(sb.ToString());
+        }
     }
 }
