@@ -34,7 +34,8 @@ export interface Metrics {
   readonly logSegmentsCompacted: Counter;
   /** Where worldline_log_disk_bytes reads each world's log directory size from at each scrape (set by its world host). */
   readonly logDiskBytes: Map<string, () => Promise<{ segments: number; snapshots: number }>>;
-  readonly sessions: Gauge<'codec'>;
+  /** Open sessions by codec and world. */
+  readonly sessions: Gauge<'codec' | 'world'>;
   /** Hosted worlds by origin: configured (config, code) or created (at runtime). */
   readonly worlds: Gauge<'origin'>;
   readonly securityEvents: Counter<'event'>;
@@ -103,7 +104,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     logAppendSeconds: new Histogram({ name: 'worldline_log_append_seconds', help: 'Per group commit: from its first append to its durable acknowledgement (the longest wait in the group)', buckets: IO_BUCKETS, registers: r }),
     logSyncSeconds: new Histogram({ name: 'worldline_log_fsync_seconds', help: 'Duration of each fsync/fdatasync of the log', buckets: IO_BUCKETS, registers: r }),
     logSegmentsCompacted: new Counter({ name: 'worldline_log_segments_compacted_total', help: 'Log segments deleted because no kept snapshot needs them (logRetention snapshots)', registers: r }),
-    sessions: new Gauge({ name: 'worldline_sessions', help: 'Open sessions by codec', labelNames: ['codec'], registers: r }),
+    sessions: new Gauge({ name: 'worldline_sessions', help: 'Open sessions by codec and world', labelNames: ['codec', 'world'], registers: r }),
     worlds: new Gauge({ name: 'worldline_worlds', help: 'Hosted worlds by origin: configured (config or code) or created (at runtime, POST /v1/worlds)', labelNames: ['origin'], registers: r }),
     securityEvents: new Counter({ name: 'worldline_security_events_total', help: 'Auth failures, rate-limit violations, quarantines, cross-tenant attempts', labelNames: ['event'], registers: r }),
     framesSent: sentCounter('worldline_frames_sent_total', 'Frames sent to clients', 'frames'),

@@ -362,9 +362,9 @@ export class WorldHost {
     let set = this.subs.get(s.agentId);
     if (!set) this.subs.set(s.agentId, (set = new Set()));
     set.add(s);
-    this.opts.metrics.sessions.inc({ codec: s.codec.subprotocol });
+    this.opts.metrics.sessions.inc({ codec: s.codec.subprotocol, world: this.opts.worldId });
     return () => {
-      if (set.delete(s)) this.opts.metrics.sessions.dec({ codec: s.codec.subprotocol });
+      if (set.delete(s)) this.opts.metrics.sessions.dec({ codec: s.codec.subprotocol, world: this.opts.worldId });
       if (set.size === 0) this.subs.delete(s.agentId);
     };
   }
@@ -485,5 +485,6 @@ export class WorldHost {
     await this.log.close();
     this.opts.metrics.logDiskBytes.delete(this.opts.worldId);
     this.opts.metrics.queueDepth.remove('intents', this.opts.worldId);
+    for (const codec of Object.keys(this.codecs)) this.opts.metrics.sessions.remove({ codec, world: this.opts.worldId });
   }
 }

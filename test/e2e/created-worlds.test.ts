@@ -130,6 +130,7 @@ describe('worlds created and deleted at runtime', () => {
     expect([configured.status, errorOf(configured)]).toEqual([403, 'FORBIDDEN']);
 
     const { c } = await joinAndSpawn(srv, 'match-1', 'max');
+    expect(await (await fetch(`${srv.httpUrl}/metrics`)).text()).toContain('worldline_sessions{codec="worldline.v1.msgpack",world="match-1"} 1');
     const gone = await call(srv, 'DELETE', '/v1/worlds/match-1', admin);
     expect([gone.status, gone.json]).toEqual([200, { id: 'match-1', purged: false }]);
     await c.waitClosed();
