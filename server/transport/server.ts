@@ -207,7 +207,10 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       if (hosts.has(c.id)) throw new WorldlineError('CONFIG_INVALID', `world ${JSON.stringify(c.id)} is configured and also listed in ${registry.file} (created at runtime): give the configured one another id, or delete the created one first`, { world: c.id });
       const t = templates.get(c.world);
       if (!t && c.source === undefined) throw new WorldlineError('CONFIG_INVALID', `world ${JSON.stringify(c.id)} (created at runtime, listed in ${registry.file}) runs the definition ${JSON.stringify(c.world)} given in code, and this server was not given it: pass it in startServer's templates (or worlds), or remove the entry`, { world: c.id });
-      await openHost({ id: c.id, tenant: c.tenant, world: t ? t.world : await loadWorld(c.source as string) });
+      const definition = t ? t.world : await loadWorld(c.source as string).catch((err: unknown) => {
+        throw new WorldlineError('CONFIG_INVALID', `world ${JSON.stringify(c.id)} (created at runtime, listed in ${registry.file}) cannot be hosted again: ${(err as Error).message}; restore its definition, or remove the entry`, { world: c.id }, { cause: err });
+      });
+      await openHost({ id: c.id, tenant: c.tenant, world: definition });
       created.set(c.id, c);
     }
   } catch (err) {

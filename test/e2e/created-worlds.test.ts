@@ -247,6 +247,9 @@ describe('the created-worlds list at start', () => {
       const again = await startServer(cfg, { templates: [mine] });
       expect(again.worlds.map((w) => w.id)).toEqual(['default', 'm1']);
       await again.shutdown();
+      // Created from a module a configured world ran, and the module is gone since.
+      fs.writeFileSync(path.join(dir, 'created-worlds.json'), JSON.stringify({ schema_version: 1, worlds: [{ id: 'm2', tenant: 'default', world: 'market', source: path.join(dir, 'market.mjs'), created_at: '2026-11-21T00:00:00Z' }] }));
+      await expect(startServer(cfg)).rejects.toMatchObject({ codeName: 'CONFIG_INVALID', message: expect.stringMatching(/^world "m2" \(created at runtime, listed in .*\) cannot be hosted again: world module .*market\.mjs does not exist; restore its definition, or remove the entry$/) });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
