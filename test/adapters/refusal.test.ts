@@ -3,29 +3,19 @@
  * bad query token) ends the agent at once with the server's error instead of being retried maxAttempts times, while
  * a transient one (a server starting or draining answers 503) is retried with backoff like a lost connection.
  */
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Agent, refusalError, type AgentEvents } from '../../adapters/client/index.js';
 import { isWorldlineError, type WorldlineError } from '../../server/errors.js';
-import { startTestServer, token, type TestServer } from '../e2e/harness.js';
+import { sharedTestServer, token } from '../e2e/harness.js';
 
-let srv: TestServer;
-
-beforeAll(async () => {
-  srv = await startTestServer();
-});
-
-afterAll(async () => {
-  await srv.shutdown();
-  fs.rmSync(srv.dataDir, { recursive: true, force: true });
-});
+const server = sharedTestServer();
 
 /** The server's count of refused upgrades (from /metrics). */
 async function refusedUpgrades(): Promise<number> {
-  const text = await (await fetch(`${srv.httpUrl}/metrics`)).text();
+  const text = await (await fetch(`${server().httpUrl}/metrics`)).text();
   const line = text.split('\n').find((l) => l.startsWith('worldline_security_events_total{event="upgrade-refused"}'));
   return line === undefined ? 0 : Number(line.split(' ').pop());
 }
@@ -48,8 +38,8 @@ async function attempt(url: string, tok: string): Promise<{ error: unknown; drop
 describe('client SDK: a refused WebSocket upgrade', () => {
   it('an unknown world ends the agent with WORLD_NOT_FOUND after one attempt', async () => {
     const before = await refusedUpgrades();
-    const url = srv.wsUrl.replace(/\/v1\/worlds\/[^/]+\/ws/, '/v1/worlds/nowhere/ws');
-    const r = await attempt(url, await token(srv, 'refused'));
+    const url = server().wsUrl.replace(/\/v1\/worlds\/[^/]+\/ws/, '/v1/worlds/nowhere/ws');
+    const r = await attempt(url, await token(server(), 'refused'));
     expect(isWorldlineError(r.error, 'WORLD_NOT_FOUND')).toBe(true);
     expect((r.error as WorldlineError).message).toContain('no world "nowhere" here');
     expect((r.error as WorldlineError).details).toMatchObject({ http_status: 404 });
@@ -60,7 +50,7 @@ describe('client SDK: a refused WebSocket upgrade', () => {
 
   it('a query token that is not a token ends the agent with UNAUTHORIZED after one attempt', async () => {
     const before = await refusedUpgrades();
-    const r = await attempt(`${srv.wsUrl}?token=not-a-token`, await token(srv, 'refused'));
+    const r = await attempt(`${server().wsUrl}?token=not-a-token`, await token(server(), 'refused'));
     expect(isWorldlineError(r.error, 'UNAUTHORIZED')).toBe(true);
     expect(r.drops).toEqual([]);
     expect((await refusedUpgrades()) - before).toBe(1);

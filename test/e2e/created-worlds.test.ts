@@ -7,10 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Subprotocol, type ServerMessage } from '../../server/protocol/index.js';
+import { Subprotocol } from '../../server/protocol/index.js';
 import { defineWorld, loadConfig, startServer } from '../../server/index.js';
 import { isWorldlineError } from '../../server/errors.js';
-import { TestClient, is, startTestServer, token, type TestServer } from './harness.js';
+import { TestClient, joinAndSpawn, startTestServer, token, type TestServer } from './harness.js';
 
 const WORLDS = ['lobby=default', 'acme/talk=conversation'];
 
@@ -35,18 +35,6 @@ async function upgradeStatus(srv: TestServer, id: string): Promise<{ status: num
   } catch (err) {
     return err as { status: number; body: string };
   }
-}
-
-async function joinAndSpawn(srv: TestServer, world: string, agent: string): Promise<{ c: TestClient; seq: number }> {
-  const url = srv.worlds.find((w) => w.id === world)!.wsUrl;
-  const c = await TestClient.connect(url, Subprotocol.MSGPACK, await token(srv, agent, 'agent', { world }));
-  c.hello(agent);
-  const w = await c.waitFor(is('welcome'));
-  expect(w.world).toBe(world);
-  c.send({ type: 'submit_intent', intent: { req_id: `spawn-${agent}`, kind: 'Spawn', payload: { entity_id: agent, fields: { x: 10, y: 10 } }, context_seq: w.view_seq, priority: 0 } });
-  const r = await c.waitFor((m): m is Extract<ServerMessage, { type: 'intent_result' }> => m.type === 'intent_result' && m.req_id === `spawn-${agent}`);
-  expect(r.status).toBe('accepted');
-  return { c, seq: r.global_seq ?? 0 };
 }
 
 describe('worlds created and deleted at runtime', () => {
@@ -75,7 +63,7 @@ describe('worlds created and deleted at runtime', () => {
     expect([one.status, one.json['id'], one.json['ws_path']]).toEqual([200, 'match-1', '/v1/worlds/match-1/ws']);
     const notHers = await call(srv, 'GET', '/v1/worlds/lobby', await token(srv, 'mia', 'agent', { world: 'match-1' }));
     expect([notHers.status, errorOf(notHers)]).toEqual([403, 'FORBIDDEN']);
-    const { c, seq } = await joinAndSpawn(srv, 'match-1', 'mia');
+    const { c, seq } = await joinAndSpawn(srv, 'match-1', 'default', 'mia', { x: 10, y: 10 });
     c.close();
     expect(srv.worlds.find((w) => w.id === 'lobby')!.host.runtime.state().entities['mia']).toBeUndefined();
     const listed = JSON.parse(fs.readFileSync(path.join(dataDir, 'created-worlds.json'), 'utf8')) as { worlds: Array<Record<string, unknown>> };
@@ -129,7 +117,7 @@ describe('worlds created and deleted at runtime', () => {
     const configured = await call(srv, 'DELETE', '/v1/worlds/talk', acmeAdmin);
     expect([configured.status, errorOf(configured)]).toEqual([403, 'FORBIDDEN']);
 
-    const { c } = await joinAndSpawn(srv, 'match-1', 'max');
+    const { c } = await joinAndSpawn(srv, 'match-1', 'default', 'max', { x: 10, y: 10 });
     expect(await (await fetch(`${srv.httpUrl}/metrics`)).text()).toContain('worldline_sessions{codec="worldline.v1.msgpack",world="match-1"} 1');
     const gone = await call(srv, 'DELETE', '/v1/worlds/match-1', admin);
     expect([gone.status, gone.json]).toEqual([200, { id: 'match-1', purged: false }]);
@@ -199,7 +187,7 @@ describe('worlds created and deleted at runtime', () => {
     expect([bad.status, (bad.json['error'] as { message: string }).message]).toEqual([400, 'delete_after_idle_sec must be a whole number of seconds from 1 to 2592000, got 0.5']);
     const made = await call(srv, 'POST', '/v1/worlds', admin, { id: 'room', world: 'default', delete_after_idle_sec: 1, purge_on_delete: true });
     expect(made.json).toMatchObject({ id: 'room', delete_after_idle_sec: 1, purge_on_delete: true });
-    const { c } = await joinAndSpawn(srv, 'room', 'rita');
+    const { c } = await joinAndSpawn(srv, 'room', 'default', 'rita', { x: 10, y: 10 });
     // Connected for well over the limit: kept.
     await new Promise((r) => setTimeout(r, 2600));
     expect(srv.worlds.map((w) => w.id)).toContain('room');

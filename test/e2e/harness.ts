@@ -7,12 +7,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import fastJsonPatch from 'fast-json-patch';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig, type ConfigKey } from '../../server/config.js';
 import { createLogger } from '../../server/obs/logger.js';
 import { startServer, type RunningServer } from '../../server/transport/server.js';
-import { WireSession, createWorldCodecs, type ClientMessage, type ServerMessage, type Subprotocol, type WireCodec, type WireOp } from '../../server/protocol/index.js';
+import { WireSession, createWorldCodecs, type ClientMessage, type ServerMessage, Subprotocol, type WireCodec, type WireOp } from '../../server/protocol/index.js';
 import type { Role } from '../../server/transport/auth.js';
 
 export interface TestServer extends RunningServer {
@@ -28,6 +28,26 @@ export async function startTestServer(overrides: Partial<Record<ConfigKey, unkno
   const sink = new Writable({ write(chunk: Buffer, _e, cb) { for (const l of chunk.toString().split('\n')) if (l) logLines.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
   const srv = await startServer(cfg, { logger: createLogger({ level: 'info' }, sink) });
   return Object.assign(srv, { dataDir: dir, logLines });
+}
+
+/**
+ * A test server for the enclosing file or describe block: started in beforeAll, shut down and its data deleted in
+ * afterAll. Returns a getter (the server exists only once beforeAll has run).
+ */
+export function sharedTestServer(overrides: Partial<Record<ConfigKey, unknown>> = {}): () => TestServer {
+  let srv: TestServer | undefined;
+  beforeAll(async () => {
+    srv = await startTestServer(overrides);
+  });
+  afterAll(async () => {
+    if (!srv) return;
+    await srv.shutdown();
+    fs.rmSync(srv.dataDir, { recursive: true, force: true });
+  });
+  return () => {
+    if (!srv) throw new Error('the shared test server is not started yet (use it inside a test)');
+    return srv;
+  };
 }
 
 /** Runs `fn` against a fresh test server, then shuts it down and deletes its data directory, whatever happened. */
@@ -137,6 +157,23 @@ export class TestClient {
 
 export function token(srv: RunningServer, agent: string | undefined, role: Role = 'agent', extra: { tenant?: string; world?: string; ttl?: number } = {}): Promise<string> {
   return srv.auth.issue({ tenant: extra.tenant ?? 'default', world: extra.world ?? 'default', ...(agent ? { agent } : {}), role }, extra.ttl ?? 600);
+}
+
+/**
+ * Joins a hosted world as an agent of `tenant` (msgpack), checks the Welcome names the world, and spawns the agent's
+ * entity at `at`; resolves with the client and the Spawn's global_seq.
+ */
+export async function joinAndSpawn(srv: RunningServer, world: string, tenant: string, agent: string, at: { x: number; y: number }): Promise<{ c: TestClient; seq: number }> {
+  const url = srv.worlds.find((x) => x.id === world)?.wsUrl;
+  if (url === undefined) throw new Error(`no world ${world}`);
+  const c = await TestClient.connect(url, Subprotocol.MSGPACK, await token(srv, agent, 'agent', { tenant, world }));
+  c.hello(agent);
+  const w = await c.waitFor(is('welcome'));
+  expect(w.world).toBe(world);
+  c.send({ type: 'submit_intent', intent: { req_id: `spawn-${agent}`, kind: 'Spawn', payload: { entity_id: agent, fields: at }, context_seq: w.view_seq, priority: 0 } });
+  const r = await c.waitFor((m): m is Extract<ServerMessage, { type: 'intent_result' }> => m.type === 'intent_result' && m.req_id === `spawn-${agent}`);
+  expect(r.status).toBe('accepted');
+  return { c, seq: r.global_seq ?? 0 };
 }
 
 export const is = <K extends ServerMessage['type']>(type: K) => (m: ServerMessage): m is Extract<ServerMessage, { type: K }> => m.type === type;

@@ -5,9 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Subprotocol, type ServerMessage } from '../../server/protocol/index.js';
+import { Subprotocol } from '../../server/protocol/index.js';
 import type { WorldHost } from '../../server/transport/world-host.js';
-import { TestClient, is, startTestServer, token, type TestServer } from './harness.js';
+import { TestClient, is, joinAndSpawn, startTestServer, token, type TestServer } from './harness.js';
 
 const WORLDS = ['north=default', 'south=default', 'acme/talk=conversation'];
 
@@ -18,17 +18,6 @@ const hostOf = (srv: TestServer, id: string): WorldHost => {
 };
 
 const urlOf = (srv: TestServer, id: string): string => srv.worlds.find((x) => x.id === id)!.wsUrl;
-
-async function joinAndSpawn(srv: TestServer, world: string, tenant: string, agent: string, at: { x: number; y: number }): Promise<{ c: TestClient; seq: number }> {
-  const c = await TestClient.connect(urlOf(srv, world), Subprotocol.MSGPACK, await token(srv, agent, 'agent', { tenant, world }));
-  c.hello(agent);
-  const w = await c.waitFor(is('welcome'));
-  expect(w.world).toBe(world);
-  c.send({ type: 'submit_intent', intent: { req_id: `spawn-${agent}`, kind: 'Spawn', payload: { entity_id: agent, fields: at }, context_seq: w.view_seq, priority: 0 } });
-  const r = await c.waitFor((m): m is Extract<ServerMessage, { type: 'intent_result' }> => m.type === 'intent_result' && m.req_id === `spawn-${agent}`);
-  expect(r.status).toBe('accepted');
-  return { c, seq: r.global_seq ?? 0 };
-}
 
 describe('one server, several worlds', () => {
   let srv: TestServer;
