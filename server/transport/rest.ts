@@ -114,7 +114,6 @@ const obj = (v: unknown, what: string): Record<string, unknown> => {
 };
 
 export function registerRest(app: TemplatedApp, deps: RestDeps): void {
-  /** Wraps an async handler: abort tracking, auth, typed errors as JSON with the catalogue's status. */
   /** The request's token: `Authorization: Bearer`, else the `token` query parameter. */
   const tokenOf = (req: HttpRequest, query: URLSearchParams): string | undefined => {
     const authz = req.getHeader('authorization');
@@ -135,11 +134,13 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     );
   };
 
-  /** Wraps an async handler of a world's path: abort tracking, the world, auth, typed errors as JSON. */
-  const route = (paramCount: number, needsBody: boolean, fn: (req: Request, body: unknown, principal: Principal) => Promise<unknown>, ok?: string, notHosted?: (id: string, query: URLSearchParams, principal: Principal) => Promise<unknown>) => (res: HttpResponse, req: HttpRequest): void => {
+  /**
+   * What every handler starts with: abort tracking, the query and token, the body (bounded, when it takes one) and
+   * readiness; `fn`'s result is written as JSON with status `ok`, its typed error with the catalogue's status. Reads
+   * everything from `req` before returning (it is invalid after the first await).
+   */
+  const handle = (res: HttpResponse, req: HttpRequest, needsBody: boolean, ok: string | undefined, fn: (query: URLSearchParams, token: string | undefined, body: Promise<unknown>, signal: AbortSignal) => Promise<unknown>): void => {
     const state = trackAbort(res);
-    // uWS hands path parameters over as they are on the wire: percent-decoded below, where a bad escape is a 400.
-    const rawParams = Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? '');
     const query = new URLSearchParams(req.getQuery() ?? '');
     const token = tokenOf(req, query);
     const allowOrigin = deps.cors?.allow(req.getHeader('origin'));
@@ -149,6 +150,15 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     body.catch(() => {});
     respond(res, state, allowOrigin, (async () => {
       if (!deps.isReady()) throw new WorldlineError('LOG_CLOSED', 'server is not ready: retry shortly');
+      return fn(query, token, body, state.controller.signal);
+    })(), ok);
+  };
+
+  /** Wraps an async handler of a world's path: handle, then the world (unknown: 404 before auth, unless notHosted), then auth. */
+  const route = (paramCount: number, needsBody: boolean, fn: (req: Request, body: unknown, principal: Principal) => Promise<unknown>, ok?: string, notHosted?: (id: string, query: URLSearchParams, principal: Principal) => Promise<unknown>) => (res: HttpResponse, req: HttpRequest): void => {
+    // uWS hands path parameters over as they are on the wire: percent-decoded below, where a bad escape is a 400.
+    const rawParams = Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? '');
+    handle(res, req, needsBody, ok, async (query, token, body, signal) => {
       const params = rawParams.map((p) => {
         try {
           return decodeURIComponent(p);
@@ -160,52 +170,50 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       if (!world && !notHosted) throw worldNotFound(params[0] as string, deps.worlds.keys());
       const principal = await deps.auth.authenticate(token);
       if (!world) return (notHosted as NonNullable<typeof notHosted>)(params[0] as string, query, principal);
-      return fn({ params, world, query, token, signal: state.controller.signal }, await body, principal);
-    })(), ok);
+      return fn({ params, world, query, token, signal }, await body, principal);
+    });
   };
 
   // The worlds a token may reach here: its tenant's, and of those its own world unless it is an admin token.
-  app.get('/v1/worlds', (res, req) => {
-    const state = trackAbort(res);
-    const token = tokenOf(req, new URLSearchParams(req.getQuery() ?? ''));
-    respond(res, state, deps.cors?.allow(req.getHeader('origin')), (async () => {
-      if (!deps.isReady()) throw new WorldlineError('LOG_CLOSED', 'server is not ready: retry shortly');
-      // authenticate refuses an expired token; nothing here outlives the request, so expiry needs no recheck.
-      const p = await deps.auth.authenticate(token);
-      const worlds = [...deps.worlds.values()].map((w) => w.host).filter((h) => h.opts.tenant === p.tenant && (p.role === 'admin' || p.world === h.opts.worldId));
-      return { worlds: worlds.map(worldEntry) };
-    })());
-  });
+  app.get('/v1/worlds', (res, req) => handle(res, req, false, undefined, async (_query, token) => {
+    // authenticate refuses an expired token; nothing here outlives the request, so expiry needs no recheck.
+    const p = await deps.auth.authenticate(token);
+    const worlds = [...deps.worlds.values()].map((w) => w.host).filter((h) => h.opts.tenant === p.tenant && (p.role === 'admin' || p.world === h.opts.worldId));
+    return { worlds: worlds.map(worldEntry) };
+  }));
+
+  const purgeOf = (query: URLSearchParams): boolean => {
+    const purge = query.get('purge');
+    if (purge !== null && purge !== 'true' && purge !== 'false') throw new WorldlineError('CONFIG_INVALID', `purge must be true or false, got ${JSON.stringify(purge)}`, { field: 'purge' });
+    return purge === 'true';
+  };
+  const manager = (): WorldManager => {
+    if (!deps.manage) throw new WorldlineError('FORBIDDEN', 'this server does not create or delete worlds at runtime');
+    return deps.manage;
+  };
 
   // Creates a world in the admin token's tenant: {id, world} where world names a definition the server has.
-  app.post('/v1/worlds', (res, req) => {
-    const state = trackAbort(res);
-    const token = tokenOf(req, new URLSearchParams(req.getQuery() ?? ''));
-    const body = readJson(res, deps.maxBody, state);
-    body.catch(() => {});
-    respond(res, state, deps.cors?.allow(req.getHeader('origin')), (async () => {
-      if (!deps.isReady()) throw new WorldlineError('LOG_CLOSED', 'server is not ready: retry shortly');
-      const p = await deps.auth.authenticate(token);
-      // In its own tenant and as its own world: only the role is in question.
-      authorize(p, { tenant: p.tenant, world: p.world, agentId: undefined }, 'manage', deps.now());
-      if (!deps.manage) throw new WorldlineError('FORBIDDEN', 'this server does not create worlds at runtime');
-      const b = obj(await body, 'body');
-      const field = (k: string): string => {
-        const v = b[k];
-        if (typeof v !== 'string' || v === '') throw new WorldlineError('CONFIG_INVALID', `the body needs a string ${k}, e.g. {"id":"match-1","world":"arena"}`, { field: k });
-        return v;
-      };
-      const id = field('id');
-      const world = field('world');
-      if (b['tenant'] !== undefined && b['tenant'] !== p.tenant) throw new WorldlineError('TENANT_ISOLATION_VIOLATION', `this token belongs to tenant ${p.tenant}: it creates worlds of that tenant only`, { tenant: p.tenant });
-      // Checked by create (a whole number of seconds, a boolean): passed on only when given.
-      const idle = b['delete_after_idle_sec'];
-      const purge = b['purge_on_delete'];
-      const made = await deps.manage.create({ id, world, tenant: p.tenant, ...(idle !== undefined ? { deleteAfterIdleSec: idle as number } : {}), ...(purge !== undefined ? { purgeOnDelete: purge as boolean } : {}) });
-      deps.logger.info({ world: id, definition: world, tenant: p.tenant, by: p.agent ?? p.role }, 'world created over REST');
-      return { ...worldEntry(made.host), ...(idle !== undefined ? { delete_after_idle_sec: idle } : {}), ...(purge !== undefined ? { purge_on_delete: purge } : {}) };
-    })(), '201 Created');
-  });
+  app.post('/v1/worlds', (res, req) => handle(res, req, true, '201 Created', async (_query, token, body) => {
+    const p = await deps.auth.authenticate(token);
+    // In its own tenant and as its own world: only the role is in question.
+    authorize(p, { tenant: p.tenant, world: p.world, agentId: undefined }, 'manage', deps.now());
+    const manage = manager();
+    const b = obj(await body, 'body');
+    const field = (k: string): string => {
+      const v = b[k];
+      if (typeof v !== 'string' || v === '') throw new WorldlineError('CONFIG_INVALID', `the body needs a string ${k}, e.g. {"id":"match-1","world":"arena"}`, { field: k });
+      return v;
+    };
+    const id = field('id');
+    const world = field('world');
+    if (b['tenant'] !== undefined && b['tenant'] !== p.tenant) throw new WorldlineError('TENANT_ISOLATION_VIOLATION', `this token belongs to tenant ${p.tenant}: it creates worlds of that tenant only`, { tenant: p.tenant });
+    // Checked by create (a whole number of seconds, a boolean): passed on only when given.
+    const idle = b['delete_after_idle_sec'];
+    const purge = b['purge_on_delete'];
+    const made = await manage.create({ id, world, tenant: p.tenant, ...(idle !== undefined ? { deleteAfterIdleSec: idle as number } : {}), ...(purge !== undefined ? { purgeOnDelete: purge as boolean } : {}) });
+    deps.logger.info({ world: id, definition: world, tenant: p.tenant, by: p.agent ?? p.role }, 'world created over REST');
+    return { ...worldEntry(made.host), ...(idle !== undefined ? { delete_after_idle_sec: idle } : {}), ...(purge !== undefined ? { purge_on_delete: purge } : {}) };
+  }));
 
   // Browsers ask before a cross-origin POST with a JSON body or a bearer token (a CORS preflight).
   if (deps.cors) {
@@ -224,16 +232,6 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const a = typeof b['agent_id'] === 'string' && b['agent_id'] ? b['agent_id'] : p.agent;
     if (!a) throw new WorldlineError('INVALID_AGENT_ID', 'give agent_id (or use a token with an agent claim)');
     return a;
-  };
-
-  const purgeOf = (query: URLSearchParams): boolean => {
-    const purge = query.get('purge');
-    if (purge !== null && purge !== 'true' && purge !== 'false') throw new WorldlineError('CONFIG_INVALID', `purge must be true or false, got ${JSON.stringify(purge)}`, { field: 'purge' });
-    return purge === 'true';
-  };
-  const manager = (): WorldManager => {
-    if (!deps.manage) throw new WorldlineError('FORBIDDEN', 'this server does not delete worlds at runtime');
-    return deps.manage;
   };
 
   // One world, as the list gives it, for a token that may reach it (its tenant's; its own world unless admin).
