@@ -197,9 +197,9 @@ export class Session implements Subscriber {
     this.deps.metrics.securityEvents.inc({ event });
     this.deps.logger.warn({ event, session: this.id, agent_id: this.agentId, ip: this.socket.remoteAddress, code: err.codeName }, `security event: ${event}`);
     this.sendError(err);
-    if (this.deps.quarantine.strike(this.quarantineKey(), now)) {
+    const key = this.quarantineKey();
+    if (this.deps.quarantine.strike(key, now)) {
       this.deps.metrics.securityEvents.inc({ event: 'quarantine' });
-      const key = this.quarantineKey();
       const who = this.principal ? (this.principal.role === 'agent' ? `agent ${key}` : `this ${this.principal.role} token`) : `address ${this.socket.remoteAddress}`;
       this.sendError(this.deps.quarantine.refusal(key, who, now));
       this.close(CloseCode.POLICY, 'quarantined');
