@@ -34,6 +34,8 @@ export interface RestDeps {
   readonly cors?: Cors;
   /** Creates and deletes worlds at runtime (POST and DELETE /v1/worlds), for admin tokens. */
   readonly manage?: WorldManager;
+  /** Told of each authorised agent request on a world (intents, cancels, emits, observes): presence, for idle deletion. */
+  readonly onPresence?: (worldId: string) => void;
 }
 
 /** What REST needs to create and delete worlds (the running server's createWorld and deleteWorld). */
@@ -227,6 +229,11 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     // As on the WebSocket: a quarantined agent or token is refused, and nobody acts for a quarantined agent.
     w.quarantine?.refuseIfQuarantined(p, action === 'act', agentId, deps.now());
   };
+  /** check, for a request that plays in the world (not one that only reads or manages it): it counts as presence. */
+  const play = (w: RestWorld, p: Principal, action: Action, agentId: string | undefined): void => {
+    check(w, p, action, agentId);
+    deps.onPresence?.(w.host.opts.worldId);
+  };
 
   const agentOf = (p: Principal, b: Record<string, unknown>): string => {
     const a = typeof b['agent_id'] === 'string' && b['agent_id'] ? b['agent_id'] : p.agent;
@@ -269,7 +276,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   app.post('/v1/worlds/:worldId/intents', route(1, true, async (r, raw, p) => {
     const b = obj(raw, 'body');
     const agentId = agentOf(p, b);
-    check(r.world, p, 'act', agentId);
+    play(r.world, p, 'act', agentId);
     const rt = r.world.host.runtime;
     await rt.registerAgent(agentId, { tenant: p.tenant });
     const i = obj(b['intent'], 'intent');
@@ -278,12 +285,12 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
 
   app.post('/v1/worlds/:worldId/intents/:reqId/cancel', route(2, true, async (r, raw, p) => {
     const agentId = agentOf(p, obj(raw, 'body'));
-    check(r.world, p, 'act', agentId);
+    play(r.world, p, 'act', agentId);
     return r.world.host.runtime.cancel(agentId, r.params[1]!);
   }));
 
   app.post('/v1/worlds/:worldId/emit', route(1, true, async (r, raw, p) => {
-    check(r.world, p, 'emit', undefined);
+    play(r.world, p, 'emit', undefined);
     const b = obj(raw, 'body');
     if (typeof b['kind'] !== 'string') throw new WorldlineError('INVALID_INTENT', 'emit needs a string kind');
     return r.world.host.runtime.emit({ kind: b['kind'], payload: (b['payload'] ?? null) as JsonValue, source_id: `${p.role}:${p.agent ?? 'rest'}`, priority: typeof b['priority'] === 'number' ? b['priority'] : 0 });
@@ -291,7 +298,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
 
   app.get('/v1/worlds/:worldId/agents/:agentId/observe', route(2, false, async (r, _b, p) => {
     const agentId = r.params[1]!;
-    check(r.world, p, 'observe', agentId);
+    play(r.world, p, 'observe', agentId);
     const host = r.world.host;
     const rt = host.runtime;
     const afterText = r.query.get('after');
@@ -319,6 +326,8 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       // Nobody is left to answer: stop (the route writes nothing to an aborted response).
       if (r.signal.aborted) return undefined;
       await host.waitForDelivery(agentId, left, r.signal);
+      // A long poll is present for as long as it waits.
+      deps.onPresence?.(host.opts.worldId);
     }
   }));
 }

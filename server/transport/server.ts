@@ -258,6 +258,9 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     worlds: sessionDeps, auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, ...(cfg.corsOrigins.length > 0 ? { cors: new Cors(cfg.corsOrigins) } : {}),
     // Called only once the server listens, by when both are defined.
     manage: { create: (spec) => createWorld(spec), remove: (id, o) => deleteWorld(id, o) },
+    onPresence: (id) => {
+      if (idleSince.has(id)) idleSince.set(id, now());
+    },
   });
 
   app.ws<SocketData>('/v1/worlds/:worldId/ws', {

@@ -206,6 +206,21 @@ describe('worlds created and deleted at runtime', () => {
     expect(JSON.parse(fs.readFileSync(path.join(dataDir, 'created-worlds.json'), 'utf8')).worlds.map((w: { id: string }) => w.id)).not.toContain('room');
   });
 
+  it('an agent playing over REST counts as presence too: the idle world stays while it does', async () => {
+    expect((await call(srv, 'POST', '/v1/worlds', admin, { id: 'rest-room', world: 'default', delete_after_idle_sec: 1, purge_on_delete: true })).status).toBe(201);
+    const tok = await token(srv, 'rex', 'agent', { world: 'rest-room' });
+    const playUntil = Date.now() + 2600;
+    for (let i = 0; Date.now() < playUntil; i++) {
+      const r = await call(srv, 'POST', '/v1/worlds/rest-room/intents', tok, { intent: { req_id: `rx${i}`, kind: 'Spawn', payload: { entity_id: 'rex', fields: { x: 1, y: 1 } }, context_seq: 0 } });
+      expect(r.status).toBe(200);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    expect(srv.worlds.map((w) => w.id)).toContain('rest-room');
+    const deadline = Date.now() + 8000;
+    while (srv.worlds.some((w) => w.id === 'rest-room') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(srv.worlds.map((w) => w.id)).not.toContain('rest-room');
+  });
+
   it('one id at a time: a second create of an id being created is WORLD_EXISTS', async () => {
     const [a, b] = await Promise.allSettled([srv.createWorld({ id: 'race', world: 'default' }), srv.createWorld({ id: 'race', world: 'default' })]);
     expect(a.status).toBe('fulfilled');
