@@ -12,6 +12,7 @@ import { authorize, type Authenticator, type Principal, type Action } from './au
 import { heldOps } from './resume-history.js';
 import type { Quarantine } from './rate-limit.js';
 import type { WorldHost } from './world-host.js';
+import type { SessionInfo } from './session.js';
 import { errorStatus, worldNotFound, writeJson, type Cors } from './http.js';
 
 /** A hosted world as REST reaches it: its host and its sessions' quarantine. */
@@ -36,6 +37,8 @@ export interface RestDeps {
   readonly manage?: WorldManager;
   /** Told of each authorised agent request on a world (intents, cancels, emits, observes): presence, for idle deletion. */
   readonly onPresence?: (worldId: string) => void;
+  /** The WebSocket sessions open on a world, for its admins. */
+  readonly sessionsOf?: (worldId: string) => SessionInfo[];
 }
 
 /** What REST needs to create and delete worlds (the running server's createWorld and deleteWorld). */
@@ -255,6 +258,12 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   }, undefined, async (id, query, p) => {
     authorize(p, { tenant: p.tenant, world: p.world, agentId: undefined }, 'manage', deps.now());
     return manager().remove(id, { purge: purgeOf(query), tenant: p.tenant });
+  }));
+
+  // Who is connected to this world over WebSockets (agent, role, codec, address, since when), for an admin of its tenant.
+  app.get('/v1/worlds/:worldId/sessions', route(1, false, async (r, _b, p) => {
+    check(r.world, p, 'manage', undefined);
+    return { sessions: deps.sessionsOf?.(r.world.host.opts.worldId) ?? [] };
   }));
 
   // What this world's quarantine holds (agents, tokens, addresses, each with when it lifts), for an admin of its tenant.

@@ -258,6 +258,14 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     worlds: sessionDeps, auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, ...(cfg.corsOrigins.length > 0 ? { cors: new Cors(cfg.corsOrigins) } : {}),
     // Called only once the server listens, by when both are defined.
     manage: { create: (spec) => createWorld(spec), remove: (id, o) => deleteWorld(id, o) },
+    sessionsOf: (id) => {
+      const out = [];
+      for (const ws of sockets) {
+        const d = ws.getUserData();
+        if (d.worldId === id && d.session && !d.closed) out.push(d.session.info());
+      }
+      return out.sort((a, b) => (a.connected_at < b.connected_at ? -1 : a.connected_at > b.connected_at ? 1 : a.session < b.session ? -1 : 1));
+    },
     onPresence: (id) => {
       if (idleSince.has(id)) idleSince.set(id, now());
     },

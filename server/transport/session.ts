@@ -51,6 +51,19 @@ export const MAX_OPEN_GENERATIONS = 256;
 /** Frames a client may pipeline behind its Hello before the Welcome (each is handled once the Hello succeeds). */
 export const MAX_EARLY_FRAMES = 64;
 
+/** A session as an operator sees it (GET /v1/worlds/{id}/sessions). */
+export interface SessionInfo {
+  readonly session: string;
+  /** Empty until its Hello is accepted. */
+  readonly agent_id: string;
+  readonly role: string | undefined;
+  readonly codec: string;
+  readonly address: string;
+  readonly state: string;
+  /** ISO 8601. */
+  readonly connected_at: string;
+}
+
 export class Session implements Subscriber {
   readonly id = randomUUID();
   readonly wire = new WireSession();
@@ -68,10 +81,17 @@ export class Session implements Subscriber {
   private expiryTimer: NodeJS.Timeout | undefined;
   /** IntentResults waiting to ride with this session's next delta (WorldHost.hold). */
   private held: Frame[] | undefined;
+  private readonly connectedAt: number;
+
+  /** Who this session is, for operators: no token, nothing from the world. */
+  info(): SessionInfo {
+    return { session: this.id, agent_id: this.agentId, role: this.principal?.role, codec: this.codec.subprotocol, address: this.socket.remoteAddress, state: this.state, connected_at: new Date(this.connectedAt).toISOString() };
+  }
 
   /** `preauth`: the verification of a token given at connect time (query parameter), still running. */
   constructor(readonly codec: WireCodec, private readonly socket: SocketPort, private readonly deps: SessionDeps, preauth: Promise<Principal> | undefined) {
     this.pendingAuth = preauth;
+    this.connectedAt = deps.now();
     // A bad connect-time token ends the connection at once, whether or not Hello ever comes.
     preauth?.catch((err: unknown) => this.violation('auth-failed', isWorldlineError(err) ? err : new WorldlineError('UNAUTHORIZED', 'token rejected')));
     this.rate = new TokenBucket(deps.messagesPerSecond, deps.messagesPerSecond * 2, deps.now());
