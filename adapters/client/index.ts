@@ -4,7 +4,7 @@
  * in Node (pass the `ws` WebSocket) and in browsers; in Node it hashes with node:crypto, looked up at run time.
  */
 export { Agent, connect, errorFromBody, errorFromHttp, newReqId, refusalError, refusalIsFinal } from './agent.js';
-export { Worlds, type NewWorldSpec, type WorldInfo, type WorldsOptions } from './worlds.js';
+export { Worlds, type NewWorldSpec, type WorldInfo, type WorldSession, type WorldsOptions } from './worlds.js';
 export type { AgentEvents, AgentStats, CodecName, ConnectOptions, IntentInput } from './agent.js';
 export type { ActOptions, ActResult, AttemptRecord, Generate, GenerateContext, GeneratedIntent } from './act.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';

@@ -21,6 +21,17 @@ export interface WorldInfo {
   readonly purge_on_delete?: boolean;
 }
 
+/** A WebSocket session open on a world, as its admins see it. */
+export interface WorldSession {
+  readonly session: string;
+  readonly agent_id: string;
+  readonly role?: string;
+  readonly codec: string;
+  readonly address: string;
+  readonly state: string;
+  readonly connected_at: string;
+}
+
 export interface NewWorldSpec {
   readonly id: string;
   /** A world definition the server has: built-in (default, arena, arena-<entities>, conversation) or one a hosted world runs. */
@@ -54,6 +65,11 @@ export class Worlds {
   /** One world the token may reach. */
   async get(id: string): Promise<WorldInfo> {
     return (await this.request('GET', `/v1/worlds/${encodeURIComponent(id)}`)) as WorldInfo;
+  }
+
+  /** Who is connected to a world over WebSockets (an admin token of its tenant). */
+  async sessions(id: string): Promise<WorldSession[]> {
+    return ((await this.request('GET', `/v1/worlds/${encodeURIComponent(id)}/sessions`)) as { sessions: WorldSession[] }).sessions;
   }
 
   /** Creates a world of the (admin) token's tenant; resolves once it is open and its WebSocket accepts agents. */

@@ -22,6 +22,7 @@ describe('client SDK: Worlds', () => {
     const agent = await connect(worlds.wsUrl('match-9'), { token: await token(server(), 'ana', 'agent', { world: 'match-9' }), agentId: 'ana', WebSocket, pingIntervalMs: 0, reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
     const r = await agent.submit({ kind: 'Spawn', payload: { entity_id: 'ana', fields: { x: 1, y: 1 } } });
     expect(r.status).toBe('accepted');
+    expect((await worlds.sessions('match-9')).map((x) => [x.agent_id, x.state])).toEqual([['ana', 'ready']]);
     const left = new Promise<AgentEvents['leave']>((resolve) => agent.on('leave', resolve));
     expect(await worlds.delete('match-9', { purge: true })).toEqual({ id: 'match-9', purged: true });
     const leave = await left;
