@@ -3,12 +3,11 @@
  * subprotocol, token checked at upgrade when given in the query), health and metrics on the same port, REST for
  * clients without sockets, and a graceful shutdown that loses no acknowledged intent.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import type { WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { WorldlineError } from '../errors.js';
 import { Cors, errorStatus, worldNotFound, writeJson } from './http.js';
-import { isWorldModule, loadWorld, resolveWorld, worlds as builtinWorlds } from '../worlds/index.js';
+import { isWorldModule, loadWorld } from '../worlds/index.js';
 import type { WorldDefinition } from '../core/index.js';
 import { negotiateSubprotocol, SUBPROTOCOLS, type Frame, type Subprotocol } from '../protocol/index.js';
 import { hostedWorlds, idProblem, type Config } from '../config.js';
@@ -16,13 +15,14 @@ import { createLogger, type Logger } from '../obs/logger.js';
 import { createMetrics, type Metrics } from '../obs/metrics.js';
 import { createAuthenticator, type Authenticator } from './auth.js';
 import { loadNativeUws } from './uws-native.js';
-import { Quarantine } from './rate-limit.js';
-import { WorldHost } from './world-host.js';
+import type { WorldHost } from './world-host.js';
 import { ClientAddresses } from './client-address.js';
 import { checkTls } from './tls.js';
 import { CloseCode, Session, type SessionDeps } from './session.js';
 import { registerRest } from './rest.js';
-import { WorldRegistry, idleProblem, readOwner, writeOwner, type CreatedWorld } from './world-registry.js';
+import { WorldSet, type NewWorld, type ToHost } from './world-set.js';
+
+export type { NewWorld } from './world-set.js';
 
 interface SocketData {
   readonly worldId: string;
@@ -43,27 +43,6 @@ export interface ServedWorld {
   readonly wsUrl: string;
   /** Hosted because the configuration (or startServer's code) names it, or because it was created at runtime. */
   readonly origin: 'configured' | 'created';
-}
-
-/** A world to create on a running server (POST /v1/worlds, RunningServer.createWorld). */
-export interface NewWorld {
-  /** Its id in URLs and its data folder. */
-  readonly id: string;
-  /**
-   * The world definition it runs, by name: a built-in world (default, arena, arena-<entities>, conversation), one
-   * that a world hosted at start runs, or one of ServerDeps.templates. Never a module path: a client must not make
-   * the server load code.
-   */
-  readonly world: string;
-  /** Its owner (default: the server's tenant). */
-  readonly tenant?: string;
-  /**
-   * Deletes it once no WebSocket has been connected to it for this many seconds (checked every second), like a room
-   * that closes when its last player leaves; counted from its creation (or the server's start) until someone joins.
-   */
-  readonly deleteAfterIdleSec?: number;
-  /** That deletion also deletes its data. */
-  readonly purgeOnDelete?: boolean;
 }
 
 export interface RunningServer {
@@ -115,14 +94,6 @@ export interface ServerDeps {
   readonly templates?: readonly WorldDefinition[];
 }
 
-/** A world to open: its id, tenant and definition, and where the definition came from (a built-in name or an absolute module path; absent for code). */
-interface ToHost {
-  readonly id: string;
-  readonly tenant: string;
-  readonly world: WorldDefinition;
-  readonly source?: string;
-}
-
 /** The worlds to host: from code (deps.worlds, deps.world) or from the configuration (worlds, or world). */
 async function worldsToHost(cfg: Config, deps: ServerDeps): Promise<ToHost[]> {
   let out: ToHost[];
@@ -171,60 +142,20 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const tls = checkTls(cfg, now());
   for (const w of tls.warnings) logger.warn(w);
   // Each world has its own log, tick loop, quarantine and log field (world); they share the port, auth and metrics.
-  const hosts = new Map<string, WorldHost>();
-  // Per world: agent ids are only unique within a world, and one world's violations do not lock anyone out of another.
-  // A live map: REST and the upgrade see worlds created and deleted at runtime.
-  const sessionDeps = new Map<string, SessionDeps>();
-  // Every world is closed even when one fails to; the first failure is then thrown.
-  const closeAll = async (): Promise<void> => {
-    const results = await Promise.allSettled([...hosts.values()].map((h) => h.close()));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-  };
-  const openHost = async (w: ToHost): Promise<WorldHost> => {
-    const host = await WorldHost.open({
-      world: configured(w.world), worldId: w.id, tenant: w.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
-      segmentBytes: cfg.segmentBytes, tickMs: cfg.tickMs, resumeTail: cfg.resumeTail, logRetention: cfg.logRetention as 'all' | 'snapshots', ...(cfg.checkpointKeyFile ? { checkpointKeyFile: cfg.checkpointKeyFile, checkpointEvery: cfg.checkpointEvery } : {}),
-      engineDisconnect: cfg.engineDisconnect as 'pause' | 'wall-time',
-      logger, metrics,
-    });
-    hosts.set(w.id, host);
-    sessionDeps.set(w.id, {
-      host, auth, quarantine: new Quarantine(cfg.quarantineAfter, cfg.quarantineSec * 1000, cfg.quarantineWindowSec * 1000),
-      logger: host.opts.logger, metrics, messagesPerSecond: cfg.messagesPerSecond, now, helloTimeoutMs: cfg.helloTimeoutSec * 1000,
-    });
-    return host;
-  };
-  // The definitions a world created at runtime may run, by name: those of the worlds hosted at start, then templates.
-  const templates = new Map<string, { world: WorldDefinition; source?: string }>();
-  for (const w of toHost) if (!templates.has(w.world.name)) templates.set(w.world.name, { world: w.world, ...(w.source !== undefined ? { source: w.source } : {}) });
-  for (const t of deps.templates ?? []) if (!templates.has(t.name)) templates.set(t.name, { world: t });
-  const registry = new WorldRegistry(cfg.dataDir);
-  const created = new Map<string, CreatedWorld>();
-  try {
-    for (const w of toHost) await openHost(w);
-    for (const c of registry.load()) {
-      if (hosts.has(c.id)) throw new WorldlineError('CONFIG_INVALID', `world ${JSON.stringify(c.id)} is configured and also listed in ${registry.file} (created at runtime): give the configured one another id, or delete the created one first`, { world: c.id });
-      const t = templates.get(c.world);
-      if (!t && c.source === undefined) throw new WorldlineError('CONFIG_INVALID', `world ${JSON.stringify(c.id)} (created at runtime, listed in ${registry.file}) runs the definition ${JSON.stringify(c.world)} given in code, and this server was not given it: pass it in startServer's templates (or worlds), or remove the entry`, { world: c.id });
-      const definition = t ? t.world : await loadWorld(c.source as string).catch((err: unknown) => {
-        throw new WorldlineError('CONFIG_INVALID', `world ${JSON.stringify(c.id)} (created at runtime, listed in ${registry.file}) cannot be hosted again: ${(err as Error).message}; restore its definition, or remove the entry`, { world: c.id }, { cause: err });
-      });
-      await openHost({ id: c.id, tenant: c.tenant, world: definition });
-      created.set(c.id, c);
-    }
-  } catch (err) {
-    await closeAll().catch(() => {});
-    throw err;
-  }
+  const worlds = await WorldSet.open(toHost, { cfg, logger, metrics, auth, now, configure: configured, ...(deps.templates ? { templates: deps.templates } : {}) });
+  const hosts = worlds.hosts;
+  const sessionDeps = worlds.sessionDeps;
   const first = hosts.get((toHost[0] as { id: string }).id) as WorldHost;
-  const countWorlds = (): void => {
-    metrics.worlds.set({ origin: 'configured' }, hosts.size - created.size);
-    metrics.worlds.set({ origin: 'created' }, created.size);
-  };
-  countWorlds();
-  const healthy = (): boolean => [...hosts.values()].every((h) => h.healthy);
   const sockets = new Set<WebSocket<SocketData>>();
+  /** Closes a socket with going-away (through its session once it has one). */
+  const goAway = (ws: WebSocket<SocketData>, reason: string): void => {
+    const d = ws.getUserData();
+    if (d.session) d.session.close(CloseCode.GOING_AWAY, reason);
+    else if (!d.closed) {
+      d.closed = true;
+      ws.end(CloseCode.GOING_AWAY, reason);
+    }
+  };
   const perIp = new Map<string, number>();
   /** Open WebSockets by world (idle deletion). */
   const perWorld = new Map<string, number>();
@@ -236,12 +167,12 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   try {
     app = tls.files ? uws.SSLApp(tls.files) : uws.App();
   } catch (err) {
-    await closeAll().catch(() => {});
+    await worlds.close().catch(() => {});
     throw new WorldlineError('CONFIG_INVALID', `the listener could not be set up (${(err as Error).message}); check tlsCertFile and tlsKeyFile`);
   }
   app.get('/livez', (res) => writeJson(res, '200 OK', { status: 'ok' }));
   app.get('/readyz', (res) => {
-    const ok = healthy();
+    const ok = worlds.healthy;
     const status = ready && ok ? 'ready' : draining ? 'draining' : ok ? 'starting' : 'failed';
     writeJson(res, ready && ok ? '200 OK' : '503 Service Unavailable', hosts.size === 1 ? { status } : { status, worlds: Object.fromEntries([...hosts].map(([id, h]) => [id, h.healthy ? 'ok' : 'failed'])) });
   });
@@ -256,8 +187,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   });
   registerRest(app, {
     worlds: sessionDeps, auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, ...(cfg.corsOrigins.length > 0 ? { cors: new Cors(cfg.corsOrigins) } : {}),
-    // Called only once the server listens, by when both are defined.
-    manage: { create: (spec) => createWorld(spec), remove: (id, o) => deleteWorld(id, o) },
+    // Called only once the server listens, by when createWorld is defined.
+    manage: { create: (spec) => createWorld(spec), remove: (id, o) => worlds.delete(id, o) },
     sessionsOf: (id) => {
       const out = [];
       for (const ws of sockets) {
@@ -266,9 +197,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       }
       return out.sort((a, b) => (a.connected_at < b.connected_at ? -1 : a.connected_at > b.connected_at ? 1 : a.session < b.session ? -1 : 1));
     },
-    onPresence: (id) => {
-      if (idleSince.has(id)) idleSince.set(id, now());
-    },
+    onPresence: (id) => worlds.presence(id),
   });
 
   app.ws<SocketData>('/v1/worlds/:worldId/ws', {
@@ -392,154 +321,21 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
     app.listen(cfg.host, cfg.port, (s) => (s ? resolve(s) : reject(new WorldlineError('CONFIG_INVALID', `cannot listen on ${cfg.host}:${cfg.port} (in use, or not allowed)`))));
   }).catch(async (err: unknown) => {
-    await closeAll().catch(() => {});
+    await worlds.close().catch(() => {});
     throw err;
   });
   const port = uws.us_socket_local_port(listenSocket as never);
   ready = true;
   const base = `${cfg.host}:${port}`;
   logger.info({ port, worlds: [...hosts.keys()], durability: cfg.durability, auth: auth.mode }, `worldline listening on ${base}`);
-  const served = (id: string, host: WorldHost): ServedWorld => ({ id, tenant: host.opts.tenant, host, wsUrl: `${tls.files ? 'wss' : 'ws'}://${base}/v1/worlds/${encodeURIComponent(id)}/ws`, origin: created.has(id) ? 'created' : 'configured' });
-
-  // Worlds being created or deleted: their ids are taken meanwhile, and shutdown waits for them.
-  const busy = new Map<string, Promise<unknown>>();
-  const track = <T>(id: string, work: Promise<T>): Promise<T> => {
-    busy.set(id, work);
-    const done = (): void => {
-      if (busy.get(id) === work) busy.delete(id);
-    };
-    work.then(done, done);
-    return work;
-  };
-  const notServing = (): WorldlineError => new WorldlineError('LOG_CLOSED', draining ? 'server is shutting down: create the world on a running server' : 'server is starting: retry shortly');
-
-  /** Since when each created world with an idle limit has had no socket (sweepIdle). */
-  const idleSince = new Map<string, number>();
-
-  const createWorld = (spec: NewWorld): Promise<ServedWorld> => {
-    if (!ready) return Promise.reject(notServing());
-    const tenant = spec.tenant ?? cfg.tenant;
-    const problem = idProblem('world id', spec.id) ?? idProblem('tenant', tenant) ?? idleProblem(spec.deleteAfterIdleSec, spec.purgeOnDelete);
-    if (problem !== undefined) return Promise.reject(new WorldlineError('CONFIG_INVALID', problem));
-    if (hosts.has(spec.id) || busy.has(spec.id)) return Promise.reject(new WorldlineError('WORLD_EXISTS', `a world with the id ${JSON.stringify(spec.id)} is ${hosts.has(spec.id) ? 'already hosted here' : 'being created or deleted'}: pick another id`, { world: spec.id }));
-    if (hosts.size + busy.size >= cfg.maxWorlds) return Promise.reject(new WorldlineError('QUOTA_EXCEEDED', `this server hosts at most ${cfg.maxWorlds} worlds (maxWorlds): delete one first`, { max_worlds: cfg.maxWorlds }));
-    const t = templates.get(spec.world);
-    const builtin = t ? undefined : isWorldModule(spec.world) ? undefined : resolveWorld(spec.world);
-    if (!t && !builtin) {
-      const known = [...new Set([...Object.keys(builtinWorlds), 'arena-<entities>', ...templates.keys()])];
-      return Promise.reject(new WorldlineError('CONFIG_INVALID', `world ${JSON.stringify(spec.world)} is not a world definition this server has; one of: ${known.join(', ')}`, { field: 'world' }));
-    }
-    const source = t ? t.source : spec.world;
-    const entry: CreatedWorld = {
-      id: spec.id, tenant, world: spec.world, ...(source !== undefined ? { source } : {}), created_at: new Date(now()).toISOString(),
-      ...(spec.deleteAfterIdleSec !== undefined ? { delete_after_idle_sec: spec.deleteAfterIdleSec } : {}),
-      ...(spec.purgeOnDelete !== undefined ? { purge_on_delete: spec.purgeOnDelete } : {}),
-    };
-    return track(spec.id, (async () => {
-      // A folder left by an earlier world of this id (deleted without purge) is carried on from only by its tenant and
-      // with its definition: its data must not reach another tenant, and its log would not fit another definition.
-      const dir = path.join(cfg.dataDir, 'worlds', spec.id);
-      const owner = readOwner(dir);
-      if (owner === 'unknown') throw new WorldlineError('WORLD_EXISTS', `${dir} holds the data of a world that was not created at runtime (a configured one, or copied there): pick another id, or have an operator move that folder away`, { world: spec.id });
-      if (owner === 'none') await writeOwner(dir, { tenant, world: spec.world, created_at: entry.created_at });
-      else if (owner.tenant !== tenant) throw new WorldlineError('WORLD_EXISTS', `the id ${JSON.stringify(spec.id)} holds the kept data of another tenant's deleted world: pick another id`, { world: spec.id });
-      else if (owner.world !== spec.world) throw new WorldlineError('WORLD_EXISTS', `the id ${JSON.stringify(spec.id)} holds the kept data of a deleted world that ran ${JSON.stringify(owner.world)}: create it with world ${JSON.stringify(owner.world)} to carry on from that data, delete it with purge to start afresh, or pick another id`, { world: spec.id, kept_world: owner.world });
-      const host = await openHost({ id: spec.id, tenant, world: t ? t.world : (builtin as WorldDefinition) });
-      created.set(spec.id, entry);
-      try {
-        await registry.save([...created.values()]);
-      } catch (err) {
-        // Not hosted unless listed: a world that would silently vanish at the next restart is worse than none.
-        created.delete(spec.id);
-        hosts.delete(spec.id);
-        sessionDeps.delete(spec.id);
-        await host.close().catch(() => {});
-        throw new WorldlineError('DATABASE_ERROR', `world ${spec.id} was not created: ${registry.file} could not be written (${(err as Error).message})`, { world: spec.id }, { cause: err });
-      }
-      countWorlds();
-      host.opts.logger.info({ tenant, definition: spec.world }, 'world created');
-      return served(spec.id, host);
-    })());
-  };
-
-  const deleteWorld = (id: string, opts: { purge?: boolean; tenant?: string } = {}): Promise<{ id: string; purged: boolean }> => {
-    if (!ready) return Promise.reject(notServing());
-    if (busy.has(id)) return Promise.reject(new WorldlineError('WORLD_EXISTS', `world ${JSON.stringify(id)} is being created or deleted: retry once that is done`, { world: id }));
-    const host = hosts.get(id);
-    if (!host) return purgeKept(id, opts);
-    if (!created.has(id)) return Promise.reject(new WorldlineError('FORBIDDEN', `world ${JSON.stringify(id)} is in the server's configuration, which would bring it back: remove it there and restart`, { world: id }));
-    return track(id, (async () => {
-      // Unlisted first: new connections and requests get WORLD_NOT_FOUND from here on.
-      hosts.delete(id);
-      sessionDeps.delete(id);
-      const reason = `world ${id} was deleted`;
-      for (const ws of [...sockets]) {
-        const d = ws.getUserData();
-        if (d.worldId !== id) continue;
-        if (d.session) d.session.close(CloseCode.GOING_AWAY, reason);
-        else if (!d.closed) {
-          d.closed = true;
-          ws.end(CloseCode.GOING_AWAY, reason);
-        }
-      }
-      try {
-        await host.close();
-      } finally {
-        // Unlisted even when its log failed to close: it was asked to go, and a restart recovers its data if kept.
-        created.delete(id);
-        idleSince.delete(id);
-        countWorlds();
-        await registry.save([...created.values()]);
-      }
-      const purged = opts.purge === true;
-      if (purged) await fs.promises.rm(path.join(cfg.dataDir, 'worlds', id), { recursive: true, force: true });
-      host.opts.logger.info({ purged }, 'world deleted');
-      return { id, purged };
-    })());
-  };
-
-  // Created worlds with an idle limit: deleted once no socket has been connected for that long.
-  const sweepIdle = (): void => {
-    const t = now();
-    for (const [id, c] of created) {
-      if (c.delete_after_idle_sec === undefined || busy.has(id)) continue;
-      if ((perWorld.get(id) ?? 0) > 0) {
-        idleSince.delete(id);
-        continue;
-      }
-      const since = idleSince.get(id);
-      if (since === undefined) idleSince.set(id, t);
-      else if (t - since >= c.delete_after_idle_sec * 1000) {
-        idleSince.delete(id);
-        deleteWorld(id, { purge: c.purge_on_delete === true }).then(
-          () => logger.info({ world: id, idleSec: c.delete_after_idle_sec }, 'idle world deleted'),
-          (err: unknown) => logger.warn({ err, world: id }, 'idle world deletion failed'),
-        );
-      }
-    }
-  };
-  const idleTimer = setInterval(sweepIdle, 1000);
-  idleTimer.unref();
-
-  /**
-   * The data a world deleted without purge left, deleted with DELETE ?purge=true (by an admin of the tenant that created
-   * it, when `tenant` is given). Without purge, or with no such data, the world is simply not found.
-   */
-  const purgeKept = (id: string, opts: { purge?: boolean; tenant?: string }): Promise<{ id: string; purged: boolean }> => {
-    const dir = path.join(cfg.dataDir, 'worlds', id);
-    const owner = idProblem('world id', id) === undefined ? readOwner(dir) : 'none';
-    if (owner === 'none' || !opts.purge) {
-      const kept = owner !== 'none' ? ' (its data is kept: DELETE it with ?purge=true to remove that)' : '';
-      return Promise.reject(new WorldlineError('WORLD_NOT_FOUND', `${worldNotFound(id, hosts.keys()).message}${kept}`, { world: id }));
-    }
-    if (owner === 'unknown') return Promise.reject(new WorldlineError('FORBIDDEN', `${dir} holds data of a world that was not created at runtime: an operator removes it`, { world: id }));
-    if (opts.tenant !== undefined && owner.tenant !== opts.tenant) return Promise.reject(new WorldlineError('TENANT_ISOLATION_VIOLATION', `the kept data of world ${id} belongs to another tenant`, { world: id }));
-    return track(id, (async () => {
-      await fs.promises.rm(dir, { recursive: true, force: true });
-      logger.info({ world: id }, 'kept data of a deleted world purged');
-      return { id, purged: true };
-    })());
-  };
+  const served = (id: string, host: WorldHost): ServedWorld => ({ id, tenant: host.opts.tenant, host, wsUrl: `${tls.files ? 'wss' : 'ws'}://${base}/v1/worlds/${encodeURIComponent(id)}/ws`, origin: worlds.origin(id) });
+  const createWorld = async (spec: NewWorld): Promise<ServedWorld> => served(spec.id, await worlds.create(spec));
+  worlds.accept({
+    count: (id) => perWorld.get(id) ?? 0,
+    closeAll: (id, reason) => {
+      for (const ws of [...sockets]) if (ws.getUserData().worldId === id) goAway(ws, reason);
+    },
+  });
 
   let shuttingDown: Promise<void> | undefined;
   return {
@@ -550,24 +346,15 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     wsUrl: served(first.opts.worldId, first).wsUrl,
     httpUrl: `${tls.files ? 'https' : 'http'}://${base}`,
     createWorld,
-    deleteWorld,
+    deleteWorld: (id, opts) => worlds.delete(id, opts),
     shutdown(reason = 'server shutting down: reconnect and resume from your last view_seq') {
       shuttingDown ??= (async () => {
         ready = false;
         draining = true;
-        clearInterval(idleTimer);
         uws.us_listen_socket_close(listenSocket);
-        // A world being opened is closed with the rest; one being deleted finishes closing first.
-        await Promise.allSettled([...busy.values()]);
-        for (const ws of [...sockets]) {
-          const d = ws.getUserData();
-          if (d.session) d.session.close(CloseCode.GOING_AWAY, reason);
-          else if (!d.closed) {
-            d.closed = true;
-            ws.end(CloseCode.GOING_AWAY, reason);
-          }
-        }
-        await closeAll();
+        await worlds.quiesce();
+        for (const ws of [...sockets]) goAway(ws, reason);
+        await worlds.close();
         for (const h of hosts.values()) h.opts.logger.info({ lastSeq: h.log.lastSeq }, 'shut down cleanly');
       })();
       return shuttingDown;
