@@ -113,6 +113,9 @@ export function readJson(res: HttpResponse, max: number, state: RequestState): P
   });
 }
 
+/** Long polls that may wait at once for one agent's view (GET .../observe?after=N). */
+export const MAX_POLLS_PER_AGENT = 8;
+
 const obj = (v: unknown, what: string): Record<string, unknown> => {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new WorldlineError('INVALID_INTENT', `${what} must be a JSON object`);
   return v as Record<string, unknown>;
@@ -334,6 +337,9 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       if (host.isClosing) throw new WorldlineError('LOG_CLOSED', 'server is shutting down: poll again (from the same view_seq) once it is back');
       // Nobody is left to answer: stop (the route writes nothing to an aborted response).
       if (r.signal.aborted) return undefined;
+      // Each waiting poll holds a response, a timer and a waiter for up to a minute: a client opening them without end
+      // would grow the server's memory without bound.
+      if (host.pollsWaiting(agentId) >= MAX_POLLS_PER_AGENT) throw new WorldlineError('QUOTA_EXCEEDED', `at most ${MAX_POLLS_PER_AGENT} long polls may wait for ${agentId}'s view at once: poll again once one has answered`, { retry_after_ms: 1000, max_polls: MAX_POLLS_PER_AGENT });
       await host.waitForDelivery(agentId, left, r.signal);
       // A long poll is present for as long as it waits.
       deps.onPresence?.(host.opts.worldId);

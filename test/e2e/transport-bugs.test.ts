@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Subprotocol } from '../../server/protocol/index.js';
 import { TestClient, is, token, withServer } from './harness.js';
+import { MAX_POLLS_PER_AGENT } from '../../server/transport/rest.js';
 
 /** Collects the process's unhandled rejections while `fn` runs (vitest would otherwise only report them at the end). */
 async function unhandledDuring(fn: () => Promise<void>): Promise<unknown[]> {
@@ -93,6 +94,29 @@ describe('transport review', () => {
       const gone = Date.now() + 2000;
       while (waiters.has('lp') && Date.now() < gone) await new Promise((r) => setTimeout(r, 10));
       expect(waiters.has('lp')).toBe(false);
+      c.close();
+    });
+  });
+
+  it('REST: at most MAX_POLLS_PER_AGENT long polls wait for one agent at once; one more is QUOTA_EXCEEDED', async () => {
+    // The conversation world changes only when someone speaks: nothing answers the polls while the test counts them.
+    await withServer({ world: 'conversation' }, async (srv) => {
+      const t = await token(srv, 'many', 'agent', { world: 'conversation' });
+      const c = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, t);
+      c.hello('many');
+      await c.waitFor(is('welcome'));
+      const url = (after: number): string => `${srv.httpUrl}/v1/worlds/conversation/agents/many/observe?after=${after}&timeout_ms=20000`;
+      const snap = (await (await fetch(`${srv.httpUrl}/v1/worlds/conversation/agents/many/observe`, { headers: { authorization: `Bearer ${t}` } })).json()) as { view_seq: number };
+      const ac = new AbortController();
+      const polls = Array.from({ length: MAX_POLLS_PER_AGENT }, () => fetch(url(snap.view_seq), { headers: { authorization: `Bearer ${t}` }, signal: ac.signal }).catch(() => 'aborted'));
+      const deadline = Date.now() + 5000;
+      while (srv.host.pollsWaiting('many') < MAX_POLLS_PER_AGENT && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(srv.host.pollsWaiting('many')).toBe(MAX_POLLS_PER_AGENT);
+      const extra = await fetch(url(snap.view_seq), { headers: { authorization: `Bearer ${t}` } });
+      expect(extra.status).toBe(429);
+      expect(((await extra.json()) as { error: { name: string; details: Record<string, unknown> } }).error).toMatchObject({ name: 'QUOTA_EXCEEDED', details: { retry_after_ms: 1000 } });
+      ac.abort();
+      expect(await Promise.all(polls)).toEqual(polls.map(() => 'aborted'));
       c.close();
     });
   });
