@@ -96,9 +96,11 @@ export function machineBusyPercent(a: { busy: number; total: number }, b: { busy
 
 /** How much an unlabelled Prometheus counter grew between two scrapes (0 when absent). */
 export function promCounterDelta(before: string, after: string, name: string): number {
+  // Summed over the counter's label sets (worldline_tick_overruns_total has one per world), 0 when it has none yet.
   const read = (text: string): number => {
-    const v = promGauge(text, name);
-    return Number.isNaN(v) ? 0 : v;
+    let sum = 0;
+    for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+([0-9.eE+-]+)`, 'gm'))) sum += Number(m[1]);
+    return sum;
   };
   return read(after) - read(before);
 }

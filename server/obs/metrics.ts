@@ -21,7 +21,8 @@ export interface Metrics {
   /** Time to encode one quantum's deltas and hand them to the sockets. */
   readonly fanOutSeconds: Histogram;
   /** Timer ticks skipped because the previous ticks were still committing or delivering. */
-  readonly tickOverruns: Counter;
+  /** By world: which world's ticks could not keep up. */
+  readonly tickOverruns: Counter<'world'>;
   readonly rejections: Counter<'code'>;
   readonly cancels: Counter<'reason'>;
   readonly staleContext: Counter;
@@ -93,7 +94,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     intents,
     intentOutcome: { accepted: intents.labels('accepted'), duplicate: intents.labels('duplicate'), rejected: intents.labels('rejected'), cancelled: intents.labels('cancelled') },
     quantumSeconds: new Histogram({ name: 'worldline_quantum_seconds', help: 'Synchronous time of each quantum: validation, apply, observation and deltas', buckets: TICK_BUCKETS, registers: r }),
-    tickOverruns: new Counter({ name: 'worldline_tick_overruns_total', help: 'Ticks skipped because the previous ticks were still being committed or delivered (the server is overloaded)', registers: r }),
+    tickOverruns: new Counter({ name: 'worldline_tick_overruns_total', help: 'Ticks skipped because the previous ticks were still being committed or delivered (the server is overloaded), by world', labelNames: ['world'], registers: r }),
     fanOutSeconds: new Histogram({ name: 'worldline_fanout_seconds', help: 'Time to encode one quantum\'s deltas and hand them to the sockets', buckets: TICK_BUCKETS, registers: r }),
     deliverySeconds: new Histogram({ name: 'worldline_observation_delivery_seconds', help: 'From effect commit to the observation frame handed to the socket', labelNames: ['codec'], buckets: DELIVERY_BUCKETS, registers: r }),
     rejections: new Counter({ name: 'worldline_intent_rejections_total', help: 'Rejected intents by error code name', labelNames: ['code'], registers: r }),

@@ -279,7 +279,7 @@ export class WorldHost {
       // Overloaded (ticks take longer than tickMs to commit and deliver): skip this tick rather than queue it. The
       // world then runs slower than the clock, but delivery latency stays bounded instead of growing without end.
       if (this.ticksInFlight >= MAX_TICKS_IN_FLIGHT) {
-        this.opts.metrics.tickOverruns.inc();
+        this.opts.metrics.tickOverruns.inc({ world: this.opts.worldId });
         if (this.overrunLogged++ % 100 === 0) this.opts.logger.warn({ ticksInFlight: this.ticksInFlight, skipped: this.overrunLogged }, 'tick skipped: the previous ticks are still being committed or delivered (server overloaded)');
         return;
       }

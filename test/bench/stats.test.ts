@@ -74,6 +74,9 @@ describe('Prometheus histogram quantiles', () => {
     const overruns = (n: number): string => `# TYPE worldline_tick_overruns_total counter\nworldline_tick_overruns_total ${n}`;
     expect(promCounterDelta(overruns(3), overruns(10), 'worldline_tick_overruns_total')).toBe(7);
     expect(promCounterDelta('', '', 'worldline_tick_overruns_total')).toBe(0);
+    // One series per world: summed.
+    const perWorld = (a: number, b: number): string => `worldline_tick_overruns_total{world="a"} ${a}\nworldline_tick_overruns_total{world="b"} ${b}\nworldline_tick_overruns_total_x 99`;
+    expect(promCounterDelta(perWorld(1, 2), perWorld(4, 6), 'worldline_tick_overruns_total')).toBe(7);
   });
 
   it('takes the machine-wide busy share from two /proc/stat readings (idle and iowait are not busy, guest time is not counted twice)', () => {

@@ -46,7 +46,7 @@ describe('WorldHost tick loop', () => {
         await new Promise((r) => setTimeout(r, 2));
       }
       const text = await metrics.registry.metrics();
-      const skipped = Number(/^worldline_tick_overruns_total (\d+)/m.exec(text)?.[1] ?? 0);
+      const skipped = Number(/^worldline_tick_overruns_total\{world="[^"]+"\} (\d+)/m.exec(text)?.[1] ?? 0);
       expect(skipped).toBeGreaterThan(0);
       expect(maxInFlight).toBeLessThanOrEqual(2);
       // Ticks still happen, at the rate the work allows (~40/s here, not the timer's 200/s).
