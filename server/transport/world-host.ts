@@ -491,5 +491,6 @@ export class WorldHost {
     this.opts.metrics.logDiskBytes.delete(this.opts.worldId);
     this.opts.metrics.queueDepth.remove('intents', this.opts.worldId);
     for (const codec of Object.keys(this.codecs)) this.opts.metrics.sessions.remove({ codec, world: this.opts.worldId });
+    this.opts.metrics.tickOverruns.remove({ world: this.opts.worldId });
   }
 }
