@@ -20,8 +20,7 @@ export interface Metrics {
   readonly quantumSeconds: Histogram;
   /** Time to encode one quantum's deltas and hand them to the sockets. */
   readonly fanOutSeconds: Histogram;
-  /** Timer ticks skipped because the previous ticks were still committing or delivering. */
-  /** By world: which world's ticks could not keep up. */
+  /** Timer ticks skipped because the previous ticks were still committing or delivering, by world (which one lags). */
   readonly tickOverruns: Counter<'world'>;
   readonly rejections: Counter<'code'>;
   readonly cancels: Counter<'reason'>;

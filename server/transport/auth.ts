@@ -172,7 +172,7 @@ export function authorize(p: Principal, target: { tenant: string; world: string;
       if (p.role === 'agent' && target.agentId !== p.agent) throw new WorldlineError('FORBIDDEN', `this token acts as ${p.agent}, not ${target.agentId ?? '(none)'}`);
       return;
     case 'manage':
-      if (p.role !== 'admin') throw new WorldlineError('FORBIDDEN', `only an admin token may create or delete worlds, not a ${p.role} token`);
+      if (p.role !== 'admin') throw new WorldlineError('FORBIDDEN', `only an admin token may manage worlds (create, delete, see sessions, lift quarantines), not a ${p.role} token`);
       return;
     case 'observe':
       if (p.role === 'admin' || p.role === 'engine') return;

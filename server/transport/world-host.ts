@@ -423,12 +423,12 @@ export class WorldHost {
     }
   }
 
-  /** Resolves at the next delivery to agentId, after timeoutMs, or when `signal` aborts (long polling). */
   /** Long polls waiting now for a delivery to `agentId` (waitForDelivery). */
   pollsWaiting(agentId: string): number {
     return this.waiters.get(agentId)?.size ?? 0;
   }
 
+  /** Resolves at the next delivery to agentId, after timeoutMs, or when `signal` aborts (long polling). */
   waitForDelivery(agentId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();
