@@ -1,5 +1,5 @@
 /**
- * `worldline` command line: serve, token, demo, verify, inspect, repair, compact, keygen and replay. Each command returns an exit code; errors
+ * `worldline` command line: serve, token, worlds, demo, verify, inspect, repair, compact, keygen and replay. Each command returns an exit code; errors
  * are printed with their stable code and what to do.
  */
 import { parseArgs } from 'node:util';
@@ -9,6 +9,7 @@ import { runVerify, runInspect, runRepair, runCompact, runKeygen } from './log-c
 import { runDemo } from './demo.js';
 import { runServe, runToken } from './serve.js';
 import { runReplay } from './replay.js';
+import { runWorlds } from './worlds.js';
 
 const USAGE = `usage: worldline <command> [options]
 
@@ -19,6 +20,10 @@ commands:
                                          --world again hosts several, each [TENANT/][ID=]NAME|FILE (lobby=default)
   token --agent NAME [--role ROLE] [--ttl SEC] [--data DIR] [--world ID]
                                          issue a development token (HS256 secret in DIR) for a world served here
+  worlds list | get ID | sessions ID | create ID WORLD [--idle SEC] [--purge] | delete ID [--purge]
+         [--url URL] [--token T] [--tenant T] [--data DIR]
+                                         a running server's worlds, over its REST API, with an admin token
+                                         signed with the secret in DIR (or --token): WORLD is a definition it has
   demo [--data DIR] [--records N]        build a sample world log in DIR (default ./data), sign, snapshot and verify it
   verify DIR [--pubkey FILE] [--json]    check CRCs, seq contiguity, the hash chain and signed checkpoints
   inspect DIR [--from N] [--to M] [--json]  print records, one per line
@@ -76,6 +81,11 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         const a = parseArgs({ args: rest, allowPositionals: false, options: { agent: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' }, data: { type: 'string' }, world: { type: 'string' }, config: { type: 'string' } } });
         const v = a.values;
         return await runToken({ agent: v.agent, role: v.role, ttl: seqArg(v.ttl, 'ttl'), world: v.world, config: v.config, overrides: { dataDir: v.data } }, io);
+      }
+      case 'worlds': {
+        const a = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: 'string' }, token: { type: 'string' }, tenant: { type: 'string' }, idle: { type: 'string' }, purge: { type: 'boolean' }, data: { type: 'string' }, config: { type: 'string' } } });
+        const v = a.values;
+        return await runWorlds({ args: a.positionals, url: v.url, token: v.token, tenant: v.tenant, idle: seqArg(v.idle, 'idle'), purge: v.purge, config: v.config, overrides: { dataDir: v.data } }, io);
       }
       case 'demo': {
         const a = parseArgs({ args: rest, allowPositionals: false, options: { data: { type: 'string' }, records: { type: 'string' } } });
