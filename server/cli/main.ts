@@ -21,7 +21,7 @@ commands:
   token --agent NAME [--role ROLE] [--ttl SEC] [--data DIR] [--world ID]
                                          issue a development token (HS256 secret in DIR) for a world served here
   worlds list | get ID | sessions ID | create ID WORLD [--idle SEC] [--purge] | delete ID [--purge]
-         [--url URL] [--token T] [--tenant T] [--data DIR]
+         [--port P] [--host H] [--url URL] [--token T] [--tenant T] [--data DIR]
                                          a running server's worlds, over its REST API, with an admin token
                                          signed with the secret in DIR (or --token): WORLD is a definition it has
   demo [--data DIR] [--records N]        build a sample world log in DIR (default ./data), sign, snapshot and verify it
@@ -83,9 +83,10 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         return await runToken({ agent: v.agent, role: v.role, ttl: seqArg(v.ttl, 'ttl'), world: v.world, config: v.config, overrides: { dataDir: v.data } }, io);
       }
       case 'worlds': {
-        const a = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: 'string' }, token: { type: 'string' }, tenant: { type: 'string' }, idle: { type: 'string' }, purge: { type: 'boolean' }, data: { type: 'string' }, config: { type: 'string' } } });
+        const a = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, token: { type: 'string' }, tenant: { type: 'string' }, idle: { type: 'string' }, purge: { type: 'boolean' }, data: { type: 'string' }, config: { type: 'string' } } });
         const v = a.values;
-        return await runWorlds({ args: a.positionals, url: v.url, token: v.token, tenant: v.tenant, idle: seqArg(v.idle, 'idle'), purge: v.purge, config: v.config, overrides: { dataDir: v.data } }, io);
+        // --port and --host find the server as serve's flags placed it (else the configuration's, else 127.0.0.1:8080).
+        return await runWorlds({ args: a.positionals, url: v.url, token: v.token, tenant: v.tenant, idle: seqArg(v.idle, 'idle'), purge: v.purge, config: v.config, overrides: { dataDir: v.data, port: v.port, host: v.host } }, io);
       }
       case 'demo': {
         const a = parseArgs({ args: rest, allowPositionals: false, options: { data: { type: 'string' }, records: { type: 'string' } } });

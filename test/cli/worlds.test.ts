@@ -30,6 +30,9 @@ describe('worldline worlds', () => {
     const gone = await run('worlds', 'delete', 'cli-1', '--purge', ...at);
     expect(JSON.parse(gone.out)).toEqual({ id: 'cli-1', purged: true });
     expect(server().worlds.map((w) => w.id)).toEqual(['default']);
+    // --port (and --host) find a server as serve's own flags would have placed it.
+    const byPort = await run('worlds', 'list', '--port', String(server().port), '--data', server().dataDir);
+    expect((JSON.parse(byPort.out) as { worlds: Array<{ id: string }> }).worlds.map((w) => w.id)).toEqual(['default']);
   });
 
   it("says what went wrong: the server's error, a usage error, no server at the address", async () => {
