@@ -116,6 +116,37 @@ export class WorldlineError extends Error {
   }
 }
 
+/** An error as the wire and the HTTP API carry it ({code, name, message, recovery, details}). */
+export interface WireErrorBody {
+  readonly code: number;
+  readonly name: string;
+  readonly message: string;
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** A WorldlineError from an error body off the wire (an unknown name becomes ADAPTER_UNAVAILABLE, keeping it in details). */
+export function errorFromBody(body: WireErrorBody): WorldlineError {
+  const known = body.name in ErrorCatalogue;
+  const name = (known ? body.name : 'ADAPTER_UNAVAILABLE') as ErrorName;
+  return new WorldlineError(name, body.message, known ? { ...body.details } : { ...body.details, server_name: body.name, server_code: body.code });
+}
+
+/**
+ * The WorldlineError in an HTTP error response's body ({"error": {code, name, message, ...}}), with its status in
+ * details.http_status; undefined when the body is not one (a proxy or another server answered).
+ */
+export function errorFromHttp(status: number, body: string): WorldlineError | undefined {
+  let e: Partial<Record<keyof WireErrorBody, unknown>> | undefined;
+  try {
+    e = (JSON.parse(body) as { error?: Partial<Record<keyof WireErrorBody, unknown>> } | null)?.error;
+  } catch {
+    return undefined;
+  }
+  if (!e || typeof e.name !== 'string' || typeof e.message !== 'string') return undefined;
+  const details = typeof e.details === 'object' && e.details !== null ? (e.details as Record<string, unknown>) : {};
+  return errorFromBody({ code: Number(e.code ?? 0), name: e.name, message: e.message, details: { ...details, http_status: status } });
+}
+
 /** True when `err` is a WorldlineError with the given code name. */
 export function isWorldlineError(err: unknown, codeName?: ErrorName): err is WorldlineError {
   return err instanceof WorldlineError && (codeName === undefined || err.codeName === codeName);

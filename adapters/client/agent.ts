@@ -6,7 +6,7 @@
  * Uses only the public protocol module and web-standard APIs (plus node:crypto's hash when it finds it at run time),
  * so it runs in Node and in browsers.
  */
-import { ErrorCatalogue, WorldlineError, type ErrorName } from '../../server/errors.js';
+import { WorldlineError, errorFromBody, errorFromHttp } from '../../server/errors.js';
 import {
   PROTOCOL_VERSION,
   PathTable,
@@ -144,28 +144,6 @@ function subprotocolOf(c: CodecName | Subprotocol | undefined): Subprotocol {
   if (c === 'proto') return Subprotocol.PROTO;
   if ((Object.values(Subprotocol) as string[]).includes(c)) return c;
   throw new WorldlineError('CONFIG_INVALID', `codec must be json, msgpack or proto, got ${JSON.stringify(c)}`);
-}
-
-/** A WorldlineError from an error body off the wire (unknown names keep their name in details). */
-export function errorFromBody(body: ErrorBody): WorldlineError {
-  const known = body.name in ErrorCatalogue;
-  const name = (known ? body.name : 'ADAPTER_UNAVAILABLE') as ErrorName;
-  return new WorldlineError(name, body.message, known ? { ...body.details } : { ...body.details, server_name: body.name, server_code: body.code });
-}
-
-/**
- * The WorldlineError in an HTTP error response's body ({"error": {code, name, message, ...}}), with its status in
- * details.http_status; undefined when the body is not one (a proxy or another server answered).
- */
-export function errorFromHttp(status: number, body: string): WorldlineError | undefined {
-  let e: Partial<ErrorBody> | undefined;
-  try {
-    e = (JSON.parse(body) as { error?: Partial<ErrorBody> } | null)?.error;
-  } catch {
-    return undefined;
-  }
-  if (!e || typeof e.name !== 'string' || typeof e.message !== 'string') return undefined;
-  return errorFromBody({ code: Number(e.code ?? 0), name: e.name, message: e.message, recovery: String(e.recovery ?? ''), details: { ...(e.details ?? {}), http_status: status } });
 }
 
 /**

@@ -3,7 +3,7 @@
  * the server cancels when the world moves on. Web-standard APIs (WebSocket, WebCrypto, AbortController), so it runs
  * in Node (pass the `ws` WebSocket) and in browsers; in Node it hashes with node:crypto, looked up at run time.
  */
-export { Agent, connect, errorFromBody, errorFromHttp, newReqId, refusalError, refusalIsFinal } from './agent.js';
+export { Agent, connect, newReqId, refusalError, refusalIsFinal } from './agent.js';
 export { Worlds, type NewWorldSpec, type WorldInfo, type WorldSession, type WorldsOptions } from './worlds.js';
 export type { AgentEvents, AgentStats, CodecName, ConnectOptions, IntentInput } from './agent.js';
 export type { ActOptions, ActResult, AttemptRecord, Generate, GenerateContext, GeneratedIntent } from './act.js';
@@ -13,4 +13,4 @@ export type { ClockEstimate, LatencySummary } from './stats.js';
 export type { Observation, View } from './view.js';
 export type { WebSocketConstructor, WebSocketLike } from './socket.js';
 export { Subprotocol, type IntentResult, type Cancelled, type StaleCause, type JsonValue } from '../../server/protocol/index.js';
-export { WorldlineError, isWorldlineError } from '../../server/errors.js';
+export { WorldlineError, errorFromBody, errorFromHttp, isWorldlineError } from '../../server/errors.js';

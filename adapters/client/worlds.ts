@@ -3,8 +3,7 @@
  * create and delete worlds at runtime, e.g. one per match from a matchmaker. Web-standard fetch, so it runs in Node
  * and in browsers; failures are WorldlineErrors with the server's code.
  */
-import { WorldlineError } from '../../server/errors.js';
-import { errorFromHttp } from './agent.js';
+import { WorldlineError, errorFromHttp } from '../../server/errors.js';
 
 /** A hosted world as the server describes it. */
 export interface WorldInfo {

@@ -4,7 +4,7 @@
  * token with the server's HS256 secret in the data directory (as `worldline token` does), or takes one with --token.
  */
 import { hostedWorlds, loadConfig, type ConfigKey } from '../config.js';
-import { ErrorCatalogue, WorldlineError, type ErrorName } from '../errors.js';
+import { WorldlineError, errorFromHttp } from '../errors.js';
 import { createAuthenticator } from '../transport/auth.js';
 import type { Out } from './main.js';
 
@@ -66,16 +66,12 @@ export async function runWorlds(flags: WorldsFlags, io: Out): Promise<number> {
     throw new WorldlineError('ADAPTER_UNAVAILABLE', `no answer from ${base} (${(err as Error).message}): is the server running there? give its address with --url`);
   }
   const text = await res.text();
+  if (!res.ok) throw errorFromHttp(res.status, text) ?? new WorldlineError('ADAPTER_UNAVAILABLE', `${base} answered HTTP ${res.status} without a Worldline error: is it a Worldline server?`, { http_status: res.status });
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
     throw new WorldlineError('ADAPTER_UNAVAILABLE', `${base} answered HTTP ${res.status} with something that is not JSON: is it a Worldline server?`);
-  }
-  if (!res.ok) {
-    const e = (json as { error?: { name?: unknown; message?: unknown } }).error;
-    const name = typeof e?.name === 'string' && e.name in ErrorCatalogue ? (e.name as ErrorName) : 'ADAPTER_UNAVAILABLE';
-    throw new WorldlineError(name, typeof e?.message === 'string' ? e.message : `HTTP ${res.status}`);
   }
   io.out(JSON.stringify(json, null, 2));
   return 0;
