@@ -116,6 +116,7 @@ export const CONFIG_KEYS = {
   intentsPerSecondPerAgent: { kind: 'int', def: 100, min: 1, help: 'intent quota per agent' },
   intentsPerSecondPerTenant: { kind: 'int', def: 10_000, min: 1, help: 'intent quota per tenant' },
   connectionsPerIp: { kind: 'int', def: 256, min: 1, help: 'concurrent connections per client address' },
+  maxChannelsPerSocket: { kind: 'int', def: 1024, min: 0, max: 65_536, help: 'sessions one WebSocket may carry on channels besides its own, e.g. the agents of one agent process (0: none); docs/protocol.md "Channels"' },
   quarantineAfter: { kind: 'int', def: 20, min: 0, help: 'violations within quarantineWindowSec before an agent (or token, or address) is quarantined (0: never)' },
   quarantineSec: { kind: 'int', def: 60, min: 1, help: 'how long a quarantine lasts' },
   quarantineWindowSec: { kind: 'int', def: 600, min: 1, help: 'violations are counted in windows this long, from the first one; a violation after its window starts a new count' },

@@ -264,6 +264,7 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
   // wasted (the causes' view_seqs are known from the hits; building 1,000 deltas takes milliseconds). Its Cancelled
   // frame therefore reaches the client before the deltas that caused it (stale_due_to names their view_seqs).
   for (const [a, c, ch] of genEvents) rt.generations.onVisible(a, c, ch);
+  if (genEvents.length > 0) rt.afterCancels?.();
   const deltas = rt.obs.flush(rt.globalSeq, simTime, now);
   const report: QuantumReport = { committed: effects.length, rejected, global_seq: rt.globalSeq, sim_time: simTime, deltas: deltas.length };
   // Resolved with nothing: the appends' results die as soon as they are counted, not when the quantum is delivered.

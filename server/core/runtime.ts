@@ -98,6 +98,11 @@ export class WorldRuntime {
   /** @internal agent id -> req_id -> intent waiting or committing. */ readonly inflight = new Map<string, Map<string, PendingIntent>>();
   /** @internal */ readonly emitted: DraftCandidate[] = [];
   /** @internal */ readonly generations: Generations;
+  /**
+   * Called right after a quantum has cancelled the generations it made stale, before it builds its deltas: a
+   * transport that batches writes sends the Cancelled frames now rather than after the deltas are built.
+   */
+  afterCancels: (() => void) | undefined = undefined;
   /** @internal */ readonly quotas: Quotas;
   /** @internal */ readonly effectSubscribers = new Map<string, number>();
   /** @internal */ globalSeq = 0;

@@ -14,6 +14,7 @@ export type { WireCodec, Frame, DeltaHeader, DeltaVisitor, EncodedFragment, Json
 export { PathTable, PathDictionary, SentPaths, OpCode } from './opstream.js';
 export type { BinaryFragment, OpVisitor } from './opstream.js';
 export { checkSchemaVersion, isJsonValue, MAX_JSON_DEPTH } from './validate.js';
+export { isCloseFrame, splitChannel, withChannel, MAX_CHANNEL, type ChannelSplit } from './channel.js';
 export { createJsonCodec, createMsgpackCodec, createProtoCodec };
 
 /** The subprotocols this server speaks (for the Sec-WebSocket-Protocol handshake and docs). */

@@ -50,6 +50,7 @@ export const ClientMessageType = {
   TIME_TICK: 'time_tick',
   COLLISION_EVENT: 'collision_event',
   POSITION_REPORT: 'position_report',
+  CLOSE: 'close',
 } as const;
 export type ClientMessageType = (typeof ClientMessageType)[keyof typeof ClientMessageType];
 
@@ -131,7 +132,17 @@ export interface PositionReport {
   readonly entities: readonly EntityPosition[];
 }
 
-export type ClientMessage = Hello | SubmitIntent | BeginGeneration | CancelIntent | Emit | Ping | TimeTick | CollisionEvent | PositionReport;
+/**
+ * Ends one channel of a shared socket (either direction; docs/protocol.md "Channels"), as a WebSocket close frame
+ * ends a socket: code is a WebSocket close code (1000-4999), reason at most 123 bytes of UTF-8.
+ */
+export interface Close {
+  readonly type: 'close';
+  readonly code: number;
+  readonly reason: string;
+}
+
+export type ClientMessage = Hello | SubmitIntent | BeginGeneration | CancelIntent | Emit | Ping | TimeTick | CollisionEvent | PositionReport | Close;
 
 // ----- server to client -----
 
@@ -144,6 +155,7 @@ export const ServerMessageType = {
   PONG: 'pong',
   ERROR: 'error',
   MOVE_COMMAND: 'move_command',
+  CLOSE: 'close',
 } as const;
 export type ServerMessageType = (typeof ServerMessageType)[keyof typeof ServerMessageType];
 
@@ -232,4 +244,4 @@ export interface MoveCommand {
   readonly req_id: string;
 }
 
-export type ServerMessage = Welcome | ObservationDelta | Snapshot | IntentResult | Cancelled | Pong | ErrorMessage | MoveCommand;
+export type ServerMessage = Welcome | ObservationDelta | Snapshot | IntentResult | Cancelled | Pong | ErrorMessage | MoveCommand | Close;

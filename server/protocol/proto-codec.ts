@@ -106,6 +106,8 @@ function clientToModel(kind: string, m: Obj): Obj {
         frame_number: u64(m['frame_number']),
         entities: ((m['entities'] as Obj[] | undefined) ?? []).map((e) => ({ entity_id: e['entity_id'], position: vec(sub(e, 'position')), velocity: vec(sub(e, 'velocity')) })),
       };
+    case 'close':
+      return { type: kind, code: m['code'], reason: m['reason'] };
     default:
       return { type: kind };
   }
@@ -160,6 +162,8 @@ function clientToWire(msg: ClientMessage): Obj {
           entities: msg.entities.map((e) => ({ entity_id: e.entity_id, position: vecWire(e.position), ...(e.velocity ? { velocity: vecWire(e.velocity) } : {}) })),
         },
       };
+    case 'close':
+      return { close: { code: msg.code, reason: msg.reason } };
   }
 }
 
@@ -216,6 +220,8 @@ function serverToWire(msg: Exclude<ServerMessage, { type: 'observation_delta' }>
           req_id: msg.req_id,
         },
       };
+    case 'close':
+      return { close: { code: msg.code, reason: msg.reason } };
   }
 }
 
@@ -270,6 +276,8 @@ function serverToModel(kind: string, m: Obj, session: WireSession, visitor: Delt
       return {
         raw: { type: kind, entity_id: m['entity_id'], target_position: vec(sub(m, 'target_position')), speed: m['speed'], use_pathfinding: m['use_pathfinding'], global_seq: u64(m['global_seq']), req_id: m['req_id'] },
       };
+    case 'close':
+      return { raw: { type: kind, code: m['code'], reason: m['reason'] } };
     default:
       return { raw: { type: kind } };
   }

@@ -22,7 +22,8 @@ export const WORLDLINE_PROTO: INamespace = {
                     "ping",
                     "time_tick",
                     "collision_event",
-                    "position_report"
+                    "position_report",
+                    "close"
                   ]
                 }
               },
@@ -62,6 +63,14 @@ export const WORLDLINE_PROTO: INamespace = {
                 "position_report": {
                   "type": "PositionReport",
                   "id": 9
+                },
+                "close": {
+                  "type": "Close",
+                  "id": 10
+                },
+                "channel": {
+                  "type": "uint32",
+                  "id": 15
                 }
               },
               "reserved": [
@@ -82,7 +91,8 @@ export const WORLDLINE_PROTO: INamespace = {
                     "cancelled",
                     "pong",
                     "error",
-                    "move_command"
+                    "move_command",
+                    "close"
                   ]
                 }
               },
@@ -118,6 +128,14 @@ export const WORLDLINE_PROTO: INamespace = {
                 "move_command": {
                   "type": "MoveCommand",
                   "id": 8
+                },
+                "close": {
+                  "type": "Close",
+                  "id": 9
+                },
+                "channel": {
+                  "type": "uint32",
+                  "id": 15
                 }
               },
               "reserved": [
@@ -295,6 +313,18 @@ export const WORLDLINE_PROTO: INamespace = {
                 "client_time": {
                   "type": "double",
                   "id": 1
+                }
+              }
+            },
+            "Close": {
+              "fields": {
+                "code": {
+                  "type": "uint32",
+                  "id": 1
+                },
+                "reason": {
+                  "type": "string",
+                  "id": 2
                 }
               }
             },

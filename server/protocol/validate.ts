@@ -5,6 +5,7 @@
  * take their proto3 defaults; a present field of the wrong type is an error.
  */
 import { WorldlineError } from '../errors.js';
+import { utf8 } from './bytes.js';
 import { Fields, MAX_U32, Scope, isPlainObject } from './fields.js';
 import {
   ClientMessageType,
@@ -14,6 +15,7 @@ import {
   Role,
   ServerMessageType,
   type ClientMessage,
+  type Close,
   type EntityPosition,
   type ErrorBody,
   type ServerMessage,
@@ -80,9 +82,20 @@ function entityPosition(f: Fields): EntityPosition {
   return f.has('velocity') ? { ...base, velocity: f.vec3('velocity') } : base;
 }
 
+/** Close: a WebSocket close code and a reason that fits a close frame (at most 123 bytes of UTF-8). */
+function closeOf(f: Fields): Close {
+  // Absent (or proto3's default 0): a normal close.
+  const code = !f.has('code') || f.raw['code'] === 0 ? 1000 : f.int('code', 1000, 4999);
+  const reason = f.str('reason');
+  if (utf8.encode(reason).length > 123) return f.scope.fail('reason', 'must be at most 123 bytes of UTF-8 (it ends a WebSocket close frame)');
+  return { type: 'close', code, reason };
+}
+
 /** Validates a client frame already parsed into the model's shape. */
 export function validateClientMessage(raw: unknown): ClientMessage {
   const { f, type } = root(raw, CLIENT_TYPES);
+  // A router strips the channel it read from the frame's first member: one left here was written elsewhere.
+  if (f.has('channel')) f.scope.fail('channel', 'must be the first member of the frame, where a router reads it without decoding the rest (docs/protocol.md "Channels")');
   switch (type as ClientMessageType) {
     case 'hello': {
       const schema_version = f.requiredStr('schema_version');
@@ -129,6 +142,8 @@ export function validateClientMessage(raw: unknown): ClientMessage {
       for (let i = 0; i < list.length; i++) entities.push(entityPosition(list.fields(i)));
       return { type: 'position_report', frame_number: f.u64('frame_number'), entities };
     }
+    case 'close':
+      return closeOf(f);
   }
 }
 
@@ -255,6 +270,8 @@ export function validateServerMessage(raw: unknown, decodedOps?: readonly WireOp
         global_seq: f.u64('global_seq'),
         req_id: f.str('req_id'),
       };
+    case 'close':
+      return closeOf(f);
   }
 }
 

@@ -9,7 +9,7 @@ import { WorldlineError } from '../errors.js';
 import { Cors, errorStatus, worldNotFound, writeJson } from './http.js';
 import { isWorldModule, loadWorld } from '../worlds/index.js';
 import type { WorldDefinition } from '../core/index.js';
-import { negotiateSubprotocol, SUBPROTOCOLS, type Frame, type Subprotocol } from '../protocol/index.js';
+import { negotiateSubprotocol, splitChannel, SUBPROTOCOLS, withChannel, type ChannelSplit, type Frame, type Subprotocol } from '../protocol/index.js';
 import { hostedWorlds, idProblem, type Config } from '../config.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { createMetrics, type Metrics } from '../obs/metrics.js';
@@ -18,7 +18,7 @@ import { loadNativeUws } from './uws-native.js';
 import type { WorldHost } from './world-host.js';
 import { ClientAddresses } from './client-address.js';
 import { checkTls } from './tls.js';
-import { CloseCode, Session, type SessionDeps } from './session.js';
+import { CloseCode, Session, type SessionDeps, type SocketPort } from './session.js';
 import { registerRest } from './rest.js';
 import { WorldSet, type NewWorld, type ToHost } from './world-set.js';
 
@@ -32,6 +32,12 @@ interface SocketData {
   readonly ip: string;
   session: Session | undefined;
   closed: boolean;
+  /** Sessions on channels 1 and up (docs/protocol.md "Channels"), created by the first frame on each. */
+  channels: Map<number, Session> | undefined;
+  /** The highest channel opened so far: a frame on a lower one not open is for a channel that was closed. */
+  maxChannel: number;
+  /** Channel frames waiting for this turn's one corked write (flushChannels). */
+  out: Frame[] | undefined;
 }
 
 /** One world a running server hosts. */
@@ -193,12 +199,120 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       const out = [];
       for (const ws of sockets) {
         const d = ws.getUserData();
-        if (d.worldId === id && d.session && !d.closed) out.push(d.session.info());
+        if (d.worldId !== id || d.closed) continue;
+        if (d.session) out.push(d.session.info());
+        if (d.channels) for (const c of d.channels.values()) out.push(c.info());
       }
       return out.sort((a, b) => (a.connected_at < b.connected_at ? -1 : a.connected_at > b.connected_at ? 1 : a.session < b.session ? -1 : 1));
     },
     onPresence: (id) => worlds.presence(id),
   });
+
+  /** splitChannel's answer for the socket being read (handlers run one at a time). */
+  const route: ChannelSplit = { channel: 0, frame: '' };
+
+  /**
+   * Queues a channel's frame for the socket's next write. Every frame queued in one turn of the event loop (a tick's
+   * deltas, a quantum's cancels, for all the channels of the socket) leaves in one corked write when the turn's
+   * synchronous work is done: one system call per socket instead of one per channel.
+   */
+  const queueFrame = (ws: WebSocket<SocketData>, d: SocketData, frame: Frame): boolean => {
+    if (d.closed) return false;
+    if (d.out === undefined) {
+      d.out = [frame];
+      queued.add(ws);
+      if (!flushQueued) {
+        flushQueued = true;
+        queueMicrotask(flushAll);
+      }
+    } else d.out.push(frame);
+    return true;
+  };
+  /** Sockets with channel frames waiting (queueFrame). */
+  const queued = new Set<WebSocket<SocketData>>();
+  let flushQueued = false;
+  /** Writes every socket's waiting frames; also run by a quantum as soon as its cancels are out (afterCancels). */
+  const flushAll = (): void => {
+    flushQueued = false;
+    for (const ws of queued) flushChannels(ws, ws.getUserData());
+    queued.clear();
+  };
+
+  const flushChannels = (ws: WebSocket<SocketData>, d: SocketData): void => {
+    const frames = d.out;
+    d.out = undefined;
+    if (frames === undefined || d.closed) return;
+    const sentCount = metrics.sent(d.subprotocol);
+    let dropped = false;
+    ws.cork(() => {
+      for (const frame of frames) {
+        if (d.closed || ws.send(frame, typeof frame !== 'string') === 2) {
+          dropped = true;
+          break;
+        }
+        sentCount.frames++;
+        sentCount.bytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
+      }
+    });
+    // Over maxBackpressure: uWS closes the socket; every channel's client resumes from its view_seq.
+    if (dropped && !d.closed) metrics.backpressureCloses.inc();
+  };
+
+  /** The socket side of a channel's session: frames carry the channel first and share the socket's writes. */
+  const channelPort = (ws: WebSocket<SocketData>, d: SocketData, channel: number): SocketPort => {
+    const sub = d.subprotocol;
+    const codec = (sessionDeps.get(d.worldId) as SessionDeps).host.codecs[sub];
+    return {
+      remoteAddress: d.ip,
+      channel,
+      copiesFrames: true,
+      send: (frame) => queueFrame(ws, d, withChannel(sub, frame, channel)),
+      sendMany: (frames) => {
+        let ok = true;
+        for (const f of frames) ok = queueFrame(ws, d, withChannel(sub, f, channel)) && ok;
+        return ok;
+      },
+      close: (code, reason) => {
+        // The session ends; the socket and its other channels stay. The client hears it as a close on the channel.
+        if (d.channels?.get(channel) === undefined) return;
+        d.channels.delete(channel);
+        queueFrame(ws, d, withChannel(sub, codec.encodeServer({ type: 'close', code, reason }), channel));
+      },
+    };
+  };
+
+  /** A frame on channel `channel` > 0: to its session, opening one for a channel never used on this socket. */
+  const onChannelFrame = (ws: WebSocket<SocketData>, d: SocketData, channel: number, frame: Frame): void => {
+    if (d.closed) return;
+    const open = d.channels?.get(channel);
+    if (open) return open.onFrame(frame);
+    const deps = sessionDeps.get(d.worldId) as SessionDeps;
+    const codec = deps.host.codecs[d.subprotocol];
+    const refuse = (code: number, reason: string, err?: WorldlineError): void => {
+      if (err) queueFrame(ws, d, withChannel(d.subprotocol, codec.encodeServer({ type: 'error', ...err.toJSON(), details: err.details as never }), channel));
+      queueFrame(ws, d, withChannel(d.subprotocol, codec.encodeServer({ type: 'close', code, reason }), channel));
+    };
+    if (channel <= d.maxChannel) {
+      // A frame in flight when its channel closed, or a client reusing a number: answered with a close (once per
+      // frame, charged to the socket's own rate), never a new session.
+      if (d.session?.chargeStray() ?? true) refuse(CloseCode.POLICY, `channel ${channel} is closed: open a new channel with a number above ${d.maxChannel}`);
+      return;
+    }
+    if ((d.channels?.size ?? 0) >= cfg.maxChannelsPerSocket) {
+      if (d.session?.chargeStray() ?? true) {
+        refuse(CloseCode.TRY_AGAIN, 'too many channels', new WorldlineError('QUOTA_EXCEEDED', cfg.maxChannelsPerSocket === 0
+          ? 'this server does not multiplex sessions on channels (maxChannelsPerSocket is 0): open one WebSocket per session'
+          : `at most ${cfg.maxChannelsPerSocket} channels per WebSocket: close one, or open another WebSocket`, { limit: cfg.maxChannelsPerSocket }));
+      }
+      return;
+    }
+    d.maxChannel = channel;
+    d.session?.carriesChannels();
+    deps.host.runtime.afterCancels = flushAll;
+    const s = new Session(codec, channelPort(ws, d, channel), deps, undefined);
+    (d.channels ??= new Map()).set(channel, s);
+    s.onFrame(frame);
+  };
 
   app.ws<SocketData>('/v1/worlds/:worldId/ws', {
     maxPayloadLength: cfg.maxPayloadLength,
@@ -231,7 +345,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       // asynchronously upgraded socket can close it; fixed upstream in uWebSockets PR #1929), so the upgrade
       // itself stays synchronous.
       if (token !== undefined && !auth.plausible(token)) return refuse(new WorldlineError('UNAUTHORIZED', 'the token query parameter is not a token this server accepts'));
-      res.upgrade<SocketData>({ worldId, subprotocol, token, ip, session: undefined, closed: false }, key, subprotocol, extensions, context);
+      res.upgrade<SocketData>({ worldId, subprotocol, token, ip, session: undefined, closed: false, channels: undefined, maxChannel: 0, out: undefined }, key, subprotocol, extensions, context);
     },
     open: (ws) => {
       const d = ws.getUserData();
@@ -299,7 +413,15 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       // uWS reuses the message buffer after this callback returns: copy before anything awaits. A Buffer over the copy
       // (no second copy): protobufjs reads a Buffer's strings with Node's native UTF-8 decoder (~7% faster decode).
       const frame: Frame = isBinary ? Buffer.from(message.slice(0)) : Buffer.from(message).toString('utf8');
-      void d.session?.onFrame(frame);
+      let split: ChannelSplit;
+      try {
+        split = splitChannel(d.subprotocol, frame, route);
+      } catch (err) {
+        d.session?.refuseFrame(err as WorldlineError);
+        return;
+      }
+      if (split.channel === 0) d.session?.onFrame(split.frame);
+      else onChannelFrame(ws, d, split.channel, split.frame);
     },
     close: (ws, code) => {
       const d = ws.getUserData();
@@ -313,6 +435,12 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       if (w <= 0) perWorld.delete(d.worldId);
       else perWorld.set(d.worldId, w);
       d.session?.onClosed();
+      if (d.channels) {
+        for (const c of d.channels.values()) c.onClosed();
+        d.channels = undefined;
+      }
+      d.out = undefined;
+      queued.delete(ws);
     },
   });
 

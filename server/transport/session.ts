@@ -34,6 +34,8 @@ export interface SocketPort {
   readonly remoteAddress: string;
   /** send() copies the frame before returning (uWS does): frames may then be views into a reused buffer. */
   readonly copiesFrames?: boolean;
+  /** The channel this session has on a shared socket (docs/protocol.md "Channels"); 0 or absent: the socket's own. */
+  readonly channel?: number;
 }
 
 /** WebSocket close codes the server uses. */
@@ -58,6 +60,8 @@ export interface SessionInfo {
   readonly agent_id: string;
   readonly role: string | undefined;
   readonly codec: string;
+  /** Its channel on the socket (0: the socket's own session). */
+  readonly channel: number;
   readonly address: string;
   readonly state: string;
   /** ISO 8601. */
@@ -85,7 +89,7 @@ export class Session implements Subscriber {
 
   /** Who this session is, for operators: no token, nothing from the world. */
   info(): SessionInfo {
-    return { session: this.id, agent_id: this.agentId, role: this.principal?.role, codec: this.codec.subprotocol, address: this.socket.remoteAddress, state: this.state, connected_at: new Date(this.connectedAt).toISOString() };
+    return { session: this.id, agent_id: this.agentId, role: this.principal?.role, codec: this.codec.subprotocol, channel: this.socket.channel ?? 0, address: this.socket.remoteAddress, state: this.state, connected_at: new Date(this.connectedAt).toISOString() };
   }
 
   /** `preauth`: the verification of a token given at connect time (query parameter), still running. */
@@ -109,6 +113,30 @@ export class Session implements Subscriber {
   }
 
   private helloTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Charges one frame that arrived for this socket but no open session (a channel closed meanwhile) to this session's
+   * rate, as a violation beyond it: a client cannot make the server answer unboundedly many of them.
+   */
+  chargeStray(): boolean {
+    if (this.state === 'closed') return false;
+    if (this.rate.take(this.deps.now())) return true;
+    this.violation('rate-limit', new WorldlineError('QUOTA_EXCEEDED', `more than ${this.deps.messagesPerSecond} frames per second; slow down`, { retry_after_ms: this.rate.retryAfterMs() }));
+    return false;
+  }
+
+  /**
+   * The socket opened a channel: its own session may stay without a Hello (a client that multiplexes need not join on
+   * channel 0), so the Hello timeout no longer closes the socket and every channel with it.
+   */
+  carriesChannels(): void {
+    clearTimeout(this.helloTimer);
+  }
+
+  /** A frame for this socket that could not even be routed (a bad channel): a malformed frame, as for a bad decode. */
+  refuseFrame(err: WorldlineError): void {
+    this.violation('malformed-frame', err);
+  }
 
   send(frame: Frame): boolean {
     if (this.state === 'closed') return false;
@@ -263,6 +291,11 @@ export class Session implements Subscriber {
 
   private async dispatch(msg: ClientMessage): Promise<void> {
     if (msg.type === 'hello') return this.join(msg);
+    if (msg.type === 'close') {
+      // Ends this session: a channel's is answered with a close and the socket stays; the socket's own closes it.
+      this.close(CloseCode.NORMAL, msg.reason || 'closed by the client');
+      return;
+    }
     if (this.state !== 'ready') throw new WorldlineError('UNAUTHORIZED', 'the first frame must be Hello');
     const rt = this.deps.host.runtime;
     switch (msg.type) {

@@ -66,7 +66,7 @@ describe('worlds created and deleted at runtime', () => {
     const { c, seq } = await joinAndSpawn(srv, 'match-1', 'default', 'mia', { x: 10, y: 10 });
     // Who is in it: for its tenant's admins only.
     const who = await call(srv, 'GET', '/v1/worlds/match-1/sessions', admin);
-    expect(who.json['sessions']).toEqual([{ session: expect.any(String), agent_id: 'mia', role: 'agent', codec: 'worldline.v1.msgpack', address: expect.any(String), state: 'ready', connected_at: expect.stringMatching(/Z$/) }]);
+    expect(who.json['sessions']).toEqual([{ session: expect.any(String), agent_id: 'mia', role: 'agent', codec: 'worldline.v1.msgpack', channel: 0, address: expect.any(String), state: 'ready', connected_at: expect.stringMatching(/Z$/) }]);
     expect(errorOf(await call(srv, 'GET', '/v1/worlds/match-1/sessions', await token(srv, 'mia', 'agent', { world: 'match-1' })))).toBe('FORBIDDEN');
     c.close();
     expect(srv.worlds.find((w) => w.id === 'lobby')!.host.runtime.state().entities['mia']).toBeUndefined();

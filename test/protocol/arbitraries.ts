@@ -61,6 +61,7 @@ export const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
   fc.record({ type: fc.constant('cancel_intent' as const), req_id: nonEmpty }),
   fc.record({ type: fc.constant('emit' as const), kind: nonEmpty, payload: jsonValue, priority: fc.integer({ min: -1000, max: 1000 }), req_id: text }),
   fc.record({ type: fc.constant('ping' as const), client_time: double }),
+  fc.record({ type: fc.constant('close' as const), code: fc.integer({ min: 1000, max: 4999 }), reason: text }),
   fc.record({ type: fc.constant('time_tick' as const), sim_time: seq, delta_time: double, frame_number: seq }),
   fc.record({ type: fc.constant('collision_event' as const), entity_a: nonEmpty, entity_b: nonEmpty, impact_force: double, position: vec3, normal: vec3 }),
   fc.record({
@@ -94,4 +95,5 @@ export const serverMessage: fc.Arbitrary<ServerMessage> = fc.oneof(
   fc.record({ type: fc.constant('pong' as const), client_time: double, server_time: double, sim_time: seq }),
   errorBody.map((e) => ({ type: 'error' as const, ...e })),
   fc.record({ type: fc.constant('move_command' as const), entity_id: text, target_position: vec3, speed: double, use_pathfinding: fc.boolean(), global_seq: seq, req_id: text }),
+  fc.record({ type: fc.constant('close' as const), code: fc.integer({ min: 1000, max: 4999 }), reason: text }),
 );

@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { WorldlineError } from '../../server/errors.js';
-import { WireSession, createWorldCodecs, type Frame, type WireCodec } from '../../server/protocol/index.js';
+import { WireSession, createWorldCodecs, splitChannel, withChannel, MAX_CHANNEL, type ChannelSplit, type Frame, type WireCodec } from '../../server/protocol/index.js';
 import { clientMessage, serverMessage } from './arbitraries.js';
 import { clientSamples, serverSamples } from './samples.js';
 
@@ -102,6 +102,31 @@ describe('decoders never throw anything but WorldlineError', () => {
         fc.property(fc.oneof(fc.constantFrom(...serverFrames), serverMessage.map((m) => asBytes(codec.encodeServer(m, new WireSession())))), fc.array(mutation, { minLength: 1, maxLength: 4 }), (frame, muts) => {
           const msg = tryDecode(() => codec.decodeServer(asFrame(codec, mutate(frame, muts, serverFrames)), new WireSession()));
           if (msg !== undefined) expect(noNegativeZero(codec.decodeServer(codec.encodeServer(msg, new WireSession()), new WireSession()))).toEqual(noNegativeZero(msg));
+        }),
+        { numRuns: 3000 },
+      );
+    });
+
+    it(`${codec.subprotocol}: channels round-trip, and random or mutated channel frames route or fail typed`, () => {
+      const out: ChannelSplit = { channel: 0, frame: '' };
+      const channel = fc.oneof(fc.integer({ min: 1, max: 300 }), fc.integer({ min: 1, max: MAX_CHANNEL }));
+      fc.assert(
+        fc.property(clientMessage, channel, (m, ch) => {
+          const f = withChannel(codec.subprotocol, codec.encodeClient(m), ch);
+          splitChannel(codec.subprotocol, f, out);
+          expect(out.channel).toBe(ch);
+          expect(noNegativeZero(codec.decodeClient(out.frame))).toEqual(noNegativeZero(codec.decodeClient(codec.encodeClient(m))));
+        }),
+        { numRuns: 1000 },
+      );
+      const channelFrames = clientFrames.map((f, i) => asBytes(withChannel(codec.subprotocol, asFrame(codec, f), i * 97 + 1)));
+      fc.assert(
+        fc.property(fc.oneof(fc.constantFrom(...channelFrames), fc.uint8Array({ maxLength: 64 })), fc.array(mutation, { maxLength: 4 }), (frame, muts) => {
+          const routed = tryDecode(() => splitChannel(codec.subprotocol, asFrame(codec, mutate(frame, muts, channelFrames)), out));
+          if (routed !== undefined) {
+            expect(routed.channel >= 0 && routed.channel <= MAX_CHANNEL).toBe(true);
+            tryDecode(() => codec.decodeClient(routed.frame));
+          }
         }),
         { numRuns: 3000 },
       );

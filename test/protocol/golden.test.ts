@@ -11,8 +11,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { Subprotocol, WireSession, createWorldCodecs, type ClientMessage, type ServerMessage, type WireOp } from '../../server/protocol/index.js';
-import { clientSamples, serverSamples } from './samples.js';
+import { Subprotocol, WireSession, createWorldCodecs, splitChannel, withChannel, type ChannelSplit, type ClientMessage, type ServerMessage, type WireOp } from '../../server/protocol/index.js';
+import { channelSamples, clientSamples, serverSamples } from './samples.js';
 import { expectedClientTree, expectedServerTree, parseTextFormat, type ExpectedNode, type ExpectedValue, type TextNode, type TextValue } from './textformat.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -35,6 +35,15 @@ function buildFixtures(): Map<string, Uint8Array> {
       const codec = createWorldCodecs()[sub as Subprotocol];
       const frame = s.direction === 'client' ? codec.encodeClient(s.message) : codec.encodeServer(s.message, new WireSession());
       files.set(`${codecDir}/${s.name}.${codec.binary ? 'bin' : 'json'}`, typeof frame === 'string' ? Buffer.from(frame) : frame);
+    }
+  }
+  for (const s of channelSamples) {
+    files.set(`source/channel/${s.name}.json`, Buffer.from(JSON.stringify({ direction: s.direction, channel: s.channel, message: s.message }, null, 2) + '\n'));
+    for (const [sub, codecDir] of Object.entries(CODEC_DIRS)) {
+      const codec = createWorldCodecs()[sub as Subprotocol];
+      const plain = s.direction === 'client' ? codec.encodeClient(s.message) : codec.encodeServer(s.message, new WireSession());
+      const frame = withChannel(sub as Subprotocol, plain, s.channel);
+      files.set(`channel/${codecDir}/${s.name}.${codec.binary ? 'bin' : 'json'}`, typeof frame === 'string' ? Buffer.from(frame) : frame);
     }
   }
   return files;
@@ -119,6 +128,68 @@ describe('golden frames', () => {
     expect(streams.length).toBeGreaterThan(0);
     const decoded = pythonOps(streams.map((s) => s.hex));
     streams.forEach((s, i) => expect(decoded[i], `${s.name} ops via opstream.py`).toEqual(s.ops));
+  });
+});
+
+describe('golden frames on a channel', () => {
+  const ext = (sub: Subprotocol): string => (sub === Subprotocol.JSON ? 'json' : 'bin');
+
+  for (const [sub, codecDir] of Object.entries(CODEC_DIRS)) {
+    it(`splitChannel and our ${codecDir} decoder read every channel frame back to its channel and message`, () => {
+      for (const s of channelSamples) {
+        const codec = createWorldCodecs()[sub as Subprotocol];
+        const bytes = read(`channel/${codecDir}/${s.name}.${ext(sub as Subprotocol)}`);
+        const split = splitChannel(sub as Subprotocol, codec.binary ? new Uint8Array(bytes) : bytes.toString('utf8'), { channel: -1, frame: '' } as ChannelSplit);
+        expect(split.channel, s.name).toBe(s.channel);
+        const decoded = s.direction === 'client' ? codec.decodeClient(split.frame) : codec.decodeServer(split.frame, new WireSession());
+        expect(decoded, `${codecDir}/${s.name}`).toEqual(s.message);
+      }
+    });
+  }
+
+  it('JSON.parse and msgpackr read the channel as the first member, then the message', () => {
+    for (const s of channelSamples) {
+      const json = JSON.parse(read(`channel/json/${s.name}.json`).toString('utf8')) as Record<string, unknown>;
+      expect(Object.keys(json)[0], s.name).toBe('channel');
+      expect(json, s.name).toEqual({ channel: s.channel, ...s.message });
+      const mp = unpack(read(`channel/msgpack/${s.name}.bin`)) as Record<string, unknown>;
+      expect(Object.keys(mp)[0], s.name).toBe('channel');
+      expect(mp, s.name).toEqual({ channel: s.channel, ...s.message });
+    }
+  });
+
+  it('protoc --decode reads every channel frame as the message plus its channel field', () => {
+    const streams: { hex: string; ops: readonly WireOp[]; name: string }[] = [];
+    for (const s of channelSamples) {
+      const text = execFileSync('protoc', [`--decode=worldline.v1.${s.direction === 'client' ? 'ClientFrame' : 'ServerFrame'}`, '--proto_path=proto', 'proto/worldline.proto'], {
+        cwd: repo,
+        input: read(`channel/proto/${s.name}.bin`),
+        encoding: 'utf8',
+      });
+      const expected = s.direction === 'client' ? expectedClientTree(s.message) : expectedServerTree(s.message);
+      compareTree(parseTextFormat(text), { ...expected, channel: [s.channel] }, s.name, streams);
+    }
+  });
+
+  it('a frame without a channel is channel 0, untouched; a channel out of range or misplaced is a typed error', () => {
+    const codecs = createWorldCodecs();
+    const out: ChannelSplit = { channel: -1, frame: '' };
+    for (const sub of Object.keys(CODEC_DIRS) as Subprotocol[]) {
+      const f = codecs[sub].encodeClient(clientSamples['Ping'] as ClientMessage);
+      expect(splitChannel(sub, f, out).channel).toBe(0);
+      expect(out.frame).toBe(f);
+    }
+    // JSON: whitespace is allowed around the member; a channel as a later member is refused by the decoder.
+    expect(splitChannel(Subprotocol.JSON, '{ "channel" : 7 , "type":"ping","client_time":1}', out).channel).toBe(7);
+    expect(codecs[Subprotocol.JSON].decodeClient(out.frame)).toEqual({ type: 'ping', client_time: 1 });
+    expect(splitChannel(Subprotocol.JSON, '{"type":"ping","channel":7}', out).channel).toBe(0);
+    expect(() => codecs[Subprotocol.JSON].decodeClient(out.frame)).toThrow(/channel must be the first member/);
+    expect(() => splitChannel(Subprotocol.JSON, '{"channel":4294967296,"type":"ping"}', out)).toThrow(/channel is 4294967296/);
+    expect(() => splitChannel(Subprotocol.MSGPACK, Uint8Array.from([0x81, 0xa7, 0x63, 0x68, 0x61, 0x6e, 0x6e, 0x65, 0x6c, 0xa1, 0x78]), out)).toThrow(/not an unsigned integer/);
+    // protobuf: field 15 anywhere among the envelope's fields.
+    const ping = codecs[Subprotocol.PROTO].encodeClient(clientSamples['Ping'] as ClientMessage) as Uint8Array;
+    expect(splitChannel(Subprotocol.PROTO, Uint8Array.from([...ping, 0x78, 0x05]), out).channel).toBe(5);
+    expect(() => splitChannel(Subprotocol.PROTO, Uint8Array.from([0x78, 0x80, 0x80, 0x80, 0x80, 0x10]), out)).toThrow(/channel is 4294967296/);
   });
 });
 

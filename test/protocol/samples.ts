@@ -30,6 +30,7 @@ export const clientSamples: Readonly<Record<string, ClientMessage>> = {
       { entity_id: 'e2', position: { x: 0.1, y: 0.2, z: 0.3 } },
     ],
   },
+  Close: { type: 'close', code: 1000, reason: 'agent left ✓' },
 };
 
 export const serverSamples: Readonly<Record<string, ServerMessage>> = {
@@ -114,4 +115,16 @@ export const serverSamples: Readonly<Record<string, ServerMessage>> = {
   Pong: { type: 'pong', client_time: 1722940000123.25, server_time: 1722940000125, sim_time: 1200 },
   Error: { type: 'error', code: 7004, name: 'SCHEMA_VERSION_MISMATCH', message: 'The client speaks protocol 2.0.0; this side speaks 1.0.0.', recovery: 'ABORT', details: {} },
   MoveCommand: { type: 'move_command', entity_id: 'e1', target_position: { x: 12.5, y: 0, z: -4 }, speed: 3.5, use_pathfinding: true, global_seq: 9002, req_id: 'r-9' },
+  'Close-server': { type: 'close', code: 4008, reason: 'quarantined' },
 };
+
+/**
+ * Frames on a channel of a shared socket (docs/protocol.md "Channels"): each sample sent on a channel whose number
+ * takes a different encoding (one byte, two, four).
+ */
+export const channelSamples: ReadonlyArray<{ name: string; channel: number } & ({ direction: 'client'; message: ClientMessage } | { direction: 'server'; message: ServerMessage })> = [
+  { name: 'Ping-ch3', channel: 3, direction: 'client', message: clientSamples['Ping'] as ClientMessage },
+  { name: 'Close-ch200', channel: 200, direction: 'client', message: clientSamples['Close'] as ClientMessage },
+  { name: 'Cancelled-ch300', channel: 300, direction: 'server', message: serverSamples['Cancelled'] as ServerMessage },
+  { name: 'Pong-ch70000', channel: 70000, direction: 'server', message: serverSamples['Pong'] as ServerMessage },
+];

@@ -154,6 +154,8 @@ export function expectedClientTree(m: ClientMessage): ExpectedNode {
           entities: m.entities.map((e) => node({ entity_id: str(e.entity_id), position: vec(e.position), velocity: e.velocity ? vec(e.velocity) : undefined })),
         }),
       });
+    case 'close':
+      return node({ close: node({ code: m.code, reason: str(m.reason) }) });
   }
 }
 
@@ -208,5 +210,7 @@ export function expectedServerTree(m: ServerMessage): ExpectedNode {
           req_id: str(m.req_id),
         }),
       });
+    case 'close':
+      return node({ close: node({ code: m.code, reason: str(m.reason) }) });
   }
 }

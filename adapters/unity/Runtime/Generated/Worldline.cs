@@ -25,7 +25,7 @@ namespace Worldline.V1 {
     static WorldlineReflection() {
       byte[] descriptorData = global::System.Convert.FromBase64String(
           string.Concat(
-            "Cg93b3JsZGxpbmUucHJvdG8SDHdvcmxkbGluZS52MSLPAwoLQ2xpZW50RnJh",
+            "Cg93b3JsZGxpbmUucHJvdG8SDHdvcmxkbGluZS52MSKGBAoLQ2xpZW50RnJh",
             "bWUSJAoFaGVsbG8YASABKAsyEy53b3JsZGxpbmUudjEuSGVsbG9IABIzCg1z",
             "dWJtaXRfaW50ZW50GAIgASgLMhoud29ybGRsaW5lLnYxLlN1Ym1pdEludGVu",
             "dEgAEjkKEGJlZ2luX2dlbmVyYXRpb24YAyABKAsyHS53b3JsZGxpbmUudjEu",
@@ -35,114 +35,118 @@ namespace Worldline.V1 {
             "LlBpbmdIABIrCgl0aW1lX3RpY2sYByABKAsyFi53b3JsZGxpbmUudjEuVGlt",
             "ZVRpY2tIABI3Cg9jb2xsaXNpb25fZXZlbnQYCCABKAsyHC53b3JsZGxpbmUu",
             "djEuQ29sbGlzaW9uRXZlbnRIABI3Cg9wb3NpdGlvbl9yZXBvcnQYCSABKAsy",
-            "HC53b3JsZGxpbmUudjEuUG9zaXRpb25SZXBvcnRIAEIHCgVmcmFtZUoFCGQQ",
-            "yAEikAMKC1NlcnZlckZyYW1lEigKB3dlbGNvbWUYASABKAsyFS53b3JsZGxp",
-            "bmUudjEuV2VsY29tZUgAEjsKEW9ic2VydmF0aW9uX2RlbHRhGAIgASgLMh4u",
-            "d29ybGRsaW5lLnYxLk9ic2VydmF0aW9uRGVsdGFIABIqCghzbmFwc2hvdBgD",
-            "IAEoCzIWLndvcmxkbGluZS52MS5TbmFwc2hvdEgAEjMKDWludGVudF9yZXN1",
-            "bHQYBCABKAsyGi53b3JsZGxpbmUudjEuSW50ZW50UmVzdWx0SAASLAoJY2Fu",
-            "Y2VsbGVkGAUgASgLMhcud29ybGRsaW5lLnYxLkNhbmNlbGxlZEgAEiIKBHBv",
-            "bmcYBiABKAsyEi53b3JsZGxpbmUudjEuUG9uZ0gAEiQKBWVycm9yGAcgASgL",
-            "MhMud29ybGRsaW5lLnYxLkVycm9ySAASMQoMbW92ZV9jb21tYW5kGAggASgL",
-            "Mhkud29ybGRsaW5lLnYxLk1vdmVDb21tYW5kSABCBwoFZnJhbWVKBQhkEMgB",
-            "IicKBFZlYzMSCQoBeBgBIAEoARIJCgF5GAIgASgBEgkKAXoYAyABKAEiQAoK",
-            "U3RhbGVDYXVzZRIQCgh2aWV3X3NlcRgBIAEoBBISCgpnbG9iYWxfc2VxGAIg",
-            "ASgEEgwKBGtpbmQYAyABKAkioAEKBUhlbGxvEg0KBXRva2VuGAEgASgJEhAK",
-            "CGFnZW50X2lkGAIgASgJEiAKBHJvbGUYAyABKA4yEi53b3JsZGxpbmUudjEu",
-            "Um9sZRIWCg5jbGllbnRfdmVyc2lvbhgEIAEoCRIWCg5zY2hlbWFfdmVyc2lv",
-            "bhgFIAEoCRIkCgZyZXN1bWUYBiABKAsyFC53b3JsZGxpbmUudjEuUmVzdW1l",
-            "IhoKBlJlc3VtZRIQCgh2aWV3X3NlcRgBIAEoBCKNAQoGSW50ZW50Eg4KBnJl",
-            "cV9pZBgBIAEoCRIMCgRraW5kGAIgASgJEhQKDHBheWxvYWRfanNvbhgDIAEo",
-            "DBITCgtjb250ZXh0X3NlcRgEIAEoBBIQCghwcmlvcml0eRgFIAEoERIYCgtk",
-            "ZWFkbGluZV9tcxgGIAEoDUgAiAEBQg4KDF9kZWFkbGluZV9tcyI0CgxTdWJt",
-            "aXRJbnRlbnQSJAoGaW50ZW50GAEgASgLMhQud29ybGRsaW5lLnYxLkludGVu",
-            "dCI2Cg9CZWdpbkdlbmVyYXRpb24SDgoGcmVxX2lkGAEgASgJEhMKC2NvbnRl",
-            "eHRfc2VxGAIgASgEIh4KDENhbmNlbEludGVudBIOCgZyZXFfaWQYASABKAki",
-            "TAoERW1pdBIMCgRraW5kGAEgASgJEhQKDHBheWxvYWRfanNvbhgCIAEoDBIQ",
-            "Cghwcmlvcml0eRgDIAEoERIOCgZyZXFfaWQYBCABKAkiGwoEUGluZxITCgtj",
-            "bGllbnRfdGltZRgBIAEoASJGCghUaW1lVGljaxIQCghzaW1fdGltZRgBIAEo",
-            "BBISCgpkZWx0YV90aW1lGAIgASgBEhQKDGZyYW1lX251bWJlchgDIAEoBCKU",
-            "AQoOQ29sbGlzaW9uRXZlbnQSEAoIZW50aXR5X2EYASABKAkSEAoIZW50aXR5",
-            "X2IYAiABKAkSFAoMaW1wYWN0X2ZvcmNlGAMgASgBEiQKCHBvc2l0aW9uGAQg",
-            "ASgLMhIud29ybGRsaW5lLnYxLlZlYzMSIgoGbm9ybWFsGAUgASgLMhIud29y",
-            "bGRsaW5lLnYxLlZlYzMiVgoOUG9zaXRpb25SZXBvcnQSFAoMZnJhbWVfbnVt",
-            "YmVyGAEgASgEEi4KCGVudGl0aWVzGAIgAygLMhwud29ybGRsaW5lLnYxLkVu",
-            "dGl0eVBvc2l0aW9uIm8KDkVudGl0eVBvc2l0aW9uEhEKCWVudGl0eV9pZBgB",
-            "IAEoCRIkCghwb3NpdGlvbhgCIAEoCzISLndvcmxkbGluZS52MS5WZWMzEiQK",
-            "CHZlbG9jaXR5GAMgASgLMhIud29ybGRsaW5lLnYxLlZlYzMioQEKB1dlbGNv",
-            "bWUSDwoHc2Vzc2lvbhgBIAEoCRINCgV3b3JsZBgCIAEoCRINCgVhZ2VudBgD",
-            "IAEoCRIWCg5zY2hlbWFfdmVyc2lvbhgEIAEoCRITCgtzZXJ2ZXJfdGltZRgF",
-            "IAEoARIQCgh2aWV3X3NlcRgGIAEoBBIoCghzbmFwc2hvdBgHIAEoCzIWLndv",
-            "cmxkbGluZS52MS5TbmFwc2hvdCKWAQoQT2JzZXJ2YXRpb25EZWx0YRIQCgh2",
-            "aWV3X3NlcRgBIAEoBBIQCghmcm9tX3NlcRgCIAEoBBIWCg5jb250ZXh0X2Rp",
-            "Z2VzdBgDIAEoDBILCgNvcHMYBCABKAwSEgoKZ2xvYmFsX3NlcRgFIAEoBBIQ",
-            "CghzaW1fdGltZRgGIAEoBBITCgtzZXJ2ZXJfdGltZRgHIAEoBCJHCghTbmFw",
-            "c2hvdBIQCgh2aWV3X3NlcRgBIAEoBBIRCgl2aWV3X2pzb24YAiABKAwSFgoO",
-            "Y29udGV4dF9kaWdlc3QYAyABKAwilgEKDEludGVudFJlc3VsdBIOCgZyZXFf",
-            "aWQYASABKAkSKgoGc3RhdHVzGAIgASgOMhoud29ybGRsaW5lLnYxLkludGVu",
-            "dFN0YXR1cxIXCgpnbG9iYWxfc2VxGAMgASgESACIAQESIgoFZXJyb3IYBCAB",
-            "KAsyEy53b3JsZGxpbmUudjEuRXJyb3JCDQoLX2dsb2JhbF9zZXEicAoJQ2Fu",
-            "Y2VsbGVkEg4KBnJlcV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkSLgoMc3Rh",
-            "bGVfZHVlX3RvGAMgAygLMhgud29ybGRsaW5lLnYxLlN0YWxlQ2F1c2USEwoL",
-            "c2VydmVyX3RpbWUYBCABKAEiQgoEUG9uZxITCgtjbGllbnRfdGltZRgBIAEo",
-            "ARITCgtzZXJ2ZXJfdGltZRgCIAEoARIQCghzaW1fdGltZRgDIAEoBCKNAQoF",
-            "RXJyb3ISJQoEY29kZRgBIAEoDjIXLndvcmxkbGluZS52MS5FcnJvckNvZGUS",
-            "DAoEbmFtZRgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEigKCHJlY292ZXJ5GAQg",
-            "ASgOMhYud29ybGRsaW5lLnYxLlJlY292ZXJ5EhQKDGRldGFpbHNfanNvbhgF",
-            "IAEoDCKZAQoLTW92ZUNvbW1hbmQSEQoJZW50aXR5X2lkGAEgASgJEisKD3Rh",
-            "cmdldF9wb3NpdGlvbhgCIAEoCzISLndvcmxkbGluZS52MS5WZWMzEg0KBXNw",
-            "ZWVkGAMgASgBEhcKD3VzZV9wYXRoZmluZGluZxgEIAEoCBISCgpnbG9iYWxf",
-            "c2VxGAUgASgEEg4KBnJlcV9pZBgGIAEoCSpeCgRSb2xlEhQKEFJPTEVfVU5T",
-            "UEVDSUZJRUQQABIOCgpST0xFX0FHRU5UEAESDwoLUk9MRV9FTkdJTkUQAhIP",
-            "CgtST0xFX1ZJRVdFUhADEg4KClJPTEVfQURNSU4QBCqfAQoMSW50ZW50U3Rh",
-            "dHVzEh0KGUlOVEVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZJTlRFTlRf",
-            "U1RBVFVTX0FDQ0VQVEVEEAESGgoWSU5URU5UX1NUQVRVU19SRUpFQ1RFRBAC",
-            "EhsKF0lOVEVOVF9TVEFUVVNfRFVQTElDQVRFEAMSGwoXSU5URU5UX1NUQVRV",
-            "U19DQU5DRUxMRUQQBCqDDAoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5T",
-            "UEVDSUZJRUQQABIdChhFUlJPUl9DT0RFX1NUQUxFX0NPTlRFWFQQ6QcSIAob",
-            "RVJST1JfQ09ERV9JTlZBTElEX1ZJRVdfU0VREOoHEiUKIEVSUk9SX0NPREVf",
-            "V09STERfU1RBVEVfQ09SUlVQVEVEEOsHEh8KGkVSUk9SX0NPREVfTUlTU0lO",
-            "R19DT05URVhUEOwHEh8KGkVSUk9SX0NPREVfSU5URU5UX0NPTkZMSUNUENEP",
-            "Eh4KGUVSUk9SX0NPREVfSU5WQUxJRF9JTlRFTlQQ0g8SKAojRVJST1JfQ09E",
-            "RV9JTlRFTlRfVkFMSURBVElPTl9GQUlMRUQQ0w8SIAobRVJST1JfQ09ERV9E",
-            "VVBMSUNBVEVfUkVRX0lEENQPEh4KGUVSUk9SX0NPREVfUVVPVEFfRVhDRUVE",
-            "RUQQuRcSGgoVRVJST1JfQ09ERV9RVUVVRV9GVUxMELoXEiUKIEVSUk9SX0NP",
-            "REVfVE9LRU5fQlVER0VUX0VYQ0VFREVEELsXEiUKIEVSUk9SX0NPREVfTUVN",
-            "T1JZX0xJTUlUX0VYQ0VFREVEELwXEiEKHEVSUk9SX0NPREVfT1BFUkFUSU9O",
-            "X1RJTUVPVVQQoR8SJAofRVJST1JfQ09ERV9HRU5FUkFUSU9OX0NBTkNFTExF",
-            "RBCiHxIiCh1FUlJPUl9DT0RFX1NUQUxFTkVTU19ERVRFQ1RFRBCjHxIfChpF",
-            "UlJPUl9DT0RFX0RFQk9VTkNFX0FDVElWRRCkHxIcChdFUlJPUl9DT0RFX1VO",
-            "QVVUSE9SSVpFRBCJJxIZChRFUlJPUl9DT0RFX0ZPUkJJRERFThCKJxIgChtF",
-            "UlJPUl9DT0RFX0lOVkFMSURfQUdFTlRfSUQQiycSKgolRVJST1JfQ09ERV9U",
-            "RU5BTlRfSVNPTEFUSU9OX1ZJT0xBVElPThCMJxIhChxFUlJPUl9DT0RFX0FH",
-            "RU5UX1FVQVJBTlRJTkVEEI0nEh8KGkVSUk9SX0NPREVfV09STERfTk9UX0ZP",
-            "VU5EEI4nEhwKF0VSUk9SX0NPREVfV09STERfRVhJU1RTEI8nEiMKHkVSUk9S",
-            "X0NPREVfQURBUFRFUl9VTkFWQUlMQUJMRRDxLhIhChxFUlJPUl9DT0RFX0xM",
-            "TV9TRVJWSUNFX0VSUk9SEPIuEiUKIEVSUk9SX0NPREVfVU5JVFlfQ09OTkVD",
-            "VElPTl9MT1NUEPMuEh0KGEVSUk9SX0NPREVfV0VCX0FQSV9FUlJPUhD0LhIk",
-            "Ch9FUlJPUl9DT0RFX0NJUkNVSVRfQlJFQUtFUl9PUEVOENk2Eh4KGUVSUk9S",
-            "X0NPREVfREFUQUJBU0VfRVJST1IQ2jYSJwoiRVJST1JfQ09ERV9MT0dfQ09S",
-            "UlVQVElPTl9ERVRFQ1RFRBDbNhInCiJFUlJPUl9DT0RFX1NDSEVNQV9WRVJT",
-            "SU9OX01JU01BVENIENw2EhoKFUVSUk9SX0NPREVfTE9HX0xPQ0tFRBDdNhIg",
-            "ChtFUlJPUl9DT0RFX0xPR19XUklURV9GQUlMRUQQ3jYSHQoYRVJST1JfQ09E",
-            "RV9MT0dfUkVBRF9PTkxZEN82EiAKG0VSUk9SX0NPREVfTE9HX0ZTWU5DX0ZB",
-            "SUxFRBDgNhIaChVFUlJPUl9DT0RFX0xPR19DTE9TRUQQ4TYSJAofRVJST1Jf",
-            "Q09ERV9MT0dfUkVDT1JEX1RPT19MQVJHRRDiNhIiCh1FUlJPUl9DT0RFX0xP",
-            "R19XT1JMRF9NSVNNQVRDSBDjNhIiCh1FUlJPUl9DT0RFX1NOQVBTSE9UX0NP",
-            "UlJVUFRFRBDkNhIsCidFUlJPUl9DT0RFX0NIRUNLUE9JTlRfU0lHTkFUVVJF",
-            "X0lOVkFMSUQQ5TYSHgoZRVJST1JfQ09ERV9DT05GSUdfSU5WQUxJRBDmNhIl",
-            "CiBFUlJPUl9DT0RFX0xPR19SQU5HRV9VTkFWQUlMQUJMRRDnNhIfChpFUlJP",
-            "Ul9DT0RFX01BTEZPUk1FRF9GUkFNRRDoNirOAQoIUmVjb3ZlcnkSGAoUUkVD",
-            "T1ZFUllfVU5TUEVDSUZJRUQQABISCg5SRUNPVkVSWV9SRVRSWRABEh0KGVJF",
-            "Q09WRVJZX1JFVFJZX1dJVEhfREVMQVkQAhIXChNSRUNPVkVSWV9SRUdFTkVS",
-            "QVRFEAMSGgoWUkVDT1ZFUllfTU9ESUZZX0lOVEVOVBAEEhIKDlJFQ09WRVJZ",
-            "X0RFRkVSEAUSGAoUUkVDT1ZFUllfU0hFRF9PTERFU1QQBhISCg5SRUNPVkVS",
-            "WV9BQk9SVBAHQg+qAgxXb3JsZGxpbmUuVjFiBnByb3RvMw=="));
+            "HC53b3JsZGxpbmUudjEuUG9zaXRpb25SZXBvcnRIABIkCgVjbG9zZRgKIAEo",
+            "CzITLndvcmxkbGluZS52MS5DbG9zZUgAEg8KB2NoYW5uZWwYDyABKA1CBwoF",
+            "ZnJhbWVKBQhkEMgBIscDCgtTZXJ2ZXJGcmFtZRIoCgd3ZWxjb21lGAEgASgL",
+            "MhUud29ybGRsaW5lLnYxLldlbGNvbWVIABI7ChFvYnNlcnZhdGlvbl9kZWx0",
+            "YRgCIAEoCzIeLndvcmxkbGluZS52MS5PYnNlcnZhdGlvbkRlbHRhSAASKgoI",
+            "c25hcHNob3QYAyABKAsyFi53b3JsZGxpbmUudjEuU25hcHNob3RIABIzCg1p",
+            "bnRlbnRfcmVzdWx0GAQgASgLMhoud29ybGRsaW5lLnYxLkludGVudFJlc3Vs",
+            "dEgAEiwKCWNhbmNlbGxlZBgFIAEoCzIXLndvcmxkbGluZS52MS5DYW5jZWxs",
+            "ZWRIABIiCgRwb25nGAYgASgLMhIud29ybGRsaW5lLnYxLlBvbmdIABIkCgVl",
+            "cnJvchgHIAEoCzITLndvcmxkbGluZS52MS5FcnJvckgAEjEKDG1vdmVfY29t",
+            "bWFuZBgIIAEoCzIZLndvcmxkbGluZS52MS5Nb3ZlQ29tbWFuZEgAEiQKBWNs",
+            "b3NlGAkgASgLMhMud29ybGRsaW5lLnYxLkNsb3NlSAASDwoHY2hhbm5lbBgP",
+            "IAEoDUIHCgVmcmFtZUoFCGQQyAEiJwoEVmVjMxIJCgF4GAEgASgBEgkKAXkY",
+            "AiABKAESCQoBehgDIAEoASJACgpTdGFsZUNhdXNlEhAKCHZpZXdfc2VxGAEg",
+            "ASgEEhIKCmdsb2JhbF9zZXEYAiABKAQSDAoEa2luZBgDIAEoCSKgAQoFSGVs",
+            "bG8SDQoFdG9rZW4YASABKAkSEAoIYWdlbnRfaWQYAiABKAkSIAoEcm9sZRgD",
+            "IAEoDjISLndvcmxkbGluZS52MS5Sb2xlEhYKDmNsaWVudF92ZXJzaW9uGAQg",
+            "ASgJEhYKDnNjaGVtYV92ZXJzaW9uGAUgASgJEiQKBnJlc3VtZRgGIAEoCzIU",
+            "LndvcmxkbGluZS52MS5SZXN1bWUiGgoGUmVzdW1lEhAKCHZpZXdfc2VxGAEg",
+            "ASgEIo0BCgZJbnRlbnQSDgoGcmVxX2lkGAEgASgJEgwKBGtpbmQYAiABKAkS",
+            "FAoMcGF5bG9hZF9qc29uGAMgASgMEhMKC2NvbnRleHRfc2VxGAQgASgEEhAK",
+            "CHByaW9yaXR5GAUgASgREhgKC2RlYWRsaW5lX21zGAYgASgNSACIAQFCDgoM",
+            "X2RlYWRsaW5lX21zIjQKDFN1Ym1pdEludGVudBIkCgZpbnRlbnQYASABKAsy",
+            "FC53b3JsZGxpbmUudjEuSW50ZW50IjYKD0JlZ2luR2VuZXJhdGlvbhIOCgZy",
+            "ZXFfaWQYASABKAkSEwoLY29udGV4dF9zZXEYAiABKAQiHgoMQ2FuY2VsSW50",
+            "ZW50Eg4KBnJlcV9pZBgBIAEoCSJMCgRFbWl0EgwKBGtpbmQYASABKAkSFAoM",
+            "cGF5bG9hZF9qc29uGAIgASgMEhAKCHByaW9yaXR5GAMgASgREg4KBnJlcV9p",
+            "ZBgEIAEoCSIbCgRQaW5nEhMKC2NsaWVudF90aW1lGAEgASgBIiUKBUNsb3Nl",
+            "EgwKBGNvZGUYASABKA0SDgoGcmVhc29uGAIgASgJIkYKCFRpbWVUaWNrEhAK",
+            "CHNpbV90aW1lGAEgASgEEhIKCmRlbHRhX3RpbWUYAiABKAESFAoMZnJhbWVf",
+            "bnVtYmVyGAMgASgEIpQBCg5Db2xsaXNpb25FdmVudBIQCghlbnRpdHlfYRgB",
+            "IAEoCRIQCghlbnRpdHlfYhgCIAEoCRIUCgxpbXBhY3RfZm9yY2UYAyABKAES",
+            "JAoIcG9zaXRpb24YBCABKAsyEi53b3JsZGxpbmUudjEuVmVjMxIiCgZub3Jt",
+            "YWwYBSABKAsyEi53b3JsZGxpbmUudjEuVmVjMyJWCg5Qb3NpdGlvblJlcG9y",
+            "dBIUCgxmcmFtZV9udW1iZXIYASABKAQSLgoIZW50aXRpZXMYAiADKAsyHC53",
+            "b3JsZGxpbmUudjEuRW50aXR5UG9zaXRpb24ibwoORW50aXR5UG9zaXRpb24S",
+            "EQoJZW50aXR5X2lkGAEgASgJEiQKCHBvc2l0aW9uGAIgASgLMhIud29ybGRs",
+            "aW5lLnYxLlZlYzMSJAoIdmVsb2NpdHkYAyABKAsyEi53b3JsZGxpbmUudjEu",
+            "VmVjMyKhAQoHV2VsY29tZRIPCgdzZXNzaW9uGAEgASgJEg0KBXdvcmxkGAIg",
+            "ASgJEg0KBWFnZW50GAMgASgJEhYKDnNjaGVtYV92ZXJzaW9uGAQgASgJEhMK",
+            "C3NlcnZlcl90aW1lGAUgASgBEhAKCHZpZXdfc2VxGAYgASgEEigKCHNuYXBz",
+            "aG90GAcgASgLMhYud29ybGRsaW5lLnYxLlNuYXBzaG90IpYBChBPYnNlcnZh",
+            "dGlvbkRlbHRhEhAKCHZpZXdfc2VxGAEgASgEEhAKCGZyb21fc2VxGAIgASgE",
+            "EhYKDmNvbnRleHRfZGlnZXN0GAMgASgMEgsKA29wcxgEIAEoDBISCgpnbG9i",
+            "YWxfc2VxGAUgASgEEhAKCHNpbV90aW1lGAYgASgEEhMKC3NlcnZlcl90aW1l",
+            "GAcgASgEIkcKCFNuYXBzaG90EhAKCHZpZXdfc2VxGAEgASgEEhEKCXZpZXdf",
+            "anNvbhgCIAEoDBIWCg5jb250ZXh0X2RpZ2VzdBgDIAEoDCKWAQoMSW50ZW50",
+            "UmVzdWx0Eg4KBnJlcV9pZBgBIAEoCRIqCgZzdGF0dXMYAiABKA4yGi53b3Js",
+            "ZGxpbmUudjEuSW50ZW50U3RhdHVzEhcKCmdsb2JhbF9zZXEYAyABKARIAIgB",
+            "ARIiCgVlcnJvchgEIAEoCzITLndvcmxkbGluZS52MS5FcnJvckINCgtfZ2xv",
+            "YmFsX3NlcSJwCglDYW5jZWxsZWQSDgoGcmVxX2lkGAEgASgJEg4KBnJlYXNv",
+            "bhgCIAEoCRIuCgxzdGFsZV9kdWVfdG8YAyADKAsyGC53b3JsZGxpbmUudjEu",
+            "U3RhbGVDYXVzZRITCgtzZXJ2ZXJfdGltZRgEIAEoASJCCgRQb25nEhMKC2Ns",
+            "aWVudF90aW1lGAEgASgBEhMKC3NlcnZlcl90aW1lGAIgASgBEhAKCHNpbV90",
+            "aW1lGAMgASgEIo0BCgVFcnJvchIlCgRjb2RlGAEgASgOMhcud29ybGRsaW5l",
+            "LnYxLkVycm9yQ29kZRIMCgRuYW1lGAIgASgJEg8KB21lc3NhZ2UYAyABKAkS",
+            "KAoIcmVjb3ZlcnkYBCABKA4yFi53b3JsZGxpbmUudjEuUmVjb3ZlcnkSFAoM",
+            "ZGV0YWlsc19qc29uGAUgASgMIpkBCgtNb3ZlQ29tbWFuZBIRCgllbnRpdHlf",
+            "aWQYASABKAkSKwoPdGFyZ2V0X3Bvc2l0aW9uGAIgASgLMhIud29ybGRsaW5l",
+            "LnYxLlZlYzMSDQoFc3BlZWQYAyABKAESFwoPdXNlX3BhdGhmaW5kaW5nGAQg",
+            "ASgIEhIKCmdsb2JhbF9zZXEYBSABKAQSDgoGcmVxX2lkGAYgASgJKl4KBFJv",
+            "bGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg4KClJPTEVfQUdFTlQQARIPCgtS",
+            "T0xFX0VOR0lORRACEg8KC1JPTEVfVklFV0VSEAMSDgoKUk9MRV9BRE1JThAE",
+            "Kp8BCgxJbnRlbnRTdGF0dXMSHQoZSU5URU5UX1NUQVRVU19VTlNQRUNJRklF",
+            "RBAAEhoKFklOVEVOVF9TVEFUVVNfQUNDRVBURUQQARIaChZJTlRFTlRfU1RB",
+            "VFVTX1JFSkVDVEVEEAISGwoXSU5URU5UX1NUQVRVU19EVVBMSUNBVEUQAxIb",
+            "ChdJTlRFTlRfU1RBVFVTX0NBTkNFTExFRBAEKoMMCglFcnJvckNvZGUSGgoW",
+            "RVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh0KGEVSUk9SX0NPREVfU1RBTEVf",
+            "Q09OVEVYVBDpBxIgChtFUlJPUl9DT0RFX0lOVkFMSURfVklFV19TRVEQ6gcS",
+            "JQogRVJST1JfQ09ERV9XT1JMRF9TVEFURV9DT1JSVVBURUQQ6wcSHwoaRVJS",
+            "T1JfQ09ERV9NSVNTSU5HX0NPTlRFWFQQ7AcSHwoaRVJST1JfQ09ERV9JTlRF",
+            "TlRfQ09ORkxJQ1QQ0Q8SHgoZRVJST1JfQ09ERV9JTlZBTElEX0lOVEVOVBDS",
+            "DxIoCiNFUlJPUl9DT0RFX0lOVEVOVF9WQUxJREFUSU9OX0ZBSUxFRBDTDxIg",
+            "ChtFUlJPUl9DT0RFX0RVUExJQ0FURV9SRVFfSUQQ1A8SHgoZRVJST1JfQ09E",
+            "RV9RVU9UQV9FWENFRURFRBC5FxIaChVFUlJPUl9DT0RFX1FVRVVFX0ZVTEwQ",
+            "uhcSJQogRVJST1JfQ09ERV9UT0tFTl9CVURHRVRfRVhDRUVERUQQuxcSJQog",
+            "RVJST1JfQ09ERV9NRU1PUllfTElNSVRfRVhDRUVERUQQvBcSIQocRVJST1Jf",
+            "Q09ERV9PUEVSQVRJT05fVElNRU9VVBChHxIkCh9FUlJPUl9DT0RFX0dFTkVS",
+            "QVRJT05fQ0FOQ0VMTEVEEKIfEiIKHUVSUk9SX0NPREVfU1RBTEVORVNTX0RF",
+            "VEVDVEVEEKMfEh8KGkVSUk9SX0NPREVfREVCT1VOQ0VfQUNUSVZFEKQfEhwK",
+            "F0VSUk9SX0NPREVfVU5BVVRIT1JJWkVEEIknEhkKFEVSUk9SX0NPREVfRk9S",
+            "QklEREVOEIonEiAKG0VSUk9SX0NPREVfSU5WQUxJRF9BR0VOVF9JRBCLJxIq",
+            "CiVFUlJPUl9DT0RFX1RFTkFOVF9JU09MQVRJT05fVklPTEFUSU9OEIwnEiEK",
+            "HEVSUk9SX0NPREVfQUdFTlRfUVVBUkFOVElORUQQjScSHwoaRVJST1JfQ09E",
+            "RV9XT1JMRF9OT1RfRk9VTkQQjicSHAoXRVJST1JfQ09ERV9XT1JMRF9FWElT",
+            "VFMQjycSIwoeRVJST1JfQ09ERV9BREFQVEVSX1VOQVZBSUxBQkxFEPEuEiEK",
+            "HEVSUk9SX0NPREVfTExNX1NFUlZJQ0VfRVJST1IQ8i4SJQogRVJST1JfQ09E",
+            "RV9VTklUWV9DT05ORUNUSU9OX0xPU1QQ8y4SHQoYRVJST1JfQ09ERV9XRUJf",
+            "QVBJX0VSUk9SEPQuEiQKH0VSUk9SX0NPREVfQ0lSQ1VJVF9CUkVBS0VSX09Q",
+            "RU4Q2TYSHgoZRVJST1JfQ09ERV9EQVRBQkFTRV9FUlJPUhDaNhInCiJFUlJP",
+            "Ul9DT0RFX0xPR19DT1JSVVBUSU9OX0RFVEVDVEVEENs2EicKIkVSUk9SX0NP",
+            "REVfU0NIRU1BX1ZFUlNJT05fTUlTTUFUQ0gQ3DYSGgoVRVJST1JfQ09ERV9M",
+            "T0dfTE9DS0VEEN02EiAKG0VSUk9SX0NPREVfTE9HX1dSSVRFX0ZBSUxFRBDe",
+            "NhIdChhFUlJPUl9DT0RFX0xPR19SRUFEX09OTFkQ3zYSIAobRVJST1JfQ09E",
+            "RV9MT0dfRlNZTkNfRkFJTEVEEOA2EhoKFUVSUk9SX0NPREVfTE9HX0NMT1NF",
+            "RBDhNhIkCh9FUlJPUl9DT0RFX0xPR19SRUNPUkRfVE9PX0xBUkdFEOI2EiIK",
+            "HUVSUk9SX0NPREVfTE9HX1dPUkxEX01JU01BVENIEOM2EiIKHUVSUk9SX0NP",
+            "REVfU05BUFNIT1RfQ09SUlVQVEVEEOQ2EiwKJ0VSUk9SX0NPREVfQ0hFQ0tQ",
+            "T0lOVF9TSUdOQVRVUkVfSU5WQUxJRBDlNhIeChlFUlJPUl9DT0RFX0NPTkZJ",
+            "R19JTlZBTElEEOY2EiUKIEVSUk9SX0NPREVfTE9HX1JBTkdFX1VOQVZBSUxB",
+            "QkxFEOc2Eh8KGkVSUk9SX0NPREVfTUFMRk9STUVEX0ZSQU1FEOg2Ks4BCghS",
+            "ZWNvdmVyeRIYChRSRUNPVkVSWV9VTlNQRUNJRklFRBAAEhIKDlJFQ09WRVJZ",
+            "X1JFVFJZEAESHQoZUkVDT1ZFUllfUkVUUllfV0lUSF9ERUxBWRACEhcKE1JF",
+            "Q09WRVJZX1JFR0VORVJBVEUQAxIaChZSRUNPVkVSWV9NT0RJRllfSU5URU5U",
+            "EAQSEgoOUkVDT1ZFUllfREVGRVIQBRIYChRSRUNPVkVSWV9TSEVEX09MREVT",
+            "VBAGEhIKDlJFQ09WRVJZX0FCT1JUEAdCD6oCDFdvcmxkbGluZS5WMWIGcHJv",
+            "dG8z"));
       descriptor = pbr::FileDescriptor.FromGeneratedCode(descriptorData,
           new pbr::FileDescriptor[] { },
           new pbr::GeneratedClrTypeInfo(new[] {typeof(global::Worldline.V1.Role), typeof(global::Worldline.V1.IntentStatus), typeof(global::Worldline.V1.ErrorCode), typeof(global::Worldline.V1.Recovery), }, null, new pbr::GeneratedClrTypeInfo[] {
-            new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.ClientFrame), global::Worldline.V1.ClientFrame.Parser, new[]{ "Hello", "SubmitIntent", "BeginGeneration", "CancelIntent", "Emit", "Ping", "TimeTick", "CollisionEvent", "PositionReport" }, new[]{ "Frame" }, null, null, null),
-            new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.ServerFrame), global::Worldline.V1.ServerFrame.Parser, new[]{ "Welcome", "ObservationDelta", "Snapshot", "IntentResult", "Cancelled", "Pong", "Error", "MoveCommand" }, new[]{ "Frame" }, null, null, null),
+            new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.ClientFrame), global::Worldline.V1.ClientFrame.Parser, new[]{ "Hello", "SubmitIntent", "BeginGeneration", "CancelIntent", "Emit", "Ping", "TimeTick", "CollisionEvent", "PositionReport", "Close", "Channel" }, new[]{ "Frame" }, null, null, null),
+            new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.ServerFrame), global::Worldline.V1.ServerFrame.Parser, new[]{ "Welcome", "ObservationDelta", "Snapshot", "IntentResult", "Cancelled", "Pong", "Error", "MoveCommand", "Close", "Channel" }, new[]{ "Frame" }, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Vec3), global::Worldline.V1.Vec3.Parser, new[]{ "X", "Y", "Z" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.StaleCause), global::Worldline.V1.StaleCause.Parser, new[]{ "ViewSeq", "GlobalSeq", "Kind" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Hello), global::Worldline.V1.Hello.Parser, new[]{ "Token", "AgentId", "Role", "ClientVersion", "SchemaVersion", "Resume" }, null, null, null, null),
@@ -153,6 +157,7 @@ namespace Worldline.V1 {
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.CancelIntent), global::Worldline.V1.CancelIntent.Parser, new[]{ "ReqId" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Emit), global::Worldline.V1.Emit.Parser, new[]{ "Kind", "PayloadJson", "Priority", "ReqId" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Ping), global::Worldline.V1.Ping.Parser, new[]{ "ClientTime" }, null, null, null, null),
+            new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Close), global::Worldline.V1.Close.Parser, new[]{ "Code", "Reason" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.TimeTick), global::Worldline.V1.TimeTick.Parser, new[]{ "SimTime", "DeltaTime", "FrameNumber" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.CollisionEvent), global::Worldline.V1.CollisionEvent.Parser, new[]{ "EntityA", "EntityB", "ImpactForce", "Position", "Normal" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.PositionReport), global::Worldline.V1.PositionReport.Parser, new[]{ "FrameNumber", "Entities" }, null, null, null, null),
@@ -288,6 +293,7 @@ namespace Worldline.V1 {
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public ClientFrame(ClientFrame other) : this() {
+      channel_ = other.channel_;
       switch (other.FrameCase) {
         case FrameOneofCase.Hello:
           Hello = other.Hello.Clone();
@@ -315,6 +321,9 @@ namespace Worldline.V1 {
           break;
         case FrameOneofCase.PositionReport:
           PositionReport = other.PositionReport.Clone();
+          break;
+        case FrameOneofCase.Close:
+          Close = other.Close.Clone();
           break;
       }
 
@@ -438,6 +447,37 @@ namespace Worldline.V1 {
       }
     }
 
+    /// <summary>Field number for the "close" field.</summary>
+    public const int CloseFieldNumber = 10;
+    /// <summary>
+    /// Ends this frame's channel (a session multiplexed on a shared socket); see `channel`.
+    /// </summary>
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public global::Worldline.V1.Close Close {
+      get { return frameCase_ == FrameOneofCase.Close ? (global::Worldline.V1.Close) frame_ : null; }
+      set {
+        frame_ = value;
+        frameCase_ = value == null ? FrameOneofCase.None : FrameOneofCase.Close;
+      }
+    }
+
+    /// <summary>Field number for the "channel" field.</summary>
+    public const int ChannelFieldNumber = 15;
+    private uint channel_;
+    /// <summary>
+    /// The session this frame belongs to when one socket carries several (docs/protocol.md "Channels"): 0, or absent,
+    /// is the socket's own session; 1 and up are sessions the client opened on it with a Hello on that channel.
+    /// </summary>
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public uint Channel {
+      get { return channel_; }
+      set {
+        channel_ = value;
+      }
+    }
+
     private object frame_;
     /// <summary>Enum of possible cases for the "frame" oneof.</summary>
     public enum FrameOneofCase {
@@ -451,6 +491,7 @@ namespace Worldline.V1 {
       TimeTick = 7,
       CollisionEvent = 8,
       PositionReport = 9,
+      Close = 10,
     }
     private FrameOneofCase frameCase_ = FrameOneofCase.None;
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
@@ -490,6 +531,8 @@ namespace Worldline.V1 {
       if (!object.Equals(TimeTick, other.TimeTick)) return false;
       if (!object.Equals(CollisionEvent, other.CollisionEvent)) return false;
       if (!object.Equals(PositionReport, other.PositionReport)) return false;
+      if (!object.Equals(Close, other.Close)) return false;
+      if (Channel != other.Channel) return false;
       if (FrameCase != other.FrameCase) return false;
       return Equals(_unknownFields, other._unknownFields);
     }
@@ -507,6 +550,8 @@ namespace Worldline.V1 {
       if (frameCase_ == FrameOneofCase.TimeTick) hash ^= TimeTick.GetHashCode();
       if (frameCase_ == FrameOneofCase.CollisionEvent) hash ^= CollisionEvent.GetHashCode();
       if (frameCase_ == FrameOneofCase.PositionReport) hash ^= PositionReport.GetHashCode();
+      if (frameCase_ == FrameOneofCase.Close) hash ^= Close.GetHashCode();
+      if (Channel != 0) hash ^= Channel.GetHashCode();
       hash ^= (int) frameCase_;
       if (_unknownFields != null) {
         hash ^= _unknownFields.GetHashCode();
@@ -562,6 +607,14 @@ namespace Worldline.V1 {
         output.WriteRawTag(74);
         output.WriteMessage(PositionReport);
       }
+      if (frameCase_ == FrameOneofCase.Close) {
+        output.WriteRawTag(82);
+        output.WriteMessage(Close);
+      }
+      if (Channel != 0) {
+        output.WriteRawTag(120);
+        output.WriteUInt32(Channel);
+      }
       if (_unknownFields != null) {
         _unknownFields.WriteTo(output);
       }
@@ -608,6 +661,14 @@ namespace Worldline.V1 {
         output.WriteRawTag(74);
         output.WriteMessage(PositionReport);
       }
+      if (frameCase_ == FrameOneofCase.Close) {
+        output.WriteRawTag(82);
+        output.WriteMessage(Close);
+      }
+      if (Channel != 0) {
+        output.WriteRawTag(120);
+        output.WriteUInt32(Channel);
+      }
       if (_unknownFields != null) {
         _unknownFields.WriteTo(ref output);
       }
@@ -645,6 +706,12 @@ namespace Worldline.V1 {
       if (frameCase_ == FrameOneofCase.PositionReport) {
         size += 1 + pb::CodedOutputStream.ComputeMessageSize(PositionReport);
       }
+      if (frameCase_ == FrameOneofCase.Close) {
+        size += 1 + pb::CodedOutputStream.ComputeMessageSize(Close);
+      }
+      if (Channel != 0) {
+        size += 1 + pb::CodedOutputStream.ComputeUInt32Size(Channel);
+      }
       if (_unknownFields != null) {
         size += _unknownFields.CalculateSize();
       }
@@ -656,6 +723,9 @@ namespace Worldline.V1 {
     public void MergeFrom(ClientFrame other) {
       if (other == null) {
         return;
+      }
+      if (other.Channel != 0) {
+        Channel = other.Channel;
       }
       switch (other.FrameCase) {
         case FrameOneofCase.Hello:
@@ -711,6 +781,12 @@ namespace Worldline.V1 {
             PositionReport = new global::Worldline.V1.PositionReport();
           }
           PositionReport.MergeFrom(other.PositionReport);
+          break;
+        case FrameOneofCase.Close:
+          if (Close == null) {
+            Close = new global::Worldline.V1.Close();
+          }
+          Close.MergeFrom(other.Close);
           break;
       }
 
@@ -810,6 +886,19 @@ namespace Worldline.V1 {
             PositionReport = subBuilder;
             break;
           }
+          case 82: {
+            global::Worldline.V1.Close subBuilder = new global::Worldline.V1.Close();
+            if (frameCase_ == FrameOneofCase.Close) {
+              subBuilder.MergeFrom(Close);
+            }
+            input.ReadMessage(subBuilder);
+            Close = subBuilder;
+            break;
+          }
+          case 120: {
+            Channel = input.ReadUInt32();
+            break;
+          }
         }
       }
     #endif
@@ -906,6 +995,19 @@ namespace Worldline.V1 {
             PositionReport = subBuilder;
             break;
           }
+          case 82: {
+            global::Worldline.V1.Close subBuilder = new global::Worldline.V1.Close();
+            if (frameCase_ == FrameOneofCase.Close) {
+              subBuilder.MergeFrom(Close);
+            }
+            input.ReadMessage(subBuilder);
+            Close = subBuilder;
+            break;
+          }
+          case 120: {
+            Channel = input.ReadUInt32();
+            break;
+          }
         }
       }
     }
@@ -947,6 +1049,7 @@ namespace Worldline.V1 {
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public ServerFrame(ServerFrame other) : this() {
+      channel_ = other.channel_;
       switch (other.FrameCase) {
         case FrameOneofCase.Welcome:
           Welcome = other.Welcome.Clone();
@@ -971,6 +1074,9 @@ namespace Worldline.V1 {
           break;
         case FrameOneofCase.MoveCommand:
           MoveCommand = other.MoveCommand.Clone();
+          break;
+        case FrameOneofCase.Close:
+          Close = other.Close.Clone();
           break;
       }
 
@@ -1082,6 +1188,37 @@ namespace Worldline.V1 {
       }
     }
 
+    /// <summary>Field number for the "close" field.</summary>
+    public const int CloseFieldNumber = 9;
+    /// <summary>
+    /// The server ended this frame's channel (or acknowledges the client's Close).
+    /// </summary>
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public global::Worldline.V1.Close Close {
+      get { return frameCase_ == FrameOneofCase.Close ? (global::Worldline.V1.Close) frame_ : null; }
+      set {
+        frame_ = value;
+        frameCase_ = value == null ? FrameOneofCase.None : FrameOneofCase.Close;
+      }
+    }
+
+    /// <summary>Field number for the "channel" field.</summary>
+    public const int ChannelFieldNumber = 15;
+    private uint channel_;
+    /// <summary>
+    /// The session this frame belongs to (see ClientFrame.channel). The server writes it as the frame's first field,
+    /// so a client that multiplexes can route a frame without decoding the rest.
+    /// </summary>
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public uint Channel {
+      get { return channel_; }
+      set {
+        channel_ = value;
+      }
+    }
+
     private object frame_;
     /// <summary>Enum of possible cases for the "frame" oneof.</summary>
     public enum FrameOneofCase {
@@ -1094,6 +1231,7 @@ namespace Worldline.V1 {
       Pong = 6,
       Error = 7,
       MoveCommand = 8,
+      Close = 9,
     }
     private FrameOneofCase frameCase_ = FrameOneofCase.None;
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
@@ -1132,6 +1270,8 @@ namespace Worldline.V1 {
       if (!object.Equals(Pong, other.Pong)) return false;
       if (!object.Equals(Error, other.Error)) return false;
       if (!object.Equals(MoveCommand, other.MoveCommand)) return false;
+      if (!object.Equals(Close, other.Close)) return false;
+      if (Channel != other.Channel) return false;
       if (FrameCase != other.FrameCase) return false;
       return Equals(_unknownFields, other._unknownFields);
     }
@@ -1148,6 +1288,8 @@ namespace Worldline.V1 {
       if (frameCase_ == FrameOneofCase.Pong) hash ^= Pong.GetHashCode();
       if (frameCase_ == FrameOneofCase.Error) hash ^= Error.GetHashCode();
       if (frameCase_ == FrameOneofCase.MoveCommand) hash ^= MoveCommand.GetHashCode();
+      if (frameCase_ == FrameOneofCase.Close) hash ^= Close.GetHashCode();
+      if (Channel != 0) hash ^= Channel.GetHashCode();
       hash ^= (int) frameCase_;
       if (_unknownFields != null) {
         hash ^= _unknownFields.GetHashCode();
@@ -1199,6 +1341,14 @@ namespace Worldline.V1 {
         output.WriteRawTag(66);
         output.WriteMessage(MoveCommand);
       }
+      if (frameCase_ == FrameOneofCase.Close) {
+        output.WriteRawTag(74);
+        output.WriteMessage(Close);
+      }
+      if (Channel != 0) {
+        output.WriteRawTag(120);
+        output.WriteUInt32(Channel);
+      }
       if (_unknownFields != null) {
         _unknownFields.WriteTo(output);
       }
@@ -1241,6 +1391,14 @@ namespace Worldline.V1 {
         output.WriteRawTag(66);
         output.WriteMessage(MoveCommand);
       }
+      if (frameCase_ == FrameOneofCase.Close) {
+        output.WriteRawTag(74);
+        output.WriteMessage(Close);
+      }
+      if (Channel != 0) {
+        output.WriteRawTag(120);
+        output.WriteUInt32(Channel);
+      }
       if (_unknownFields != null) {
         _unknownFields.WriteTo(ref output);
       }
@@ -1275,6 +1433,12 @@ namespace Worldline.V1 {
       if (frameCase_ == FrameOneofCase.MoveCommand) {
         size += 1 + pb::CodedOutputStream.ComputeMessageSize(MoveCommand);
       }
+      if (frameCase_ == FrameOneofCase.Close) {
+        size += 1 + pb::CodedOutputStream.ComputeMessageSize(Close);
+      }
+      if (Channel != 0) {
+        size += 1 + pb::CodedOutputStream.ComputeUInt32Size(Channel);
+      }
       if (_unknownFields != null) {
         size += _unknownFields.CalculateSize();
       }
@@ -1286,6 +1450,9 @@ namespace Worldline.V1 {
     public void MergeFrom(ServerFrame other) {
       if (other == null) {
         return;
+      }
+      if (other.Channel != 0) {
+        Channel = other.Channel;
       }
       switch (other.FrameCase) {
         case FrameOneofCase.Welcome:
@@ -1335,6 +1502,12 @@ namespace Worldline.V1 {
             MoveCommand = new global::Worldline.V1.MoveCommand();
           }
           MoveCommand.MergeFrom(other.MoveCommand);
+          break;
+        case FrameOneofCase.Close:
+          if (Close == null) {
+            Close = new global::Worldline.V1.Close();
+          }
+          Close.MergeFrom(other.Close);
           break;
       }
 
@@ -1425,6 +1598,19 @@ namespace Worldline.V1 {
             MoveCommand = subBuilder;
             break;
           }
+          case 74: {
+            global::Worldline.V1.Close subBuilder = new global::Worldline.V1.Close();
+            if (frameCase_ == FrameOneofCase.Close) {
+              subBuilder.MergeFrom(Close);
+            }
+            input.ReadMessage(subBuilder);
+            Close = subBuilder;
+            break;
+          }
+          case 120: {
+            Channel = input.ReadUInt32();
+            break;
+          }
         }
       }
     #endif
@@ -1510,6 +1696,19 @@ namespace Worldline.V1 {
             }
             input.ReadMessage(subBuilder);
             MoveCommand = subBuilder;
+            break;
+          }
+          case 74: {
+            global::Worldline.V1.Close subBuilder = new global::Worldline.V1.Close();
+            if (frameCase_ == FrameOneofCase.Close) {
+              subBuilder.MergeFrom(Close);
+            }
+            input.ReadMessage(subBuilder);
+            Close = subBuilder;
+            break;
+          }
+          case 120: {
+            Channel = input.ReadUInt32();
             break;
           }
         }
@@ -4154,6 +4353,239 @@ namespace Worldline.V1 {
   }
 
   /// <summary>
+  /// Ends one channel of a shared socket (either direction), like a WebSocket close frame ends a socket. The other
+  /// channels and the socket stay open. On channel 0 a client's Close closes the socket itself.
+  /// </summary>
+  public sealed partial class Close : pb::IMessage<Close>
+  #if !GOOGLE_PROTOBUF_REFSTRUCT_COMPATIBILITY_MODE
+      , pb::IBufferMessage
+  #endif
+  {
+    private static readonly pb::MessageParser<Close> _parser = new pb::MessageParser<Close>(() => new Close());
+    private pb::UnknownFieldSet _unknownFields;
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public static pb::MessageParser<Close> Parser { get { return _parser; } }
+
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public static pbr::MessageDescriptor Descriptor {
+      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[12]; }
+    }
+
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    pbr::MessageDescriptor pb::IMessage.Descriptor {
+      get { return Descriptor; }
+    }
+
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public Close() {
+      OnConstruction();
+    }
+
+    partial void OnConstruction();
+
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public Close(Close other) : this() {
+      code_ = other.code_;
+      reason_ = other.reason_;
+      _unknownFields = pb::UnknownFieldSet.Clone(other._unknownFields);
+    }
+
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public Close Clone() {
+      return new Close(this);
+    }
+
+    /// <summary>Field number for the "code" field.</summary>
+    public const int CodeFieldNumber = 1;
+    private uint code_;
+    /// <summary>
+    /// A WebSocket close code (1000-4999): the same codes the server would close a socket with.
+    /// </summary>
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public uint Code {
+      get { return code_; }
+      set {
+        code_ = value;
+      }
+    }
+
+    /// <summary>Field number for the "reason" field.</summary>
+    public const int ReasonFieldNumber = 2;
+    private string reason_ = "";
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public string Reason {
+      get { return reason_; }
+      set {
+        reason_ = pb::ProtoPreconditions.CheckNotNull(value, "value");
+      }
+    }
+
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public override bool Equals(object other) {
+      return Equals(other as Close);
+    }
+
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public bool Equals(Close other) {
+      if (ReferenceEquals(other, null)) {
+        return false;
+      }
+      if (ReferenceEquals(other, this)) {
+        return true;
+      }
+      if (Code != other.Code) return false;
+      if (Reason != other.Reason) return false;
+      return Equals(_unknownFields, other._unknownFields);
+    }
+
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public override int GetHashCode() {
+      int hash = 1;
+      if (Code != 0) hash ^= Code.GetHashCode();
+      if (Reason.Length != 0) hash ^= Reason.GetHashCode();
+      if (_unknownFields != null) {
+        hash ^= _unknownFields.GetHashCode();
+      }
+      return hash;
+    }
+
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public override string ToString() {
+      return pb::JsonFormatter.ToDiagnosticString(this);
+    }
+
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public void WriteTo(pb::CodedOutputStream output) {
+    #if !GOOGLE_PROTOBUF_REFSTRUCT_COMPATIBILITY_MODE
+      output.WriteRawMessage(this);
+    #else
+      if (Code != 0) {
+        output.WriteRawTag(8);
+        output.WriteUInt32(Code);
+      }
+      if (Reason.Length != 0) {
+        output.WriteRawTag(18);
+        output.WriteString(Reason);
+      }
+      if (_unknownFields != null) {
+        _unknownFields.WriteTo(output);
+      }
+    #endif
+    }
+
+    #if !GOOGLE_PROTOBUF_REFSTRUCT_COMPATIBILITY_MODE
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    void pb::IBufferMessage.InternalWriteTo(ref pb::WriteContext output) {
+      if (Code != 0) {
+        output.WriteRawTag(8);
+        output.WriteUInt32(Code);
+      }
+      if (Reason.Length != 0) {
+        output.WriteRawTag(18);
+        output.WriteString(Reason);
+      }
+      if (_unknownFields != null) {
+        _unknownFields.WriteTo(ref output);
+      }
+    }
+    #endif
+
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public int CalculateSize() {
+      int size = 0;
+      if (Code != 0) {
+        size += 1 + pb::CodedOutputStream.ComputeUInt32Size(Code);
+      }
+      if (Reason.Length != 0) {
+        size += 1 + pb::CodedOutputStream.ComputeStringSize(Reason);
+      }
+      if (_unknownFields != null) {
+        size += _unknownFields.CalculateSize();
+      }
+      return size;
+    }
+
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public void MergeFrom(Close other) {
+      if (other == null) {
+        return;
+      }
+      if (other.Code != 0) {
+        Code = other.Code;
+      }
+      if (other.Reason.Length != 0) {
+        Reason = other.Reason;
+      }
+      _unknownFields = pb::UnknownFieldSet.MergeFrom(_unknownFields, other._unknownFields);
+    }
+
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public void MergeFrom(pb::CodedInputStream input) {
+    #if !GOOGLE_PROTOBUF_REFSTRUCT_COMPATIBILITY_MODE
+      input.ReadRawMessage(this);
+    #else
+      uint tag;
+      while ((tag = input.ReadTag()) != 0) {
+        switch(tag) {
+          default:
+            _unknownFields = pb::UnknownFieldSet.MergeFieldFrom(_unknownFields, input);
+            break;
+          case 8: {
+            Code = input.ReadUInt32();
+            break;
+          }
+          case 18: {
+            Reason = input.ReadString();
+            break;
+          }
+        }
+      }
+    #endif
+    }
+
+    #if !GOOGLE_PROTOBUF_REFSTRUCT_COMPATIBILITY_MODE
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    void pb::IBufferMessage.InternalMergeFrom(ref pb::ParseContext input) {
+      uint tag;
+      while ((tag = input.ReadTag()) != 0) {
+        switch(tag) {
+          default:
+            _unknownFields = pb::UnknownFieldSet.MergeFieldFrom(_unknownFields, ref input);
+            break;
+          case 8: {
+            Code = input.ReadUInt32();
+            break;
+          }
+          case 18: {
+            Reason = input.ReadString();
+            break;
+          }
+        }
+      }
+    }
+    #endif
+
+  }
+
+  /// <summary>
   /// Engine time: drives the world's sim_time when its timebase is engine ticks.
   /// </summary>
   public sealed partial class TimeTick : pb::IMessage<TimeTick>
@@ -4170,7 +4602,7 @@ namespace Worldline.V1 {
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public static pbr::MessageDescriptor Descriptor {
-      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[12]; }
+      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[13]; }
     }
 
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
@@ -4436,7 +4868,7 @@ namespace Worldline.V1 {
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public static pbr::MessageDescriptor Descriptor {
-      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[13]; }
+      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[14]; }
     }
 
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
@@ -4794,7 +5226,7 @@ namespace Worldline.V1 {
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public static pbr::MessageDescriptor Descriptor {
-      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[14]; }
+      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[15]; }
     }
 
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
@@ -5009,7 +5441,7 @@ namespace Worldline.V1 {
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public static pbr::MessageDescriptor Descriptor {
-      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[15]; }
+      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[16]; }
     }
 
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
@@ -5293,7 +5725,7 @@ namespace Worldline.V1 {
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public static pbr::MessageDescriptor Descriptor {
-      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[16]; }
+      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[17]; }
     }
 
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
@@ -5729,7 +6161,7 @@ namespace Worldline.V1 {
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public static pbr::MessageDescriptor Descriptor {
-      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[17]; }
+      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[18]; }
     }
 
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
@@ -6167,7 +6599,7 @@ namespace Worldline.V1 {
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public static pbr::MessageDescriptor Descriptor {
-      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[18]; }
+      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[19]; }
     }
 
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
@@ -6434,7 +6866,7 @@ namespace Worldline.V1 {
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public static pbr::MessageDescriptor Descriptor {
-      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[19]; }
+      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[20]; }
     }
 
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
@@ -6763,7 +7195,7 @@ namespace Worldline.V1 {
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public static pbr::MessageDescriptor Descriptor {
-      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[20]; }
+      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[21]; }
     }
 
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
@@ -7061,7 +7493,7 @@ namespace Worldline.V1 {
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public static pbr::MessageDescriptor Descriptor {
-      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[21]; }
+      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[22]; }
     }
 
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
@@ -7324,7 +7756,7 @@ namespace Worldline.V1 {
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public static pbr::MessageDescriptor Descriptor {
-      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[22]; }
+      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[23]; }
     }
 
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
@@ -7667,7 +8099,7 @@ namespace Worldline.V1 {
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public static pbr::MessageDescriptor Descriptor {
-      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[23]; }
+      get { return global::Worldline.V1.WorldlineReflection.Descriptor.MessageTypes[24]; }
     }
 
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]

@@ -1,0 +1,261 @@
+/**
+ * Channels: several sessions on one WebSocket (docs/protocol.md "Channels"). A frame of channel N > 0 carries the
+ * envelope field `channel` as its first member: the first key of the JSON object or msgpack map, or field 15 of the
+ * protobuf envelope (which a reader finds anywhere, as protobuf allows; the server writes it first). A router reads
+ * it without decoding the rest of the frame, which for a binary delta it could not do anyway: its paths are interned
+ * per session. A frame without it belongs to channel 0, the socket's own session.
+ *
+ * No Node-only API: the SDK multiplexes with these in browsers too.
+ */
+import { WorldlineError } from '../errors.js';
+import { Subprotocol, type Frame } from './codec.js';
+
+/** The highest channel number (the proto field is a uint32). */
+export const MAX_CHANNEL = 0xffffffff;
+
+/** Where splitChannel puts its answer (one object reused per router: the hot path allocates nothing for channel 0). */
+export interface ChannelSplit {
+  /** The frame's channel: 0 when it names none. */
+  channel: number;
+  /** The frame to decode, without the channel member (protobuf's is left in when it is not the first field: decoders skip it). */
+  frame: Frame;
+}
+
+const JSON_PREFIX = '{"channel":';
+/** A JSON frame that starts with `{`, optional whitespace, `"channel"`, `:`: its number and the end of the member. */
+const JSON_MEMBER = /^\{\s*"channel"\s*:\s*(\d{1,10})\s*(,|\})/;
+/** msgpack: fixstr of length 7, then "channel". */
+const MSGPACK_KEY = [0xa7, 0x63, 0x68, 0x61, 0x6e, 0x6e, 0x65, 0x6c];
+/** protobuf: field 15, varint. */
+const PROTO_TAG = 0x78;
+
+function badChannel(what: string): never {
+  throw new WorldlineError('MALFORMED_FRAME', `The frame's channel ${what}; it must be an integer in [0, ${MAX_CHANNEL}], written first in the frame (docs/protocol.md "Channels").`, { field: 'channel' });
+}
+
+function checked(n: number): number {
+  if (!Number.isInteger(n) || n < 0 || n > MAX_CHANNEL) badChannel(`is ${n}`);
+  return n;
+}
+
+/** Fills `out` with the frame's channel and the frame to decode. Throws MALFORMED_FRAME for a channel out of range. */
+export function splitChannel(sub: Subprotocol, frame: Frame, out: ChannelSplit): ChannelSplit {
+  out.channel = 0;
+  out.frame = frame;
+  if (sub === Subprotocol.JSON) {
+    if (typeof frame !== 'string') return out;
+    // Fast path: no channel (a leading `{"` then anything but `channel"`), the frames of every plain socket.
+    if (!frame.startsWith(JSON_PREFIX)) {
+      const c = frame.charCodeAt(1);
+      if (c === 0x22 /* " */ || !(c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d)) return out;
+    }
+    const m = JSON_MEMBER.exec(frame.length > 64 ? frame.slice(0, 64) : frame);
+    if (m === null) return out;
+    out.channel = checked(Number(m[1]));
+    out.frame = m[2] === '}' ? '{}' : `{${frame.slice(m[0].length)}`;
+    return out;
+  }
+  if (typeof frame === 'string') return out;
+  if (sub === Subprotocol.MSGPACK) return splitMsgpack(frame, out);
+  if (frame[0] === PROTO_TAG) {
+    // Written first (as the server and the SDK write it): read it and pass on the rest, a view (no copy).
+    let v = 0;
+    let s = 1;
+    let p = 1;
+    let byte: number;
+    do {
+      if (p >= frame.length) return badChannel('is cut short');
+      byte = frame[p++] as number;
+      v += (byte & 0x7f) * s;
+      s *= 128;
+    } while (byte & 0x80 && s < 2 ** 70);
+    out.channel = checked(v);
+    out.frame = frame.subarray(p);
+    return out;
+  }
+  out.channel = protoChannel(frame);
+  return out;
+}
+
+function splitMsgpack(b: Uint8Array, out: ChannelSplit): ChannelSplit {
+  const h = b[0] as number;
+  let count: number;
+  let head: number;
+  if (h >= 0x80 && h <= 0x8f) {
+    count = h & 0x0f;
+    head = 1;
+  } else if (h === 0xde && b.length >= 3) {
+    count = ((b[1] as number) << 8) | (b[2] as number);
+    head = 3;
+  } else if (h === 0xdf && b.length >= 5) {
+    count = ((b[1] as number) * 2 ** 24) + (((b[2] as number) << 16) | ((b[3] as number) << 8) | (b[4] as number));
+    head = 5;
+  } else return out;
+  if (count === 0 || b.length < head + MSGPACK_KEY.length + 1) return out;
+  for (let i = 0; i < MSGPACK_KEY.length; i++) if (b[head + i] !== MSGPACK_KEY[i]) return out;
+  let p = head + MSGPACK_KEY.length;
+  const t = b[p++] as number;
+  let n: number;
+  if (t <= 0x7f) n = t;
+  else if (t === 0xcc && b.length >= p + 1) n = b[p++] as number;
+  else if (t === 0xcd && b.length >= p + 2) {
+    n = ((b[p] as number) << 8) | (b[p + 1] as number);
+    p += 2;
+  } else if (t === 0xce && b.length >= p + 4) {
+    n = (b[p] as number) * 2 ** 24 + (((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number));
+    p += 4;
+  } else return badChannel('is not an unsigned integer');
+  out.channel = checked(n);
+  // The same header form with one entry fewer, then the rest of the map.
+  const rest = b.length - p;
+  const f = new Uint8Array(head + rest);
+  if (head === 1) f[0] = 0x80 | (count - 1);
+  else if (head === 3) {
+    f[0] = 0xde;
+    f[1] = ((count - 1) >>> 8) & 0xff;
+    f[2] = (count - 1) & 0xff;
+  } else {
+    const c = count - 1;
+    f[0] = 0xdf;
+    f[1] = (c >>> 24) & 0xff;
+    f[2] = (c >>> 16) & 0xff;
+    f[3] = (c >>> 8) & 0xff;
+    f[4] = c & 0xff;
+  }
+  f.set(b.subarray(p), head);
+  out.frame = f;
+  return out;
+}
+
+/**
+ * Field 15 of a protobuf envelope, wherever it is among the top-level fields; 0 when absent. A frame that cannot be
+ * walked is left to the decoder, which says what is wrong with it.
+ */
+function protoChannel(b: Uint8Array): number {
+  let p = 0;
+  const n = b.length;
+  while (p < n) {
+    // The tag (field numbers here fit in a few bytes).
+    let tag = 0;
+    let shift = 1;
+    let byte: number;
+    do {
+      if (p >= n) return 0;
+      byte = b[p++] as number;
+      tag += (byte & 0x7f) * shift;
+      shift *= 128;
+    } while (byte & 0x80 && shift < 2 ** 35);
+    const wire = tag % 8;
+    if (wire === 0) {
+      let v = 0;
+      let s = 1;
+      do {
+        if (p >= n) return 0;
+        byte = b[p++] as number;
+        v += (byte & 0x7f) * s;
+        s *= 128;
+      } while (byte & 0x80 && s < 2 ** 70);
+      if (tag === PROTO_TAG) return checked(v);
+    } else if (wire === 2) {
+      let len = 0;
+      let s = 1;
+      do {
+        if (p >= n) return 0;
+        byte = b[p++] as number;
+        len += (byte & 0x7f) * s;
+        s *= 128;
+      } while (byte & 0x80 && s < 2 ** 35);
+      p += len;
+    } else if (wire === 1) p += 8;
+    else if (wire === 5) p += 4;
+    else return 0;
+  }
+  return 0;
+}
+
+/** The frame with `channel` (> 0) written first: a new frame (the input may be a view into a reused buffer). */
+export function withChannel(sub: Subprotocol, frame: Frame, channel: number): Frame {
+  if (typeof frame === 'string') return `${JSON_PREFIX}${channel},${frame.slice(1)}`;
+  if (sub === Subprotocol.MSGPACK) return msgpackWithChannel(frame, channel);
+  let size = 1;
+  for (let v = channel; v >= 0x80; v = Math.floor(v / 0x80)) size++;
+  const out = new Uint8Array(1 + size + frame.length);
+  out[0] = PROTO_TAG;
+  let p = 1;
+  let v = channel;
+  while (v >= 0x80) {
+    out[p++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  out[p++] = v;
+  out.set(frame, p);
+  return out;
+}
+
+function msgpackWithChannel(b: Uint8Array, channel: number): Uint8Array {
+  const h = b[0] as number;
+  let count: number;
+  let head: number;
+  if (h >= 0x80 && h <= 0x8f) {
+    count = h & 0x0f;
+    head = 1;
+  } else if (h === 0xde) {
+    count = ((b[1] as number) << 8) | (b[2] as number);
+    head = 3;
+  } else if (h === 0xdf) {
+    count = (b[1] as number) * 2 ** 24 + (((b[2] as number) << 16) | ((b[3] as number) << 8) | (b[4] as number));
+    head = 5;
+  } else throw new RangeError('withChannel: a msgpack frame must be a map');
+  const c = count + 1;
+  const newHead = c <= 15 ? 1 : c <= 0xffff ? 3 : 5;
+  const valueSize = channel <= 0x7f ? 1 : channel <= 0xff ? 2 : channel <= 0xffff ? 3 : 5;
+  const out = new Uint8Array(newHead + MSGPACK_KEY.length + valueSize + b.length - head);
+  let p = 0;
+  if (newHead === 1) out[p++] = 0x80 | c;
+  else if (newHead === 3) {
+    out[p++] = 0xde;
+    out[p++] = c >>> 8;
+    out[p++] = c & 0xff;
+  } else {
+    out[p++] = 0xdf;
+    out[p++] = (c >>> 24) & 0xff;
+    out[p++] = (c >>> 16) & 0xff;
+    out[p++] = (c >>> 8) & 0xff;
+    out[p++] = c & 0xff;
+  }
+  for (const k of MSGPACK_KEY) out[p++] = k;
+  if (valueSize === 1) out[p++] = channel;
+  else if (valueSize === 2) {
+    out[p++] = 0xcc;
+    out[p++] = channel;
+  } else if (valueSize === 3) {
+    out[p++] = 0xcd;
+    out[p++] = channel >>> 8;
+    out[p++] = channel & 0xff;
+  } else {
+    out[p++] = 0xce;
+    out[p++] = (channel >>> 24) & 0xff;
+    out[p++] = (channel >>> 16) & 0xff;
+    out[p++] = (channel >>> 8) & 0xff;
+    out[p++] = channel & 0xff;
+  }
+  out.set(b.subarray(head), p);
+  return out;
+}
+
+/** msgpack: "type" then "close", as the server writes a Close (its first member after the channel). */
+const MSGPACK_CLOSE = [0xa4, 0x74, 0x79, 0x70, 0x65, 0xa5, 0x63, 0x6c, 0x6f, 0x73, 0x65];
+
+/**
+ * Whether a server frame, after splitChannel, is a Close as the server writes it (its first member is the type):
+ * a router ends the channel on it without decoding the frames it only passes on.
+ */
+export function isCloseFrame(sub: Subprotocol, frame: Frame): boolean {
+  if (typeof frame === 'string') return frame.startsWith('{"type":"close"');
+  if (sub === Subprotocol.PROTO) return frame[0] === 0x4a; // field 9 (close), length-delimited
+  const h = frame[0] as number;
+  const head = h >= 0x80 && h <= 0x8f ? 1 : h === 0xde ? 3 : h === 0xdf ? 5 : 0;
+  if (head === 0 || frame.length < head + MSGPACK_CLOSE.length) return false;
+  for (let i = 0; i < MSGPACK_CLOSE.length; i++) if (frame[head + i] !== MSGPACK_CLOSE[i]) return false;
+  return true;
+}
