@@ -132,13 +132,13 @@ interface OpenGeneration {
 type State = 'connecting' | 'ready' | 'waiting' | 'closed';
 
 // The client side of a codec decodes with each connection's WireSession; the path table only serves encoding.
-const CODECS: Record<Subprotocol, () => WireCodec> = {
+export const CODECS: Record<Subprotocol, () => WireCodec> = {
   [Subprotocol.JSON]: createJsonCodec,
   [Subprotocol.MSGPACK]: () => createMsgpackCodec(new PathTable()),
   [Subprotocol.PROTO]: () => createProtoCodec(new PathTable()),
 };
 
-function subprotocolOf(c: CodecName | Subprotocol | undefined): Subprotocol {
+export function subprotocolOf(c: CodecName | Subprotocol | undefined): Subprotocol {
   if (c === undefined || c === 'msgpack') return Subprotocol.MSGPACK;
   if (c === 'json') return Subprotocol.JSON;
   if (c === 'proto') return Subprotocol.PROTO;
@@ -888,12 +888,19 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   private onCancelled(c: Cancelled): void {
     const at = this.now();
     const g = this.generations.get(c.req_id);
-    if (g) {
-      this.generations.delete(c.req_id);
+    if (!g) {
+      this.emit('cancelled', c);
+      return;
+    }
+    this.generations.delete(c.req_id);
+    // Aborted once the frames read with this one are decoded (a microtask runs after the socket's read handler):
+    // when a read carries many agents' Cancelled frames (a Link), each is heard at once instead of after the
+    // teardown of every model stream aborted before it. A socket of its own aborts at once, as before.
+    queueMicrotask(() => {
       g.controller.abort(cancelReason(c, g.contextSeq));
       this.cancelLatency.add(this.now() - at);
-    }
-    this.emit('cancelled', c);
+      this.emit('cancelled', c);
+    });
   }
 
   private onError(e: ErrorBody): void {

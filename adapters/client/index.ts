@@ -4,6 +4,7 @@
  * in Node (pass the `ws` WebSocket) and in browsers; in Node it hashes with node:crypto, looked up at run time.
  */
 export { Agent, connect, newReqId, refusalError, refusalIsFinal } from './agent.js';
+export { Link, openLink, type LinkOptions } from './link.js';
 export { Worlds, type NewWorldSpec, type WorldInfo, type WorldSession, type WorldsOptions } from './worlds.js';
 export type { AgentEvents, AgentStats, CodecName, ConnectOptions, IntentInput } from './agent.js';
 export type { ActOptions, ActResult, AttemptRecord, Generate, GenerateContext, GeneratedIntent } from './act.js';
