@@ -42,7 +42,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { connect, type Agent } from '../adapters/client/index.js';
 import { readCpu, clockTicks, spawnServer, track } from './arena/server-proc.js';
-import { clockOffset, mintAgentToken, stamp, type BurstReport, type Close, type FromProvider, type FromWorker, type Mode, type Sample, type ToProvider, type ToWorker, type WorkerConfig } from './cancel/ipc.js';
+import { clockOffset, mintAgentToken, stamp, type BurstReport, type Close, type FromProvider, type FromWorker, type Mode, type Sample, type ToProvider, type ToWorker, type WorkerConfig, withModels } from './cancel/ipc.js';
 import { latencyHistogram, median, table, tmpDir, writeResult, type BenchOptions } from './lib.js';
 
 const GOAL_CANCELLED_P99_MS = 5;
@@ -166,7 +166,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
     if (!Number.isFinite(serverEpochOffset)) throw new Error(`the server did not print its clock offset (bench/cancel/server-clock.ts):\n${server.output()}`);
     // Date.now() − stamp(), system-wide: as each process got ready, and as the measured rounds start and end.
     const offsets: Record<string, number> = { bench: clockOffset() };
-    if (sc.mode === 'sdk' && sc.provider === 'own') {
+    if (withModels(sc.mode) && sc.provider === 'own') {
       provider = forkChild('provider.ts', [String(sc.tokenDelayMs)]);
       children.push(provider);
       provider.on('message', (m: FromProvider) => providerInbox.push(m));
@@ -182,7 +182,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
       w.on('message', (m: FromWorker) => (m.type === 'fatal' ? inbox.fail(`worker ${m.index}: ${m.message}`) : inbox.push(m)));
       w.on('exit', (code) => inbox.fail(`worker ${index} exited with ${code}`));
       const agents: string[] = [];
-      for (let i = a; i < b; i++) agents.push(`${sc.mode === 'sdk' ? 'g' : 'raw'}${String(i).padStart(4, '0')}`);
+      for (let i = a; i < b; i++) agents.push(`${sc.mode === 'sdk' ? 'g' : sc.mode === 'link' ? 'l' : 'raw'}${String(i).padStart(4, '0')}`);
       const cfg: WorkerConfig = { index, mode: sc.mode, wsUrl: server.wsUrl, worldId: server.worldId, tenant: 'default', secret: server.secret, agents, providerUrl, tokenDelayMs: sc.tokenDelayMs, fetch: sc.fetch, connectConcurrency: 50 };
       w.send({ type: 'start', cfg } satisfies ToWorker);
       return w;
@@ -273,7 +273,7 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
         rec(roundHist, s.cancelledAt - commit);
         rec(h.spread, s.cancelledAt - first);
         rec(h.delta, s.deltaAt - commit);
-        if (sc.mode !== 'sdk') continue;
+        if (!withModels(sc.mode)) continue;
         const closed = closeAt.get(s.agent) ?? NaN;
         rec(h.aborted, s.abortedAt - commit);
         rec(h.streamEnded, s.streamEndedAt - commit);
@@ -286,15 +286,15 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
     const seconds = (stamp() - tStart) / 1000;
     const wallEnd = clockOffset();
     const secs = (ms: number): string => (ms / 1000).toFixed(1);
-    console.log(`  ${sc.mode}, ${sc.agents} agents in ${sc.workers} worker(s)${sc.mode === 'sdk' ? `, provider ${sc.provider === 'own' ? 'in its own process' : 'in each worker'}` : ''}: up and connected in ${secs(tReady - t0)} s, ${sc.warmup} + ${sc.rounds} rounds in ${secs(stamp() - tReady)} s`);
+    console.log(`  ${sc.mode}, ${sc.agents} agents in ${sc.workers} worker(s)${withModels(sc.mode) ? `, provider ${sc.provider === 'own' ? 'in its own process' : 'in each worker'}` : ''}: up and connected in ${secs(tReady - t0)} s, ${sc.warmup} + ${sc.rounds} rounds in ${secs(stamp() - tReady)} s`);
     const cpuPct = (a: number | undefined, b: number): number => (a === undefined ? NaN : Math.round(((b - a) / 10 / seconds) * 10) / 10);
     if (notCancelled) console.log(`  ${notCancelled} generations did not end cancelled (first: ${firstBad})`);
     console.log(`  commit (Cancelled.server_time) − the Say's wall_time ${Math.min(...vsWall).toFixed(2)} to ${Math.max(...vsWall).toFixed(2)} ms, − the Say sent ≥ ${Math.min(...afterSay).toFixed(2)} ms${splitRounds ? `; ${splitRounds} rounds with cancels from more than one quantum` : ''}; the wall clock moved ${(wallEnd - wallStart).toFixed(1)} ms against the monotonic one over the rounds`);
     return {
-      mode: sc.mode, agents: sc.agents, workers: sc.workers, provider: sc.mode === 'sdk' ? sc.provider : 'none', ...(sc.mode === 'sdk' ? { fetch: sc.fetch } : {}), rounds: sc.rounds, warmupRounds: sc.warmup,
+      mode: sc.mode, agents: sc.agents, workers: sc.workers, provider: withModels(sc.mode) ? sc.provider : 'none', ...(withModels(sc.mode) ? { fetch: sc.fetch } : {}), rounds: sc.rounds, warmupRounds: sc.warmup,
       samples: h.cancelled.totalCount, lostSamples: lost, notCancelled,
       cancelledP50Ms: ms(h.cancelled, 50), cancelledP99Ms: ms(h.cancelled, 99), cancelledMaxMs: ms(h.cancelled, 100),
-      ...(sc.mode === 'sdk'
+      ...(withModels(sc.mode)
         ? {
           httpClosedP50Ms: ms(h.httpClosed, 50), httpClosedP99Ms: ms(h.httpClosed, 99), httpClosedMaxMs: ms(h.httpClosed, 100), httpClosedSamples: h.httpClosed.totalCount,
           abortedP50Ms: ms(h.aborted, 50), abortedP99Ms: ms(h.aborted, 99),
@@ -353,7 +353,7 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
     return n;
   };
   if (values['provider'] !== undefined && values['provider'] !== 'own' && values['provider'] !== 'worker') throw new Error('--provider is own or worker');
-  if (values['only'] !== undefined && values['only'] !== 'sdk' && values['only'] !== 'raw') throw new Error('--only is sdk or raw');
+  if (values['only'] !== undefined && !['sdk', 'link', 'raw'].includes(values['only'] as string)) throw new Error('--only is sdk, link or raw');
   if (values['fetch'] !== undefined && values['fetch'] !== 'http' && values['fetch'] !== 'undici') throw new Error('--fetch is http or undici');
   const providerOpt = values['provider'] === 'worker' ? 'worker' : 'own';
   const fetchOpt = values['fetch'] === 'undici' ? 'undici' : 'http';
@@ -370,13 +370,14 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
   if (typeof values['cpu-prof'] === 'string') cpuProfDir = path.resolve(values['cpu-prof']);
   if (typeof values['dump'] === 'string') dumpFile = path.resolve(values['dump']);
   const only = values['only'];
-  const scenarios: Scenario[] = only === 'raw' ? [] : sizes.map((agents) => ({ mode: 'sdk', agents, rounds: roundsFor(agents), warmup: warmupFor(agents), workers: workersFor(agents), provider: providerOpt, tokenDelayMs, fetch: fetchOpt }));
-  const rawScenarios: Scenario[] = only === 'sdk' ? [] : sizes.map((agents) => ({ mode: 'raw', agents, rounds: roundsFor(agents), warmup: warmupFor(agents), workers: workersFor(agents), provider: providerOpt, tokenDelayMs, fetch: fetchOpt }));
+  const sdkModes: Mode[] = only === undefined ? ['sdk', 'link'] : only === 'raw' ? [] : [only as Mode];
+  const scenarios: Scenario[] = sdkModes.flatMap((mode) => sizes.map((agents) => ({ mode, agents, rounds: roundsFor(agents), warmup: warmupFor(agents), workers: workersFor(agents), provider: providerOpt, tokenDelayMs, fetch: fetchOpt })));
+  const rawScenarios: Scenario[] = only === 'sdk' || only === 'link' ? [] : sizes.map((agents) => ({ mode: 'raw', agents, rounds: roundsFor(agents), warmup: warmupFor(agents), workers: workersFor(agents), provider: providerOpt, tokenDelayMs, fetch: fetchOpt }));
   const results: Array<Record<string, unknown>> = [];
   for (const sc of scenarios) results.push(await measure(sc));
   console.log(`\nCommit of a stale-making Say to (a) Cancelled decoded by the SDK and (b) the provider seeing the HTTP stream closed; goals p99 ≤ ${GOAL_CANCELLED_P99_MS} ms and ≤ ${GOAL_HTTP_CLOSED_P99_MS} ms.`);
   console.log(table(results.map((r) => ({
-    agents: fmt(r, 'agents'), samples: fmt(r, 'samples'),
+    clients: r['mode'] === 'link' ? 'SDK, socket per worker' : 'SDK, socket each', agents: fmt(r, 'agents'), samples: fmt(r, 'samples'),
     '(a) p50 ms': fmt(r, 'cancelledP50Ms'), '(a) p99 ms': fmt(r, 'cancelledP99Ms'), '(a) max ms': fmt(r, 'cancelledMaxMs'),
     'aborted p99 ms': fmt(r, 'abortedP99Ms'),
     '(b) p50 ms': fmt(r, 'httpClosedP50Ms'), '(b) p99 ms': fmt(r, 'httpClosedP99Ms'), '(b) max ms': fmt(r, 'httpClosedMaxMs'),

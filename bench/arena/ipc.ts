@@ -30,6 +30,8 @@ export interface WorkerConfig {
   readonly tickMs: number;
   readonly connectConcurrency: number;
   readonly connectTimeoutMs: number;
+  /** All of this worker's clients on one WebSocket, each on its own channel (docs/protocol.md "Channels"). */
+  readonly channels?: boolean;
 }
 
 export type ToWorker =

@@ -20,7 +20,9 @@ export const ARENA_USAGE = `arena-v1 options:
   --durability D         log durability of a server the runner starts (default batch; none/always to compare)
   --gen-nice N           niceness of the load-generator processes (default 10, so a woken client does not preempt
                          the server mid-fan-out on a shared machine; 0: same priority as the server)
-  --cpu-prof DIR         CPU profiles (node --cpu-prof) of the load generators and of a server the runner starts`;
+  --cpu-prof DIR         CPU profiles (node --cpu-prof) of the load generators and of a server the runner starts
+  --channels             each load-generator process puts its clients on one WebSocket, a channel each (not arena-v1's
+                         client model: to see what channels save the server)`;
 
 const codecs: Record<string, Subprotocol> = { json: Subprotocol.JSON, msgpack: Subprotocol.MSGPACK, proto: Subprotocol.PROTO };
 
@@ -50,7 +52,7 @@ export function parseArenaArgs(args: readonly string[], defaultClients = 100): A
         clients: { type: 'string' }, entities: { type: 'string' }, warmup: { type: 'string' }, measure: { type: 'string' }, codec: { type: 'string' },
         workers: { type: 'string' }, url: { type: 'string' }, 'token-secret': { type: 'string' }, 'server-pid': { type: 'string' }, 'tick-ms': { type: 'string' },
         world: { type: 'string' }, server: { type: 'string' }, durability: { type: 'string' }, 'gen-nice': { type: 'string' },
-        'cpu-prof': { type: 'string' },
+        'cpu-prof': { type: 'string' }, channels: { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -82,5 +84,6 @@ export function parseArenaArgs(args: readonly string[], defaultClients = 100): A
     ...(v.durability !== undefined ? { durability: v.durability as 'batch' | 'none' | 'always' } : {}),
     ...(v['gen-nice'] !== undefined ? { genNice: niceness(v['gen-nice']) } : {}),
     ...(v['cpu-prof'] !== undefined ? { cpuProfDir: path.resolve(v['cpu-prof']) } : {}),
+    ...(v.channels === true ? { channels: true } : {}),
   };
 }

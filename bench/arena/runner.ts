@@ -48,6 +48,12 @@ export interface ArenaOptions {
    * stretch every tick. 0 runs them at the server's priority.
    */
   readonly genNice?: number;
+  /**
+   * Each load-generator process puts all its clients on one WebSocket, a channel each (the SDK's Link), instead of a
+   * socket each. Not arena-v1's client model (a client is a connection there, as for Colyseus): for what channels
+   * save the server, never for the headline.
+   */
+  readonly channels?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -243,7 +249,7 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
       const cfg: WorkerConfig = {
         index: w, url, httpBase, worldId, tenant: o.tenant, codec: o.codec, clients, secret, radius: o.radius, moveHz: o.moveHz, maxStep: o.maxStep,
         clockPinger: w === 0, pingEveryMs: o.pingEveryMs, sampleEveryMs: o.sampleEveryMs * k, cancelEveryMs: w === 0 ? o.cancelEveryMs : 0, tickMs: o.tickMs,
-        connectConcurrency: 50, connectTimeoutMs: 15_000,
+        connectConcurrency: 50, connectTimeoutMs: 15_000, ...(o.channels ? { channels: true } : {}),
       };
       child.send({ type: 'start', cfg } satisfies ToWorker);
     }

@@ -6,7 +6,7 @@
 import { SignJWT } from 'jose';
 import seedrandom from 'seedrandom';
 import WebSocket from 'ws';
-import { createWorldCodecs, WireSession, type ClientMessage, type ServerMessage, type WireCodec } from '../../server/protocol/index.js';
+import { createWorldCodecs, splitChannel, withChannel, WireSession, type ChannelSplit, type ClientMessage, type ServerMessage, type WireCodec } from '../../server/protocol/index.js';
 import { latencyHistogram } from '../lib.js';
 import type { FromWorker, ToWorker, WorkerConfig, WorkerResult } from './ipc.js';
 import { encodeHistogram } from './stats.js';
@@ -38,6 +38,8 @@ class LoadClient {
   keep: Map<number, { ents: Map<string, EntityRec>; tick: number }> | undefined;
   waiting: Sample | undefined;
   seq = 0;
+  /** Its channel on the worker's shared socket (--channels), else 0. */
+  channel = 0;
   /** Unique per client even when clients share an agent (req_ids are per agent on the server). */
   constructor(readonly name: string, readonly agent: string, readonly localAddress: string) {}
 }
@@ -104,7 +106,7 @@ async function mint(secret: Uint8Array, claims: Record<string, string>): Promise
 
 function sendTo(c: LoadClient, msg: ClientMessage): void {
   if (!c.ws || c.closed || c.ws.readyState !== WebSocket.OPEN) return;
-  c.ws.send(codec.encodeClient(msg));
+  c.ws.send(c.channel > 0 ? withChannel(codec.subprotocol, codec.encodeClient(msg), c.channel) : codec.encodeClient(msg));
 }
 
 function example(text: string): void {
@@ -255,7 +257,44 @@ function haltSeen(reqId: string, t: number, onRequest: boolean): void {
   cancelHist.recordValue(Math.max(1, Math.round((t - sent) * 1000)));
 }
 
+/** --channels: the worker's one socket; each frame goes to the client of its channel. */
+let shared: WebSocket | undefined;
+const route: ChannelSplit = { channel: 0, frame: '' };
+
+function openShared(): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(cfg.url, codec.subprotocol, { localAddress: clients[0]?.localAddress ?? '127.0.0.1', perMessageDeflate: false });
+    ws.on('open', () => resolve(ws));
+    ws.on('error', reject);
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      const r = splitChannel(codec.subprotocol, isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString('utf8'), route);
+      const c = clients[r.channel - 1];
+      if (c === undefined) return;
+      const f = r.frame;
+      onMessage(c, typeof f === 'string' ? Buffer.from(f) : Buffer.from(f.buffer, f.byteOffset, f.byteLength), isBinary);
+    });
+    ws.on('close', () => {
+      for (const c of clients) c.closed = true;
+      if (!stopping) closes++;
+    });
+  });
+}
+
 function connect(c: LoadClient, token: string): Promise<boolean> {
+  if (shared) {
+    c.ws = shared;
+    c.channel = clients.indexOf(c) + 1;
+    return new Promise((resolve) => {
+      const poll = setInterval(() => c.ready && done(true), 5);
+      const timer = setTimeout(() => done(false), cfg.connectTimeoutMs);
+      const done = (ok: boolean): void => {
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve(ok);
+      };
+      sendTo(c, { type: 'hello', token, agent_id: c.agent, client_version: 'worldline-bench/1', schema_version: '1.0.0' });
+    });
+  }
   return new Promise((resolve) => {
     const ws = new WebSocket(`${cfg.url}?token=${encodeURIComponent(token)}`, codec.subprotocol, { localAddress: c.localAddress, perMessageDeflate: false });
     c.ws = ws;
@@ -292,6 +331,7 @@ async function start(config: WorkerConfig): Promise<void> {
   const secret = new TextEncoder().encode(cfg.secret);
   adminToken = await mint(secret, { tenant: cfg.tenant, world: cfg.worldId, role: 'admin' });
   cfg.clients.forEach((s, i) => clients.push(new LoadClient(`${cfg.index}.${i}`, s.agent, s.localAddress)));
+  if (cfg.channels) shared = await openShared();
   let connected = 0;
   let failed = 0;
   for (let i = 0; i < clients.length; i += cfg.connectConcurrency) {

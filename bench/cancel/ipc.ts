@@ -12,11 +12,15 @@ export async function mintAgentToken(secret: string, claims: { tenant: string; w
   return new SignJWT({ ...claims, role: 'agent' }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt(iat).setExpirationTime(iat + 3600).sign(new TextEncoder().encode(secret));
 }
 
-export type Mode = 'sdk' | 'raw';
+/** sdk: SDK agents, a socket each; link: SDK agents sharing one socket per worker (a Link); raw: bare protocol clients. */
+export type Mode = 'sdk' | 'link' | 'raw';
+
+/** Whether the mode runs SDK agents with model streams (sdk and link). */
+export const withModels = (m: Mode): boolean => m !== 'raw';
 
 export interface WorkerConfig {
   readonly index: number;
-  /** sdk: the TypeScript SDK's act() streaming through openAIProvider; raw: bare protocol clients (no SDK, no model). */
+  /** sdk: the TypeScript SDK's act() streaming through openAIProvider, a socket per agent; link: the same on one shared socket per worker (adapters/client Link); raw: bare protocol clients (no SDK, no model). */
   readonly mode: Mode;
   readonly wsUrl: string;
   readonly worldId: string;

@@ -7,12 +7,12 @@
  * end and the delta that caused it.
  */
 import WebSocket from 'ws';
-import { connect, type Agent } from '../../adapters/client/index.js';
+import { connect, openLink, type Agent } from '../../adapters/client/index.js';
 import { openAIProvider } from '../../adapters/llm/openai.js';
 import type { LlmProvider } from '../../adapters/llm/types.js';
 import { isWorldlineError } from '../../server/errors.js';
 import { PROTOCOL_VERSION, PathTable, Subprotocol, WireSession, createMsgpackCodec, type ClientMessage, type ServerMessage, type WireCodec } from '../../server/protocol/index.js';
-import { clockOffset, mintAgentToken, promptFor, stamp, type Close, type FromWorker, type BurstReport, type Sample, type ToWorker, type WorkerConfig } from './ipc.js';
+import { clockOffset, mintAgentToken, promptFor, stamp, withModels, type Close, type FromWorker, type BurstReport, type Sample, type ToWorker, type WorkerConfig } from './ipc.js';
 import { startRecordingProvider, type RecordingProvider } from './provider.js';
 
 /** A round that has not finished in this long is reported with what it has (NaN for the rest). */
@@ -166,8 +166,11 @@ async function sdkDriver(cfg: WorkerConfig, tokenFor: (agent: string) => Promise
   const provider: LlmProvider = openAIProvider({ model: 'bench', baseURL: `${url}/v1`, apiKey: 'k', ...(cfg.fetch === 'undici' ? { fetch: globalThis.fetch } : {}) });
   const slots = cfg.agents.map((id) => new Slot(id));
   const agents: Agent[] = [];
+  // link mode: every agent of this process on one socket.
+  const link = cfg.mode === 'link' ? openLink(cfg.wsUrl, { WebSocket: WebSocket as never, codec: 'msgpack' }) : undefined;
   await inWaves(slots, cfg.connectConcurrency, async (s) => {
-    const a = await connect(cfg.wsUrl, { token: await tokenFor(s.id), agentId: s.id, WebSocket: WebSocket as never, codec: 'msgpack', pingIntervalMs: 0, verifyDigests: true, reconnect: false });
+    const opts = { token: await tokenFor(s.id), agentId: s.id, pingIntervalMs: 0, verifyDigests: true, reconnect: false } as const;
+    const a = link ? await link.connect(opts) : await connect(cfg.wsUrl, { ...opts, WebSocket: WebSocket as never, codec: 'msgpack' });
     a.on('message', (m) => {
       if (m.type === 'cancelled') {
         // Stamped as the SDK hands the decoded frame over, before it aborts anything.
@@ -333,7 +336,7 @@ async function start(cfg: WorkerConfig): Promise<void> {
   process.setSourceMapsEnabled(false);
   const tokenFor = (agent: string): Promise<string> => mintAgentToken(cfg.secret, { tenant: cfg.tenant, world: cfg.worldId, agent });
   let providerUrl: string | undefined;
-  if (cfg.mode === 'sdk') {
+  if (withModels(cfg.mode)) {
     const d = await sdkDriver(cfg, tokenFor);
     providerUrl = d.providerUrl;
     driver = d;
