@@ -87,7 +87,7 @@ export class Link {
   private readonly codec: WireCodec;
   private socket: WebSocketLike | undefined;
   private readonly channels = new Map<number, Channel>();
-  /** Channel numbers only grow (the server refuses a number at or below one it has seen on the socket). */
+  /** Channel numbers are never reused: a late frame of a closed channel cannot reach a newer session. */
   private nextChannel = 1;
   private closed = false;
   private readonly split: ChannelSplit = { channel: 0, frame: '' };

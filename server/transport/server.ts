@@ -9,7 +9,7 @@ import { WorldlineError } from '../errors.js';
 import { Cors, errorStatus, worldNotFound, writeJson } from './http.js';
 import { isWorldModule, loadWorld } from '../worlds/index.js';
 import type { WorldDefinition } from '../core/index.js';
-import { negotiateSubprotocol, splitChannel, SUBPROTOCOLS, withChannel, type ChannelSplit, type Frame, type Subprotocol } from '../protocol/index.js';
+import { negotiateSubprotocol, splitChannel, SUBPROTOCOLS, withChannel, type ChannelSplit, type ClientMessage, type Frame, type Subprotocol } from '../protocol/index.js';
 import { hostedWorlds, idProblem, type Config } from '../config.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { createMetrics, type Metrics } from '../obs/metrics.js';
@@ -34,8 +34,6 @@ interface SocketData {
   closed: boolean;
   /** Sessions on channels 1 and up (docs/protocol.md "Channels"), created by the first frame on each. */
   channels: Map<number, Session> | undefined;
-  /** The highest channel opened so far: a frame on a lower one not open is for a channel that was closed. */
-  maxChannel: number;
   /** Channel frames waiting for this turn's one corked write (flushChannels). */
   out: Frame[] | undefined;
 }
@@ -281,7 +279,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     };
   };
 
-  /** A frame on channel `channel` > 0: to its session, opening one for a channel never used on this socket. */
+  /** A frame on channel `channel` > 0: to its session, or opening one when it is a hello. */
   const onChannelFrame = (ws: WebSocket<SocketData>, d: SocketData, channel: number, frame: Frame): void => {
     if (d.closed) return;
     const open = d.channels?.get(channel);
@@ -292,10 +290,17 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       if (err) queueFrame(ws, d, withChannel(d.subprotocol, codec.encodeServer({ type: 'error', ...err.toJSON(), details: err.details as never }), channel));
       queueFrame(ws, d, withChannel(d.subprotocol, codec.encodeServer({ type: 'close', code, reason }), channel));
     };
-    if (channel <= d.maxChannel) {
-      // A frame in flight when its channel closed, or a client reusing a number: answered with a close (once per
-      // frame, charged to the socket's own rate), never a new session.
-      if (d.session?.chargeStray() ?? true) refuse(CloseCode.POLICY, `channel ${channel} is closed: open a new channel with a number above ${d.maxChannel}`);
+    // A channel opens with a hello. Anything else on a channel not open (a frame in flight when the server closed it)
+    // is answered with a close, charged to the socket's own rate, and opens nothing. Only this first frame is decoded
+    // twice (here and by its session).
+    let first: ClientMessage | undefined;
+    try {
+      first = codec.decodeClient(frame);
+    } catch {
+      first = undefined;
+    }
+    if (first?.type !== 'hello') {
+      if (d.session?.chargeStray() ?? true) refuse(CloseCode.POLICY, `channel ${channel} is not open: open it with a hello`);
       return;
     }
     if ((d.channels?.size ?? 0) >= cfg.maxChannelsPerSocket) {
@@ -306,7 +311,6 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       }
       return;
     }
-    d.maxChannel = channel;
     d.session?.carriesChannels();
     deps.host.runtime.afterCancels = flushAll;
     const s = new Session(codec, channelPort(ws, d, channel), deps, undefined);
@@ -345,7 +349,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       // asynchronously upgraded socket can close it; fixed upstream in uWebSockets PR #1929), so the upgrade
       // itself stays synchronous.
       if (token !== undefined && !auth.plausible(token)) return refuse(new WorldlineError('UNAUTHORIZED', 'the token query parameter is not a token this server accepts'));
-      res.upgrade<SocketData>({ worldId, subprotocol, token, ip, session: undefined, closed: false, channels: undefined, maxChannel: 0, out: undefined }, key, subprotocol, extensions, context);
+      res.upgrade<SocketData>({ worldId, subprotocol, token, ip, session: undefined, closed: false, channels: undefined, out: undefined }, key, subprotocol, extensions, context);
     },
     open: (ws) => {
       const d = ws.getUserData();

@@ -149,7 +149,7 @@ async function raw(url: string): Promise<{ ws: WebSocket; frames: Array<Record<s
 const hello = (channel: number, tok: string, agent: string): string => JSON.stringify({ channel, type: 'hello', token: tok, agent_id: agent, client_version: 'test', schema_version: '1.0.0' });
 
 describe('channels at the frame level', () => {
-  it('a channel opens with a Hello, answers on its channel, closes with close, and is never reopened', async () => {
+  it('a channel opens with a Hello, answers on its channel, closes with close; only a hello opens one', async () => {
     const c = await raw(srv.wsUrl);
     c.ws.send(hello(4, await token(srv, 'raw-1'), 'raw-1'));
     const w = await c.next((f) => f['type'] === 'welcome');
@@ -159,14 +159,18 @@ describe('channels at the frame level', () => {
     expect(await c.next((f) => f['type'] === 'pong')).toMatchObject({ channel: 4, client_time: 7 });
     c.ws.send('{"channel":4,"type":"close","code":1000,"reason":"bye"}');
     expect(await c.next((f) => f['type'] === 'close')).toMatchObject({ channel: 4, code: 1000, reason: 'bye' });
-    // A frame on a channel that was closed (or below the highest opened) opens nothing: it is answered with a close.
+    // A frame other than hello on a channel not open (closed, or never opened) opens nothing: it is answered with a close.
     c.frames.length = 0;
+    c.ws.send('{"channel":4,"type":"ping","client_time":8}');
+    expect(await c.next((f) => f['type'] === 'close')).toMatchObject({ channel: 4, code: 1008 });
     c.ws.send('{"channel":3,"type":"ping","client_time":8}');
-    expect(await c.next((f) => f['type'] === 'close')).toMatchObject({ channel: 3, code: 1008 });
+    expect(await c.next((f) => f['type'] === 'close' && f['channel'] === 3)).toMatchObject({ code: 1008 });
     expect(c.frames.some((f) => f['type'] === 'pong')).toBe(false);
-    // The socket itself is still open: a new channel above 4 works.
+    // The socket itself is still open: hellos open channels again, in any order of numbers.
     c.ws.send(hello(9, await token(srv, 'raw-1'), 'raw-1'));
     expect(await c.next((f) => f['type'] === 'welcome')).toMatchObject({ channel: 9 });
+    c.ws.send(hello(2, await token(srv, 'raw-1b'), 'raw-1b'));
+    expect(await c.next((f) => f['type'] === 'welcome' && f['channel'] === 2)).toMatchObject({ agent: 'raw-1b' });
     c.ws.close();
   });
 
