@@ -77,20 +77,29 @@ export function splitChannel(sub: Subprotocol, frame: Frame, out: ChannelSplit):
   return out;
 }
 
-function splitMsgpack(b: Uint8Array, out: ChannelSplit): ChannelSplit {
+/** A msgpack map header: its entry count in `count`, its length in bytes returned; 0 when `b` does not start with one. */
+const header = { count: 0 };
+function mapHeader(b: Uint8Array): number {
   const h = b[0] as number;
-  let count: number;
-  let head: number;
   if (h >= 0x80 && h <= 0x8f) {
-    count = h & 0x0f;
-    head = 1;
-  } else if (h === 0xde && b.length >= 3) {
-    count = ((b[1] as number) << 8) | (b[2] as number);
-    head = 3;
-  } else if (h === 0xdf && b.length >= 5) {
-    count = ((b[1] as number) * 2 ** 24) + (((b[2] as number) << 16) | ((b[3] as number) << 8) | (b[4] as number));
-    head = 5;
-  } else return out;
+    header.count = h & 0x0f;
+    return 1;
+  }
+  if (h === 0xde && b.length >= 3) {
+    header.count = ((b[1] as number) << 8) | (b[2] as number);
+    return 3;
+  }
+  if (h === 0xdf && b.length >= 5) {
+    header.count = (b[1] as number) * 2 ** 24 + (((b[2] as number) << 16) | ((b[3] as number) << 8) | (b[4] as number));
+    return 5;
+  }
+  return 0;
+}
+
+function splitMsgpack(b: Uint8Array, out: ChannelSplit): ChannelSplit {
+  const head = mapHeader(b);
+  if (head === 0) return out;
+  const count = header.count;
   if (count === 0 || b.length < head + MSGPACK_KEY.length + 1) return out;
   for (let i = 0; i < MSGPACK_KEY.length; i++) if (b[head + i] !== MSGPACK_KEY[i]) return out;
   let p = head + MSGPACK_KEY.length;
@@ -193,20 +202,9 @@ export function withChannel(sub: Subprotocol, frame: Frame, channel: number): Fr
 }
 
 function msgpackWithChannel(b: Uint8Array, channel: number): Uint8Array {
-  const h = b[0] as number;
-  let count: number;
-  let head: number;
-  if (h >= 0x80 && h <= 0x8f) {
-    count = h & 0x0f;
-    head = 1;
-  } else if (h === 0xde) {
-    count = ((b[1] as number) << 8) | (b[2] as number);
-    head = 3;
-  } else if (h === 0xdf) {
-    count = (b[1] as number) * 2 ** 24 + (((b[2] as number) << 16) | ((b[3] as number) << 8) | (b[4] as number));
-    head = 5;
-  } else throw new RangeError('withChannel: a msgpack frame must be a map');
-  const c = count + 1;
+  const head = mapHeader(b);
+  if (head === 0) throw new RangeError('withChannel: a msgpack frame must be a map');
+  const c = header.count + 1;
   const newHead = c <= 15 ? 1 : c <= 0xffff ? 3 : 5;
   const valueSize = channel <= 0x7f ? 1 : channel <= 0xff ? 2 : channel <= 0xffff ? 3 : 5;
   const out = new Uint8Array(newHead + MSGPACK_KEY.length + valueSize + b.length - head);
@@ -253,8 +251,7 @@ const MSGPACK_CLOSE = [0xa4, 0x74, 0x79, 0x70, 0x65, 0xa5, 0x63, 0x6c, 0x6f, 0x7
 export function isCloseFrame(sub: Subprotocol, frame: Frame): boolean {
   if (typeof frame === 'string') return frame.startsWith('{"type":"close"');
   if (sub === Subprotocol.PROTO) return frame[0] === 0x4a; // field 9 (close), length-delimited
-  const h = frame[0] as number;
-  const head = h >= 0x80 && h <= 0x8f ? 1 : h === 0xde ? 3 : h === 0xdf ? 5 : 0;
+  const head = mapHeader(frame);
   if (head === 0 || frame.length < head + MSGPACK_CLOSE.length) return false;
   for (let i = 0; i < MSGPACK_CLOSE.length; i++) if (frame[head + i] !== MSGPACK_CLOSE[i]) return false;
   return true;
