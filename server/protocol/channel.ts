@@ -8,6 +8,7 @@
  * No Node-only API: the SDK multiplexes with these in browsers too.
  */
 import { WorldlineError } from '../errors.js';
+import { varintSize } from './bytes.js';
 import { Subprotocol, type Frame } from './codec.js';
 
 /** The highest channel number (the proto field is a uint32). */
@@ -59,18 +60,10 @@ export function splitChannel(sub: Subprotocol, frame: Frame, out: ChannelSplit):
   if (sub === Subprotocol.MSGPACK) return splitMsgpack(frame, out);
   if (frame[0] === PROTO_TAG) {
     // Written first (as the server and the SDK write it): read it and pass on the rest, a view (no copy).
-    let v = 0;
-    let s = 1;
-    let p = 1;
-    let byte: number;
-    do {
-      if (p >= frame.length) return badChannel('is cut short');
-      byte = frame[p++] as number;
-      v += (byte & 0x7f) * s;
-      s *= 128;
-    } while (byte & 0x80 && s < 2 ** 70);
+    const v = readVarint(frame, 1);
+    if (v < 0) return badChannel('is cut short');
     out.channel = checked(v);
-    out.frame = frame.subarray(p);
+    out.frame = frame.subarray(varintEnd);
     return out;
   }
   out.channel = protoChannel(frame);
@@ -86,11 +79,11 @@ function mapHeader(b: Uint8Array): number {
     return 1;
   }
   if (h === 0xde && b.length >= 3) {
-    header.count = ((b[1] as number) << 8) | (b[2] as number);
+    header.count = readBigEndian(b, 1, 2);
     return 3;
   }
   if (h === 0xdf && b.length >= 5) {
-    header.count = (b[1] as number) * 2 ** 24 + (((b[2] as number) << 16) | ((b[3] as number) << 8) | (b[4] as number));
+    header.count = readBigEndian(b, 1, 4);
     return 5;
   }
   return 0;
@@ -107,30 +100,15 @@ function splitMsgpack(b: Uint8Array, out: ChannelSplit): ChannelSplit {
   let n: number;
   if (t <= 0x7f) n = t;
   else if (t === 0xcc && b.length >= p + 1) n = b[p++] as number;
-  else if (t === 0xcd && b.length >= p + 2) {
-    n = ((b[p] as number) << 8) | (b[p + 1] as number);
-    p += 2;
-  } else if (t === 0xce && b.length >= p + 4) {
-    n = (b[p] as number) * 2 ** 24 + (((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number));
-    p += 4;
+  else if ((t === 0xcd || t === 0xce) && b.length >= p + (t === 0xcd ? 2 : 4)) {
+    const bytes = t === 0xcd ? 2 : 4;
+    n = readBigEndian(b, p, bytes);
+    p += bytes;
   } else return badChannel('is not an unsigned integer');
   out.channel = checked(n);
   // The same header form with one entry fewer, then the rest of the map.
-  const rest = b.length - p;
-  const f = new Uint8Array(head + rest);
-  if (head === 1) f[0] = 0x80 | (count - 1);
-  else if (head === 3) {
-    f[0] = 0xde;
-    f[1] = ((count - 1) >>> 8) & 0xff;
-    f[2] = (count - 1) & 0xff;
-  } else {
-    const c = count - 1;
-    f[0] = 0xdf;
-    f[1] = (c >>> 24) & 0xff;
-    f[2] = (c >>> 16) & 0xff;
-    f[3] = (c >>> 8) & 0xff;
-    f[4] = c & 0xff;
-  }
+  const f = new Uint8Array(head + b.length - p);
+  putMapHeader(f, 0, count - 1, head);
   f.set(b.subarray(p), head);
   out.frame = f;
   return out;
@@ -142,39 +120,20 @@ function splitMsgpack(b: Uint8Array, out: ChannelSplit): ChannelSplit {
  */
 function protoChannel(b: Uint8Array): number {
   let p = 0;
-  const n = b.length;
-  while (p < n) {
-    // The tag (field numbers here fit in a few bytes).
-    let tag = 0;
-    let shift = 1;
-    let byte: number;
-    do {
-      if (p >= n) return 0;
-      byte = b[p++] as number;
-      tag += (byte & 0x7f) * shift;
-      shift *= 128;
-    } while (byte & 0x80 && shift < 2 ** 35);
+  while (p < b.length) {
+    const tag = readVarint(b, p);
+    if (tag < 0) return 0;
+    p = varintEnd;
     const wire = tag % 8;
     if (wire === 0) {
-      let v = 0;
-      let s = 1;
-      do {
-        if (p >= n) return 0;
-        byte = b[p++] as number;
-        v += (byte & 0x7f) * s;
-        s *= 128;
-      } while (byte & 0x80 && s < 2 ** 70);
+      const v = readVarint(b, p);
+      if (v < 0) return 0;
       if (tag === PROTO_TAG) return checked(v);
+      p = varintEnd;
     } else if (wire === 2) {
-      let len = 0;
-      let s = 1;
-      do {
-        if (p >= n) return 0;
-        byte = b[p++] as number;
-        len += (byte & 0x7f) * s;
-        s *= 128;
-      } while (byte & 0x80 && s < 2 ** 35);
-      p += len;
+      const len = readVarint(b, p);
+      if (len < 0) return 0;
+      p = varintEnd + len;
     } else if (wire === 1) p += 8;
     else if (wire === 5) p += 4;
     else return 0;
@@ -182,13 +141,57 @@ function protoChannel(b: Uint8Array): number {
   return 0;
 }
 
+/** Where the last readVarint ended (module state: the hot path allocates nothing per frame). */
+let varintEnd = 0;
+
+/** The varint at b[p] (at most 8 bytes: 2^53 - 1), its end in varintEnd; -1 when cut short or longer. */
+function readVarint(b: Uint8Array, p: number): number {
+  let v = 0;
+  let mul = 1;
+  for (let i = 0; i < 8 && p < b.length; i++) {
+    const byte = b[p++] as number;
+    v += (byte & 0x7f) * mul;
+    if (byte < 0x80) {
+      varintEnd = p;
+      return v;
+    }
+    mul *= 0x80;
+  }
+  return -1;
+}
+
+/** The unsigned big-endian integer of `bytes` bytes (2 or 4) at b[p] (the caller checked they are there). */
+function readBigEndian(b: Uint8Array, p: number, bytes: 2 | 4): number {
+  const lo = ((b[p + bytes - 2] as number) << 8) | (b[p + bytes - 1] as number);
+  return bytes === 2 ? lo : ((b[p] as number) * 2 ** 24 + ((b[p + 1] as number) << 16)) + lo;
+}
+
+/** Writes n big-endian in `bytes` bytes (2 or 4) at out[p]; returns the offset after. */
+function putBigEndian(out: Uint8Array, p: number, n: number, bytes: 2 | 4): number {
+  if (bytes === 4) {
+    out[p++] = (n >>> 24) & 0xff;
+    out[p++] = (n >>> 16) & 0xff;
+  }
+  out[p++] = (n >>> 8) & 0xff;
+  out[p++] = n & 0xff;
+  return p;
+}
+
+/** Writes a msgpack map header of `count` entries in `size` bytes (1: fixmap, 3: map16, 5: map32); returns the offset after. */
+function putMapHeader(out: Uint8Array, p: number, count: number, size: number): number {
+  if (size === 1) {
+    out[p] = 0x80 | count;
+    return p + 1;
+  }
+  out[p] = size === 3 ? 0xde : 0xdf;
+  return putBigEndian(out, p + 1, count, size === 3 ? 2 : 4);
+}
+
 /** The frame with `channel` (> 0) written first: a new frame (the input may be a view into a reused buffer). */
 export function withChannel(sub: Subprotocol, frame: Frame, channel: number): Frame {
   if (typeof frame === 'string') return `${JSON_PREFIX}${channel},${frame.slice(1)}`;
   if (sub === Subprotocol.MSGPACK) return msgpackWithChannel(frame, channel);
-  let size = 1;
-  for (let v = channel; v >= 0x80; v = Math.floor(v / 0x80)) size++;
-  const out = new Uint8Array(1 + size + frame.length);
+  const out = new Uint8Array(1 + varintSize(channel) + frame.length);
   out[0] = PROTO_TAG;
   let p = 1;
   let v = channel;
@@ -208,34 +211,15 @@ function msgpackWithChannel(b: Uint8Array, channel: number): Uint8Array {
   const newHead = c <= 15 ? 1 : c <= 0xffff ? 3 : 5;
   const valueSize = channel <= 0x7f ? 1 : channel <= 0xff ? 2 : channel <= 0xffff ? 3 : 5;
   const out = new Uint8Array(newHead + MSGPACK_KEY.length + valueSize + b.length - head);
-  let p = 0;
-  if (newHead === 1) out[p++] = 0x80 | c;
-  else if (newHead === 3) {
-    out[p++] = 0xde;
-    out[p++] = c >>> 8;
-    out[p++] = c & 0xff;
-  } else {
-    out[p++] = 0xdf;
-    out[p++] = (c >>> 24) & 0xff;
-    out[p++] = (c >>> 16) & 0xff;
-    out[p++] = (c >>> 8) & 0xff;
-    out[p++] = c & 0xff;
-  }
+  let p = putMapHeader(out, 0, c, newHead);
   for (const k of MSGPACK_KEY) out[p++] = k;
   if (valueSize === 1) out[p++] = channel;
   else if (valueSize === 2) {
     out[p++] = 0xcc;
     out[p++] = channel;
-  } else if (valueSize === 3) {
-    out[p++] = 0xcd;
-    out[p++] = channel >>> 8;
-    out[p++] = channel & 0xff;
   } else {
-    out[p++] = 0xce;
-    out[p++] = (channel >>> 24) & 0xff;
-    out[p++] = (channel >>> 16) & 0xff;
-    out[p++] = (channel >>> 8) & 0xff;
-    out[p++] = channel & 0xff;
+    out[p] = valueSize === 3 ? 0xcd : 0xce;
+    p = putBigEndian(out, p + 1, channel, valueSize === 3 ? 2 : 4);
   }
   out.set(b.subarray(head), p);
   return out;

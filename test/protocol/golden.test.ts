@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { unpack } from 'msgpackr';
+import { Packr, unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { Subprotocol, WireSession, createWorldCodecs, splitChannel, withChannel, type ChannelSplit, type ClientMessage, type ServerMessage, type WireOp } from '../../server/protocol/index.js';
 import { channelSamples, clientSamples, serverSamples } from './samples.js';
@@ -186,6 +186,17 @@ describe('golden frames on a channel', () => {
     expect(() => codecs[Subprotocol.JSON].decodeClient(out.frame)).toThrow(/channel must be the first member/);
     expect(() => splitChannel(Subprotocol.JSON, '{"channel":4294967296,"type":"ping"}', out)).toThrow(/channel is 4294967296/);
     expect(() => splitChannel(Subprotocol.MSGPACK, Uint8Array.from([0x81, 0xa7, 0x63, 0x68, 0x61, 0x6e, 0x6e, 0x65, 0x6c, 0xa1, 0x78]), out)).toThrow(/not an unsigned integer/);
+    // msgpack: a map's header grows (fixmap -> map16 -> map32) or shrinks back with the channel entry; every value form.
+    for (const keys of [1, 15, 16, 70000]) {
+      const o = Object.fromEntries(Array.from({ length: keys }, (_, i) => [`k${i}`, i]));
+      for (const ch of [5, 200, 300, 70000, 0xffffffff]) {
+        const f = withChannel(Subprotocol.MSGPACK, new Packr({ variableMapSize: true, useRecords: false }).pack(o), ch) as Uint8Array;
+        const u = unpack(f) as Record<string, unknown>;
+        expect([Object.keys(u)[0], u['channel'], Object.keys(u).length]).toEqual(['channel', ch, keys + 1]);
+        expect(splitChannel(Subprotocol.MSGPACK, f, out).channel).toBe(ch);
+        expect(unpack(out.frame as Uint8Array)).toEqual(o);
+      }
+    }
     // protobuf: field 15 anywhere among the envelope's fields.
     const ping = codecs[Subprotocol.PROTO].encodeClient(clientSamples['Ping'] as ClientMessage) as Uint8Array;
     expect(splitChannel(Subprotocol.PROTO, Uint8Array.from([...ping, 0x78, 0x05]), out).channel).toBe(5);
