@@ -9,7 +9,7 @@ import { WorldlineError } from '../errors.js';
 import { Cors, errorStatus, worldNotFound, writeJson } from './http.js';
 import { isWorldModule, loadWorld } from '../worlds/index.js';
 import type { WorldDefinition } from '../core/index.js';
-import { negotiateSubprotocol, splitChannel, SUBPROTOCOLS, withChannel, type ChannelSplit, type ClientMessage, type Frame, type Subprotocol } from '../protocol/index.js';
+import { negotiateSubprotocol, splitChannel, SUBPROTOCOLS, withChannel, type ChannelSplit, type ClientMessage, type Frame, type ServerMessage, type Subprotocol } from '../protocol/index.js';
 import { hostedWorlds, idProblem, type Config } from '../config.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { createMetrics, type Metrics } from '../obs/metrics.js';
@@ -239,27 +239,46 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const flushChannels = (ws: WebSocket<SocketData>, d: SocketData): void => {
     const frames = d.out;
     d.out = undefined;
-    if (frames === undefined || d.closed) return;
+    if (frames !== undefined) writeFrames(ws, d, frames);
+  };
+
+  /**
+   * Writes frames in one cork: they leave in one write. Counted as sent: those uWS took (not one it dropped over
+   * maxBackpressure, nor any after it or after the socket closed). False when one was dropped: uWS then closes the
+   * socket, and its clients (every channel's) resume from their view_seq.
+   */
+  const writeFrames = (ws: WebSocket<SocketData>, d: SocketData, frames: readonly Frame[]): boolean => {
+    if (d.closed) return false;
+    // Counted in plain numbers per codec, added to the frames and bytes counters at each scrape.
     const sentCount = metrics.sent(d.subprotocol);
     let dropped = false;
+    let sent = 0;
+    let bytes = 0;
     ws.cork(() => {
       for (const frame of frames) {
         if (d.closed || ws.send(frame, typeof frame !== 'string') === 2) {
           dropped = true;
           break;
         }
-        sentCount.frames++;
-        sentCount.bytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
+        sent++;
+        bytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
       }
     });
-    // Over maxBackpressure: uWS closes the socket; every channel's client resumes from its view_seq.
-    if (dropped && !d.closed) metrics.backpressureCloses.inc();
+    sentCount.frames += sent;
+    sentCount.bytes += bytes;
+    if (dropped) metrics.backpressureCloses.inc();
+    return !dropped;
+  };
+
+  /** Queues a message on a channel, encoded with the socket's codec. */
+  const sendOnChannel = (ws: WebSocket<SocketData>, d: SocketData, channel: number, msg: ServerMessage): void => {
+    const codec = (sessionDeps.get(d.worldId) as SessionDeps).host.codecs[d.subprotocol];
+    queueFrame(ws, d, withChannel(d.subprotocol, codec.encodeServer(msg), channel));
   };
 
   /** The socket side of a channel's session: frames carry the channel first and share the socket's writes. */
   const channelPort = (ws: WebSocket<SocketData>, d: SocketData, channel: number): SocketPort => {
     const sub = d.subprotocol;
-    const codec = (sessionDeps.get(d.worldId) as SessionDeps).host.codecs[sub];
     return {
       remoteAddress: d.ip,
       channel,
@@ -274,7 +293,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         // The session ends; the socket and its other channels stay. The client hears it as a close on the channel.
         if (d.channels?.get(channel) === undefined) return;
         d.channels.delete(channel);
-        queueFrame(ws, d, withChannel(sub, codec.encodeServer({ type: 'close', code, reason }), channel));
+        sendOnChannel(ws, d, channel, { type: 'close', code, reason });
       },
     };
   };
@@ -287,8 +306,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     const deps = sessionDeps.get(d.worldId) as SessionDeps;
     const codec = deps.host.codecs[d.subprotocol];
     const refuse = (code: number, reason: string, err?: WorldlineError): void => {
-      if (err) queueFrame(ws, d, withChannel(d.subprotocol, codec.encodeServer({ type: 'error', ...err.toJSON(), details: err.details as never }), channel));
-      queueFrame(ws, d, withChannel(d.subprotocol, codec.encodeServer({ type: 'close', code, reason }), channel));
+      if (err) sendOnChannel(ws, d, channel, { type: 'error', ...err.toJSON(), details: err.details as never });
+      sendOnChannel(ws, d, channel, { type: 'close', code, reason });
     };
     // A channel opens with a hello. Anything else on a channel not open (a frame in flight when the server closed it)
     // is answered with a close, charged to the socket's own rate, and opens nothing. Only this first frame is decoded
@@ -380,31 +399,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
           sentCount.bytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
           return true;
         },
-        sendMany: (frames: readonly Frame[]) => {
-          if (d.closed) return false;
-          // One cork: the frames leave in one write. Counted as sent: those uWS took (not one it dropped over
-          // maxBackpressure, nor any after it or after the socket closed).
-          let dropped = false;
-          let sent = 0;
-          let bytes = 0;
-          ws.cork(() => {
-            for (const frame of frames) {
-              if (d.closed || ws.send(frame, typeof frame !== 'string') === 2) {
-                dropped = true;
-                break;
-              }
-              sent++;
-              bytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
-            }
-          });
-          sentCount.frames += sent;
-          sentCount.bytes += bytes;
-          if (dropped) {
-            metrics.backpressureCloses.inc();
-            return false;
-          }
-          return true;
-        },
+        sendMany: (frames: readonly Frame[]) => writeFrames(ws, d, frames),
         close: (code: number, reason: string) => {
           if (d.closed) return;
           d.closed = true;
