@@ -6,7 +6,7 @@
 import { SignJWT } from 'jose';
 import seedrandom from 'seedrandom';
 import WebSocket from 'ws';
-import { createWorldCodecs, splitChannel, withChannel, WireSession, type ChannelSplit, type ClientMessage, type ServerMessage, type WireCodec } from '../../server/protocol/index.js';
+import { createWorldCodecs, splitChannel, withChannel, WireSession, type ChannelSplit, type ClientMessage, type Frame, type ServerMessage, type WireCodec } from '../../server/protocol/index.js';
 import { latencyHistogram } from '../lib.js';
 import type { FromWorker, ToWorker, WorkerConfig, WorkerResult } from './ipc.js';
 import { encodeHistogram } from './stats.js';
@@ -157,16 +157,20 @@ async function sample(c: LoadClient): Promise<void> {
   example(`${c.agent}: truth view_seq ${v} older than every view the client held (${c.view.viewSeq})`);
 }
 
-function onMessage(c: LoadClient, data: Buffer, isBinary: boolean): void {
+/** A frame as ws hands it over: text as a string, binary as a view of the same bytes. */
+const frameOf = (data: Buffer, isBinary: boolean): Frame => (isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString('utf8'));
+
+/** One frame for client c; `wireBytes`: the WebSocket message's size (with a channel member, when there is one). */
+function onMessage(c: LoadClient, frame: Frame, wireBytes: number): void {
   const t = now();
   if (measuring(t)) {
     messages++;
-    bytes += data.byteLength;
+    bytes += wireBytes;
   }
   let msg: ServerMessage;
   try {
     // A delta's ops are applied to the view as they are decoded (none once the view is broken: nothing to keep).
-    msg = codec.decodeServer(isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString('utf8'), c.wire, c.broken ? undefined : c.view);
+    msg = codec.decodeServer(frame, c.wire, c.broken ? undefined : c.view);
   } catch (err) {
     inc(errorFrames, 'undecodable');
     if (c.view.abandonDelta()) c.broken = true;
@@ -267,11 +271,9 @@ function openShared(): Promise<WebSocket> {
     ws.on('open', () => resolve(ws));
     ws.on('error', reject);
     ws.on('message', (data: Buffer, isBinary: boolean) => {
-      const r = splitChannel(codec.subprotocol, isBinary ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : data.toString('utf8'), route);
+      const r = splitChannel(codec.subprotocol, frameOf(data, isBinary), route);
       const c = clients[r.channel - 1];
-      if (c === undefined) return;
-      const f = r.frame;
-      onMessage(c, typeof f === 'string' ? Buffer.from(f) : Buffer.from(f.buffer, f.byteOffset, f.byteLength), isBinary);
+      if (c !== undefined) onMessage(c, r.frame, data.byteLength);
     });
     ws.on('close', () => {
       for (const c of clients) c.closed = true;
@@ -312,7 +314,7 @@ function connect(c: LoadClient, token: string): Promise<boolean> {
     }, cfg.connectTimeoutMs);
     const poll = setInterval(() => c.ready && done(true), 5);
     ws.on('open', () => sendTo(c, { type: 'hello', token: '', agent_id: c.agent, client_version: 'worldline-bench/1', schema_version: '1.0.0' }));
-    ws.on('message', (data: Buffer, isBinary: boolean) => onMessage(c, data, isBinary));
+    ws.on('message', (data: Buffer, isBinary: boolean) => onMessage(c, frameOf(data, isBinary), data.byteLength));
     ws.on('error', (err) => {
       if (!settled) example(`${c.agent}: connect error ${err.message}`);
       done(false);
