@@ -119,8 +119,12 @@ export class Session implements Subscriber {
    * rate, as a violation beyond it: a client cannot make the server answer unboundedly many of them.
    */
   chargeStray(): boolean {
-    if (this.state === 'closed') return false;
-    if (this.rate.take(this.deps.now())) return true;
+    return this.state !== 'closed' && this.takeFrame(this.deps.now());
+  }
+
+  /** Takes one frame from the rate limit; beyond it, a violation (QUOTA_EXCEEDED) and false. */
+  private takeFrame(now: number): boolean {
+    if (this.rate.take(now)) return true;
     this.violation('rate-limit', new WorldlineError('QUOTA_EXCEEDED', `more than ${this.deps.messagesPerSecond} frames per second; slow down`, { retry_after_ms: this.rate.retryAfterMs() }));
     return false;
   }
@@ -172,11 +176,7 @@ export class Session implements Subscriber {
   /** A frame arrived. The buffer must already be a copy the session may keep. */
   onFrame(data: Frame): void {
     if (this.state === 'closed') return;
-    const now = this.deps.now();
-    if (!this.rate.take(now)) {
-      this.violation('rate-limit', new WorldlineError('QUOTA_EXCEEDED', `more than ${this.deps.messagesPerSecond} frames per second; slow down`, { retry_after_ms: this.rate.retryAfterMs() }));
-      return;
-    }
+    if (!this.takeFrame(this.deps.now())) return;
     let msg: ClientMessage;
     try {
       msg = this.codec.decodeClient(data);
