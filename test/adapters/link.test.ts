@@ -3,22 +3,16 @@
  * own session, view, intents and cancels; one agent leaving or refused leaves the others; a dropped shared socket
  * brings every agent back, resumed with no gap. Then the server's rules at the frame level, with a raw socket.
  */
-import fs from 'node:fs';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { openLink, type Agent, type CodecName, type Link } from '../../adapters/client/index.js';
-import { startTestServer, token, withServer, type TestServer } from '../e2e/harness.js';
+import { sharedTestServer, token, withServer, type TestServer } from '../e2e/harness.js';
 import { tapSockets, waitUntil } from './helpers.js';
 
+const server = sharedTestServer({ quarantineAfter: 0, messagesPerSecond: 10_000 });
 let srv: TestServer;
-
-beforeAll(async () => {
-  srv = await startTestServer({ quarantineAfter: 0, messagesPerSecond: 10_000 });
-});
-
-afterAll(async () => {
-  await srv.shutdown();
-  fs.rmSync(srv.dataDir, { recursive: true, force: true });
+beforeAll(() => {
+  srv = server();
 });
 
 async function join(link: Link, agentId: string, at: { x: number; y: number }): Promise<Agent> {
