@@ -207,7 +207,7 @@ function cancelReason(c: Cancelled, contextSeq: number): WorldlineError {
   const limit = E.stackTraceLimit;
   E.stackTraceLimit = 0;
   try {
-    return new WorldlineError('GENERATION_CANCELLED', c.reason || 'the generation was cancelled', { req_id: c.req_id, context_seq: contextSeq, stale_due_to: c.stale_due_to.map((s: StaleCause) => ({ ...s })) });
+    return new WorldlineError('GENERATION_CANCELLED', `Generation ${c.req_id} was cancelled: ${c.reason || 'no reason given'}.`, { req_id: c.req_id, context_seq: contextSeq, stale_due_to: c.stale_due_to.map((s: StaleCause) => ({ ...s })) });
   } finally {
     E.stackTraceLimit = limit;
   }

@@ -205,6 +205,8 @@ export class Generations {
       err = new WorldlineError('GENERATION_CANCELLED', `Generation ${g.token.req_id} of agent ${g.token.agent_id} was cancelled: ${why}.`, {
         req_id: g.token.req_id,
         context_seq: g.token.context_seq,
+        // What a Cancelled frame carries as its reason: the frame names the req_id, and the session the agent.
+        reason: why,
         stale_due_to: causes.map((c) => ({ seq: c.global_seq, view_seq: c.view_seq, kind: c.kind })),
       });
     } finally {

@@ -321,7 +321,10 @@ export class Session implements Subscriber {
           const raw = reason.details['stale_due_to'];
           const stale = Array.isArray(raw) ? (raw as Array<{ view_seq: number; seq?: number; global_seq?: number; kind: string }>) : [];
           counterChild(this.deps.metrics.cancels, reason.codeName).inc();
-          this.sendMessage({ type: 'cancelled', req_id: msg.req_id, reason: reason.message, stale_due_to: stale.map((c) => ({ view_seq: c.view_seq, global_seq: c.seq ?? c.global_seq ?? 0, kind: c.kind })), server_time: this.deps.host.cancelTime() });
+          // The short reason (the core's message repeats the req_id and agent): a hundred agents' Cancelled frames of
+          // one burst then fit one 16 KB write of a shared socket (a Link), which its reader takes in one read.
+          const why = reason.details['reason'];
+          this.sendMessage({ type: 'cancelled', req_id: msg.req_id, reason: typeof why === 'string' ? why : reason.message, stale_due_to: stale.map((c) => ({ view_seq: c.view_seq, global_seq: c.seq ?? c.global_seq ?? 0, kind: c.kind })), server_time: this.deps.host.cancelTime() });
         });
         return;
       }

@@ -149,9 +149,11 @@ describe.each<CodecName>(['json', 'msgpack', 'proto'])('client SDK over %s', (co
     await matchesServer(a);
     const seenByAttempt: Array<{ contextSeq: number; bx: unknown }> = [];
     let bMoved = false;
+    let abortReason: unknown;
     const acting = a.act(
-      async ({ view, contextSeq, signal, attempt }) => {
+      async ({ view, contextSeq, signal, attempt, reqId }) => {
         seenByAttempt.push({ contextSeq, bx: view.entities[`act-b-${codec}`]?.['x'] });
+        signal.addEventListener('abort', () => (abortReason = attempt === 1 ? { reqId, reason: signal.reason } : abortReason), { once: true });
         if (attempt === 1) {
           if (!bMoved) {
             bMoved = true;
@@ -167,6 +169,9 @@ describe.each<CodecName>(['json', 'msgpack', 'proto'])('client SDK over %s', (co
     const res = await acting;
     expect(res.attempts.map((x) => x.outcome)).toEqual(['interrupted', 'submitted']);
     expect(res.attempts[0]!.staleDueTo.some((c) => c.kind === 'Move')).toBe(true);
+    // The SDK's error names the generation and the server's short reason.
+    const aborted = abortReason as { reqId: string; reason: Error };
+    expect(aborted.reason.message).toBe(`Generation ${aborted.reqId} was cancelled: the context became stale.`);
     expect(res.result?.status).toBe('accepted');
     expect(seenByAttempt[0]!.bx).toBe(at.x + 10);
     expect(seenByAttempt[1]!.bx).toBe(at.x + 15);

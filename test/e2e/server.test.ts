@@ -65,6 +65,8 @@ describe.each(codecs)('server end to end over %s', (codec) => {
     b.c.send({ type: 'submit_intent', intent: { req_id: 'b-move', kind: 'Move', payload: { dx: 3, dy: 0 }, context_seq: b.v.viewSeq < 0 ? 0 : srv.host.runtime.observe(`gen-b-${codec}`).view_seq, priority: 0 } });
     const cancelled = await a.c.waitFor(is('cancelled'));
     expect(cancelled.req_id).toBe('g1');
+    // The reason is the short cause: the frame names the req_id already, and the session the agent.
+    expect(cancelled.reason).toBe('the context became stale');
     expect(cancelled.stale_due_to.length).toBeGreaterThan(0);
     expect(cancelled.stale_due_to[0]!.kind).toBe('Move');
     expect(cancelled.stale_due_to[0]!.global_seq).toBeGreaterThan(0);
