@@ -75,7 +75,7 @@ function anthropicFrames(model: string, tokens: readonly string[], noUsage: bool
   return { head, body, tail };
 }
 
-type Frames = { head: string[]; body: string[]; tail: string[] };
+export type Frames = { head: string[]; body: string[]; tail: string[] };
 
 /**
  * Frames by plan: a bench answers hundreds of requests per second with the same long token list, and building
@@ -83,7 +83,8 @@ type Frames = { head: string[]; body: string[]; tail: string[] };
  */
 const frameCache = new WeakMap<readonly string[], Map<string, Frames>>();
 
-function framesFor(dialect: Dialect, model: string, tokens: readonly string[], noUsage: boolean): Frames {
+/** The SSE frames of one answer in `dialect`: head, one per token, tail (cached per token list). */
+export function framesFor(dialect: Dialect, model: string, tokens: readonly string[], noUsage: boolean): Frames {
   let byKey = frameCache.get(tokens);
   if (!byKey) frameCache.set(tokens, (byKey = new Map()));
   const key = `${dialect}\n${model}\n${noUsage}`;
