@@ -10,7 +10,8 @@
  *   tick 5 ms, a fresh data directory;
  * - the agents: K worker processes (bench/cancel/worker.ts; 1 for 10 agents, 2 for 200: one per core), each running
  *   its share of SDK agents (adapters/client act(), streaming through adapters/llm/openai.ts);
- * - the fake provider (test/adapters/fake-llm-server.ts, via bench/cancel/provider.ts): its own process by default,
+ * - the fake provider (bench/cancel/provider.ts: OpenAI SSE over HTTP/1.1 on node:net, stamping a close as it reads
+ *   the client's FIN or reset, so (b) is not the time Node's HTTP server takes to tear a response down): its own process by default,
  *   as a remote provider notices a closed stream on its own (`--provider worker` puts one in each worker: (b) then
  *   waits behind the worker's own cancel work), every stream a token each 10 ms until the client aborts;
  * - the speaker: an SDK agent in this process, which does nothing else while a round runs.
@@ -394,13 +395,13 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
   const result = {
     smoke: opts.smoke,
     command: `npm run bench -- cancel${opts.smoke ? ' --smoke' : ''}${(opts.args ?? []).length ? ' ' + (opts.args ?? []).join(' ') : ''}`,
-    layout: `server (worldline serve, world conversation, tick ${TICK_MS} ms, durability batch) in its own process; agents in worker processes (workers per scenario below); fake OpenAI-compatible provider ${providerOpt === 'own' ? 'in its own process' : 'inside each worker'}, a token every ${tokenDelayMs} ms per stream; the speaker in the bench process; all over 127.0.0.1`,
+    layout: `server (worldline serve, world conversation, tick ${TICK_MS} ms, durability batch) in its own process; agents in worker processes (workers per scenario below); fake OpenAI-compatible provider (HTTP/1.1 SSE on node:net) ${providerOpt === 'own' ? 'in its own process' : 'inside each worker'}, a token every ${tokenDelayMs} ms per stream; the speaker in the bench process; all over 127.0.0.1`,
     measures: {
       commit: 'the commit instant is the Cancelled frames\' server_time: the server\'s performance.timeOrigin + performance.now() as the quantum that commits the Say begins (µs before the Say\'s effect is applied), minus the server process\'s constant epoch − monotonic offset (clock.serverEpochMinusMonotonicMs, printed by bench/cancel/server-clock.ts). Checked each round: afterSaySentMs = it − the instant the speaker sent the Say (> 0, same clock); minusWallTimeMs = it − the Say\'s wall_time (the delta\'s server_time, Date.now() floored, placed on the monotonic clock with Date.now() − stamp() read as the Say\'s result came back: [0, 1) give or take that 1 ms read); splitRounds counts rounds whose Cancelled frames carried different server_times',
       cancelled: '(a) commit → the Cancelled frame decoded by the agent\'s client (SDK: its `message` event, before the SDK acts on it; raw: right after decode)',
       aborted: 'commit → the SDK has aborted the generation\'s AbortSignal (its `cancelled` event, after the abort ran)',
       streamEnded: 'commit → generate() saw its model stream end (the openai adapter rethrew the abort)',
-      httpClosed: '(b) commit → the fake provider\'s node:http response for that agent\'s stream emitted `close`',
+      httpClosed: '(b) commit → the fake provider (HTTP/1.1 on node:net) read the FIN or reset of that agent\'s stream\'s connection',
       sdkAbort: 'Cancelled decoded → signal aborted (the SDK\'s and the adapter\'s synchronous abort path)',
       closeAfterAbort: 'signal aborted → the provider saw the HTTP stream closed (socket close, loopback, the provider\'s event loop)',
       firstCancel: 'commit → the first Cancelled decoded in the round, any worker: the server\'s cancel path and loopback, no client queueing',
