@@ -48,6 +48,11 @@ function answerFor(tokens: readonly string[]): Answer {
   };
 }
 
+interface Streaming {
+  readonly body: Record<string, unknown>;
+  timer: NodeJS.Timeout | undefined;
+}
+
 /**
  * Serves one connection: reads a request (head, then content-length bytes of JSON body), streams the answer a token
  * every `delayMs`, and reads the next request when it is done (keep-alive). `onAbort(body)` once if the client
@@ -56,7 +61,8 @@ function answerFor(tokens: readonly string[]): Answer {
 function serve(socket: net.Socket, answer: Answer, delayMs: number, onAbort: (body: Record<string, unknown>) => void): void {
   socket.setNoDelay(true);
   let buf: Buffer = Buffer.alloc(0);
-  let streaming: { body: Record<string, unknown>; timer: NodeJS.Timeout | undefined } | undefined;
+  /** The answer being streamed: its request's body and the timer of its next token. */
+  let streaming: Streaming | undefined;
   let gone = false;
   const closed = (): void => {
     if (gone) return;
@@ -91,7 +97,7 @@ function serve(socket: net.Socket, answer: Answer, delayMs: number, onAbort: (bo
       return refuse('400 Bad Request');
     }
     buf = buf.subarray(end + 4 + length);
-    const s: { body: Record<string, unknown>; timer: NodeJS.Timeout | undefined } = { body, timer: undefined };
+    const s: Streaming = { body, timer: undefined };
     streaming = s;
     socket.write(answer.head);
     let i = 0;

@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, viewDigest, type Agent, type AgentEvents, type CodecName, type Observation } from '../../adapters/client/index.js';
 import { startTestServer, token, type TestServer } from '../e2e/harness.js';
-import { tapSockets, waitUntil } from './helpers.js';
+import { matchesServer as matchesServerOf, spawnAt, tapSockets, waitUntil } from './helpers.js';
 
 let srv: TestServer;
 
@@ -22,17 +22,10 @@ afterAll(async () => {
 });
 
 async function join(agentId: string, at: { x: number; y: number }, extra: Partial<Parameters<typeof connect>[1]> = {}): Promise<Agent> {
-  const agent = await connect(srv.wsUrl, { token: await token(srv, agentId), agentId, WebSocket, reconnect: { initialDelayMs: 5, maxDelayMs: 50 }, ...extra });
-  const r = await agent.submit({ req_id: `spawn-${agentId}`, kind: 'Spawn', payload: { entity_id: agentId, fields: at } });
-  expect(['accepted', 'duplicate']).toContain(r.status);
-  return agent;
+  return spawnAt(await connect(srv.wsUrl, { token: await token(srv, agentId), agentId, WebSocket, reconnect: { initialDelayMs: 5, maxDelayMs: 50 }, ...extra }), at);
 }
 
-/** Waits until the agent's view_seq is the server's, then checks the views are equal. */
-async function matchesServer(agent: Agent): Promise<void> {
-  await waitUntil(() => agent.viewSeq === srv.host.runtime.observe(agent.agentId).view_seq, `${agent.agentId} catches up with the server`);
-  expect(agent.view).toEqual(srv.host.runtime.observe(agent.agentId).view);
-}
+const matchesServer = (agent: Agent): Promise<void> => matchesServerOf(srv, agent);
 
 /**
  * The point of the plane farthest from every entity in the world now. The default world's NPCs wander, and earlier

@@ -1,6 +1,8 @@
 /** Test helpers for the SDK and LLM adapters: a WebSocket that tests can tap and kill, and bounded waits. */
 import WebSocket from 'ws';
-import type { WebSocketConstructor, WebSocketLike } from '../../adapters/client/index.js';
+import { expect } from 'vitest';
+import type { Agent, WebSocketConstructor, WebSocketLike } from '../../adapters/client/index.js';
+import type { TestServer } from '../e2e/harness.js';
 
 type Handler = ((ev: never) => void) | null;
 
@@ -79,4 +81,17 @@ export async function waitUntil(pred: () => boolean, what: string, timeoutMs = 5
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/** Spawns the agent's entity at `at` (accepted, or a duplicate of an earlier spawn after a reconnect). */
+export async function spawnAt(agent: Agent, at: { x: number; y: number }): Promise<Agent> {
+  const r = await agent.submit({ req_id: `spawn-${agent.agentId}`, kind: 'Spawn', payload: { entity_id: agent.agentId, fields: at } });
+  expect(['accepted', 'duplicate']).toContain(r.status);
+  return agent;
+}
+
+/** Waits until the agent's view_seq is the server's, then checks the views are equal. */
+export async function matchesServer(srv: TestServer, agent: Agent): Promise<void> {
+  await waitUntil(() => agent.viewSeq === srv.host.runtime.observe(agent.agentId).view_seq, `${agent.agentId} catches up with the server`);
+  expect(agent.view).toEqual(srv.host.runtime.observe(agent.agentId).view);
 }

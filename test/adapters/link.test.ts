@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openLink, type Agent, type CodecName, type Link } from '../../adapters/client/index.js';
 import { sharedTestServer, token, withServer, type TestServer } from '../e2e/harness.js';
-import { tapSockets, waitUntil } from './helpers.js';
+import { matchesServer as matchesServerOf, spawnAt, tapSockets, waitUntil } from './helpers.js';
 
 const server = sharedTestServer({ quarantineAfter: 0, messagesPerSecond: 10_000 });
 let srv: TestServer;
@@ -16,16 +16,10 @@ beforeAll(() => {
 });
 
 async function join(link: Link, agentId: string, at: { x: number; y: number }): Promise<Agent> {
-  const agent = await link.connect({ token: await token(srv, agentId), agentId, reconnect: { initialDelayMs: 5, maxDelayMs: 50 } });
-  const r = await agent.submit({ req_id: `spawn-${agentId}`, kind: 'Spawn', payload: { entity_id: agentId, fields: at } });
-  expect(['accepted', 'duplicate']).toContain(r.status);
-  return agent;
+  return spawnAt(await link.connect({ token: await token(srv, agentId), agentId, reconnect: { initialDelayMs: 5, maxDelayMs: 50 } }), at);
 }
 
-async function matchesServer(agent: Agent): Promise<void> {
-  await waitUntil(() => agent.viewSeq === srv.host.runtime.observe(agent.agentId).view_seq, `${agent.agentId} catches up with the server`);
-  expect(agent.view).toEqual(srv.host.runtime.observe(agent.agentId).view);
-}
+const matchesServer = (agent: Agent): Promise<void> => matchesServerOf(srv, agent);
 
 /** The sessions the server lists for the default world (admin REST). */
 async function sessions(): Promise<Array<{ agent_id: string; channel: number; address: string }>> {
