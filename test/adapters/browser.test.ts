@@ -72,6 +72,107 @@ describe('client SDK in a browser', () => {
     await tab.close();
   }, 60_000);
 
+  it('runs two agents on one Link over the browser WebSocket in every codec: views, a cancel by the other agent, regeneration', async () => {
+    const tab = await browser.newPage();
+    await tab.goto(base);
+    await tab.waitForFunction(() => 'worldline' in globalThis);
+    const codecs = ['json', 'msgpack', 'proto'] as const;
+    const tokens: Record<string, string> = {};
+    for (const c of codecs) for (const who of ['a', 'b']) tokens[`bl-${who}-${c}`] = await token(srv, `bl-${who}-${c}`);
+    const results = await tab.evaluate(
+      async ({ url, tokens, codecs }) => {
+        const sdk = (globalThis as unknown as { worldline: Sdk }).worldline;
+        const out = [];
+        for (const codec of codecs) {
+          // The browser's own WebSocket (no WebSocket option): the link asks for ArrayBuffers and splits them by channel.
+          const link = sdk.openLink(url, { codec });
+          const ids = { a: `bl-a-${codec}`, b: `bl-b-${codec}` };
+          const a = await link.connect({ token: tokens[ids.a]!, agentId: ids.a });
+          const b = await link.connect({ token: tokens[ids.b]!, agentId: ids.b });
+          await a.submit({ kind: 'Spawn', payload: { entity_id: ids.a, fields: { x: 400, y: 400 } } });
+          await b.submit({ kind: 'Spawn', payload: { entity_id: ids.b, fields: { x: 410, y: 400 } } });
+          let moved = false;
+          let reason = '';
+          const res = await a.act(
+            async ({ signal, attempt }) => {
+              if (attempt === 1) {
+                if (!moved) {
+                  moved = true;
+                  void b.submit({ kind: 'Move', payload: { dx: 5, dy: 0 } });
+                }
+                await new Promise((_, reject) =>
+                  signal.addEventListener('abort', () => {
+                    reason = (signal.reason as Error).message;
+                    reject(signal.reason as Error);
+                  }, { once: true }),
+                );
+              }
+              return { kind: 'Move', payload: { dx: -1, dy: 0 } };
+            },
+            { maxAttempts: 3 },
+          );
+          const deadline = Date.now() + 5000;
+          while (Date.now() < deadline && (a.view.entities[ids.b] as { x?: number } | undefined)?.x !== 415) await new Promise((r) => setTimeout(r, 10));
+          await a.settled();
+          await b.settled();
+          out.push({ codec, agents: link.size, outcomes: res.attempts.map((x) => x.outcome), status: res.result?.status, reason });
+          // Kept open: the test compares their views with the server's at the same view_seq.
+          ((globalThis as unknown as { linkAgents?: Record<string, unknown> }).linkAgents ??= {})[ids.a] = a;
+          (globalThis as unknown as { linkAgents: Record<string, unknown> }).linkAgents[ids.b] = b;
+        }
+        return {
+          out: JSON.parse(JSON.stringify(out)) as typeof out,
+          // The SDK's next-turn scheduler takes the MessageChannel path here: browsers have no setImmediate.
+          hasSetImmediate: typeof (globalThis as { setImmediate?: unknown }).setImmediate === 'function',
+        };
+      },
+      { url: srv.wsUrl, tokens, codecs },
+    );
+    expect(results.hasSetImmediate).toBe(false);
+    expect(results.out.map((r) => r.codec)).toEqual([...codecs]);
+    for (const r of results.out) {
+      expect(r.agents).toBe(2);
+      expect(r.outcomes).toEqual(['interrupted', 'submitted']);
+      expect(r.status).toBe('accepted');
+      expect(r.reason).toMatch(/^Generation .+ was cancelled: the context became stale\.$/);
+    }
+    // One socket per link: the server lists each pair's sessions on channels 1 and 2.
+    const res = await fetch(`${srv.httpUrl}/v1/worlds/default/sessions`, { headers: { authorization: `Bearer ${await token(srv, undefined, 'admin')}` } });
+    const listed = ((await res.json()) as { sessions: Array<{ agent_id: string; channel: number }> }).sessions;
+    for (const c of codecs) {
+      expect(listed.filter((s) => s.agent_id.startsWith('bl-') && s.agent_id.endsWith(`-${c}`)).map((s) => s.channel).sort()).toEqual([1, 2]);
+    }
+    // Every agent's view equals the server's once both are at the same view_seq (the default world's wanderers keep
+    // moving), with no digest mismatch on the way; b's move and a's regenerated move are in a's view.
+    for (const id of Object.keys(tokens)) {
+      let last: { view: { entities: Record<string, unknown> }; seq: number; mismatches: number } | undefined;
+      for (let i = 0; i < 200; i++) {
+        last = await tab.evaluate((id) => {
+          const agent = (globalThis as unknown as { linkAgents: Record<string, ClientSdk.Agent> }).linkAgents[id]!;
+          return JSON.parse(JSON.stringify({ view: agent.view, seq: agent.viewSeq, mismatches: agent.stats().digestMismatches })) as { view: { entities: Record<string, unknown> }; seq: number; mismatches: number };
+        }, id);
+        const server = srv.host.runtime.observe(id);
+        if (server.view_seq === last.seq) {
+          expect(last.view).toEqual(server.view);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+        last = undefined;
+      }
+      expect(last, `${id} reaches the server's view_seq`).toBeDefined();
+      expect(last!.mismatches).toBe(0);
+      if (id.startsWith('bl-a-')) {
+        const codec = id.slice('bl-a-'.length);
+        expect(last!.view.entities[`bl-b-${codec}`]).toMatchObject({ x: 415, y: 400 });
+        expect(last!.view.entities[id]).toMatchObject({ x: 399, y: 400 });
+      }
+    }
+    await tab.evaluate(() => {
+      for (const agent of Object.values((globalThis as unknown as { linkAgents: Record<string, ClientSdk.Agent> }).linkAgents)) agent.close();
+    });
+    await tab.close();
+  }, 60_000);
+
   it("calls the REST API across origins when the server lists the page's origin in corsOrigins, and cannot otherwise", async () => {
     const open = await startTestServer({ corsOrigins: [base] });
     try {
