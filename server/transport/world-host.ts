@@ -12,6 +12,7 @@ import { openLog, type EventLog } from '../log/index.js';
 import { FragmentCache, FrameScratch, Subprotocol, createWorldCodecs, type DeltaHeader, type EncodedFragment, type Frame, type ServerMessage, type WireCodec, type WireSession, type WorldCodecs } from '../protocol/index.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
+import type { BucketSeries } from '../obs/bucket-histogram.js';
 import type { WorldlineError } from '../errors.js';
 import { EngineLink, type EngineDisconnectPolicy } from './engine.js';
 import { ResumeHistory, type DeltaBody, type ResumePlan } from './resume-history.js';
@@ -204,12 +205,12 @@ export class WorldHost {
     });
   }
 
-  private readonly deliveryChildren = new Map<Subprotocol, { observe(v: number): void }>();
+  private readonly deliveryChildren = new Map<Subprotocol, BucketSeries>();
   /** This world's intent queue depth gauge (resolved once). */
   private readonly queueDepth: { set(v: number): void };
 
-  /** The delivery histogram's child for a codec (resolved once: observing through it skips label hashing). */
-  private deliveryHist(codec: Subprotocol): { observe(v: number): void } {
+  /** The delivery histogram's series for a codec (resolved once). */
+  private deliveryHist(codec: Subprotocol): BucketSeries {
     let h = this.deliveryChildren.get(codec);
     if (!h) this.deliveryChildren.set(codec, (h = this.opts.metrics.deliverySeconds.labels(codec)));
     return h;
@@ -401,7 +402,10 @@ export class WorldHost {
   }
 
   private fanOut(deltas: readonly ObservationDelta[]): void {
+    // Delivery is timed to each frame's hand-over: the wall clock at the start (wall_time is the commit's, in ms) plus
+    // the time into the fan-out, which at a thousand sessions is itself many milliseconds.
     const now = Date.now();
+    const t0 = performance.now();
     this.history.endQuantum();
     for (const d of deltas) {
       this.history.record(d);
@@ -417,7 +421,7 @@ export class WorldHost {
         const frame = this.encodeDelta(s, d, this.caches.get(s.codec.subprotocol));
         const held = s.takeHeld?.();
         if (held !== undefined && held.length > 0 ? sendAll(s, [frame, ...held]) : s.send(frame)) {
-          this.deliveryHist(s.codec.subprotocol).observe(Math.max(0, now - d.wall_time) / 1000);
+          this.deliveryHist(s.codec.subprotocol).observe(Math.max(0, now - d.wall_time + performance.now() - t0) / 1000);
         }
       }
     }
