@@ -8,7 +8,7 @@
  * No Node-only API: the SDK multiplexes with these in browsers too.
  */
 import { WorldlineError } from '../errors.js';
-import { varintSize } from './bytes.js';
+import { frameBytes, varintSize } from './bytes.js';
 import { Subprotocol, type Frame } from './codec.js';
 
 /** The highest channel number (the proto field is a uint32). */
@@ -191,7 +191,7 @@ function putMapHeader(out: Uint8Array, p: number, count: number, size: number): 
 export function withChannel(sub: Subprotocol, frame: Frame, channel: number): Frame {
   if (typeof frame === 'string') return `${JSON_PREFIX}${channel},${frame.slice(1)}`;
   if (sub === Subprotocol.MSGPACK) return msgpackWithChannel(frame, channel);
-  const out = new Uint8Array(1 + varintSize(channel) + frame.length);
+  const out = frameBytes(1 + varintSize(channel) + frame.length);
   out[0] = PROTO_TAG;
   let p = 1;
   let v = channel;
@@ -210,7 +210,7 @@ function msgpackWithChannel(b: Uint8Array, channel: number): Uint8Array {
   const c = header.count + 1;
   const newHead = c <= 15 ? 1 : c <= 0xffff ? 3 : 5;
   const valueSize = channel <= 0x7f ? 1 : channel <= 0xff ? 2 : channel <= 0xffff ? 3 : 5;
-  const out = new Uint8Array(newHead + MSGPACK_KEY.length + valueSize + b.length - head);
+  const out = frameBytes(newHead + MSGPACK_KEY.length + valueSize + b.length - head);
   let p = putMapHeader(out, 0, c, newHead);
   for (const k of MSGPACK_KEY) out[p++] = k;
   if (valueSize === 1) out[p++] = channel;

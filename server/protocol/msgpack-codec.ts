@@ -5,7 +5,7 @@
  * by hand around the shared fragment bytes; every other message goes through msgpackr.
  */
 import { Packr, Unpackr } from 'msgpackr';
-import { ByteWriter, fromHex, toHex, digestSize, hexInto } from './bytes.js';
+import { ByteWriter, frameBytes, fromHex, toHex, digestSize, hexInto } from './bytes.js';
 import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type DeltaVisitor, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import type { ClientMessage, ServerMessage, SnapshotBody, WireOp } from './messages.js';
 import { planOpStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
@@ -76,7 +76,7 @@ function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragme
     1 + KEYS.type + KEYS.observation_delta + KEYS.view_seq + mpUintSize(h.view_seq) + KEYS.from_seq + mpUintSize(h.from_seq) +
     KEYS.context_digest + mpBinHeaderSize(digestLength) + digestLength + KEYS.ops + mpBinHeaderSize(plan.length) + plan.length +
     (global > 0 ? KEYS.global_seq + mpUintSize(global) : 0) + (sim > 0 ? KEYS.sim_time + mpUintSize(sim) : 0) + (st > 0 ? KEYS.server_time + mpUintSize(st) : 0);
-  const out = scratch ? scratch.take(size) : new Uint8Array(size);
+  const out = scratch ? scratch.take(size) : frameBytes(size);
   const w = new ByteWriter(out);
   w.u8(0x80 | entries);
   mpKey(w, 'type');

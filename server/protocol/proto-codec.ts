@@ -6,7 +6,7 @@
  */
 import protobuf from 'protobufjs';
 import { Recovery, WorldlineError } from '../errors.js';
-import { FrameError, fromHex, toHex, utf8, varintSize, digestSize, hexInto } from './bytes.js';
+import { FrameError, frameBytes, fromHex, toHex, utf8, varintSize, digestSize, hexInto } from './bytes.js';
 import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type DeltaVisitor, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import { IntentStatus, Role, type ClientMessage, type ErrorBody, type JsonValue, type ServerMessage, type SnapshotBody, type Vec3, type WireOp } from './messages.js';
 import { planOpStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
@@ -301,7 +301,7 @@ function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragme
   const st = h.server_time ?? 0;
   const body = uintFieldSize(h.view_seq) + uintFieldSize(h.from_seq) + bytesFieldSize(digestLength) + bytesFieldSize(plan.length) + uintFieldSize(global) + uintFieldSize(sim) + uintFieldSize(st);
   const size = 1 + varintSize(body) + body;
-  const out = scratch ? scratch.take(size) : new Uint8Array(size);
+  const out = scratch ? scratch.take(size) : frameBytes(size);
   out[0] = 0x12; // field 2 (observation_delta), length-delimited
   let pos = putVarint(out, 1, body);
   pos = putUintField(out, pos, 0x08, h.view_seq);
@@ -337,7 +337,7 @@ function intentResultFrame(msg: Extract<ServerMessage, { type: 'intent_result' }
   const idLen = id.length;
   for (let i = 0; i < idLen; i++) if (id.charCodeAt(i) > 0x7f) return undefined;
   const body = 1 + varintSize(idLen) + idLen + 1 + varintSize(status) + (g === undefined ? 0 : 1 + varintSize(g));
-  const out = new Uint8Array(1 + varintSize(body) + body);
+  const out = frameBytes(1 + varintSize(body) + body);
   out[0] = 0x22; // field 4 (intent_result), length-delimited
   let pos = putVarint(out, 1, body);
   out[pos] = 0x0a;
