@@ -76,7 +76,10 @@ export class BucketHistogram<L extends string> {
     return s;
   }
 
-  /** Forgets every series (as prom-client's reset()). */
+  /**
+   * Zeroes every series. (prom-client's reset() drops its series; these are zeroed instead, since callers keep the
+   * series they resolved with labels() and observe through them.)
+   */
   reset(): void {
     for (const s of this.series.values()) {
       s.counts.fill(0);
