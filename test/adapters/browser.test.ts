@@ -6,6 +6,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, token, type TestServer } from '../e2e/harness.js';
 import type * as ClientSdk from '../../adapters/client/index.js';
+import { listSessions } from './helpers.js';
 
 type Sdk = typeof ClientSdk;
 
@@ -137,8 +138,7 @@ describe('client SDK in a browser', () => {
       expect(r.reason).toMatch(/^Generation .+ was cancelled: the context became stale\.$/);
     }
     // One socket per link: the server lists each pair's sessions on channels 1 and 2.
-    const res = await fetch(`${srv.httpUrl}/v1/worlds/default/sessions`, { headers: { authorization: `Bearer ${await token(srv, undefined, 'admin')}` } });
-    const listed = ((await res.json()) as { sessions: Array<{ agent_id: string; channel: number }> }).sessions;
+    const listed = await listSessions(srv);
     for (const c of codecs) {
       expect(listed.filter((s) => s.agent_id.startsWith('bl-') && s.agent_id.endsWith(`-${c}`)).map((s) => s.channel).sort()).toEqual([1, 2]);
     }

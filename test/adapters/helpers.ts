@@ -2,7 +2,7 @@
 import WebSocket from 'ws';
 import { expect } from 'vitest';
 import type { Agent, WebSocketConstructor, WebSocketLike } from '../../adapters/client/index.js';
-import type { TestServer } from '../e2e/harness.js';
+import { token, type TestServer } from '../e2e/harness.js';
 
 type Handler = ((ev: never) => void) | null;
 
@@ -94,4 +94,11 @@ export async function spawnAt(agent: Agent, at: { x: number; y: number }): Promi
 export async function matchesServer(srv: TestServer, agent: Agent): Promise<void> {
   await waitUntil(() => agent.viewSeq === srv.host.runtime.observe(agent.agentId).view_seq, `${agent.agentId} catches up with the server`);
   expect(agent.view).toEqual(srv.host.runtime.observe(agent.agentId).view);
+}
+
+/** The sessions the server lists for the default world (admin REST), each with its agent and channel. */
+export async function listSessions(srv: TestServer): Promise<Array<{ agent_id: string; channel: number; address: string }>> {
+  const res = await fetch(`${srv.httpUrl}/v1/worlds/default/sessions`, { headers: { authorization: `Bearer ${await token(srv, undefined, 'admin')}` } });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { sessions: Array<{ agent_id: string; channel: number; address: string }> }).sessions;
 }

@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openLink, type Agent, type CodecName, type Link } from '../../adapters/client/index.js';
 import { sharedTestServer, token, withServer, type TestServer } from '../e2e/harness.js';
-import { matchesServer as matchesServerOf, spawnAt, tapSockets, waitUntil } from './helpers.js';
+import { listSessions, matchesServer as matchesServerOf, spawnAt, tapSockets, waitUntil } from './helpers.js';
 
 const server = sharedTestServer({ quarantineAfter: 0, messagesPerSecond: 10_000 });
 let srv: TestServer;
@@ -21,12 +21,7 @@ async function join(link: Link, agentId: string, at: { x: number; y: number }): 
 
 const matchesServer = (agent: Agent): Promise<void> => matchesServerOf(srv, agent);
 
-/** The sessions the server lists for the default world (admin REST). */
-async function sessions(): Promise<Array<{ agent_id: string; channel: number; address: string }>> {
-  const res = await fetch(`${srv.httpUrl}/v1/worlds/default/sessions`, { headers: { authorization: `Bearer ${await token(srv, undefined, 'admin')}` } });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { sessions: Array<{ agent_id: string; channel: number; address: string }> }).sessions;
-}
+const sessions = (): ReturnType<typeof listSessions> => listSessions(srv);
 
 describe.each<CodecName>(['json', 'msgpack', 'proto'])('a Link over %s', (codec) => {
   it('carries several agents on one socket, each with its own view, intents and cancels', async () => {
