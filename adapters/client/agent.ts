@@ -35,6 +35,7 @@ import { Emitter } from './emitter.js';
 import { ObservationQueue } from './observations.js';
 import { OPEN, frameOf, resolveWebSocket, watchRefusal, type SocketCloseEvent, type SocketMessageEvent, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 import { ClockSync, LatencyRing, type ClockEstimate, type LatencySummary } from './stats.js';
+import { currentToken, type TokenSource } from './token.js';
 import { nextTurn } from './turn.js';
 import { ViewState, entitiesOf, type Observation, type View } from './view.js';
 
@@ -42,7 +43,7 @@ export type CodecName = 'json' | 'msgpack' | 'proto';
 
 export interface ConnectOptions {
   /** The agent's token, or a function called at each (re)connect (to refresh an expiring token). */
-  readonly token: string | (() => string | Promise<string>);
+  readonly token: TokenSource;
   readonly agentId: string;
   /** Wire codec (default msgpack). */
   readonly codec?: CodecName | Subprotocol;
@@ -519,8 +520,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   private async probeThenClose(epoch: number, code: number, reason: string): Promise<void> {
     let refused: WorldlineError | undefined;
     try {
-      const token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
-      refused = await probeWorld(this.url, token);
+      refused = await probeWorld(this.url, await currentToken(this.opts.token));
     } catch {
       refused = undefined;
     }
@@ -586,7 +586,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   private async hello(epoch: number): Promise<void> {
     let token: string;
     try {
-      token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
+      token = await currentToken(this.opts.token);
     } catch (err) {
       this.leave('the token function failed', new WorldlineError('UNAUTHORIZED', `the token function threw: ${(err as Error).message}`));
       return;

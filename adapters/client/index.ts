@@ -13,5 +13,6 @@ export { canonicalText, defaultDigest, memberText, nodeDigest, viewDigest, ViewD
 export type { ClockEstimate, LatencySummary } from './stats.js';
 export type { Observation, View } from './view.js';
 export type { WebSocketConstructor, WebSocketLike } from './socket.js';
+export type { TokenSource } from './token.js';
 export { Subprotocol, type IntentResult, type Cancelled, type StaleCause, type JsonValue } from '../../server/protocol/index.js';
 export { WorldlineError, errorFromBody, errorFromHttp, isWorldlineError } from '../../server/errors.js';

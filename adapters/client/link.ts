@@ -13,7 +13,7 @@
  * its own socket close, and their reconnects share one new socket. No Node-only API: it runs in browsers too.
  */
 import { WorldlineError } from '../../server/errors.js';
-import { isCloseFrame, splitChannel, withChannel, type ChannelSplit, type Subprotocol, type WireCodec } from '../../server/protocol/index.js';
+import { MAX_CLOSE_REASON_BYTES, isCloseFrame, splitChannel, withChannel, type ChannelSplit, type Subprotocol, type WireCodec } from '../../server/protocol/index.js';
 import { Agent, CODECS, subprotocolOf, type CodecName, type ConnectOptions } from './agent.js';
 import { OPEN, frameOf, resolveWebSocket, type SocketCloseEvent, type SocketMessageEvent, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 
@@ -236,11 +236,11 @@ export class Link {
   }
 }
 
-/** A close reason fits a close frame: at most 123 bytes of UTF-8. */
+/** A close reason cut to fit a close frame (MAX_CLOSE_REASON_BYTES of UTF-8). */
 function truncate(reason: string): string {
   const enc = new TextEncoder();
   let r = reason;
-  while (enc.encode(r).length > 123) r = r.slice(0, -1);
+  while (enc.encode(r).length > MAX_CLOSE_REASON_BYTES) r = r.slice(0, -1);
   return r;
 }
 

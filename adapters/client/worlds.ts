@@ -4,6 +4,7 @@
  * and in browsers; failures are WorldlineErrors with the server's code.
  */
 import { WorldlineError, errorFromHttp } from '../../server/errors.js';
+import { currentToken, type TokenSource } from './token.js';
 
 /** A hosted world as the server describes it. */
 export interface WorldInfo {
@@ -43,7 +44,7 @@ export interface NewWorldSpec {
 
 export interface WorldsOptions {
   /** The token, or a function called before each request (to refresh an expiring one). */
-  readonly token: string | (() => string | Promise<string>);
+  readonly token: TokenSource;
   /** fetch implementation (default globalThis.fetch). */
   readonly fetch?: typeof fetch;
 }
@@ -92,7 +93,7 @@ export class Worlds {
 
   private async request(method: string, path: string, body?: unknown): Promise<unknown> {
     const f = this.opts.fetch ?? globalThis.fetch;
-    const token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
+    const token = await currentToken(this.opts.token);
     const url = this.base + path;
     let res: Response;
     try {

@@ -13,6 +13,17 @@ export class FrameError extends Error {
   override readonly name = 'FrameError';
 }
 
+/** Writes a varint of a non-negative safe integer at out[pos] (room for varintSize(n) bytes); returns the offset after it. */
+export function putVarint(out: Uint8Array, pos: number, n: number): number {
+  let v = n;
+  while (v >= 0x80) {
+    out[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  out[pos++] = v;
+  return pos;
+}
+
 /** Bytes a varint of `n` (a non-negative safe integer) takes. */
 export function varintSize(n: number): number {
   if (n < 0x80) return 1;

@@ -8,7 +8,7 @@
  * No Node-only API: the SDK multiplexes with these in browsers too.
  */
 import { WorldlineError } from '../errors.js';
-import { frameBytes, varintSize } from './bytes.js';
+import { frameBytes, putVarint, varintSize } from './bytes.js';
 import { Subprotocol, type Frame } from './codec.js';
 
 /** The highest channel number (the proto field is a uint32). */
@@ -193,14 +193,7 @@ export function withChannel(sub: Subprotocol, frame: Frame, channel: number): Fr
   if (sub === Subprotocol.MSGPACK) return msgpackWithChannel(frame, channel);
   const out = frameBytes(1 + varintSize(channel) + frame.length);
   out[0] = PROTO_TAG;
-  let p = 1;
-  let v = channel;
-  while (v >= 0x80) {
-    out[p++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  out[p++] = v;
-  out.set(frame, p);
+  out.set(frame, putVarint(out, 1, channel));
   return out;
 }
 

@@ -132,9 +132,12 @@ export interface PositionReport {
   readonly entities: readonly EntityPosition[];
 }
 
+/** A Close's reason at most: what fits a WebSocket close frame, in bytes of UTF-8. */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
 /**
  * Ends one channel of a shared socket (either direction; docs/protocol.md "Channels"), as a WebSocket close frame
- * ends a socket: code is a WebSocket close code (1000-4999), reason at most 123 bytes of UTF-8.
+ * ends a socket: code is a WebSocket close code (1000-4999), reason at most MAX_CLOSE_REASON_BYTES of UTF-8.
  */
 export interface Close {
   readonly type: 'close';

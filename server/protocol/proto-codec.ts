@@ -6,7 +6,7 @@
  */
 import protobuf from 'protobufjs';
 import { Recovery, WorldlineError } from '../errors.js';
-import { FrameError, frameBytes, fromHex, toHex, utf8, varintSize, digestSize, hexInto } from './bytes.js';
+import { FrameError, frameBytes, fromHex, toHex, utf8, varintSize, digestSize, hexInto, putVarint } from './bytes.js';
 import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type DeltaVisitor, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import { IntentStatus, Role, type ClientMessage, type ErrorBody, type JsonValue, type ServerMessage, type SnapshotBody, type Vec3, type WireOp } from './messages.js';
 import { planOpStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
@@ -352,17 +352,6 @@ function intentResultFrame(msg: Extract<ServerMessage, { type: 'intent_result' }
   }
   if (pos !== out.length) throw new Error('IntentResult size was miscomputed');
   return out;
-}
-
-/** Writes a varint of a non-negative safe integer at pos; returns the offset after it. */
-function putVarint(out: Uint8Array, pos: number, n: number): number {
-  let v = n;
-  while (v >= 0x80) {
-    out[pos++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  out[pos++] = v;
-  return pos;
 }
 
 function putUintField(out: Uint8Array, pos: number, tag: number, n: number): number {

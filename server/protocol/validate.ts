@@ -10,6 +10,7 @@ import { Fields, MAX_U32, Scope, isPlainObject } from './fields.js';
 import {
   ClientMessageType,
   IntentStatus,
+  MAX_CLOSE_REASON_BYTES,
   PROTOCOL_MAJOR,
   PROTOCOL_VERSION,
   Role,
@@ -87,7 +88,7 @@ function closeOf(f: Fields): Close {
   // Absent (or proto3's default 0): a normal close.
   const code = !f.has('code') || f.raw['code'] === 0 ? 1000 : f.int('code', 1000, 4999);
   const reason = f.str('reason');
-  if (utf8.encode(reason).length > 123) return f.scope.fail('reason', 'must be at most 123 bytes of UTF-8 (it ends a WebSocket close frame)');
+  if (utf8.encode(reason).length > MAX_CLOSE_REASON_BYTES) return f.scope.fail('reason', `must be at most ${MAX_CLOSE_REASON_BYTES} bytes of UTF-8 (it ends a WebSocket close frame)`);
   return { type: 'close', code, reason };
 }
 

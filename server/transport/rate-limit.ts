@@ -36,6 +36,11 @@ export function quarantineKeyOf(p: { readonly role: string; readonly tenant: str
   return p.role === 'agent' && p.agent !== undefined ? p.agent : `${p.role}:${p.tenant}:${p.agent ?? '*'}`;
 }
 
+/** The quarantine key of a client address, for what its connections do before a token is verified. */
+export function addressKey(ip: string): string {
+  return `ip:${ip}`;
+}
+
 /** Counts violations per key and reports when a key crosses the quarantine threshold. */
 export class Quarantine {
   /** Per key: violations counted in the current window, and when that window began. */

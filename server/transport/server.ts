@@ -18,6 +18,7 @@ import { loadNativeUws } from './uws-native.js';
 import type { WorldHost } from './world-host.js';
 import { ClientAddresses } from './client-address.js';
 import { checkTls } from './tls.js';
+import { addressKey } from './rate-limit.js';
 import { CloseCode, Session, type SessionDeps, type SocketPort } from './session.js';
 import { registerRest } from './rest.js';
 import { WorldSet, type NewWorld, type ToHost } from './world-set.js';
@@ -362,7 +363,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       if ((perIp.get(ip) ?? 0) >= cfg.connectionsPerIp) return refuse(new WorldlineError('QUOTA_EXCEEDED', `more than ${cfg.connectionsPerIp} connections from ${ip}`));
       // An address quarantined for what its unauthenticated connections did (bad tokens, bad Hellos) gets no new ones.
       const q = (sessionDeps.get(worldId) as SessionDeps).quarantine;
-      if (q.isQuarantined(`ip:${ip}`, now())) return refuse(q.refusal(`ip:${ip}`, `address ${ip}`, now()));
+      if (q.isQuarantined(addressKey(ip), now())) return refuse(q.refusal(addressKey(ip), `address ${ip}`, now()));
       // A token that is not even shaped like one is refused with 401 here. Its signature is checked right after
       // open, before the session may do anything: upgrading after an await trips a uWS v20.30 bug (cork() on an
       // asynchronously upgraded socket can close it; fixed upstream in uWebSockets PR #1929), so the upgrade

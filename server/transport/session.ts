@@ -8,7 +8,7 @@ import { WorldlineError, isWorldlineError } from '../errors.js';
 import type { GenerationToken, IntentOutcome } from '../core/index.js';
 import { PROTOCOL_VERSION, checkSchemaVersion, WireSession, type ClientMessage, type Frame, type IntentResult, type JsonObject, type ServerMessage, type WireCodec, type Hello } from '../protocol/index.js';
 import { authorize, type Authenticator, type Principal, type Action } from './auth.js';
-import { TokenBucket, quarantineKeyOf, type Quarantine } from './rate-limit.js';
+import { TokenBucket, addressKey, quarantineKeyOf, type Quarantine } from './rate-limit.js';
 import type { WorldHost, Subscriber } from './world-host.js';
 import type { Logger } from '../obs/logger.js';
 import { counterChild, type Metrics } from '../obs/metrics.js';
@@ -258,7 +258,7 @@ export class Session implements Subscriber {
 
   /** Whom a violation counts against (quarantineKeyOf); before a token is verified, the address. */
   private quarantineKey(): string {
-    return this.principal ? quarantineKeyOf(this.principal) : `ip:${this.socket.remoteAddress}`;
+    return this.principal ? quarantineKeyOf(this.principal) : addressKey(this.socket.remoteAddress);
   }
 
   private check(action: Action, agentId: string | undefined): void {

@@ -122,6 +122,11 @@ export const DEFAULT_RESUME_TAIL = 20_000;
  */
 const MAX_TICKS_IN_FLIGHT = 2;
 
+/** A hosted world's data folder (its log, snapshots and, for one created at runtime, created.json): DATA/worlds/ID. */
+export function worldDataDir(dataDir: string, worldId: string): string {
+  return path.join(dataDir, 'worlds', worldId);
+}
+
 /** Sends frames to a subscriber in one write where it can; false when any was not sent. */
 function sendAll(s: Subscriber, frames: readonly Frame[]): boolean {
   if (s.sendMany) return s.sendMany(frames);
@@ -227,7 +232,7 @@ export class WorldHost {
   static async open(given: WorldHostOptions): Promise<WorldHost> {
     // Every line this world (and its sessions, through opts.logger) logs names it: a server may host several.
     const opts: WorldHostOptions = { ...given, logger: given.logger.child({ world: given.worldId }) };
-    const dir = path.join(opts.dataDir, 'worlds', opts.worldId);
+    const dir = worldDataDir(opts.dataDir, opts.worldId);
     const m = opts.metrics;
     // Snapshots are written by the runtime, after open returns: each one lets the log drop what it makes redundant.
     let opened: WorldHost | undefined;

@@ -89,13 +89,9 @@ export class WorldRegistry {
   /** Replaces the file with `worlds`, durably; writes run one after another in call order. */
   save(worlds: readonly CreatedWorld[]): Promise<void> {
     const text = JSON.stringify({ schema_version: VERSION, worlds }, null, 2) + '\n';
-    const next = this.writing.then(() => this.write(text));
+    const next = this.writing.then(() => replaceFileDurably(this.dataDir, this.file, text));
     this.writing = next.catch(() => {});
     return next;
-  }
-
-  private write(text: string): Promise<void> {
-    return replaceFileDurably(this.dataDir, this.file, text);
   }
 }
 

@@ -5,7 +5,6 @@
  * The transport tells it what only the transport knows (how many sockets a world has, closing them) through hooks.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { idProblem, type Config } from '../config.js';
 import type { WorldDefinition } from '../core/index.js';
 import { WorldlineError } from '../errors.js';
@@ -16,7 +15,7 @@ import type { Authenticator } from './auth.js';
 import { worldNotFound } from './http.js';
 import { Quarantine } from './rate-limit.js';
 import type { SessionDeps } from './session.js';
-import { WorldHost } from './world-host.js';
+import { WorldHost, worldDataDir } from './world-host.js';
 import { WorldRegistry, idleProblem, readOwner, writeOwner, type CreatedWorld } from './world-registry.js';
 
 /** A world to open: its id, tenant and definition, and where the definition came from (a built-in name or an absolute module path; absent for code). */
@@ -258,7 +257,7 @@ export class WorldSet {
   }
 
   private dirOf(id: string): string {
-    return path.join(this.opts.cfg.dataDir, 'worlds', id);
+    return worldDataDir(this.opts.cfg.dataDir, id);
   }
 
   private countWorlds(): void {
