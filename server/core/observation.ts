@@ -94,11 +94,25 @@ const ORDER_CELLS = 2 ** 32;
 
 /**
  * Deltas' fragment lists are slices of shared blocks of this many entries, not an array each. A delta lives until
- * its quantum is delivered and then in the resume history, several scavenges: a thousand arrays of ~70 entries per
+ * its quantum is delivered and then in the resume history, several scavenges: a thousand lists of ~70 entries per
  * quantum were copied by each scavenge and then promoted, where a block (a large object, over 128 KiB) is never
- * copied. A block lives as long as any delta that uses it.
+ * copied. A block lives as long as any delta that uses it. The entries are numbers (see FragmentTable), so a block
+ * holds no references for the GC to trace.
  */
-const FRAGMENT_BLOCK = 32768;
+const FRAGMENT_BLOCK = 65536;
+
+/**
+ * The fragments made in one flush, numbered in the order they were first put in a delta. Deltas list their fragments
+ * by these numbers (fragment i of a delta is table.frags[idx[i]]): a transport can then keep what it encodes per
+ * fragment in arrays indexed by number (`wire`, one slot per codec family like DeltaFragment.wire), and assembling a
+ * frame reads numbers and bytes rather than an object, its cache slot and its encoding per fragment (~65,000 of them
+ * a tick at arena-1000; bench/arena/pair-layout.ts measures what that layout costs).
+ */
+export class FragmentTable {
+  readonly frags: DeltaFragment[] = [];
+  /** Slots where a transport caches its per-table encodings (see DeltaFragment.wire). */
+  readonly wire: unknown[] = [undefined, undefined];
+}
 
 /** Fast mode: up to this many touching entities are looked for in an observer's view by scanning it, not marking it. */
 const SCAN_TOUCHED = 8;
@@ -112,10 +126,12 @@ interface ViewEntry {
   seen: number;
 }
 
-/** The ops and encoded pieces of one delta being built. */
+/** The ops and shared pieces of one delta being built. */
 class DeltaParts {
-  /** Shared pieces so far (pieces[0 .. count)); the array is reused from delta to delta. */
-  readonly pieces: DeltaFragment[] = [];
+  /** The flush's fragment table: pieces are listed by their number in it (registered on first use). */
+  table = new FragmentTable();
+  /** The pieces so far, by number in `table` (idx[0 .. count)); reused from delta to delta. */
+  idx = new Int32Array(1024);
   count = 0;
   ops = 0;
   /** The pieces' sizes summed (DeltaFragment.size), while each piece is at hand. */
@@ -131,16 +147,28 @@ class DeltaParts {
     return this;
   }
 
-  push(f: DeltaFragment): void {
+  push(f: SharedFragment): void {
     const n = f.ops.length;
     if (n === 0) return;
-    this.pieces[this.count++] = f;
+    const t = this.table;
+    if (f.table !== t) {
+      // First use in this flush (a fragment made in an earlier one is numbered again here: its old deltas keep
+      // their own table and number).
+      f.table = t;
+      f.number = t.frags.push(f) - 1;
+    }
+    if (this.count === this.idx.length) {
+      const grown = new Int32Array(this.idx.length * 2);
+      grown.set(this.idx);
+      this.idx = grown;
+    }
+    this.idx[this.count++] = f.number;
     this.ops += n;
     this.size += f.size;
   }
 }
 
-type Shared = DeltaFragment;
+type Shared = SharedFragment;
 
 /** One entity changed in the current quantum: its record at the start, and the ops shared by the observers. */
 interface QuantumChange {
@@ -311,6 +339,9 @@ class SharedFragment implements DeltaFragment {
   declare readonly wire: unknown[];
   declare private textCache: string | undefined;
   declare private sizeCache: number;
+  /** The flush's table it was last numbered in, and its number there (DeltaParts.push). */
+  declare table: FragmentTable | undefined;
+  declare number: number;
 
   get text(): string {
     return (this.textCache ??= encodeOps(this.ops));
@@ -335,7 +366,7 @@ class SharedFragment implements DeltaFragment {
  * straight into the old generation once it sees that they survive (no copy by each scavenge).
  */
 function shared(ops: PatchOp[]): Shared {
-  return { __proto__: SHARED_FRAGMENT, wire: [undefined, undefined], textCache: undefined, sizeCache: -1, ops } as unknown as SharedFragment;
+  return { __proto__: SHARED_FRAGMENT, wire: [undefined, undefined], textCache: undefined, sizeCache: -1, table: undefined, number: -1, ops } as unknown as SharedFragment;
 }
 
 const SHARED_FRAGMENT: object = SharedFragment.prototype;
@@ -382,9 +413,9 @@ export class ObservationEngine {
   private orderKeys = new Float64Array(0);
   /** The changes of the effect being processed. */
   private current: readonly EntityChange[] = NO_CHANGES;
-  /** Where deltas' fragment lists are stored (block[0 .. blockUsed) taken; see FRAGMENT_BLOCK). */
-  private block: DeltaFragment[] = [];
-  private blockUsed = FRAGMENT_BLOCK;
+  /** Where deltas' fragment numbers are stored (block[0 .. blockUsed) taken; see FRAGMENT_BLOCK). */
+  private block = new Int32Array(0);
+  private blockUsed = 0;
   onVisible: VisibleEventHook | undefined;
 
   constructor(
@@ -816,6 +847,8 @@ export class ObservationEngine {
     for (let i = 0; i < this.changedCount; i++) (cp[i] as EntityPos).change = undefined;
     this.changedCount = 0;
     this.quantumNo++;
+    // The next flush numbers its fragments in a table of its own: this one is complete, and its deltas keep it.
+    if (this.parts.table.frags.length > 0) this.parts.table = new FragmentTable();
     this.visibility.releaseGone();
     return out;
   }
@@ -1102,36 +1135,28 @@ export class ObservationEngine {
   private finish(o: Observer, parts: DeltaParts, globalSeq: number, simTime: number, wallTime: number): ObservationDelta {
     const own = parts.own;
     if (own && own.length > 0) parts.push(shared(own));
-    let fragments: DeltaFragment[];
-    let snapshot = false;
-    let size = parts.size;
+    let delta: Delta;
     if (parts.ops > this.maxPatchOps) {
-      snapshot = true;
       const root = shared([{ op: 'replace', path: '', value: this.viewOf(o) as never }]);
-      fragments = [root];
-      size = root.size;
+      delta = new Delta(o.id, o.viewSeq, o.fromSeq, globalSeq, simTime, wallTime, true, this.digestOf(o), undefined, [root], 0, 1, parts.ops, root.size);
     } else {
       const n = parts.count;
-      const pieces = parts.pieces;
-      if (n > FRAGMENT_BLOCK / 4) {
-        fragments = new Array<DeltaFragment>(n);
-        for (let i = 0; i < n; i++) fragments[i] = pieces[i] as DeltaFragment;
-      } else {
+      let store: Int32Array;
+      let start = 0;
+      if (n > FRAGMENT_BLOCK / 4) store = parts.idx.slice(0, n);
+      else {
         // Into the shared block: no array per delta (see FRAGMENT_BLOCK).
-        if (this.blockUsed + n > FRAGMENT_BLOCK) {
-          this.block = new Array<DeltaFragment>(FRAGMENT_BLOCK);
+        if (this.blockUsed + n > this.block.length) {
+          this.block = new Int32Array(FRAGMENT_BLOCK);
           this.blockUsed = 0;
         }
-        const block = this.block;
-        const start = this.blockUsed;
-        for (let i = 0; i < n; i++) block[start + i] = pieces[i] as DeltaFragment;
+        store = this.block;
+        start = this.blockUsed;
+        store.set(parts.idx.subarray(0, n), start);
         this.blockUsed = start + n;
-        const delta = new Delta(o.id, o.viewSeq, o.fromSeq, globalSeq, simTime, wallTime, snapshot, this.digestOf(o), block, start, n, parts.ops, size);
-        o.fromSeq = o.viewSeq;
-        return delta;
       }
+      delta = new Delta(o.id, o.viewSeq, o.fromSeq, globalSeq, simTime, wallTime, false, this.digestOf(o), parts.table, store, start, n, parts.ops, parts.size);
     }
-    const delta = new Delta(o.id, o.viewSeq, o.fromSeq, globalSeq, simTime, wallTime, snapshot, this.digestOf(o), fragments, 0, fragments.length, parts.ops, size);
     o.fromSeq = o.viewSeq;
     return delta;
   }
@@ -1263,8 +1288,13 @@ class Delta implements ObservationDelta {
   readonly schema_version = SCHEMA_VERSION;
   declare readonly ops: readonly PatchOp[];
   #ops: PatchOp[] | undefined = undefined;
-  /** The fragments are #store[#start .. #start + #count) (a shared block, or an array of their own). */
-  #store: readonly DeltaFragment[];
+  /**
+   * The fragments: #table.frags[#idx[i]] for i in [#start, #start + #count) (a shared block of numbers, or an array
+   * of its own); without a table, #own[#start .. #start + #count) (a snapshot's root, or a detached delta).
+   */
+  #table: FragmentTable | undefined;
+  #idx: Int32Array | undefined;
+  #own: readonly DeltaFragment[] | undefined;
   #start: number;
   readonly #count: number;
   #fragments: readonly DeltaFragment[] | undefined = undefined;
@@ -1279,13 +1309,21 @@ class Delta implements ObservationDelta {
     readonly wall_time: number,
     readonly snapshot: boolean,
     readonly context_digest: string,
-    store: readonly DeltaFragment[],
+    table: FragmentTable | undefined,
+    store: Int32Array | readonly DeltaFragment[],
     start: number,
     count: number,
     opCount: number,
     opsSize: number,
   ) {
-    this.#store = store;
+    this.#table = table;
+    if (table !== undefined) {
+      this.#idx = store as Int32Array;
+      this.#own = undefined;
+    } else {
+      this.#idx = undefined;
+      this.#own = store as readonly DeltaFragment[];
+    }
     this.#start = start;
     this.#count = count;
     this.#opCount = opCount;
@@ -1293,11 +1331,22 @@ class Delta implements ObservationDelta {
     Object.defineProperty(this, 'ops', OPS_PROPERTY);
   }
 
-  /** The fragments as an array of their own (copied out of a shared block on first use). */
+  /** Fragment i of the delta (0 <= i < its count). */
+  #at(i: number): DeltaFragment {
+    const t = this.#table;
+    return (t !== undefined ? t.frags[(this.#idx as Int32Array)[this.#start + i] as number] : (this.#own as readonly DeltaFragment[])[this.#start + i]) as DeltaFragment;
+  }
+
+  /** The fragments as an array of their own (made on first use). */
   get fragments(): readonly DeltaFragment[] {
     if (this.#fragments === undefined) {
-      const st = this.#store;
-      this.#fragments = this.#start === 0 && st.length === this.#count ? st : st.slice(this.#start, this.#start + this.#count);
+      const own = this.#own;
+      if (own !== undefined && this.#start === 0 && own.length === this.#count) this.#fragments = own;
+      else {
+        const out = new Array<DeltaFragment>(this.#count);
+        for (let i = 0; i < this.#count; i++) out[i] = this.#at(i);
+        this.#fragments = out;
+      }
     }
     return this.#fragments;
   }
@@ -1306,16 +1355,23 @@ class Delta implements ObservationDelta {
     return this.#opsSize;
   }
 
-  /** Keeps the fragments in an array of their own, so the delta no longer holds a shared block alive. */
+  /**
+   * Keeps the fragments in an array of their own, so the delta no longer holds a shared block of numbers, nor its
+   * flush's whole table, alive.
+   */
   detach(): void {
-    if (this.#start === 0 && this.#store.length === this.#count) return;
-    this.#store = this.fragments;
+    if (this.#table === undefined && this.#start === 0 && (this.#own as readonly DeltaFragment[]).length === this.#count) return;
+    this.#own = this.fragments;
+    this.#table = undefined;
+    this.#idx = undefined;
     this.#start = 0;
   }
 
   /** Points `out` at the fragments where they are stored (no copy). */
   fragmentRange(out: FragmentRange): void {
-    out.store = this.#store;
+    out.table = this.#table;
+    out.idx = this.#idx;
+    out.store = this.#own ?? NO_FRAGMENTS;
     out.start = this.#start;
     out.count = this.#count;
   }
@@ -1323,12 +1379,10 @@ class Delta implements ObservationDelta {
   /** The ops, assembled on first use. */
   opsArray(): readonly PatchOp[] {
     if (this.#ops === undefined) {
-      const st = this.#store;
-      const end = this.#start + this.#count;
       const ops = new Array<PatchOp>(this.snapshot ? 1 : this.#opCount);
       let k = 0;
-      for (let i = this.#start; i < end; i++) {
-        const fo = (st[i] as DeltaFragment).ops;
+      for (let i = 0; i < this.#count; i++) {
+        const fo = this.#at(i).ops;
         for (let j = 0; j < fo.length; j++) ops[k++] = fo[j] as PatchOp;
       }
       this.#ops = ops;
@@ -1336,6 +1390,8 @@ class Delta implements ObservationDelta {
     return this.#ops;
   }
 }
+
+const NO_FRAGMENTS: readonly DeltaFragment[] = [];
 
 /**
  * Makes a delta keep its fragments in an array of their own rather than in a shared block. A block is kept alive by
@@ -1346,20 +1402,32 @@ export function detachFragments(d: object): void {
   if (d instanceof Delta) d.detach();
 }
 
-/** A delta's fragments where they are stored: store[start .. start + count). */
+/**
+ * A delta's fragments where they are stored: with a table, fragment i is table.frags[idx[start + i]]; without one,
+ * store[start + i]. For 0 <= i < count.
+ */
 export interface FragmentRange {
+  table: FragmentTable | undefined;
+  idx: Int32Array | undefined;
   store: readonly DeltaFragment[];
   start: number;
   count: number;
 }
 
+/** An empty FragmentRange to pass to fragmentRange (which fills it in). */
+export function newFragmentRange(): FragmentRange {
+  return { table: undefined, idx: undefined, store: NO_FRAGMENTS, start: 0, count: 0 };
+}
+
 /**
- * Points `out` at a delta's fragments without copying them (the engine's deltas keep them in shared blocks; any
- * other delta's `fragments` array is used as it is).
+ * Points `out` at a delta's fragments without copying them (the engine's deltas list them by number in their flush's
+ * table; any other delta's `fragments` array is used as it is).
  */
 export function fragmentRange(d: Pick<ObservationDelta, 'fragments'>, out: FragmentRange): FragmentRange {
   if (d instanceof Delta) d.fragmentRange(out);
   else {
+    out.table = undefined;
+    out.idx = undefined;
     out.store = d.fragments;
     out.start = 0;
     out.count = d.fragments.length;

@@ -5,7 +5,7 @@
  * shared fragments). The client side (encodeClient, decodeServer) serves the SDK, tests and load generators.
  */
 import type { ClientMessage, ServerMessage, WireOp } from './messages.js';
-import { PathDictionary, SentPaths, type BinaryFragment, type OpVisitor, type PathTable } from './opstream.js';
+import { PathDictionary, SentPaths, type BinaryFragment, type BinaryTable, type OpVisitor, type PathTable } from './opstream.js';
 
 /** WebSocket subprotocols of wire protocol v1; the client offers one or more, the server picks one. */
 export const Subprotocol = {
@@ -102,6 +102,11 @@ export interface WireCodec {
    * copies the bytes at once. With `count`, only fragments[0 .. count) are used (a reused list longer than this delta).
    */
   assembleDelta(session: WireSession, header: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count?: number): Frame;
+  /**
+   * Binary codecs: the same frame from fragments listed by number, idx[start .. start + count), in a BinaryTable (made
+   * over this world's PathTable, `paths`): what assembleDelta does with encoded fragments, read from arrays.
+   */
+  assembleDeltaTable?(session: WireSession, header: DeltaHeader, fragments: BinaryTable, idx: Int32Array, start: number, count: number, scratch?: FrameScratch): Frame;
 }
 
 /** FrameScratch keeps its views for frames up to this length (larger ones are rare: a view each). */

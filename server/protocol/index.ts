@@ -11,7 +11,7 @@ import { createProtoCodec } from './proto-codec.js';
 export * from './messages.js';
 export { Subprotocol, WireSession, FragmentCache, FrameScratch } from './codec.js';
 export type { WireCodec, Frame, DeltaHeader, DeltaVisitor, EncodedFragment, JsonFragment } from './codec.js';
-export { PathTable, PathDictionary, SentPaths, OpCode } from './opstream.js';
+export { PathTable, PathDictionary, SentPaths, OpCode, BinaryTable } from './opstream.js';
 export type { BinaryFragment, OpVisitor } from './opstream.js';
 export { checkSchemaVersion, isJsonValue, MAX_JSON_DEPTH } from './validate.js';
 export { isCloseFrame, splitChannel, withChannel, MAX_CHANNEL, type ChannelSplit } from './channel.js';

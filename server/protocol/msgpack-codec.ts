@@ -8,7 +8,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { ByteWriter, frameBytes, fromHex, toHex, digestSize, hexInto } from './bytes.js';
 import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type DeltaVisitor, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import type { ClientMessage, ServerMessage, SnapshotBody, WireOp } from './messages.js';
-import { planOpStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
+import { planOpStream, planTableStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type BinaryFragment, type BinaryTable, type OpStream, type PathTable } from './opstream.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -63,10 +63,8 @@ function mpBinHeader(w: ByteWriter, n: number): void {
 const KEYS = { type: 5, observation_delta: 18, view_seq: 9, from_seq: 9, context_digest: 15, ops: 4, global_seq: 11, sim_time: 9, server_time: 12 } as const;
 
 /** The delta as a msgpack map, sized first and written into one buffer around the shared fragment bytes. */
-function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count = fragments.length): Uint8Array {
-  assertDeltaHeader(h);
+function assemble(h: DeltaHeader, plan: OpStream, scratch?: FrameScratch): Uint8Array {
   const digestLength = digestSize(h.context_digest);
-  const plan = planOpStream(fragments as readonly BinaryFragment[], table, session.sent, count);
   const global = h.global_seq ?? 0;
   const sim = h.sim_time ?? 0;
   const st = h.server_time ?? 0;
@@ -134,7 +132,8 @@ export function createMsgpackCodec(table: PathTable): WireCodec {
     encodeServer(msg: ServerMessage, session: WireSession = new WireSession()): Frame {
       switch (msg.type) {
         case 'observation_delta':
-          return assemble(session, table, msg, [encodeBinaryFragment(msg.ops, table)]);
+          assertDeltaHeader(msg);
+          return assemble(msg, planOpStream([encodeBinaryFragment(msg.ops, table)], table, session.sent));
         case 'snapshot':
           return packr.pack({ type: msg.type, ...snapshotWire(msg) });
         case 'welcome': {
@@ -162,8 +161,13 @@ export function createMsgpackCodec(table: PathTable): WireCodec {
     encodeFragmentText(text: string): EncodedFragment {
       return encodeBinaryFragment(JSON.parse(`[${text}]`) as WireOp[], table);
     },
-    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count?: number): Frame {
-      return assemble(session, table, h, fragments, scratch, count);
+    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count = fragments.length): Frame {
+      assertDeltaHeader(h);
+      return assemble(h, planOpStream(fragments as readonly BinaryFragment[], table, session.sent, count), scratch);
+    },
+    assembleDeltaTable(session: WireSession, h: DeltaHeader, fragments: BinaryTable, idx: Int32Array, start: number, count: number, scratch?: FrameScratch): Frame {
+      assertDeltaHeader(h);
+      return assemble(h, planTableStream(fragments, table, idx, start, count, session.sent), scratch);
     },
   };
 }

@@ -345,11 +345,18 @@ export function encodeBinaryFragment(ops: readonly WireOp[], table: PathTable): 
   return { format: 'binary', table, buf, offset, length: n, id0, id1, more: idCount > 2 ? idScratch.slice(2, idCount) : undefined, opCount: ops.length };
 }
 
+/** A connection's op stream, planned: its exact length, and the copy of it into a frame. */
+export interface OpStream {
+  readonly length: number;
+  /** Copies the stream into `out` at `at`; returns the offset after it. */
+  writeTo(out: Uint8Array, at: number): number;
+}
+
 /**
  * One connection's op stream, planned before it is written so a codec can size its frame exactly and copy each
  * piece once: the DEFINE records the connection lacks, then the shared fragments (fragments[0 .. count)).
  */
-export class OpStreamPlan {
+export class OpStreamPlan implements OpStream {
   readonly definitions: Uint8Array[] = [];
   length = 0;
   fragments: readonly BinaryFragment[] = [];
@@ -406,6 +413,146 @@ const sharedPlan = new OpStreamPlan();
 /** Plans a connection's op stream in a shared plan, valid until the next call. */
 export function planOpStream(fragments: readonly BinaryFragment[], table: PathTable, sent: SentPaths, count = fragments.length): OpStreamPlan {
   return sharedPlan.reset(fragments, table, sent, count);
+}
+
+/**
+ * The binary encodings of a numbered list of fragments (the core's FragmentTable: every fragment one flush put in a
+ * delta), kept in arrays indexed by number and one byte arena, each encoded the first time a frame needs it. A
+ * connection's frame is then planned and copied from numbers and bytes alone (TablePlan): no object, cache slot or
+ * encoding object read per fragment, and no reference per fragment for the collector to trace.
+ */
+export class BinaryTable {
+  /** Per fragment: its bytes at bytes[off .. off + len) (len -1: not encoded yet), its first two path ids (-1: none). */
+  private off: Int32Array;
+  private len: Int32Array;
+  private id0: Int32Array;
+  private id1: Int32Array;
+  /** Path ids past the first two, for the rare fragment with more (undefined for the others). */
+  private readonly more: Array<readonly number[] | undefined> = [];
+  private bytes = new Uint8Array(16 * 1024);
+  private used = 0;
+
+  constructor(
+    readonly paths: PathTable,
+    private readonly source: readonly { readonly ops: readonly WireOp[] }[],
+  ) {
+    const n = Math.max(16, source.length);
+    this.off = new Int32Array(n);
+    this.len = new Int32Array(n).fill(-1);
+    this.id0 = new Int32Array(n);
+    this.id1 = new Int32Array(n);
+  }
+
+  /** Encodes fragment i unless it is encoded already; returns its length in bytes. */
+  private encode(i: number): number {
+    const f = this.source[i];
+    if (f === undefined) throw new RangeError(`fragment ${i} is not in this table (${this.source.length} fragments)`);
+    if (i >= this.len.length) this.grow(Math.max(i + 1, this.source.length));
+    const e = encodeBinaryFragment(f.ops, this.paths);
+    const n = e.length;
+    if (this.used + n > this.bytes.length) {
+      const b = new Uint8Array(Math.max(this.used + n, this.bytes.length * 2));
+      b.set(this.bytes.subarray(0, this.used));
+      this.bytes = b;
+    }
+    copy(e.buf, e.offset, n, this.bytes, this.used);
+    this.off[i] = this.used;
+    this.used += n;
+    this.id0[i] = e.id0;
+    this.id1[i] = e.id1;
+    if (e.more !== undefined) this.more[i] = e.more;
+    this.len[i] = n;
+    return n;
+  }
+
+  private grow(n: number): void {
+    const g = (a: Int32Array, fill: number): Int32Array => {
+      const b = new Int32Array(n).fill(fill);
+      b.set(a);
+      return b;
+    };
+    this.off = g(this.off, 0);
+    this.len = g(this.len, -1);
+    this.id0 = g(this.id0, 0);
+    this.id1 = g(this.id1, 0);
+  }
+
+  /**
+   * Plans a connection's stream of fragments idx[start .. start + count) into `plan` (see TablePlan.reset); marks the
+   * paths it defines as sent.
+   */
+  plan(plan: TablePlan, idx: Int32Array, start: number, count: number, sent: SentPaths): TablePlan {
+    plan.definitions.length = 0;
+    plan.table = this;
+    plan.idx = idx;
+    plan.start = start;
+    plan.count = count;
+    const paths = this.paths;
+    let length = 0;
+    const end = start + count;
+    for (let k = start; k < end; k++) {
+      const i = idx[k] as number;
+      let n = i < this.len.length ? (this.len[i] as number) : -1;
+      if (n < 0) n = this.encode(i);
+      const a = this.id0[i] as number;
+      if (a >= 0 && !sent.has(a)) length += plan.define(a, paths, sent);
+      const b = this.id1[i] as number;
+      if (b >= 0 && !sent.has(b)) length += plan.define(b, paths, sent);
+      const more = this.more[i];
+      if (more !== undefined) for (let j = 0; j < more.length; j++) if (!sent.has(more[j] as number)) length += plan.define(more[j] as number, paths, sent);
+      length += n;
+    }
+    plan.length = length;
+    return plan;
+  }
+
+  /** Copies fragments idx[start .. start + count) (all planned, so encoded) into out at pos; returns the offset after them. */
+  writeTo(idx: Int32Array, start: number, count: number, out: Uint8Array, pos: number): number {
+    const bytes = this.bytes;
+    const off = this.off;
+    const len = this.len;
+    const end = start + count;
+    for (let k = start; k < end; k++) {
+      const i = idx[k] as number;
+      pos = copy(bytes, off[i] as number, len[i] as number, out, pos);
+    }
+    return pos;
+  }
+}
+
+/** A connection's op stream over a BinaryTable: the DEFINE records it lacks, then the numbered fragments. */
+export class TablePlan implements OpStream {
+  readonly definitions: Uint8Array[] = [];
+  length = 0;
+  table: BinaryTable | undefined = undefined;
+  idx: Int32Array = new Int32Array(0);
+  start = 0;
+  count = 0;
+
+  /** Adds a path's DEFINE record to the stream; returns its length. */
+  define(id: number, paths: PathTable, sent: SentPaths): number {
+    // Marked as sent now: the caller sends this frame before assembling the connection's next one.
+    sent.add(id);
+    const d = paths.definition(id);
+    this.definitions.push(d);
+    return d.length;
+  }
+
+  writeTo(out: Uint8Array, at: number): number {
+    let pos = at;
+    const defs = this.definitions;
+    for (let i = 0; i < defs.length; i++) pos = copy(defs[i] as Uint8Array, 0, (defs[i] as Uint8Array).length, out, pos);
+    return (this.table as BinaryTable).writeTo(this.idx, this.start, this.count, out, pos);
+  }
+}
+
+/** A table plan reused by the codecs' frame assembly (which never re-enters): no plan object per frame. */
+const sharedTablePlan = new TablePlan();
+
+/** Plans a connection's op stream of fragments idx[start .. start + count) of `table`, valid until the next call. */
+export function planTableStream(table: BinaryTable, paths: PathTable, idx: Int32Array, start: number, count: number, sent: SentPaths): TablePlan {
+  if (table.paths !== paths) throw new Error('fragment table was encoded for a different world (PathTable)');
+  return table.plan(sharedTablePlan, idx, start, count, sent);
 }
 
 /** Copies src[from .. from + n) to out at pos; returns pos + n. A fragment is a few bytes: a loop beats set()'s call. */

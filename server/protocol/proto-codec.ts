@@ -9,7 +9,7 @@ import { Recovery, WorldlineError } from '../errors.js';
 import { FrameError, frameBytes, fromHex, toHex, utf8, varintSize, digestSize, hexInto, putVarint } from './bytes.js';
 import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type DeltaVisitor, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import { IntentStatus, Role, type ClientMessage, type ErrorBody, type JsonValue, type ServerMessage, type SnapshotBody, type Vec3, type WireOp } from './messages.js';
-import { planOpStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type BinaryFragment, type PathTable } from './opstream.js';
+import { planOpStream, planTableStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type BinaryFragment, type BinaryTable, type OpStream, type PathTable } from './opstream.js';
 import { WORLDLINE_PROTO } from './proto-schema.gen.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
 
@@ -292,10 +292,8 @@ const bytesFieldSize = (n: number): number => (n === 0 ? 0 : 1 + varintSize(n) +
  * ServerFrame { observation_delta (2) { view_seq 1, from_seq 2, context_digest 3, ops 4, global_seq 5, sim_time 6, server_time 7 } },
  * sized first and written into one buffer; fields at their proto3 default are left out, as protobuf encoders do.
  */
-function assemble(session: WireSession, table: PathTable, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count = fragments.length): Uint8Array {
-  assertDeltaHeader(h);
+function assemble(h: DeltaHeader, plan: OpStream, scratch?: FrameScratch): Uint8Array {
   const digestLength = digestSize(h.context_digest);
-  const plan = planOpStream(fragments as readonly BinaryFragment[], table, session.sent, count);
   const global = h.global_seq ?? 0;
   const sim = h.sim_time ?? 0;
   const st = h.server_time ?? 0;
@@ -384,7 +382,10 @@ export function createProtoCodec(table: PathTable): WireCodec {
       return validateClientMessage(raw);
     },
     encodeServer(msg: ServerMessage, session: WireSession = new WireSession()): Frame {
-      if (msg.type === 'observation_delta') return assemble(session, table, msg, [encodeBinaryFragment(msg.ops, table)]);
+      if (msg.type === 'observation_delta') {
+        assertDeltaHeader(msg);
+        return assemble(msg, planOpStream([encodeBinaryFragment(msg.ops, table)], table, session.sent));
+      }
       if (msg.type === 'intent_result') {
         const fast = intentResultFrame(msg);
         if (fast) return fast;
@@ -409,8 +410,13 @@ export function createProtoCodec(table: PathTable): WireCodec {
     encodeFragmentText(text: string): EncodedFragment {
       return encodeBinaryFragment(JSON.parse(`[${text}]`) as WireOp[], table);
     },
-    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count?: number): Frame {
-      return assemble(session, table, h, fragments, scratch, count);
+    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count = fragments.length): Frame {
+      assertDeltaHeader(h);
+      return assemble(h, planOpStream(fragments as readonly BinaryFragment[], table, session.sent, count), scratch);
+    },
+    assembleDeltaTable(session: WireSession, h: DeltaHeader, fragments: BinaryTable, idx: Int32Array, start: number, count: number, scratch?: FrameScratch): Frame {
+      assertDeltaHeader(h);
+      return assemble(h, planTableStream(fragments, table, idx, start, count, session.sent), scratch);
     },
   };
 }

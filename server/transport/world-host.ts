@@ -7,9 +7,9 @@
  */
 import path from 'node:path';
 import fs from 'node:fs';
-import { WorldRuntime, fragmentRange, type DeltaFragment, type FragmentRange, type ObservationDelta, type WorldDefinition } from '../core/index.js';
+import { WorldRuntime, fragmentRange, newFragmentRange, type DeltaFragment, type FragmentTable, type ObservationDelta, type WorldDefinition } from '../core/index.js';
 import { openLog, type EventLog } from '../log/index.js';
-import { FragmentCache, FrameScratch, Subprotocol, createWorldCodecs, type DeltaHeader, type EncodedFragment, type Frame, type ServerMessage, type WireCodec, type WireSession, type WorldCodecs } from '../protocol/index.js';
+import { BinaryTable, FragmentCache, FrameScratch, Subprotocol, createWorldCodecs, type DeltaHeader, type EncodedFragment, type Frame, type ServerMessage, type WireCodec, type WireSession, type WorldCodecs } from '../protocol/index.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { BucketSeries } from '../obs/bucket-histogram.js';
@@ -148,7 +148,7 @@ export class WorldHost {
   /** encodeDelta's frame header, reused. */
   private readonly header: { -readonly [K in keyof DeltaHeader]-?: DeltaHeader[K] } = { view_seq: 0, from_seq: 0, context_digest: '', global_seq: 0, sim_time: 0, server_time: 0 };
   /** encodeDelta's view of a delta's fragments, reused. */
-  private readonly range: FragmentRange = { store: [], start: 0, count: 0 };
+  private readonly range = newFragmentRange();
   private timer: NodeJS.Timeout | undefined;
   /** Quanta delivered whose fan-out has not run yet. */
   private delivering = 0;
@@ -398,12 +398,30 @@ export class WorldHost {
     header.global_seq = d.global_seq;
     header.sim_time = d.sim_time;
     header.server_time = Math.round(d.wall_time);
-    const c = cache ?? (this.caches.get(s.codec.subprotocol) as FragmentCache);
-    const { store, start, count } = fragmentRange(d, this.range);
+    const scratch = s.copiesFrames === true ? this.scratch : undefined;
+    const { table, idx, store, start, count } = fragmentRange(d, this.range);
+    const codec = s.codec;
+    if (table !== undefined && codec.assembleDeltaTable !== undefined) {
+      // Listed by number in their flush's table: the binary encodings live in arrays beside it (one per table for
+      // both binary codecs, which share the world's paths), read by number.
+      return codec.assembleDeltaTable(s.wire, header, this.binaryTable(table), idx as Int32Array, start, count, scratch);
+    }
+    const c = cache ?? (this.caches.get(codec.subprotocol) as FragmentCache);
     // The list is only ever grown: shrinking it to each delta's length would free and regrow its storage.
     const enc = this.encoded;
-    for (let i = 0; i < count; i++) enc[i] = c.get(store[start + i] as DeltaFragment);
-    return s.codec.assembleDelta(s.wire, header, enc, s.copiesFrames === true ? this.scratch : undefined, count);
+    if (table !== undefined) {
+      const frags = table.frags;
+      const ix = idx as Int32Array;
+      for (let i = 0; i < count; i++) enc[i] = c.get(frags[ix[start + i] as number] as DeltaFragment);
+    } else for (let i = 0; i < count; i++) enc[i] = c.get(store[start + i] as DeltaFragment);
+    return codec.assembleDelta(s.wire, header, enc, scratch, count);
+  }
+
+  /** The binary encodings of a flush's fragments, made on first use and kept in the table's binary slot. */
+  private binaryTable(table: FragmentTable): BinaryTable {
+    let bt = table.wire[1] as BinaryTable | undefined;
+    if (bt === undefined) table.wire[1] = bt = new BinaryTable(this.codecs[Subprotocol.PROTO].paths as NonNullable<WireCodec['paths']>, table.frags);
+    return bt;
   }
 
   private fanOut(deltas: readonly ObservationDelta[]): void {

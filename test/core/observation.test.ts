@@ -1,7 +1,7 @@
 import jsonpatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import type { ObservationDelta } from '../../server/core/types.js';
-import { fragmentRange } from '../../server/core/observation.js';
+import { fragmentRange, newFragmentRange } from '../../server/core/observation.js';
 import { oneQuantumOfMoves, openWorld, planeWorld } from './helpers/worlds.js';
 
 describe('observation', () => {
@@ -68,13 +68,17 @@ describe('observation', () => {
   it('gives a delta\'s fragments in place (fragmentRange) as the same pieces as its fragments array', async () => {
     const { deltas: got } = await oneQuantumOfMoves();
     expect(got.length).toBeGreaterThan(1);
+    const tables = new Set<unknown>();
     for (const d of got) {
-      const r = fragmentRange(d, { store: [], start: 0, count: 0 });
-      expect(r.store.slice(r.start, r.start + r.count)).toEqual(d.fragments);
+      const r = fragmentRange(d, newFragmentRange());
+      // Listed by number in the flush's table, one table for the whole flush.
+      expect(r.table).toBeDefined();
+      tables.add(r.table);
       expect(r.count).toBe(d.fragments.length);
-      for (let i = 0; i < r.count; i++) expect(r.store[r.start + i]).toBe(d.fragments[i]);
+      for (let i = 0; i < r.count; i++) expect(r.table!.frags[r.idx![r.start + i]!]).toBe(d.fragments[i]);
     }
+    expect(tables.size).toBe(1);
     const plain = { fragments: got[0]!.fragments };
-    expect(fragmentRange(plain, { store: [], start: 0, count: 0 })).toEqual({ store: plain.fragments, start: 0, count: plain.fragments.length });
+    expect(fragmentRange(plain, newFragmentRange())).toEqual({ table: undefined, idx: undefined, store: plain.fragments, start: 0, count: plain.fragments.length });
   });
 });

@@ -6,8 +6,8 @@
  */
 import jsonpatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
-import type { ObservationDelta as CoreDelta } from '../../server/core/index.js';
-import { FragmentCache, Subprotocol, WireSession, createWorldCodecs, type ObservationDelta } from '../../server/protocol/index.js';
+import { fragmentRange, newFragmentRange, type ObservationDelta as CoreDelta } from '../../server/core/index.js';
+import { BinaryTable, FragmentCache, Subprotocol, WireSession, createWorldCodecs, type ObservationDelta } from '../../server/protocol/index.js';
 import { openWorld, planeWorld } from '../core/helpers/worlds.js';
 
 describe('core fragments to wire frames', () => {
@@ -56,5 +56,62 @@ describe('core fragments to wire frames', () => {
       expect(jsonCache.size - encodedBefore.json).toBe(distinct.size);
     }
     for (let i = 0; i < positions.length; i++) expect(views.get(`a${i}`)).toEqual(rt.observe(`a${i}`).view);
+  });
+
+  it('a delta listed by number in its flush\'s table makes the same frame through a BinaryTable as through encoded fragments', async () => {
+    const positions: Array<[number, number]> = Array.from({ length: 12 }, (_, i) => [100 + (i % 4) * 30, 100 + Math.floor(i / 4) * 30]);
+    const { rt } = await openWorld(planeWorld(positions), { agents: positions.map((_, i) => `a${i}`) });
+    const codecs = createWorldCodecs();
+    const binary = [codecs[Subprotocol.PROTO], codecs[Subprotocol.MSGPACK]];
+    const cache = new FragmentCache(codecs[Subprotocol.PROTO]);
+    // Per agent and binary codec: a session assembled from encoded fragments, one from the table, one client.
+    const sessions = new Map<string, Array<{ byFragments: WireSession; byTable: WireSession; client: WireSession }>>();
+    for (let i = 0; i < positions.length; i++) sessions.set(`a${i}`, binary.map(() => ({ byFragments: new WireSession(), byTable: new WireSession(), client: new WireSession() })));
+    const deliveries: CoreDelta[][] = [];
+    rt.onDelivery((d) => deliveries.push([...d.deltas]));
+    for (let tick = 0; tick < 5; tick++) {
+      const moves = positions.map((_, i) => rt.emit({ kind: 'Move', payload: { entity_id: `a${i}`, dx: ((i * 7 + tick * 3) % 11) - 5 + 0.25, dy: ((i * 5 + tick) % 9) - 4 }, source_id: 'gm' }));
+      await rt.flush();
+      await Promise.all(moves);
+    }
+    let frames = 0;
+    for (const deltas of deliveries) {
+      const tables = new Map<unknown, BinaryTable>();
+      for (const d of deltas) {
+        const r = fragmentRange(d, newFragmentRange());
+        expect(r.table).toBeDefined();
+        let bt = tables.get(r.table);
+        if (!bt) tables.set(r.table, (bt = new BinaryTable(codecs[Subprotocol.PROTO].paths!, r.table!.frags)));
+        const header = { view_seq: d.view_seq, from_seq: d.from_seq, context_digest: d.context_digest, global_seq: d.global_seq, sim_time: d.sim_time, server_time: d.wall_time };
+        binary.forEach((codec, k) => {
+          const s = sessions.get(d.agent_id)![k]!;
+          const a = codec.assembleDelta(s.byFragments, header, d.fragments.map((f) => cache.get(f))) as Uint8Array;
+          const b = codec.assembleDeltaTable!(s.byTable, header, bt, r.idx!, r.start, r.count) as Uint8Array;
+          // Byte for byte, path definitions included (each session defines a path the first time it uses it).
+          expect(Buffer.from(b).equals(Buffer.from(a))).toBe(true);
+          expect(codec.decodeServer(b, s.client)).toEqual({ type: 'observation_delta', ...header, ops: d.ops });
+          frames++;
+        });
+      }
+      // One table per flush.
+      expect(tables.size).toBe(1);
+    }
+    expect(frames).toBeGreaterThan(positions.length * 2);
+  });
+
+  it('a BinaryTable encodes fragments added after it was made, and refuses a number it does not hold or another world\'s paths', () => {
+    const codecs = createWorldCodecs();
+    const proto = codecs[Subprotocol.PROTO];
+    const source: Array<{ ops: Array<{ op: 'add'; path: string; value: number }> }> = [];
+    const bt = new BinaryTable(proto.paths!, source);
+    for (let i = 0; i < 40; i++) source.push({ ops: [{ op: 'add', path: `/entities/e${i}`, value: i }] });
+    const idx = Int32Array.from({ length: 40 }, (_, i) => 39 - i);
+    const header = { view_seq: 2, from_seq: 1, context_digest: '' };
+    const frame = proto.assembleDeltaTable!(new WireSession(), header, bt, idx, 0, 40);
+    const msg = proto.decodeServer(frame, new WireSession()) as ObservationDelta;
+    expect(msg.ops).toEqual([...idx].map((i) => ({ op: 'add', path: `/entities/e${i}`, value: i })));
+    expect(() => proto.assembleDeltaTable!(new WireSession(), header, bt, Int32Array.of(40), 0, 1)).toThrow(RangeError);
+    const other = createWorldCodecs()[Subprotocol.PROTO];
+    expect(() => other.assembleDeltaTable!(new WireSession(), header, bt, idx, 0, 1)).toThrow(/different world/);
   });
 });

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ObservationDelta } from '../../server/core/types.js';
-import { fragmentRange } from '../../server/core/observation.js';
+import { fragmentRange, newFragmentRange } from '../../server/core/observation.js';
 import { ResumeHistory, heldOps } from '../../server/transport/resume-history.js';
 import { oneQuantumOfMoves } from '../core/helpers/worlds.js';
 
@@ -13,7 +13,7 @@ describe('ResumeHistory', () => {
     const { deltas: got } = await oneQuantumOfMoves();
     const a0 = got.find((d) => d.agent_id === 'a0')!;
     const a1 = got.find((d) => d.agent_id === 'a1')!;
-    const inBlock = (d: ObservationDelta): boolean => fragmentRange(d, { store: [], start: 0, count: 0 }).store !== d.fragments;
+    const inBlock = (d: ObservationDelta): boolean => fragmentRange(d, newFragmentRange()).table !== undefined;
     expect(inBlock(a0) && inBlock(a1)).toBe(true);
     const ops0 = structuredClone(a0.ops);
     const h = new ResumeHistory(200);
@@ -29,7 +29,8 @@ describe('ResumeHistory', () => {
     expect(inBlock(a0)).toBe(false);
     expect(inBlock(a1)).toBe(true);
     // Detached, the delta is the same delta: same fragments, same ops, and it still resumes a client.
-    const r = fragmentRange(a0, { store: [], start: 0, count: 0 });
+    const r = fragmentRange(a0, newFragmentRange());
+    expect(r.table).toBeUndefined();
     expect(r.store.slice(r.start, r.start + r.count)).toEqual(a0.fragments);
     expect(a0.ops).toEqual(ops0);
     const plan = h.plan('a0', a0.from_seq, () => ({ view: { entities: {} }, view_seq: a0.view_seq }));
