@@ -1,8 +1,10 @@
 /**
  * What the memory layout alone costs per (observer, visible entity) pair in the observation engine's fast mode: the
- * same synthetic arena tick written twice, once with the objects the engine uses today and once with typed arrays
- * indexed by a dense entity number. It answers whether rewriting fast mode around typed arrays would pay, before
- * anyone does it.
+ * same synthetic arena tick written three times: with the objects the engine uses today (`objects`); with the same
+ * objects but views that hold only their entities' entries, each change carrying the entity's hash before and after
+ * (`lean`: what a view without per-view records and hashes saves); and with typed arrays indexed by a dense entity
+ * number (`typed`). It answers whether rewriting fast mode around typed arrays would pay, and which part of such a
+ * rewrite, before anyone does it.
  *
  *   node --import tsx bench/arena/pair-layout.ts [--entities 1000] [--ticks 150] [--runs 5]
  *
@@ -32,7 +34,7 @@ interface Result {
 }
 
 /** The engine's layout: grid cells of objects with interleaved coordinates, views as arrays of objects. */
-function objects(n: number, ticks: number): Result {
+function objects(n: number, ticks: number, lean: boolean): Result {
   const rng = seedrandom.alea('pair-layout');
   interface Cell {
     items: Ent[];
@@ -51,6 +53,8 @@ function objects(n: number, ticks: number): Result {
   interface Change {
     before: Rec;
     hash: number[];
+    /** The hash the entity had before the change (lean views read it in place of their own copy). */
+    hashBefore: number[];
     update: Fragment;
   }
   interface Rec {
@@ -61,6 +65,7 @@ function objects(n: number, ticks: number): Result {
   }
   class Ent {
     rec: Rec;
+    hash: number[] = [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5];
     change: Change | undefined = undefined;
     changeQuantum = -1;
     mark = 0;
@@ -134,7 +139,9 @@ function objects(n: number, ticks: number): Result {
       place(p);
       const bin: Bin = { buf: chunk, offset: a, length: 8 };
       for (let k = 0; k < 8; k++) chunk[a++] = (p.i + k) & 0xff;
-      p.change = { before, hash: newHash(), update: { ops: [{}, {}], wire: [undefined, bin], size: 30 } };
+      const hashBefore = p.hash;
+      p.hash = newHash();
+      p.change = { before, hash: p.hash, hashBefore, update: { ops: [{}, {}], wire: [undefined, bin], size: 30 } };
       p.changeQuantum = qn;
     }
     for (const o of obs) {
@@ -170,7 +177,39 @@ function objects(n: number, ticks: number): Result {
       }
       let k = 0;
       const d = o.digest;
-      for (let j = 0; j < m; j++) {
+      if (lean) {
+        // Views of entries alone: an entity in view holds its record as of the last flush, so a changed one moves
+        // the digest by its change's hash after minus before, and one that left takes off its hash before.
+        for (let j = 0; j < m; j++) {
+          const p = near[j] as Ent;
+          if (p === o.p) continue;
+          const q = (p.changeQuantum === qn ? p.change : undefined) as Change | undefined;
+          if (p.mark === inView) {
+            if (q !== undefined) {
+              const a2 = q.hash;
+              const b2 = q.hashBefore;
+              for (let w = 0; w < 8; w++) d[w] = (d[w] as number) + (a2[w] as number) - (b2[w] as number);
+              pieces[count++] = q.update;
+            }
+          } else {
+            const h = p.hash;
+            for (let w = 0; w < 8; w++) d[w] = (d[w] as number) + (h[w] as number);
+            pieces[count++] = (q as Change).update;
+          }
+          p.mark = kept;
+          nPos[k++] = p;
+        }
+        for (let i = 0; i < oLen; i++) {
+          const p = oPos[i] as Ent;
+          if (p.mark !== inView) continue;
+          const h = p.changeQuantum === qn ? (p.change as Change).hashBefore : p.hash;
+          for (let w = 0; w < 8; w++) d[w] = (d[w] as number) - (h[w] as number);
+        }
+        o.fPos = nPos;
+        o.fLen = k;
+        nPos = oPos;
+      }
+      for (let j = 0; j < (lean ? 0 : m); j++) {
         const p = near[j] as Ent;
         if (p === o.p) continue;
         const rec = p.rec;
@@ -195,18 +234,20 @@ function objects(n: number, ticks: number): Result {
         nRec[k] = rec;
         nHash[k++] = h;
       }
-      for (let i = 0; i < oLen; i++) {
-        if ((oPos[i] as Ent).mark !== inView) continue;
-        const h = oHash[i] as number[];
-        for (let w = 0; w < 8; w++) d[w] = (d[w] as number) - (h[w] as number);
+      if (!lean) {
+        for (let i = 0; i < oLen; i++) {
+          if ((oPos[i] as Ent).mark !== inView) continue;
+          const h = oHash[i] as number[];
+          for (let w = 0; w < 8; w++) d[w] = (d[w] as number) - (h[w] as number);
+        }
+        o.fPos = nPos;
+        o.fRec = nRec;
+        o.fHash = nHash;
+        o.fLen = k;
+        nPos = oPos;
+        nRec = oRec;
+        nHash = oHash;
       }
-      o.fPos = nPos;
-      o.fRec = nRec;
-      o.fHash = nHash;
-      o.fLen = k;
-      nPos = oPos;
-      nRec = oRec;
-      nHash = oHash;
       let len = 0;
       for (let i = 0; i < count; i++) {
         const e = (pieces[i] as Fragment).wire[1];
@@ -352,20 +393,21 @@ const n = Number(values.entities);
 const ticks = Number(values.ticks);
 if (!(n >= 2) || !(ticks >= 1)) throw new Error('--entities must be >= 2 and --ticks >= 1');
 if (values.child !== undefined) {
-  process.stdout.write(JSON.stringify(values.child === 'typed' ? typed(n, ticks) : objects(n, ticks)));
+  process.stdout.write(JSON.stringify(values.child === 'typed' ? typed(n, ticks) : objects(n, ticks, values.child === 'lean')));
 } else {
   const runs = Number(values.runs);
   const self = fileURLToPath(import.meta.url);
-  const got: Record<string, Result[]> = { objects: [], typed: [] };
+  const layouts = ['objects', 'lean', 'typed'];
+  const got: Record<string, Result[]> = { objects: [], lean: [], typed: [] };
   for (let r = 0; r < runs; r++) {
-    for (const layout of ['objects', 'typed']) {
+    for (const layout of layouts) {
       const out = execFileSync(process.execPath, ['--import', 'tsx', self, '--entities', String(n), '--ticks', String(ticks), '--child', layout], { encoding: 'utf8' });
       (got[layout] as Result[]).push(JSON.parse(out) as Result);
     }
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
   console.log(`pair layout, ${n} entities (arena-v1 plane, R ${R}), ${ticks} ticks, ${runs} alternated runs each (medians):`);
-  for (const layout of ['objects', 'typed']) {
+  for (const layout of layouts) {
     const rs = got[layout] as Result[];
     const ms = median(rs.map((x) => x.cpuMsPerTick));
     const pairsPerTick = median(rs.map((x) => x.pairsPerTick));
