@@ -5,7 +5,7 @@
  * shared fragments). The client side (encodeClient, decodeServer) serves the SDK, tests and load generators.
  */
 import type { ClientMessage, ServerMessage, WireOp } from './messages.js';
-import { PathDictionary, SentPaths, type BinaryFragment, type BinaryTable, type OpVisitor, type PathTable } from './opstream.js';
+import { PathDictionary, SentPaths, planOpStream, planTableStream, type BinaryFragment, type BinaryTable, type OpStream, type OpVisitor, type PathTable } from './opstream.js';
 
 /** WebSocket subprotocols of wire protocol v1; the client offers one or more, the server picks one. */
 export const Subprotocol = {
@@ -107,6 +107,23 @@ export interface WireCodec {
    * over this world's PathTable, `paths`): what assembleDelta does with encoded fragments, read from arrays.
    */
   assembleDeltaTable?(session: WireSession, header: DeltaHeader, fragments: BinaryTable, idx: Int32Array, start: number, count: number, scratch?: FrameScratch): Frame;
+}
+
+/**
+ * A binary codec's two ways to assemble a delta (from encoded fragments, or from a BinaryTable by number) around its
+ * own framing of the header and the planned op stream: `frame` writes the message, `paths` is the world's table.
+ */
+export function binaryDeltaAssembly(paths: PathTable, frame: (h: DeltaHeader, ops: OpStream, scratch?: FrameScratch) => Uint8Array): Pick<WireCodec, 'assembleDelta' | 'assembleDeltaTable'> {
+  return {
+    assembleDelta(session, h, fragments, scratch, count = fragments.length) {
+      assertDeltaHeader(h);
+      return frame(h, planOpStream(fragments as readonly BinaryFragment[], paths, session.sent, count), scratch);
+    },
+    assembleDeltaTable(session, h, fragments, idx, start, count, scratch) {
+      assertDeltaHeader(h);
+      return frame(h, planTableStream(fragments, paths, idx, start, count, session.sent), scratch);
+    },
+  };
 }
 
 /** FrameScratch keeps its views for frames up to this length (larger ones are rare: a view each). */

@@ -6,9 +6,9 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 import { ByteWriter, frameBytes, fromHex, toHex, digestSize, hexInto } from './bytes.js';
-import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type DeltaVisitor, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
+import { Subprotocol, assertDeltaHeader, binaryDeltaAssembly, WireSession, type DeltaHeader, type DeltaVisitor, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import type { ClientMessage, ServerMessage, SnapshotBody, WireOp } from './messages.js';
-import { planOpStream, planTableStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type BinaryFragment, type BinaryTable, type OpStream, type PathTable } from './opstream.js';
+import { planOpStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type OpStream, type PathTable } from './opstream.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
@@ -161,14 +161,7 @@ export function createMsgpackCodec(table: PathTable): WireCodec {
     encodeFragmentText(text: string): EncodedFragment {
       return encodeBinaryFragment(JSON.parse(`[${text}]`) as WireOp[], table);
     },
-    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count = fragments.length): Frame {
-      assertDeltaHeader(h);
-      return assemble(h, planOpStream(fragments as readonly BinaryFragment[], table, session.sent, count), scratch);
-    },
-    assembleDeltaTable(session: WireSession, h: DeltaHeader, fragments: BinaryTable, idx: Int32Array, start: number, count: number, scratch?: FrameScratch): Frame {
-      assertDeltaHeader(h);
-      return assemble(h, planTableStream(fragments, table, idx, start, count, session.sent), scratch);
-    },
+    ...binaryDeltaAssembly(table, assemble),
   };
 }
 

@@ -352,13 +352,36 @@ export interface OpStream {
   writeTo(out: Uint8Array, at: number): number;
 }
 
+/** What both kinds of plan share: the DEFINE records the connection lacks, which open its stream. */
+abstract class PlannedStream implements OpStream {
+  readonly definitions: Uint8Array[] = [];
+  length = 0;
+
+  /** Adds a path's DEFINE record to the stream; returns its length. */
+  define(id: number, paths: PathTable, sent: SentPaths): number {
+    // Marked as sent now: the caller sends this frame before assembling the connection's next one.
+    sent.add(id);
+    const d = paths.definition(id);
+    this.definitions.push(d);
+    return d.length;
+  }
+
+  /** Copies the DEFINE records into `out` at `at`; returns the offset after them. */
+  protected writeDefinitions(out: Uint8Array, at: number): number {
+    let pos = at;
+    const defs = this.definitions;
+    for (let i = 0; i < defs.length; i++) pos = copy(defs[i] as Uint8Array, 0, (defs[i] as Uint8Array).length, out, pos);
+    return pos;
+  }
+
+  abstract writeTo(out: Uint8Array, at: number): number;
+}
+
 /**
  * One connection's op stream, planned before it is written so a codec can size its frame exactly and copy each
  * piece once: the DEFINE records the connection lacks, then the shared fragments (fragments[0 .. count)).
  */
-export class OpStreamPlan implements OpStream {
-  readonly definitions: Uint8Array[] = [];
-  length = 0;
+export class OpStreamPlan extends PlannedStream {
   fragments: readonly BinaryFragment[] = [];
   count = 0;
 
@@ -384,20 +407,9 @@ export class OpStreamPlan implements OpStream {
     return this;
   }
 
-  /** Adds a path's DEFINE record to the stream; returns its length. */
-  private define(id: number, table: PathTable, sent: SentPaths): number {
-    // Marked as sent now: the caller sends this frame before assembling the connection's next one.
-    sent.add(id);
-    const d = table.definition(id);
-    this.definitions.push(d);
-    return d.length;
-  }
-
   /** Copies the stream into `out` at `at`; returns the offset after it. */
   writeTo(out: Uint8Array, at: number): number {
-    let pos = at;
-    const defs = this.definitions;
-    for (let i = 0; i < defs.length; i++) pos = copy(defs[i] as Uint8Array, 0, (defs[i] as Uint8Array).length, out, pos);
+    let pos = this.writeDefinitions(out, at);
     const fr = this.fragments;
     for (let i = 0; i < this.count; i++) {
       const f = fr[i] as BinaryFragment;
@@ -521,28 +533,14 @@ export class BinaryTable {
 }
 
 /** A connection's op stream over a BinaryTable: the DEFINE records it lacks, then the numbered fragments. */
-export class TablePlan implements OpStream {
-  readonly definitions: Uint8Array[] = [];
-  length = 0;
+export class TablePlan extends PlannedStream {
   table: BinaryTable | undefined = undefined;
   idx: Int32Array = new Int32Array(0);
   start = 0;
   count = 0;
 
-  /** Adds a path's DEFINE record to the stream; returns its length. */
-  define(id: number, paths: PathTable, sent: SentPaths): number {
-    // Marked as sent now: the caller sends this frame before assembling the connection's next one.
-    sent.add(id);
-    const d = paths.definition(id);
-    this.definitions.push(d);
-    return d.length;
-  }
-
   writeTo(out: Uint8Array, at: number): number {
-    let pos = at;
-    const defs = this.definitions;
-    for (let i = 0; i < defs.length; i++) pos = copy(defs[i] as Uint8Array, 0, (defs[i] as Uint8Array).length, out, pos);
-    return (this.table as BinaryTable).writeTo(this.idx, this.start, this.count, out, pos);
+    return (this.table as BinaryTable).writeTo(this.idx, this.start, this.count, out, this.writeDefinitions(out, at));
   }
 }
 

@@ -7,9 +7,9 @@
 import protobuf from 'protobufjs';
 import { Recovery, WorldlineError } from '../errors.js';
 import { FrameError, frameBytes, fromHex, toHex, utf8, varintSize, digestSize, hexInto, putVarint } from './bytes.js';
-import { Subprotocol, assertDeltaHeader, WireSession, type DeltaHeader, type DeltaVisitor, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
+import { Subprotocol, assertDeltaHeader, binaryDeltaAssembly, WireSession, type DeltaHeader, type DeltaVisitor, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import { IntentStatus, Role, type ClientMessage, type ErrorBody, type JsonValue, type ServerMessage, type SnapshotBody, type Vec3, type WireOp } from './messages.js';
-import { planOpStream, planTableStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type BinaryFragment, type BinaryTable, type OpStream, type PathTable } from './opstream.js';
+import { planOpStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type OpStream, type PathTable } from './opstream.js';
 import { WORLDLINE_PROTO } from './proto-schema.gen.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
 
@@ -410,13 +410,6 @@ export function createProtoCodec(table: PathTable): WireCodec {
     encodeFragmentText(text: string): EncodedFragment {
       return encodeBinaryFragment(JSON.parse(`[${text}]`) as WireOp[], table);
     },
-    assembleDelta(session: WireSession, h: DeltaHeader, fragments: readonly EncodedFragment[], scratch?: FrameScratch, count = fragments.length): Frame {
-      assertDeltaHeader(h);
-      return assemble(h, planOpStream(fragments as readonly BinaryFragment[], table, session.sent, count), scratch);
-    },
-    assembleDeltaTable(session: WireSession, h: DeltaHeader, fragments: BinaryTable, idx: Int32Array, start: number, count: number, scratch?: FrameScratch): Frame {
-      assertDeltaHeader(h);
-      return assemble(h, planTableStream(fragments, table, idx, start, count, session.sent), scratch);
-    },
+    ...binaryDeltaAssembly(table, assemble),
   };
 }

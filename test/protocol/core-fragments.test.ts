@@ -10,29 +10,35 @@ import { fragmentRange, newFragmentRange, type ObservationDelta as CoreDelta } f
 import { BinaryTable, FragmentCache, Subprotocol, WireSession, createWorldCodecs, type ObservationDelta } from '../../server/protocol/index.js';
 import { openWorld, planeWorld } from '../core/helpers/worlds.js';
 
+/** Twelve agents on a plane, each moved in each of five quanta; every delivery's deltas. */
+async function fiveQuantaOfMoves(): Promise<{ rt: Awaited<ReturnType<typeof openWorld>>['rt']; positions: Array<[number, number]>; deliveries: CoreDelta[][]; views: Map<string, unknown> }> {
+  const positions: Array<[number, number]> = Array.from({ length: 12 }, (_, i) => [100 + (i % 4) * 30, 100 + Math.floor(i / 4) * 30]);
+  const { rt } = await openWorld(planeWorld(positions), { agents: positions.map((_, i) => `a${i}`) });
+  // Each agent's view before the moves, as its client holds it.
+  const views = new Map<string, unknown>(positions.map((_, i) => [`a${i}`, structuredClone(rt.observe(`a${i}`).view)]));
+  const deliveries: CoreDelta[][] = [];
+  rt.onDelivery((d) => deliveries.push([...d.deltas]));
+  for (let tick = 0; tick < 5; tick++) {
+    const moves = positions.map((_, i) => rt.emit({ kind: 'Move', payload: { entity_id: `a${i}`, dx: ((i * 7 + tick * 3) % 11) - 5 + 0.25, dy: ((i * 5 + tick) % 9) - 4 }, source_id: 'gm' }));
+    await rt.flush();
+    await Promise.all(moves);
+  }
+  return { rt, positions, deliveries, views };
+}
+
 describe('core fragments to wire frames', () => {
   it('every agent decodes exactly the core ops in every codec, with each change encoded once per codec family', async () => {
-    const positions: Array<[number, number]> = Array.from({ length: 12 }, (_, i) => [100 + (i % 4) * 30, 100 + Math.floor(i / 4) * 30]);
-    const { rt } = await openWorld(planeWorld(positions), { agents: positions.map((_, i) => `a${i}`) });
+    const { rt, positions, deliveries, views } = await fiveQuantaOfMoves();
     const codecs = createWorldCodecs();
     const binaryCache = new FragmentCache(codecs[Subprotocol.PROTO]); // one cache serves proto and msgpack: same path table
     const jsonCache = new FragmentCache(codecs[Subprotocol.JSON]);
     const sessions = new Map<string, Record<Subprotocol, { server: WireSession; client: WireSession }>>();
-    const views = new Map<string, unknown>();
     for (let i = 0; i < positions.length; i++) {
-      views.set(`a${i}`, structuredClone(rt.observe(`a${i}`).view));
       sessions.set(`a${i}`, {
         [Subprotocol.JSON]: { server: new WireSession(), client: new WireSession() },
         [Subprotocol.MSGPACK]: { server: new WireSession(), client: new WireSession() },
         [Subprotocol.PROTO]: { server: new WireSession(), client: new WireSession() },
       });
-    }
-    const deliveries: CoreDelta[][] = [];
-    rt.onDelivery((d) => deliveries.push([...d.deltas]));
-    for (let tick = 0; tick < 5; tick++) {
-      const moves = positions.map((_, i) => rt.emit({ kind: 'Move', payload: { entity_id: `a${i}`, dx: ((i * 7 + tick * 3) % 11) - 5 + 0.25, dy: ((i * 5 + tick) % 9) - 4 }, source_id: 'gm' }));
-      await rt.flush();
-      await Promise.all(moves);
     }
     expect(deliveries.length).toBeGreaterThan(0);
     for (const deltas of deliveries) {
@@ -59,21 +65,13 @@ describe('core fragments to wire frames', () => {
   });
 
   it('a delta listed by number in its flush\'s table makes the same frame through a BinaryTable as through encoded fragments', async () => {
-    const positions: Array<[number, number]> = Array.from({ length: 12 }, (_, i) => [100 + (i % 4) * 30, 100 + Math.floor(i / 4) * 30]);
-    const { rt } = await openWorld(planeWorld(positions), { agents: positions.map((_, i) => `a${i}`) });
+    const { positions, deliveries } = await fiveQuantaOfMoves();
     const codecs = createWorldCodecs();
     const binary = [codecs[Subprotocol.PROTO], codecs[Subprotocol.MSGPACK]];
     const cache = new FragmentCache(codecs[Subprotocol.PROTO]);
     // Per agent and binary codec: a session assembled from encoded fragments, one from the table, one client.
     const sessions = new Map<string, Array<{ byFragments: WireSession; byTable: WireSession; client: WireSession }>>();
     for (let i = 0; i < positions.length; i++) sessions.set(`a${i}`, binary.map(() => ({ byFragments: new WireSession(), byTable: new WireSession(), client: new WireSession() })));
-    const deliveries: CoreDelta[][] = [];
-    rt.onDelivery((d) => deliveries.push([...d.deltas]));
-    for (let tick = 0; tick < 5; tick++) {
-      const moves = positions.map((_, i) => rt.emit({ kind: 'Move', payload: { entity_id: `a${i}`, dx: ((i * 7 + tick * 3) % 11) - 5 + 0.25, dy: ((i * 5 + tick) % 9) - 4 }, source_id: 'gm' }));
-      await rt.flush();
-      await Promise.all(moves);
-    }
     let frames = 0;
     for (const deltas of deliveries) {
       const tables = new Map<unknown, BinaryTable>();
