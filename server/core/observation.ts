@@ -34,6 +34,7 @@ export type VisibleEventHook = (agentId: string, cause: StaleCause, changed: rea
 class Observer implements ObserverItem {
   x = 0;
   y = 0;
+  readonly gridId = 0;
   gridCell: GridCell<GridItem> | undefined = undefined;
   gridSlot = 0;
   visit = 0;
@@ -51,12 +52,12 @@ class Observer implements ObserverItem {
   /** In touchedObservers (gets a delta at flush). */
   listed = false;
   /**
-   * Fast mode's view (`view` stays empty): the entities other than itself (fPos[0 .. fLen), in no particular order)
-   * with the records and member hashes of the last delta; its own entity apart.
+   * Fast mode's view (`view` stays empty): the entities other than itself, by grid entry index (fIdx[0 .. fLen),
+   * EntityPos.idx, in no particular order); its own entity apart. Between quanta a view holds each of its entities'
+   * current records (every change to one reaches it: it is hit, or it moved and is rebuilt), so the indices say it
+   * all: during a flush, an entity in it holds its record from the start of the quantum.
    */
-  fPos: EntityPos[] = [];
-  fRec: EntityRecord[] = [];
-  fHash: MemberHash[] = [];
+  fIdx: number[] = [];
   fLen = 0;
   selfRec: EntityRecord | undefined = undefined;
   selfHash: MemberHash | undefined = undefined;
@@ -402,13 +403,31 @@ export class ObservationEngine {
   private readonly fast: boolean;
   /** Numbers quanta (and flushes): EntityPos.changeQuantum and ViewEntry.seen compare against it. */
   private quantumNo = 1;
-  private readonly nearPos: EntityPos[] = [];
+  private readonly nearIdx: number[] = [];
+  /**
+   * Fast mode, by grid entry index (EntityPos.idx). eMark / eSlot: the view being compared holds the entity at slot
+   * eSlot[i] when eMark[i] is the comparison's stamp; eSeen: the touched path took the entity already. eChange: the
+   * entity's change entry in this quantum (EntityPos.change, kept beside it; cleared at flush); eChangedQ: the quantum
+   * in which its record last changed. Member hashes as eight words each: hNow[8i ..] of record
+   * hNowRec[i], hThen[8i ..] of record hThenRec[i] (the record a quantum started with, kept when the hash of a newer
+   * one takes hNow), and hDelta[8i ..] = now - then for quantum hDeltaQ[i]: what a view holding the entity adds to its
+   * digest when the entity changed.
+   */
+  private eMark: Float64Array = new Float64Array(0);
+  private eSlot = new Int32Array(0);
+  private eSeen: Float64Array = new Float64Array(0);
+  private eChangedQ: Float64Array = new Float64Array(0);
+  private eChange: Array<QuantumChange | undefined> = [];
+  private hNow: Float64Array = new Float64Array(0);
+  private hThen: Float64Array = new Float64Array(0);
+  private hDelta: Float64Array = new Float64Array(0);
+  private hDeltaQ: Float64Array = new Float64Array(0);
+  private readonly hNowRec: Array<EntityRecord | undefined> = [];
+  private readonly hThenRec: Array<EntityRecord | undefined> = [];
   private readonly parts = new DeltaParts();
   /** Fast-mode rebuild scratch: the new view (swapped with the observer's), and the marks' stamp. */
   private markStamp = 0;
-  private nPos: EntityPos[] = [];
-  private nRec: EntityRecord[] = [];
-  private nHash: MemberHash[] = [];
+  private nIdx: number[] = [];
   /** Fast mode: each listed observer's spatial-order key, by its index in touchedObservers (see markFast). */
   private orderKeys = new Float64Array(0);
   /** The changes of the effect being processed. */
@@ -464,8 +483,12 @@ export class ObservationEngine {
     });
   }
 
-  /** Fast mode: materialises a new observer's view (no delta: it starts from this view). */
+  /**
+   * Fast mode: materialises a new observer's view (no delta: it starts from this view). Only between quanta: a view
+   * holds its entities as of the last flush, which mid-quantum would not be the state it is made from.
+   */
   private fastInit(o: Observer): void {
+    if (this.changedCount > 0) throw new Error(`observer ${o.id} added while a quantum's changes are not flushed (fast mode adds observers between quanta)`);
     const rec = this.store.get(o.id);
     if (rec !== undefined) {
       o.selfRec = rec;
@@ -473,17 +496,16 @@ export class ObservationEngine {
       o.digest.add(o.selfHash);
     }
     if (o.gridCell === undefined) return;
-    const near: EntityPos[] = [];
-    const m = this.visibility.entityPosNear(o.x, o.y, near);
+    const vis = this.visibility;
+    this.fitEntityArrays(vis.byIdx.length);
+    const near: number[] = [];
+    const m = vis.entityIdxNear(o.x, o.y, near);
+    const self = (o.entityPos as EntityPos).idx;
     for (let j = 0; j < m; j++) {
-      const p = near[j] as EntityPos;
-      if (p.id === o.id) continue;
-      const r = p.rec as EntityRecord;
-      const h = canonicalMemberHash(p.id, r);
-      o.fPos[o.fLen] = p;
-      o.fRec[o.fLen] = r;
-      o.fHash[o.fLen++] = h;
-      o.digest.add(h);
+      const e = near[j] as number;
+      if (e === self) continue;
+      o.fIdx[o.fLen++] = e;
+      o.digest.addWords(this.hNow, this.nowHash(e));
     }
   }
 
@@ -516,10 +538,9 @@ export class ObservationEngine {
             q.after = ch.after;
             q.hash = undefined;
           }
-          p.change = q;
-          p.changeQuantum = this.quantumNo;
-          this.changedPos[this.changedCount++] = p;
+          this.setChange(p, q);
         }
+        this.eChangedQ[p.idx] = this.quantumNo;
         continue;
       }
       let q = this.quantum.get(ch.id);
@@ -844,7 +865,11 @@ export class ObservationEngine {
     this.quantum.clear();
     // Counted, not truncated: length = 0 would free the list's storage, to be regrown next quantum.
     const cp = this.changedPos;
-    for (let i = 0; i < this.changedCount; i++) (cp[i] as EntityPos).change = undefined;
+    for (let i = 0; i < this.changedCount; i++) {
+      const p = cp[i] as EntityPos;
+      p.change = undefined;
+      this.eChange[p.idx] = undefined;
+    }
     this.changedCount = 0;
     this.quantumNo++;
     // The next flush numbers its fragments in a table of its own: this one is complete, and its deltas keep it.
@@ -867,86 +892,76 @@ export class ObservationEngine {
   }
 
   /**
-   * Fast mode's delta. The observer's last view is marked on its entities (EntityPos.mark, .slot); an observer that
-   * moved then walks the entities near it: a marked one is kept (and updated if its record changed), an unmarked one
-   * entered, and a marked one never reached left. One that did not move checks only the entities that touched it.
-   * No per-entity lookup, hashing or sorting: a pass over the view and one over the neighbourhood.
+   * Fast mode's delta. An observer that moved is compared entity by entity with the entities near it now: its view is
+   * marked by index (eMark), then the grid's indices near it are walked, a marked one kept (and updated if it
+   * changed in this quantum), an unmarked one entered, and a marked one never reached left. One that did not move
+   * checks only the entities that touched it. A view holds each entity as of the quantum's start, so an entity that
+   * changed moves its digest by the entity's hDelta, the same for every view: the walk reads indices, the grid's
+   * coordinates and per-index arrays, and an entry object only for an entity that entered or left, or whose shared
+   * ops or hashes are made first.
    */
   private fastDelta(o: Observer, globalSeq: number, simTime: number, wallTime: number): ObservationDelta {
     const parts = this.parts.reset();
     const vis = this.visibility;
+    const byIdx = vis.byIdx;
     const qn = this.quantumNo;
     const inView = (this.markStamp += 2);
     const kept = inView + 1;
-    const oPos = o.fPos;
-    const oRec = o.fRec;
-    const oHash = o.fHash;
+    this.fitEntityArrays(byIdx.length);
+    const eMark = this.eMark;
+    const eChangedQ = this.eChangedQ;
+    const digest = o.digest;
+    const oIdx = o.fIdx;
     const oLen = o.fLen;
     // More hits than its ring holds (the entities of single changes are read from it): rebuilt like a moved one.
     if (o.selfDirty || o.viewSeq - o.fromSeq > CAUSES) {
       o.selfDirty = false;
       o.touchedCount = 0;
-      for (let i = 0; i < oLen; i++) {
-        const p = oPos[i] as EntityPos;
-        p.mark = inView;
-        p.slot = i;
-      }
+      for (let i = 0; i < oLen; i++) eMark[oIdx[i] as number] = inView;
       this.fastSelf(o, parts);
-      const nPos = this.nPos;
-      const nRec = this.nRec;
-      const nHash = this.nHash;
+      const nIdx = this.nIdx;
       let k = 0;
       if (o.gridCell !== undefined) {
-        const near = this.nearPos;
-        const m = vis.entityPosNear(o.x, o.y, near);
+        // Positioned (it is in the observer grid), so its entry is current: skipped by index below.
+        const self = (o.entityPos as EntityPos).idx;
+        const near = this.nearIdx;
+        const m = vis.entityIdxNear(o.x, o.y, near);
         for (let j = 0; j < m; j++) {
-          const p = near[j] as EntityPos;
-          if (p.id === o.id) continue;
-          const rec = p.rec as EntityRecord;
-          const q = p.changeQuantum === qn ? (p.change as QuantumChange) : undefined;
-          let h: MemberHash;
-          if (p.mark === inView) {
-            const i = p.slot;
-            const prev = oRec[i] as EntityRecord;
-            h = oHash[i] as MemberHash;
-            if (prev !== rec) {
-              const nh = this.hashOf(q, p.id, rec, rec);
-              o.digest.replace(h, nh);
-              h = nh;
-              this.update(p.id, prev, rec, q, parts, p);
+          const e = near[j] as number;
+          if (e === self) continue;
+          if (eMark[e] === inView) {
+            if (eChangedQ[e] === qn) {
+              digest.addWords(this.hDelta, this.deltaHash(e));
+              parts.push(this.updateOf(e));
             }
           } else {
             // Entered its view.
-            h = this.hashOf(q, p.id, rec, rec);
-            o.digest.add(h);
-            const e = q ?? this.changeOf(p);
-            parts.push((e.add ??= shared([{ op: 'add', path: pathsAt(p).path, value: rec }])));
+            digest.addWords(this.hNow, this.nowHash(e));
+            const p = byIdx[e] as EntityPos;
+            const ch = p.changeQuantum === qn ? (p.change as QuantumChange) : this.changeOf(p);
+            parts.push((ch.add ??= shared([{ op: 'add', path: pathsAt(p).path, value: p.rec as EntityRecord }])));
           }
-          p.mark = kept;
-          nPos[k] = p;
-          nRec[k] = rec;
-          nHash[k++] = h;
+          eMark[e] = kept;
+          nIdx[k++] = e;
         }
       }
       for (let i = 0; i < oLen; i++) {
-        const p = oPos[i] as EntityPos;
-        if (p.mark !== inView) continue;
-        // Left its view.
-        o.digest.remove(oHash[i] as MemberHash);
-        const e = this.changeOf(p);
-        parts.push((e.remove ??= shared([{ op: 'remove', path: pathsAt(p).path }])));
+        const e = oIdx[i] as number;
+        if (eMark[e] !== inView) continue;
+        // Left its view: what it held was the record the quantum started with.
+        if (eChangedQ[e] === qn) digest.removeWords(this.hThen, this.thenHash(e));
+        else digest.removeWords(this.hNow, this.nowHash(e));
+        const p = byIdx[e] as EntityPos;
+        const ch = this.changeOf(p);
+        parts.push((ch.remove ??= shared([{ op: 'remove', path: pathsAt(p).path }])));
       }
-      // The new view becomes the observer's; its old arrays are the next rebuild's scratch.
-      this.nPos = oPos;
-      this.nRec = oRec;
-      this.nHash = oHash;
-      o.fPos = nPos;
-      o.fRec = nRec;
-      o.fHash = nHash;
+      // The new view becomes the observer's; its old list is the next rebuild's scratch.
+      this.nIdx = oIdx;
+      o.fIdx = nIdx;
       o.fLen = k;
     } else {
       // Only the entities that touched it can have changed in its view. Few of them: each is looked for in the view
-      // by a scan of its contiguous array (no write to the view's scattered grid entries); many: the view is marked.
+      // by a scan of its contiguous list; many: the view is marked.
       const touched = o.fTouched;
       let n = o.touchedCount;
       // This quantum's hits by single changes: its ring's events after its last delta.
@@ -956,66 +971,62 @@ export class ObservationEngine {
         if (cp !== undefined) touched[n++] = cp;
       }
       const scan = n <= SCAN_TOUCHED;
+      const eSlot = this.eSlot;
+      const eSeen = this.eSeen;
       if (!scan) {
         for (let i = 0; i < oLen; i++) {
-          const p = oPos[i] as EntityPos;
-          p.mark = inView;
-          p.slot = i;
+          const e = oIdx[i] as number;
+          eMark[e] = inView;
+          eSlot[e] = i;
         }
       }
       for (let t = 0; t < n; t++) {
         const p = touched[t] as EntityPos;
-        const id = p.id;
-        if (id === o.id) {
+        if (p.id === o.id) {
           this.fastSelf(o, parts);
           continue;
         }
-        const rec = p.rec;
+        const e = p.idx;
+        // The list repeats entities: each is taken once.
+        if (eSeen[e] === inView) continue;
+        eSeen[e] = inView;
+        const fIdx = o.fIdx;
         let at = -1;
         if (scan) {
-          const fPos = o.fPos;
           for (let i = o.fLen - 1; i >= 0; i--) {
-            if (fPos[i] === p) {
+            if (fIdx[i] === e) {
               at = i;
               break;
             }
           }
-        } else if (p.mark === inView) at = p.slot;
+        } else if (eMark[e] === inView) at = eSlot[e] as number;
+        const rec = p.rec;
         if (!p.gone && rec !== undefined && vis.inRadius(o, rec)) {
-          const q = p.changeQuantum === qn ? (p.change as QuantumChange) : undefined;
           if (at >= 0) {
-            const prev = o.fRec[at] as EntityRecord;
-            if (prev === rec) continue;
-            const h = this.hashOf(q, id, rec, rec);
-            o.digest.replace(o.fHash[at] as MemberHash, h);
-            o.fRec[at] = rec;
-            o.fHash[at] = h;
-            this.update(id, prev, rec, q, parts, p);
+            if (eChangedQ[e] !== qn) continue;
+            digest.addWords(this.hDelta, this.deltaHash(e));
+            parts.push(this.updateOf(e));
           } else {
-            const h = this.hashOf(q, id, rec, rec);
-            o.digest.add(h);
-            p.mark = inView;
-            p.slot = o.fLen;
-            o.fPos[o.fLen] = p;
-            o.fRec[o.fLen] = rec;
-            o.fHash[o.fLen++] = h;
-            const e = q ?? this.changeOf(p);
-            parts.push((e.add ??= shared([{ op: 'add', path: pathOf(id), value: rec }])));
+            digest.addWords(this.hNow, this.nowHash(e));
+            eMark[e] = inView;
+            eSlot[e] = o.fLen;
+            fIdx[o.fLen++] = e;
+            const ch = p.changeQuantum === qn ? (p.change as QuantumChange) : this.changeOf(p);
+            parts.push((ch.add ??= shared([{ op: 'add', path: pathsAt(p).path, value: rec }])));
           }
         } else if (at >= 0) {
-          o.digest.remove(o.fHash[at] as MemberHash);
+          if (eChangedQ[e] === qn) digest.removeWords(this.hThen, this.thenHash(e));
+          else digest.removeWords(this.hNow, this.nowHash(e));
           // Swap-remove: the last entry takes its slot.
           const last = --o.fLen;
           if (at !== last) {
-            const lp = o.fPos[last] as EntityPos;
-            o.fPos[at] = lp;
-            o.fRec[at] = o.fRec[last] as EntityRecord;
-            o.fHash[at] = o.fHash[last] as MemberHash;
-            lp.slot = at;
+            const le = fIdx[last] as number;
+            fIdx[at] = le;
+            eSlot[le] = at;
           }
-          p.mark = 0;
-          const e = this.changeOf(p);
-          parts.push((e.remove ??= shared([{ op: 'remove', path: pathOf(id) }])));
+          eMark[e] = 0;
+          const ch = this.changeOf(p);
+          parts.push((ch.remove ??= shared([{ op: 'remove', path: pathsAt(p).path }])));
         }
       }
       o.touchedCount = 0;
@@ -1072,10 +1083,97 @@ export class ObservationEngine {
   private changeOf(p: EntityPos): QuantumChange {
     if (p.changeQuantum === this.quantumNo) return p.change as QuantumChange;
     const q: QuantumChange = { before: undefined, after: UNCHANGED, hash: undefined, add: undefined, remove: undefined, update: undefined };
+    this.setChange(p, q);
+    return q;
+  }
+
+  /** Gives a grid entry its change entry for this quantum (on the entry, and in eChange by its index). */
+  private setChange(p: EntityPos, q: QuantumChange): void {
     p.change = q;
     p.changeQuantum = this.quantumNo;
     this.changedPos[this.changedCount++] = p;
-    return q;
+    const i = p.idx;
+    this.fitEntityArrays(i + 1);
+    this.eChange[i] = q;
+  }
+
+  /** Grows the per-index arrays (eMark ... hDeltaQ) to cover grid entry indices [0, n). */
+  private fitEntityArrays(n: number): void {
+    if (n <= this.eMark.length) return;
+    const size = Math.max(n, 2 * this.eMark.length, 256);
+    this.eMark = grownF64(this.eMark, size, 0);
+    this.eSeen = grownF64(this.eSeen, size, 0);
+    this.eChangedQ = grownF64(this.eChangedQ, size, -1);
+    this.hDeltaQ = grownF64(this.hDeltaQ, size, -1);
+    const slot = new Int32Array(size);
+    slot.set(this.eSlot);
+    this.eSlot = slot;
+    this.hNow = grownF64(this.hNow, size * 8, 0);
+    this.hThen = grownF64(this.hThen, size * 8, 0);
+    this.hDelta = grownF64(this.hDelta, size * 8, 0);
+  }
+
+  /** Copies a member hash into words[8i ..]. */
+  private static putWords(words: Float64Array, i: number, h: MemberHash): void {
+    const at = 8 * i;
+    for (let w = 0; w < 8; w++) words[at + w] = h[w] as number;
+  }
+
+  /**
+   * The member hash of grid entry i's current record, in hNow at the offset returned (made on first need; the hash
+   * it replaces is kept in hThen, as it is likely the one a quantum's views still hold).
+   */
+  private nowHash(i: number): number {
+    const rec = this.visibility.recByIdx[i] as EntityRecord;
+    if (this.hNowRec[i] !== rec) {
+      const old = this.hNowRec[i];
+      if (old !== undefined && this.hThenRec[i] !== old) {
+        this.hThen.set(this.hNow.subarray(8 * i, 8 * i + 8), 8 * i);
+        this.hThenRec[i] = old;
+      }
+      const p = this.visibility.byIdx[i] as EntityPos;
+      // Shared with the entity's own observer (fastSelf), which reads it from the change entry.
+      const q = p.changeQuantum === this.quantumNo ? (p.change as QuantumChange) : undefined;
+      const h = this.hashOf(q, p.id, rec, rec);
+      ObservationEngine.putWords(this.hNow, i, h);
+      this.hNowRec[i] = rec;
+    }
+    return 8 * i;
+  }
+
+  /** The member hash of grid entry i's record at the start of this quantum (it changed in it), in hThen at the offset returned. */
+  private thenHash(i: number): number {
+    const before = (this.eChange[i] as QuantumChange).before as EntityRecord;
+    if (this.hThenRec[i] !== before) {
+      if (this.hNowRec[i] === before) this.hThen.set(this.hNow.subarray(8 * i, 8 * i + 8), 8 * i);
+      else ObservationEngine.putWords(this.hThen, i, canonicalMemberHash((this.visibility.byIdx[i] as EntityPos).id, before));
+      this.hThenRec[i] = before;
+    }
+    return 8 * i;
+  }
+
+  /**
+   * What a view holding grid entry i from the start of this quantum adds to its digest now that the entity changed
+   * (its hash now minus its hash then), in hDelta at the offset returned: computed once per entity and quantum.
+   */
+  private deltaHash(i: number): number {
+    const at = 8 * i;
+    if (this.hDeltaQ[i] !== this.quantumNo) {
+      // nowHash first: it may move the hash it replaces (likely the one the quantum started with) into hThen, where
+      // thenHash then finds it.
+      const now = this.nowHash(i);
+      const then = this.thenHash(i);
+      const d = this.hDelta;
+      for (let w = 0; w < 8; w++) d[at + w] = (this.hNow[now + w] as number) - (this.hThen[then + w] as number);
+      this.hDeltaQ[i] = this.quantumNo;
+    }
+    return at;
+  }
+
+  /** The shared ops taking views from grid entry i's record at the start of this quantum to its current one. */
+  private updateOf(i: number): SharedFragment {
+    const q = this.eChange[i] as QuantumChange;
+    return (q.update ??= shared(exactOps(pathsAt(this.visibility.byIdx[i] as EntityPos), q.before as EntityRecord, this.visibility.recByIdx[i] as EntityRecord)));
   }
 
   private deltaFor(o: Observer, globalSeq: number, simTime: number, wallTime: number): ObservationDelta {
@@ -1185,7 +1283,12 @@ export class ObservationEngine {
     const entities: View['entities'] = {};
     if (this.fast) {
       if (o.selfRec !== undefined) entities[o.id] = o.selfRec as View['entities'][string];
-      for (let i = 0; i < o.fLen; i++) entities[(o.fPos[i] as EntityPos).id] = o.fRec[i] as View['entities'][string];
+      // Between quanta (and for an observer just brought up to date) its entities' current records.
+      const vis = this.visibility;
+      for (let i = 0; i < o.fLen; i++) {
+        const e = o.fIdx[i] as number;
+        entities[(vis.byIdx[e] as EntityPos).id] = vis.recByIdx[e] as View['entities'][string];
+      }
       return { entities };
     }
     for (const [id, e] of o.view) entities[id] = e.record as View['entities'][string];
@@ -1392,6 +1495,14 @@ class Delta implements ObservationDelta {
 }
 
 const NO_FRAGMENTS: readonly DeltaFragment[] = [];
+
+/** A copy of `a` grown to `size` entries, the new ones `fill`. */
+function grownF64(a: Float64Array, size: number, fill: number): Float64Array {
+  const b: Float64Array = new Float64Array(size);
+  if (fill !== 0) b.fill(fill, a.length);
+  b.set(a);
+  return b;
+}
 
 /**
  * Makes a delta keep its fragments in an array of their own rather than in a shared block. A block is kept alive by

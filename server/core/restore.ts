@@ -141,8 +141,9 @@ export class RecordApplier {
       }
       case RecordKind.AGENT: {
         const r = decodeRecord<AgentRecord>(rec.payload, rec.kind, rt.worldId);
-        // An agent joins between quanta: the live runtime had flushed the quantum before (its view starts after it).
-        if (this.onDeltas) this.flush();
+        // An agent joins between quanta: the live runtime had flushed the quantum before (its view starts after it),
+        // and a new view is made from the state as it is between quanta (the observation engine requires it).
+        this.flush();
         this.last = undefined;
         if (!rt.agents.has(r.agent_id)) rt.addAgent({ agent_id: r.agent_id, agent_class: r.agent_class, tenant: r.tenant }, 0);
         return undefined;

@@ -90,6 +90,37 @@ export class SetDigest {
     if (++this.pending >= MAX_PENDING) this.normalize();
   }
 
+  /**
+   * Adds eight words w[at .. at + 8) as a term: a member's hash (add), a difference of two (replace, in one term), or
+   * a negated hash (remove). Limbs may go negative; normalize() settles them.
+   */
+  addWords(w: Float64Array, at: number): void {
+    const s = this.sum;
+    s[0] = (s[0] as number) + (w[at] as number);
+    s[1] = (s[1] as number) + (w[at + 1] as number);
+    s[2] = (s[2] as number) + (w[at + 2] as number);
+    s[3] = (s[3] as number) + (w[at + 3] as number);
+    s[4] = (s[4] as number) + (w[at + 4] as number);
+    s[5] = (s[5] as number) + (w[at + 5] as number);
+    s[6] = (s[6] as number) + (w[at + 6] as number);
+    s[7] = (s[7] as number) + (w[at + 7] as number);
+    if (++this.pending >= MAX_PENDING) this.normalize();
+  }
+
+  /** Subtracts eight words w[at .. at + 8): removes a member whose hash they are. */
+  removeWords(w: Float64Array, at: number): void {
+    const s = this.sum;
+    s[0] = (s[0] as number) - (w[at] as number);
+    s[1] = (s[1] as number) - (w[at + 1] as number);
+    s[2] = (s[2] as number) - (w[at + 2] as number);
+    s[3] = (s[3] as number) - (w[at + 3] as number);
+    s[4] = (s[4] as number) - (w[at + 4] as number);
+    s[5] = (s[5] as number) - (w[at + 5] as number);
+    s[6] = (s[6] as number) - (w[at + 6] as number);
+    s[7] = (s[7] as number) - (w[at + 7] as number);
+    if (++this.pending >= MAX_PENDING) this.normalize();
+  }
+
   /** Propagates carries and borrows so every limb is in [0, 2^32); the carry out of the top limb is dropped (mod 2^256). */
   private normalize(): void {
     const s = this.sum;

@@ -12,6 +12,8 @@ export interface GridItem {
   /** The item's cell, or undefined when not in the grid. */
   gridCell: GridCell<GridItem> | undefined;
   gridSlot: number;
+  /** A small integer the cell keeps beside the item (GridCell.ids), read by queries that need no more of the item. */
+  readonly gridId: number;
 }
 
 export interface GridCell<T> {
@@ -19,6 +21,8 @@ export interface GridCell<T> {
   readonly items: T[];
   /** The items' coordinates: items[i] is at (xy[2i], xy[2i + 1]). */
   readonly xy: number[];
+  /** The items' gridIds: items[i] has ids[i]. */
+  readonly ids: number[];
 }
 
 const SMALL = 0x4000;
@@ -167,7 +171,7 @@ export class SpatialGrid<T extends GridItem> {
     let cell = this.cellAt(cx, cy);
     if (cell === undefined) {
       // Seeded with a double so the coordinate array holds unboxed doubles from the start.
-      cell = { key: k, items: [], xy: [0.5] };
+      cell = { key: k, items: [], xy: [0.5], ids: [] };
       cell.xy.length = 0;
       this.made(cell, cx, cy);
     }
@@ -175,6 +179,7 @@ export class SpatialGrid<T extends GridItem> {
     item.gridSlot = cell.items.length;
     cell.items.push(item);
     cell.xy.push(x, y);
+    cell.ids.push(item.gridId);
   }
 
   delete(item: T): void {
@@ -191,11 +196,13 @@ export class SpatialGrid<T extends GridItem> {
     const xy = cell.xy;
     const ly = xy.pop() as number;
     const lx = xy.pop() as number;
+    const lid = cell.ids.pop() as number;
     if (last !== item) {
       const at = item.gridSlot;
       cell.items[at] = last;
       xy[at * 2] = lx;
       xy[at * 2 + 1] = ly;
+      cell.ids[at] = lid;
       last.gridSlot = at;
     }
   }

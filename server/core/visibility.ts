@@ -40,9 +40,6 @@ export class EntityPos implements GridItem {
   /** Scratch for the observation engine: this quantum's change entry and the quantum it belongs to. */
   change: unknown = undefined;
   changeQuantum = -1;
-  /** Scratch for the observation engine: the observer view being compared has it (mark) at index slot. */
-  mark = 0;
-  slot = 0;
   /** For the observation engine: the frozen list [id] its cause rings share (see Observation.single). */
   single: readonly string[] | undefined = undefined;
   /** For the observation engine: the entity's JSON Pointer paths, kept here to skip a lookup by id per change. */
@@ -52,13 +49,29 @@ export class EntityPos implements GridItem {
    * id: in a large world each lookup in a map of every entity or observer is a cache miss.
    */
   observer: ObserverItem | undefined = undefined;
-  constructor(readonly id: string) {}
+  constructor(
+    readonly id: string,
+    /**
+     * Its index among the grid entries alive (Visibility.byIdx), small and dense: what fast-mode views list and what
+     * the observation engine's per-entity arrays are indexed by. Reused once the entry is released.
+     */
+    readonly idx: number,
+  ) {}
+
+  get gridId(): number {
+    return this.idx;
+  }
 }
 
 export class Visibility<O extends ObserverItem> {
   /** Positioned entities. */
   private readonly entityGrid: SpatialGrid<EntityPos> | undefined;
   private readonly entityPos = new Map<string, EntityPos>();
+  /** The grid entries by index (EntityPos.idx); undefined at a free index. */
+  readonly byIdx: Array<EntityPos | undefined> = [];
+  /** Each entry's record (EntityPos.rec) by index, for loops over indices that read no entry. */
+  readonly recByIdx: Array<EntityRecord | undefined> = [];
+  private readonly freeIdx: number[] = [];
   private readonly goneList: EntityPos[] = [];
   /** Positioned observers (agents whose entity has a position). */
   private readonly observerGrid: SpatialGrid<O> | undefined;
@@ -111,11 +124,13 @@ export class Visibility<O extends ObserverItem> {
     const o = p !== undefined ? (p.observer as O | undefined) : this.observers.get(id);
     if (num(x) && num(y)) {
       if (p === undefined) {
-        p = new EntityPos(id);
+        p = new EntityPos(id, this.freeIdx.length > 0 ? (this.freeIdx.pop() as number) : this.byIdx.length);
         p.observer = o;
         this.entityPos.set(id, p);
+        this.byIdx[p.idx] = p;
       }
       p.rec = rec;
+      this.recByIdx[p.idx] = rec;
       p.gone = false;
       eg.set(p, x, y);
       if (o !== undefined) {
@@ -128,6 +143,7 @@ export class Visibility<O extends ObserverItem> {
       if (p !== undefined && !p.gone) {
         eg.delete(p);
         p.rec = undefined;
+        this.recByIdx[p.idx] = undefined;
         p.gone = true;
         this.goneList.push(p);
       }
@@ -340,6 +356,30 @@ export class Visibility<O extends ObserverItem> {
     return n;
   }
 
+  /**
+   * Writes to out[0...] the indices (EntityPos.idx) of the positioned entities within the radius of (x, y) and returns
+   * their count: entityPosNear reading no entry, only the cells' coordinates and ids.
+   */
+  entityIdxNear(x: number, y: number, out: number[]): number {
+    const eg = this.entityGrid;
+    if (!eg) return 0;
+    const r = this.radius;
+    const r2 = this.r2;
+    const cells = this.entityCellBuf;
+    const nc = eg.cellsInBox(x - r, y - r, x + r, y + r, cells, 0);
+    let n = 0;
+    for (let c = 0; c < nc; c++) {
+      const cell = cells[c] as GridCell<EntityPos>;
+      const xy = cell.xy;
+      for (let j = 0; j < xy.length; j += 2) {
+        const dx = (xy[j] as number) - x;
+        const dy = (xy[j + 1] as number) - y;
+        if (dx * dx + dy * dy <= r2) out[n++] = cell.ids[j >> 1] as number;
+      }
+    }
+    return n;
+  }
+
   /** The grid entry of an entity positioned now or earlier in this quantum (`gone` tells which). */
   positioned(id: string): EntityPos | undefined {
     return this.entityPos.get(id);
@@ -347,7 +387,13 @@ export class Visibility<O extends ObserverItem> {
 
   /** At the end of a quantum: forgets the entities that lost their position in it. */
   releaseGone(): void {
-    for (const p of this.goneList) if (p.gone && this.entityPos.get(p.id) === p) this.entityPos.delete(p.id);
+    for (const p of this.goneList) {
+      if (p.gone && this.entityPos.get(p.id) === p) {
+        this.entityPos.delete(p.id);
+        this.byIdx[p.idx] = undefined;
+        this.freeIdx.push(p.idx);
+      }
+    }
     this.goneList.length = 0;
   }
 

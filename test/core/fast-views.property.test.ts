@@ -2,7 +2,8 @@
  * Property, the observation engine's fast mode (a pure distance policy that includes the agent itself: observation.ts
  * rebuilds a moved agent's view from the grid and marks, and checks only what touched an agent that did not move).
  * On arena worlds of random size, crowding and radius, walked in one effect per tick, in one per entity, or not at all,
- * with agents joining at random ticks and moving by small steps or across the plane: every delta chains from the
+ * with agents joining at random ticks and moving by small steps or across the plane, and other entities despawned,
+ * spawned and respawned (grid entries released and their indices reused): every delta chains from the
  * client's view_seq, applies strictly to the client's view, yields exactly the entities within the radius of the
  * agent's entity in the server's state with their records, and carries that view's context_digest. An agent that
  * got no delta in a tick still holds exactly that view.
@@ -51,7 +52,10 @@ describe('fast-mode views (property)', () => {
         fc.array(fc.tuple(fc.nat(39), fc.nat(5)), { minLength: 1, maxLength: 12 }),
         // Per tick: the moves (agent slot, dx, dy as fractions of the largest step).
         fc.array(fc.array(fc.tuple(fc.nat(11), fc.double({ min: -1, max: 1, noNaN: true }), fc.double({ min: -1, max: 1, noNaN: true })), { maxLength: 8 }), { minLength: 2, maxLength: 10 }),
-        async (w, joins, ticks) => {
+        // Per tick: entities other than agents' despawned (0), spawned with a new id (1) or respawned (2), at (fx, fy)
+        // as fractions of the plane.
+        fc.array(fc.array(fc.tuple(fc.nat(2), fc.nat(40), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })), { maxLength: 4 }), { maxLength: 10 }),
+        async (w, joins, ticks, churn) => {
           const world = makeArena({ entities: w.entities, size: w.size, radius: w.radius, randomWalk: w.randomWalk, walk: w.walk, maxAgentStep: w.maxStep, name: 'arena-fast' });
           const clock = new ManualClock();
           const rt = await WorldRuntime.open({ world, log: new MemoryLog('arena-fast', world.seed), clock });
@@ -60,6 +64,9 @@ describe('fast-mode views (property)', () => {
           const client = new Map<string, { view: View; seq: number }>();
           let got: ObservationDelta[] = [];
           rt.onDelivery((d) => got.push(...d.deltas));
+          const agentIds = new Set(agents);
+          const despawned: string[] = [];
+          let spawned = 0;
           for (let t = 0; t < ticks.length; t++) {
             for (const a of agents) {
               if (joinAt.get(a) !== t || client.has(a)) continue;
@@ -76,6 +83,19 @@ describe('fast-mode views (property)', () => {
               const dx = Math.round(fx * w.maxStep * 100) / 100;
               const dy = Math.round(fy * w.maxStep * 100) / 100;
               void rt.submit(move(a, dx, dy, rt.obs.viewSeq(a)));
+            }
+            for (const [kind, slot, fx, fy] of churn[t] ?? []) {
+              const at = { x: Math.round(fx * w.size * 100) / 100, y: Math.round(fy * w.size * 100) / 100, hp: 100 };
+              if (kind === 0) {
+                const others = Object.keys(rt.state().entities).filter((id) => !agentIds.has(id)).sort();
+                const id = others[slot % Math.max(1, others.length)];
+                if (id === undefined) continue;
+                void rt.emit({ kind: 'Despawn', payload: { entity_id: id }, source_id: 'gm' });
+                despawned.push(id);
+              } else {
+                const id = kind === 2 && despawned.length > 0 ? (despawned.splice(slot % despawned.length, 1)[0] as string) : `n${spawned++}`;
+                void rt.emit({ kind: 'Spawn', payload: { entity_id: id, fields: at }, source_id: 'gm' });
+              }
             }
             clock.advance(50);
             await rt.tick();

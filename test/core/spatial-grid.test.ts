@@ -9,7 +9,7 @@ interface Item extends GridItem {
   placed: boolean;
 }
 
-/** The ids of the placed items inside the box, read from the cells the grid returns, and checked against their coordinates. */
+/** The ids of the placed items inside the box, read from the cells the grid returns, and checked against their coordinates and gridIds. */
 function inBox(grid: SpatialGrid<Item>, x0: number, y0: number, x1: number, y1: number): number[] {
   const cells: Array<GridCell<Item>> = [];
   const n = grid.cellsInBox(x0, y0, x1, y1, cells, 0);
@@ -19,6 +19,7 @@ function inBox(grid: SpatialGrid<Item>, x0: number, y0: number, x1: number, y1: 
     for (let j = 0; j < cell.items.length; j++) {
       const it = cell.items[j] as Item;
       expect([cell.xy[2 * j], cell.xy[2 * j + 1]]).toEqual([it.x, it.y]);
+      expect(cell.ids[j]).toBe(it.gridId);
       if (it.x >= x0 && it.x <= x1 && it.y >= y0 && it.y <= y1) ids.push(it.id);
     }
   }
@@ -37,7 +38,7 @@ describe('SpatialGrid', () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 300 }), fc.constantFrom(1, 7, 150), (ops, cellSize) => {
         const grid = new SpatialGrid<Item>(cellSize);
-        const items: Item[] = Array.from({ length: 40 }, (_, id) => ({ id, x: 0, y: 0, placed: false, gridCell: undefined, gridSlot: 0 }));
+        const items: Item[] = Array.from({ length: 40 }, (_, id) => ({ id, x: 0, y: 0, placed: false, gridCell: undefined, gridSlot: 0, gridId: id }));
         for (const o of ops) {
           const it = items[o.item] as Item;
           if (o.kind === 'delete') {
