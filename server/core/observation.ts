@@ -1128,7 +1128,7 @@ export class ObservationEngine {
     if (this.hNowRec[i] !== rec) {
       const old = this.hNowRec[i];
       if (old !== undefined && this.hThenRec[i] !== old) {
-        this.hThen.set(this.hNow.subarray(8 * i, 8 * i + 8), 8 * i);
+        copyWords(this.hNow, this.hThen, i);
         this.hThenRec[i] = old;
       }
       const p = this.visibility.byIdx[i] as EntityPos;
@@ -1145,7 +1145,7 @@ export class ObservationEngine {
   private thenHash(i: number): number {
     const before = (this.eChange[i] as QuantumChange).before as EntityRecord;
     if (this.hThenRec[i] !== before) {
-      if (this.hNowRec[i] === before) this.hThen.set(this.hNow.subarray(8 * i, 8 * i + 8), 8 * i);
+      if (this.hNowRec[i] === before) copyWords(this.hNow, this.hThen, i);
       else ObservationEngine.putWords(this.hThen, i, canonicalMemberHash((this.visibility.byIdx[i] as EntityPos).id, before));
       this.hThenRec[i] = before;
     }
@@ -1250,7 +1250,9 @@ export class ObservationEngine {
         }
         store = this.block;
         start = this.blockUsed;
-        store.set(parts.idx.subarray(0, n), start);
+        // A loop, not set(subarray): a view object per delta, a thousand a tick, for some seventy numbers each.
+        const idx = parts.idx;
+        for (let i = 0; i < n; i++) store[start + i] = idx[i] as number;
         this.blockUsed = start + n;
       }
       delta = new Delta(o.id, o.viewSeq, o.fromSeq, globalSeq, simTime, wallTime, false, this.digestOf(o), parts.table, store, start, n, parts.ops, parts.size);
@@ -1495,6 +1497,12 @@ class Delta implements ObservationDelta {
 }
 
 const NO_FRAGMENTS: readonly DeltaFragment[] = [];
+
+/** Copies entry i's eight hash words from one per-index word array to another (no view object). */
+function copyWords(from: Float64Array, to: Float64Array, i: number): void {
+  const at = 8 * i;
+  for (let w = 0; w < 8; w++) to[at + w] = from[at + w] as number;
+}
 
 /** A copy of `a` grown to `size` entries, the new ones `fill`. */
 function grownF64(a: Float64Array, size: number, fill: number): Float64Array {
