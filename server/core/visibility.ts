@@ -90,7 +90,7 @@ export class Visibility<O extends ObserverItem> {
   private visitStamp = 0;
   private readonly cellBuf: Array<GridCell<O>> = [];
   private readonly entityCellBuf: Array<GridCell<EntityPos>> = [];
-  private readonly nearScratch: EntityPos[] = [];
+  private readonly nearScratch: number[] = [];
 
   constructor(
     readonly policy: ObservationPolicy,
@@ -327,38 +327,14 @@ export class Visibility<O extends ObserverItem> {
   /** Writes to out[0...] the ids of the positioned entities within the radius of (x, y) and returns their count. */
   entitiesNear(x: number, y: number, out: string[]): number {
     const near = this.nearScratch;
-    const n = this.entityPosNear(x, y, near);
-    for (let i = 0; i < n; i++) out[i] = (near[i] as EntityPos).id;
-    return n;
-  }
-
-  /**
-   * Writes to out[0...] the positioned entities within the radius of (x, y) (with their current records) and returns
-   * their count: entitiesNear without the id lookups.
-   */
-  entityPosNear(x: number, y: number, out: EntityPos[]): number {
-    const eg = this.entityGrid;
-    if (!eg) return 0;
-    const r = this.radius;
-    const r2 = this.r2;
-    const cells = this.entityCellBuf;
-    const nc = eg.cellsInBox(x - r, y - r, x + r, y + r, cells, 0);
-    let n = 0;
-    for (let c = 0; c < nc; c++) {
-      const cell = cells[c] as GridCell<EntityPos>;
-      const xy = cell.xy;
-      for (let j = 0; j < xy.length; j += 2) {
-        const dx = (xy[j] as number) - x;
-        const dy = (xy[j + 1] as number) - y;
-        if (dx * dx + dy * dy <= r2) out[n++] = cell.items[j >> 1] as EntityPos;
-      }
-    }
+    const n = this.entityIdxNear(x, y, near);
+    for (let i = 0; i < n; i++) out[i] = (this.byIdx[near[i] as number] as EntityPos).id;
     return n;
   }
 
   /**
    * Writes to out[0...] the indices (EntityPos.idx) of the positioned entities within the radius of (x, y) and returns
-   * their count: entityPosNear reading no entry, only the cells' coordinates and ids.
+   * their count, reading no entry: only the cells' coordinates and ids.
    */
   entityIdxNear(x: number, y: number, out: number[]): number {
     const eg = this.entityGrid;
