@@ -439,8 +439,9 @@ export class BinaryTable {
   private len: Int32Array;
   private id0: Int32Array;
   private id1: Int32Array;
-  /** Path ids past the first two, for the rare fragment with more (undefined for the others). */
-  private readonly more: Array<readonly number[] | undefined> = [];
+  /** 1 for the rare fragment with more than two path ids, whose others are in `more` by number. */
+  private hasMore: Uint8Array;
+  private readonly more = new Map<number, readonly number[]>();
   private bytes = new Uint8Array(16 * 1024);
   private used = 0;
 
@@ -453,6 +454,7 @@ export class BinaryTable {
     this.len = new Int32Array(n).fill(-1);
     this.id0 = new Int32Array(n);
     this.id1 = new Int32Array(n);
+    this.hasMore = new Uint8Array(n);
   }
 
   /** Encodes fragment i unless it is encoded already; returns its length in bytes. */
@@ -472,7 +474,10 @@ export class BinaryTable {
     this.used += n;
     this.id0[i] = e.id0;
     this.id1[i] = e.id1;
-    if (e.more !== undefined) this.more[i] = e.more;
+    if (e.more !== undefined) {
+      this.more.set(i, e.more);
+      this.hasMore[i] = 1;
+    }
     this.len[i] = n;
     return n;
   }
@@ -487,6 +492,9 @@ export class BinaryTable {
     this.len = g(this.len, -1);
     this.id0 = g(this.id0, 0);
     this.id1 = g(this.id1, 0);
+    const m = new Uint8Array(n);
+    m.set(this.hasMore);
+    this.hasMore = m;
   }
 
   /**
@@ -510,8 +518,10 @@ export class BinaryTable {
       if (a >= 0 && !sent.has(a)) length += plan.define(a, paths, sent);
       const b = this.id1[i] as number;
       if (b >= 0 && !sent.has(b)) length += plan.define(b, paths, sent);
-      const more = this.more[i];
-      if (more !== undefined) for (let j = 0; j < more.length; j++) if (!sent.has(more[j] as number)) length += plan.define(more[j] as number, paths, sent);
+      if (this.hasMore[i] === 1) {
+        const more = this.more.get(i) as readonly number[];
+        for (let j = 0; j < more.length; j++) if (!sent.has(more[j] as number)) length += plan.define(more[j] as number, paths, sent);
+      }
       length += n;
     }
     plan.length = length;

@@ -108,7 +108,15 @@ describe('core fragments to wire frames', () => {
     const frame = proto.assembleDeltaTable!(new WireSession(), header, bt, idx, 0, 40);
     const msg = proto.decodeServer(frame, new WireSession()) as ObservationDelta;
     expect(msg.ops).toEqual([...idx].map((i) => ({ op: 'add', path: `/entities/e${i}`, value: i })));
-    expect(() => proto.assembleDeltaTable!(new WireSession(), header, bt, Int32Array.of(40), 0, 1)).toThrow(RangeError);
+    // A fragment with more than two paths (the rest kept apart): each is defined once, before its first use.
+    source.push({ ops: [{ op: 'add', path: '/entities/m/a', value: 1 }, { op: 'add', path: '/entities/m/b', value: 2 }, { op: 'add', path: '/entities/m/c', value: 3 }] });
+    const session = new WireSession();
+    const client = new WireSession();
+    for (let round = 0; round < 2; round++) {
+      const f = proto.assembleDeltaTable!(session, header, bt, Int32Array.of(40, 0), 0, 2);
+      expect((proto.decodeServer(f, client) as ObservationDelta).ops).toEqual([...source[40]!.ops, ...source[0]!.ops]);
+    }
+    expect(() => proto.assembleDeltaTable!(new WireSession(), header, bt, Int32Array.of(41), 0, 1)).toThrow(RangeError);
     const other = createWorldCodecs()[Subprotocol.PROTO];
     expect(() => other.assembleDeltaTable!(new WireSession(), header, bt, idx, 0, 1)).toThrow(/different world/);
   });
