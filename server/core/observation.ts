@@ -938,7 +938,7 @@ export class ObservationEngine {
             // Entered its view.
             digest.addWords(this.hNow, this.nowHash(e));
             const p = byIdx[e] as EntityPos;
-            const ch = p.changeQuantum === qn ? (p.change as QuantumChange) : this.changeOf(p);
+            const ch = this.changeOf(p);
             parts.push((ch.add ??= shared([{ op: 'add', path: pathsAt(p).path, value: p.rec as EntityRecord }])));
           }
           eMark[e] = kept;
@@ -1011,7 +1011,7 @@ export class ObservationEngine {
             eMark[e] = inView;
             eSlot[e] = o.fLen;
             fIdx[o.fLen++] = e;
-            const ch = p.changeQuantum === qn ? (p.change as QuantumChange) : this.changeOf(p);
+            const ch = this.changeOf(p);
             parts.push((ch.add ??= shared([{ op: 'add', path: pathsAt(p).path, value: rec }])));
           }
         } else if (at >= 0) {
