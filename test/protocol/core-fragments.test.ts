@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { fragmentRange, newFragmentRange, type ObservationDelta as CoreDelta } from '../../server/core/index.js';
 import { BinaryTable, FragmentCache, Subprotocol, WireSession, createWorldCodecs, type ObservationDelta } from '../../server/protocol/index.js';
 import { openWorld, planeWorld } from '../core/helpers/worlds.js';
+import { SentPaths, TablePlan, encodeBinaryFragment, fragmentBytes } from '../../server/protocol/opstream.js';
 
 /** Twelve agents on a plane, each moved in each of five quanta; every delivery's deltas. */
 async function fiveQuantaOfMoves(): Promise<{ rt: Awaited<ReturnType<typeof openWorld>>['rt']; positions: Array<[number, number]>; deliveries: CoreDelta[][]; views: Map<string, unknown> }> {
@@ -95,6 +96,33 @@ describe('core fragments to wire frames', () => {
       expect(tables.size).toBe(1);
     }
     expect(frames).toBeGreaterThan(positions.length * 2);
+  });
+
+  it('a BinaryTable copies fragments of every length into any buffer, at any offset, after its arena grew', () => {
+    const proto = createWorldCodecs()[Subprotocol.PROTO];
+    const paths = proto.paths!;
+    // Fragments of 4 + k bytes and more (a string value of k characters): every remainder of the four-byte copy.
+    const source = Array.from({ length: 3000 }, (_, i) => ({ ops: [{ op: 'replace' as const, path: `/entities/e${i % 50}/s`, value: 'x'.repeat(i % 13) }] }));
+    const bt = new BinaryTable(paths, source);
+    const expected = (ids: readonly number[]): number[] => ids.flatMap((i) => [...fragmentBytes(encodeBinaryFragment(source[i]!.ops, paths))]);
+    const check = (ids: number[]): void => {
+      const idx = Int32Array.from(ids);
+      bt.plan(new TablePlan(), idx, 0, ids.length, new SentPaths());
+      const want = expected(ids);
+      for (const at of [0, 1, 3, 6]) {
+        const backing = new Uint8Array(want.length + 16).fill(0xee);
+        const out = backing.subarray(5);
+        expect(bt.writeTo(idx, 0, ids.length, out, at)).toBe(at + want.length);
+        expect([...out.subarray(at, at + want.length)]).toEqual(want);
+        // Nothing written outside the fragments' bytes.
+        expect([...backing.subarray(0, 5 + at)].every((b) => b === 0xee)).toBe(true);
+        expect([...backing.subarray(5 + at + want.length)].every((b) => b === 0xee)).toBe(true);
+      }
+    };
+    check(Array.from({ length: 13 }, (_, i) => i));
+    // Encoding the rest grows the table's byte arena (16 KB at first) several times; copies read the grown arena.
+    check(Array.from({ length: 3000 }, (_, i) => 2999 - i));
+    check([0, 12, 2998, 5, 5, 1]);
   });
 
   it('a BinaryTable encodes fragments added after it was made, and refuses a number it does not hold or another world\'s paths', () => {
