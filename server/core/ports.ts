@@ -48,6 +48,11 @@ export interface EventLogPort {
    * or written out) before append returns: the core reuses the buffer for the next record.
    */
   append(kind: string, payload: Uint8Array): Promise<AppendResult>;
+  /**
+   * Optional: begin writing (and syncing) the records appended so far now, not at the end of the current turn. The
+   * core calls it after a quantum's last append, before it computes the quantum's deltas, which wait for durability.
+   */
+  startWrite?(): void;
   /** Reads records with seq >= fromSeq (default: the first record still stored), in order. */
   records(fromSeq?: number, toSeq?: number): Iterable<LogRecord>;
   /** Atomically stores a snapshot of state as of anchorSeq (a seq already appended). */

@@ -265,6 +265,9 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
   // frame therefore reaches the client before the deltas that caused it (stale_due_to names their view_seqs).
   for (const [a, c, ch] of genEvents) rt.generations.onVisible(a, c, ch);
   if (genEvents.length > 0) rt.afterCancels?.();
+  // The quantum's records go to the log's writer before its deltas are built: their write and sync (on the writer's
+  // thread) then overlap the flush below instead of starting after it, and the deltas wait for durability less.
+  rt.log.startWrite?.();
   const deltas = rt.obs.flush(rt.globalSeq, simTime, now);
   const report: QuantumReport = { committed: effects.length, rejected, global_seq: rt.globalSeq, sim_time: simTime, deltas: deltas.length };
   // Resolved with nothing: the appends' results die as soon as they are counted, not when the quantum is delivered.

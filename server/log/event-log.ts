@@ -163,8 +163,12 @@ export class EventLog implements EventLogPort {
   private syncedSeq = 0;
   private queue: Batch[] = [];
   private flushing = false;
+  /** A flush is scheduled for the end of this turn (startFlush) and its loop has not begun (startWrite may begin it). */
+  private flushPending = false;
   /** The flush loop last started (it may still be writing, or cutting back a failed write): close() waits for it. */
   private flushRun: Promise<void> | undefined;
+  /** That loop itself, once begun. */
+  private loopRun: Promise<void> | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   /** The disk probe in progress, if any: close() waits for it, since it writes through the segment's fd. */
   private probeRun: Promise<void> | undefined;
@@ -339,9 +343,26 @@ export class EventLog implements EventLogPort {
   private startFlush(): void {
     if (!this.flushing) {
       this.flushing = true;
-      // A microtask lets every append made in this turn join the first batch.
-      this.flushRun = Promise.resolve().then(() => this.flushLoop());
+      this.flushPending = true;
+      // A microtask lets every append made in this turn join the first batch (startWrite begins it sooner).
+      this.flushRun = Promise.resolve().then(() => this.beginFlush());
     }
+  }
+
+  /** Begins the scheduled flush loop unless startWrite already did; resolves when that loop ends. */
+  private beginFlush(): Promise<void> | undefined {
+    if (!this.flushPending) return this.loopRun;
+    this.flushPending = false;
+    return (this.loopRun = this.flushLoop());
+  }
+
+  /**
+   * Hands the records appended so far to the writer now rather than at the end of this turn, so their write and sync
+   * run while the caller goes on computing (a quantum's records, then its deltas, which wait for them). Does nothing
+   * when no flush is waiting to begin: one already writing takes the new records in its next batch.
+   */
+  startWrite(): void {
+    if (this.flushPending) this.flushRun = this.beginFlush();
   }
 
   private newBatch(roll: Batch['roll']): Batch {

@@ -3,8 +3,36 @@ import { parseJsonBytes } from '../../server/core/canonical.js';
 import type { Effect } from '../../server/core/types.js';
 import { WorldRuntime } from '../../server/core/runtime.js';
 import { move, openWorld, planeWorld } from './helpers/worlds.js';
+import { MemoryLog } from './helpers/memory-log.js';
 
 describe('commit pipeline', () => {
+  it('hands a quantum\'s records to the log\'s writer after its last append and before it builds the deltas', async () => {
+    const events: string[] = [];
+    class SpyLog extends MemoryLog {
+      override append(kind: string, payload: Uint8Array): ReturnType<MemoryLog['append']> {
+        events.push(`append ${kind}`);
+        return super.append(kind, payload);
+      }
+      startWrite(): void {
+        events.push('startWrite');
+      }
+    }
+    const world = planeWorld([[0, 0], [10, 0]], { policies: { observation: { distance: { radius: 100 } }, stateHashEvery: 2 } });
+    const { rt } = await openWorld(world, { log: new SpyLog('w1', world.seed), agents: ['a0', 'a1'] });
+    const obs = (rt as unknown as { obs: { flush: (...a: unknown[]) => unknown } }).obs;
+    const flush = obs.flush.bind(obs);
+    obs.flush = (...a: unknown[]) => {
+      events.push('deltas');
+      return flush(...a);
+    };
+    events.length = 0;
+    const ps = [rt.submit(move('a0', 1, 0, 0)), rt.submit(move('a1', 0, 1, 0))];
+    await rt.flush();
+    await Promise.all(ps);
+    // Two effects, then the state hash due every 2 effects: all appended, then the write begins, then the deltas.
+    expect(events).toEqual(['append effect', 'append effect', 'append state-hash', 'startWrite', 'deltas']);
+  });
+
   it('numbers committed effects without gaps and logs every field', async () => {
     const { rt, log } = await openWorld(planeWorld([[10, 10], [20, 20], [500, 500]]), { agents: ['a0', 'a1', 'a2'] });
     const outs = [];

@@ -128,6 +128,47 @@ describe('frame writer', () => {
     expectRecords(await readAll(dir), acked);
   });
 
+  it('startWrite hands the records appended so far to the writer at once; without it they wait for the end of the turn', async () => {
+    const jobs: number[] = [];
+    // A writer on this thread that writes what the worker would, recording each job's record count as it is posted.
+    const recording: FrameWriter = {
+      run: async (job: FrameJob) => {
+        const chain = new ChainWriter(Buffer.from(job.prevHash));
+        let frames = 0;
+        for (const c of job.chunks) {
+          chain.finishAll(c.buf, c.used);
+          for (let pos = 0; pos < c.used; frames++) pos += 4 + c.buf.readUInt32LE(pos) + 32 + 4;
+        }
+        jobs.push(frames);
+        const bytes = Buffer.concat(job.chunks.map((c) => c.buf.subarray(0, c.used)));
+        fs.writeSync(job.fd, bytes, 0, bytes.length, job.position);
+        if (job.sync) fs.fdatasyncSync(job.fd);
+        return { ok: true, lastHash: chain.tip(), syncSeconds: 0 };
+      },
+    };
+    const dir = tempDir();
+    const log = await openLog(dir, testLogOptions({ frameWriter: recording, frameWriterMinRecords: 1 }));
+    const acks: Array<Promise<unknown>> = [];
+    for (let seq = 1; seq <= 3; seq++) acks.push(log.append(recordFor(seq).kind, recordFor(seq).payload));
+    expect(jobs).toEqual([]);
+    log.startWrite();
+    expect(jobs).toEqual([3]);
+    // Appended after it: the next batch, behind the one being written. A second call has nothing waiting to begin.
+    acks.push(log.append(recordFor(4).kind, recordFor(4).payload));
+    log.startWrite();
+    expect(jobs).toEqual([3]);
+    await Promise.all(acks);
+    expect(jobs).toEqual([3, 1]);
+    // The default: a turn's appends form one batch, written once the turn ends.
+    for (let seq = 5; seq <= 6; seq++) acks.push(log.append(recordFor(seq).kind, recordFor(seq).payload));
+    expect(jobs).toEqual([3, 1]);
+    await Promise.all(acks);
+    expect(jobs).toEqual([3, 1, 2]);
+    await log.close();
+    expect((await verifyLog(dir)).ok).toBe(true);
+    expectRecords(await readAll(dir), new Map(Array.from({ length: 6 }, (_, i) => [i + 1, recordFor(i + 1)] as const)));
+  });
+
   it('a write error the worker reports makes the log read-only; a sync error stops it', async () => {
     const failing = (phase: 'write' | 'sync', code: string): FrameWriter => ({ run: async () => ({ ok: false, phase, code, message: `${code} from the test` }) });
     const dir = tempDir();
