@@ -8,6 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { WebSocket } from 'uWebSockets.js';
+import { CONFIG_KEYS } from '../../server/config.js';
 import { loadNativeUws } from '../../server/transport/uws-native.js';
 
 const { values } = parseArgs({
@@ -30,11 +31,11 @@ for (let i = 16; i < bytes; i++) frame[i] = (i * 31) & 0xff;
 const app = uws
   .App()
   .ws('/floor', {
-    compression: uws.DISABLED,
-    maxPayloadLength: 64 * 1024,
-    maxBackpressure: 1024 * 1024,
+    // As server.ts configures Worldline's endpoint, with the configuration's defaults.
+    maxPayloadLength: CONFIG_KEYS.maxPayloadLength.def,
+    maxBackpressure: CONFIG_KEYS.maxBackpressure.def,
     closeOnBackpressureLimit: 1 as unknown as number,
-    idleTimeout: 60,
+    idleTimeout: CONFIG_KEYS.idleTimeoutSec.def,
     sendPingsAutomatically: true,
     open: (ws) => {
       sockets.add(ws);

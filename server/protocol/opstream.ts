@@ -498,8 +498,8 @@ export class BinaryTable {
   }
 
   /**
-   * Plans a connection's stream of fragments idx[start .. start + count) into `plan` (see TablePlan.reset); marks the
-   * paths it defines as sent.
+   * Plans a connection's stream of fragments idx[start .. start + count) into `plan` (its definitions, fragments and
+   * length, replacing what it held); marks the paths it defines as sent.
    */
   plan(plan: TablePlan, idx: Int32Array, start: number, count: number, sent: SentPaths): TablePlan {
     plan.definitions.length = 0;
