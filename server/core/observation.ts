@@ -167,6 +167,18 @@ class DeltaParts {
     this.ops += n;
     this.size += f.size;
   }
+
+  /** push() of a fragment already numbered in this flush's table, given by its number, op count and size. */
+  pushNumbered(number: number, ops: number, size: number): void {
+    if (this.count === this.idx.length) {
+      const grown = new Int32Array(this.idx.length * 2);
+      grown.set(this.idx);
+      this.idx = grown;
+    }
+    this.idx[this.count++] = number;
+    this.ops += ops;
+    this.size += size;
+  }
 }
 
 type Shared = SharedFragment;
@@ -422,6 +434,15 @@ export class ObservationEngine {
   private hThen: Float64Array = new Float64Array(0);
   private hDelta: Float64Array = new Float64Array(0);
   private hDeltaQ: Float64Array = new Float64Array(0);
+  /**
+   * The entity's update fragment (updateOf) as pushed in quantum uQ[i]: its number in that flush's table (-1: no ops),
+   * op count and size. A view that keeps a changed entity then pushes it from these arrays, without reading the
+   * fragment object (and its ops array) once per (observer, entity) pair.
+   */
+  private uQ: Float64Array = new Float64Array(0);
+  private uNum: Int32Array = new Int32Array(0);
+  private uOps: Int32Array = new Int32Array(0);
+  private uSize: Float64Array = new Float64Array(0);
   private readonly hNowRec: Array<EntityRecord | undefined> = [];
   private readonly hThenRec: Array<EntityRecord | undefined> = [];
   private readonly parts = new DeltaParts();
@@ -932,7 +953,7 @@ export class ObservationEngine {
           if (eMark[e] === inView) {
             if (eChangedQ[e] === qn) {
               digest.addWords(this.hDelta, this.deltaHash(e));
-              parts.push(this.updateOf(e));
+              this.pushUpdate(parts, e);
             }
           } else {
             // Entered its view.
@@ -1005,7 +1026,7 @@ export class ObservationEngine {
           if (at >= 0) {
             if (eChangedQ[e] !== qn) continue;
             digest.addWords(this.hDelta, this.deltaHash(e));
-            parts.push(this.updateOf(e));
+            this.pushUpdate(parts, e);
           } else {
             digest.addWords(this.hNow, this.nowHash(e));
             eMark[e] = inView;
@@ -1105,6 +1126,10 @@ export class ObservationEngine {
     this.eSeen = grownF64(this.eSeen, size, 0);
     this.eChangedQ = grownF64(this.eChangedQ, size, -1);
     this.hDeltaQ = grownF64(this.hDeltaQ, size, -1);
+    this.uQ = grownF64(this.uQ, size, -1);
+    this.uNum = grownI32(this.uNum, size);
+    this.uOps = grownI32(this.uOps, size);
+    this.uSize = grownF64(this.uSize, size, 0);
     const slot = new Int32Array(size);
     slot.set(this.eSlot);
     this.eSlot = slot;
@@ -1171,6 +1196,23 @@ export class ObservationEngine {
   }
 
   /** The shared ops taking views from grid entry i's record at the start of this quantum to its current one. */
+  /** parts.push(updateOf(i)), from the per-index arrays after the quantum's first push of it. */
+  private pushUpdate(parts: DeltaParts, i: number): void {
+    const qn = this.quantumNo;
+    if (this.uQ[i] === qn) {
+      const num = this.uNum[i] as number;
+      if (num >= 0) parts.pushNumbered(num, this.uOps[i] as number, this.uSize[i] as number);
+      return;
+    }
+    const f = this.updateOf(i);
+    parts.push(f);
+    this.uQ[i] = qn;
+    const n = f.ops.length;
+    this.uNum[i] = n === 0 ? -1 : f.number;
+    this.uOps[i] = n;
+    this.uSize[i] = n === 0 ? 0 : f.size;
+  }
+
   private updateOf(i: number): SharedFragment {
     const q = this.eChange[i] as QuantumChange;
     return (q.update ??= shared(exactOps(pathsAt(this.visibility.byIdx[i] as EntityPos), q.before as EntityRecord, this.visibility.recByIdx[i] as EntityRecord)));
@@ -1505,6 +1547,12 @@ function copyWords(from: Float64Array, to: Float64Array, i: number): void {
 }
 
 /** A copy of `a` grown to `size` entries, the new ones `fill`. */
+function grownI32(a: Int32Array, size: number): Int32Array {
+  const b: Int32Array = new Int32Array(size);
+  b.set(a);
+  return b;
+}
+
 function grownF64(a: Float64Array, size: number, fill: number): Float64Array {
   const b: Float64Array = new Float64Array(size);
   if (fill !== 0) b.fill(fill, a.length);

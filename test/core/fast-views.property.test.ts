@@ -47,6 +47,9 @@ describe('fast-mode views (property)', () => {
           randomWalk: fc.boolean(),
           walk: fc.constantFrom('batched' as const, 'per-entity' as const),
           maxStep: fc.constantFrom(2, 50, 400),
+          // A small cap turns the larger deltas into snapshots, which needs every delta's ops counted, including
+          // those of a change another view in the quantum pushed first.
+          maxPatchOps: fc.constantFrom(3, 8, 1024),
         }),
         // Per agent (entity index): the tick it joins at.
         fc.array(fc.tuple(fc.nat(39), fc.nat(5)), { minLength: 1, maxLength: 12 }),
@@ -56,7 +59,8 @@ describe('fast-mode views (property)', () => {
         // as fractions of the plane.
         fc.array(fc.array(fc.tuple(fc.nat(2), fc.nat(40), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true })), { maxLength: 4 }), { maxLength: 10 }),
         async (w, joins, ticks, churn) => {
-          const world = makeArena({ entities: w.entities, size: w.size, radius: w.radius, randomWalk: w.randomWalk, walk: w.walk, maxAgentStep: w.maxStep, name: 'arena-fast' });
+          const arena = makeArena({ entities: w.entities, size: w.size, radius: w.radius, randomWalk: w.randomWalk, walk: w.walk, maxAgentStep: w.maxStep, name: 'arena-fast' });
+          const world = { ...arena, policies: { ...arena.policies, maxPatchOps: w.maxPatchOps } };
           const clock = new ManualClock();
           const rt = await WorldRuntime.open({ world, log: new MemoryLog('arena-fast', world.seed), clock });
           const agents = [...new Set(joins.map(([i]) => arenaEntityId(i % w.entities)))];
@@ -109,6 +113,7 @@ describe('fast-mode views (property)', () => {
               expect(seen.has(d.agent_id), `one delta per agent per tick (${d.agent_id})`).toBe(false);
               seen.add(d.agent_id);
               expect(d.from_seq).toBe(c.seq);
+              expect(d.ops.length <= w.maxPatchOps || d.snapshot, `${d.ops.length} ops over the cap of ${w.maxPatchOps}, not a snapshot`).toBe(true);
               const applied = jsonpatch.applyPatch(clone(c.view), clone(d.ops) as jsonpatch.Operation[], true, true).newDocument;
               expect(applied).toEqual(withinRadius(state, d.agent_id, w.radius));
               expect(applied).toEqual(rt.observe(d.agent_id).view);
