@@ -158,14 +158,7 @@ class DeltaParts {
       f.table = t;
       f.number = t.frags.push(f) - 1;
     }
-    if (this.count === this.idx.length) {
-      const grown = new Int32Array(this.idx.length * 2);
-      grown.set(this.idx);
-      this.idx = grown;
-    }
-    this.idx[this.count++] = f.number;
-    this.ops += n;
-    this.size += f.size;
+    this.pushNumbered(f.number, n, f.size);
   }
 
   /** push() of a fragment already numbered in this flush's table, given by its number, op count and size. */
