@@ -1188,7 +1188,6 @@ export class ObservationEngine {
     return at;
   }
 
-  /** The shared ops taking views from grid entry i's record at the start of this quantum to its current one. */
   /** parts.push(updateOf(i)), from the per-index arrays after the quantum's first push of it. */
   private pushUpdate(parts: DeltaParts, i: number): void {
     const qn = this.quantumNo;
@@ -1206,6 +1205,7 @@ export class ObservationEngine {
     this.uSize[i] = n === 0 ? 0 : f.size;
   }
 
+  /** The shared ops taking views from grid entry i's record at the start of this quantum to its current one. */
   private updateOf(i: number): SharedFragment {
     const q = this.eChange[i] as QuantumChange;
     return (q.update ??= shared(exactOps(pathsAt(this.visibility.byIdx[i] as EntityPos), q.before as EntityRecord, this.visibility.recByIdx[i] as EntityRecord)));
