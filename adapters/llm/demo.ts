@@ -53,6 +53,12 @@ function partialText(raw: string): string | undefined {
   return m ? m[1]! : undefined;
 }
 
+/** Where an interrupted generation stopped, for the transcript: the words of its line so far, if it had any. */
+export function interruptedAt(raw: string): string {
+  const said = partialText(raw);
+  return said === undefined || said.trim() === '' ? 'before its first word' : `at "${short(said, 60)}"`;
+}
+
 export async function runConversationDemo(opts: DemoOptions = {}): Promise<DemoSummary> {
   const out = opts.out ?? ((l: string) => console.log(l));
   const maxLines = opts.lines ?? 9;
@@ -98,8 +104,7 @@ export async function runConversationDemo(opts: DemoOptions = {}): Promise<DemoS
             summary.interruptions[p.id] = (summary.interruptions[p.id] ?? 0) + 1;
             const fresh = roomLines(agent.view).filter((l) => l.line > (heardAt.get(a.reqId) ?? 0) && l.by !== p.id);
             const who = fresh.length ? fresh.map((l) => nameOf(l.by)).join(', ') : 'someone';
-            const got = said === undefined ? 'before its first word' : `at "${short(said, 60)}"`;
-            out(`${stamp()} ${p.name.padEnd(3)} ✂ interrupted ${got}: ${who} spoke (${a.staleDueTo.map((c) => `${c.kind} at view_seq ${c.view_seq}`).join(', ')}); regenerating`);
+            out(`${stamp()} ${p.name.padEnd(3)} ✂ interrupted ${interruptedAt(partial.get(a.reqId) ?? '')}: ${who} spoke (${a.staleDueTo.map((c) => `${c.kind} at view_seq ${c.view_seq}`).join(', ')}); regenerating`);
           } else if (a.outcome === 'stale') {
             summary.staleRejections++;
             out(`${stamp()} ${p.name.padEnd(3)} ↻ "${short(said ?? '', 50)}" arrived stale (STALE_CONTEXT); regenerating`);

@@ -8,7 +8,7 @@ import { runAct, type ActHost } from '../../adapters/client/act.js';
 import type { IntentInput } from '../../adapters/client/agent.js';
 import type { View } from '../../adapters/client/view.js';
 import { LlmAgent } from '../../adapters/llm/agent.js';
-import { runConversationDemo } from '../../adapters/llm/demo.js';
+import { interruptedAt, runConversationDemo } from '../../adapters/llm/demo.js';
 import { checkSchema, parseIntent, type IntentSchemas } from '../../adapters/llm/schema.js';
 import { scriptedProvider } from '../../adapters/llm/scripted.js';
 import type { IntentResult } from '../../server/protocol/index.js';
@@ -96,6 +96,15 @@ describe('act() and the LLM agent', () => {
     expect(parseIntent('{"kind":"Move","payload":{"dx":1,"dy":1,"constructor":1}}', intents, false)).toEqual({ ok: false, error: '$.payload.constructor: not allowed' });
     expect(parseIntent('{"kind":"Move","payload":{"dx":1,"dy":1,"__proto__":{}}}', intents, false)).toEqual({ ok: false, error: '$.payload.__proto__: not allowed' });
     expect(checkSchema({ dx: 1 }, { type: 'object', required: ['dx', 'toString'] })).toEqual(['$.toString: required']);
+  });
+
+  it('says where the demo interrupted a generation: before its first word until its line has a word', () => {
+    expect(interruptedAt('')).toBe('before its first word');
+    expect(interruptedAt('{"text"')).toBe('before its first word');
+    expect(interruptedAt('{"text": "')).toBe('before its first word');
+    expect(interruptedAt('{"text": " ')).toBe('before its first word');
+    expect(interruptedAt('{"text": "I suggest')).toBe('at "I suggest"');
+    expect(interruptedAt(`{"text": "${'x'.repeat(80)}`)).toBe(`at "${'x'.repeat(59)}…"`);
   });
 
   it('runs the conversation demo: a generation is interrupted by another agent and regenerated, and lines commit in turn', async () => {
