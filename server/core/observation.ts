@@ -1539,13 +1539,14 @@ function copyWords(from: Float64Array, to: Float64Array, i: number): void {
   for (let w = 0; w < 8; w++) to[at + w] = from[at + w] as number;
 }
 
-/** A copy of `a` grown to `size` entries, the new ones `fill`. */
+/** A copy of `a` grown to `size` entries, the new ones 0. */
 function grownI32(a: Int32Array, size: number): Int32Array {
   const b: Int32Array = new Int32Array(size);
   b.set(a);
   return b;
 }
 
+/** A copy of `a` grown to `size` entries, the new ones `fill`. */
 function grownF64(a: Float64Array, size: number, fill: number): Float64Array {
   const b: Float64Array = new Float64Array(size);
   if (fill !== 0) b.fill(fill, a.length);
