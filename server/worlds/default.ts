@@ -7,6 +7,8 @@ import { defineWorld, type EntityRecord, type JsonValue, type WorldDefinition } 
 
 const SIZE = 1000;
 const NPCS = 8;
+/** How far an agent's one Move may take it, per axis. */
+const MAX_AGENT_STEP = 10;
 
 const entities: Record<string, EntityRecord> = {};
 for (let i = 0; i < NPCS; i++) {
@@ -22,10 +24,24 @@ export const defaultWorld: WorldDefinition = defineWorld({
     {
       rule: 'max_step',
       kinds: ['Move'],
-      check(d) {
+      check(d, state) {
         if (d.agent_id === undefined) return undefined;
-        const p = d.payload as { dx?: number; dy?: number };
-        return p.dx === undefined || (Math.abs(p.dx) <= 10 && Math.abs(p.dy ?? 0) <= 10) ? undefined : 'agents move with {dx, dy} of at most 10 per axis';
+        const p = d.payload as { entity_id?: string; dx?: number; dy?: number; x?: number; y?: number };
+        let sx = p.dx ?? 0;
+        let sy = p.dy ?? 0;
+        if (p.dx === undefined && p.dy === undefined) {
+          // An absolute move ({x, y}) is a step from where the entity stands: no teleporting past the limit.
+          const e = state.get(p.entity_id ?? d.agent_id);
+          const ex = e?.['x'];
+          const ey = e?.['y'];
+          // No position: the Move's own check rejects it (has_position).
+          if (typeof ex !== 'number' || typeof ey !== 'number') return undefined;
+          sx = (p.x ?? ex) - ex;
+          sy = (p.y ?? ey) - ey;
+        }
+        return Math.abs(sx) <= MAX_AGENT_STEP && Math.abs(sy) <= MAX_AGENT_STEP
+          ? undefined
+          : `agents move at most ${MAX_AGENT_STEP} per axis per Move: {dx, dy}, or {x, y} within ${MAX_AGENT_STEP} of where they stand`;
       },
     },
   ],
