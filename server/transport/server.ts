@@ -449,7 +449,11 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   app.any('/*', (res) => writeJson(res, '404 Not Found', { error: { name: 'NOT_FOUND', message: 'see docs/protocol.md and docs/openapi.yaml for the endpoints' } }));
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen(cfg.host, cfg.port, (s) => (s ? resolve(s) : reject(new WorldlineError('CONFIG_INVALID', `cannot listen on ${cfg.host}:${cfg.port} (in use, or not allowed)`))));
+    // Exclusive: by default uSockets sets SO_REUSEPORT, so a second server started on a port in use (npm start run
+    // twice) would listen too, and the kernel would split new connections between two different worlds.
+    listenExclusive(app, cfg.host, cfg.port, (uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT, (s) =>
+      s ? resolve(s) : reject(new WorldlineError('CONFIG_INVALID', `cannot listen on ${cfg.host}:${cfg.port}: in use (another server?) or not allowed; stop the other process or pick another --port`)),
+    );
   }).catch(async (err: unknown) => {
     await worlds.close().catch(() => {});
     throw err;
@@ -492,3 +496,10 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   };
 }
 
+/**
+ * app.listen(host, port, options, cb): uWS.js has this form (as it has (port, options, cb)), but its type
+ * definitions list only the others.
+ */
+function listenExclusive(app: { listen: unknown }, host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void): void {
+  (app.listen as (host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void) => unknown).call(app, host, port, options, cb);
+}
