@@ -419,7 +419,7 @@ export class ObservationEngine {
    * digest when the entity changed.
    */
   private eMark: Float64Array = new Float64Array(0);
-  private eSlot = new Int32Array(0);
+  private eSlot: Int32Array = new Int32Array(0);
   private eSeen: Float64Array = new Float64Array(0);
   private eChangedQ: Float64Array = new Float64Array(0);
   private eChange: Array<QuantumChange | undefined> = [];
@@ -1123,9 +1123,7 @@ export class ObservationEngine {
     this.uNum = grownI32(this.uNum, size);
     this.uOps = grownI32(this.uOps, size);
     this.uSize = grownF64(this.uSize, size, 0);
-    const slot = new Int32Array(size);
-    slot.set(this.eSlot);
-    this.eSlot = slot;
+    this.eSlot = grownI32(this.eSlot, size);
     this.hNow = grownF64(this.hNow, size * 8, 0);
     this.hThen = grownF64(this.hThen, size * 8, 0);
     this.hDelta = grownF64(this.hDelta, size * 8, 0);

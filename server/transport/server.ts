@@ -451,7 +451,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
     // Exclusive: by default uSockets sets SO_REUSEPORT, so a second server started on a port in use (npm start run
     // twice) would listen too, and the kernel would split new connections between two different worlds.
-    listenExclusive(app, cfg.host, cfg.port, (uws as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT, (s) =>
+    listenExclusive(uws, app, cfg.host, cfg.port, (s) =>
       s ? resolve(s) : reject(new WorldlineError('CONFIG_INVALID', `cannot listen on ${cfg.host}:${cfg.port}: in use (another server?) or not allowed; stop the other process or pick another --port`)),
     );
   }).catch(async (err: unknown) => {
@@ -497,9 +497,10 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
 }
 
 /**
- * app.listen(host, port, options, cb): uWS.js has this form (as it has (port, options, cb)), but its type
- * definitions list only the others.
+ * app.listen(host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, cb). uWS.js has this form (as it has (port, options, cb)) and
+ * exports the constant, but its type definitions list neither.
  */
-function listenExclusive(app: { listen: unknown }, host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void): void {
-  (app.listen as (host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void) => unknown).call(app, host, port, options, cb);
+function listenExclusive(uws: object, app: { listen: unknown }, host: string, port: number, cb: (s: us_listen_socket | false) => void): void {
+  const exclusive = (uws as { LIBUS_LISTEN_EXCLUSIVE_PORT: number }).LIBUS_LISTEN_EXCLUSIVE_PORT;
+  (app.listen as (host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void) => unknown).call(app, host, port, exclusive, cb);
 }
