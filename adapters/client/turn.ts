@@ -8,9 +8,8 @@
 
 type Schedule = (fn: () => void) => void;
 
-const g = globalThis as unknown as { setImmediate?: (fn: () => void) => unknown; MessageChannel?: new () => { port1: { onmessage: (() => void) | null }; port2: { postMessage(m: null): void } } };
-
 function scheduler(): Schedule {
+  const g = globalThis as unknown as { setImmediate?: (fn: () => void) => unknown; MessageChannel?: new () => { port1: { onmessage: (() => void) | null }; port2: { postMessage(m: null): void } } };
   if (typeof g.setImmediate === 'function') {
     const setImmediate = g.setImmediate;
     return (fn) => void setImmediate(fn);
@@ -35,7 +34,11 @@ const schedule = scheduler();
  * Cancelled frames before it tears down the first model stream, as a Link's agents, whose frames come in one read,
  * always did. Elsewhere at the next microtask: a browser hands over each socket message as a task of its own.
  */
-export const afterReads: Schedule = typeof g.setImmediate === 'function' ? schedule : queueMicrotask;
+export const afterReads: (fn: () => void) => void = (() => {
+  const g = globalThis as unknown as { setImmediate?: (fn: () => void) => unknown };
+  const setImmediate = g.setImmediate;
+  return typeof setImmediate === 'function' ? (fn: () => void) => void setImmediate(fn) : queueMicrotask;
+})();
 
 /** Resolvers waiting for the next turn: one macrotask serves every caller of the same turn. */
 let waiting: Array<() => void> | undefined;
