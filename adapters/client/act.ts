@@ -69,8 +69,6 @@ export interface ActHost {
   readonly closed: boolean;
   beginGeneration(reqId: string, contextSeq: number, controller: AbortController): void;
   endGeneration(reqId: string, cancelOnServer: boolean): void;
-  /** Aborts the generation's signal now if the server has cancelled it and the abort has not run yet. */
-  settleCancel(reqId: string): void;
   submit(intent: IntentInput): Promise<IntentResult>;
   waitQuiet(quietMs: number, maxMs: number, signal: AbortSignal | undefined): Promise<void>;
   waitForView(viewSeq: number, maxMs: number, signal?: AbortSignal): Promise<void>;
@@ -152,7 +150,6 @@ export async function runAct(host: ActHost, generate: Generate, opts: ActOptions
       intent = await generate({ view, contextSeq, signal: controller.signal, attempt, reqId });
     } catch (err) {
       opts.signal?.removeEventListener('abort', onOuterAbort);
-      host.settleCancel(reqId);
       const cancelled = controller.signal.aborted && isWorldlineError(controller.signal.reason, 'GENERATION_CANCELLED') && !opts.signal?.aborted;
       host.endGeneration(reqId, !cancelled);
       if (!cancelled) throw err;
@@ -165,8 +162,6 @@ export async function runAct(host: ActHost, generate: Generate, opts: ActOptions
       continue;
     }
     opts.signal?.removeEventListener('abort', onOuterAbort);
-    // A Cancelled frame may have arrived while generate() finished: its abort is settled before the answer is judged.
-    host.settleCancel(reqId);
     if (controller.signal.aborted) {
       // generate() finished without honouring the signal: its answer was made from a stale view, so drop it.
       const reason = controller.signal.reason as unknown;

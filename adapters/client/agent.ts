@@ -36,7 +36,7 @@ import { ObservationQueue } from './observations.js';
 import { OPEN, frameOf, resolveWebSocket, watchRefusal, type SocketCloseEvent, type SocketMessageEvent, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 import { ClockSync, LatencyRing, type ClockEstimate, type LatencySummary } from './stats.js';
 import { currentToken, type TokenSource } from './token.js';
-import { afterReads, nextTurn } from './turn.js';
+import { nextTurn } from './turn.js';
 import { ViewState, entitiesOf, type Observation, type View } from './view.js';
 
 export type CodecName = 'json' | 'msgpack' | 'proto';
@@ -237,8 +237,6 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   private readonly state = new ViewState();
   private readonly pending = new Map<string, PendingSubmit>();
   private readonly generations = new Map<string, OpenGeneration>();
-  /** Generations the server has cancelled whose abort is still to run (onCancelled), by req_id. */
-  private readonly cancelling = new Map<string, () => void>();
   private readonly queues = new Set<ObservationQueue>();
   private readonly clockSync = new ClockSync();
   private readonly submitLatency = new LatencyRing();
@@ -416,11 +414,6 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   beginGeneration(reqId: string, contextSeq: number, controller: AbortController): void {
     this.generations.set(reqId, { contextSeq, controller });
     if (this.phase === 'ready') this.send({ type: 'begin_generation', req_id: reqId, context_seq: contextSeq });
-  }
-
-  /** @internal Runs now the abort of a generation the server has cancelled, if it is still pending (onCancelled). */
-  settleCancel(reqId: string): void {
-    this.cancelling.get(reqId)?.();
   }
 
   /** @internal Forgets a generation; `cancelOnServer` also closes it on the server (the caller gave up on it). */
@@ -900,19 +893,14 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
       return;
     }
     this.generations.delete(c.req_id);
-    // Aborted once the frames already read are decoded (afterReads): when a burst cancels many agents of this process,
-    // each one's Cancelled is heard at once instead of after the teardown of every model stream aborted before it,
-    // whether the frames came in one read (a Link) or on a socket each. Until then the cancel is pending: act() settles
-    // it at once (settleCancel) when generate() returns first, so an answer made from the stale view is never submitted.
-    const run = (): void => {
-      if (this.cancelling.get(c.req_id) !== run) return;
-      this.cancelling.delete(c.req_id);
+    // Aborted once the frames read with this one are decoded (a microtask runs after the socket's read handler):
+    // when a read carries many agents' Cancelled frames (a Link), each is heard at once instead of after the
+    // teardown of every model stream aborted before it. A socket of its own aborts at once, as before.
+    queueMicrotask(() => {
       g.controller.abort(cancelReason(c, g.contextSeq));
       this.cancelLatency.add(this.now() - at);
       this.emit('cancelled', c);
-    };
-    this.cancelling.set(c.req_id, run);
-    afterReads(run);
+    });
   }
 
   private onError(e: ErrorBody): void {

@@ -27,19 +27,6 @@ function scheduler(): Schedule {
 }
 
 const schedule = scheduler();
-
-/**
- * Runs fn once the socket reads already pending have been handled: in Node (setImmediate) after every socket the
- * event loop found readable in this turn, so a process whose agents each have a socket hears all of a burst's
- * Cancelled frames before it tears down the first model stream, as a Link's agents, whose frames come in one read,
- * always did. Elsewhere at the next microtask: a browser hands over each socket message as a task of its own.
- */
-export const afterReads: (fn: () => void) => void = (() => {
-  const g = globalThis as unknown as { setImmediate?: (fn: () => void) => unknown };
-  const setImmediate = g.setImmediate;
-  return typeof setImmediate === 'function' ? (fn: () => void) => void setImmediate(fn) : queueMicrotask;
-})();
-
 /** Resolvers waiting for the next turn: one macrotask serves every caller of the same turn. */
 let waiting: Array<() => void> | undefined;
 

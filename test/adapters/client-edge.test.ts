@@ -165,63 +165,6 @@ describe('client SDK edge cases (fake socket)', () => {
     agent.close();
   });
 
-  it('act(): an answer that generate() finishes after the Cancelled frame arrived, before its abort ran, is dropped', async () => {
-    const { agent, sockets } = await connected();
-    const s = sockets[0]!;
-    const seen: boolean[] = [];
-    const p = agent.act(async ({ signal, attempt, reqId }) => {
-      if (attempt === 1) {
-        // The cancel is read while the model's last token is being handled: the answer is complete, the signal not yet
-        // aborted (the abort waits for the frames read in the same turn).
-        s.deliver({ type: 'cancelled', req_id: reqId, reason: 'stale', stale_due_to: [{ view_seq: 1, global_seq: 1, kind: 'Move' }], server_time: 0 });
-        seen.push(signal.aborted);
-        s.deliver(deltaX(0, 1, 5));
-        return { kind: 'Move', payload: { dx: 1 } };
-      }
-      return null;
-    }, { reqIdBase: 'g' });
-    const res = await p;
-    expect(seen).toEqual([false]);
-    // Made from the stale view: never submitted; the regeneration starts from the view the cancel named.
-    expect(s.of('submit_intent')).toHaveLength(0);
-    expect(res.attempts.map((a) => [a.outcome, a.contextSeq])).toEqual([['interrupted', 0], ['skipped', 1]]);
-    agent.close();
-  });
-
-  it('a Cancelled frame aborts its generation after the frames of other sockets read in the same turn', async () => {
-    const f = fakeSockets();
-    const agents: Agent[] = [];
-    for (const id of ['a', 'b']) {
-      const p = connect('ws://fake/v1/worlds/w/ws', { token: 't', agentId: id, codec: 'json', WebSocket: f.WebSocket, pingIntervalMs: 0, reconnect: false });
-      await waitUntil(() => (f.sockets[agents.length]?.of('hello').length ?? 0) === 1, `hello ${id}`);
-      const view = { entities: { e: { x: 0 } } };
-      f.sockets[agents.length]!.deliver(welcome(0, { view, digest: await viewDigest(view) }));
-      agents.push(await p);
-    }
-    const order: string[] = [];
-    const acts = agents.map((agent, i) => {
-      const id = i === 0 ? 'a' : 'b';
-      agent.on('message', (m) => m.type === 'cancelled' && order.push(`read ${id}`));
-      return agent.act(({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => (order.push(`abort ${id}`), reject(signal.reason as Error)), { once: true })), { reqIdBase: id, maxAttempts: 1, regenerateOnStale: false });
-    });
-    await waitUntil(() => f.sockets.every((s) => s.of('begin_generation').length === 1), 'both generations');
-    // Two sockets' reads of one turn of the event loop: separate callbacks, each followed by its microtasks, as Node
-    // runs the reads of every socket it finds readable, and only then what setImmediate queued.
-    await new Promise<void>((resolve) => {
-      setImmediate(() => {
-        f.sockets[0]!.deliver({ type: 'cancelled', req_id: 'a.1', reason: 'stale', stale_due_to: [], server_time: 0 });
-        queueMicrotask(() => order.push('microtasks after a'));
-      });
-      setImmediate(() => {
-        f.sockets[1]!.deliver({ type: 'cancelled', req_id: 'b.1', reason: 'stale', stale_due_to: [], server_time: 0 });
-        resolve();
-      });
-    });
-    await Promise.allSettled(acts);
-    expect(order).toEqual(['read a', 'microtasks after a', 'read b', 'abort a', 'abort b']);
-    for (const a of agents) a.close();
-  });
-
   it('act(): a regeneration starts on the next turn of the event loop, not inside the frame that allowed it', async () => {
     const { agent, sockets } = await connected();
     const s = sockets[0]!;

@@ -37,7 +37,6 @@ function fakeHost(results: Array<Partial<IntentResult>>): ActHost & { submitted:
     endGeneration(reqId: string, cancel: boolean) {
       h.ended.push([reqId, cancel]);
     },
-    settleCancel() {},
     submit(intent: IntentInput): Promise<IntentResult> {
       h.submitted.push(intent);
       const r = results.shift() ?? { status: 'accepted', global_seq: 99 };
