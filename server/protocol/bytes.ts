@@ -278,17 +278,7 @@ export const frameBytes: (n: number) => Uint8Array = NodeBuffer ? (n) => NodeBuf
 export function fromHex(s: string): Uint8Array | undefined {
   if (s.length % 2 !== 0) return undefined;
   const out = new Uint8Array(s.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    const hi = hexDigit(s.charCodeAt(2 * i));
-    const lo = hexDigit(s.charCodeAt(2 * i + 1));
-    if (hi < 0 || lo < 0) return undefined;
-    out[i] = (hi << 4) | lo;
-  }
-  return out;
-}
-
-function hexDigit(c: number): number {
-  return c <= 0xff ? (HEX_VALUE[c] as number) : -1;
+  return writeHex(s, out, 0) < 0 ? undefined : out;
 }
 
 export const utf8 = {
