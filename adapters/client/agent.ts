@@ -15,6 +15,7 @@ import {
   createJsonCodec,
   createMsgpackCodec,
   createProtoCodec,
+  validateClientMessage,
   type Cancelled,
   type ErrorBody,
   type IntentResult,
@@ -365,6 +366,16 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
       priority: intent.priority ?? 0,
       ...(intent.deadline_ms !== undefined ? { deadline_ms: intent.deadline_ms } : {}),
     };
+    const msg: SubmitIntent = { type: 'submit_intent', intent: wire };
+    try {
+      // The server's own check of a submit_intent frame, before anything is queued: a payload no codec can carry
+      // exactly (NaN, a lone surrogate, a BigInt, a cycle, a class instance) or a field out of range is refused here,
+      // at once, with the code the server would give, instead of being changed by the encoder (msgpack writes a lone
+      // surrogate as bytes the server reads as U+FFFD, JSON writes NaN as null) or never leaving the process.
+      validateClientMessage(msg);
+    } catch (err) {
+      return Promise.reject(err instanceof WorldlineError ? err : new WorldlineError('INVALID_INTENT', `the intent cannot be sent: ${(err as Error).message}`, { req_id: reqId }));
+    }
     const existing = this.pending.get(reqId);
     if (existing) return new Promise((resolve, reject) => this.chainPending(reqId, existing, resolve, reject));
     return new Promise<IntentResult>((resolve, reject) => {
@@ -375,10 +386,22 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
         this.pending.delete(reqId);
         (current?.reject ?? reject)(new WorldlineError('OPERATION_TIMEOUT', `no IntentResult for ${reqId} within ${timeoutMs} ms (across reconnects); retry with the same req_id to learn its outcome`, { req_id: reqId }));
       }, timeoutMs);
-      const msg: SubmitIntent = { type: 'submit_intent', intent: wire };
       this.pending.set(reqId, { msg, startedAt: this.now(), resolve, reject, timer });
-      if (this.phase === 'ready') this.send(msg);
+      if (this.phase === 'ready') this.sendPending(reqId, msg);
     });
+  }
+
+  /** Sends a pending submit; one its codec cannot encode (validated, so not expected) is rejected, not left to time out. */
+  private sendPending(reqId: string, msg: SubmitIntent): void {
+    try {
+      this.send(msg, true);
+    } catch (err) {
+      const p = this.pending.get(reqId);
+      if (!p) return;
+      this.pending.delete(reqId);
+      clearTimeout(p.timer);
+      p.reject(new WorldlineError('INVALID_INTENT', `the ${this.codec.subprotocol} codec cannot encode intent ${reqId}: ${(err as Error).message}`, { req_id: reqId }));
+    }
   }
 
   private chainPending(reqId: string, p: PendingSubmit, resolve: (r: IntentResult) => void, reject: (e: WorldlineError) => void): void {
@@ -596,11 +619,22 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.send({ type: 'hello', token, agent_id: this.agentId, client_version: this.opts.clientVersion ?? 'worldline-sdk-ts/1', schema_version: PROTOCOL_VERSION, ...(this.opts.role ? { role: this.opts.role } : {}), ...resume });
   }
 
-  private send(msg: Parameters<WireCodec['encodeClient']>[0]): boolean {
+  /**
+   * Sends a frame; false when there is no open socket or it could not be written. A frame the codec cannot encode is
+   * false too, or, with `throwOnEncode`, the codec's error (for a submit, which is then rejected rather than resent).
+   */
+  private send(msg: Parameters<WireCodec['encodeClient']>[0], throwOnEncode = false): boolean {
     const ws = this.ws;
     if (!ws || ws.readyState !== OPEN) return false;
+    let frame: ReturnType<WireCodec['encodeClient']>;
     try {
-      ws.send(this.codec.encodeClient(msg));
+      frame = this.codec.encodeClient(msg);
+    } catch (err) {
+      if (throwOnEncode) throw err;
+      return false;
+    }
+    try {
+      ws.send(frame);
       return true;
     } catch {
       return false;
@@ -798,7 +832,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.armStableTimer(this.epoch);
     // Re-open generations first (the server judges events since their context at once), then resend intents.
     for (const [reqId, g] of this.generations) this.send({ type: 'begin_generation', req_id: reqId, context_seq: g.contextSeq });
-    for (const [, p] of this.pending) this.send(p.msg);
+    for (const [reqId, p] of this.pending) this.sendPending(reqId, p.msg);
     this.startPings();
     this.settleReady?.resolve();
   }

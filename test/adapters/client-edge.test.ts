@@ -33,6 +33,36 @@ describe('client SDK edge cases (fake socket)', () => {
     agent.close();
   });
 
+  it('submit() refuses at once, sending nothing, a payload no codec carries exactly or a field out of range', async () => {
+    const { agent, sockets } = await connected({ submitTimeoutMs: 5000 });
+    const circular: Record<string, unknown> = { a: 1 };
+    circular['self'] = circular;
+    const bad: Array<[string, Parameters<Agent['submit']>[0], string]> = [
+      ['NaN', { kind: 'Move', payload: { dx: Number.NaN } }, 'intent.payload'],
+      ['Infinity', { kind: 'Move', payload: { dx: Number.POSITIVE_INFINITY } }, 'intent.payload'],
+      ['a lone surrogate', { kind: 'Say', payload: { text: 'a\ud800b' } }, 'intent.payload'],
+      ['a BigInt', { kind: 'Move', payload: { dx: 1n } as never }, 'intent.payload'],
+      ['a cycle', { kind: 'Move', payload: circular as never }, 'intent.payload'],
+      ['a Date', { kind: 'Move', payload: { at: new Date(0) } as never }, 'intent.payload'],
+      ['a priority out of range', { kind: 'Move', payload: {}, priority: 5000 }, 'intent.priority'],
+      ['an empty req_id', { req_id: '', kind: 'Move', payload: {} }, 'intent.req_id'],
+    ];
+    for (const [what, intent, field] of bad) {
+      const t0 = performance.now();
+      const err = await agent.submit(intent).then(() => undefined, (e: unknown) => e);
+      expect(err, what).toMatchObject({ codeName: 'INVALID_INTENT' });
+      expect((err as Error).message, what).toContain(field);
+      expect(performance.now() - t0, what).toBeLessThan(1000);
+    }
+    // Nothing was sent, nothing is pending: a reconnect resends nothing.
+    expect(sockets[0]!.of('submit_intent')).toHaveLength(0);
+    const ok = agent.submit({ req_id: 'fine', kind: 'Move', payload: { dx: 1 } });
+    await waitUntil(() => sockets[0]!.of('submit_intent').length === 1, 'the valid submit sent');
+    expect(sockets[0]!.of('submit_intent')[0]!.intent.req_id).toBe('fine');
+    agent.close();
+    await ok.catch(() => undefined);
+  });
+
   it('gaps spread over a long session do not add up to WORLD_STATE_CORRUPTED without digest checks', async () => {
     const { agent, sockets } = await connected({ verifyDigests: false });
     let seq = 0;
