@@ -65,6 +65,9 @@ function root(raw: unknown, types: readonly string[]): { f: Fields; type: string
   return { f, type };
 }
 
+/** The longest deadline an intent may ask for (a day), as the core enforces it: one range in both error messages. */
+const MAX_DEADLINE_MS = 86_400_000;
+
 function intentOf(f: Fields): WireIntent {
   const rawReqId = f.raw['req_id'];
   const scope = new Scope('INVALID_INTENT', 'intent.', typeof rawReqId === 'string' ? { req_id: rawReqId } : {});
@@ -75,7 +78,7 @@ function intentOf(f: Fields): WireIntent {
   const context_seq = g.u64('context_seq');
   const priority = g.int('priority', -1000, 1000);
   const base = { req_id, kind, payload, context_seq, priority };
-  return g.has('deadline_ms') ? { ...base, deadline_ms: g.int('deadline_ms', 0, MAX_U32) } : base;
+  return g.has('deadline_ms') ? { ...base, deadline_ms: g.int('deadline_ms', 1, MAX_DEADLINE_MS) } : base;
 }
 
 function entityPosition(f: Fields): EntityPosition {

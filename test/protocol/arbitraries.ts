@@ -53,7 +53,7 @@ export const clientMessage: fc.Arbitrary<ClientMessage> = fc.oneof(
   fc.record({
     type: fc.constant('submit_intent' as const),
     intent: fc.record(
-      { req_id: nonEmpty, kind: nonEmpty, payload: jsonValue, context_seq: seq, priority: fc.integer({ min: -1000, max: 1000 }), deadline_ms: fc.nat({ max: 0xffffffff }) },
+      { req_id: nonEmpty, kind: nonEmpty, payload: jsonValue, context_seq: seq, priority: fc.integer({ min: -1000, max: 1000 }), deadline_ms: fc.integer({ min: 1, max: 86_400_000 }) },
       { requiredKeys: ['req_id', 'kind', 'payload', 'context_seq', 'priority'] },
     ),
   }),
