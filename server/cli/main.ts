@@ -18,7 +18,7 @@ commands:
                                          host a world over WebSocket (default world, 127.0.0.1:8080, data in ./data);
                                          FILE: a module (./my-world.mjs) whose default export is a defineWorld spec;
                                          --world again hosts several, each [TENANT/][ID=]NAME|FILE (lobby=default)
-  token --agent NAME [--role ROLE] [--ttl SEC] [--data DIR] [--world ID]
+  token --agent NAME [--role ROLE] [--ttl SEC] [--data DIR] [--world ID] [--tenant T]
                                          issue a development token (HS256 secret in DIR) for a world served here
   worlds list | get ID | sessions ID | create ID WORLD [--idle SEC] [--purge] | delete ID [--purge]
          [--port P] [--host H] [--url URL] [--token T] [--tenant T] [--data DIR]
@@ -78,9 +78,9 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
         return await runServe({ config: v.config, overrides: { port: v.port, host: v.host, dataDir: v.data, ...(many ? { worlds } : { world: worlds[0] }) } }, io);
       }
       case 'token': {
-        const a = parseArgs({ args: rest, allowPositionals: false, options: { agent: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' }, data: { type: 'string' }, world: { type: 'string' }, config: { type: 'string' } } });
+        const a = parseArgs({ args: rest, allowPositionals: false, options: { agent: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' }, data: { type: 'string' }, world: { type: 'string' }, tenant: { type: 'string' }, config: { type: 'string' } } });
         const v = a.values;
-        return await runToken({ agent: v.agent, role: v.role, ttl: seqArg(v.ttl, 'ttl'), world: v.world, config: v.config, overrides: { dataDir: v.data } }, io);
+        return await runToken({ agent: v.agent, role: v.role, ttl: seqArg(v.ttl, 'ttl'), world: v.world, tenant: v.tenant, config: v.config, overrides: { dataDir: v.data } }, io);
       }
       case 'worlds': {
         const a = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, token: { type: 'string' }, tenant: { type: 'string' }, idle: { type: 'string' }, purge: { type: 'boolean' }, data: { type: 'string' }, config: { type: 'string' } } });

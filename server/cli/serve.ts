@@ -3,6 +3,8 @@
  * with, and shuts down gracefully on SIGTERM/SIGINT (readiness 503, going-away close, log flushed, exit 0).
  * `worldline token`: issues a development token with the server's HS256 secret.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { hostedWorlds, loadConfig, parseHostedWorld, type ConfigKey } from '../config.js';
 import { createAuthenticator, Roles, type Role } from '../transport/auth.js';
 import { startServer } from '../transport/server.js';
@@ -12,6 +14,9 @@ import type { Out } from './main.js';
 
 /** Hosts whose listener only this machine reaches: serve prints development tokens only there. */
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** The configuration's default data folder (`dataDir`), which `worldline token` finds without --data. */
+const DEFAULT_DATA_DIR = './data';
 
 export interface ServeFlags {
   readonly config?: string | undefined;
@@ -53,11 +58,20 @@ export async function runServe(flags: ServeFlags, io: Out, opts: { onListening?:
   }
   if (made.length > 0) io.out(`  and ${made.length} world${made.length === 1 ? '' : 's'} created at runtime (GET /v1/worlds lists them): ${made.slice(0, 10).join(', ')}${made.length > 10 ? ', ...' : ''}`);
   io.out(`  health: ${server.httpUrl}/readyz   metrics: ${server.httpUrl}/metrics`);
-  const more = `npx worldline token --agent NAME [--role agent|viewer|engine|admin]${several ? ' --world ID' : ''}`;
   if (server.auth.mode === 'jwt-hs256') {
+    // The command as it must be typed for this server: `token` reads only its own flags and the configuration, so
+    // whatever serve was told on its command line (data folder, world, tenant) is repeated, or the token it prints is
+    // signed with another secret or names another world.
+    const configured = server.worlds.filter((x) => x.origin === 'configured');
+    const only = configured.length === 1 ? configured[0] : undefined;
+    let more = 'npx worldline token --agent NAME [--role agent|viewer|engine|admin]';
+    if (flags.config) more += ` --config ${flags.config}`;
+    if (!LOOPBACK.has(cfg.host) || path.resolve(cfg.dataDir) !== path.resolve(DEFAULT_DATA_DIR)) more += ` --data ${cfg.dataDir}`;
+    if (several) more += ` --world ID${new Set(configured.map((w) => w.tenant)).size > 1 ? ' --tenant TENANT' : ''}`;
+    else if (only && (only.id !== 'default' || only.tenant !== 'default')) more += ` --world ${only.id}${only.tenant !== 'default' ? ` --tenant ${only.tenant}` : ''}`;
     if (LOOPBACK.has(cfg.host)) io.out(`  more tokens: ${more}`);
     // Reachable from other machines, and its output likely kept in logs: an admin token printed there is a key left out.
-    else io.out(`  tokens: ${more} --data ${cfg.dataDir} (none printed: the server listens on ${cfg.host})`);
+    else io.out(`  tokens: ${more} (none printed: the server listens on ${cfg.host})`);
   }
   opts.onListening?.(server.port);
   if (opts.waitForSignal === false) {
@@ -79,16 +93,22 @@ export async function runServe(flags: ServeFlags, io: Out, opts: { onListening?:
   return 0;
 }
 
-export async function runToken(flags: { agent?: string | undefined; role?: string | undefined; ttl?: number | undefined; world?: string | undefined; config?: string | undefined; overrides: Partial<Record<ConfigKey, unknown>> }, io: Out): Promise<number> {
+export async function runToken(flags: { agent?: string | undefined; role?: string | undefined; ttl?: number | undefined; world?: string | undefined; tenant?: string | undefined; config?: string | undefined; overrides: Partial<Record<ConfigKey, unknown>> }, io: Out): Promise<number> {
   const cfg = loadConfig({ ...(flags.config ? { file: flags.config } : {}), overrides: flags.overrides });
   const role = (flags.role ?? 'agent') as Role;
   if (!Roles.includes(role)) throw new WorldlineError('CONFIG_INVALID', `--role must be one of ${Roles.join(', ')}`);
   if (role === 'agent' && !flags.agent) throw new WorldlineError('CONFIG_INVALID', 'an agent token needs --agent NAME');
+  // The development secret is made on first use: by a server, or here. Made here, it is one no running server has,
+  // most often because the server runs with another --data: say so, on stderr (the token alone goes to stdout).
+  const devSecretFile = path.join(cfg.dataDir, 'jwt-secret');
+  const madeHere = cfg.authMode === 'jwt' && !cfg.jwtSecretFile && !cfg.jwtPublicKeyFile && !cfg.jwksFile && !fs.existsSync(devSecretFile);
   const auth = createAuthenticator({ ...cfg, authMode: cfg.authMode as 'jwt' | 'tokens' });
+  if (madeHere) io.err(`warning: ${devSecretFile} did not exist, so a new secret was made there: this token works only with a server started with --data ${cfg.dataDir}. For a server already running elsewhere, pass its --data (serve prints the exact command).`);
   // --world picks a world the configuration hosts, or one created at runtime, by id (with its tenant); any other is
   // read as [TENANT/][ID=]WORLD.
   const hosted = [...hostedWorlds(cfg), ...new WorldRegistry(cfg.dataDir).load()];
   const target = flags.world === undefined ? (hosted[0] as { id: string; tenant: string }) : hosted.find((w) => w.id === flags.world) ?? parseHostedWorld(flags.world, cfg.tenant);
-  io.out(await auth.issue({ tenant: target.tenant, world: target.id, ...(flags.agent ? { agent: flags.agent } : {}), role }, flags.ttl ?? 24 * 3600));
+  // --tenant names the world's tenant where the configuration does not (a world served from serve's command line).
+  io.out(await auth.issue({ tenant: flags.tenant ?? target.tenant, world: target.id, ...(flags.agent ? { agent: flags.agent } : {}), role }, flags.ttl ?? 24 * 3600));
   return 0;
 }

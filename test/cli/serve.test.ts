@@ -91,7 +91,8 @@ describe('worldline serve', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-token-'));
     const claims = async (world: string | undefined): Promise<Record<string, string>> => {
       const lines: string[] = [];
-      expect(await runToken({ agent: 'bob', world, overrides: { dataDir: dir, worlds: ['north=default', 'acme/talk=conversation'] } }, { out: (l) => lines.push(l), err: (l) => lines.push(l) })).toBe(0);
+      // stdout has the token alone (stderr, the first time, says a new secret was made).
+      expect(await runToken({ agent: 'bob', world, overrides: { dataDir: dir, worlds: ['north=default', 'acme/talk=conversation'] } }, { out: (l) => lines.push(l), err: () => undefined })).toBe(0);
       return JSON.parse(Buffer.from(lines[0]!.split('.')[1]!, 'base64url').toString()) as Record<string, string>;
     };
     try {
@@ -101,6 +102,48 @@ describe('worldline serve', () => {
       // A world created at runtime (listed in DATA/created-worlds.json), with its tenant.
       fs.writeFileSync(path.join(dir, 'created-worlds.json'), JSON.stringify({ schema_version: 1, worlds: [{ id: 'match-7', tenant: 'acme', world: 'arena', source: 'arena', created_at: '2026-11-21T00:00:00Z' }] }));
       expect(await claims('match-7')).toMatchObject({ tenant: 'acme', world: 'match-7' });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the printed token command names what serve was told: its data folder, its one world and tenant; the token it makes is accepted', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-serve-hint-'));
+    try {
+      const lines: string[] = [];
+      const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
+      expect(await runServe({ overrides: { port: 0, dataDir: dir, logLevel: 'silent', worlds: ['acme/talk=conversation'] } }, io, { waitForSignal: false })).toBe(0);
+      const hint = lines.find((l) => l.includes('more tokens:'))!;
+      expect(hint).toContain(`--data ${dir}`);
+      expect(hint).toContain('--world talk --tenant acme');
+      // Typed as printed (its flags parsed as main.ts does), it signs with the server's secret and names its world.
+      const flags = hint.slice(hint.indexOf('token ') + 6).replace('[--role agent|viewer|engine|admin] ', '').split(' ');
+      const v = Object.fromEntries(flags.flatMap((f, i) => (f.startsWith('--') ? [[f.slice(2), flags[i + 1]]] : [])));
+      const out: string[] = [];
+      const errs: string[] = [];
+      expect(await runToken({ agent: 'bob', world: v['world'], tenant: v['tenant'], overrides: { dataDir: v['data'] } }, { out: (l) => out.push(l), err: (l) => errs.push(l) })).toBe(0);
+      expect(errs).toEqual([]);
+      expect(JSON.parse(Buffer.from(out[0]!.split('.')[1]!, 'base64url').toString())).toMatchObject({ tenant: 'acme', world: 'talk', agent: 'bob' });
+      const { createAuthenticator } = await import('../../server/transport/auth.js');
+      const auth = createAuthenticator({ authMode: 'jwt', jwtSecretFile: '', jwtPublicKeyFile: '', jwksFile: '', jwtIssuer: '', jwtAudience: '', tokensFile: '', dataDir: dir });
+      expect(await auth.authenticate(out[0]!)).toMatchObject({ tenant: 'acme', world: 'talk', agent: 'bob' });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('token in a data folder no server has used warns on stderr that it made a new secret', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-token-new-'));
+    try {
+      const out: string[] = [];
+      const errs: string[] = [];
+      const io = { out: (l: string) => out.push(l), err: (l: string) => errs.push(l) };
+      expect(await runToken({ agent: 'bob', overrides: { dataDir: dir } }, io)).toBe(0);
+      expect(out).toHaveLength(1);
+      expect(errs.join('\n')).toMatch(/did not exist, so a new secret was made there: this token works only with a server started with --data/);
+      // The second time the secret is there: no warning.
+      expect(await runToken({ agent: 'bob', overrides: { dataDir: dir } }, io)).toBe(0);
+      expect(errs).toHaveLength(1);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
