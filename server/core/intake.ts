@@ -3,12 +3,16 @@
  * anything is looked up or recorded.
  */
 import { WorldlineError } from '../errors.js';
+import { MAX_JSON_DEPTH, isJsonValue } from './json-value.js';
 import { checkId } from './state.js';
 import { SCHEMA_VERSION, type EffectDraft, type Intent, type JsonValue } from './types.js';
 import type { EffectKindHandler } from './world.js';
 
 const MAJOR = SCHEMA_VERSION.split('.')[0];
 const MAX_DEADLINE_MS = 86_400_000;
+
+/** The payload rule of every road in (a codec checks it too; REST and in-process calls reach the core directly). */
+const NOT_JSON = `payload must be a JSON value (finite numbers, well-formed strings, plain objects and arrays at most ${MAX_JSON_DEPTH} levels deep, no "__proto__" key).`;
 
 function invalid(message: string, details: Record<string, unknown> = {}): WorldlineError {
   return new WorldlineError('INVALID_INTENT', message, details);
@@ -33,7 +37,7 @@ export function checkIntent(input: unknown, handlers: Readonly<Record<string, Ef
   const agentId = checkId(i['agent_id'], 'agent_id');
   const kind = i['kind'];
   if (typeof kind !== 'string') throw invalid('kind must be a string.', { field: 'kind' });
-  const h = handlers[kind];
+  const h = Object.hasOwn(handlers, kind) ? handlers[kind] : undefined;
   if (!h) throw invalid(`Unknown intent kind ${kind}.`, { field: 'kind', kind });
   const cs = i['context_seq'];
   if (cs === undefined) throw new WorldlineError('MISSING_CONTEXT', 'context_seq is required: send the view_seq the intent was generated against.', { field: 'context_seq' });
@@ -43,6 +47,7 @@ export function checkIntent(input: unknown, handlers: Readonly<Record<string, Ef
   if (dl !== undefined && (typeof dl !== 'number' || !(dl > 0) || dl > MAX_DEADLINE_MS)) throw invalid(`deadline_ms must be a number in (0, ${MAX_DEADLINE_MS}].`, { field: 'deadline_ms' });
   if (!('payload' in i)) throw invalid('payload is required.', { field: 'payload' });
   const payload = i['payload'] as JsonValue;
+  if (!isJsonValue(payload)) throw invalid(NOT_JSON, { field: 'payload', kind });
   const msg = h.shape(payload, { kind, source_id: agentId, agent_id: agentId });
   if (msg !== undefined) throw invalid(msg, { field: 'payload', kind });
   const out: Intent & { priority: number } = { req_id: i['req_id'], agent_id: agentId, kind, payload, context_seq: cs as number, priority };
@@ -53,8 +58,9 @@ export function checkIntent(input: unknown, handlers: Readonly<Record<string, Ef
 export function checkDraft(input: EffectDraft, handlers: Readonly<Record<string, EffectKindHandler>>): EffectDraft & { readonly priority: number } {
   if (input === null || typeof input !== 'object') throw invalid('An effect draft must be an object.');
   const source = checkId(input.source_id, 'source_id');
-  const h = handlers[input.kind];
+  const h = typeof input.kind === 'string' && Object.hasOwn(handlers, input.kind) ? handlers[input.kind] : undefined;
   if (!h) throw invalid(`Unknown effect kind ${String(input.kind)}.`, { kind: input.kind });
+  if (!isJsonValue(input.payload)) throw invalid(NOT_JSON, { field: 'payload', kind: input.kind });
   const msg = h.shape(input.payload, { kind: input.kind, source_id: source, agent_id: undefined });
   if (msg !== undefined) throw invalid(msg, { kind: input.kind });
   return { kind: input.kind, payload: input.payload, source_id: source, priority: checkPriority(input.priority) };

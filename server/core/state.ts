@@ -6,6 +6,7 @@
  */
 import { WorldlineError } from '../errors.js';
 import { canonicalJson, canonicalMember, canonicalMemberHash, sha256Hex } from './canonical.js';
+import { FIELD_VALUE_DEPTH, MAX_JSON_DEPTH, isFieldName, isJsonValue } from './json-value.js';
 import { SetDigest, setDigestOf, type MemberHash } from './set-digest.js';
 import { SCHEMA_VERSION, type EntityRecord, type JsonValue, type WorldState } from './types.js';
 
@@ -55,11 +56,34 @@ export function checkId(id: unknown, what: string): string {
   return id;
 }
 
+/** x and y, when present, are finite numbers (the grid places entities by them). */
 function checkPosition(record: Readonly<Record<string, JsonValue>>, id: string): void {
   for (const k of ['x', 'y'] as const) {
     const v = record[k];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) {
       throw new WorldlineError('INVALID_INTENT', `Entity ${id}: field ${k} must be a finite number.`, { entity_id: id, field: k });
+    }
+  }
+}
+
+/**
+ * Checks the fields an effect writes into an entity: x and y (when given) finite numbers, every value a JSON value
+ * shallow enough that the views holding it are JSON values too (json-value.ts), every new field's name well-formed
+ * and not "__proto__". Whatever road a value took (a codec, REST, an in-process call, a world's apply function), a
+ * record every client can decode. A name the record already has was checked when it was added.
+ */
+function checkFields(fields: Readonly<Record<string, JsonValue>>, id: string, cur: EntityRecord | undefined): void {
+  for (const k in fields) {
+    const v = fields[k];
+    if (typeof v === 'number' && Number.isFinite(v)) {
+      // The common case (a position, a counter): nothing more to check.
+    } else if (k === 'x' || k === 'y') {
+      throw new WorldlineError('INVALID_INTENT', `Entity ${id}: field ${k} must be a finite number.`, { entity_id: id, field: k });
+    } else if (!isJsonValue(v, FIELD_VALUE_DEPTH)) {
+      throw new WorldlineError('INTENT_VALIDATION_FAILED', `Entity ${id}: field ${k} must be a JSON value (finite numbers, well-formed strings, plain objects and arrays at most ${MAX_JSON_DEPTH - FIELD_VALUE_DEPTH} levels deep, no "__proto__" key), so that every view holding it is one.`, { rule: 'json_value', entity_id: id, field: k });
+    }
+    if ((cur === undefined || !Object.hasOwn(cur, k)) && !isFieldName(k)) {
+      throw new WorldlineError('INTENT_VALIDATION_FAILED', `Entity ${id}: a field may not be named ${JSON.stringify(k)} (no lone surrogates, not "__proto__").`, { rule: 'json_value', entity_id: id });
     }
   }
 }
@@ -120,6 +144,8 @@ export class WorldStore implements StateMutator {
     this.tick = state.tick;
     for (const [id, rec] of Object.entries(state.entities)) {
       checkId(id, 'entity id');
+      // Positions only: a state restored from a snapshot is taken as it was written, so a record stored before a
+      // rule of checkFields existed still loads.
       checkPosition(rec, id);
       this.entities.set(id, Object.freeze({ ...rec }));
       this.unhashed.add(id);
@@ -219,7 +245,7 @@ export class WorldStore implements StateMutator {
   set(id: string, fields: Readonly<Record<string, JsonValue>>): void {
     const cur = this.entities.get(id);
     if (cur === undefined) throw new WorldlineError('INTENT_VALIDATION_FAILED', `Entity ${id} does not exist.`, { rule: 'entity_exists', entity_id: id });
-    checkPosition(fields, id);
+    checkFields(fields, id, cur);
     this.touch(id);
     this.entities.set(id, Object.freeze({ ...cur, ...fields }));
   }
@@ -236,7 +262,7 @@ export class WorldStore implements StateMutator {
   spawn(id: string, record: Readonly<Record<string, JsonValue>>): void {
     checkId(id, 'entity id');
     if (this.entities.has(id)) throw new WorldlineError('INTENT_VALIDATION_FAILED', `Entity ${id} already exists.`, { rule: 'entity_absent', entity_id: id });
-    checkPosition(record, id);
+    checkFields(record, id, undefined);
     this.touch(id);
     this.entities.set(id, Object.freeze({ ...record }));
   }

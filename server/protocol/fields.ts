@@ -3,10 +3,10 @@
  * block of the message validators (validate.ts). Also the JSON value rules every codec enforces on client input.
  */
 import { WorldlineError, type ErrorName } from '../errors.js';
+import { MAX_JSON_DEPTH, isJsonValue as isJsonValueRule, isPlainObject, isWellFormed } from '../core/json-value.js';
 import type { JsonObject, JsonValue, Vec3 } from './messages.js';
 
-/** Deepest nesting accepted in a JSON value (payloads, views, op values). */
-export const MAX_JSON_DEPTH = 64;
+export { MAX_JSON_DEPTH, isPlainObject, isWellFormed } from '../core/json-value.js';
 export const MAX_U32 = 0xffffffff;
 
 export type Raw = Record<string, unknown>;
@@ -25,44 +25,8 @@ export class Scope {
   }
 }
 
-export const isPlainObject = (v: unknown): v is Raw => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
-  const p = Object.getPrototypeOf(v) as unknown;
-  return p === Object.prototype || p === null;
-};
-
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-/** True when s is well-formed UTF-16, so that every codec (UTF-8 on the wire) carries it exactly. */
-export function isWellFormed(s: string): boolean {
-  return !LONE_SURROGATE.test(s);
-}
-
 /** True when v is a JSON value (finite numbers, well-formed strings, plain objects and arrays) no deeper than MAX_JSON_DEPTH. */
-export function isJsonValue(v: unknown, depth = 0): v is JsonValue {
-  switch (typeof v) {
-    case 'string':
-      return isWellFormed(v);
-    case 'boolean':
-      return true;
-    case 'number':
-      return Number.isFinite(v);
-    case 'object': {
-      if (v === null) return true;
-      if (depth >= MAX_JSON_DEPTH) return false;
-      if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) if (!isJsonValue(v[i], depth + 1)) return false;
-        return true;
-      }
-      if (!isPlainObject(v)) return false;
-      // "__proto__" is refused: some readers (msgpackr) rename it and some objects would take it as a prototype.
-      for (const k in v) if (k === '__proto__' || !isWellFormed(k) || !isJsonValue(v[k], depth + 1)) return false;
-      return true;
-    }
-    default:
-      return false;
-  }
-}
+export const isJsonValue = (v: unknown, depth = 0): v is JsonValue => isJsonValueRule(v, depth);
 
 export class Fields {
   constructor(

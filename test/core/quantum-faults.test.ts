@@ -72,16 +72,13 @@ describe('a quantum with throwing world code', () => {
     expect(rt.entity('a0')?.['poked']).toBeUndefined();
   });
 
-  it('rejects an emitted effect whose payload has no JSON form, leaving state and global_seq untouched', async () => {
+  it('refuses an emitted effect whose payload has no JSON form before it is queued, leaving state and global_seq untouched', async () => {
     const world = planeWorld([[10, 10]]);
     const { rt, log } = await openWorld(world, { agents: ['a0'] });
     const hash = rt.stateHash();
-    const bad = rt.emit({ kind: 'SetAttributes', payload: { entity_id: 'a0', set: { hp: Number.NaN } }, source_id: 'narrator' });
+    expect(() => rt.emit({ kind: 'SetAttributes', payload: { entity_id: 'a0', set: { hp: Number.NaN } }, source_id: 'narrator' })).toThrow(expect.objectContaining({ codeName: 'INVALID_INTENT' }));
     const good = rt.emit({ kind: 'SetAttributes', payload: { entity_id: 'a0', set: { hp: 5 } }, source_id: 'narrator' });
     expect(await within(rt.flush())).not.toBe(PENDING);
-    const b = await within(bad);
-    expect(b).not.toBe(PENDING);
-    expect(b).toMatchObject({ status: 'rejected', error: { name: 'INVALID_INTENT' } });
     expect(await within(good)).toMatchObject({ status: 'committed', effect: { global_seq: 1 } });
     expect(rt.entity('a0')?.['hp']).toBe(5);
     expect(rt.stateHash()).not.toBe(hash);
