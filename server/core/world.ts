@@ -213,9 +213,11 @@ export function agentClass(p: Partial<AgentClassPolicy> = {}): AgentClassPolicy 
 /** Checks a world specification and returns the definition the runtime runs. */
 export function defineWorld(spec: WorldSpec): WorldDefinition {
   if (typeof spec.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(spec.name)) throw bad('name must match [A-Za-z0-9_.-]{1,64}.');
-  const handlers: Record<string, EffectKindHandler> = { ...BUILTIN_KINDS };
+  // Tables looked up by names clients send (an intent's kind, an agent's class) have no prototype: "constructor" or
+  // "toString" is then an unknown kind, not an inherited function taken for a handler.
+  const handlers: Record<string, EffectKindHandler> = Object.assign(Object.create(null) as Record<string, EffectKindHandler>, BUILTIN_KINDS);
   for (const [kind, h] of Object.entries(spec.handlers ?? {})) {
-    if (kind in BUILTIN_KINDS) throw bad(`kind ${kind} is built in and cannot be redefined.`);
+    if (Object.hasOwn(BUILTIN_KINDS, kind)) throw bad(`kind ${kind} is built in and cannot be redefined.`);
     if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(kind)) throw bad(`kind ${kind} must match [A-Za-z][A-Za-z0-9_.-]{0,63}.`);
     handlers[kind] = h;
   }
@@ -223,7 +225,7 @@ export function defineWorld(spec: WorldSpec): WorldDefinition {
   const obs = p.observation ?? {};
   if (obs.distance && !(obs.distance.radius > 0)) throw bad('distance radius must be > 0.');
   if (obs.relationships) posInt(obs.relationships.depth, 'relationships depth', 1);
-  const classes: Record<string, AgentClassPolicy> = { default: agentClass(p.agentClasses?.['default']) };
+  const classes: Record<string, AgentClassPolicy> = Object.assign(Object.create(null) as Record<string, AgentClassPolicy>, { default: agentClass(p.agentClasses?.['default']) });
   for (const [name, c] of Object.entries(p.agentClasses ?? {})) classes[name] = agentClass(c);
   const names = new Set<string>();
   for (const s of spec.systems ?? []) {

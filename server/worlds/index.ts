@@ -18,7 +18,7 @@ export const worlds: Readonly<Record<string, WorldDefinition>> = Object.freeze({
  * uses E = max(200, clients)). Undefined when the name is unknown.
  */
 export function resolveWorld(name: string): WorldDefinition | undefined {
-  const builtin = worlds[name];
+  const builtin = Object.hasOwn(worlds, name) ? worlds[name] : undefined;
   if (builtin) return builtin;
   const m = /^arena-(\d{1,6})$/.exec(name);
   if (!m) return undefined;
