@@ -292,7 +292,11 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const rt = r.world.host.runtime;
     await rt.registerAgent(agentId, { tenant: p.tenant });
     const i = obj(b['intent'], 'intent');
-    return rt.submit({ ...i, agent_id: agentId });
+    const out = await rt.submit({ ...i, agent_id: agentId });
+    if (out.status !== 'rejected') return out;
+    // The core's outcome names the error; the catalogue adds what to do, as every error body over HTTP carries.
+    const e = new WorldlineError(out.error.name as 'INVALID_INTENT', out.error.message, out.error.details as Record<string, unknown>);
+    return { ...out, error: e.toJSON() };
   }));
 
   app.post('/v1/worlds/:worldId/intents/:reqId/cancel', route(2, true, async (r, raw, p) => {

@@ -329,6 +329,10 @@ describe('server limits, shutdown and HTTP', () => {
       expect((await post('/v1/worlds/default/emit', { kind: 'Speak', payload: {} })).status).toBe(403);
       expect((await fetch(`${srv.httpUrl}/v1/worlds/default/intents`, { method: 'POST', body: '{}' })).status).toBe(401);
       expect((await post('/v1/worlds/default/intents', 'not an object')).status).toBe(400);
+      // A rejected intent's error is a full error body, with what to do, as over the socket; and the core checks a REST
+      // payload as the codecs check a socket's (JSON.parse keeps a "__proto__" key, the codecs' rules refuse it).
+      const bad = await fetch(`${srv.httpUrl}/v1/worlds/default/intents`, { method: 'POST', headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' }, body: '{"intent":{"req_id":"pp","kind":"SetAttributes","payload":{"set":{"__proto__":{"polluted":1},"z":1}},"context_seq":0}}' });
+      expect(await bad.json()).toMatchObject({ status: 'rejected', error: { code: 2002, name: 'INVALID_INTENT', recovery: 'MODIFY_INTENT', details: { field: 'payload' } } });
       // Intents committed above went through group commits: their waits and fsyncs were timed.
       const after = await (await get('/metrics')).text();
       expect(after).toMatch(/worldline_log_append_seconds_count [1-9]/);
