@@ -39,14 +39,14 @@ const R = Recovery;
 export const ErrorCatalogue = {
   // 1000-1999: context and state
   STALE_CONTEXT: entry(1001, 409, R.REGENERATE, "The intent's context_seq is older than what the agent can now see.", 'Regenerate the intent against the current view (stale_due_to names the events) and submit again.'),
-  INVALID_VIEW_SEQ: entry(1002, 400, R.RETRY, 'The view_seq given is unknown or out of range.', 'Resume from the last view_seq you applied, or omit it to get a snapshot.'),
+  INVALID_VIEW_SEQ: entry(1002, 400, R.MODIFY_INTENT, 'The view_seq given is unknown or out of range.', 'Resume from the last view_seq you applied, or omit it to get a snapshot.'),
   WORLD_STATE_CORRUPTED: entry(1003, 500, R.ABORT, 'A world state integrity check failed (state hash differs on replay).', 'Stop the world; run `worldline replay DIR --verify-determinism` and report the first differing seq.'),
-  MISSING_CONTEXT: entry(1004, 400, R.RETRY, 'A required context field (such as context_seq) is missing.', 'Send the intent again with context_seq set to the view_seq it was generated against.'),
+  MISSING_CONTEXT: entry(1004, 400, R.MODIFY_INTENT, 'A required context field (such as context_seq) is missing.', 'Send the intent again with context_seq set to the view_seq it was generated against.'),
   // 2000-2999: intents and validation
   INTENT_CONFLICT: entry(2001, 409, R.RETRY_WITH_DELAY, 'The intent conflicts with the world state or another intent in the same quantum.', 'Wait for the next observation and retry.'),
   INVALID_INTENT: entry(2002, 400, R.MODIFY_INTENT, 'The intent is malformed (wrong shape, unknown kind, bad payload).', 'Fix the intent as the message says; it was not recorded.'),
   INTENT_VALIDATION_FAILED: entry(2003, 422, R.MODIFY_INTENT, 'A world rule rejected the intent (the rule is named in details).', 'Change the intent so the named rule passes.'),
-  DUPLICATE_REQ_ID: entry(2004, 409, R.RETRY, 'This req_id was already used by this agent with a different intent.', 'Use a fresh req_id for a new intent; reuse one only to retry the same intent.'),
+  DUPLICATE_REQ_ID: entry(2004, 409, R.MODIFY_INTENT, 'This req_id was already used by this agent with a different intent.', 'Use a fresh req_id for a new intent; reuse one only to retry the same intent.'),
   // 3000-3999: resources and quotas
   QUOTA_EXCEEDED: entry(3001, 429, R.DEFER, 'The agent or tenant exceeded its rate or resource quota.', 'Slow down; retry after the interval in details.'),
   QUEUE_FULL: entry(3002, 503, R.SHED_OLDEST, "The agent's intent queue is full.", 'Wait for pending intents to resolve before sending more.'),
