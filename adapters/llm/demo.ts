@@ -102,9 +102,27 @@ export async function runConversationDemo(opts: DemoOptions = {}): Promise<DemoS
           const said = partialText(partial.get(a.reqId) ?? '');
           if (a.outcome === 'interrupted') {
             summary.interruptions[p.id] = (summary.interruptions[p.id] ?? 0) + 1;
-            const fresh = roomLines(agent.view).filter((l) => l.line > (heardAt.get(a.reqId) ?? 0) && l.by !== p.id);
-            const who = fresh.length ? fresh.map((l) => nameOf(l.by)).join(', ') : 'someone';
-            out(`${stamp()} ${p.name.padEnd(3)} ✂ interrupted ${interruptedAt(partial.get(a.reqId) ?? '')}: ${who} spoke (${a.staleDueTo.map((c) => `${c.kind} at view_seq ${c.view_seq}`).join(', ')}); regenerating`);
+            // The Cancelled frame comes before the delta that carries the new line: name the speaker once the view
+            // holds the causes' view_seq (or after a moment without it), stamped with when the interruption came.
+            const at = stamp();
+            const where = interruptedAt(partial.get(a.reqId) ?? '');
+            const causes = a.staleDueTo.map((c) => `${c.kind} at view_seq ${c.view_seq}`).join(', ');
+            const target = Math.max(0, ...a.staleDueTo.map((c) => c.view_seq));
+            let printed = false;
+            const print = (): void => {
+              if (printed) return;
+              printed = true;
+              off();
+              clearTimeout(timer);
+              const fresh = roomLines(agent.view).filter((l) => l.line > (heardAt.get(a.reqId) ?? 0) && l.by !== p.id);
+              const who = fresh.length ? fresh.map((l) => nameOf(l.by)).join(', ') : 'someone';
+              out(`${at} ${p.name.padEnd(3)} ✂ interrupted ${where}: ${who} spoke (${causes}); regenerating`);
+            };
+            const off = agent.on('observation', () => {
+              if (agent.viewSeq >= target) print();
+            });
+            const timer = setTimeout(print, 2000);
+            if (agent.viewSeq >= target) print();
           } else if (a.outcome === 'stale') {
             summary.staleRejections++;
             out(`${stamp()} ${p.name.padEnd(3)} ↻ "${short(said ?? '', 50)}" arrived stale (STALE_CONTEXT); regenerating`);
