@@ -8,9 +8,18 @@ import { readRecords } from '../log/reader.js';
 import type { Out } from './main.js';
 
 function requireLogDir(dir: string): void {
-  if (!fs.existsSync(path.join(dir, 'segments'))) {
-    throw new WorldlineError('CONFIG_INVALID', `${dir} holds no Worldline log (no segments/ folder); pass the log directory, e.g. ./data/demo`, { dir });
+  if (fs.existsSync(path.join(dir, 'segments'))) return;
+  // A server's data folder (serve --data) holds one log per world, under worlds/<id>: name them.
+  let worlds: string[] = [];
+  try {
+    worlds = fs.readdirSync(path.join(dir, 'worlds')).filter((w) => fs.existsSync(path.join(dir, 'worlds', w, 'segments'))).sort();
+  } catch {
+    // Not a data folder either.
   }
+  const hint = worlds.length > 0
+    ? `it is a server's data folder: pass one world's log, ${worlds.slice(0, 5).map((w) => path.join(dir, 'worlds', w)).join(', ')}${worlds.length > 5 ? ', ...' : ''}`
+    : `pass a world's log directory: DATA/worlds/<world id> for a served world (e.g. ./data/worlds/default), or the folder \`worldline demo\` wrote`;
+  throw new WorldlineError('CONFIG_INVALID', `${dir} holds no Worldline log (no segments/ folder); ${hint}`, { dir });
 }
 
 export async function runVerify(dir: string, pubkeyFile: string | undefined, json: boolean, io: Out): Promise<number> {

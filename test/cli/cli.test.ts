@@ -118,7 +118,13 @@ describe('worldline CLI', () => {
     expect(c.err[0]).toMatch(/CONFIG_INVALID \(7014\): expected exactly one log directory/);
     expect(await main(['inspect', logDir, '--from', 'abc'], c.io)).toBe(2);
     expect(await main(['verify', path.join(root, 'nope')], c.io)).toBe(2);
-    expect(c.err.join('\n')).toMatch(/holds no Worldline log/);
+    expect(c.err.join('\n')).toMatch(/holds no Worldline log.*e\.g\. \.\/data\/worlds\/default/);
+    // A server's data folder: the world logs in it are named.
+    const data = path.join(root, 'data');
+    fs.mkdirSync(path.join(data, 'worlds'), { recursive: true });
+    fs.cpSync(logDir, path.join(data, 'worlds', 'lobby'), { recursive: true });
+    expect(await main(['verify', data], c.io)).toBe(2);
+    expect(c.err.at(-1)).toContain(`it is a server's data folder: pass one world's log, ${path.join(data, 'worlds', 'lobby')}`);
     expect(await main(['frobnicate'], c.io)).toBe(2);
     expect(await main(['repair', logDir], c.io)).toBe(2);
   });
