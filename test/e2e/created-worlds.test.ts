@@ -204,7 +204,10 @@ describe('worlds created and deleted at runtime', () => {
     expect(srv.worlds.map((w) => w.id)).not.toContain('room');
     // Checked every second: between one and about three seconds after the last socket left.
     expect(after).toBeGreaterThanOrEqual(900);
-    await new Promise((r) => setTimeout(r, 100));
+    // Unlisted first; the folder, the registry and then the log line follow when the deletion settles (bounded wait: a
+    // fixed 100 ms was not enough on a busy machine).
+    const logged = (): boolean => srv.logLines.some((l) => l['msg'] === 'idle world deleted' && l['world'] === 'room');
+    for (const until = Date.now() + 5000; !logged() && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
     expect(fs.existsSync(path.join(dataDir, 'worlds', 'room'))).toBe(false);
     expect(srv.logLines.some((l) => l['msg'] === 'idle world deleted' && l['world'] === 'room')).toBe(true);
     expect(JSON.parse(fs.readFileSync(path.join(dataDir, 'created-worlds.json'), 'utf8')).worlds.map((w: { id: string }) => w.id)).not.toContain('room');
