@@ -338,7 +338,11 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       if (plan.deltas.length > 0 || left <= 0) {
         return { agent_id: agentId, kind: 'deltas', deltas: plan.deltas.map((d) => ({ view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, ops: heldOps(d), context_digest: d.context_digest })) };
       }
-      if (host.isClosing) throw new WorldlineError('LOG_CLOSED', 'server is shutting down: poll again (from the same view_seq) once it is back');
+      if (host.isClosing) {
+        throw !host.replaced
+          ? new WorldlineError('LOG_CLOSED', 'server is shutting down: poll again (from the same view_seq) once it is back')
+          : new WorldlineError('LOG_WRITE_FAILED', 'the world was reopened after a log write failure: poll again (from the same view_seq)', { retryable: true });
+      }
       // Nobody is left to answer: stop (the route writes nothing to an aborted response).
       if (r.signal.aborted) return undefined;
       // Each waiting poll holds a response, a timer and a waiter for up to a minute: a client opening them without end

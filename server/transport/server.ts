@@ -21,7 +21,7 @@ import { checkTls } from './tls.js';
 import { addressKey } from './rate-limit.js';
 import { CloseCode, Session, type SessionDeps, type SocketPort } from './session.js';
 import { registerRest } from './rest.js';
-import { WorldSet, type NewWorld, type ToHost } from './world-set.js';
+import { WorldSet, type NewWorld, type ToHost, type WorldSetOptions } from './world-set.js';
 
 export type { NewWorld } from './world-set.js';
 
@@ -52,7 +52,7 @@ export interface ServedWorld {
 
 export interface RunningServer {
   readonly port: number;
-  /** The first (or only) world's host. */
+  /** The first (or only) world's host (a new one after the world is reopened following a log write failure). */
   readonly host: WorldHost;
   /** Every hosted world: the configured ones in the order configured, then those created at runtime. */
   readonly worlds: readonly ServedWorld[];
@@ -97,6 +97,8 @@ export interface ServerDeps {
    * those the hosted worlds run. A world created from one comes back after a restart only if it is given again.
    */
   readonly templates?: readonly WorldDefinition[];
+  /** @internal Every world's log file layer and disk probe interval (tests inject a full disk). */
+  readonly logIo?: WorldSetOptions['logIo'];
 }
 
 /** The worlds to host: from code (deps.worlds, deps.world) or from the configuration (worlds, or world). */
@@ -147,10 +149,11 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const tls = checkTls(cfg, now());
   for (const w of tls.warnings) logger.warn(w);
   // Each world has its own log, tick loop, quarantine and log field (world); they share the port, auth and metrics.
-  const worlds = await WorldSet.open(toHost, { cfg, logger, metrics, auth, now, configure: configured, ...(deps.templates ? { templates: deps.templates } : {}) });
+  const worlds = await WorldSet.open(toHost, { cfg, logger, metrics, auth, now, configure: configured, ...(deps.templates ? { templates: deps.templates } : {}), ...(deps.logIo ? { logIo: deps.logIo } : {}) });
   const hosts = worlds.hosts;
   const sessionDeps = worlds.sessionDeps;
-  const first = hosts.get((toHost[0] as { id: string }).id) as WorldHost;
+  const firstId = (toHost[0] as { id: string }).id;
+  const first = hosts.get(firstId) as WorldHost;
   const sockets = new Set<WebSocket<SocketData>>();
   /** Closes a socket with going-away (through its session once it has one). */
   const goAway = (ws: WebSocket<SocketData>, reason: string): void => {
@@ -473,7 +476,11 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
 
   let shuttingDown: Promise<void> | undefined;
   return {
-    port, host: first, auth, metrics, logger,
+    port, auth, metrics, logger,
+    get host() {
+      // The world set replaces a world's host when it reopens the world after a log write failure.
+      return hosts.get(firstId) ?? first;
+    },
     get worlds() {
       return [...hosts].map(([id, host]) => served(id, host));
     },

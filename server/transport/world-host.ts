@@ -3,17 +3,18 @@
  * watching each agent. Each distinct change is encoded once per codec family per quantum (FragmentCache) and every
  * session's frame is assembled from those shared pieces. A bounded history of each agent's recent deltas serves
  * resuming clients (past that window they get a snapshot); at start it is rebuilt from the log's tail, so clients
- * connected before a restart resume too.
+ * connected before a restart resume too. A world whose log refused a write stops (fail); once the log takes writes
+ * again its owner reopens it (reopen): a new host on the same log, rebuilt as a restart would rebuild it.
  */
 import path from 'node:path';
 import fs from 'node:fs';
 import { WorldRuntime, fragmentRange, newFragmentRange, type DeltaFragment, type FragmentTable, type ObservationDelta, type WorldDefinition } from '../core/index.js';
-import { openLog, type EventLog } from '../log/index.js';
+import { openLog, type EventLog, type FileLayer } from '../log/index.js';
 import { BinaryTable, FragmentCache, FrameScratch, Subprotocol, createWorldCodecs, type DeltaHeader, type EncodedFragment, type Frame, type ServerMessage, type WireCodec, type WireSession, type WorldCodecs } from '../protocol/index.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { BucketSeries } from '../obs/bucket-histogram.js';
-import type { WorldlineError } from '../errors.js';
+import { WorldlineError } from '../errors.js';
 import { EngineLink, type EngineDisconnectPolicy } from './engine.js';
 import { ResumeHistory, type DeltaBody, type ResumePlan } from './resume-history.js';
 
@@ -64,6 +65,21 @@ export interface WorldHostOptions {
   readonly engineDisconnect?: EngineDisconnectPolicy;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /**
+   * The log of this world, failed after a refused write, takes writes again (its probe succeeded): the owner may
+   * now replace the host with reopen(). Called at most once per time the log turns writable again.
+   */
+  readonly onLogWritable?: () => void;
+  /** @internal The log's file layer and disk probe interval (tests inject a full disk). */
+  readonly logIo?: { readonly files?: FileLayer; readonly probeIntervalMs?: number };
+}
+
+/**
+ * Where the log's events go: the host using the log now. A reopened world's new host takes the log over from the
+ * failed one, but the log's event callback was fixed when it was opened.
+ */
+interface LogOwner {
+  host: WorldHost | undefined;
 }
 
 /**
@@ -160,10 +176,14 @@ export class WorldHost {
   private overrunLogged = 0;
   private failed: Error | undefined;
   private closing = false;
+  /** Replaced by a host reopened on the same log (reopen): the log is that host's now, and close() leaves it be. */
+  private retired = false;
   readonly engine: EngineLink;
 
-  private constructor(readonly opts: WorldHostOptions, readonly log: EventLog, runtime: WorldRuntime, private readonly history: ResumeHistory) {
+  private constructor(readonly opts: WorldHostOptions, readonly log: EventLog, runtime: WorldRuntime, private readonly history: ResumeHistory, private readonly owner: LogOwner) {
     this.runtime = runtime;
+    // A failed append outside a tick (an agent's registration) stops the world at once, not at the next tick.
+    runtime.onFailure((err) => this.fail(err));
     this.queueDepth = opts.metrics.queueDepth.labels('intents', opts.worldId);
     this.codecs = createWorldCodecs();
     // The binary codecs share the world's path table, so one binary fragment serves msgpack and proto sessions alike:
@@ -235,7 +255,7 @@ export class WorldHost {
     const dir = worldDataDir(opts.dataDir, opts.worldId);
     const m = opts.metrics;
     // Snapshots are written by the runtime, after open returns: each one lets the log drop what it makes redundant.
-    let opened: WorldHost | undefined;
+    const owner: LogOwner = { host: undefined };
     const log = await openLog(dir, {
       create: { worldId: opts.worldId, worldSeed: opts.world.seed },
       durability: opts.durability,
@@ -243,35 +263,80 @@ export class WorldHost {
       ...(opts.checkpointKeyFile ? { checkpoint: { privateKey: fs.readFileSync(opts.checkpointKeyFile, 'utf8'), everyRecords: opts.checkpointEvery ?? 10_000 } } : {}),
       onSyncSeconds: (s) => m.logSyncSeconds.observe(s),
       onAppendSeconds: (s) => m.logAppendSeconds.observe(s),
+      ...(opts.logIo?.files ? { files: opts.logIo.files } : {}),
+      ...(opts.logIo?.probeIntervalMs !== undefined ? { probeIntervalMs: opts.logIo.probeIntervalMs } : {}),
       onEvent: (event, details) => {
         opts.logger.info({ event, ...details }, `log ${event}`);
-        if (event === 'snapshot-written') opened?.compact();
+        if (event === 'snapshot-written') owner.host?.compact();
+        if (event === 'writable-again') owner.host?.logWritable();
       },
     });
     try {
-      // The deltas of the log's tail, rebuilt as the quanta delivered them, go into the history live deltas extend.
-      const history = new ResumeHistory(opts.resumeWindow ?? 200);
-      let restoredDeltas = 0;
-      const runtime = await WorldRuntime.open({
-        world: opts.world, log, clock: { now: Date.now }, resumeTail: opts.resumeTail ?? DEFAULT_RESUME_TAIL,
-        onSnapshotError: (err) => opts.logger.warn({ err }, 'periodic snapshot not written; the log holds every record, and the next snapshot is tried after snapshotEvery more effects'),
-        onRestoredDeltas: (deltas) => {
-          restoredDeltas += deltas.length;
-          for (const d of deltas) history.record(d);
-        },
-      });
-      const host = (opened = new WorldHost(opts, log, runtime, history));
+      const host = await WorldHost.restore(opts, log, owner);
       const disk = new DiskUsage(dir);
       m.logDiskBytes.set(opts.worldId, () => disk.read());
-      // A log kept whole until now (the policy just turned on) is cut back at once, not at the next snapshot.
-      host.compact();
-      host.start();
-      opts.logger.info({ lastSeq: log.lastSeq, globalSeq: runtime.lastGlobalSeq, restoredDeltas }, 'world open');
+      opts.logger.info({ lastSeq: log.lastSeq, globalSeq: host.runtime.lastGlobalSeq, restoredDeltas: host.restoredDeltas }, 'world open');
       return host;
     } catch (err) {
       await log.close();
       throw err;
     }
+  }
+
+  /** Deltas of the log's tail rebuilt into the resume history at open. */
+  private restoredDeltas = 0;
+
+  /**
+   * A running host on an open log: the runtime restored from its newest snapshot and the records after it (the
+   * idempotency index with them), the resume history rebuilt from its tail, the tick loop started. What a restart
+   * does once the log is open; reopen() does it again on the same log.
+   */
+  private static async restore(opts: WorldHostOptions, log: EventLog, owner: LogOwner): Promise<WorldHost> {
+    // The deltas of the log's tail, rebuilt as the quanta delivered them, go into the history live deltas extend.
+    const history = new ResumeHistory(opts.resumeWindow ?? 200);
+    let restoredDeltas = 0;
+    const runtime = await WorldRuntime.open({
+      world: opts.world, log, clock: { now: Date.now }, resumeTail: opts.resumeTail ?? DEFAULT_RESUME_TAIL,
+      onSnapshotError: (err) => opts.logger.warn({ err }, 'periodic snapshot not written; the log holds every record, and the next snapshot is tried after snapshotEvery more effects'),
+      onRestoredDeltas: (deltas) => {
+        restoredDeltas += deltas.length;
+        for (const d of deltas) history.record(d);
+      },
+    });
+    const host = new WorldHost(opts, log, runtime, history, owner);
+    host.restoredDeltas = restoredDeltas;
+    owner.host = host;
+    // A log kept whole until now (the policy just turned on) is cut back at once, not at the next snapshot.
+    host.compact();
+    host.start();
+    return host;
+  }
+
+  /**
+   * A new host for this failed world, on the same log once it takes writes again: the runtime is rebuilt from the
+   * log as at a restart, so it holds exactly what the log holds (an intent acknowledged before the failure keeps its
+   * global_seq; one answered LOG_WRITE_FAILED was never committed) and seqs go on contiguously. This host is then
+   * retired (its sessions must be closed by the caller: they belong to the old runtime); if the rebuild fails it
+   * stays as it was, failed, and may be reopened again later.
+   */
+  async reopen(): Promise<WorldHost> {
+    if (!this.failed || this.closing) throw new WorldlineError('LOG_CLOSED', `world ${this.opts.worldId} is ${this.closing ? 'closing' : 'not failed'}: only a failed world is reopened`);
+    const host = await WorldHost.restore(this.opts, this.log, this.owner);
+    this.retire();
+    return host;
+  }
+
+  /** Stops this host for good without closing the log, which a reopened host now uses. */
+  private retire(): void {
+    this.retired = true;
+    this.closing = true;
+    this.stop();
+    this.releaseWaiters();
+  }
+
+  /** The log took a write again: a failed world may be reopened (by its owner, see WorldHostOptions.onLogWritable). */
+  private logWritable(): void {
+    if (this.failed && !this.closing) this.opts.onLogWritable?.();
   }
 
   private stop(): void {
@@ -327,7 +392,7 @@ export class WorldHost {
     if (this.failed) return;
     this.failed = err as Error;
     this.stop();
-    this.opts.logger.fatal({ err }, 'world failed: the log refused a write; stopping the tick loop (restart to recover)');
+    this.opts.logger.fatal({ err, lastSeq: this.log.durableSeq }, 'world failed: the log refused a write; stopping the tick loop until the log takes writes again, then the world is reopened from the log');
   }
 
   /** True while a quantum's deltas are about to be fanned out: small frames may wait for them (hold). */
@@ -480,7 +545,12 @@ export class WorldHost {
     return this.failed === undefined;
   }
 
-  /** True once close() has begun: nothing more will be delivered. */
+  /** True once a host reopened on the same log replaced this one (reopen): ask the world set for the current host. */
+  get replaced(): boolean {
+    return this.retired;
+  }
+
+  /** True once close() has begun, or the host was replaced: nothing more will be delivered. */
   get isClosing(): boolean {
     return this.closing;
   }
@@ -501,14 +571,19 @@ export class WorldHost {
     });
   }
 
-  /** Stops the tick loop, commits what is queued, snapshots, and closes the log. */
-  async close(): Promise<void> {
-    this.closing = true;
-    this.stop();
-    // Long polls waiting for a delivery answer now, not when their timeouts end (which kept them, and the process,
-    // alive for up to a minute after shutdown).
+  /** Long polls waiting for a delivery answer now, not when their timeouts end. */
+  private releaseWaiters(): void {
     for (const set of this.waiters.values()) for (const fn of [...set]) fn();
     this.waiters.clear();
+  }
+
+  /** Stops the tick loop, commits what is queued, snapshots, and closes the log (nothing for a host replaced by reopen()). */
+  async close(): Promise<void> {
+    if (this.retired) return;
+    this.closing = true;
+    this.stop();
+    // Long polls waiting answer now (their timeouts kept them, and the process, alive for up to a minute after shutdown).
+    this.releaseWaiters();
     if (!this.failed) {
       await this.runtime.drain().catch(() => {});
       await this.runtime.snapshot().catch((err: unknown) => this.opts.logger.warn({ err }, 'final snapshot failed'));

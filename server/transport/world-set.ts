@@ -3,6 +3,8 @@
  * DATA/created-worlds.json, so a restart hosts them again). Each has its own WorldHost (log, tick loop) and session
  * dependencies (its own quarantine); the maps are live, so the WebSocket upgrade and REST see worlds come and go.
  * The transport tells it what only the transport knows (how many sockets a world has, closing them) through hooks.
+ * A world that failed because its log refused a write (a full disk) is reopened here once its log takes writes again,
+ * without a restart and without touching the other worlds.
  */
 import fs from 'node:fs';
 import { idProblem, type Config } from '../config.js';
@@ -15,7 +17,7 @@ import type { Authenticator } from './auth.js';
 import { worldNotFound } from './http.js';
 import { Quarantine } from './rate-limit.js';
 import type { SessionDeps } from './session.js';
-import { WorldHost, worldDataDir } from './world-host.js';
+import { WorldHost, worldDataDir, type WorldHostOptions } from './world-host.js';
 import { WorldRegistry, idleProblem, readOwner, writeOwner, type CreatedWorld } from './world-registry.js';
 
 /** A world to open: its id, tenant and definition, and where the definition came from (a built-in name or an absolute module path; absent for code). */
@@ -57,7 +59,18 @@ export interface WorldSetOptions {
   readonly configure: (world: WorldDefinition) => WorldDefinition;
   /** More definitions worlds may be created from, beside the built-in ones and those hosted at start. */
   readonly templates?: readonly WorldDefinition[];
+  /** @internal Every world's log file layer and disk probe interval (tests inject a full disk). */
+  readonly logIo?: WorldHostOptions['logIo'];
 }
+
+/**
+ * Reopens of one world within this window count as one streak: each after the first waits twice as long as the one
+ * before (from REOPEN_DELAY_MS, at most REOPEN_MAX_DELAY_MS), so a disk that keeps filling up right after space
+ * returns does not have the world rebuilt from its log every probe interval.
+ */
+const REOPEN_STREAK_MS = 10 * 60_000;
+const REOPEN_DELAY_MS = 1000;
+const REOPEN_MAX_DELAY_MS = 60_000;
 
 /** What only the transport knows about a world's connections. */
 export interface WorldSockets {
@@ -76,11 +89,13 @@ export class WorldSet {
   /** The definitions a world created at runtime may run, by name: those of the worlds hosted at start, then templates. */
   private readonly templates = new Map<string, { world: WorldDefinition; source?: string }>();
   private readonly registry: WorldRegistry;
-  /** Worlds being created or deleted: their ids are taken meanwhile, and closing waits for them. */
+  /** Worlds being created, deleted or reopened: their ids are taken meanwhile, and closing waits for them. */
   private readonly busy = new Map<string, Promise<unknown>>();
   /** Since when each created world with an idle limit has had no socket nor agent request. */
   private readonly idleSince = new Map<string, number>();
   private sockets: WorldSockets | undefined;
+  /** Per world whose log failed: when its last reopens happened (for the backoff) and the reopen waiting, if any. */
+  private readonly reopens = new Map<string, { at: number[]; timer: NodeJS.Timeout | undefined }>();
   private idleTimer: NodeJS.Timeout | undefined;
   private accepting = false;
   private closing = false;
@@ -144,7 +159,8 @@ export class WorldSet {
     const problem = idProblem('world id', spec.id) ?? idProblem('tenant', tenant) ?? idleProblem(spec.deleteAfterIdleSec, spec.purgeOnDelete);
     if (problem !== undefined) return Promise.reject(new WorldlineError('CONFIG_INVALID', problem));
     if (this.hosts.has(spec.id) || this.busy.has(spec.id)) return Promise.reject(new WorldlineError('WORLD_EXISTS', `a world with the id ${JSON.stringify(spec.id)} is ${this.hosts.has(spec.id) ? 'already hosted here' : 'being created or deleted'}: pick another id`, { world: spec.id }));
-    if (this.hosts.size + this.busy.size >= cfg.maxWorlds) return Promise.reject(new WorldlineError('QUOTA_EXCEEDED', `this server hosts at most ${cfg.maxWorlds} worlds (maxWorlds): delete one first`, { max_worlds: cfg.maxWorlds }));
+    // A world being reopened is busy and hosted: counted once.
+    if (this.hosts.size + [...this.busy.keys()].filter((id) => !this.hosts.has(id)).length >= cfg.maxWorlds) return Promise.reject(new WorldlineError('QUOTA_EXCEEDED', `this server hosts at most ${cfg.maxWorlds} worlds (maxWorlds): delete one first`, { max_worlds: cfg.maxWorlds }));
     const t = this.templates.get(spec.world);
     const builtin = t ? undefined : isWorldModule(spec.world) ? undefined : resolveWorld(spec.world);
     if (!t && !builtin) {
@@ -190,7 +206,7 @@ export class WorldSet {
    */
   delete(id: string, opts: { purge?: boolean; tenant?: string } = {}): Promise<{ id: string; purged: boolean }> {
     if (!this.accepting) return Promise.reject(this.notServing());
-    if (this.busy.has(id)) return Promise.reject(new WorldlineError('WORLD_EXISTS', `world ${JSON.stringify(id)} is being created or deleted: retry once that is done`, { world: id }));
+    if (this.busy.has(id)) return Promise.reject(new WorldlineError('WORLD_EXISTS', `world ${JSON.stringify(id)} is being created, deleted or reopened: retry once that is done`, { world: id }));
     const host = this.hosts.get(id);
     if (!host) return this.purgeKept(id, opts);
     if (!this.created.has(id)) return Promise.reject(new WorldlineError('FORBIDDEN', `world ${JSON.stringify(id)} is in the server's configuration, which would bring it back: remove it there and restart`, { world: id }));
@@ -218,6 +234,8 @@ export class WorldSet {
     this.accepting = false;
     this.closing = true;
     if (this.idleTimer !== undefined) clearInterval(this.idleTimer);
+    for (const r of this.reopens.values()) if (r.timer !== undefined) clearTimeout(r.timer);
+    this.reopens.clear();
     // A world being opened is closed with the rest; one being deleted finishes closing first.
     await Promise.allSettled([...this.busy.values()]);
   }
@@ -229,19 +247,67 @@ export class WorldSet {
   }
 
   private async openHost(w: ToHost): Promise<WorldHost> {
-    const { cfg, logger, metrics, auth, now } = this.opts;
+    const { cfg, logger, metrics } = this.opts;
     const host = await WorldHost.open({
       world: this.opts.configure(w.world), worldId: w.id, tenant: w.tenant, dataDir: cfg.dataDir, durability: cfg.durability as 'batch',
       segmentBytes: cfg.segmentBytes, tickMs: cfg.tickMs, resumeTail: cfg.resumeTail, logRetention: cfg.logRetention as 'all' | 'snapshots', ...(cfg.checkpointKeyFile ? { checkpointKeyFile: cfg.checkpointKeyFile, checkpointEvery: cfg.checkpointEvery } : {}),
       engineDisconnect: cfg.engineDisconnect as 'pause' | 'wall-time',
-      logger, metrics,
+      logger, metrics, onLogWritable: () => this.scheduleReopen(w.id), ...(this.opts.logIo ? { logIo: this.opts.logIo } : {}),
     });
-    this.hosts.set(w.id, host);
-    this.sessionDeps.set(w.id, {
-      host, auth, quarantine: new Quarantine(cfg.quarantineAfter, cfg.quarantineSec * 1000, cfg.quarantineWindowSec * 1000),
-      logger: host.opts.logger, metrics, messagesPerSecond: cfg.messagesPerSecond, now, helloTimeoutMs: cfg.helloTimeoutSec * 1000,
-    });
+    this.install(w.id, host, new Quarantine(cfg.quarantineAfter, cfg.quarantineSec * 1000, cfg.quarantineWindowSec * 1000));
     return host;
+  }
+
+  private install(id: string, host: WorldHost, quarantine: Quarantine): void {
+    const { cfg, auth, metrics, now } = this.opts;
+    this.hosts.set(id, host);
+    this.sessionDeps.set(id, {
+      host, auth, quarantine, logger: host.opts.logger, metrics, messagesPerSecond: cfg.messagesPerSecond, now, helloTimeoutMs: cfg.helloTimeoutSec * 1000,
+    });
+  }
+
+  /** A failed world's log takes writes again: reopen it, at once or after the backoff of a streak of reopens. */
+  private scheduleReopen(id: string): void {
+    if (this.closing) return;
+    let r = this.reopens.get(id);
+    if (!r) this.reopens.set(id, (r = { at: [], timer: undefined }));
+    if (r.timer !== undefined) return;
+    const t = this.opts.now();
+    r.at = r.at.filter((at) => t - at < REOPEN_STREAK_MS);
+    const last = r.at[r.at.length - 1];
+    const delay = last === undefined ? 0 : Math.max(0, last + Math.min(REOPEN_DELAY_MS * 2 ** (r.at.length - 1), REOPEN_MAX_DELAY_MS) - t);
+    const entry = r;
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      entry.at.push(this.opts.now());
+      void this.reopen(id, entry.at.length);
+    }, delay);
+    entry.timer.unref();
+  }
+
+  /**
+   * Replaces a failed world's host with one rebuilt from its log (WorldHost.reopen), then closes the old host's
+   * sockets with going-away: their clients reconnect and resume from their view_seq as after a restart. Never throws:
+   * a reopen that fails leaves the world failed, and the next time its log turns writable again it is tried again.
+   */
+  private async reopen(id: string, attempt: number): Promise<void> {
+    const old = this.hosts.get(id);
+    const deps = this.sessionDeps.get(id);
+    if (!old || !deps || old.healthy || this.closing || this.busy.has(id)) return;
+    const logger = old.opts.logger;
+    logger.warn({ lastSeq: old.log.lastSeq, attempt }, 'the log takes writes again: reopening the failed world from its log');
+    await this.track(id, (async () => {
+      let host: WorldHost;
+      try {
+        host = await old.reopen();
+      } catch (err) {
+        logger.error({ err, lastSeq: old.log.lastSeq, attempt }, 'world reopen failed: it stays failed, and is reopened again the next time its log takes writes (or restart the server)');
+        return;
+      }
+      this.install(id, host, deps.quarantine);
+      this.sockets?.closeAll(id, `world ${id} was reopened after a log write failure: reconnect and resume from your last view_seq`);
+      logger.info({ lastSeq: host.log.lastSeq, globalSeq: host.runtime.lastGlobalSeq, attempt }, 'world reopened from its log after a write failure; serving again');
+    })());
   }
 
   private unhost(id: string): void {

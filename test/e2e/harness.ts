@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig, type ConfigKey } from '../../server/config.js';
 import { createLogger } from '../../server/obs/logger.js';
-import { startServer, type RunningServer } from '../../server/transport/server.js';
+import { startServer, type RunningServer, type ServerDeps } from '../../server/transport/server.js';
 import { WireSession, createWorldCodecs, type ClientMessage, type ServerMessage, Subprotocol, type WireCodec, type WireOp } from '../../server/protocol/index.js';
 import type { Role } from '../../server/transport/auth.js';
 
@@ -20,13 +20,13 @@ export interface TestServer extends RunningServer {
   readonly logLines: Array<Record<string, unknown>>;
 }
 
-/** Starts a server with test-friendly settings; `overrides` are config keys. */
-export async function startTestServer(overrides: Partial<Record<ConfigKey, unknown>> = {}, dataDir?: string): Promise<TestServer> {
+/** Starts a server with test-friendly settings; `overrides` are config keys, `deps` startServer's (its logger is the test's). */
+export async function startTestServer(overrides: Partial<Record<ConfigKey, unknown>> = {}, dataDir?: string, deps: Omit<ServerDeps, 'logger'> = {}): Promise<TestServer> {
   const dir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-e2e-'));
   const cfg = loadConfig({ env: {}, overrides: { port: 0, dataDir: dir, logLevel: 'info', tickMs: 20, ...overrides } });
   const logLines: Array<Record<string, unknown>> = [];
   const sink = new Writable({ write(chunk: Buffer, _e, cb) { for (const l of chunk.toString().split('\n')) if (l) logLines.push(JSON.parse(l) as Record<string, unknown>); cb(); } });
-  const srv = await startServer(cfg, { logger: createLogger({ level: 'info' }, sink) });
+  const srv = await startServer(cfg, { ...deps, logger: createLogger({ level: 'info' }, sink) });
   return Object.assign(srv, { dataDir: dir, logLines });
 }
 
