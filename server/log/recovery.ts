@@ -13,7 +13,7 @@ import { WorldlineError } from '../errors.js';
 import type { LogMeta } from '../core/ports.js';
 import { decodeSegmentHeader, genesisHash, metaOf, frameTotal, segmentFileName } from './format.js';
 import { HeaderError, intactFrameAfter, scanSegmentOrSeal, type ScanOptions, type SegmentScan } from './scan.js';
-import { loadSnapshots, type Snapshot } from './snapshots.js';
+import { loadSnapshots, strayTempSnapshots, type Snapshot } from './snapshots.js';
 import { fsyncDirSync } from './files.js';
 import { summaryFile } from './seal.js';
 
@@ -260,6 +260,11 @@ export async function recoverLog(dir: string, opts: RecoverOptions = {}, analyze
   for (const f of fs.readdirSync(path.join(dir, SEGMENT_DIR)).filter((n) => n.endsWith('.tmp'))) {
     fs.rmSync(path.join(dir, SEGMENT_DIR, f), { force: true });
     opts.onEvent?.('removed-temp-segment', { file: f });
+  }
+  // A snapshot write killed before its rename leaves its temporary file; nothing else would ever remove it.
+  for (const f of strayTempSnapshots(dir)) {
+    fs.rmSync(f, { force: true });
+    opts.onEvent?.('removed-temp-snapshot', { file: path.basename(f) });
   }
   let a = await analyze(dir);
   if (opts.truncateFromSeq !== undefined) {

@@ -103,6 +103,18 @@ export function loadSnapshots(dir: string, logId: string, onBad?: (file: string,
   return out;
 }
 
+/** `<name>.tmp` files a snapshot write leaves when the process dies before its rename (see writeSnapshotFile). */
+export function strayTempSnapshots(dir: string): string[] {
+  const sdir = path.join(dir, SNAPSHOT_DIR);
+  let names: string[];
+  try {
+    names = fs.readdirSync(sdir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => /^\d{20}\.wlsnap\.tmp$/.test(n)).sort().map((n) => path.join(sdir, n));
+}
+
 /**
  * Atomically writes a snapshot (temporary file, fsync, rename, fsync of the directory) and deletes all but the newest
  * `keep` snapshot files that `counts` (default: all). Files it does not count (snapshots the log ignores, such as ones

@@ -137,6 +137,28 @@ describe('snapshots and compaction', () => {
     expect((await verifyLog(dir)).snapshots).toBe(2);
   });
 
+  it("a snapshot's temporary file left by a kill during its write is removed at open; files that are not ours stay", async () => {
+    const dir = tempDir();
+    const log = await openLog(dir, testLogOptions());
+    await appendRecords(log, 30);
+    await log.writeSnapshot(state(20), 20);
+    await log.close();
+    const sdir = path.join(dir, 'snapshots');
+    const name = (seq: number): string => `${String(seq).padStart(20, '0')}.wlsnap`;
+    // What writeSnapshotFile leaves when the process dies between writing `<name>.tmp` and renaming it.
+    const tmp = path.join(sdir, `${name(30)}.tmp`);
+    fs.writeFileSync(tmp, fs.readFileSync(path.join(sdir, name(20))).subarray(0, 30));
+    const notOurs = ['notes.tmp', 'backup.wlsnap.tmp', `${name(31)}.tmp.keep`];
+    for (const n of notOurs) fs.writeFileSync(path.join(sdir, n), 'operator file');
+    const events: string[] = [];
+    const reopened = await openLog(dir, testLogOptions({ onEvent: (e, d) => void (e === 'removed-temp-snapshot' && events.push(String(d['file']))) }));
+    expect(reopened.latestSnapshot()?.anchorSeq).toBe(20);
+    await reopened.close();
+    expect(fs.existsSync(tmp)).toBe(false);
+    expect(events).toEqual([path.basename(tmp)]);
+    expect(fs.readdirSync(sdir).sort()).toEqual([name(20), ...notOurs].sort());
+  });
+
   it('a snapshot anchor must be a seq the log has', async () => {
     const dir = tempDir();
     const log = await openLog(dir, testLogOptions());
