@@ -46,7 +46,7 @@ export async function runVerify(dir: string, pubkeyFile: string | undefined, jso
   const p = r.problem!;
   if (!json) {
     if (p.torn) io.err(`torn tail at seq ${p.seq}: ${p.reason} (${path.basename(p.file)} offset ${p.offset}); the next open copies it aside and truncates. ${r.records} intact records before it.`);
-    else io.err(`${p.code}: first bad seq ${p.seq}: ${p.reason} (${path.basename(p.file)} offset ${p.offset})`);
+    else io.err(`${p.code}: first bad seq ${p.seq}: ${p.reason} (${path.basename(p.file)} offset ${p.offset})${p.advice ? `. To fix: ${p.advice}` : ''}`);
   }
   return p.torn ? 3 : 1;
 }

@@ -709,7 +709,7 @@ export class EventLog implements EventLogPort {
     const kept = new Set(listSnapshotFiles(this.dir).map((s) => s.file));
     // A view of the file's bytes, not a copy of `state` (which can be hundreds of megabytes).
     const body = data.subarray(data.length - HASH_BYTES - state.length, data.length - HASH_BYTES);
-    this.keptSnapshots = [{ file, anchorSeq, anchorHash, logId: this.meta.logId, state: body }, ...this.keptSnapshots.filter((s) => s.file !== file)]
+    this.keptSnapshots = [{ file, anchorSeq, anchorHash, logId: this.meta.logId, worldId: this.meta.worldId, state: body }, ...this.keptSnapshots.filter((s) => s.file !== file)]
       .filter((s) => kept.has(s.file))
       .sort((x, y) => y.anchorSeq - x.anchorSeq);
     this.opts.onEvent?.('snapshot-written', { anchorSeq, bytes: data.length });

@@ -19,7 +19,7 @@ export async function openLogReadOnly(dir: string): Promise<ReadOnlyLog> {
   const a = await analyzeLogParallel(dir);
   if (!a.meta) throw new WorldlineError('CONFIG_INVALID', `${dir} holds no Worldline log`, { dir });
   if (a.problem && !a.problem.torn) {
-    throw new WorldlineError('LOG_CORRUPTION_DETECTED', `log corruption at seq ${a.problem.seq}: ${a.problem.reason}`, { seq: a.problem.seq, reason: a.problem.reason });
+    throw new WorldlineError('LOG_CORRUPTION_DETECTED', `log corruption at seq ${a.problem.seq}: ${a.problem.reason}${a.problem.advice ? `; ${a.problem.advice}` : ''}`, { seq: a.problem.seq, reason: a.problem.reason });
   }
   const meta: LogMeta = a.meta;
   const segments: SegmentInfo[] = a.segments.map((s) => ({ file: s.file, firstSeq: s.header.firstSeq, headerSize: s.headerSize, index: s.index }));

@@ -4,6 +4,8 @@
  *   tail: the bytes are copied aside to a `.broken` file and the segment is truncated to the last whole frame;
  * - a bad frame followed by intact ones, a bad frame in any earlier segment, a broken link between segments, or a
  *   valid CRC with a wrong seq or hash (tampering) is corruption: LOG_CORRUPTION_DETECTED naming the first bad seq;
+ * - so is an intact log that ends, or a tail that breaks, below the anchor of a snapshot of this log: a snapshot is
+ *   written only after its anchor is durable, so records up to it were acknowledged and cannot be a torn tail;
  * - an explicit repair (truncateFromSeq) moves seq >= S aside, for an operator who has decided what to lose.
  * analyzeLog only reads; recoverLog applies the torn-tail rule and repairs.
  */
@@ -13,7 +15,7 @@ import { WorldlineError } from '../errors.js';
 import type { LogMeta } from '../core/ports.js';
 import { decodeSegmentHeader, genesisHash, metaOf, frameTotal, segmentFileName } from './format.js';
 import { HeaderError, intactFrameAfter, scanSegmentOrSeal, type ScanOptions, type SegmentScan } from './scan.js';
-import { loadSnapshots, strayTempSnapshots, type Snapshot } from './snapshots.js';
+import { SNAPSHOT_DIR, listSnapshotFiles, readSnapshots, snapshotsOfLog, strayTempSnapshots, type Snapshot, type SnapshotRead } from './snapshots.js';
 import { fsyncDirSync } from './files.js';
 import { summaryFile } from './seal.js';
 
@@ -27,6 +29,8 @@ export interface LogProblem {
   readonly offset: number;
   /** True when the rule classifies it as a torn tail (recoverable by truncation). */
   readonly torn: boolean;
+  /** What the operator can do, when the generic advice (repair from `seq`) is not the whole story. */
+  readonly advice?: string;
 }
 
 export interface LogAnalysis {
@@ -70,7 +74,7 @@ const NOTHING_TO_KEEP = 'no record before it can be kept, so truncation cannot r
 
 /** `repairable`: intact records precede the damage (or it is at the very start), so truncateFromSeq can cut it away. */
 function corrupt(p: LogProblem, repairable: boolean): WorldlineError {
-  const advice = repairable ? `to accept losing seq ${p.seq} and later, repair with truncateFromSeq=${p.seq}.` : NOTHING_TO_KEEP;
+  const advice = p.advice ?? (repairable ? `to accept losing seq ${p.seq} and later, repair with truncateFromSeq=${p.seq}.` : NOTHING_TO_KEEP);
   return new WorldlineError(
     'LOG_CORRUPTION_DETECTED',
     `log corruption at seq ${p.seq}: ${p.reason} (${path.basename(p.file)} offset ${p.offset}). Run \`worldline verify\`; ${advice}`,
@@ -81,7 +85,8 @@ function corrupt(p: LogProblem, repairable: boolean): WorldlineError {
 /** Scans one segment file: a SegmentScan, or the HeaderError when its header is unreadable. */
 export type SegmentScanner = (file: string, opts: ScanOptions) => SegmentScan | HeaderError;
 
-const scanHere: SegmentScanner = (file, opts) => {
+/** Scans on this thread. */
+export const scanHere: SegmentScanner = (file, opts) => {
   try {
     return scanSegmentOrSeal(file, opts);
   } catch (err) {
@@ -92,28 +97,33 @@ const scanHere: SegmentScanner = (file, opts) => {
 
 /** Reads and checks the whole log in `dir` without changing anything, scanning segments on this thread. */
 export function analyzeLog(dir: string, opts: AnalyzeOptions = {}): LogAnalysis {
-  return analyzeWith(dir, segmentFiles(dir), scanHere, opts);
+  // Snapshots first, then the listing (see readSnapshots): on a live directory the other order can miss a segment
+  // that holds a snapshot's anchor, and the snapshot would seem to prove records missing.
+  const snaps = readSnapshots(dir);
+  return analyzeWith(dir, segmentFiles(dir), scanHere, opts, snaps);
 }
 
-/** Snapshots of the log in dir (read via its first segment's log id), with warnings for the ones ignored. */
-export function snapshotsFor(dir: string, firstFile: string, warnings: string[]): Snapshot[] {
+/** Snapshots of the log whose first segment is firstFile (same log id and world), with warnings for the ones ignored. */
+function snapshotsFor(snaps: readonly SnapshotRead[], firstFile: string, warnings: string[]): Snapshot[] {
   const head = Buffer.alloc(64 * 1024 + 16);
   const fd = fs.openSync(firstFile, 'r');
   const n = fs.readSync(fd, head, 0, head.length, 0);
   fs.closeSync(fd);
   const h = decodeSegmentHeader(head, n);
-  return h.ok ? loadSnapshots(dir, h.header.logId, (f, why) => warnings.push(`snapshot ${path.basename(f)} ignored: ${why}`)) : [];
+  return h.ok ? snapshotsOfLog(snaps, h.header.logId, h.header.worldId, (f, why) => warnings.push(`snapshot ${path.basename(f)} ignored: ${why}`)) : [];
 }
 
-/** The recovery rules over segment scans produced by `scan` (on this thread, or from a worker pool). */
-export function analyzeWith(dir: string, files: readonly string[], scan: SegmentScanner, opts: AnalyzeOptions, preloaded?: { snapshots: Snapshot[]; warnings: string[]; threads: number }): LogAnalysis {
+/**
+ * The recovery rules over segment scans produced by `scan` (on this thread, or from a worker pool). `snaps` must have
+ * been read before `files` was listed (see readSnapshots).
+ */
+export function analyzeWith(dir: string, files: readonly string[], scan: SegmentScanner, opts: AnalyzeOptions, snaps: readonly SnapshotRead[], threads = 1): LogAnalysis {
   const warnings: string[] = [];
   const empty = { dir, segments: [], snapshots: [], firstSeq: 1, lastSeq: 0, lastHash: Buffer.alloc(32), anchoredFrom: 'genesis' as const, warnings };
   if (files.length === 0) return { ...empty, meta: undefined, problem: undefined, threads: 1 };
 
   // Snapshot anchors are checked against the chain, so their seqs must be known before the scan.
-  if (preloaded) warnings.push(...preloaded.warnings);
-  const snapshots = preloaded ? preloaded.snapshots : snapshotsFor(dir, files[0]!, warnings);
+  const snapshots = snapshotsFor(snaps, files[0]!, warnings);
   const wantHashes = new Set(snapshots.map((s) => s.anchorSeq));
   const segments: SegmentScan[] = [];
   let problem: LogProblem | undefined;
@@ -167,13 +177,22 @@ export function analyzeWith(dir: string, files: readonly string[], scan: Segment
   // A snapshot counts only if its anchor is a hash the chain actually has (or the compacted start's prev hash).
   const captured = new Map<number, Buffer>();
   for (const s of segments) for (const [k, v] of s.captured) captured.set(k, v);
-  const matching = snapshots.filter((s) => {
+  const matching: Snapshot[] = [];
+  // The furthest anchor past the intact end among this log's snapshots: its chain hash cannot be checked (the records
+  // are gone), but the snapshot names this log and world, and it was written only once its anchor was durable.
+  let beyond: Snapshot | undefined;
+  for (const s of snapshots) {
     const atStart = first && s.anchorSeq === firstSeq - 1 && s.anchorHash.equals(first.header.prevHash);
     const inLog = captured.get(s.anchorSeq)?.equals(s.anchorHash) ?? false;
-    if (!atStart && !inLog && s.anchorSeq <= lastSeq) warnings.push(`snapshot at seq ${s.anchorSeq} ignored: its anchor hash is not in this log`);
-    if (s.anchorSeq > lastSeq) warnings.push(`snapshot at seq ${s.anchorSeq} ignored: the log ends at seq ${lastSeq}`);
-    return atStart || inLog;
-  });
+    if (atStart || inLog) matching.push(s);
+    else if (s.anchorSeq <= lastSeq) warnings.push(`snapshot at seq ${s.anchorSeq} ignored: its anchor hash is not in this log`);
+    else if (!beyond || s.anchorSeq > beyond.anchorSeq) beyond = s;
+  }
+  if (beyond && lastSeg && (!problem || problem.torn)) {
+    problem = durableRecordsMissing(dir, beyond, lastSeq, lastSeg, problem);
+  } else if (beyond) {
+    warnings.push(`snapshot at seq ${beyond.anchorSeq} not checked: the log is intact only through seq ${lastSeq}`);
+  }
 
   let anchoredFrom: 'genesis' | number = 'genesis';
   if (first && firstSeq > 1) {
@@ -182,7 +201,23 @@ export function analyzeWith(dir: string, files: readonly string[], scan: Segment
     for (const s of matching) if (s.anchorSeq >= firstSeq - 1 && (anchoredFrom === 'genesis' || s.anchorSeq < anchoredFrom)) anchoredFrom = s.anchorSeq;
     if (anchoredFrom === 'genesis' && !problem) problem = { seq: 1, reason: `log starts at seq ${firstSeq} and no snapshot anchors it (segments deleted outside compaction?)`, file: first.file, offset: 0, torn: false };
   }
-  return { dir, meta, segments, firstSeq, lastSeq, lastHash, snapshots: matching, anchoredFrom, problem, warnings, threads: preloaded?.threads ?? 1 };
+  return { dir, meta, segments, firstSeq, lastSeq, lastHash, snapshots: matching, anchoredFrom, problem, warnings, threads };
+}
+
+/**
+ * The log ends (or its tail breaks: `torn`) at lastSeq, below the anchor of a snapshot of this log. The snapshot was
+ * written after its anchor was durable, and acknowledgements wait for the same sync, so the records in between were
+ * acknowledged: losing them silently (and writing other records under their seqs) would break what clients were told.
+ */
+function durableRecordsMissing(dir: string, snap: Snapshot, lastSeq: number, lastSeg: SegmentScan, torn: LogProblem | undefined): LogProblem {
+  const from = lastSeq + 1;
+  const name = path.basename(snap.file);
+  const proof = `snapshot ${name} of this log is anchored at seq ${snap.anchorSeq}, and a snapshot is written only once its anchor is durable`;
+  const reason = torn
+    ? `${torn.reason}, but ${proof}: seq ${from}..${snap.anchorSeq} were acknowledged, so this is damage, not a torn tail; the log is intact through seq ${lastSeq}`
+    : `the log ends at seq ${lastSeq}, but ${proof}: seq ${from}..${snap.anchorSeq} were acknowledged and are missing (a lost or cut-short segment)`;
+  const advice = `restore the missing or damaged segment from a backup so the log reaches seq ${snap.anchorSeq} again, or accept losing seq ${from} and later with \`worldline repair ${dir} --truncate-from ${from}\` (it also moves the snapshots anchored at or past seq ${from} aside).`;
+  return { seq: from, reason, file: torn?.file ?? lastSeg.file, offset: torn?.offset ?? lastSeg.validEnd, torn: false, advice };
 }
 
 /**
@@ -287,6 +322,15 @@ export async function recoverLog(dir: string, opts: RecoverOptions = {}, analyze
       moved.push(aside);
     }
     fsyncDirSync(path.join(dir, SEGMENT_DIR));
+    // Snapshots that include record S or later describe records that are gone: they would block the next open (they
+    // prove those records were durable), so they are moved aside as evidence, like the segment bytes.
+    const staleSnapshots = listSnapshotFiles(dir).filter((f) => f.anchorSeq >= s);
+    for (const { file } of staleSnapshots) {
+      const aside = asideName(file);
+      fs.renameSync(file, aside);
+      moved.push(aside);
+    }
+    if (staleSnapshots.length > 0) fsyncDirSync(path.join(dir, SNAPSHOT_DIR));
     opts.onEvent?.('repaired', { truncateFromSeq: s, movedAside: moved });
     a = await analyze(dir);
   }

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { HeaderError, type SegmentScan } from './scan.js';
-import { analyzeLog, analyzeWith, segmentFiles, snapshotsFor, type AnalyzeOptions, type LogAnalysis } from './recovery.js';
+import { analyzeWith, scanHere, segmentFiles, type AnalyzeOptions, type LogAnalysis } from './recovery.js';
+import { readSnapshots } from './snapshots.js';
 import type { ScanRequest } from './scan-worker.js';
 
 /** Below this much data, starting workers costs more than it saves. */
@@ -83,18 +84,20 @@ async function scanAll(files: readonly string[], threads: number, opts: AnalyzeO
 
 /** analyzeLog, with segments scanned by worker threads when the log is big enough to benefit. */
 export async function analyzeLogParallel(dir: string, opts: ParallelOptions = {}): Promise<LogAnalysis> {
+  // Snapshots before the listing, as in analyzeLog (see readSnapshots).
+  const snaps = readSnapshots(dir);
   const files = segmentFiles(dir);
   const threads = Math.min(opts.threads ?? os.availableParallelism(), files.length);
   const bytes = files.reduce((n, f) => n + fs.statSync(f).size, 0);
-  if (threads < 2 || bytes < (opts.minBytes ?? PARALLEL_MIN_BYTES)) return analyzeLog(dir, opts);
-  const warnings: string[] = [];
-  const snapshots = snapshotsFor(dir, files[0]!, warnings);
+  if (threads < 2 || bytes < (opts.minBytes ?? PARALLEL_MIN_BYTES)) return analyzeWith(dir, files, scanHere, opts, snaps);
+  // Every anchor a snapshot names: the ones of another log are dropped by analyzeWith, and capturing a hash is cheap.
+  const anchors = snaps.flatMap((s) => (typeof s.read === 'string' ? [] : [s.read.anchorSeq]));
   let results: Map<string, SegmentScan | HeaderError>;
   try {
-    results = await scanAll(files, threads, opts, snapshots.map((s) => s.anchorSeq));
+    results = await scanAll(files, threads, opts, anchors);
   } catch {
     // Workers unavailable (no loader for sources, resource limits): the same scan on this thread.
-    return analyzeLog(dir, opts);
+    return analyzeWith(dir, files, scanHere, opts, snaps);
   }
-  return analyzeWith(dir, files, (f) => results.get(f)!, opts, { snapshots, warnings, threads });
+  return analyzeWith(dir, files, (f) => results.get(f)!, opts, snaps, threads);
 }

@@ -23,6 +23,7 @@ export interface Snapshot {
   readonly anchorSeq: number;
   readonly anchorHash: Buffer;
   readonly logId: string;
+  readonly worldId: string;
   readonly state: Buffer;
 }
 
@@ -59,18 +60,20 @@ export function readSnapshotFile(file: string): Snapshot | string {
   if (52 + n + 8 > body.length) return 'bad meta length';
   const s = readU64(buf, 52 + n);
   if (60 + n + s !== body.length) return 'bad state length';
-  let meta: { log_id?: unknown };
+  let meta: { log_id?: unknown; world_id?: unknown };
   try {
-    meta = JSON.parse(buf.toString('utf8', 52, 52 + n)) as { log_id?: unknown };
+    meta = JSON.parse(buf.toString('utf8', 52, 52 + n)) as { log_id?: unknown; world_id?: unknown };
   } catch {
     return 'meta is not JSON';
   }
   if (typeof meta.log_id !== 'string') return 'meta lacks log_id';
+  if (typeof meta.world_id !== 'string') return 'meta lacks world_id';
   return {
     file,
     anchorSeq: readU64(buf, 8),
     anchorHash: Buffer.from(buf.subarray(16, 16 + HASH_BYTES)),
     logId: meta.log_id,
+    worldId: meta.world_id,
     state: buf.subarray(60 + n, 60 + n + s),
   };
 }
@@ -90,13 +93,29 @@ export function listSnapshotFiles(dir: string): Array<{ file: string; anchorSeq:
     .sort((a, b) => b.anchorSeq - a.anchorSeq);
 }
 
-/** Every snapshot that passes its checksum, newest first; failures are reported through onBad. */
-export function loadSnapshots(dir: string, logId: string, onBad?: (file: string, reason: string) => void): Snapshot[] {
+/** One snapshot file as read: the snapshot, or why it does not pass its own checks. */
+export interface SnapshotRead {
+  readonly file: string;
+  readonly anchorSeq: number;
+  readonly read: Snapshot | string;
+}
+
+/**
+ * Reads and checks every snapshot file of a log directory, newest first. Recovery and verify call this before they
+ * list the segments: a snapshot exists only once its anchor is durable, so on a live directory every segment listed
+ * afterwards still holds that anchor (or was compacted away, which the scan notices as a vanished file).
+ */
+export function readSnapshots(dir: string): SnapshotRead[] {
+  return listSnapshotFiles(dir).map(({ file, anchorSeq }) => ({ file, anchorSeq, read: readSnapshotFile(file) }));
+}
+
+/** The snapshots read that pass their checksum and name this log and world; the others are reported through onBad. */
+export function snapshotsOfLog(read: readonly SnapshotRead[], logId: string, worldId: string, onBad?: (file: string, reason: string) => void): Snapshot[] {
   const out: Snapshot[] = [];
-  for (const { file, anchorSeq } of listSnapshotFiles(dir)) {
-    const s = readSnapshotFile(file);
+  for (const { file, anchorSeq, read: s } of read) {
     if (typeof s === 'string') onBad?.(file, s);
     else if (s.logId !== logId) onBad?.(file, `belongs to log ${s.logId}, not ${logId}`);
+    else if (s.worldId !== worldId) onBad?.(file, `belongs to world ${s.worldId}, not ${worldId}`);
     else if (s.anchorSeq !== anchorSeq) onBad?.(file, 'file name and anchor seq disagree');
     else out.push(s);
   }
@@ -117,8 +136,8 @@ export function strayTempSnapshots(dir: string): string[] {
 
 /**
  * Atomically writes a snapshot (temporary file, fsync, rename, fsync of the directory) and deletes all but the newest
- * `keep` snapshot files that `counts` (default: all). Files it does not count (snapshots the log ignores, such as ones
- * anchored past its end after a repair) are left alone and take no place among the kept: by name they may be the
+ * `keep` snapshot files that `counts` (default: all). Files it does not count (snapshots the log ignores, such as another log's or a
+ * damaged one) are left alone and take no place among the kept: by name they may be the
  * newest, and would push out the one just written. Asynchronous, through the log's file layer: a snapshot can be
  * hundreds of megabytes, and its write and fsync must not hold up the event loop (ticks, fan-out, sockets).
  */

@@ -20,7 +20,7 @@ export interface VerifyReport {
   readonly anchoredFrom: 'genesis' | number;
   readonly snapshots: number;
   readonly checkpoints: { readonly count: number; readonly verified: number; readonly signedThrough: number } | undefined;
-  readonly problem: { readonly code: ErrorName; readonly seq: number; readonly reason: string; readonly torn: boolean; readonly file: string; readonly offset: number } | undefined;
+  readonly problem: { readonly code: ErrorName; readonly seq: number; readonly reason: string; readonly torn: boolean; readonly file: string; readonly offset: number; readonly advice?: string } | undefined;
   readonly warnings: readonly string[];
 }
 

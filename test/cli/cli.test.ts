@@ -106,10 +106,31 @@ describe('worldline CLI', () => {
     const copy = path.join(root, 'torn');
     fs.cpSync(logDir, copy, { recursive: true });
     const seg = analyzeLog(copy).segments[0]!;
-    fs.truncateSync(seg.file, seg.validEnd - 7);
+    // Half of a frame after the last record: a write that never completed, so never acknowledged. (Cutting into
+    // record 4004 is no torn tail: the demo's snapshot at 4004 proves it was durable; see the next test.)
+    fs.appendFileSync(seg.file, Buffer.from([64, 0, 0, 0, 0xa5, 0x0f, 0, 0]));
     const c = capture();
     expect(await main(['verify', copy], c.io)).toBe(3);
-    expect(c.err.join('\n')).toMatch(/torn tail at seq 4004/);
+    expect(c.err.join('\n')).toMatch(/torn tail at seq 4005/);
+  });
+
+  it('verify exits 1 when the tail a snapshot covers is cut, says how to repair, and repair makes it open again', async () => {
+    const copy = path.join(root, 'cut-under-snapshot');
+    fs.cpSync(logDir, copy, { recursive: true });
+    expect(fs.readdirSync(path.join(copy, 'snapshots'))).toContain('00000000000000004004.wlsnap');
+    const seg = analyzeLog(copy).segments[0]!;
+    fs.truncateSync(seg.file, seg.validEnd - 7);
+    const c = capture();
+    expect(await main(['verify', copy], c.io)).toBe(1);
+    const err = c.err.join('\n');
+    expect(err).toMatch(/LOG_CORRUPTION_DETECTED: first bad seq 4004: .*anchored at seq 4004/);
+    expect(err).toContain(`worldline repair ${copy} --truncate-from 4004`);
+    const r = capture();
+    expect(await main(['repair', copy, '--truncate-from', '4004'], r.io)).toBe(0);
+    expect(r.out.join('\n')).toMatch(/log now ends at seq 4003; moved aside: .*00000000000000004004\.wlsnap\.broken/);
+    const v = capture();
+    expect(await main(['verify', copy], v.io)).toBe(0);
+    expect(v.out[0]).toContain('last seq 4003,');
   });
 
   it('bad usage exits 2 with a message that says what to do', async () => {

@@ -218,7 +218,7 @@ describe('snapshots and compaction', () => {
     expectRecords(await readAll(dir), new Map([[anchor + 1, next]]));
   });
 
-  it('snapshots left past the end of the log (after a repair) do not crowd out the ones written after it', async () => {
+  it('a repair moves the snapshots past its cut aside, and the ones written after it are kept', async () => {
     const dir = tempDir();
     const log = await openLog(dir, testLogOptions());
     await appendRecords(log, 100);
@@ -229,6 +229,8 @@ describe('snapshots and compaction', () => {
     const repaired = await openLog(dir, testLogOptions({ truncateFromSeq: 50 }));
     expect(repaired.lastSeq).toBe(49);
     expect(repaired.latestSnapshot()).toBeUndefined();
+    // Left in place they would prove records 50..90 durable and refuse the next open; aside, they are evidence.
+    expect(fs.readdirSync(path.join(dir, 'snapshots')).sort()).toEqual(['00000000000000000080.wlsnap.broken', '00000000000000000090.wlsnap.broken']);
     await appendRecords(repaired, 10);
     await repaired.writeSnapshot(state(55), 55);
     await repaired.writeSnapshot(state(59), 59);
