@@ -213,9 +213,10 @@ function durableRecordsMissing(dir: string, snap: Snapshot, lastSeq: number, las
   const from = lastSeq + 1;
   const name = path.basename(snap.file);
   const proof = `snapshot ${name} of this log is anchored at seq ${snap.anchorSeq}, and a snapshot is written only once its anchor is durable`;
+  const lost = from === snap.anchorSeq ? `seq ${from} was` : `seq ${from}..${snap.anchorSeq} were`;
   const reason = torn
-    ? `${torn.reason}, but ${proof}: seq ${from}..${snap.anchorSeq} were acknowledged, so this is damage, not a torn tail; the log is intact through seq ${lastSeq}`
-    : `the log ends at seq ${lastSeq}, but ${proof}: seq ${from}..${snap.anchorSeq} were acknowledged and are missing (a lost or cut-short segment)`;
+    ? `${torn.reason}, but ${proof}: ${lost} acknowledged, so this is damage, not a torn tail; the log is intact through seq ${lastSeq}`
+    : `the log ends at seq ${lastSeq}, but ${proof}: ${lost} acknowledged and ${from === snap.anchorSeq ? 'is' : 'are'} missing (a lost or cut-short segment)`;
   const advice = `restore the missing or damaged segment from a backup so the log reaches seq ${snap.anchorSeq} again, or accept losing seq ${from} and later with \`worldline repair ${dir} --truncate-from ${from}\` (it also moves the snapshots anchored at or past seq ${from} aside).`;
   return { seq: from, reason, file: torn?.file ?? lastSeg.file, offset: torn?.offset ?? lastSeg.validEnd, torn: false, advice };
 }

@@ -111,6 +111,7 @@ describe('a snapshot anchored past where the intact log ends', () => {
     expect(e.details['seq']).toBe(N);
     expect(e.message).toMatch(/CRC/);
     expect(e.message).toContain(`intact through seq ${N - 1}`);
+    expect(e.message).toContain(`seq ${N} was acknowledged`);
     expect(e.message).toContain(`anchored at seq ${N}`);
     expect(e.message).toContain(`--truncate-from ${N}`);
     expectSameFiles(before, snapshotFiles(dir), 'refused open');
