@@ -5,21 +5,33 @@ export class TokenBucket {
   private tokens: number;
   private last: number;
 
-  constructor(private readonly ratePerSec: number, private readonly burst: number, now: number) {
+  constructor(private ratePerSec: number, private burst: number, now: number) {
     this.tokens = burst;
     this.last = now;
   }
 
   /** Spends one token if available. */
   take(now: number): boolean {
+    this.refill(now);
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** Changes the rate and burst from `now` on; the tokens held stay (up to the new burst): a change never refills. */
+  resize(ratePerSec: number, burst: number, now: number): void {
+    this.refill(now);
+    this.ratePerSec = ratePerSec;
+    this.burst = burst;
+    this.tokens = Math.min(this.tokens, burst);
+  }
+
+  private refill(now: number): void {
     const elapsed = now - this.last;
     if (elapsed > 0) {
       this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.ratePerSec) / 1000);
       this.last = now;
     }
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
   }
 
   /** Milliseconds until the next token. */

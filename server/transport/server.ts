@@ -299,6 +299,13 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         d.channels.delete(channel);
         sendOnChannel(ws, d, channel, { type: 'close', code, reason });
       },
+      closeConnection: (code, reason) => {
+        if (d.closed) return;
+        // What the channel was sent (its error) leaves first, then the socket closes: every channel on it ends.
+        flushChannels(ws, d);
+        d.closed = true;
+        ws.cork(() => ws.end(code, reason));
+      },
     };
   };
 
@@ -336,7 +343,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     }
     d.session?.carriesChannels();
     deps.host.runtime.afterCancels = flushAll;
-    const s = new Session(codec, channelPort(ws, d, channel), deps, undefined);
+    // The socket's sessions share one frame budget: a new channel brings no fresh allowance (Connection).
+    const s = new Session(codec, channelPort(ws, d, channel), deps, undefined, d.session?.connection);
     (d.channels ??= new Map()).set(channel, s);
     s.onFrame(frame);
   };

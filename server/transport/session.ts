@@ -12,6 +12,7 @@ import { TokenBucket, addressKey, quarantineKeyOf, type Quarantine } from './rat
 import type { WorldHost, Subscriber } from './world-host.js';
 import type { Logger } from '../obs/logger.js';
 import { counterChild, type Metrics } from '../obs/metrics.js';
+import { Connection } from './connection.js';
 
 export interface SessionDeps {
   readonly host: WorldHost;
@@ -31,6 +32,11 @@ export interface SocketPort {
   /** Sends frames in one write (corked together); false as for send. */
   sendMany?(frames: readonly Frame[]): boolean;
   close(code: number, reason: string): void;
+  /**
+   * Closes the whole WebSocket, every session on it (a channel's port; the socket's own closes it with close()): once
+   * what a socket's sessions did quarantines its address, nothing more is taken from that socket.
+   */
+  closeConnection?(code: number, reason: string): void;
   readonly remoteAddress: string;
   /** send() copies the frame before returning (uWS does): frames may then be views into a reused buffer. */
   readonly copiesFrames?: boolean;
@@ -79,6 +85,10 @@ export class Session implements Subscriber {
   private unsubscribe: (() => void) | undefined;
   private detachEngine: (() => void) | undefined;
   private readonly rate: TokenBucket;
+  /** What this session shares with the other sessions of its socket (its frame budget). */
+  readonly connection: Connection;
+  /** This session holds one of its connection's shares of the frame budget (it joined). */
+  private sharing = false;
   /** The generations this connection opened that may still be open, by req_id (released when it closes). */
   private readonly generations = new Map<string, GenerationToken>();
   /** Closes the session when its token expires (set once Hello succeeds). */
@@ -92,10 +102,14 @@ export class Session implements Subscriber {
     return { session: this.id, agent_id: this.agentId, role: this.principal?.role, codec: this.codec.subprotocol, channel: this.socket.channel ?? 0, address: this.socket.remoteAddress, state: this.state, connected_at: new Date(this.connectedAt).toISOString() };
   }
 
-  /** `preauth`: the verification of a token given at connect time (query parameter), still running. */
-  constructor(readonly codec: WireCodec, private readonly socket: SocketPort, private readonly deps: SessionDeps, preauth: Promise<Principal> | undefined) {
+  /**
+   * `preauth`: the verification of a token given at connect time (query parameter), still running. `connection`: the
+   * socket's, for a session on a channel of it (the socket's own session starts one).
+   */
+  constructor(readonly codec: WireCodec, private readonly socket: SocketPort, private readonly deps: SessionDeps, preauth: Promise<Principal> | undefined, connection?: Connection) {
     this.pendingAuth = preauth;
     this.connectedAt = deps.now();
+    this.connection = connection ?? new Connection(deps.messagesPerSecond, this.connectedAt);
     // A bad connect-time token ends the connection at once, whether or not Hello ever comes.
     preauth?.catch((err: unknown) => this.violation('auth-failed', isWorldlineError(err) ? err : new WorldlineError('UNAUTHORIZED', 'token rejected')));
     this.rate = new TokenBucket(deps.messagesPerSecond, deps.messagesPerSecond * 2, deps.now());
@@ -122,10 +136,17 @@ export class Session implements Subscriber {
     return this.state !== 'closed' && this.takeFrame(this.deps.now());
   }
 
-  /** Takes one frame from the rate limit; beyond it, a violation (QUOTA_EXCEEDED) and false. */
+  /**
+   * Takes one frame from this session's rate limit and its connection's budget (Connection); beyond either, a
+   * violation (QUOTA_EXCEEDED) and false.
+   */
   private takeFrame(now: number): boolean {
-    if (this.rate.take(now)) return true;
-    this.violation('rate-limit', new WorldlineError('QUOTA_EXCEEDED', `more than ${this.deps.messagesPerSecond} frames per second; slow down`, { retry_after_ms: this.rate.retryAfterMs() }));
+    if (!this.rate.take(now)) {
+      this.violation('rate-limit', new WorldlineError('QUOTA_EXCEEDED', `more than ${this.deps.messagesPerSecond} frames per second; slow down`, { retry_after_ms: this.rate.retryAfterMs() }));
+      return false;
+    }
+    if (this.connection.take(now)) return true;
+    this.violation('rate-limit', new WorldlineError('QUOTA_EXCEEDED', `more than ${this.deps.messagesPerSecond} frames per second per session joined on this WebSocket (hellos on new channels count too); slow down`, { retry_after_ms: this.connection.retryAfterMs() }));
     return false;
   }
 
@@ -250,7 +271,11 @@ export class Session implements Subscriber {
       this.deps.metrics.securityEvents.inc({ event: 'quarantine' });
       const who = this.principal ? (this.principal.role === 'agent' ? `agent ${key}` : `this ${this.principal.role} token`) : `address ${this.socket.remoteAddress}`;
       this.sendError(this.deps.quarantine.refusal(key, who, now));
-      this.close(CloseCode.POLICY, 'quarantined');
+      if (this.principal === undefined && this.socket.closeConnection) {
+        // The address is quarantined for what this socket did: the socket goes, not only this channel of it.
+        this.socket.closeConnection(CloseCode.POLICY, 'quarantined');
+        this.onClosed();
+      } else this.close(CloseCode.POLICY, 'quarantined');
     } else if (this.state === 'awaiting-hello' && event !== 'rate-limit') {
       this.close(CloseCode.POLICY, err.codeName);
     }
@@ -397,6 +422,14 @@ export class Session implements Subscriber {
 
   private async hello(h: Hello): Promise<void> {
     if (this.state !== 'awaiting-hello') throw new WorldlineError('INVALID_INTENT', 'Hello was already received on this connection');
+    // A quarantined address gets no new sessions: not at the upgrade, and not on a socket it opened before (its own
+    // session's Hello, or one opening a channel).
+    const address = addressKey(this.socket.remoteAddress);
+    if (this.deps.quarantine.isQuarantined(address, this.deps.now())) {
+      this.sendError(this.deps.quarantine.refusal(address, `address ${this.socket.remoteAddress}`, this.deps.now()));
+      this.close(CloseCode.POLICY, 'quarantined');
+      return;
+    }
     checkSchemaVersion(h.schema_version, 'client');
     this.state = 'joining';
     try {
@@ -410,8 +443,7 @@ export class Session implements Subscriber {
         // The engine drives the world and sees no agent's view.
         this.check('engine', undefined);
         this.detachEngine = this.deps.host.engine.attach(this);
-        this.state = 'ready';
-        clearTimeout(this.helloTimer);
+        this.joined();
         this.armExpiry();
         const host = this.deps.host;
         this.sendMessage({ type: 'welcome', session: this.id, world: host.opts.worldId, agent: '', schema_version: PROTOCOL_VERSION, server_time: this.deps.now(), view_seq: 0 });
@@ -447,10 +479,17 @@ export class Session implements Subscriber {
       this.sendMessage({ ...welcome, view_seq: o.view_seq, snapshot: { view_seq: o.view_seq, view: o.view as unknown as JsonObject, context_digest: o.context_digest } });
     }
     this.unsubscribe = host.subscribe(this);
-    this.state = 'ready';
-    clearTimeout(this.helloTimer);
+    this.joined();
     this.armExpiry();
     this.deps.logger.info({ session: this.id, agent_id: this.agentId, role: this.principal!.role, codec: this.codec.subprotocol, resumed: plan.kind === 'deltas' }, 'session joined');
+  }
+
+  /** The Hello succeeded. */
+  private joined(): void {
+    this.state = 'ready';
+    clearTimeout(this.helloTimer);
+    this.sharing = true;
+    this.connection.sessionJoined(this.deps.now());
   }
 
   /** Arms the close at the token's expiry (tokens valid for longer than a timer can wait are checked per action). */
@@ -482,6 +521,10 @@ export class Session implements Subscriber {
     this.state = 'closed';
     clearTimeout(this.expiryTimer);
     clearTimeout(this.helloTimer);
+    if (this.sharing) {
+      this.sharing = false;
+      this.connection.sessionLeft(this.deps.now());
+    }
     this.unsubscribe?.();
     // Nobody is left to hear these generations' cancels: close them in the core rather than hold them for good.
     for (const token of this.generations.values()) this.deps.host.runtime.releaseGeneration(token);

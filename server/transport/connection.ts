@@ -1,0 +1,48 @@
+/**
+ * What the sessions of one WebSocket share: its own session's and its channels' (docs/protocol.md "Channels"). A
+ * channel is a session of its own (own Hello, own rate limit), but the socket is one client: opening a channel must
+ * not hand that client a fresh allowance.
+ */
+import { TokenBucket } from './rate-limit.js';
+
+export class Connection {
+  /**
+   * The connection's frame budget, which every frame of every session on it draws on besides its session's own
+   * bucket: messagesPerSecond (bursts of twice that) for each session on it that has joined, and one share while none
+   * has. Hellos on new channels, frames on channels not open and frames of sessions that never join all come out of
+   * the shares of the sessions that joined, so neither opening channels nor closing and reopening one refills it.
+   */
+  private readonly budget: TokenBucket;
+  private joined = 0;
+
+  constructor(private readonly messagesPerSecond: number, now: number) {
+    this.budget = new TokenBucket(messagesPerSecond, 2 * messagesPerSecond, now);
+  }
+
+  /** Takes one frame from the connection's budget; false when it is spent. */
+  take(now: number): boolean {
+    return this.budget.take(now);
+  }
+
+  /** Milliseconds until the budget has a frame again. */
+  retryAfterMs(): number {
+    return this.budget.retryAfterMs();
+  }
+
+  /** A session on this connection joined (its Hello succeeded): one more share. */
+  sessionJoined(now: number): void {
+    this.joined++;
+    this.resize(now);
+  }
+
+  /** A session that had joined ended: its share goes with it. */
+  sessionLeft(now: number): void {
+    this.joined = Math.max(0, this.joined - 1);
+    this.resize(now);
+  }
+
+  private resize(now: number): void {
+    const rate = this.messagesPerSecond * Math.max(1, this.joined);
+    this.budget.resize(rate, 2 * rate, now);
+  }
+}

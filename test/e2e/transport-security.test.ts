@@ -1,0 +1,78 @@
+/**
+ * Transport defects found by a security review, each over real sockets on 127.0.0.1: what one WebSocket can get
+ * past the limits (quarantine, rate, Hello timeout, open generations) by opening channels on it, and protocol
+ * promises about errors and closes.
+ */
+import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { token, withServer } from './harness.js';
+
+type RawFrame = Record<string, unknown>;
+
+/** A raw JSON socket to a world, its frames collected (a channel member stays on each, as the server wrote it). */
+async function raw(url: string, query = ''): Promise<{ ws: WebSocket; frames: RawFrame[]; closed: Promise<{ code: number; reason: string }>; next: (pred: (f: RawFrame) => boolean, timeoutMs?: number) => Promise<RawFrame> }> {
+  const ws = new WebSocket(url + query, ['worldline.v1.json']);
+  const frames: RawFrame[] = [];
+  ws.on('message', (d) => frames.push(JSON.parse(String(d)) as RawFrame));
+  const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: reason.toString() })));
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
+  const next = async (pred: (f: RawFrame) => boolean, timeoutMs = 5000): Promise<RawFrame> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const f = frames.find(pred);
+      if (f) return f;
+      if (Date.now() > deadline) throw new Error(`no such frame; got ${frames.map((x) => `${String(x['channel'] ?? 0)}:${String(x['type'])}${x['name'] ? `:${String(x['name'])}` : ''}`).join(',')}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  return { ws, frames, closed, next };
+}
+
+const hello = (channel: number, tok: string, agent: string): string => JSON.stringify({ ...(channel ? { channel } : {}), type: 'hello', token: tok, agent_id: agent, client_version: 'test', schema_version: '1.0.0' });
+const forged = 'aaaa.bbbb.cccc';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** `p`, or a rejection after `ms` (a socket that stays open fails the test in seconds, not at the test timeout). */
+const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => Promise.race([p, sleep(ms).then(() => Promise.reject(new Error(`${what} within ${ms} ms`)))]);
+
+describe('channels cannot get past the limits of their socket', () => {
+  it('bad Hellos on channels quarantine the address, which then closes that socket and refuses Hellos on sockets opened before', async () => {
+    await withServer({ quarantineAfter: 3, quarantineSec: 60 }, async (srv) => {
+      const older = await raw(srv.wsUrl);
+      const bad = await raw(srv.wsUrl);
+      for (let ch = 1; ch <= 10; ch++) bad.ws.send(hello(ch, forged, 'mallory'));
+      const closed = await within(bad.closed, 3000, 'the socket closes');
+      expect(closed).toEqual({ code: 1008, reason: 'quarantined' });
+      const names = bad.frames.filter((f) => f['type'] === 'error').map((f) => f['name']);
+      expect(names.slice(0, 3)).toEqual(['UNAUTHORIZED', 'UNAUTHORIZED', 'UNAUTHORIZED']);
+      expect(names[3]).toBe('AGENT_QUARANTINED');
+      expect(names.filter((n) => n === 'UNAUTHORIZED')).toHaveLength(3);
+
+      // A socket of that address opened before: a valid Hello on a new channel of it is refused, not welcomed...
+      older.ws.send(hello(51, await token(srv, 'alice'), 'alice'));
+      expect(await older.next((f) => f['type'] === 'error' && f['channel'] === 51)).toMatchObject({ name: 'AGENT_QUARANTINED', details: { key: 'ip:127.0.0.1' } });
+      expect(await older.next((f) => f['type'] === 'close' && f['channel'] === 51)).toMatchObject({ code: 1008 });
+      // ...and so is one on its own session.
+      older.ws.send(hello(0, await token(srv, 'alice'), 'alice'));
+      expect(await older.next((f) => f['type'] === 'error' && f['channel'] === undefined)).toMatchObject({ name: 'AGENT_QUARANTINED' });
+      expect((await within(older.closed, 3000, 'the socket closes')).code).toBe(1008);
+      expect(older.frames.some((f) => f['type'] === 'welcome')).toBe(false);
+    });
+  });
+
+  it('Hellos on new channels draw on the socket\'s frame budget: opening channels does not reset the rate limit', async () => {
+    await withServer({ messagesPerSecond: 5, quarantineAfter: 0 }, async (srv) => {
+      const c = await raw(srv.wsUrl);
+      for (let ch = 1; ch <= 40; ch++) c.ws.send(hello(ch, forged, 'mallory'));
+      await c.next((f) => f['type'] === 'error' && f['name'] === 'QUOTA_EXCEEDED');
+      await sleep(300);
+      const names = c.frames.filter((f) => f['type'] === 'error').map((f) => f['name']);
+      // A burst of twice the rate, then refused: not 40 authentications for 40 fresh buckets.
+      expect(names.filter((n) => n === 'UNAUTHORIZED').length).toBeLessThanOrEqual(12);
+      expect(names.filter((n) => n === 'QUOTA_EXCEEDED').length).toBeGreaterThanOrEqual(28);
+      c.ws.close();
+    });
+  });
+});
