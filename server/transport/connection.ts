@@ -14,6 +14,11 @@ export class Connection {
    */
   private readonly budget: TokenBucket;
   private joined = 0;
+  /**
+   * A session on a channel of this socket has been welcomed: the socket's own session may then stay without a Hello
+   * (a client that multiplexes need not join on channel 0). Refused channel Hellos do not count.
+   */
+  carriesChannels = false;
 
   constructor(private readonly messagesPerSecond: number, now: number) {
     this.budget = new TokenBucket(messagesPerSecond, 2 * messagesPerSecond, now);
@@ -30,7 +35,8 @@ export class Connection {
   }
 
   /** A session on this connection joined (its Hello succeeded): one more share. */
-  sessionJoined(now: number): void {
+  sessionJoined(now: number, onChannel: boolean): void {
+    if (onChannel) this.carriesChannels = true;
     this.joined++;
     this.resize(now);
   }

@@ -341,7 +341,6 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       }
       return;
     }
-    d.session?.carriesChannels();
     deps.host.runtime.afterCancels = flushAll;
     // The socket's sessions share one frame budget: a new channel brings no fresh allowance (Connection).
     const s = new Session(codec, channelPort(ws, d, channel), deps, undefined, d.session?.connection);

@@ -116,9 +116,10 @@ export class Session implements Subscriber {
     const limit = deps.helloTimeoutMs ?? 0;
     if (limit > 0) {
       // A socket that never joins holds a connection slot (and its address's share of connectionsPerIp) for as long as
-      // it answers pings: it gets a bounded time to send a Hello that succeeds. A Hello still being handled is let be.
+      // it answers pings: it gets a bounded time to send a Hello that succeeds. A Hello still being handled is let be,
+      // and so is the own session of a socket with a channel welcomed (it carries sessions, and need not join itself).
       this.helloTimer = setTimeout(() => {
-        if (this.state !== 'awaiting-hello') return;
+        if (this.state !== 'awaiting-hello' || (!this.socket.channel && this.connection.carriesChannels)) return;
         this.sendError(new WorldlineError('UNAUTHORIZED', `no successful Hello within ${limit} ms of connecting; reconnect and send Hello first`, { hello_timeout_ms: limit }));
         this.close(CloseCode.POLICY, 'no hello');
       }, limit);
@@ -148,14 +149,6 @@ export class Session implements Subscriber {
     if (this.connection.take(now)) return true;
     this.violation('rate-limit', new WorldlineError('QUOTA_EXCEEDED', `more than ${this.deps.messagesPerSecond} frames per second per session joined on this WebSocket (hellos on new channels count too); slow down`, { retry_after_ms: this.connection.retryAfterMs() }));
     return false;
-  }
-
-  /**
-   * The socket opened a channel: its own session may stay without a Hello (a client that multiplexes need not join on
-   * channel 0), so the Hello timeout no longer closes the socket and every channel with it.
-   */
-  carriesChannels(): void {
-    clearTimeout(this.helloTimer);
   }
 
   /** A frame for this socket that could not even be routed (a bad channel): a malformed frame, as for a bad decode. */
@@ -489,7 +482,7 @@ export class Session implements Subscriber {
     this.state = 'ready';
     clearTimeout(this.helloTimer);
     this.sharing = true;
-    this.connection.sessionJoined(this.deps.now());
+    this.connection.sessionJoined(this.deps.now(), (this.socket.channel ?? 0) !== 0);
   }
 
   /** Arms the close at the token's expiry (tokens valid for longer than a timer can wait are checked per action). */

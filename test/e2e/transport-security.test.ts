@@ -76,3 +76,23 @@ describe('channels cannot get past the limits of their socket', () => {
     });
   });
 });
+
+describe('the Hello timeout', () => {
+  it('closes a socket whose only Hello, on a channel, was refused; one with a channel welcomed stays', async () => {
+    await withServer({ helloTimeoutSec: 1, quarantineAfter: 0 }, async (srv) => {
+      const refused = await raw(srv.wsUrl);
+      const carrying = await raw(srv.wsUrl);
+      refused.ws.send(hello(1, forged, 'mallory'));
+      carrying.ws.send(hello(1, await token(srv, 'ht-ch'), 'ht-ch'));
+      expect(await refused.next((f) => f['type'] === 'error' && f['channel'] === 1)).toMatchObject({ name: 'UNAUTHORIZED' });
+      await carrying.next((f) => f['type'] === 'welcome');
+      const t0 = Date.now();
+      expect(await within(refused.closed, 4000, 'the socket closes')).toEqual({ code: 1008, reason: 'no hello' });
+      expect(Date.now() - t0).toBeLessThan(3000);
+      await sleep(200);
+      carrying.ws.send('{"channel":1,"type":"ping","client_time":1}');
+      expect(await carrying.next((f) => f['type'] === 'pong')).toMatchObject({ channel: 1 });
+      carrying.ws.close();
+    });
+  });
+});
