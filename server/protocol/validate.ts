@@ -65,6 +65,18 @@ function root(raw: unknown, types: readonly string[]): { f: Fields; type: string
   return { f, type };
 }
 
+/**
+ * The longest req_id (in UTF-16 code units), the core's bound on an intent's (server/core/intake.ts): a generation or a
+ * cancel names the intent it is for, and a server holds the req_id of each open generation.
+ */
+const MAX_REQ_ID = 128;
+
+function reqIdOf(f: Fields): string {
+  const v = f.requiredStr('req_id');
+  if (v.length > MAX_REQ_ID) f.scope.fail('req_id', `must be a string of 1-${MAX_REQ_ID} characters`);
+  return v;
+}
+
 /** The longest deadline an intent may ask for (a day), as the core enforces it: one range in both error messages. */
 const MAX_DEADLINE_MS = 86_400_000;
 
@@ -122,9 +134,9 @@ export function validateClientMessage(raw: unknown): ClientMessage {
       return { type: 'submit_intent', intent: intentOf(intent) };
     }
     case 'begin_generation':
-      return { type: 'begin_generation', req_id: f.requiredStr('req_id'), context_seq: f.u64('context_seq') };
+      return { type: 'begin_generation', req_id: reqIdOf(f), context_seq: f.u64('context_seq') };
     case 'cancel_intent':
-      return { type: 'cancel_intent', req_id: f.requiredStr('req_id') };
+      return { type: 'cancel_intent', req_id: reqIdOf(f) };
     case 'emit':
       return { type: 'emit', kind: f.requiredStr('kind'), payload: f.json('payload'), priority: f.int('priority', -1000, 1000), req_id: f.str('req_id') };
     case 'ping':

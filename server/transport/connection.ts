@@ -3,6 +3,7 @@
  * channel is a session of its own (own Hello, own rate limit), but the socket is one client: opening a channel must
  * not hand that client a fresh allowance.
  */
+import type { GenerationToken } from '../core/index.js';
 import { TokenBucket } from './rate-limit.js';
 
 export class Connection {
@@ -19,6 +20,11 @@ export class Connection {
    * (a client that multiplexes need not join on channel 0). Refused channel Hellos do not count.
    */
   carriesChannels = false;
+  /**
+   * The generations the sessions of this socket opened that may still be open (MAX_OPEN_GENERATIONS bounds them per
+   * connection, not per session), each with how to forget it in its session's own list.
+   */
+  readonly generations = new Map<GenerationToken, () => void>();
 
   constructor(private readonly messagesPerSecond: number, now: number) {
     this.budget = new TokenBucket(messagesPerSecond, 2 * messagesPerSecond, now);

@@ -50,9 +50,9 @@ export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, POLICY: 1008, TOO_BIG
 type State = 'awaiting-hello' | 'joining' | 'ready' | 'closed';
 
 /**
- * Generations one connection may hold open at once. Each holds its req_id in the core until it is cancelled, submitted
- * or cancelled on request, and for an agent whose view does not change nothing cancels it: without a bound a client
- * could grow server memory by a frame per begin_generation.
+ * Generations one connection may hold open at once, over all its channels. Each holds its req_id in the core until it
+ * is cancelled, submitted or cancelled on request, and for an agent whose view does not change nothing cancels it:
+ * without a bound a client could grow server memory by a frame per begin_generation.
  */
 export const MAX_OPEN_GENERATIONS = 256;
 
@@ -325,15 +325,27 @@ export class Session implements Subscriber {
       case 'begin_generation': {
         this.check('act', this.agentId);
         const open = this.generations;
-        if (open.size >= MAX_OPEN_GENERATIONS && !open.has(msg.req_id)) {
+        // Counted over every session of the socket: opening channels does not multiply the bound.
+        const all = this.connection.generations;
+        if (all.size >= MAX_OPEN_GENERATIONS && !open.has(msg.req_id)) {
           // Forget the ones the core has closed meanwhile (their intent was submitted, or a newer one superseded them).
-          for (const [reqId, t] of open) if (!rt.generationOpen(t)) open.delete(reqId);
-          if (open.size >= MAX_OPEN_GENERATIONS) throw new WorldlineError('QUOTA_EXCEEDED', `at most ${MAX_OPEN_GENERATIONS} open generations per connection: submit or cancel_intent some before beginning another`, { limit: MAX_OPEN_GENERATIONS, req_id: msg.req_id });
+          for (const [t, forget] of all) {
+            if (rt.generationOpen(t)) continue;
+            all.delete(t);
+            forget();
+          }
+          if (all.size >= MAX_OPEN_GENERATIONS) throw new WorldlineError('QUOTA_EXCEEDED', `at most ${MAX_OPEN_GENERATIONS} open generations per connection (all its channels together): submit or cancel_intent some before beginning another`, { limit: MAX_OPEN_GENERATIONS, req_id: msg.req_id });
         }
         const token = rt.beginGeneration(this.agentId, msg.req_id, msg.context_seq);
-        if (!token.reason) open.set(msg.req_id, token);
+        if (!token.reason) {
+          open.set(msg.req_id, token);
+          all.set(token, () => {
+            if (open.get(msg.req_id) === token) open.delete(msg.req_id);
+          });
+        }
         // Synchronously, inside the quantum that cancels (or at once when the context is already stale).
         token.onCancel((reason) => {
+          all.delete(token);
           if (open.get(msg.req_id) === token) open.delete(msg.req_id);
           // The core names each cause's global_seq `seq` in the error details (its STALE_CONTEXT shape).
           const raw = reason.details['stale_due_to'];
@@ -520,7 +532,10 @@ export class Session implements Subscriber {
     }
     this.unsubscribe?.();
     // Nobody is left to hear these generations' cancels: close them in the core rather than hold them for good.
-    for (const token of this.generations.values()) this.deps.host.runtime.releaseGeneration(token);
+    for (const token of this.generations.values()) {
+      this.connection.generations.delete(token);
+      this.deps.host.runtime.releaseGeneration(token);
+    }
     this.generations.clear();
     if (this.detachEngine) this.deps.logger.warn({ session: this.id }, 'engine detached');
     this.detachEngine?.();

@@ -283,7 +283,7 @@ describe('transport review', () => {
       c.hello('gen');
       const w = await c.waitFor(is('welcome'));
       // A quiet agent (nothing it sees changes): nothing cancels these generations.
-      for (let i = 0; i < 400; i++) c.send({ type: 'begin_generation', req_id: `g${i}-${'x'.repeat(1000)}`, context_seq: w.view_seq });
+      for (let i = 0; i < 400; i++) c.send({ type: 'begin_generation', req_id: `g${i}-${'x'.repeat(120)}`, context_seq: w.view_seq });
       c.send({ type: 'ping', client_time: 1 });
       await c.waitFor(is('pong'));
       const refused = c.received.filter((m) => m.type === 'error' && m.name === 'QUOTA_EXCEEDED');

@@ -96,3 +96,37 @@ describe('the Hello timeout', () => {
     });
   });
 });
+
+describe('open generations', () => {
+  it('are bounded per connection, over all its channels, not per session', async () => {
+    // The conversation world changes only when someone speaks: nothing cancels the generations while they are counted.
+    await withServer({ world: 'conversation' }, async (srv) => {
+      const c = await raw(srv.wsUrl);
+      const seqs: number[] = [];
+      for (let ch = 1; ch <= 3; ch++) {
+        c.ws.send(hello(ch, await token(srv, `gen-${ch}`, 'agent', { world: 'conversation' }), `gen-${ch}`));
+        seqs.push((await c.next((f) => f['type'] === 'welcome' && f['channel'] === ch))['view_seq'] as number);
+      }
+      for (let ch = 1; ch <= 3; ch++) {
+        for (let i = 0; i < 100; i++) c.ws.send(JSON.stringify({ channel: ch, type: 'begin_generation', req_id: `g-${i}`, context_seq: seqs[ch - 1] }));
+      }
+      c.ws.send('{"channel":3,"type":"ping","client_time":1}');
+      await c.next((f) => f['type'] === 'pong');
+      const refused = c.frames.filter((f) => f['type'] === 'error');
+      expect(refused.map((f) => f['name'])).toEqual(Array.from({ length: 300 - 256 }, () => 'QUOTA_EXCEEDED'));
+      expect(refused[0]).toMatchObject({ channel: 3, details: { limit: 256, req_id: 'g-56' } });
+      // One cancelled on any channel makes room for one more.
+      c.ws.send('{"channel":1,"type":"cancel_intent","req_id":"g-0"}');
+      await c.next((f) => f['type'] === 'intent_result' && f['channel'] === 1);
+      c.ws.send(JSON.stringify({ channel: 2, type: 'begin_generation', req_id: 'g-more', context_seq: seqs[1] }));
+      c.ws.send(JSON.stringify({ channel: 2, type: 'begin_generation', req_id: 'g-more-2', context_seq: seqs[1] }));
+      c.ws.send('{"channel":2,"type":"ping","client_time":2}');
+      await c.next((f) => f['type'] === 'pong' && f['channel'] === 2);
+      expect(c.frames.filter((f) => f['type'] === 'error').map((f) => f['details'] && (f['details'] as Record<string, unknown>)['req_id']).slice(-1)).toEqual(['g-more-2']);
+      // A req_id longer than an intent's is refused before the server holds it.
+      c.ws.send(JSON.stringify({ channel: 1, type: 'begin_generation', req_id: 'x'.repeat(60_000), context_seq: seqs[0] }));
+      expect(await c.next((f) => f['type'] === 'error' && f['name'] === 'MALFORMED_FRAME')).toMatchObject({ channel: 1, details: { field: 'req_id' } });
+      c.ws.close();
+    });
+  });
+});

@@ -338,3 +338,24 @@ describe('subprotocol negotiation', () => {
     expect(negotiateSubprotocol(undefined)).toBeUndefined();
   });
 });
+
+describe('req_id bounds', () => {
+  for (const codec of codecs()) {
+    it(`${codec.subprotocol}: begin_generation and cancel_intent take a req_id of 1-128 characters, as an intent's`, () => {
+      const client = createWorldCodecs()[codec.subprotocol];
+      const long = 'r'.repeat(128);
+      expect(client.decodeClient(client.encodeClient({ type: 'begin_generation', req_id: long, context_seq: 1 }))).toMatchObject({ req_id: long });
+      expect(client.decodeClient(client.encodeClient({ type: 'cancel_intent', req_id: long }))).toMatchObject({ req_id: long });
+      for (const msg of [{ type: 'begin_generation' as const, req_id: `${long}r`, context_seq: 1 }, { type: 'cancel_intent' as const, req_id: 'r'.repeat(60_000) }]) {
+        let err: unknown;
+        try {
+          client.decodeClient(client.encodeClient(msg));
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(WorldlineError);
+        expect((err as WorldlineError).toJSON()).toMatchObject({ name: 'MALFORMED_FRAME', message: 'req_id must be a string of 1-128 characters.', details: { field: 'req_id' } });
+      }
+    });
+  }
+});
