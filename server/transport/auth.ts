@@ -21,6 +21,11 @@ export interface Principal {
   readonly role: Role;
   /** Expiry, ms since epoch (undefined: no expiry, static tokens only). */
   readonly expiresAt: number | undefined;
+  /**
+   * Names the token without revealing it (`tok_` and 16 hex digits of its SHA-256): the quarantine key of a token of
+   * another role than agent. Absent only in principals made without a token (tests).
+   */
+  readonly tokenId?: string;
 }
 
 /** What a connection asks to do. */
@@ -50,17 +55,22 @@ function unauthorized(message: string): WorldlineError {
   return new WorldlineError('UNAUTHORIZED', message);
 }
 
-function principalFrom(c: Record<string, unknown>, expiresAt: number | undefined): Principal {
+function principalFrom(c: Record<string, unknown>, expiresAt: number | undefined, tokenId: string): Principal {
   const { tenant, world, agent, role } = c;
   if (typeof tenant !== 'string' || !tenant) throw unauthorized('token lacks a tenant claim');
   if (typeof world !== 'string' || !world) throw unauthorized('token lacks a world claim');
   if (typeof role !== 'string' || !(Roles as readonly string[]).includes(role)) throw unauthorized(`token role must be one of ${Roles.join(', ')}`);
   if (agent !== undefined && (typeof agent !== 'string' || !agent)) throw unauthorized('token agent claim must be a non-empty string');
   if (role === 'agent' && agent === undefined) throw unauthorized('an agent token needs an agent claim');
-  return { tenant, world, agent: agent as string | undefined, role: role as Role, expiresAt };
+  return { tenant, world, agent: agent as string | undefined, role: role as Role, expiresAt, tokenId };
 }
 
 const sha = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** A token's name in quarantine keys, logs and REST answers: 64 bits of its hash, never the token. */
+export function tokenIdOf(token: string): string {
+  return `tok_${sha(token).toString('hex').slice(0, 16)}`;
+}
 
 /** Loads a secret file, or creates one (32 random bytes, mode 0600) in dataDir on first start. */
 function devSecret(cfg: AuthConfig): Uint8Array {
@@ -89,7 +99,7 @@ export function createAuthenticator(cfg: AuthConfig, now: () => number = Date.no
     const table = new Map<string, Principal>();
     for (const [token, claims] of Object.entries(raw)) {
       if (token.length < 16) throw new WorldlineError('CONFIG_INVALID', `tokensFile: tokens must be at least 16 characters (one is ${token.length})`);
-      table.set(sha(token).toString('hex'), principalFrom(claims, undefined));
+      table.set(sha(token).toString('hex'), principalFrom(claims, undefined, tokenIdOf(token)));
     }
     return {
       mode: 'tokens',
@@ -140,7 +150,7 @@ export function createAuthenticator(cfg: AuthConfig, now: () => number = Date.no
         const code = (err as { code?: string }).code ?? 'ERR_JWT_INVALID';
         throw unauthorized(code === 'ERR_JWT_EXPIRED' ? 'token expired: get a new one' : `token rejected (${code}): check its signature, algorithm and claims`);
       }
-      return principalFrom(payload as Record<string, unknown>, typeof payload.exp === 'number' ? payload.exp * 1000 : undefined);
+      return principalFrom(payload as Record<string, unknown>, typeof payload.exp === 'number' ? payload.exp * 1000 : undefined, tokenIdOf(token));
     },
     async issue(claims, ttlSec = 3600) {
       if (!secret) throw new WorldlineError('CONFIG_INVALID', 'this server verifies tokens with a public key; sign them with the matching private key');

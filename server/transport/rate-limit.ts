@@ -40,12 +40,19 @@ export class TokenBucket {
   }
 }
 
+/** What a quarantine key is made of: a principal's role, tenant, agent and the name of its token (auth.ts tokenIdOf). */
+type Keyed = { readonly role: string; readonly tenant: string; readonly agent: string | undefined; readonly tokenId?: string };
+
 /**
  * Whom a principal's violations count against: an agent token's agent; for other roles (viewer, engine, admin) the
- * principal itself, never an agent it observes or acts for (whose quarantine would lock out a client that did nothing).
+ * token itself, never an agent it observes or acts for (whose quarantine would lock out a client that did nothing),
+ * nor every token of its role and tenant (one admin's misbehaviour would lock out every admin, even from lifting it).
+ * Readable for the operator who lists and lifts it: `admin:default:*:tok_3f2a9c1b7d4e5f60`.
  */
-export function quarantineKeyOf(p: { readonly role: string; readonly tenant: string; readonly agent: string | undefined }): string {
-  return p.role === 'agent' && p.agent !== undefined ? p.agent : `${p.role}:${p.tenant}:${p.agent ?? '*'}`;
+export function quarantineKeyOf(p: Keyed): string {
+  if (p.role === 'agent' && p.agent !== undefined) return p.agent;
+  const who = `${p.role}:${p.tenant}:${p.agent ?? '*'}`;
+  return p.tokenId === undefined ? who : `${who}:${p.tokenId}`;
 }
 
 /** The quarantine key of a client address, for what its connections do before a token is verified. */
@@ -89,7 +96,7 @@ export class Quarantine {
    * Refuses (AGENT_QUARANTINED) a principal whose agent or token is quarantined, and anyone acting for a quarantined
    * agent: what every transport checks after authorising an action.
    */
-  refuseIfQuarantined(p: { readonly role: string; readonly tenant: string; readonly agent: string | undefined }, acting: boolean, agentId: string | undefined, now: number): void {
+  refuseIfQuarantined(p: Keyed, acting: boolean, agentId: string | undefined, now: number): void {
     const own = quarantineKeyOf(p);
     if (this.isQuarantined(own, now)) throw this.refusal(own, `this ${p.role === 'agent' ? 'agent' : `${p.role} token`}`, now);
     if (acting && agentId && this.isQuarantined(agentId, now)) throw this.refusal(agentId, `agent ${agentId}`, now);

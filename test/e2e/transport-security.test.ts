@@ -130,3 +130,43 @@ describe('open generations', () => {
     });
   });
 });
+
+describe('quarantine keys', () => {
+  it('a misbehaving admin token quarantines itself, not every admin token: another admin still connects, lists and lifts it', async () => {
+    await withServer({ messagesPerSecond: 5, quarantineAfter: 3, quarantineSec: 60 }, async (srv) => {
+      const agent = await raw(srv.wsUrl);
+      agent.ws.send(hello(0, await token(srv, 'watched'), 'watched'));
+      await agent.next((f) => f['type'] === 'welcome');
+      // Same claims, another token (its exp differs).
+      const adminA = await token(srv, undefined, 'admin', { ttl: 600 });
+      const adminB = await token(srv, undefined, 'admin', { ttl: 601 });
+      expect(adminA).not.toBe(adminB);
+      const a = await raw(srv.wsUrl);
+      a.ws.send(hello(0, adminA, 'watched'));
+      await a.next((f) => f['type'] === 'welcome');
+      for (let i = 0; i < 40; i++) a.ws.send(JSON.stringify({ type: 'ping', client_time: i }));
+      const q = await a.next((f) => f['type'] === 'error' && f['name'] === 'AGENT_QUARANTINED');
+      const key = (q['details'] as Record<string, unknown>)['key'] as string;
+      expect(key).toMatch(/^admin:default:\*:tok_[0-9a-f]{16}$/);
+      expect(key).not.toContain(adminA.slice(-16));
+      await within(a.closed, 3000, 'the socket closes');
+
+      const b = await raw(srv.wsUrl);
+      b.ws.send(hello(0, adminB, 'watched'));
+      await b.next((f) => f['type'] === 'welcome');
+      b.ws.close();
+      const rest = async (method: string, p: string, tok: string): Promise<{ status: number; json: Record<string, unknown> }> => {
+        const res = await fetch(`${srv.httpUrl}${p}`, { method, headers: { authorization: `Bearer ${tok}` } });
+        return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+      };
+      expect((await rest('GET', '/v1/worlds/default/quarantine', adminA)).status).toBe(403);
+      const listed = await rest('GET', '/v1/worlds/default/quarantine', adminB);
+      expect(listed).toMatchObject({ status: 200, json: { quarantined: [{ key }] } });
+      expect(await rest('DELETE', `/v1/worlds/default/quarantine/${encodeURIComponent(key)}`, adminB)).toEqual({ status: 200, json: { key, lifted: true } });
+      expect((await rest('GET', '/v1/worlds/default/quarantine', adminA)).status).toBe(200);
+      // No token in the logs.
+      expect(JSON.stringify(srv.logLines)).not.toContain(adminA);
+      agent.ws.close();
+    });
+  });
+});
