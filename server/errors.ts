@@ -87,6 +87,7 @@ export const ErrorCatalogue = {
   CONFIG_INVALID: entry(7014, 400, R.ABORT, 'A configuration value or command-line argument is invalid.', 'Fix the value named in the message.'),
   LOG_RANGE_UNAVAILABLE: entry(7015, 410, R.ABORT, 'The requested seq range is no longer (compacted) or not yet in the log.', 'Load the newest snapshot and read from its anchor seq.'),
   MALFORMED_FRAME: entry(7016, 400, R.ABORT, 'A WebSocket frame could not be decoded for the negotiated subprotocol (bad encoding, unknown message, missing or mistyped field).', 'Fix the client so it sends frames as docs/protocol.md describes; details name the field at fault.'),
+  ENDPOINT_NOT_FOUND: entry(7017, 404, R.ABORT, 'No HTTP endpoint answers this method and path (details name them).', 'Check the method and path against docs/server.md and docs/openapi.yaml; WebSockets connect to /v1/worlds/{worldId}/ws.'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorName = keyof typeof ErrorCatalogue;

@@ -456,7 +456,12 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     },
   });
 
-  app.any('/*', (res) => writeJson(res, '404 Not Found', { error: { name: 'NOT_FOUND', message: 'see docs/protocol.md and docs/openapi.yaml for the endpoints' } }));
+  app.any('/*', (res, req) => {
+    const method = req.getCaseSensitiveMethod();
+    const url = req.getUrl();
+    const err = new WorldlineError('ENDPOINT_NOT_FOUND', `no endpoint for ${method} ${url.slice(0, 200)}: see docs/server.md and docs/openapi.yaml for the endpoints`, { method, path: url.slice(0, 200) });
+    writeJson(res, errorStatus(err), { error: err.toJSON() });
+  });
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
     // Exclusive: by default uSockets sets SO_REUSEPORT, so a second server started on a port in use (npm start run

@@ -170,3 +170,16 @@ describe('quarantine keys', () => {
     });
   });
 });
+
+describe('HTTP errors', () => {
+  it('an unknown path or method gets a catalogue error (code, name, message, recovery, details), not a bare name', async () => {
+    await withServer({}, async (srv) => {
+      for (const [method, p] of [['GET', '/nothing'], ['PUT', '/v1/worlds/default/intents']] as const) {
+        const res = await fetch(`${srv.httpUrl}${p}`, { method, body: method === 'PUT' ? '{}' : null });
+        expect(res.status).toBe(404);
+        const body = (await res.json()) as { error: Record<string, unknown> };
+        expect(body.error).toEqual({ code: 7017, name: 'ENDPOINT_NOT_FOUND', message: expect.stringContaining(`no endpoint for ${method} ${p}`), recovery: 'ABORT', details: { method, path: p } });
+      }
+    });
+  });
+});
