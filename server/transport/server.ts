@@ -348,8 +348,12 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     s.onFrame(frame);
   };
 
+  // uWS drops a connection whose frame is over its limit without a close frame (the client sees 1006): it reads frames
+  // up to this larger bound so that the server refuses one over maxPayloadLength itself, with 1009 and a reason. The
+  // bound is what a socket may make the server buffer; a frame beyond it is still cut without a close frame.
+  const readLimit = Math.max(2 * cfg.maxPayloadLength, cfg.maxPayloadLength + 64 * 1024);
   app.ws<SocketData>('/v1/worlds/:worldId/ws', {
-    maxPayloadLength: cfg.maxPayloadLength,
+    maxPayloadLength: readLimit,
     maxBackpressure: cfg.maxBackpressure,
     closeOnBackpressureLimit: 1 as unknown as number,
     idleTimeout: cfg.idleTimeoutSec,
@@ -420,6 +424,15 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     },
     message: (ws, message, isBinary) => {
       const d = ws.getUserData();
+      if (message.byteLength > cfg.maxPayloadLength) {
+        metrics.securityEvents.inc({ event: 'frame-too-large' });
+        if (!d.closed) {
+          flushChannels(ws, d);
+          d.closed = true;
+          ws.cork(() => ws.end(CloseCode.TOO_BIG, `frame of ${message.byteLength} bytes is over maxPayloadLength (${cfg.maxPayloadLength}): send smaller frames`));
+        }
+        return;
+      }
       // uWS reuses the message buffer after this callback returns: copy before anything awaits. Into a Buffer (protobufjs
       // reads a Buffer's strings with Node's native UTF-8 decoder, ~7% faster decode) from Node's pool, through a view:
       // ~0.1 us a frame, where message.slice(0) made an ArrayBuffer with a backing store of its own for each (~1 us of

@@ -193,7 +193,8 @@ describe('server limits, shutdown and HTTP', () => {
       const big = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'big'));
       big.sendRaw('x'.repeat(2000));
       const closed = await big.waitClosed();
-      expect([1006, 1009]).toContain(closed.code);
+      expect(closed.code).toBe(1009);
+      expect(closed.reason).toContain('maxPayloadLength (512)');
     } finally {
       await srv.shutdown();
     }

@@ -183,3 +183,22 @@ describe('HTTP errors', () => {
     });
   });
 });
+
+describe('frame size', () => {
+  it('a frame over maxPayloadLength closes the socket with 1009 and a reason, on a channel too; one past the read bound is cut (1006)', async () => {
+    await withServer({ maxPayloadLength: 1024 }, async (srv) => {
+      const plain = await raw(srv.wsUrl);
+      plain.ws.send('x'.repeat(1025));
+      expect(await within(plain.closed, 3000, 'the socket closes')).toEqual({ code: 1009, reason: 'frame of 1025 bytes is over maxPayloadLength (1024): send smaller frames' });
+      const carrying = await raw(srv.wsUrl);
+      carrying.ws.send(hello(1, await token(srv, 'big'), 'big'));
+      await carrying.next((f) => f['type'] === 'welcome');
+      carrying.ws.send(JSON.stringify({ channel: 1, type: 'ping', client_time: 1, pad: 'x'.repeat(30_000) }));
+      expect((await within(carrying.closed, 3000, 'the socket closes')).code).toBe(1009);
+      // Past max(2 x maxPayloadLength, maxPayloadLength + 64 KiB) uWS drops the connection before the server sees it.
+      const huge = await raw(srv.wsUrl);
+      huge.ws.send('x'.repeat(1024 + 64 * 1024 + 1));
+      expect((await within(huge.closed, 3000, 'the socket closes')).code).toBe(1006);
+    });
+  });
+});
