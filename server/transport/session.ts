@@ -56,6 +56,9 @@ type State = 'awaiting-hello' | 'joining' | 'ready' | 'closed';
  */
 export const MAX_OPEN_GENERATIONS = 256;
 
+/** The longest wait setTimeout takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Frames a client may pipeline behind its Hello before the Welcome (each is handled once the Hello succeeds). */
 export const MAX_EARLY_FRAMES = 64;
 
@@ -497,13 +500,15 @@ export class Session implements Subscriber {
     this.connection.sessionJoined(this.deps.now(), (this.socket.channel ?? 0) !== 0);
   }
 
-  /** Arms the close at the token's expiry (tokens valid for longer than a timer can wait are checked per action). */
+  /** Arms the close at the token's expiry. */
   private armExpiry(): void {
     const exp = this.principal?.expiresAt;
-    if (exp === undefined) return;
+    if (exp === undefined || this.state === 'closed') return;
     const ms = exp - this.deps.now();
-    if (ms > 2 ** 31 - 1) return;
-    this.expiryTimer = setTimeout(() => this.expire(), Math.max(0, ms));
+    // A timer waits at most 2^31 - 1 ms (~24.8 days; longer fires at once): a token valid for longer is re-armed in
+    // steps until its expiry is within one.
+    const step = Math.min(Math.max(0, ms), MAX_TIMER_MS);
+    this.expiryTimer = setTimeout(() => (ms > MAX_TIMER_MS ? this.armExpiry() : this.expire()), step);
     this.expiryTimer.unref();
   }
 
