@@ -56,6 +56,11 @@ type State = 'awaiting-hello' | 'joining' | 'ready' | 'closed';
  */
 export const MAX_OPEN_GENERATIONS = 256;
 
+/** A second Hello on a session: refused (INVALID_INTENT), the session goes on. */
+function helloRepeated(): WorldlineError {
+  return new WorldlineError('INVALID_INTENT', 'Hello was already received on this connection');
+}
+
 /** The longest wait setTimeout takes (a longer one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -199,28 +204,39 @@ export class Session implements Subscriber {
       msg = this.codec.decodeClient(data);
     } catch (err) {
       const e = isWorldlineError(err) ? err : new WorldlineError('MALFORMED_FRAME', 'the frame could not be decoded');
-      // The decoder checks Hello's schema_version: another major version is a refused Hello, which leaves the socket
-      // open for a corrected one (protocol.md), not a broken frame that closes it before Hello.
-      if (e.codeName === 'SCHEMA_VERSION_MISMATCH') this.sendError(e);
-      else this.violation('malformed-frame', e);
-      return;
+      if (this.state !== 'joining') return this.refuseUndecoded(e);
+      // Behind a Hello still being handled: its error goes out after the Welcome, in order with the frames around it,
+      // but the strike counts now (also when the Hello is then refused and the frames behind it dropped).
+      if (e.codeName !== 'SCHEMA_VERSION_MISMATCH' && this.strike('malformed-frame', e, false)) return;
+      return this.queueEarly(e);
     }
-    if (this.state === 'joining' && msg.type !== 'hello') {
-      // Pipelined behind its Hello (a client need not wait for the Welcome): handled once the Hello succeeds, in order.
-      const early = (this.early ??= []);
-      if (early.length >= MAX_EARLY_FRAMES) this.sendError(new WorldlineError('QUEUE_FULL', `more than ${MAX_EARLY_FRAMES} frames sent before the Welcome; this one was dropped: wait for the Welcome`, { limit: MAX_EARLY_FRAMES }));
-      else early.push(msg);
-      return;
-    }
+    // Pipelined behind its Hello (a client need not wait for the Welcome): handled once the Hello succeeds, in order,
+    // a repeated Hello too (its error then follows the Welcome).
+    if (this.state === 'joining') return this.queueEarly(msg);
     // The hot path (every agent, ten times a second): one small async frame waits for the quantum, not onFrame's,
     // handle's and dispatch's (dispatch's frame holds the registers of every case). V8 keeps a waiting async
     // function's frame on the heap, and these wait past young-generation collections, so each is copied and promoted.
     if (msg.type === 'submit_intent' && this.state === 'ready') this.submitIntent(msg).then(undefined, this.failed);
-    else void this.handle(msg);
+    else this.handle(msg);
   }
 
-  /** Frames that arrived while the Hello was being handled, to handle after it. */
-  private early: ClientMessage[] | undefined;
+  /**
+   * A frame that could not be decoded. The decoder checks Hello's schema_version: another major version is a refused
+   * Hello, which leaves the socket open for a corrected one (protocol.md), not a broken frame that closes it before Hello.
+   */
+  private refuseUndecoded(e: WorldlineError): void {
+    if (e.codeName === 'SCHEMA_VERSION_MISMATCH') this.sendError(e);
+    else this.violation('malformed-frame', e);
+  }
+
+  /** Frames that arrived while the Hello was being handled, to handle after it: messages, or the error of one that could not be decoded (its strike already counted). */
+  private early: Array<ClientMessage | WorldlineError> | undefined;
+
+  private queueEarly(m: ClientMessage | WorldlineError): void {
+    const early = (this.early ??= []);
+    if (early.length >= MAX_EARLY_FRAMES) this.sendError(new WorldlineError('QUEUE_FULL', `more than ${MAX_EARLY_FRAMES} frames sent before the Welcome; this one was dropped: wait for the Welcome`, { limit: MAX_EARLY_FRAMES }));
+    else early.push(m);
+  }
 
   /**
    * The Hello has ended: handles the frames pipelined behind it if it succeeded. Behind a refused Hello they are
@@ -230,13 +246,20 @@ export class Session implements Subscriber {
     const early = this.early;
     this.early = undefined;
     if (!early || this.state !== 'ready') return;
-    for (const m of early) void this.handle(m);
+    for (const m of early) {
+      if (m instanceof WorldlineError) this.sendError(m);
+      else this.handle(m);
+    }
   }
 
-  /** Handles one decoded frame, turning its failure into an error frame (and a strike, for a security violation). */
-  private async handle(msg: ClientMessage): Promise<void> {
+  /**
+   * Handles one decoded frame, turning its failure into an error frame (and a strike, for a security violation). A
+   * frame refused at once is answered at once, so its error keeps its place among the answers to the frames after it
+   * (those pipelined behind a Hello are handled in one go).
+   */
+  private handle(msg: ClientMessage): void {
     try {
-      await this.dispatch(msg);
+      this.dispatch(msg)?.then(undefined, this.failed);
     } catch (err) {
       this.failed(err);
     }
@@ -258,12 +281,23 @@ export class Session implements Subscriber {
 
   private violation(event: string, err: WorldlineError): void {
     if (this.state === 'closed') return;
+    if (this.strike(event, err, true)) return;
+    if (this.state === 'awaiting-hello' && event !== 'rate-limit') this.close(CloseCode.POLICY, err.codeName);
+  }
+
+  /**
+   * Counts a violation against its offender (a security event, logged, a strike), sending its error now when `tell`
+   * (else the caller sends it in its turn). True when the strike quarantined the offender: both errors are then sent
+   * and the session (or, for an address, its socket) is closed.
+   */
+  private strike(event: string, err: WorldlineError, tell: boolean): boolean {
     const now = this.deps.now();
     this.deps.metrics.securityEvents.inc({ event });
     this.deps.logger.warn({ event, session: this.id, agent_id: this.agentId, ip: this.socket.remoteAddress, code: err.codeName }, `security event: ${event}`);
-    this.sendError(err);
+    if (tell) this.sendError(err);
     const key = this.quarantineKey();
     if (this.deps.quarantine.strike(key, now)) {
+      if (!tell) this.sendError(err);
       this.deps.metrics.securityEvents.inc({ event: 'quarantine' });
       const who = this.principal ? (this.principal.role === 'agent' ? `agent ${key}` : `this ${this.principal.role} token`) : `address ${this.socket.remoteAddress}`;
       this.sendError(this.deps.quarantine.refusal(key, who, now));
@@ -272,9 +306,9 @@ export class Session implements Subscriber {
         this.socket.closeConnection(CloseCode.POLICY, 'quarantined');
         this.onClosed();
       } else this.close(CloseCode.POLICY, 'quarantined');
-    } else if (this.state === 'awaiting-hello' && event !== 'rate-limit') {
-      this.close(CloseCode.POLICY, err.codeName);
+      return true;
     }
+    return false;
   }
 
   /** Whom a violation counts against (quarantineKeyOf); before a token is verified, the address. */
@@ -310,8 +344,12 @@ export class Session implements Subscriber {
     }
   }
 
-  private async dispatch(msg: ClientMessage): Promise<void> {
-    if (msg.type === 'hello') return this.join(msg);
+  /** Handles a frame: synchronously as far as it can (a refusal throws), a promise for what waits (undefined when nothing). */
+  private dispatch(msg: ClientMessage): Promise<void> | undefined {
+    if (msg.type === 'hello') {
+      if (this.state !== 'awaiting-hello') throw helloRepeated();
+      return this.join(msg);
+    }
     if (msg.type === 'close') {
       // Ends this session: a channel's is answered with a close and the socket stays; the socket's own closes it.
       this.close(CloseCode.NORMAL, msg.reason || 'closed by the client');
@@ -369,25 +407,9 @@ export class Session implements Subscriber {
         else throw new WorldlineError('INVALID_INTENT', `no pending intent or generation with req_id ${msg.req_id} to cancel`, { req_id: msg.req_id });
         return;
       }
-      case 'emit': {
+      case 'emit':
         this.check('emit', undefined);
-        let out: Awaited<ReturnType<typeof rt.emit>>;
-        try {
-          out = await rt.emit({ kind: msg.kind, payload: msg.payload, source_id: `${this.principal!.role}:${this.principal!.agent ?? this.id}`, priority: msg.priority });
-        } catch (err) {
-          // Refused before it was queued (unknown kind, bad payload): with a req_id the client waits for that req_id's
-          // intent_result, which an error frame (carrying no req_id) would never give it.
-          if (!msg.req_id || !isWorldlineError(err)) throw err;
-          this.sendMessage({ type: 'intent_result', req_id: msg.req_id, status: 'rejected', error: { ...err.toJSON(), details: err.details as JsonObject } });
-          return;
-        }
-        if (msg.req_id) {
-          this.sendMessage(out.status === 'committed'
-            ? { type: 'intent_result', req_id: msg.req_id, status: 'accepted', global_seq: out.effect.global_seq }
-            : { type: 'intent_result', req_id: msg.req_id, status: 'rejected', error: { ...out.error, recovery: 'MODIFY_INTENT', details: out.error.details as JsonObject } });
-        }
-        return;
-      }
+        return this.emit(msg);
       case 'time_tick':
         this.check('engine', undefined);
         return this.deps.host.engine.onTimeTick(this, msg);
@@ -397,6 +419,26 @@ export class Session implements Subscriber {
       case 'position_report':
         this.check('engine', undefined);
         return this.deps.host.engine.onPositions(this, msg);
+    }
+  }
+
+  /** Emit (trusted sources): an effect; with a req_id, its intent_result. */
+  private async emit(msg: Extract<ClientMessage, { type: 'emit' }>): Promise<void> {
+    const rt = this.deps.host.runtime;
+    let out: Awaited<ReturnType<typeof rt.emit>>;
+    try {
+      out = await rt.emit({ kind: msg.kind, payload: msg.payload, source_id: `${this.principal!.role}:${this.principal!.agent ?? this.id}`, priority: msg.priority });
+    } catch (err) {
+      // Refused before it was queued (unknown kind, bad payload): with a req_id the client waits for that req_id's
+      // intent_result, which an error frame (carrying no req_id) would never give it.
+      if (!msg.req_id || !isWorldlineError(err)) throw err;
+      this.sendMessage({ type: 'intent_result', req_id: msg.req_id, status: 'rejected', error: { ...err.toJSON(), details: err.details as JsonObject } });
+      return;
+    }
+    if (msg.req_id) {
+      this.sendMessage(out.status === 'committed'
+        ? { type: 'intent_result', req_id: msg.req_id, status: 'accepted', global_seq: out.effect.global_seq }
+        : { type: 'intent_result', req_id: msg.req_id, status: 'rejected', error: { ...out.error, recovery: 'MODIFY_INTENT', details: out.error.details as JsonObject } });
     }
   }
 
@@ -429,7 +471,7 @@ export class Session implements Subscriber {
   }
 
   private async hello(h: Hello): Promise<void> {
-    if (this.state !== 'awaiting-hello') throw new WorldlineError('INVALID_INTENT', 'Hello was already received on this connection');
+    if (this.state !== 'awaiting-hello') throw helloRepeated();
     // A quarantined address gets no new sessions: not at the upgrade, and not on a socket it opened before (its own
     // session's Hello, or one opening a channel).
     const address = addressKey(this.socket.remoteAddress);

@@ -202,3 +202,35 @@ describe('frame size', () => {
     });
   });
 });
+
+describe('frames pipelined behind a Hello', () => {
+  it('errors for them come after the Welcome, in order with the others (a bad intent, an unknown type, a second Hello)', async () => {
+    await withServer({}, async (srv) => {
+      for (let run = 0; run < 3; run++) {
+        const c = await raw(srv.wsUrl);
+        c.ws.send(hello(0, await token(srv, `pipe-${run}`), `pipe-${run}`));
+        c.ws.send('{"type":"ping","client_time":1}');
+        c.ws.send('{"type":"submit_intent","intent":{"req_id":"","kind":"Spawn","payload":{},"context_seq":0}}');
+        c.ws.send('{"type":"ping","client_time":3}');
+        c.ws.send('{"type":"no_such_type"}');
+        c.ws.send(hello(0, await token(srv, `pipe-${run}`), `pipe-${run}`));
+        c.ws.send('{"type":"ping","client_time":6}');
+        await c.next((f) => f['type'] === 'pong' && f['client_time'] === 6);
+        expect(c.frames.map((f) => `${String(f['type'])}${f['type'] === 'pong' ? `:${String(f['client_time'])}` : f['type'] === 'error' ? `:${String(f['name'])}` : ''}`)).toEqual([
+          'welcome', 'pong:1', 'error:INVALID_INTENT', 'pong:3', 'error:MALFORMED_FRAME', 'error:INVALID_INTENT', 'pong:6',
+        ]);
+        c.ws.close();
+      }
+    });
+  });
+
+  it('a malformed frame behind a Hello still counts as a violation', async () => {
+    await withServer({ quarantineAfter: 3, quarantineSec: 60 }, async (srv) => {
+      const c = await raw(srv.wsUrl);
+      c.ws.send(hello(0, await token(srv, 'pipe-bad'), 'pipe-bad'));
+      for (let i = 0; i < 3; i++) c.ws.send('{"type":"no_such_type"}');
+      expect((await within(c.closed, 3000, 'the socket closes')).code).toBe(1008);
+      expect(c.frames.some((f) => f['type'] === 'error' && f['name'] === 'AGENT_QUARANTINED')).toBe(true);
+    });
+  });
+});
