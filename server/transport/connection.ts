@@ -6,6 +6,9 @@
 import type { GenerationToken } from '../core/index.js';
 import { TokenBucket } from './rate-limit.js';
 
+/** The configuration's default maxChannelsPerSocket, for a connection made without it (tests). */
+const DEFAULT_MAX_CHANNELS = 1024;
+
 export class Connection {
   /**
    * The connection's frame budget, which every frame of every session on it draws on besides its session's own
@@ -14,6 +17,13 @@ export class Connection {
    * the shares of the sessions that joined, so neither opening channels nor closing and reopening one refills it.
    */
   private readonly budget: TokenBucket;
+  /**
+   * The Hellos of sessions not yet joined, which the shares above cannot pay for: an agent process (a Link) opens or
+   * reopens all its channels at once, before any has joined. A burst of one Hello per channel the socket may carry
+   * (and its own), refilled at messagesPerSecond: reconnecting a full Link is one burst, while churning channels to
+   * retry Hellos is held to the rate (and each refused Hello is a strike against the address besides).
+   */
+  private readonly hellos: TokenBucket;
   private joined = 0;
   /**
    * A session on a channel of this socket has been welcomed: the socket's own session may then stay without a Hello
@@ -26,13 +36,14 @@ export class Connection {
    */
   readonly generations = new Map<GenerationToken, () => void>();
 
-  constructor(private readonly messagesPerSecond: number, now: number) {
+  constructor(private readonly messagesPerSecond: number, now: number, maxChannels = DEFAULT_MAX_CHANNELS) {
     this.budget = new TokenBucket(messagesPerSecond, 2 * messagesPerSecond, now);
+    this.hellos = new TokenBucket(messagesPerSecond, Math.max(2 * messagesPerSecond, maxChannels + 1), now);
   }
 
-  /** Takes one frame from the connection's budget; false when it is spent. */
-  take(now: number): boolean {
-    return this.budget.take(now);
+  /** Takes one frame from the connection's budget (`hello`: a not yet joined session's Hello); false when it is spent. */
+  take(now: number, hello = false): boolean {
+    return hello ? this.hellos.take(now) : this.budget.take(now);
   }
 
   /** Milliseconds until the budget has a frame again. */

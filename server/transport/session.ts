@@ -21,6 +21,8 @@ export interface SessionDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly messagesPerSecond: number;
+  /** The channels one socket may carry (maxChannelsPerSocket): sizes its connection's burst of Hellos. */
+  readonly maxChannelsPerSocket?: number;
   readonly now: () => number;
   /** A connection with no successful Hello after this long is closed (undefined or 0: never). */
   readonly helloTimeoutMs?: number;
@@ -117,7 +119,7 @@ export class Session implements Subscriber {
   constructor(readonly codec: WireCodec, private readonly socket: SocketPort, private readonly deps: SessionDeps, preauth: Promise<Principal> | undefined, connection?: Connection) {
     this.pendingAuth = preauth;
     this.connectedAt = deps.now();
-    this.connection = connection ?? new Connection(deps.messagesPerSecond, this.connectedAt);
+    this.connection = connection ?? new Connection(deps.messagesPerSecond, this.connectedAt, deps.maxChannelsPerSocket);
     // A bad connect-time token ends the connection at once, whether or not Hello ever comes.
     preauth?.catch((err: unknown) => this.violation('auth-failed', isWorldlineError(err) ? err : new WorldlineError('UNAUTHORIZED', 'token rejected')));
     this.rate = new TokenBucket(deps.messagesPerSecond, deps.messagesPerSecond * 2, deps.now());
@@ -154,7 +156,8 @@ export class Session implements Subscriber {
       this.violation('rate-limit', new WorldlineError('QUOTA_EXCEEDED', `more than ${this.deps.messagesPerSecond} frames per second; slow down`, { retry_after_ms: this.rate.retryAfterMs() }));
       return false;
     }
-    if (this.connection.take(now)) return true;
+    // A session's own Hello comes out of the connection's Hello budget (a whole Link joining at once fits it).
+    if (this.connection.take(now, this.state === 'awaiting-hello')) return true;
     this.violation('rate-limit', new WorldlineError('QUOTA_EXCEEDED', `more than ${this.deps.messagesPerSecond} frames per second per session joined on this WebSocket (hellos on new channels count too); slow down`, { retry_after_ms: this.connection.retryAfterMs() }));
     return false;
   }

@@ -262,7 +262,7 @@ export class WorldSet {
     const { cfg, auth, metrics, now } = this.opts;
     this.hosts.set(id, host);
     this.sessionDeps.set(id, {
-      host, auth, quarantine, logger: host.opts.logger, metrics, messagesPerSecond: cfg.messagesPerSecond, now, helloTimeoutMs: cfg.helloTimeoutSec * 1000,
+      host, auth, quarantine, logger: host.opts.logger, metrics, messagesPerSecond: cfg.messagesPerSecond, maxChannelsPerSocket: cfg.maxChannelsPerSocket, now, helloTimeoutMs: cfg.helloTimeoutSec * 1000,
     });
   }
 
