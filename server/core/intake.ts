@@ -3,13 +3,25 @@
  * anything is looked up or recorded.
  */
 import { WorldlineError } from '../errors.js';
-import { MAX_JSON_DEPTH, isJsonValue } from './json-value.js';
+import { MAX_JSON_DEPTH, frozenJson, isJsonValue } from './json-value.js';
 import { checkId } from './state.js';
 import { SCHEMA_VERSION, type EffectDraft, type Intent, type JsonValue } from './types.js';
 import type { EffectKindHandler } from './world.js';
 
 const MAJOR = SCHEMA_VERSION.split('.')[0];
 const MAX_DEADLINE_MS = 86_400_000;
+
+/**
+ * A kind's shape check, whose throw is the payload's fault as much as a message is (`p.item.name` on a payload without
+ * item): INVALID_INTENT naming the kind, not an internal error (which the runtime would report as a log failure).
+ */
+function shapeOf(h: EffectKindHandler, kind: string, payload: JsonValue, ctx: Parameters<EffectKindHandler['shape']>[1]): string | undefined {
+  try {
+    return h.shape(payload, ctx);
+  } catch (err) {
+    return `the ${kind} shape check threw on this payload: ${err instanceof Error ? err.message : String(err)}`;
+  }
+}
 
 /** The payload rule of every road in (a codec checks it too; REST and in-process calls reach the core directly). */
 const NOT_JSON = `payload must be a JSON value (finite numbers, well-formed strings, plain objects and arrays at most ${MAX_JSON_DEPTH} levels deep, no "__proto__" key).`;
@@ -46,9 +58,10 @@ export function checkIntent(input: unknown, handlers: Readonly<Record<string, Ef
   const dl = i['deadline_ms'];
   if (dl !== undefined && (typeof dl !== 'number' || !(dl > 0) || dl > MAX_DEADLINE_MS)) throw invalid(`deadline_ms must be a number in (0, ${MAX_DEADLINE_MS}].`, { field: 'deadline_ms' });
   if (!('payload' in i)) throw invalid('payload is required.', { field: 'payload' });
-  const payload = i['payload'] as JsonValue;
-  if (!isJsonValue(payload)) throw invalid(NOT_JSON, { field: 'payload', kind });
-  const msg = h.shape(payload, { kind, source_id: agentId, agent_id: agentId });
+  if (!isJsonValue(i['payload'])) throw invalid(NOT_JSON, { field: 'payload', kind });
+  // The intent keeps its own deeply frozen copy: a caller that changes its object afterwards changes nothing here.
+  const payload = frozenJson(i['payload'] as JsonValue);
+  const msg = shapeOf(h, kind, payload, { kind, source_id: agentId, agent_id: agentId });
   if (msg !== undefined) throw invalid(msg, { field: 'payload', kind });
   const out: Intent & { priority: number } = { req_id: i['req_id'], agent_id: agentId, kind, payload, context_seq: cs as number, priority };
   return dl === undefined ? out : { ...out, deadline_ms: dl };
@@ -61,7 +74,7 @@ export function checkDraft(input: EffectDraft, handlers: Readonly<Record<string,
   const h = typeof input.kind === 'string' && Object.hasOwn(handlers, input.kind) ? handlers[input.kind] : undefined;
   if (!h) throw invalid(`Unknown effect kind ${String(input.kind)}.`, { kind: input.kind });
   if (!isJsonValue(input.payload)) throw invalid(NOT_JSON, { field: 'payload', kind: input.kind });
-  const msg = h.shape(input.payload, { kind: input.kind, source_id: source, agent_id: undefined });
+  const msg = shapeOf(h, input.kind, input.payload, { kind: input.kind, source_id: source, agent_id: undefined });
   if (msg !== undefined) throw invalid(msg, { kind: input.kind });
-  return { kind: input.kind, payload: input.payload, source_id: source, priority: checkPriority(input.priority) };
+  return { kind: input.kind, payload: frozenJson(input.payload), source_id: source, priority: checkPriority(input.priority) };
 }

@@ -55,3 +55,49 @@ export function isJsonValue(v: unknown, depth = 0): boolean {
 
 /** True when `k` may name a field (well-formed, not "__proto__"). */
 export const isFieldName = (k: string): boolean => k !== '__proto__' && isWellFormed(k);
+
+/** Values frozenJson made (deeply frozen copies): handed on as they are, never copied twice. */
+const frozenCopies = new WeakSet<object>();
+
+/**
+ * A deeply frozen copy of a JSON value (the value itself for a primitive, or for a copy made here before), so state,
+ * effects and outcomes never share an object with a caller who may change it later: records are frozen all the way
+ * down, and a value a caller keeps is its own. Assumes a JSON value (isJsonValue): plain objects, arrays, primitives.
+ */
+export function frozenJson<T>(v: T): T {
+  if (typeof v !== 'object' || v === null || frozenCopies.has(v)) return v;
+  let out: unknown;
+  if (Array.isArray(v)) {
+    const a = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) a[i] = frozenJson(v[i] as unknown);
+    out = a;
+  } else {
+    const o: Record<string, unknown> = {};
+    for (const k in v) o[k] = frozenJson((v as Record<string, unknown>)[k]);
+    out = o;
+  }
+  Object.freeze(out);
+  frozenCopies.add(out as object);
+  return out as T;
+}
+
+/** Deep equality of two JSON values (object key order aside). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in ao) {
+    if (!Object.hasOwn(bo, k) || !sameJson(ao[k], bo[k])) return false;
+    n++;
+  }
+  // Every key of a is in b with the same value: equal when b has no more keys than that.
+  return Object.keys(bo).length === n;
+}

@@ -6,7 +6,7 @@
  */
 import { WorldlineError } from '../errors.js';
 import { canonicalJson, canonicalMember, canonicalMemberHash, sha256Hex } from './canonical.js';
-import { FIELD_VALUE_DEPTH, MAX_JSON_DEPTH, isFieldName, isJsonValue } from './json-value.js';
+import { FIELD_VALUE_DEPTH, MAX_JSON_DEPTH, frozenJson, isFieldName, isJsonValue, sameJson } from './json-value.js';
 import { SetDigest, setDigestOf, type MemberHash } from './set-digest.js';
 import { SCHEMA_VERSION, type EntityRecord, type JsonValue, type WorldState } from './types.js';
 
@@ -54,6 +54,23 @@ export function checkId(id: unknown, what: string): string {
     throw new WorldlineError('INVALID_INTENT', `${what} must be a non-empty string of at most ${ID_MAX} characters.`, { field: what });
   }
   return id;
+}
+
+/**
+ * The fields with every object value replaced by a deeply frozen copy (json-value.ts frozenJson): the state never
+ * shares an object with the payload or apply function that wrote it. Fields of primitives only (most writes: a
+ * position) are returned as they are.
+ */
+function ownValues(fields: Readonly<Record<string, JsonValue>>): Readonly<Record<string, JsonValue>> {
+  let copy: Record<string, JsonValue> | undefined;
+  for (const k in fields) {
+    const v = fields[k];
+    if (typeof v === 'object' && v !== null) {
+      const f = frozenJson(v);
+      if (f !== v) (copy ??= { ...fields })[k] = f;
+    }
+  }
+  return copy ?? fields;
 }
 
 /** x and y, when present, are finite numbers (the grid places entities by them). */
@@ -147,7 +164,7 @@ export class WorldStore implements StateMutator {
       // Positions only: a state restored from a snapshot is taken as it was written, so a record stored before a
       // rule of checkFields existed still loads.
       checkPosition(rec, id);
-      this.entities.set(id, Object.freeze({ ...rec }));
+      this.entities.set(id, Object.freeze({ ...ownValues(rec) }));
       this.unhashed.add(id);
     }
     for (const [from, tos] of Object.entries(state.relationships)) this.relationships.set(from, [...new Set(tos)].sort());
@@ -242,17 +259,31 @@ export class WorldStore implements StateMutator {
     return this.entities.has(id);
   }
 
+  /**
+   * Sets fields on an entity. Setting what it already holds changes nothing: the record stays the same object, so the
+   * effect is no event for anyone (a Move into a wall, a value written again). Values are copied, deeply frozen.
+   */
   set(id: string, fields: Readonly<Record<string, JsonValue>>): void {
     const cur = this.entities.get(id);
     if (cur === undefined) throw new WorldlineError('INTENT_VALIDATION_FAILED', `Entity ${id} does not exist.`, { rule: 'entity_exists', entity_id: id });
     checkFields(fields, id, cur);
+    let changed = false;
+    for (const k in fields) {
+      if (!Object.hasOwn(cur, k) || !sameJson(cur[k], fields[k])) {
+        changed = true;
+        break;
+      }
+    }
+    if (!changed) return;
     this.touch(id);
-    this.entities.set(id, Object.freeze({ ...cur, ...fields }));
+    this.entities.set(id, Object.freeze({ ...cur, ...ownValues(fields) }));
   }
 
+  /** Removes fields; removing only fields the entity lacks changes nothing (no event). */
   unset(id: string, fields: readonly string[]): void {
     const cur = this.entities.get(id);
     if (cur === undefined) throw new WorldlineError('INTENT_VALIDATION_FAILED', `Entity ${id} does not exist.`, { rule: 'entity_exists', entity_id: id });
+    if (!fields.some((f) => Object.hasOwn(cur, f))) return;
     this.touch(id);
     const next: Record<string, JsonValue> = { ...cur };
     for (const f of fields) delete next[f];
@@ -264,7 +295,7 @@ export class WorldStore implements StateMutator {
     if (this.entities.has(id)) throw new WorldlineError('INTENT_VALIDATION_FAILED', `Entity ${id} already exists.`, { rule: 'entity_absent', entity_id: id });
     checkFields(record, id, undefined);
     this.touch(id);
-    this.entities.set(id, Object.freeze({ ...record }));
+    this.entities.set(id, Object.freeze({ ...ownValues(record) }));
   }
 
   despawn(id: string): void {
@@ -305,7 +336,7 @@ export class WorldStore implements StateMutator {
   setMeta(key: string, value: JsonValue): void {
     this.metaJournal ??= new Map();
     if (!this.metaJournal.has(key)) this.metaJournal.set(key, this.metadata.get(key));
-    this.metadata.set(key, value);
+    this.metadata.set(key, frozenJson(value));
   }
 
   setTick(tick: number): void {
