@@ -56,29 +56,41 @@ export function isJsonValue(v: unknown, depth = 0): boolean {
 /** True when `k` may name a field (well-formed, not "__proto__"). */
 export const isFieldName = (k: string): boolean => k !== '__proto__' && isWellFormed(k);
 
-/** Values frozenJson made (deeply frozen copies): handed on as they are, never copied twice. */
-const frozenCopies = new WeakSet<object>();
+/** True when v is frozen all the way down (a primitive, or a frozen object or array of such values). */
+function deepFrozen(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return true;
+  if (!Object.isFrozen(v)) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!deepFrozen(v[i])) return false;
+    return true;
+  }
+  for (const k in v) if (!deepFrozen((v as Record<string, unknown>)[k])) return false;
+  return true;
+}
 
 /**
- * A deeply frozen copy of a JSON value (the value itself for a primitive, or for a copy made here before), so state,
- * effects and outcomes never share an object with a caller who may change it later: records are frozen all the way
- * down, and a value a caller keeps is its own. Assumes a JSON value (isJsonValue): plain objects, arrays, primitives.
+ * A deeply frozen copy of a JSON value, or the value itself when it is a primitive or already frozen all the way
+ * down (a copy made here before, handed on), so state, effects and outcomes never share a mutable object with a
+ * caller who may change it later. Assumes a JSON value (isJsonValue): plain objects, arrays, primitives.
  */
 export function frozenJson<T>(v: T): T {
-  if (typeof v !== 'object' || v === null || frozenCopies.has(v)) return v;
+  if (typeof v !== 'object' || v === null || deepFrozen(v)) return v;
+  return copyFrozen(v);
+}
+
+function copyFrozen<T>(v: T): T {
+  if (typeof v !== 'object' || v === null) return v;
   let out: unknown;
   if (Array.isArray(v)) {
     const a = new Array<unknown>(v.length);
-    for (let i = 0; i < v.length; i++) a[i] = frozenJson(v[i] as unknown);
+    for (let i = 0; i < v.length; i++) a[i] = copyFrozen(v[i] as unknown);
     out = a;
   } else {
     const o: Record<string, unknown> = {};
-    for (const k in v) o[k] = frozenJson((v as Record<string, unknown>)[k]);
+    for (const k in v) o[k] = copyFrozen((v as Record<string, unknown>)[k]);
     out = o;
   }
-  Object.freeze(out);
-  frozenCopies.add(out as object);
-  return out as T;
+  return Object.freeze(out) as T;
 }
 
 /** Deep equality of two JSON values (object key order aside). */
