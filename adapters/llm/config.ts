@@ -16,7 +16,7 @@ export const LLM_ENV = {
   WORLDLINE_LLM_MODEL: 'model name (Azure: the deployment); default gpt-4o-mini / claude-3-5-haiku-latest',
   WORLDLINE_LLM_BASE_URL: 'API base URL, e.g. http://127.0.0.1:11434/v1 for Ollama (Azure: the resource endpoint)',
   WORLDLINE_LLM_API_KEY: 'API key; falls back to OPENAI_API_KEY, AZURE_OPENAI_API_KEY or ANTHROPIC_API_KEY',
-  WORLDLINE_LLM_AZURE_API_VERSION: 'Azure OpenAI api-version (default 2024-10-21)',
+  WORLDLINE_LLM_AZURE_API_VERSION: 'Azure OpenAI api-version (default 2024-10-21, also when set empty)',
   WORLDLINE_LLM_MAX_TOKENS: 'largest answer in tokens (default 256)',
   WORLDLINE_LLM_TEMPERATURE: 'sampling temperature (provider default when unset)',
   WORLDLINE_LLM_TIMEOUT_MS: 'per-request timeout (default 60000)',
@@ -67,7 +67,8 @@ export function providerFromEnv(env: Env = (globalThis as { process?: { env: Env
       ...common,
       ...opt('baseURL', baseURL),
       ...opt('apiKey', apiKey),
-      ...(kind === 'azure' ? { azureApiVersion: env['WORLDLINE_LLM_AZURE_API_VERSION'] ?? '2024-10-21' } : {}),
+      // Empty means unset, as for the numeric variables: an empty api-version would make the provider plain OpenAI.
+      ...(kind === 'azure' ? { azureApiVersion: env['WORLDLINE_LLM_AZURE_API_VERSION'] || '2024-10-21' } : {}),
       includeUsage: env['WORLDLINE_LLM_INCLUDE_USAGE'] !== 'false',
     });
   } else if (kind === 'anthropic') {

@@ -228,6 +228,11 @@ describe('scripted model and configuration', () => {
     const az = providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'azure', WORLDLINE_LLM_BASE_URL: s.url, WORLDLINE_LLM_MODEL: 'my-deploy', WORLDLINE_LLM_API_KEY: 'k' });
     expect(await collect(az.stream({ messages }))).toEqual(['from', ' env']);
     expect(s.requests[1]!.path).toMatch(/^\/openai\/deployments\/my-deploy\/chat\/completions\?api-version=/);
+    // An empty api-version is unset (the default), not a switch back to plain OpenAI.
+    const azEmpty = providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'azure', WORLDLINE_LLM_BASE_URL: s.url, WORLDLINE_LLM_MODEL: 'my-deploy', WORLDLINE_LLM_API_KEY: 'k', WORLDLINE_LLM_AZURE_API_VERSION: '' });
+    expect(azEmpty.name).toBe(`azure:${s.url}`);
+    expect(await collect(azEmpty.stream({ messages }))).toEqual(['from', ' env']);
+    expect(s.requests[2]!.path).toBe('/openai/deployments/my-deploy/chat/completions?api-version=2024-10-21');
     expect(providerFromEnv({}).name).toBe('scripted:42');
     expect(() => providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'gpt5' })).toThrow(expect.objectContaining({ codeName: 'CONFIG_INVALID' }) as Error);
     expect(() => providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'openai' })).toThrow(/WORLDLINE_LLM_API_KEY/);
