@@ -20,7 +20,7 @@ export const LLM_ENV = {
   WORLDLINE_LLM_MAX_TOKENS: 'largest answer in tokens (default 256)',
   WORLDLINE_LLM_TEMPERATURE: 'sampling temperature (provider default when unset)',
   WORLDLINE_LLM_TIMEOUT_MS: 'per-request timeout (default 60000)',
-  WORLDLINE_LLM_INCLUDE_USAGE: 'openai: ask for usage in the stream (default true; set false for servers that refuse stream_options)',
+  WORLDLINE_LLM_INCLUDE_USAGE: 'openai: ask for usage in the stream: true or false, 1 or 0, any case (default true; set false for servers that refuse stream_options)',
   WORLDLINE_LLM_RETRIES: 'retries on 429, 5xx and connection failures, before the first token (default 3)',
   WORLDLINE_LLM_RETRY_BASE_MS: 'first backoff delay, doubled per retry, capped at 8000 (default 250)',
   WORLDLINE_LLM_BREAKER_FAILURES: 'consecutive failed attempts (429, 5xx, no connection; retries count) that open the circuit breaker (default 5)',
@@ -37,6 +37,16 @@ function num(env: Env, name: keyof typeof LLM_ENV, def: number | undefined, min 
   const v = Number(raw);
   if (!Number.isFinite(v) || v < min) throw new WorldlineError('CONFIG_INVALID', `${name} must be a number >= ${min}, got ${JSON.stringify(raw)}; ${LLM_ENV[name]}`, { key: name });
   return v;
+}
+
+/** A boolean variable: true/false or 1/0 in any case; unset or empty is `def`; anything else is refused, not read as true. */
+function bool(env: Env, name: keyof typeof LLM_ENV, def: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = raw.trim().toLowerCase();
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new WorldlineError('CONFIG_INVALID', `${name} must be true or false (or 1 / 0), got ${JSON.stringify(raw)}; ${LLM_ENV[name]}`, { key: name });
 }
 
 /** The configured provider, wrapped with retries, breaker, budget and accounting. */
@@ -69,7 +79,7 @@ export function providerFromEnv(env: Env = (globalThis as { process?: { env: Env
       ...opt('apiKey', apiKey),
       // Empty means unset, as for the numeric variables: an empty api-version would make the provider plain OpenAI.
       ...(kind === 'azure' ? { azureApiVersion: env['WORLDLINE_LLM_AZURE_API_VERSION'] || '2024-10-21' } : {}),
-      includeUsage: env['WORLDLINE_LLM_INCLUDE_USAGE'] !== 'false',
+      includeUsage: bool(env, 'WORLDLINE_LLM_INCLUDE_USAGE', true),
     });
   } else if (kind === 'anthropic') {
     const apiKey = key('ANTHROPIC_API_KEY');

@@ -239,6 +239,20 @@ describe('scripted model and configuration', () => {
     expect(() => providerFromEnv({ WORLDLINE_LLM_RETRIES: 'many' })).toThrow(/WORLDLINE_LLM_RETRIES/);
   });
 
+  it('reads WORLDLINE_LLM_INCLUDE_USAGE as a boolean in any case, and refuses a value that is neither', async () => {
+    const s = await fake('openai', () => ({ tokens: ['ok'] }));
+    const env = { WORLDLINE_LLM_PROVIDER: 'openai', WORLDLINE_LLM_BASE_URL: `${s.url}/v1` };
+    const cases: Array<[string, boolean]> = [['FALSE', false], ['0', false], ['false', false], ['True', true], ['1', true], ['', true]];
+    for (const [value, asked] of cases) {
+      const i = s.requests.length;
+      expect(await collect(providerFromEnv({ ...env, WORLDLINE_LLM_INCLUDE_USAGE: value }).stream({ messages }))).toEqual(['ok']);
+      expect(s.requests[i]!.body['stream_options']).toEqual(asked ? { include_usage: true } : undefined);
+    }
+    for (const value of ['no', 'off', 'yes']) {
+      expect(() => providerFromEnv({ ...env, WORLDLINE_LLM_INCLUDE_USAGE: value })).toThrow(expect.objectContaining({ codeName: 'CONFIG_INVALID', details: { key: 'WORLDLINE_LLM_INCLUDE_USAGE' }, message: expect.stringMatching(/^WORLDLINE_LLM_INCLUDE_USAGE must be true or false/) as string }) as Error);
+    }
+  });
+
   it('says which variable is missing or wrong for Azure and for a base URL that is not one, at configuration time', () => {
     const invalid = (re: RegExp): Error => expect.objectContaining({ codeName: 'CONFIG_INVALID', message: expect.stringMatching(re) as string }) as Error;
     // Azure needs its resource endpoint and a key; the openai SDK's own complaint names constructor arguments.
