@@ -79,12 +79,17 @@ export interface Pricing {
 }
 
 export interface AccountingTotals {
+  /** Every call to stream(); each ends as exactly one of completed, failures or aborted. */
   requests: number;
+  /** Streams that ended with the provider's whole answer. */
+  completed: number;
   /** Requests that reached the provider (attempts, retries included). */
   attempts: number;
+  /** Retries sent (attempts after a request's first). */
   retries: number;
+  /** Requests that ended with an error (the provider's, the breaker's, the token budget's). */
   failures: number;
-  /** Streams ended by the caller's abort (cancelled generations). */
+  /** Streams the caller ended: its abort (cancelled generations, also during a backoff) or it stopped reading. */
   aborted: number;
   inputTokens: number;
   outputTokens: number;
@@ -93,7 +98,7 @@ export interface AccountingTotals {
   costUsd: number;
 }
 
-const zeroTotals = (): AccountingTotals => ({ requests: 0, attempts: 0, retries: 0, failures: 0, aborted: 0, inputTokens: 0, outputTokens: 0, estimatedUsage: 0, costUsd: 0 });
+const zeroTotals = (): AccountingTotals => ({ requests: 0, completed: 0, attempts: 0, retries: 0, failures: 0, aborted: 0, inputTokens: 0, outputTokens: 0, estimatedUsage: 0, costUsd: 0 });
 
 /** Token and cost totals, per provider model. */
 export class Accounting {
@@ -154,6 +159,11 @@ export interface ResilientProvider extends LlmProvider {
   readonly breaker: CircuitBreaker;
 }
 
+/** The request's end when the breaker opened between its retries: CIRCUIT_BREAKER_OPEN, saying what the provider last answered. */
+function breakerOpenedAfter(open: WorldlineError, last: WorldlineError, attempts: number, cause: unknown): WorldlineError {
+  return new WorldlineError('CIRCUIT_BREAKER_OPEN', `${open.message}; this request gave up after ${attempts} attempts, the last of which failed: ${last.message}`, { ...open.details, attempts, last_error: last.toJSON() }, { cause });
+}
+
 /** Wraps a provider with retries, its circuit breaker, a token budget and accounting. */
 export function resilient(provider: LlmProvider, opts: ResilienceOptions = {}): ResilientProvider {
   const retries = opts.retries ?? 3;
@@ -171,55 +181,72 @@ export function resilient(provider: LlmProvider, opts: ResilienceOptions = {}): 
     async *stream(req: StreamRequest): AsyncIterable<string> {
       const t = accounting.totals(key);
       t.requests++;
-      if (opts.tokenBudget !== undefined && t.inputTokens + t.outputTokens >= opts.tokenBudget) {
-        throw new WorldlineError('TOKEN_BUDGET_EXCEEDED', `the token budget of ${opts.tokenBudget} for ${key} is spent (${t.inputTokens + t.outputTokens} used)`, { provider: provider.name, budget: opts.tokenBudget });
-      }
-      for (let attempt = 0; ; attempt++) {
-        req.signal?.throwIfAborted();
-        breaker.admit();
-        t.attempts++;
-        let streamed = 0;
-        const onUsage = (u: Usage): void => {
-          accounting.addUsage(key, u, opts.pricing);
-          req.onUsage?.(u);
-        };
-        // False while the reader may still stop early (break, return()), which leaves through `finally` alone.
-        let judged = false;
-        try {
-          for await (const token of provider.stream({ ...req, onUsage })) {
-            streamed++;
-            yield token;
-          }
-          judged = true;
-          breaker.success();
-          return;
-        } catch (err) {
-          judged = true;
-          if (req.signal?.aborted) {
-            t.aborted++;
-            if (streamed > 0) breaker.success();
-            else breaker.release();
-            throw req.signal.reason;
-          }
-          const f = classify(provider.name, err);
-          // The breaker tracks the provider's health: a failure worth retrying (429, 5xx, no connection) counts
-          // against it; a request refused on its own merits (400, 401, 404, 422: this caller's problem) shows the
-          // provider answering, and must not open the breaker every other agent on this provider shares.
-          if (f.retryable) breaker.failure();
-          else if (isWorldlineError(err, 'CIRCUIT_BREAKER_OPEN')) breaker.release();
-          else breaker.success();
-          if (streamed > 0 || !f.retryable || attempt >= retries || isWorldlineError(err, 'CIRCUIT_BREAKER_OPEN')) {
-            t.failures++;
-            if (streamed > 0) throw new WorldlineError('LLM_SERVICE_ERROR', `${f.error.message} (after ${streamed} tokens; a partial answer is not retried)`, { ...f.error.details, partial: true, tokens_streamed: streamed }, { cause: err });
-            throw attempt > 0 ? new WorldlineError(f.error.codeName, `${f.error.message} (after ${attempt + 1} attempts)`, { ...f.error.details, attempts: attempt + 1 }, { cause: err }) : f.error;
-          }
-          t.retries++;
-          const backoff = Math.min(cap, base * 2 ** attempt) * (0.5 + random());
-          await sleep(Math.min(cap, f.retryAfterMs ?? backoff), req.signal);
-        } finally {
-          // The reader stopped after tokens came: the provider answered, so a half-open trial has passed.
-          if (!judged) breaker.success();
+      // How the request ends, counted once in `finally` so that requests = completed + failures + aborted: a reader
+      // that stops early (break, return()) leaves through `finally` alone, and counts as aborted.
+      let outcome: 'completed' | 'failures' | 'aborted' = 'aborted';
+      try {
+        if (opts.tokenBudget !== undefined && t.inputTokens + t.outputTokens >= opts.tokenBudget) {
+          throw new WorldlineError('TOKEN_BUDGET_EXCEEDED', `the token budget of ${opts.tokenBudget} for ${key} is spent (${t.inputTokens + t.outputTokens} used)`, { provider: provider.name, budget: opts.tokenBudget });
         }
+        let last: { error: WorldlineError; cause: unknown } | undefined;
+        for (let attempt = 0; ; attempt++) {
+          req.signal?.throwIfAborted();
+          try {
+            breaker.admit();
+          } catch (err) {
+            // Opened by this request's own failures (or others' meanwhile): the request fails, and says with what.
+            if (last && isWorldlineError(err, 'CIRCUIT_BREAKER_OPEN')) throw breakerOpenedAfter(err, last.error, attempt, last.cause);
+            throw err;
+          }
+          t.attempts++;
+          if (attempt > 0) t.retries++;
+          let streamed = 0;
+          const onUsage = (u: Usage): void => {
+            accounting.addUsage(key, u, opts.pricing);
+            req.onUsage?.(u);
+          };
+          // False while the reader may still stop early (break, return()), which leaves through `finally` alone.
+          let judged = false;
+          try {
+            for await (const token of provider.stream({ ...req, onUsage })) {
+              streamed++;
+              yield token;
+            }
+            judged = true;
+            breaker.success();
+            outcome = 'completed';
+            return;
+          } catch (err) {
+            judged = true;
+            if (req.signal?.aborted) {
+              if (streamed > 0) breaker.success();
+              else breaker.release();
+              throw req.signal.reason;
+            }
+            const f = classify(provider.name, err);
+            // The breaker tracks the provider's health: a failure worth retrying (429, 5xx, no connection) counts
+            // against it; a request refused on its own merits (400, 401, 404, 422: this caller's problem) shows the
+            // provider answering, and must not open the breaker every other agent on this provider shares.
+            if (f.retryable) breaker.failure();
+            else if (isWorldlineError(err, 'CIRCUIT_BREAKER_OPEN')) breaker.release();
+            else breaker.success();
+            if (streamed > 0 || !f.retryable || attempt >= retries || isWorldlineError(err, 'CIRCUIT_BREAKER_OPEN')) {
+              if (streamed > 0) throw new WorldlineError('LLM_SERVICE_ERROR', `${f.error.message} (after ${streamed} tokens; a partial answer is not retried)`, { ...f.error.details, partial: true, tokens_streamed: streamed }, { cause: err });
+              throw attempt > 0 ? new WorldlineError(f.error.codeName, `${f.error.message} (after ${attempt + 1} attempts)`, { ...f.error.details, attempts: attempt + 1 }, { cause: err }) : f.error;
+            }
+            last = { error: f.error, cause: err };
+            const backoff = Math.min(cap, base * 2 ** attempt) * (0.5 + random());
+            await sleep(Math.min(cap, f.retryAfterMs ?? backoff), req.signal);
+          } finally {
+            // The reader stopped after tokens came: the provider answered, so a half-open trial has passed.
+            if (!judged) breaker.success();
+          }
+        }
+      } catch (err) {
+        outcome = req.signal?.aborted ? 'aborted' : 'failures';
+        throw err;
+      } finally {
+        t[outcome]++;
       }
     },
   };

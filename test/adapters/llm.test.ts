@@ -145,6 +145,61 @@ describe.each<[Dialect, Transport]>([['openai', 'http-fetch'], ['anthropic', 'ht
   });
 });
 
+describe('resilient() accounting over a fake provider', () => {
+  const drain = async (it: AsyncIterable<string>): Promise<unknown> => {
+    try {
+      await collect(it);
+      return undefined;
+    } catch (err) {
+      return err;
+    }
+  };
+  const balanced = (t: { requests: number; completed: number; failures: number; aborted: number }): void => expect(t.requests).toBe(t.completed + t.failures + t.aborted);
+
+  it('an abort during the backoff counts the request aborted and no retry, since none was sent', async () => {
+    const s = await fake('openai', () => ({ status: 503, headers: { 'retry-after-ms': '2000' } }));
+    const p = resilient(providerFor('openai', s), { retries: 3, breaker: new CircuitBreaker('acct-abort-backoff', { failureThreshold: 100 }) });
+    const controller = new AbortController();
+    const reason = new Error('world moved on');
+    const run = drain(p.stream({ messages, signal: controller.signal }));
+    await expect.poll(() => s.requests.length).toBe(1);
+    await new Promise((r) => setTimeout(r, 30));
+    controller.abort(reason);
+    expect(await run).toBe(reason);
+    expect(s.requests).toHaveLength(1);
+    const t = p.accounting.sum();
+    expect(t).toMatchObject({ requests: 1, attempts: 1, retries: 0, failures: 0, aborted: 1, completed: 0 });
+    balanced(t);
+  });
+
+  it('a breaker that opens between retries fails the request, counted, naming the provider error it last got', async () => {
+    const s = await fake('openai', () => ({ status: 503 }));
+    const breaker = new CircuitBreaker('acct-breaker-mid', { failureThreshold: 2, cooldownMs: 60_000 });
+    const p = resilient(providerFor('openai', s), { retries: 3, baseDelayMs: 1, breaker });
+    const err = await drain(p.stream({ messages }));
+    expect(err).toMatchObject({ codeName: 'CIRCUIT_BREAKER_OPEN', details: { attempts: 2, last_error: { name: 'LLM_SERVICE_ERROR', details: { status: 503 } } } });
+    expect((err as Error).message).toMatch(/the last of which failed: .*HTTP 503/);
+    expect(s.requests).toHaveLength(2);
+    const t = p.accounting.sum();
+    expect(t).toMatchObject({ requests: 1, attempts: 2, retries: 1, failures: 1, aborted: 0 });
+    balanced(t);
+  });
+
+  it('every request ends as exactly one of completed, failed or aborted (a reader that stops early is aborted)', async () => {
+    const s = await fake('openai', (i) => (i === 0 ? { status: 400 } : { tokens: ['a', 'b', 'c'] }));
+    const breaker = new CircuitBreaker('acct-balance', { failureThreshold: 100 });
+    const p = resilient(providerFor('openai', s), { retries: 1, baseDelayMs: 1, breaker, tokenBudget: 100 });
+    expect(await drain(p.stream({ messages }))).toMatchObject({ details: { status: 400 } });
+    expect(await collect(p.stream({ messages }))).toEqual(['a', 'b', 'c']);
+    expect(await collect(p.stream({ messages }), 1)).toEqual(['a']);
+    const spent = resilient(providerFor('openai', s), { breaker, tokenBudget: 1, accounting: p.accounting });
+    expect(await drain(spent.stream({ messages }))).toMatchObject({ codeName: 'TOKEN_BUDGET_EXCEEDED' });
+    const t = p.accounting.sum();
+    expect(t).toMatchObject({ requests: 4, completed: 1, failures: 2, aborted: 1 });
+    balanced(t);
+  });
+});
+
 describe('openai provider over http-fetch', () => {
   it('closes an aborted stream straight through http-fetch: the package\'s own signal, which only relays, is not aborted', async () => {
     const s = await fake('openai', () => ({ tokens: Array.from({ length: 300 }, (_, i) => ` t${i}`), delayMs: 10 }));
