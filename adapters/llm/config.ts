@@ -23,6 +23,7 @@ export const LLM_ENV = {
   WORLDLINE_LLM_INCLUDE_USAGE: 'openai: ask for usage in the stream: true or false, 1 or 0, any case (default true; set false for servers that refuse stream_options)',
   WORLDLINE_LLM_RETRIES: 'retries on 429, 5xx and connection failures, before the first token (default 3)',
   WORLDLINE_LLM_RETRY_BASE_MS: 'first backoff delay, doubled per retry, capped at 8000 (default 250)',
+  WORLDLINE_LLM_MAX_RETRY_AFTER_MS: 'longest retry-after wait a server may ask for, honoured as asked; a longer one fails at once with details.retry_after_ms (default 60000)',
   WORLDLINE_LLM_BREAKER_FAILURES: 'consecutive failed attempts (429, 5xx, no connection; retries count) that open the circuit breaker (default 5)',
   WORLDLINE_LLM_BREAKER_COOLDOWN_MS: 'how long the breaker stays open (default 30000)',
   WORLDLINE_LLM_PRICE_INPUT: 'USD per million input tokens, for cost accounting (default 0)',
@@ -92,6 +93,7 @@ export function providerFromEnv(env: Env = (globalThis as { process?: { env: Env
   return resilient(base, {
     retries: num(env, 'WORLDLINE_LLM_RETRIES', 3) ?? 3,
     baseDelayMs: num(env, 'WORLDLINE_LLM_RETRY_BASE_MS', 250) ?? 250,
+    maxRetryAfterMs: num(env, 'WORLDLINE_LLM_MAX_RETRY_AFTER_MS', 60_000) ?? 60_000,
     breaker: { failureThreshold: num(env, 'WORLDLINE_LLM_BREAKER_FAILURES', 5, 1) ?? 5, cooldownMs: num(env, 'WORLDLINE_LLM_BREAKER_COOLDOWN_MS', 30_000) ?? 30_000 },
     pricing: { inputPerMTok: num(env, 'WORLDLINE_LLM_PRICE_INPUT', 0) ?? 0, outputPerMTok: num(env, 'WORLDLINE_LLM_PRICE_OUTPUT', 0) ?? 0 },
     ...(budget !== undefined ? { tokenBudget: budget } : {}),

@@ -45,11 +45,12 @@ export function classify(provider: string, err: unknown): ProviderFailure {
   const status = typeof e.status === 'number' ? e.status : undefined;
   const message = typeof e.message === 'string' ? e.message : String(err);
   const retryable = status === undefined || status === 408 || status === 409 || status === 429 || status >= 500;
-  const details: Record<string, unknown> = { provider, ...(status !== undefined ? { status } : { connection: true }) };
+  const wait = retryAfterMs(e.headers);
+  const details: Record<string, unknown> = { provider, ...(status !== undefined ? { status } : { connection: true }), ...(wait !== undefined ? { retry_after_ms: Math.ceil(wait) } : {}) };
   const what = status === undefined ? 'could not be reached' : `answered HTTP ${status}`;
   return {
     error: new WorldlineError('LLM_SERVICE_ERROR', `LLM provider ${provider} ${what}: ${message}`, details, { cause: err }),
     retryable,
-    retryAfterMs: retryAfterMs(e.headers),
+    retryAfterMs: wait,
   };
 }

@@ -130,7 +130,13 @@ export interface ResilienceOptions {
   /** Retries after the first attempt (default 3). */
   readonly retries?: number;
   readonly baseDelayMs?: number;
+  /** The longest backoff of our own choosing (default 8000); a wait the server asks for is bounded by maxRetryAfterMs. */
   readonly maxDelayMs?: number;
+  /**
+   * The longest wait a server may ask for with retry-after-ms / retry-after before a retry (default 60000). A longer
+   * one is not waited for: the request fails at once with LLM_SERVICE_ERROR, details.status and details.retry_after_ms.
+   */
+  readonly maxRetryAfterMs?: number;
   readonly breaker?: CircuitBreaker | BreakerOptions;
   readonly pricing?: Pricing;
   readonly accounting?: Accounting;
@@ -169,6 +175,7 @@ export function resilient(provider: LlmProvider, opts: ResilienceOptions = {}): 
   const retries = opts.retries ?? 3;
   const base = opts.baseDelayMs ?? 250;
   const cap = opts.maxDelayMs ?? 8000;
+  const maxRetryAfter = opts.maxRetryAfterMs ?? 60_000;
   const random = opts.random ?? Math.random;
   const breaker = opts.breaker instanceof CircuitBreaker ? opts.breaker : breakerFor(provider.name, opts.breaker);
   const accounting = opts.accounting ?? new Accounting();
@@ -234,9 +241,13 @@ export function resilient(provider: LlmProvider, opts: ResilienceOptions = {}): 
               if (streamed > 0) throw new WorldlineError('LLM_SERVICE_ERROR', `${f.error.message} (after ${streamed} tokens; a partial answer is not retried)`, { ...f.error.details, partial: true, tokens_streamed: streamed }, { cause: err });
               throw attempt > 0 ? new WorldlineError(f.error.codeName, `${f.error.message} (after ${attempt + 1} attempts)`, { ...f.error.details, attempts: attempt + 1 }, { cause: err }) : f.error;
             }
+            // The server's own wait is honoured as asked (it knows when it will serve us; a retry before then only
+            // fails again and counts against the breaker), up to maxRetryAfterMs; past that the caller decides.
+            if (f.retryAfterMs !== undefined && f.retryAfterMs > maxRetryAfter) {
+              throw new WorldlineError(f.error.codeName, `${f.error.message} (the server asked to wait ${Math.ceil(f.retryAfterMs)} ms before a retry, longer than maxRetryAfterMs ${maxRetryAfter}: not retried${attempt > 0 ? `; after ${attempt + 1} attempts` : ''})`, { ...f.error.details, attempts: attempt + 1 }, { cause: err });
+            }
             last = { error: f.error, cause: err };
-            const backoff = Math.min(cap, base * 2 ** attempt) * (0.5 + random());
-            await sleep(Math.min(cap, f.retryAfterMs ?? backoff), req.signal);
+            await sleep(f.retryAfterMs ?? Math.min(cap, base * 2 ** attempt) * (0.5 + random()), req.signal);
           } finally {
             // The reader stopped after tokens came: the provider answered, so a half-open trial has passed.
             if (!judged) breaker.success();

@@ -145,6 +145,33 @@ describe.each<[Dialect, Transport]>([['openai', 'http-fetch'], ['anthropic', 'ht
   });
 });
 
+describe('resilient(): the wait a server asks for', () => {
+  it('is honoured past maxDelayMs, up to maxRetryAfterMs', async () => {
+    const s = await fake('openai', (i) => (i === 0 ? { status: 429, headers: { 'retry-after-ms': '250' } } : { tokens: ['ok'] }));
+    const p = resilient(providerFor('openai', s), { retries: 2, baseDelayMs: 1, maxDelayMs: 20, maxRetryAfterMs: 400, breaker: new CircuitBreaker('retry-after-honoured') });
+    expect(await collect(p.stream({ messages }))).toEqual(['ok']);
+    expect(s.requests).toHaveLength(2);
+    expect(s.requests[1]!.startedAt - s.requests[0]!.startedAt).toBeGreaterThanOrEqual(240);
+  });
+
+  it('longer than maxRetryAfterMs (seconds or an HTTP date) is not retried: the error carries the status and the wait asked for', async () => {
+    for (const header of [{ 'retry-after': '2' }, { 'retry-after': new Date(Date.now() + 5_000).toUTCString() }]) {
+      const s = await fake('openai', (i) => (i === 0 ? { status: 503, headers: header } : { tokens: ['too early'] }));
+      const p = resilient(providerFor('openai', s), { retries: 3, baseDelayMs: 1, maxDelayMs: 20, maxRetryAfterMs: 300, breaker: new CircuitBreaker(`retry-after-long-${header['retry-after']}`) });
+      const started = performance.now();
+      const err = await collect(p.stream({ messages })).then(() => undefined, (e: unknown) => e);
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(err).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { status: 503, attempts: 1 } });
+      const asked = (err as { details: { retry_after_ms: number } }).details.retry_after_ms;
+      expect(asked).toBeGreaterThan(1_000);
+      expect(asked).toBeLessThanOrEqual(5_000);
+      expect((err as Error).message).toMatch(/asked to wait \d+ ms .*maxRetryAfterMs 300: not retried/);
+      expect(s.requests).toHaveLength(1);
+      expect(p.accounting.sum()).toMatchObject({ requests: 1, failures: 1, retries: 0 });
+    }
+  });
+});
+
 describe('resilient() accounting over a fake provider', () => {
   const drain = async (it: AsyncIterable<string>): Promise<unknown> => {
     try {
