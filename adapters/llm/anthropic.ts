@@ -1,9 +1,14 @@
 /**
  * Anthropic's Messages API, streamed through `@anthropic-ai/sdk`: text comes in content_block_delta / text_delta
  * events; input tokens in message_start, output tokens in message_delta. System messages go in `system`.
+ * As in openai.ts, the package makes the request and the event stream is read here (sse.ts): the adapter sees every
+ * chunk of it, so the silence between them is bounded (stall.ts) and an abort closes the request straight through
+ * http-fetch.
  */
 import Anthropic from '@anthropic-ai/sdk';
-import { defaultHttpFetch } from './http-fetch.js';
+import { closeResponse, defaultHttpFetch } from './http-fetch.js';
+import { SseDecoder, chunksOf, type SseEvent } from './sse.js';
+import { ProviderTimeoutError, StallTimer } from './stall.js';
 import { abortReason, closeQuietly, estimateTokens, quietController, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
 
 export interface AnthropicOptions {
@@ -14,6 +19,7 @@ export interface AnthropicOptions {
   /** Required by the API (default 1024). */
   readonly maxTokens?: number;
   readonly temperature?: number;
+  /** The longest wait for the response to start, and then between two chunks of its stream (default 60000). */
   readonly timeoutMs?: number;
   /** The fetch the SDK uses: as OpenAIOptions.fetch (default in Node: http-fetch.ts). */
   readonly fetch?: typeof fetch;
@@ -21,10 +27,11 @@ export interface AnthropicOptions {
 
 export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
   const fetchImpl = opts.fetch ?? defaultHttpFetch();
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   const client = new Anthropic({
     apiKey: opts.apiKey ?? 'none',
     maxRetries: 0,
-    timeout: opts.timeoutMs ?? 60_000,
+    timeout: timeoutMs,
     ...(opts.baseURL ? { baseURL: opts.baseURL } : {}),
     ...(fetchImpl ? { fetch: fetchImpl } : {}),
   });
@@ -35,10 +42,10 @@ export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
       const system = req.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n\n');
       const turns = req.messages.filter((m) => m.role !== 'system').map((m) => ({ role: m.role as 'user' | 'assistant', content: m.content }));
       const temperature = req.temperature ?? opts.temperature;
-      let stream: Awaited<ReturnType<typeof client.messages.create>> & AsyncIterable<Anthropic.Messages.RawMessageStreamEvent>;
       const request = requestSignal(req.signal);
+      let answer: { data: { controller: AbortController }; response: Response };
       try {
-        stream = await client.messages.create(
+        answer = await client.messages.create(
           {
             model: opts.model,
             max_tokens: req.maxTokens ?? opts.maxTokens ?? 1024,
@@ -48,35 +55,73 @@ export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
             ...(temperature !== undefined ? { temperature } : {}),
           },
           request.signal ? { signal: request.signal } : {},
-        );
+        ).withResponse();
       } catch (err) {
         request.release();
-        throw abortReason(req.signal, err);
+        // The package's timeout bounds the wait for the response's start (it stops at the headers; StallTimer goes on).
+        throw abortReason(req.signal, err instanceof Anthropic.APIConnectionTimeoutError ? new ProviderTimeoutError(timeoutMs, 'response', { cause: err }) : err);
       }
-      quietController(stream.controller);
-      request.attach(() => stream.controller.abort());
+      // The package's Stream is left unread (it is lazy); the body is read here, and closed as in openai.ts.
+      const controller = answer.data.controller;
+      const response = answer.response;
+      quietController(controller);
+      let closed = false;
+      const close = (reason: unknown): void => {
+        closed = closeResponse(response, reason);
+        if (!closed) controller.abort();
+      };
+      request.attach(close);
+      // A stream silent for timeoutMs is closed as an abort closes it, and fails with the timeout.
+      const stall = new StallTimer(timeoutMs, close);
+      const decoder = new SseDecoder();
       let inputTokens: number | undefined;
       let outputTokens: number | undefined;
       let streamed = 0;
       try {
-        for await (const ev of stream) {
-          if (ev.type === 'message_start') inputTokens = ev.message.usage.input_tokens;
-          else if (ev.type === 'message_delta') outputTokens = ev.usage.output_tokens;
-          else if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta' && ev.delta.text) {
-            streamed++;
-            yield ev.delta.text;
+        for await (const bytes of chunksOf(response.body)) {
+          stall.touch();
+          for (const sse of decoder.push(bytes)) {
+            const ev = eventOf(sse, response.headers);
+            if (ev === undefined) continue;
+            if (ev.type === 'message_start') inputTokens = ev.message.usage.input_tokens;
+            else if (ev.type === 'message_delta') outputTokens = ev.usage.output_tokens;
+            else if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta' && ev.delta.text) {
+              streamed++;
+              stall.hold();
+              yield ev.delta.text;
+              stall.touch();
+            }
           }
         }
-        // The SDK's stream ends quietly when its request is aborted: make the abort visible to the caller.
+        // An aborted request's body ends quietly with some fetches: make the abort visible to the caller.
         if (req.signal?.aborted) throw req.signal.reason;
+        if (stall.error) throw stall.error;
       } catch (err) {
-        throw abortReason(req.signal, err);
+        throw abortReason(req.signal, stall.error ?? err);
       } finally {
-        closeQuietly(stream.controller);
+        stall.stop();
+        // Also when the consumer stops early (break, or its own abort): close the HTTP stream, do not just stop reading.
+        if (!closed) closeQuietly(controller);
         request.release();
         const estimated = inputTokens === undefined || outputTokens === undefined;
         req.onUsage?.({ inputTokens: inputTokens ?? estimateTokens(req.messages.map((m) => m.content).join('\n')), outputTokens: outputTokens ?? streamed, estimated });
       }
     },
   };
+}
+
+/** A stream event, undefined for events to skip (ping, unnamed); an error event throws as the package would. */
+function eventOf(ev: SseEvent, headers: Headers): Anthropic.Messages.RawMessageStreamEvent | undefined {
+  if (ev.event === null || ev.event === 'ping') return undefined;
+  if (ev.event === 'error') {
+    let body: unknown = ev.data;
+    try {
+      body = JSON.parse(ev.data);
+    } catch {
+      // the error's text as it came
+    }
+    throw new Anthropic.APIError(undefined, body as never, undefined, headers);
+  }
+  if (!ev.data) return undefined;
+  return JSON.parse(ev.data) as Anthropic.Messages.RawMessageStreamEvent;
 }

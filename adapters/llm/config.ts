@@ -19,7 +19,7 @@ export const LLM_ENV = {
   WORLDLINE_LLM_AZURE_API_VERSION: 'Azure OpenAI api-version (default 2024-10-21, also when set empty)',
   WORLDLINE_LLM_MAX_TOKENS: 'largest answer in tokens (default 256)',
   WORLDLINE_LLM_TEMPERATURE: 'sampling temperature (provider default when unset)',
-  WORLDLINE_LLM_TIMEOUT_MS: 'per-request timeout (default 60000)',
+  WORLDLINE_LLM_TIMEOUT_MS: 'the longest the provider may stay silent: the wait for the response to start, then each wait between two chunks of its stream; a stream that keeps coming is not cut (default 60000)',
   WORLDLINE_LLM_INCLUDE_USAGE: 'openai: ask for usage in the stream: true or false, 1 or 0, any case (default true; set false for servers that refuse stream_options)',
   WORLDLINE_LLM_RETRIES: 'retries on 429, 5xx and connection failures, before the first token (default 3)',
   WORLDLINE_LLM_RETRY_BASE_MS: 'first backoff delay, doubled per retry, capped at 8000 (default 250)',

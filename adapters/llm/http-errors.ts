@@ -1,8 +1,9 @@
 /**
  * Turns what the provider SDKs throw into Worldline errors: LLM_SERVICE_ERROR with the HTTP status, whether a retry
- * may help (429, 408, 409, 5xx, connection failures) and how long the server asked us to wait.
+ * may help (429, 408, 409, 5xx, connection failures, timeouts) and how long the server asked us to wait.
  */
 import { WorldlineError } from '../../server/errors.js';
+import { ProviderTimeoutError } from './stall.js';
 
 export interface ProviderFailure {
   readonly error: WorldlineError;
@@ -41,6 +42,12 @@ export function retryAfterMs(headers: unknown, now = Date.now()): number | undef
 /** Classifies a provider SDK error. */
 export function classify(provider: string, err: unknown): ProviderFailure {
   if (err instanceof WorldlineError) return { error: err, retryable: err.retryable && err.codeName !== 'CIRCUIT_BREAKER_OPEN', retryAfterMs: undefined };
+  // A provider gone silent (no response, or a stream that stopped sending): retried and counted against the breaker
+  // as a connection failure is, but named for what it is.
+  if (err instanceof ProviderTimeoutError) {
+    const what = err.phase === 'response' ? `sent no response within ${err.timeoutMs} ms` : `stopped sending: its stream was silent for ${err.timeoutMs} ms`;
+    return { error: new WorldlineError('LLM_SERVICE_ERROR', `LLM provider ${provider} ${what} (the timeout, timeoutMs / WORLDLINE_LLM_TIMEOUT_MS)`, { provider, timeout_ms: err.timeoutMs, timeout: err.phase }, { cause: err }), retryable: true, retryAfterMs: undefined };
+  }
   const e = (err ?? {}) as HttpishError;
   const status = typeof e.status === 'number' ? e.status : undefined;
   const message = typeof e.message === 'string' ? e.message : String(err);

@@ -9,5 +9,6 @@ export { anthropicProvider, type AnthropicOptions } from './anthropic.js';
 export { scriptedProvider, seededRng, tokenize, type ScriptedOptions, type Rng } from './scripted.js';
 export { Accounting, CircuitBreaker, breakerFor, resilient, type AccountingTotals, type BreakerOptions, type Pricing, type ResilienceOptions, type ResilientProvider } from './resilience.js';
 export { LLM_ENV, providerFromEnv, type Env } from './config.js';
+export { ProviderTimeoutError } from './stall.js';
 export { checkSchema, parseIntent, type IntentSchemas, type JsonSchema, type ParsedIntent } from './schema.js';
 export { LlmAgent, defaultPrompt, type LlmAgentOptions, type PromptInput } from './agent.js';

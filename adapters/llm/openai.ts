@@ -9,6 +9,7 @@
 import OpenAI, { AzureOpenAI } from 'openai';
 import { closeResponse, defaultHttpFetch } from './http-fetch.js';
 import { SseDecoder, chunksOf, type SseEvent } from './sse.js';
+import { ProviderTimeoutError, StallTimer } from './stall.js';
 import { abortReason, closeQuietly, estimateTokens, quietController, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
 
 export interface OpenAIOptions {
@@ -21,6 +22,7 @@ export interface OpenAIOptions {
   readonly azureApiVersion?: string;
   readonly maxTokens?: number;
   readonly temperature?: number;
+  /** The longest wait for the response to start, and then between two chunks of its stream (default 60000). */
   readonly timeoutMs?: number;
   /** Ask for usage in the last chunk (stream_options.include_usage; default true). Some servers refuse it. */
   readonly includeUsage?: boolean;
@@ -33,7 +35,8 @@ export interface OpenAIOptions {
 
 export function openAIProvider(opts: OpenAIOptions): LlmProvider {
   const fetchImpl = opts.fetch ?? defaultHttpFetch();
-  const common = { apiKey: opts.apiKey ?? 'none', maxRetries: 0, timeout: opts.timeoutMs ?? 60_000, ...(fetchImpl ? { fetch: fetchImpl } : {}) };
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const common = { apiKey: opts.apiKey ?? 'none', maxRetries: 0, timeout: timeoutMs, ...(fetchImpl ? { fetch: fetchImpl } : {}) };
   const client = opts.azureApiVersion
     ? new AzureOpenAI({ ...common, apiVersion: opts.azureApiVersion, deployment: opts.model, ...(opts.baseURL ? { endpoint: opts.baseURL } : {}) })
     : new OpenAI({ ...common, ...(opts.baseURL ? { baseURL: opts.baseURL } : {}) });
@@ -61,7 +64,8 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
         ).withResponse();
       } catch (err) {
         request.release();
-        throw abortReason(req.signal, err);
+        // The package's timeout bounds the wait for the response's start (it stops at the headers; StallTimer goes on).
+        throw abortReason(req.signal, err instanceof OpenAI.APIConnectionTimeoutError ? new ProviderTimeoutError(timeoutMs, 'response', { cause: err }) : err);
       }
       // The package's Stream is left unread (it is lazy); the body is read here. The caller's abort closes the request
       // straight through http-fetch when it made it (no abort event on the package's controller, which only relays
@@ -70,16 +74,20 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
       const response = answer.response;
       quietController(controller);
       let closed = false;
-      request.attach((reason) => {
+      const close = (reason: unknown): void => {
         closed = closeResponse(response, reason);
         if (!closed) controller.abort();
-      });
+      };
+      request.attach(close);
+      // A stream silent for timeoutMs is closed as an abort closes it, and fails with the timeout.
+      const stall = new StallTimer(timeoutMs, close);
       const decoder = new SseDecoder();
       let outputTokens = 0;
       let reported = false;
       let done = false;
       try {
         for await (const bytes of chunksOf(response.body)) {
+          stall.touch();
           for (const ev of decoder.push(bytes)) {
             // As the package does: nothing after [DONE] is read.
             if (done) continue;
@@ -96,15 +104,19 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
             const text = chunk.choices[0]?.delta?.content;
             if (text) {
               outputTokens++;
+              stall.hold();
               yield text;
+              stall.touch();
             }
           }
         }
         // An aborted request's body ends quietly with some fetches: make the abort visible to the caller.
         if (req.signal?.aborted) throw req.signal.reason;
+        if (stall.error) throw stall.error;
       } catch (err) {
-        throw abortReason(req.signal, err);
+        throw abortReason(req.signal, stall.error ?? err);
       } finally {
+        stall.stop();
         // Also when the consumer stops early (break, or its own abort): close the HTTP stream, do not just stop reading.
         if (!closed) closeQuietly(controller);
         request.release();

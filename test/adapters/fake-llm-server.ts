@@ -23,6 +23,11 @@ export interface ReplyPlan {
   readonly dropAfter?: number;
   /** Leave usage out of the stream (servers that do not report it). */
   readonly noUsage?: boolean;
+  /**
+   * Go silent, keeping the connection open: 'response' without answering, 'headers' once the headers are sent, or a
+   * number: after that many text chunks (a stalled provider).
+   */
+  readonly stallAt?: 'response' | 'headers' | number;
 }
 
 export interface FakeRequest {
@@ -124,6 +129,7 @@ export async function startFakeLlmServer(dialect: Dialect, plan: (index: number,
         closeWaiters.delete(r.index);
       });
       const p = plan(r.index, body);
+      if (p.stallAt === 'response') return;
       if (p.status !== undefined && p.status !== 200) {
         res.writeHead(p.status, { 'content-type': 'application/json', ...p.headers });
         r.finished = true;
@@ -134,6 +140,7 @@ export async function startFakeLlmServer(dialect: Dialect, plan: (index: number,
       const frames = framesFor(dialect, model, p.tokens ?? [], p.noUsage ?? false);
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', ...p.headers });
       res.flushHeaders();
+      if (p.stallAt === 'headers') return;
       for (const f of frames.head) res.write(f);
       let i = 0;
       const step = (): void => {
@@ -142,6 +149,7 @@ export async function startFakeLlmServer(dialect: Dialect, plan: (index: number,
           res.socket?.destroy();
           return;
         }
+        if (typeof p.stallAt === 'number' && i >= p.stallAt) return;
         if (i < frames.body.length) {
           res.write(frames.body[i++]!);
           r.chunksWritten = i;

@@ -33,9 +33,9 @@ async function fake(dialect: Dialect, plan: (i: number) => ReplyPlan): Promise<F
 
 type Transport = 'http-fetch' | 'undici';
 
-function providerFor(dialect: Dialect, s: FakeLlmServer, transport: Transport = 'http-fetch'): LlmProvider {
-  const fetch = transport === 'undici' ? { fetch: globalThis.fetch } : {};
-  return dialect === 'openai' ? openAIProvider({ model: 'fake-gpt', baseURL: `${s.url}/v1`, apiKey: 'k', ...fetch }) : anthropicProvider({ model: 'fake-claude', baseURL: s.url, apiKey: 'k', ...fetch });
+function providerFor(dialect: Dialect, s: FakeLlmServer, transport: Transport = 'http-fetch', timeoutMs?: number): LlmProvider {
+  const more = { ...(transport === 'undici' ? { fetch: globalThis.fetch } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) };
+  return dialect === 'openai' ? openAIProvider({ model: 'fake-gpt', baseURL: `${s.url}/v1`, apiKey: 'k', ...more }) : anthropicProvider({ model: 'fake-claude', baseURL: s.url, apiKey: 'k', ...more });
 }
 
 async function collect(it: AsyncIterable<string>, limit = 10_000): Promise<string[]> {
@@ -127,6 +127,56 @@ describe.each<[Dialect, Transport]>([['openai', 'http-fetch'], ['anthropic', 'ht
     expect(got).toEqual(['a', 'b']);
     expect(dying.requests).toHaveLength(1);
   });
+
+  it('the timeout bounds the wait for the response and each silence in its stream, closing the request; a stream that keeps coming is not cut', async () => {
+    const plans: ReplyPlan[] = [{ stallAt: 'response' }, { stallAt: 'headers' }, { tokens: ['a', 'b', 'c'], stallAt: 1 }, { tokens: ['s', 'l', 'o', 'w', '!'], delayMs: 60 }];
+    const s = await fake(dialect, (i) => plans[i]!);
+    const p = resilient(providerFor(dialect, s, transport, 150), { retries: 0, breaker: new CircuitBreaker(`stall-${dialect}-${transport}`, { failureThreshold: 100 }) });
+    const outcomes: Array<{ tokens: string[]; err: unknown; ms: number }> = [];
+    for (let i = 0; i < plans.length; i++) {
+      const tokens: string[] = [];
+      const started = performance.now();
+      let err: unknown;
+      try {
+        for await (const t of p.stream({ messages })) tokens.push(t);
+      } catch (e) {
+        err = e;
+      }
+      outcomes.push({ tokens, err, ms: performance.now() - started });
+    }
+    const [response, headers, oneToken, slow] = outcomes;
+    expect(response!.err).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { timeout_ms: 150, timeout: 'response' } });
+    expect(headers!.err).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { timeout_ms: 150, timeout: 'stream' } });
+    expect((headers!.err as Error).message).toMatch(/silent for 150 ms \(the timeout/);
+    expect(oneToken!.err).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { timeout_ms: 150, timeout: 'stream', partial: true, tokens_streamed: 1 } });
+    expect(oneToken!.tokens).toEqual(['a']);
+    for (const o of [response, headers, oneToken]) expect(o!.ms).toBeLessThan(1_500);
+    // Five tokens 60 ms apart: 300 ms in all, longer than the timeout, and not cut.
+    expect(slow!.err).toBeUndefined();
+    expect(slow!.tokens.join('')).toBe('slow!');
+    expect(slow!.ms).toBeGreaterThan(250);
+    // Each stalled request was ended as an abort ends it: the server saw its connection close.
+    for (const i of [0, 1, 2]) expect((await s.waitClosed(i, 2_000)).clientAborted).toBe(true);
+    expect(p.accounting.sum()).toMatchObject({ requests: 4, completed: 1, failures: 3 });
+  }, 10_000);
+
+  it('a half-open trial that stalls fails at the timeout and reopens the breaker, instead of holding it on trial for ever', async () => {
+    let stall = false;
+    const s = await fake(dialect, (i) => (i === 0 ? { status: 503 } : stall ? { stallAt: 'headers' } : { tokens: ['back'] }));
+    let now = 1_000;
+    const breaker = new CircuitBreaker(`stalled-trial-${dialect}-${transport}`, { failureThreshold: 1, cooldownMs: 500 }, () => now);
+    const p = resilient(providerFor(dialect, s, transport, 150), { retries: 0, breaker });
+    await expect(collect(p.stream({ messages }))).rejects.toMatchObject({ details: { status: 503 } });
+    expect(breaker.state).toBe('open');
+    now += 600;
+    stall = true;
+    await expect(collect(p.stream({ messages }))).rejects.toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { timeout_ms: 150 } });
+    expect(breaker.state).toBe('open');
+    now += 600;
+    stall = false;
+    expect(await collect(p.stream({ messages }))).toEqual(['back']);
+    expect(breaker.state).toBe('closed');
+  }, 10_000);
 
   it('opens the circuit breaker after repeated failures, fails fast without calling, and closes after a good trial', async () => {
     let healthy = false;
