@@ -7,6 +7,7 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { closeResponse, defaultHttpFetch } from './http-fetch.js';
+import { ProviderStreamError, StreamProtocolError } from './http-errors.js';
 import { SseDecoder, chunksOf, type SseEvent } from './sse.js';
 import { ProviderTimeoutError, StallTimer } from './stall.js';
 import { abortReason, closeQuietly, estimateTokens, quietController, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
@@ -81,7 +82,7 @@ export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
         for await (const bytes of chunksOf(response.body)) {
           stall.touch();
           for (const sse of decoder.push(bytes)) {
-            const ev = eventOf(sse, response.headers);
+            const ev = eventOf(sse);
             if (ev === undefined) continue;
             if (ev.type === 'message_start') inputTokens = ev.message.usage.input_tokens;
             else if (ev.type === 'message_delta') outputTokens = ev.usage.output_tokens;
@@ -110,8 +111,11 @@ export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
   };
 }
 
-/** A stream event, undefined for events to skip (ping, unnamed); an error event throws as the package would. */
-function eventOf(ev: SseEvent, headers: Headers): Anthropic.Messages.RawMessageStreamEvent | undefined {
+/**
+ * A stream event, undefined for events to skip (ping, unnamed). An `event: error` (overloaded_error, ...) throws
+ * ProviderStreamError with the provider's type and message, data that is not JSON StreamProtocolError.
+ */
+function eventOf(ev: SseEvent): Anthropic.Messages.RawMessageStreamEvent | undefined {
   if (ev.event === null || ev.event === 'ping') return undefined;
   if (ev.event === 'error') {
     let body: unknown = ev.data;
@@ -120,8 +124,12 @@ function eventOf(ev: SseEvent, headers: Headers): Anthropic.Messages.RawMessageS
     } catch {
       // the error's text as it came
     }
-    throw new Anthropic.APIError(undefined, body as never, undefined, headers);
+    throw ProviderStreamError.from(body);
   }
   if (!ev.data) return undefined;
-  return JSON.parse(ev.data) as Anthropic.Messages.RawMessageStreamEvent;
+  try {
+    return JSON.parse(ev.data) as Anthropic.Messages.RawMessageStreamEvent;
+  } catch (err) {
+    throw new StreamProtocolError(`the data of a ${ev.event} event is not JSON: ${JSON.stringify(ev.data.slice(0, 200))}`, { cause: err });
+  }
 }

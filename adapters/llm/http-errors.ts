@@ -12,6 +12,37 @@ export interface ProviderFailure {
   readonly retryAfterMs: number | undefined;
 }
 
+/**
+ * An error the provider reported inside a 200 stream: an OpenAI `data: {"error": {...}}` chunk, an Anthropic
+ * `event: error` (overloaded_error, ...). `type` is the provider's error type (OpenAI's code when it has no type).
+ */
+export class ProviderStreamError extends Error {
+  constructor(readonly type: string | undefined, readonly providerMessage: string, readonly body: unknown) {
+    super(`${type ?? 'error'}: ${providerMessage}`);
+    this.name = 'ProviderStreamError';
+  }
+
+  /** From an error body as both providers send it: {error: {type, message, code?}} (Anthropic adds type: 'error'), or text. */
+  static from(body: unknown): ProviderStreamError {
+    const inner = body && typeof body === 'object' ? (body as { error?: unknown }).error : undefined;
+    const e = (inner && typeof inner === 'object' ? inner : body && typeof body === 'object' ? body : {}) as { type?: unknown; code?: unknown; message?: unknown };
+    const type = typeof e.type === 'string' && e.type !== '' ? e.type : typeof e.code === 'string' ? e.code : undefined;
+    const message = typeof e.message === 'string' ? e.message : typeof body === 'string' ? body : JSON.stringify(body);
+    return new ProviderStreamError(type, message, body);
+  }
+}
+
+/** Stream data that breaks the provider's format (an event whose data is not JSON): a protocol error, not retried. */
+export class StreamProtocolError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StreamProtocolError';
+  }
+}
+
+/** The error types of in-stream errors that mean overload, rate limiting or the provider's own trouble: worth a retry. */
+const TRANSIENT_STREAM_ERRORS = new Set(['overloaded_error', 'rate_limit_error', 'rate_limit_exceeded', 'api_error', 'server_error', 'timeout_error', 'service_unavailable']);
+
 interface HttpishError {
   readonly status?: unknown;
   readonly headers?: unknown;
@@ -42,6 +73,17 @@ export function retryAfterMs(headers: unknown, now = Date.now()): number | undef
 /** Classifies a provider SDK error. */
 export function classify(provider: string, err: unknown): ProviderFailure {
   if (err instanceof WorldlineError) return { error: err, retryable: err.retryable && err.codeName !== 'CIRCUIT_BREAKER_OPEN', retryAfterMs: undefined };
+  // An error event in a 200 stream: the provider answered, so not a connection failure; a retry (and a failure for the
+  // breaker) only when its type says overload or trouble on the provider's side.
+  if (err instanceof ProviderStreamError) {
+    const code = err.body && typeof err.body === 'object' ? ((err.body as { error?: { code?: unknown } }).error?.code ?? undefined) : undefined;
+    const providerError = { type: err.type ?? null, message: err.providerMessage, ...(typeof code === 'string' ? { code } : {}) };
+    const retryable = (err.type !== undefined && TRANSIENT_STREAM_ERRORS.has(err.type)) || (typeof code === 'string' && TRANSIENT_STREAM_ERRORS.has(code));
+    return { error: new WorldlineError('LLM_SERVICE_ERROR', `LLM provider ${provider} reported an error in its stream: ${err.message}`, { provider, provider_error: providerError }, { cause: err }), retryable, retryAfterMs: undefined };
+  }
+  if (err instanceof StreamProtocolError) {
+    return { error: new WorldlineError('LLM_SERVICE_ERROR', `LLM provider ${provider} sent a stream that breaks its format: ${err.message}`, { provider, protocol: true }, { cause: err }), retryable: false, retryAfterMs: undefined };
+  }
   // A provider gone silent (no response, or a stream that stopped sending): retried and counted against the breaker
   // as a connection failure is, but named for what it is.
   if (err instanceof ProviderTimeoutError) {

@@ -10,5 +10,6 @@ export { scriptedProvider, seededRng, tokenize, type ScriptedOptions, type Rng }
 export { Accounting, CircuitBreaker, breakerFor, resilient, type AccountingTotals, type BreakerOptions, type Pricing, type ResilienceOptions, type ResilientProvider } from './resilience.js';
 export { LLM_ENV, providerFromEnv, type Env } from './config.js';
 export { ProviderTimeoutError } from './stall.js';
+export { ProviderStreamError, StreamProtocolError } from './http-errors.js';
 export { checkSchema, parseIntent, type IntentSchemas, type JsonSchema, type ParsedIntent } from './schema.js';
 export { LlmAgent, defaultPrompt, type LlmAgentOptions, type PromptInput } from './agent.js';

@@ -8,6 +8,7 @@
  */
 import OpenAI, { AzureOpenAI } from 'openai';
 import { closeResponse, defaultHttpFetch } from './http-fetch.js';
+import { ProviderStreamError, StreamProtocolError } from './http-errors.js';
 import { SseDecoder, chunksOf, type SseEvent } from './sse.js';
 import { ProviderTimeoutError, StallTimer } from './stall.js';
 import { abortReason, closeQuietly, estimateTokens, quietController, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
@@ -91,7 +92,7 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
           for (const ev of decoder.push(bytes)) {
             // As the package does: nothing after [DONE] is read.
             if (done) continue;
-            const chunk = chunkOf(ev, response.headers);
+            const chunk = chunkOf(ev);
             if (chunk === undefined) continue;
             if (chunk === DONE) {
               done = true;
@@ -128,14 +129,22 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
 
 const DONE = Symbol('[DONE]');
 
-/** A chat completion chunk from one event, DONE for the stream's end marker, undefined for events to skip; an error event throws as the package would. */
-function chunkOf(ev: SseEvent, headers: Headers): OpenAI.Chat.Completions.ChatCompletionChunk | typeof DONE | undefined {
+/**
+ * A chat completion chunk from one event, DONE for the stream's end marker, undefined for events to skip. An error
+ * event throws ProviderStreamError (the provider's type and message), data that is not JSON StreamProtocolError.
+ */
+function chunkOf(ev: SseEvent): OpenAI.Chat.Completions.ChatCompletionChunk | typeof DONE | undefined {
   if (ev.data.startsWith('[DONE]')) return DONE;
-  const data = JSON.parse(ev.data) as Record<string, unknown> & { error?: unknown; message?: string };
+  let data: Record<string, unknown> & { error?: unknown; message?: string };
+  try {
+    data = JSON.parse(ev.data) as typeof data;
+  } catch (err) {
+    throw new StreamProtocolError(`an event's data is not JSON: ${JSON.stringify(ev.data.slice(0, 200))}`, { cause: err });
+  }
   if (ev.event === null || !ev.event.startsWith('thread.')) {
-    if (data && data.error) throw new OpenAI.APIError(undefined, data.error as never, undefined, headers);
+    if (data && data.error) throw ProviderStreamError.from(data);
     return data as unknown as OpenAI.Chat.Completions.ChatCompletionChunk;
   }
-  if (ev.event === 'error') throw new OpenAI.APIError(undefined, data.error as never, data.message, undefined);
+  if (ev.event === 'error') throw ProviderStreamError.from(data);
   return undefined;
 }

@@ -10,7 +10,7 @@ import type { LlmProvider, StreamRequest, Usage } from './types.js';
 export interface BreakerOptions {
   /**
    * Consecutive failed attempts that open the breaker (default 5). Each retry is an attempt: with 3 retries, two
-   * requests that fail every attempt open it. Only failures worth retrying count (429, 5xx, no connection).
+   * requests that fail every attempt open it. Only failures worth retrying count (429, 5xx, no connection, timeouts, overload error events).
    */
   readonly failureThreshold?: number;
   /** How long it stays open before one trial request is let through (default 30000 ms). */

@@ -28,6 +28,10 @@ export interface ReplyPlan {
    * number: after that many text chunks (a stalled provider).
    */
   readonly stallAt?: 'response' | 'headers' | number;
+  /** After `after` text chunks (default 0), send the provider's in-stream error event (200 status) and end. */
+  readonly errorEvent?: { readonly type: string; readonly message?: string; readonly after?: number };
+  /** After this many text chunks, send an event whose data is not JSON, then go on. */
+  readonly malformedAfter?: number;
 }
 
 export interface FakeRequest {
@@ -104,6 +108,13 @@ function errorBody(dialect: Dialect, status: number): string {
   return JSON.stringify({ error: { message: msg, type: status === 429 ? 'rate_limit_exceeded' : 'server_error', param: null, code: null } });
 }
 
+/** The error event a provider sends inside a 200 stream. */
+function errorEvent(dialect: Dialect, e: { readonly type: string; readonly message?: string }): string {
+  const message = e.message ?? `fake ${e.type}`;
+  if (dialect === 'anthropic') return sse('error', { type: 'error', error: { type: e.type, message } });
+  return sse(undefined, { error: { message, type: e.type, param: null, code: null } });
+}
+
 /** Starts a fake provider; `plan(index, body)` says how to answer each request. */
 export async function startFakeLlmServer(dialect: Dialect, plan: (index: number, body: Record<string, unknown>) => ReplyPlan): Promise<FakeLlmServer> {
   const requests: FakeRequest[] = [];
@@ -143,6 +154,7 @@ export async function startFakeLlmServer(dialect: Dialect, plan: (index: number,
       if (p.stallAt === 'headers') return;
       for (const f of frames.head) res.write(f);
       let i = 0;
+      let malformedSent = false;
       const step = (): void => {
         if (res.destroyed || res.writableEnded) return;
         if (p.dropAfter !== undefined && i >= p.dropAfter) {
@@ -150,6 +162,15 @@ export async function startFakeLlmServer(dialect: Dialect, plan: (index: number,
           return;
         }
         if (typeof p.stallAt === 'number' && i >= p.stallAt) return;
+        if (p.errorEvent && i >= (p.errorEvent.after ?? 0)) {
+          r.finished = true;
+          res.end(errorEvent(dialect, p.errorEvent));
+          return;
+        }
+        if (p.malformedAfter === i && !malformedSent) {
+          malformedSent = true;
+          res.write(dialect === 'anthropic' ? 'event: content_block_delta\ndata: {"type":"content_block_de\n\n' : 'data: {"id":"chatcmpl-fake","choi\n\n');
+        }
         if (i < frames.body.length) {
           res.write(frames.body[i++]!);
           r.chunksWritten = i;

@@ -178,6 +178,44 @@ describe.each<[Dialect, Transport]>([['openai', 'http-fetch'], ['anthropic', 'ht
     expect(breaker.state).toBe('closed');
   }, 10_000);
 
+  it('an overload error event in the stream is the provider\'s error, retried before the first token; an invalid-request one is not retried nor counted by the breaker', async () => {
+    const overloaded = dialect === 'anthropic' ? 'overloaded_error' : 'server_error';
+    const s = await fake(dialect, (i) => (i === 0 ? { errorEvent: { type: overloaded, message: 'Overloaded' } } : i === 1 ? { tokens: ['ok'] } : { errorEvent: { type: 'invalid_request_error', message: 'bad prompt' } }));
+    const breaker = new CircuitBreaker(`stream-error-${dialect}-${transport}`, { failureThreshold: 2 });
+    const p = resilient(providerFor(dialect, s, transport), { retries: 2, baseDelayMs: 1, breaker });
+    expect(await collect(p.stream({ messages }))).toEqual(['ok']);
+    expect(p.accounting.sum()).toMatchObject({ attempts: 2, retries: 1, completed: 1 });
+    const err = await collect(p.stream({ messages })).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { provider_error: { type: 'invalid_request_error', message: 'bad prompt' } } });
+    expect((err as { details: object }).details).not.toHaveProperty('connection');
+    expect((err as Error).message).toMatch(/reported an error in its stream: invalid_request_error: bad prompt/);
+    expect(s.requests).toHaveLength(3);
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('an error event after the first token fails as a partial answer carrying the provider\'s error', async () => {
+    const s = await fake(dialect, () => ({ tokens: ['a', 'b', 'c'], errorEvent: { type: 'overloaded_error', message: 'Overloaded', after: 2 } }));
+    const p = resilient(providerFor(dialect, s, transport), { retries: 2, baseDelayMs: 1, breaker: new CircuitBreaker(`stream-error-mid-${dialect}-${transport}`) });
+    const got: string[] = [];
+    await expect((async () => {
+      for await (const t of p.stream({ messages })) got.push(t);
+    })()).rejects.toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { partial: true, tokens_streamed: 2, provider_error: { type: 'overloaded_error', message: 'Overloaded' } } });
+    expect(got).toEqual(['a', 'b']);
+    expect(s.requests).toHaveLength(1);
+  });
+
+  it('malformed stream data is a protocol error: not a connection failure, not retried, not counted by the breaker', async () => {
+    const s = await fake(dialect, () => ({ tokens: ['a', 'b'], malformedAfter: 0 }));
+    const breaker = new CircuitBreaker(`malformed-${dialect}-${transport}`, { failureThreshold: 1 });
+    const p = resilient(providerFor(dialect, s, transport), { retries: 2, baseDelayMs: 1, breaker });
+    const err = await collect(p.stream({ messages })).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { protocol: true } });
+    expect((err as { details: object }).details).not.toHaveProperty('connection');
+    expect((err as Error).message).toMatch(/breaks its format: .*not JSON/);
+    expect(s.requests).toHaveLength(1);
+    expect(breaker.state).toBe('closed');
+  });
+
   it('opens the circuit breaker after repeated failures, fails fast without calling, and closes after a good trial', async () => {
     let healthy = false;
     const s = await fake(dialect, () => (healthy ? { tokens: ['back'] } : { status: 503 }));

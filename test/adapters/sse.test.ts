@@ -1,13 +1,13 @@
 /**
  * sse.ts, the event-stream reader the openai adapter reads answers with: the same events whatever pieces the bytes
  * come in (down to one byte, splitting a UTF-8 character or a CRLF), every line ending, comments, multi-line data and
- * named events; and the adapter over a raw stream: tokens up to an in-band error, which ends it as the openai package
- * would, and nothing read after [DONE].
+ * named events; and the adapter over a raw stream: tokens up to an in-band error, which ends it with the provider's
+ * error type and message, and nothing read after [DONE].
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ProviderStreamError } from '../../adapters/llm/http-errors.js';
 import { openAIProvider } from '../../adapters/llm/openai.js';
 import { SseDecoder, type SseEvent } from '../../adapters/llm/sse.js';
 
@@ -75,14 +75,14 @@ async function rawSse(body: string): Promise<string> {
 const chunk = (content: string): string => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
 
 describe('openai adapter over a raw event stream', () => {
-  it('streams tokens up to an in-band error and ends with the package\'s APIError; nothing after [DONE] is read', async () => {
+  it('streams tokens up to an in-band error and ends with ProviderStreamError (the provider\'s type and message); nothing after [DONE] is read', async () => {
     const failing = openAIProvider({ model: 'm', baseURL: await rawSse(`${chunk('a')}${chunk('b')}data: {"error":{"message":"overloaded","type":"server_error"}}\n\n${chunk('c')}`) });
     const got: string[] = [];
     const run = (async () => {
       for await (const t of failing.stream({ messages: [{ role: 'user', content: 'hi' }] })) got.push(t);
     })();
-    await expect(run).rejects.toBeInstanceOf(OpenAI.APIError);
-    await expect(run).rejects.toThrow('overloaded');
+    await expect(run).rejects.toBeInstanceOf(ProviderStreamError);
+    await expect(run).rejects.toMatchObject({ type: 'server_error', providerMessage: 'overloaded' });
     expect(got).toEqual(['a', 'b']);
 
     const done = openAIProvider({ model: 'm', baseURL: await rawSse(`${chunk('x')}data: [DONE]\n\ndata: not json\n\n`) });
