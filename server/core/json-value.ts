@@ -24,7 +24,14 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 
 /** True when s is well-formed UTF-16, so that every codec (UTF-8 on the wire) carries it exactly. */
 export function isWellFormed(s: string): boolean {
-  return !LONE_SURROGATE.test(s);
+  // Short strings (keys, names) are scanned for any surrogate at all, faster than the regex; one found (or a long
+  // string) is left to the regex, which tells a pair from a lone half.
+  if (s.length > 32) return !LONE_SURROGATE.test(s);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdfff) return !LONE_SURROGATE.test(s);
+  }
+  return true;
 }
 
 /** True when v is a JSON value (finite numbers, well-formed strings, plain objects and arrays) no deeper than MAX_JSON_DEPTH. */
