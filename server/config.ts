@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
+import pino from 'pino';
 import { WorldlineError } from './errors.js';
 import { isWorldModule, worldModuleId } from './worlds/index.js';
 
@@ -125,7 +126,7 @@ export const CONFIG_KEYS = {
   tlsKeyFile: { kind: 'string', def: '', help: "unencrypted PEM private key of tlsCertFile (keep it readable by the server's user only)" },
   corsOrigins: { kind: 'list', def: [], each: originProblem, help: 'browser origins (https://app.example.com, or *) whose pages may call the REST API from another origin; empty: none (WebSockets are not subject to CORS)' },
   trustProxy: { kind: 'list', def: [], each: addressOrBlockProblem, help: 'reverse proxies (IP addresses or CIDR blocks) whose X-Forwarded-For names the client: connectionsPerIp, address quarantine and security logs then count the client, not the proxy' },
-  logRedact: { kind: 'list', def: [], help: 'extra log field paths to redact (comma-separated in env)' },
+  logRedact: { kind: 'list', def: [], each: redactPathProblem, help: 'extra log field paths to redact (comma-separated in env)' },
   engineDisconnect: { kind: 'string', def: 'pause', oneOf: ['pause', 'wall-time'], help: 'when the engine disconnects: pause the world or continue on wall time' },
 } as const satisfies Record<string, KeySpec>;
 
@@ -189,7 +190,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new WorldlineError('CONFIG_INVALID', `config file ${file} must hold a JSON object`);
     for (const [k, v] of Object.entries(json)) {
-      if (!(k in CONFIG_KEYS)) throw new WorldlineError('CONFIG_INVALID', `config file ${file} has unknown key ${JSON.stringify(k)}; known keys: ${Object.keys(CONFIG_KEYS).join(', ')}`, { key: k });
+      if (!Object.hasOwn(CONFIG_KEYS, k)) throw new WorldlineError('CONFIG_INVALID', `config file ${file} has unknown key ${JSON.stringify(k)}; known keys: ${Object.keys(CONFIG_KEYS).join(', ')}`, { key: k });
       out[k] = coerce(k as ConfigKey, v, file);
     }
   }
@@ -214,6 +215,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   if (idProblem('worldId', id) !== undefined) {
     throw new WorldlineError('CONFIG_INVALID', `config worldId ${JSON.stringify(id)} (given, or taken from the world's name or file name) must be 1-64 of A-Z a-z 0-9 _ . - since it names the world in URLs and its data folder; set worldId (WORLDLINE_WORLD_ID) to one`, { key: 'worldId' });
   }
+  // The tenant of a single world (worlds entries check their own): it is a claim in tokens and a path segment.
+  const tenantProblem = idProblem('tenant', out['tenant'] as string);
+  if (tenantProblem !== undefined) throw new WorldlineError('CONFIG_INVALID', `config tenant: ${tenantProblem}`, { key: 'tenant' });
   // Two worlds with one id would share a URL and a data folder.
   const seen = new Set<string>();
   for (const w of hostedWorlds(out as Config)) {
@@ -222,6 +226,16 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   }
   if (seen.size > (out['maxWorlds'] as number)) throw new WorldlineError('CONFIG_INVALID', `config worlds hosts ${seen.size} worlds, more than maxWorlds (${String(out['maxWorlds'])}); raise maxWorlds (WORLDLINE_MAX_WORLDS)`, { key: 'maxWorlds' });
   return out as Config;
+}
+
+/** A logRedact entry pino would refuse at start (with a stack trace and no key), refused here with the key. */
+function redactPathProblem(entry: string): string | undefined {
+  try {
+    pino({ redact: [entry] }, { write: () => undefined });
+    return undefined;
+  } catch (err) {
+    return `has a path pino cannot use, ${JSON.stringify(entry)} (${(err as Error).message}): write dotted field names, e.g. payload.ssn or headers["x-key"]`;
+  }
 }
 
 /** WORLDLINE_* variables used by tools rather than the server config. */

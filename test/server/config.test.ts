@@ -37,6 +37,19 @@ describe('config', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-cfg-'));
     fs.writeFileSync(path.join(dir, 'c.json'), JSON.stringify({ prot: 1 }));
     expect(fail(() => loadConfig({ file: path.join(dir, 'c.json'), env: {} }))).toMatch(/unknown key "prot"/);
+    // Names Object.prototype has are unknown keys too, not taken for known ones.
+    for (const k of ['constructor', 'hasOwnProperty', 'toString', '__proto__']) {
+      fs.writeFileSync(path.join(dir, 'c.json'), `{"${k}": "x", "port": 20101}`);
+      expect(fail(() => loadConfig({ file: path.join(dir, 'c.json'), env: {} })), k).toMatch(new RegExp(`unknown key "${k}"`));
+    }
+    // A redaction path pino cannot use is refused here, naming the key and where it came from (it was a stack trace
+    // when the logger was made).
+    expect(fail(() => loadConfig({ env: { WORLDLINE_LOG_REDACT: 'a[' } }))).toMatch(/logRedact \(from WORLDLINE_LOG_REDACT\) has a path pino cannot use, "a\["/);
+    fs.writeFileSync(path.join(dir, 'c.json'), JSON.stringify({ logRedact: ['payload..x'] }));
+    expect(fail(() => loadConfig({ file: path.join(dir, 'c.json'), env: {} }))).toMatch(/logRedact \(from .*c\.json\) has a path pino cannot use/);
+    expect(loadConfig({ env: { WORLDLINE_LOG_REDACT: 'payload.ssn, headers["x-key"]' } }).logRedact).toEqual(['payload.ssn', 'headers["x-key"]']);
+    // The tenant of a single world is checked as a worlds entry's is.
+    expect(fail(() => loadConfig({ env: { WORLDLINE_TENANT: 'a/b c' } }))).toMatch(/config tenant: /);
     fs.writeFileSync(path.join(dir, 'c.json'), '{ not json');
     expect(fail(() => loadConfig({ file: path.join(dir, 'c.json'), env: {} }))).toMatch(/cannot read config file/);
     fs.rmSync(dir, { recursive: true, force: true });
