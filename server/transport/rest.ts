@@ -14,6 +14,7 @@ import type { Quarantine } from './rate-limit.js';
 import type { WorldHost } from './world-host.js';
 import type { SessionInfo } from './session.js';
 import { errorStatus, worldNotFound, writeJson, type Cors } from './http.js';
+import { countIntentOutcome, logIntent } from './intent-outcome.js';
 
 /** A hosted world as REST reaches it: its host and its sessions' quarantine. */
 export interface RestWorld {
@@ -292,7 +293,11 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const rt = r.world.host.runtime;
     await rt.registerAgent(agentId, { tenant: p.tenant });
     const i = obj(b['intent'], 'intent');
+    const t0 = performance.now();
     const out = await rt.submit({ ...i, agent_id: agentId });
+    // Counted and logged as the socket's intents are (a retried req_id answered from the index is a duplicate).
+    const status = countIntentOutcome(deps.metrics, out);
+    logIntent(r.world.host.opts.logger, out, status, rt.viewSeq(agentId), t0, 'rest');
     if (out.status !== 'rejected') return out;
     // The core's outcome names the error; the catalogue adds what to do, as every error body over HTTP carries.
     const e = new WorldlineError(out.error.name as 'INVALID_INTENT', out.error.message, out.error.details as Record<string, unknown>);

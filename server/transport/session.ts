@@ -13,6 +13,7 @@ import type { WorldHost, Subscriber } from './world-host.js';
 import type { Logger } from '../obs/logger.js';
 import { counterChild, type Metrics } from '../obs/metrics.js';
 import { Connection } from './connection.js';
+import { countIntentOutcome, logIntent } from './intent-outcome.js';
 
 export interface SessionDeps {
   readonly host: WorldHost;
@@ -342,9 +343,7 @@ export class Session implements Subscriber {
       (this.held ??= []).push(this.codec.encodeServer(r, this.wire));
       host.hold(this);
     } else this.sendMessage(r);
-    if (this.deps.logger.isLevelEnabled('debug')) {
-      this.deps.logger.debug({ agent_id: this.agentId, req_id: i.req_id, status: r.status, global_seq: r.global_seq, code: r.error?.name, view_seq: this.deps.host.runtime.viewSeq(this.agentId), latency_ms: Number((performance.now() - t0).toFixed(3)) }, 'intent');
-    }
+    if (this.deps.logger.isLevelEnabled('debug')) logIntent(this.deps.logger, outcome, r.status, rt.viewSeq(this.agentId), t0, 'ws');
   }
 
   /** Handles a frame: synchronously as far as it can (a refusal throws), a promise for what waits (undefined when nothing). */
@@ -446,20 +445,12 @@ export class Session implements Subscriber {
   }
 
   private result(o: IntentOutcome, replay = false): IntentResult {
-    const m = this.deps.metrics;
-    if (o.status === 'committed') {
-      const status = o.effect === undefined || replay ? 'duplicate' : 'accepted';
-      m.intentOutcome[status].inc();
-      return { type: 'intent_result', req_id: o.req_id, status, global_seq: o.global_seq };
-    }
+    const status = countIntentOutcome(this.deps.metrics, o, replay);
+    if (o.status === 'committed') return { type: 'intent_result', req_id: o.req_id, status: status as 'accepted' | 'duplicate', global_seq: o.global_seq };
     if (o.status === 'rejected') {
-      m.intentOutcome.rejected.inc();
-      m.rejections.inc({ code: o.error.name });
-      if (o.error.name === 'STALE_CONTEXT') m.staleContext.inc();
       const e = new WorldlineError(o.error.name as 'INVALID_INTENT', o.error.message, o.error.details as Record<string, unknown>);
       return { type: 'intent_result', req_id: o.req_id, status: 'rejected', error: { ...e.toJSON(), details: e.details as JsonObject } };
     }
-    m.intentOutcome.cancelled.inc();
     return { type: 'intent_result', req_id: o.req_id, status: 'cancelled' };
   }
 

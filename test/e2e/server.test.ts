@@ -334,6 +334,11 @@ describe('server limits, shutdown and HTTP', () => {
       // payload as the codecs check a socket's (JSON.parse keeps a "__proto__" key, the codecs' rules refuse it).
       const bad = await fetch(`${srv.httpUrl}/v1/worlds/default/intents`, { method: 'POST', headers: { authorization: `Bearer ${t}`, 'content-type': 'application/json' }, body: '{"intent":{"req_id":"pp","kind":"SetAttributes","payload":{"set":{"__proto__":{"polluted":1},"z":1}},"context_seq":0}}' });
       expect(await bad.json()).toMatchObject({ status: 'rejected', error: { code: 2002, name: 'INVALID_INTENT', recovery: 'MODIFY_INTENT', details: { field: 'payload' } } });
+      // REST intents count in the metrics as the socket's do (no socket has sent one in this test).
+      const counted = await (await get('/metrics')).text();
+      expect(counted).toMatch(/worldline_intents_total\{outcome="accepted"\} [1-9]/);
+      expect(counted).toMatch(/worldline_intents_total\{outcome="rejected"\} [1-9]/);
+      expect(counted).toMatch(/worldline_intent_rejections_total\{code="INVALID_INTENT"\} [1-9]/);
       // Intents committed above went through group commits: their waits and fsyncs were timed.
       const after = await (await get('/metrics')).text();
       expect(after).toMatch(/worldline_log_append_seconds_count [1-9]/);
