@@ -79,6 +79,13 @@ export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
       let outputTokens: number | undefined;
       let streamed = 0;
       try {
+        // A 200 that is not an event stream (a proxy's HTML page, a JSON answer from a server that ignored stream:
+        // true) has no tokens to give: refuse it with what it is, instead of ending as an empty answer.
+        const type = response.headers.get('content-type') ?? '';
+        if (!/^text\/event-stream\b/i.test(type)) {
+          const head = await response.text().then((t) => t.slice(0, 200), () => '');
+          throw new StreamProtocolError(`the response is not an event stream (content-type ${JSON.stringify(type)}): ${JSON.stringify(head)}`);
+        }
         for await (const bytes of chunksOf(response.body)) {
           stall.touch();
           for (const sse of decoder.push(bytes)) {

@@ -87,6 +87,13 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
       let reported = false;
       let done = false;
       try {
+        // A 200 that is not an event stream (a proxy's HTML page, a JSON answer from a server that ignored stream:
+        // true) has no tokens to give: refuse it with what it is, instead of ending as an empty answer.
+        const type = response.headers.get('content-type') ?? '';
+        if (!/^text\/event-stream\b/i.test(type)) {
+          const head = await response.text().then((t) => t.slice(0, 200), () => '');
+          throw new StreamProtocolError(`the response is not an event stream (content-type ${JSON.stringify(type)}): ${JSON.stringify(head)}`);
+        }
         for await (const bytes of chunksOf(response.body)) {
           stall.touch();
           for (const ev of decoder.push(bytes)) {
@@ -102,7 +109,8 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
               reported = true;
               req.onUsage?.({ inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens, estimated: false });
             }
-            const text = chunk.choices[0]?.delta?.content;
+            // A chunk without choices (some servers send usage or keep-alives so) carries no text.
+            const text = chunk.choices?.[0]?.delta?.content;
             if (text) {
               outputTokens++;
               stall.hold();

@@ -216,6 +216,15 @@ describe.each<[Dialect, Transport]>([['openai', 'http-fetch'], ['anthropic', 'ht
     expect(breaker.state).toBe('closed');
   });
 
+  it('a 200 that is not an event stream (a proxy page, a JSON answer) is a protocol error naming its content-type, not an empty answer', async () => {
+    const s = await fake(dialect, () => ({ tokens: ['a'], headers: { 'content-type': 'text/html; charset=utf-8' } }));
+    const p = resilient(providerFor(dialect, s, transport), { retries: 2, baseDelayMs: 1, breaker: new CircuitBreaker(`not-sse-${dialect}-${transport}`) });
+    const err = await collect(p.stream({ messages })).then((t) => t, (e: unknown) => e);
+    expect(err).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { protocol: true } });
+    expect((err as Error).message).toMatch(/not an event stream \(content-type "text\/html; charset=utf-8"\)/);
+    expect(s.requests).toHaveLength(1);
+  });
+
   it('opens the circuit breaker after repeated failures, fails fast without calling, and closes after a good trial', async () => {
     let healthy = false;
     const s = await fake(dialect, () => (healthy ? { tokens: ['back'] } : { status: 503 }));
