@@ -208,6 +208,13 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   for (const [k, v] of Object.entries(opts.overrides ?? {})) {
     if (v !== undefined) out[k] = coerce(k as ConfigKey, v, `--${k}`);
   }
+  // A world given on the command line replaces the world selection of the file and the environment: left in place,
+  // their worlds would win over it (hostedWorlds reads worlds first) and the flag would be silently ignored, and
+  // their worldId would name the flag's world after (and open it in the data folder of) another one.
+  if (opts.overrides?.world !== undefined && opts.overrides.worlds === undefined) {
+    out['worlds'] = [];
+    if (opts.overrides.worldId === undefined) out['worldId'] = '';
+  }
   // A module's world is named after its file (./sims/market.mjs: market); a built-in one after itself.
   if (out['worldId'] === '') out['worldId'] = isWorldModule(out['world'] as string) ? worldModuleId(out['world'] as string) : out['world'];
   // It names the world in URLs and its folder under dataDir: no separators, spaces or dot-only names.

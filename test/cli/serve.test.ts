@@ -8,13 +8,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runServe, runToken } from '../../server/cli/serve.js';
+import { hostedWorlds, loadConfig } from '../../server/config.js';
 
-async function serveOutput(overrides: Record<string, unknown>, prepare?: (dir: string) => void): Promise<string> {
+async function serveOutput(overrides: Record<string, unknown> & { config?: string }, prepare?: (dir: string) => void): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-serve-'));
   const lines: string[] = [];
   try {
     prepare?.(dir);
-    const code = await runServe({ overrides: { port: 0, dataDir: dir, logLevel: 'silent', ...overrides } }, { out: (l) => lines.push(l), err: (l) => lines.push(l) }, { waitForSignal: false });
+    const { config, ...keys } = overrides;
+    const code = await runServe({ config, overrides: { port: 0, dataDir: dir, logLevel: 'silent', ...keys } }, { out: (l) => lines.push(l), err: (l) => lines.push(l) }, { waitForSignal: false });
     expect(code).toBe(0);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -84,6 +86,24 @@ describe('worldline serve', () => {
     } finally {
       child.kill('SIGKILL');
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--world on the command line replaces the worlds (and worldId) of the config file and the environment', async () => {
+    // Flags come last and take precedence (docs/server.md, Configuration): worlds set lower down must not win over them.
+    expect(hostedWorlds(loadConfig({ env: { WORLDLINE_WORLDS: 'lobby=default' }, overrides: { world: 'arena' } }))).toEqual([{ id: 'arena', tenant: 'default', world: 'arena' }]);
+    expect(hostedWorlds(loadConfig({ env: { WORLDLINE_WORLD: 'conversation', WORLDLINE_WORLD_ID: 'talk' }, overrides: { world: 'arena' } }))).toEqual([{ id: 'arena', tenant: 'default', world: 'arena' }]);
+    // Several --world flags are the worlds list; without a flag the environment's worlds stay.
+    expect(hostedWorlds(loadConfig({ env: { WORLDLINE_WORLDS: 'lobby=default' }, overrides: { worlds: ['a=arena', 'b=default'] } })).map((w) => w.id)).toEqual(['a', 'b']);
+    expect(hostedWorlds(loadConfig({ env: { WORLDLINE_WORLDS: 'lobby=default' } })).map((w) => w.id)).toEqual(['lobby']);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-serve-cfg-')), 'worldline.config.json');
+    fs.writeFileSync(file, JSON.stringify({ worlds: ['lobby=default'] }));
+    try {
+      const out = await serveOutput({ config: file, world: 'arena' });
+      expect(out).toMatch(/^worldline serving world "arena" at ws:\/\/127\.0\.0\.1:\d+\/v1\/worlds\/arena\/ws/);
+      expect(out).not.toMatch(/lobby/);
+    } finally {
+      fs.rmSync(path.dirname(file), { recursive: true, force: true });
     }
   });
 
