@@ -14,6 +14,25 @@ function normalize(addr: string): string {
   return m ? (m[1] as string) : a;
 }
 
+/** A request's headers, every line of each (uWS's HttpRequest.forEach; its getHeader gives the first line only). */
+export interface RequestHeaders {
+  forEach(cb: (key: string, value: string) => void): void;
+}
+
+/**
+ * Every X-Forwarded-For line of a request, in order, as one comma-separated list (RFC 9110 5.3: several lines of a
+ * header are one list). Reading the first line alone would let a client put its own line first, ahead of the one its
+ * proxy appended, and pick the address it is counted as. Undefined when there is none.
+ */
+export function forwardedFor(req: RequestHeaders): string | undefined {
+  let out: string | undefined;
+  req.forEach((key, value) => {
+    // uWS gives header names in lower case.
+    if (key === 'x-forwarded-for') out = out === undefined ? value : `${out},${value}`;
+  });
+  return out;
+}
+
 export class ClientAddresses {
   private readonly trusted = new net.BlockList();
   private readonly any: boolean;
@@ -50,5 +69,11 @@ export class ClientAddresses {
       if (!this.trusts(hop)) return hop;
     }
     return p;
+  }
+
+  /** `of` for a request: its X-Forwarded-For lines are read (all of them) only when the peer is a trusted proxy. */
+  ofRequest(peer: string, req: RequestHeaders): string {
+    const p = normalize(peer);
+    return this.any && this.trusts(p) ? this.of(p, forwardedFor(req)) : p;
   }
 }

@@ -365,7 +365,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       const offered = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       const token = new URLSearchParams(req.getQuery() ?? '').get('token') ?? undefined;
-      const ip = clients.of(Buffer.from(res.getRemoteAddressAsText()).toString(), req.getHeader('x-forwarded-for'));
+      const ip = clients.ofRequest(Buffer.from(res.getRemoteAddressAsText()).toString(), req);
       const refuse = (err: WorldlineError): void => {
         metrics.securityEvents.inc({ event: 'upgrade-refused' });
         writeJson(res, errorStatus(err), { error: err.toJSON() });

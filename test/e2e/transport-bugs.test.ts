@@ -369,4 +369,26 @@ describe('transport review', () => {
     // Without trustProxy the header is ignored (anyone could send it) and every socket counts as the peer's.
     expect(await attempt([])).toEqual([101, 429, 429]);
   });
+
+  it('WS: behind a trusted reverse proxy, every X-Forwarded-For line is read: a client\'s own line sent first picks no address', async () => {
+    // The client sends `X-Forwarded-For: 9.9.9.9`; its proxy adds a line of its own with the address it saw (1.1.1.1).
+    const open = (url: string, lines: string[]): Promise<{ status: number; ws?: WebSocket }> =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(url, Subprotocol.JSON, { headers: { 'x-forwarded-for': lines } });
+        ws.once('open', () => resolve({ status: 101, ws }));
+        ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0 }));
+        ws.once('error', reject);
+      });
+    await withServer({ connectionsPerIp: 1, trustProxy: ['127.0.0.1', '::1'] }, async (srv) => {
+      const first = await open(srv.wsUrl, ['9.9.9.9', '1.1.1.1']);
+      expect(first.status).toBe(101);
+      // 1.1.1.1 holds its one connection, whatever it writes in its own line; 9.9.9.9 holds none.
+      expect((await open(srv.wsUrl, ['8.8.8.8', '1.1.1.1'])).status).toBe(429);
+      expect((await open(srv.wsUrl, ['1.1.1.1'])).status).toBe(429);
+      const other = await open(srv.wsUrl, ['9.9.9.9']);
+      expect(other.status).toBe(101);
+      first.ws?.close();
+      other.ws?.close();
+    });
+  });
 });

@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.js';
-import { ClientAddresses } from '../../server/transport/client-address.js';
+import { ClientAddresses, forwardedFor } from '../../server/transport/client-address.js';
 
 describe('ClientAddresses', () => {
   it('without trusted proxies, the peer: a client cannot pick its address with a header', () => {
@@ -28,6 +28,18 @@ describe('ClientAddresses', () => {
     expect(c.of('10.0.0.1', '10.0.0.2, 10.0.0.3')).toBe('10.0.0.1');
     expect(c.of('10.0.0.1', '198.51.100.1, unknown')).toBe('10.0.0.1');
     expect(c.of('10.0.0.1', '[2001:db8::1]:443')).toBe('10.0.0.1');
+  });
+
+  it('several X-Forwarded-For lines are one list, in order: a line of the client\'s own put first does not pick its address', () => {
+    const req = (lines: Array<[string, string]>) => ({ forEach: (cb: (k: string, v: string) => void) => lines.forEach(([k, v]) => cb(k, v)) });
+    const spoofed = req([['host', 'x'], ['x-forwarded-for', '9.9.9.9'], ['user-agent', 'y'], ['x-forwarded-for', '1.1.1.1']]);
+    expect(forwardedFor(spoofed)).toBe('9.9.9.9,1.1.1.1');
+    expect(forwardedFor(req([['host', 'x']]))).toBeUndefined();
+    const c = new ClientAddresses(['127.0.0.1']);
+    expect(c.ofRequest('127.0.0.1', spoofed)).toBe('1.1.1.1');
+    expect(c.ofRequest('127.0.0.1', req([['x-forwarded-for', '9.9.9.9, 10.0.0.1'], ['x-forwarded-for', '1.1.1.1, 127.0.0.1']]))).toBe('1.1.1.1');
+    // An untrusted peer: its headers are not even read.
+    expect(c.ofRequest('203.0.113.7', { forEach: () => expect.unreachable('headers read for an untrusted peer') })).toBe('203.0.113.7');
   });
 
   it('the config refuses an entry that is not an address or a CIDR block, naming the key', () => {
