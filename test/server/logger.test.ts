@@ -23,5 +23,25 @@ describe('logger redaction', () => {
 
   it('leaves ordinary numbers and ids alone', () => {
     expect(scrubText('global_seq 1234567 view_seq 42 req r-2024-01-02')).toBe('global_seq 1234567 view_seq 42 req r-2024-01-02');
+    // An address is not a phone number, nor is a segment file's 20-digit name.
+    expect(scrubText('from 198.51.100.123 wrote 00000000000000000001.wlseg')).toBe('from 198.51.100.123 wrote 00000000000000000001.wlseg');
+  });
+
+  it('masks emails, phone numbers and tokens in string field values a client chose, at the top level and one down', () => {
+    const { lines, stream } = capture();
+    const log = createLogger({ level: 'debug' }, stream);
+    const fields = { agent_id: 'a1', req_id: 'jane@example.com +1 415 555 0199', status: 'committed', global_seq: 7, details: { reason: 'call 020 7946 0958', ok: 'fine' }, tags: ['x', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig'] };
+    log.debug(fields, 'intent');
+    const l = lines[0]!;
+    expect(l['req_id']).toBe('[REDACTED] [REDACTED]');
+    expect(l['details']).toEqual({ reason: 'call [REDACTED]', ok: 'fine' });
+    expect(l['tags']).toEqual(['x', '[REDACTED]']);
+    expect(l).toMatchObject({ agent_id: 'a1', status: 'committed', global_seq: 7, msg: 'intent' });
+    // The caller's object is not changed.
+    expect(fields.req_id).toBe('jane@example.com +1 415 555 0199');
+    // Through a child logger too; and an address logged with a security event stays what it is.
+    log.child({ world: 'w1' }).warn({ agent_id: 'bob@example.org', ip: '198.51.100.123' }, 'security event');
+    expect(lines[1]).toMatchObject({ world: 'w1', agent_id: '[REDACTED]', ip: '198.51.100.123' });
+    expect(JSON.stringify(lines)).not.toMatch(/example\.(?:com|org)|415 555|7946|eyJhbGci/);
   });
 });
