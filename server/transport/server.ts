@@ -124,7 +124,7 @@ async function worldsToHost(cfg: Config, deps: ServerDeps): Promise<ToHost[]> {
   return out;
 }
 
-/** Starts a server for the configured worlds; resolves once it listens. */
+/** Starts a server for the configured worlds; it listens (answering "starting") while they open, and resolves once they are. */
 export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<RunningServer> {
   const uws = loadNativeUws();
   const logger = deps.logger ?? createLogger({ level: cfg.logLevel, redact: cfg.logRedact });
@@ -148,12 +148,13 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const auth = createAuthenticator({ ...cfg, authMode: cfg.authMode as 'jwt' | 'tokens' }, now);
   const tls = checkTls(cfg, now());
   for (const w of tls.warnings) logger.warn(w);
+  // The server listens before the worlds are open (recovering a long log takes a while): meanwhile /livez answers,
+  // /readyz says "starting", and upgrades and REST calls are refused with a 503 telling the client to retry shortly.
   // Each world has its own log, tick loop, quarantine and log field (world); they share the port, auth and metrics.
-  const worlds = await WorldSet.open(toHost, { cfg, logger, metrics, auth, now, configure: configured, ...(deps.templates ? { templates: deps.templates } : {}), ...(deps.logIo ? { logIo: deps.logIo } : {}) });
-  const hosts = worlds.hosts;
-  const sessionDeps = worlds.sessionDeps;
+  let worlds: WorldSet | undefined = undefined;
+  let hosts: ReadonlyMap<string, WorldHost> = new Map();
+  let sessionDeps: ReadonlyMap<string, SessionDeps> = new Map();
   const firstId = (toHost[0] as { id: string }).id;
-  const first = hosts.get(firstId) as WorldHost;
   const sockets = new Set<WebSocket<SocketData>>();
   /** Closes a socket with going-away (through its session once it has one). */
   const goAway = (ws: WebSocket<SocketData>, reason: string): void => {
@@ -175,11 +176,11 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   try {
     app = tls.files ? uws.SSLApp(tls.files) : uws.App();
   } catch (err) {
-    await worlds.close().catch(() => {});
     throw new WorldlineError('CONFIG_INVALID', `the listener could not be set up (${(err as Error).message}); check tlsCertFile and tlsKeyFile`);
   }
   app.get('/livez', (res) => writeJson(res, '200 OK', { status: 'ok' }));
   app.get('/readyz', (res) => {
+    if (worlds === undefined) return writeJson(res, '503 Service Unavailable', { status: 'starting' });
     const ok = worlds.healthy;
     const status = ready && ok ? 'ready' : draining ? 'draining' : ok ? 'starting' : 'failed';
     writeJson(res, ready && ok ? '200 OK' : '503 Service Unavailable', hosts.size === 1 ? { status } : { status, worlds: Object.fromEntries([...hosts].map(([id, h]) => [id, h.healthy ? 'ok' : 'failed'])) });
@@ -194,9 +195,13 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     });
   });
   registerRest(app, {
-    worlds: sessionDeps, auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, ...(cfg.corsOrigins.length > 0 ? { cors: new Cors(cfg.corsOrigins) } : {}),
+    // Read at each request (REST answers nothing before the worlds are open: isReady).
+    get worlds() {
+      return sessionDeps;
+    },
+    auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, ...(cfg.corsOrigins.length > 0 ? { cors: new Cors(cfg.corsOrigins) } : {}),
     // Called only once the server listens, by when createWorld is defined.
-    manage: { create: (spec) => createWorld(spec), remove: (id, o) => worlds.delete(id, o) },
+    manage: { create: (spec) => createWorld(spec), remove: (id, o) => (worlds as WorldSet).delete(id, o) },
     sessionsOf: (id) => {
       const out = [];
       for (const ws of sockets) {
@@ -207,7 +212,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       }
       return out.sort((a, b) => (a.connected_at < b.connected_at ? -1 : a.connected_at > b.connected_at ? 1 : a.session < b.session ? -1 : 1));
     },
-    onPresence: (id) => worlds.presence(id),
+    onPresence: (id) => worlds?.presence(id),
   });
 
   /** splitChannel's answer for the socket being read (handlers run one at a time). */
@@ -370,6 +375,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         metrics.securityEvents.inc({ event: 'upgrade-refused' });
         writeJson(res, errorStatus(err), { error: err.toJSON() });
       };
+      // Starting, the server does not know yet which worlds it hosts: every path is told to retry.
+      if (worlds === undefined) return refuse(new WorldlineError('LOG_CLOSED', 'server is starting (recovering its worlds\' logs): retry shortly'));
       if (!hosts.has(worldId)) return refuse(worldNotFound(worldId, hosts.keys()));
       if (!ready) return refuse(new WorldlineError('LOG_CLOSED', draining ? 'server is shutting down: reconnect to another instance or retry shortly' : 'server is starting: retry shortly'));
       const subprotocol = negotiateSubprotocol(offered);
@@ -482,17 +489,26 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     listenExclusive(uws, app, cfg.host, cfg.port, (s) =>
       s ? resolve(s) : reject(new WorldlineError('CONFIG_INVALID', `cannot listen on ${cfg.host}:${cfg.port}: in use (another server?) or not allowed; stop the other process or pick another --port`)),
     );
-  }).catch(async (err: unknown) => {
-    await worlds.close().catch(() => {});
-    throw err;
   });
   const port = uws.us_socket_local_port(listenSocket as never);
+  let opened: WorldSet;
+  try {
+    opened = await WorldSet.open(toHost, { cfg, logger, metrics, auth, now, configure: configured, ...(deps.templates ? { templates: deps.templates } : {}), ...(deps.logIo ? { logIo: deps.logIo } : {}) });
+  } catch (err) {
+    // The start fails as it did before the server listened early: nothing may keep the process (or the port) alive.
+    uws.us_listen_socket_close(listenSocket);
+    throw err;
+  }
+  worlds = opened;
+  hosts = opened.hosts;
+  sessionDeps = opened.sessionDeps;
+  const first = hosts.get(firstId) as WorldHost;
   ready = true;
   const base = `${cfg.host}:${port}`;
   logger.info({ port, worlds: [...hosts.keys()], durability: cfg.durability, auth: auth.mode }, `worldline listening on ${base}`);
-  const served = (id: string, host: WorldHost): ServedWorld => ({ id, tenant: host.opts.tenant, host, wsUrl: `${tls.files ? 'wss' : 'ws'}://${base}/v1/worlds/${encodeURIComponent(id)}/ws`, origin: worlds.origin(id) });
-  const createWorld = async (spec: NewWorld): Promise<ServedWorld> => served(spec.id, await worlds.create(spec));
-  worlds.accept({
+  const served = (id: string, host: WorldHost): ServedWorld => ({ id, tenant: host.opts.tenant, host, wsUrl: `${tls.files ? 'wss' : 'ws'}://${base}/v1/worlds/${encodeURIComponent(id)}/ws`, origin: opened.origin(id) });
+  const createWorld = async (spec: NewWorld): Promise<ServedWorld> => served(spec.id, await opened.create(spec));
+  opened.accept({
     count: (id) => perWorld.get(id) ?? 0,
     closeAll: (id, reason) => {
       for (const ws of [...sockets]) if (ws.getUserData().worldId === id) goAway(ws, reason);
@@ -512,15 +528,15 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     wsUrl: served(first.opts.worldId, first).wsUrl,
     httpUrl: `${tls.files ? 'https' : 'http'}://${base}`,
     createWorld,
-    deleteWorld: (id, opts) => worlds.delete(id, opts),
+    deleteWorld: (id, opts) => opened.delete(id, opts),
     shutdown(reason = 'server shutting down: reconnect and resume from your last view_seq') {
       shuttingDown ??= (async () => {
         ready = false;
         draining = true;
         uws.us_listen_socket_close(listenSocket);
-        await worlds.quiesce();
+        await opened.quiesce();
         for (const ws of [...sockets]) goAway(ws, reason);
-        await worlds.close();
+        await opened.close();
         for (const h of hosts.values()) h.opts.logger.info({ lastSeq: h.log.lastSeq }, 'shut down cleanly');
       })();
       return shuttingDown;
