@@ -36,7 +36,25 @@ commands:
 exit codes: 0 ok; 1 invalid or corrupt log; 2 usage error; 3 torn tail only (the next open truncates it)`;
 
 export type Out = { out: (s: string) => void; err: (s: string) => void };
-const stdio: Out = { out: (s) => process.stdout.write(s + '\n'), err: (s) => process.stderr.write(s + '\n') };
+
+/**
+ * Writes lines to stdout or stderr until its reader goes away (EPIPE: `serve | head -1`, or a pipe's reader killed by
+ * the same Ctrl-C), then drops them. Without a listener, that write error is an uncaught 'error' event: a server that
+ * says "shutting down" on a closed stdout would crash instead (exit 1, no final snapshot).
+ */
+function lineWriter(stream: NodeJS.WriteStream): (s: string) => void {
+  let gone = false;
+  let watched = false;
+  return (s) => {
+    if (gone || stream.destroyed) return;
+    if (!watched) {
+      watched = true;
+      stream.on('error', () => (gone = true));
+    }
+    stream.write(s + '\n');
+  };
+}
+const stdio: Out = { out: lineWriter(process.stdout), err: lineWriter(process.stderr) };
 
 /** Runs the CLI with argv (without node and script) and returns the exit code. */
 export async function main(argv: string[], io: Out = stdio): Promise<number> {

@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import pino, { type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+import { stdoutLogSink } from './log-sink.js';
 
 /** Field names redacted wherever they appear (top level and one or two levels down). */
 const SENSITIVE = ['token', 'authorization', 'password', 'secret', 'jwt', 'apiKey', 'api_key', 'email', 'phone', 'cookie'];
@@ -84,7 +85,7 @@ export interface LoggerConfig {
   readonly redact?: readonly string[];
 }
 
-/** Creates the server logger; `destination` lets tests capture lines. */
+/** Creates the server logger, writing to stdout; `destination` lets tests capture lines. */
 export function createLogger(cfg: LoggerConfig = {}, destination?: DestinationStream): Logger {
   const options: LoggerOptions = {
     level: cfg.level ?? 'info',
@@ -101,7 +102,8 @@ export function createLogger(cfg: LoggerConfig = {}, destination?: DestinationSt
     formatters: { log: (obj) => scrubFields(obj) },
     timestamp: pino.stdTimeFunctions.epochTime,
   };
-  return destination ? pino(options, destination) : pino(options);
+  // By default stdout, through a sink that drops lines once stdout's reader is gone (log-sink.ts says why not pino's).
+  return pino(options, destination ?? stdoutLogSink());
 }
 
 export type { Logger };

@@ -107,6 +107,49 @@ describe('worldline serve', () => {
     }
   });
 
+  it('stdout closed by its reader (serve | head -1): the server keeps answering, and SIGTERM still shuts it down gracefully, exit 0', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-serve-epipe-'));
+    const repo = path.resolve(import.meta.dirname, '../..');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/arena/serve-entry.ts', 'serve', '--port', '0', '--data', dir], { cwd: repo, env: { ...process.env, WORLDLINE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let out = '';
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | string | null>((resolve) => child.once('exit', (c, sig) => resolve(c ?? sig)));
+      const health = await new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no health URL within 30 s: ${out}${err}`)), 30_000);
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /health: (\S+)/.exec(out);
+          if (m) {
+            clearTimeout(t);
+            resolve(m[1] as string);
+          }
+        });
+        child.once('exit', () => reject(new Error(`exited early: ${out}${err}`)));
+      });
+      // The reader goes away: every later write to the child's stdout fails with EPIPE.
+      child.stdout.destroy();
+      expect((await fetch(health)).status).toBe(200);
+      // Records to snapshot at shutdown (the wandering NPCs'): the log grows (bounded wait).
+      const segments = path.join(dir, 'worlds', 'default', 'segments');
+      const logBytes = (): number => fs.readdirSync(segments).reduce((n, f) => n + fs.statSync(path.join(segments, f)).size, 0);
+      const before = logBytes();
+      for (let i = 0; i < 100 && logBytes() <= before; i++) await new Promise((r) => setTimeout(r, 100));
+      // Shutting down writes to stdout (a line saying so, the log's last lines): dropped, not a crash nor a hang.
+      child.kill('SIGTERM');
+      const code = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running 20 s after SIGTERM'), 20_000))]);
+      expect(code, err).toBe(0);
+      expect(err).not.toMatch(/EPIPE|Unhandled|Error/);
+      // The graceful shutdown ran to its end: the final snapshot is written, and the log closed (its lock let go).
+      expect(fs.existsSync(path.join(dir, 'worlds', 'default', 'LOCK'))).toBe(false);
+      expect(fs.readdirSync(path.join(dir, 'worlds', 'default', 'snapshots')).filter((f) => f.endsWith('.wlsnap')).length).toBeGreaterThan(0);
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('token --world picks a hosted world (configured or created at runtime) by id, with its tenant; without it, the first world', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-token-'));
     const claims = async (world: string | undefined): Promise<Record<string, string>> => {

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger, scrubText } from '../../server/obs/logger.js';
@@ -43,5 +45,36 @@ describe('logger redaction', () => {
     log.child({ world: 'w1' }).warn({ agent_id: 'bob@example.org', ip: '198.51.100.123' }, 'security event');
     expect(lines[1]).toMatchObject({ world: 'w1', agent_id: '[REDACTED]', ip: '198.51.100.123' });
     expect(JSON.stringify(lines)).not.toMatch(/example\.(?:com|org)|415 555|7946|eyJhbGci/);
+  });
+
+  it('stdout without a reader: a process exiting with log lines buffered drops them and exits, it does not hang', async () => {
+    // pino's own destination retried the failed write for ever at exit (Atomics.wait), deaf to SIGTERM.
+    const repo = path.resolve(import.meta.dirname, '../..');
+    const script = `import { createLogger } from './server/obs/logger.js';
+      const log = createLogger({});
+      process.stdin.once('data', () => { for (let i = 0; i < 5000; i++) log.info({ i }, 'line'); process.exit(0); });
+      process.stderr.write('ready\\n');`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repo, stdio: ['pipe', 'pipe', 'pipe'] });
+    try {
+      let err = '';
+      const exited = new Promise<number | string | null>((resolve) => child.once('exit', (c, sig) => resolve(c ?? sig)));
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`child not ready within 20 s: ${err}`)), 20_000);
+        child.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+          if (err.includes('ready')) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+      });
+      child.stdout.destroy();
+      child.stdin.write('go\n');
+      const code = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve('still running 10 s after exit()'), 10_000))]);
+      expect(code, err).toBe(0);
+      expect(err).not.toMatch(/EPIPE|Error/);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
