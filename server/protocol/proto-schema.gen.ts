@@ -599,7 +599,8 @@ export const WORLDLINE_PROTO: INamespace = {
                 "ERROR_CODE_CONFIG_INVALID": 7014,
                 "ERROR_CODE_LOG_RANGE_UNAVAILABLE": 7015,
                 "ERROR_CODE_MALFORMED_FRAME": 7016,
-                "ERROR_CODE_ENDPOINT_NOT_FOUND": 7017
+                "ERROR_CODE_ENDPOINT_NOT_FOUND": 7017,
+                "ERROR_CODE_SERVER_UNAVAILABLE": 7018
               }
             },
             "Recovery": {

@@ -158,7 +158,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     // rejection unhandled: in Node 20 that ends the process. The handler still sees it when it awaits the body.
     body.catch(() => {});
     respond(res, state, allowOrigin, (async () => {
-      if (!deps.isReady()) throw new WorldlineError('LOG_CLOSED', 'server is not ready: retry shortly');
+      if (!deps.isReady()) throw new WorldlineError('SERVER_UNAVAILABLE', 'server is not ready (starting or shutting down): retry shortly');
       return fn(query, token, body, state.controller.signal);
     })(), ok);
   };
@@ -345,7 +345,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       }
       if (host.isClosing) {
         throw !host.replaced
-          ? new WorldlineError('LOG_CLOSED', 'server is shutting down: poll again (from the same view_seq) once it is back')
+          ? new WorldlineError('SERVER_UNAVAILABLE', 'server is shutting down: poll again (from the same view_seq) once it is back')
           : new WorldlineError('LOG_WRITE_FAILED', 'the world was reopened after a log write failure: poll again (from the same view_seq)', { retryable: true });
       }
       // Nobody is left to answer: stop (the route writes nothing to an aborted response).

@@ -376,9 +376,9 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         writeJson(res, errorStatus(err), { error: err.toJSON() });
       };
       // Starting, the server does not know yet which worlds it hosts: every path is told to retry.
-      if (worlds === undefined) return refuse(new WorldlineError('LOG_CLOSED', 'server is starting (recovering its worlds\' logs): retry shortly'));
+      if (worlds === undefined) return refuse(new WorldlineError('SERVER_UNAVAILABLE', 'server is starting (recovering its worlds\' logs): retry shortly'));
       if (!hosts.has(worldId)) return refuse(worldNotFound(worldId, hosts.keys()));
-      if (!ready) return refuse(new WorldlineError('LOG_CLOSED', draining ? 'server is shutting down: reconnect to another instance or retry shortly' : 'server is starting: retry shortly'));
+      if (!ready) return refuse(new WorldlineError('SERVER_UNAVAILABLE', draining ? 'server is shutting down: reconnect to another instance or retry shortly' : 'server is starting: retry shortly'));
       const subprotocol = negotiateSubprotocol(offered);
       if (!subprotocol) return refuse(new WorldlineError('SCHEMA_VERSION_MISMATCH', `offer one of the subprotocols ${SUBPROTOCOLS.join(', ')} in Sec-WebSocket-Protocol`));
       if ((perIp.get(ip) ?? 0) >= cfg.connectionsPerIp) return refuse(new WorldlineError('QUOTA_EXCEEDED', `more than ${cfg.connectionsPerIp} connections from ${ip}`));

@@ -341,7 +341,7 @@ export class WorldSet {
   }
 
   private notServing(): WorldlineError {
-    return new WorldlineError('LOG_CLOSED', this.closing ? 'server is shutting down: create the world on a running server' : 'server is starting: retry shortly');
+    return new WorldlineError('SERVER_UNAVAILABLE', this.closing ? 'server is shutting down: create the world on a running server' : 'server is starting: retry shortly');
   }
 
   /** Created worlds with an idle limit: deleted once no socket has been connected, nor an agent played, for that long. */

@@ -62,7 +62,7 @@ describe('client SDK: a refused WebSocket upgrade', () => {
     const other = http.createServer((_req, res) => res.writeHead(400).end());
     other.on('upgrade', (_req, socket) => {
       upgrades++;
-      const [status, type, body] = upgrades <= 2 ? [503, 'application/json', JSON.stringify({ error: { code: 7009, name: 'LOG_CLOSED', message: 'server is starting: retry shortly', recovery: 'ABORT', details: {} } })] : [404, 'text/plain', 'Not Found'];
+      const [status, type, body] = upgrades <= 2 ? [503, 'application/json', JSON.stringify({ error: { code: 7018, name: 'SERVER_UNAVAILABLE', message: 'server is starting: retry shortly', recovery: 'RETRY_WITH_DELAY', details: {} } })] : [404, 'text/plain', 'Not Found'];
       socket.end(`HTTP/1.1 ${status} X\r\ncontent-type: ${type}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     });
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
@@ -71,8 +71,8 @@ describe('client SDK: a refused WebSocket upgrade', () => {
       const r = await attempt(`ws://127.0.0.1:${port}/v1/worlds/w/ws`, 't');
       expect(upgrades).toBe(3);
       expect(r.errors.map((e) => [e.codeName, e.message, e.details['http_status']])).toEqual([
-        ['LOG_CLOSED', 'server is starting: retry shortly', 503],
-        ['LOG_CLOSED', 'server is starting: retry shortly', 503],
+        ['SERVER_UNAVAILABLE', 'server is starting: retry shortly', 503],
+        ['SERVER_UNAVAILABLE', 'server is starting: retry shortly', 503],
       ]);
       expect(r.drops.map((d) => [d.code, d.willReconnect])).toEqual([
         [1006, true],

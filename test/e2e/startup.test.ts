@@ -83,10 +83,10 @@ describe('starting', () => {
       expect(await readyz.json()).toEqual({ status: 'starting' });
       const up = await upgrade(`ws://${s.base}/v1/worlds/default/ws`);
       expect(up.status).toBe(503);
-      expect(JSON.parse(up.body)).toMatchObject({ error: { name: 'LOG_CLOSED', message: expect.stringMatching(/starting.*retry shortly/) as unknown } });
+      expect(JSON.parse(up.body)).toMatchObject({ error: { code: 7018, name: 'SERVER_UNAVAILABLE', recovery: 'RETRY_WITH_DELAY', message: expect.stringMatching(/starting.*retry shortly/) as unknown } });
       const rest = await fetch(`http://${s.base}/v1/worlds/default/intents`, { method: 'POST', body: '{}' });
       expect(rest.status).toBe(503);
-      expect(await rest.json()).toMatchObject({ error: { name: 'LOG_CLOSED', message: expect.stringMatching(/retry shortly/) as unknown } });
+      expect(await rest.json()).toMatchObject({ error: { name: 'SERVER_UNAVAILABLE', recovery: 'RETRY_WITH_DELAY', message: expect.stringMatching(/retry shortly/) as unknown } });
       // Once the worlds are open: ready, and the same upgrade is taken.
       s.release();
       srv = await s.started;

@@ -200,7 +200,7 @@ describe('transport review', () => {
       const res = await poll;
       expect(Date.now() - t0).toBeLessThan(3000);
       expect(res.status).toBe(503);
-      expect(((await res.json()) as { error: { name: string } }).error.name).toBe('LOG_CLOSED');
+      expect(((await res.json()) as { error: { name: string; recovery: string } }).error).toMatchObject({ name: 'SERVER_UNAVAILABLE', recovery: 'RETRY_WITH_DELAY' });
     });
   });
 
