@@ -14,6 +14,11 @@ import type { DestinationStream } from 'pino';
 const EXIT_FLUSH_MS = 1000;
 /** Wait before a write that found the pipe full (EAGAIN) is tried again. */
 const RETRY_MS = 10;
+/**
+ * Characters of lines waiting for a slow reader, at most: past it lines are dropped (and counted, in a line written
+ * once the reader catches up), so a reader that falls behind cannot grow the server's memory without bound.
+ */
+export const MAX_PENDING_CHARS = 16 * 1024 * 1024;
 
 export class LogSink implements DestinationStream {
   private pending: string[] = [];
@@ -31,9 +36,29 @@ export class LogSink implements DestinationStream {
     return this.gone;
   }
 
+  private pendingChars = 0;
+  private dropped = 0;
+
+  /** Characters of lines waiting for the reader (bounded by MAX_PENDING_CHARS), and lines dropped since it fell behind. */
+  get backlog(): { chars: number; dropped: number } {
+    return { chars: this.pendingChars, dropped: this.dropped };
+  }
+
   write(line: string): void {
     if (this.gone) return;
+    if (this.pendingChars + line.length > MAX_PENDING_CHARS) {
+      this.dropped++;
+      return;
+    }
+    if (this.dropped > 0) {
+      // The reader caught up: say what it missed, in the log's own format, before the next line.
+      const note = `{"level":40,"time":${Date.now()},"msg":"log lines dropped: the reader of the server's output fell behind","dropped":${this.dropped}}\n`;
+      this.dropped = 0;
+      this.pending.push(note);
+      this.pendingChars += note.length;
+    }
     this.pending.push(line);
+    this.pendingChars += line.length;
     if (this.inFlight === undefined && this.retry === undefined) this.next();
   }
 
@@ -56,6 +81,7 @@ export class LogSink implements DestinationStream {
     let buf = Buffer.concat([this.retry ?? Buffer.alloc(0), Buffer.from(this.pending.join(''))]);
     this.retry = undefined;
     this.pending = [];
+    this.pendingChars = 0;
     const deadline = Date.now() + EXIT_FLUSH_MS;
     while (buf.length > 0) {
       try {
@@ -74,6 +100,7 @@ export class LogSink implements DestinationStream {
     }
     this.send(Buffer.from(this.pending.length === 1 ? (this.pending[0] as string) : this.pending.join('')));
     this.pending = [];
+    this.pendingChars = 0;
   }
 
   private send(buf: Buffer): void {
@@ -99,6 +126,7 @@ export class LogSink implements DestinationStream {
   private drop(): void {
     this.gone = true;
     this.pending = [];
+    this.pendingChars = 0;
     this.retry = undefined;
     for (const w of this.waiters.splice(0)) w();
   }

@@ -78,3 +78,60 @@ describe('logger redaction', () => {
     }
   });
 });
+
+describe('the log sink with a slow reader', () => {
+  it('holds at most MAX_PENDING_CHARS for a reader that does not read, drops the rest, and says how many once it catches up', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const { LogSink, MAX_PENDING_CHARS } = await import('../../server/obs/log-sink.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-sink-'));
+    const fifo = path.join(dir, 'out');
+    execFileSync('mkfifo', [fifo]);
+    // Read and write on one descriptor: opening does not wait for a reader, and nobody reads until we do.
+    const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    try {
+      const sink = new LogSink(fd);
+      const line = `${JSON.stringify({ level: 30, msg: 'x'.repeat(1000) })}\n`;
+      const n = Math.ceil((MAX_PENDING_CHARS * 1.5) / line.length);
+      for (let i = 0; i < n; i++) sink.write(line);
+      expect(sink.backlog.chars).toBeLessThanOrEqual(MAX_PENDING_CHARS);
+      expect(sink.backlog.dropped).toBeGreaterThan(0);
+      // The reader catches up: drain the pipe while the sink writes on, then one more line brings the note.
+      const buf = Buffer.alloc(1 << 20);
+      let text = '';
+      const drain = (): void => {
+        for (;;) {
+          let got = 0;
+          try {
+            got = fs.readSync(fd, buf, 0, buf.length, null);
+          } catch {
+            return;
+          }
+          if (got <= 0) return;
+          text += buf.toString('latin1', 0, got).slice(-200);
+        }
+      };
+      for (const until = Date.now() + 10_000; (sink.backlog.chars > 0 || text.length === 0) && Date.now() < until; ) {
+        drain();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      sink.write('{"msg":"after"}\n');
+      let tail = '';
+      for (const until = Date.now() + 5000; !tail.includes('"after"') && Date.now() < until; ) {
+        await new Promise((r) => setTimeout(r, 5));
+        try {
+          const got = fs.readSync(fd, buf, 0, buf.length, null);
+          if (got > 0) tail += buf.toString('utf8', 0, got);
+        } catch {
+          // EAGAIN: nothing yet.
+        }
+      }
+      expect(tail).toMatch(/"msg":"log lines dropped: the reader of the server's output fell behind","dropped":\d+/);
+      expect(tail).toContain('"after"');
+    } finally {
+      fs.closeSync(fd);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
