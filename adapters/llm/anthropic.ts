@@ -6,11 +6,12 @@
  * http-fetch.
  */
 import Anthropic from '@anthropic-ai/sdk';
-import { closeResponse, defaultHttpFetch } from './http-fetch.js';
+import { defaultHttpFetch } from './http-fetch.js';
 import { ProviderStreamError, StreamProtocolError } from './http-errors.js';
 import { SseDecoder, chunksOf, type SseEvent } from './sse.js';
-import { ProviderTimeoutError, StallTimer } from './stall.js';
-import { abortReason, closeQuietly, estimateTokens, quietController, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
+import { requireEventStream, streamBody } from './stream-body.js';
+import { ProviderTimeoutError } from './stall.js';
+import { abortReason, closeQuietly, estimateTokens, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
 
 export interface AnthropicOptions {
   readonly model: string;
@@ -62,30 +63,14 @@ export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
         // The package's timeout bounds the wait for the response's start (it stops at the headers; StallTimer goes on).
         throw abortReason(req.signal, err instanceof Anthropic.APIConnectionTimeoutError ? new ProviderTimeoutError(timeoutMs, 'response', { cause: err }) : err);
       }
-      // The package's Stream is left unread (it is lazy); the body is read here, and closed as in openai.ts.
-      const controller = answer.data.controller;
-      const response = answer.response;
-      quietController(controller);
-      let closed = false;
-      const close = (reason: unknown): void => {
-        closed = closeResponse(response, reason);
-        if (!closed) controller.abort();
-      };
-      request.attach(close);
-      // A stream silent for timeoutMs is closed as an abort closes it, and fails with the timeout.
-      const stall = new StallTimer(timeoutMs, close);
+      // The package's Stream is left unread (it is lazy); the body is read here (stream-body.ts).
+      const { response, controller, stall, closed } = streamBody(answer, request, timeoutMs);
       const decoder = new SseDecoder();
       let inputTokens: number | undefined;
       let outputTokens: number | undefined;
       let streamed = 0;
       try {
-        // A 200 that is not an event stream (a proxy's HTML page, a JSON answer from a server that ignored stream:
-        // true) has no tokens to give: refuse it with what it is, instead of ending as an empty answer.
-        const type = response.headers.get('content-type') ?? '';
-        if (!/^text\/event-stream\b/i.test(type)) {
-          const head = await response.text().then((t) => t.slice(0, 200), () => '');
-          throw new StreamProtocolError(`the response is not an event stream (content-type ${JSON.stringify(type)}): ${JSON.stringify(head)}`);
-        }
+        await requireEventStream(response);
         for await (const bytes of chunksOf(response.body)) {
           stall.touch();
           for (const sse of decoder.push(bytes)) {
@@ -109,7 +94,7 @@ export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
       } finally {
         stall.stop();
         // Also when the consumer stops early (break, or its own abort): close the HTTP stream, do not just stop reading.
-        if (!closed) closeQuietly(controller);
+        if (!closed()) closeQuietly(controller);
         request.release();
         const estimated = inputTokens === undefined || outputTokens === undefined;
         req.onUsage?.({ inputTokens: inputTokens ?? estimateTokens(req.messages.map((m) => m.content).join('\n')), outputTokens: outputTokens ?? streamed, estimated });

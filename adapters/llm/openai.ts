@@ -7,11 +7,12 @@
  * copies of every chunk cost an agent process about a third of its CPU per token and 40% of its allocation.
  */
 import OpenAI, { AzureOpenAI } from 'openai';
-import { closeResponse, defaultHttpFetch } from './http-fetch.js';
+import { defaultHttpFetch } from './http-fetch.js';
 import { ProviderStreamError, StreamProtocolError } from './http-errors.js';
 import { SseDecoder, chunksOf, type SseEvent } from './sse.js';
-import { ProviderTimeoutError, StallTimer } from './stall.js';
-import { abortReason, closeQuietly, estimateTokens, quietController, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
+import { requireEventStream, streamBody } from './stream-body.js';
+import { ProviderTimeoutError } from './stall.js';
+import { abortReason, closeQuietly, estimateTokens, requestSignal, type LlmProvider, type StreamRequest } from './types.js';
 
 export interface OpenAIOptions {
   readonly model: string;
@@ -68,32 +69,14 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
         // The package's timeout bounds the wait for the response's start (it stops at the headers; StallTimer goes on).
         throw abortReason(req.signal, err instanceof OpenAI.APIConnectionTimeoutError ? new ProviderTimeoutError(timeoutMs, 'response', { cause: err }) : err);
       }
-      // The package's Stream is left unread (it is lazy); the body is read here. The caller's abort closes the request
-      // straight through http-fetch when it made it (no abort event on the package's controller, which only relays
-      // to the fetch's signal), else through that controller.
-      const controller = answer.data.controller;
-      const response = answer.response;
-      quietController(controller);
-      let closed = false;
-      const close = (reason: unknown): void => {
-        closed = closeResponse(response, reason);
-        if (!closed) controller.abort();
-      };
-      request.attach(close);
-      // A stream silent for timeoutMs is closed as an abort closes it, and fails with the timeout.
-      const stall = new StallTimer(timeoutMs, close);
+      // The package's Stream is left unread (it is lazy); the body is read here (stream-body.ts).
+      const { response, controller, stall, closed } = streamBody(answer, request, timeoutMs);
       const decoder = new SseDecoder();
       let outputTokens = 0;
       let reported = false;
       let done = false;
       try {
-        // A 200 that is not an event stream (a proxy's HTML page, a JSON answer from a server that ignored stream:
-        // true) has no tokens to give: refuse it with what it is, instead of ending as an empty answer.
-        const type = response.headers.get('content-type') ?? '';
-        if (!/^text\/event-stream\b/i.test(type)) {
-          const head = await response.text().then((t) => t.slice(0, 200), () => '');
-          throw new StreamProtocolError(`the response is not an event stream (content-type ${JSON.stringify(type)}): ${JSON.stringify(head)}`);
-        }
+        await requireEventStream(response);
         for await (const bytes of chunksOf(response.body)) {
           stall.touch();
           for (const ev of decoder.push(bytes)) {
@@ -127,7 +110,7 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
       } finally {
         stall.stop();
         // Also when the consumer stops early (break, or its own abort): close the HTTP stream, do not just stop reading.
-        if (!closed) closeQuietly(controller);
+        if (!closed()) closeQuietly(controller);
         request.release();
         if (!reported) req.onUsage?.({ inputTokens: estimateTokens(req.messages.map((m) => m.content).join('\n')), outputTokens, estimated: true });
       }
