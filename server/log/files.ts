@@ -90,3 +90,17 @@ export function isWriteSpaceError(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   return code === 'ENOSPC' || code === 'EIO' || code === 'EDQUOT' || code === 'EFBIG';
 }
+
+/**
+ * The files in `dir` whose names match `pattern`, sorted by name, as full paths; none when the folder does not exist
+ * (a log without snapshots yet, a directory that is not a log).
+ */
+export function filesMatching(dir: string, pattern: RegExp): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => pattern.test(n)).sort().map((n) => path.join(dir, n));
+}

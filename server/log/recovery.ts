@@ -16,7 +16,7 @@ import type { LogMeta } from '../core/ports.js';
 import { decodeSegmentHeader, genesisHash, metaOf, frameTotal, segmentFileName } from './format.js';
 import { HeaderError, intactFrameAfter, scanSegmentOrSeal, type ScanOptions, type SegmentScan } from './scan.js';
 import { SNAPSHOT_DIR, listSnapshotFiles, readSnapshots, snapshotsOfLog, strayTempSnapshots, type Snapshot, type SnapshotRead } from './snapshots.js';
-import { fsyncDirSync } from './files.js';
+import { filesMatching, fsyncDirSync } from './files.js';
 import { summaryFile } from './seal.js';
 
 export const SEGMENT_DIR = 'segments';
@@ -59,14 +59,7 @@ export interface AnalyzeOptions {
 }
 
 export function segmentFiles(dir: string): string[] {
-  const sdir = path.join(dir, SEGMENT_DIR);
-  let names: string[];
-  try {
-    names = fs.readdirSync(sdir);
-  } catch {
-    return [];
-  }
-  return names.filter((n) => /^\d{20}\.wlseg$/.test(n)).sort().map((n) => path.join(sdir, n));
+  return filesMatching(path.join(dir, SEGMENT_DIR), /^\d{20}\.wlseg$/);
 }
 
 /** Advice when truncation cannot help: nothing before the damage is intact (a first segment's header, an unanchored start). */

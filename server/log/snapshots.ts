@@ -11,7 +11,7 @@ import path from 'node:path';
 import { hash as sha256 } from 'node:crypto';
 import { WorldlineError } from '../errors.js';
 import { HASH_BYTES, canonicalBytes, readU64, writeU64 } from './format.js';
-import { mkdirDurableSync, writeFully, type FileLayer } from './files.js';
+import { filesMatching, mkdirDurableSync, writeFully, type FileLayer } from './files.js';
 
 const MAGIC = 0x4e534c57; // "WLSN"
 const VERSION = 1;
@@ -80,16 +80,8 @@ export function readSnapshotFile(file: string): Snapshot | string {
 
 /** Snapshot files of a log directory, newest anchor first (by name: no file is opened). */
 export function listSnapshotFiles(dir: string): Array<{ file: string; anchorSeq: number }> {
-  const sdir = path.join(dir, SNAPSHOT_DIR);
-  let names: string[];
-  try {
-    names = fs.readdirSync(sdir);
-  } catch {
-    return [];
-  }
-  return names
-    .filter((n) => /^\d{20}\.wlsnap$/.test(n))
-    .map((n) => ({ file: path.join(sdir, n), anchorSeq: Number(n.slice(0, 20)) }))
+  return filesMatching(path.join(dir, SNAPSHOT_DIR), /^\d{20}\.wlsnap$/)
+    .map((file) => ({ file, anchorSeq: Number(path.basename(file).slice(0, 20)) }))
     .sort((a, b) => b.anchorSeq - a.anchorSeq);
 }
 
@@ -124,14 +116,7 @@ export function snapshotsOfLog(read: readonly SnapshotRead[], logId: string, wor
 
 /** `<name>.tmp` files a snapshot write leaves when the process dies before its rename (see writeSnapshotFile). */
 export function strayTempSnapshots(dir: string): string[] {
-  const sdir = path.join(dir, SNAPSHOT_DIR);
-  let names: string[];
-  try {
-    names = fs.readdirSync(sdir);
-  } catch {
-    return [];
-  }
-  return names.filter((n) => /^\d{20}\.wlsnap\.tmp$/.test(n)).sort().map((n) => path.join(sdir, n));
+  return filesMatching(path.join(dir, SNAPSHOT_DIR), /^\d{20}\.wlsnap\.tmp$/);
 }
 
 /**
