@@ -54,13 +54,47 @@ export type IntentSchemas = Readonly<Record<string, JsonSchema>>;
 
 export type ParsedIntent = { readonly ok: true; readonly intent: { readonly kind: string; readonly payload: JsonValue } | null } | { readonly ok: false; readonly error: string };
 
-/** The JSON object in a model's answer: code fences and prose around it are tolerated. */
+/**
+ * The JSON object in a model's answer: code fences and prose around it are tolerated, braces in that prose too. The
+ * first balanced {...} (strings and escapes respected) that parses and names a "kind" wins, else the first that
+ * parses, else the widest span from the first { to the last } (whose parse error then tells the model what is wrong).
+ */
 function extractJson(text: string): string | undefined {
   const fenced = /```(?:json)?\s*([\s\S]*?)```/.exec(text);
   const body = fenced ? fenced[1]! : text;
+  let parsed: string | undefined;
+  for (let start = body.indexOf('{'); start >= 0; start = body.indexOf('{', start + 1)) {
+    const end = balancedEnd(body, start);
+    if (end < 0) continue;
+    const candidate = body.slice(start, end + 1);
+    try {
+      const v: unknown = JSON.parse(candidate);
+      if (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.hasOwn(v, 'kind')) return candidate;
+      parsed ??= candidate;
+    } catch {
+      // Not JSON (prose in braces): the next { may start it.
+    }
+  }
+  if (parsed !== undefined) return parsed;
   const start = body.indexOf('{');
   const end = body.lastIndexOf('}');
   return start >= 0 && end > start ? body.slice(start, end + 1) : undefined;
+}
+
+/** Where the object opened at `start` closes, skipping braces inside strings; -1 when it does not. */
+function balancedEnd(text: string, start: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b) depth++;
+    else if (c === 0x7d && --depth === 0) return i;
+  }
+  return -1;
 }
 
 /**

@@ -76,6 +76,12 @@ describe('act() and the LLM agent', () => {
     expect(parseIntent('Sure! ```json\n{"kind":"Move","payload":{"dx":1,"dy":-2}}\n```', intents, false)).toEqual({ ok: true, intent: { kind: 'Move', payload: { dx: 1, dy: -2 } } });
     expect(parseIntent('{"kind":"none"}', intents, true)).toEqual({ ok: true, intent: null });
     expect(parseIntent('{"kind":"Fly","payload":{}}', intents, false)).toMatchObject({ ok: false });
+    // Braces in the prose around the answer, before and after it, and inside its strings, are tolerated.
+    const chatty = 'I weighed {a few} options. {"kind":"Move","payload":{"dx":1,"dy":0}} Next time I may try {something "}" else}.';
+    expect(parseIntent(chatty, intents, false)).toEqual({ ok: true, intent: { kind: 'Move', payload: { dx: 1, dy: 0 } } });
+    expect(parseIntent('Plan: {"kind":"none"} (then {wait})', intents, true)).toEqual({ ok: true, intent: null });
+    // Broken JSON still reaches the parser, whose error the repair round shows the model.
+    expect(parseIntent('{"kind":"Move","payload":{"dx":1,}', intents, false)).toMatchObject({ ok: false, error: expect.stringMatching(/does not parse/) });
     expect(checkSchema({ dx: 1.5, dy: 20, z: 1 }, intents['Move']!)).toEqual(['$.dx: expected an integer', '$.dy: above 10', '$.z: not allowed']);
     // First answer broken, the repair round fixes it: the model saw its answer and the error.
     const seen: string[][] = [];
