@@ -154,13 +154,22 @@ export class Session implements Subscriber {
    */
   private takeFrame(now: number): boolean {
     if (!this.rate.take(now)) {
-      this.violation('rate-limit', new WorldlineError('QUOTA_EXCEEDED', `more than ${this.deps.messagesPerSecond} frames per second; slow down`, { retry_after_ms: this.rate.retryAfterMs() }));
+      this.overRate(new WorldlineError('QUOTA_EXCEEDED', `more than ${this.deps.messagesPerSecond} frames per second; slow down`, { retry_after_ms: this.rate.retryAfterMs() }));
       return false;
     }
     // A session's own Hello comes out of the connection's Hello budget (a whole Link joining at once fits it).
     if (this.connection.take(now, this.state === 'awaiting-hello')) return true;
-    this.violation('rate-limit', new WorldlineError('QUOTA_EXCEEDED', `more than ${this.deps.messagesPerSecond} frames per second per session joined on this WebSocket (hellos on new channels count too); slow down`, { retry_after_ms: this.connection.retryAfterMs() }));
+    this.overRate(new WorldlineError('QUOTA_EXCEEDED', `more than ${this.deps.messagesPerSecond} frames per second per session joined on this WebSocket (hellos on new channels count too); slow down`, { retry_after_ms: this.connection.retryAfterMs() }));
     return false;
+  }
+
+  /**
+   * A frame over the rate limit: a violation. Behind a Hello still being handled its error waits for the Welcome, in
+   * order with the answers to the frames around it, as a malformed frame's does; the strike counts at once.
+   */
+  private overRate(err: WorldlineError): void {
+    if (this.state !== 'joining') return this.violation('rate-limit', err);
+    if (!this.strike('rate-limit', err, false)) this.queueEarly(err);
   }
 
   /** A frame for this socket that could not even be routed (a bad channel): a malformed frame, as for a bad decode. */

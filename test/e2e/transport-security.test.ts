@@ -241,6 +241,21 @@ describe('frames pipelined behind a Hello', () => {
     });
   });
 
+  it('a frame over the rate limit behind a Hello gets its QUOTA_EXCEEDED after the Welcome, in order', async () => {
+    await withServer({ messagesPerSecond: 2, quarantineAfter: 0 }, async (srv) => {
+      const c = await raw(srv.wsUrl);
+      // The session's bucket holds a burst of 4 (its Hello is one of them): pings 1-3 pass, 4 and 5 are over.
+      c.ws.send(hello(0, await token(srv, 'pipe-rate'), 'pipe-rate'));
+      for (let i = 1; i <= 5; i++) c.ws.send(`{"type":"ping","client_time":${i}}`);
+      await c.next((f) => f['type'] === 'pong' && f['client_time'] === 3);
+      await sleep(200);
+      expect(c.frames.map((f) => `${String(f['type'])}${f['type'] === 'pong' ? `:${String(f['client_time'])}` : f['type'] === 'error' ? `:${String(f['name'])}` : ''}`)).toEqual([
+        'welcome', 'pong:1', 'pong:2', 'pong:3', 'error:QUOTA_EXCEEDED', 'error:QUOTA_EXCEEDED',
+      ]);
+      c.ws.close();
+    });
+  });
+
   it('a malformed frame behind a Hello still counts as a violation', async () => {
     await withServer({ quarantineAfter: 3, quarantineSec: 60 }, async (srv) => {
       const c = await raw(srv.wsUrl);
