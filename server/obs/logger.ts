@@ -73,6 +73,14 @@ function scrubFields(obj: Record<string, unknown>, depth = 1): Record<string, un
   return out ?? obj;
 }
 
+/** pino's standard error serializer, with the message and stack scrubbed (scrubText). */
+function scrubError(e: Error): ReturnType<typeof pino.stdSerializers.err> {
+  const o = pino.stdSerializers.err(e);
+  if (typeof o.message === 'string') o.message = scrubText(o.message);
+  if (typeof o.stack === 'string') o.stack = scrubText(o.stack);
+  return o;
+}
+
 export function redactPaths(extra: readonly string[] = []): string[] {
   const paths: string[] = [];
   for (const f of SENSITIVE) paths.push(f, `*.${f}`, `*.*.${f}`);
@@ -100,6 +108,8 @@ export function createLogger(cfg: LoggerConfig = {}, destination?: DestinationSt
     // each line's own fields, before the redaction by path above (a child logger's bindings are not: pino applies
     // this formatter to none of them, and the server binds only world ids there).
     formatters: { log: (obj) => scrubFields(obj) },
+    // An error's message and stack may quote what a client sent (a payload, a req_id): scrubbed like messages.
+    serializers: { err: scrubError },
     timestamp: pino.stdTimeFunctions.epochTime,
   };
   // By default stdout, through a sink that drops lines once stdout's reader is gone (log-sink.ts says why not pino's).

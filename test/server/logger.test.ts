@@ -45,6 +45,10 @@ describe('logger redaction', () => {
     log.child({ world: 'w1' }).warn({ agent_id: 'bob@example.org', ip: '198.51.100.123' }, 'security event');
     expect(lines[1]).toMatchObject({ world: 'w1', agent_id: '[REDACTED]', ip: '198.51.100.123' });
     expect(JSON.stringify(lines)).not.toMatch(/example\.(?:com|org)|415 555|7946|eyJhbGci/);
+    // An error's message and stack, which may quote what a client sent.
+    log.error({ err: new Error('bad payload from jane@example.com') }, 'world failed');
+    expect((lines[2]!['err'] as { message: string; stack: string }).message).toBe('bad payload from [REDACTED]');
+    expect((lines[2]!['err'] as { stack: string }).stack).not.toMatch(/example\.com/);
   });
 
   it('stdout without a reader: a process exiting with log lines buffered drops them and exits, it does not hang', async () => {
