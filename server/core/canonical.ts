@@ -7,6 +7,7 @@ import { hash } from 'node:crypto';
 import { WorldlineError } from '../errors.js';
 import { memberHash, setDigestOf, type MemberHash } from './set-digest.js';
 import { memberHashBytes, sortKeys } from './canonical-bytes.js';
+import { isWellFormed } from './json-value.js';
 import type { Effect, JsonValue, View } from './types.js';
 
 const encoder = new TextEncoder();
@@ -14,8 +15,6 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 const MAX_FAST_DEPTH = 64;
 const objectProto = Object.prototype;
-/** String.prototype.isWellFormed (ES2024; Node 20 has it, the ES2023 lib typings do not). */
-const wellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /** Sorts keys by UTF-16 code units, as RFC 8785 requires; small arrays in place (Array.sort allocates). */
 
@@ -30,7 +29,7 @@ function fastCanonical(v: unknown, depth: number): string | undefined {
     case 'number':
       return Number.isFinite(v) ? JSON.stringify(v) : undefined;
     case 'string':
-      return wellFormed(v) ? JSON.stringify(v) : undefined;
+      return isWellFormed(v) ? JSON.stringify(v) : undefined;
     case 'boolean':
       return v ? 'true' : 'false';
     case 'object':
@@ -61,7 +60,7 @@ function fastCanonical(v: unknown, depth: number): string | undefined {
     const x = o[k];
     if (x === undefined) continue;
     const t = fastCanonical(x, depth + 1);
-    if (t === undefined || !wellFormed(k)) return undefined;
+    if (t === undefined || !isWellFormed(k)) return undefined;
     out += `${first ? '' : ','}${JSON.stringify(k)}:${t}`;
     first = false;
   }

@@ -21,18 +21,15 @@ export const isPlainObject = (v: unknown): v is Record<string, unknown> => {
 };
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** String.prototype.isWellFormed (ES2024: Node 20, current browsers; the ES2023 lib typings lack it). */
+const nativeWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed;
 
-/** True when s is well-formed UTF-16, so that every codec (UTF-8 on the wire) carries it exactly. */
-export function isWellFormed(s: string): boolean {
-  // Short strings (keys, names) are scanned for any surrogate at all, faster than the regex; one found (or a long
-  // string) is left to the regex, which tells a pair from a lone half.
-  if (s.length > 32) return !LONE_SURROGATE.test(s);
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdfff) return !LONE_SURROGATE.test(s);
-  }
-  return true;
-}
+/**
+ * True when s is well-formed UTF-16, so that every codec (UTF-8 on the wire) carries it exactly. The engine's own
+ * String.prototype.isWellFormed where it has one (as fast as a scan for short keys, and no regex for long text), a
+ * regex in an older browser running the SDK.
+ */
+export const isWellFormed: (s: string) => boolean = nativeWellFormed ? (s) => nativeWellFormed.call(s) : (s) => !LONE_SURROGATE.test(s);
 
 /** True when v is a JSON value (finite numbers, well-formed strings, plain objects and arrays) no deeper than MAX_JSON_DEPTH. */
 export function isJsonValue(v: unknown, depth = 0): boolean {

@@ -6,7 +6,7 @@
  */
 import { WorldlineError } from '../errors.js';
 import { canonicalJson, canonicalMember, canonicalMemberHash, sha256Hex } from './canonical.js';
-import { FIELD_VALUE_DEPTH, MAX_JSON_DEPTH, frozenJson, isFieldName, isJsonValue, sameJson } from './json-value.js';
+import { FIELD_VALUE_DEPTH, MAX_JSON_DEPTH, frozenJson, isFieldName, isJsonValue, isWellFormed, sameJson } from './json-value.js';
 import { SetDigest, setDigestOf, type MemberHash } from './set-digest.js';
 import { SCHEMA_VERSION, type EntityRecord, type JsonValue, type WorldState } from './types.js';
 
@@ -46,11 +46,10 @@ export interface StateMutator {
 }
 
 const ID_MAX = 128;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Checks an entity or agent id: a non-empty well-formed string of at most 128 UTF-16 units. */
 export function checkId(id: unknown, what: string): string {
-  if (typeof id !== 'string' || id.length === 0 || id.length > ID_MAX || LONE_SURROGATE.test(id)) {
+  if (typeof id !== 'string' || id.length === 0 || id.length > ID_MAX || !isWellFormed(id)) {
     throw new WorldlineError('INVALID_INTENT', `${what} must be a non-empty string of at most ${ID_MAX} characters.`, { field: what });
   }
   return id;
