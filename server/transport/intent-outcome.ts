@@ -3,6 +3,7 @@
  * rejections counters, the stale-context count, and at debug level one log line per intent. One place, so the metrics
  * and the log count REST intents as they count the socket's.
  */
+import { WorldlineError } from '../errors.js';
 import type { IntentOutcome } from '../core/index.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
@@ -32,4 +33,12 @@ export function logIntent(logger: Logger, o: IntentOutcome, status: IntentStatus
   const code = o.status === 'rejected' ? o.error.name : undefined;
   const globalSeq = o.status === 'committed' ? o.global_seq : undefined;
   logger.debug({ agent_id: o.agent_id, req_id: o.req_id, status, global_seq: globalSeq, code, view_seq: viewSeq, latency_ms: Number((performance.now() - startedAt).toFixed(3)), via }, 'intent');
+}
+
+/**
+ * A rejected outcome's error as every error body goes out (code, name, message, recovery, details): the core's outcome
+ * names the error, the catalogue adds what to do.
+ */
+export function rejectionBody(error: Extract<IntentOutcome, { status: 'rejected' }>['error']): ReturnType<WorldlineError['toJSON']> {
+  return new WorldlineError(error.name as 'INVALID_INTENT', error.message, error.details as Record<string, unknown>).toJSON();
 }

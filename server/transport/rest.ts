@@ -14,7 +14,7 @@ import type { Quarantine } from './rate-limit.js';
 import type { WorldHost } from './world-host.js';
 import type { SessionInfo } from './session.js';
 import { errorStatus, worldNotFound, writeJson, type Cors } from './http.js';
-import { countIntentOutcome, logIntent } from './intent-outcome.js';
+import { countIntentOutcome, logIntent, rejectionBody } from './intent-outcome.js';
 
 /** A hosted world as REST reaches it: its host and its sessions' quarantine. */
 export interface RestWorld {
@@ -300,8 +300,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     logIntent(r.world.host.opts.logger, out, status, rt.viewSeq(agentId), t0, 'rest');
     if (out.status !== 'rejected') return out;
     // The core's outcome names the error; the catalogue adds what to do, as every error body over HTTP carries.
-    const e = new WorldlineError(out.error.name as 'INVALID_INTENT', out.error.message, out.error.details as Record<string, unknown>);
-    return { ...out, error: e.toJSON() };
+    return { ...out, error: rejectionBody(out.error) };
   }));
 
   app.post('/v1/worlds/:worldId/intents/:reqId/cancel', route(2, true, async (r, raw, p) => {

@@ -13,7 +13,7 @@ import type { WorldHost, Subscriber } from './world-host.js';
 import type { Logger } from '../obs/logger.js';
 import { counterChild, type Metrics } from '../obs/metrics.js';
 import { Connection } from './connection.js';
-import { countIntentOutcome, logIntent } from './intent-outcome.js';
+import { countIntentOutcome, logIntent, rejectionBody } from './intent-outcome.js';
 
 export interface SessionDeps {
   readonly host: WorldHost;
@@ -457,8 +457,8 @@ export class Session implements Subscriber {
     const status = countIntentOutcome(this.deps.metrics, o, replay);
     if (o.status === 'committed') return { type: 'intent_result', req_id: o.req_id, status: status as 'accepted' | 'duplicate', global_seq: o.global_seq };
     if (o.status === 'rejected') {
-      const e = new WorldlineError(o.error.name as 'INVALID_INTENT', o.error.message, o.error.details as Record<string, unknown>);
-      return { type: 'intent_result', req_id: o.req_id, status: 'rejected', error: { ...e.toJSON(), details: e.details as JsonObject } };
+      const body = rejectionBody(o.error);
+      return { type: 'intent_result', req_id: o.req_id, status: 'rejected', error: { ...body, details: body.details as JsonObject } };
     }
     return { type: 'intent_result', req_id: o.req_id, status: 'cancelled' };
   }
