@@ -13,6 +13,15 @@ import { WorldlineError } from '../errors.js';
 import type { StaleCause } from './types.js';
 import type { InterruptPolicy } from './world.js';
 
+/**
+ * The causes as an error's `details.stale_due_to` lists them (STALE_CONTEXT, GENERATION_CANCELLED): `global_seq`,
+ * `view_seq` and `kind`, as the wire's Cancelled frame names them, plus `seq`, the same global_seq under the name
+ * these details gave it first (kept for v1 clients that read it).
+ */
+export function staleCauses(causes: readonly StaleCause[]): Array<{ global_seq: number; view_seq: number; kind: string; seq: number }> {
+  return causes.map((c) => ({ global_seq: c.global_seq, view_seq: c.view_seq, kind: c.kind, seq: c.global_seq }));
+}
+
 export interface GenerationToken {
   readonly agent_id: string;
   readonly req_id: string;
@@ -207,7 +216,7 @@ export class Generations {
         context_seq: g.token.context_seq,
         // What a Cancelled frame carries as its reason: the frame names the req_id, and the session the agent.
         reason: why,
-        stale_due_to: causes.map((c) => ({ seq: c.global_seq, view_seq: c.view_seq, kind: c.kind })),
+        stale_due_to: staleCauses(causes),
       });
     } finally {
       Error.stackTraceLimit = limit;

@@ -6,7 +6,7 @@
 import { WorldlineError, isWorldlineError } from '../errors.js';
 import { intentDigestBytes } from './canonical-bytes.js';
 import { intentDigest } from './canonical.js';
-import { Generations, type GenerationToken } from './cancellation.js';
+import { Generations, staleCauses, type GenerationToken } from './cancellation.js';
 import { IdempotencyIndex } from './idempotency.js';
 import { checkDraft, checkIntent } from './intake.js';
 import { ObservationEngine } from './observation.js';
@@ -262,7 +262,7 @@ export class WorldRuntime {
     return new WorldlineError('STALE_CONTEXT', `The view moved on by ${vs - contextSeq} events since context_seq ${contextSeq}.`, {
       context_seq: contextSeq,
       view_seq: vs,
-      stale_due_to: causes.map((c) => ({ seq: c.global_seq, view_seq: c.view_seq, kind: c.kind })),
+      stale_due_to: staleCauses(causes),
     });
   }
 

@@ -399,14 +399,13 @@ export class Session implements Subscriber {
         token.onCancel((reason) => {
           all.delete(token);
           if (open.get(msg.req_id) === token) open.delete(msg.req_id);
-          // The core names each cause's global_seq `seq` in the error details (its STALE_CONTEXT shape).
           const raw = reason.details['stale_due_to'];
-          const stale = Array.isArray(raw) ? (raw as Array<{ view_seq: number; seq?: number; global_seq?: number; kind: string }>) : [];
+          const stale = Array.isArray(raw) ? (raw as Array<{ view_seq: number; global_seq: number; kind: string }>) : [];
           counterChild(this.deps.metrics.cancels, reason.codeName).inc();
           // The short reason (the core's message repeats the req_id and agent): a hundred agents' Cancelled frames of
           // one burst then fit one 16 KB write of a shared socket (a Link), which its reader takes in one read.
           const why = reason.details['reason'];
-          this.sendMessage({ type: 'cancelled', req_id: msg.req_id, reason: typeof why === 'string' ? why : reason.message, stale_due_to: stale.map((c) => ({ view_seq: c.view_seq, global_seq: c.seq ?? c.global_seq ?? 0, kind: c.kind })), server_time: this.deps.host.cancelTime() });
+          this.sendMessage({ type: 'cancelled', req_id: msg.req_id, reason: typeof why === 'string' ? why : reason.message, stale_due_to: stale.map((c) => ({ view_seq: c.view_seq, global_seq: c.global_seq, kind: c.kind })), server_time: this.deps.host.cancelTime() });
         });
         return;
       }

@@ -18,7 +18,9 @@ describe('admission stages', () => {
     const o = await rt.submit(move('a0', 1, 0, 0));
     expect(codeOf(o)).toBe('STALE_CONTEXT');
     const due = o.status === 'rejected' ? (o.error.details['stale_due_to'] as Array<{ seq: number; kind: string }>) : [];
-    expect(due).toEqual([{ seq: committed.status === 'committed' ? committed.global_seq : -1, view_seq: 1, kind: 'Move' }]);
+    const gseq = committed.status === 'committed' ? committed.global_seq : -1;
+    // global_seq as the Cancelled frame names it, and seq, its first name in these details.
+    expect(due).toEqual([{ global_seq: gseq, view_seq: 1, kind: 'Move', seq: gseq }]);
     const ahead = await rt.submit(move('a0', 1, 0, 9));
     expect(codeOf(ahead)).toBe('INVALID_VIEW_SEQ');
   });

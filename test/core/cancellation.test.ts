@@ -48,7 +48,7 @@ describe('cancellation', () => {
     const seq = await commit(rt, move('a1', 1, 0, 0));
     expect(t.signal.aborted).toBe(true);
     expect(isWorldlineError(t.signal.reason, 'GENERATION_CANCELLED')).toBe(true);
-    expect(reasonOf(t.signal)).toEqual([{ seq, view_seq: 1, kind: 'Move' }]);
+    expect(reasonOf(t.signal)).toEqual([{ global_seq: seq, view_seq: 1, kind: 'Move', seq }]);
   });
 
   it('only_conflict: cancels only for events touching the declared entities or the agent itself', async () => {

@@ -25,9 +25,9 @@ describe('staleness after a restart from a snapshot', () => {
     const rt2 = await WorldRuntime.open({ world, log: log.reopen(), clock });
     const restarted = await rt2.submit(move('a0', 1, 0, 0));
     const due = (o: typeof live): unknown => (o.status === 'rejected' ? o.error.details['stale_due_to'] : undefined);
-    expect(due(live)).toEqual([1, 2, 3, 4].map((s) => ({ seq: s, view_seq: s, kind: 'Move' })));
-    for (const c of due(restarted) as Array<{ seq: number; kind: string }>) {
-      expect(c.seq).toBeGreaterThanOrEqual(1);
+    expect(due(live)).toEqual([1, 2, 3, 4].map((s) => ({ global_seq: s, view_seq: s, kind: 'Move', seq: s })));
+    for (const c of due(restarted) as Array<{ global_seq: number; kind: string }>) {
+      expect(c.global_seq).toBeGreaterThanOrEqual(1);
       expect(c.kind).toBe('Move');
     }
     expect(due(restarted)).toEqual(due(live));
