@@ -35,8 +35,8 @@ export type { AgentInfo, CancelResult, DeliveryListener, EmitOutcome, QuantumDel
 export type { QuantumReport } from './quantum.js';
 export type { GenerationToken } from './cancellation.js';
 // Encode-once: where a delta's shared fragments are stored (no copy), and letting a long-held delta go of its block.
-export { fragmentRange, newFragmentRange, detachFragments, FragmentTable } from './observation.js';
-export type { FragmentRange } from './observation.js';
+export { fragmentRange, newFragmentRange, detachFragments, FragmentTable } from './delta-fragments.js';
+export type { FragmentRange } from './delta-fragments.js';
 export { RlEnv, MessageEnv } from './facades.js';
 export type { AgentMessage, StepIntent, Subscription } from './facades.js';
 export { replayWorld } from './replay.js';

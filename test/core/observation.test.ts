@@ -1,7 +1,7 @@
 import jsonpatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import type { ObservationDelta } from '../../server/core/types.js';
-import { fragmentRange, newFragmentRange } from '../../server/core/observation.js';
+import { fragmentRange, newFragmentRange } from '../../server/core/delta-fragments.js';
 import { oneQuantumOfMoves, openWorld, planeWorld } from './helpers/worlds.js';
 
 describe('observation', () => {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ObservationDelta } from '../../server/core/types.js';
-import { fragmentRange, newFragmentRange } from '../../server/core/observation.js';
+import { fragmentRange, newFragmentRange } from '../../server/core/delta-fragments.js';
 import { ResumeHistory, heldOps } from '../../server/transport/resume-history.js';
 import { oneQuantumOfMoves } from '../core/helpers/worlds.js';
 
