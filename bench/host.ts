@@ -17,6 +17,7 @@ import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import seedrandom from 'seedrandom';
+import { track } from './cleanup.js';
 import { median, table, writeResult, type BenchOptions } from './lib.js';
 
 const WARMUP_TICKS = 10;
@@ -136,6 +137,7 @@ const self = fileURLToPath(import.meta.url);
 function inChild(agents: number, ticks: number, nodeFlags: readonly string[]): Promise<HostResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', self, '--child', String(agents), String(ticks)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    track(child);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);

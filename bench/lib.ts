@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
+import { removeAtExit } from './cleanup.js';
 
 export interface BenchOptions {
   /** A short run for CI: smaller sizes, same code paths. */
@@ -46,6 +47,9 @@ export function table(rows: ReadonlyArray<Record<string, string | number>>): str
   return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
 }
 
+/** A fresh scratch directory, removed when the bench exits if the bench has not removed it by then. */
 export function tmpDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `worldline-bench-${prefix}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `worldline-bench-${prefix}-`));
+  removeAtExit(dir);
+  return dir;
 }

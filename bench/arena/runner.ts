@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { arenaEntityId } from '../../server/worlds/arena.js';
 import { Subprotocol } from '../../server/protocol/index.js';
+import { tmpDir } from '../lib.js';
 import type { FromWorker, ToWorker, WorkerConfig, WorkerResult } from './ipc.js';
 import { cpuPercent, machineBusyPercent, mergeHistograms, parsePromHistogram, percentiles, promCounterDelta, promGauge, promMeanMs, promQuantile, promSumDeltaByLabel, type Percentiles } from './stats.js';
 import { clockTicks, readCpu, readMachineCpu, readMem, scrapeMetrics, spawnServer, track, type ServerProcess } from './server-proc.js';
@@ -171,7 +172,7 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
   let pid: number | undefined = o.serverPid;
   let entities = o.entities;
   let world = o.world ?? (o.entities === 200 ? 'arena' : `arena-${o.entities}`);
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-bench-arena-'));
+  const dataDir = tmpDir('arena');
   const workers: ChildProcess[] = [];
   try {
     if (o.url) {

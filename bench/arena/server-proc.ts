@@ -4,10 +4,11 @@
  * build` first). The server refuses to start on the uWS `ws` shim, so a run here is always native uWS.
  * Also reads the server's CPU and memory from /proc and scrapes /metrics.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { track } from '../cleanup.js';
 import { parseProcStat, parseProcStatTotals, parseProcStatusKb } from './stats.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -35,17 +36,8 @@ export interface SpawnOptions {
   readonly nodeArgs?: readonly string[];
 }
 
-const live = new Set<ChildProcess>();
-/** Whatever happens to the runner, its children die with it. */
-process.on('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
-
-/** Registers a child process so it is killed when the runner exits. */
-export function track(c: ChildProcess): void {
-  live.add(c);
-  c.once('exit', () => live.delete(c));
-}
+/** Whatever happens to the runner (an exit, an error, a signal), its children die with it: bench/cleanup.ts. */
+export { track };
 
 export async function spawnServer(o: SpawnOptions): Promise<ServerProcess> {
   fs.mkdirSync(o.dataDir, { recursive: true });
