@@ -275,6 +275,8 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
     const nice = o.genNice ?? 10;
     if (nice !== 0) for (const c of workers) if (c.pid !== undefined) os.setPriority(c.pid, nice);
     const connectFailed = sum(ready.map((r) => r.failed));
+    // Nothing to measure: say why and fail, rather than a table of NaN and an exit code of 0.
+    if (connectFailed >= o.clients) throw new Error(`no client connected to ${url}: ${ready.find((r) => r.firstError)?.firstError ?? 'no error reported'}`);
     log(`  ${o.clients} clients connected in ${((Date.now() - tConnect) / 1000).toFixed(1)} s${connectFailed ? `, ${connectFailed} FAILED (${ready.find((r) => r.firstError)?.firstError ?? ''})` : ''}`);
 
     const t0 = Date.now() + 100;

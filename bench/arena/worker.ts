@@ -321,7 +321,8 @@ function connect(c: LoadClient, token: string): Promise<boolean> {
     });
     ws.on('close', () => {
       c.closed = true;
-      if (!stopping) closes++;
+      // A client that never got its Welcome is a failed connect (the runner counts those): not a close as well.
+      if (!stopping && c.ready) closes++;
       done(false);
     });
   });

@@ -1,0 +1,37 @@
+/** The load runner against real servers over loopback: how it counts failed connections. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultArenaOptions, runArena } from '../../bench/arena/runner.js';
+import { spawnServer, type ServerProcess } from '../../bench/arena/server-proc.js';
+import { tmpDir } from '../../bench/lib.js';
+
+describe('arena runner, connections', () => {
+  let server: ServerProcess;
+  let secretFile: string;
+  beforeAll(async () => {
+    const dataDir = tmpDir('runner-test');
+    // One connection per address: of two clients on 127.0.0.1, the second is refused.
+    server = await spawnServer({ world: 'arena', dataDir, tickMs: 50, from: 'tsx', env: { WORLDLINE_CONNECTIONS_PER_IP: '1' } });
+    secretFile = path.join(dataDir, 'jwt-secret');
+  }, 40_000);
+  afterAll(async () => {
+    await server?.stop();
+    if (server) fs.rmSync(server.dataDir, { recursive: true, force: true });
+  });
+
+  const short = { ...defaultArenaOptions, entities: 200, warmupMs: 0, measureMs: 500, workers: 1, sampleEveryMs: 0, cancelEveryMs: 0, log: () => undefined };
+
+  it('counts a refused connection once, as a failed connect and not also as a close', async () => {
+    const r = await runArena({ ...short, clients: 2, url: server.wsUrl, tokenSecretFile: secretFile });
+    expect(r.errors.connectFailed).toBe(1);
+    expect(r.errors.closes).toBe(0);
+    expect(r.errors.total).toBe(1);
+    expect(r.delivery.count).toBeGreaterThan(0);
+  }, 40_000);
+
+  it('fails, naming the cause, when no client connects', async () => {
+    const url = server.wsUrl.replace(/\/worlds\/[^/]+\//, '/worlds/no-such-world/');
+    await expect(runArena({ ...short, clients: 1, url, tokenSecretFile: secretFile })).rejects.toThrow(/no client connected .*404/);
+  }, 40_000);
+});
