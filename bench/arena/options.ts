@@ -5,8 +5,8 @@ import { Subprotocol } from '../../server/protocol/index.js';
 import { defaultArenaOptions, type ArenaOptions } from './runner.js';
 
 export const ARENA_USAGE = `arena-v1 options:
-  --clients N            clients (arena: default 100)
-  --entities E           entities in the world (default max(200, clients))
+  --clients N            clients (arena only, default 100; ws and sweep run fixed counts)
+  --entities E           entities in the world (arena only, default max(200, clients))
   --warmup S             warm-up seconds (default 5)
   --measure S            measured seconds (default 20)
   --codec json|msgpack|proto   subprotocol (default proto)
@@ -43,7 +43,7 @@ function niceness(v: string): number {
 }
 
 /** Parses the runner's options; `clients` falls back to `defaultClients`. */
-export function parseArenaArgs(args: readonly string[], defaultClients = 100): ArenaOptions & { readonly clientsGiven: boolean } {
+export function parseArenaArgs(args: readonly string[], defaultClients = 100): ArenaOptions & { readonly clientsGiven: boolean; readonly entitiesGiven: boolean } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -70,6 +70,7 @@ export function parseArenaArgs(args: readonly string[], defaultClients = 100): A
     ...defaultArenaOptions,
     clients: Math.floor(clients),
     clientsGiven: v.clients !== undefined,
+    entitiesGiven: v.entities !== undefined,
     entities: Math.floor(num(v.entities, 'entities', 1) ?? Math.max(200, clients)),
     warmupMs: (num(v.warmup, 'warmup', 0) ?? defaultArenaOptions.warmupMs / 1000) * 1000,
     measureMs: (num(v.measure, 'measure', 0.5) ?? defaultArenaOptions.measureMs / 1000) * 1000,

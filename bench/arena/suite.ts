@@ -1,5 +1,5 @@
 /** Runs the arena-v1 load at several client counts (shared by the ws and sweep benches). */
-import { parseArenaArgs } from './options.js';
+import { parseArenaArgs, UsageError } from './options.js';
 import { runArena, saturationNote, summaryRow, type ArenaOptions, type ArenaResult } from './runner.js';
 import { referenceLoopUs } from './reference.js';
 import { table } from '../lib.js';
@@ -13,6 +13,10 @@ export interface SuiteRun extends ArenaResult {
 /** Runs each client count in turn (each with a fresh server), printing a row as each finishes. */
 export async function runSuite(counts: readonly number[], args: readonly string[], overrides: Partial<ArenaOptions>): Promise<{ runs: SuiteRun[]; referenceUs: number; options: ArenaOptions }> {
   const base = parseArenaArgs(args);
+  // ws and sweep run arena-v1's own counts with E = max(200, C): --clients and --entities would be silently replaced.
+  for (const [given, flag] of [[base.clientsGiven, '--clients'], [base.entitiesGiven, '--entities']] as const) {
+    if (given) throw new UsageError(`${flag} is not an option of ws or sweep: they run fixed client counts (${counts.join(', ')}) with entities = max(200, clients); for one run of your own size use \`npm run bench -- arena ${flag} N\``);
+  }
   const referenceUs = referenceLoopUs();
   const runs: SuiteRun[] = [];
   for (const clients of counts) {

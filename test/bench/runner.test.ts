@@ -35,3 +35,13 @@ describe('arena runner, connections', () => {
     await expect(runArena({ ...short, clients: 1, url, tokenSecretFile: secretFile })).rejects.toThrow(/no client connected .*404/);
   }, 40_000);
 });
+
+describe('ws and sweep options', () => {
+  it('refuse --clients and --entities, which their fixed counts would silently replace', async () => {
+    const { runSuite } = await import('../../bench/arena/suite.js');
+    const { UsageError } = await import('../../bench/arena/options.js');
+    const short = { warmupMs: 0, measureMs: 500, workers: 1, log: () => undefined };
+    await expect(runSuite([2], ['--clients', '5'], short)).rejects.toThrow(UsageError);
+    await expect(runSuite([2], ['--entities', '300'], short)).rejects.toThrow(/--entities is not an option of ws or sweep/);
+  }, 60_000);
+});
