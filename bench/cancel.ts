@@ -44,7 +44,7 @@ import WebSocket from 'ws';
 import { connect, type Agent } from '../adapters/client/index.js';
 import { readCpu, clockTicks, spawnServer, track } from './arena/server-proc.js';
 import { clockOffset, mintAgentToken, stamp, type BurstReport, type Close, type FromProvider, type FromWorker, type Mode, type Sample, type ToProvider, type ToWorker, type WorkerConfig, withModels } from './cancel/ipc.js';
-import { latencyHistogram, median, table, tmpDir, writeResult, type BenchOptions } from './lib.js';
+import { latencyHistogram, median, table, tmpDir, UsageError, writeResult, type BenchOptions } from './lib.js';
 
 const GOAL_CANCELLED_P99_MS = 5;
 const GOAL_HTTP_CLOSED_P99_MS = 10;
@@ -346,16 +346,21 @@ async function measure(sc: Scenario): Promise<Record<string, unknown>> {
 const fmt = (r: Record<string, unknown>, k: string): number => r[k] as number;
 
 export async function run(opts: BenchOptions & { readonly args?: readonly string[] }): Promise<Record<string, unknown>> {
-  const { values } = parseArgs({ args: [...(opts.args ?? process.argv.slice(2))], options: { provider: { type: 'string' }, workers: { type: 'string' }, rounds: { type: 'string' }, agents: { type: 'string' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, dump: { type: 'string' }, 'token-ms': { type: 'string' }, fetch: { type: 'string' }, warmup: { type: 'string' }, smoke: { type: 'boolean' } }, strict: false, allowPositionals: true });
+  let values;
+  try {
+    ({ values } = parseArgs({ args: [...(opts.args ?? process.argv.slice(2))], options: { provider: { type: 'string' }, workers: { type: 'string' }, rounds: { type: 'string' }, agents: { type: 'string' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, dump: { type: 'string' }, 'token-ms': { type: 'string' }, fetch: { type: 'string' }, warmup: { type: 'string' }, smoke: { type: 'boolean' } }, allowPositionals: true }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}; cancel takes --provider own|worker, --workers N, --rounds N, --agents N, --only sdk|link|raw, --cpu-prof DIR, --dump FILE, --token-ms MS, --fetch http|undici, --warmup N`);
+  }
   const count = (name: string, v: unknown): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`--${name} wants a whole number from 1 to 1000, got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`--${name} wants a whole number from 1 to 1000, got ${JSON.stringify(v)}`);
     return n;
   };
-  if (values['provider'] !== undefined && values['provider'] !== 'own' && values['provider'] !== 'worker') throw new Error('--provider is own or worker');
-  if (values['only'] !== undefined && !['sdk', 'link', 'raw'].includes(values['only'] as string)) throw new Error('--only is sdk, link or raw');
-  if (values['fetch'] !== undefined && values['fetch'] !== 'http' && values['fetch'] !== 'undici') throw new Error('--fetch is http or undici');
+  if (values['provider'] !== undefined && values['provider'] !== 'own' && values['provider'] !== 'worker') throw new UsageError('--provider is own or worker');
+  if (values['only'] !== undefined && !['sdk', 'link', 'raw'].includes(values['only'] as string)) throw new UsageError('--only is sdk, link or raw');
+  if (values['fetch'] !== undefined && values['fetch'] !== 'http' && values['fetch'] !== 'undici') throw new UsageError('--fetch is http or undici');
   const providerOpt = values['provider'] === 'worker' ? 'worker' : 'own';
   const fetchOpt = values['fetch'] === 'undici' ? 'undici' : 'http';
   const workersOpt = count('workers', values['workers']);
@@ -420,7 +425,7 @@ export async function run(opts: BenchOptions & { readonly args?: readonly string
     raw,
   };
   // A run with non-default options must not overwrite the figures the README cites.
-  const custom = ['provider', 'workers', 'rounds', 'agents', 'only', 'cpu-prof', 'dump', 'token-ms', 'fetch', 'warmup'].some((k) => values[k] !== undefined);
+  const custom = (['provider', 'workers', 'rounds', 'agents', 'only', 'cpu-prof', 'dump', 'token-ms', 'fetch', 'warmup'] as const).some((k) => values[k] !== undefined);
   const file = writeResult(opts.smoke ? 'cancel-smoke' : custom ? 'cancel-custom' : 'cancel', result);
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
   return result;

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import seedrandom from 'seedrandom';
 import { track } from './cleanup.js';
-import { median, table, writeResult, type BenchOptions } from './lib.js';
+import { median, table, UsageError, writeResult, type BenchOptions } from './lib.js';
 
 const WARMUP_TICKS = 10;
 const WINDOW_TICKS = 10;
@@ -154,11 +154,16 @@ function inChild(agents: number, ticks: number, nodeFlags: readonly string[]): P
 }
 
 export async function run(opts: BenchOptions & { readonly args?: readonly string[] }): Promise<HostResult> {
-  const { values } = parseArgs({ args: [...(opts.args ?? [])], options: { agents: { type: 'string' }, ticks: { type: 'string' }, 'node-flags': { type: 'string' } }, strict: false });
+  let values;
+  try {
+    ({ values } = parseArgs({ args: [...(opts.args ?? [])], options: { agents: { type: 'string' }, ticks: { type: 'string' }, 'node-flags': { type: 'string' } }, allowPositionals: false }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}; host takes --agents N, --ticks T and --node-flags="--flag ..."`);
+  }
   const nodeFlags = typeof values['node-flags'] === 'string' ? values['node-flags'].split(/\s+/).filter(Boolean) : [];
   const agents = Math.max(10, Number(values.agents ?? (opts.smoke ? 200 : 1000)));
   const ticks = Math.max(WARMUP_TICKS + 2 * WINDOW_TICKS, Number(values.ticks ?? (opts.smoke ? 40 : 110)));
-  if (!Number.isInteger(agents) || !Number.isInteger(ticks)) throw new Error('--agents and --ticks take whole numbers');
+  if (!Number.isInteger(agents) || !Number.isInteger(ticks)) throw new UsageError('--agents and --ticks take whole numbers');
   const loadAtStart = os.loadavg().map((l) => Math.round(l * 100) / 100);
   const r = await inChild(agents, ticks, nodeFlags);
   console.log(`arena-${agents} in process: ${agents} agents subscribed (proto), Move intents every other tick, log on (batch)${nodeFlags.length ? `, node ${nodeFlags.join(' ')}` : ''}`);

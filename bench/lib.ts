@@ -11,6 +11,11 @@ export interface BenchOptions {
   readonly smoke: boolean;
 }
 
+/** A bad option or value: bench/run.ts prints its message alone (no stack) and exits 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
 export const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 
 /** A latency histogram in microseconds (1 µs .. 60 s, 3 significant digits). */

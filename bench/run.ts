@@ -46,7 +46,11 @@ for (const name of names) {
     await mod.run({ smoke, args });
   } catch (err) {
     failed = true;
-    console.error(`bench ${name} failed: ${(err as Error).stack ?? String(err)}`);
+    // A bad option is the user's to fix: its message says how, and a stack trace would only bury it.
+    if ((err as Error | undefined)?.name === 'UsageError') {
+      console.error(`bench ${name}: ${(err as Error).message}`);
+      process.exitCode = 2;
+    } else console.error(`bench ${name} failed: ${(err as Error).stack ?? String(err)}`);
   }
 }
 if (process.exitCode === undefined && failed) process.exitCode = 1;

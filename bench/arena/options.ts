@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Subprotocol } from '../../server/protocol/index.js';
+import { UsageError } from '../lib.js';
 import { defaultArenaOptions, type ArenaOptions } from './runner.js';
 
 export const ARENA_USAGE = `arena-v1 options:
@@ -27,7 +28,7 @@ export const ARENA_USAGE = `arena-v1 options:
 const codecs: Record<string, Subprotocol> = { json: Subprotocol.JSON, msgpack: Subprotocol.MSGPACK, proto: Subprotocol.PROTO };
 
 /** Thrown for a bad option; the message says what is allowed. */
-export class UsageError extends Error {}
+export { UsageError };
 
 function num(v: string | undefined, name: string, min: number): number | undefined {
   if (v === undefined) return undefined;
