@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- slo`: judges bench/results/*.json against bench/slo.json, prints PASS / FAIL / MISSING per
- * service level and sets a non-zero exit code on any FAIL. With --smoke (`npm run bench:smoke`) it judges the smoke
+ * service level and sets a non-zero exit code on any FAIL, and on any MISSING figure of a result file that is there
+ * (its bench ran but did not measure it; a file not there yet is only reported). With --smoke (`npm run bench:smoke`) it judges the smoke
  * checks instead: large regressions, each a ratio measured within one run, never an absolute time; there a MISSING
  * figure fails too (the smoke run just wrote every file it checks, so a missing one means the check is broken).
  * Writes bench/results/slo.json (or slo-smoke.json).
@@ -9,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resultsDir, table, writeResult, type BenchOptions } from './lib.js';
-import { evaluateAll, type Slo } from './arena/slo-eval.js';
+import { evaluateAll, exitCodeFor, type Slo } from './arena/slo-eval.js';
 
 const sloFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'slo.json');
 
@@ -42,6 +43,6 @@ export async function run(opts: BenchOptions): Promise<unknown> {
   const missing = outcomes.filter((o) => o.verdict === 'MISSING');
   console.log(`\n${outcomes.length - fails.length - missing.length} PASS, ${fails.length} FAIL, ${missing.length} MISSING`);
   writeResult(opts.smoke ? 'slo-smoke' : 'slo', { smoke: opts.smoke, outcomes: outcomes.map((o) => ({ id: o.slo.id, source: o.slo.source, verdict: o.verdict, measured: o.measured ?? null, op: o.slo.op, threshold: o.slo.threshold, unit: o.slo.unit ?? '', note: o.note })) });
-  if (fails.length || (opts.smoke && missing.length)) process.exitCode = 1;
+  if (exitCodeFor(outcomes, opts.smoke) !== 0) process.exitCode = 1;
   return outcomes;
 }

@@ -31,6 +31,17 @@ export interface SloOutcome {
   readonly measured: number | undefined;
   /** Why a figure is missing, or a caveat about how it was measured. */
   readonly note: string;
+  /** For a MISSING verdict: the result file is absent, or it is there without the figure (a broken measurement). */
+  readonly missing?: 'file' | 'figure';
+}
+
+/**
+ * The exit code of a judgement: 1 on any FAIL, and on any MISSING figure of a result file that is there (its bench
+ * ran and did not measure it: a null CPU, no correctness sample, a renamed field), which must not pass a gate
+ * silently. A file not there at all fails only in smoke mode (the smoke run writes every file it judges).
+ */
+export function exitCodeFor(outcomes: readonly SloOutcome[], smoke: boolean): 0 | 1 {
+  return outcomes.some((o) => o.verdict === 'FAIL' || (o.verdict === 'MISSING' && (smoke || o.missing === 'figure'))) ? 1 : 0;
 }
 
 const seg = /^([^[\]]+)?((?:\[[^\]]+\])*)$/;
@@ -94,18 +105,18 @@ export function compare(measured: number, op: Slo['op'], threshold: number): boo
 /** Judges one SLO against the parsed result files (by file name; a file not there is undefined). */
 export function evaluateSlo(slo: Slo, files: Readonly<Record<string, unknown>>): SloOutcome {
   const data = files[slo.file];
-  if (data === undefined) return { slo, verdict: 'MISSING', measured: undefined, note: `no bench/results/${slo.file} (run its bench)` };
+  if (data === undefined) return { slo, verdict: 'MISSING', measured: undefined, note: `no bench/results/${slo.file} (run its bench)`, missing: 'file' };
   // A smoke check judges the smoke run's own figures, never a full run's file that happens to be on disk (committed
   // results would otherwise be judged in place of this run's).
   if (slo.mode === 'smoke' && (typeof data !== 'object' || data === null || (data as Record<string, unknown>)['smoke'] !== true)) {
-    return { slo, verdict: 'MISSING', measured: undefined, note: `bench/results/${slo.file} is not from a smoke run; a smoke check reads its smoke run's file (*-smoke.json)` };
+    return { slo, verdict: 'MISSING', measured: undefined, note: `bench/results/${slo.file} is not from a smoke run; a smoke check reads its smoke run's file (*-smoke.json)`, missing: 'file' };
   }
   const { value, trail } = resolvePath(data, slo.path);
   let raw = typeof value === 'boolean' ? Number(value) : value;
-  if (typeof raw !== 'number' || Number.isNaN(raw)) return { slo, verdict: 'MISSING', measured: undefined, note: `${slo.path} not found in ${slo.file}` };
+  if (typeof raw !== 'number' || Number.isNaN(raw)) return { slo, verdict: 'MISSING', measured: undefined, note: `${slo.path} not found in ${slo.file}`, missing: 'figure' };
   if (slo.per !== undefined) {
     const d = resolvePath(data, slo.per).value;
-    if (typeof d !== 'number' || !(d !== 0)) return { slo, verdict: 'MISSING', measured: undefined, note: `${slo.per} not found (or zero) in ${slo.file}` };
+    if (typeof d !== 'number' || !(d !== 0)) return { slo, verdict: 'MISSING', measured: undefined, note: `${slo.per} not found (or zero) in ${slo.file}`, missing: 'figure' };
     raw /= d;
   }
   const measured = Math.round(raw * (slo.scale ?? 1) * 1000) / 1000;

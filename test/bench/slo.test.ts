@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compare, evaluateAll, evaluateSlo, resolvePath, splitPath, type Slo } from '../../bench/arena/slo-eval.js';
+import { compare, evaluateAll, evaluateSlo, exitCodeFor, resolvePath, splitPath, type Slo } from '../../bench/arena/slo-eval.js';
 import { agentFor, localAddressFor, saturationNote, shares } from '../../bench/arena/runner.js';
 import { headline, medianRun, nearLimit } from '../../bench/sweep.js';
 import { parseArenaArgs, UsageError } from '../../bench/arena/options.js';
@@ -64,6 +64,18 @@ describe('SLO evaluation', () => {
     const fs = await import('node:fs');
     const listed = (JSON.parse(fs.readFileSync(new URL('../../bench/slo.json', import.meta.url), 'utf8')) as { slos: Slo[] }).slos;
     for (const s of listed.filter((x) => x.mode === 'smoke')) expect(s.file, s.id).toMatch(/-smoke\.json$/);
+  });
+
+  it('exits non-zero on a FAIL, and on a figure missing from a file that is there (a measurement that did not happen)', () => {
+    const judge = (over: Partial<Slo>, smoke = false) => exitCodeFor([evaluateSlo(slo(over), files)], smoke);
+    expect(judge({})).toBe(0);
+    expect(judge({ threshold: 1 })).toBe(1);
+    // ws.json is there, its 1,000-client run has no such figure (as a null CPU or a NaN share is written): not a pass.
+    expect(judge({ path: 'runs[clients=1000].server.rssMB' })).toBe(1);
+    expect(judge({ path: 'runs[clients=100].delivery.p50', per: 'runs[clients=100].nope' })).toBe(1);
+    // No file yet (its bench not run): reported, fails only a smoke run, which writes every file it judges.
+    expect(judge({ file: 'cancel.json' })).toBe(0);
+    expect(judge({ file: 'cancel.json' }, true)).toBe(1);
   });
 
   it('judges only the SLOs of the mode', () => {
