@@ -182,6 +182,8 @@ export async function runArena(o: ArenaOptions): Promise<ArenaResult> {
       url = o.url;
       httpBase = `http://${u.host}`;
       worldId = decodeURIComponent(u.pathname.split('/')[3] ?? '');
+      // The world measured is the one the URL names, whatever --world or --entities would have picked for a child server.
+      world = worldId;
       secret = fs.readFileSync(o.tokenSecretFile, 'utf8').trim();
     } else {
       const env = {

@@ -23,7 +23,9 @@ describe('arena runner, connections', () => {
   const short = { ...defaultArenaOptions, entities: 200, warmupMs: 0, measureMs: 500, workers: 1, sampleEveryMs: 0, cancelEveryMs: 0, log: () => undefined };
 
   it('counts a refused connection once, as a failed connect and not also as a close', async () => {
-    const r = await runArena({ ...short, clients: 2, url: server.wsUrl, tokenSecretFile: secretFile });
+    // --entities 300 would name arena-300 for a server the runner starts; the URL's world is what was measured.
+    const r = await runArena({ ...short, clients: 2, entities: 300, url: server.wsUrl, tokenSecretFile: secretFile });
+    expect(r.world).toBe('arena');
     expect(r.errors.connectFailed).toBe(1);
     expect(r.errors.closes).toBe(0);
     expect(r.errors.total).toBe(1);
