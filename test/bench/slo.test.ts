@@ -112,12 +112,22 @@ describe('load layout', () => {
 });
 
 describe('sweep headline', () => {
-  const run = (clients: number, p99: number, cpu: number | null) => ({ clients, delivery: { count: 1, p50: 1, p90: 1, p99, max: p99 }, server: { pid: 1, cpuPercent: cpu, peakRssMB: 1, rssMB: 1 }, errors: { total: 0, connectFailed: 0, closes: 0, errorFrames: {}, viewErrors: {}, radiusViolations: 0, intentsRejected: 0, intentsUnanswered: 0 } });
+  const run = (clients: number, p99: number, cpu: number | null) => ({ clients, delivery: { count: 1, p50: 1, p90: 1, p99, max: p99 }, server: { pid: 1, cpuPercent: cpu, peakRssMB: 1, rssMB: 1 }, errors: { total: 0, connectFailed: 0, closes: 0, errorFrames: {}, viewErrors: {}, radiusViolations: 0, intentsRejected: 0, intentsUnanswered: 0 }, correctness: { samples: 10, correct: 10, share: 1, lagging: 0, failedFetch: 0, examples: [] } });
 
   it('is the largest count with every smaller count within the limits', () => {
     expect(headline([run(50, 5, 10), run(100, 8, 20), run(200, 60, 40), run(500, 20, 50)])).toBe(100);
     expect(headline([run(50, 5, 95)])).toBe(0);
     expect(headline([run(100, 5, null)])).toBe(0);
+  });
+
+  it('does not count a run with errors or wrong views, however fast it was', () => {
+    const closed = { ...run(100, 8, 20), errors: { ...run(100, 8, 20).errors, total: 3, closes: 3 } };
+    expect(headline([run(50, 5, 10), closed])).toBe(50);
+    const wrong = { ...run(100, 8, 20), correctness: { samples: 10, correct: 8, share: 0.8, lagging: 1, failedFetch: 0, examples: [] } };
+    expect(headline([run(50, 5, 10), wrong])).toBe(50);
+    // Lagging samples are latency (the p99 judges it), not wrong views.
+    const lagging = { ...run(100, 8, 20), correctness: { samples: 10, correct: 7, share: 0.7, lagging: 3, failedFetch: 0, examples: [] } };
+    expect(headline([run(50, 5, 10), lagging])).toBe(100);
   });
 
   it('repeats counts whose p99 lands within 25% of the limit, and judges them on the median run', () => {
