@@ -51,6 +51,8 @@ export function sweepChart(runs: readonly SuiteRun[], title: string): string {
       { name: 'p99', values: runs.map((r) => r.delivery.p99), axis: 'left', color: '#d95f02' },
       { name: 'server CPU %', values: runs.map((r) => r.server.cpuPercent ?? NaN), axis: 'right', color: '#444444', dashed: true },
     ],
+    // A run far past the limit (p99 in seconds at 2,000 clients) would flatten the 50 ms line against the axis.
+    leftCap: 4 * LIMITS.p99Ms,
     guides: [
       { axis: 'left', value: LIMITS.p99Ms, label: `p99 limit ${LIMITS.p99Ms} ms`, color: '#d95f02' },
       { axis: 'right', value: LIMITS.serverCpuPercent, label: `CPU limit ${LIMITS.serverCpuPercent}%`, color: '#444444' },

@@ -20,6 +20,12 @@ export interface ChartSpec {
   readonly series: readonly ChartSeries[];
   /** Horizontal guide lines (e.g. the 50 ms and 90% limits). */
   readonly guides?: ReadonlyArray<{ readonly axis: 'left' | 'right'; readonly value: number; readonly label: string; readonly color: string }>;
+  /**
+   * The left axis goes no higher than this (rounded up like any axis top): a point above it is drawn on the top edge
+   * with its value written beside it. Keeps a limit line readable when one run is far past it (a p99 of seconds
+   * against a 50 ms limit).
+   */
+  readonly leftCap?: number;
 }
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -42,7 +48,8 @@ export function renderChart(spec: ChartSpec, width = 760, height = 420): string 
     ...spec.series.filter((s) => s.axis === axis).flatMap((s) => s.values.filter(Number.isFinite)),
     ...(spec.guides ?? []).filter((g) => g.axis === axis).map((g) => g.value),
   ];
-  const top = { left: niceMax(Math.max(0, ...finite('left'))), right: niceMax(Math.max(0, ...finite('right'))) };
+  const leftTop = niceMax(Math.max(0, ...finite('left')));
+  const top = { left: spec.leftCap !== undefined ? Math.min(leftTop, niceMax(spec.leftCap)) : leftTop, right: niceMax(Math.max(0, ...finite('right'))) };
   const n = spec.xs.length;
   const x = (i: number): number => m.left + (n <= 1 ? w / 2 : (i * w) / (n - 1));
   const y = (v: number, axis: 'left' | 'right'): number => m.top + h - (Math.min(v, top[axis]) / top[axis]) * h;
@@ -69,6 +76,8 @@ export function renderChart(spec: ChartSpec, width = 760, height = 420): string 
     out.push(`<line x1="${m.left}" y1="${yy}" x2="${m.left + w}" y2="${yy}" stroke="${g.color}" stroke-dasharray="2 4"/>`);
     out.push(`<text x="${g.axis === 'left' ? m.left + 4 : m.left + w - 4}" y="${yy - 4}" fill="${g.color}" text-anchor="${g.axis === 'left' ? 'start' : 'end'}">${esc(g.label)}</text>`);
   }
+  /** Per x, the points drawn on the top edge though their value is above it. */
+  const offAxis: string[][] = [];
   for (const s of spec.series) {
     // Split the line at missing values so a gap shows instead of a line across it.
     let run: string[] = [];
@@ -81,9 +90,15 @@ export function renderChart(spec: ChartSpec, width = 760, height = 420): string 
       const p = `${x(i).toFixed(1)},${y(v, s.axis).toFixed(1)}`;
       run.push(p);
       out.push(`<circle cx="${x(i).toFixed(1)}" cy="${y(v, s.axis).toFixed(1)}" r="3" fill="${s.color}"><title>${esc(`${s.name} at ${spec.xs[i]}: ${fmt(v)}`)}</title></circle>`);
+      if (v > top[s.axis]) (offAxis[i] ??= []).push(`${s.name} ${fmt(v)}`);
     });
     flush();
   }
+  // Above the plot, over each x with points off the axis: their real values.
+  offAxis.forEach((labels, i) => {
+    const anchor = i === n - 1 ? 'end' : i === 0 ? 'start' : 'middle';
+    out.push(`<text x="${x(i).toFixed(1)}" y="${m.top - 8}" text-anchor="${anchor}" font-size="11">${esc(`↑ ${labels.join(', ')}`)}</text>`);
+  });
   // Legend along the bottom.
   let lx = m.left;
   for (const s of spec.series) {

@@ -44,4 +44,17 @@ describe('SVG chart', () => {
     const svg = renderChart(spec);
     expect(svg).toContain('>50<'); // left axis top = 50 (guide), not 40
   });
+
+  it('caps the left axis at leftCap and writes the value of a point beyond it', () => {
+    const far = { ...spec, series: [{ name: 'p99', values: [5, 12, 2611], axis: 'left' as const, color: '#d95f02' }], leftCap: 200 };
+    const svg = renderChart(far);
+    expect(svg).toContain('>200<'); // the axis top, not 5,000
+    expect(svg).not.toContain('>5000<');
+    expect(svg).toContain('↑ p99 2611<');
+    // Without the cap the axis reaches past the point.
+    const { leftCap: _cap, ...uncapped } = far;
+    expect(renderChart(uncapped)).toContain('>5000<');
+    // A cap above every value changes nothing.
+    expect(renderChart({ ...spec, leftCap: 1000 })).toBe(renderChart(spec));
+  });
 });
