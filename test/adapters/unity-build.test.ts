@@ -17,7 +17,7 @@ describe('Unity client (C#)', () => {
     // The server runs in this process: the build and tests run asynchronously so that it keeps serving them.
     const srv = await startTestServer();
     try {
-      const env = { ...process.env, WORLDLINE_LIVE_URL: srv.httpUrl.replace(/^http/, 'ws'), WORLDLINE_LIVE_TOKEN: await token(srv, 'agent-1') };
+      const env = { ...process.env, WORLDLINE_LIVE_URL: srv.httpUrl.replace(/^http/, 'ws'), WORLDLINE_LIVE_TOKEN: await token(srv, 'agent-1'), WORLDLINE_LIVE_ENGINE_TOKEN: await token(srv, undefined, 'engine') };
       const r = await new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
         execFile('bash', ['adapters/unity/build-check.sh'], { encoding: 'utf8', timeout: 240_000, env }, (err, stdout, stderr) => {
           resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
@@ -25,8 +25,9 @@ describe('Unity client (C#)', () => {
       });
       expect(r.status, `${r.stdout}\n${r.stderr}\n(needs mono-mcs and mono-runtime: apt-get install mono-mcs)`).toBe(0);
       expect(r.stdout).toMatch(/all \d+ checks passed/);
-      // Join, spawn, digest-checked deltas, clock sync, resume with the token in the query string, a refused token.
-      expect(Number(/^live\s+(\d+) checks\s+ok$/m.exec(r.stdout)?.[1] ?? 0), r.stdout).toBeGreaterThanOrEqual(10);
+      // Join, spawn, digest-checked deltas, clock sync, resume with the token in the query string, a refused token;
+      // then the engine: its Welcome (no agent, no view), TimeTicks advancing sim_time, a repeated frame_number refused.
+      expect(Number(/^live\s+(\d+) checks\s+ok$/m.exec(r.stdout)?.[1] ?? 0), r.stdout).toBeGreaterThanOrEqual(15);
     } finally {
       await srv.shutdown();
       fs.rmSync(srv.dataDir, { recursive: true, force: true });

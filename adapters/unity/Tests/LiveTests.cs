@@ -48,6 +48,105 @@ namespace Worldline.Client.Tests
             s3.Run(1500);
             t.Equal(1008, s3.CloseCode, "live: a bad token is refused with a policy close");
             t.Equal("UNAUTHORIZED", s3.ErrorName, "live: and an UNAUTHORIZED error");
+
+            // The engine role (WORLDLINE_LIVE_ENGINE_TOKEN: a token with role engine and no agent claim). Last: once an
+            // engine has attached, the world advances only on engine ticks.
+            string engineToken = Environment.GetEnvironmentVariable("WORLDLINE_LIVE_ENGINE_TOKEN");
+            if (string.IsNullOrEmpty(engineToken))
+            {
+                Console.WriteLine("  (engine checks skipped: set WORLDLINE_LIVE_ENGINE_TOKEN)");
+                return;
+            }
+            var e = new EngineSession(url, world, engineToken);
+            e.Run(4000);
+            t.True(e.Welcomed, "live engine: Welcome after an engine Hello without agent_id");
+            t.Equal("", e.WelcomeAgent, "live engine: the Welcome names no agent");
+            t.Equal(WelcomeAction.NoView, ReconnectPolicy.OnWelcome(e.WelcomeSnapshot, e.WelcomeViewSeq, e.WelcomeAgent, -1), "live engine: its Welcome is joined without a view (not taken for a bad resume)");
+            t.Equal(3L, e.SimAfterTicks - e.SimBeforeTicks, "live engine: three TimeTicks advance the world by three ticks (Pong sim_time)");
+            t.Equal("INVALID_INTENT", e.RepeatedFrameError, "live engine: a TimeTick repeating the previous frame_number is refused");
+        }
+
+        /// <summary>Joins as the engine, reads sim_time from a Pong, sends three TimeTicks, reads it again, then repeats a frame_number.</summary>
+        sealed class EngineSession
+        {
+            readonly string url, world, token;
+            readonly Stopwatch sw = Stopwatch.StartNew();
+            ClientWebSocketTransport transport;
+            public bool Welcomed, WelcomeSnapshot;
+            public string WelcomeAgent, RepeatedFrameError = "";
+            public long WelcomeViewSeq = -1, SimBeforeTicks = -1, SimAfterTicks = -1;
+            int pongs;
+
+            public EngineSession(string url, string world, string token) { this.url = url; this.world = world; this.token = token; }
+
+            static byte[] Frame(int member, W body) { return new W().Msg(member, body).Bytes(); }
+            void Ping() { transport.Send(Frame(6, new W().Fixed64(1, sw.Elapsed.TotalMilliseconds))); }
+            void Tick(ulong n) { transport.Send(Frame(7, new W().Varint(1, n).Fixed64(2, 0.02).Varint(3, n))); }
+
+            public void Run(int ms)
+            {
+                transport = new ClientWebSocketTransport();
+                int closeCode = 0;
+                transport.Opened += () => transport.Send(Frame(1, new W().Str(1, token).Str(2, "").Varint(3, 2).Str(4, "worldline-unity-tests").Str(5, "1.0.0")));
+                transport.MessageReceived += OnFrame;
+                transport.Closed += (code, reason) => closeCode = code;
+                transport.Connect(WorldlineUrl.Build(new Uri(url), world, null), new[] { WorldlineUrl.ProtoSubprotocol });
+                var run = Stopwatch.StartNew();
+                long step = 0, at = 0;
+                while (run.ElapsedMilliseconds < ms && closeCode == 0 && RepeatedFrameError == "")
+                {
+                    transport.DispatchMessageQueue();
+                    // Each step waits for the one before (and lets the server settle): ping, ticks, ping, repeated tick.
+                    if (Welcomed && step == 0 && run.ElapsedMilliseconds >= at) { step = 1; at = run.ElapsedMilliseconds + 200; }
+                    else if (step == 1 && run.ElapsedMilliseconds >= at) { Ping(); step = 2; }
+                    else if (step == 2 && pongs == 1) { Tick(1); Tick(2); Tick(3); step = 3; at = run.ElapsedMilliseconds + 300; }
+                    else if (step == 3 && run.ElapsedMilliseconds >= at) { Ping(); step = 4; }
+                    else if (step == 4 && pongs == 2) { Tick(3); step = 5; }
+                    Thread.Sleep(5);
+                }
+                transport.Close(1000, "done");
+                var wait = Stopwatch.StartNew();
+                while (closeCode == 0 && wait.ElapsedMilliseconds < 3000) { transport.DispatchMessageQueue(); Thread.Sleep(5); }
+                transport.Dispose();
+            }
+
+            void OnFrame(byte[] bytes)
+            {
+                var r = new ProtoWireReader(bytes);
+                int f, g;
+                WireType type, u;
+                while (r.Next(out f, out type))
+                {
+                    if (type != WireType.LengthDelimited) { r.Skip(type); continue; }
+                    var m = r.ReadMessage();
+                    if (f == 1) // welcome
+                    {
+                        WelcomeAgent = "";
+                        WelcomeViewSeq = 0;
+                        while (m.Next(out g, out u))
+                        {
+                            if (g == 3) WelcomeAgent = m.ReadString();
+                            else if (g == 6) WelcomeViewSeq = (long)m.ReadVarint();
+                            else if (g == 7) { WelcomeSnapshot = true; m.Skip(u); }
+                            else m.Skip(u);
+                        }
+                        Welcomed = true;
+                    }
+                    else if (f == 6) // pong
+                    {
+                        long sim = 0;
+                        while (m.Next(out g, out u)) { if (g == 3) sim = (long)m.ReadVarint(); else m.Skip(u); }
+                        if (++pongs == 1) SimBeforeTicks = sim; else SimAfterTicks = sim;
+                    }
+                    else if (f == 7) // error
+                    {
+                        string name = "";
+                        while (m.Next(out g, out u)) { if (g == 2) name = m.ReadString(); else m.Skip(u); }
+                        if (pongs >= 2) RepeatedFrameError = name;
+                        else Console.WriteLine("  live engine: unexpected error " + name);
+                    }
+                }
+            }
         }
 
         sealed class Session

@@ -19,6 +19,13 @@ namespace Worldline.Client.Tests
             t.Equal(TimeSpan.Zero, ReconnectPolicy.Hint(unauthorized), "no hint without retry_after_ms");
             t.Equal("UNAUTHORIZED (5001): send a valid token", unauthorized.ToString(), "errors print name, code and message");
 
+            // Welcome: a snapshot, a resume, or (the engine joined without an agent) no view at all.
+            t.Equal(WelcomeAction.ApplySnapshot, ReconnectPolicy.OnWelcome(true, 40, "a1", -1), "a Welcome with a snapshot replaces the view");
+            t.Equal(WelcomeAction.ResumeDeltas, ReconnectPolicy.OnWelcome(false, 40, "a1", 40), "a Welcome resuming from the view held");
+            t.Equal(WelcomeAction.Resync, ReconnectPolicy.OnWelcome(false, 41, "a1", 40), "a Welcome resuming from another view_seq: take a fresh snapshot");
+            t.Equal(WelcomeAction.Resync, ReconnectPolicy.OnWelcome(false, 0, "a1", -1), "an agent's Welcome without a snapshot when no view is held");
+            t.Equal(WelcomeAction.NoView, ReconnectPolicy.OnWelcome(false, 0, "", -1), "the engine's Welcome (no agent, no snapshot, view_seq 0) joins without a view, not a resync loop");
+
             var url = WorldlineUrl.Build(new Uri("https://example.test:8443/base/"), "arena 1", "a b");
             t.Equal("wss://example.test:8443/base/v1/worlds/arena%201/ws?token=a%20b", url.AbsoluteUri, "https maps to wss, the path prefix is kept, parts are escaped");
             t.Equal("ws://127.0.0.1:8080/v1/worlds/w/ws", WorldlineUrl.Build(new Uri("ws://127.0.0.1:8080"), "w").AbsoluteUri, "no token, no query");

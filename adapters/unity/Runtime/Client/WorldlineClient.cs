@@ -323,14 +323,17 @@ namespace Worldline.Client
                 return;
             }
             Welcome = w;
-            if (w.Snapshot != null) ApplySnapshot(w.Snapshot);
-            else if ((long)w.ViewSeq != View.ViewSeq)
+            switch (ReconnectPolicy.OnWelcome(w.Snapshot != null, (long)w.ViewSeq, w.Agent, View.ViewSeq))
             {
-                // The server resumes from the view_seq it was given; anything else means the view cannot be trusted.
-                Raise(Log, "Welcome resumes from " + w.ViewSeq + " but the view is at " + View.ViewSeq + "; taking a fresh snapshot");
-                View.Clear();
-                Drop(1000, "resync", true);
-                return;
+                case WelcomeAction.ApplySnapshot: ApplySnapshot(w.Snapshot); break;
+                case WelcomeAction.ResumeDeltas: break;
+                case WelcomeAction.NoView: View.Clear(); break; // the engine without an agent: no view streams
+                case WelcomeAction.Resync:
+                    // The server resumes from the view_seq it was given; anything else means the view cannot be trusted.
+                    Raise(Log, "Welcome resumes from " + w.ViewSeq + " but the view is at " + View.ViewSeq + "; taking a fresh snapshot");
+                    View.Clear();
+                    Drop(1000, "resync", true);
+                    return;
             }
             State = ConnectionState.Ready;
             resumeAllowed = true;

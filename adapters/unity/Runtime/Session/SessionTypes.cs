@@ -107,6 +107,19 @@ namespace Worldline.Client
         Stop,
     }
 
+    /// <summary>What a Welcome means for the view the client holds.</summary>
+    public enum WelcomeAction
+    {
+        /// <summary>The Welcome carries a snapshot: the view becomes it.</summary>
+        ApplySnapshot,
+        /// <summary>A resume: the deltas that follow start from the view held.</summary>
+        ResumeDeltas,
+        /// <summary>The session streams no view (the engine, joined without an agent): ready, with no view.</summary>
+        NoView,
+        /// <summary>A resume from a view_seq other than the one held: the view cannot be trusted; take a fresh snapshot.</summary>
+        Resync,
+    }
+
     /// <summary>The reconnect rules, apart from the socket code so they can be tested alone.</summary>
     public static class ReconnectPolicy
     {
@@ -125,6 +138,18 @@ namespace Worldline.Client
             if (joinError != null && joinError.Recovery == RecoveryHint.Abort) return ReconnectDecision.Stop;
             if (closeCode == 1008 || closeCode == 1002 || closeCode == 1003) return ReconnectDecision.Stop;
             return ReconnectDecision.Retry;
+        }
+
+        /// <summary>
+        /// Decides what a Welcome does to the view held at <paramref name="heldViewSeq"/> (-1: none). An engine that
+        /// joined without an agent drives the world and is sent no view: its Welcome names no agent, has no snapshot and
+        /// says view_seq 0, which is not a resume (there is nothing to resume), so it must not be taken for a bad one.
+        /// </summary>
+        public static WelcomeAction OnWelcome(bool hasSnapshot, long welcomeViewSeq, string agent, long heldViewSeq)
+        {
+            if (hasSnapshot) return WelcomeAction.ApplySnapshot;
+            if (string.IsNullOrEmpty(agent)) return WelcomeAction.NoView;
+            return welcomeViewSeq == heldViewSeq ? WelcomeAction.ResumeDeltas : WelcomeAction.Resync;
         }
 
         /// <summary>The shortest wait the server asked for (retry_after_ms), or zero.</summary>
