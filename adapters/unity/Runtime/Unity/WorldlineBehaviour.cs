@@ -121,7 +121,10 @@ namespace Worldline.Client.Unity
             if (applyMoveCommands) StepMoves(Time.fixedDeltaTime);
             if (!Client.IsReady) return;
             SimTime++;
-            ulong frame = (ulong)Time.frameCount;
+            // frame_number must increase with every TimeTick (the server refuses a repeated one with INVALID_INTENT and
+            // the world skips that step). Time.frameCount does not: Unity runs FixedUpdate several times in one rendered
+            // frame whenever a frame takes longer than the fixed step. The step count does.
+            ulong frame = SimTime;
             Client.SendTimeTick(SimTime, Time.fixedDeltaTime, frame);
             if (tracked.Count > 0 && SimTime % (ulong)Math.Max(1, reportPositionsEvery) == 0) ReportPositions(frame);
         }
