@@ -421,14 +421,25 @@ export class Session implements Subscriber {
         this.check('emit', undefined);
         return this.emit(msg);
       case 'time_tick':
-        this.check('engine', undefined);
+        this.checkEngine();
         return this.deps.host.engine.onTimeTick(this, msg);
       case 'collision_event':
-        this.check('engine', undefined);
+        this.checkEngine();
         return this.deps.host.engine.onCollision(this, msg);
       case 'position_report':
-        this.check('engine', undefined);
+        this.checkEngine();
         return this.deps.host.engine.onPositions(this, msg);
+    }
+  }
+
+  /**
+   * Engine frames come from the world's engine: an engine token's session that joined without an agent. One that
+   * joined with an agent (Hello's agent_id, or the token's agent claim) observes that agent instead, and is told so.
+   */
+  private checkEngine(): void {
+    this.check('engine', undefined);
+    if (!this.detachEngine && this.agentId) {
+      throw new WorldlineError('FORBIDDEN', `this engine connection joined as an observer of agent ${this.agentId}, not as the world's engine: an engine drives the world only when it joins without an agent (an empty Hello agent_id, and a token without an agent claim: worldline token --role engine)`, { agent_id: this.agentId });
     }
   }
 

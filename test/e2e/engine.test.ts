@@ -35,6 +35,22 @@ describe('engine-driven world (Python engine client)', () => {
     return a;
   };
 
+  it('tells an engine token that joined with an agent_id why its engine frames are refused', async () => {
+    // First, while the world still runs on wall time (the Spawn commits). The Unity README used to ask engines for an agent_id; such a session observes that agent and is not the engine.
+    const gina = await join('gina', 300, 300);
+    const c = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, undefined, 'engine'));
+    c.hello('gina');
+    const w = await c.waitFor(is('welcome'));
+    expect(w.type === 'welcome' && w.agent).toBe('gina');
+    c.send({ type: 'time_tick', sim_time: 1, delta_time: 0.02, frame_number: 1 });
+    const e = await c.waitFor(is('error'));
+    expect(e.type === 'error' && e.name).toBe('FORBIDDEN');
+    expect(e.type === 'error' && e.message).toMatch(/joined as an observer of agent gina, not as the world's engine.*without an agent/);
+    expect(e.type === 'error' && e.details).toEqual({ agent_id: 'gina' });
+    gina.close();
+    c.close();
+  });
+
   it('ticks, MoveCommands, position reports and collisions flow between the engine and agents', async () => {
     const eve = await join('eve', 100, 100);
     const frank = await join('frank', 104, 100);
