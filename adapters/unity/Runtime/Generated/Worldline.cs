@@ -2322,7 +2322,8 @@ namespace Worldline.V1 {
     public const int AgentIdFieldNumber = 2;
     private string agentId_ = "";
     /// <summary>
-    /// The agent to act as (agent role); empty for engine, viewer and admin unless the token names one.
+    /// The agent to act as (agent role) or to observe (viewer, admin); may be empty when the token names one. Empty for
+    /// the engine: an engine session that names an agent (here or in its token) observes it and is not the engine.
     /// </summary>
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
@@ -5792,7 +5793,7 @@ namespace Worldline.V1 {
     public const int AgentFieldNumber = 3;
     private string agent_ = "";
     /// <summary>
-    /// The agent this connection acts as (empty for engine, viewer and admin without one).
+    /// The agent whose view this connection streams (empty for the engine, which is sent no view).
     /// </summary>
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]

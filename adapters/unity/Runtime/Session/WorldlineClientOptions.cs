@@ -15,8 +15,8 @@ namespace Worldline.Client
         /// <summary>Hello (default) or the query string (required on WebGL).</summary>
         public TokenPlacement TokenPlacement = TokenPlacement.Hello;
         /// <summary>
-        /// The agent to act as (agent role) or whose view to stream (engine, viewer, admin). The server requires one
-        /// for every role unless the token has an agent claim.
+        /// The agent to act as (agent role) or whose view to stream (viewer, admin); needed unless the token has an
+        /// agent claim. Empty for the engine: an engine session that names an agent observes it and is not the engine.
         /// </summary>
         public string AgentId = "";
         /// <summary>Sent in Hello for the server's logs; the token's role is what the server enforces.</summary>

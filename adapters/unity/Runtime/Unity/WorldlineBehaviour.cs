@@ -32,7 +32,7 @@ namespace Worldline.Client.Unity
         public string token = "";
         [Tooltip("Send the token in the query string instead of Hello (forced on WebGL: browsers cannot set headers)")]
         public bool tokenInQueryString;
-        [Tooltip("The agent to act as, or whose view to stream (needed unless the token names one)")]
+        [Tooltip("The agent to act as, or whose view to stream (needed unless the token names one); empty for the engine (actAsEngine)")]
         public string agentId = "";
         public WorldlineRole role = WorldlineRole.Agent;
         public bool connectOnStart = true;
