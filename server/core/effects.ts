@@ -43,7 +43,11 @@ const Move: EffectKindHandler = {
     const abs = p['x'] !== undefined || p['y'] !== undefined;
     if (rel === abs) return 'Move needs either {dx, dy} or {x, y}.';
     const [a, b] = rel ? [p['dx'], p['dy']] : [p['x'], p['y']];
-    if (!isNum(a) || !isNum(b) || Math.abs(a) > MAX_STEP || Math.abs(b) > MAX_STEP) return 'Move coordinates must be finite numbers.';
+    const names = rel ? 'dx and dy' : 'x and y';
+    // Say which rule failed: a step along one axis ({dx: 3}) is the common mistake, and it is not a number problem.
+    if (a === undefined || b === undefined) return `Move needs both ${names} (0 for an axis that does not change).`;
+    if (!isNum(a) || !isNum(b)) return `Move ${names} must be finite numbers.`;
+    if (Math.abs(a) > MAX_STEP || Math.abs(b) > MAX_STEP) return `Move ${names} must be within ${MAX_STEP} of 0.`;
     return optEntity(p);
   },
   validate(p, state, ctx) {

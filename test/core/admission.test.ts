@@ -25,6 +25,19 @@ describe('admission stages', () => {
     expect(codeOf(ahead)).toBe('INVALID_VIEW_SEQ');
   });
 
+  it('says which rule a malformed Move broke: a missing axis, a non-number, a coordinate out of range', async () => {
+    const { rt } = await openWorld(planeWorld([[10, 10]]), { agents: ['a0'] });
+    const refusal = async (payload: Record<string, unknown>): Promise<string> => {
+      const o = await rt.submit({ ...move('a0', 0, 0, 0), payload });
+      return o.status === 'rejected' ? `${o.error.name}: ${o.error.message}` : o.status;
+    };
+    // A step along one axis used to be answered "Move coordinates must be finite numbers.", though 3 is one.
+    expect(await refusal({ dx: 3 })).toMatch(/^INVALID_INTENT: .*Move needs both dx and dy \(0 for an axis that does not change\)/);
+    expect(await refusal({ y: 3 })).toMatch(/Move needs both x and y/);
+    expect(await refusal({ dx: 3, dy: 'north' })).toMatch(/Move dx and dy must be finite numbers/);
+    expect(await refusal({ x: 2e9, y: 0 })).toMatch(/Move x and y must be within 1000000000 of 0/);
+  });
+
   it('tolerates staleness up to the class threshold', async () => {
     const world = planeWorld([[10, 10], [20, 20]], { policies: { observation: { distance: { radius: 100 } }, agentClasses: { default: { stalenessThreshold: 2 } } } });
     const { rt } = await openWorld(world, { agents: ['a0', 'a1'] });
