@@ -137,8 +137,12 @@ export function validateClientMessage(raw: unknown): ClientMessage {
       return { type: 'begin_generation', req_id: reqIdOf(f), context_seq: f.u64('context_seq') };
     case 'cancel_intent':
       return { type: 'cancel_intent', req_id: reqIdOf(f) };
-    case 'emit':
-      return { type: 'emit', kind: f.requiredStr('kind'), payload: f.json('payload'), priority: f.int('priority', -1000, 1000), req_id: f.str('req_id') };
+    case 'emit': {
+      // A client that set req_id waits for that req_id's answer: an undecodable Emit's error names it, as an intent's does.
+      const rawReqId = f.raw['req_id'];
+      const g = typeof rawReqId === 'string' && rawReqId !== '' ? new Fields(f.raw, new Scope('MALFORMED_FRAME', '', { req_id: rawReqId })) : f;
+      return { type: 'emit', kind: g.requiredStr('kind'), payload: g.json('payload'), priority: g.int('priority', -1000, 1000), req_id: g.str('req_id') };
+    }
     case 'ping':
       return { type: 'ping', client_time: f.num('client_time') };
     case 'time_tick':

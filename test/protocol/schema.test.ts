@@ -101,6 +101,11 @@ describe('versions and unknown fields, in every codec', () => {
       const noKind = thrown(() => codec.decodeClient(codec.encodeClient({ ...intent, intent: { ...intent.intent, priority: 0, kind: '' } })));
       expect(noKind.details).toMatchObject({ req_id: 'r-9', field: 'intent.kind' });
       expect(thrown(() => codec.decodeClient(codec.encodeClient({ type: 'cancel_intent', req_id: '' }))).codeName).toBe('MALFORMED_FRAME');
+      // An Emit with a req_id is answered by that req_id: one that cannot be decoded names it too.
+      const emit = thrown(() => codec.decodeClient(codec.encodeClient({ type: 'emit', kind: 'Collision', payload: {}, priority: 5000, req_id: 'e-1' })));
+      expect(emit.codeName).toBe('MALFORMED_FRAME');
+      expect(emit.details).toEqual({ req_id: 'e-1', field: 'priority' });
+      expect(thrown(() => codec.decodeClient(codec.encodeClient({ type: 'emit', kind: '', payload: {}, priority: 0, req_id: '' }))).details).toEqual({ field: 'kind' });
     });
   }
 
