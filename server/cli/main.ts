@@ -59,6 +59,12 @@ const stdio: Out = { out: lineWriter(process.stdout), err: lineWriter(process.st
 /** Runs the CLI with argv (without node and script) and returns the exit code. */
 export async function main(argv: string[], io: Out = stdio): Promise<number> {
   const [command, ...rest] = argv;
+  // `worldline serve --help` (any command's --help or -h, before a `--`) is a request for help, not a usage error.
+  const end = rest.indexOf('--');
+  if (command !== undefined && (end === -1 ? rest : rest.slice(0, end)).some((a) => a === '--help' || a === '-h')) {
+    io.out(USAGE);
+    return 0;
+  }
   try {
     switch (command) {
       case 'verify': {

@@ -133,6 +133,20 @@ describe('worldline CLI', () => {
     expect(v.out[0]).toContain('last seq 4003,');
   });
 
+  it("every command's --help (or -h) prints the usage on stdout and exits 0, rather than an unknown-option error", async () => {
+    for (const command of ['serve', 'token', 'worlds', 'demo', 'verify', 'inspect', 'repair', 'compact', 'keygen', 'replay']) {
+      for (const flag of ['--help', '-h']) {
+        const c = capture();
+        expect(await main([command, flag], c.io), `${command} ${flag}`).toBe(0);
+        expect(c.err).toEqual([]);
+        expect(c.out.join('\n')).toContain(`  ${command} `);
+      }
+    }
+    // After `--` it is an argument, not a flag.
+    const c = capture();
+    expect(await main(['verify', '--', '--help'], c.io)).toBe(2);
+  });
+
   it('bad usage exits 2 with a message that says what to do', async () => {
     const c = capture();
     expect(await main(['verify'], c.io)).toBe(2);
