@@ -123,11 +123,17 @@ const obj = (v: unknown, what: string): Record<string, unknown> => {
 };
 
 export function registerRest(app: TemplatedApp, deps: RestDeps): void {
-  /** The request's token: `Authorization: Bearer`, else the `token` query parameter. */
+  /**
+   * The request's token: `Authorization: Bearer`, else the `token` query parameter. The scheme is case-insensitive
+   * (RFC 7235 2.1): clients that build the header from an OAuth `token_type` send `bearer`.
+   */
   const tokenOf = (req: HttpRequest, query: URLSearchParams): string | undefined => {
-    const authz = req.getHeader('authorization');
-    return authz.startsWith('Bearer ') ? authz.slice(7) : query.get('token') ?? undefined;
+    const bearer = /^bearer +(\S+) *$/i.exec(req.getHeader('authorization'));
+    return bearer ? bearer[1] : query.get('token') ?? undefined;
   };
+  /** The token's principal; without one, an UNAUTHORIZED that says where a REST request puts it (not in a Hello). */
+  const authenticate = (token: string | undefined): Promise<Principal> =>
+    token ? deps.auth.authenticate(token) : Promise.reject(new WorldlineError('UNAUTHORIZED', 'no token: send one as `Authorization: Bearer <token>` or in the token query parameter'));
 
   /** Writes a handler's outcome: its result as JSON, or its typed error with the catalogue's status. */
   const respond = (res: HttpResponse, state: RequestState, allowOrigin: string | undefined, outcome: Promise<unknown>, ok = '200 OK'): void => {
@@ -177,7 +183,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       });
       const world = deps.worlds.get(params[0] as string);
       if (!world && !notHosted) throw worldNotFound(params[0] as string, deps.worlds.keys());
-      const principal = await deps.auth.authenticate(token);
+      const principal = await authenticate(token);
       if (!world) return (notHosted as NonNullable<typeof notHosted>)(params[0] as string, query, principal);
       return fn({ params, world, query, token, signal }, await body, principal);
     });
@@ -186,7 +192,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   // The worlds a token may reach here: its tenant's, and of those its own world unless it is an admin token.
   app.get('/v1/worlds', (res, req) => handle(res, req, false, undefined, async (_query, token) => {
     // authenticate refuses an expired token; nothing here outlives the request, so expiry needs no recheck.
-    const p = await deps.auth.authenticate(token);
+    const p = await authenticate(token);
     const worlds = [...deps.worlds.values()].map((w) => w.host).filter((h) => h.opts.tenant === p.tenant && (p.role === 'admin' || p.world === h.opts.worldId));
     return { worlds: worlds.map(worldEntry) };
   }));
@@ -203,7 +209,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
 
   // Creates a world in the admin token's tenant: {id, world} where world names a definition the server has.
   app.post('/v1/worlds', (res, req) => handle(res, req, true, '201 Created', async (_query, token, body) => {
-    const p = await deps.auth.authenticate(token);
+    const p = await authenticate(token);
     // In its own tenant and as its own world: only the role is in question.
     authorize(p, { tenant: p.tenant, world: p.world, agentId: undefined }, 'manage', deps.now());
     const manage = manager();
