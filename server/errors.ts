@@ -58,7 +58,7 @@ export const ErrorCatalogue = {
   STALENESS_DETECTED: entry(4003, 409, R.REGENERATE, 'The context became stale while the intent was being processed.', 'Regenerate against the new view.'),
   DEBOUNCE_ACTIVE: entry(4004, 429, R.RETRY_WITH_DELAY, 'A debounce window is active for this agent.', 'Retry after the debounce window.'),
   // 5000-5999: authentication and authorisation
-  UNAUTHORIZED: entry(5001, 401, R.ABORT, 'No valid credentials were presented.', 'Send a valid token in Hello or the token query parameter.'),
+  UNAUTHORIZED: entry(5001, 401, R.ABORT, 'No valid credentials were presented.', 'Send a valid token: in Hello or the token query parameter on a WebSocket; in `Authorization: Bearer <token>` or the token query parameter over REST.'),
   FORBIDDEN: entry(5002, 403, R.ABORT, 'The credentials do not allow this operation.', 'Use a token whose role and agent allow it.'),
   INVALID_AGENT_ID: entry(5003, 404, R.ABORT, 'The agent id is unknown in this world.', 'Check the agent id, or spawn the agent first.'),
   TENANT_ISOLATION_VIOLATION: entry(5004, 403, R.ABORT, "The request tried to reach another tenant's data.", 'Use a token for the tenant that owns the world.'),

@@ -155,5 +155,7 @@ describe("docs/server.md's REST walkthrough and docs/openapi.yaml", () => {
     expect(err.name).toBe('UNAUTHORIZED');
     expect(err.message).toContain('Authorization: Bearer');
     expect(err.message).not.toContain('Hello');
+    // The catalogue (docs/errors.md) tells REST callers the same.
+    expect(/^\| 5001 \| UNAUTHORIZED \|.*$/m.exec(read('docs/errors.md'))?.[0]).toContain('`Authorization: Bearer <token>`');
   });
 });
