@@ -37,4 +37,25 @@ describe('protocol docs', () => {
     expect(opMessages('sendServerFrames').sort()).toEqual([...server].sort());
     for (const t of [...client, ...server]) expect(yaml, `schema for ${t}`).toContain(`type: { const: ${t} }`);
   });
+
+  it("asyncapi.yaml's message schemas have every field the golden frames carry", () => {
+    /** A schema's property names: its own (`properties:` lines) and those of the schemas its allOf refers to. */
+    const propsOf = (name: string): string[] => {
+      const block = yamlBlock(yaml, new RegExp(`^ {4}${name}:$`));
+      // Properties sit at indent 8 (plain schemas) or 12 (an allOf's inline object, which names only `type`).
+      const own = [...block.matchAll(/^(?: {8}| {12})(\w+):/gm)].map((m) => m[1] as string);
+      const refs = [...block.matchAll(/^ {8}- \$ref: '#\/components\/schemas\/(\w+)'$/gm)].map((m) => propsOf(m[1] as string));
+      return [...own, ...refs.flat()];
+    };
+    const dir = new URL('../fixtures/frames/v1/source/', import.meta.url);
+    const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+    expect(files.length).toBeGreaterThan(20);
+    for (const f of files) {
+      const msg = (JSON.parse(fs.readFileSync(new URL(f, dir), 'utf8')) as { message: Record<string, unknown> }).message;
+      const schema = new RegExp(`^ {4}${String(msg['type'])}:\\n(?: {6}.*\\n)*? {6}payload: \\{ \\$ref: '#\\/components\\/schemas\\/(\\w+)' \\}`, 'm').exec(yaml)?.[1];
+      expect(schema, `asyncapi message for ${f}`).toBeDefined();
+      const props = propsOf(schema!);
+      for (const k of Object.keys(msg)) expect(props, `${f}: ${schema}.${k}`).toContain(k);
+    }
+  });
 });
