@@ -30,6 +30,15 @@ function required(after: RegExp): string[] {
   return (m?.[1] ?? '').split(',').map((s) => s.trim());
 }
 
+/** A components schema's property names in openapi.yaml (the lines at indent 8 below `    NAME:`). */
+function properties(name: string): string[] {
+  const lines = openapi.split('\n');
+  const start = lines.indexOf(`    ${name}:`);
+  expect(start, `openapi.yaml schema ${name}`).toBeGreaterThanOrEqual(0);
+  const end = lines.findIndex((l, i) => i > start && /^ {0,4}\S/.test(l));
+  return lines.slice(start + 1, end).map((l) => /^ {8}(\w+):/.exec(l)?.[1]).filter((k): k is string => k !== undefined);
+}
+
 /** An `enum: [...]` in openapi.yaml on the first line after `after`. */
 function enumAfter(after: RegExp): string[] {
   const at = openapi.search(after);
@@ -96,6 +105,11 @@ describe("docs/server.md's REST walkthrough and docs/openapi.yaml", () => {
     expect(enumAfter(/^ {4}IntentOutcome:$/m)).toContain(outcome['status']);
     for (const k of sampleKeys(samples[0]!)) expect(outcome, `sample key ${k}`).toHaveProperty(k);
     expect(outcome['status']).toBe('committed');
+    for (const k of Object.keys(outcome)) expect(properties('IntentOutcome'), `IntentOutcome.${k} is described`).toContain(k);
+    // A retry of the same req_id: the same outcome, without the effect record.
+    const again = (await (await fetch(`${W}/intents`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body })).json()) as Record<string, unknown>;
+    expect(again['global_seq']).toBe(outcome['global_seq']);
+    expect(again).not.toHaveProperty('effect');
     expect(outcome['agent_id']).toBe(agent);
 
     // 2. The view, as a snapshot holding the agent and the NPC the doc names.
@@ -126,6 +140,7 @@ describe("docs/server.md's REST walkthrough and docs/openapi.yaml", () => {
     let from = after;
     for (const d of polled.deltas) {
       for (const k of required(/^ {4}Delta:$/m)) expect(d, `Delta.${k}`).toHaveProperty(k);
+      for (const k of Object.keys(d)) expect(properties('Delta'), `Delta.${k} is described`).toContain(k);
       expect(d['from_seq']).toBe(from);
       from = d['view_seq'] as number;
     }
