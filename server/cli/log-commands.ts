@@ -81,10 +81,25 @@ export function runInspect(dir: string, from: number | undefined, to: number | u
   return 0;
 }
 
+/**
+ * Opens a log for writing from the CLI. A running server holds its lock; the log layer's LOG_LOCKED says to use
+ * another --data directory, which repair and compact do not take: say what does help here.
+ */
+async function openForCommand(dir: string, command: string, opts: Parameters<typeof openLog>[1]): Promise<Awaited<ReturnType<typeof openLog>>> {
+  try {
+    return await openLog(dir, opts);
+  } catch (err) {
+    if (!(err instanceof WorldlineError) || err.codeName !== 'LOG_LOCKED') throw err;
+    const pid = (err.details as { pid?: unknown }).pid;
+    const live = command === 'compact' ? ' (or let it compact the log itself: logRetention "snapshots", docs/server.md)' : '';
+    throw new WorldlineError('LOG_LOCKED', `${dir} is in use by a running server (process ${String(pid)}); ${command} needs the log to itself: stop that server first${live}`, err.details as Record<string, unknown>);
+  }
+}
+
 export async function runRepair(dir: string, truncateFromSeq: number, io: Out): Promise<number> {
   requireLogDir(dir);
   const moved: string[] = [];
-  const log = await openLog(dir, {
+  const log = await openForCommand(dir, 'repair', {
     truncateFromSeq,
     onFsyncFailure: 'fail',
     onEvent: (e, d) => {
@@ -100,7 +115,7 @@ export async function runRepair(dir: string, truncateFromSeq: number, io: Out): 
 /** Deletes the segments wholly before the older of the two kept snapshots (what logRetention 'snapshots' does live). */
 export async function runCompact(dir: string, io: Out): Promise<number> {
   requireLogDir(dir);
-  const log = await openLog(dir, { onFsyncFailure: 'fail' });
+  const log = await openForCommand(dir, 'compact', { onFsyncFailure: 'fail' });
   try {
     const kept = log.snapshots();
     const removed = await log.compact();

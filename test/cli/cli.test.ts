@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../server/cli/main.js';
-import { analyzeLog } from '../../server/log/index.js';
+import { analyzeLog, openLog } from '../../server/log/index.js';
 
 function capture(): { io: { out: (s: string) => void; err: (s: string) => void }; out: string[]; err: string[] } {
   const out: string[] = [];
@@ -145,6 +145,22 @@ describe('worldline CLI', () => {
     // After `--` it is an argument, not a flag.
     const c = capture();
     expect(await main(['verify', '--', '--help'], c.io)).toBe(2);
+  });
+
+  it('repair and compact on a log a live process holds: LOG_LOCKED saying to stop the server, not to pick a --data they do not take', async () => {
+    const copy = path.join(root, 'locked');
+    fs.cpSync(logDir, copy, { recursive: true });
+    const held = await openLog(copy, { onFsyncFailure: 'fail' });
+    try {
+      for (const args of [['compact', copy], ['repair', copy, '--truncate-from', '10']]) {
+        const c = capture();
+        expect(await main(args, c.io), args[0]).toBe(1);
+        expect(c.err[0]).toMatch(new RegExp(`^worldline: LOG_LOCKED \\(7005\\): .*locked is in use by a running server \\(process ${process.pid}\\); ${args[0]} needs the log to itself: stop that server first`));
+        expect(c.err[0]).not.toContain('--data');
+      }
+    } finally {
+      await held.close();
+    }
   });
 
   it('bad usage exits 2 with a message that says what to do', async () => {
