@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { runServe, runToken } from '../../server/cli/serve.js';
 import { hostedWorlds, loadConfig } from '../../server/config.js';
 
@@ -85,6 +86,54 @@ describe('worldline serve', () => {
       expect(fs.readdirSync(path.join(dir, 'worlds')).sort()).toEqual(['market', 'north']);
     } finally {
       child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("Ctrl-C (SIGINT), as the README says: a going-away close for a connected client, the log flushed to its last seq, exit 0; a restart opens the world at that seq", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-serve-sigint-'));
+    const repo = path.resolve(import.meta.dirname, '../..');
+    const start = (): { child: ReturnType<typeof spawn>; url: Promise<string>; out: () => string } => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'bench/arena/serve-entry.ts', 'serve', '--port', '0', '--data', dir], { cwd: repo, env: { ...process.env, WORLDLINE_LOG_LEVEL: 'info' } });
+      let out = '';
+      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      const url = new Promise<string>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no URL within 30 s: ${out}`)), 30_000);
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /at (ws:\/\/\S+) .*\n[\s\S]*health:/.exec(out);
+          if (m) {
+            clearTimeout(t);
+            resolve(m[1]!);
+          }
+        });
+        child.once('exit', () => reject(new Error(`exited early: ${out}`)));
+      });
+      return { child, url, out: () => out };
+    };
+    const first = start();
+    let second: ReturnType<typeof start> | undefined;
+    try {
+      const url = await first.url;
+      const tok = /dev token, agent "agent-1" \(24 h\): (\S+)/.exec(first.out())![1]!;
+      const ws = new WebSocket(`${url}?token=${tok}`, 'worldline.v1.json');
+      const closed = new Promise<number>((resolve) => ws.addEventListener('close', (e) => resolve(e.code)));
+      await new Promise((resolve) => ws.addEventListener('open', resolve));
+      ws.send(JSON.stringify({ type: 'hello', agent_id: 'agent-1', schema_version: '1.0.0' }));
+      await new Promise((resolve) => ws.addEventListener('message', resolve, { once: true }));
+      const code = new Promise((resolve) => first.child.once('exit', (c, sig) => resolve(c ?? sig)));
+      first.child.kill('SIGINT');
+      expect(await code).toBe(0);
+      expect(await closed).toBe(1001);
+      expect(first.out()).toMatch(/SIGINT: shutting down/);
+      const lastSeq = Number(/"lastSeq":(\d+),"msg":"shut down cleanly"/.exec(first.out())?.[1]);
+      expect(lastSeq).toBeGreaterThan(0);
+      second = start();
+      await second.url;
+      expect(Number(/"lastSeq":(\d+),"globalSeq":\d+,"restoredDeltas":\d+,"msg":"world open"/.exec(second.out())?.[1])).toBe(lastSeq);
+    } finally {
+      first.child.kill('SIGKILL');
+      second?.child.kill('SIGKILL');
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
