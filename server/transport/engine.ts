@@ -15,6 +15,8 @@ export interface EngineSocket {
   readonly codec: WireCodec;
   readonly wire: WireSession;
   send(frame: Frame): boolean;
+  /** Another engine connection took over the world: tell this one why and close it. */
+  replaced(): void;
 }
 
 /** What the link needs from the world host. */
@@ -39,13 +41,19 @@ export class EngineLink {
     return this.engine !== undefined;
   }
 
-  /** Makes `s` the world's engine; the wall-clock tick timer stops. One engine at a time. */
+  /**
+   * Makes `s` the world's engine; the wall-clock tick timer stops. One engine at a time, and the newest wins: an
+   * engine reconnecting after its network dropped finds its old socket still open here (a half-open TCP connection
+   * lives until the idle timeout, a minute by default), and refusing it would stop the game's engine for good. The
+   * connection it replaces is told so and closed, without UNITY_CONNECTION_LOST: the world never lost its engine.
+   */
   attach(s: EngineSocket): () => void {
-    if (this.engine && this.engine !== s) throw new WorldlineError('FORBIDDEN', 'an engine is already connected to this world; only one may drive it');
+    const old = this.engine;
     // frame_number orders one engine connection's ticks: a new connection (a restarted game) counts afresh.
-    if (this.engine !== s) this.lastFrame = -1;
+    if (old !== s) this.lastFrame = -1;
     this.engine = s;
     this.host.setWallClock(false);
+    if (old !== undefined && old !== s) old.replaced();
     return () => this.detach(s);
   }
 

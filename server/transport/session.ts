@@ -567,6 +567,13 @@ export class Session implements Subscriber {
     this.expiryTimer.unref();
   }
 
+  /** EngineSocket: a newer engine connection drives the world now; this one is told and closed (it must not fight back). */
+  replaced(): void {
+    if (this.state === 'closed') return;
+    this.sendError(new WorldlineError('FORBIDDEN', "another engine connection took over this world (the newest engine wins): this one no longer drives it; if that was not this game reconnecting, two engines are configured for one world", { world: this.deps.host.opts.worldId }));
+    this.close(CloseCode.POLICY, 'replaced by a newer engine connection');
+  }
+
   /** The token expired: say so and close; the client reconnects with a new token and resumes. */
   private expire(): void {
     if (this.state === 'closed') return;

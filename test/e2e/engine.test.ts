@@ -105,14 +105,33 @@ describe('engine-driven world (Python engine client)', () => {
     watcher.close();
   });
 
-  it('refuses a second engine while one is attached', async () => {
+  it('lets a newer engine connection take over (a game reconnecting over a half-open socket); the old one is told, closed, and nobody hears UNITY_CONNECTION_LOST', async () => {
+    const watcher = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'wendy'));
+    watcher.hello('wendy');
+    await watcher.waitFor(is('welcome'));
     const a = await TestClient.connect(srv.wsUrl, Subprotocol.PROTO, await token(srv, undefined, 'engine'));
     a.send({ type: 'hello', token: '', agent_id: '', role: 'engine', client_version: 't', schema_version: '1.0.0' });
     await a.waitFor(is('welcome'));
+    a.send({ type: 'time_tick', sim_time: 1, delta_time: 0.02, frame_number: 7 });
     const b = await TestClient.connect(srv.wsUrl, Subprotocol.PROTO, await token(srv, undefined, 'engine'));
     b.send({ type: 'hello', token: '', agent_id: '', role: 'engine', client_version: 't', schema_version: '1.0.0' });
-    expect((await b.waitFor(is('error'))).name).toBe('FORBIDDEN');
-    a.close();
+    await b.waitFor(is('welcome'));
+    // The replaced connection learns why (FORBIDDEN: it must not reconnect and take the world back) and is closed.
+    const told = await a.waitFor(is('error'));
+    expect(told.type === 'error' && told.name).toBe('FORBIDDEN');
+    expect(told.type === 'error' && told.message).toMatch(/another engine connection took over this world/);
+    expect((await a.waitClosed()).code).toBe(1008);
+    // The new engine drives the world, its frame numbers counted afresh (1 after the old one's 7).
+    const tick = srv.host.runtime.currentTick;
+    b.send({ type: 'time_tick', sim_time: 1, delta_time: 0.02, frame_number: 1 });
+    const t2 = Date.now() + 5_000;
+    while (srv.host.runtime.currentTick === tick && Date.now() < t2) await new Promise((r) => setTimeout(r, 10));
+    expect(srv.host.runtime.currentTick).toBe(tick + 1);
+    expect(b.received.some((m) => m.type === 'error')).toBe(false);
+    // The world never lost its engine.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(watcher.received.some((m) => m.type === 'error' && m.name === 'UNITY_CONNECTION_LOST')).toBe(false);
     b.close();
+    watcher.close();
   });
 });
