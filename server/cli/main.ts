@@ -18,8 +18,9 @@ commands:
                                          host a world over WebSocket (default world, 127.0.0.1:8080, data in ./data);
                                          FILE: a module (./my-world.mjs) whose default export is a defineWorld spec;
                                          --world again hosts several, each [TENANT/][ID=]NAME|FILE (lobby=default)
-  token --agent NAME [--role ROLE] [--ttl SEC] [--data DIR] [--world ID] [--tenant T]
-                                         issue a development token (HS256 secret in DIR) for a world served here
+  token [--agent NAME] [--role ROLE] [--ttl SEC] [--data DIR] [--world ID] [--tenant T]
+                                         issue a development token (HS256 secret in DIR) for a world served here;
+                                         --agent is needed for role agent (the default), left out for an engine
   worlds list | get ID | sessions ID | create ID WORLD [--idle SEC] [--purge] | delete ID [--purge]
          [--port P] [--host H] [--url URL] [--token T] [--tenant T] [--data DIR]
                                          a running server's worlds, over its REST API, with an admin token

@@ -98,6 +98,8 @@ export async function runToken(flags: { agent?: string | undefined; role?: strin
   const role = (flags.role ?? 'agent') as Role;
   if (!Roles.includes(role)) throw new WorldlineError('CONFIG_INVALID', `--role must be one of ${Roles.join(', ')}`);
   if (role === 'agent' && !flags.agent) throw new WorldlineError('CONFIG_INVALID', 'an agent token needs --agent NAME');
+  // Valid, but it can never drive the world: a session naming an agent observes it (docs/protocol.md, Engine role).
+  if (role === 'engine' && flags.agent) io.err(`warning: an engine token with --agent ${flags.agent} observes that agent and never drives the world; for the world's engine, issue one without --agent`);
   // The development secret is made on first use: by a server, or here. Made here, it is one no running server has,
   // most often because the server runs with another --data: say so, on stderr (the token alone goes to stdout).
   const devSecretFile = path.join(cfg.dataDir, 'jwt-secret');

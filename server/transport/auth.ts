@@ -51,6 +51,9 @@ export interface Authenticator {
   readonly mode: string;
 }
 
+/** 'a' or 'an' before a role's name (an engine, an admin). */
+const article = (word: string): string => (/^[aeiou]/.test(word) ? 'an' : 'a');
+
 function unauthorized(message: string): WorldlineError {
   return new WorldlineError('UNAUTHORIZED', message);
 }
@@ -178,11 +181,11 @@ export function authorize(p: Principal, target: { tenant: string; world: string;
       if (p.role !== 'engine' && p.role !== 'admin') throw new WorldlineError('FORBIDDEN', 'only engine and admin tokens may emit events');
       return;
     case 'act':
-      if (p.role !== 'agent' && p.role !== 'admin') throw new WorldlineError('FORBIDDEN', `a ${p.role} token cannot submit intents`);
+      if (p.role !== 'agent' && p.role !== 'admin') throw new WorldlineError('FORBIDDEN', `${article(p.role)} ${p.role} token cannot submit intents`);
       if (p.role === 'agent' && target.agentId !== p.agent) throw new WorldlineError('FORBIDDEN', `this token acts as ${p.agent}, not ${target.agentId ?? '(none)'}`);
       return;
     case 'manage':
-      if (p.role !== 'admin') throw new WorldlineError('FORBIDDEN', `only an admin token may manage worlds (create, delete, see sessions, lift quarantines), not a ${p.role} token`);
+      if (p.role !== 'admin') throw new WorldlineError('FORBIDDEN', `only an admin token may manage worlds (create, delete, see sessions, lift quarantines), not ${article(p.role)} ${p.role} token`);
       return;
     case 'observe':
       if (p.role === 'admin' || p.role === 'engine') return;

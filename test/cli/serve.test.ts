@@ -256,6 +256,11 @@ describe('worldline serve', () => {
       // The second time the secret is there: no warning.
       expect(await runToken({ agent: 'bob', overrides: { dataDir: dir } }, io)).toBe(0);
       expect(errs).toHaveLength(1);
+      // An engine token that names an agent is issued (it observes the agent) but can never drive the world: said.
+      expect(await runToken({ agent: 'bob', role: 'engine', overrides: { dataDir: dir } }, io)).toBe(0);
+      expect(errs[1]).toMatch(/engine token with --agent bob observes that agent and never drives the world/);
+      expect(await runToken({ role: 'engine', overrides: { dataDir: dir } }, io)).toBe(0);
+      expect(errs).toHaveLength(2);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

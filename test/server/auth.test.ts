@@ -99,6 +99,8 @@ describe('authorisation', () => {
     throws(() => authorize(viewer, { ...w1, agentId: 'a1' }, 'act'), 'FORBIDDEN');
     const engine: Principal = { ...a1, agent: undefined, role: 'engine' };
     authorize(engine, { ...w1, agentId: undefined }, 'engine');
+    expect(() => authorize(engine, { ...w1, agentId: 'a1' }, 'act')).toThrow('an engine token cannot submit intents');
+    expect(() => authorize(viewer, { ...w1, agentId: 'a1' }, 'act')).toThrow('a viewer token cannot submit intents');
     const admin: Principal = { ...a1, agent: undefined, role: 'admin' };
     authorize(admin, { ...w1, agentId: 'a9' }, 'observe');
     throws(() => authorize(admin, { tenant: 't2', world: 'w1', agentId: 'a9' }, 'observe'), 'TENANT_ISOLATION_VIOLATION');
