@@ -328,7 +328,12 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const host = r.world.host;
     const rt = host.runtime;
     const afterText = r.query.get('after');
-    const timeoutMs = Math.min(Math.max(Number(r.query.get('timeout_ms') ?? 25_000) || 0, 0), 60_000);
+    const timeoutText = r.query.get('timeout_ms');
+    const timeoutMs = timeoutText === null ? 25_000 : Number(timeoutText);
+    // Refused, not clamped: a client that asked for 70 s (or 'abc', which read as 0) would poll at a rate it did not choose.
+    if (timeoutText === '' || !Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 60_000) {
+      throw new WorldlineError('CONFIG_INVALID', `timeout_ms must be a whole number of milliseconds from 0 to 60000, got ${JSON.stringify(timeoutText)}`, { field: 'timeout_ms' });
+    }
     const after = afterText === null ? undefined : Number(afterText);
     if (after !== undefined && (!Number.isSafeInteger(after) || after < 0)) throw new WorldlineError('INVALID_VIEW_SEQ', 'after must be a non-negative integer view_seq');
     // Views are read once delivery has caught up with the core: a quantum still waiting for durability would give a

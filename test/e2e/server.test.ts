@@ -324,6 +324,12 @@ describe('server limits, shutdown and HTTP', () => {
       const delta = (await (await poll).json()) as { kind: string; deltas: Array<{ from_seq: number; ops: WireOp[] }> };
       expect(delta.kind).toBe('deltas');
       expect(delta.deltas[0]!.from_seq).toBe(snap.view_seq);
+      // A long poll's timeout out of range (or not a number) is refused, not clamped to something the client did not ask.
+      for (const bad of ['70000', '-1', 'abc', '', '1.5']) {
+        const r = await get(`/v1/worlds/default/agents/rest-agent/observe?after=0&timeout_ms=${bad}`, t);
+        expect(r.status).toBe(400);
+        expect(((await r.json()) as { error: { name: string; details: unknown } }).error).toMatchObject({ name: 'CONFIG_INVALID', details: { field: 'timeout_ms' } });
+      }
       const other = await get('/v1/worlds/default/agents/someone-else/observe', t);
       expect(other.status).toBe(403);
       expect(((await other.json()) as { error: { name: string } }).error.name).toBe('FORBIDDEN');
