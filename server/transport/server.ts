@@ -537,6 +537,11 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         await opened.quiesce();
         for (const ws of [...sockets]) goAway(ws, reason);
         await opened.close();
+        // What is still open now holds nothing to deliver: idle keep-alive HTTP connections (a client polling /readyz
+        // on one would be answered 503 for ever and keep the process from exiting) and WebSockets whose client has not
+        // read its going-away close. Closing them lets the process exit. (uWS.js v20.30 has app.close(), which closes
+        // every socket of the app, but its type definitions do not list it.)
+        (app as unknown as { close(): void }).close();
         for (const h of hosts.values()) h.opts.logger.info({ lastSeq: h.log.lastSeq }, 'shut down cleanly');
       })();
       return shuttingDown;
