@@ -495,8 +495,10 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   try {
     opened = await WorldSet.open(toHost, { cfg, logger, metrics, auth, now, configure: configured, ...(deps.templates ? { templates: deps.templates } : {}), ...(deps.logIo ? { logIo: deps.logIo } : {}) });
   } catch (err) {
-    // The start fails as it did before the server listened early: nothing may keep the process (or the port) alive.
+    // The start fails as it did before the server listened early: nothing may keep the process (or the port) alive,
+    // neither the listener nor a connection made while starting (a keep-alive client asking /readyz).
     uws.us_listen_socket_close(listenSocket);
+    closeAll(app);
     throw err;
   }
   worlds = opened;
@@ -539,14 +541,21 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         await opened.close();
         // What is still open now holds nothing to deliver: idle keep-alive HTTP connections (a client polling /readyz
         // on one would be answered 503 for ever and keep the process from exiting) and WebSockets whose client has not
-        // read its going-away close. Closing them lets the process exit. (uWS.js v20.30 has app.close(), which closes
-        // every socket of the app, but its type definitions do not list it.)
-        (app as unknown as { close(): void }).close();
+        // read its going-away close. Closing them lets the process exit.
+        closeAll(app);
         for (const h of hosts.values()) h.opts.logger.info({ lastSeq: h.log.lastSeq }, 'shut down cleanly');
       })();
       return shuttingDown;
     },
   };
+}
+
+/**
+ * Closes every socket the app still has (HTTP connections, kept alive or not, and WebSockets). uWS.js v20.30 has
+ * app.close(), but its type definitions do not list it.
+ */
+function closeAll(app: object): void {
+  (app as { close(): void }).close();
 }
 
 /**

@@ -116,4 +116,26 @@ describe('starting', () => {
       fs.rmSync(s.dir, { recursive: true, force: true });
     }
   });
+
+  it('a failed start also closes the HTTP connections made while starting (a keep-alive /readyz poller would keep the process up)', async () => {
+    const s = await starting();
+    const poller = net.connect(s.port, '127.0.0.1');
+    try {
+      let answers = '';
+      poller.on('data', (d: Buffer) => (answers += d.toString()));
+      poller.on('error', () => undefined);
+      const closed = new Promise<string>((resolve) => poller.once('close', () => resolve('closed')));
+      await new Promise((r) => poller.once('connect', r));
+      poller.write('GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      for (let i = 0; i < 100 && !answers.includes('starting'); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(answers).toMatch(/^HTTP\/1\.1 503/);
+      s.release(Object.assign(new Error('EIO: injected fault in open'), { code: 'EIO' }));
+      await expect(s.started).rejects.toThrow(/EIO/);
+      // uWS would otherwise keep it open for its 10 s idle timeout, and for ever while the client keeps asking.
+      expect(await Promise.race([closed, new Promise((r) => setTimeout(() => r('still open 2 s after the failed start'), 2000))])).toBe('closed');
+    } finally {
+      poller.destroy();
+      fs.rmSync(s.dir, { recursive: true, force: true });
+    }
+  });
 });
