@@ -334,8 +334,9 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     if (timeoutText === '' || !Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 60_000) {
       throw new WorldlineError('CONFIG_INVALID', `timeout_ms must be a whole number of milliseconds from 0 to 60000, got ${JSON.stringify(timeoutText)}`, { field: 'timeout_ms' });
     }
-    const after = afterText === null ? undefined : Number(afterText);
-    if (after !== undefined && (!Number.isSafeInteger(after) || after < 0)) throw new WorldlineError('INVALID_VIEW_SEQ', 'after must be a non-negative integer view_seq');
+    // Decimal digits only: Number() would read '' as 0 and '0x10' as 16, a view_seq the client did not mean.
+    const after = afterText === null ? undefined : /^[0-9]+$/.test(afterText) ? Number(afterText) : NaN;
+    if (after !== undefined && (!Number.isSafeInteger(after) || after < 0)) throw new WorldlineError('INVALID_VIEW_SEQ', `after must be a non-negative integer view_seq in decimal, got ${JSON.stringify(afterText)}`);
     // Views are read once delivery has caught up with the core: a quantum still waiting for durability would give a
     // view_seq ahead of the resume history, from which the next poll could only get a snapshot.
     await host.caughtUp();

@@ -330,6 +330,11 @@ describe('server limits, shutdown and HTTP', () => {
         expect(r.status).toBe(400);
         expect(((await r.json()) as { error: { name: string; details: unknown } }).error).toMatchObject({ name: 'CONFIG_INVALID', details: { field: 'timeout_ms' } });
       }
+      for (const bad of ['', '0x10', '1e3', '-1', ' 1']) {
+        const r = await get(`/v1/worlds/default/agents/rest-agent/observe?after=${encodeURIComponent(bad)}&timeout_ms=0`, t);
+        expect(r.status).toBe(400);
+        expect(((await r.json()) as { error: { name: string } }).error.name).toBe('INVALID_VIEW_SEQ');
+      }
       const other = await get('/v1/worlds/default/agents/someone-else/observe', t);
       expect(other.status).toBe(403);
       expect(((await other.json()) as { error: { name: string } }).error.name).toBe('FORBIDDEN');
