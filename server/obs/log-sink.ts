@@ -39,14 +39,22 @@ export class LogSink implements DestinationStream {
   private pendingChars = 0;
   private dropped = 0;
 
-  /** Characters of lines waiting for the reader (bounded by MAX_PENDING_CHARS), and lines dropped since it fell behind. */
+  /**
+   * Characters held for the reader (bounded by MAX_PENDING_CHARS): lines waiting, and the bytes of the write in flight
+   * or waiting to be retried, which leave the pending list when they are handed to fs.write but stay in memory until
+   * the reader takes them. And lines dropped since it fell behind.
+   */
   get backlog(): { chars: number; dropped: number } {
-    return { chars: this.pendingChars, dropped: this.dropped };
+    return { chars: this.held(), dropped: this.dropped };
+  }
+
+  private held(): number {
+    return this.pendingChars + (this.inFlight?.length ?? 0) + (this.retry?.length ?? 0);
   }
 
   write(line: string): void {
     if (this.gone) return;
-    if (this.pendingChars + line.length > MAX_PENDING_CHARS) {
+    if (this.held() + line.length > MAX_PENDING_CHARS) {
       this.dropped++;
       return;
     }

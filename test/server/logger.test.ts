@@ -101,9 +101,15 @@ describe('the log sink with a slow reader', () => {
       for (let i = 0; i < n; i++) sink.write(line);
       expect(sink.backlog.chars).toBeLessThanOrEqual(MAX_PENDING_CHARS);
       expect(sink.backlog.dropped).toBeGreaterThan(0);
+      // Once the first write is out, the waiting lines are handed to fs.write as one buffer; they are still held until
+      // the reader takes them, so lines written meanwhile must not start a second MAX_PENDING_CHARS.
+      await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < n; i++) sink.write(line);
+      expect(sink.backlog.chars).toBeLessThanOrEqual(MAX_PENDING_CHARS);
       // The reader catches up: drain the pipe while the sink writes on, then one more line brings the note.
       const buf = Buffer.alloc(1 << 20);
       let text = '';
+      let total = 0;
       const drain = (): void => {
         for (;;) {
           let got = 0;
@@ -113,6 +119,7 @@ describe('the log sink with a slow reader', () => {
             return;
           }
           if (got <= 0) return;
+          total += got;
           text += buf.toString('latin1', 0, got).slice(-200);
         }
       };
@@ -120,19 +127,25 @@ describe('the log sink with a slow reader', () => {
         drain();
         await new Promise((r) => setTimeout(r, 5));
       }
+      expect(sink.backlog.chars).toBe(0);
       sink.write('{"msg":"after"}\n');
       let tail = '';
       for (const until = Date.now() + 5000; !tail.includes('"after"') && Date.now() < until; ) {
         await new Promise((r) => setTimeout(r, 5));
         try {
           const got = fs.readSync(fd, buf, 0, buf.length, null);
-          if (got > 0) tail += buf.toString('utf8', 0, got);
+          if (got > 0) {
+            total += got;
+            tail += buf.toString('utf8', 0, got);
+          }
         } catch {
           // EAGAIN: nothing yet.
         }
       }
       expect(tail).toMatch(/"msg":"log lines dropped: the reader of the server's output fell behind","dropped":\d+/);
       expect(tail).toContain('"after"');
+      // Everything the sink held came out, and never more than the bound (plus the first line, written at once).
+      expect(total).toBeLessThanOrEqual(MAX_PENDING_CHARS + 2 * line.length + 1024);
     } finally {
       fs.closeSync(fd);
       fs.rmSync(dir, { recursive: true, force: true });
