@@ -98,9 +98,7 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
   const world = rt.world;
   const store = rt.store;
   rt.generations.poll();
-  for (const p of rt.scheduler.sweepExpired(now)) {
-    p.resolve(rejectedOutcome(p.agentId, p.reqId, new WorldlineError('OPERATION_TIMEOUT', `Intent ${p.reqId} passed its deadline_ms before it could commit.`, { req_id: p.reqId })));
-  }
+  rt.expireDeadlines();
   const tick = advanceTick ? store.tick + 1 : store.tick;
   let cands: DraftCandidate[];
   try {

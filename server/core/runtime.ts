@@ -121,6 +121,9 @@ export class WorldRuntime {
   private arrival = 0;
   private quantumScheduled = false;
   private readonly autoQuantum: boolean;
+  private readonly setTimer: (fn: () => void, ms: number) => void;
+  /** The deadline the deadline timer is armed for (Infinity: none). */
+  private deadlineTimerAt = Infinity;
 
   private constructor(opts: RuntimeOptions, store: WorldStore) {
     this.world = opts.world;
@@ -135,6 +138,7 @@ export class WorldRuntime {
     this.autoQuantum = opts.autoQuantum ?? false;
     this.onSnapshotError = opts.onSnapshotError;
     const setTimer = opts.setTimer ?? ((fn: () => void, ms: number) => void (setTimeout(fn, ms) as { unref?: () => void }).unref?.());
+    this.setTimer = setTimer;
     this.generations = new Generations(
       () => this.clock.now(),
       (at) => setTimer(() => this.generations.poll(), Math.max(0, at - this.clock.now())),
@@ -238,8 +242,32 @@ export class WorldRuntime {
     if (r.shed) r.shed.resolve(rejectedOutcome(agentId, r.shed.reqId, new WorldlineError('QUEUE_FULL', `Shed: agent ${agentId}'s queue is full and the oldest intent was dropped.`, { req_id: r.shed.reqId, shed: true })));
     if (!live) this.inflight.set(agentId, (live = new Map()));
     live.set(reqId, p);
+    if (deadlineAt !== undefined) this.armDeadline(deadlineAt);
     this.scheduleQuantum();
     return p.promise;
+  }
+
+  /**
+   * deadline_ms holds when no quantum runs (a world paused for its engine, or an engine that ticks slowly): a timer at
+   * the earliest waiting deadline fails what has passed it, as the next quantum would.
+   */
+  private armDeadline(at: number): void {
+    if (at >= this.deadlineTimerAt) return;
+    this.deadlineTimerAt = at;
+    this.setTimer(() => {
+      if (this.deadlineTimerAt === at) this.deadlineTimerAt = Infinity;
+      if (this.failed) return;
+      this.expireDeadlines();
+      const next = this.scheduler.nextDeadline();
+      if (next !== undefined) this.armDeadline(next);
+    }, Math.max(0, at - this.clock.now()) + 1);
+  }
+
+  /** @internal Fails every waiting intent whose deadline_ms has passed with OPERATION_TIMEOUT (also done by every quantum). */
+  expireDeadlines(): void {
+    for (const p of this.scheduler.sweepExpired(this.clock.now())) {
+      p.resolve(rejectedOutcome(p.agentId, p.reqId, new WorldlineError('OPERATION_TIMEOUT', `Intent ${p.reqId} passed its deadline_ms before it could commit.`, { req_id: p.reqId })));
+    }
   }
 
   /** Forgets a settled intent as in flight (shared by every PendingIntent, so none needs its own closure). */

@@ -229,6 +229,16 @@ export class IntentScheduler {
     return out;
   }
 
+  /** The earliest deadline among the waiting intents, if any has one. */
+  nextDeadline(): number | undefined {
+    if (this.withDeadline === 0) return undefined;
+    let at: number | undefined;
+    for (const q of this.queues.values()) {
+      for (const list of [q.items, q.deferred]) for (const p of list) if (p.deadlineAt !== undefined && (at === undefined || p.deadlineAt < at)) at = p.deadlineAt;
+    }
+    return at;
+  }
+
   /** Removes and returns every waiting intent whose deadline has passed. */
   sweepExpired(now: number): PendingIntent[] {
     if (this.withDeadline === 0) return [];
