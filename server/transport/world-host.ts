@@ -137,6 +137,8 @@ export const DEFAULT_RESUME_TAIL = 20_000;
  * rate through a slow fsync; beyond that a tick is skipped (worldline_tick_overruns_total).
  */
 const MAX_TICKS_IN_FLIGHT = 2;
+/** At shutdown, quanta run until no intent waits, at most this many (each takes up to maxIntentsPerQuantum). */
+const MAX_SHUTDOWN_QUANTA = 1000;
 
 /** A hosted world's data folder (its log, snapshots and, for one created at runtime, created.json): DATA/worlds/ID. */
 export function worldDataDir(dataDir: string, worldId: string): string {
@@ -585,6 +587,13 @@ export class WorldHost {
     // Long polls waiting answer now (their timeouts kept them, and the process, alive for up to a minute after shutdown).
     this.releaseWaiters();
     if (!this.failed) {
+      // Intents still queued (the tick timer stopped before their quantum, or the world was paused for its engine) and
+      // effects emitted meanwhile commit now, as docs/server.md "Shutdown" says: their submitters' retries after the
+      // restart then get their outcome. A quantum takes at most maxIntentsPerQuantum, and each takes some.
+      for (let i = 0; i < MAX_SHUTDOWN_QUANTA; i++) {
+        await this.runtime.flush().catch(() => {});
+        if (this.runtime.pendingIntents === 0) break;
+      }
       await this.runtime.drain().catch(() => {});
       await this.runtime.snapshot().catch((err: unknown) => this.opts.logger.warn({ err }, 'final snapshot failed'));
     }
