@@ -102,6 +102,8 @@ export class Session implements Subscriber {
   private sharing = false;
   /** The generations this connection opened that may still be open, by req_id (released when it closes). */
   private readonly generations = new Map<string, GenerationToken>();
+  /** req_ids of this session's submit_intents still waiting for their outcome (a req_id sent twice counts twice). */
+  private readonly submitting = new Map<string, number>();
   /** Closes the session when its token expires (set once Hello succeeds). */
   private expiryTimer: NodeJS.Timeout | undefined;
   /** IntentResults waiting to ride with this session's next delta (WorldHost.hold). */
@@ -344,7 +346,16 @@ export class Session implements Subscriber {
     this.check('act', this.agentId);
     const i = msg.intent;
     const t0 = performance.now();
-    const outcome = await rt.submit({ req_id: i.req_id, agent_id: this.agentId, kind: i.kind, payload: i.payload, context_seq: i.context_seq, priority: i.priority, ...(i.deadline_ms !== undefined ? { deadline_ms: i.deadline_ms } : {}) });
+    const waiting = this.submitting;
+    waiting.set(i.req_id, (waiting.get(i.req_id) ?? 0) + 1);
+    let outcome: IntentOutcome;
+    try {
+      outcome = await rt.submit({ req_id: i.req_id, agent_id: this.agentId, kind: i.kind, payload: i.payload, context_seq: i.context_seq, priority: i.priority, ...(i.deadline_ms !== undefined ? { deadline_ms: i.deadline_ms } : {}) });
+    } finally {
+      const n = (waiting.get(i.req_id) ?? 1) - 1;
+      if (n > 0) waiting.set(i.req_id, n);
+      else waiting.delete(i.req_id);
+    }
     const r = this.result(outcome);
     const host = this.deps.host;
     if (host.collecting && this.state === 'ready') {
@@ -412,6 +423,9 @@ export class Session implements Subscriber {
       case 'cancel_intent': {
         this.check('act', this.agentId);
         const r = rt.cancel(this.agentId, msg.req_id);
+        // An intent this session submitted is answered once, by its submit's intent_result (cancelled, or its outcome
+        // when it was already committing): a second one for the same req_id would read as a second intent.
+        if (r.status !== 'unknown' && this.submitting.has(msg.req_id)) return;
         if (r.status === 'cancelled') this.sendMessage({ type: 'intent_result', req_id: msg.req_id, status: 'cancelled' });
         else if (r.status === 'already_completed' && r.outcome) this.sendMessage(this.result(r.outcome, true));
         else throw new WorldlineError('INVALID_INTENT', `no pending intent or generation with req_id ${msg.req_id} to cancel`, { req_id: msg.req_id });

@@ -27,6 +27,35 @@ function move(c: TestClient, srv: TestServer, agent: string, reqId: string, extr
 }
 
 describe('intent pipeline over sockets', () => {
+  it('answers a cancel_intent of a queued intent with one intent_result (cancelled), and the intent never commits', async () => {
+    // Ticks far apart: the intents wait in the queue while the cancel arrives.
+    await withServer({ tickMs: 1000 }, async (srv) => {
+      const c = await spawned(srv, 'canceller', 900);
+      move(c, srv, 'canceller', 'keep');
+      move(c, srv, 'canceller', 'drop');
+      c.send({ type: 'cancel_intent', req_id: 'drop' });
+      await c.waitFor((m) => m.type === 'intent_result' && m.req_id === 'keep', 5000);
+      // Everything the server sends about 'drop' has been sent by now (it answered the cancel before the next tick).
+      await sleep(50);
+      expect(resultsFor(c, 'drop').map((r) => r.status)).toEqual(['cancelled']);
+      expect(resultsFor(c, 'keep').map((r) => r.status)).toEqual(['accepted']);
+      expect(srv.host.runtime.cancel('canceller', 'drop')).toEqual({ status: 'unknown' });
+      // Another connection of the same agent cancelling an intent this one did not submit is answered (only it asks).
+      move(c, srv, 'canceller', 'other');
+      const d = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'canceller'));
+      d.hello('canceller');
+      await d.waitFor(is('welcome'));
+      d.send({ type: 'cancel_intent', req_id: 'other' });
+      expect((await d.waitFor((m): m is Result => m.type === 'intent_result' && m.req_id === 'other')).status).toBe('cancelled');
+      expect((await c.waitFor((m): m is Result => m.type === 'intent_result' && m.req_id === 'other')).status).toBe('cancelled');
+      await sleep(50);
+      expect(resultsFor(c, 'other')).toHaveLength(1);
+      expect(resultsFor(d, 'other')).toHaveLength(1);
+      c.close();
+      d.close();
+    });
+  }, 20_000);
+
   it('fails an intent with OPERATION_TIMEOUT at its deadline_ms while the world waits for its engine to tick', async () => {
     await withServer({ tickMs: 20 }, async (srv) => {
       const c = await spawned(srv, 'hurried', 900);
