@@ -69,4 +69,10 @@ export class Quotas {
     }
     return undefined;
   }
+
+  /** Gives back what charge() took for an intent that was then refused (its queue was full): it never ran. */
+  refund(agentId: string, tenant: string): void {
+    this.agents.get(agentId)?.refund();
+    if (this.tenantQuota) this.tenants.get(tenant)?.refund();
+  }
 }

@@ -238,7 +238,12 @@ export class WorldRuntime {
     const deadlineAt = intent.deadline_ms === undefined ? undefined : now + intent.deadline_ms;
     const p = new PendingIntent(intent, digest, info.tenant, this.arrival++, deadlineAt, cls, this.forget);
     const r = this.scheduler.enqueue(p, cls);
-    if (!r.ok) return reject(agentId, reqId, 'QUEUE_FULL', `Agent ${agentId}'s queue is full (${cls.queueLimit}, policy ${cls.backpressure}).`, { queue_limit: cls.queueLimit });
+    if (!r.ok) {
+      // Refused, so not charged: a flooding agent's refused intents would otherwise drain its tenant's bucket and get
+      // the tenant's other agents QUOTA_EXCEEDED for intents that never ran.
+      this.quotas.refund(agentId, info.tenant);
+      return reject(agentId, reqId, 'QUEUE_FULL', `Agent ${agentId}'s queue is full (${cls.queueLimit}, policy ${cls.backpressure}).`, { queue_limit: cls.queueLimit });
+    }
     if (r.shed) r.shed.resolve(rejectedOutcome(agentId, r.shed.reqId, new WorldlineError('QUEUE_FULL', `Shed: agent ${agentId}'s queue is full and the oldest intent was dropped.`, { req_id: r.shed.reqId, shed: true })));
     if (!live) this.inflight.set(agentId, (live = new Map()));
     live.set(reqId, p);
