@@ -131,7 +131,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   const metrics = deps.metrics ?? createMetrics();
   const now = deps.now ?? Date.now;
   const toHost = await worldsToHost(cfg, deps);
-  // The intent quotas (per agent, of every class; per tenant), with bursts of twice the rate like the frame limit.
+  // The intent quotas (per agent, of every class; per tenant), with bursts of twice the rate like the frame limit, where
+  // the world sets none: a quota the world's own policies give a class or its tenants is the world author's and holds.
   const quota = (rate: number): { rate: number; burst: number } => ({ rate, burst: 2 * rate });
   const configured = (named: WorldDefinition): WorldDefinition => {
     // snapshotEvery, when set, replaces the world's own snapshot policy.
@@ -140,8 +141,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       ...snapshotted,
       policies: {
         ...snapshotted.policies,
-        agentClasses: Object.fromEntries(Object.entries(snapshotted.policies.agentClasses).map(([name, c]) => [name, { ...c, quota: quota(cfg.intentsPerSecondPerAgent) }])),
-        tenantQuota: quota(cfg.intentsPerSecondPerTenant),
+        agentClasses: Object.fromEntries(Object.entries(snapshotted.policies.agentClasses).map(([name, c]) => [name, { ...c, quota: c.quota ?? quota(cfg.intentsPerSecondPerAgent) }])),
+        tenantQuota: snapshotted.policies.tenantQuota ?? quota(cfg.intentsPerSecondPerTenant),
       },
     };
   };
