@@ -300,9 +300,11 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     await rt.registerAgent(agentId, { tenant: p.tenant });
     const i = obj(b['intent'], 'intent');
     const t0 = performance.now();
+    const retry = typeof i['req_id'] === 'string' && rt.inflightIntent(agentId, i['req_id']) !== undefined;
     const out = await rt.submit({ ...i, agent_id: agentId });
-    // Counted and logged as the socket's intents are (a retried req_id answered from the index is a duplicate).
-    const status = countIntentOutcome(deps.metrics, out);
+    // Counted and logged as the socket's intents are (a retried req_id, answered from the index or sharing the
+    // outcome of one in flight, is a duplicate).
+    const status = countIntentOutcome(deps.metrics, out, retry);
     logIntent(r.world.host.opts.logger, out, status, rt.viewSeq(agentId), t0, 'rest');
     if (out.status !== 'rejected') return out;
     // The core's outcome names the error; the catalogue adds what to do, as every error body over HTTP carries.

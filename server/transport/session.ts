@@ -346,6 +346,9 @@ export class Session implements Subscriber {
     this.check('act', this.agentId);
     const i = msg.intent;
     const t0 = performance.now();
+    // A retry of an intent still waiting or committing shares its outcome: it answers 'duplicate', as a retry of one
+    // already recorded does, so the intent is accepted (and counted) once.
+    const retry = rt.inflightIntent(this.agentId, i.req_id) !== undefined;
     const waiting = this.submitting;
     waiting.set(i.req_id, (waiting.get(i.req_id) ?? 0) + 1);
     let outcome: IntentOutcome;
@@ -356,7 +359,7 @@ export class Session implements Subscriber {
       if (n > 0) waiting.set(i.req_id, n);
       else waiting.delete(i.req_id);
     }
-    const r = this.result(outcome);
+    const r = this.result(outcome, retry);
     const host = this.deps.host;
     if (host.collecting && this.state === 'ready') {
       // Its quantum's deltas are about to go out: ride in the same socket write as this session's delta.

@@ -56,6 +56,34 @@ describe('intent pipeline over sockets', () => {
     });
   }, 20_000);
 
+  it('answers a req_id retried while its intent is still queued as duplicate, on the same socket and after a reconnect, and counts it accepted once', async () => {
+    await withServer({ tickMs: 500 }, async (srv) => {
+      const c = await spawned(srv, 'retrier', 900);
+      const accepted = async (): Promise<number> => {
+        const text = await srv.metrics.registry.getSingleMetricAsString('worldline_intents_total');
+        return Number(/worldline_intents_total\{[^}]*outcome="accepted"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0);
+      };
+      const before = await accepted();
+      move(c, srv, 'retrier', 'again');
+      move(c, srv, 'retrier', 'again');
+      // Another connection of the agent resends it while it is still queued (as the SDK does after a reconnect).
+      const d = await TestClient.connect(srv.wsUrl, Subprotocol.JSON, await token(srv, 'retrier'));
+      d.hello('retrier');
+      await d.waitFor(is('welcome'));
+      expect(srv.host.runtime.pendingIntents).toBe(1);
+      move(d, srv, 'retrier', 'again');
+      const onD = await d.waitFor((m): m is Result => m.type === 'intent_result' && m.req_id === 'again', 5000);
+      await sleep(50);
+      const onC = resultsFor(c, 'again');
+      c.close();
+      expect(onC.map((r) => r.status).sort()).toEqual(['accepted', 'duplicate']);
+      expect(onD.status).toBe('duplicate');
+      expect(new Set([...onC, onD].map((r) => r.global_seq)).size).toBe(1);
+      expect((await accepted()) - before).toBe(1);
+      d.close();
+    });
+  }, 20_000);
+
   it('fails an intent with OPERATION_TIMEOUT at its deadline_ms while the world waits for its engine to tick', async () => {
     await withServer({ tickMs: 20 }, async (srv) => {
       const c = await spawned(srv, 'hurried', 900);
