@@ -344,6 +344,18 @@ export class WorldRuntime {
     return gen ? { status: 'cancelled' } : { status: 'unknown' };
   }
 
+  /**
+   * cancel(), answered as a client may be told: an intent already committing has its outcome in the index at commit,
+   * before its records are durable, and a log write that then fails takes it back. So its outcome is given once it
+   * settles, as its submitter gets it (committed once durable, or the log's error), never before.
+   */
+  async cancelSettled(agentId: string, reqId: string): Promise<CancelResult> {
+    const r = this.cancel(agentId, reqId);
+    const p = this.inflightIntent(agentId, reqId);
+    if (r.status === 'already_completed' && p !== undefined) return { status: 'already_completed', outcome: await p.promise };
+    return r;
+  }
+
   private scheduleQuantum(): void {
     if (!this.autoQuantum || this.quantumScheduled) return;
     this.quantumScheduled = true;

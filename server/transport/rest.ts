@@ -314,7 +314,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   app.post('/v1/worlds/:worldId/intents/:reqId/cancel', route(2, true, async (r, raw, p) => {
     const agentId = agentOf(p, obj(raw, 'body'));
     play(r.world, p, 'act', agentId);
-    return r.world.host.runtime.cancel(agentId, r.params[1]!);
+    return r.world.host.runtime.cancelSettled(agentId, r.params[1]!);
   }));
 
   app.post('/v1/worlds/:worldId/emit', route(1, true, async (r, raw, p) => {

@@ -425,14 +425,16 @@ export class Session implements Subscriber {
       }
       case 'cancel_intent': {
         this.check('act', this.agentId);
-        const r = rt.cancel(this.agentId, msg.req_id);
         // An intent this session submitted is answered once, by its submit's intent_result (cancelled, or its outcome
         // when it was already committing): a second one for the same req_id would read as a second intent.
-        if (r.status !== 'unknown' && this.submitting.has(msg.req_id)) return;
-        if (r.status === 'cancelled') this.sendMessage({ type: 'intent_result', req_id: msg.req_id, status: 'cancelled' });
-        else if (r.status === 'already_completed' && r.outcome) this.sendMessage(this.result(r.outcome, true));
-        else throw new WorldlineError('INVALID_INTENT', `no pending intent or generation with req_id ${msg.req_id} to cancel`, { req_id: msg.req_id });
-        return;
+        const mine = this.submitting.has(msg.req_id);
+        // One already committing is answered with its outcome once durable (cancelSettled), as its submitter is.
+        return rt.cancelSettled(this.agentId, msg.req_id).then((r) => {
+          if (r.status !== 'unknown' && mine) return;
+          if (r.status === 'cancelled') this.sendMessage({ type: 'intent_result', req_id: msg.req_id, status: 'cancelled' });
+          else if (r.status === 'already_completed' && r.outcome) this.sendMessage(this.result(r.outcome, true));
+          else throw new WorldlineError('INVALID_INTENT', `no pending intent or generation with req_id ${msg.req_id} to cancel`, { req_id: msg.req_id });
+        });
       }
       case 'emit':
         this.check('emit', undefined);

@@ -28,6 +28,26 @@ describe('cancellation', () => {
     expect(rt.cancel('a0', 'nope')).toEqual({ status: 'unknown' });
   });
 
+  it('cancelSettled: an intent already committing is answered with its outcome once durable, never before (a failed write takes it back)', async () => {
+    const { rt, log } = await openWorld(world(), { agents: ['a0'] });
+    log.hold = true;
+    const p = rt.submit({ req_id: 'w1', agent_id: 'a0', kind: 'Move', payload: { dx: 1, dy: 0 }, context_seq: 0 });
+    const quantum = rt.flush().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 5));
+    // Committed in memory, its record not yet durable: the index already has an outcome, which the log may take back.
+    let answered: Awaited<ReturnType<typeof rt.cancelSettled>> | undefined;
+    const c = rt.cancelSettled('a0', 'w1').then((r) => (answered = r));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(answered).toBeUndefined();
+    log.failHeld(new Error('EIO: the disk went away'));
+    await c;
+    await quantum;
+    const submitted = await p;
+    expect(submitted.status).toBe('rejected');
+    // The cancel says what the submitter was told, not the commit the write never made durable.
+    expect(answered).toEqual({ status: 'already_completed', outcome: submitted });
+  });
+
   it('a submit ends its generation even when it is rejected before the queue (stale, quota, queue full)', async () => {
     const { rt } = await openWorld(world(), { agents: ['a0', 'a1'] });
     await commit(rt, move('a1', 1, 0, 0));

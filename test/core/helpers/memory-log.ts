@@ -18,7 +18,7 @@ export class MemoryLog implements EventLogPort {
   failWith: Error | undefined;
   /** Pending appends resolve only when release() is called (when true). */
   hold = false;
-  private held: Array<() => void> = [];
+  private held: Array<{ ok: () => void; fail: (err: Error) => void }> = [];
 
   constructor(worldId: string, worldSeed: string, shared?: Shared) {
     this.meta = { formatVersion: 1, logId: `mem-${worldId}`, worldId, worldSeed, createdAt: 0 };
@@ -36,14 +36,21 @@ export class MemoryLog implements EventLogPort {
     const seq = this.shared.records.length + 1;
     this.shared.records.push({ seq, kind, payload: payload.slice(), hash });
     const result = { seq, hash };
-    if (this.hold) return new Promise((r) => this.held.push(() => r(result)));
+    if (this.hold) return new Promise((ok, fail) => this.held.push({ ok: () => ok(result), fail }));
     return Promise.resolve(result);
   }
 
   release(): void {
     const h = this.held;
     this.held = [];
-    for (const r of h) r();
+    for (const r of h) r.ok();
+  }
+
+  /** The held appends fail with `err` instead (a write that never became durable). */
+  failHeld(err: Error): void {
+    const h = this.held;
+    this.held = [];
+    for (const r of h) r.fail(err);
   }
 
   *records(fromSeq = 1, toSeq = Number.MAX_SAFE_INTEGER): Iterable<LogRecord> {
