@@ -13,9 +13,30 @@ import { planOpStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type
 import { WORLDLINE_PROTO } from './proto-schema.gen.js';
 import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
 
-const root = protobuf.Root.fromJSON(WORLDLINE_PROTO);
-const ClientFrame = root.lookupType('worldline.v1.ClientFrame');
-const ServerFrame = root.lookupType('worldline.v1.ServerFrame');
+interface FrameTypes {
+  readonly ClientFrame: protobuf.Type;
+  readonly ServerFrame: protobuf.Type;
+}
+
+let frameTypes: FrameTypes | undefined;
+
+/**
+ * The protobufjs frame types, built on first use rather than when the module loads: protobufjs generates their code
+ * with `Function`, which a web page's Content-Security-Policy without 'unsafe-eval' forbids, and a browser bundle of
+ * the client SDK carries this module whichever codec it uses. Built at import, it threw there and took the json and
+ * msgpack codecs down with it; built here, only choosing proto fails, with an error that says why.
+ */
+function protoFrameTypes(): FrameTypes {
+  if (frameTypes) return frameTypes;
+  try {
+    const root = protobuf.Root.fromJSON(WORLDLINE_PROTO);
+    frameTypes = { ClientFrame: root.lookupType('worldline.v1.ClientFrame'), ServerFrame: root.lookupType('worldline.v1.ServerFrame') };
+  } catch (err) {
+    if (!(err instanceof EvalError)) throw err;
+    throw new WorldlineError('ADAPTER_UNAVAILABLE', `the proto codec cannot run here: protobufjs builds its types with generated code, which this environment forbids (${err.message.trim()}); use the msgpack or json codec, or allow 'unsafe-eval' in the page's Content-Security-Policy`);
+  }
+  return frameTypes;
+}
 
 type Obj = Record<string, unknown>;
 
@@ -367,6 +388,7 @@ function decodeFrame(type: protobuf.Type, data: Frame): { kind: string; body: Ob
 }
 
 export function createProtoCodec(table: PathTable): WireCodec {
+  const { ClientFrame, ServerFrame } = protoFrameTypes();
   return {
     subprotocol: Subprotocol.PROTO,
     binary: true,

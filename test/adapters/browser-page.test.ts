@@ -1,0 +1,94 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import fs from 'node:fs';
+import { build } from 'esbuild';
+import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, token, type TestServer } from '../e2e/harness.js';
+
+/**
+ * What a web developer meets with the SDK bundled for a page (esbuild, as browser.test.ts builds it) in Debian's headless
+ * Chromium, against a real server that lets the page's origin read its REST answers: a page whose Content-Security-Policy
+ * forbids eval, the page's console, a token in the WebSocket URL's query string, and a mistyped URL.
+ */
+
+/**
+ * The page's own code (served as a file, so a CSP of 'self' runs it): connects with each codec from a task of the page,
+ * not from the test's evaluate (DevTools lets code it evaluates run eval whatever the page's CSP says).
+ */
+const PAGE_SCRIPT = `
+import * as sdk from '/sdk.js';
+window.worldline = sdk;
+window.eachCodec = async (url, tok, agentId) => {
+  await new Promise((r) => setTimeout(r, 0));
+  const out = {};
+  for (const codec of ['json', 'msgpack', 'proto']) {
+    try {
+      const agent = await sdk.connect(url, { token: tok, agentId, codec, pingIntervalMs: 0, welcomeTimeoutMs: 5000, reconnect: { maxAttempts: 1, initialDelayMs: 10 } });
+      const r = await agent.submit({ kind: 'Move', payload: { dx: 0, dy: 0 } });
+      out[codec] = 'welcomed, ' + r.status;
+      agent.close();
+    } catch (err) {
+      out[codec] = (err.codeName ?? err.name) + ': ' + err.message;
+    }
+  }
+  return out;
+};
+`;
+
+describe('client SDK on a web page', () => {
+  let srv: TestServer;
+  let page: http.Server;
+  let browser: Browser;
+  let base = '';
+  beforeAll(async () => {
+    const bundle = await build({ entryPoints: ['adapters/client/index.ts'], bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent' });
+    const js = bundle.outputFiles[0]!.text;
+    page = http.createServer((req, res) => {
+      if (req.url === '/sdk.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(js);
+      else if (req.url === '/page.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(PAGE_SCRIPT);
+      else {
+        // /strict: the policy of a page that allows only its own scripts, and no eval or new Function.
+        const csp = req.url === '/strict' ? { 'content-security-policy': "script-src 'self'" } : {};
+        res.writeHead(200, { 'content-type': 'text/html', ...csp }).end('<!doctype html><title>worldline page</title><script type="module" src="/page.js"></script>');
+      }
+    });
+    await new Promise<void>((r) => page.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(page.address() as AddressInfo).port}`;
+    srv = await startTestServer({ corsOrigins: [base] });
+    if (!fs.existsSync('/usr/bin/chromium')) throw new Error('needs Debian chromium (apt-get install chromium; .ci/run installs it)');
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((r) => page?.close(r));
+    await srv?.shutdown();
+    if (srv) fs.rmSync(srv.dataDir, { recursive: true, force: true });
+  });
+
+  async function open(path = '/'): Promise<{ tab: Page; console: ConsoleMessage[]; errors: Error[] }> {
+    const tab = await browser.newPage();
+    const console: ConsoleMessage[] = [];
+    const errors: Error[] = [];
+    tab.on('console', (m) => console.push(m));
+    tab.on('pageerror', (e) => errors.push(e));
+    await tab.goto(base + path);
+    await tab.waitForFunction(() => 'eachCodec' in globalThis, null, { timeout: 10_000 });
+    return { tab, console, errors };
+  }
+
+  it("loads and connects on a page whose Content-Security-Policy forbids eval; proto, which needs it, says so", async () => {
+    const { tab, errors } = await open('/strict');
+    const out = await tab.evaluate(({ url, tok }) => (globalThis as unknown as { eachCodec: (u: string, t: string, a: string) => Promise<Record<string, string>> }).eachCodec(url, tok, 'csp-agent'), { url: srv.wsUrl, tok: await token(srv, 'csp-agent') });
+    // The bundle itself loaded (protobufjs's types are not built at import), and the json and msgpack codecs work.
+    expect(errors.map((e) => e.message)).toEqual([]);
+    expect(out['json']).toMatch(/^welcomed, /);
+    expect(out['msgpack']).toMatch(/^welcomed, /);
+    // proto fails at connect(), at once, naming the cause and the way out, instead of never being welcomed.
+    expect(out['proto']).toMatch(/^ADAPTER_UNAVAILABLE: the proto codec cannot run here: .*'unsafe-eval'.*use the msgpack or json codec/s);
+    await tab.close();
+  }, 60_000);
+});
