@@ -508,9 +508,9 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
       return;
     }
     this.ws = ws;
-    // `ws` (Node) hands a binary frame over as the Buffer it was read into when asked for 'nodebuffer', instead of
-    // copying it into a new ArrayBuffer; a browser ignores a binaryType it does not know, and gets 'arraybuffer'.
-    ws.binaryType = 'nodebuffer';
+    // `ws` (Node) hands a binary frame over as the Buffer it was read into ('nodebuffer', its default), instead of
+    // copying it into a new ArrayBuffer; anything else (a browser) is asked for 'arraybuffer'. Never assigned
+    // 'nodebuffer': a browser ignores it, but logs a warning in the page's console at every connect.
     if (ws.binaryType !== 'nodebuffer') ws.binaryType = 'arraybuffer';
     let opened = false;
     ws.onopen = () => {

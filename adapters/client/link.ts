@@ -146,7 +146,7 @@ export class Link {
   private dial(): WebSocketLike {
     const s = new this.WS(this.url, [this.subprotocol]);
     this.socket = s;
-    s.binaryType = 'nodebuffer';
+    // As Agent does: ws's default 'nodebuffer' is kept; anything else (a browser) is asked for 'arraybuffer'.
     if (s.binaryType !== 'nodebuffer') s.binaryType = 'arraybuffer';
     s.onopen = () => {
       if (s !== this.socket) return;

@@ -5,6 +5,9 @@ import { build } from 'esbuild';
 import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, token, type TestServer } from '../e2e/harness.js';
+import type * as ClientSdk from '../../adapters/client/index.js';
+
+type Sdk = typeof ClientSdk;
 
 /**
  * What a web developer meets with the SDK bundled for a page (esbuild, as browser.test.ts builds it) in Debian's headless
@@ -89,6 +92,31 @@ describe('client SDK on a web page', () => {
     expect(out['msgpack']).toMatch(/^welcomed, /);
     // proto fails at connect(), at once, naming the cause and the way out, instead of never being welcomed.
     expect(out['proto']).toMatch(/^ADAPTER_UNAVAILABLE: the proto codec cannot run here: .*'unsafe-eval'.*use the msgpack or json codec/s);
+    await tab.close();
+  }, 60_000);
+
+  it("leaves the page's console free of warnings while agents and a link connect in every codec", async () => {
+    const { tab, console } = await open('/');
+    const tok = await token(srv, 'quiet-agent');
+    const out = await tab.evaluate(
+      async ({ url, tok }) => {
+        const sdk = (globalThis as unknown as { worldline: Sdk }).worldline;
+        const got: string[] = [];
+        for (const codec of ['json', 'msgpack', 'proto'] as const) {
+          const agent = await sdk.connect(url, { token: tok, agentId: 'quiet-agent', codec, pingIntervalMs: 0 });
+          got.push(`${codec} ${agent.connected}`);
+          agent.close();
+          const link = sdk.openLink(url, { codec });
+          const onLink = await link.connect({ token: tok, agentId: 'quiet-agent', pingIntervalMs: 0 });
+          got.push(`${codec} link ${onLink.connected}`);
+          link.close();
+        }
+        return got;
+      },
+      { url: srv.wsUrl, tok },
+    );
+    expect(out).toEqual(['json true', 'json link true', 'msgpack true', 'msgpack link true', 'proto true', 'proto link true']);
+    expect(console.filter((m) => m.type() === 'warning' || m.type() === 'error').map((m) => m.text())).toEqual([]);
     await tab.close();
   }, 60_000);
 });
