@@ -543,7 +543,9 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   private async probeThenClose(epoch: number, code: number, reason: string): Promise<void> {
     let refused: WorldlineError | undefined;
     try {
-      refused = await probeWorld(this.url, await currentToken(this.opts.token));
+      // The upgrade was judged by the URL's token when it has one (the Hello's token comes only after it opens).
+      const inUrl = new URL(this.url).searchParams.get('token');
+      refused = await probeWorld(this.url, inUrl || (await currentToken(this.opts.token)));
     } catch {
       refused = undefined;
     }

@@ -119,4 +119,35 @@ describe('client SDK on a web page', () => {
     expect(console.filter((m) => m.type() === 'warning' || m.type() === 'error').map((m) => m.text())).toEqual([]);
     await tab.close();
   }, 60_000);
+
+  /** A new Agent's fate: connected, or the error it left with and how many drops it went through first. */
+  const fate = (tab: Page, url: string, tok: string): Promise<{ name: string; message: string; drops: number }> =>
+    tab.evaluate(
+      async ({ url, tok }) => {
+        const sdk = (globalThis as unknown as { worldline: Sdk }).worldline;
+        const agent = new sdk.Agent(url, { token: tok, agentId: 'url-agent', pingIntervalMs: 0, reconnect: { initialDelayMs: 10, maxDelayMs: 20, maxAttempts: 3 } });
+        let drops = 0;
+        agent.on('drop', () => drops++);
+        try {
+          await agent.ready();
+          agent.close();
+          return { name: 'connected', message: '', drops };
+        } catch (err) {
+          return { name: (err as { codeName: string }).codeName, message: (err as Error).message, drops };
+        }
+      },
+      { url, tok },
+    );
+
+  it('a token in the URL query string: connects with it, and a refused one is explained by the token the upgrade carried', async () => {
+    const { tab } = await open('/');
+    const good = await token(srv, 'url-agent');
+    // As the README's client does: the token in the URL, an empty one in Hello.
+    expect(await fate(tab, `${srv.wsUrl}?token=${good}`, '')).toEqual({ name: 'connected', message: '', drops: 0 });
+    // The upgrade is refused (401) for the URL's token; the agent learns why from the server, with that token.
+    const bad = await fate(tab, `${srv.wsUrl}?token=not-a-token`, '');
+    expect(bad).toMatchObject({ name: 'UNAUTHORIZED', drops: 0 });
+    expect(bad.message).toMatch(/^token rejected/);
+    await tab.close();
+  }, 60_000);
 });
