@@ -195,12 +195,13 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       if (!aborted) writeJson(res, '500 Internal Server Error', { error: 'metrics failed' });
     });
   });
+  const cors = cfg.corsOrigins.length > 0 ? new Cors(cfg.corsOrigins) : undefined;
   registerRest(app, {
     // Read at each request (REST answers nothing before the worlds are open: isReady).
     get worlds() {
       return sessionDeps;
     },
-    auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, ...(cfg.corsOrigins.length > 0 ? { cors: new Cors(cfg.corsOrigins) } : {}),
+    auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, ...(cors ? { cors } : {}),
     // Called only once the server listens, by when createWorld is defined.
     manage: { create: (spec) => createWorld(spec), remove: (id, o) => (worlds as WorldSet).delete(id, o) },
     sessionsOf: (id) => {
@@ -481,7 +482,9 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     const method = req.getCaseSensitiveMethod();
     const url = req.getUrl();
     const err = new WorldlineError('ENDPOINT_NOT_FOUND', `no endpoint for ${method} ${url.slice(0, 200)}: see docs/server.md and docs/openapi.yaml for the endpoints`, { method, path: url.slice(0, 200) });
-    writeJson(res, errorStatus(err), { error: err.toJSON() });
+    // Readable by the pages corsOrigins lets in, as the REST answers are: the client SDK in a browser asks about a
+    // WebSocket URL it could not open, and a wrong path must tell it so rather than look like a server that is down.
+    writeJson(res, errorStatus(err), { error: err.toJSON() }, cors?.allow(req.getHeader('origin')));
   });
 
   const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {

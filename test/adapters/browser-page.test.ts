@@ -150,4 +150,12 @@ describe('client SDK on a web page', () => {
     expect(bad.message).toMatch(/^token rejected/);
     await tab.close();
   }, 60_000);
+
+  it('a URL with a wrong path ends the agent at once with the server\'s ENDPOINT_NOT_FOUND, not after its reconnect attempts', async () => {
+    const { tab } = await open('/');
+    const wrong = await fate(tab, srv.wsUrl.replace(/\/ws$/, '/socket'), await token(srv, 'url-agent'));
+    expect(wrong).toMatchObject({ name: 'ENDPOINT_NOT_FOUND', drops: 0 });
+    expect(wrong.message).toContain('no endpoint for GET /v1/worlds/default/socket');
+    await tab.close();
+  }, 60_000);
 });
