@@ -67,6 +67,13 @@ export interface ConnectOptions {
    * never answers (overloaded, wedged, or not a Worldline server) cannot leave connect() waiting for ever.
    */
   readonly welcomeTimeoutMs?: number;
+  /**
+   * How long a welcomed connection may go without a single frame from the server, while pings go out every
+   * pingIntervalMs, before it counts as lost and the reconnect policy applies (default 15000 ms; 0, or
+   * pingIntervalMs 0: never). A network that dies without closing the TCP connection (Wi-Fi lost, a laptop asleep,
+   * a NAT forgetting it) otherwise leaves the agent "connected" until the operating system gives up, many minutes on.
+   */
+  readonly deadAfterMs?: number;
   /** Observations a slow observations() consumer may fall behind before it gets a snapshot instead (default 1024). */
   readonly observationBuffer?: number;
   readonly clientVersion?: string;
@@ -199,6 +206,9 @@ export function newReqId(): string {
 
 const defaultNow = (): number => performance.timeOrigin + performance.now();
 
+/** The close code of a connection the SDK gave up on because the server fell silent (deadAfterMs). */
+export const SILENT_CLOSE_CODE = 4004;
+
 /**
  * The reason a cancelled generation's signal aborts with, built without a stack trace: it tells generate() to stop
  * and is not a fault, and a process running many agents gets many Cancelled frames at once (capturing the stack of
@@ -268,6 +278,8 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   private settleReady: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   private counters = { deltas: 0, reconnects: 0, resyncs: 0, digestMismatches: 0 };
   private lastDeltaAt = 0;
+  /** Local time of the last frame read on the current connection (any frame: a pong, a delta...). */
+  private lastHeardAt = 0;
   private leftWith: WorldlineError | undefined;
 
   constructor(url: string, opts: ConnectOptions) {
@@ -750,9 +762,31 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
 
   private startPings(): void {
     this.stopPings();
+    this.lastHeardAt = this.now();
     for (let i = 0; i < 3; i++) this.ping();
     const every = this.opts.pingIntervalMs ?? 2000;
-    if (every > 0) this.pingTimer = setInterval(() => this.ping(), every);
+    const deadAfter = this.opts.deadAfterMs ?? 15_000;
+    if (every <= 0) return;
+    let lastTick = this.now();
+    this.pingTimer = setInterval(() => {
+      const now = this.now();
+      // A tick far later than due means this process (or a frozen page) was asleep: the answers may be read but not
+      // yet handled, so silence is judged from the next tick on.
+      const stalled = now - lastTick > 2 * every;
+      lastTick = now;
+      if (!stalled && deadAfter > 0 && now - this.lastHeardAt > deadAfter) this.silent(deadAfter);
+      else this.ping();
+    }, every);
+  }
+
+  /**
+   * The server has sent nothing, not even a pong, for longer than deadAfterMs: the connection is dead without having
+   * closed (a lost network keeps a TCP connection open for many minutes). Dropped without waiting for a close
+   * handshake that cannot come, then reconnected and resumed as after any drop.
+   */
+  private silent(deadAfter: number): void {
+    this.dropSocket(SILENT_CLOSE_CODE, 'server silent');
+    this.onSocketClosed(SILENT_CLOSE_CODE, `nothing heard from the server for ${deadAfter} ms`);
   }
 
   private stopPings(): void {
@@ -774,6 +808,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   // ----- incoming frames -----
 
   private onFrame(data: unknown, epoch: number): void {
+    this.lastHeardAt = this.now();
     const frame = frameOf(data);
     if (frame === undefined) return;
     let msg: ServerMessage;

@@ -14,7 +14,7 @@
  */
 import { WorldlineError } from '../../server/errors.js';
 import { MAX_CLOSE_REASON_BYTES, isCloseFrame, splitChannel, withChannel, type ChannelSplit, type Subprotocol, type WireCodec } from '../../server/protocol/index.js';
-import { Agent, CODECS, subprotocolOf, type CodecName, type ConnectOptions } from './agent.js';
+import { Agent, CODECS, SILENT_CLOSE_CODE, subprotocolOf, type CodecName, type ConnectOptions } from './agent.js';
 import { OPEN, frameOf, resolveWebSocket, type SocketCloseEvent, type SocketMessageEvent, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 
 export interface LinkOptions {
@@ -207,6 +207,19 @@ export class Link {
   release(ch: Channel, wasOpen: boolean, code: number, reason: string): void {
     this.channels.delete(ch.number);
     const s = this.socket;
+    if (code === SILENT_CLOSE_CODE && s !== undefined) {
+      // The server answers every channel's pings: one that heard nothing for deadAfterMs means the shared socket is
+      // dead. Drop it, so every agent on it reconnects on a new one, rather than reopen channels on a dead socket.
+      this.socket = undefined;
+      try {
+        s.close(1000, 'server silent');
+      } catch {
+        // already closing
+      }
+      queueMicrotask(() => ch.ended(code, reason));
+      this.endAll(1006, 'the link fell silent');
+      return;
+    }
     if (wasOpen && s !== undefined && s.readyState === OPEN) {
       try {
         // A close code the protocol takes (the SDK's own 4xxx codes included); anything else as a normal close.

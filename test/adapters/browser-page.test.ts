@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import fs from 'node:fs';
 import { build } from 'esbuild';
 import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
@@ -157,5 +157,75 @@ describe('client SDK on a web page', () => {
     expect(wrong).toMatchObject({ name: 'ENDPOINT_NOT_FOUND', drops: 0 });
     expect(wrong.message).toContain('no endpoint for GET /v1/worlds/default/socket');
     await tab.close();
+  }, 60_000);
+
+  it('a network that dies without closing the connection: the agent and a link hear nothing, drop it and resume on a new one', async () => {
+    // A TCP relay to the server that can freeze the connections it carries: bytes stop in both directions and
+    // nothing is closed, as when a laptop's Wi-Fi goes away. Connections made after the freeze pass.
+    const frozen = new Set<net.Socket>();
+    const live: net.Socket[] = [];
+    const relay = net.createServer((down) => {
+      const up = net.connect(srv.port, '127.0.0.1');
+      live.push(down, up);
+      down.on('data', (b) => void (frozen.has(down) || up.write(b)));
+      up.on('data', (b) => void (frozen.has(down) || down.write(b)));
+      for (const [a, b] of [[down, up], [up, down]] as const) {
+        a.on('error', () => b.destroy());
+        a.on('close', () => b.destroy());
+      }
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    try {
+      const { tab } = await open('/');
+      const url = srv.wsUrl.replace(`:${srv.port}/`, `:${(relay.address() as AddressInfo).port}/`);
+      const tokens = { solo: await token(srv, 'silent-solo'), a: await token(srv, 'silent-a'), b: await token(srv, 'silent-b') };
+      await tab.evaluate(
+        async ({ url, tokens }) => {
+          const sdk = (globalThis as unknown as { worldline: Sdk }).worldline;
+          const opts = { pingIntervalMs: 100, deadAfterMs: 800 };
+          const link = sdk.openLink(url, { codec: 'msgpack' });
+          const agents = {
+            solo: await sdk.connect(url, { token: tokens.solo, agentId: 'silent-solo', codec: 'json', ...opts }),
+            a: await link.connect({ token: tokens.a, agentId: 'silent-a', ...opts }),
+            // b would wait a minute to judge the link by itself: a's judgement ends the shared socket for both.
+            b: await link.connect({ token: tokens.b, agentId: 'silent-b', ...opts, deadAfterMs: 60_000 }),
+          };
+          const events: Record<string, string[]> = { solo: [], a: [], b: [] };
+          for (const [k, agent] of Object.entries(agents)) {
+            agent.on('drop', (e) => events[k]!.push(`drop ${e.code}`));
+            agent.on('reconnect', (e) => events[k]!.push(`reconnect resumed=${e.resumed}`));
+          }
+          Object.assign(globalThis, { silent: { agents, events, link } });
+        },
+        { url, tokens },
+      );
+      for (const s of live) frozen.add(s);
+      const state = (): Promise<{ events: Record<string, string[]>; connected: boolean[]; linkSize: number }> =>
+        tab.evaluate(() => {
+          const { agents, events, link } = (globalThis as unknown as { silent: { agents: Record<string, ClientSdk.Agent>; events: Record<string, string[]>; link: ClientSdk.Link } }).silent;
+          return { events, connected: Object.values(agents).map((a) => a.connected), linkSize: link.size };
+        });
+      let last = await state();
+      for (let i = 0; i < 100 && !(last.connected.every(Boolean) && Object.values(last.events).every((e) => e.includes('reconnect resumed=true'))); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        last = await state();
+      }
+      // The solo agent closes its socket as silent (4004); on the link, a does, and b loses the shared socket with it
+      // rather than have a reopen its channel on a socket that is dead.
+      expect(last.events['solo']).toEqual(['drop 4004', 'reconnect resumed=true']);
+      expect(last.events['a']).toEqual(['drop 4004', 'reconnect resumed=true']);
+      expect(last.events['b']).toEqual(['drop 1006', 'reconnect resumed=true']);
+      expect(last.connected).toEqual([true, true, true]);
+      expect(last.linkSize).toBe(2);
+      await tab.evaluate(() => {
+        const { agents, link } = (globalThis as unknown as { silent: { agents: Record<string, ClientSdk.Agent>; link: ClientSdk.Link } }).silent;
+        for (const a of Object.values(agents)) a.close();
+        link.close();
+      });
+      await tab.close();
+    } finally {
+      for (const s of live) s.destroy();
+      await new Promise((r) => relay.close(r));
+    }
   }, 60_000);
 });

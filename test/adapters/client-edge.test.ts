@@ -165,6 +165,31 @@ describe('client SDK edge cases (fake socket)', () => {
     ws.terminate();
   });
 
+  it('drops a connection the server fell silent on, judged only on ping ticks that came on time', async () => {
+    let skew = 0;
+    const now = (): number => performance.timeOrigin + performance.now() + skew;
+    const { agent, sockets } = await connected({ pingIntervalMs: 20, deadAfterMs: 300, now });
+    const drops: number[] = [];
+    agent.on('drop', (e) => drops.push(e.code));
+    const s0 = sockets[0]!;
+    const pong = (): void => s0.deliver({ type: 'pong', client_time: 0, server_time: 0 });
+    // The clock jumps 10 s, as when the process (or a frozen page) was asleep: the tick after it is late, and the
+    // server's answers, already read, have not been handled yet. It pings rather than judge.
+    skew += 10_000;
+    const before = s0.of('ping').length;
+    await waitUntil(() => s0.of('ping').length > before, 'a ping on the late tick');
+    for (let i = 0; i < 10; i++) {
+      pong();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(drops).toEqual([]);
+    // Then nothing more comes: past deadAfterMs the connection counts as lost, and the agent reconnects.
+    await waitUntil(() => drops.length === 1, 'the silent connection dropped');
+    expect(drops).toEqual([4004]);
+    await waitUntil(() => sockets.length === 2 && s0.readyState === 3, 'a new socket, the old one closed');
+    agent.close();
+  });
+
   it('observations() leaves no listener on a long-lived signal once its stream ends (break or close)', async () => {
     const { agent, sockets } = await connected({ verifyDigests: false });
     const life = new AbortController();
