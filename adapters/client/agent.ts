@@ -186,13 +186,18 @@ export function refusalIsFinal(status: number): boolean {
  * answer can be had (no fetch, the server is down, CORS).
  */
 export async function probeWorld(wsUrl: string, token: string, timeoutMs = 5000): Promise<WorldlineError | undefined> {
+  const res = await fetch(worldInfoUrl(wsUrl), { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) });
+  if (res.ok) return undefined;
+  return errorFromHttp(res.status, await res.text());
+}
+
+/** The REST URL of the world a WebSocket URL names: GET /v1/worlds/{id}. */
+function worldInfoUrl(wsUrl: string): string {
   const u = new URL(wsUrl);
   u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
   u.pathname = u.pathname.replace(/\/ws\/?$/, '');
   u.search = '';
-  const res = await fetch(u.href, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) });
-  if (res.ok) return undefined;
-  return errorFromHttp(res.status, await res.text());
+  return u.href;
 }
 
 /** A fresh id: crypto.randomUUID where it exists (browsers in secure contexts, Node), else random digits. */
@@ -559,7 +564,11 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
       const inUrl = new URL(this.url).searchParams.get('token');
       refused = await probeWorld(this.url, inUrl || (await currentToken(this.opts.token)));
     } catch {
-      refused = undefined;
+      if (epoch !== this.epoch || this.phase === 'closed') return;
+      // Said if the agent gives up: after minutes of retries, "1006" alone tells a web developer nothing.
+      const origin = (globalThis as { location?: { origin?: string } }).location?.origin;
+      this.onSocketClosed(code, reason, `the WebSocket never opened, and a browser does not show why; GET ${worldInfoUrl(this.url)}, which would have said, could not be read either: the server is down or unreachable, or its corsOrigins does not list this page's origin${origin ? ` (${origin})` : ''}`);
+      return;
     }
     if (epoch !== this.epoch || this.phase === 'closed') return;
     const status = refused?.details['http_status'];
@@ -681,7 +690,8 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.stableTimer = undefined;
   }
 
-  private onSocketClosed(code: number, reason: string): void {
+  /** A connection ended: reconnect with backoff, or leave once the attempts are spent (`why`, if known, in the error). */
+  private onSocketClosed(code: number, reason: string, why?: string): void {
     this.clearWelcomeTimer();
     this.clearStableTimer();
     this.stopPings();
@@ -692,7 +702,8 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     const willReconnect = this.attempt < max;
     this.emit('drop', { code, reason, willReconnect });
     if (!willReconnect) {
-      this.leave(`connection lost (${code} ${reason})`, new WorldlineError('ADAPTER_UNAVAILABLE', `connection to ${this.url} lost (${code} ${reason}) and ${max} reconnect attempts failed`, { code, reason }));
+      const closed = reason ? `${code} ${reason}` : `${code}`;
+      this.leave(`connection lost (${closed})`, new WorldlineError('ADAPTER_UNAVAILABLE', `connection to ${this.url} lost (${closed}) and ${max} reconnect attempts failed${why ? `: ${why}` : ''}`, { code, reason }));
       return;
     }
     this.scheduleReconnect();

@@ -159,6 +159,22 @@ describe('client SDK on a web page', () => {
     await tab.close();
   }, 60_000);
 
+  it('a WebSocket that never opens and a server that cannot be asked why: the final error says what to check', async () => {
+    const { tab } = await open('/');
+    // A port nothing listens on: the browser reports 1006 and GET /v1/worlds/default cannot be read either.
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const down = await fate(tab, `ws://127.0.0.1:${port}/v1/worlds/default/ws`, await token(srv, 'url-agent'));
+    expect(down).toMatchObject({ name: 'ADAPTER_UNAVAILABLE', drops: 4 });
+    expect(down.message).toBe(
+      `connection to ws://127.0.0.1:${port}/v1/worlds/default/ws lost (1006) and 3 reconnect attempts failed: the WebSocket never opened, and a browser does not show why; ` +
+        `GET http://127.0.0.1:${port}/v1/worlds/default, which would have said, could not be read either: the server is down or unreachable, or its corsOrigins does not list this page's origin (${base})`,
+    );
+    await tab.close();
+  }, 60_000);
+
   it('a network that dies without closing the connection: the agent and a link hear nothing, drop it and resume on a new one', async () => {
     // A TCP relay to the server that can freeze the connections it carries: bytes stop in both directions and
     // nothing is closed, as when a laptop's Wi-Fi goes away. Connections made after the freeze pass.
