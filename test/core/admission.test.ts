@@ -94,6 +94,10 @@ describe('admission stages', () => {
     await rt.flush();
     await rt.flush();
     expect((await Promise.all(shed)).map(codeOf)).toEqual(['QUEUE_FULL', 'committed', 'committed']);
+    // Both refusals say which limit was hit, the shed one as the dropped newest does.
+    const details = async (ps: Array<Promise<IntentOutcome>>): Promise<unknown[]> => (await Promise.all(ps)).flatMap((o) => (o.status === 'rejected' ? [o.error.details] : []));
+    expect(await details(shed)).toEqual([expect.objectContaining({ shed: true, queue_limit: 2 })]);
+    expect(await details(drop)).toEqual([expect.objectContaining({ queue_limit: 2 })]);
     expect((await Promise.all(drop)).map(codeOf)).toEqual(['committed', 'committed', 'QUEUE_FULL']);
     expect((await Promise.all(defer)).map(codeOf)).toEqual(['committed', 'committed', 'committed', 'committed', 'QUEUE_FULL']);
   });
