@@ -8,7 +8,7 @@
  */
 import { WorldlineError, isWorldlineError } from '../../server/errors.js';
 import type { IntentResult, JsonValue, StaleCause } from '../../server/protocol/index.js';
-import type { IntentInput } from './agent.js';
+import type { IntentInput } from './options.js';
 import { nextTurn } from './turn.js';
 import type { View } from './view.js';
 

@@ -6,22 +6,16 @@
  * Uses only the public protocol module and web-standard APIs (plus node:crypto's hash when it finds it at run time),
  * so it runs in Node and in browsers.
  */
-import { WorldlineError, errorFromBody, errorFromHttp } from '../../server/errors.js';
+import { WorldlineError, errorFromBody } from '../../server/errors.js';
 import {
   PROTOCOL_VERSION,
-  PathTable,
-  Subprotocol,
+  type Subprotocol,
   WireSession,
-  createJsonCodec,
-  createMsgpackCodec,
-  createProtoCodec,
   validateClientMessage,
   type Cancelled,
   type ErrorBody,
   type IntentResult,
-  type JsonValue,
   type ObservationDelta,
-  type Role,
   type ServerMessage,
   type SnapshotBody,
   type StaleCause,
@@ -30,100 +24,17 @@ import {
   type WireIntent,
 } from '../../server/protocol/index.js';
 import { runAct, type ActHost, type ActOptions, type ActResult, type Generate } from './act.js';
-import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { backoffDelay } from './backoff.js';
 import { ViewDigester, defaultDigest, type DigestFunction, type MemberChanges } from './digest.js';
 import { Emitter } from './emitter.js';
 import { ObservationQueue } from './observations.js';
+import { CODECS, subprotocolOf, type AgentEvents, type AgentStats, type ConnectOptions, type IntentInput } from './options.js';
+import { probeWorld, refusalError, refusalIsFinal, worldInfoUrl } from './refusal.js';
 import { OPEN, frameOf, resolveWebSocket, watchRefusal, type SocketCloseEvent, type SocketMessageEvent, type WebSocketConstructor, type WebSocketLike } from './socket.js';
-import { ClockSync, LatencyRing, type ClockEstimate, type LatencySummary } from './stats.js';
-import { currentToken, type TokenSource } from './token.js';
+import { ClockSync, LatencyRing, type ClockEstimate } from './stats.js';
+import { currentToken } from './token.js';
 import { nextTurn } from './turn.js';
 import { ViewState, entitiesOf, type Observation, type View } from './view.js';
-
-export type CodecName = 'json' | 'msgpack' | 'proto';
-
-export interface ConnectOptions {
-  /** The agent's token, or a function called at each (re)connect (to refresh an expiring token). */
-  readonly token: TokenSource;
-  readonly agentId: string;
-  /** Wire codec (default msgpack). */
-  readonly codec?: CodecName | Subprotocol;
-  readonly role?: Role;
-  /** WebSocket implementation; defaults to globalThis.WebSocket (in Node 20 pass `ws`). */
-  readonly WebSocket?: WebSocketConstructor;
-  /** Reconnect policy, or false to leave at the first drop. */
-  readonly reconnect?: BackoffOptions | false;
-  /** Check every delta's context_digest (default true). */
-  readonly verifyDigests?: boolean;
-  /** sha256 hex of canonical JSON text; defaults to Node's crypto.hash in Node, WebCrypto elsewhere. */
-  readonly digest?: DigestFunction;
-  /** Clock-sync ping interval in ms (default 2000; 0 turns periodic pings off). */
-  readonly pingIntervalMs?: number;
-  /** How long submit() waits for its IntentResult, across reconnects (default 30000 ms). */
-  readonly submitTimeoutMs?: number;
-  /**
-   * How long a connection may take from opening the socket to the server's welcome (default 10000 ms; 0: no limit).
-   * Past it the connection counts as failed and the reconnect policy applies, so a server that accepts sockets but
-   * never answers (overloaded, wedged, or not a Worldline server) cannot leave connect() waiting for ever.
-   */
-  readonly welcomeTimeoutMs?: number;
-  /**
-   * How long a welcomed connection may go without a single frame from the server, while pings go out every
-   * pingIntervalMs, before it counts as lost and the reconnect policy applies (default 15000 ms; 0, or
-   * pingIntervalMs 0: never). A network that dies without closing the TCP connection (Wi-Fi lost, a laptop asleep,
-   * a NAT forgetting it) otherwise leaves the agent "connected" until the operating system gives up, many minutes on.
-   */
-  readonly deadAfterMs?: number;
-  /** Observations a slow observations() consumer may fall behind before it gets a snapshot instead (default 1024). */
-  readonly observationBuffer?: number;
-  readonly clientVersion?: string;
-  /** Local clock in ms (default performance.timeOrigin + performance.now()). */
-  readonly now?: () => number;
-  /** Uniform random numbers in [0, 1) for backoff jitter (default Math.random). */
-  readonly random?: () => number;
-}
-
-/** An intent as the caller gives it: req_id and context_seq are filled in when absent. */
-export interface IntentInput {
-  readonly kind: string;
-  readonly payload: JsonValue;
-  readonly req_id?: string;
-  readonly context_seq?: number;
-  readonly priority?: number;
-  readonly deadline_ms?: number;
-}
-
-export interface AgentEvents {
-  /** The socket closed unexpectedly; `willReconnect` says whether the SDK will try again. */
-  drop: { readonly code: number; readonly reason: string; readonly willReconnect: boolean };
-  /** A new connection was welcomed after a drop or a resync; `resumed` is false when it came with a snapshot. */
-  reconnect: { readonly attempt: number; readonly resumed: boolean; readonly viewSeq: number };
-  /** The agent is gone for good (closed by the caller, refused by the server, or out of reconnect attempts). */
-  leave: { readonly reason: string; readonly error?: WorldlineError };
-  /** The view is being rebuilt from a snapshot. */
-  resync: { readonly reason: 'digest-mismatch' | 'gap' | 'patch-failed' | 'undecodable-frame' | 'resume-mismatch'; readonly viewSeq: number };
-  /** An observation (after its digest check). */
-  observation: Observation;
-  /** The server cancelled a generation. */
-  cancelled: Cancelled;
-  /** An Error frame not tied to a pending submit. */
-  error: WorldlineError;
-  /** Every decoded server message, as it arrives (before any processing). */
-  message: ServerMessage;
-}
-
-export interface AgentStats {
-  readonly rtt: LatencySummary;
-  /** submit() to its IntentResult, in ms. */
-  readonly submit: LatencySummary;
-  /** A Cancelled frame's arrival to its generation's signal being aborted, in ms. */
-  readonly cancelToAbort: LatencySummary;
-  readonly clock: ClockEstimate | undefined;
-  readonly deltas: number;
-  readonly reconnects: number;
-  readonly resyncs: number;
-  readonly digestMismatches: number;
-}
 
 interface PendingSubmit {
   readonly msg: SubmitIntent;
@@ -139,66 +50,6 @@ interface OpenGeneration {
 }
 
 type State = 'connecting' | 'ready' | 'waiting' | 'closed';
-
-// The client side of a codec decodes with each connection's WireSession; the path table only serves encoding.
-export const CODECS: Record<Subprotocol, () => WireCodec> = {
-  [Subprotocol.JSON]: createJsonCodec,
-  [Subprotocol.MSGPACK]: () => createMsgpackCodec(new PathTable()),
-  [Subprotocol.PROTO]: () => createProtoCodec(new PathTable()),
-};
-
-export function subprotocolOf(c: CodecName | Subprotocol | undefined): Subprotocol {
-  if (c === undefined || c === 'msgpack') return Subprotocol.MSGPACK;
-  if (c === 'json') return Subprotocol.JSON;
-  if (c === 'proto') return Subprotocol.PROTO;
-  if ((Object.values(Subprotocol) as string[]).includes(c)) return c;
-  throw new WorldlineError('CONFIG_INVALID', `codec must be json, msgpack or proto, got ${JSON.stringify(c)}`);
-}
-
-/**
- * The error for a WebSocket upgrade the server answered with HTTP `status` instead of switching protocols: the
- * Worldline error in its body, else one named from the status (a proxy or another server answered).
- */
-export function refusalError(url: string, status: number, body: string): WorldlineError {
-  const given = errorFromHttp(status, body);
-  if (given) return given;
-  const what = `the server answered the WebSocket upgrade to ${url} with HTTP ${status} and no Worldline error`;
-  const details = { http_status: status };
-  if (status === 401) return new WorldlineError('UNAUTHORIZED', `${what}: check the token`, details);
-  if (status === 403) return new WorldlineError('FORBIDDEN', `${what}: check the token's world and role`, details);
-  if (status === 404) return new WorldlineError('WORLD_NOT_FOUND', `${what}: check the URL's host, port and path (/v1/worlds/{worldId}/ws)`, details);
-  if (!refusalIsFinal(status)) return new WorldlineError('ADAPTER_UNAVAILABLE', `${what}; retrying with backoff`, details);
-  return new WorldlineError('CONFIG_INVALID', `${what}: check that the URL points at a Worldline server`, details);
-}
-
-/**
- * Whether a refused upgrade's HTTP status means trying again cannot help: a client error (a world it does not host,
- * a bad query token, no subprotocol in common), but not 408 or 429 (a per-IP connection cap) and not a 5xx (a
- * server starting or draining answers 503, and a rolling restart is exactly when an agent must keep trying).
- */
-export function refusalIsFinal(status: number): boolean {
-  return status >= 400 && status < 500 && status !== 408 && status !== 429;
-}
-
-/**
- * Asks the server about the world a WebSocket URL names (GET /v1/worlds/{id} with the token): its WorldlineError when
- * it answers with one, undefined when the world is there or the answer is not a Worldline error. Rejects when no
- * answer can be had (no fetch, the server is down, CORS).
- */
-export async function probeWorld(wsUrl: string, token: string, timeoutMs = 5000): Promise<WorldlineError | undefined> {
-  const res = await fetch(worldInfoUrl(wsUrl), { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) });
-  if (res.ok) return undefined;
-  return errorFromHttp(res.status, await res.text());
-}
-
-/** The REST URL of the world a WebSocket URL names: GET /v1/worlds/{id}. */
-function worldInfoUrl(wsUrl: string): string {
-  const u = new URL(wsUrl);
-  u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
-  u.pathname = u.pathname.replace(/\/ws\/?$/, '');
-  u.search = '';
-  return u.href;
-}
 
 /** A fresh id: crypto.randomUUID where it exists (browsers in secure contexts, Node), else random digits. */
 export function newReqId(): string {

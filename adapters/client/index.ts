@@ -3,10 +3,11 @@
  * the server cancels when the world moves on. Web-standard APIs (WebSocket, WebCrypto, AbortController), so it runs
  * in Node (pass the `ws` WebSocket) and in browsers; in Node it hashes with node:crypto, looked up at run time.
  */
-export { Agent, connect, newReqId, refusalError, refusalIsFinal } from './agent.js';
+export { Agent, connect, newReqId } from './agent.js';
+export { refusalError, refusalIsFinal } from './refusal.js';
 export { Link, openLink, type LinkOptions } from './link.js';
 export { Worlds, type NewWorldSpec, type WorldInfo, type WorldSession, type WorldsOptions } from './worlds.js';
-export type { AgentEvents, AgentStats, CodecName, ConnectOptions, IntentInput } from './agent.js';
+export type { AgentEvents, AgentStats, CodecName, ConnectOptions, IntentInput } from './options.js';
 export type { ActOptions, ActResult, AttemptRecord, Generate, GenerateContext, GeneratedIntent } from './act.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export { canonicalText, defaultDigest, memberText, nodeDigest, viewDigest, ViewDigester, webCryptoDigest, type DigestFunction, type MemberChanges } from './digest.js';

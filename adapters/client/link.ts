@@ -14,7 +14,8 @@
  */
 import { WorldlineError } from '../../server/errors.js';
 import { MAX_CLOSE_REASON_BYTES, isCloseFrame, splitChannel, withChannel, type ChannelSplit, type Subprotocol, type WireCodec } from '../../server/protocol/index.js';
-import { Agent, CODECS, SILENT_CLOSE_CODE, subprotocolOf, type CodecName, type ConnectOptions } from './agent.js';
+import { Agent, SILENT_CLOSE_CODE } from './agent.js';
+import { CODECS, subprotocolOf, type CodecName, type ConnectOptions } from './options.js';
 import { OPEN, frameOf, resolveWebSocket, type SocketCloseEvent, type SocketMessageEvent, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 
 export interface LinkOptions {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { runAct, type ActHost } from '../../adapters/client/act.js';
-import type { IntentInput } from '../../adapters/client/agent.js';
+import type { IntentInput } from '../../adapters/client/options.js';
 import type { View } from '../../adapters/client/view.js';
 import { LlmAgent } from '../../adapters/llm/agent.js';
 import { interruptedAt, runConversationDemo } from '../../adapters/llm/demo.js';
