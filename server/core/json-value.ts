@@ -60,7 +60,43 @@ export function isJsonValue(v: unknown, depth = 0): boolean {
 /** True when `k` may name a field (well-formed, not "__proto__"). */
 export const isFieldName = (k: string): boolean => k !== '__proto__' && isWellFormed(k);
 
-/** True when v is frozen all the way down (a primitive, or a frozen object or array of such values). */
+/** True for an array index key ("0", "7", "42": below 2^32 - 1, no leading zero), which objects list first, by number. */
+function isIndexKey(k: string): boolean {
+  const c = k.charCodeAt(0);
+  if (c < 48 || c > 57 || k.length > 10 || (c === 48 && k.length > 1)) return false;
+  for (let i = 1; i < k.length; i++) {
+    const d = k.charCodeAt(i);
+    if (d < 48 || d > 57) return false;
+  }
+  return Number(k) < 4294967295;
+}
+
+/**
+ * True when the object's keys are listed (for...in, Object.keys) as they are after JSON.parse of its canonical JSON:
+ * its non-index keys in ascending UTF-16 order (index keys come first, by number, however they were added). A
+ * payload read back from the log, and a record read back from a snapshot, are listed that way, so a world's apply
+ * function that walks keys (`Object.keys(p.items)[0]`) must see them that way live too, or a replay or a restart
+ * computes another state than the live world did.
+ */
+export function inCanonicalOrder(o: object): boolean {
+  let prev: string | undefined;
+  for (const k in o) {
+    if (isIndexKey(k)) continue;
+    if (prev !== undefined && !(prev < k)) return false;
+    prev = k;
+  }
+  return true;
+}
+
+/** The object itself when its keys are in canonical order (inCanonicalOrder), else a shallow copy with them so. */
+export function canonicalOrder<T extends object>(o: T): T {
+  if (inCanonicalOrder(o)) return o;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o).sort()) out[k] = (o as Record<string, unknown>)[k];
+  return out as T;
+}
+
+/** True when v is frozen all the way down (a primitive, or a frozen object or array of such values), keys in canonical order. */
 function deepFrozen(v: unknown): boolean {
   if (typeof v !== 'object' || v === null) return true;
   if (!Object.isFrozen(v)) return false;
@@ -68,14 +104,16 @@ function deepFrozen(v: unknown): boolean {
     for (let i = 0; i < v.length; i++) if (!deepFrozen(v[i])) return false;
     return true;
   }
+  if (!inCanonicalOrder(v)) return false;
   for (const k in v) if (!deepFrozen((v as Record<string, unknown>)[k])) return false;
   return true;
 }
 
 /**
- * A deeply frozen copy of a JSON value, or the value itself when it is a primitive or already frozen all the way
- * down (a copy made here before, handed on), so state, effects and outcomes never share a mutable object with a
- * caller who may change it later. Assumes a JSON value (isJsonValue): plain objects, arrays, primitives.
+ * A deeply frozen copy of a JSON value, its objects' keys in canonical order (inCanonicalOrder), or the value itself
+ * when it is a primitive or already such a copy (made here before, handed on), so state, effects and outcomes never
+ * share a mutable object with a caller who may change it later, and an apply function sees a payload's keys in the
+ * order a replay of the log gives them. Assumes a JSON value (isJsonValue): plain objects, arrays, primitives.
  */
 export function frozenJson<T>(v: T): T {
   if (typeof v !== 'object' || v === null || deepFrozen(v)) return v;
@@ -91,7 +129,8 @@ function copyFrozen<T>(v: T): T {
     out = a;
   } else {
     const o: Record<string, unknown> = {};
-    for (const k in v) o[k] = copyFrozen((v as Record<string, unknown>)[k]);
+    const src = canonicalOrder(v as Record<string, unknown>);
+    for (const k in src) o[k] = copyFrozen(src[k]);
     out = o;
   }
   return Object.freeze(out) as T;

@@ -6,7 +6,7 @@
  */
 import { WorldlineError } from '../errors.js';
 import { canonicalJson, canonicalMember, canonicalMemberHash, sha256Hex } from './canonical.js';
-import { FIELD_VALUE_DEPTH, MAX_JSON_DEPTH, frozenJson, isFieldName, isJsonValue, isWellFormed, sameJson } from './json-value.js';
+import { FIELD_VALUE_DEPTH, MAX_JSON_DEPTH, canonicalOrder, frozenJson, isFieldName, isJsonValue, isWellFormed, sameJson } from './json-value.js';
 import { SetDigest, setDigestOf, type MemberHash } from './set-digest.js';
 import { SCHEMA_VERSION, type EntityRecord, type JsonValue, type WorldState } from './types.js';
 
@@ -163,11 +163,11 @@ export class WorldStore implements StateMutator {
       // Positions only: a state restored from a snapshot is taken as it was written, so a record stored before a
       // rule of checkFields existed still loads.
       checkPosition(rec, id);
-      this.entities.set(id, Object.freeze({ ...ownValues(rec) }));
+      this.entities.set(id, Object.freeze(canonicalOrder({ ...ownValues(rec) })));
       this.unhashed.add(id);
     }
     for (const [from, tos] of Object.entries(state.relationships)) this.relationships.set(from, [...new Set(tos)].sort());
-    for (const [k, v] of Object.entries(state.metadata)) this.metadata.set(k, v);
+    for (const [k, v] of Object.entries(state.metadata)) this.metadata.set(k, frozenJson(v));
     for (const [k, v] of Object.entries(state.rng)) this.rngStates.set(k, v);
   }
 
@@ -267,15 +267,20 @@ export class WorldStore implements StateMutator {
     if (cur === undefined) throw new WorldlineError('INTENT_VALIDATION_FAILED', `Entity ${id} does not exist.`, { rule: 'entity_exists', entity_id: id });
     checkFields(fields, id, cur);
     let changed = false;
+    let added = false;
     for (const k in fields) {
-      if (!Object.hasOwn(cur, k) || !sameJson(cur[k], fields[k])) {
-        changed = true;
+      if (!Object.hasOwn(cur, k)) {
+        changed = added = true;
         break;
       }
+      if (!changed && !sameJson(cur[k], fields[k])) changed = true;
     }
     if (!changed) return;
     this.touch(id);
-    this.entities.set(id, Object.freeze({ ...cur, ...ownValues(fields) }));
+    // A new field goes where a snapshot's record, read back, has it (canonical key order), so an apply function that
+    // walks a record's keys sees them in the same order live, after a restart and in a replay.
+    const next = { ...cur, ...ownValues(fields) };
+    this.entities.set(id, Object.freeze(added ? canonicalOrder(next) : next));
   }
 
   /** Removes fields; removing only fields the entity lacks changes nothing (no event). */
@@ -294,7 +299,7 @@ export class WorldStore implements StateMutator {
     if (this.entities.has(id)) throw new WorldlineError('INTENT_VALIDATION_FAILED', `Entity ${id} already exists.`, { rule: 'entity_absent', entity_id: id });
     checkFields(record, id, undefined);
     this.touch(id);
-    this.entities.set(id, Object.freeze({ ...ownValues(record) }));
+    this.entities.set(id, Object.freeze(canonicalOrder({ ...ownValues(record) })));
   }
 
   despawn(id: string): void {
