@@ -88,7 +88,7 @@ function checkPosition(record: Readonly<Record<string, JsonValue>>, id: string):
  * and not "__proto__". Whatever road a value took (a codec, REST, an in-process call, a world's apply function), a
  * record every client can decode. A name the record already has was checked when it was added.
  */
-function checkFields(fields: Readonly<Record<string, JsonValue>>, id: string, cur: EntityRecord | undefined): void {
+export function checkFields(fields: Readonly<Record<string, JsonValue>>, id: string, cur: EntityRecord | undefined): void {
   for (const k in fields) {
     const v = fields[k];
     if (typeof v === 'number' && Number.isFinite(v)) {

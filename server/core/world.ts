@@ -2,11 +2,11 @@
  * A world defined in code: initial state, seed, effect kinds, validators, systems and policies. defineWorld checks
  * the definition once and fills in defaults, so the runtime's hot path never re-checks configuration.
  */
-import { WorldlineError } from '../errors.js';
 import { BUILTIN_KINDS } from './effects.js';
 import type { StatefulRng } from './rng.js';
 import type { StateMutator } from './state.js';
 import { SCHEMA_VERSION, type Effect, type EffectDraft, type EntityRecord, type JsonValue, type WorldState } from './types.js';
+import { bad, checkHandler, checkInitialState, checkObservation, checkSystem, checkValidator } from './world-checks.js';
 
 /** Read-only access to the world state, given to validators and systems. */
 export interface StateReader {
@@ -172,9 +172,6 @@ const DEFAULT_CLASS: AgentClassPolicy = {
   stalenessThreshold: 0,
 };
 
-function bad(message: string): WorldlineError {
-  return new WorldlineError('CONFIG_INVALID', `World definition: ${message}`);
-}
 
 /**
  * Default final outcomes kept per agent: 1,024 (about 135 bytes each in memory and 90 in a snapshot; at 10 intents/s,
@@ -212,42 +209,39 @@ export function agentClass(p: Partial<AgentClassPolicy> = {}): AgentClassPolicy 
 
 /** Checks a world specification and returns the definition the runtime runs. */
 export function defineWorld(spec: WorldSpec): WorldDefinition {
+  if (spec === null || typeof spec !== 'object') throw bad('the definition must be an object (name, seed, initialState, handlers, ...).');
   if (typeof spec.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(spec.name)) throw bad('name must match [A-Za-z0-9_.-]{1,64}.');
+  if (!(typeof spec.seed === 'string' || (typeof spec.seed === 'number' && Number.isFinite(spec.seed)))) throw bad('seed must be a string or a finite number (every uuid and random stream derives from it).');
   // Tables looked up by names clients send (an intent's kind, an agent's class) have no prototype: "constructor" or
   // "toString" is then an unknown kind, not an inherited function taken for a handler.
   const handlers: Record<string, EffectKindHandler> = Object.assign(Object.create(null) as Record<string, EffectKindHandler>, BUILTIN_KINDS);
   for (const [kind, h] of Object.entries(spec.handlers ?? {})) {
     if (Object.hasOwn(BUILTIN_KINDS, kind)) throw bad(`kind ${kind} is built in and cannot be redefined.`);
     if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(kind)) throw bad(`kind ${kind} must match [A-Za-z][A-Za-z0-9_.-]{0,63}.`);
-    handlers[kind] = h;
+    handlers[kind] = checkHandler(kind, h);
   }
   const p = spec.policies ?? {};
-  const obs = p.observation ?? {};
-  if (obs.distance && !(obs.distance.radius > 0)) throw bad('distance radius must be > 0.');
+  const obs = checkObservation(p.observation ?? {});
+  if (p.timebase !== undefined && p.timebase !== 'ticks' && p.timebase !== 'wall') throw bad("timebase must be 'ticks' or 'wall'.");
   if (obs.relationships) posInt(obs.relationships.depth, 'relationships depth', 1);
   const classes: Record<string, AgentClassPolicy> = Object.assign(Object.create(null) as Record<string, AgentClassPolicy>, { default: agentClass(p.agentClasses?.['default']) });
   for (const [name, c] of Object.entries(p.agentClasses ?? {})) classes[name] = agentClass(c);
   const names = new Set<string>();
-  for (const s of spec.systems ?? []) {
+  const systems = (spec.systems ?? []).map(checkSystem);
+  for (const s of systems) {
     if (names.has(s.name)) throw bad(`two systems are named ${s.name}.`);
     names.add(s.name);
   }
-  const init = spec.initialState ?? {};
+  const validators = (spec.validators ?? []).map(checkValidator);
+  const initialState = checkInitialState(spec.initialState ?? {}, SCHEMA_VERSION);
   return Object.freeze({
     name: spec.name,
     schema_version: SCHEMA_VERSION,
     seed: String(spec.seed),
-    initialState: {
-      schema_version: SCHEMA_VERSION,
-      tick: init.tick ?? 0,
-      entities: init.entities ?? {},
-      relationships: init.relationships ?? {},
-      metadata: init.metadata ?? {},
-      rng: init.rng ?? {},
-    },
+    initialState,
     handlers,
-    validators: [...(spec.validators ?? [])],
-    systems: [...(spec.systems ?? [])],
+    validators,
+    systems,
     policies: {
       observation: obs,
       agentClasses: classes,

@@ -1,0 +1,72 @@
+/**
+ * A world definition's mistakes are refused by defineWorld with CONFIG_INVALID naming the part at fault, before the
+ * world runs. Each case below was accepted before: a handler without shape rejected every intent of its kind with
+ * "h.shape is not a function"; a system without run failed every tick with a TypeError; a cellSize of 0 hung the
+ * event loop at the first agent (a grid query over 2^51 cells) and a negative one left every agent blind; a NaN in
+ * the initial state reached clients as null (JSON) or NaN (msgpack) with a digest neither matched; a timebase typo
+ * ran the world on the wall clock; a relationships string was split into letters.
+ */
+import { describe, expect, it } from 'vitest';
+import { defineWorld, WorldRuntime, WorldlineError, type WorldSpec } from '../../server/index.js';
+import { ManualClock, MemoryLog } from './helpers/memory-log.js';
+
+const base = { name: 'mine', seed: 'mine-1' };
+const noop = { shape: (): undefined => undefined, apply: (): void => undefined };
+
+function refusal(spec: unknown): string {
+  try {
+    defineWorld(spec as WorldSpec);
+  } catch (err) {
+    expect(err).toBeInstanceOf(WorldlineError);
+    expect((err as WorldlineError).codeName).toBe('CONFIG_INVALID');
+    return (err as Error).message;
+  }
+  throw new Error('defineWorld accepted the definition');
+}
+
+describe('defineWorld refuses a malformed definition', () => {
+  it.each([
+    ['a handler without shape', { handlers: { Foo: { apply: (): void => undefined } } }, /handlers\.Foo\.shape must be a function/],
+    ['a handler without apply', { handlers: { Foo: { shape: (): undefined => undefined } } }, /handlers\.Foo\.apply must be a function/],
+    ['a handler whose validate is not a function', { handlers: { Foo: { ...noop, validate: 'no' } } }, /handlers\.Foo\.validate/],
+    ['a system without run', { systems: [{ name: 'gravity' }] }, /systems\[0\] \(gravity\)\.run must be a function/],
+    ['a system without a name', { systems: [{ run: () => [] }] }, /systems\[0\]\.name must match/],
+    ['a system with a fractional priority', { systems: [{ name: 's', priority: 0.5, run: () => [] }] }, /priority must be an integer/],
+    ['a validator without check', { validators: [{ rule: 'fair' }] }, /validators\[0\] \(fair\)\.check must be a function/],
+    ['a validator without a rule', { validators: [{ check: () => undefined }] }, /validators\[0\]\.rule/],
+    ['a cell size of 0', { policies: { observation: { distance: { radius: 10, cellSize: 0 } } } }, /cellSize must be a finite number > 0/],
+    ['a negative cell size', { policies: { observation: { distance: { radius: 10, cellSize: -5 } } } }, /cellSize/],
+    ['a cell size far below the radius', { policies: { observation: { distance: { radius: 1000, cellSize: 1 } } } }, /at least radius \/ 64/],
+    ['an infinite radius', { policies: { observation: { distance: { radius: Infinity } } } }, /radius must be a finite number/],
+    ['predicates that are not a list', { policies: { observation: { predicates: () => true } } }, /predicates must be a list of functions/],
+    ['fields that is not a function', { policies: { observation: { fields: ['x'] } } }, /fields must be a function/],
+    ['a timebase typo', { policies: { timebase: 'tick' } }, /timebase must be 'ticks' or 'wall'/],
+    ['no seed', { seed: undefined }, /seed must be a string or a finite number/],
+    ['a NaN field', { initialState: { entities: { e: { hp: NaN } } } }, /initialState\.entities: Entity e: field hp must be a JSON value/],
+    ['a function field', { initialState: { entities: { e: { on: () => 1 } } } }, /field on must be a JSON value/],
+    ['a record that is not an object', { initialState: { entities: { e: 5 } } }, /Entity e must be a plain object/],
+    ['a null record', { initialState: { entities: { e: null } } }, /Entity e must be a plain object/],
+    ['a position that is not a number', { initialState: { entities: { e: { x: '3', y: 0 } } } }, /field x must be a finite number/],
+    ['an empty entity id', { initialState: { entities: { '': { x: 0 } } } }, /entity id must be a non-empty string/],
+    ['relationships given as a string', { initialState: { relationships: { a: 'bc' } } }, /relationships\.a must be a list of entity ids/],
+    ['metadata that is not JSON', { initialState: { metadata: { bounds: { max_x: Infinity } } } }, /metadata\.bounds must be a JSON value/],
+    ['a negative tick', { initialState: { tick: -1 } }, /tick must be an integer >= 0/],
+  ])('%s', (_what, over, message) => {
+    expect(refusal({ ...base, ...over })).toMatch(message);
+  });
+
+  it('a valid definition with every part still runs (and a cell size of radius / 64 is accepted)', async () => {
+    const world = defineWorld({
+      ...base,
+      initialState: { entities: { a: { x: 0, y: 0, bag: { pear: 1 } }, b: { x: 5, y: 0 } }, relationships: { a: ['b'] }, metadata: { bounds: { min_x: 0, min_y: 0, max_x: 100, max_y: 100 } } },
+      handlers: { Wave: { ...noop, validate: () => undefined } },
+      validators: [{ rule: 'fair', kinds: ['Wave'], check: () => undefined }],
+      systems: [{ name: 'wind', priority: 5, seed: 'w', run: () => [] }],
+      policies: { timebase: 'wall', observation: { distance: { radius: 64, cellSize: 1 }, relationships: { depth: 1 }, predicates: [() => true], fields: () => undefined, includeSelf: true } },
+    });
+    const rt = await WorldRuntime.open({ world, log: new MemoryLog('mine', world.seed), clock: new ManualClock(), autoQuantum: false });
+    await rt.registerAgent('a');
+    await rt.tick();
+    expect(Object.keys(rt.observe('a').view.entities).sort()).toEqual(['a', 'b']);
+  });
+});
