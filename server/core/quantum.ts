@@ -13,7 +13,7 @@ import { seededStream } from './rng.js';
 import { DraftCandidate } from './scheduler.js';
 import { writeSnapshotAfter } from './restore.js';
 import { rejectedOutcome, type WorldRuntime } from './runtime.js';
-import { SCHEMA_VERSION, type Effect, type IntentOutcome, type JsonObject, type JsonValue, type StaleCause } from './types.js';
+import { SCHEMA_VERSION, type Effect, type EffectDraft, type IntentOutcome, type JsonObject, type JsonValue, type StaleCause } from './types.js';
 import type { RuleViolation } from './world.js';
 
 /** How a candidate ended in its quantum (DraftCandidate.how, 0 until then), settled once its records are durable. */
@@ -40,6 +40,12 @@ function byOrder(a: DraftCandidate, b: DraftCandidate): number {
   return a.counter - b.counter;
 }
 
+/** A world system that threw or drafted an invalid effect: the world's own code is at fault, not the log or a client. */
+function systemFailed(name: string, tick: number, err: unknown): WorldlineError {
+  const cause = err instanceof Error ? err.message : String(err);
+  return new WorldlineError('WORLD_SYSTEM_FAILED', `World system ${name} failed at tick ${tick}: ${cause}. Nothing of this tick was taken or changed.`, { system: name, tick, ...(isWorldlineError(err) ? { error: err.codeName } : {}) }, { cause: err });
+}
+
 function systemDrafts(rt: WorldRuntime, tick: number): DraftCandidate[] {
   const out: DraftCandidate[] = [];
   const store = rt.store;
@@ -47,11 +53,16 @@ function systemDrafts(rt: WorldRuntime, tick: number): DraftCandidate[] {
   let ids: string[] | undefined;
   for (const sys of rt.world.systems) {
     const rng = seededStream(sys.seed ?? `${rt.world.seed}/${sys.name}`, store.rngState(sys.name));
-    const drafts = sys.run({ state: store, tick, rng, entityIds: () => (ids ??= [...store.entities.keys()].sort()) });
-    rngStates[sys.name] = rng.save();
-    for (const d of drafts) {
-      const draft = checkDraft({ ...d, priority: d.priority ?? sys.priority ?? 0 }, rt.world.handlers);
-      out.push(DraftCandidate.of(draft));
+    try {
+      const drafts: unknown = sys.run({ state: store, tick, rng, entityIds: () => (ids ??= [...store.entities.keys()].sort()) });
+      if (!Array.isArray(drafts)) throw new Error(`run returned ${drafts === null ? 'null' : typeof drafts}, not a list of effect drafts`);
+      rngStates[sys.name] = rng.save();
+      for (const d of drafts as EffectDraft[]) {
+        const draft = checkDraft({ ...d, priority: d?.priority ?? sys.priority ?? 0 }, rt.world.handlers);
+        out.push(DraftCandidate.of(draft));
+      }
+    } catch (err) {
+      throw systemFailed(sys.name, tick, err);
     }
   }
   const payload: JsonObject = { tick };

@@ -14,7 +14,7 @@ import { BinaryTable, FragmentCache, FrameScratch, Subprotocol, createWorldCodec
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import type { BucketSeries } from '../obs/bucket-histogram.js';
-import { WorldlineError } from '../errors.js';
+import { WorldlineError, isWorldlineError } from '../errors.js';
 import { EngineLink, type EngineDisconnectPolicy } from './engine.js';
 import { ResumeHistory, type DeltaBody, type ResumePlan } from './resume-history.js';
 
@@ -394,6 +394,13 @@ export class WorldHost {
     if (this.failed) return;
     this.failed = err as Error;
     this.stop();
+    if (isWorldlineError(err, 'WORLD_SYSTEM_FAILED')) {
+      // The world's own code failed, not its log, so no reopen will come: the runtime fails too, and the intents
+      // waiting for a tick, and those sent from now on, are refused with this error instead of never answered.
+      this.runtime.fail(err);
+      this.opts.logger.fatal({ err, lastSeq: this.log.durableSeq }, "world stopped: one of its systems failed (err names it); its log is intact. Fix the world's code and restart the server");
+      return;
+    }
     this.opts.logger.fatal({ err, lastSeq: this.log.durableSeq }, 'world failed: the log refused a write; stopping the tick loop until the log takes writes again, then the world is reopened from the log');
   }
 

@@ -101,7 +101,7 @@ namespace Worldline.V1 {
             "Kp8BCgxJbnRlbnRTdGF0dXMSHQoZSU5URU5UX1NUQVRVU19VTlNQRUNJRklF",
             "RBAAEhoKFklOVEVOVF9TVEFUVVNfQUNDRVBURUQQARIaChZJTlRFTlRfU1RB",
             "VFVTX1JFSkVDVEVEEAISGwoXSU5URU5UX1NUQVRVU19EVVBMSUNBVEUQAxIb",
-            "ChdJTlRFTlRfU1RBVFVTX0NBTkNFTExFRBAEKssMCglFcnJvckNvZGUSGgoW",
+            "ChdJTlRFTlRfU1RBVFVTX0NBTkNFTExFRBAEKvAMCglFcnJvckNvZGUSGgoW",
             "RVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh0KGEVSUk9SX0NPREVfU1RBTEVf",
             "Q09OVEVYVBDpBxIgChtFUlJPUl9DT0RFX0lOVkFMSURfVklFV19TRVEQ6gcS",
             "JQogRVJST1JfQ09ERV9XT1JMRF9TVEFURV9DT1JSVVBURUQQ6wcSHwoaRVJS",
@@ -137,12 +137,13 @@ namespace Worldline.V1 {
             "R19JTlZBTElEEOY2EiUKIEVSUk9SX0NPREVfTE9HX1JBTkdFX1VOQVZBSUxB",
             "QkxFEOc2Eh8KGkVSUk9SX0NPREVfTUFMRk9STUVEX0ZSQU1FEOg2EiIKHUVS",
             "Uk9SX0NPREVfRU5EUE9JTlRfTk9UX0ZPVU5EEOk2EiIKHUVSUk9SX0NPREVf",
-            "U0VSVkVSX1VOQVZBSUxBQkxFEOo2Ks4BCghSZWNvdmVyeRIYChRSRUNPVkVS",
-            "WV9VTlNQRUNJRklFRBAAEhIKDlJFQ09WRVJZX1JFVFJZEAESHQoZUkVDT1ZF",
-            "UllfUkVUUllfV0lUSF9ERUxBWRACEhcKE1JFQ09WRVJZX1JFR0VORVJBVEUQ",
-            "AxIaChZSRUNPVkVSWV9NT0RJRllfSU5URU5UEAQSEgoOUkVDT1ZFUllfREVG",
-            "RVIQBRIYChRSRUNPVkVSWV9TSEVEX09MREVTVBAGEhIKDlJFQ09WRVJZX0FC",
-            "T1JUEAdCD6oCDFdvcmxkbGluZS5WMWIGcHJvdG8z"));
+            "U0VSVkVSX1VOQVZBSUxBQkxFEOo2EiMKHkVSUk9SX0NPREVfV09STERfU1lT",
+            "VEVNX0ZBSUxFRBDrNirOAQoIUmVjb3ZlcnkSGAoUUkVDT1ZFUllfVU5TUEVD",
+            "SUZJRUQQABISCg5SRUNPVkVSWV9SRVRSWRABEh0KGVJFQ09WRVJZX1JFVFJZ",
+            "X1dJVEhfREVMQVkQAhIXChNSRUNPVkVSWV9SRUdFTkVSQVRFEAMSGgoWUkVD",
+            "T1ZFUllfTU9ESUZZX0lOVEVOVBAEEhIKDlJFQ09WRVJZX0RFRkVSEAUSGAoU",
+            "UkVDT1ZFUllfU0hFRF9PTERFU1QQBhISCg5SRUNPVkVSWV9BQk9SVBAHQg+q",
+            "AgxXb3JsZGxpbmUuVjFiBnByb3RvMw=="));
       descriptor = pbr::FileDescriptor.FromGeneratedCode(descriptorData,
           new pbr::FileDescriptor[] { },
           new pbr::GeneratedClrTypeInfo(new[] {typeof(global::Worldline.V1.Role), typeof(global::Worldline.V1.IntentStatus), typeof(global::Worldline.V1.ErrorCode), typeof(global::Worldline.V1.Recovery), }, null, new pbr::GeneratedClrTypeInfo[] {
@@ -243,6 +244,7 @@ namespace Worldline.V1 {
     [pbr::OriginalName("ERROR_CODE_MALFORMED_FRAME")] MalformedFrame = 7016,
     [pbr::OriginalName("ERROR_CODE_ENDPOINT_NOT_FOUND")] EndpointNotFound = 7017,
     [pbr::OriginalName("ERROR_CODE_SERVER_UNAVAILABLE")] ServerUnavailable = 7018,
+    [pbr::OriginalName("ERROR_CODE_WORLD_SYSTEM_FAILED")] WorldSystemFailed = 7019,
   }
 
   /// <summary>
