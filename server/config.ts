@@ -206,6 +206,9 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     if (v !== undefined) out[k] = coerce(k, v, envName(k));
   }
   for (const [k, v] of Object.entries(opts.overrides ?? {})) {
+    // A program's overrides (startServer(loadConfig({overrides}))) are checked as a file's keys are: an unknown one
+    // (a world policy such as maxPatchOps put here) was a TypeError from coerce.
+    if (!Object.hasOwn(CONFIG_KEYS, k)) throw new WorldlineError('CONFIG_INVALID', `config override ${JSON.stringify(k)} is no config key; known keys: ${Object.keys(CONFIG_KEYS).join(', ')}`, { key: k });
     if (v !== undefined) out[k] = coerce(k as ConfigKey, v, `--${k}`);
   }
   // A world given on the command line replaces the world selection of the file and the environment: left in place,

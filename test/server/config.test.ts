@@ -42,6 +42,10 @@ describe('config', () => {
       fs.writeFileSync(path.join(dir, 'c.json'), `{"${k}": "x", "port": 20101}`);
       expect(fail(() => loadConfig({ file: path.join(dir, 'c.json'), env: {} })), k).toMatch(new RegExp(`unknown key "${k}"`));
     }
+    // So are a program's overrides (a world policy put there by mistake was a TypeError).
+    for (const k of ['maxPatchOps', 'constructor']) {
+      expect(fail(() => loadConfig({ env: {}, overrides: { [k]: 1 } as Record<string, unknown> })), k).toMatch(new RegExp(`config override "${k}" is no config key`));
+    }
     // A redaction path pino cannot use is refused here, naming the key and where it came from (it was a stack trace
     // when the logger was made).
     expect(fail(() => loadConfig({ env: { WORLDLINE_LOG_REDACT: 'a[' } }))).toMatch(/logRedact \(from WORLDLINE_LOG_REDACT\) has a path pino cannot use, "a\["/);
