@@ -70,3 +70,21 @@ describe('defineWorld refuses a malformed definition', () => {
     expect(Object.keys(rt.observe('a').view.entities).sort()).toEqual(['a', 'b']);
   });
 });
+
+describe('built-in kinds in a world of its own (README "Your own world", docs/core.md)', () => {
+  it('stay open to agents on their own entity, and a validator on their kinds closes them to agents only', async () => {
+    const market = ((await import(new URL('../fixtures/worlds/market.mjs', import.meta.url).href)) as { default: WorldSpec }).default;
+    const open = defineWorld(market);
+    const guarded = defineWorld({ ...market, validators: [{ rule: 'no_minting', kinds: ['Spawn', 'SetAttributes'], check: (d) => (d.agent_id && JSON.stringify(d.payload).includes('"coins"') ? 'coins are earned, not set' : undefined) }] });
+    const outcomes: string[] = [];
+    for (const world of [open, guarded]) {
+      const rt = await WorldRuntime.open({ world, log: new MemoryLog('market', world.seed), clock: new ManualClock(), autoQuantum: false });
+      await rt.registerAgent('t');
+      const spawn = rt.submit({ req_id: 's', agent_id: 't', kind: 'Spawn', payload: { entity_id: 't', fields: { x: 1, y: 0, coins: 1_000_000 } }, context_seq: 0 });
+      const bank = rt.emit({ kind: 'SetAttributes', payload: { entity_id: 'stall', set: { coins: 5 } }, source_id: 'bank' });
+      await rt.flush();
+      outcomes.push(`${(await spawn).status}/${(await bank).status}`);
+    }
+    expect(outcomes).toEqual(['committed/committed', 'rejected/committed']);
+  });
+});
