@@ -16,6 +16,16 @@ export function bad(message: string): WorldlineError {
 
 const isFn = (v: unknown): boolean => typeof v === 'function';
 
+/**
+ * Refuses a key the part does not have: a misspelt policy (`staleness` for `stalenessThreshold`) would otherwise be
+ * ignored without a word and the world run on the default the author meant to change.
+ */
+export function knownKeys(v: object, keys: readonly string[], what: string): void {
+  for (const k of Object.keys(v)) {
+    if (!keys.includes(k)) throw bad(`${what} has no setting ${JSON.stringify(k)}; it takes ${keys.join(', ')}.`);
+  }
+}
+
 /** An effect kind's handler: shape and apply functions, validate a function when given. */
 export function checkHandler(kind: string, h: EffectKindHandler): EffectKindHandler {
   if (h === null || typeof h !== 'object') throw bad(`handlers.${kind} must be an object with shape and apply functions.`);
@@ -53,8 +63,11 @@ const MAX_RADIUS_CELLS = 64;
 /** The observation policy: a finite radius and a cell size the grid can use, functions where functions go. */
 export function checkObservation(obs: ObservationPolicy): ObservationPolicy {
   if (obs === null || typeof obs !== 'object') throw bad('policies.observation must be an object.');
+  knownKeys(obs, ['distance', 'relationships', 'predicates', 'fields', 'includeSelf'], 'policies.observation');
   const d = obs.distance;
   if (d !== undefined) {
+    if (d === null || typeof d !== 'object') throw bad('policies.observation.distance must be an object { radius, cellSize? }.');
+    knownKeys(d, ['radius', 'cellSize'], 'policies.observation.distance');
     if (!(typeof d.radius === 'number' && Number.isFinite(d.radius) && d.radius > 0)) throw bad('distance radius must be a finite number > 0 (leave distance out to see everything).');
     if (d.cellSize !== undefined && !(typeof d.cellSize === 'number' && Number.isFinite(d.cellSize) && d.cellSize > 0 && d.radius / d.cellSize <= MAX_RADIUS_CELLS)) {
       throw bad(`distance cellSize must be a finite number > 0 and at least radius / ${MAX_RADIUS_CELLS} (${d.radius / MAX_RADIUS_CELLS}); leave it out to use the radius.`);

@@ -6,7 +6,7 @@ import { BUILTIN_KINDS } from './effects.js';
 import type { StatefulRng } from './rng.js';
 import type { StateMutator } from './state.js';
 import { SCHEMA_VERSION, type Effect, type EffectDraft, type EntityRecord, type JsonValue, type WorldState } from './types.js';
-import { bad, checkHandler, checkInitialState, checkObservation, checkSystem, checkValidator } from './world-checks.js';
+import { bad, checkHandler, checkInitialState, checkObservation, checkSystem, checkValidator, knownKeys } from './world-checks.js';
 
 /** Read-only access to the world state, given to validators and systems. */
 export interface StateReader {
@@ -187,6 +187,8 @@ function posInt(v: number, what: string, min = 0): number {
 
 function checkQuota(q: RateQuota | undefined, what: string): RateQuota | undefined {
   if (q === undefined) return undefined;
+  if (q === null || typeof q !== 'object') throw bad(`${what} must be an object { rate, burst }.`);
+  knownKeys(q, ['rate', 'burst'], what);
   if (!(q.rate > 0) || !(q.burst >= 1)) throw bad(`${what} needs rate > 0 and burst >= 1.`);
   return q;
 }
@@ -198,7 +200,9 @@ function checkInterrupt(p: InterruptPolicy): InterruptPolicy {
 }
 
 /** Normalises one agent class, filling defaults. */
-export function agentClass(p: Partial<AgentClassPolicy> = {}): AgentClassPolicy {
+export function agentClass(p: Partial<AgentClassPolicy> = {}, name = 'default'): AgentClassPolicy {
+  if (p === null || typeof p !== 'object') throw bad(`agent class ${name} must be an object.`);
+  knownKeys(p, Object.keys(DEFAULT_CLASS), `agent class ${name}`);
   const c = { ...DEFAULT_CLASS, ...p };
   posInt(c.queueLimit, 'queueLimit', 1);
   posInt(c.weight, 'weight', 1);
@@ -211,6 +215,7 @@ export function agentClass(p: Partial<AgentClassPolicy> = {}): AgentClassPolicy 
 export function defineWorld(spec: WorldSpec): WorldDefinition {
   if (spec === null || typeof spec !== 'object') throw bad('the definition must be an object (name, seed, initialState, handlers, ...).');
   if (typeof spec.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(spec.name)) throw bad('name must match [A-Za-z0-9_.-]{1,64}.');
+  knownKeys(spec, ['name', 'seed', 'initialState', 'handlers', 'validators', 'systems', 'policies'], 'the definition');
   if (!(typeof spec.seed === 'string' || (typeof spec.seed === 'number' && Number.isFinite(spec.seed)))) throw bad('seed must be a string or a finite number (every uuid and random stream derives from it).');
   // Tables looked up by names clients send (an intent's kind, an agent's class) have no prototype: "constructor" or
   // "toString" is then an unknown kind, not an inherited function taken for a handler.
@@ -221,11 +226,13 @@ export function defineWorld(spec: WorldSpec): WorldDefinition {
     handlers[kind] = checkHandler(kind, h);
   }
   const p = spec.policies ?? {};
+  if (p === null || typeof p !== 'object') throw bad('policies must be an object.');
+  knownKeys(p, ['observation', 'agentClasses', 'tenantQuota', 'maxPatchOps', 'maxIntentsPerQuantum', 'stateHashEvery', 'snapshotEvery', 'timebase', 'idempotencyWindow'], 'policies');
   const obs = checkObservation(p.observation ?? {});
   if (p.timebase !== undefined && p.timebase !== 'ticks' && p.timebase !== 'wall') throw bad("timebase must be 'ticks' or 'wall'.");
   if (obs.relationships) posInt(obs.relationships.depth, 'relationships depth', 1);
   const classes: Record<string, AgentClassPolicy> = Object.assign(Object.create(null) as Record<string, AgentClassPolicy>, { default: agentClass(p.agentClasses?.['default']) });
-  for (const [name, c] of Object.entries(p.agentClasses ?? {})) classes[name] = agentClass(c);
+  for (const [name, c] of Object.entries(p.agentClasses ?? {})) classes[name] = agentClass(c, name);
   const names = new Set<string>();
   const systems = (spec.systems ?? []).map(checkSystem);
   for (const s of systems) {
