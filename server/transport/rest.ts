@@ -357,9 +357,12 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
         return { agent_id: agentId, kind: 'deltas', deltas: plan.deltas.map((d) => ({ view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, ops: heldOps(d), context_digest: d.context_digest })) };
       }
       if (host.isClosing) {
-        throw !host.replaced
-          ? new WorldlineError('SERVER_UNAVAILABLE', 'server is shutting down: poll again (from the same view_seq) once it is back')
-          : new WorldlineError('LOG_WRITE_FAILED', 'the world was reopened after a log write failure: poll again (from the same view_seq)', { retryable: true });
+        if (host.replaced) throw new WorldlineError('LOG_WRITE_FAILED', 'the world was reopened after a log write failure: poll again (from the same view_seq)', { retryable: true });
+        // Deleted (unhosted before it closes; a shutdown unhosts nothing): its view_seq means nothing to a world created
+        // again with this id, so this is final, as every later request on the world is.
+        const id = host.opts.worldId;
+        if (deps.worlds.get(id)?.host !== host) throw new WorldlineError('WORLD_NOT_FOUND', `world ${id} was deleted while this poll waited`, { world: id });
+        throw new WorldlineError('SERVER_UNAVAILABLE', 'server is shutting down: poll again (from the same view_seq) once it is back');
       }
       // Nobody is left to answer: stop (the route writes nothing to an aborted response).
       if (r.signal.aborted) return undefined;

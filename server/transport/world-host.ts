@@ -529,6 +529,13 @@ export class WorldHost {
     return this.waiters.get(agentId)?.size ?? 0;
   }
 
+  /** Long polls waiting now on this world, for any agent: presence, like an open socket (idle deletion). */
+  get longPollsWaiting(): number {
+    let n = 0;
+    for (const set of this.waiters.values()) n += set.size;
+    return n;
+  }
+
   /** Resolves at the next delivery to agentId, after timeoutMs, or when `signal` aborts (long polling). */
   waitForDelivery(agentId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {

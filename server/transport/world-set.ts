@@ -349,7 +349,8 @@ export class WorldSet {
     const t = this.opts.now();
     for (const [id, c] of this.created) {
       if (c.delete_after_idle_sec === undefined || this.busy.has(id)) continue;
-      if ((this.sockets?.count(id) ?? 0) > 0) {
+      // A REST agent's long poll is present for as long as it waits (its presence() is only at its start and end).
+      if ((this.sockets?.count(id) ?? 0) > 0 || (this.hosts.get(id)?.longPollsWaiting ?? 0) > 0) {
         this.idleSince.delete(id);
         continue;
       }
