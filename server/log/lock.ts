@@ -11,16 +11,19 @@ import { WorldlineError } from '../errors.js';
 
 const LOCK_NAME = 'LOCK';
 
-/** Start time of a process in clock ticks since boot, from /proc; undefined where /proc is unavailable. */
-function processStartTime(pid: number): string | undefined {
+/** Fields 3 on of /proc/PID/stat (from the state on), after the parenthesised command name, which may hold spaces. */
+function procStat(pid: number): string[] | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime) counted after the parenthesised command name, which may itself contain spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** Start time of a process in clock ticks since boot (field 22), from /proc; undefined where /proc is unavailable. */
+function processStartTime(pid: number): string | undefined {
+  return procStat(pid)?.[19];
 }
 
 function isAlive(pid: number, startTime: string | undefined): boolean {
@@ -29,8 +32,13 @@ function isAlive(pid: number, startTime: string | undefined): boolean {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
   }
+  const stat = procStat(pid);
+  // A process killed (kill -9) but not yet reaped by its parent is a zombie: it still answers kill(pid, 0) and has its
+  // /proc entry, yet holds nothing (kill -9 and exit end all of a Node process's threads at once). A restart right
+  // after a kill -9, while the parent has not reaped it yet (for about a second in some containers), must not be refused.
+  if (stat?.[0] === 'Z' || stat?.[0] === 'X') return false;
   // A recycled pid runs a different process: its start time differs.
-  const now = processStartTime(pid);
+  const now = stat?.[19];
   return startTime === undefined || now === undefined || now === startTime;
 }
 
