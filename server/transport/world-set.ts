@@ -111,7 +111,15 @@ export class WorldSet {
     for (const t of opts.templates ?? []) if (!set.templates.has(t.name)) set.templates.set(t.name, { world: t });
     const file = set.registry.file;
     try {
-      for (const w of toHost) await set.openHost(w);
+      for (const w of toHost) {
+        // The kept data of a world created at runtime and deleted without purge stays its tenant's (as create keeps it):
+        // configuring its id for another tenant would hand that tenant its log.
+        const owner = readOwner(set.dirOf(w.id));
+        if (typeof owner === 'object' && owner.tenant !== w.tenant) {
+          throw new WorldlineError('CONFIG_INVALID', `world ${JSON.stringify(w.id)} is configured for tenant ${w.tenant}, but ${set.dirOf(w.id)} holds the kept data of tenant ${owner.tenant}'s world of that id, created at runtime and deleted without purge: give the configured world another id, or move that folder away (or purge it as that tenant's admin on a server that does not configure the id)`, { world: w.id, key: 'worlds' });
+        }
+        await set.openHost(w);
+      }
       for (const c of set.registry.load()) {
         if (set.hosts.has(c.id)) throw new WorldlineError('CONFIG_INVALID', `world ${JSON.stringify(c.id)} is configured and also listed in ${file} (created at runtime): give the configured one another id, or delete the created one first`, { world: c.id });
         const t = set.templates.get(c.world);
