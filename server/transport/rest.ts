@@ -237,6 +237,21 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     app.options('/v1/worlds', (res, req) => cors.preflight(res, req.getHeader('origin')));
   }
 
+  /**
+   * A world whose host is closing takes nothing more (what it takes now would never be committed nor answered): it was
+   * deleted (unhosted before it closes; a shutdown unhosts nothing), the server is shutting down, or the host was
+   * replaced by one reopened after a log write failure.
+   */
+  const refuseIfClosing = (host: WorldHost, retry: string): void => {
+    if (!host.isClosing) return;
+    if (host.replaced) throw new WorldlineError('LOG_WRITE_FAILED', `the world was reopened after a log write failure: ${retry}`, { retryable: true });
+    // A deleted world's view_seqs and req_ids mean nothing to a world created again with its id: final, as every later
+    // request on it is.
+    const id = host.opts.worldId;
+    if (deps.worlds.get(id)?.host !== host) throw new WorldlineError('WORLD_NOT_FOUND', `world ${id} was deleted meanwhile`, { world: id });
+    throw new WorldlineError('SERVER_UNAVAILABLE', `server is shutting down: ${retry} once it is back`);
+  };
+
   const check = (w: RestWorld, p: Principal, action: Action, agentId: string | undefined): void => {
     authorize(p, { tenant: w.host.opts.tenant, world: w.host.opts.worldId, agentId }, action, deps.now());
     // As on the WebSocket: a quarantined agent or token is refused, and nobody acts for a quarantined agent.
@@ -297,9 +312,13 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const agentId = agentOf(p, b);
     play(r.world, p, 'act', agentId);
     const rt = r.world.host.runtime;
+    const again = 'submit it again (the same req_id)';
+    refuseIfClosing(r.world.host, again);
     await rt.registerAgent(agentId, { tenant: p.tenant });
     const i = obj(b['intent'], 'intent');
     const t0 = performance.now();
+    // Checked again right before the (synchronous) enqueue: one queued before the host starts closing is committed by it.
+    refuseIfClosing(r.world.host, again);
     const retry = typeof i['req_id'] === 'string' && rt.inflightIntent(agentId, i['req_id']) !== undefined;
     const out = await rt.submit({ ...i, agent_id: agentId });
     // Counted and logged as the socket's intents are (a retried req_id, answered from the index or sharing the
@@ -321,6 +340,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     play(r.world, p, 'emit', undefined);
     const b = obj(raw, 'body');
     if (typeof b['kind'] !== 'string') throw new WorldlineError('INVALID_INTENT', 'emit needs a string kind');
+    refuseIfClosing(r.world.host, 'emit it again');
     return r.world.host.runtime.emit({ kind: b['kind'], payload: (b['payload'] ?? null) as JsonValue, source_id: `${p.role}:${p.agent ?? 'rest'}`, priority: typeof b['priority'] === 'number' ? b['priority'] : 0 });
   }));
 
@@ -356,14 +376,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       if (plan.deltas.length > 0 || left <= 0) {
         return { agent_id: agentId, kind: 'deltas', deltas: plan.deltas.map((d) => ({ view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, ops: heldOps(d), context_digest: d.context_digest })) };
       }
-      if (host.isClosing) {
-        if (host.replaced) throw new WorldlineError('LOG_WRITE_FAILED', 'the world was reopened after a log write failure: poll again (from the same view_seq)', { retryable: true });
-        // Deleted (unhosted before it closes; a shutdown unhosts nothing): its view_seq means nothing to a world created
-        // again with this id, so this is final, as every later request on the world is.
-        const id = host.opts.worldId;
-        if (deps.worlds.get(id)?.host !== host) throw new WorldlineError('WORLD_NOT_FOUND', `world ${id} was deleted while this poll waited`, { world: id });
-        throw new WorldlineError('SERVER_UNAVAILABLE', 'server is shutting down: poll again (from the same view_seq) once it is back');
-      }
+      refuseIfClosing(host, 'poll again (from the same view_seq)');
       // Nobody is left to answer: stop (the route writes nothing to an aborted response).
       if (r.signal.aborted) return undefined;
       // Each waiting poll holds a response, a timer and a waiter for up to a minute: a client opening them without end

@@ -602,11 +602,13 @@ export class WorldHost {
     this.releaseWaiters();
     if (!this.failed) {
       // Intents still queued (the tick timer stopped before their quantum, or the world was paused for its engine) and
-      // effects emitted meanwhile commit now, as docs/server.md "Shutdown" says: their submitters' retries after the
-      // restart then get their outcome. A quantum takes at most maxIntentsPerQuantum, and each takes some.
-      for (let i = 0; i < MAX_SHUTDOWN_QUANTA; i++) {
+      // effects emitted meanwhile commit now, as docs/server.md "Shutdown" says, at a deletion as at a shutdown: their
+      // submitters get their outcome (and retries after a restart the same one). A quantum takes at most
+      // maxIntentsPerQuantum: flush while the queue shrinks, at most MAX_SHUTDOWN_QUANTA times.
+      for (let i = 0, left = this.runtime.pendingIntents; i < MAX_SHUTDOWN_QUANTA && left > 0; i++) {
         await this.runtime.flush().catch(() => {});
-        if (this.runtime.pendingIntents === 0) break;
+        if (this.runtime.pendingIntents >= left) break;
+        left = this.runtime.pendingIntents;
       }
       await this.runtime.drain().catch(() => {});
       await this.runtime.snapshot().catch((err: unknown) => this.opts.logger.warn({ err }, 'final snapshot failed'));
