@@ -165,9 +165,10 @@ export class WorldRuntime {
     this.assertLive();
     const known = this.agents.get(agentId);
     if (known) return known;
-    const agentClass = opts.agentClass ?? 'default';
+    const tenant = opts.tenant ?? 'default';
+    const agentClass = opts.agentClass ?? this.newAgentClass(agentId, tenant);
     if (!this.world.policies.agentClasses[agentClass]) throw new WorldlineError('CONFIG_INVALID', `Unknown agent class ${agentClass}.`, { agent_class: agentClass });
-    const info: AgentInfo = { agent_id: agentId, agent_class: agentClass, tenant: opts.tenant ?? 'default' };
+    const info: AgentInfo = { agent_id: agentId, agent_class: agentClass, tenant };
     // The agent observes from now on; if its record is not written the runtime stops, as for a quantum's records:
     // otherwise its intents would commit against an agent that a restart from the log would not know.
     const p = this.log.append(RecordKind.AGENT, utf8(encodeRecord({ schema_version: SCHEMA_VERSION, world_id: this.worldId, ...info }))).catch((err: unknown) => {
@@ -176,6 +177,23 @@ export class WorldRuntime {
     this.addAgent(info, 0);
     await this.afterDelivery(p);
     return info;
+  }
+
+  /** The class the world's agentClassOf gives a new agent ('default' without one); a wrong answer is the world's bug. */
+  private newAgentClass(agentId: string, tenant: string): string {
+    const of = this.world.policies.agentClassOf;
+    if (of === undefined) return 'default';
+    let c: unknown;
+    try {
+      c = of(agentId, tenant);
+    } catch (err) {
+      throw new WorldlineError('CONFIG_INVALID', `World ${this.world.name}: policies.agentClassOf threw for agent ${agentId}: ${err instanceof Error ? err.message : String(err)}.`, { agent_id: agentId });
+    }
+    if (c === undefined) return 'default';
+    if (typeof c !== 'string' || !Object.hasOwn(this.world.policies.agentClasses, c)) {
+      throw new WorldlineError('CONFIG_INVALID', `World ${this.world.name}: policies.agentClassOf gave agent ${agentId} the class ${JSON.stringify(c)}, which its agentClasses do not define (${Object.keys(this.world.policies.agentClasses).join(', ')}).`, { agent_id: agentId, agent_class: String(c) });
+    }
+    return c;
   }
 
   /** @internal */

@@ -130,6 +130,12 @@ export interface WorldPolicies {
    * afresh, like a new intent (its old context_seq then normally makes it STALE_CONTEXT).
    */
   readonly idempotencyWindow: number;
+  /**
+   * The class of an agent joining the world for the first time, by its id and tenant (undefined: 'default'). How a
+   * served world puts its agents in classes, since a client does not choose its own; the class is recorded with the
+   * agent (its AGENT record), so a restart or a replay keeps it whatever this function says later.
+   */
+  readonly agentClassOf: ((agentId: string, tenant: string) => string | undefined) | undefined;
 }
 
 export interface WorldDefinition {
@@ -160,6 +166,7 @@ export interface WorldSpec {
     readonly snapshotEvery?: number;
     readonly timebase?: 'ticks' | 'wall';
     readonly idempotencyWindow?: number;
+    readonly agentClassOf?: (agentId: string, tenant: string) => string | undefined;
   };
 }
 
@@ -227,7 +234,8 @@ export function defineWorld(spec: WorldSpec): WorldDefinition {
   }
   const p = spec.policies ?? {};
   if (p === null || typeof p !== 'object') throw bad('policies must be an object.');
-  knownKeys(p, ['observation', 'agentClasses', 'tenantQuota', 'maxPatchOps', 'maxIntentsPerQuantum', 'stateHashEvery', 'snapshotEvery', 'timebase', 'idempotencyWindow'], 'policies');
+  knownKeys(p, ['observation', 'agentClasses', 'tenantQuota', 'maxPatchOps', 'maxIntentsPerQuantum', 'stateHashEvery', 'snapshotEvery', 'timebase', 'idempotencyWindow', 'agentClassOf'], 'policies');
+  if (p.agentClassOf !== undefined && typeof p.agentClassOf !== 'function') throw bad('policies.agentClassOf must be a function (agentId, tenant) returning the name of an agent class, or undefined for default.');
   const obs = checkObservation(p.observation ?? {});
   if (p.timebase !== undefined && p.timebase !== 'ticks' && p.timebase !== 'wall') throw bad("timebase must be 'ticks' or 'wall'.");
   if (obs.relationships) posInt(obs.relationships.depth, 'relationships depth', 1);
@@ -259,6 +267,7 @@ export function defineWorld(spec: WorldSpec): WorldDefinition {
       snapshotEvery: posInt(p.snapshotEvery ?? 0, 'snapshotEvery'),
       timebase: p.timebase ?? 'ticks',
       idempotencyWindow: posInt(p.idempotencyWindow ?? DEFAULT_IDEMPOTENCY_WINDOW, 'idempotencyWindow', 1),
+      agentClassOf: p.agentClassOf,
     },
   });
 }

@@ -8,7 +8,7 @@ import type { WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { WorldlineError } from '../errors.js';
 import { Cors, errorStatus, worldNotFound, writeJson } from './http.js';
 import { isWorldModule, loadWorld } from '../worlds/index.js';
-import type { WorldDefinition } from '../core/index.js';
+import type { AgentClassPolicy, WorldDefinition } from '../core/index.js';
 import { negotiateSubprotocol, splitChannel, SUBPROTOCOLS, withChannel, type ChannelSplit, type ClientMessage, type Frame, type ServerMessage, type Subprotocol } from '../protocol/index.js';
 import { hostedWorlds, idProblem, type Config } from '../config.js';
 import { createLogger, type Logger } from '../obs/logger.js';
@@ -141,7 +141,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       ...snapshotted,
       policies: {
         ...snapshotted.policies,
-        agentClasses: Object.fromEntries(Object.entries(snapshotted.policies.agentClasses).map(([name, c]) => [name, { ...c, quota: c.quota ?? quota(cfg.intentsPerSecondPerAgent) }])),
+        // A table without a prototype, as defineWorld makes it: a class named by a client or agentClassOf is looked up own-only.
+        agentClasses: Object.assign(Object.create(null) as Record<string, AgentClassPolicy>, Object.fromEntries(Object.entries(snapshotted.policies.agentClasses).map(([name, c]) => [name, { ...c, quota: c.quota ?? quota(cfg.intentsPerSecondPerAgent) }]))),
         tenantQuota: snapshotted.policies.tenantQuota ?? quota(cfg.intentsPerSecondPerTenant),
       },
     };

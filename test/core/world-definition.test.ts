@@ -95,3 +95,26 @@ describe('built-in kinds in a world of its own (README "Your own world", docs/co
     expect(outcomes).toEqual(['committed/committed', 'rejected/committed']);
   });
 });
+
+describe('policies.agentClassOf', () => {
+  const spec = (of: (id: string, tenant: string) => string | undefined): WorldSpec => ({ ...base, policies: { agentClasses: { default: {}, bot: { stalenessThreshold: 7 } }, agentClassOf: of } });
+  const open = async (of: (id: string, tenant: string) => string | undefined, log = new MemoryLog('w', 'mine-1')): Promise<WorldRuntime> => WorldRuntime.open({ world: defineWorld(spec(of)), log, clock: new ManualClock() });
+
+  it('gives a joining agent its class by id and tenant; the class is recorded, so a restart keeps it whatever the function says then', async () => {
+    const log = new MemoryLog('w', 'mine-1');
+    const rt = await open((id, tenant) => (id.startsWith('bot') && tenant === 'acme' ? 'bot' : undefined), log);
+    expect((await rt.registerAgent('bot-1', { tenant: 'acme' })).agent_class).toBe('bot');
+    expect((await rt.registerAgent('bot-2', { tenant: 'other' })).agent_class).toBe('default');
+    expect((await rt.registerAgent('ada', { tenant: 'acme' })).agent_class).toBe('default');
+    // An explicit class (the in-process API) still wins.
+    expect((await rt.registerAgent('x', { agentClass: 'bot' })).agent_class).toBe('bot');
+    const again = await open(() => 'default', log.reopen());
+    expect(again.agents.get('bot-1')?.agent_class).toBe('bot');
+  });
+
+  it('refuses a class the world does not define, and a function that throws, naming the world and the agent', async () => {
+    await expect((await open(() => 'constructor')).registerAgent('a1')).rejects.toThrow(/agentClassOf gave agent a1 the class "constructor", which its agentClasses do not define/);
+    await expect((await open(() => { throw new Error('boom'); })).registerAgent('a1')).rejects.toThrow(/agentClassOf threw for agent a1: boom/);
+    expect(refusal({ ...base, policies: { agentClassOf: 'bot' } })).toMatch(/agentClassOf must be a function/);
+  });
+});
