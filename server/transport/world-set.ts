@@ -6,7 +6,9 @@
  * A world that failed because its log refused a write (a full disk) is reopened here once its log takes writes again,
  * without a restart and without touching the other worlds.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { idProblem, type Config } from '../config.js';
 import type { WorldDefinition } from '../core/index.js';
 import { WorldlineError } from '../errors.js';
@@ -19,6 +21,37 @@ import { Quarantine } from './rate-limit.js';
 import type { SessionDeps } from './session.js';
 import { WorldHost, worldDataDir, type WorldHostOptions } from './world-host.js';
 import { WorldRegistry, idleProblem, readOwner, writeOwner, type CreatedWorld } from './world-registry.js';
+
+/** Marks a world folder being purged; '~' is in no world id, so such a name never is a world's folder. */
+const PURGING = '~purging-';
+
+/**
+ * Removes a world's data folder: renamed aside first (one atomic step), then deleted. A recursive delete cut short (a
+ * crash, a kill -9) would otherwise leave part of a folder under the world's id, e.g. its segments without the
+ * created.json that says whose they are, and the id stuck until an operator cleans it; a folder renamed aside frees
+ * the id at once, and what a cut-short delete leaves is removed at the next start (removeUnfinishedPurges).
+ */
+async function purgeDir(dir: string): Promise<void> {
+  const aside = `${dir}${PURGING}${randomBytes(8).toString('hex')}`;
+  try {
+    await fs.promises.rename(dir, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  await fs.promises.rm(aside, { recursive: true, force: true });
+}
+
+/** Deletes what purges cut short left in DATA/worlds (folders renamed aside by purgeDir). */
+function removeUnfinishedPurges(worldsDir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(worldsDir);
+  } catch {
+    return;
+  }
+  for (const n of names) if (n.includes(PURGING)) fs.rmSync(path.join(worldsDir, n), { recursive: true, force: true });
+}
 
 /** A world to open: its id, tenant and definition, and where the definition came from (a built-in name or an absolute module path; absent for code). */
 export interface ToHost {
@@ -107,6 +140,7 @@ export class WorldSet {
   /** Opens the configured worlds, then those created at runtime before; on any failure closes what it opened. */
   static async open(toHost: readonly ToHost[], opts: WorldSetOptions): Promise<WorldSet> {
     const set = new WorldSet(opts);
+    removeUnfinishedPurges(path.join(opts.cfg.dataDir, 'worlds'));
     for (const w of toHost) if (!set.templates.has(w.world.name)) set.templates.set(w.world.name, { world: w.world, ...(w.source !== undefined ? { source: w.source } : {}) });
     for (const t of opts.templates ?? []) if (!set.templates.has(t.name)) set.templates.set(t.name, { world: t });
     const file = set.registry.file;
@@ -231,7 +265,7 @@ export class WorldSet {
         await this.registry.save([...this.created.values()]);
       }
       const purged = opts.purge === true;
-      if (purged) await fs.promises.rm(this.dirOf(id), { recursive: true, force: true });
+      if (purged) await purgeDir(this.dirOf(id));
       host.opts.logger.info({ purged }, 'world deleted');
       return { id, purged };
     })());
@@ -388,7 +422,7 @@ export class WorldSet {
     if (owner === 'unknown') return Promise.reject(new WorldlineError('FORBIDDEN', `${dir} holds data of a world that was not created at runtime: an operator removes it`, { world: id }));
     if (opts.tenant !== undefined && owner.tenant !== opts.tenant) return Promise.reject(new WorldlineError('TENANT_ISOLATION_VIOLATION', `the kept data of world ${id} belongs to another tenant`, { world: id }));
     return this.track(id, (async () => {
-      await fs.promises.rm(dir, { recursive: true, force: true });
+      await purgeDir(dir);
       this.opts.logger.info({ world: id }, 'kept data of a deleted world purged');
       return { id, purged: true };
     })());

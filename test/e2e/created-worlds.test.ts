@@ -164,8 +164,21 @@ describe('worlds created and deleted at runtime', () => {
     // Its kept data, purged afterwards by its tenant.
     expect(await call(srv, 'DELETE', '/v1/worlds/match-1?purge=true', admin)).toEqual({ status: 200, json: { id: 'match-1', purged: true } });
     expect(fs.existsSync(path.join(dataDir, 'worlds', 'match-1'))).toBe(false);
+    // A purge renames the folder aside before deleting it, so one cut short (a kill -9) leaves no part of a folder
+    // under the id; what it leaves aside goes at the next start.
+    expect(fs.readdirSync(path.join(dataDir, 'worlds')).filter((n) => n.includes('~'))).toEqual([]);
     const bogus = await call(srv, 'DELETE', '/v1/worlds/lobby?purge=yes', admin);
     expect([bogus.status, errorOf(bogus)]).toEqual([400, 'CONFIG_INVALID']);
+  });
+
+  it('a start removes what a purge cut short left renamed aside, and nothing else', async () => {
+    const aside = path.join(dataDir, 'worlds', 'gone~purging-0123456789abcdef');
+    fs.mkdirSync(path.join(aside, 'segments'), { recursive: true });
+    fs.writeFileSync(path.join(aside, 'segments', '00000000000000000001.seg'), 'x');
+    await srv.shutdown();
+    srv = await startTestServer({ worlds: WORLDS, maxWorlds: 5 }, dataDir);
+    expect(fs.existsSync(aside)).toBe(false);
+    expect(fs.readdirSync(path.join(dataDir, 'worlds')).length).toBeGreaterThan(0);
   });
 
   it('a create whose listing cannot be written is DATABASE_ERROR and hosts nothing (it would vanish at the next restart)', async () => {
