@@ -136,6 +136,8 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   private lastDeltaAt = 0;
   /** Local time of the last frame read on the current connection (any frame: a pong, a delta...). */
   private lastHeardAt = 0;
+  /** A ping went out after the last frame read: only then is silence the server's (it answers every ping). */
+  private pingUnanswered = false;
   private leftWith: WorldlineError | undefined;
 
   constructor(url: string, opts: ConnectOptions) {
@@ -625,6 +627,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   private startPings(): void {
     this.stopPings();
     this.lastHeardAt = this.now();
+    this.pingUnanswered = false;
     for (let i = 0; i < 3; i++) this.ping();
     const every = this.opts.pingIntervalMs ?? 2000;
     const deadAfter = this.opts.deadAfterMs ?? 15_000;
@@ -636,7 +639,9 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
       // yet handled, so silence is judged from the next tick on.
       const stalled = now - lastTick > 2 * every;
       lastTick = now;
-      if (!stalled && deadAfter > 0 && now - this.lastHeardAt > deadAfter) this.silent(deadAfter);
+      // Silent only with a ping still unanswered: with pings further apart than deadAfterMs, a quiet world sends nothing
+      // between an answered ping and the next tick, and that is no sign of a dead connection.
+      if (!stalled && deadAfter > 0 && this.pingUnanswered && now - this.lastHeardAt > deadAfter) this.silent(deadAfter);
       else this.ping();
     }, every);
   }
@@ -663,6 +668,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     // client_time is a ping counter, so a pong is matched to its local send time exactly whatever the clock.
     const id = ++this.pingSeq;
     this.pings.set(id, this.now());
+    this.pingUnanswered = true;
     if (this.pings.size > 64) this.pings.delete(this.pings.keys().next().value as number);
     this.send({ type: 'ping', client_time: id });
   }
@@ -671,6 +677,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
 
   private onFrame(data: unknown, epoch: number): void {
     this.lastHeardAt = this.now();
+    this.pingUnanswered = false;
     const frame = frameOf(data);
     if (frame === undefined) return;
     let msg: ServerMessage;

@@ -40,8 +40,8 @@ export interface ConnectOptions {
   readonly welcomeTimeoutMs?: number;
   /**
    * How long a welcomed connection may go without a single frame from the server, while pings go out every
-   * pingIntervalMs, before it counts as lost and the reconnect policy applies (default 15000 ms; 0, or
-   * pingIntervalMs 0: never). A network that dies without closing the TCP connection (Wi-Fi lost, a laptop asleep,
+   * pingIntervalMs and one of them is unanswered, before it counts as lost and the reconnect policy applies
+   * (default 15000 ms; 0, or pingIntervalMs 0: never). A network that dies without closing the TCP connection (Wi-Fi lost, a laptop asleep,
    * a NAT forgetting it) otherwise leaves the agent "connected" until the operating system gives up, many minutes on.
    */
   readonly deadAfterMs?: number;
