@@ -351,9 +351,10 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const rt = host.runtime;
     const afterText = r.query.get('after');
     const timeoutText = r.query.get('timeout_ms');
-    const timeoutMs = timeoutText === null ? 25_000 : Number(timeoutText);
+    // Decimal digits only, as after: Number() would read '0x10' as 16 and '1e3' as 1000, a wait the client did not write.
+    const timeoutMs = timeoutText === null ? 25_000 : /^[0-9]+$/.test(timeoutText) ? Number(timeoutText) : NaN;
     // Refused, not clamped: a client that asked for 70 s (or 'abc', which read as 0) would poll at a rate it did not choose.
-    if (timeoutText === '' || !Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 60_000) {
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 60_000) {
       throw new WorldlineError('CONFIG_INVALID', `timeout_ms must be a whole number of milliseconds from 0 to 60000, got ${JSON.stringify(timeoutText)}`, { field: 'timeout_ms' });
     }
     // Decimal digits only: Number() would read '' as 0 and '0x10' as 16, a view_seq the client did not mean.
