@@ -412,10 +412,20 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
    */
   private async probeThenClose(epoch: number, code: number, reason: string): Promise<void> {
     let refused: WorldlineError | undefined;
+    // The upgrade was judged by the URL's token when it has one (the Hello's token comes only after it opens).
+    let token = new URL(this.url).searchParams.get('token');
+    if (!token) {
+      try {
+        token = await currentToken(this.opts.token);
+      } catch (err) {
+        // The caller's token function failed: that, not the server, is what to report if the agent gives up.
+        if (epoch !== this.epoch || this.phase === 'closed') return;
+        this.onSocketClosed(code, reason, `the token function failed: ${err instanceof Error ? err.message : String(err)}`);
+        return;
+      }
+    }
     try {
-      // The upgrade was judged by the URL's token when it has one (the Hello's token comes only after it opens).
-      const inUrl = new URL(this.url).searchParams.get('token');
-      refused = await probeWorld(this.url, inUrl || (await currentToken(this.opts.token)));
+      refused = await probeWorld(this.url, token);
     } catch {
       if (epoch !== this.epoch || this.phase === 'closed') return;
       // Said if the agent gives up: after minutes of retries, "1006" alone tells a web developer nothing.

@@ -543,11 +543,14 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         uws.us_listen_socket_close(listenSocket);
         await opened.quiesce();
         for (const ws of [...sockets]) goAway(ws, reason);
-        await opened.close();
-        // What is still open now holds nothing to deliver: idle keep-alive HTTP connections (a client polling /readyz
-        // on one would be answered 503 for ever and keep the process from exiting) and WebSockets whose client has not
-        // read its going-away close. Closing them lets the process exit.
-        closeAll(app);
+        try {
+          await opened.close();
+        } finally {
+          // What is still open now holds nothing to deliver: idle keep-alive HTTP connections (a client polling /readyz
+          // on one would be answered 503 for ever and keep the process from exiting) and WebSockets whose client has
+          // not read its going-away close. Closing them lets the process exit, also when closing a world failed.
+          closeAll(app);
+        }
         for (const h of hosts.values()) h.opts.logger.info({ lastSeq: h.log.lastSeq }, 'shut down cleanly');
       })();
       return shuttingDown;
