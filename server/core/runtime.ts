@@ -262,7 +262,11 @@ export class WorldRuntime {
       this.quotas.refund(agentId, info.tenant);
       return reject(agentId, reqId, 'QUEUE_FULL', `Agent ${agentId}'s queue is full (${cls.queueLimit}, policy ${cls.backpressure}).`, { queue_limit: cls.queueLimit });
     }
-    if (r.shed) r.shed.resolve(rejectedOutcome(agentId, r.shed.reqId, new WorldlineError('QUEUE_FULL', `Shed: agent ${agentId}'s queue is full and the oldest intent was dropped.`, { req_id: r.shed.reqId, shed: true, queue_limit: cls.queueLimit })));
+    if (r.shed) {
+      // The shed intent never runs either: it gives back what it was charged, as one refused above does.
+      this.quotas.refund(r.shed.agentId, r.shed.tenant);
+      r.shed.resolve(rejectedOutcome(agentId, r.shed.reqId, new WorldlineError('QUEUE_FULL', `Shed: agent ${agentId}'s queue is full and the oldest intent was dropped.`, { req_id: r.shed.reqId, shed: true, queue_limit: cls.queueLimit })));
+    }
     if (!live) this.inflight.set(agentId, (live = new Map()));
     live.set(reqId, p);
     if (deadlineAt !== undefined) this.armDeadline(deadlineAt);
