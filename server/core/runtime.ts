@@ -353,8 +353,12 @@ export class WorldRuntime {
     this.generations.release(token);
   }
 
-  /** Cancels a generation and/or a waiting intent. A committed intent answers already_completed. */
+  /**
+   * Cancels a generation and/or a waiting intent. A committed intent answers already_completed. Throws the runtime's
+   * failure once it has stopped: its index may then hold commits a failed log write took back.
+   */
   cancel(agentId: string, reqId: string): CancelResult {
+    this.assertLive();
     const gen = this.generations.cancel(agentId, reqId, 'cancelled on request');
     const p = this.inflightIntent(agentId, reqId);
     if (p && (p.state === 'queued' || p.state === 'deferred') && this.scheduler.remove(p)) {
