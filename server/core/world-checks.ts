@@ -73,6 +73,11 @@ export function checkObservation(obs: ObservationPolicy): ObservationPolicy {
       throw bad(`distance cellSize must be a finite number > 0 and at least radius / ${MAX_RADIUS_CELLS} (${d.radius / MAX_RADIUS_CELLS}); leave it out to use the radius.`);
     }
   }
+  const r = obs.relationships;
+  if (r !== undefined) {
+    if (r === null || typeof r !== 'object') throw bad('policies.observation.relationships must be an object { depth }.');
+    knownKeys(r, ['depth'], 'policies.observation.relationships');
+  }
   if (obs.predicates !== undefined && !(Array.isArray(obs.predicates) && obs.predicates.every(isFn))) throw bad('observation predicates must be a list of functions (observer, target) => boolean.');
   if (obs.fields !== undefined && !isFn(obs.fields)) throw bad('observation fields must be a function (observer, target) returning the visible field names, or undefined for all.');
   if (obs.includeSelf !== undefined && typeof obs.includeSelf !== 'boolean') throw bad('observation includeSelf must be true or false.');
@@ -93,6 +98,7 @@ function jsonTable(v: unknown, what: string): Record<string, JsonValue> {
  */
 export function checkInitialState(init: Partial<WorldState>, schemaVersion: string): WorldState {
   if (init === null || typeof init !== 'object') throw bad('initialState must be an object.');
+  knownKeys(init, ['schema_version', 'tick', 'entities', 'relationships', 'metadata', 'rng'], 'initialState');
   const tick = init.tick ?? 0;
   if (!Number.isSafeInteger(tick) || tick < 0) throw bad('initialState.tick must be an integer >= 0.');
   const entities = init.entities ?? {};
