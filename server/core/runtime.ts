@@ -281,13 +281,18 @@ export class WorldRuntime {
   private armDeadline(at: number): void {
     if (at >= this.deadlineTimerAt) return;
     this.deadlineTimerAt = at;
-    this.setTimer(() => {
-      if (this.deadlineTimerAt === at) this.deadlineTimerAt = Infinity;
-      if (this.failed) return;
-      this.expireDeadlines();
-      const next = this.scheduler.nextDeadline();
-      if (next !== undefined) this.armDeadline(next);
-    }, Math.max(0, at - this.clock.now()) + 1);
+    // The timer holds the runtime weakly: it stays armed after its intent commits (deadline_ms up to a day), and would
+    // otherwise keep a runtime nobody uses any more (its world deleted or reopened) in memory until then.
+    const self = new WeakRef(this);
+    this.setTimer(() => self.deref()?.deadlineTimerFired(at), Math.max(0, at - this.clock.now()) + 1);
+  }
+
+  private deadlineTimerFired(at: number): void {
+    if (this.deadlineTimerAt === at) this.deadlineTimerAt = Infinity;
+    if (this.failed) return;
+    this.expireDeadlines();
+    const next = this.scheduler.nextDeadline();
+    if (next !== undefined) this.armDeadline(next);
   }
 
   /** @internal Fails every waiting intent whose deadline_ms has passed with OPERATION_TIMEOUT (also done by every quantum). */
