@@ -129,8 +129,10 @@ function copyFrozen<T>(v: T): T {
     out = a;
   } else {
     const o: Record<string, unknown> = {};
-    const src = canonicalOrder(v as Record<string, unknown>);
-    for (const k in src) o[k] = copyFrozen(src[k]);
+    const src = v as Record<string, unknown>;
+    // Straight into canonical key order (one copy, not a sorted copy copied again).
+    if (inCanonicalOrder(src)) for (const k in src) o[k] = copyFrozen(src[k]);
+    else for (const k of Object.keys(src).sort()) o[k] = copyFrozen(src[k]);
     out = o;
   }
   return Object.freeze(out) as T;
