@@ -54,8 +54,12 @@ function systemDrafts(rt: WorldRuntime, tick: number): DraftCandidate[] {
   for (const sys of rt.world.systems) {
     const rng = seededStream(sys.seed ?? `${rt.world.seed}/${sys.name}`, store.rngState(sys.name));
     try {
-      const drafts: unknown = sys.run({ state: store, tick, rng, entityIds: () => (ids ??= [...store.entities.keys()].sort()) });
-      if (!Array.isArray(drafts)) throw new Error(`run returned ${drafts === null ? 'null' : typeof drafts}, not a list of effect drafts`);
+      const ran: unknown = sys.run({ state: store, tick, rng, entityIds: () => (ids ??= [...store.entities.keys()].sort()) });
+      // A list, or any iterable (a generator function's `*run`), taken whole before the generator's state is saved: a
+      // generator draws its numbers as it is iterated.
+      const iterable = typeof ran === 'object' && ran !== null && typeof (ran as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function';
+      if (!iterable) throw new Error(`run returned ${ran === null ? 'null' : typeof ran}, not a list of effect drafts`);
+      const drafts = Array.isArray(ran) ? ran : Array.from(ran as Iterable<unknown>);
       rngStates[sys.name] = rng.save();
       for (const d of drafts as EffectDraft[]) {
         const draft = checkDraft({ ...d, priority: d?.priority ?? sys.priority ?? 0 }, rt.world.handlers);

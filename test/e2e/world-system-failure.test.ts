@@ -29,6 +29,20 @@ describe('a world system that fails', () => {
     expect((err as Error).message).toMatch(message);
   });
 
+  it('in process: a generator system (*run) works, its random draws saved after it was iterated, as a list-returning one', async () => {
+    const step = (rng: { next(): number }): EffectDraft => ({ kind: 'Move', payload: { entity_id: 'ball', dx: Math.floor(rng.next() * 10), dy: 0 }, source_id: 'wind' });
+    const states = [];
+    for (const run of [function* (ctx: { rng: { next(): number } }): Generator<EffectDraft> { yield step(ctx.rng); yield step(ctx.rng); }, (ctx: { rng: { next(): number } }): EffectDraft[] => [step(ctx.rng), step(ctx.rng)]]) {
+      const world = ballWorld({ name: 'wind', run: run as WorldSystem['run'] });
+      const rt = await WorldRuntime.open({ world, log: new MemoryLog('balls', world.seed), clock: new ManualClock(), autoQuantum: false });
+      for (let i = 0; i < 3; i++) await rt.tick();
+      states.push(rt.state());
+    }
+    expect(states[0]!.entities['ball']).toEqual(states[1]!.entities['ball']);
+    expect(states[0]!.rng).toEqual(states[1]!.rng);
+    expect((states[0]!.entities['ball'] as { x: number }).x).toBeGreaterThan(0);
+  });
+
   it('served: the world stops, an intent is refused with the error, the log line and /readyz say so', async () => {
     let broken = false;
     const world = ballWorld({ name: 'gravity', run: (ctx): readonly EffectDraft[] => {
