@@ -70,7 +70,8 @@ export interface WorldSystem {
   /** Seed of its stream (defaults to `${world seed}/${name}`). */
   readonly seed?: string;
   readonly priority?: number;
-  run(ctx: SystemContext): readonly EffectDraft[];
+  /** The effects of this tick: a list, or any iterable (a generator function). */
+  run(ctx: SystemContext): Iterable<EffectDraft>;
 }
 
 export interface ObservedEntity {
