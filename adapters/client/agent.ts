@@ -124,6 +124,8 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   private welcomed = false;
   private everWelcomed = false;
   private resumeNext = true;
+  /** The world incarnation the view belongs to (Welcome.incarnation), sent back when resuming. */
+  private incarnation: string | undefined;
   private attempt = 0;
   private resyncStreak = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -501,7 +503,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
       return;
     }
     if (epoch !== this.epoch) return;
-    const resume = this.resumeNext && this.state.viewSeq >= 0 ? { resume: { view_seq: this.state.viewSeq } } : {};
+    const resume = this.resumeNext && this.state.viewSeq >= 0 ? { resume: { view_seq: this.state.viewSeq, ...(this.incarnation !== undefined ? { incarnation: this.incarnation } : {}) } } : {};
     this.send({ type: 'hello', token, agent_id: this.agentId, client_version: this.opts.clientVersion ?? 'worldline-sdk-ts/1', schema_version: PROTOCOL_VERSION, ...(this.opts.role ? { role: this.opts.role } : {}), ...resume });
   }
 
@@ -703,7 +705,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     if (epoch !== this.epoch) return;
     switch (msg.type) {
       case 'welcome':
-        return this.onWelcome(msg.view_seq, msg.session, msg.snapshot);
+        return this.onWelcome(msg.view_seq, msg.session, msg.snapshot, msg.incarnation);
       case 'observation_delta':
         return this.onDelta(msg);
       case 'snapshot':
@@ -726,7 +728,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     }
   }
 
-  private onWelcome(viewSeq: number, session: string, snapshot: SnapshotBody | undefined): void {
+  private onWelcome(viewSeq: number, session: string, snapshot: SnapshotBody | undefined, incarnation: string | undefined): void {
     if (this.welcomed) return;
     this.clearWelcomeTimer();
     const resumed = snapshot === undefined;
@@ -736,6 +738,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     }
     this.welcomed = true;
     this.session = session;
+    this.incarnation = incarnation;
     this.phase = 'ready';
     this.resumeNext = true;
     if (snapshot) this.onSnapshot(snapshot, 'welcome');

@@ -62,7 +62,8 @@ export interface Hello {
   readonly role?: Role;
   readonly client_version: string;
   readonly schema_version: string;
-  readonly resume?: { readonly view_seq: number };
+  /** The last view_seq applied, and the world incarnation it belongs to (Welcome.incarnation) when known. */
+  readonly resume?: { readonly view_seq: number; readonly incarnation?: string };
 }
 
 export interface WireIntent {
@@ -179,6 +180,8 @@ export interface Welcome {
   readonly server_time: number;
   readonly view_seq: number;
   readonly snapshot?: SnapshotBody;
+  /** This incarnation of the world (its log's id); a resuming client sends it back. Absent from older servers. */
+  readonly incarnation?: string;
 }
 
 export interface ObservationDelta {

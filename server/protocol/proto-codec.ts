@@ -91,7 +91,7 @@ function clientToModel(kind: string, m: Obj): Obj {
   switch (kind) {
     case 'hello': {
       const resume = sub(m, 'resume');
-      return { type: kind, token: m['token'], agent_id: m['agent_id'], role: fromWireEnum(ROLES, m['role']), client_version: m['client_version'], schema_version: m['schema_version'], resume: resume && { view_seq: u64(resume['view_seq']) } };
+      return { type: kind, token: m['token'], agent_id: m['agent_id'], role: fromWireEnum(ROLES, m['role']), client_version: m['client_version'], schema_version: m['schema_version'], resume: resume && { view_seq: u64(resume['view_seq']), incarnation: resume['incarnation'] } };
     }
     case 'submit_intent': {
       const i = sub(m, 'intent');
@@ -146,7 +146,7 @@ function clientToWire(msg: ClientMessage): Obj {
           role: toWireEnum(ROLES, msg.role),
           client_version: msg.client_version,
           schema_version: msg.schema_version,
-          ...(msg.resume ? { resume: { view_seq: msg.resume.view_seq } } : {}),
+          ...(msg.resume ? { resume: { view_seq: msg.resume.view_seq, ...(msg.resume.incarnation !== undefined ? { incarnation: msg.resume.incarnation } : {}) } } : {}),
         },
       };
     case 'submit_intent': {
@@ -211,6 +211,7 @@ function serverToWire(msg: Exclude<ServerMessage, { type: 'observation_delta' }>
           server_time: msg.server_time,
           view_seq: msg.view_seq,
           ...(msg.snapshot ? { snapshot: snapshotWire(msg.snapshot) } : {}),
+          ...(msg.incarnation !== undefined ? { incarnation: msg.incarnation } : {}),
         },
       };
     case 'snapshot':
@@ -261,7 +262,7 @@ function serverToModel(kind: string, m: Obj, session: WireSession, visitor: Delt
     case 'welcome': {
       const snap = sub(m, 'snapshot');
       return {
-        raw: { type: kind, session: m['session'], world: m['world'], agent: m['agent'], schema_version: m['schema_version'], server_time: m['server_time'], view_seq: u64(m['view_seq']), snapshot: snap && snapshotModel(snap) },
+        raw: { type: kind, session: m['session'], world: m['world'], agent: m['agent'], schema_version: m['schema_version'], server_time: m['server_time'], view_seq: u64(m['view_seq']), snapshot: snap && snapshotModel(snap), incarnation: m['incarnation'] },
       };
     }
     case 'observation_delta': {

@@ -219,6 +219,10 @@ export const WORLDLINE_PROTO: INamespace = {
                 "view_seq": {
                   "type": "uint64",
                   "id": 1
+                },
+                "incarnation": {
+                  "type": "string",
+                  "id": 2
                 }
               }
             },
@@ -426,6 +430,10 @@ export const WORLDLINE_PROTO: INamespace = {
                 "snapshot": {
                   "type": "Snapshot",
                   "id": 7
+                },
+                "incarnation": {
+                  "type": "string",
+                  "id": 8
                 }
               }
             },

@@ -125,7 +125,7 @@ export function validateClientMessage(raw: unknown): ClientMessage {
         ...(role === undefined ? {} : { role }),
         client_version: f.str('client_version'),
         schema_version,
-        ...(resume === undefined ? {} : { resume: { view_seq: resume.u64('view_seq') } }),
+        ...(resume === undefined ? {} : { resume: resumeOf(resume) }),
       };
     }
     case 'submit_intent': {
@@ -203,6 +203,18 @@ function digest(f: Fields, k: string): string {
   return d;
 }
 
+/** `{ [k]: value }` for a non-empty string field, else nothing (proto sends '' for an absent string). */
+function optionalStr(f: Fields, k: string): Record<string, string> {
+  const v = f.str(k);
+  if (v.length > 128) f.scope.fail(k, 'must be at most 128 characters');
+  return v === '' ? {} : { [k]: v };
+}
+
+/** Hello.resume: the view_seq, and the incarnation when the client knows it. */
+function resumeOf(r: Fields): { view_seq: number; incarnation?: string } {
+  return { view_seq: r.u64('view_seq'), ...optionalStr(r, 'incarnation') };
+}
+
 function snapshotBody(f: Fields): SnapshotBody {
   return { view_seq: f.u64('view_seq'), view: f.json('view'), context_digest: digest(f, 'context_digest') };
 }
@@ -231,6 +243,7 @@ export function validateServerMessage(raw: unknown, decodedOps?: readonly WireOp
         server_time: f.num('server_time'),
         view_seq: f.u64('view_seq'),
         ...(snap === undefined ? {} : { snapshot: snapshotBody(snap) }),
+        ...optionalStr(f, 'incarnation'),
       };
     }
     case 'observation_delta': {

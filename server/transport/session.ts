@@ -549,8 +549,12 @@ export class Session implements Subscriber {
     if ((this.state as State) === 'closed') return;
     // From here to subscribe() runs without awaiting, so no quantum can slip between the Welcome and the stream.
     const host = this.deps.host;
-    const plan = h.resume ? host.resumePlan(this.agentId, h.resume.view_seq) : { kind: 'snapshot' as const };
-    const welcome = { type: 'welcome' as const, session: this.id, world: host.opts.worldId, agent: this.agentId, schema_version: PROTOCOL_VERSION, server_time: this.deps.now() };
+    // A view_seq of another incarnation of this world (deleted with purge, created again under its id) numbers another
+    // world's views: its deltas would not apply to the client's view, so it gets a snapshot.
+    const incarnation = host.log.meta.logId;
+    const resumable = h.resume !== undefined && (h.resume.incarnation === undefined || h.resume.incarnation === incarnation);
+    const plan = resumable ? host.resumePlan(this.agentId, h.resume!.view_seq) : { kind: 'snapshot' as const };
+    const welcome = { type: 'welcome' as const, session: this.id, world: host.opts.worldId, agent: this.agentId, schema_version: PROTOCOL_VERSION, server_time: this.deps.now(), incarnation };
     if (plan.kind === 'deltas') {
       this.sendMessage({ ...welcome, view_seq: h.resume!.view_seq });
       for (const d of plan.deltas) this.send(host.encodeDelta(this, d));

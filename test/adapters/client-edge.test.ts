@@ -63,6 +63,19 @@ describe('client SDK edge cases (fake socket)', () => {
     await ok.catch(() => undefined);
   });
 
+  it("resumes naming the incarnation of the world its view came from (the last Welcome's)", async () => {
+    const f = fakeSockets();
+    const p = connect('ws://fake/v1/worlds/w/ws', { token: 't', agentId: 'a', codec: 'json', WebSocket: f.WebSocket, pingIntervalMs: 0, reconnect: { initialDelayMs: 1, maxDelayMs: 5 } });
+    await waitUntil(() => (f.sockets[0]?.of('hello').length ?? 0) === 1, 'the first hello');
+    const view = { entities: { e: { x: 0 } } };
+    f.sockets[0]!.deliver({ ...welcome(0, { view, digest: await viewDigest(view) }), incarnation: 'log-1' } as never);
+    const agent = await p;
+    f.sockets[0]!.drop(1006);
+    await waitUntil(() => (f.sockets[1]?.of('hello').length ?? 0) === 1, 'the reconnect');
+    expect(f.sockets[1]!.of('hello')[0]!.resume).toEqual({ view_seq: 0, incarnation: 'log-1' });
+    agent.close();
+  });
+
   it('gaps spread over a long session do not add up to WORLD_STATE_CORRUPTED without digest checks', async () => {
     const { agent, sockets } = await connected({ verifyDigests: false });
     let seq = 0;

@@ -9,7 +9,7 @@ const DIGEST = '5d41402abc4b2a76b9719d911017c592aa1ae8d4b1d4a43c0c8a2c9f3f6e0b7e
 const BIG = 2 ** 53 - 1;
 
 export const clientSamples: Readonly<Record<string, ClientMessage>> = {
-  Hello: { type: 'hello', token: 'eyJhbGciOiJIUzI1NiJ9.e30.sig', agent_id: 'a1', role: 'agent', client_version: 'worldline-ts/0.1.0', schema_version: '1.0.0', resume: { view_seq: 41 } },
+  Hello: { type: 'hello', token: 'eyJhbGciOiJIUzI1NiJ9.e30.sig', agent_id: 'a1', role: 'agent', client_version: 'worldline-ts/0.1.0', schema_version: '1.0.0', resume: { view_seq: 41, incarnation: '5bed44c3-a50d-4c74-987b-21adc44afbbd' } },
   'Hello-engine': { type: 'hello', token: '', agent_id: '', role: 'engine', client_version: 'unity/2022.3', schema_version: '1.2.0' },
   SubmitIntent: {
     type: 'submit_intent',
@@ -44,7 +44,7 @@ export const serverSamples: Readonly<Record<string, ServerMessage>> = {
     view_seq: 42,
     snapshot: { view_seq: 42, view: { entities: { a1: { id: 'a1', x: 500, y: 500.5, hp: 100 }, e2: { id: 'e2', x: 510.25, y: 490, hp: 80 } } }, context_digest: DIGEST },
   },
-  'Welcome-resume': { type: 'welcome', session: 's-0f3b', world: 'arena', agent: 'a1', schema_version: '1.0.0', server_time: 1722940000999, view_seq: 42 },
+  'Welcome-resume': { type: 'welcome', session: 's-0f3b', world: 'arena', agent: 'a1', schema_version: '1.0.0', server_time: 1722940000999, view_seq: 42, incarnation: '5bed44c3-a50d-4c74-987b-21adc44afbbd' },
   ObservationDelta: {
     type: 'observation_delta',
     view_seq: 43,

@@ -124,7 +124,7 @@ export function expectedClientTree(m: ClientMessage): ExpectedNode {
           role: enumName('ROLE', m.role),
           client_version: str(m.client_version),
           schema_version: str(m.schema_version),
-          resume: m.resume ? node({ view_seq: m.resume.view_seq }) : undefined,
+          resume: m.resume ? node({ view_seq: m.resume.view_seq, incarnation: m.resume.incarnation !== undefined ? str(m.resume.incarnation) : undefined }) : undefined,
         }),
       });
     case 'submit_intent': {
@@ -171,6 +171,7 @@ export function expectedServerTree(m: ServerMessage): ExpectedNode {
           server_time: m.server_time,
           view_seq: m.view_seq,
           snapshot: m.snapshot ? snapshot(m.snapshot) : undefined,
+          incarnation: m.incarnation !== undefined ? str(m.incarnation) : undefined,
         }),
       });
     case 'observation_delta':

@@ -197,7 +197,9 @@ namespace Worldline.Client
                 ClientVersion = options.ClientVersion,
                 SchemaVersion = ReconnectPolicy.SchemaVersion,
             };
-            if (resumeAllowed && View.ViewSeq >= 0) hello.Resume = new Resume { ViewSeq = (ulong)View.ViewSeq };
+            // The incarnation the view belongs to: a world deleted with purge and created again under its id answers a
+            // snapshot rather than deltas of another world.
+            if (resumeAllowed && View.ViewSeq >= 0) hello.Resume = new Resume { ViewSeq = (ulong)View.ViewSeq, Incarnation = Welcome != null ? Welcome.Incarnation : "" };
             State = ConnectionState.Joining;
             transport.Send(new ClientFrame { Hello = hello }.ToByteArray());
         }

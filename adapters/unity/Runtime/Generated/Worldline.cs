@@ -53,97 +53,98 @@ namespace Worldline.V1 {
             "bG8SDQoFdG9rZW4YASABKAkSEAoIYWdlbnRfaWQYAiABKAkSIAoEcm9sZRgD",
             "IAEoDjISLndvcmxkbGluZS52MS5Sb2xlEhYKDmNsaWVudF92ZXJzaW9uGAQg",
             "ASgJEhYKDnNjaGVtYV92ZXJzaW9uGAUgASgJEiQKBnJlc3VtZRgGIAEoCzIU",
-            "LndvcmxkbGluZS52MS5SZXN1bWUiGgoGUmVzdW1lEhAKCHZpZXdfc2VxGAEg",
-            "ASgEIo0BCgZJbnRlbnQSDgoGcmVxX2lkGAEgASgJEgwKBGtpbmQYAiABKAkS",
-            "FAoMcGF5bG9hZF9qc29uGAMgASgMEhMKC2NvbnRleHRfc2VxGAQgASgEEhAK",
-            "CHByaW9yaXR5GAUgASgREhgKC2RlYWRsaW5lX21zGAYgASgNSACIAQFCDgoM",
-            "X2RlYWRsaW5lX21zIjQKDFN1Ym1pdEludGVudBIkCgZpbnRlbnQYASABKAsy",
-            "FC53b3JsZGxpbmUudjEuSW50ZW50IjYKD0JlZ2luR2VuZXJhdGlvbhIOCgZy",
-            "ZXFfaWQYASABKAkSEwoLY29udGV4dF9zZXEYAiABKAQiHgoMQ2FuY2VsSW50",
-            "ZW50Eg4KBnJlcV9pZBgBIAEoCSJMCgRFbWl0EgwKBGtpbmQYASABKAkSFAoM",
-            "cGF5bG9hZF9qc29uGAIgASgMEhAKCHByaW9yaXR5GAMgASgREg4KBnJlcV9p",
-            "ZBgEIAEoCSIbCgRQaW5nEhMKC2NsaWVudF90aW1lGAEgASgBIiUKBUNsb3Nl",
-            "EgwKBGNvZGUYASABKA0SDgoGcmVhc29uGAIgASgJIkYKCFRpbWVUaWNrEhAK",
-            "CHNpbV90aW1lGAEgASgEEhIKCmRlbHRhX3RpbWUYAiABKAESFAoMZnJhbWVf",
-            "bnVtYmVyGAMgASgEIpQBCg5Db2xsaXNpb25FdmVudBIQCghlbnRpdHlfYRgB",
-            "IAEoCRIQCghlbnRpdHlfYhgCIAEoCRIUCgxpbXBhY3RfZm9yY2UYAyABKAES",
-            "JAoIcG9zaXRpb24YBCABKAsyEi53b3JsZGxpbmUudjEuVmVjMxIiCgZub3Jt",
-            "YWwYBSABKAsyEi53b3JsZGxpbmUudjEuVmVjMyJWCg5Qb3NpdGlvblJlcG9y",
-            "dBIUCgxmcmFtZV9udW1iZXIYASABKAQSLgoIZW50aXRpZXMYAiADKAsyHC53",
-            "b3JsZGxpbmUudjEuRW50aXR5UG9zaXRpb24ibwoORW50aXR5UG9zaXRpb24S",
-            "EQoJZW50aXR5X2lkGAEgASgJEiQKCHBvc2l0aW9uGAIgASgLMhIud29ybGRs",
-            "aW5lLnYxLlZlYzMSJAoIdmVsb2NpdHkYAyABKAsyEi53b3JsZGxpbmUudjEu",
-            "VmVjMyKhAQoHV2VsY29tZRIPCgdzZXNzaW9uGAEgASgJEg0KBXdvcmxkGAIg",
-            "ASgJEg0KBWFnZW50GAMgASgJEhYKDnNjaGVtYV92ZXJzaW9uGAQgASgJEhMK",
-            "C3NlcnZlcl90aW1lGAUgASgBEhAKCHZpZXdfc2VxGAYgASgEEigKCHNuYXBz",
-            "aG90GAcgASgLMhYud29ybGRsaW5lLnYxLlNuYXBzaG90IpYBChBPYnNlcnZh",
-            "dGlvbkRlbHRhEhAKCHZpZXdfc2VxGAEgASgEEhAKCGZyb21fc2VxGAIgASgE",
-            "EhYKDmNvbnRleHRfZGlnZXN0GAMgASgMEgsKA29wcxgEIAEoDBISCgpnbG9i",
-            "YWxfc2VxGAUgASgEEhAKCHNpbV90aW1lGAYgASgEEhMKC3NlcnZlcl90aW1l",
-            "GAcgASgEIkcKCFNuYXBzaG90EhAKCHZpZXdfc2VxGAEgASgEEhEKCXZpZXdf",
-            "anNvbhgCIAEoDBIWCg5jb250ZXh0X2RpZ2VzdBgDIAEoDCKWAQoMSW50ZW50",
-            "UmVzdWx0Eg4KBnJlcV9pZBgBIAEoCRIqCgZzdGF0dXMYAiABKA4yGi53b3Js",
-            "ZGxpbmUudjEuSW50ZW50U3RhdHVzEhcKCmdsb2JhbF9zZXEYAyABKARIAIgB",
-            "ARIiCgVlcnJvchgEIAEoCzITLndvcmxkbGluZS52MS5FcnJvckINCgtfZ2xv",
-            "YmFsX3NlcSJwCglDYW5jZWxsZWQSDgoGcmVxX2lkGAEgASgJEg4KBnJlYXNv",
-            "bhgCIAEoCRIuCgxzdGFsZV9kdWVfdG8YAyADKAsyGC53b3JsZGxpbmUudjEu",
-            "U3RhbGVDYXVzZRITCgtzZXJ2ZXJfdGltZRgEIAEoASJCCgRQb25nEhMKC2Ns",
-            "aWVudF90aW1lGAEgASgBEhMKC3NlcnZlcl90aW1lGAIgASgBEhAKCHNpbV90",
-            "aW1lGAMgASgEIo0BCgVFcnJvchIlCgRjb2RlGAEgASgOMhcud29ybGRsaW5l",
-            "LnYxLkVycm9yQ29kZRIMCgRuYW1lGAIgASgJEg8KB21lc3NhZ2UYAyABKAkS",
-            "KAoIcmVjb3ZlcnkYBCABKA4yFi53b3JsZGxpbmUudjEuUmVjb3ZlcnkSFAoM",
-            "ZGV0YWlsc19qc29uGAUgASgMIpkBCgtNb3ZlQ29tbWFuZBIRCgllbnRpdHlf",
-            "aWQYASABKAkSKwoPdGFyZ2V0X3Bvc2l0aW9uGAIgASgLMhIud29ybGRsaW5l",
-            "LnYxLlZlYzMSDQoFc3BlZWQYAyABKAESFwoPdXNlX3BhdGhmaW5kaW5nGAQg",
-            "ASgIEhIKCmdsb2JhbF9zZXEYBSABKAQSDgoGcmVxX2lkGAYgASgJKl4KBFJv",
-            "bGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg4KClJPTEVfQUdFTlQQARIPCgtS",
-            "T0xFX0VOR0lORRACEg8KC1JPTEVfVklFV0VSEAMSDgoKUk9MRV9BRE1JThAE",
-            "Kp8BCgxJbnRlbnRTdGF0dXMSHQoZSU5URU5UX1NUQVRVU19VTlNQRUNJRklF",
-            "RBAAEhoKFklOVEVOVF9TVEFUVVNfQUNDRVBURUQQARIaChZJTlRFTlRfU1RB",
-            "VFVTX1JFSkVDVEVEEAISGwoXSU5URU5UX1NUQVRVU19EVVBMSUNBVEUQAxIb",
-            "ChdJTlRFTlRfU1RBVFVTX0NBTkNFTExFRBAEKvAMCglFcnJvckNvZGUSGgoW",
-            "RVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh0KGEVSUk9SX0NPREVfU1RBTEVf",
-            "Q09OVEVYVBDpBxIgChtFUlJPUl9DT0RFX0lOVkFMSURfVklFV19TRVEQ6gcS",
-            "JQogRVJST1JfQ09ERV9XT1JMRF9TVEFURV9DT1JSVVBURUQQ6wcSHwoaRVJS",
-            "T1JfQ09ERV9NSVNTSU5HX0NPTlRFWFQQ7AcSHwoaRVJST1JfQ09ERV9JTlRF",
-            "TlRfQ09ORkxJQ1QQ0Q8SHgoZRVJST1JfQ09ERV9JTlZBTElEX0lOVEVOVBDS",
-            "DxIoCiNFUlJPUl9DT0RFX0lOVEVOVF9WQUxJREFUSU9OX0ZBSUxFRBDTDxIg",
-            "ChtFUlJPUl9DT0RFX0RVUExJQ0FURV9SRVFfSUQQ1A8SHgoZRVJST1JfQ09E",
-            "RV9RVU9UQV9FWENFRURFRBC5FxIaChVFUlJPUl9DT0RFX1FVRVVFX0ZVTEwQ",
-            "uhcSJQogRVJST1JfQ09ERV9UT0tFTl9CVURHRVRfRVhDRUVERUQQuxcSJQog",
-            "RVJST1JfQ09ERV9NRU1PUllfTElNSVRfRVhDRUVERUQQvBcSIQocRVJST1Jf",
-            "Q09ERV9PUEVSQVRJT05fVElNRU9VVBChHxIkCh9FUlJPUl9DT0RFX0dFTkVS",
-            "QVRJT05fQ0FOQ0VMTEVEEKIfEiIKHUVSUk9SX0NPREVfU1RBTEVORVNTX0RF",
-            "VEVDVEVEEKMfEh8KGkVSUk9SX0NPREVfREVCT1VOQ0VfQUNUSVZFEKQfEhwK",
-            "F0VSUk9SX0NPREVfVU5BVVRIT1JJWkVEEIknEhkKFEVSUk9SX0NPREVfRk9S",
-            "QklEREVOEIonEiAKG0VSUk9SX0NPREVfSU5WQUxJRF9BR0VOVF9JRBCLJxIq",
-            "CiVFUlJPUl9DT0RFX1RFTkFOVF9JU09MQVRJT05fVklPTEFUSU9OEIwnEiEK",
-            "HEVSUk9SX0NPREVfQUdFTlRfUVVBUkFOVElORUQQjScSHwoaRVJST1JfQ09E",
-            "RV9XT1JMRF9OT1RfRk9VTkQQjicSHAoXRVJST1JfQ09ERV9XT1JMRF9FWElT",
-            "VFMQjycSIwoeRVJST1JfQ09ERV9BREFQVEVSX1VOQVZBSUxBQkxFEPEuEiEK",
-            "HEVSUk9SX0NPREVfTExNX1NFUlZJQ0VfRVJST1IQ8i4SJQogRVJST1JfQ09E",
-            "RV9VTklUWV9DT05ORUNUSU9OX0xPU1QQ8y4SHQoYRVJST1JfQ09ERV9XRUJf",
-            "QVBJX0VSUk9SEPQuEiQKH0VSUk9SX0NPREVfQ0lSQ1VJVF9CUkVBS0VSX09Q",
-            "RU4Q2TYSHgoZRVJST1JfQ09ERV9EQVRBQkFTRV9FUlJPUhDaNhInCiJFUlJP",
-            "Ul9DT0RFX0xPR19DT1JSVVBUSU9OX0RFVEVDVEVEENs2EicKIkVSUk9SX0NP",
-            "REVfU0NIRU1BX1ZFUlNJT05fTUlTTUFUQ0gQ3DYSGgoVRVJST1JfQ09ERV9M",
-            "T0dfTE9DS0VEEN02EiAKG0VSUk9SX0NPREVfTE9HX1dSSVRFX0ZBSUxFRBDe",
-            "NhIdChhFUlJPUl9DT0RFX0xPR19SRUFEX09OTFkQ3zYSIAobRVJST1JfQ09E",
-            "RV9MT0dfRlNZTkNfRkFJTEVEEOA2EhoKFUVSUk9SX0NPREVfTE9HX0NMT1NF",
-            "RBDhNhIkCh9FUlJPUl9DT0RFX0xPR19SRUNPUkRfVE9PX0xBUkdFEOI2EiIK",
-            "HUVSUk9SX0NPREVfTE9HX1dPUkxEX01JU01BVENIEOM2EiIKHUVSUk9SX0NP",
-            "REVfU05BUFNIT1RfQ09SUlVQVEVEEOQ2EiwKJ0VSUk9SX0NPREVfQ0hFQ0tQ",
-            "T0lOVF9TSUdOQVRVUkVfSU5WQUxJRBDlNhIeChlFUlJPUl9DT0RFX0NPTkZJ",
-            "R19JTlZBTElEEOY2EiUKIEVSUk9SX0NPREVfTE9HX1JBTkdFX1VOQVZBSUxB",
-            "QkxFEOc2Eh8KGkVSUk9SX0NPREVfTUFMRk9STUVEX0ZSQU1FEOg2EiIKHUVS",
-            "Uk9SX0NPREVfRU5EUE9JTlRfTk9UX0ZPVU5EEOk2EiIKHUVSUk9SX0NPREVf",
-            "U0VSVkVSX1VOQVZBSUxBQkxFEOo2EiMKHkVSUk9SX0NPREVfV09STERfU1lT",
-            "VEVNX0ZBSUxFRBDrNirOAQoIUmVjb3ZlcnkSGAoUUkVDT1ZFUllfVU5TUEVD",
-            "SUZJRUQQABISCg5SRUNPVkVSWV9SRVRSWRABEh0KGVJFQ09WRVJZX1JFVFJZ",
-            "X1dJVEhfREVMQVkQAhIXChNSRUNPVkVSWV9SRUdFTkVSQVRFEAMSGgoWUkVD",
-            "T1ZFUllfTU9ESUZZX0lOVEVOVBAEEhIKDlJFQ09WRVJZX0RFRkVSEAUSGAoU",
-            "UkVDT1ZFUllfU0hFRF9PTERFU1QQBhISCg5SRUNPVkVSWV9BQk9SVBAHQg+q",
-            "AgxXb3JsZGxpbmUuVjFiBnByb3RvMw=="));
+            "LndvcmxkbGluZS52MS5SZXN1bWUiLwoGUmVzdW1lEhAKCHZpZXdfc2VxGAEg",
+            "ASgEEhMKC2luY2FybmF0aW9uGAIgASgJIo0BCgZJbnRlbnQSDgoGcmVxX2lk",
+            "GAEgASgJEgwKBGtpbmQYAiABKAkSFAoMcGF5bG9hZF9qc29uGAMgASgMEhMK",
+            "C2NvbnRleHRfc2VxGAQgASgEEhAKCHByaW9yaXR5GAUgASgREhgKC2RlYWRs",
+            "aW5lX21zGAYgASgNSACIAQFCDgoMX2RlYWRsaW5lX21zIjQKDFN1Ym1pdElu",
+            "dGVudBIkCgZpbnRlbnQYASABKAsyFC53b3JsZGxpbmUudjEuSW50ZW50IjYK",
+            "D0JlZ2luR2VuZXJhdGlvbhIOCgZyZXFfaWQYASABKAkSEwoLY29udGV4dF9z",
+            "ZXEYAiABKAQiHgoMQ2FuY2VsSW50ZW50Eg4KBnJlcV9pZBgBIAEoCSJMCgRF",
+            "bWl0EgwKBGtpbmQYASABKAkSFAoMcGF5bG9hZF9qc29uGAIgASgMEhAKCHBy",
+            "aW9yaXR5GAMgASgREg4KBnJlcV9pZBgEIAEoCSIbCgRQaW5nEhMKC2NsaWVu",
+            "dF90aW1lGAEgASgBIiUKBUNsb3NlEgwKBGNvZGUYASABKA0SDgoGcmVhc29u",
+            "GAIgASgJIkYKCFRpbWVUaWNrEhAKCHNpbV90aW1lGAEgASgEEhIKCmRlbHRh",
+            "X3RpbWUYAiABKAESFAoMZnJhbWVfbnVtYmVyGAMgASgEIpQBCg5Db2xsaXNp",
+            "b25FdmVudBIQCghlbnRpdHlfYRgBIAEoCRIQCghlbnRpdHlfYhgCIAEoCRIU",
+            "CgxpbXBhY3RfZm9yY2UYAyABKAESJAoIcG9zaXRpb24YBCABKAsyEi53b3Js",
+            "ZGxpbmUudjEuVmVjMxIiCgZub3JtYWwYBSABKAsyEi53b3JsZGxpbmUudjEu",
+            "VmVjMyJWCg5Qb3NpdGlvblJlcG9ydBIUCgxmcmFtZV9udW1iZXIYASABKAQS",
+            "LgoIZW50aXRpZXMYAiADKAsyHC53b3JsZGxpbmUudjEuRW50aXR5UG9zaXRp",
+            "b24ibwoORW50aXR5UG9zaXRpb24SEQoJZW50aXR5X2lkGAEgASgJEiQKCHBv",
+            "c2l0aW9uGAIgASgLMhIud29ybGRsaW5lLnYxLlZlYzMSJAoIdmVsb2NpdHkY",
+            "AyABKAsyEi53b3JsZGxpbmUudjEuVmVjMyK2AQoHV2VsY29tZRIPCgdzZXNz",
+            "aW9uGAEgASgJEg0KBXdvcmxkGAIgASgJEg0KBWFnZW50GAMgASgJEhYKDnNj",
+            "aGVtYV92ZXJzaW9uGAQgASgJEhMKC3NlcnZlcl90aW1lGAUgASgBEhAKCHZp",
+            "ZXdfc2VxGAYgASgEEigKCHNuYXBzaG90GAcgASgLMhYud29ybGRsaW5lLnYx",
+            "LlNuYXBzaG90EhMKC2luY2FybmF0aW9uGAggASgJIpYBChBPYnNlcnZhdGlv",
+            "bkRlbHRhEhAKCHZpZXdfc2VxGAEgASgEEhAKCGZyb21fc2VxGAIgASgEEhYK",
+            "DmNvbnRleHRfZGlnZXN0GAMgASgMEgsKA29wcxgEIAEoDBISCgpnbG9iYWxf",
+            "c2VxGAUgASgEEhAKCHNpbV90aW1lGAYgASgEEhMKC3NlcnZlcl90aW1lGAcg",
+            "ASgEIkcKCFNuYXBzaG90EhAKCHZpZXdfc2VxGAEgASgEEhEKCXZpZXdfanNv",
+            "bhgCIAEoDBIWCg5jb250ZXh0X2RpZ2VzdBgDIAEoDCKWAQoMSW50ZW50UmVz",
+            "dWx0Eg4KBnJlcV9pZBgBIAEoCRIqCgZzdGF0dXMYAiABKA4yGi53b3JsZGxp",
+            "bmUudjEuSW50ZW50U3RhdHVzEhcKCmdsb2JhbF9zZXEYAyABKARIAIgBARIi",
+            "CgVlcnJvchgEIAEoCzITLndvcmxkbGluZS52MS5FcnJvckINCgtfZ2xvYmFs",
+            "X3NlcSJwCglDYW5jZWxsZWQSDgoGcmVxX2lkGAEgASgJEg4KBnJlYXNvbhgC",
+            "IAEoCRIuCgxzdGFsZV9kdWVfdG8YAyADKAsyGC53b3JsZGxpbmUudjEuU3Rh",
+            "bGVDYXVzZRITCgtzZXJ2ZXJfdGltZRgEIAEoASJCCgRQb25nEhMKC2NsaWVu",
+            "dF90aW1lGAEgASgBEhMKC3NlcnZlcl90aW1lGAIgASgBEhAKCHNpbV90aW1l",
+            "GAMgASgEIo0BCgVFcnJvchIlCgRjb2RlGAEgASgOMhcud29ybGRsaW5lLnYx",
+            "LkVycm9yQ29kZRIMCgRuYW1lGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSKAoI",
+            "cmVjb3ZlcnkYBCABKA4yFi53b3JsZGxpbmUudjEuUmVjb3ZlcnkSFAoMZGV0",
+            "YWlsc19qc29uGAUgASgMIpkBCgtNb3ZlQ29tbWFuZBIRCgllbnRpdHlfaWQY",
+            "ASABKAkSKwoPdGFyZ2V0X3Bvc2l0aW9uGAIgASgLMhIud29ybGRsaW5lLnYx",
+            "LlZlYzMSDQoFc3BlZWQYAyABKAESFwoPdXNlX3BhdGhmaW5kaW5nGAQgASgI",
+            "EhIKCmdsb2JhbF9zZXEYBSABKAQSDgoGcmVxX2lkGAYgASgJKl4KBFJvbGUS",
+            "FAoQUk9MRV9VTlNQRUNJRklFRBAAEg4KClJPTEVfQUdFTlQQARIPCgtST0xF",
+            "X0VOR0lORRACEg8KC1JPTEVfVklFV0VSEAMSDgoKUk9MRV9BRE1JThAEKp8B",
+            "CgxJbnRlbnRTdGF0dXMSHQoZSU5URU5UX1NUQVRVU19VTlNQRUNJRklFRBAA",
+            "EhoKFklOVEVOVF9TVEFUVVNfQUNDRVBURUQQARIaChZJTlRFTlRfU1RBVFVT",
+            "X1JFSkVDVEVEEAISGwoXSU5URU5UX1NUQVRVU19EVVBMSUNBVEUQAxIbChdJ",
+            "TlRFTlRfU1RBVFVTX0NBTkNFTExFRBAEKvAMCglFcnJvckNvZGUSGgoWRVJS",
+            "T1JfQ09ERV9VTlNQRUNJRklFRBAAEh0KGEVSUk9SX0NPREVfU1RBTEVfQ09O",
+            "VEVYVBDpBxIgChtFUlJPUl9DT0RFX0lOVkFMSURfVklFV19TRVEQ6gcSJQog",
+            "RVJST1JfQ09ERV9XT1JMRF9TVEFURV9DT1JSVVBURUQQ6wcSHwoaRVJST1Jf",
+            "Q09ERV9NSVNTSU5HX0NPTlRFWFQQ7AcSHwoaRVJST1JfQ09ERV9JTlRFTlRf",
+            "Q09ORkxJQ1QQ0Q8SHgoZRVJST1JfQ09ERV9JTlZBTElEX0lOVEVOVBDSDxIo",
+            "CiNFUlJPUl9DT0RFX0lOVEVOVF9WQUxJREFUSU9OX0ZBSUxFRBDTDxIgChtF",
+            "UlJPUl9DT0RFX0RVUExJQ0FURV9SRVFfSUQQ1A8SHgoZRVJST1JfQ09ERV9R",
+            "VU9UQV9FWENFRURFRBC5FxIaChVFUlJPUl9DT0RFX1FVRVVFX0ZVTEwQuhcS",
+            "JQogRVJST1JfQ09ERV9UT0tFTl9CVURHRVRfRVhDRUVERUQQuxcSJQogRVJS",
+            "T1JfQ09ERV9NRU1PUllfTElNSVRfRVhDRUVERUQQvBcSIQocRVJST1JfQ09E",
+            "RV9PUEVSQVRJT05fVElNRU9VVBChHxIkCh9FUlJPUl9DT0RFX0dFTkVSQVRJ",
+            "T05fQ0FOQ0VMTEVEEKIfEiIKHUVSUk9SX0NPREVfU1RBTEVORVNTX0RFVEVD",
+            "VEVEEKMfEh8KGkVSUk9SX0NPREVfREVCT1VOQ0VfQUNUSVZFEKQfEhwKF0VS",
+            "Uk9SX0NPREVfVU5BVVRIT1JJWkVEEIknEhkKFEVSUk9SX0NPREVfRk9SQklE",
+            "REVOEIonEiAKG0VSUk9SX0NPREVfSU5WQUxJRF9BR0VOVF9JRBCLJxIqCiVF",
+            "UlJPUl9DT0RFX1RFTkFOVF9JU09MQVRJT05fVklPTEFUSU9OEIwnEiEKHEVS",
+            "Uk9SX0NPREVfQUdFTlRfUVVBUkFOVElORUQQjScSHwoaRVJST1JfQ09ERV9X",
+            "T1JMRF9OT1RfRk9VTkQQjicSHAoXRVJST1JfQ09ERV9XT1JMRF9FWElTVFMQ",
+            "jycSIwoeRVJST1JfQ09ERV9BREFQVEVSX1VOQVZBSUxBQkxFEPEuEiEKHEVS",
+            "Uk9SX0NPREVfTExNX1NFUlZJQ0VfRVJST1IQ8i4SJQogRVJST1JfQ09ERV9V",
+            "TklUWV9DT05ORUNUSU9OX0xPU1QQ8y4SHQoYRVJST1JfQ09ERV9XRUJfQVBJ",
+            "X0VSUk9SEPQuEiQKH0VSUk9SX0NPREVfQ0lSQ1VJVF9CUkVBS0VSX09QRU4Q",
+            "2TYSHgoZRVJST1JfQ09ERV9EQVRBQkFTRV9FUlJPUhDaNhInCiJFUlJPUl9D",
+            "T0RFX0xPR19DT1JSVVBUSU9OX0RFVEVDVEVEENs2EicKIkVSUk9SX0NPREVf",
+            "U0NIRU1BX1ZFUlNJT05fTUlTTUFUQ0gQ3DYSGgoVRVJST1JfQ09ERV9MT0df",
+            "TE9DS0VEEN02EiAKG0VSUk9SX0NPREVfTE9HX1dSSVRFX0ZBSUxFRBDeNhId",
+            "ChhFUlJPUl9DT0RFX0xPR19SRUFEX09OTFkQ3zYSIAobRVJST1JfQ09ERV9M",
+            "T0dfRlNZTkNfRkFJTEVEEOA2EhoKFUVSUk9SX0NPREVfTE9HX0NMT1NFRBDh",
+            "NhIkCh9FUlJPUl9DT0RFX0xPR19SRUNPUkRfVE9PX0xBUkdFEOI2EiIKHUVS",
+            "Uk9SX0NPREVfTE9HX1dPUkxEX01JU01BVENIEOM2EiIKHUVSUk9SX0NPREVf",
+            "U05BUFNIT1RfQ09SUlVQVEVEEOQ2EiwKJ0VSUk9SX0NPREVfQ0hFQ0tQT0lO",
+            "VF9TSUdOQVRVUkVfSU5WQUxJRBDlNhIeChlFUlJPUl9DT0RFX0NPTkZJR19J",
+            "TlZBTElEEOY2EiUKIEVSUk9SX0NPREVfTE9HX1JBTkdFX1VOQVZBSUxBQkxF",
+            "EOc2Eh8KGkVSUk9SX0NPREVfTUFMRk9STUVEX0ZSQU1FEOg2EiIKHUVSUk9S",
+            "X0NPREVfRU5EUE9JTlRfTk9UX0ZPVU5EEOk2EiIKHUVSUk9SX0NPREVfU0VS",
+            "VkVSX1VOQVZBSUxBQkxFEOo2EiMKHkVSUk9SX0NPREVfV09STERfU1lTVEVN",
+            "X0ZBSUxFRBDrNirOAQoIUmVjb3ZlcnkSGAoUUkVDT1ZFUllfVU5TUEVDSUZJ",
+            "RUQQABISCg5SRUNPVkVSWV9SRVRSWRABEh0KGVJFQ09WRVJZX1JFVFJZX1dJ",
+            "VEhfREVMQVkQAhIXChNSRUNPVkVSWV9SRUdFTkVSQVRFEAMSGgoWUkVDT1ZF",
+            "UllfTU9ESUZZX0lOVEVOVBAEEhIKDlJFQ09WRVJZX0RFRkVSEAUSGAoUUkVD",
+            "T1ZFUllfU0hFRF9PTERFU1QQBhISCg5SRUNPVkVSWV9BQk9SVBAHQg+qAgxX",
+            "b3JsZGxpbmUuVjFiBnByb3RvMw=="));
       descriptor = pbr::FileDescriptor.FromGeneratedCode(descriptorData,
           new pbr::FileDescriptor[] { },
           new pbr::GeneratedClrTypeInfo(new[] {typeof(global::Worldline.V1.Role), typeof(global::Worldline.V1.IntentStatus), typeof(global::Worldline.V1.ErrorCode), typeof(global::Worldline.V1.Recovery), }, null, new pbr::GeneratedClrTypeInfo[] {
@@ -152,7 +153,7 @@ namespace Worldline.V1 {
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Vec3), global::Worldline.V1.Vec3.Parser, new[]{ "X", "Y", "Z" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.StaleCause), global::Worldline.V1.StaleCause.Parser, new[]{ "ViewSeq", "GlobalSeq", "Kind" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Hello), global::Worldline.V1.Hello.Parser, new[]{ "Token", "AgentId", "Role", "ClientVersion", "SchemaVersion", "Resume" }, null, null, null, null),
-            new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Resume), global::Worldline.V1.Resume.Parser, new[]{ "ViewSeq" }, null, null, null, null),
+            new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Resume), global::Worldline.V1.Resume.Parser, new[]{ "ViewSeq", "Incarnation" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Intent), global::Worldline.V1.Intent.Parser, new[]{ "ReqId", "Kind", "PayloadJson", "ContextSeq", "Priority", "DeadlineMs" }, new[]{ "DeadlineMs" }, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.SubmitIntent), global::Worldline.V1.SubmitIntent.Parser, new[]{ "Intent" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.BeginGeneration), global::Worldline.V1.BeginGeneration.Parser, new[]{ "ReqId", "ContextSeq" }, null, null, null, null),
@@ -164,7 +165,7 @@ namespace Worldline.V1 {
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.CollisionEvent), global::Worldline.V1.CollisionEvent.Parser, new[]{ "EntityA", "EntityB", "ImpactForce", "Position", "Normal" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.PositionReport), global::Worldline.V1.PositionReport.Parser, new[]{ "FrameNumber", "Entities" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.EntityPosition), global::Worldline.V1.EntityPosition.Parser, new[]{ "EntityId", "Position", "Velocity" }, null, null, null, null),
-            new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Welcome), global::Worldline.V1.Welcome.Parser, new[]{ "Session", "World", "Agent", "SchemaVersion", "ServerTime", "ViewSeq", "Snapshot" }, null, null, null, null),
+            new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Welcome), global::Worldline.V1.Welcome.Parser, new[]{ "Session", "World", "Agent", "SchemaVersion", "ServerTime", "ViewSeq", "Snapshot", "Incarnation" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.ObservationDelta), global::Worldline.V1.ObservationDelta.Parser, new[]{ "ViewSeq", "FromSeq", "ContextDigest", "Ops", "GlobalSeq", "SimTime", "ServerTime" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.Snapshot), global::Worldline.V1.Snapshot.Parser, new[]{ "ViewSeq", "ViewJson", "ContextDigest" }, null, null, null, null),
             new pbr::GeneratedClrTypeInfo(typeof(global::Worldline.V1.IntentResult), global::Worldline.V1.IntentResult.Parser, new[]{ "ReqId", "Status", "GlobalSeq", "Error" }, new[]{ "GlobalSeq" }, null, null, null),
@@ -2688,6 +2689,7 @@ namespace Worldline.V1 {
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public Resume(Resume other) : this() {
       viewSeq_ = other.viewSeq_;
+      incarnation_ = other.incarnation_;
       _unknownFields = pb::UnknownFieldSet.Clone(other._unknownFields);
     }
 
@@ -2709,6 +2711,22 @@ namespace Worldline.V1 {
       }
     }
 
+    /// <summary>Field number for the "incarnation" field.</summary>
+    public const int IncarnationFieldNumber = 2;
+    private string incarnation_ = "";
+    /// <summary>
+    /// The world's incarnation the view_seq belongs to (Welcome.incarnation); empty when not known. A resume into another
+    /// incarnation (the world deleted with purge and created again under its id) is answered with a snapshot.
+    /// </summary>
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public string Incarnation {
+      get { return incarnation_; }
+      set {
+        incarnation_ = pb::ProtoPreconditions.CheckNotNull(value, "value");
+      }
+    }
+
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public override bool Equals(object other) {
@@ -2725,6 +2743,7 @@ namespace Worldline.V1 {
         return true;
       }
       if (ViewSeq != other.ViewSeq) return false;
+      if (Incarnation != other.Incarnation) return false;
       return Equals(_unknownFields, other._unknownFields);
     }
 
@@ -2733,6 +2752,7 @@ namespace Worldline.V1 {
     public override int GetHashCode() {
       int hash = 1;
       if (ViewSeq != 0UL) hash ^= ViewSeq.GetHashCode();
+      if (Incarnation.Length != 0) hash ^= Incarnation.GetHashCode();
       if (_unknownFields != null) {
         hash ^= _unknownFields.GetHashCode();
       }
@@ -2755,6 +2775,10 @@ namespace Worldline.V1 {
         output.WriteRawTag(8);
         output.WriteUInt64(ViewSeq);
       }
+      if (Incarnation.Length != 0) {
+        output.WriteRawTag(18);
+        output.WriteString(Incarnation);
+      }
       if (_unknownFields != null) {
         _unknownFields.WriteTo(output);
       }
@@ -2769,6 +2793,10 @@ namespace Worldline.V1 {
         output.WriteRawTag(8);
         output.WriteUInt64(ViewSeq);
       }
+      if (Incarnation.Length != 0) {
+        output.WriteRawTag(18);
+        output.WriteString(Incarnation);
+      }
       if (_unknownFields != null) {
         _unknownFields.WriteTo(ref output);
       }
@@ -2781,6 +2809,9 @@ namespace Worldline.V1 {
       int size = 0;
       if (ViewSeq != 0UL) {
         size += 1 + pb::CodedOutputStream.ComputeUInt64Size(ViewSeq);
+      }
+      if (Incarnation.Length != 0) {
+        size += 1 + pb::CodedOutputStream.ComputeStringSize(Incarnation);
       }
       if (_unknownFields != null) {
         size += _unknownFields.CalculateSize();
@@ -2796,6 +2827,9 @@ namespace Worldline.V1 {
       }
       if (other.ViewSeq != 0UL) {
         ViewSeq = other.ViewSeq;
+      }
+      if (other.Incarnation.Length != 0) {
+        Incarnation = other.Incarnation;
       }
       _unknownFields = pb::UnknownFieldSet.MergeFrom(_unknownFields, other._unknownFields);
     }
@@ -2816,6 +2850,10 @@ namespace Worldline.V1 {
             ViewSeq = input.ReadUInt64();
             break;
           }
+          case 18: {
+            Incarnation = input.ReadString();
+            break;
+          }
         }
       }
     #endif
@@ -2833,6 +2871,10 @@ namespace Worldline.V1 {
             break;
           case 8: {
             ViewSeq = input.ReadUInt64();
+            break;
+          }
+          case 18: {
+            Incarnation = input.ReadString();
             break;
           }
         }
@@ -5758,6 +5800,7 @@ namespace Worldline.V1 {
       serverTime_ = other.serverTime_;
       viewSeq_ = other.viewSeq_;
       snapshot_ = other.snapshot_ != null ? other.snapshot_.Clone() : null;
+      incarnation_ = other.incarnation_;
       _unknownFields = pb::UnknownFieldSet.Clone(other._unknownFields);
     }
 
@@ -5867,6 +5910,22 @@ namespace Worldline.V1 {
       }
     }
 
+    /// <summary>Field number for the "incarnation" field.</summary>
+    public const int IncarnationFieldNumber = 8;
+    private string incarnation_ = "";
+    /// <summary>
+    /// Names this incarnation of the world (its log's id): the same across restarts, another once the world was deleted
+    /// with purge and created again under its id. A client sends it back in Hello.resume.
+    /// </summary>
+    [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
+    [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
+    public string Incarnation {
+      get { return incarnation_; }
+      set {
+        incarnation_ = pb::ProtoPreconditions.CheckNotNull(value, "value");
+      }
+    }
+
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public override bool Equals(object other) {
@@ -5889,6 +5948,7 @@ namespace Worldline.V1 {
       if (!pbc::ProtobufEqualityComparers.BitwiseDoubleEqualityComparer.Equals(ServerTime, other.ServerTime)) return false;
       if (ViewSeq != other.ViewSeq) return false;
       if (!object.Equals(Snapshot, other.Snapshot)) return false;
+      if (Incarnation != other.Incarnation) return false;
       return Equals(_unknownFields, other._unknownFields);
     }
 
@@ -5903,6 +5963,7 @@ namespace Worldline.V1 {
       if (ServerTime != 0D) hash ^= pbc::ProtobufEqualityComparers.BitwiseDoubleEqualityComparer.GetHashCode(ServerTime);
       if (ViewSeq != 0UL) hash ^= ViewSeq.GetHashCode();
       if (snapshot_ != null) hash ^= Snapshot.GetHashCode();
+      if (Incarnation.Length != 0) hash ^= Incarnation.GetHashCode();
       if (_unknownFields != null) {
         hash ^= _unknownFields.GetHashCode();
       }
@@ -5949,6 +6010,10 @@ namespace Worldline.V1 {
         output.WriteRawTag(58);
         output.WriteMessage(Snapshot);
       }
+      if (Incarnation.Length != 0) {
+        output.WriteRawTag(66);
+        output.WriteString(Incarnation);
+      }
       if (_unknownFields != null) {
         _unknownFields.WriteTo(output);
       }
@@ -5987,6 +6052,10 @@ namespace Worldline.V1 {
         output.WriteRawTag(58);
         output.WriteMessage(Snapshot);
       }
+      if (Incarnation.Length != 0) {
+        output.WriteRawTag(66);
+        output.WriteString(Incarnation);
+      }
       if (_unknownFields != null) {
         _unknownFields.WriteTo(ref output);
       }
@@ -6017,6 +6086,9 @@ namespace Worldline.V1 {
       }
       if (snapshot_ != null) {
         size += 1 + pb::CodedOutputStream.ComputeMessageSize(Snapshot);
+      }
+      if (Incarnation.Length != 0) {
+        size += 1 + pb::CodedOutputStream.ComputeStringSize(Incarnation);
       }
       if (_unknownFields != null) {
         size += _unknownFields.CalculateSize();
@@ -6053,6 +6125,9 @@ namespace Worldline.V1 {
           Snapshot = new global::Worldline.V1.Snapshot();
         }
         Snapshot.MergeFrom(other.Snapshot);
+      }
+      if (other.Incarnation.Length != 0) {
+        Incarnation = other.Incarnation;
       }
       _unknownFields = pb::UnknownFieldSet.MergeFrom(_unknownFields, other._unknownFields);
     }
@@ -6100,6 +6175,10 @@ namespace Worldline.V1 {
             input.ReadMessage(Snapshot);
             break;
           }
+          case 66: {
+            Incarnation = input.ReadString();
+            break;
+          }
         }
       }
     #endif
@@ -6144,6 +6223,10 @@ namespace Worldline.V1 {
               Snapshot = new global::Worldline.V1.Snapshot();
             }
             input.ReadMessage(Snapshot);
+            break;
+          }
+          case 66: {
+            Incarnation = input.ReadString();
             break;
           }
         }
