@@ -41,6 +41,9 @@ describe('defineWorld refuses a malformed definition', () => {
     ['a misspelt distance setting', { policies: { observation: { distance: { radius: 10, cellsize: 5 } } } }, /distance has no setting "cellsize"/],
     ['a misspelt quota', { policies: { tenantQuota: { rate: 5, bursts: 10 } } }, /tenant quota has no setting "bursts"/],
     ['a misspelt top-level key', { systemz: [] }, /the definition has no setting "systemz"/],
+    ['a misspelt initialState entities', { initialState: { entites: { a: { x: 0, y: 0 } } } }, /initialState has no setting "entites"; it takes .*entities/],
+    ['a misspelt initialState metadata', { initialState: { meta: { bounds: {} } } }, /initialState has no setting "meta"/],
+    ['a misspelt relationships depth', { policies: { observation: { relationships: { depth: 1, dept: 2 } } } }, /relationships has no setting "dept"; it takes depth/],
     ['a cell size of 0', { policies: { observation: { distance: { radius: 10, cellSize: 0 } } } }, /cellSize must be a finite number > 0/],
     ['a negative cell size', { policies: { observation: { distance: { radius: 10, cellSize: -5 } } } }, /cellSize/],
     ['a cell size far below the radius', { policies: { observation: { distance: { radius: 1000, cellSize: 1 } } } }, /at least radius \/ 64/],
@@ -116,5 +119,12 @@ describe('policies.agentClassOf', () => {
     await expect((await open(() => 'constructor')).registerAgent('a1')).rejects.toThrow(/agentClassOf gave agent a1 the class "constructor", which its agentClasses do not define/);
     await expect((await open(() => { throw new Error('boom'); })).registerAgent('a1')).rejects.toThrow(/agentClassOf threw for agent a1: boom/);
     expect(refusal({ ...base, policies: { agentClassOf: 'bot' } })).toMatch(/agentClassOf must be a function/);
+  });
+});
+
+describe('defineWorld takes what it documents', () => {
+  it('an initial state shaped as a state document (as runtime.state() returns it)', () => {
+    const state = { schema_version: '1.0', tick: 3, entities: { a: { x: 1, y: 2 } }, relationships: { a: [] }, metadata: { m: 1 }, rng: {} };
+    expect(defineWorld({ ...base, initialState: state }).initialState.tick).toBe(3);
   });
 });
