@@ -2,9 +2,10 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import fs from 'node:fs';
 import { build } from 'esbuild';
-import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
+import type { Browser, ConsoleMessage, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, token, type TestServer } from '../e2e/harness.js';
+import { launchChromium } from './chromium.js';
 import type * as ClientSdk from '../../adapters/client/index.js';
 
 type Sdk = typeof ClientSdk;
@@ -59,11 +60,7 @@ describe('client SDK on a web page', () => {
     await new Promise<void>((r) => page.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(page.address() as AddressInfo).port}`;
     srv = await startTestServer({ corsOrigins: [base] });
-    if (!fs.existsSync('/usr/bin/chromium')) throw new Error('needs Debian chromium (apt-get install chromium; .ci/run installs it)');
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
     await browser?.close();
