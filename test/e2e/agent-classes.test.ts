@@ -8,10 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Subprotocol, type ServerMessage } from '../../server/protocol/index.js';
-import { TestClient, is, token, withServer, type TestServer } from './harness.js';
-
-type Result = Extract<ServerMessage, { type: 'intent_result' }>;
+import { joinFirstWorld, withServer } from './harness.js';
 
 // Bots may send one intent, then wait a second; people are not rationed.
 const WORLD = `export default {
@@ -25,19 +22,6 @@ const WORLD = `export default {
 };
 `;
 
-async function join(srv: TestServer, agent: string): Promise<{ c: TestClient; submit: (reqId: string) => Promise<Result> }> {
-  const c = await TestClient.connect(srv.worlds[0]!.wsUrl, Subprotocol.JSON, await token(srv, agent, 'agent', { world: srv.worlds[0]!.id }));
-  c.hello(agent);
-  await c.waitFor(is('welcome'));
-  const submit = async (reqId: string): Promise<Result> => {
-    const from = c.received.length;
-    const payload = reqId === 'spawn' ? { entity_id: agent, fields: { x: 0, y: 0 } } : { dx: 1, dy: 0 };
-    c.send({ type: 'submit_intent', intent: { req_id: reqId, kind: reqId === 'spawn' ? 'Spawn' : 'Move', payload, context_seq: srv.host.runtime.viewSeq(agent), priority: 0 } });
-    return c.waitFor((m): m is Result => m.type === 'intent_result' && m.req_id === reqId, 5000, from);
-  };
-  return { c, submit };
-}
-
 describe('agent classes of a served world', () => {
   it("puts each joining agent in the class the world's agentClassOf names, and that class's policies apply to it", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-classes-'));
@@ -45,8 +29,8 @@ describe('agent classes of a served world', () => {
     fs.writeFileSync(file, WORLD);
     try {
       await withServer({ world: file, tickMs: 10 }, async (srv) => {
-        const bot = await join(srv, 'bot-7');
-        const person = await join(srv, 'ada');
+        const bot = await joinFirstWorld(srv, 'bot-7');
+        const person = await joinFirstWorld(srv, 'ada');
         expect(srv.host.runtime.agents.get('bot-7')?.agent_class).toBe('bot');
         expect(srv.host.runtime.agents.get('ada')?.agent_class).toBe('default');
         // The bot's quota (burst 1): its spawn takes the token, the next intent at once is refused; ada's are not.

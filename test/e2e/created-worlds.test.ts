@@ -10,19 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Subprotocol } from '../../server/protocol/index.js';
 import { defineWorld, loadConfig, startServer } from '../../server/index.js';
 import { isWorldlineError } from '../../server/errors.js';
-import { TestClient, joinAndSpawn, startTestServer, token, type TestServer } from './harness.js';
+import { call, joinAndSpawn, startTestServer, TestClient, token, type Reply, type TestServer } from './harness.js';
 
 const WORLDS = ['lobby=default', 'acme/talk=conversation'];
-
-interface Reply {
-  status: number;
-  json: Record<string, unknown>;
-}
-
-async function call(srv: TestServer, method: string, p: string, tok: string, body?: unknown): Promise<Reply> {
-  const res = await fetch(`${srv.httpUrl}${p}`, { method, headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-}
 
 const errorOf = (r: Reply): unknown => (r.json['error'] as { name?: unknown } | undefined)?.name;
 

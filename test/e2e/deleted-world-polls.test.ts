@@ -5,17 +5,7 @@
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, token, type TestServer } from './harness.js';
-
-interface Reply {
-  status: number;
-  json: Record<string, unknown>;
-}
-
-async function call(srv: TestServer, method: string, p: string, tok: string, body?: unknown): Promise<Reply> {
-  const res = await fetch(`${srv.httpUrl}${p}`, { method, headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-}
+import { call, startTestServer, type TestServer, token } from './harness.js';
 
 const hosted = (srv: TestServer, id: string): boolean => srv.worlds.some((w) => w.id === id);
 

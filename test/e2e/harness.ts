@@ -176,6 +176,38 @@ export async function joinAndSpawn(srv: RunningServer, world: string, tenant: st
   return { c, seq: r.global_seq ?? 0 };
 }
 
+/** A REST answer: its status and JSON body. */
+export interface Reply {
+  status: number;
+  json: Record<string, unknown>;
+}
+
+/** One REST call with a bearer token (and a JSON body when given). */
+export async function call(srv: RunningServer, method: string, p: string, tok: string, body?: unknown): Promise<Reply> {
+  const res = await fetch(`${srv.httpUrl}${p}`, { method, headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+type IntentResultMessage = Extract<ServerMessage, { type: 'intent_result' }>;
+
+/**
+ * Joins `agent` to the server's first world over JSON and returns a submit that sends a Spawn (req_id 'spawn', at
+ * 0, 0) or a Move (any other req_id, dx 1) with the agent's current view_seq and waits for its intent_result.
+ */
+export async function joinFirstWorld(srv: TestServer, agent: string): Promise<{ c: TestClient; submit: (reqId: string) => Promise<IntentResultMessage> }> {
+  const c = await TestClient.connect(srv.worlds[0]!.wsUrl, Subprotocol.JSON, await token(srv, agent, 'agent', { world: srv.worlds[0]!.id }));
+  c.hello(agent);
+  await c.waitFor(is('welcome'));
+  const submit = async (reqId: string): Promise<IntentResultMessage> => {
+    const from = c.received.length;
+    const spawn = reqId.startsWith('spawn');
+    const payload = spawn ? { entity_id: agent, fields: { x: 0, y: 0 } } : { dx: 1, dy: 0 };
+    c.send({ type: 'submit_intent', intent: { req_id: reqId, kind: spawn ? 'Spawn' : 'Move', payload, context_seq: srv.host.runtime.viewSeq(agent), priority: 0 } });
+    return c.waitFor((m): m is IntentResultMessage => m.type === 'intent_result' && m.req_id === reqId, 5000, from);
+  };
+  return { c, submit };
+}
+
 export const is = <K extends ServerMessage['type']>(type: K) => (m: ServerMessage): m is Extract<ServerMessage, { type: K }> => m.type === type;
 
 const { applyPatch, deepClone } = fastJsonPatch;
