@@ -39,6 +39,21 @@ namespace Worldline.Client.Tests
             t.Equal(-1L, checkedView.ViewSeq, "a digest mismatch drops the view (the next connect takes a snapshot)");
             t.Throws<ViewDigestMismatchException>(() => checkedView.ApplySnapshot(5, start, AgentView.Digest(after)), "a snapshot whose digest does not match");
             t.Equal(DeltaOutcome.Applied, ApplyEmpty(checkedView, start), "an empty digest is not checked");
+
+            // The incarnation the view_seq belongs to outlives a connection (the client's Welcome does not: it is cleared
+            // when the next attempt starts, before its Hello) and goes with the view.
+            var held = new AgentView();
+            t.Equal("", held.Incarnation, "no incarnation before a Welcome named one");
+            held.ApplySnapshot(3, start.DeepClone(), null);
+            held.Incarnation = "5bed44c3-a50d-4c74-987b-21adc44afbbd";
+            held.ApplyDelta(3, 4, Ops(PatchOperation.Replace("/entities/a/x", 2)), null);
+            t.Equal("5bed44c3-a50d-4c74-987b-21adc44afbbd", held.Incarnation, "deltas keep the incarnation, for the resume");
+            held.Clear();
+            t.Equal("", held.Incarnation, "a forgotten view forgets its incarnation");
+            checkedView.ApplySnapshot(1, start.DeepClone(), AgentView.Digest(start));
+            checkedView.Incarnation = "i-1";
+            t.Throws<ViewDigestMismatchException>(() => checkedView.ApplyDelta(1, 2, Ops(), AgentView.Digest(after)), "a digest mismatch");
+            t.Equal("", checkedView.Incarnation, "a view dropped on a digest mismatch has no incarnation either");
         }
 
         static DeltaOutcome ApplyEmpty(AgentView v, JsonValue start)

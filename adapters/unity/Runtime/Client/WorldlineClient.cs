@@ -197,9 +197,9 @@ namespace Worldline.Client
                 ClientVersion = options.ClientVersion,
                 SchemaVersion = ReconnectPolicy.SchemaVersion,
             };
-            // The incarnation the view belongs to: a world deleted with purge and created again under its id answers a
-            // snapshot rather than deltas of another world.
-            if (resumeAllowed && View.ViewSeq >= 0) hello.Resume = new Resume { ViewSeq = (ulong)View.ViewSeq, Incarnation = Welcome != null ? Welcome.Incarnation : "" };
+            // The incarnation the view belongs to (kept by the view: Welcome is cleared when an attempt starts): a world
+            // deleted with purge and created again under its id answers a snapshot rather than deltas of another world.
+            if (resumeAllowed && View.ViewSeq >= 0) hello.Resume = new Resume { ViewSeq = (ulong)View.ViewSeq, Incarnation = View.Incarnation };
             State = ConnectionState.Joining;
             transport.Send(new ClientFrame { Hello = hello }.ToByteArray());
         }
@@ -327,8 +327,8 @@ namespace Worldline.Client
             Welcome = w;
             switch (ReconnectPolicy.OnWelcome(w.Snapshot != null, (long)w.ViewSeq, w.Agent, View.ViewSeq))
             {
-                case WelcomeAction.ApplySnapshot: ApplySnapshot(w.Snapshot); break;
-                case WelcomeAction.ResumeDeltas: break;
+                case WelcomeAction.ApplySnapshot: ApplySnapshot(w.Snapshot); View.Incarnation = w.Incarnation; break;
+                case WelcomeAction.ResumeDeltas: View.Incarnation = w.Incarnation; break;
                 case WelcomeAction.NoView: View.Clear(); break; // the engine without an agent: no view streams
                 case WelcomeAction.Resync:
                     // The server resumes from the view_seq it was given; anything else means the view cannot be trusted.

@@ -45,6 +45,18 @@ namespace Worldline.Client
         public byte[] ContextDigest { get; private set; }
 
         /// <summary>
+        /// The world incarnation (Welcome.incarnation) the view_seq belongs to, "" when not known: sent back in
+        /// Hello.resume, so a world deleted with purge and created again under its id answers a snapshot. Kept across
+        /// reconnects (the view is), forgotten with the view.
+        /// </summary>
+        public string Incarnation
+        {
+            get { return incarnation; }
+            set { incarnation = value ?? ""; }
+        }
+        string incarnation = "";
+
+        /// <summary>
         /// Check each snapshot and delta against its context_digest (the set digest of the view, see Digest). Costs a
         /// canonical serialisation of the whole view per delta: for debugging and tests, off by default.
         /// </summary>
@@ -78,6 +90,7 @@ namespace Worldline.Client
             Document = JsonNull.Instance;
             ViewSeq = -1;
             ContextDigest = new byte[0];
+            Incarnation = "";
         }
 
         /// <summary>Replaces the view with a snapshot (from Welcome or a Snapshot frame).</summary>
