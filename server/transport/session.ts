@@ -528,7 +528,7 @@ export class Session implements Subscriber {
         this.joined();
         this.armExpiry();
         const host = this.deps.host;
-        this.sendMessage({ type: 'welcome', session: this.id, world: host.opts.worldId, agent: '', schema_version: PROTOCOL_VERSION, server_time: this.deps.now(), view_seq: 0 });
+        this.sendMessage({ type: 'welcome', session: this.id, world: host.opts.worldId, agent: '', schema_version: PROTOCOL_VERSION, server_time: this.deps.now(), view_seq: 0, incarnation: host.log.meta.logId });
         this.deps.logger.info({ session: this.id, role: 'engine', codec: this.codec.subprotocol }, 'engine attached: the world now advances on its TimeTicks');
         return;
       }
