@@ -114,6 +114,9 @@ export function readJson(res: HttpResponse, max: number, state: RequestState): P
   });
 }
 
+/** The longest incarnation an observe may name, as Hello.resume.incarnation. */
+const MAX_INCARNATION = 128;
+
 /** Long polls that may wait at once for one agent's view (GET .../observe?after=N). */
 export const MAX_POLLS_PER_AGENT = 8;
 
@@ -350,6 +353,12 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const host = r.world.host;
     const rt = host.runtime;
     const afterText = r.query.get('after');
+    // The world incarnation `after` belongs to (a world deleted with purge and created again under its id numbers its
+    // views afresh): another one is answered with a snapshot, as a WebSocket resume is.
+    const incarnationText = r.query.get('incarnation');
+    if (incarnationText !== null && incarnationText.length > MAX_INCARNATION) {
+      throw new WorldlineError('CONFIG_INVALID', `incarnation must be at most ${MAX_INCARNATION} characters (the incarnation of an earlier answer), got ${incarnationText.length}`, { field: 'incarnation' });
+    }
     const timeoutText = r.query.get('timeout_ms');
     // Decimal digits only, as after: Number() would read '0x10' as 16 and '1e3' as 1000, a wait the client did not write.
     const timeoutMs = timeoutText === null ? 25_000 : /^[0-9]+$/.test(timeoutText) ? Number(timeoutText) : NaN;
@@ -363,11 +372,12 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     // Views are read once delivery has caught up with the core: a quantum still waiting for durability would give a
     // view_seq ahead of the resume history, from which the next poll could only get a snapshot.
     await host.caughtUp();
+    const incarnation = host.log.meta.logId;
     const snapshot = (): Record<string, unknown> => {
       const o = rt.observe(agentId);
-      return { agent_id: agentId, kind: 'snapshot', view_seq: o.view_seq, view: o.view, context_digest: o.context_digest };
+      return { agent_id: agentId, kind: 'snapshot', view_seq: o.view_seq, view: o.view, context_digest: o.context_digest, incarnation };
     };
-    if (after === undefined) return snapshot();
+    if (after === undefined || (incarnationText !== null && incarnationText !== '' && incarnationText !== incarnation)) return snapshot();
     // Long poll: until a delta after `after` is delivered or the time is up (then an empty list of deltas).
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -375,7 +385,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       if (plan.kind === 'snapshot') return snapshot();
       const left = deadline - Date.now();
       if (plan.deltas.length > 0 || left <= 0) {
-        return { agent_id: agentId, kind: 'deltas', deltas: plan.deltas.map((d) => ({ view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, ops: heldOps(d), context_digest: d.context_digest })) };
+        return { agent_id: agentId, kind: 'deltas', incarnation, deltas: plan.deltas.map((d) => ({ view_seq: d.view_seq, from_seq: d.from_seq, global_seq: d.global_seq, ops: heldOps(d), context_digest: d.context_digest })) };
       }
       refuseIfClosing(host, 'poll again (from the same view_seq)');
       // Nobody is left to answer: stop (the route writes nothing to an aborted response).
