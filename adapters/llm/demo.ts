@@ -85,11 +85,15 @@ export async function runConversationDemo(opts: DemoOptions = {}): Promise<DemoS
     const runAgent = async (p: Persona, agent: Agent): Promise<void> => {
       const partial = new Map<string, string>();
       const heardAt = new Map<string, number>();
+      // An interruption's line waits for the delta naming the speaker; the next attempt's prompt prints it first,
+      // since act() starts that attempt as soon as the view reaches the causes, before the 'observation' event.
+      let pendingCut: (() => void) | undefined;
       const llm = new LlmAgent({
         agent,
         provider,
         intents: { Say: { type: 'object', properties: { text: { type: 'string', minLength: 1, maxLength: 280 } }, required: ['text'], additionalProperties: false } },
         prompt: (input) => {
+          pendingCut?.();
           out(`${stamp()} ${p.name.padEnd(3)} ▶ generating from view_seq ${input.contextSeq} (${roomLines(input.view).length} lines heard)`);
           return conversationPrompt(input);
         },
@@ -112,6 +116,7 @@ export async function runConversationDemo(opts: DemoOptions = {}): Promise<DemoS
             const print = (): void => {
               if (printed) return;
               printed = true;
+              pendingCut = undefined;
               off();
               clearTimeout(timer);
               const fresh = roomLines(agent.view).filter((l) => l.line > (heardAt.get(a.reqId) ?? 0) && l.by !== p.id);
@@ -122,6 +127,7 @@ export async function runConversationDemo(opts: DemoOptions = {}): Promise<DemoS
               if (agent.viewSeq >= target) print();
             });
             const timer = setTimeout(print, 2000);
+            pendingCut = print;
             if (agent.viewSeq >= target) print();
           } else if (a.outcome === 'stale') {
             summary.staleRejections++;

@@ -125,5 +125,14 @@ describe('act() and the LLM agent', () => {
     expect(cuts.length).toBeGreaterThanOrEqual(1);
     // Each names who spoke (the Cancelled frame comes before the delta with the line: the demo waits for it).
     for (const l of cuts) expect(l).toMatch(/: (Ada|Bo|Cy)(, (Ada|Bo|Cy))* spoke \(/);
+    // Each persona's lines tell its story in order: an interruption ends the generation printed before it, and its
+    // regeneration's ▶ comes after it (the ✂ line waited for the speaker's delta while act() already regenerated).
+    for (const name of ['Ada', 'Bo', 'Cy']) {
+      const marks = out.filter((l) => l.startsWith('[') && l.slice(9, 13).trim() === name).map((l) => l.slice(13, 14));
+      for (let i = 0; i < marks.length; i++) {
+        if (marks[i] === '✂') expect(marks[i - 1], `${name}: ${marks.join(' ')}`).toBe('▶');
+        if (marks[i] === '▶' && i > 0) expect(marks[i - 1], `${name}: ${marks.join(' ')}`).not.toBe('▶');
+      }
+    }
   }, 30_000);
 });
