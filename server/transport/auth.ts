@@ -172,7 +172,7 @@ export function createAuthenticator(cfg: AuthConfig, now: () => number = Date.no
 export function authorize(p: Principal, target: { tenant: string; world: string; agentId: string | undefined }, action: Action, now: number = Date.now()): void {
   if (p.expiresAt !== undefined && p.expiresAt <= now) throw unauthorized('token expired: get a new one');
   if (p.tenant !== target.tenant) throw new WorldlineError('TENANT_ISOLATION_VIOLATION', `this token belongs to tenant ${p.tenant}; world ${target.world} belongs to another tenant`, { tenant: p.tenant });
-  if (p.world !== target.world && p.role !== 'admin') throw new WorldlineError('FORBIDDEN', `this token is for world ${p.world}, not ${target.world}`);
+  if (p.world !== target.world && p.role !== 'admin') throw new WorldlineError('FORBIDDEN', `this token is for world ${p.world}, not ${target.world}: use a token issued for world ${target.world}`);
   switch (action) {
     case 'engine':
       if (p.role !== 'engine' && p.role !== 'admin') throw new WorldlineError('FORBIDDEN', 'only an engine token may send engine frames (TimeTick, CollisionEvent, position reports)');
@@ -182,7 +182,9 @@ export function authorize(p: Principal, target: { tenant: string; world: string;
       return;
     case 'act':
       if (p.role !== 'agent' && p.role !== 'admin') throw new WorldlineError('FORBIDDEN', `${article(p.role)} ${p.role} token cannot submit intents`);
-      if (p.role === 'agent' && target.agentId !== p.agent) throw new WorldlineError('FORBIDDEN', `this token acts as ${p.agent}, not ${target.agentId ?? '(none)'}`);
+      if (p.role === 'agent' && target.agentId !== p.agent) throw new WorldlineError('FORBIDDEN', target.agentId === undefined
+        ? `this token acts as ${p.agent}: name that agent (Hello agent_id, or the request's agent_id)`
+        : `this token acts as ${p.agent}, not ${target.agentId}: act as ${p.agent}, or use a token issued for agent ${target.agentId}`);
       return;
     case 'manage':
       if (p.role !== 'admin') throw new WorldlineError('FORBIDDEN', `only an admin token may manage worlds (create, delete, see sessions, lift quarantines), not ${article(p.role)} ${p.role} token`);

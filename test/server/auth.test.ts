@@ -90,6 +90,9 @@ describe('authorisation', () => {
     throws(() => authorize(a1, { ...w1, agentId: 'a2' }, 'act'), 'FORBIDDEN');
     throws(() => authorize(a1, { tenant: 't2', world: 'w1', agentId: 'a1' }, 'observe'), 'TENANT_ISOLATION_VIOLATION');
     throws(() => authorize(a1, { tenant: 't1', world: 'w2', agentId: 'a1' }, 'observe'), 'FORBIDDEN');
+    // A refusal says what to do: which token to use instead.
+    expect(() => authorize(a1, { tenant: 't1', world: 'w2', agentId: 'a1' }, 'observe')).toThrow('this token is for world w1, not w2: use a token issued for world w2');
+    expect(() => authorize(a1, { ...w1, agentId: 'a2' }, 'act')).toThrow('this token acts as a1, not a2: act as a1, or use a token issued for agent a2');
     throws(() => authorize(a1, { ...w1, agentId: 'a1' }, 'engine'), 'FORBIDDEN');
     throws(() => authorize(a1, { ...w1, agentId: 'a1' }, 'emit'), 'FORBIDDEN');
   });
