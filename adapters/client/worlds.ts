@@ -17,6 +17,8 @@ export interface WorldInfo {
   readonly tick: number;
   /** /v1/worlds/{id}/ws */
   readonly ws_path: string;
+  /** Waiting for its engine to reconnect: it takes no tick (absent from older servers). */
+  readonly paused?: boolean;
   readonly delete_after_idle_sec?: number;
   readonly purge_on_delete?: boolean;
 }

@@ -33,12 +33,24 @@ export type EngineDisconnectPolicy = 'pause' | 'wall-time';
 export class EngineLink {
   private engine: EngineSocket | undefined;
   private lastFrame = -1;
+  /** The engine left and the policy is 'pause': the world takes no tick until an engine attaches again. */
+  private pausedForEngine = false;
   ticks = 0;
 
   constructor(private readonly host: EngineHost, private readonly onDisconnect: EngineDisconnectPolicy) {}
 
   get attached(): boolean {
     return this.engine !== undefined;
+  }
+
+  /** True while the world waits for its engine to come back (it left, and engineDisconnect is 'pause'). */
+  get paused(): boolean {
+    return this.pausedForEngine;
+  }
+
+  /** The error that says so: what intents, emits and joining clients are told while the world is paused. */
+  pausedError(): WorldlineError {
+    return new WorldlineError('UNITY_CONNECTION_LOST', 'the world is paused: its engine disconnected, and it takes no tick until the engine reconnects; retry then', { policy: 'pause', paused: true });
   }
 
   /**
@@ -52,6 +64,7 @@ export class EngineLink {
     // frame_number orders one engine connection's ticks: a new connection (a restarted game) counts afresh.
     if (old !== s) this.lastFrame = -1;
     this.engine = s;
+    this.pausedForEngine = false;
     this.host.setWallClock(false);
     if (old !== undefined && old !== s) old.replaced();
     return () => this.detach(s);
@@ -66,6 +79,7 @@ export class EngineLink {
         : 'the engine disconnected: the world continues on wall time until it reconnects', { policy: this.onDisconnect }),
     );
     if (this.onDisconnect === 'wall-time') this.host.setWallClock(true);
+    else this.pausedForEngine = true;
   }
 
   /** An engine TimeTick: one world tick (systems, then the quantum of queued intents). */

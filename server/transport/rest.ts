@@ -54,6 +54,8 @@ function worldEntry(h: WorldHost): Record<string, unknown> {
   return {
     id: h.opts.worldId, world: h.opts.world.name, tenant: h.opts.tenant, healthy: h.healthy,
     global_seq: h.runtime.lastGlobalSeq, tick: h.runtime.currentTick, ws_path: `/v1/worlds/${encodeURIComponent(h.opts.worldId)}/ws`,
+    // Waiting for its engine to reconnect (engineDisconnect 'pause'): it takes no tick, REST intents are refused.
+    paused: h.engine.paused,
   };
 }
 
@@ -255,6 +257,14 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     throw new WorldlineError('SERVER_UNAVAILABLE', `server is shutting down: ${retry} once it is back`);
   };
 
+  /**
+   * A world paused for its engine commits nothing until the engine is back, however long that takes: an HTTP request
+   * would hang that long with no answer (a socket's client was told, and its result comes when the world runs again).
+   */
+  const refusePaused = (host: WorldHost): void => {
+    if (host.engine.paused) throw host.engine.pausedError();
+  };
+
   const check = (w: RestWorld, p: Principal, action: Action, agentId: string | undefined): void => {
     authorize(p, { tenant: w.host.opts.tenant, world: w.host.opts.worldId, agentId }, action, deps.now());
     // As on the WebSocket: a quarantined agent or token is refused, and nobody acts for a quarantined agent.
@@ -317,6 +327,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const rt = r.world.host.runtime;
     const again = 'submit it again (the same req_id)';
     refuseIfClosing(r.world.host, again);
+    refusePaused(r.world.host);
     await rt.registerAgent(agentId, { tenant: p.tenant });
     const i = obj(b['intent'], 'intent');
     const t0 = performance.now();
@@ -344,6 +355,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const b = obj(raw, 'body');
     if (typeof b['kind'] !== 'string') throw new WorldlineError('INVALID_INTENT', 'emit needs a string kind');
     refuseIfClosing(r.world.host, 'emit it again');
+    refusePaused(r.world.host);
     return r.world.host.runtime.emit({ kind: b['kind'], payload: (b['payload'] ?? null) as JsonValue, source_id: `${p.role}:${p.agent ?? 'rest'}`, priority: typeof b['priority'] === 'number' ? b['priority'] : 0 });
   }));
 

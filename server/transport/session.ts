@@ -567,6 +567,8 @@ export class Session implements Subscriber {
     this.unsubscribe = host.subscribe(this);
     this.joined();
     this.armExpiry();
+    // A world paused for its engine: say so, as the sessions connected when the engine left were told.
+    if (host.engine.paused) this.sendError(host.engine.pausedError());
     this.deps.logger.info({ session: this.id, agent_id: this.agentId, role: this.principal!.role, codec: this.codec.subprotocol, resumed: plan.kind === 'deltas' }, 'session joined');
   }
 
