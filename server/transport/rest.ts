@@ -384,7 +384,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     // Views are read once delivery has caught up with the core: a quantum still waiting for durability would give a
     // view_seq ahead of the resume history, from which the next poll could only get a snapshot.
     await host.caughtUp();
-    const incarnation = host.log.meta.logId;
+    const incarnation = host.incarnation;
     const snapshot = (): Record<string, unknown> => {
       const o = rt.observe(agentId);
       return { agent_id: agentId, kind: 'snapshot', view_seq: o.view_seq, view: o.view, context_digest: o.context_digest, incarnation };

@@ -528,7 +528,7 @@ export class Session implements Subscriber {
         this.joined();
         this.armExpiry();
         const host = this.deps.host;
-        this.sendMessage({ type: 'welcome', session: this.id, world: host.opts.worldId, agent: '', schema_version: PROTOCOL_VERSION, server_time: this.deps.now(), view_seq: 0, incarnation: host.log.meta.logId });
+        this.sendMessage({ type: 'welcome', session: this.id, world: host.opts.worldId, agent: '', schema_version: PROTOCOL_VERSION, server_time: this.deps.now(), view_seq: 0, incarnation: host.incarnation });
         this.deps.logger.info({ session: this.id, role: 'engine', codec: this.codec.subprotocol }, 'engine attached: the world now advances on its TimeTicks');
         return;
       }
@@ -551,7 +551,7 @@ export class Session implements Subscriber {
     const host = this.deps.host;
     // A view_seq of another incarnation of this world (deleted with purge, created again under its id) numbers another
     // world's views: its deltas would not apply to the client's view, so it gets a snapshot.
-    const incarnation = host.log.meta.logId;
+    const incarnation = host.incarnation;
     const resumable = h.resume !== undefined && (h.resume.incarnation === undefined || h.resume.incarnation === incarnation);
     const plan = resumable ? host.resumePlan(this.agentId, h.resume!.view_seq) : { kind: 'snapshot' as const };
     const welcome = { type: 'welcome' as const, session: this.id, world: host.opts.worldId, agent: this.agentId, schema_version: PROTOCOL_VERSION, server_time: this.deps.now(), incarnation };

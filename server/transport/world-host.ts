@@ -529,6 +529,14 @@ export class WorldHost {
     return this.waiters.get(agentId)?.size ?? 0;
   }
 
+  /**
+   * This incarnation of the world: its log's id, the same across restarts and reopens, another once the world is
+   * deleted with purge and created again under its id (Welcome.incarnation; a resume naming another gets a snapshot).
+   */
+  get incarnation(): string {
+    return this.log.meta.logId;
+  }
+
   /** Long polls waiting now on this world, for any agent: presence, like an open socket (idle deletion). */
   get longPollsWaiting(): number {
     let n = 0;

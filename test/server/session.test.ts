@@ -17,7 +17,7 @@ function engineSession(ttlMs: number): { session: Session; sent: Frame[]; closed
   const principal: Principal = { tenant: 't', world: 'w', agent: undefined, role: 'engine', expiresAt: Date.now() + ttlMs, tokenId: 'tok_0' };
   const noop = (): void => {};
   const deps = {
-    host: { opts: { tenant: 't', worldId: 'w' }, engine: { attach: () => noop }, log: { meta: { logId: 'log-1' } } },
+    host: { opts: { tenant: 't', worldId: 'w' }, engine: { attach: () => noop }, incarnation: 'log-1' },
     auth: { authenticate: async () => principal },
     quarantine: new Quarantine(0, 1000),
     logger: { info: noop, warn: noop, debug: noop, error: noop, isLevelEnabled: () => false },
