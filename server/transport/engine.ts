@@ -73,13 +73,13 @@ export class EngineLink {
   private detach(s: EngineSocket): void {
     if (this.engine !== s) return;
     this.engine = undefined;
-    this.host.broadcastError(
-      new WorldlineError('UNITY_CONNECTION_LOST', this.onDisconnect === 'pause'
-        ? 'the engine disconnected: the world is paused until it reconnects'
-        : 'the engine disconnected: the world continues on wall time until it reconnects', { policy: this.onDisconnect }),
-    );
-    if (this.onDisconnect === 'wall-time') this.host.setWallClock(true);
-    else this.pausedForEngine = true;
+    if (this.onDisconnect === 'wall-time') {
+      this.host.broadcastError(new WorldlineError('UNITY_CONNECTION_LOST', 'the engine disconnected: the world continues on wall time until it reconnects', { policy: 'wall-time' }));
+      this.host.setWallClock(true);
+    } else {
+      this.pausedForEngine = true;
+      this.host.broadcastError(this.pausedError());
+    }
   }
 
   /** An engine TimeTick: one world tick (systems, then the quantum of queued intents). */
