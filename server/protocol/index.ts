@@ -13,7 +13,7 @@ export { Subprotocol, WireSession, FragmentCache, FrameScratch } from './codec.j
 export type { WireCodec, Frame, DeltaHeader, DeltaVisitor, EncodedFragment, JsonFragment } from './codec.js';
 export { PathTable, PathDictionary, SentPaths, OpCode, BinaryTable } from './opstream.js';
 export type { BinaryFragment, OpVisitor } from './opstream.js';
-export { checkSchemaVersion, isJsonValue, MAX_JSON_DEPTH, validateClientMessage } from './validate.js';
+export { checkSchemaVersion, isJsonValue, MAX_INCARNATION, MAX_JSON_DEPTH, validateClientMessage } from './validate.js';
 export { isCloseFrame, splitChannel, withChannel, MAX_CHANNEL, type ChannelSplit } from './channel.js';
 export { createJsonCodec, createMsgpackCodec, createProtoCodec };
 

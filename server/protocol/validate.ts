@@ -70,6 +70,8 @@ function root(raw: unknown, types: readonly string[]): { f: Fields; type: string
  * cancel names the intent it is for, and a server holds the req_id of each open generation.
  */
 const MAX_REQ_ID = 128;
+/** The longest world incarnation a client may name (Hello.resume.incarnation, REST observe's incarnation). */
+export const MAX_INCARNATION = 128;
 
 function reqIdOf(f: Fields): string {
   const v = f.requiredStr('req_id');
@@ -203,16 +205,16 @@ function digest(f: Fields, k: string): string {
   return d;
 }
 
-/** `{ [k]: value }` for a non-empty string field, else nothing (proto sends '' for an absent string). */
-function optionalStr(f: Fields, k: string): Record<string, string> {
+/** `{ [k]: value }` for a non-empty string field of at most `max` characters, else nothing (proto sends '' for an absent string). */
+function optionalStr(f: Fields, k: string, max: number): Record<string, string> {
   const v = f.str(k);
-  if (v.length > 128) f.scope.fail(k, 'must be at most 128 characters');
+  if (v.length > max) f.scope.fail(k, `must be at most ${max} characters`);
   return v === '' ? {} : { [k]: v };
 }
 
 /** Hello.resume: the view_seq, and the incarnation when the client knows it. */
 function resumeOf(r: Fields): { view_seq: number; incarnation?: string } {
-  return { view_seq: r.u64('view_seq'), ...optionalStr(r, 'incarnation') };
+  return { view_seq: r.u64('view_seq'), ...optionalStr(r, 'incarnation', MAX_INCARNATION) };
 }
 
 function snapshotBody(f: Fields): SnapshotBody {
@@ -243,7 +245,7 @@ export function validateServerMessage(raw: unknown, decodedOps?: readonly WireOp
         server_time: f.num('server_time'),
         view_seq: f.u64('view_seq'),
         ...(snap === undefined ? {} : { snapshot: snapshotBody(snap) }),
-        ...optionalStr(f, 'incarnation'),
+        ...optionalStr(f, 'incarnation', MAX_INCARNATION),
       };
     }
     case 'observation_delta': {

@@ -6,6 +6,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { WorldlineError, isWorldlineError } from '../errors.js';
 import type { JsonValue } from '../core/index.js';
+import { MAX_INCARNATION } from '../protocol/index.js';
 import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import { authorize, type Authenticator, type Principal, type Action } from './auth.js';
@@ -116,8 +117,11 @@ export function readJson(res: HttpResponse, max: number, state: RequestState): P
   });
 }
 
-/** The longest incarnation an observe may name, as Hello.resume.incarnation. */
-const MAX_INCARNATION = 128;
+/**
+ * A query parameter read as a whole number in decimal digits: undefined when absent, NaN for anything else (Number()
+ * would read '' as 0, '0x10' as 16 and '1e3' as 1000, numbers the client did not write).
+ */
+const decimal = (text: string | null): number | undefined => (text === null ? undefined : /^[0-9]+$/.test(text) ? Number(text) : NaN);
 
 /** Long polls that may wait at once for one agent's view (GET .../observe?after=N). */
 export const MAX_POLLS_PER_AGENT = 8;
@@ -372,14 +376,12 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       throw new WorldlineError('CONFIG_INVALID', `incarnation must be at most ${MAX_INCARNATION} characters (the incarnation of an earlier answer), got ${incarnationText.length}`, { field: 'incarnation' });
     }
     const timeoutText = r.query.get('timeout_ms');
-    // Decimal digits only, as after: Number() would read '0x10' as 16 and '1e3' as 1000, a wait the client did not write.
-    const timeoutMs = timeoutText === null ? 25_000 : /^[0-9]+$/.test(timeoutText) ? Number(timeoutText) : NaN;
+    const timeoutMs = decimal(timeoutText) ?? 25_000;
     // Refused, not clamped: a client that asked for 70 s (or 'abc', which read as 0) would poll at a rate it did not choose.
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 60_000) {
       throw new WorldlineError('CONFIG_INVALID', `timeout_ms must be a whole number of milliseconds from 0 to 60000, got ${JSON.stringify(timeoutText)}`, { field: 'timeout_ms' });
     }
-    // Decimal digits only: Number() would read '' as 0 and '0x10' as 16, a view_seq the client did not mean.
-    const after = afterText === null ? undefined : /^[0-9]+$/.test(afterText) ? Number(afterText) : NaN;
+    const after = decimal(afterText);
     if (after !== undefined && (!Number.isSafeInteger(after) || after < 0)) throw new WorldlineError('INVALID_VIEW_SEQ', `after must be a non-negative integer view_seq in decimal, got ${JSON.stringify(afterText)}`);
     // Views are read once delivery has caught up with the core: a quantum still waiting for durability would give a
     // view_seq ahead of the resume history, from which the next poll could only get a snapshot.
