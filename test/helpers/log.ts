@@ -18,6 +18,18 @@ export const CHAIN_TAG = Buffer.from('WORLDLINE-LOG-V1', 'ascii');
 export const FRAME_OVERHEAD = 49;
 
 /** Returns a maker of fresh temp dirs under os.tmpdir(); all are removed after the file's tests. */
+/** A copy of the log folder `base` in a fresh folder from `tempDir` (each test damages its own copy). */
+export function copyLogDir(base: string, tempDir: () => string): string {
+  const d = tempDir();
+  fs.cpSync(base, d, { recursive: true });
+  return d;
+}
+
+/** Where `file`, a path under `base`, is in `dir`, a copy of `base`. */
+export function inCopy(base: string, file: string, dir: string): string {
+  return path.join(dir, path.relative(base, file));
+}
+
 export function useTempDirs(prefix = 'worldline-log-test-'): () => string {
   const made: string[] = [];
   afterAll(() => {

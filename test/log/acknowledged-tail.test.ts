@@ -10,8 +10,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { openLog, openLogReadOnly, verifyLog } from '../../server/log/index.js';
 import {
-  appendRecords, computeLayout, expectRecords, expectSameFiles, readAll, recordFor, rejectsWith, snapshotFiles,
-  testLogOptions, useTempDirs, type Layout, type Rec,
+  appendRecords, computeLayout, copyLogDir, expectRecords, expectSameFiles, inCopy, readAll, recordFor, rejectsWith, snapshotFiles, testLogOptions, useTempDirs, type Layout, type Rec,
 } from '../helpers/log.js';
 
 const tempDir = useTempDirs('worldline-ack-tail-');
@@ -24,16 +23,6 @@ let records: Map<number, Rec>;
 let layout: Layout;
 let logId: string;
 
-function copyBase(): string {
-  const d = tempDir();
-  fs.cpSync(base, d, { recursive: true });
-  return d;
-}
-
-function relocate(file: string, dir: string): string {
-  return path.join(dir, path.relative(base, file));
-}
-
 function snapshotNames(dir: string): string[] {
   return fs.readdirSync(path.join(dir, 'snapshots')).sort();
 }
@@ -43,7 +32,7 @@ const snapName = (seq: number): string => `${String(seq).padStart(20, '0')}.wlsn
 /** Flips one payload byte of record seq: its CRC fails, as bit rot or a bad sector would leave it. */
 function flipPayloadByte(dir: string, seq: number): void {
   const f = layout.frame(seq);
-  const file = relocate(f.file, dir);
+  const file = inCopy(base, f.file, dir);
   const buf = fs.readFileSync(file);
   buf[f.offset + 13 + records.get(seq)!.kind.length + 1]! ^= 0x40;
   fs.writeFileSync(file, buf);
@@ -78,9 +67,9 @@ beforeAll(async () => {
 
 describe('a snapshot anchored past where the intact log ends', () => {
   it('a deleted last segment is refused as corruption naming the last intact seq, the anchor and the repair, and nothing changes', async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     const lastSeg = layout.segments[layout.segments.length - 1]!;
-    fs.rmSync(relocate(lastSeg.file, dir));
+    fs.rmSync(inCopy(base, lastSeg.file, dir));
     const intact = lastSeg.firstSeq - 1;
     const before = snapshotFiles(dir);
 
@@ -104,7 +93,7 @@ describe('a snapshot anchored past where the intact log ends', () => {
   });
 
   it('a flipped byte in the last record, which the snapshot covers, is corruption, not a torn tail: nothing is cut', async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     flipPayloadByte(dir, N);
     const before = snapshotFiles(dir);
     const e = await rejectsWith(openLog(dir, testLogOptions()), 'LOG_CORRUPTION_DETECTED');
@@ -137,7 +126,7 @@ describe('a snapshot anchored past where the intact log ends', () => {
   });
 
   it("another log's snapshot, another world's, or a damaged one past the end is only warned about, and a torn tail is still cut", async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     const past = N + 20;
     // Another log (its own log id), and a log that reuses this log id for another world: both with an anchor past N.
     for (const [name, create] of [
@@ -158,7 +147,7 @@ describe('a snapshot anchored past where the intact log ends', () => {
     bytes[bytes.length - 40]! ^= 0x01;
     fs.writeFileSync(own, bytes);
     // And a torn tail: half of a frame that was never acknowledged.
-    const lastSeg = relocate(layout.segments[layout.segments.length - 1]!.file, dir);
+    const lastSeg = inCopy(base, layout.segments[layout.segments.length - 1]!.file, dir);
     fs.appendFileSync(lastSeg, Buffer.from([200, 0, 0, 0, N + 1, 0, 0, 0]));
 
     const report = await verifyLog(dir);
@@ -178,9 +167,9 @@ describe('a snapshot anchored past where the intact log ends', () => {
 
 describe('verify on a live directory', () => {
   it('a segment rolled and a snapshot written just after verify lists the segments is not taken for lost records', async () => {
-    const live = copyBase();
+    const live = copyLogDir(base, tempDir);
     // What the server will have on disk a moment later: more records, a new segment, a snapshot anchored in it.
-    const later = copyBase();
+    const later = copyLogDir(base, tempDir);
     const log = await openLog(later, testLogOptions());
     await appendRecords(log, 60);
     await log.writeSnapshot(state(N + 60), N + 60);
@@ -210,9 +199,9 @@ describe('verify on a live directory', () => {
 
 describe('accepting the loss with an explicit repair', () => {
   it('after a deleted last segment, repair from the first missing seq moves the snapshot aside and the log opens and appends', async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     const lastSeg = layout.segments[layout.segments.length - 1]!;
-    fs.rmSync(relocate(lastSeg.file, dir));
+    fs.rmSync(inCopy(base, lastSeg.file, dir));
     const from = lastSeg.firstSeq;
     const snapBytes = fs.readFileSync(path.join(dir, 'snapshots', snapName(N)));
     const moved: string[] = [];
@@ -228,7 +217,7 @@ describe('accepting the loss with an explicit repair', () => {
   });
 
   it('after a flipped byte in the snapshotted last record, repair from it moves the record and the snapshot aside; older snapshots stay', async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     // An older snapshot, below the cut, must survive the repair and still count.
     const log0 = await openLog(dir, testLogOptions());
     await log0.writeSnapshot(state(N - 30), N - 30);

@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CHECKPOINT_KIND, openLog, verifyLog, type EventLog } from '../../server/log/index.js';
-import { readAll, recordFor, rejectsWith, rewriteChain, testLogOptions, useTempDirs } from '../helpers/log.js';
+import {
+  copyLogDir, readAll, recordFor, rejectsWith, rewriteChain, testLogOptions, useTempDirs,
+} from '../helpers/log.js';
 
 const tempDir = useTempDirs('worldline-checkpoints-');
 const keys = generateKeyPairSync('ed25519');
@@ -27,12 +29,6 @@ async function appendUserRecords(log: EventLog, count: number): Promise<void> {
 }
 
 let base: string;
-
-function copyBase(): string {
-  const d = tempDir();
-  fs.cpSync(base, d, { recursive: true });
-  return d;
-}
 
 beforeAll(async () => {
   base = tempDir();
@@ -69,7 +65,7 @@ describe('signed checkpoints', () => {
   });
 
   it('a forged signature in a rewritten chain is caught by the key, and only by the key', async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     const forged = CHECKPOINT_SEQS[2]!;
     rewriteChain(dir, (seq, kind, payload) => {
       if (seq !== forged) return undefined;
@@ -94,7 +90,7 @@ describe('signed checkpoints', () => {
   });
 
   it('a record rewritten before a checkpoint is caught even when the checkpoint\'s hash field is rewritten to match', async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     rewriteChain(dir, (seq, _kind, payload, prevHash) => {
       if (seq === 15) return Buffer.concat([Buffer.from('#99:'), payload.subarray(4)]);
       if (seq === 22) {
@@ -113,7 +109,7 @@ describe('signed checkpoints', () => {
   });
 
   it('rewriteChain with no edits reproduces the files byte for byte (the forging helper follows the format)', async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     const before = fs.readdirSync(`${dir}/segments`).map((n) => fs.readFileSync(`${dir}/segments/${n}`));
     rewriteChain(dir, () => undefined);
     const after = fs.readdirSync(`${dir}/segments`).map((n) => fs.readFileSync(`${dir}/segments/${n}`));

@@ -10,8 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import seedrandom from 'seedrandom';
 import { openLog, verifyLog } from '../../server/log/index.js';
 import {
-  appendRecords, computeLayout, expectRecords, expectSameFiles, fixFrameCrc, readAll, recordFor, rejectsWith,
-  snapshotFiles, testLogOptions, useTempDirs, writeLog, type Layout, type Rec,
+  appendRecords, computeLayout, copyLogDir, expectRecords, expectSameFiles, fixFrameCrc, inCopy, readAll, recordFor, rejectsWith, snapshotFiles, testLogOptions, useTempDirs, writeLog, type Layout, type Rec,
 } from '../helpers/log.js';
 
 const tempDir = useTempDirs('worldline-corruption-');
@@ -21,16 +20,6 @@ const N = 170;
 let base: string;
 let records: Map<number, Rec>;
 let layout: Layout;
-
-function copyBase(): string {
-  const d = tempDir();
-  fs.cpSync(base, d, { recursive: true });
-  return d;
-}
-
-function relocate(file: string, dir: string): string {
-  return path.join(dir, path.relative(base, file));
-}
 
 function brokenFiles(dir: string): string[] {
   return fs.readdirSync(path.join(dir, 'segments')).filter((n) => n.endsWith('.broken')).sort();
@@ -72,8 +61,8 @@ describe('torn tail: truncation', () => {
     const from = layout.frame(N - 2).offset;
     let withBroken = 0;
     for (let cut = from; cut < lastSeg.size; cut++) {
-      const dir = copyBase();
-      const file = relocate(lastSeg.file, dir);
+      const dir = copyLogDir(base, tempDir);
+      const file = inCopy(base, lastSeg.file, dir);
       fs.truncateSync(file, cut);
       const whole = layout.frames.filter((f) => f.file !== lastSeg.file || f.offset + f.size <= cut);
       const expectLast = whole.length;
@@ -103,8 +92,8 @@ describe('torn tail: truncation', () => {
     const lastSeg = layout.segments[layout.segments.length - 1]!;
     const aligned = Math.floor((lastSeg.size - 1) / 512) * 512;
     for (const start of [lastSeg.size - 512, aligned]) {
-      const dir = copyBase();
-      const file = relocate(lastSeg.file, dir);
+      const dir = copyLogDir(base, tempDir);
+      const file = inCopy(base, lastSeg.file, dir);
       const fd = fs.openSync(file, 'r+');
       fs.writeSync(fd, Buffer.alloc(lastSeg.size - start), 0, lastSeg.size - start, start);
       fs.closeSync(fd);
@@ -127,9 +116,9 @@ describe('torn tail: truncation', () => {
 
 describe('a crash while creating a segment', () => {
   it('a half-written next segment left as .tmp (crash before its rename) is removed, and the log continues where it ended', async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     const next = path.join(dir, 'segments', `${String(N + 1).padStart(20, '0')}.wlseg.tmp`);
-    const header = fs.readFileSync(relocate(layout.segments[layout.segments.length - 1]!.file, dir)).subarray(0, 20);
+    const header = fs.readFileSync(inCopy(base, layout.segments[layout.segments.length - 1]!.file, dir)).subarray(0, 20);
     fs.writeFileSync(next, header); // the header was being written when the process died
     const events: string[] = [];
     const log = await openLog(dir, testLogOptions({ onEvent: (e) => events.push(e) }));
@@ -143,7 +132,7 @@ describe('a crash while creating a segment', () => {
 
 describe('corruption in the middle is refused, not repaired', () => {
   it('a single flipped bit in any middle record (any segment) is LOG_CORRUPTION_DETECTED naming its seq, and nothing changes', async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     const rng = seedrandom('flip-middle-records');
     const middle = layout.frames.filter((f) => f.seq <= N - 3);
     const segmentsHit = new Set<number>();
@@ -151,7 +140,7 @@ describe('corruption in the middle is refused, not repaired', () => {
       const f = middle[Math.floor(rng() * middle.length)]!;
       const at = f.offset + Math.floor(rng() * f.size);
       const bit = 1 << Math.floor(rng() * 8);
-      const file = relocate(f.file, dir);
+      const file = inCopy(base, f.file, dir);
       const what = `flip bit ${bit} at ${path.basename(file)}:${at} (seq ${f.seq})`;
       segmentsHit.add(f.segment);
 
@@ -182,9 +171,9 @@ describe('corruption in the middle is refused, not repaired', () => {
 
   /** Flips each (offset, bit) in a copy of one segment's header and expects a refusal naming the segment's first seq. */
   async function expectHeaderFlipsRefused(segIdx: number, positions: ReadonlyArray<readonly [number, number]>): Promise<void> {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     const seg = layout.segments[segIdx]!;
-    const file = relocate(seg.file, dir);
+    const file = inCopy(base, seg.file, dir);
     const original = fs.readFileSync(file);
     for (const [at, bit] of positions) {
       const what = `header of segment ${segIdx}: bit ${bit} at ${at}`;
@@ -219,8 +208,8 @@ describe('corruption in the middle is refused, not repaired', () => {
   });
 
   it('a genuine newer format version (with a valid header CRC) is SCHEMA_VERSION_MISMATCH', async () => {
-    const dir = copyBase();
-    const file = relocate(layout.segments[0]!.file, dir);
+    const dir = copyLogDir(base, tempDir);
+    const file = inCopy(base, layout.segments[0]!.file, dir);
     const buf = fs.readFileSync(file);
     const headerSize = layout.segments[0]!.headerSize;
     buf.writeUInt16LE(2, 4);
@@ -231,9 +220,9 @@ describe('corruption in the middle is refused, not repaired', () => {
   });
 
   it('a middle record rewritten with a valid CRC but the old hash is refused as tampering', async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     const f = layout.frames.find((x) => x.segment === 1 && x.seq > layout.segments[1]!.firstSeq + 2)!;
-    const file = relocate(f.file, dir);
+    const file = inCopy(base, f.file, dir);
     const buf = fs.readFileSync(file);
     const r = records.get(f.seq)!;
     const payloadAt = f.offset + 13 + r.kind.length;
@@ -249,9 +238,9 @@ describe('corruption in the middle is refused, not repaired', () => {
   });
 
   it('the LAST record rewritten with a valid CRC is refused too (tampering is not a torn tail)', async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     const f = layout.frame(N);
-    const file = relocate(f.file, dir);
+    const file = inCopy(base, f.file, dir);
     const buf = fs.readFileSync(file);
     buf[f.offset + 13 + records.get(N)!.kind.length + 2]! ^= 0xff;
     fixFrameCrc(buf, f.offset);
@@ -266,8 +255,8 @@ describe('corruption in the middle is refused, not repaired', () => {
   });
 
   it('a deleted middle segment is refused', async () => {
-    const dir = copyBase();
-    fs.rmSync(relocate(layout.segments[1]!.file, dir));
+    const dir = copyLogDir(base, tempDir);
+    fs.rmSync(inCopy(base, layout.segments[1]!.file, dir));
     const before = snapshotFiles(dir);
     const e = await rejectsWith(openLog(dir, testLogOptions()), 'LOG_CORRUPTION_DETECTED');
     expect(e.details['seq']).toBe(layout.segments[1]!.firstSeq);
@@ -276,8 +265,8 @@ describe('corruption in the middle is refused, not repaired', () => {
   });
 
   it('a deleted first segment without a snapshot to anchor the rest is refused', async () => {
-    const dir = copyBase();
-    fs.rmSync(relocate(layout.segments[0]!.file, dir));
+    const dir = copyLogDir(base, tempDir);
+    fs.rmSync(inCopy(base, layout.segments[0]!.file, dir));
     const e = await rejectsWith(openLog(dir, testLogOptions()), 'LOG_CORRUPTION_DETECTED');
     expect(e.details['seq']).toBe(1);
     // Truncating from seq 1 cannot bring back a start nothing anchors: the message must not send the operator there.
@@ -289,14 +278,14 @@ describe('corruption in the middle is refused, not repaired', () => {
 describe('explicit repair with truncateFromSeq', () => {
   function damageRecord(dir: string, seq: number): void {
     const f = layout.frame(seq);
-    const file = relocate(f.file, dir);
+    const file = inCopy(base, f.file, dir);
     const buf = fs.readFileSync(file);
     buf[f.offset + 20]! ^= 0x10;
     fs.writeFileSync(file, buf);
   }
 
   it('repairs a mid-log corruption from the first bad seq: the rest is moved aside, appends continue, verify is ok', async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     const seg = layout.segments[1]!;
     const bad = seg.firstSeq + 5;
     damageRecord(dir, bad);
@@ -312,7 +301,7 @@ describe('explicit repair with truncateFromSeq', () => {
     const log = await openLog(dir, testLogOptions({ truncateFromSeq: bad }));
     expect(log.lastSeq).toBe(bad - 1);
     await log.close();
-    const segFile = relocate(seg.file, dir);
+    const segFile = inCopy(base, seg.file, dir);
     const cutAt = layout.frame(bad).offset;
     expect(fs.statSync(segFile).size).toBe(cutAt);
     const broken = brokenFiles(dir);
@@ -329,7 +318,7 @@ describe('explicit repair with truncateFromSeq', () => {
   });
 
   it('a second repair at the same place does not overwrite what the first one moved aside', async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     const bad = layout.segments[1]!.firstSeq + 5;
     const asideContents = (): Buffer[] => brokenFiles(dir).map((n) => fs.readFileSync(path.join(dir, 'segments', n)));
     damageRecord(dir, bad);
@@ -352,8 +341,8 @@ describe('explicit repair with truncateFromSeq', () => {
   });
 
   it('a damaged first segment header: the refusal offers no repair that cannot work, and asking for one is a typed error that changes nothing', async () => {
-    const dir = copyBase();
-    const file = relocate(layout.segments[0]!.file, dir);
+    const dir = copyLogDir(base, tempDir);
+    const file = inCopy(base, layout.segments[0]!.file, dir);
     const buf = fs.readFileSync(file);
     buf[20]! ^= 0x01; // inside the header's JSON body
     fs.writeFileSync(file, buf);
@@ -369,7 +358,7 @@ describe('explicit repair with truncateFromSeq', () => {
   });
 
   it('repairs from a seq before the first bad one, dropping the records in between', async () => {
-    const dir = copyBase();
+    const dir = copyLogDir(base, tempDir);
     const bad = layout.segments[2]!.firstSeq + 1;
     damageRecord(dir, bad);
     const log = await openLog(dir, testLogOptions({ truncateFromSeq: bad - 4 }));
