@@ -4,31 +4,15 @@
  * engine's Welcome names it as every Welcome does (docs/protocol.md); a bad Hello.resume.incarnation is refused as a
  * MALFORMED_FRAME naming the field, on every codec.
  */
-import fs from 'node:fs';
 import { pack } from 'msgpackr';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Subprotocol } from '../../server/protocol/index.js';
-import { TestClient, is, startTestServer, token, type TestServer } from './harness.js';
-
-interface Reply {
-  status: number;
-  json: Record<string, unknown>;
-}
+import { TestClient, call as restCall, is, sharedTestServer, token, type Reply } from './harness.js';
 
 describe('every road names the world incarnation', () => {
-  let srv: TestServer;
-  beforeAll(async () => {
-    srv = await startTestServer({ maxWorlds: 3 });
-  });
-  afterAll(async () => {
-    await srv.shutdown();
-    fs.rmSync(srv.dataDir, { recursive: true, force: true });
-  });
+  const server = sharedTestServer({ maxWorlds: 3 });
 
-  async function call(method: string, p: string, tok: string, body?: unknown): Promise<Reply> {
-    const res = await fetch(`${srv.httpUrl}${p}`, { method, headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
-  }
+  const call = (method: string, p: string, tok: string, body?: unknown): Promise<Reply> => restCall(server(), method, p, tok, body);
 
   /** Spawns `al` in world `w` over REST, moves it `moves` times, and returns the view_seq and incarnation observed. */
   async function play(tok: string, moves: number): Promise<{ viewSeq: number; incarnation: unknown }> {
@@ -42,16 +26,16 @@ describe('every road names the world incarnation', () => {
   }
 
   it("REST observe names the incarnation; after=V of another incarnation gets the new world's view, not its deltas", async () => {
-    await srv.createWorld({ id: 'w', world: 'default' });
-    const tok = await token(srv, 'al', 'agent', { world: 'w' });
+    await server().createWorld({ id: 'w', world: 'default' });
+    const tok = await token(server(), 'al', 'agent', { world: 'w' });
     const first = await play(tok, 3);
     expect(first.incarnation).toMatch(/^[0-9a-f-]{36}$/);
     const same = await call('GET', `/v1/worlds/w/agents/al/observe?after=${first.viewSeq - 2}&incarnation=${first.incarnation as string}&timeout_ms=0`, tok);
     expect(same.json).toMatchObject({ kind: 'deltas', incarnation: first.incarnation });
     expect((same.json['deltas'] as unknown[]).length).toBe(2);
 
-    await srv.deleteWorld('w', { purge: true });
-    await srv.createWorld({ id: 'w', world: 'default' });
+    await server().deleteWorld('w', { purge: true });
+    await server().createWorld({ id: 'w', world: 'default' });
     const second = await play(tok, 4);
     expect(second.incarnation).not.toBe(first.incarnation);
 
@@ -65,15 +49,15 @@ describe('every road names the world incarnation', () => {
     const long = await call('GET', `/v1/worlds/w/agents/al/observe?after=0&incarnation=${'x'.repeat(129)}`, tok);
     expect(long.status).toBe(400);
     expect(long.json['error']).toMatchObject({ name: 'CONFIG_INVALID', details: { field: 'incarnation' } });
-    await srv.deleteWorld('w', { purge: true });
+    await server().deleteWorld('w', { purge: true });
   }, 30_000);
 
   it("the engine's Welcome names the incarnation, the same as an agent's", async () => {
-    const agent = await TestClient.connect(srv.wsUrl, Subprotocol.PROTO, await token(srv, 'ag'));
+    const agent = await TestClient.connect(server().wsUrl, Subprotocol.PROTO, await token(server(), 'ag'));
     agent.hello('ag');
     const aw = await agent.waitFor(is('welcome'));
     agent.close();
-    const engine = await TestClient.connect(srv.wsUrl, Subprotocol.PROTO, await token(srv, undefined, 'engine'));
+    const engine = await TestClient.connect(server().wsUrl, Subprotocol.PROTO, await token(server(), undefined, 'engine'));
     engine.hello('', { role: 'engine' });
     const ew = await engine.waitFor(is('welcome'));
     engine.close();
@@ -84,7 +68,7 @@ describe('every road names the world incarnation', () => {
   for (const sp of [Subprotocol.JSON, Subprotocol.MSGPACK, Subprotocol.PROTO]) {
     it(`a non-string or over-long resume.incarnation is a MALFORMED_FRAME naming it (${sp})`, async () => {
       const refusal = async (send: (c: TestClient) => void) => {
-        const c = await TestClient.connect(srv.wsUrl, sp, await token(srv, 'p1'));
+        const c = await TestClient.connect(server().wsUrl, sp, await token(server(), 'p1'));
         send(c);
         const e = await c.waitFor(is('error'));
         c.close();

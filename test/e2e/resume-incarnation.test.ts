@@ -4,26 +4,18 @@
  * would be sent the new world's deltas from there, which do not apply to its view. With the incarnation it gets a
  * snapshot instead. Resume within one incarnation, and a resume that names none (older clients), are as before.
  */
-import fs from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Subprotocol, type ServerMessage } from '../../server/protocol/index.js';
-import { TestClient, is, joinAndSpawn, startTestServer, token, type TestServer } from './harness.js';
+import { TestClient, is, joinAndSpawn, sharedTestServer, token } from './harness.js';
 
 type Welcome = Extract<ServerMessage, { type: 'welcome' }>;
 
 describe('resume names the world incarnation', () => {
-  let srv: TestServer;
-  beforeAll(async () => {
-    srv = await startTestServer({ maxWorlds: 3 });
-  });
-  afterAll(async () => {
-    await srv.shutdown();
-    fs.rmSync(srv.dataDir, { recursive: true, force: true });
-  });
+  const server = sharedTestServer({ maxWorlds: 3 });
 
   /** Joins agent `al` of world `w`, moves it `moves` times and returns its Welcome and last view_seq. */
   async function play(moves: number): Promise<{ welcome: Welcome; viewSeq: number }> {
-    const { c } = await joinAndSpawn(srv, 'w', 'default', 'al', { x: 100, y: 100 });
+    const { c } = await joinAndSpawn(server(), 'w', 'default', 'al', { x: 100, y: 100 });
     const welcome = c.received.find((m): m is Welcome => m.type === 'welcome')!;
     for (let i = 0; i < moves; i++) {
       c.send({ type: 'submit_intent', intent: { req_id: `m${i}-${Date.now()}`, kind: 'Move', payload: { dx: 1, dy: 0 }, context_seq: 0, priority: 0 } });
@@ -41,7 +33,7 @@ describe('resume names the world incarnation', () => {
   }
 
   async function resume(viewSeq: number, incarnation: string | undefined): Promise<Welcome> {
-    const c = await TestClient.connect(srv.worlds.find((x) => x.id === 'w')!.wsUrl, Subprotocol.JSON, await token(srv, 'al', 'agent', { world: 'w' }));
+    const c = await TestClient.connect(server().worlds.find((x) => x.id === 'w')!.wsUrl, Subprotocol.JSON, await token(server(), 'al', 'agent', { world: 'w' }));
     c.hello('al', { resume: { view_seq: viewSeq, ...(incarnation !== undefined ? { incarnation } : {}) } });
     const w = await c.waitFor(is('welcome'));
     c.close();
@@ -49,14 +41,14 @@ describe('resume names the world incarnation', () => {
   }
 
   it('a resume into the same incarnation gets deltas; into a purged and re-created world a snapshot; naming none, as before', async () => {
-    await srv.createWorld({ id: 'w', world: 'default' });
+    await server().createWorld({ id: 'w', world: 'default' });
     const first = await play(3);
     expect(first.welcome.incarnation).toMatch(/^[0-9a-f-]{36}$/);
     // Same incarnation: deltas from the view_seq (no snapshot in the Welcome).
     expect((await resume(first.viewSeq, first.welcome.incarnation)).snapshot).toBeUndefined();
 
-    await srv.deleteWorld('w', { purge: true });
-    await srv.createWorld({ id: 'w', world: 'default' });
+    await server().deleteWorld('w', { purge: true });
+    await server().createWorld({ id: 'w', world: 'default' });
     const second = await play(3);
     expect(second.welcome.incarnation).not.toBe(first.welcome.incarnation);
 
