@@ -17,6 +17,7 @@ import type { BucketSeries } from '../obs/bucket-histogram.js';
 import { WorldlineError, isWorldlineError } from '../errors.js';
 import { EngineLink, type EngineDisconnectPolicy } from './engine.js';
 import { ResumeHistory, type DeltaBody, type ResumePlan } from './resume-history.js';
+import { worldsDir } from './world-registry.js';
 
 /** What the host needs from a connection to deliver to it. */
 export interface Subscriber {
@@ -142,7 +143,7 @@ const MAX_SHUTDOWN_QUANTA = 1000;
 
 /** A hosted world's data folder (its log, snapshots and, for one created at runtime, created.json): DATA/worlds/ID. */
 export function worldDataDir(dataDir: string, worldId: string): string {
-  return path.join(dataDir, 'worlds', worldId);
+  return path.join(worldsDir(dataDir), worldId);
 }
 
 /** Sends frames to a subscriber in one write where it can; false when any was not sent. */

@@ -9,6 +9,11 @@ import { idProblem } from '../config.js';
 import { WorldlineError } from '../errors.js';
 import { fsyncDirSync, mkdirDurableSync } from '../log/files.js';
 
+/** The folder that holds every hosted world's data folder: DATA/worlds (worldDataDir is one of them). */
+export function worldsDir(dataDir: string): string {
+  return path.join(dataDir, 'worlds');
+}
+
 /** One world created at runtime. */
 export interface CreatedWorld {
   readonly id: string;
@@ -56,7 +61,7 @@ export class WorldRegistry {
       throw new WorldlineError('CONFIG_INVALID', `cannot read ${this.file}: ${(err as Error).message}`, { file: this.file });
     }
     const bad = (what: string): never => {
-      throw new WorldlineError('CONFIG_INVALID', `${this.file} ${what}; it lists the worlds created at runtime: fix the entry, or move the file aside to start without them (their data stays in ${path.join(this.dataDir, 'worlds')})`, { file: this.file });
+      throw new WorldlineError('CONFIG_INVALID', `${this.file} ${what}; it lists the worlds created at runtime: fix the entry, or move the file aside to start without them (their data stays in ${worldsDir(this.dataDir)})`, { file: this.file });
     };
     let json: unknown;
     try {

@@ -20,7 +20,7 @@ import { worldNotFound } from './http.js';
 import { Quarantine } from './rate-limit.js';
 import type { SessionDeps } from './session.js';
 import { WorldHost, worldDataDir, type WorldHostOptions } from './world-host.js';
-import { WorldRegistry, idleProblem, readOwner, writeOwner, type CreatedWorld } from './world-registry.js';
+import { WorldRegistry, idleProblem, readOwner, worldsDir, writeOwner, type CreatedWorld } from './world-registry.js';
 
 /** Marks a world folder being purged; '~' is in no world id, so such a name never is a world's folder. */
 const PURGING = '~purging-';
@@ -43,14 +43,14 @@ async function purgeDir(dir: string): Promise<void> {
 }
 
 /** Deletes what purges cut short left in DATA/worlds (folders renamed aside by purgeDir). */
-function removeUnfinishedPurges(worldsDir: string): void {
+function removeUnfinishedPurges(dir: string): void {
   let names: string[];
   try {
-    names = fs.readdirSync(worldsDir);
+    names = fs.readdirSync(dir);
   } catch {
     return;
   }
-  for (const n of names) if (n.includes(PURGING)) fs.rmSync(path.join(worldsDir, n), { recursive: true, force: true });
+  for (const n of names) if (n.includes(PURGING)) fs.rmSync(path.join(dir, n), { recursive: true, force: true });
 }
 
 /** A world to open: its id, tenant and definition, and where the definition came from (a built-in name or an absolute module path; absent for code). */
@@ -140,7 +140,7 @@ export class WorldSet {
   /** Opens the configured worlds, then those created at runtime before; on any failure closes what it opened. */
   static async open(toHost: readonly ToHost[], opts: WorldSetOptions): Promise<WorldSet> {
     const set = new WorldSet(opts);
-    removeUnfinishedPurges(path.join(opts.cfg.dataDir, 'worlds'));
+    removeUnfinishedPurges(worldsDir(opts.cfg.dataDir));
     for (const w of toHost) if (!set.templates.has(w.world.name)) set.templates.set(w.world.name, { world: w.world, ...(w.source !== undefined ? { source: w.source } : {}) });
     for (const t of opts.templates ?? []) if (!set.templates.has(t.name)) set.templates.set(t.name, { world: t });
     const file = set.registry.file;
