@@ -26,9 +26,19 @@ export function knownKeys(v: object, keys: readonly string[], what: string): voi
   }
 }
 
+/**
+ * The same for a part the author may write as an object literal or as an instance of a class of their own: only a
+ * literal is held to the keys, since an instance may keep its own state in fields of its own.
+ */
+function literalKeys(v: object, keys: readonly string[], what: string): void {
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto === Object.prototype || proto === null) knownKeys(v, keys, what);
+}
+
 /** An effect kind's handler: shape and apply functions, validate a function when given. */
 export function checkHandler(kind: string, h: EffectKindHandler): EffectKindHandler {
   if (h === null || typeof h !== 'object') throw bad(`handlers.${kind} must be an object with shape and apply functions.`);
+  literalKeys(h, ['shape', 'validate', 'apply'], `handlers.${kind}`);
   if (!isFn(h.shape)) throw bad(`handlers.${kind}.shape must be a function (payload, ctx) returning an error message or undefined.`);
   if (!isFn(h.apply)) throw bad(`handlers.${kind}.apply must be a function (payload, state, ctx).`);
   if (h.validate !== undefined && !isFn(h.validate)) throw bad(`handlers.${kind}.validate must be a function (payload, state, ctx) returning a violation or undefined.`);
@@ -38,6 +48,7 @@ export function checkHandler(kind: string, h: EffectKindHandler): EffectKindHand
 /** A world rule: a rule name, a check function, and the kinds it applies to when given. */
 export function checkValidator(v: WorldValidator, i: number): WorldValidator {
   if (v === null || typeof v !== 'object') throw bad(`validators[${i}] must be an object with rule and check.`);
+  literalKeys(v, ['rule', 'kinds', 'check'], `validators[${i}]`);
   if (typeof v.rule !== 'string' || v.rule.length === 0) throw bad(`validators[${i}].rule must be a non-empty string (it names the rule in INTENT_VALIDATION_FAILED).`);
   if (!isFn(v.check)) throw bad(`validators[${i}] (${v.rule}).check must be a function (draft, state) returning a message or undefined.`);
   if (v.kinds !== undefined && !(Array.isArray(v.kinds) && v.kinds.every((k) => typeof k === 'string'))) throw bad(`validators[${i}] (${v.rule}).kinds must be a list of kind names.`);
@@ -47,6 +58,7 @@ export function checkValidator(v: WorldValidator, i: number): WorldValidator {
 /** A system: a name (its generator state is saved under it), a run function, an integer priority and a string seed when given. */
 export function checkSystem(s: WorldSystem, i: number): WorldSystem {
   if (s === null || typeof s !== 'object') throw bad(`systems[${i}] must be an object with name and run.`);
+  literalKeys(s, ['name', 'seed', 'priority', 'run'], `systems[${i}]`);
   if (typeof s.name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(s.name)) throw bad(`systems[${i}].name must match [A-Za-z0-9_.-]{1,64} (its random stream is saved under it).`);
   if (!isFn(s.run)) throw bad(`systems[${i}] (${s.name}).run must be a function (ctx) returning a list of effect drafts.`);
   if (s.priority !== undefined && !(Number.isSafeInteger(s.priority) && s.priority >= -1000 && s.priority <= 1000)) throw bad(`systems[${i}] (${s.name}).priority must be an integer in [-1000, 1000].`);

@@ -249,6 +249,10 @@ export function defineWorld(spec: WorldSpec): WorldDefinition {
     names.add(s.name);
   }
   const validators = (spec.validators ?? []).map(checkValidator);
+  // A rule listing a kind the world does not have would never run: most likely a misspelt kind, refused here.
+  validators.forEach((v, i) => {
+    for (const k of v.kinds ?? []) if (!(k in handlers)) throw bad(`validators[${i}] (${v.rule}) names kind ${JSON.stringify(k)}, which the world does not have; its kinds are ${Object.keys(handlers).join(', ')}.`);
+  });
   const initialState = checkInitialState(spec.initialState ?? {}, SCHEMA_VERSION);
   return Object.freeze({
     name: spec.name,

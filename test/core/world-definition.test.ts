@@ -33,7 +33,11 @@ describe('defineWorld refuses a malformed definition', () => {
     ['a system without a name', { systems: [{ run: () => [] }] }, /systems\[0\]\.name must match/],
     ['a system with a fractional priority', { systems: [{ name: 's', priority: 0.5, run: () => [] }] }, /priority must be an integer/],
     ['a validator without check', { validators: [{ rule: 'fair' }] }, /validators\[0\] \(fair\)\.check must be a function/],
-    ['a validator without a rule', { validators: [{ check: () => undefined }] }, /validators\[0\]\.rule/],
+    ['a validator without a rule', { validators: [{ check: (): undefined => undefined }] }, /validators\[0\]\.rule/],
+    ['a misspelt validator key (kind for kinds)', { validators: [{ rule: 'fair', kind: ['Move'], check: (): undefined => undefined }] }, /validators\[0\] has no setting "kind"; it takes rule, kinds, check/],
+    ['a validator naming a kind the world lacks', { validators: [{ rule: 'fair', kinds: ['Mvoe'], check: (): undefined => undefined }] }, /validators\[0\] \(fair\) names kind "Mvoe", which the world does not have; its kinds are .*Move/],
+    ['a misspelt system key', { systems: [{ name: 's', priorty: 2, run: () => [] }] }, /systems\[0\] has no setting "priorty"/],
+    ['a misspelt handler key', { handlers: { Foo: { ...noop, validator: () => undefined } } }, /handlers\.Foo has no setting "validator"; it takes shape, validate, apply/],
     ['a misspelt agent class setting', { policies: { agentClasses: { default: { staleness: 3 } } } }, /agent class default has no setting "staleness"; it takes .*stalenessThreshold/],
     ['a misspelt setting in another class', { policies: { agentClasses: { npc: { queuelimit: 3 } } } }, /agent class npc has no setting "queuelimit"/],
     ['a misspelt policy', { policies: { maxPatchOp: 10 } }, /policies has no setting "maxPatchOp"/],
@@ -63,6 +67,21 @@ describe('defineWorld refuses a malformed definition', () => {
     ['a negative tick', { initialState: { tick: -1 } }, /tick must be an integer >= 0/],
   ])('%s', (_what, over, message) => {
     expect(refusal({ ...base, ...over })).toMatch(message);
+  });
+
+  it('holds only object literals to their keys: a handler or system written as a class instance may keep fields of its own', () => {
+    class Cooldown {
+      readonly ticks = 3;
+      shape(): undefined { return undefined; }
+      apply(): void {}
+    }
+    class Wind {
+      readonly name = 'wind';
+      readonly strength = 2;
+      *run(): Iterable<never> {}
+    }
+    const world = defineWorld({ ...base, handlers: { Rest: new Cooldown() }, systems: [new Wind()] });
+    expect(world.handlers['Rest']).toBeInstanceOf(Cooldown);
   });
 
   it('a valid definition with every part still runs (and a cell size of radius / 64 is accepted)', async () => {
