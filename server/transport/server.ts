@@ -368,7 +368,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
       // Everything from req must be read now: it is invalid after the first await.
-      const worldId = req.getParameter(0) ?? '';
+      const rawWorldId = req.getParameter(0) ?? '';
       const key = req.getHeader('sec-websocket-key');
       const offered = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
@@ -379,6 +379,13 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         writeJson(res, errorStatus(err), { error: err.toJSON() });
       };
       // Starting, the server does not know yet which worlds it hosts: every path is told to retry.
+      // Decoded as REST decodes its path segments, so a client that percent-encodes the id reaches the same world.
+      let worldId: string;
+      try {
+        worldId = decodeURIComponent(rawWorldId);
+      } catch {
+        return refuse(new WorldlineError('MALFORMED_FRAME', `path segment ${JSON.stringify(rawWorldId.slice(0, 40))} is not valid percent-encoded UTF-8`));
+      }
       if (worlds === undefined) return refuse(new WorldlineError('SERVER_UNAVAILABLE', 'server is starting (recovering its worlds\' logs): retry shortly'));
       if (!hosts.has(worldId)) return refuse(worldNotFound(worldId, hosts.keys()));
       if (!ready) return refuse(new WorldlineError('SERVER_UNAVAILABLE', draining ? 'server is shutting down: reconnect to another instance or retry shortly' : 'server is starting: retry shortly'));

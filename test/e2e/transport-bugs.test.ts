@@ -261,6 +261,22 @@ describe('transport review', () => {
     });
   });
 
+  it('WebSocket: the world id in the path is percent-decoded as REST decodes it; a bad escape is refused with a 400', async () => {
+    await withServer({}, async (srv) => {
+      const encoded = srv.wsUrl.replace('/v1/worlds/default/ws', '/v1/worlds/%64efault/ws');
+      const c = await TestClient.connect(encoded, Subprotocol.JSON, await token(srv, 'pat'));
+      c.hello('pat');
+      expect((await c.waitFor(is('welcome'))).world).toBe('default');
+      c.close();
+      const refused = await TestClient.connect(srv.wsUrl.replace('/default/', '/%E0%A4%A/'), Subprotocol.JSON).then(
+        () => undefined,
+        (err: { status: number; body: string }) => err,
+      );
+      expect(refused?.status).toBe(400);
+      expect((JSON.parse(refused!.body) as { error: { name: string } }).error.name).toBe('MALFORMED_FRAME');
+    });
+  });
+
   it('config: intentsPerSecondPerAgent and intentsPerSecondPerTenant limit intents (QUOTA_EXCEEDED past them)', async () => {
     for (const [key, scope] of [['intentsPerSecondPerAgent', 'agent'], ['intentsPerSecondPerTenant', 'tenant']] as const) {
       await withServer({ [key]: 2 }, async (srv) => {
