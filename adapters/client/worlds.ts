@@ -19,6 +19,10 @@ export interface WorldInfo {
   readonly ws_path: string;
   /** Waiting for its engine to reconnect: it takes no tick (absent from older servers). */
   readonly paused?: boolean;
+  /** Named by the server's configuration, or created at runtime (absent from older servers). */
+  readonly origin?: 'configured' | 'created';
+  /** A created world: when, its idle limit if it has one, and whether its deletion deletes its data. */
+  readonly created_at?: string;
   readonly delete_after_idle_sec?: number;
   readonly purge_on_delete?: boolean;
 }

@@ -48,15 +48,18 @@ export interface WorldManager {
   create(spec: { id: string; world: string; tenant: string; deleteAfterIdleSec?: number; purgeOnDelete?: boolean }): Promise<{ host: WorldHost }>;
   /** With `tenant`, kept data of a deleted world (not hosted) is purged only for that tenant. */
   remove(id: string, opts: { purge: boolean; tenant?: string }): Promise<{ id: string; purged: boolean }>;
+  /** A hosted world's origin and, if created at runtime, its creation settings (shown with it). */
+  describe?(id: string): Record<string, unknown>;
 }
 
-/** A world as GET /v1/worlds lists it. */
-function worldEntry(h: WorldHost): Record<string, unknown> {
+/** A world as GET /v1/worlds lists it; `about` adds its origin and creation settings when the server tracks them. */
+function worldEntry(h: WorldHost, about?: WorldManager['describe']): Record<string, unknown> {
   return {
     id: h.opts.worldId, world: h.opts.world.name, tenant: h.opts.tenant, healthy: h.healthy,
     global_seq: h.runtime.lastGlobalSeq, tick: h.runtime.currentTick, ws_path: `/v1/worlds/${encodeURIComponent(h.opts.worldId)}/ws`,
     // Waiting for its engine to reconnect (engineDisconnect 'pause'): it takes no tick, REST intents are refused.
     paused: h.engine.paused,
+    ...about?.(h.opts.worldId),
   };
 }
 
@@ -203,7 +206,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     // authenticate refuses an expired token; nothing here outlives the request, so expiry needs no recheck.
     const p = await authenticate(token);
     const worlds = [...deps.worlds.values()].map((w) => w.host).filter((h) => h.opts.tenant === p.tenant && (p.role === 'admin' || p.world === h.opts.worldId));
-    return { worlds: worlds.map(worldEntry) };
+    return { worlds: worlds.map((h) => worldEntry(h, deps.manage?.describe)) };
   }));
 
   const purgeOf = (query: URLSearchParams): boolean => {
@@ -236,7 +239,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const purge = b['purge_on_delete'];
     const made = await manage.create({ id, world, tenant: p.tenant, ...(idle !== undefined ? { deleteAfterIdleSec: idle as number } : {}), ...(purge !== undefined ? { purgeOnDelete: purge as boolean } : {}) });
     deps.logger.info({ world: id, definition: world, tenant: p.tenant, by: p.agent ?? p.role }, 'world created over REST');
-    return { ...worldEntry(made.host), ...(idle !== undefined ? { delete_after_idle_sec: idle } : {}), ...(purge !== undefined ? { purge_on_delete: purge } : {}) };
+    return worldEntry(made.host, manage.describe);
   }));
 
   // Browsers ask before a cross-origin POST with a JSON body or a bearer token (a CORS preflight).
@@ -289,7 +292,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   // One world, as the list gives it, for a token that may reach it (its tenant's; its own world unless admin).
   app.get('/v1/worlds/:worldId', route(1, false, async (r, _b, p) => {
     check(r.world, p, 'observe', p.agent);
-    return worldEntry(r.world.host);
+    return worldEntry(r.world.host, deps.manage?.describe);
   }));
 
   // Deletes a world created at runtime (the token an admin of its tenant); ?purge=true deletes its data too, also the

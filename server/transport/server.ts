@@ -204,7 +204,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     },
     auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, ...(cors ? { cors } : {}),
     // Called only once the server listens, by when createWorld is defined.
-    manage: { create: (spec) => createWorld(spec), remove: (id, o) => (worlds as WorldSet).delete(id, o) },
+    manage: { create: (spec) => createWorld(spec), remove: (id, o) => (worlds as WorldSet).delete(id, o), describe: (id) => worlds?.describe(id) ?? {} },
     sessionsOf: (id) => {
       const out = [];
       for (const ws of sockets) {

@@ -189,6 +189,17 @@ export class WorldSet {
     return this.created.has(id) ? 'created' : 'configured';
   }
 
+  /** How a hosted world came to be, as GET /v1/worlds shows it: its origin and, for a created one, its settings. */
+  describe(id: string): { origin: 'configured' | 'created'; created_at?: string; delete_after_idle_sec?: number; purge_on_delete?: boolean } {
+    const c = this.created.get(id);
+    if (!c) return { origin: 'configured' };
+    return {
+      origin: 'created', created_at: c.created_at,
+      ...(c.delete_after_idle_sec !== undefined ? { delete_after_idle_sec: c.delete_after_idle_sec } : {}),
+      purge_on_delete: c.purge_on_delete === true,
+    };
+  }
+
   /** An agent played in the world over REST: it is not idle. */
   presence(id: string): void {
     if (this.idleSince.has(id)) this.idleSince.set(id, this.opts.now());

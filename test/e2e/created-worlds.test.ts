@@ -193,7 +193,13 @@ describe('worlds created and deleted at runtime', () => {
     const bad = await call(srv, 'POST', '/v1/worlds', admin, { id: 'room', world: 'default', delete_after_idle_sec: 0.5 });
     expect([bad.status, (bad.json['error'] as { message: string }).message]).toEqual([400, 'delete_after_idle_sec must be a whole number of seconds from 1 to 2592000, got 0.5']);
     const made = await call(srv, 'POST', '/v1/worlds', admin, { id: 'room', world: 'default', delete_after_idle_sec: 1, purge_on_delete: true });
-    expect(made.json).toMatchObject({ id: 'room', delete_after_idle_sec: 1, purge_on_delete: true });
+    expect(made.json).toMatchObject({ id: 'room', origin: 'created', delete_after_idle_sec: 1, purge_on_delete: true });
+    // The world as it is read back, alone and in the list, says it will delete itself (and its data): it did not.
+    expect((await call(srv, 'GET', '/v1/worlds/room', admin)).json).toMatchObject({ origin: 'created', created_at: expect.stringMatching(/Z$/), delete_after_idle_sec: 1, purge_on_delete: true });
+    const listed = (await call(srv, 'GET', '/v1/worlds', admin)).json['worlds'] as Array<Record<string, unknown>>;
+    expect(listed.find((w) => w['id'] === 'room')).toMatchObject({ delete_after_idle_sec: 1, purge_on_delete: true });
+    expect(listed.find((w) => w['id'] === 'lobby')).toMatchObject({ origin: 'configured' });
+    expect(listed.find((w) => w['id'] === 'lobby')).not.toHaveProperty('delete_after_idle_sec');
     const { c } = await joinAndSpawn(srv, 'room', 'default', 'rita', { x: 10, y: 10 });
     // Connected for well over the limit: kept.
     await new Promise((r) => setTimeout(r, 2600));
