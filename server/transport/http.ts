@@ -50,9 +50,13 @@ function allowHeaders(res: HttpResponse, allow: string): void {
   if (allow !== '*') res.writeHeader('vary', 'Origin');
 }
 
-/** The error for a path naming a world this server does not host (WebSocket upgrade and REST alike). */
-export function worldNotFound(worldId: string, hosted: Iterable<string>): WorldlineError {
-  return new WorldlineError('WORLD_NOT_FOUND', `no world ${JSON.stringify(worldId)} here; this server hosts ${[...hosted].join(', ')}`, { world: worldId });
+/**
+ * The error for a path naming a world this server does not host (WebSocket upgrade and REST alike). It names no hosted
+ * world: it is answered before any token is verified, and the ids of other tenants' worlds are theirs (GET /v1/worlds
+ * lists those a token reaches).
+ */
+export function worldNotFound(worldId: string): WorldlineError {
+  return new WorldlineError('WORLD_NOT_FOUND', `no world ${JSON.stringify(worldId)} here: GET /v1/worlds lists the worlds your token reaches`, { world: worldId });
 }
 
 /** Writes a JSON response in one corked batch; with `allowOrigin`, readable by that origin's pages (Cors.allow). */

@@ -194,7 +194,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
         }
       });
       const world = deps.worlds.get(params[0] as string);
-      if (!world && !notHosted) throw worldNotFound(params[0] as string, deps.worlds.keys());
+      if (!world && !notHosted) throw worldNotFound(params[0] as string);
       const principal = await authenticate(token);
       if (!world) return (notHosted as NonNullable<typeof notHosted>)(params[0] as string, query, principal);
       return fn({ params, world, query, token, signal }, await body, principal);

@@ -387,7 +387,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         return refuse(new WorldlineError('MALFORMED_FRAME', `path segment ${JSON.stringify(rawWorldId.slice(0, 40))} is not valid percent-encoded UTF-8`));
       }
       if (worlds === undefined) return refuse(new WorldlineError('SERVER_UNAVAILABLE', 'server is starting (recovering its worlds\' logs): retry shortly'));
-      if (!hosts.has(worldId)) return refuse(worldNotFound(worldId, hosts.keys()));
+      if (!hosts.has(worldId)) return refuse(worldNotFound(worldId));
       if (!ready) return refuse(new WorldlineError('SERVER_UNAVAILABLE', draining ? 'server is shutting down: reconnect to another instance or retry shortly' : 'server is starting: retry shortly'));
       const subprotocol = negotiateSubprotocol(offered);
       if (!subprotocol) return refuse(new WorldlineError('SCHEMA_VERSION_MISMATCH', `offer one of the subprotocols ${SUBPROTOCOLS.join(', ')} in Sec-WebSocket-Protocol`));

@@ -428,7 +428,7 @@ export class WorldSet {
     const owner = idProblem('world id', id) === undefined ? readOwner(dir) : 'none';
     if (owner === 'none' || !opts.purge) {
       const kept = owner !== 'none' ? ' (its data is kept: DELETE it with ?purge=true to remove that)' : '';
-      return Promise.reject(new WorldlineError('WORLD_NOT_FOUND', `${worldNotFound(id, this.hosts.keys()).message}${kept}`, { world: id }));
+      return Promise.reject(new WorldlineError('WORLD_NOT_FOUND', `${worldNotFound(id).message}${kept}`, { world: id }));
     }
     if (owner === 'unknown') return Promise.reject(new WorldlineError('FORBIDDEN', `${dir} holds data of a world that was not created at runtime: an operator removes it`, { world: id }));
     if (opts.tenant !== undefined && owner.tenant !== opts.tenant) return Promise.reject(new WorldlineError('TENANT_ISOLATION_VIOLATION', `the kept data of world ${id} belongs to another tenant`, { world: id }));

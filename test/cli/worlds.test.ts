@@ -37,7 +37,7 @@ describe('worldline worlds', () => {
 
   it("says what went wrong: the server's error, a usage error, no server at the address", async () => {
     const missing = await run('worlds', 'get', 'nowhere', '--url', server().httpUrl, '--data', server().dataDir);
-    expect([missing.code, missing.err]).toEqual([1, 'worldline: WORLD_NOT_FOUND (5006): no world "nowhere" here; this server hosts default']);
+    expect([missing.code, missing.err]).toEqual([1, 'worldline: WORLD_NOT_FOUND (5006): no world "nowhere" here: GET /v1/worlds lists the worlds your token reaches']);
     const usage = await run('worlds', 'create', 'only-an-id', '--url', server().httpUrl, '--data', server().dataDir);
     expect(usage.code).toBe(2);
     expect(usage.err).toContain('usage: worldline worlds list | get ID | create ID WORLD');

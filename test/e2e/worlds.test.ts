@@ -72,11 +72,12 @@ describe('one server, several worlds', () => {
     c3.hello('A');
     expect((await c3.waitFor(is('error'))).name).toBe('TENANT_ISOLATION_VIOLATION');
     for (const c of [c1, c2, c3]) c.close();
-    // A world this server does not host is refused at the upgrade, naming the ones it does.
-    const refused = await TestClient.connect(urlOf(srv, 'north').replace('/north/', '/west/'), Subprotocol.JSON, await token(srv, 'x', 'agent', { world: 'west' })).catch((e: { status: number; body: string }) => e);
+    // A world this server does not host is refused at the upgrade, before any token is verified: the refusal names no
+    // hosted world (acme's talk is not default's to know of, nor anyone's without a token), only how to list them.
+    const refused = await TestClient.connect(urlOf(srv, 'north').replace('/north/', '/west/'), Subprotocol.JSON).catch((e: { status: number; body: string }) => e);
     expect((refused as { status: number }).status).toBe(404);
     const body = JSON.parse((refused as { body: string }).body) as { error: { name: string; code: number; message: string; recovery: string } };
-    expect(body.error).toMatchObject({ name: 'WORLD_NOT_FOUND', code: 5006, message: 'no world "west" here; this server hosts north, south, talk' });
+    expect(body.error).toMatchObject({ name: 'WORLD_NOT_FOUND', code: 5006, message: 'no world "west" here: GET /v1/worlds lists the worlds your token reaches' });
   });
 
   it('REST routes by the path world and applies the same isolation', async () => {
@@ -98,7 +99,11 @@ describe('one server, several worlds', () => {
     expect((wrongTenant.json['error'] as { name: string }).name).toBe('TENANT_ISOLATION_VIOLATION');
     const unknown = await post('west', southToken, {});
     expect(unknown.status).toBe(404);
-    expect(unknown.json['error']).toMatchObject({ name: 'WORLD_NOT_FOUND', message: 'no world "west" here; this server hosts north, south, talk' });
+    expect(unknown.json['error']).toMatchObject({ name: 'WORLD_NOT_FOUND', message: 'no world "west" here: GET /v1/worlds lists the worlds your token reaches' });
+    // Without a token too: nothing names another world, let alone another tenant's.
+    const anonymous = await fetch(`${srv.httpUrl}/v1/worlds/west/agents/x/observe`);
+    expect(anonymous.status).toBe(404);
+    expect(await anonymous.text()).not.toMatch(/north|south|talk/);
   });
 
   it('GET /v1/worlds lists the worlds a token may reach: its own, or all of its tenant for an admin', async () => {

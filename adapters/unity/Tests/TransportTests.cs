@@ -208,7 +208,7 @@ namespace Worldline.Client.Tests
             listener.Start();
             var requests = new List<string>();
             Task server = Answer(listener, requests,
-                "404 {\"error\":{\"code\":5006,\"name\":\"WORLD_NOT_FOUND\",\"message\":\"no world \\\"m1\\\" here; this server hosts default\",\"recovery\":\"ABORT\",\"details\":{\"world\":\"m1\"}}}",
+                "404 {\"error\":{\"code\":5006,\"name\":\"WORLD_NOT_FOUND\",\"message\":\"no world \\\"m1\\\" here: GET /v1/worlds lists the worlds your token reaches\",\"recovery\":\"ABORT\",\"details\":{\"world\":\"m1\"}}}",
                 "200 {\"id\":\"m1\"}",
                 "503 {\"error\":{\"code\":7009,\"name\":\"LOG_CLOSED\",\"message\":\"server is starting: retry shortly\",\"recovery\":\"ABORT\",\"details\":{}}}");
             var resource = WorldlineUrl.Resource(new Uri("ws://127.0.0.1:" + port), "m1");
