@@ -40,17 +40,19 @@ export class TokenBucket {
   }
 }
 
-/** What a quarantine key is made of: a principal's role, tenant, agent and the name of its token (auth.ts tokenIdOf). */
-type Keyed = { readonly role: string; readonly tenant: string; readonly agent: string | undefined; readonly tokenId?: string };
+/** What a quarantine key is made of: a principal's role, tenant, world, agent and the name of its token (auth.ts tokenIdOf). */
+type Keyed = { readonly role: string; readonly tenant: string; readonly world: string; readonly agent: string | undefined; readonly tokenId?: string };
 
 /**
- * Whom a principal's violations count against: an agent token's agent; for other roles (viewer, engine, admin) the
- * token itself, never an agent it observes or acts for (whose quarantine would lock out a client that did nothing),
- * nor every token of its role and tenant (one admin's misbehaviour would lock out every admin, even from lifting it).
- * Readable for the operator who lists and lifts it: `admin:default:*:tok_3f2a9c1b7d4e5f60`.
+ * Whom a principal's violations in world `where` count against: an agent token's agent, when the token is for that
+ * world; otherwise the token itself. So never an agent a viewer, engine or admin observes or acts for (whose quarantine
+ * would lock out a client that did nothing), nor every token of its role and tenant (one admin's misbehaviour would
+ * lock out every admin, even from lifting it), nor the agent of the same name in a world the token is not for (another
+ * tenant's bob would be locked out by acme's bob knocking at its door). Readable for the operator who lists and lifts
+ * it: `admin:default:*:tok_3f2a9c1b7d4e5f60`.
  */
-export function quarantineKeyOf(p: Keyed): string {
-  if (p.role === 'agent' && p.agent !== undefined) return p.agent;
+export function quarantineKeyOf(p: Keyed, where: { readonly tenant: string; readonly world: string }): string {
+  if (p.role === 'agent' && p.agent !== undefined && p.tenant === where.tenant && p.world === where.world) return p.agent;
   const who = `${p.role}:${p.tenant}:${p.agent ?? '*'}`;
   return p.tokenId === undefined ? who : `${who}:${p.tokenId}`;
 }
@@ -96,9 +98,9 @@ export class Quarantine {
    * Refuses (AGENT_QUARANTINED) a principal whose agent or token is quarantined, and anyone acting for a quarantined
    * agent: what every transport checks after authorising an action.
    */
-  refuseIfQuarantined(p: Keyed, acting: boolean, agentId: string | undefined, now: number): void {
-    const own = quarantineKeyOf(p);
-    if (this.isQuarantined(own, now)) throw this.refusal(own, `this ${p.role === 'agent' ? 'agent' : `${p.role} token`}`, now);
+  refuseIfQuarantined(p: Keyed, where: { readonly tenant: string; readonly world: string }, acting: boolean, agentId: string | undefined, now: number): void {
+    const own = quarantineKeyOf(p, where);
+    if (this.isQuarantined(own, now)) throw this.refusal(own, `this ${own === p.agent ? 'agent' : `${p.role} token`}`, now);
     if (acting && agentId && this.isQuarantined(agentId, now)) throw this.refusal(agentId, `agent ${agentId}`, now);
   }
 

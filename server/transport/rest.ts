@@ -273,9 +273,10 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   };
 
   const check = (w: RestWorld, p: Principal, action: Action, agentId: string | undefined): void => {
-    authorize(p, { tenant: w.host.opts.tenant, world: w.host.opts.worldId, agentId }, action, deps.now());
+    const where = { tenant: w.host.opts.tenant, world: w.host.opts.worldId };
+    authorize(p, { ...where, agentId }, action, deps.now());
     // As on the WebSocket: a quarantined agent or token is refused, and nobody acts for a quarantined agent.
-    w.quarantine?.refuseIfQuarantined(p, action === 'act', agentId, deps.now());
+    w.quarantine?.refuseIfQuarantined(p, where, action === 'act', agentId, deps.now());
   };
   /** check, for a request that plays in the world (not one that only reads or manages it): it counts as presence. */
   const play = (w: RestWorld, p: Principal, action: Action, agentId: string | undefined): void => {

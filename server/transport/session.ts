@@ -314,7 +314,7 @@ export class Session implements Subscriber {
     if (this.deps.quarantine.strike(key, now)) {
       if (!tell) this.sendError(err);
       this.deps.metrics.securityEvents.inc({ event: 'quarantine' });
-      const who = this.principal ? (this.principal.role === 'agent' ? `agent ${key}` : `this ${this.principal.role} token`) : `address ${this.socket.remoteAddress}`;
+      const who = this.principal ? (key === this.principal.agent ? `agent ${key}` : `this ${this.principal.role} token`) : `address ${this.socket.remoteAddress}`;
       this.sendError(this.deps.quarantine.refusal(key, who, now));
       if (this.principal === undefined && this.socket.closeConnection) {
         // The address is quarantined for what this socket did: the socket goes, not only this channel of it.
@@ -328,16 +328,22 @@ export class Session implements Subscriber {
 
   /** Whom a violation counts against (quarantineKeyOf); before a token is verified, the address. */
   private quarantineKey(): string {
-    return this.principal ? quarantineKeyOf(this.principal) : addressKey(this.socket.remoteAddress);
+    return this.principal ? quarantineKeyOf(this.principal, this.where()) : addressKey(this.socket.remoteAddress);
+  }
+
+  /** The world this session is in, as quarantine keys name it. */
+  private where(): { tenant: string; world: string } {
+    return { tenant: this.deps.host.opts.tenant, world: this.deps.host.opts.worldId };
   }
 
   private check(action: Action, agentId: string | undefined): void {
     const p = this.principal;
     if (!p) throw new WorldlineError('UNAUTHORIZED', 'send Hello with a token first');
-    authorize(p, { tenant: this.deps.host.opts.tenant, world: this.deps.host.opts.worldId, agentId }, action, this.deps.now());
+    const where = this.where();
+    authorize(p, { ...where, agentId }, action, this.deps.now());
     // A quarantine holds for the agent or token, not just the connection that earned it: its other sessions are refused
     // too, and nobody acts for a quarantined agent.
-    this.deps.quarantine.refuseIfQuarantined(p, action === 'act', agentId, this.deps.now());
+    this.deps.quarantine.refuseIfQuarantined(p, where, action === 'act', agentId, this.deps.now());
   }
 
   /** SubmitIntent: its IntentResult once the effect is durable (or the rejection). */

@@ -186,6 +186,29 @@ describe('quarantine keys', () => {
       agent.ws.close();
     });
   });
+
+  it("a token refused in another tenant's (or another) world quarantines itself there, never that world's agent of the same name", async () => {
+    await withServer({ worlds: ['acme/a=default', 'other/b=default', 'b2=default'], quarantineAfter: 3, quarantineSec: 60 }, async (srv) => {
+      const urlOf = (id: string): string => srv.worlds.find((w) => w.id === id)!.wsUrl;
+      // acme's agent bob, and then default's bob of world b2, knocking on other's world b (where an agent bob lives too).
+      for (const intruder of [await token(srv, 'bob', 'agent', { tenant: 'acme', world: 'a' }), await token(srv, 'bob', 'agent', { world: 'b2' })]) {
+        let quarantined: RawFrame | undefined;
+        for (let i = 0; i < 3; i++) {
+          const c = await raw(urlOf('b'));
+          c.ws.send(hello(0, intruder, 'bob'));
+          await within(c.closed, 3000, 'the refused socket closes');
+          quarantined ??= c.frames.find((f) => f['name'] === 'AGENT_QUARANTINED');
+        }
+        const key = ((quarantined as RawFrame)['details'] as Record<string, unknown>)['key'];
+        expect(key).toMatch(/^agent:(acme|default):bob:tok_[0-9a-f]{16}$/);
+      }
+      // World b's own bob never misbehaved: it joins.
+      const bob = await raw(urlOf('b'));
+      bob.ws.send(hello(0, await token(srv, 'bob', 'agent', { tenant: 'other', world: 'b' }), 'bob'));
+      expect(await bob.next((f) => f['type'] === 'welcome' || f['type'] === 'error')).toMatchObject({ type: 'welcome', agent: 'bob' });
+      bob.ws.close();
+    });
+  });
 });
 
 describe('HTTP errors', () => {
