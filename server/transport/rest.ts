@@ -15,6 +15,7 @@ import type { Quarantine } from './rate-limit.js';
 import type { WorldHost } from './world-host.js';
 import type { SessionInfo } from './session.js';
 import { errorStatus, worldNotFound, writeJson, type Cors } from './http.js';
+import type { ClientAddresses } from './client-address.js';
 import { countIntentOutcome, logIntent, rejectionBody } from './intent-outcome.js';
 
 /** A hosted world as REST reaches it: its host and its sessions' quarantine. */
@@ -35,6 +36,8 @@ export interface RestDeps {
   readonly isReady: () => boolean;
   /** Origins whose browser pages may call these endpoints (none when absent). */
   readonly cors?: Cors;
+  /** Who a request's client is (trustProxy), for security events; the peer's address when absent. */
+  readonly clients?: ClientAddresses;
   /** Creates and deletes worlds at runtime (POST and DELETE /v1/worlds), for admin tokens. */
   readonly manage?: WorldManager;
   /** Told of each authorised agent request on a world (intents, cancels, emits, observes): presence, for idle deletion. */
@@ -71,6 +74,13 @@ interface Request {
   readonly token: string | undefined;
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal;
+}
+
+/** Who sent a request and what it asked for, as security events name it. */
+interface RequestOrigin {
+  readonly ip: string;
+  readonly method: string;
+  readonly path: string;
 }
 
 /** A request's abort state: set when the client goes away; `onAbort` lets a pending read settle then. */
@@ -147,15 +157,19 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   const authenticate = (token: string | undefined): Promise<Principal> =>
     token ? deps.auth.authenticate(token) : Promise.reject(new WorldlineError('UNAUTHORIZED', 'no token: send one as `Authorization: Bearer <token>` or in the token query parameter'));
 
-  /** Writes a handler's outcome: its result as JSON, or its typed error with the catalogue's status. */
-  const respond = (res: HttpResponse, state: RequestState, allowOrigin: string | undefined, outcome: Promise<unknown>, ok = '200 OK'): void => {
+  /** Writes a handler's outcome: its result as JSON, or its typed error with the catalogue's status (a denial logged as a security event, `from` naming the request). */
+  const respond = (res: HttpResponse, state: RequestState, allowOrigin: string | undefined, outcome: Promise<unknown>, ok = '200 OK', from?: RequestOrigin): void => {
     outcome.then(
       (out) => !state.aborted && writeJson(res, ok, out, allowOrigin),
       (err: unknown) => {
         if (state.aborted) return;
         const e = isWorldlineError(err) ? err : new WorldlineError('DATABASE_ERROR', 'internal error; the request was not applied');
         if (!isWorldlineError(err)) deps.logger.error({ err }, 'REST handler failed');
-        if (e.codeName === 'UNAUTHORIZED' || e.codeName === 'FORBIDDEN' || e.codeName === 'TENANT_ISOLATION_VIOLATION') deps.metrics.securityEvents.inc({ event: 'rest-denied' });
+        if (e.codeName === 'UNAUTHORIZED' || e.codeName === 'FORBIDDEN' || e.codeName === 'TENANT_ISOLATION_VIOLATION') {
+          deps.metrics.securityEvents.inc({ event: 'rest-denied' });
+          // As a socket's violations are: an operator sees who was refused what (the path, never the query: it may hold the token).
+          deps.logger.warn({ event: 'rest-denied', code: e.codeName, ...from }, 'security event: rest-denied');
+        }
         writeJson(res, errorStatus(e), { error: e.toJSON() }, allowOrigin);
       },
     );
@@ -171,6 +185,8 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const query = new URLSearchParams(req.getQuery() ?? '');
     const token = tokenOf(req, query);
     const allowOrigin = deps.cors?.allow(req.getHeader('origin'));
+    const peer = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const from: RequestOrigin = { ip: deps.clients ? deps.clients.ofRequest(peer, req) : peer, method: req.getCaseSensitiveMethod(), path: req.getUrl() };
     const body = needsBody ? readJson(res, deps.maxBody, state) : Promise.resolve(undefined);
     // A request refused before its body is awaited (not ready, wrong world, bad token) must not leave the body's
     // rejection unhandled: in Node 20 that ends the process. The handler still sees it when it awaits the body.
@@ -178,7 +194,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     respond(res, state, allowOrigin, (async () => {
       if (!deps.isReady()) throw new WorldlineError('SERVER_UNAVAILABLE', 'server is not ready (starting or shutting down): retry shortly');
       return fn(query, token, body, state.controller.signal);
-    })(), ok);
+    })(), ok, from);
   };
 
   /** Wraps an async handler of a world's path: handle, then the world (unknown: 404 before auth, unless notHosted), then auth. */

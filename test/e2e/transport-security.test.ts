@@ -224,6 +224,23 @@ describe('HTTP errors', () => {
   });
 });
 
+describe('REST denials', () => {
+  it('are logged as security events, with the client address, the code and the path, never the token', async () => {
+    await withServer({}, async (srv) => {
+      const secret = 'not-a-token-but-a-secret-0123456789';
+      const observe = `${srv.httpUrl}/v1/worlds/default/agents/a2/observe`;
+      expect((await fetch(`${observe}?token=${secret}`)).status).toBe(401);
+      expect((await fetch(observe, { headers: { authorization: `Bearer ${await token(srv, 'a1')}` } })).status).toBe(403);
+      const events = srv.logLines.filter((l) => l['msg'] === 'security event: rest-denied');
+      expect(events).toEqual([
+        expect.objectContaining({ event: 'rest-denied', code: 'UNAUTHORIZED', ip: '127.0.0.1', method: 'GET', path: '/v1/worlds/default/agents/a2/observe' }),
+        expect.objectContaining({ event: 'rest-denied', code: 'FORBIDDEN', ip: '127.0.0.1', method: 'GET', path: '/v1/worlds/default/agents/a2/observe' }),
+      ]);
+      expect(JSON.stringify(srv.logLines)).not.toContain(secret);
+    });
+  });
+});
+
 describe('frame size', () => {
   it('a frame over maxPayloadLength closes the socket with 1009 and a reason, on a channel too; one past the read bound is cut (1006)', async () => {
     await withServer({ maxPayloadLength: 1024 }, async (srv) => {
