@@ -54,13 +54,14 @@ export class LogSink implements DestinationStream {
 
   write(line: string): void {
     if (this.gone) return;
-    if (this.held() + line.length > MAX_PENDING_CHARS) {
+    // The reader caught up: say what it missed, in the log's own format, before the next line. The note counts toward
+    // the bound as the line does (a write in flight that shrank by a partial write made room for the line alone).
+    const note = this.dropped > 0 ? `{"level":40,"time":${Date.now()},"msg":"log lines dropped: the reader of the server's output fell behind","dropped":${this.dropped}}\n` : '';
+    if (this.held() + note.length + line.length > MAX_PENDING_CHARS) {
       this.dropped++;
       return;
     }
-    if (this.dropped > 0) {
-      // The reader caught up: say what it missed, in the log's own format, before the next line.
-      const note = `{"level":40,"time":${Date.now()},"msg":"log lines dropped: the reader of the server's output fell behind","dropped":${this.dropped}}\n`;
+    if (note !== '') {
       this.dropped = 0;
       this.pending.push(note);
       this.pendingChars += note.length;
