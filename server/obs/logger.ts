@@ -15,9 +15,12 @@ const EMAIL = /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g;
 const PHONE = /(?<![\w-])\+?\d[\d\s().-]{7,}\d(?![\w-])/g;
 const BEARER = /\b(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi;
 const JWT = /\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g;
+// A token in a URL's query string (the WebSocket and REST take one there): of any shape, a static token is no JWT.
+const TOKEN_PARAM = /([?&](?:access_)?token=)[^&#\s"'<>]+/gi;
 
 /**
- * Whether a string may hold an email, a phone number or a token: an @, nine digits, eyJ (a JWT) or "bearer". One
+ * Whether a string may hold an email, a phone number or a token: an @, nine digits, eyJ (a JWT), "bearer" or
+ * "token=" (a query parameter). One
  * pass over the characters, so the common case (ids, names, codes) skips the four patterns (~0.6 us a string).
  */
 function mayHoldSecret(s: string): boolean {
@@ -27,7 +30,7 @@ function mayHoldSecret(s: string): boolean {
     const c = s.charCodeAt(i);
     if (c === 64 || (c >= 48 && c <= 57 && ++digits >= 9)) return true;
   }
-  return s.includes('eyJ') || /bearer/i.test(s);
+  return s.includes('eyJ') || /bearer|token=/i.test(s);
 }
 
 /** A PHONE match that is one: 9 to 15 digits (more is a counter or a file name), and not an IP address. */
@@ -39,7 +42,7 @@ const phoneMask = (m: string): string => {
 /** Masks emails, phone numbers and tokens inside a free-text string. */
 export function scrubText(s: string): string {
   if (!mayHoldSecret(s)) return s;
-  return s.replace(JWT, '[REDACTED]').replace(BEARER, '$1[REDACTED]').replace(EMAIL, '[REDACTED]').replace(PHONE, phoneMask);
+  return s.replace(JWT, '[REDACTED]').replace(TOKEN_PARAM, '$1[REDACTED]').replace(BEARER, '$1[REDACTED]').replace(EMAIL, '[REDACTED]').replace(PHONE, phoneMask);
 }
 
 /**

@@ -23,6 +23,14 @@ describe('logger redaction', () => {
     expect(l['msg']).toBe('hello [REDACTED], call [REDACTED] with Bearer [REDACTED]');
   });
 
+  it("masks a token in a URL's query string, whatever its shape (a static token is no JWT)", () => {
+    expect(scrubText('upgrade ws://h:8080/v1/worlds/w/ws?token=static-token-0123456789abcdef&x=1 refused')).toBe('upgrade ws://h:8080/v1/worlds/w/ws?token=[REDACTED]&x=1 refused');
+    expect(scrubText('GET /v1/worlds/w/agents/a/observe?after=3&TOKEN=s3cr3t-s3cr3t-s3cr3t')).toBe('GET /v1/worlds/w/agents/a/observe?after=3&TOKEN=[REDACTED]');
+    expect(scrubText('https://idp.example/cb?access_token=abc.def_ghi-jkl')).toBe('https://idp.example/cb?access_token=[REDACTED]');
+    // The word alone, or a field named so in prose, is left as it is.
+    expect(scrubText('the token expired: get a new one')).toBe('the token expired: get a new one');
+  });
+
   it('leaves ordinary numbers and ids alone', () => {
     expect(scrubText('global_seq 1234567 view_seq 42 req r-2024-01-02')).toBe('global_seq 1234567 view_seq 42 req r-2024-01-02');
     // An address is not a phone number, nor is a segment file's 20-digit name.
