@@ -151,7 +151,10 @@ export function createAuthenticator(cfg: AuthConfig, now: () => number = Date.no
         payload = r.payload;
       } catch (err) {
         const code = (err as { code?: string }).code ?? 'ERR_JWT_INVALID';
-        throw unauthorized(code === 'ERR_JWT_EXPIRED' ? 'token expired: get a new one' : `token rejected (${code}): check its signature, algorithm and claims`);
+        if (code === 'ERR_JWT_EXPIRED') throw unauthorized('token expired: get a new one');
+        // jose names the claim (`unexpected "aud" claim value`, `"nbf" claim timestamp check failed`), never its value.
+        if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') throw unauthorized(`token rejected (${code}): ${(err as Error).message}; get one with the iss, aud, nbf and exp this server requires`);
+        throw unauthorized(`token rejected (${code}): check its signature, algorithm and claims`);
       }
       return principalFrom(payload as Record<string, unknown>, typeof payload.exp === 'number' ? payload.exp * 1000 : undefined, tokenIdOf(token));
     },

@@ -51,6 +51,20 @@ describe('authentication', () => {
     await rejects(auth.issue({ tenant: 't', world: 'w', role: 'boss' as 'admin' }).then((t) => auth.authenticate(t)), 'UNAUTHORIZED', /role/);
   });
 
+  it('names the claim a token fails on (iss, aud, nbf, exp), so its issuer knows what to fix', async () => {
+    const dir = tmp();
+    const auth = createAuthenticator({ ...base(dir), jwtIssuer: 'https://issuer.example', jwtAudience: 'worldline' });
+    const secret = new TextEncoder().encode(fs.readFileSync(path.join(dir, 'jwt-secret'), 'utf8').trim());
+    const now = Math.floor(Date.now() / 1000);
+    const sign = (f: (j: SignJWT) => SignJWT): Promise<string> => f(new SignJWT({ tenant: 't', world: 'w', agent: 'a', role: 'agent' }).setProtectedHeader({ alg: 'HS256' })).sign(secret);
+    const good = (j: SignJWT): SignJWT => j.setIssuer('https://issuer.example').setAudience('worldline').setExpirationTime(now + 60);
+    expect((await auth.authenticate(await sign(good))).agent).toBe('a');
+    await rejects(auth.authenticate(await sign((j) => good(j).setIssuer('https://other.example'))), 'UNAUTHORIZED', /"iss" claim/);
+    await rejects(auth.authenticate(await sign((j) => good(j).setAudience('another-service'))), 'UNAUTHORIZED', /"aud" claim/);
+    await rejects(auth.authenticate(await sign((j) => good(j).setNotBefore(now + 600))), 'UNAUTHORIZED', /"nbf" claim/);
+    await rejects(auth.authenticate(await sign((j) => j.setIssuer('https://issuer.example').setAudience('worldline'))), 'UNAUTHORIZED', /"exp" claim/);
+  });
+
   it('verifies tokens signed with a private key against a PEM public key or a local JWKS, and refuses HS256 there', async () => {
     const dir = tmp();
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
