@@ -63,7 +63,7 @@ export const ErrorCatalogue = {
   INVALID_AGENT_ID: entry(5003, 404, R.ABORT, 'The agent id is unknown in this world.', 'Check the agent id, or spawn the agent first.'),
   TENANT_ISOLATION_VIOLATION: entry(5004, 403, R.ABORT, "The request tried to reach another tenant's data.", 'Use a token for the tenant that owns the world.'),
   AGENT_QUARANTINED: entry(5005, 403, R.ABORT, 'The agent, token or client address is quarantined after repeated violations.', 'Retry after details.until (it lifts by itself after quarantineSec), or ask an operator to lift it early: DELETE /v1/worlds/{worldId}/quarantine/{details.key}.'),
-  WORLD_NOT_FOUND: entry(5006, 404, R.ABORT, 'This server hosts no world with that id (the message names none it does host: some may be other tenants\').', 'Check the world id in the URL, or list the worlds your token reaches with GET /v1/worlds.'),
+  WORLD_NOT_FOUND: entry(5006, 404, R.ABORT, 'This server hosts no world with that id.', 'Check the world id in the URL, or list the worlds your token reaches with GET /v1/worlds.'),
   WORLD_EXISTS: entry(5007, 409, R.ABORT, 'A world with this id is already hosted here, or being created.', 'Pick another id for the new world, or connect to the existing one (GET /v1/worlds lists those your token reaches).'),
   // 6000-6999: external systems
   ADAPTER_UNAVAILABLE: entry(6001, 503, R.RETRY_WITH_DELAY, 'An external adapter is not available.', 'Retry with backoff.'),
