@@ -60,10 +60,10 @@ export function worldNotFound(worldId: string): WorldlineError {
 }
 
 /** Writes a JSON response in one corked batch; with `allowOrigin`, readable by that origin's pages (Cors.allow). */
-export function writeJson(res: HttpResponse, status: string, body: unknown, allowOrigin?: string): void {
+export function writeJson(res: HttpResponse, status: string, body: unknown, allowOrigin?: string, closeConnection = false): void {
   res.cork(() => {
     res.writeStatus(status).writeHeader('content-type', 'application/json');
     if (allowOrigin !== undefined) allowHeaders(res, allowOrigin);
-    res.end(JSON.stringify(body));
+    res.end(JSON.stringify(body), closeConnection);
   });
 }

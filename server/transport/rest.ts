@@ -33,6 +33,8 @@ export interface RestDeps {
   readonly metrics: Metrics;
   readonly now: () => number;
   readonly maxBody: number;
+  /** How long a request's body may take to arrive whole (readJson's deadline); 10 s when absent. */
+  readonly bodyTimeoutMs?: number;
   readonly isReady: () => boolean;
   /** Origins whose browser pages may call these endpoints (none when absent). */
   readonly cors?: Cors;
@@ -87,6 +89,8 @@ interface RequestOrigin {
 export interface RequestState {
   aborted: boolean;
   onAbort?: (() => void) | undefined;
+  /** The body was refused before it was all read (too large, too slow): the answer closes the connection. */
+  closeAfter?: boolean;
   /** Aborted with the request, for handlers that wait (long polls). */
   readonly controller: AbortController;
 }
@@ -102,29 +106,48 @@ export function trackAbort(res: HttpResponse): RequestState {
   return state;
 }
 
-/** Reads the whole body (bounded) as JSON. */
-export function readJson(res: HttpResponse, max: number, state: RequestState): Promise<unknown> {
+/**
+ * Reads the whole body (bounded in size, and in time: `deadlineMs` for all of it) as JSON. uWS's own timeout restarts
+ * with every byte, so a client trickling a byte at a time would otherwise hold the request, its handler and its
+ * connection as long as it liked. A body refused before it was all read closes the connection with the answer.
+ */
+export function readJson(res: HttpResponse, max: number, state: RequestState, deadlineMs = 10_000): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let done = false;
+    const settle = (err: WorldlineError | undefined, value?: unknown): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      chunks.length = 0;
+      if (err) reject(err);
+      else resolve(value);
+    };
+    const timer = setTimeout(() => {
+      state.closeAfter = true;
+      settle(new WorldlineError('OPERATION_TIMEOUT', `the request body did not arrive whole within ${deadlineMs} ms (${size} bytes came): send it at once, and retry`));
+    }, deadlineMs);
     // uWS sends no more data after an abort: without this the read, its chunks and the handler awaiting it would
     // be held forever, for every upload a client abandons.
-    state.onAbort = () => {
-      chunks.length = 0;
-      reject(new WorldlineError('MALFORMED_FRAME', 'the client went away before the request body was complete'));
-    };
+    state.onAbort = () => settle(new WorldlineError('MALFORMED_FRAME', 'the client went away before the request body was complete'));
     if (state.aborted) state.onAbort();
     res.onData((ab, isLast) => {
-      if (state.aborted) return;
+      if (state.aborted || done) return;
       size += ab.byteLength;
-      if (size > max) return reject(new WorldlineError('MALFORMED_FRAME', `request body over ${max} bytes`));
+      if (size > max) {
+        if (!isLast) state.closeAfter = true;
+        return settle(new WorldlineError('MALFORMED_FRAME', `request body over ${max} bytes`));
+      }
       chunks.push(Buffer.from(ab.slice(0)));
       if (isLast) {
+        let value: unknown;
         try {
-          resolve(size === 0 ? {} : JSON.parse(Buffer.concat(chunks).toString('utf8')));
+          value = size === 0 ? {} : JSON.parse(Buffer.concat(chunks).toString('utf8'));
         } catch {
-          reject(new WorldlineError('MALFORMED_FRAME', 'request body is not valid JSON'));
+          return settle(new WorldlineError('MALFORMED_FRAME', 'request body is not valid JSON'));
         }
+        settle(undefined, value);
       }
     });
   });
@@ -170,7 +193,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
           // As a socket's violations are: an operator sees who was refused what (the path, never the query: it may hold the token).
           deps.logger.warn({ event: 'rest-denied', code: e.codeName, ...from }, 'security event: rest-denied');
         }
-        writeJson(res, errorStatus(e), { error: e.toJSON() }, allowOrigin);
+        writeJson(res, errorStatus(e), { error: e.toJSON() }, allowOrigin, state.closeAfter === true);
       },
     );
   };
@@ -187,7 +210,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const allowOrigin = deps.cors?.allow(req.getHeader('origin'));
     const peer = Buffer.from(res.getRemoteAddressAsText()).toString();
     const from: RequestOrigin = { ip: deps.clients ? deps.clients.ofRequest(peer, req) : peer, method: req.getCaseSensitiveMethod(), path: req.getUrl() };
-    const body = needsBody ? readJson(res, deps.maxBody, state) : Promise.resolve(undefined);
+    const body = needsBody ? readJson(res, deps.maxBody, state, deps.bodyTimeoutMs) : Promise.resolve(undefined);
     // A request refused before its body is awaited (not ready, wrong world, bad token) must not leave the body's
     // rejection unhandled: in Node 20 that ends the process. The handler still sees it when it awaits the body.
     body.catch(() => {});

@@ -202,7 +202,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     get worlds() {
       return sessionDeps;
     },
-    auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, isReady: () => ready, clients, ...(cors ? { cors } : {}),
+    auth, logger, metrics, now, maxBody: cfg.maxPayloadLength, bodyTimeoutMs: cfg.bodyTimeoutSec * 1000, isReady: () => ready, clients, ...(cors ? { cors } : {}),
     // Called only once the server listens, by when createWorld is defined.
     manage: { create: (spec) => createWorld(spec), remove: (id, o) => (worlds as WorldSet).delete(id, o), describe: (id) => worlds?.describe(id) ?? {} },
     sessionsOf: (id) => {

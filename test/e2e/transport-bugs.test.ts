@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Subprotocol } from '../../server/protocol/index.js';
@@ -274,6 +275,29 @@ describe('transport review', () => {
       );
       expect(refused?.status).toBe(400);
       expect((JSON.parse(refused!.body) as { error: { name: string } }).error.name).toBe('MALFORMED_FRAME');
+    });
+  });
+
+  it('REST: a body trickled a byte at a time is answered 408 OPERATION_TIMEOUT at bodyTimeoutSec and its connection closed', async () => {
+    await withServer({ bodyTimeoutSec: 1 }, async (srv) => {
+      const t = await token(srv, 'slow');
+      const { port } = new URL(srv.httpUrl);
+      const sock = net.connect(Number(port), '127.0.0.1');
+      let answer = '';
+      sock.on('data', (d) => (answer += d.toString()));
+      const closed = new Promise<void>((r) => sock.on('close', () => r()));
+      sock.write(`POST /v1/worlds/default/intents HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${t}\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{`);
+      // A byte every 100 ms: uWS's own timeout (restarted by every byte) never fires; the body's deadline must. Bounded: 50 bytes.
+      let sent = 0;
+      const drip = setInterval(() => (++sent < 50 && !sock.destroyed ? sock.write(' ') : clearInterval(drip)), 100);
+      try {
+        await closed;
+      } finally {
+        clearInterval(drip);
+        sock.destroy();
+      }
+      expect(answer).toMatch(/^HTTP\/1\.1 408/);
+      expect(answer).toContain('"name":"OPERATION_TIMEOUT"');
     });
   });
 

@@ -50,4 +50,33 @@ describe('REST body reader', () => {
     expect(state.aborted).toBe(true);
     expect(await settled(body)).toBe('rejected');
   });
+
+  it('refuses a body that has not arrived whole by its deadline, however steadily it trickles, and marks the connection to close', async () => {
+    const f = fakeResponse();
+    const state = trackAbort(f.res);
+    const body = readJson(f.res, 1024, state, 120);
+    const drip = setInterval(() => f.data(' ', false), 20);
+    try {
+      await expect(body).rejects.toMatchObject({ codeName: 'OPERATION_TIMEOUT' });
+    } finally {
+      clearInterval(drip);
+    }
+    expect(state.closeAfter).toBe(true);
+    f.data('{}', true); // what still comes after the refusal is dropped
+  });
+
+  it('a body over the size bound that is still coming closes the connection with the answer; one complete at once does not need to', async () => {
+    const f = fakeResponse();
+    const state = trackAbort(f.res);
+    const body = readJson(f.res, 8, state);
+    f.data('{"a":"0123456789"', false);
+    await expect(body).rejects.toMatchObject({ codeName: 'MALFORMED_FRAME' });
+    expect(state.closeAfter).toBe(true);
+    const g = fakeResponse();
+    const whole = trackAbort(g.res);
+    const b2 = readJson(g.res, 8, whole);
+    g.data('{"a":"0123456789"}', true);
+    await expect(b2).rejects.toMatchObject({ codeName: 'MALFORMED_FRAME' });
+    expect(whole.closeAfter).toBeUndefined();
+  });
 });
