@@ -100,10 +100,13 @@ export class Generations {
   private readonly byAgent = new Map<string, Map<string, Generation>>();
   private readonly lastInterrupt = new Map<string, number>();
   private readonly due: Generation[] = [];
+  /** When the armed re-evaluation timer is due (Infinity: none armed). */
+  private timerAt = Infinity;
 
   constructor(
     private readonly now: () => number,
-    private readonly schedule: (atMs: number) => void,
+    /** Calls `fire` at `atMs` on the clock (a timer). */
+    private readonly schedule: (atMs: number, fire: () => void) => void,
   ) {}
 
   /** True when any agent has an open generation. */
@@ -179,8 +182,18 @@ export class Generations {
     if (g.reevalAt === undefined) {
       g.reevalAt = last + p.debounce_ms;
       this.due.push(g);
-      this.schedule(g.reevalAt);
+      this.arm(g.reevalAt);
     }
+  }
+
+  /** One timer, at the earliest window end: poll() arms the next one. */
+  private arm(at: number): void {
+    if (at >= this.timerAt) return;
+    this.timerAt = at;
+    this.schedule(at, () => {
+      if (this.timerAt === at) this.timerAt = Infinity;
+      this.poll();
+    });
   }
 
   /** Re-evaluates suppressed interruptions whose window has ended. */
@@ -195,6 +208,12 @@ export class Generations {
       const open = this.byAgent.get(g.token.agent_id)?.get(g.token.req_id) === g;
       if (open && !g.token.reason && g.suppressed.length > 0) this.interrupt(g, g.suppressed);
     }
+    // A window that has not ended yet needs a timer: the one that called this may have fired before the clock read its
+    // due time (Node times by a monotonic clock, and Date.now() can read a millisecond short), and left to the next
+    // quantum, the suppressed cause would wait for one that may never come.
+    let next = Infinity;
+    for (const g of this.due) if (g.reevalAt !== undefined && g.reevalAt < next) next = g.reevalAt;
+    if (next !== Infinity) this.arm(next);
   }
 
   private interrupt(g: Generation, causes: readonly StaleCause[]): void {

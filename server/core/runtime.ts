@@ -141,7 +141,7 @@ export class WorldRuntime {
     this.setTimer = setTimer;
     this.generations = new Generations(
       () => this.clock.now(),
-      (at) => setTimer(() => this.generations.poll(), Math.max(0, at - this.clock.now())),
+      (at, fire) => setTimer(fire, Math.max(0, at - this.clock.now())),
     );
   }
 

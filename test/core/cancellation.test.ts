@@ -144,6 +144,27 @@ describe('cancellation', () => {
     expect(reasonOf(t2.signal).map((c) => c.seq)).toEqual([s2, s3]);
   });
 
+  it('debounce: a window-end timer that fires before the clock reaches the window end is armed again, so the suppressed trigger still fires without a quantum', async () => {
+    // Node fires a timer by its monotonic clock; Date.now() (the server's clock) then reads up to a millisecond short
+    // of the due time for a few percent of timers. Nothing else may be coming: no quantum, no manual poll.
+    const timers: Array<{ fn: () => void; ms: number }> = [];
+    const { rt, clock } = await openWorld(world(), { agents: ['a0', 'a1'], extra: { setTimer: (fn, ms) => timers.push({ fn, ms }) } });
+    const policy = { debounce_ms: 100 };
+    rt.beginGeneration('a0', 'g1', 0, { interrupt: policy });
+    await commit(rt, move('a1', 1, 0, 0));
+    const t2 = rt.beginGeneration('a0', 'g2', rt.obs.viewSeq('a0'), { interrupt: policy });
+    const s2 = await commit(rt, move('a1', 1, 0, rt.obs.viewSeq('a1')));
+    expect(timers.map((t) => t.ms)).toEqual([100]);
+    clock.advance(99);
+    timers[0]?.fn();
+    expect(t2.signal.aborted).toBe(false);
+    expect(timers.map((t) => t.ms)).toEqual([100, 1]);
+    clock.advance(1);
+    timers[1]?.fn();
+    expect(t2.signal.aborted).toBe(true);
+    expect(reasonOf(t2.signal).map((c) => c.seq)).toEqual([s2]);
+  });
+
   it('debounce: a generation closed by submitting its intent is not cancelled at the window end', async () => {
     const { rt, clock } = await openWorld(world(), { agents: ['a0', 'a1'], extra: { setTimer: () => undefined } });
     const t1 = rt.beginGeneration('a0', 'g1', 0, { interrupt: { debounce_ms: 100 } });
