@@ -6,9 +6,22 @@
 import { SpatialGrid, type GridCell, type GridItem } from './spatial-grid.js';
 import type { WorldStore } from './state.js';
 import type { EntityRecord, JsonValue } from './types.js';
-import type { ObservationPolicy } from './world.js';
+import type { ObservationPolicy, ObservedEntity } from './world.js';
 
 const num = (v: JsonValue | undefined): v is number => typeof v === 'number';
+
+/**
+ * A world's predicate, where one that throws (`t.record.team.length` on a record without a team) hides the target: it
+ * runs after the effect is applied and logged, and the throw would leave the quantum half done (no deltas, its
+ * submitters never answered) and fail every later one. Failing closed depends on the records alone, so a replay agrees.
+ */
+function passes(p: (o: ObservedEntity, t: ObservedEntity) => boolean, o: ObservedEntity, t: ObservedEntity): boolean {
+  try {
+    return p(o, t);
+  } catch {
+    return false;
+  }
+}
 
 /** observersOf flags: the observer sees the entity at its previous / new record (pure distance policies only). */
 export const NEAR_BEFORE = 1;
@@ -186,7 +199,7 @@ export class Visibility<O extends ObserverItem> {
     if (preds && preds.length > 0) {
       const o = { id: obs, record: self };
       const t = { id, record: rec };
-      for (const p of preds) if (!p(o, t)) return false;
+      for (const p of preds) if (!passes(p, o, t)) return false;
     }
     return true;
   }
@@ -200,7 +213,13 @@ export class Visibility<O extends ObserverItem> {
   projectFrom(obs: string, self: EntityRecord | undefined, id: string, rec: EntityRecord): EntityRecord {
     const f = this.policy.fields;
     if (!f || id === obs) return rec;
-    const names = f({ id: obs, record: self }, { id, record: rec });
+    let names: readonly string[] | undefined;
+    try {
+      names = f({ id: obs, record: self }, { id, record: rec });
+    } catch {
+      // As a predicate that throws (passes): nothing of the target is shown.
+      return Object.freeze({});
+    }
     if (names === undefined) return rec;
     const out: Record<string, JsonValue> = {};
     for (const n of names) {

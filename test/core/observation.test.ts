@@ -2,7 +2,7 @@ import jsonpatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import type { ObservationDelta } from '../../server/core/types.js';
 import { fragmentRange, newFragmentRange } from '../../server/core/delta-fragments.js';
-import { oneQuantumOfMoves, openWorld, planeWorld } from './helpers/worlds.js';
+import { move, oneQuantumOfMoves, openWorld, planeWorld } from './helpers/worlds.js';
 
 describe('observation', () => {
   it('adds an entity entering range, replaces its fields while in range, removes it on leaving', async () => {
@@ -24,6 +24,39 @@ describe('observation', () => {
     const leave = await step(500);
     expect(leave?.ops).toEqual([{ op: 'remove', path: '/entities/a1' }]);
     expect(leave && leave.view_seq - leave.from_seq).toBe(1);
+  });
+
+  it('a predicate or fields function that throws hides what it was asked about (fail closed); the quantum commits and is delivered, and a restart sees the same', async () => {
+    // World code reading a field some records lack (`t.record.team.toString()` on an entity spawned without a team), or
+    // taking a field for a string when it is not.
+    const team = (r: unknown): string => (r as { team: string }).team;
+    const world = planeWorld([[0, 0], [10, 0]], {
+      policies: {
+        observation: {
+          distance: { radius: 100 },
+          predicates: [(_o, t) => !team(t.record).toString().includes('ghost')],
+          fields: (_o, t) => (team(t.record).startsWith('r') ? undefined : ['x', 'y']),
+        },
+      },
+      initialState: { entities: { a0: { x: 0, y: 0, team: 'red' }, a1: { x: 10, y: 0, team: 'red' }, a2: { x: 20, y: 0 } }, metadata: {} },
+    });
+    const { rt, log, clock } = await openWorld(world, { agents: ['a0'] });
+    expect(Object.keys(rt.observe('a0').view.entities).sort()).toEqual(['a0', 'a1']);
+    const seen: ObservationDelta[] = [];
+    rt.onDelivery((d) => seen.push(...d.deltas));
+    const spawned = rt.emit({ kind: 'Spawn', payload: { entity_id: 'n', fields: { x: 5, y: 5 } }, source_id: 'gm' });
+    const moved = rt.emit({ kind: 'SetAttributes', payload: { entity_id: 'a1', set: { team: 7 } }, source_id: 'gm' });
+    await rt.flush();
+    expect((await spawned).status).toBe('committed');
+    expect((await moved).status).toBe('committed');
+    // a1's team is now a number: the predicate passes (no throw), fields throws (startsWith), so no field is shown.
+    expect(rt.observe('a0').view.entities).toEqual({ a0: { x: 0, y: 0, team: 'red' }, a1: {} });
+    expect(seen.map((d) => d.agent_id)).toEqual(['a0']);
+    const next = rt.submit(move('a0', 1, 0, rt.viewSeq('a0')));
+    await rt.flush();
+    expect((await next).status).toBe('committed');
+    const again = await openWorld(world, { log: log.reopen(), clock });
+    expect(again.rt.observe('a0')).toEqual(rt.observe('a0'));
   });
 
   it('escapes entity ids in paths per RFC 6901', async () => {
