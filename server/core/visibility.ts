@@ -222,9 +222,11 @@ export class Visibility<O extends ObserverItem> {
     }
     if (names === undefined) return rec;
     const out: Record<string, JsonValue> = {};
+    // Anything but a list shows nothing, as a throw does; a name the record lacks is skipped, also one its prototype
+    // has ('toString', 'constructor': a function in a view no client could decode).
+    if (!Array.isArray(names)) return Object.freeze(out);
     for (const n of names) {
-      const v = rec[n];
-      if (v !== undefined) out[n] = v;
+      if (typeof n === 'string' && Object.hasOwn(rec, n)) out[n] = rec[n] as JsonValue;
     }
     return Object.freeze(out);
   }

@@ -59,6 +59,16 @@ describe('observation', () => {
     expect(again.rt.observe('a0')).toEqual(rt.observe('a0'));
   });
 
+  it('a fields function that names a field the record lacks, or answers something other than a list, shows no such field', async () => {
+    const world = planeWorld([[0, 0], [10, 0], [20, 0]], {
+      policies: { observation: { distance: { radius: 100 }, fields: (_o, t) => (t.id === 'a1' ? ['x', 'toString', 'constructor'] : t.id === 'a2' ? (null as never) : undefined) } },
+    });
+    const { rt } = await openWorld(world, { agents: ['a0'] });
+    const view = rt.observe('a0').view.entities;
+    expect(view).toEqual({ a0: { x: 0, y: 0, hp: 100 }, a1: { x: 10 }, a2: {} });
+    expect(Object.keys(view['a1'] ?? {})).toEqual(['x']);
+  });
+
   it('escapes entity ids in paths per RFC 6901', async () => {
     const { rt } = await openWorld(planeWorld([[0, 0]]), { agents: ['a0'] });
     const got: ObservationDelta[] = [];
