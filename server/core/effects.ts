@@ -158,12 +158,15 @@ const Despawn: EffectKindHandler = {
   },
 };
 
-/** TimeTick {tick, rng}: advances the tick and saves the systems' generator states. Engine only. */
+/**
+ * TimeTick {tick, rng}: advances the tick and saves the systems' generator states. The runtime's own (tick() drafts
+ * it without a shape check, and replay applies the logged ones): any draft that reaches the shape check, an agent's, an
+ * emit's or a system's, would set the tick back or overwrite the systems' generator states.
+ */
 const TimeTick: EffectKindHandler = {
-  shape(p, ctx) {
+  shape(_p, ctx) {
     if (ctx.agent_id !== undefined) return 'TimeTick cannot be sent by an agent.';
-    if (!isObj(p) || !Number.isSafeInteger(p['tick'])) return 'TimeTick needs an integer tick.';
-    return p['rng'] === undefined || isObj(p['rng']) ? undefined : 'TimeTick.rng must be an object.';
+    return 'TimeTick is drafted by the runtime at each tick() (an engine drives it with its TimeTick frames); it cannot be emitted or drafted by a system.';
   },
   apply(p, m: StateMutator) {
     const o = p as JsonObject;
