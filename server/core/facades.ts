@@ -4,7 +4,9 @@
  * copy, so a caller that mutates a view or applies a patch in place cannot touch the server's state.
  */
 import { randomUUID } from 'node:crypto';
-import { WorldlineError, type ErrorName } from '../errors.js';
+import { WorldlineError, isWorldlineError, type ErrorName } from '../errors.js';
+import type { LogRecord } from './ports.js';
+import { RecordKind, decodeRecord } from './records.js';
 import type { EmitOutcome, QuantumDelivery, WorldRuntime } from './runtime.js';
 import { SCHEMA_VERSION, type Effect, type EffectDraft, type Intent, type ObservationDelta, type View } from './types.js';
 
@@ -43,7 +45,9 @@ export class RlEnv {
       const o = await outcome;
       if (o.status === 'rejected') throw new WorldlineError(o.error.name as ErrorName, o.error.message, { ...o.error.details });
       if (o.status === 'cancelled') throw new WorldlineError('GENERATION_CANCELLED', `Intent ${req} was cancelled: ${o.reason}.`, { req_id: req });
-      if (!o.effect) throw new WorldlineError('DUPLICATE_REQ_ID', `Intent ${req} was already committed (global_seq ${o.global_seq}); step needs a fresh req_id.`, { req_id: req, global_seq: o.global_seq });
+      // A retry of a step already committed (its outcome comes from the idempotency index, which keeps no effect): the
+      // same effect, read back from the log, and no change to the view, whose delta was delivered the first time.
+      if (!o.effect) return [structuredClone(recordedEffect(rt, o.global_seq, req)), emptyDelta(rt, agentId, undefined)];
       target = o.global_seq;
       for (const d of seen) if (d.effects.some((e) => e.global_seq === target)) delta = d.deltas.find((x) => x.agent_id === agentId) ?? emptyDelta(rt, agentId, d);
       return structuredClone([o.effect, delta ?? emptyDelta(rt, agentId, undefined)]);
@@ -63,6 +67,25 @@ async function drive(rt: WorldRuntime, agentId: string, req: string): Promise<vo
     if (!p || (p.state !== 'queued' && p.state !== 'deferred')) return;
     await rt.flush();
   }
+}
+
+/** The committed effect numbered `globalSeq` (of req_id `req`), from the log: its record is at log seq >= globalSeq. */
+function recordedEffect(rt: WorldRuntime, globalSeq: number, req: string): Effect {
+  let records: Iterable<LogRecord>;
+  try {
+    records = rt.log.records(globalSeq);
+  } catch (err) {
+    // The log was compacted past that seq: the effect may still be after where it now starts.
+    if (!isWorldlineError(err, 'LOG_RANGE_UNAVAILABLE')) throw err;
+    records = rt.log.records();
+  }
+  for (const r of records) {
+    if (r.kind !== RecordKind.EFFECT) continue;
+    const e = decodeRecord<Effect>(r.payload, r.kind, rt.worldId);
+    if (e.global_seq === globalSeq && e.req_id === req) return e;
+    if (e.global_seq >= globalSeq) break;
+  }
+  throw new WorldlineError('LOG_RANGE_UNAVAILABLE', `Intent ${req} was committed as global_seq ${globalSeq}, but its effect is no longer in the log (compacted); its outcome stands.`, { req_id: req, global_seq: globalSeq });
 }
 
 function emptyDelta(rt: WorldRuntime, agentId: string, d: QuantumDelivery | undefined): ObservationDelta {

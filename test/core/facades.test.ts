@@ -21,6 +21,23 @@ describe('facades', () => {
     await expect(env.step('a0', { kind: 'Move', payload: { dx: 'x' } as never })).rejects.toSatisfy((e: unknown) => isWorldlineError(e, 'INVALID_INTENT'));
   });
 
+  it('RL step retried with the req_id of a committed step gets the same effect (read back from the log), also after a restart, and an empty delta at the current view', async () => {
+    const { rt, log, clock } = await openWorld(planeWorld([[10, 10], [20, 20]]), { agents: ['a0', 'a1'] });
+    const env = new RlEnv(rt);
+    const [first] = await env.step('a0', { req_id: 'ep1-t1', kind: 'Move', payload: { dx: 5, dy: 0 } });
+    await env.step('a1', { kind: 'Speak', payload: { text: 'later' } });
+    const [again, delta] = await env.step('a0', { req_id: 'ep1-t1', kind: 'Move', payload: { dx: 5, dy: 0 } });
+    expect(again).toEqual(first);
+    const now = env.observe('a0');
+    expect(delta).toMatchObject({ agent_id: 'a0', from_seq: now.view_seq, view_seq: now.view_seq, ops: [], context_digest: now.context_digest });
+    expect(rt.entity('a0')?.['x']).toBe(15);
+    const reopened = await openWorld(planeWorld([[10, 10], [20, 20]]), { log: log.reopen(), clock });
+    const [afterRestart] = await new RlEnv(reopened.rt).step('a0', { req_id: 'ep1-t1', kind: 'Move', payload: { dx: 5, dy: 0 } });
+    expect(afterRestart).toEqual(first);
+    // The same req_id for another intent is still refused.
+    await expect(env.step('a0', { req_id: 'ep1-t1', kind: 'Move', payload: { dx: 1, dy: 0 } })).rejects.toSatisfy((e: unknown) => isWorldlineError(e, 'DUPLICATE_REQ_ID'));
+  });
+
   it('message style: emit broadcasts through the policies; subscribe yields visible effects and deltas', async () => {
     const { rt } = await openWorld(planeWorld([[10, 10], [20, 20], [900, 900]]), { agents: ['a0', 'a2'] });
     const env = new MessageEnv(rt);
