@@ -343,9 +343,20 @@ export class WorldRuntime {
     if (!this.agents.has(agentId)) throw new WorldlineError('INVALID_AGENT_ID', `Agent ${agentId} is not registered.`);
     if (!Number.isSafeInteger(contextSeq) || contextSeq < 0) throw new WorldlineError('INVALID_VIEW_SEQ', 'context_seq must be a non-negative integer.');
     const interrupt = opts.interrupt ?? this.classOf(agentId).interrupt;
+    const p = interrupt as unknown;
+    const known = p === 'always' || p === 'only_conflict' || (typeof p === 'object' && p !== null && Number.isFinite((p as { debounce_ms?: unknown }).debounce_ms) && (p as { debounce_ms: number }).debounce_ms > 0);
+    if (!known) throw new WorldlineError('INVALID_INTENT', `interrupt must be 'always', 'only_conflict' or { debounce_ms > 0 }, not ${JSON.stringify(p)}.`, { field: 'interrupt' });
+    if (opts.touches !== undefined && !(Array.isArray(opts.touches) && opts.touches.every((id) => typeof id === 'string'))) {
+      throw new WorldlineError('INVALID_INTENT', 'touches must be a list of entity ids.', { field: 'touches' });
+    }
     const already: StaleCause[] = this.obs.causesSince(agentId, contextSeq);
     const g = { interrupt, ...(opts.touches ? { touches: opts.touches } : {}) };
-    return this.generations.begin(agentId, reqId, contextSeq, g, already, (c) => this.obs.changedAt(agentId, c.view_seq));
+    const token = this.generations.begin(agentId, reqId, contextSeq, g, already, (c) => this.obs.changedAt(agentId, c.view_seq));
+    // A context ahead of the view (a global_seq taken for a view_seq, a view of a world since re-created) names no view
+    // this agent had: no event could interrupt the generation until the view caught up, and its intent would be refused
+    // (INVALID_VIEW_SEQ). Cancelled at once, so the agent regenerates against the view it has.
+    if (contextSeq > this.obs.viewSeq(agentId)) this.generations.cancel(agentId, reqId, `context_seq ${contextSeq} is ahead of the view (view_seq ${this.obs.viewSeq(agentId)})`);
+    return token;
   }
 
   /** True while a generation token is open (not cancelled, ended by its submit, or superseded). */

@@ -113,6 +113,26 @@ describe('cancellation', () => {
     expect(t.signal.reason).toBe(t.reason);
   });
 
+  it('beginGeneration cancels a context_seq ahead of the view at once, and refuses an unknown interrupt policy and touches that are not a list of ids', async () => {
+    const { rt } = await openWorld(world(), { agents: ['a0', 'a1', 'a2'] });
+    await commit(rt, move('a1', 1, 0, 0));
+    // A global_seq taken for a view_seq: a generation that no event could interrupt until the view caught up with it,
+    // for an intent the pipeline would refuse. It is cancelled at once.
+    const ahead = rt.beginGeneration('a0', 'ahead', 5);
+    expect(ahead.reason?.codeName).toBe('GENERATION_CANCELLED');
+    expect(ahead.reason?.details['reason']).toBe('context_seq 5 is ahead of the view (view_seq 1)');
+    expect(rt.generationOpen(ahead)).toBe(false);
+    for (const interrupt of ['sometimes', { debounce_ms: -5 }, { debounce: 100 }]) {
+      expect(() => rt.beginGeneration('a0', 'g', 1, { interrupt: interrupt as never }), JSON.stringify(interrupt)).toThrow(expect.objectContaining({ codeName: 'INVALID_INTENT' }));
+    }
+    // A string is not a list: as a Set it would be its characters, entities 'a' and '2'.
+    expect(() => rt.beginGeneration('a0', 'g', 1, { interrupt: 'only_conflict', touches: 'a2' as never })).toThrow(expect.objectContaining({ codeName: 'INVALID_INTENT' }));
+    expect(rt.generations.watching('a0')).toBe(false);
+    const t = rt.beginGeneration('a0', 'g', 1, { interrupt: 'only_conflict', touches: ['a2'] });
+    await commit(rt, move('a2', 1, 0, rt.obs.viewSeq('a2')));
+    expect(t.signal.aborted).toBe(true);
+  });
+
   it('cancels at once when the context is already stale at begin', async () => {
     const { rt } = await openWorld(world(), { agents: ['a0', 'a1'] });
     await commit(rt, move('a1', 1, 0, 0));
