@@ -421,7 +421,6 @@ export class WorldRuntime {
     return runQuantum(this, false);
   }
 
-  /** Calls `fn` with every quantum's deltas and effects, after they are durable. */
   /** Calls fn once when the runtime stops on a failure (at once if it already has); returns an unsubscribe. */
   onFailure(fn: (err: WorldlineError) => void): () => void {
     if (this.failed) {
@@ -432,6 +431,7 @@ export class WorldRuntime {
     return () => this.failureListeners.delete(fn);
   }
 
+  /** Calls `fn` with every quantum's deltas and effects, after they are durable; returns an unsubscribe. */
   onDelivery(fn: DeliveryListener): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
