@@ -11,7 +11,7 @@ import type { Logger } from '../obs/logger.js';
 import type { Metrics } from '../obs/metrics.js';
 import { authorize, type Authenticator, type Principal, type Action } from './auth.js';
 import { heldOps } from './resume-history.js';
-import type { Quarantine } from './rate-limit.js';
+import { addressKey, quarantineKeyOf, type Quarantine } from './rate-limit.js';
 import type { WorldHost } from './world-host.js';
 import type { SessionInfo } from './session.js';
 import { errorStatus, worldNotFound, writeJson, type Cors } from './http.js';
@@ -76,6 +76,7 @@ interface Request {
   readonly token: string | undefined;
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal;
+  readonly from: RequestOrigin;
 }
 
 /** Who sent a request and what it asked for, as security events name it. */
@@ -203,7 +204,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
    * readiness; `fn`'s result is written as JSON with status `ok`, its typed error with the catalogue's status. Reads
    * everything from `req` before returning (it is invalid after the first await).
    */
-  const handle = (res: HttpResponse, req: HttpRequest, needsBody: boolean, ok: string | undefined, fn: (query: URLSearchParams, token: string | undefined, body: Promise<unknown>, signal: AbortSignal) => Promise<unknown>): void => {
+  const handle = (res: HttpResponse, req: HttpRequest, needsBody: boolean, ok: string | undefined, fn: (query: URLSearchParams, token: string | undefined, body: Promise<unknown>, signal: AbortSignal, from: RequestOrigin) => Promise<unknown>): void => {
     const state = trackAbort(res);
     const query = new URLSearchParams(req.getQuery() ?? '');
     const token = tokenOf(req, query);
@@ -216,7 +217,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     body.catch(() => {});
     respond(res, state, allowOrigin, (async () => {
       if (!deps.isReady()) throw new WorldlineError('SERVER_UNAVAILABLE', 'server is not ready (starting or shutting down): retry shortly');
-      return fn(query, token, body, state.controller.signal);
+      return fn(query, token, body, state.controller.signal, from);
     })(), ok, from);
   };
 
@@ -224,7 +225,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   const route = (paramCount: number, needsBody: boolean, fn: (req: Request, body: unknown, principal: Principal) => Promise<unknown>, ok?: string, notHosted?: (id: string, query: URLSearchParams, principal: Principal) => Promise<unknown>) => (res: HttpResponse, req: HttpRequest): void => {
     // uWS hands path parameters over as they are on the wire: percent-decoded below, where a bad escape is a 400.
     const rawParams = Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? '');
-    handle(res, req, needsBody, ok, async (query, token, body, signal) => {
+    handle(res, req, needsBody, ok, async (query, token, body, signal, from) => {
       const params = rawParams.map((p) => {
         try {
           return decodeURIComponent(p);
@@ -234,9 +235,14 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       });
       const world = deps.worlds.get(params[0] as string);
       if (!world && !notHosted) throw worldNotFound(params[0] as string);
-      const principal = await authenticate(token);
+      // As on the WebSocket, a refused token is a strike against the client's address in that world (check() refuses
+      // a quarantined address).
+      const principal = await authenticate(token).catch((err: unknown) => {
+        if (world?.quarantine) strike(world.quarantine, addressKey(from.ip), from);
+        throw err;
+      });
       if (!world) return (notHosted as NonNullable<typeof notHosted>)(params[0] as string, query, principal);
-      return fn({ params, world, query, token, signal }, await body, principal);
+      return fn({ params, world, query, token, signal, from }, await body, principal);
     });
   };
 
@@ -311,16 +317,34 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     if (host.engine.paused) throw host.engine.pausedError();
   };
 
-  const check = (w: RestWorld, p: Principal, action: Action, agentId: string | undefined): void => {
+  const check = (r: Request, p: Principal, action: Action, agentId: string | undefined): void => {
+    const w = r.world;
     const where = { tenant: w.host.opts.tenant, world: w.host.opts.worldId };
-    authorize(p, { ...where, agentId }, action, deps.now());
+    // An address quarantined for its bad tokens (here or on a socket) is refused in the world as at the upgrade, but
+    // for its tenant's admins managing it: an operator on that host must still be able to see and lift it.
+    const ipKey = addressKey(r.from.ip);
+    if (action !== 'manage' && w.quarantine?.isQuarantined(ipKey, deps.now())) throw w.quarantine.refusal(ipKey, `address ${r.from.ip}`, deps.now());
+    try {
+      authorize(p, { ...where, agentId }, action, deps.now());
+    } catch (err) {
+      // Reading or acting beyond the token is a violation, as on the WebSocket: a strike against the agent or token.
+      if (w.quarantine) strike(w.quarantine, quarantineKeyOf(p, where), undefined);
+      throw err;
+    }
     // As on the WebSocket: a quarantined agent or token is refused, and nobody acts for a quarantined agent.
     w.quarantine?.refuseIfQuarantined(p, where, action === 'act', agentId, deps.now());
   };
   /** check, for a request that plays in the world (not one that only reads or manages it): it counts as presence. */
-  const play = (w: RestWorld, p: Principal, action: Action, agentId: string | undefined): void => {
-    check(w, p, action, agentId);
-    deps.onPresence?.(w.host.opts.worldId);
+  const play = (r: Request, p: Principal, action: Action, agentId: string | undefined): void => {
+    check(r, p, action, agentId);
+    deps.onPresence?.(r.world.host.opts.worldId);
+  };
+
+  /** Counts a REST violation (already logged as rest-denied) against `key`; quarantining it is a security event too. */
+  const strike = (q: Quarantine, key: string, from: RequestOrigin | undefined): void => {
+    if (!q.strike(key, deps.now())) return;
+    deps.metrics.securityEvents.inc({ event: 'quarantine' });
+    deps.logger.warn({ event: 'quarantine', key, ...(from ? { ip: from.ip } : {}) }, 'security event: quarantine');
   };
 
   const agentOf = (p: Principal, b: Record<string, unknown>): string => {
@@ -331,14 +355,14 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
 
   // One world, as the list gives it, for a token that may reach it (its tenant's; its own world unless admin).
   app.get('/v1/worlds/:worldId', route(1, false, async (r, _b, p) => {
-    check(r.world, p, 'observe', p.agent);
+    check(r, p, 'observe', p.agent);
     return worldEntry(r.world.host, deps.manage?.describe);
   }));
 
   // Deletes a world created at runtime (the token an admin of its tenant); ?purge=true deletes its data too, also the
   // data a world deleted without purge left behind.
   app.del('/v1/worlds/:worldId', route(1, false, async (r, _b, p) => {
-    check(r.world, p, 'manage', undefined);
+    check(r, p, 'manage', undefined);
     return manager().remove(r.params[0] as string, { purge: purgeOf(r.query) });
   }, undefined, async (id, query, p) => {
     authorize(p, { tenant: p.tenant, world: p.world, agentId: undefined }, 'manage', deps.now());
@@ -347,20 +371,20 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
 
   // Who is connected to this world over WebSockets (agent, role, codec, address, since when), for an admin of its tenant.
   app.get('/v1/worlds/:worldId/sessions', route(1, false, async (r, _b, p) => {
-    check(r.world, p, 'manage', undefined);
+    check(r, p, 'manage', undefined);
     return { sessions: deps.sessionsOf?.(r.world.host.opts.worldId) ?? [] };
   }));
 
   // What this world's quarantine holds (agents, tokens, addresses, each with when it lifts), for an admin of its tenant.
   app.get('/v1/worlds/:worldId/quarantine', route(1, false, async (r, _b, p) => {
-    check(r.world, p, 'manage', undefined);
+    check(r, p, 'manage', undefined);
     const now = deps.now();
     return { quarantined: (r.world.quarantine?.quarantined(now) ?? []).map((q) => ({ key: q.key, until: new Date(q.until).toISOString(), retry_after_ms: q.until - now })) };
   }));
 
   // Lifts one key's quarantine before it ends by itself (an agent id, a token's key, or ip:ADDRESS, as listed).
   app.del('/v1/worlds/:worldId/quarantine/:key', route(2, false, async (r, _b, p) => {
-    check(r.world, p, 'manage', undefined);
+    check(r, p, 'manage', undefined);
     const key = r.params[1] as string;
     const lifted = r.world.quarantine?.lift(key, deps.now()) ?? false;
     if (lifted) deps.logger.warn({ world: r.world.host.opts.worldId, key, by: p.agent ?? p.role }, 'quarantine lifted by an operator');
@@ -370,7 +394,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   app.post('/v1/worlds/:worldId/intents', route(1, true, async (r, raw, p) => {
     const b = obj(raw, 'body');
     const agentId = agentOf(p, b);
-    play(r.world, p, 'act', agentId);
+    play(r, p, 'act', agentId);
     const rt = r.world.host.runtime;
     const again = 'submit it again (the same req_id)';
     refuseIfClosing(r.world.host, again);
@@ -393,12 +417,12 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
 
   app.post('/v1/worlds/:worldId/intents/:reqId/cancel', route(2, true, async (r, raw, p) => {
     const agentId = agentOf(p, obj(raw, 'body'));
-    play(r.world, p, 'act', agentId);
+    play(r, p, 'act', agentId);
     return r.world.host.runtime.cancelSettled(agentId, r.params[1]!);
   }));
 
   app.post('/v1/worlds/:worldId/emit', route(1, true, async (r, raw, p) => {
-    play(r.world, p, 'emit', undefined);
+    play(r, p, 'emit', undefined);
     const b = obj(raw, 'body');
     if (typeof b['kind'] !== 'string') throw new WorldlineError('INVALID_INTENT', 'emit needs a string kind');
     refuseIfClosing(r.world.host, 'emit it again');
@@ -408,7 +432,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
 
   app.get('/v1/worlds/:worldId/agents/:agentId/observe', route(2, false, async (r, _b, p) => {
     const agentId = r.params[1]!;
-    play(r.world, p, 'observe', agentId);
+    play(r, p, 'observe', agentId);
     const host = r.world.host;
     const rt = host.runtime;
     const afterText = r.query.get('after');

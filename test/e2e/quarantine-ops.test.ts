@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Subprotocol } from '../../server/protocol/index.js';
-import { TestClient, is, sharedTestServer, token } from './harness.js';
+import { TestClient, is, sharedTestServer, token, withServer, type TestServer } from './harness.js';
 
 const server = sharedTestServer({ quarantineAfter: 3, quarantineSec: 60 });
 
@@ -63,5 +63,35 @@ describe('quarantine, for operators', () => {
     expect((await c.waitFor(is('welcome'))).agent).toBe('alice');
     c.close();
     expect((await badHello()).name).toBe('UNAUTHORIZED');
+  });
+
+  it('over REST too: bad tokens quarantine the address, reading beyond a token quarantines its agent; admins still manage', async () => {
+    await withServer({ quarantineAfter: 3, quarantineSec: 60 }, async (srv: TestServer) => {
+      const call = async (method: string, p: string, tok: string): Promise<{ status: number; name: unknown; details: Record<string, unknown> }> => {
+        const res = await fetch(`${srv.httpUrl}${p}`, { method, headers: { authorization: `Bearer ${tok}` } });
+        const json = (await res.json()) as { error?: { name: string; details: Record<string, unknown> } };
+        return { status: res.status, name: json.error?.name, details: json.error?.details ?? {} };
+      };
+      const alice = await token(srv, 'alice');
+      const admin = await token(srv, undefined, 'admin');
+      const own = '/v1/worlds/default';
+      expect((await call('GET', own, alice)).status).toBe(200);
+      const forged = 'eyJhbGciOiJIUzI1NiJ9.eyJ0ZW5hbnQiOiJ4In0.forged-signature-xxxxxxxxxxxxxxxx';
+      for (let i = 0; i < 3; i++) expect((await call('GET', own, forged)).name).toBe('UNAUTHORIZED');
+      // The address is quarantined in that world: a good token from it is refused too, with the key to lift.
+      const refused = await call('GET', own, alice);
+      expect([refused.status, refused.name]).toEqual([403, 'AGENT_QUARANTINED']);
+      const key = refused.details['key'] as string;
+      expect(key).toMatch(/^ip:/);
+      expect(srv.logLines.some((l) => l['msg'] === 'security event: quarantine' && l['key'] === key)).toBe(true);
+      // Its tenant's admin, on the same host, still lists and lifts it.
+      expect((await call('DELETE', `/v1/worlds/default/quarantine/${encodeURIComponent(key)}`, admin)).status).toBe(200);
+      expect((await call('GET', own, alice)).status).toBe(200);
+
+      // alice reading bob's view three times: alice is quarantined (key: her agent id), refused wherever she goes in the world.
+      for (let i = 0; i < 3; i++) expect((await call('GET', '/v1/worlds/default/agents/bob/observe?timeout_ms=0', alice)).name).toBe('FORBIDDEN');
+      const held = await call('GET', own, alice);
+      expect([held.name, held.details['key']]).toEqual(['AGENT_QUARANTINED', 'alice']);
+    });
   });
 });
