@@ -63,6 +63,8 @@ export function* readRecords(segments: readonly SegmentInfo[], fromSeq: number, 
         if (seq >= fromSeq) {
           yield { seq, kind: frameKind(buf, pos), payload: framePayload(buf, pos), hash: frameHash(buf, pos) };
         }
+        // Done: what follows toSeq may be a torn tail or a write in flight, which is no reader's business.
+        if (seq === toSeq) return;
         pos += total;
         off += total;
       }

@@ -114,6 +114,17 @@ describe('worldline CLI', () => {
     expect(c.err.join('\n')).toMatch(/torn tail at seq 4005/);
   });
 
+  it('inspect on a log with a torn tail of zeros prints every intact record and exits 0, as on any torn tail', async () => {
+    const copy = path.join(root, 'zeroed-tail');
+    fs.cpSync(logDir, copy, { recursive: true });
+    // A zeroed sector after the last record: its length field reads 0 (not a frame cut short).
+    fs.appendFileSync(analyzeLog(copy).segments[0]!.file, Buffer.alloc(512));
+    const c = capture();
+    expect(await main(['inspect', copy, '--from', '4002', '--json'], c.io)).toBe(0);
+    expect(c.out.map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([4002, 4003, 4004]);
+    expect(c.err).toEqual(['warning: log is intact only through seq 4004 (frame length field is invalid); showing that part']);
+  });
+
   it('verify exits 1 when the tail a snapshot covers is cut, says how to repair, and repair makes it open again', async () => {
     const copy = path.join(root, 'cut-under-snapshot');
     fs.cpSync(logDir, copy, { recursive: true });

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import seedrandom from 'seedrandom';
-import { openLog, verifyLog, type EventLog } from '../../server/log/index.js';
+import { openLog, openLogReadOnly, verifyLog, type EventLog } from '../../server/log/index.js';
 import { MAX_BODY_BYTES } from '../../server/log/format.js';
 import {
   appendRecords, computeLayout, expectRecords, readAll, rejectsWith, testLogOptions, throwsWith, useTempDirs, type Rec,
@@ -107,6 +107,23 @@ describe('records(from, to)', () => {
     expect([...log.records(1, 20)].length).toBe(20);
     throwsWith(() => [...log.records(30, 50)], 'LOG_CORRUPTION_DETECTED');
     await log.close();
+  });
+
+  it('a read-only view of a log whose tail is garbage (a zeroed or torn sector) reads the intact records and stops there', async () => {
+    const dir = tempDir();
+    const records = new Map<number, Rec>();
+    const log = await openLog(dir, testLogOptions());
+    for (const [seq, r] of await appendRecords(log, 30)) records.set(seq, r);
+    await log.close();
+    // Zero the last record and everything after it: its length field reads 0, not "runs past the end".
+    const f = computeLayout(dir, records).frame(30);
+    fs.writeFileSync(f.file, Buffer.concat([fs.readFileSync(f.file).subarray(0, f.offset), Buffer.alloc(f.size + 100)]));
+    const ro = await openLogReadOnly(dir);
+    expect(ro.tornTailAt).toBe(30);
+    expect(ro.lastSeq).toBe(29);
+    const got = [...ro.records()];
+    expect(got.map((r) => r.seq)).toEqual(Array.from({ length: 29 }, (_, i) => i + 1));
+    expect([...ro.records(25, 29)].map((r) => r.seq)).toEqual([25, 26, 27, 28, 29]);
   });
 });
 
