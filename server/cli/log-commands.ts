@@ -8,7 +8,8 @@ import { readRecords } from '../log/reader.js';
 import type { Out } from './main.js';
 
 function requireLogDir(dir: string): void {
-  if (fs.existsSync(path.join(dir, 'segments'))) return;
+  // Snapshots without segments are a log whose segments were lost: verify says so, rather than "no log here".
+  if (fs.existsSync(path.join(dir, 'segments')) || fs.existsSync(path.join(dir, 'snapshots'))) return;
   // A server's data folder (serve --data) holds one log per world, under worlds/<id>: name them.
   let worlds: string[] = [];
   try {

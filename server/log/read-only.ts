@@ -17,10 +17,11 @@ export interface ReadOnlyLog extends EventLogPort {
 /** Opens `dir` for reading only. Throws LOG_CORRUPTION_DETECTED for anything but a torn tail. */
 export async function openLogReadOnly(dir: string): Promise<ReadOnlyLog> {
   const a = await analyzeLogParallel(dir);
-  if (!a.meta) throw new WorldlineError('CONFIG_INVALID', `${dir} holds no Worldline log`, { dir });
+  // Corruption first: a directory whose segments are all lost has no log identity left, but it is not "no log".
   if (a.problem && !a.problem.torn) {
     throw new WorldlineError('LOG_CORRUPTION_DETECTED', `log corruption at seq ${a.problem.seq}: ${a.problem.reason}${a.problem.advice ? `; ${a.problem.advice}` : ''}`, { seq: a.problem.seq, reason: a.problem.reason });
   }
+  if (!a.meta) throw new WorldlineError('CONFIG_INVALID', `${dir} holds no Worldline log`, { dir });
   const meta: LogMeta = a.meta;
   const segments: SegmentInfo[] = a.segments.map((s) => ({ file: s.file, firstSeq: s.header.firstSeq, headerSize: s.headerSize, index: s.index }));
   const kept: SnapshotRecord[] = a.snapshots.map((s) => ({ anchorSeq: s.anchorSeq, anchorHash: s.anchorHash, state: s.state }));

@@ -63,7 +63,7 @@ export function segmentFiles(dir: string): string[] {
 }
 
 /** Advice when truncation cannot help: nothing before the damage is intact (a first segment's header, an unanchored start). */
-const NOTHING_TO_KEEP = 'no record before it can be kept, so truncation cannot repair this. Restore the damaged or missing files from a backup, or move the segments directory aside to start a new log.';
+const NOTHING_TO_KEEP = 'no record before it can be kept, so truncation cannot repair this. Restore the damaged or missing files from a backup, or move the segments and snapshots directories aside to start a new log.';
 
 /** `repairable`: intact records precede the damage (or it is at the very start), so truncateFromSeq can cut it away. */
 function corrupt(p: LogProblem, repairable: boolean): WorldlineError {
@@ -113,7 +113,7 @@ function snapshotsFor(snaps: readonly SnapshotRead[], firstFile: string, warning
 export function analyzeWith(dir: string, files: readonly string[], scan: SegmentScanner, opts: AnalyzeOptions, snaps: readonly SnapshotRead[], threads = 1): LogAnalysis {
   const warnings: string[] = [];
   const empty = { dir, segments: [], snapshots: [], firstSeq: 1, lastSeq: 0, lastHash: Buffer.alloc(32), anchoredFrom: 'genesis' as const, warnings };
-  if (files.length === 0) return { ...empty, meta: undefined, problem: undefined, threads: 1 };
+  if (files.length === 0) return { ...empty, meta: undefined, problem: segmentsLost(dir, snaps), threads: 1 };
 
   // Snapshot anchors are checked against the chain, so their seqs must be known before the scan.
   const snapshots = snapshotsFor(snaps, files[0]!, warnings);
@@ -195,6 +195,26 @@ export function analyzeWith(dir: string, files: readonly string[], scan: Segment
     if (anchoredFrom === 'genesis' && !problem) problem = { seq: 1, reason: `log starts at seq ${firstSeq} and no snapshot anchors it (segments deleted outside compaction?)`, file: first.file, offset: 0, torn: false };
   }
   return { dir, meta, segments, firstSeq, lastSeq, lastHash, snapshots: matching, anchoredFrom, problem, warnings, threads };
+}
+
+/**
+ * No segment at all, though a snapshot that passes its checks is there: its log held records through its anchor (a
+ * snapshot is written only once its anchor is durable), so every segment was lost (deleted, or not restored with the
+ * snapshots). Taken for an empty directory, the log would start again at seq 1 and every acknowledged record would
+ * be silently gone. No log exists to match the snapshot against, so any snapshot that passes its checksum counts.
+ */
+function segmentsLost(dir: string, snaps: readonly SnapshotRead[]): LogProblem | undefined {
+  const proof = snaps.map((s) => s.read).find((s): s is Snapshot => typeof s !== 'string' && s.anchorSeq > 0);
+  if (!proof) return undefined;
+  const segDir = path.join(dir, SEGMENT_DIR);
+  return {
+    seq: 1,
+    reason: `no segment is left, but snapshot ${path.basename(proof.file)} of log ${proof.logId} (world ${proof.worldId}) is anchored at seq ${proof.anchorSeq}, and a snapshot is written only once its anchor is durable: the records through seq ${proof.anchorSeq} were acknowledged and their segments are missing`,
+    file: segDir,
+    offset: 0,
+    torn: false,
+    advice: `restore ${segDir} from a backup; to give those records up and start a new, empty log here instead, move ${path.join(dir, SNAPSHOT_DIR)} aside too.`,
+  };
 }
 
 /**
@@ -304,7 +324,8 @@ export async function recoverLog(dir: string, opts: RecoverOptions = {}, analyze
     }
     const segIdx = a.segments.findIndex((g) => s >= g.header.firstSeq && s <= g.lastSeq + 1);
     // No intact segment holds S: the first segment's header is unreadable (analysis stopped before any segment).
-    if (segIdx < 0) throw new WorldlineError('CONFIG_INVALID', `truncateFromSeq=${s} cannot repair ${dir}: the first segment's header is unreadable; ${NOTHING_TO_KEEP}`, { truncateFromSeq: s });
+    // (or no segment is left at all: then the problem says what to do).
+    if (segIdx < 0) throw new WorldlineError('CONFIG_INVALID', `truncateFromSeq=${s} cannot repair ${dir}: ${a.segments.length === 0 && a.problem?.advice ? `${a.problem.reason}; ${a.problem.advice}` : `the first segment's header is unreadable; ${NOTHING_TO_KEEP}`}`, { truncateFromSeq: s });
     const seg = a.segments[segIdx]!;
     const off = offsetOfSeq(seg, s);
     const moved: string[] = [];

@@ -144,6 +144,15 @@ describe('worldline CLI', () => {
     expect(v.out[0]).toContain('last seq 4003,');
   });
 
+  it('verify exits 1 on a log whose segments folder is gone but whose snapshot is there, saying to restore it', async () => {
+    const copy = path.join(root, 'segments-lost');
+    fs.cpSync(logDir, copy, { recursive: true });
+    fs.rmSync(path.join(copy, 'segments'), { recursive: true });
+    const c = capture();
+    expect(await main(['verify', copy], c.io)).toBe(1);
+    expect(c.err.join('\n')).toMatch(/^LOG_CORRUPTION_DETECTED: first bad seq 1: no segment is left, but snapshot 00000000000000004004\.wlsnap .* anchored at seq 4004.*To fix: restore .*segments from a backup/);
+  });
+
   it("every command's --help (or -h) prints the usage on stdout and exits 0, rather than an unknown-option error", async () => {
     for (const command of ['serve', 'token', 'worlds', 'demo', 'verify', 'inspect', 'repair', 'compact', 'keygen', 'replay']) {
       for (const flag of ['--help', '-h']) {

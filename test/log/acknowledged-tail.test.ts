@@ -92,6 +92,40 @@ describe('a snapshot anchored past where the intact log ends', () => {
     expectSameFiles(before, snapshotFiles(dir), 'verify and a read-only open');
   });
 
+  it('every segment gone (deleted, or not restored with the snapshots) is refused, not taken for an empty log and started afresh', async () => {
+    for (const how of ['segment files deleted', 'segments folder deleted'] as const) {
+      const dir = copyLogDir(base, tempDir);
+      if (how === 'segments folder deleted') fs.rmSync(path.join(dir, 'segments'), { recursive: true });
+      else for (const seg of layout.segments) fs.rmSync(inCopy(base, seg.file, dir));
+      const before = snapshotFiles(dir);
+
+      // A server opens its world's log with create: it must not start a new log at seq 1 beside the old snapshot.
+      const e = await rejectsWith(openLog(dir, testLogOptions()), 'LOG_CORRUPTION_DETECTED');
+      expect(e.details['seq'], how).toBe(1);
+      expect(e.message).toContain(`${snapName(N)} of log ${logId}`);
+      expect(e.message).toContain(`anchored at seq ${N}`);
+      expect(e.message).toMatch(/restore .*segments.* from a backup/);
+      expectSameFiles(before, snapshotFiles(dir), `${how}: refused open`);
+
+      const report = await verifyLog(dir);
+      expect(report.ok, how).toBe(false);
+      expect(report.problem?.code).toBe('LOG_CORRUPTION_DETECTED');
+      expect(report.problem?.seq).toBe(1);
+      expect(report.problem?.torn).toBe(false);
+      await rejectsWith(openLogReadOnly(dir), 'LOG_CORRUPTION_DETECTED');
+      // Truncation has nothing to keep: asking for it says what does help, and changes nothing.
+      const r = await rejectsWith(openLog(dir, testLogOptions({ truncateFromSeq: 1 })), 'CONFIG_INVALID');
+      expect(r.message).toMatch(/no segment is left.*restore .*segments from a backup/);
+      expectSameFiles(before, snapshotFiles(dir), `${how}: verify, a read-only open and a repair`);
+
+      // What the advice says to do when the loss is accepted: with the snapshots moved aside, a new log starts.
+      fs.renameSync(path.join(dir, 'snapshots'), path.join(dir, 'snapshots.old'));
+      const fresh = await openLog(dir, testLogOptions());
+      expect(fresh.lastSeq).toBe(0);
+      await fresh.close();
+    }
+  });
+
   it('a flipped byte in the last record, which the snapshot covers, is corruption, not a torn tail: nothing is cut', async () => {
     const dir = copyLogDir(base, tempDir);
     flipPayloadByte(dir, N);
