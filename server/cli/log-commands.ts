@@ -7,9 +7,20 @@ import { analyzeLog, openLog, verifyLog } from '../log/index.js';
 import { readRecords } from '../log/reader.js';
 import type { Out } from './main.js';
 
+/** Whether `file` exists; an error other than ENOENT (EACCES: a folder this user may not enter) is thrown, not taken for "no". */
+function exists(file: string): boolean {
+  try {
+    fs.statSync(file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+    throw err;
+  }
+}
+
 function requireLogDir(dir: string): void {
   // Snapshots without segments are a log whose segments were lost: verify says so, rather than "no log here".
-  if (fs.existsSync(path.join(dir, 'segments')) || fs.existsSync(path.join(dir, 'snapshots'))) return;
+  if (exists(path.join(dir, 'segments')) || exists(path.join(dir, 'snapshots'))) return;
   // A server's data folder (serve --data) holds one log per world, under worlds/<id>: name them.
   let worlds: string[] = [];
   try {

@@ -34,7 +34,8 @@ commands:
   replay DIR [--to SEQ] [--verify-determinism] [--world NAME|FILE] [--json]
                                          rebuild the world from its log; exit 1 naming the first divergent seq
 
-exit codes: 0 ok; 1 invalid or corrupt log; 2 usage error; 3 torn tail only (the next open truncates it)`;
+exit codes: 0 ok; 1 invalid or corrupt log; 2 usage error; 3 torn tail only (the next open truncates it);
+            4 a file or folder could not be read or written (permissions, read-only or failing disk)`;
 
 export type Out = { out: (s: string) => void; err: (s: string) => void };
 
@@ -138,6 +139,12 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
       io.err(`worldline: ${e.path} went away while it was being read (a running server deletes segments under logRetention snapshots and keeps only its two newest snapshots); run the command again`);
       return 1;
     }
+    const access = FILE_ERRORS[e.code ?? ''];
+    if (access !== undefined && typeof e.path === 'string') {
+      // Not damage, and no stack trace: this user cannot reach the files (or the disk refuses), so say which file and what to do.
+      io.err(`worldline: cannot ${e.syscall ?? 'access'} ${e.path}: ${access}`);
+      return 4;
+    }
     if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
       io.err(`worldline: ${err.message}\n${USAGE}`);
       return 2;
@@ -145,6 +152,14 @@ export async function main(argv: string[], io: Out = stdio): Promise<number> {
     throw err;
   }
 }
+
+/** File system errors a command meets on a log it may not touch, and what the operator can do about each. */
+const FILE_ERRORS: Readonly<Record<string, string>> = {
+  EACCES: 'permission denied (EACCES); run the command as the user that owns the log (the one the server runs as), or give this user access to it',
+  EPERM: 'operation not permitted (EPERM); run the command as the user that owns the log (the one the server runs as), or give this user access to it',
+  EROFS: 'the file system is read-only (EROFS); verify, inspect and replay only read, while repair, compact and serve need it writable',
+  EIO: 'input/output error (EIO): the disk is failing; copy the log elsewhere (or restore it from a backup) and run the command there',
+};
 
 function dirArg(positionals: string[]): string {
   if (positionals.length !== 1) throw new WorldlineError('CONFIG_INVALID', `expected exactly one log directory, got ${positionals.length}`);

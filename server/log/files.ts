@@ -93,14 +93,16 @@ export function isWriteSpaceError(err: unknown): boolean {
 
 /**
  * The files in `dir` whose names match `pattern`, sorted by name, as full paths; none when the folder does not exist
- * (a log without snapshots yet, a directory that is not a log).
+ * (a log without snapshots yet, a directory that is not a log). A folder that exists but cannot be read (EACCES) is an
+ * error: taken for an empty one, a log nobody may read would verify as "ok, 0 records".
  */
 export function filesMatching(dir: string, pattern: RegExp): string[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
-  } catch {
-    return [];
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
   }
   return names.filter((n) => pattern.test(n)).sort().map((n) => path.join(dir, n));
 }
