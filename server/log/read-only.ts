@@ -6,6 +6,7 @@ import { WorldlineError } from '../errors.js';
 import type { AppendResult, EventLogPort, LogMeta, LogRecord, SnapshotRecord } from '../core/ports.js';
 import { analyzeLogParallel } from './scan-pool.js';
 import { readRecords, type SegmentInfo } from './reader.js';
+import { corruptionAdvice } from './recovery.js';
 
 export interface ReadOnlyLog extends EventLogPort {
   /** First stored seq (above 1 after compaction). */
@@ -19,7 +20,7 @@ export async function openLogReadOnly(dir: string): Promise<ReadOnlyLog> {
   const a = await analyzeLogParallel(dir);
   // Corruption first: a directory whose segments are all lost has no log identity left, but it is not "no log".
   if (a.problem && !a.problem.torn) {
-    throw new WorldlineError('LOG_CORRUPTION_DETECTED', `log corruption at seq ${a.problem.seq}: ${a.problem.reason}${a.problem.advice ? `; ${a.problem.advice}` : ''}`, { seq: a.problem.seq, reason: a.problem.reason });
+    throw new WorldlineError('LOG_CORRUPTION_DETECTED', `log corruption at seq ${a.problem.seq}: ${a.problem.reason}; ${corruptionAdvice(dir, a.problem, a)}`, { seq: a.problem.seq, reason: a.problem.reason });
   }
   if (!a.meta) throw new WorldlineError('CONFIG_INVALID', `${dir} holds no Worldline log`, { dir });
   const meta: LogMeta = a.meta;

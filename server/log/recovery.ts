@@ -65,12 +65,22 @@ export function segmentFiles(dir: string): string[] {
 /** Advice when truncation cannot help: nothing before the damage is intact (a first segment's header, an unanchored start). */
 const NOTHING_TO_KEEP = 'no record before it can be kept, so truncation cannot repair this. Restore the damaged or missing files from a backup, or move the segments and snapshots directories aside to start a new log.';
 
-/** `repairable`: intact records precede the damage (or it is at the very start), so truncateFromSeq can cut it away. */
-function corrupt(p: LogProblem, repairable: boolean): WorldlineError {
-  const advice = p.advice ?? (repairable ? `to accept losing seq ${p.seq} and later, repair with truncateFromSeq=${p.seq}.` : NOTHING_TO_KEEP);
+/**
+ * What an operator can do about corruption in the log in `dir`: the problem's own advice, or the general one. An
+ * operator meets it through `worldline serve` and `worldline verify`, so it names the command (openLog's option too).
+ */
+export function corruptionAdvice(dir: string, p: LogProblem, a: Pick<LogAnalysis, 'segments' | 'firstSeq'>): string {
+  if (p.advice) return p.advice;
+  // Intact records precede the damage (or it is at the very start), so truncation can cut it away.
+  const repairable = a.segments.length > 0 && p.seq >= a.firstSeq;
+  if (!repairable) return NOTHING_TO_KEEP;
+  return `restore the damaged or missing segment from a backup, or accept losing seq ${p.seq} and everything after it (acknowledged records among them) with \`worldline repair ${dir} --truncate-from ${p.seq}\` (openLog option truncateFromSeq), which moves them aside as .broken files.`;
+}
+
+function corrupt(dir: string, p: LogProblem, a: LogAnalysis): WorldlineError {
   return new WorldlineError(
     'LOG_CORRUPTION_DETECTED',
-    `log corruption at seq ${p.seq}: ${p.reason} (${path.basename(p.file)} offset ${p.offset}). Run \`worldline verify\`; ${advice}`,
+    `log corruption at seq ${p.seq}: ${p.reason} (${path.basename(p.file)} offset ${p.offset}). Run \`worldline verify ${dir}\`; ${corruptionAdvice(dir, p, a)}`,
     { seq: p.seq, reason: p.reason, file: p.file, offset: p.offset },
   );
 }
@@ -350,7 +360,7 @@ export async function recoverLog(dir: string, opts: RecoverOptions = {}, analyze
     a = await analyze(dir);
   }
   if (a.problem) {
-    if (!a.problem.torn) throw corrupt(a.problem, a.segments.length > 0 && a.problem.seq >= a.firstSeq);
+    if (!a.problem.torn) throw corrupt(dir, a.problem, a);
     const aside = cutTail(a.problem.file, a.problem.offset);
     opts.onEvent?.('torn-tail-truncated', { seq: a.problem.seq, file: a.problem.file, offset: a.problem.offset, movedTo: aside });
     // The scan already stopped at the cut: everything before it was verified, so no rescan is needed.

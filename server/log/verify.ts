@@ -6,6 +6,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import type { ErrorName } from '../errors.js';
 import { analyzeLogParallel } from './scan-pool.js';
 import { checkCheckpoint } from './checkpoints.js';
+import { corruptionAdvice } from './recovery.js';
 
 export interface VerifyReport {
   readonly ok: boolean;
@@ -51,7 +52,7 @@ async function verifyOnce(dir: string, opts: VerifyOptions): Promise<VerifyRepor
   const key = opts.publicKey === undefined ? undefined : typeof opts.publicKey === 'string' ? createPublicKey(opts.publicKey) : opts.publicKey;
   // Verify re-derives every frame's chain hash: seals speed up recovery, never verification.
   const a = await analyzeLogParallel(dir, { collectCheckpoints: key !== undefined, deep: true });
-  let problem: VerifyReport['problem'] = a.problem && { code: 'LOG_CORRUPTION_DETECTED', ...a.problem };
+  let problem: VerifyReport['problem'] = a.problem && (a.problem.torn ? { code: 'LOG_CORRUPTION_DETECTED', ...a.problem } : { code: 'LOG_CORRUPTION_DETECTED', ...a.problem, advice: corruptionAdvice(dir, a.problem, a) });
   let checkpoints: VerifyReport['checkpoints'];
   const warnings = [...a.warnings];
   if (key && a.meta) {

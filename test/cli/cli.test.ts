@@ -96,6 +96,7 @@ describe('worldline CLI', () => {
     const bad = Number(m![1]);
     expect(bad).toBeGreaterThan(1000);
     expect(bad).toBeLessThan(3500);
+    expect(c.err.join('\n')).toContain(`. To fix: restore the damaged or missing segment from a backup, or accept losing seq ${bad} and everything after it (acknowledged records among them) with \`worldline repair ${copy} --truncate-from ${bad}\``);
     expect(await main(['repair', copy, '--truncate-from', String(bad)], capture().io)).toBe(0);
     const v = capture();
     expect(await main(['verify', copy], v.io)).toBe(0);

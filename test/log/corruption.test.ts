@@ -259,9 +259,16 @@ describe('corruption in the middle is refused, not repaired', () => {
     fs.rmSync(inCopy(base, layout.segments[1]!.file, dir));
     const before = snapshotFiles(dir);
     const e = await rejectsWith(openLog(dir, testLogOptions()), 'LOG_CORRUPTION_DETECTED');
-    expect(e.details['seq']).toBe(layout.segments[1]!.firstSeq);
+    const seq = layout.segments[1]!.firstSeq;
+    expect(e.details['seq']).toBe(seq);
+    // What to do, in the commands an operator (who meets this through `worldline serve`) has.
+    const repair = `\`worldline repair ${dir} --truncate-from ${seq}\``;
+    expect(e.message).toContain(`Run \`worldline verify ${dir}\`; restore the damaged or missing segment from a backup, or accept losing seq ${seq} and everything after it`);
+    expect(e.message).toContain(repair);
     expectSameFiles(before, snapshotFiles(dir), 'deleted segment');
-    expect((await verifyLog(dir)).ok).toBe(false);
+    const report = await verifyLog(dir);
+    expect(report.ok).toBe(false);
+    expect(report.problem?.advice).toContain(repair);
   });
 
   it('a deleted first segment without a snapshot to anchor the rest is refused', async () => {
