@@ -18,19 +18,26 @@ function exists(file: string): boolean {
   }
 }
 
-function requireLogDir(dir: string): void {
+/** Throws CONFIG_INVALID, naming the logs it can see nearby, when `dir` is not a log directory. */
+export function requireLogDir(dir: string): void {
   // Snapshots without segments are a log whose segments were lost: verify says so, rather than "no log here".
   if (exists(path.join(dir, 'segments')) || exists(path.join(dir, 'snapshots'))) return;
-  // A server's data folder (serve --data) holds one log per world, under worlds/<id>: name them.
-  let worlds: string[] = [];
-  try {
-    worlds = fs.readdirSync(path.join(dir, 'worlds')).filter((w) => fs.existsSync(path.join(dir, 'worlds', w, 'segments'))).sort();
-  } catch {
-    // Not a data folder either.
-  }
+  // A server's data folder (serve --data) holds one log per world, under worlds/<id>; demo's (demo --data) holds its
+  // log in demo/: name them.
+  const logsIn = (d: string): string[] => {
+    try {
+      return fs.readdirSync(d).filter((w) => fs.existsSync(path.join(d, w, 'segments'))).sort().map((w) => path.join(d, w));
+    } catch {
+      return [];
+    }
+  };
+  const worlds = logsIn(path.join(dir, 'worlds'));
+  const others = logsIn(dir);
   const hint = worlds.length > 0
-    ? `it is a server's data folder: pass one world's log, ${worlds.slice(0, 5).map((w) => path.join(dir, 'worlds', w)).join(', ')}${worlds.length > 5 ? ', ...' : ''}`
-    : `pass a world's log directory: DATA/worlds/<world id> for a served world (e.g. ./data/worlds/default), or the folder \`worldline demo\` wrote`;
+    ? `it is a server's data folder: pass one world's log, ${worlds.slice(0, 5).join(', ')}${worlds.length > 5 ? ', ...' : ''}`
+    : others.length > 0
+      ? `it holds ${others.length === 1 ? 'a log' : 'logs'} one level down: pass ${others.slice(0, 5).join(', ')}${others.length > 5 ? ', ...' : ''}`
+      : `pass a world's log directory: DATA/worlds/<world id> for a served world (e.g. ./data/worlds/default), or DATA/demo for \`worldline demo --data DATA\``;
   throw new WorldlineError('CONFIG_INVALID', `${dir} holds no Worldline log (no segments/ folder); ${hint}`, { dir });
 }
 

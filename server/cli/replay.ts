@@ -7,9 +7,11 @@ import { WorldlineError } from '../errors.js';
 import { replayWorld } from '../core/index.js';
 import { isWorldModule, loadWorld, resolveWorld, worlds } from '../worlds/index.js';
 import { openLogReadOnly } from '../log/index.js';
+import { requireLogDir } from './log-commands.js';
 import type { Out } from './main.js';
 
 export async function runReplay(dir: string, opts: { to?: number | undefined; verify: boolean; world?: string | undefined; json: boolean }, io: Out): Promise<number> {
+  requireLogDir(dir);
   const log = await openLogReadOnly(dir);
   const name = opts.world ?? log.meta.worldId;
   const world = isWorldModule(name) ? await loadWorld(name) : resolveWorld(name);

@@ -197,6 +197,14 @@ describe('worldline CLI', () => {
     fs.cpSync(logDir, path.join(data, 'worlds', 'lobby'), { recursive: true });
     expect(await main(['verify', data], c.io)).toBe(2);
     expect(c.err.at(-1)).toContain(`it is a server's data folder: pass one world's log, ${path.join(data, 'worlds', 'lobby')}`);
+    // replay takes the same directory, and says the same.
+    expect(await main(['replay', data], c.io)).toBe(2);
+    expect(c.err.at(-1)).toContain(`it is a server's data folder: pass one world's log, ${path.join(data, 'worlds', 'lobby')}`);
+    // The folder `demo --data` was given holds its log in demo/.
+    const demoData = path.join(root, 'demo-data');
+    fs.cpSync(logDir, path.join(demoData, 'demo'), { recursive: true });
+    expect(await main(['verify', demoData], c.io)).toBe(2);
+    expect(c.err.at(-1)).toContain(`it holds a log one level down: pass ${path.join(demoData, 'demo')}`);
     expect(await main(['frobnicate'], c.io)).toBe(2);
     expect(await main(['repair', logDir], c.io)).toBe(2);
   });
