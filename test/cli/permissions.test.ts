@@ -15,6 +15,17 @@ const repo = fileURLToPath(new URL('../..', import.meta.url));
 const tempDir = useTempDirs('worldline-cli-perms-');
 const asOther = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
 
+/**
+ * Whether the other user can run the CLI from this checkout at all: a clone under a folder only its owner may enter
+ * (/root, mode 700) cannot be read by nobody, and every case would fail for that reason, not the one it tests.
+ */
+function otherUserCanRun(): boolean {
+  if (!('uid' in asOther)) return true;
+  const r = spawnSync(process.execPath, ['-e', 'require("fs").accessSync(process.argv[1], require("fs").constants.R_OK)', path.join(repo, 'node_modules', 'tsx', 'package.json')], { encoding: 'utf8', timeout: 10_000, ...asOther });
+  return r.status === 0;
+}
+const runnable = otherUserCanRun();
+
 /** Runs `worldline ...args` from source as the other user. */
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/arena/serve-entry.ts', ...args], { cwd: repo, encoding: 'utf8', timeout: 60_000, ...asOther });
@@ -38,7 +49,8 @@ function expectDenied(r: ReturnType<typeof cli>, file: string): void {
   expect(r.status).toBe(4);
 }
 
-describe('log commands on a log this user may not read or write', () => {
+// Skipped only where nobody cannot read this checkout (it says so in the test name).
+describe.skipIf(!runnable)(`log commands on a log this user may not read or write${runnable ? '' : ' (skipped: uid 65534 cannot read this checkout)'}`, () => {
   it('a segments folder it may not list: verify, inspect and replay say so, and verify never reports an empty, valid log', async () => {
     const dir = await makeLog();
     const segments = path.join(dir, 'segments');
