@@ -76,8 +76,9 @@ export function anthropicProvider(opts: AnthropicOptions): LlmProvider {
           for (const sse of decoder.push(bytes)) {
             const ev = eventOf(sse);
             if (ev === undefined) continue;
-            if (ev.type === 'message_start') inputTokens = ev.message.usage.input_tokens;
-            else if (ev.type === 'message_delta') outputTokens = ev.usage.output_tokens;
+            // Some Anthropic-compatible servers leave usage out: then it is estimated, not a TypeError taken for a lost connection.
+            if (ev.type === 'message_start') inputTokens = ev.message?.usage?.input_tokens ?? inputTokens;
+            else if (ev.type === 'message_delta') outputTokens = ev.usage?.output_tokens ?? outputTokens;
             else if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta' && ev.delta.text) {
               streamed++;
               stall.hold();
@@ -119,9 +120,13 @@ function eventOf(ev: SseEvent): Anthropic.Messages.RawMessageStreamEvent | undef
     throw ProviderStreamError.from(body);
   }
   if (!ev.data) return undefined;
+  let data: unknown;
   try {
-    return JSON.parse(ev.data) as Anthropic.Messages.RawMessageStreamEvent;
+    data = JSON.parse(ev.data);
   } catch (err) {
     throw new StreamProtocolError(`the data of a ${ev.event} event is not JSON: ${JSON.stringify(ev.data.slice(0, 200))}`, { cause: err });
   }
+  // Read as an event, null or a number would fail as a TypeError, taken for a connection failure and retried.
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new StreamProtocolError(`the data of a ${ev.event} event is not a JSON object: ${JSON.stringify(ev.data.slice(0, 200))}`);
+  return data as Anthropic.Messages.RawMessageStreamEvent;
 }

@@ -73,7 +73,8 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
       const { response, controller, stall, closed } = streamBody(answer, request, timeoutMs);
       const decoder = new SseDecoder();
       let outputTokens = 0;
-      let reported = false;
+      // The last usage the server sent: some send running totals in several chunks, and the request is counted once.
+      let usage: { inputTokens: number; outputTokens: number } | undefined;
       let done = false;
       try {
         await requireEventStream(response);
@@ -88,10 +89,7 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
               done = true;
               continue;
             }
-            if (chunk.usage) {
-              reported = true;
-              req.onUsage?.({ inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens, estimated: false });
-            }
+            if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
             // A chunk without choices (some servers send usage or keep-alives so) carries no text.
             const text = chunk.choices?.[0]?.delta?.content;
             if (text) {
@@ -112,7 +110,7 @@ export function openAIProvider(opts: OpenAIOptions): LlmProvider {
         // Also when the consumer stops early (break, or its own abort): close the HTTP stream, do not just stop reading.
         if (!closed()) closeQuietly(controller);
         request.release();
-        if (!reported) req.onUsage?.({ inputTokens: estimateTokens(req.messages.map((m) => m.content).join('\n')), outputTokens, estimated: true });
+        req.onUsage?.(usage ? { ...usage, estimated: false } : { inputTokens: estimateTokens(req.messages.map((m) => m.content).join('\n')), outputTokens, estimated: true });
       }
     },
   };
@@ -132,6 +130,8 @@ function chunkOf(ev: SseEvent): OpenAI.Chat.Completions.ChatCompletionChunk | ty
   } catch (err) {
     throw new StreamProtocolError(`an event's data is not JSON: ${JSON.stringify(ev.data.slice(0, 200))}`, { cause: err });
   }
+  // Read as a chunk, null or a number would fail as a TypeError, taken for a connection failure and retried.
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new StreamProtocolError(`an event's data is not a JSON object: ${JSON.stringify(ev.data.slice(0, 200))}`);
   if (ev.event === null || !ev.event.startsWith('thread.')) {
     if (data && data.error) throw ProviderStreamError.from(data);
     return data as unknown as OpenAI.Chat.Completions.ChatCompletionChunk;

@@ -21,8 +21,12 @@ export interface ReplyPlan {
   readonly delayMs?: number;
   /** Destroy the socket after this many chunks (a provider dying mid-answer). */
   readonly dropAfter?: number;
-  /** Leave usage out of the stream (servers that do not report it). */
-  readonly noUsage?: boolean;
+  /**
+   * Leave usage out of the stream (servers that do not report it): true sends Anthropic's usage objects empty,
+   * 'absent' leaves them out altogether (message_start's message.usage, message_delta's usage), as some
+   * Anthropic-compatible servers do. OpenAI: no usage chunk either way.
+   */
+  readonly noUsage?: boolean | 'absent';
   /**
    * Go silent, keeping the connection open: 'response' without answering, 'headers' once the headers are sent, or a
    * number: after that many text chunks (a stalled provider).
@@ -32,6 +36,8 @@ export interface ReplyPlan {
   readonly errorEvent?: { readonly type: string; readonly message?: string; readonly after?: number };
   /** After this many text chunks, send an event whose data is not JSON, then go on. */
   readonly malformedAfter?: number;
+  /** After `after` text chunks, write `frame` (a whole SSE event, as it is), then go on. */
+  readonly extraFrame?: { readonly after: number; readonly frame: string };
 }
 
 export interface FakeRequest {
@@ -60,7 +66,7 @@ export interface FakeLlmServer {
 
 const sse = (event: string | undefined, data: unknown): string => `${event ? `event: ${event}\n` : ''}data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
 
-function openaiFrames(model: string, tokens: readonly string[], noUsage: boolean): { head: string[]; body: string[]; tail: string[] } {
+function openaiFrames(model: string, tokens: readonly string[], noUsage: boolean | 'absent'): { head: string[]; body: string[]; tail: string[] } {
   const base = { id: 'chatcmpl-fake', object: 'chat.completion.chunk', created: 1_700_000_000, model, system_fingerprint: 'fp_fake' };
   const chunk = (delta: Record<string, unknown>, finish: string | null): string => sse(undefined, { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
   const tail = [chunk({}, 'stop')];
@@ -69,16 +75,16 @@ function openaiFrames(model: string, tokens: readonly string[], noUsage: boolean
   return { head: [chunk({ role: 'assistant', content: '' }, null)], body: tokens.map((t) => chunk({ content: t }, null)), tail };
 }
 
-function anthropicFrames(model: string, tokens: readonly string[], noUsage: boolean): { head: string[]; body: string[]; tail: string[] } {
+function anthropicFrames(model: string, tokens: readonly string[], noUsage: boolean | 'absent'): { head: string[]; body: string[]; tail: string[] } {
   const head = [
-    sse('message_start', { type: 'message_start', message: { id: 'msg_fake', type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, usage: { input_tokens: 42, output_tokens: 1 } } }),
+    sse('message_start', { type: 'message_start', message: { id: 'msg_fake', type: 'message', role: 'assistant', content: [], model, stop_reason: null, stop_sequence: null, ...(noUsage === 'absent' ? {} : { usage: { input_tokens: 42, output_tokens: 1 } }) } }),
     sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
     sse('ping', { type: 'ping' }),
   ];
   const body = tokens.map((t) => sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: t } }));
   const tail = [
     sse('content_block_stop', { type: 'content_block_stop', index: 0 }),
-    sse('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: noUsage ? {} : { output_tokens: tokens.length } }),
+    sse('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, ...(noUsage === 'absent' ? {} : { usage: noUsage ? {} : { output_tokens: tokens.length } }) }),
     sse('message_stop', { type: 'message_stop' }),
   ];
   return { head, body, tail };
@@ -93,7 +99,7 @@ export type Frames = { head: string[]; body: string[]; tail: string[] };
 const frameCache = new WeakMap<readonly string[], Map<string, Frames>>();
 
 /** The SSE frames of one answer in `dialect`: head, one per token, tail (cached per token list). */
-export function framesFor(dialect: Dialect, model: string, tokens: readonly string[], noUsage: boolean): Frames {
+export function framesFor(dialect: Dialect, model: string, tokens: readonly string[], noUsage: boolean | 'absent'): Frames {
   let byKey = frameCache.get(tokens);
   if (!byKey) frameCache.set(tokens, (byKey = new Map()));
   const key = `${dialect}\n${model}\n${noUsage}`;
@@ -155,6 +161,7 @@ export async function startFakeLlmServer(dialect: Dialect, plan: (index: number,
       for (const f of frames.head) res.write(f);
       let i = 0;
       let malformedSent = false;
+      let extraSent = false;
       const step = (): void => {
         if (res.destroyed || res.writableEnded) return;
         if (p.dropAfter !== undefined && i >= p.dropAfter) {
@@ -170,6 +177,10 @@ export async function startFakeLlmServer(dialect: Dialect, plan: (index: number,
         if (p.malformedAfter === i && !malformedSent) {
           malformedSent = true;
           res.write(dialect === 'anthropic' ? 'event: content_block_delta\ndata: {"type":"content_block_de\n\n' : 'data: {"id":"chatcmpl-fake","choi\n\n');
+        }
+        if (p.extraFrame?.after === i && !extraSent) {
+          extraSent = true;
+          res.write(p.extraFrame.frame);
         }
         if (i < frames.body.length) {
           res.write(frames.body[i++]!);

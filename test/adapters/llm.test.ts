@@ -324,6 +324,41 @@ describe('resilient() accounting over a fake provider', () => {
   });
 });
 
+describe('stream data of an unexpected shape', () => {
+  it('anthropic: events without usage (some compatible servers) stream the answer once, with usage estimated, not a retried "could not be reached"', async () => {
+    const s = await fake('anthropic', () => ({ tokens: ['a', 'b'], noUsage: 'absent' }));
+    const breaker = new CircuitBreaker('absent-usage', { failureThreshold: 1 });
+    const p = resilient(providerFor('anthropic', s), { retries: 2, baseDelayMs: 1, breaker });
+    const usage: Usage[] = [];
+    expect(await collect(p.stream({ messages, onUsage: (u) => usage.push(u) }))).toEqual(['a', 'b']);
+    expect(s.requests).toHaveLength(1);
+    expect(usage).toEqual([{ inputTokens: expect.any(Number) as number, outputTokens: 2, estimated: true }]);
+    expect(breaker.state).toBe('closed');
+  });
+
+  it.each<Dialect>(['openai', 'anthropic'])('%s: event data that is JSON but not an object is a protocol error, not a retried "could not be reached"', async (dialect) => {
+    const frame = dialect === 'openai' ? 'data: null\n\n' : 'event: content_block_delta\ndata: null\n\n';
+    const s = await fake(dialect, () => ({ tokens: ['a', 'b'], extraFrame: { after: 0, frame } }));
+    const breaker = new CircuitBreaker(`null-chunk-${dialect}`, { failureThreshold: 1 });
+    const p = resilient(providerFor(dialect, s), { retries: 2, baseDelayMs: 1, breaker });
+    const err = await collect(p.stream({ messages })).then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { protocol: true } });
+    expect((err as Error).message).toMatch(/breaks its format: .*not a JSON object: "null"/);
+    expect(s.requests).toHaveLength(1);
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('openai: a server that sends usage in more than one chunk (running totals) is accounted once, with its last numbers', async () => {
+    const running = `data: ${JSON.stringify({ id: 'chatcmpl-fake', object: 'chat.completion.chunk', choices: [], usage: { prompt_tokens: 42, completion_tokens: 1, total_tokens: 43 } })}\n\n`;
+    const s = await fake('openai', () => ({ tokens: ['a', 'b'], extraFrame: { after: 1, frame: running } }));
+    const p = resilient(providerFor('openai', s), { retries: 0, breaker: new CircuitBreaker('usage-twice'), pricing: { inputPerMTok: 1_000_000, outputPerMTok: 1_000_000 } });
+    const usage: Usage[] = [];
+    expect(await collect(p.stream({ messages, onUsage: (u) => usage.push(u) }))).toEqual(['a', 'b']);
+    expect(usage).toEqual([{ inputTokens: 42, outputTokens: 2, estimated: false }]);
+    expect(p.accounting.sum()).toMatchObject({ inputTokens: 42, outputTokens: 2, costUsd: 44 });
+  });
+});
+
 describe('openai provider over http-fetch', () => {
   it('closes an aborted stream straight through http-fetch: the package\'s own signal, which only relays, is not aborted', async () => {
     const s = await fake('openai', () => ({ tokens: Array.from({ length: 300 }, (_, i) => ` t${i}`), delayMs: 10 }));
