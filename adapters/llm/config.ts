@@ -32,12 +32,17 @@ export const LLM_ENV = {
   WORLDLINE_LLM_SEED: 'scripted model seed (default 42)',
 } as const;
 
-function num(env: Env, name: keyof typeof LLM_ENV, def: number | undefined, min = 0): number | undefined {
+function num(env: Env, name: keyof typeof LLM_ENV, def: number | undefined, min = 0, integer = false): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return def;
   const v = Number(raw);
-  if (!Number.isFinite(v) || v < min) throw new WorldlineError('CONFIG_INVALID', `${name} must be a number >= ${min}, got ${JSON.stringify(raw)}; ${LLM_ENV[name]}`, { key: name });
+  if (!Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) throw new WorldlineError('CONFIG_INVALID', `${name} must be a ${integer ? 'whole ' : ''}number >= ${min}, got ${JSON.stringify(raw)}; ${LLM_ENV[name]}`, { key: name });
   return v;
+}
+
+/** A count (tokens, retries, failures): a fraction would reach the provider as a 400 (max_tokens 1.5) or be rounded silently. */
+function count(env: Env, name: keyof typeof LLM_ENV, def: number | undefined, min = 0): number | undefined {
+  return num(env, name, def, min, true);
 }
 
 /** A boolean variable: true/false or 1/0 in any case; unset or empty is `def`; anything else is refused, not read as true. */
@@ -52,13 +57,14 @@ function bool(env: Env, name: keyof typeof LLM_ENV, def: boolean): boolean {
 
 /** The configured provider, wrapped with retries, breaker, budget and accounting. */
 export function providerFromEnv(env: Env = (globalThis as { process?: { env: Env } }).process?.env ?? {}, scripted: ScriptedOptions = {}): ResilientProvider {
-  const kind = (env['WORLDLINE_LLM_PROVIDER'] ?? 'scripted').toLowerCase();
-  const model = env['WORLDLINE_LLM_MODEL'];
+  // Empty means unset, as for every variable here (a shell's `export WORLDLINE_LLM_MODEL=` must not send model "").
+  const kind = (env['WORLDLINE_LLM_PROVIDER'] || 'scripted').toLowerCase();
+  const model = env['WORLDLINE_LLM_MODEL'] || undefined;
   const baseURL = env['WORLDLINE_LLM_BASE_URL'] || undefined;
   if (baseURL !== undefined && !/^https?:$/.test(URL.canParse(baseURL) ? new URL(baseURL).protocol : '')) {
     throw new WorldlineError('CONFIG_INVALID', `WORLDLINE_LLM_BASE_URL must be an http:// or https:// URL, got ${JSON.stringify(baseURL)}; ${LLM_ENV.WORLDLINE_LLM_BASE_URL}`, { key: 'WORLDLINE_LLM_BASE_URL' });
   }
-  const maxTokens = num(env, 'WORLDLINE_LLM_MAX_TOKENS', 256, 1);
+  const maxTokens = count(env, 'WORLDLINE_LLM_MAX_TOKENS', 256, 1);
   const temperature = num(env, 'WORLDLINE_LLM_TEMPERATURE', undefined);
   const timeoutMs = num(env, 'WORLDLINE_LLM_TIMEOUT_MS', 60_000, 1);
   const key = (...names: string[]): string | undefined => [env['WORLDLINE_LLM_API_KEY'], ...names.map((n) => env[n])].find((v) => v !== undefined && v !== '');
@@ -89,12 +95,12 @@ export function providerFromEnv(env: Env = (globalThis as { process?: { env: Env
   } else {
     throw new WorldlineError('CONFIG_INVALID', `WORLDLINE_LLM_PROVIDER must be scripted, openai, azure or anthropic, got ${JSON.stringify(kind)}`, { key: 'WORLDLINE_LLM_PROVIDER' });
   }
-  const budget = num(env, 'WORLDLINE_LLM_TOKEN_BUDGET', undefined, 1);
+  const budget = count(env, 'WORLDLINE_LLM_TOKEN_BUDGET', undefined, 1);
   return resilient(base, {
-    retries: num(env, 'WORLDLINE_LLM_RETRIES', 3) ?? 3,
+    retries: count(env, 'WORLDLINE_LLM_RETRIES', 3) ?? 3,
     baseDelayMs: num(env, 'WORLDLINE_LLM_RETRY_BASE_MS', 250) ?? 250,
     maxRetryAfterMs: num(env, 'WORLDLINE_LLM_MAX_RETRY_AFTER_MS', 60_000) ?? 60_000,
-    breaker: { failureThreshold: num(env, 'WORLDLINE_LLM_BREAKER_FAILURES', 5, 1) ?? 5, cooldownMs: num(env, 'WORLDLINE_LLM_BREAKER_COOLDOWN_MS', 30_000) ?? 30_000 },
+    breaker: { failureThreshold: count(env, 'WORLDLINE_LLM_BREAKER_FAILURES', 5, 1) ?? 5, cooldownMs: num(env, 'WORLDLINE_LLM_BREAKER_COOLDOWN_MS', 30_000) ?? 30_000 },
     pricing: { inputPerMTok: num(env, 'WORLDLINE_LLM_PRICE_INPUT', 0) ?? 0, outputPerMTok: num(env, 'WORLDLINE_LLM_PRICE_OUTPUT', 0) ?? 0 },
     ...(budget !== undefined ? { tokenBudget: budget } : {}),
   });

@@ -467,6 +467,16 @@ describe('scripted model and configuration', () => {
     }
   });
 
+  it('takes an empty WORLDLINE_LLM_PROVIDER or WORLDLINE_LLM_MODEL as unset, and refuses a fraction where a count is meant', async () => {
+    const s = await fake('openai', () => ({ tokens: ['ok'] }));
+    expect(await collect(providerFromEnv({ WORLDLINE_LLM_PROVIDER: 'openai', WORLDLINE_LLM_BASE_URL: `${s.url}/v1`, WORLDLINE_LLM_MODEL: '' }).stream({ messages }))).toEqual(['ok']);
+    expect(s.requests[0]!.body['model']).toBe('gpt-4o-mini');
+    expect(providerFromEnv({ WORLDLINE_LLM_PROVIDER: '' }).name).toBe('scripted:42');
+    for (const name of ['WORLDLINE_LLM_MAX_TOKENS', 'WORLDLINE_LLM_RETRIES', 'WORLDLINE_LLM_BREAKER_FAILURES', 'WORLDLINE_LLM_TOKEN_BUDGET']) {
+      expect(() => providerFromEnv({ [name]: '2.5' })).toThrow(expect.objectContaining({ codeName: 'CONFIG_INVALID', details: { key: name }, message: expect.stringMatching(new RegExp(`^${name} must be a whole number >= \\d, got "2.5"`)) as string }) as Error);
+    }
+  });
+
   it('says which variable is missing or wrong for Azure and for a base URL that is not one, at configuration time', () => {
     const invalid = (re: RegExp): Error => expect.objectContaining({ codeName: 'CONFIG_INVALID', message: expect.stringMatching(re) as string }) as Error;
     // Azure needs its resource endpoint and a key; the openai SDK's own complaint names constructor arguments.
