@@ -38,6 +38,8 @@ export interface DemoSummary {
   readonly interruptions: Record<string, number>;
   readonly staleRejections: number;
   readonly gaveUp: number;
+  /** Steps whose answer stayed unusable after the repair round (INVALID_INTENT): a real model's prose, say. */
+  readonly unusableAnswers: number;
   readonly transcript: ReadonlyArray<{ by: string; text: string; line: number }>;
   readonly model: string;
   readonly tokens: { input: number; output: number; costUsd: number; abortedStreams: number };
@@ -70,9 +72,9 @@ export async function runConversationDemo(opts: DemoOptions = {}): Promise<DemoS
   const t0 = performance.now();
   const stamp = (): string => `[${((performance.now() - t0) / 1000).toFixed(2).padStart(5)}s]`;
   out(`Worldline conversation demo: world "conversation" on ${srv.wsUrl}, model ${provider.name} ${provider.model}`);
-  out('  ▶ starts generating   ✂ interrupted (the world moved on; its HTTP stream is closed)   ↻ stale on arrival   ✔ said\n');
+  out('  ▶ starts generating   ✂ interrupted (the world moved on; its HTTP stream is closed)   ↻ stale on arrival   ✔ said   ✗ unusable answer\n');
   const stop = new AbortController();
-  const summary = { interruptions: Object.fromEntries(PERSONAS.map((p) => [p.id, 0])) as Record<string, number>, staleRejections: 0, gaveUp: 0 };
+  const summary = { interruptions: Object.fromEntries(PERSONAS.map((p) => [p.id, 0])) as Record<string, number>, staleRejections: 0, gaveUp: 0, unusableAnswers: 0 };
   const agents: Agent[] = [];
   try {
     for (const p of PERSONAS) {
@@ -160,6 +162,14 @@ export async function runConversationDemo(opts: DemoOptions = {}): Promise<DemoS
             await sleep(200);
             continue;
           }
+          // A real model may answer in prose even after the repair round: one bad answer does not end the demo.
+          if (isWorldlineError(err, 'INVALID_INTENT')) {
+            summary.unusableAnswers++;
+            const answer = typeof err.details['answer'] === 'string' ? err.details['answer'] : '';
+            out(`${stamp()} ${p.name.padEnd(3)} ✗ unusable answer (INVALID_INTENT: ${String(err.details['error'] ?? err.message)}): "${short(answer.trim(), 50)}"; trying again`);
+            await sleep(200);
+            continue;
+          }
           throw err;
         }
       }
@@ -172,10 +182,10 @@ export async function runConversationDemo(opts: DemoOptions = {}): Promise<DemoS
     for (const l of transcript) out(`  ${String(l.line).padStart(2)}. ${nameOf(l.by)}: ${l.text}`);
     const t = provider.accounting.sum();
     const inter = Object.entries(summary.interruptions).map(([k, v]) => `${nameOf(k)} ${v}`).join(', ');
-    out(`\n${transcript.length} lines; interruptions: ${inter}; stale on arrival: ${summary.staleRejections}; tokens in/out ${t.inputTokens}/${t.outputTokens}${t.estimatedUsage ? ' (partly estimated)' : ''}, cost $${t.costUsd.toFixed(4)}, ${t.aborted} model streams cancelled`);
+    out(`\n${transcript.length} lines; interruptions: ${inter}; stale on arrival: ${summary.staleRejections};${summary.unusableAnswers ? ` unusable answers: ${summary.unusableAnswers};` : ""} tokens in/out ${t.inputTokens}/${t.outputTokens}${t.estimatedUsage ? ' (partly estimated)' : ''}, cost $${t.costUsd.toFixed(4)}, ${t.aborted} model streams cancelled`);
     const cancel = agents.map((a) => a.stats().cancelToAbort).filter((s) => s.count > 0);
     if (cancel.length) out(`Cancelled frame to aborted signal: max ${Math.max(...cancel.map((s) => s.max)).toFixed(3)} ms over ${cancel.reduce((n, s) => n + s.count, 0)} cancels`);
-    return { lines: transcript.length, interruptions: summary.interruptions, staleRejections: summary.staleRejections, gaveUp: summary.gaveUp, transcript, model: `${provider.name} ${provider.model}`, tokens: { input: t.inputTokens, output: t.outputTokens, costUsd: t.costUsd, abortedStreams: t.aborted } };
+    return { lines: transcript.length, interruptions: summary.interruptions, staleRejections: summary.staleRejections, gaveUp: summary.gaveUp, unusableAnswers: summary.unusableAnswers, transcript, model: `${provider.name} ${provider.model}`, tokens: { input: t.inputTokens, output: t.outputTokens, costUsd: t.costUsd, abortedStreams: t.aborted } };
   } finally {
     stop.abort(new Error('demo over'));
     for (const a of agents) a.close();

@@ -12,6 +12,7 @@ import { interruptedAt, runConversationDemo } from '../../adapters/llm/demo.js';
 import { checkSchema, parseIntent, type IntentSchemas } from '../../adapters/llm/schema.js';
 import { scriptedProvider } from '../../adapters/llm/scripted.js';
 import type { IntentResult } from '../../server/protocol/index.js';
+import { startFakeLlmServer } from './fake-llm-server.js';
 
 const intents: IntentSchemas = {
   Move: { type: 'object', properties: { dx: { type: 'integer', minimum: -10, maximum: 10 }, dy: { type: 'integer', minimum: -10, maximum: 10 } }, required: ['dx', 'dy'], additionalProperties: false },
@@ -133,6 +134,22 @@ describe('act() and the LLM agent', () => {
         if (marks[i] === '✂') expect(marks[i - 1], `${name}: ${marks.join(' ')}`).toBe('▶');
         if (marks[i] === '▶' && i > 0) expect(marks[i - 1], `${name}: ${marks.join(' ')}`).not.toBe('▶');
       }
+    }
+  }, 30_000);
+
+  it('the demo on a real model marks an answer it cannot use and goes on, instead of ending with INVALID_INTENT', async () => {
+    // The first four requests (first answers and repair rounds) get prose, as a small local model may give.
+    const s = await startFakeLlmServer('openai', (i) => ({ tokens: i < 4 ? ['I', ' think', ' we', ' should', ' plant', ' beans.'] : ['{"kind":"Say","payload":{"text":"', 'Beans', '."}}'], delayMs: 2 }));
+    try {
+      const out: string[] = [];
+      const summary = await runConversationDemo({ lines: 2, out: (l) => out.push(l), env: { WORLDLINE_LLM_PROVIDER: 'openai', WORLDLINE_LLM_BASE_URL: `${s.url}/v1` }, deadlineMs: 20_000 });
+      expect(summary.lines).toBe(2);
+      expect(summary.unusableAnswers).toBeGreaterThanOrEqual(1);
+      const marks = out.filter((l) => l.startsWith('[') && l.includes('✗ unusable answer'));
+      expect(marks).toHaveLength(summary.unusableAnswers);
+      for (const l of marks) expect(l).toMatch(/(Ada|Bo|Cy) +✗ unusable answer \(INVALID_INTENT: the answer holds no JSON object\): "I think we should plant beans\."; trying again/);
+    } finally {
+      await s.close();
     }
   }, 30_000);
 });
