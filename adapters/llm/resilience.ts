@@ -193,7 +193,9 @@ export function resilient(provider: LlmProvider, opts: ResilienceOptions = {}): 
       let outcome: 'completed' | 'failures' | 'aborted' = 'aborted';
       try {
         if (opts.tokenBudget !== undefined && t.inputTokens + t.outputTokens >= opts.tokenBudget) {
-          throw new WorldlineError('TOKEN_BUDGET_EXCEEDED', `the token budget of ${opts.tokenBudget} for ${key} is spent (${t.inputTokens + t.outputTokens} used)`, { provider: provider.name, budget: opts.tokenBudget });
+          // Spent for good: the budget counts for this wrapper's life (no window that resets), so waiting does not help.
+          const used = t.inputTokens + t.outputTokens;
+          throw new WorldlineError('TOKEN_BUDGET_EXCEEDED', `the token budget of ${opts.tokenBudget} for ${key} is spent (${used} used); it does not reset: raise tokenBudget (WORLDLINE_LLM_TOKEN_BUDGET) and start again`, { provider: provider.name, budget: opts.tokenBudget, used });
         }
         let last: { error: WorldlineError; cause: unknown } | undefined;
         for (let attempt = 0; ; attempt++) {

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CircuitBreaker, resilient } from '../../adapters/llm/resilience.js';
+import { scriptedProvider } from '../../adapters/llm/scripted.js';
 import type { ChatMessage, LlmProvider, StreamRequest } from '../../adapters/llm/types.js';
 
 const messages: ChatMessage[] = [{ role: 'user', content: 'hi' }];
@@ -60,5 +61,17 @@ describe('resilient(): circuit breaker', () => {
       })()).rejects.toMatchObject({ details: { status: 503 } });
     }
     expect(breaker.state).toBe('open');
+  });
+});
+
+describe('resilient(): token budget', () => {
+  it('a spent budget says it does not reset and what to raise, rather than to wait for a window there is not', async () => {
+    const p = resilient(scriptedProvider({ minDelayMs: 0, maxDelayMs: 1, respond: () => 'one two three' }), { tokenBudget: 3, breaker: new CircuitBreaker('mem-budget') });
+    for await (const _t of p.stream({ messages })) void _t;
+    const err = await (async () => {
+      for await (const _t of p.stream({ messages })) void _t;
+    })().then(() => undefined, (e: unknown) => e);
+    expect(err).toMatchObject({ codeName: 'TOKEN_BUDGET_EXCEEDED', details: { budget: 3, used: 5 } });
+    expect((err as Error).message).toMatch(/is spent \(5 used\); it does not reset: raise tokenBudget \(WORLDLINE_LLM_TOKEN_BUDGET\)/);
   });
 });
