@@ -26,8 +26,8 @@ export class CircuitBreaker {
 
   constructor(readonly key: string, private readonly opts: BreakerOptions = {}, private readonly now: () => number = Date.now) {}
 
-  /** Throws CIRCUIT_BREAKER_OPEN while open; otherwise admits the request. */
-  admit(): void {
+  /** Throws CIRCUIT_BREAKER_OPEN while open; otherwise admits the request, and says whether it is the half-open trial. */
+  admit(): boolean {
     const cooldown = this.opts.cooldownMs ?? 30_000;
     if (this.state === 'open') {
       const left = this.openedAt + cooldown - this.now();
@@ -37,7 +37,9 @@ export class CircuitBreaker {
     if (this.state === 'half-open') {
       if (this.trialInFlight) throw new WorldlineError('CIRCUIT_BREAKER_OPEN', `LLM provider ${this.key} is on trial after failures; retry shortly`, { provider: this.key, retry_after_ms: 1000 });
       this.trialInFlight = true;
+      return true;
     }
+    return false;
   }
 
   success(): void {
@@ -46,8 +48,9 @@ export class CircuitBreaker {
     this.state = 'closed';
   }
 
-  failure(): void {
-    this.trialInFlight = false;
+  /** A failed attempt; `trial` false for one admitted before the breaker opened (the trial in flight is still on). */
+  failure(trial = true): void {
+    if (trial) this.trialInFlight = false;
     this.failures++;
     if (this.state === 'half-open' || this.failures >= (this.opts.failureThreshold ?? 5)) {
       this.state = 'open';
@@ -55,8 +58,13 @@ export class CircuitBreaker {
     }
   }
 
-  /** A request that ended without a verdict on the provider (cancelled by the caller). */
-  release(): void {
+  /**
+   * A request that ended without a verdict on the provider (cancelled by the caller). Only the trial's own end
+   * matters: agents are cancelled all the time, and one admitted before the breaker opened must not end the trial in
+   * flight, which would let a second one through beside it.
+   */
+  release(trial = true): void {
+    if (!trial) return;
     this.trialInFlight = false;
     if (this.state === 'half-open') this.state = 'open';
   }
@@ -200,8 +208,9 @@ export function resilient(provider: LlmProvider, opts: ResilienceOptions = {}): 
         let last: { error: WorldlineError; cause: unknown } | undefined;
         for (let attempt = 0; ; attempt++) {
           req.signal?.throwIfAborted();
+          let trial: boolean;
           try {
-            breaker.admit();
+            trial = breaker.admit();
           } catch (err) {
             // Opened by this request's own failures (or others' meanwhile): the request fails, and says with what.
             if (last && isWorldlineError(err, 'CIRCUIT_BREAKER_OPEN')) throw breakerOpenedAfter(err, last.error, attempt, last.cause);
@@ -229,15 +238,15 @@ export function resilient(provider: LlmProvider, opts: ResilienceOptions = {}): 
             judged = true;
             if (req.signal?.aborted) {
               if (streamed > 0) breaker.success();
-              else breaker.release();
+              else breaker.release(trial);
               throw req.signal.reason;
             }
             const f = classify(provider.name, err);
             // The breaker tracks the provider's health: a failure worth retrying (429, 5xx, no connection) counts
             // against it; a request refused on its own merits (400, 401, 404, 422: this caller's problem) shows the
             // provider answering, and must not open the breaker every other agent on this provider shares.
-            if (f.retryable) breaker.failure();
-            else if (isWorldlineError(err, 'CIRCUIT_BREAKER_OPEN')) breaker.release();
+            if (f.retryable) breaker.failure(trial);
+            else if (isWorldlineError(err, 'CIRCUIT_BREAKER_OPEN')) breaker.release(trial);
             else breaker.success();
             if (streamed > 0 || !f.retryable || attempt >= retries || isWorldlineError(err, 'CIRCUIT_BREAKER_OPEN')) {
               if (streamed > 0) throw new WorldlineError('LLM_SERVICE_ERROR', `${f.error.message} (after ${streamed} tokens; a partial answer is not retried)`, { ...f.error.details, partial: true, tokens_streamed: streamed }, { cause: err });

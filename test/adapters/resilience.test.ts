@@ -45,6 +45,50 @@ describe('resilient(): circuit breaker', () => {
     expect(breaker.state).toBe('closed');
   });
 
+  it('a cancelled request admitted before the breaker opened does not let a second trial through beside the one in flight', async () => {
+    let now = 1_000;
+    const breaker = new CircuitBreaker('mem-trial-release', { failureThreshold: 1, cooldownMs: 100 }, () => now);
+    // Request 0 hangs (a slow model) until its caller aborts; 1 fails with 503; 2 (the trial) hangs; 3 would answer.
+    let calls = 0;
+    const slow: LlmProvider = {
+      name: 'mem-slow',
+      model: 'm',
+      async *stream(req: StreamRequest): AsyncIterable<string> {
+        const i = calls++;
+        if (i === 1) throw Object.assign(new Error('HTTP 503'), { status: 503 });
+        if (i === 0 || i === 2) {
+          await new Promise((_resolve, reject) => req.signal?.addEventListener('abort', () => reject(req.signal?.reason as Error), { once: true }));
+        }
+        yield 'ok';
+      },
+    };
+    const p = resilient(slow, { retries: 0, breaker });
+    const drain = async (signal?: AbortSignal): Promise<unknown> => {
+      try {
+        for await (const _t of p.stream({ messages, ...(signal ? { signal } : {}) })) void _t;
+        return 'done';
+      } catch (err) {
+        return err;
+      }
+    };
+    const early = new AbortController();
+    const earlyRun = drain(early.signal);
+    await expect(drain()).resolves.toMatchObject({ details: { status: 503 } });
+    expect(breaker.state).toBe('open');
+    now += 200;
+    const trial = new AbortController();
+    const trialRun = drain(trial.signal);
+    await Promise.resolve();
+    expect(breaker.state).toBe('half-open');
+    // The agent whose generation began before the outage is cancelled: no verdict on the provider, and not the trial.
+    early.abort(new Error('world moved on'));
+    await earlyRun;
+    await expect(drain()).resolves.toMatchObject({ codeName: 'CIRCUIT_BREAKER_OPEN' });
+    expect(calls).toBe(3);
+    trial.abort(new Error('done'));
+    await trialRun;
+  });
+
   it("a caller's bad request (4xx) does not open the breaker every agent shares; 5xx failures do", async () => {
     const breaker = new CircuitBreaker('mem-4xx', { failureThreshold: 2, cooldownMs: 60_000 });
     const bad = resilient(provider(() => ({ status: 400 })), { retries: 3, breaker });
