@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { loadConfig } from '../../server/config.js';
-import { isWorldlineError } from '../../server/errors.js';
+import { WorldlineError, isWorldlineError } from '../../server/errors.js';
 import { createLogger } from '../../server/obs/logger.js';
 import { startServer } from '../../server/transport/server.js';
 import { connect, type Agent, type CodecName } from '../client/index.js';
@@ -194,17 +194,44 @@ export async function runConversationDemo(opts: DemoOptions = {}): Promise<DemoS
   }
 }
 
+const USAGE = 'usage: node --import tsx adapters/llm/demo.ts [--lines N] [--seed N] [--codec msgpack|json|proto]';
+
+/** The demo's options from its command line; a bad one is CONFIG_INVALID naming it (NaN lines ran to the deadline). */
+export function demoOptionsFromArgs(args: string[]): DemoOptions {
+  let values: { lines?: string | undefined; seed?: string | undefined; codec?: string | undefined };
+  try {
+    ({ values } = parseArgs({ args, options: { lines: { type: 'string' }, seed: { type: 'string' }, codec: { type: 'string' } } }));
+  } catch (err) {
+    throw new WorldlineError('CONFIG_INVALID', (err as Error).message, { key: 'argv' }, { cause: err });
+  }
+  const whole = (name: 'lines' | 'seed', min: number): number | undefined => {
+    const raw = values[name];
+    if (raw === undefined) return undefined;
+    const v = Number(raw);
+    if (raw.trim() === '' || !Number.isInteger(v) || v < min) throw new WorldlineError('CONFIG_INVALID', `--${name} must be a whole number >= ${min}, got ${JSON.stringify(raw)}`, { key: name });
+    return v;
+  };
+  const lines = whole('lines', 1);
+  const seed = whole('seed', 0);
+  const codec = values.codec;
+  if (codec !== undefined && codec !== 'json' && codec !== 'msgpack' && codec !== 'proto') throw new WorldlineError('CONFIG_INVALID', `--codec must be json, msgpack or proto, got ${JSON.stringify(codec)}`, { key: 'codec' });
+  return { ...(lines !== undefined ? { lines } : {}), ...(seed !== undefined ? { seed } : {}), ...(codec !== undefined ? { codec } : {}) };
+}
+
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { lines: { type: 'string' }, seed: { type: 'string' }, codec: { type: 'string' } } });
-  runConversationDemo({
-    ...(values.lines ? { lines: Number(values.lines) } : {}),
-    ...(values.seed ? { seed: Number(values.seed) } : {}),
-    ...(values.codec ? { codec: values.codec as CodecName } : {}),
-  }).then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(isWorldlineError(err) ? `${err.codeName} (${err.code}): ${err.message}` : err);
-      process.exit(1);
-    },
-  );
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  new Promise<DemoOptions>((resolve) => resolve(demoOptionsFromArgs(args)))
+    .then((opts) => runConversationDemo(opts))
+    .then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error(isWorldlineError(err) ? `${err.codeName} (${err.code}): ${err.message}` : err);
+        if (isWorldlineError(err, 'CONFIG_INVALID') && ['argv', 'lines', 'seed', 'codec'].includes(String(err.details['key']))) console.error(USAGE);
+        process.exit(1);
+      },
+    );
 }

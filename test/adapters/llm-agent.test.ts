@@ -3,12 +3,14 @@
  * (against a scripted host, since the server's timing decides whether a race goes stale), and the conversation
  * demo end to end over a real server: someone is interrupted and regenerates, and the lines commit in order.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { runAct, type ActHost } from '../../adapters/client/act.js';
 import type { IntentInput } from '../../adapters/client/options.js';
 import type { View } from '../../adapters/client/view.js';
 import { LlmAgent } from '../../adapters/llm/agent.js';
-import { interruptedAt, runConversationDemo } from '../../adapters/llm/demo.js';
+import { demoOptionsFromArgs, interruptedAt, runConversationDemo } from '../../adapters/llm/demo.js';
 import { checkSchema, parseIntent, type IntentSchemas } from '../../adapters/llm/schema.js';
 import { scriptedProvider } from '../../adapters/llm/scripted.js';
 import type { IntentResult } from '../../server/protocol/index.js';
@@ -152,4 +154,36 @@ describe('act() and the LLM agent', () => {
       await s.close();
     }
   }, 30_000);
+
+  it('the demo command refuses a bad option at once, naming it, instead of a stack trace or a run to the deadline', async () => {
+    const bad = (args: string[]): unknown => {
+      try {
+        return demoOptionsFromArgs(args);
+      } catch (err) {
+        return err;
+      }
+    };
+    const refused = (key: string, message: RegExp): unknown => expect.objectContaining({ codeName: 'CONFIG_INVALID', details: { key }, message: expect.stringMatching(message) as string });
+    expect(bad(['--lines', 'abc'])).toEqual(refused('lines', /^--lines must be a whole number >= 1, got "abc"/));
+    expect(bad(['--lines', '0'])).toEqual(refused('lines', /^--lines must be a whole number >= 1, got "0"/));
+    expect(bad(['--lines', ''])).toEqual(refused('lines', /got ""/));
+    expect(bad(['--seed', 'x'])).toEqual(refused('seed', /^--seed must be a whole number >= 0, got "x"/));
+    expect(bad(['--codec', 'xml'])).toEqual(refused('codec', /^--codec must be json, msgpack or proto, got "xml"/));
+    expect(bad(['--line', '2'])).toEqual(refused('argv', /Unknown option '--line'/));
+    expect(demoOptionsFromArgs(['--lines', '4', '--seed', '7', '--codec', 'json'])).toEqual({ lines: 4, seed: 7, codec: 'json' });
+    expect(demoOptionsFromArgs([])).toEqual({});
+    // As run from the README: exit 1 with the error and the usage, before any server starts.
+    const run = async (...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> => {
+      try {
+        const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'adapters/llm/demo.ts', ...args], { timeout: 60_000 });
+        return { code: 0, stdout, stderr };
+      } catch (err) {
+        return err as { code: number | null; stdout: string; stderr: string };
+      }
+    };
+    const [lines, unknown, help] = await Promise.all([run('--lines', 'abc'), run('--line', '2'), run('--help')]);
+    expect(lines).toMatchObject({ code: 1, stdout: '', stderr: expect.stringMatching(/^CONFIG_INVALID \(7014\): --lines must be a whole number >= 1, got "abc"\nusage: node --import tsx adapters\/llm\/demo\.ts/) as string });
+    expect(unknown).toMatchObject({ code: 1, stdout: '', stderr: expect.stringMatching(/^CONFIG_INVALID \(7014\): Unknown option '--line'.*\nusage: /s) as string });
+    expect(help).toMatchObject({ code: 0, stdout: expect.stringMatching(/^usage: node --import tsx adapters\/llm\/demo\.ts/) as string });
+  }, 90_000);
 });
