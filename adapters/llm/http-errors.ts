@@ -97,8 +97,15 @@ export function classify(provider: string, err: unknown): ProviderFailure {
   const wait = retryAfterMs(e.headers);
   const details: Record<string, unknown> = { provider, ...(status !== undefined ? { status } : { connection: true }), ...(wait !== undefined ? { retry_after_ms: Math.ceil(wait) } : {}) };
   const what = status === undefined ? 'could not be reached' : `answered HTTP ${status}`;
+  // The refusals a configuration causes, and will cause again on every request: say which setting to look at.
+  const hint =
+    status === 401 || status === 403
+      ? '; check the API key (apiKey, WORLDLINE_LLM_API_KEY)'
+      : status === 404
+        ? "; check the base URL (baseURL, WORLDLINE_LLM_BASE_URL; an OpenAI-compatible server's usually ends in /v1) and the model name (model, WORLDLINE_LLM_MODEL)"
+        : '';
   return {
-    error: new WorldlineError('LLM_SERVICE_ERROR', `LLM provider ${provider} ${what}: ${message}`, details, { cause: err }),
+    error: new WorldlineError('LLM_SERVICE_ERROR', `LLM provider ${provider} ${what}: ${message}${hint}`, details, { cause: err }),
     retryable,
     retryAfterMs: wait,
   };

@@ -324,6 +324,21 @@ describe('resilient() accounting over a fake provider', () => {
   });
 });
 
+describe('a refused request says what to check', () => {
+  it.each<Dialect>(['openai', 'anthropic'])('%s: 401 names the API key, 404 the base URL and the model', async (dialect) => {
+    const s = await fake(dialect, (i) => ({ status: i === 0 ? 401 : 404 }));
+    const p = resilient(providerFor(dialect, s), { retries: 2, baseDelayMs: 1, breaker: new CircuitBreaker(`hint-${dialect}`) });
+    const fail = (): Promise<unknown> => collect(p.stream({ messages })).then(() => undefined, (e: unknown) => e);
+    const unauthorized = await fail();
+    expect(unauthorized).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { status: 401 } });
+    expect((unauthorized as Error).message).toMatch(/answered HTTP 401: .*fake 401.*; check the API key \(apiKey, WORLDLINE_LLM_API_KEY\)$/);
+    const notFound = await fail();
+    expect(notFound).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { status: 404 } });
+    expect((notFound as Error).message).toMatch(/answered HTTP 404: .*fake 404.*; check the base URL \(baseURL, WORLDLINE_LLM_BASE_URL; .*\/v1\) and the model name \(model, WORLDLINE_LLM_MODEL\)$/);
+    expect(s.requests).toHaveLength(2);
+  });
+});
+
 describe('stream data of an unexpected shape', () => {
   it('anthropic: events without usage (some compatible servers) stream the answer once, with usage estimated, not a retried "could not be reached"', async () => {
     const s = await fake('anthropic', () => ({ tokens: ['a', 'b'], noUsage: 'absent' }));
