@@ -133,7 +133,9 @@ function chunkOf(ev: SseEvent): OpenAI.Chat.Completions.ChatCompletionChunk | ty
   // Read as a chunk, null or a number would fail as a TypeError, taken for a connection failure and retried.
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new StreamProtocolError(`an event's data is not a JSON object: ${JSON.stringify(ev.data.slice(0, 200))}`);
   if (ev.event === null || !ev.event.startsWith('thread.')) {
-    if (data && data.error) throw ProviderStreamError.from(data);
+    // Beside OpenAI's {"error": {...}}: vLLM's {"object": "error", "message", "type", "code"}, and an `event: error`;
+    // read as a chunk either is skipped (no choices), and the answer ends short or empty as if it were whole.
+    if (data.error || data['object'] === 'error' || ev.event === 'error') throw ProviderStreamError.from(data);
     return data as unknown as OpenAI.Chat.Completions.ChatCompletionChunk;
   }
   if (ev.event === 'error') throw ProviderStreamError.from(data);

@@ -363,6 +363,17 @@ describe('stream data of an unexpected shape', () => {
     expect(breaker.state).toBe('closed');
   });
 
+  it('openai: an error sent as an error object (vLLM\'s {"object": "error"}) or as an `event: error` fails with it, not as an empty answer', async () => {
+    const vllm = 'data: {"object":"error","message":"This model\'s maximum context length is 4096 tokens","type":"BadRequestError","param":null,"code":400}\n\n';
+    const named = 'event: error\ndata: {"message":"upstream overloaded","type":"server_error"}\n\n';
+    const s = await fake('openai', (i) => ({ tokens: ['a', 'b'], extraFrame: { after: 0, frame: i === 0 ? vllm : named } }));
+    const p = resilient(providerFor('openai', s), { retries: 0, breaker: new CircuitBreaker('object-error') });
+    const first = await collect(p.stream({ messages })).then((t) => t, (e: unknown) => e);
+    expect(first).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { provider_error: { type: 'BadRequestError', message: "This model's maximum context length is 4096 tokens" } } });
+    const second = await collect(p.stream({ messages })).then((t) => t, (e: unknown) => e);
+    expect(second).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { provider_error: { type: 'server_error', message: 'upstream overloaded' } } });
+  });
+
   it('openai: a server that sends usage in more than one chunk (running totals) is accounted once, with its last numbers', async () => {
     const running = `data: ${JSON.stringify({ id: 'chatcmpl-fake', object: 'chat.completion.chunk', choices: [], usage: { prompt_tokens: 42, completion_tokens: 1, total_tokens: 43 } })}\n\n`;
     const s = await fake('openai', () => ({ tokens: ['a', 'b'], extraFrame: { after: 1, frame: running } }));
