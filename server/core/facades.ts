@@ -120,9 +120,15 @@ export class MessageEnv {
     return this.rt.emit(event);
   }
 
-  /** Yields, per quantum, each effect the agent could see (in global_seq order) and then its delta. */
-  subscribe(agentId: string): Subscription {
+  /**
+   * Yields, per quantum, each effect the agent could see (in global_seq order) and then its delta. `after`: the
+   * view_seq of a view the caller holds (from observe); a delta it already includes is not yielded (observe may give a
+   * view whose quantum is still being delivered, and applying that delta again would apply it twice).
+   */
+  subscribe(agentId: string, opts: { readonly after?: number } = {}): Subscription {
     if (!this.rt.agents.has(agentId)) throw new WorldlineError('INVALID_AGENT_ID', `Agent ${agentId} is not registered.`);
+    const after = opts.after ?? -1;
+    if (opts.after !== undefined && !(Number.isSafeInteger(opts.after) && opts.after >= 0)) throw new WorldlineError('INVALID_VIEW_SEQ', `after must be the view_seq of a view you hold (an integer >= 0), got ${String(opts.after)}.`);
     const queue: AgentMessage[] = [];
     let wake: (() => void) | undefined;
     let closed = false;
@@ -130,7 +136,7 @@ export class MessageEnv {
     const off = this.rt.onDelivery((d) => {
       for (const e of d.visibleEffects.get(agentId) ?? []) queue.push({ type: 'effect', effect: structuredClone(e) });
       const delta = d.deltas.find((x) => x.agent_id === agentId);
-      if (delta) queue.push({ type: 'delta', delta: structuredClone(delta) });
+      if (delta && delta.view_seq > after) queue.push({ type: 'delta', delta: structuredClone(delta) });
       wake?.();
     });
     // A runtime that stops on a failure delivers nothing more: the iteration ends with its error, not a wait forever.

@@ -63,4 +63,45 @@ describe('facades', () => {
     for await (const m of far) farGot.push(m);
     expect(farGot).toEqual([]);
   });
+
+  it('subscribe after a view taken with observe: a delta that view already holds (its quantum still being delivered) is not given again', async () => {
+    const { rt, log } = await openWorld(planeWorld([[10, 10], [20, 20]]), { agents: ['a0', 'a1'] });
+    const env = new MessageEnv(rt);
+    log.hold = true;
+    const moved = env.emit({ kind: 'Move', payload: { entity_id: 'a1', dx: 3, dy: 0 }, source_id: 'narrator' });
+    const flushed = rt.flush();
+    await new Promise((r) => setTimeout(r, 10));
+    // The quantum's deltas are built, its log write is held: observe already shows the move.
+    const seen = rt.observe('a0');
+    expect(seen.view.entities['a1']?.['x']).toBe(23);
+    await expect(async () => env.subscribe('a0', { after: -1 })).rejects.toSatisfy((e: unknown) => isWorldlineError(e, 'INVALID_VIEW_SEQ'));
+    const naive = env.subscribe('a0');
+    const sub = env.subscribe('a0', { after: seen.view_seq });
+    log.hold = false;
+    log.release();
+    await flushed;
+    await moved;
+    const again = env.emit({ kind: 'Move', payload: { entity_id: 'a1', dx: 1, dy: 0 }, source_id: 'narrator' });
+    await rt.flush();
+    await again;
+    const take = async (s: ReturnType<MessageEnv['subscribe']>, n: number): Promise<AgentMessage[]> => {
+      const out: AgentMessage[] = [];
+      for await (const m of s) {
+        out.push(m);
+        if (out.length === n) break;
+      }
+      return out;
+    };
+    // Without after, the held quantum's delta comes too, though the view already holds it (its effects were gathered
+    // before the subscription was made, so they do not).
+    const all = await take(naive, 3);
+    expect(all.filter((m) => m.type === 'delta').map((m) => m.type === 'delta' && m.delta.view_seq)).toEqual([seen.view_seq, seen.view_seq + 1]);
+    // With it, the deltas start past the view: each applies to what the caller holds.
+    const got = await take(sub, 2);
+    expect(got.map((m) => m.type)).toEqual(['effect', 'delta']);
+    const d = got[1]!;
+    expect(d.type === 'delta' && d.delta.from_seq).toBe(seen.view_seq);
+    const next = jsonpatch.applyPatch(structuredClone(seen.view), d.type === 'delta' ? (d.delta.ops as jsonpatch.Operation[]) : [], true, true).newDocument;
+    expect(next.entities['a1']?.['x']).toBe(24);
+  });
 });
