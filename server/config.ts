@@ -239,6 +239,31 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   return out as Config;
 }
 
+/**
+ * Reads a file a config key names (a key, a certificate, a JWKS): one that is missing, unreadable or a folder is a
+ * CONFIG_INVALID naming the key and the file, not a stack trace from deep in the start.
+ */
+export function readConfigFile(key: ConfigKey, file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new WorldlineError('CONFIG_INVALID', `config ${key}: ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { key, file });
+  }
+}
+
+/**
+ * Makes the data folder (dataDir) if it is missing, before anything is written into it: a file in its place, or a
+ * folder this user may not create, is a CONFIG_INVALID naming the key rather than a stack trace from the first write.
+ */
+export function ensureDataDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new WorldlineError('CONFIG_INVALID', `config dataDir: ${dir} cannot be used as the data folder (${code}${code === 'EEXIST' || code === 'ENOTDIR' ? ': a file is in the way' : ''}); pick another --data or WORLDLINE_DATA_DIR`, { key: 'dataDir', file: dir });
+  }
+}
+
 /** A logRedact entry pino would refuse at start (with a stack trace and no key), refused here with the key. */
 function redactPathProblem(entry: string): string | undefined {
   try {

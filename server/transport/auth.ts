@@ -9,6 +9,7 @@ import path from 'node:path';
 import { createHash, createPublicKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { SignJWT, createLocalJWKSet, jwtVerify, type JWTVerifyGetKey, type JWTPayload } from 'jose';
 import { WorldlineError } from '../errors.js';
+import { readConfigFile } from '../config.js';
 
 export const Roles = ['agent', 'engine', 'viewer', 'admin'] as const;
 export type Role = (typeof Roles)[number];
@@ -80,10 +81,14 @@ function devSecret(cfg: AuthConfig): Uint8Array {
   const file = cfg.jwtSecretFile || path.join(cfg.dataDir, 'jwt-secret');
   if (!fs.existsSync(file)) {
     if (cfg.jwtSecretFile) throw new WorldlineError('CONFIG_INVALID', `jwtSecretFile ${file} does not exist`);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600 });
+    } catch (err) {
+      throw new WorldlineError('CONFIG_INVALID', `config dataDir: the development secret ${file} cannot be made there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); pick another --data or WORLDLINE_DATA_DIR, or set jwtSecretFile`, { key: 'dataDir', file });
+    }
   }
-  const text = fs.readFileSync(file, 'utf8').trim();
+  const text = readConfigFile(cfg.jwtSecretFile ? 'jwtSecretFile' : 'dataDir', file).trim();
   if (text.length < 32) throw new WorldlineError('CONFIG_INVALID', `${file} must hold a secret of at least 32 characters`);
   return new TextEncoder().encode(text);
 }
@@ -123,10 +128,20 @@ export function createAuthenticator(cfg: AuthConfig, now: () => number = Date.no
   let secret: Uint8Array | undefined;
   let algorithms: string[];
   if (cfg.jwksFile) {
-    key = createLocalJWKSet(JSON.parse(fs.readFileSync(cfg.jwksFile, 'utf8')) as Parameters<typeof createLocalJWKSet>[0]);
+    const text = readConfigFile('jwksFile', cfg.jwksFile);
+    try {
+      key = createLocalJWKSet(JSON.parse(text) as Parameters<typeof createLocalJWKSet>[0]);
+    } catch (err) {
+      throw new WorldlineError('CONFIG_INVALID', `config jwksFile: ${cfg.jwksFile} is not a JSON Web Key Set, {"keys": [...]} (${(err as Error).message})`, { key: 'jwksFile', file: cfg.jwksFile });
+    }
     algorithms = ['RS256', 'ES256', 'EdDSA', 'PS256'];
   } else if (cfg.jwtPublicKeyFile) {
-    key = createPublicKey(fs.readFileSync(cfg.jwtPublicKeyFile, 'utf8'));
+    const text = readConfigFile('jwtPublicKeyFile', cfg.jwtPublicKeyFile);
+    try {
+      key = createPublicKey(text);
+    } catch (err) {
+      throw new WorldlineError('CONFIG_INVALID', `config jwtPublicKeyFile: ${cfg.jwtPublicKeyFile} is not a PEM public key (${(err as Error).message}); write it as -----BEGIN PUBLIC KEY-----, e.g. openssl pkey -in KEY -pubout`, { key: 'jwtPublicKeyFile', file: cfg.jwtPublicKeyFile });
+    }
     algorithms = ['RS256', 'ES256', 'EdDSA', 'PS256'];
   } else {
     secret = devSecret(cfg);

@@ -10,7 +10,7 @@ import { Cors, errorStatus, worldNotFound, writeJson } from './http.js';
 import { isWorldModule, loadWorld } from '../worlds/index.js';
 import type { AgentClassPolicy, WorldDefinition } from '../core/index.js';
 import { negotiateSubprotocol, splitChannel, SUBPROTOCOLS, withChannel, type ChannelSplit, type ClientMessage, type Frame, type ServerMessage, type Subprotocol } from '../protocol/index.js';
-import { hostedWorlds, idProblem, type Config } from '../config.js';
+import { ensureDataDir, hostedWorlds, idProblem, type Config } from '../config.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { createMetrics, type Metrics } from '../obs/metrics.js';
 import { createAuthenticator, type Authenticator } from './auth.js';
@@ -147,6 +147,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       },
     };
   };
+  ensureDataDir(cfg.dataDir);
   const auth = createAuthenticator({ ...cfg, authMode: cfg.authMode as 'jwt' | 'tokens' }, now);
   const tls = checkTls(cfg, now());
   for (const w of tls.warnings) logger.warn(w);

@@ -4,8 +4,8 @@
  * certificate's, so each of those is named here with what to do.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import fs from 'node:fs';
 import { WorldlineError } from '../errors.js';
+import { readConfigFile } from '../config.js';
 
 export interface TlsFiles {
   readonly cert_file_name: string;
@@ -19,14 +19,6 @@ export interface TlsCheck {
   readonly warnings: readonly string[];
 }
 
-function read(key: string, file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new WorldlineError('CONFIG_INVALID', `config ${key}: ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { key, file });
-  }
-}
-
 export function checkTls(cfg: { readonly tlsCertFile: string; readonly tlsKeyFile: string }, now: number = Date.now()): TlsCheck {
   const { tlsCertFile: certFile, tlsKeyFile: keyFile } = cfg;
   if (!certFile && !keyFile) return { files: undefined, warnings: [] };
@@ -35,14 +27,14 @@ export function checkTls(cfg: { readonly tlsCertFile: string; readonly tlsKeyFil
   }
   let cert: X509Certificate;
   try {
-    cert = new X509Certificate(read('tlsCertFile', certFile));
+    cert = new X509Certificate(readConfigFile('tlsCertFile', certFile));
   } catch (err) {
     if (err instanceof WorldlineError) throw err;
     throw new WorldlineError('CONFIG_INVALID', `config tlsCertFile: ${certFile} is not a PEM certificate (${(err as Error).message})`, { key: 'tlsCertFile', file: certFile });
   }
   let key: ReturnType<typeof createPrivateKey>;
   try {
-    key = createPrivateKey(read('tlsKeyFile', keyFile));
+    key = createPrivateKey(readConfigFile('tlsKeyFile', keyFile));
   } catch (err) {
     if (err instanceof WorldlineError) throw err;
     throw new WorldlineError('CONFIG_INVALID', `config tlsKeyFile: ${keyFile} is not an unencrypted PEM private key (${(err as Error).message}); decrypt it, e.g. openssl pkey -in KEY -out KEY.plain, and keep it readable by this user only`, { key: 'tlsKeyFile', file: keyFile });

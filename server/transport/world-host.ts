@@ -18,6 +18,7 @@ import { WorldlineError, isWorldlineError } from '../errors.js';
 import { EngineLink, type EngineDisconnectPolicy } from './engine.js';
 import { ResumeHistory, type DeltaBody, type ResumePlan } from './resume-history.js';
 import { worldsDir } from './world-registry.js';
+import { readConfigFile } from '../config.js';
 
 /** What the host needs from a connection to deliver to it. */
 export interface Subscriber {
@@ -263,7 +264,7 @@ export class WorldHost {
       create: { worldId: opts.worldId, worldSeed: opts.world.seed },
       durability: opts.durability,
       segmentBytes: opts.segmentBytes,
-      ...(opts.checkpointKeyFile ? { checkpoint: { privateKey: fs.readFileSync(opts.checkpointKeyFile, 'utf8'), everyRecords: opts.checkpointEvery ?? 10_000 } } : {}),
+      ...(opts.checkpointKeyFile ? { checkpoint: { privateKey: readConfigFile('checkpointKeyFile', opts.checkpointKeyFile), everyRecords: opts.checkpointEvery ?? 10_000 } } : {}),
       onSyncSeconds: (s) => m.logSyncSeconds.observe(s),
       onAppendSeconds: (s) => m.logAppendSeconds.observe(s),
       ...(opts.logIo?.files ? { files: opts.logIo.files } : {}),
