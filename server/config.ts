@@ -18,6 +18,8 @@ interface KeySpec {
   readonly min?: number;
   readonly max?: number;
   readonly oneOf?: readonly string[];
+  /** A string's value: what is wrong with it, or undefined. */
+  readonly check?: (value: string) => string | undefined;
   /** A list's entries: what is wrong with one, or undefined. */
   readonly each?: (entry: string) => string | undefined;
 }
@@ -45,6 +47,14 @@ export function addressOrBlockProblem(entry: string): string | undefined {
   const max = family === 4 ? 32 : 128;
   if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) return `${JSON.stringify(entry)} has a prefix length that is not 0-${max}`;
   return undefined;
+}
+
+/**
+ * An address to listen on. An empty one (WORLDLINE_HOST= from an unset shell variable) made uWS listen on every
+ * interface and on a port of its choosing, whatever port was asked for.
+ */
+function hostProblem(host: string): string | undefined {
+  return host.trim() === '' ? 'must not be empty: 127.0.0.1 (this machine only, the default), 0.0.0.0 (every interface) or an address of this machine' : undefined;
 }
 
 /** The id pattern of worlds and tenants: it names URL segments and data folders. */
@@ -86,7 +96,7 @@ export function hostedWorlds(cfg: Pick<Config, 'worlds' | 'world' | 'worldId' | 
 
 /** Every key, its type, default and meaning. The env variable is WORLDLINE_ + the key in UPPER_SNAKE. */
 export const CONFIG_KEYS = {
-  host: { kind: 'string', def: '127.0.0.1', help: 'address to listen on' },
+  host: { kind: 'string', def: '127.0.0.1', check: hostProblem, help: 'address to listen on' },
   port: { kind: 'int', def: 8080, min: 0, max: 65535, help: 'port to listen on (0 picks a free one)' },
   dataDir: { kind: 'string', def: './data', help: 'where worlds keep their logs and snapshots' },
   world: { kind: 'string', def: 'default', help: 'world to host: a built-in one (default, arena, arena-<entities>, conversation) or a module file (./my-world.mjs) whose default export is a defineWorld spec' },
@@ -163,6 +173,8 @@ function coerce(key: ConfigKey, raw: unknown, from: string): unknown {
   } else {
     if (typeof v !== 'string') return bad(`must be a string, got ${JSON.stringify(raw)}`);
     if (spec.oneOf && !spec.oneOf.includes(v)) return bad(`must be one of ${spec.oneOf.join(', ')}, got ${JSON.stringify(v)}`);
+    const problem = spec.check?.(v);
+    if (problem !== undefined) return bad(problem);
   }
   return v;
 }

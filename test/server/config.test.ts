@@ -54,6 +54,9 @@ describe('config', () => {
     expect(loadConfig({ env: { WORLDLINE_LOG_REDACT: 'payload.ssn, headers["x-key"]' } }).logRedact).toEqual(['payload.ssn', 'headers["x-key"]']);
     // The tenant of a single world is checked as a worlds entry's is.
     expect(fail(() => loadConfig({ env: { WORLDLINE_TENANT: 'a/b c' } }))).toMatch(/config tenant: /);
+    // An empty host (WORLDLINE_HOST= from an unset shell variable) listened on every interface, on a random port.
+    expect(fail(() => loadConfig({ env: { WORLDLINE_HOST: '' } }))).toMatch(/host \(from WORLDLINE_HOST\) must not be empty: 127\.0\.0\.1/);
+    expect(fail(() => loadConfig({ env: {}, overrides: { host: ' ' } }))).toMatch(/host \(from --host\) must not be empty/);
     fs.writeFileSync(path.join(dir, 'c.json'), '{ not json');
     expect(fail(() => loadConfig({ file: path.join(dir, 'c.json'), env: {} }))).toMatch(/cannot read config file/);
     fs.rmSync(dir, { recursive: true, force: true });
