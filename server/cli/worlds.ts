@@ -3,6 +3,7 @@
  * deleting worlds at runtime"): list them, create one, delete one, see who is connected. It signs itself an admin
  * token with the server's HS256 secret in the data directory (as `worldline token` does), or takes one with --token.
  */
+import net from 'node:net';
 import { hostedWorlds, loadConfig, type ConfigKey } from '../config.js';
 import { WorldlineError, errorFromHttp } from '../errors.js';
 import { createAuthenticator } from '../transport/auth.js';
@@ -57,7 +58,9 @@ export async function runWorlds(flags: WorldsFlags, io: Out): Promise<number> {
       throw new WorldlineError('CONFIG_INVALID', `usage: worldline ${USAGE}`);
   }
   const cfg = loadConfig({ ...(flags.config ? { file: flags.config } : {}), overrides: flags.overrides });
-  const base = (flags.url ?? `http://${cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : cfg.host}:${cfg.port}`).replace(/\/+$/, '');
+  // A server on every interface is reached on loopback; an IPv6 address is bracketed in a URL.
+  const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? '127.0.0.1' : net.isIPv6(cfg.host) ? `[${cfg.host}]` : cfg.host;
+  const base = (flags.url ?? `http://${host}:${cfg.port}`).replace(/\/+$/, '');
   const token = flags.token ?? (await adminToken(cfg, flags.tenant));
   let res: Response;
   try {

@@ -3,6 +3,7 @@
  * subprotocol, token checked at upgrade when given in the query), health and metrics on the same port, REST for
  * clients without sockets, and a graceful shutdown that loses no acknowledged intent.
  */
+import net from 'node:net';
 import path from 'node:path';
 import type { WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { WorldlineError } from '../errors.js';
@@ -519,7 +520,8 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
   sessionDeps = opened.sessionDeps;
   const first = hosts.get(firstId) as WorldHost;
   ready = true;
-  const base = `${cfg.host}:${port}`;
+  // An IPv6 address is bracketed in a URL (ws://[::1]:8080/...), or its colons read as the port's.
+  const base = `${net.isIPv6(cfg.host) ? `[${cfg.host}]` : cfg.host}:${port}`;
   logger.info({ port, worlds: [...hosts.keys()], durability: cfg.durability, auth: auth.mode }, `worldline listening on ${base}`);
   const served = (id: string, host: WorldHost): ServedWorld => ({ id, tenant: host.opts.tenant, host, wsUrl: `${tls.files ? 'wss' : 'ws'}://${base}/v1/worlds/${encodeURIComponent(id)}/ws`, origin: opened.origin(id) });
   const createWorld = async (spec: NewWorld): Promise<ServedWorld> => served(spec.id, await opened.create(spec));

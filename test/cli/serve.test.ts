@@ -40,6 +40,13 @@ describe('worldline serve', () => {
     expect(out).not.toMatch(/ey[A-Za-z0-9_-]{10,}\./);
   });
 
+  it('on IPv6 loopback: the URLs it prints bracket the address (ws://[::1]:PORT/...), and tokens are printed', async () => {
+    const out = await serveOutput({ host: '::1' });
+    expect(out).toMatch(/^worldline serving world "default" at ws:\/\/\[::1\]:\d+\/v1\/worlds\/default\/ws/);
+    expect(out).toMatch(/health: http:\/\/\[::1\]:\d+\/readyz {3}metrics: http:\/\/\[::1\]:\d+\/metrics/);
+    expect(out).toMatch(/dev token, admin \(24 h\): +ey/);
+  });
+
   it('several worlds: the URL and tenant of each, and tokens for each', async () => {
     const out = await serveOutput({ worlds: ['north=default', 'acme/talk=conversation'] });
     expect(out).toMatch(/^worldline serving world "north" \(tenant default\) at ws:\/\/127\.0\.0\.1:\d+\/v1\/worlds\/north\/ws/m);

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../server/cli/main.js';
-import { sharedTestServer } from '../e2e/harness.js';
+import { sharedTestServer, withServer } from '../e2e/harness.js';
 
 const server = sharedTestServer();
 
@@ -33,6 +33,17 @@ describe('worldline worlds', () => {
     // --port (and --host) find a server as serve's own flags would have placed it.
     const byPort = await run('worlds', 'list', '--port', String(server().port), '--data', server().dataDir);
     expect((JSON.parse(byPort.out) as { worlds: Array<{ id: string }> }).worlds.map((w) => w.id)).toEqual(['default']);
+  });
+
+  it('finds a server listening on IPv6 loopback with --host ::1, at the URLs the server gives', async () => {
+    await withServer({ host: '::1' }, async (srv) => {
+      expect(srv.httpUrl).toBe(`http://[::1]:${srv.port}`);
+      expect((await fetch(`${srv.httpUrl}/readyz`)).status).toBe(200);
+      expect(new URL(srv.wsUrl).port).toBe(String(srv.port));
+      const list = await run('worlds', 'list', '--host', '::1', '--port', String(srv.port), '--data', srv.dataDir);
+      expect(list.code, list.err).toBe(0);
+      expect((JSON.parse(list.out) as { worlds: Array<{ id: string }> }).worlds.map((w) => w.id)).toEqual(['default']);
+    });
   });
 
   it("says what went wrong: the server's error, a usage error, no server at the address", async () => {
