@@ -427,7 +427,9 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     if (typeof b['kind'] !== 'string') throw new WorldlineError('INVALID_INTENT', 'emit needs a string kind');
     refuseIfClosing(r.world.host, 'emit it again');
     refusePaused(r.world.host);
-    return r.world.host.runtime.emit({ kind: b['kind'], payload: (b['payload'] ?? null) as JsonValue, source_id: `${p.role}:${p.agent ?? 'rest'}`, priority: typeof b['priority'] === 'number' ? b['priority'] : 0 });
+    // priority is the core's to check (an integer in [-1000, 1000], 0 when absent), as an intent's is: one of another
+    // type is refused, not read as 0.
+    return r.world.host.runtime.emit({ kind: b['kind'], payload: (b['payload'] ?? null) as JsonValue, source_id: `${p.role}:${p.agent ?? 'rest'}`, ...(b['priority'] !== undefined ? { priority: b['priority'] as number } : {}) });
   }));
 
   app.get('/v1/worlds/:worldId/agents/:agentId/observe', route(2, false, async (r, _b, p) => {
