@@ -120,7 +120,9 @@ export const CONFIG_KEYS = {
   jwtAudience: { kind: 'string', def: '', help: 'required aud claim, when set' },
   tokensFile: { kind: 'string', def: '', help: 'static tokens file (authMode tokens): JSON {token: {tenant, world, agent, role}}' },
   maxPayloadLength: { kind: 'int', def: 64 * 1024, min: 256, max: 16 * 1024 * 1024, help: 'largest client frame in bytes' },
-  maxBackpressure: { kind: 'int', def: 1024 * 1024, min: 1024, help: 'bytes buffered per socket before it is closed (the client then resumes)' },
+  // uWS keeps it in 32 bits: 4 GiB would wrap to 0, which uWS reads as no limit at all (a paused client then grows
+  // the server's memory without bound), and 4 GiB + 1 KiB to 1 KiB.
+  maxBackpressure: { kind: 'int', def: 1024 * 1024, min: 1024, max: 2 ** 32 - 1, help: 'bytes buffered per socket before it is closed (the client then resumes)' },
   bodyTimeoutSec: { kind: 'int', def: 10, min: 1, max: 300, help: 'a REST request body must arrive whole within this long (408 OPERATION_TIMEOUT and the connection closed past it)' },
   helloTimeoutSec: { kind: 'int', def: 10, min: 1, max: 960, help: 'close sockets without a successful Hello this long after connecting' },
   idleTimeoutSec: { kind: 'int', def: 60, min: 8, max: 960, help: 'close sockets silent for this long' },

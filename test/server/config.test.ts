@@ -54,6 +54,9 @@ describe('config', () => {
     expect(loadConfig({ env: { WORLDLINE_LOG_REDACT: 'payload.ssn, headers["x-key"]' } }).logRedact).toEqual(['payload.ssn', 'headers["x-key"]']);
     // The tenant of a single world is checked as a worlds entry's is.
     expect(fail(() => loadConfig({ env: { WORLDLINE_TENANT: 'a/b c' } }))).toMatch(/config tenant: /);
+    // uWS keeps maxBackpressure in 32 bits: 4 GiB would wrap to 0, no limit at all.
+    expect(fail(() => loadConfig({ env: { WORLDLINE_MAX_BACKPRESSURE: String(2 ** 32) } }))).toMatch(/maxBackpressure \(from WORLDLINE_MAX_BACKPRESSURE\) must be at most 4294967295/);
+    expect(loadConfig({ env: { WORLDLINE_MAX_BACKPRESSURE: String(2 ** 32 - 1) } }).maxBackpressure).toBe(2 ** 32 - 1);
     // An empty host (WORLDLINE_HOST= from an unset shell variable) listened on every interface, on a random port.
     expect(fail(() => loadConfig({ env: { WORLDLINE_HOST: '' } }))).toMatch(/host \(from WORLDLINE_HOST\) must not be empty: 127\.0\.0\.1/);
     expect(fail(() => loadConfig({ env: {}, overrides: { host: ' ' } }))).toMatch(/host \(from --host\) must not be empty/);
