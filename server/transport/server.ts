@@ -194,8 +194,11 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     res.onAborted(() => (aborted = true));
     metrics.registry.metrics().then((text) => {
       if (!aborted) res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', metrics.registry.contentType).end(text));
-    }, () => {
-      if (!aborted) writeJson(res, '500 Internal Server Error', { error: 'metrics failed' });
+    }, (err: unknown) => {
+      // A metric's collect failed: the scraper gets the error body every refusal has, the operator the cause.
+      logger.error({ err }, 'metrics could not be collected');
+      const e = new WorldlineError('DATABASE_ERROR', `metrics could not be collected (${(err as Error).message}); the server log has the cause: scrape again`);
+      if (!aborted) writeJson(res, errorStatus(e), { error: e.toJSON() });
     });
   });
   const cors = cfg.corsOrigins.length > 0 ? new Cors(cfg.corsOrigins) : undefined;

@@ -2,11 +2,15 @@
  * GET /metrics as an operator reads it (docs/server.md, the endpoint table): each worldline_* series issue 4 names
  * moves when its event happens, read over HTTP before and after a scenario over real sockets: sessions (up on a
  * Hello, down on a close), observation delivery (counted per frame, sub-millisecond buckets), intents by outcome,
- * generation cancels by reason, stale-context rejections. No series carries a per-agent label.
+ * generation cancels by reason, stale-context rejections. No series carries a per-agent label. A scrape that fails
+ * answers with the error body every refusal has, and the cause is logged.
  */
+import fs from 'node:fs';
+import { Gauge } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { createMetrics } from '../../server/obs/metrics.js';
 import { Subprotocol, type ServerMessage } from '../../server/protocol/index.js';
-import { TestClient, is, sharedTestServer, token, type TestServer } from './harness.js';
+import { TestClient, is, sharedTestServer, startTestServer, token, type TestServer } from './harness.js';
 
 type IntentResult = Extract<ServerMessage, { type: 'intent_result' }>;
 
@@ -117,5 +121,24 @@ describe('GET /metrics: each worldline_* series moves with its event', () => {
       }
     }
     c.close();
+  });
+
+  it('a metric whose collect fails: 500 with the error body every refusal has, and the cause in the log', async () => {
+    // A registry shared with the application's own metrics (startServer's deps.metrics), one of which fails.
+    const metrics = createMetrics({ defaultMetrics: false });
+    new Gauge({ name: 'app_queue_length', help: 'an application metric', registers: [metrics.registry], collect() { throw new Error('queue store unreachable'); } });
+    const s = await startTestServer({}, undefined, { metrics });
+    try {
+      const res = await fetch(`${s.httpUrl}/metrics`);
+      expect(res.status).toBe(500);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      const body = (await res.json()) as { error: Record<string, unknown> };
+      expect(body.error).toMatchObject({ code: 7002, name: 'DATABASE_ERROR', recovery: 'RETRY' });
+      expect(body.error['message']).toContain('queue store unreachable');
+      expect(s.logLines.find((l) => l['msg'] === 'metrics could not be collected')).toMatchObject({ level: 50, err: { message: 'queue store unreachable' } });
+    } finally {
+      await s.shutdown();
+      fs.rmSync(s.dataDir, { recursive: true, force: true });
+    }
   });
 });
