@@ -188,8 +188,8 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       (err: unknown) => {
         if (state.aborted) return;
         const e = isWorldlineError(err) ? err : new WorldlineError('DATABASE_ERROR', 'internal error; the request was not applied');
-        if (!isWorldlineError(err)) deps.logger.error({ err }, 'REST handler failed');
-        if (e.codeName === 'UNAUTHORIZED' || e.codeName === 'FORBIDDEN' || e.codeName === 'TENANT_ISOLATION_VIOLATION') {
+        if (!isWorldlineError(err)) deps.logger.error({ err, ...from }, 'REST handler failed');
+        if (e.codeName === 'UNAUTHORIZED' || e.codeName === 'FORBIDDEN' || e.codeName === 'TENANT_ISOLATION_VIOLATION' || e.codeName === 'AGENT_QUARANTINED') {
           deps.metrics.securityEvents.inc({ event: 'rest-denied' });
           // As a socket's violations are: an operator sees who was refused what (the path, never the query: it may hold the token).
           deps.logger.warn({ event: 'rest-denied', code: e.codeName, ...from }, 'security event: rest-denied');
@@ -210,7 +210,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const token = tokenOf(req, query);
     const allowOrigin = deps.cors?.allow(req.getHeader('origin'));
     const peer = Buffer.from(res.getRemoteAddressAsText()).toString();
-    const from: RequestOrigin = { ip: deps.clients ? deps.clients.ofRequest(peer, req) : peer, method: req.getCaseSensitiveMethod(), path: req.getUrl() };
+    const from: RequestOrigin = { ip: deps.clients ? deps.clients.ofRequest(peer, req) : peer, method: req.getCaseSensitiveMethod(), path: req.getUrl().slice(0, 200) };
     const body = needsBody ? readJson(res, deps.maxBody, state, deps.bodyTimeoutMs) : Promise.resolve(undefined);
     // A request refused before its body is awaited (not ready, wrong world, bad token) must not leave the body's
     // rejection unhandled: in Node 20 that ends the process. The handler still sees it when it awaits the body.
