@@ -95,7 +95,7 @@ export class Fields {
   json(k: string): JsonValue {
     const v = this.get(k);
     if (v === undefined) return null;
-    if (!isJsonValue(v)) this.scope.fail(k, `must be a JSON value (finite numbers, at most ${MAX_JSON_DEPTH} levels deep)`);
+    if (!isJsonValue(v)) this.scope.fail(k, `must be a JSON value (finite numbers, well-formed strings, plain objects and arrays at most ${MAX_JSON_DEPTH} levels deep, no "__proto__" key)`);
     return v;
   }
 

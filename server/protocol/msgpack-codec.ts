@@ -5,19 +5,55 @@
  * by hand around the shared fragment bytes; every other message goes through msgpackr.
  */
 import { Packr, Unpackr } from 'msgpackr';
-import { ByteWriter, frameBytes, fromHex, toHex, digestSize, hexInto } from './bytes.js';
+import { ByteWriter, FrameError, frameBytes, fromHex, toHex, digestSize, hexInto } from './bytes.js';
 import { Subprotocol, assertDeltaHeader, binaryDeltaAssembly, WireSession, type DeltaHeader, type DeltaVisitor, type EncodedFragment, type FrameScratch, type Frame, type WireCodec } from './codec.js';
 import type { ClientMessage, ServerMessage, SnapshotBody, WireOp } from './messages.js';
 import { planOpStream, decodeOpStream, visitOpStream, encodeBinaryFragment, type OpStream, type PathTable } from './opstream.js';
-import { asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
+import { MAX_JSON_DEPTH, asFrameError, validateClientMessage, validateServerMessage } from './validate.js';
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+/** Maps read as Map: unpackr reads a "__proto__" key as "__proto_", which would carry the value under another key. */
+const mapUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: false });
 
-function unpack(data: Frame): unknown {
+/** "__proto__" in ASCII. */
+const PROTO_KEY = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f];
+
+/** True when the bytes hold "__proto__" anywhere (rare: only such a frame is read the slower way). */
+function mentionsProtoKey(b: Uint8Array): boolean {
+  const n = PROTO_KEY.length;
+  for (let i = b.indexOf(0x5f); i !== -1 && i + n <= b.length; i = b.indexOf(0x5f, i + 1)) {
+    let j = 1;
+    while (j < n && b[i + j] === PROTO_KEY[j]) j++;
+    if (j === n) return true;
+  }
+  return false;
+}
+
+/**
+ * A value read with mapUnpackr as unpackr would read it (maps as objects, keys as strings), except that "__proto__"
+ * stays an own key, which the validator then refuses as it does in a JSON frame. Nesting past any depth the validator
+ * accepts is left as read (a Map, refused as not a JSON value).
+ */
+function ownKeys(v: unknown, depth: number): unknown {
+  if (depth > MAX_JSON_DEPTH + 4) return v;
+  if (Array.isArray(v)) return v.map((x) => ownKeys(x, depth + 1));
+  if (!(v instanceof Map)) return v;
+  const o: Record<string, unknown> = {};
+  for (const [k, x] of v as Map<unknown, unknown>) {
+    if (typeof k === 'object' && k !== null) throw new FrameError(`a map key must be a string, not ${Array.isArray(k) ? 'an array' : 'a map'}`);
+    const key = String(k);
+    const value = ownKeys(x, depth + 1);
+    if (key === '__proto__') Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+    else o[key] = value;
+  }
+  return o;
+}
+
+function unpack(data: Frame, keepProtoKey = false): unknown {
   if (typeof data === 'string') throw asFrameError(new Error('a text frame was sent on a binary subprotocol'), 'The frame is not msgpack');
   try {
-    return unpackr.unpack(data);
+    return keepProtoKey && mentionsProtoKey(data) ? ownKeys(mapUnpackr.unpack(data), 0) : unpackr.unpack(data);
   } catch (err) {
     throw asFrameError(err, 'The frame is not valid msgpack');
   }
@@ -127,7 +163,7 @@ export function createMsgpackCodec(table: PathTable): WireCodec {
     binary: true,
     paths: table,
     decodeClient(data: Frame): ClientMessage {
-      return validateClientMessage(unpack(data));
+      return validateClientMessage(unpack(data, true));
     },
     encodeServer(msg: ServerMessage, session: WireSession = new WireSession()): Frame {
       switch (msg.type) {

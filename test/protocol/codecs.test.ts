@@ -359,3 +359,31 @@ describe('req_id bounds', () => {
     });
   }
 });
+
+describe('a "__proto__" key is refused alike in every codec', () => {
+  /** An object with an own "__proto__" key (an object literal would set its prototype instead). */
+  const protoKeyed = (value: JsonValue): JsonValue => Object.defineProperty({}, '__proto__', { value, enumerable: true, writable: true, configurable: true }) as JsonValue;
+  const intent = (payload: JsonValue) => ({ type: 'submit_intent', intent: { req_id: 'p-1', kind: 'Move', payload, context_seq: 0, priority: 0 } }) as const;
+
+  for (const codec of codecs()) {
+    it(`${codec.subprotocol}: in a payload, at any depth, rather than carried under another key`, () => {
+      // msgpackr reads the key "__proto__" as "__proto_": the intent was accepted with its payload changed.
+      for (const payload of [protoKeyed({ x: 1 }), { a: [1, protoKeyed(2)] }]) {
+        let err: unknown;
+        try {
+          codec.decodeClient(codec.encodeClient(intent(payload)));
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(WorldlineError);
+        expect(err).toMatchObject({ codeName: 'INVALID_INTENT', details: { req_id: 'p-1', field: 'intent.payload' } });
+        expect((err as Error).message).toMatch(/"__proto__"/);
+      }
+      const emit = { type: 'emit', kind: 'Note', payload: { deep: protoKeyed(null) }, priority: 0, req_id: 'e-1' } as const;
+      expect(() => codec.decodeClient(codec.encodeClient(emit))).toThrow(/payload must be a JSON value/);
+      // The string "__proto__" as a value, and keys that only look like it, are carried exactly.
+      const fine = intent({ note: '__proto__', __proto_: 1, ___proto__: ['__proto__'] });
+      expect(codec.decodeClient(codec.encodeClient(fine))).toEqual(fine);
+    });
+  }
+});
