@@ -477,6 +477,14 @@ export class WorldRuntime {
     return this.store.tick;
   }
 
+  /**
+   * The world's sim_time now, on the scale its effects and deltas carry: the tick on a 'ticks' timebase, the clock's
+   * whole milliseconds on 'wall' (what a quantum starting now would stamp).
+   */
+  get simTime(): number {
+    return this.world.policies.timebase === 'ticks' ? this.store.tick : Math.floor(this.clock.now());
+  }
+
   /** One entity's current record (read-only), or undefined. */
   entity(id: string): EntityRecord | undefined {
     return this.store.get(id);

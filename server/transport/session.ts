@@ -390,7 +390,7 @@ export class Session implements Subscriber {
     const rt = this.deps.host.runtime;
     switch (msg.type) {
       case 'ping':
-        this.sendMessage({ type: 'pong', client_time: msg.client_time, server_time: this.deps.now(), sim_time: rt.currentTick });
+        this.sendMessage({ type: 'pong', client_time: msg.client_time, server_time: this.deps.now(), sim_time: rt.simTime });
         return;
       case 'submit_intent':
         return this.submitIntent(msg);
