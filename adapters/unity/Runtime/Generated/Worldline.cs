@@ -7641,6 +7641,10 @@ namespace Worldline.V1 {
     /// <summary>Field number for the "sim_time" field.</summary>
     public const int SimTimeFieldNumber = 3;
     private ulong simTime_;
+    /// <summary>
+    /// The world's sim_time now, as ObservationDelta.sim_time counts it: engine ticks, or milliseconds on the wall-clock
+    /// timebase.
+    /// </summary>
     [global::System.Diagnostics.DebuggerNonUserCodeAttribute]
     [global::System.CodeDom.Compiler.GeneratedCode("protoc", null)]
     public ulong SimTime {
