@@ -145,7 +145,8 @@ describe('act() and the LLM agent', () => {
     try {
       const out: string[] = [];
       const summary = await runConversationDemo({ lines: 2, out: (l) => out.push(l), env: { WORLDLINE_LLM_PROVIDER: 'openai', WORLDLINE_LLM_BASE_URL: `${s.url}/v1` }, deadlineMs: 20_000 });
-      expect(summary.lines).toBe(2);
+      // At least the lines asked for: two agents whose answers commit in the same quantum may add one more.
+      expect(summary.lines).toBeGreaterThanOrEqual(2);
       expect(summary.unusableAnswers).toBeGreaterThanOrEqual(1);
       const marks = out.filter((l) => l.startsWith('[') && l.includes('✗ unusable answer'));
       expect(marks).toHaveLength(summary.unusableAnswers);
