@@ -40,6 +40,8 @@ export interface Metrics {
   readonly sessions: Gauge<'codec' | 'world'>;
   /** Hosted worlds by origin: configured (config, code) or created (at runtime). */
   readonly worlds: Gauge<'origin'>;
+  /** WebSocket upgrades refused with an HTTP answer, by error code name (of the catalogue: a bounded set). */
+  readonly upgradesRefused: Counter<'code'>;
   readonly securityEvents: Counter<'event'>;
   readonly framesSent: Counter<'codec'>;
   readonly bytesSent: Counter<'codec'>;
@@ -108,6 +110,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     logSegmentsCompacted: new Counter({ name: 'worldline_log_segments_compacted_total', help: 'Log segments deleted because no kept snapshot needs them (logRetention snapshots)', registers: r }),
     sessions: new Gauge({ name: 'worldline_sessions', help: 'Open sessions by codec and world', labelNames: ['codec', 'world'], registers: r }),
     worlds: new Gauge({ name: 'worldline_worlds', help: 'Hosted worlds by origin: configured (config or code) or created (at runtime, POST /v1/worlds)', labelNames: ['origin'], registers: r }),
+    upgradesRefused: new Counter({ name: 'worldline_upgrades_refused_total', help: 'WebSocket upgrades refused with an HTTP answer, by error code (unknown world, starting or draining, no common subprotocol, a token or address refused)', labelNames: ['code'], registers: r }),
     securityEvents: new Counter({ name: 'worldline_security_events_total', help: 'Auth failures, rate-limit violations, quarantines, cross-tenant attempts', labelNames: ['event'], registers: r }),
     framesSent: sentCounter('worldline_frames_sent_total', 'Frames sent to clients', 'frames'),
     bytesSent: sentCounter('worldline_bytes_sent_total', 'Bytes sent to clients', 'bytes'),

@@ -24,6 +24,9 @@ import { CloseCode, Session, type SessionDeps, type SocketPort } from './session
 import { registerRest } from './rest.js';
 import { WorldSet, type NewWorld, type ToHost, type WorldSetOptions } from './world-set.js';
 
+/** Upgrade refusals counted as security events (worldline_security_events_total{event="upgrade-refused"}). */
+const SECURITY_REFUSALS: ReadonlySet<string> = new Set(['UNAUTHORIZED', 'AGENT_QUARANTINED', 'QUOTA_EXCEEDED']);
+
 export type { NewWorld } from './world-set.js';
 
 interface SocketData {
@@ -380,7 +383,11 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       const token = new URLSearchParams(req.getQuery() ?? '').get('token') ?? undefined;
       const ip = clients.ofRequest(Buffer.from(res.getRemoteAddressAsText()).toString(), req);
       const refuse = (err: WorldlineError): void => {
-        metrics.securityEvents.inc({ event: 'upgrade-refused' });
+        metrics.upgradesRefused.inc({ code: err.codeName });
+        // Only a refusal for what the client is (a token, an address, too many connections) is a security event: an
+        // unknown world, a server starting or draining or a missing subprotocol would raise security alerts at every
+        // rolling restart.
+        if (SECURITY_REFUSALS.has(err.codeName)) metrics.securityEvents.inc({ event: 'upgrade-refused' });
         writeJson(res, errorStatus(err), { error: err.toJSON() });
       };
       // Starting, the server does not know yet which worlds it hosts: every path is told to retry.

@@ -16,8 +16,9 @@ const server = sharedTestServer();
 /** The server's count of refused upgrades (from /metrics). */
 async function refusedUpgrades(): Promise<number> {
   const text = await (await fetch(`${server().httpUrl}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('worldline_security_events_total{event="upgrade-refused"}'));
-  return line === undefined ? 0 : Number(line.split(' ').pop());
+  // Every code's series: an attempt refused for any reason counts once.
+  const lines = text.split('\n').filter((l) => l.startsWith('worldline_upgrades_refused_total{code="'));
+  return lines.reduce((n, l) => n + Number(l.split(' ').pop()), 0);
 }
 
 /** Starts an agent and records its drops and error events until it is welcomed or leaves. */

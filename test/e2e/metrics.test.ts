@@ -93,7 +93,8 @@ describe('GET /metrics: each worldline_* series moves with its event', () => {
     expect(await eventually(srv(), 'worldline_cancels_total', {}, (v) => v > cancels)).toBe(cancels + 1);
     const reasons = (await scrape(srv())).filter((s) => s.name === 'worldline_cancels_total').map((s) => Object.keys(s.labels));
     for (const labels of reasons) expect(labels).toEqual(['reason']);
-    expect(await total(srv(), 'worldline_intents_total', { outcome: 'accepted' })).toBeGreaterThan(accepted);
+    // The Cancelled frame leaves before the move is durable, and its intent is counted once it is answered.
+    expect(await eventually(srv(), 'worldline_intents_total', { outcome: 'accepted' }, (v) => v > accepted)).toBeGreaterThan(accepted);
 
     // Past the default world's staleness threshold (50 visible events), that context is rejected as STALE_CONTEXT.
     for (let i = 0; i < 55; i++) b.c.send({ type: 'submit_intent', intent: { req_id: `b${i}`, kind: 'Move', payload: { dx: i % 2 ? 1 : -1, dy: 0 }, context_seq: b.viewSeq(), priority: 0 } });
@@ -106,6 +107,27 @@ describe('GET /metrics: each worldline_* series moves with its event', () => {
     expect(await total(srv(), 'worldline_intent_rejections_total', { code: 'STALE_CONTEXT' })).toBeGreaterThanOrEqual(1);
     a.c.close();
     b.c.close();
+  });
+
+  it('worldline_upgrades_refused_total counts every refused upgrade by code; only a refused token or address is a security event', async () => {
+    const refuse = async (url: string, tok?: string): Promise<number> =>
+      TestClient.connect(url, Subprotocol.JSON, tok).then(
+        (c) => {
+          c.close();
+          return 101;
+        },
+        (err: { status: number }) => err.status,
+      );
+    const security = (): Promise<number> => total(srv(), 'worldline_security_events_total', { event: 'upgrade-refused' });
+    const before = { notFound: await total(srv(), 'worldline_upgrades_refused_total', { code: 'WORLD_NOT_FOUND' }), bad: await total(srv(), 'worldline_upgrades_refused_total', { code: 'UNAUTHORIZED' }), security: await security() };
+    // An unknown world (a stale URL, a deleted world): refused and counted, no security event.
+    expect(await refuse(srv().wsUrl.replace('/default/', '/nowhere/'))).toBe(404);
+    expect(await total(srv(), 'worldline_upgrades_refused_total', { code: 'WORLD_NOT_FOUND' })).toBe(before.notFound + 1);
+    expect(await security()).toBe(before.security);
+    // A query token that is not even shaped like one: refused, counted, and a security event.
+    expect(await refuse(srv().wsUrl, 'not a token')).toBe(401);
+    expect(await total(srv(), 'worldline_upgrades_refused_total', { code: 'UNAUTHORIZED' })).toBe(before.bad + 1);
+    expect(await security()).toBe(before.security + 1);
   });
 
   it('no worldline_* series has a per-agent or per-session label', async () => {
