@@ -566,6 +566,8 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     const max = policy === false ? 0 : (policy?.maxAttempts ?? 50);
     const willReconnect = this.attempt < max;
     this.emit('drop', { code, reason, willReconnect });
+    // A drop listener may have closed the agent (giving up on a lost connection is a common answer): it stays closed.
+    if (this.closed) return;
     if (!willReconnect) {
       const closed = reason ? `${code} ${reason}` : `${code}`;
       this.leave(`connection lost (${closed})`, new WorldlineError('ADAPTER_UNAVAILABLE', `connection to ${this.url} lost (${closed}) and ${max} reconnect attempts failed${why ? `: ${why}` : ''}`, { code, reason }));
@@ -594,6 +596,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.counters.resyncs++;
     this.resyncStreak++;
     this.emit('resync', { reason, viewSeq: this.state.viewSeq });
+    if (this.closed) return; // closed by a resync listener: no new connection
     if (this.resyncStreak > 8) {
       this.leave('the view kept failing its checks', new WorldlineError('WORLD_STATE_CORRUPTED', `the view failed its checks ${this.resyncStreak} times in a row (last: ${reason}); check that client and server canonicalise views the same way`, { reason }));
       return;
@@ -742,10 +745,14 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.phase = 'ready';
     this.resumeNext = true;
     if (snapshot) this.onSnapshot(snapshot, 'welcome');
+    // An observation listener may have closed the agent (a snapshot is delivered at once without digest checks).
+    if (this.closed) return;
     const attempt = this.attempt;
     if (this.everWelcomed) {
       this.counters.reconnects++;
       this.emit('reconnect', { attempt, resumed, viewSeq: this.state.viewSeq });
+      // Closed by a reconnect listener: no pings, timers or resends for an agent that is gone.
+      if (this.closed) return;
     }
     this.everWelcomed = true;
     this.armStableTimer(this.epoch);
