@@ -185,8 +185,14 @@ export async function runAct(host: ActHost, generate: Generate, opts: ActOptions
     const full: IntentInput = { ...intent, payload: intent.payload as JsonValue, req_id: reqId, context_seq: contextSeq };
     const result = await untilAborted(host.submit(full), opts.signal);
     const stale = result.status === 'rejected' && (result.error?.name === 'STALE_CONTEXT' || result.error?.recovery === 'REGENERATE');
-    record({ attempt, reqId, contextSeq, outcome: stale ? 'stale' : 'submitted', staleDueTo: stale && result.error ? staleCauses(result.error.details) : [], startedAt, endedAt: timeNow() });
-    if (stale && regenerate) continue;
+    const causes = stale && result.error ? staleCauses(result.error.details) : [];
+    record({ attempt, reqId, contextSeq, outcome: stale ? 'stale' : 'submitted', staleDueTo: causes, startedAt, endedAt: timeNow() });
+    if (stale && regenerate) {
+      // The server refuses a stale intent as it arrives, maybe before the deltas that made it stale have gone out
+      // (they wait for their quantum to be durable): regenerating at once would start from the same stale view.
+      if (attempt < maxAttempts) await host.waitForView(newestCause(causes), CATCH_UP_MS, opts.signal);
+      continue;
+    }
     return { result, intent: full, attempts };
   }
   throw new WorldlineError('STALENESS_DETECTED', `the world kept moving: ${maxAttempts} attempts were interrupted or went stale; raise maxAttempts or debounceMs`, { attempts: attempts.length });

@@ -1,0 +1,52 @@
+/**
+ * act() against an in-process fake socket (fake-socket.ts), for frame orders a real server produces only in a race:
+ * a STALE_CONTEXT result read before the deltas that made the intent stale.
+ */
+import { describe, expect, it } from 'vitest';
+import { connect, viewDigest, type Agent } from '../../adapters/client/index.js';
+import { deltaX, fakeSockets, welcome, type FakeSocket } from './fake-socket.js';
+import { waitUntil } from './helpers.js';
+
+async function connected(): Promise<{ agent: Agent; socket: FakeSocket }> {
+  const f = fakeSockets();
+  const p = connect('ws://fake/v1/worlds/w/ws', { token: 't', agentId: 'a', codec: 'json', WebSocket: f.WebSocket, pingIntervalMs: 0, verifyDigests: false, reconnect: { initialDelayMs: 1, maxDelayMs: 5 } });
+  await waitUntil(() => (f.sockets[0]?.of('hello').length ?? 0) === 1, 'the first hello');
+  const view = { entities: { e: { x: 0 } } };
+  f.sockets[0]!.deliver(welcome(0, { view, digest: await viewDigest(view) }));
+  return { agent: await p, socket: f.sockets[0]! };
+}
+
+const stale = (reqId: string, viewSeq: number): Record<string, unknown> => ({
+  type: 'intent_result',
+  req_id: reqId,
+  status: 'rejected',
+  error: { code: 1001, name: 'STALE_CONTEXT', message: 'stale', recovery: 'REGENERATE', details: { stale_due_to: [{ view_seq: viewSeq, global_seq: 40, kind: 'Move' }] } },
+});
+
+describe('act() (fake socket)', () => {
+  it('after a STALE_CONTEXT read before its deltas, regenerates from the view they produce, not the stale one again', async () => {
+    const { agent, socket } = await connected();
+    const seen: Array<{ contextSeq: number; x: unknown }> = [];
+    const acting = agent.act(async ({ view, contextSeq }) => {
+      seen.push({ contextSeq, x: view.entities['e']?.['x'] });
+      return { kind: 'Move', payload: { dx: 1 } };
+    }, { maxAttempts: 3 });
+    await waitUntil(() => socket.of('submit_intent').length === 1, 'the first submit');
+    // The server refuses the intent at once; the delta of the event that made it stale comes after.
+    socket.deliver(stale(socket.of('submit_intent')[0]!.intent.req_id, 1));
+    await new Promise((r) => setTimeout(r, 20));
+    socket.deliver(deltaX(0, 1, 7));
+    await waitUntil(() => socket.of('submit_intent').length === 2, 'the second submit');
+    const second = socket.of('submit_intent')[1]!.intent;
+    socket.deliver({ type: 'intent_result', req_id: second.req_id, status: 'accepted', global_seq: 41 });
+    const res = await acting;
+    expect(res.attempts.map((a) => a.outcome)).toEqual(['stale', 'submitted']);
+    expect(res.attempts[0]!.staleDueTo).toEqual([{ view_seq: 1, global_seq: 40, kind: 'Move' }]);
+    expect(seen).toEqual([
+      { contextSeq: 0, x: 0 },
+      { contextSeq: 1, x: 7 },
+    ]);
+    expect(second.context_seq).toBe(1);
+    agent.close();
+  });
+});
