@@ -123,6 +123,9 @@ export async function runAct(host: ActHost, generate: Generate, opts: ActOptions
   const maxAttempts = opts.maxAttempts ?? 5;
   const regenerate = opts.regenerateOnStale ?? true;
   const debounceMs = opts.debounceMs ?? 0;
+  // Checked before anything is sent: 0 or NaN attempts would end in STALENESS_DETECTED without one generation.
+  if (!(maxAttempts >= 1 && (Number.isInteger(maxAttempts) || maxAttempts === Infinity))) throw new WorldlineError('CONFIG_INVALID', `act(): maxAttempts must be a whole number of at least 1, got ${String(maxAttempts)}`, { option: 'maxAttempts' });
+  if (!(debounceMs >= 0 && Number.isFinite(debounceMs))) throw new WorldlineError('CONFIG_INVALID', `act(): debounceMs must be a number of ms of at least 0, got ${String(debounceMs)}`, { option: 'debounceMs' });
   const base = opts.reqIdBase ?? (globalThis as { crypto?: { randomUUID?: () => string } }).crypto?.randomUUID?.() ?? `act-${Math.floor(Math.random() * 2 ** 48).toString(36)}`;
   const attempts: AttemptRecord[] = [];
   const record = (a: AttemptRecord): void => {

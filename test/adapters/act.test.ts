@@ -1,6 +1,7 @@
 /**
  * act() against an in-process fake socket (fake-socket.ts), for frame orders a real server produces only in a race:
- * a STALE_CONTEXT result read before the deltas that made the intent stale.
+ * a STALE_CONTEXT result read before the deltas that made the intent stale. And act()'s options, checked before
+ * anything is sent.
  */
 import { describe, expect, it } from 'vitest';
 import { connect, viewDigest, type Agent } from '../../adapters/client/index.js';
@@ -47,6 +48,27 @@ describe('act() (fake socket)', () => {
       { contextSeq: 1, x: 7 },
     ]);
     expect(second.context_seq).toBe(1);
+    agent.close();
+  });
+
+  it('refuses maxAttempts and debounceMs that make no sense with CONFIG_INVALID, before generating or sending anything', async () => {
+    const { agent, socket } = await connected();
+    let generated = 0;
+    const generate = async (): Promise<null> => {
+      generated++;
+      return null;
+    };
+    for (const maxAttempts of [0, -1, Number.NaN, 1.5]) {
+      await expect(agent.act(generate, { maxAttempts })).rejects.toMatchObject({ codeName: 'CONFIG_INVALID', details: { option: 'maxAttempts' } });
+    }
+    for (const debounceMs of [-5, Number.NaN, Infinity]) {
+      await expect(agent.act(generate, { debounceMs })).rejects.toMatchObject({ codeName: 'CONFIG_INVALID', details: { option: 'debounceMs' } });
+    }
+    expect(generated).toBe(0);
+    expect(socket.of('begin_generation')).toEqual([]);
+    // The limits themselves are fine.
+    await expect(agent.act(generate, { maxAttempts: 1, debounceMs: 0 })).resolves.toMatchObject({ result: undefined });
+    expect(generated).toBe(1);
     agent.close();
   });
 });
