@@ -42,6 +42,8 @@ interface PendingSubmit {
   readonly resolve: (r: IntentResult) => void;
   readonly reject: (e: WorldlineError) => void;
   readonly timer: ReturnType<typeof setTimeout>;
+  /** Times the SDK has written it to a socket: more than once after a reconnect. */
+  sends: number;
 }
 
 interface OpenGeneration {
@@ -258,7 +260,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
         this.pending.delete(reqId);
         (current?.reject ?? reject)(new WorldlineError('OPERATION_TIMEOUT', `no IntentResult for ${reqId} within ${timeoutMs} ms (across reconnects); retry with the same req_id to learn its outcome`, { req_id: reqId }));
       }, timeoutMs);
-      this.pending.set(reqId, { msg, startedAt: this.now(), resolve, reject, timer });
+      this.pending.set(reqId, { msg, startedAt: this.now(), resolve, reject, timer, sends: 0 });
       if (this.phase === 'ready') this.sendPending(reqId, msg);
     });
   }
@@ -266,7 +268,10 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   /** Sends a pending submit; one its codec cannot encode (validated, so not expected) is rejected, not left to time out. */
   private sendPending(reqId: string, msg: SubmitIntent): void {
     try {
-      this.send(msg, true);
+      if (this.send(msg, true)) {
+        const p = this.pending.get(reqId);
+        if (p) p.sends++;
+      }
     } catch (err) {
       const p = this.pending.get(reqId);
       if (!p) return;
@@ -842,7 +847,9 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     this.pending.delete(r.req_id);
     clearTimeout(p.timer);
     this.submitLatency.add(this.now() - p.startedAt);
-    p.resolve(r);
+    // The SDK's own resend after a reconnect met the commit of its first send: the caller submitted once, and gets
+    // that first outcome (accepted, with its global_seq), not the server's answer to a retry it never made.
+    p.resolve(r.status === 'duplicate' && p.sends > 1 ? { ...r, status: 'accepted' } : r);
   }
 
   private onCancelled(c: Cancelled): void {

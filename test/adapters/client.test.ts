@@ -125,11 +125,14 @@ describe.each<CodecName>(['json', 'msgpack', 'proto'])('client SDK over %s', (co
     const r = await move(a, `once-${codec}`, 3);
     expect(killOnResult).toBeUndefined();
     expect(taps.sockets.length).toBe(2);
-    // The retry found the recorded outcome: same global_seq as the commit, reported as a duplicate.
-    expect(r.status).toBe('duplicate');
+    // The SDK's retry found the recorded outcome: same global_seq as the commit. The caller submitted once, so it gets
+    // the first send's outcome, accepted, not the server's 'duplicate' answer to a retry it never made.
+    expect(r.status).toBe('accepted');
     const committed = [...srv.host.log.records()].filter((rec) => rec.kind === 'effect').map((rec) => JSON.parse(Buffer.from(rec.payload).toString()) as { req_id?: string; agent_id?: string; global_seq: number }).filter((e) => e.req_id === `once-${codec}` && e.agent_id === id);
     expect(committed).toHaveLength(1);
     expect(r.global_seq).toBe(committed[0]!.global_seq);
+    // A submit of the same req_id that the caller makes itself is a retry: the server's answer is passed on as it is.
+    expect(await move(a, `once-${codec}`, 3)).toMatchObject({ status: 'duplicate', global_seq: committed[0]!.global_seq });
     await matchesServer(a);
     expect(a.view.entities[id]!['x']).toBe(x0 + 3);
     a.close();
