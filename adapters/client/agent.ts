@@ -646,6 +646,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
 
   private startPings(): void {
     this.stopPings();
+    this.clockSync.newConnection();
     this.lastHeardAt = this.now();
     this.pingUnanswered = false;
     for (let i = 0; i < 3; i++) this.ping();

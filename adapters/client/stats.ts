@@ -52,11 +52,26 @@ export class ClockSync {
   private readonly window: Array<{ offset: number; rtt: number }> = [];
   readonly rtt = new LatencyRing(256);
 
+  private fresh = false;
+
   constructor(private readonly keep = 16) {}
+
+  /**
+   * A new connection, maybe to another server (a restart elsewhere, a load balancer): its first sample replaces the
+   * window, so an old connection's sample with a smaller round trip no longer decides the offset. Until then the
+   * old estimate stands, rather than none.
+   */
+  newConnection(): void {
+    this.fresh = true;
+  }
 
   sample(sentAt: number, serverTime: number, receivedAt: number): void {
     const rtt = Math.max(0, receivedAt - sentAt);
     this.rtt.add(rtt);
+    if (this.fresh) {
+      this.fresh = false;
+      this.window.length = 0;
+    }
     this.window.push({ offset: serverTime - (sentAt + receivedAt) / 2, rtt });
     if (this.window.length > this.keep) this.window.shift();
   }
