@@ -390,6 +390,8 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     // 'nodebuffer': a browser ignores it, but logs a warning in the page's console at every connect.
     if (ws.binaryType !== 'nodebuffer') ws.binaryType = 'arraybuffer';
     let opened = false;
+    /** Why the socket failed, where the implementation says (ws: "connect ECONNREFUSED 127.0.0.1:9"; a browser: never). */
+    let failure: string | undefined;
     ws.onopen = () => {
       opened = true;
       if (epoch === this.epoch) void this.hello(epoch);
@@ -401,10 +403,13 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
       if (epoch !== this.epoch) return;
       // Closed before it opened, where the upgrade's answer cannot be read (a browser): ask the server over HTTP why.
       if (!opened && !seesRefusals) void this.probeThenClose(epoch, ev.code, ev.reason);
-      else this.onSocketClosed(ev.code, ev.reason);
+      else this.onSocketClosed(ev.code, ev.reason, !opened && failure ? `${failure}: check that a Worldline server is running at that host and port` : undefined);
     };
-    ws.onerror = () => {
-      // A close event always follows; reconnecting is decided there.
+    ws.onerror = (ev: never) => {
+      // A close event always follows; reconnecting is decided there. Its message is kept for the error the agent
+      // leaves with, if it gives up: "1006" alone does not say that nothing listens on the port.
+      const message = (ev as { message?: unknown } | undefined)?.message;
+      if (typeof message === 'string' && message !== '') failure = message;
     };
     const seesRefusals = watchRefusal(ws, (status, body) => {
       if (epoch === this.epoch) this.onRefused(status, body);
@@ -575,7 +580,9 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
     if (this.closed) return;
     if (!willReconnect) {
       const closed = reason ? `${code} ${reason}` : `${code}`;
-      this.leave(`connection lost (${closed})`, new WorldlineError('ADAPTER_UNAVAILABLE', `connection to ${this.url} lost (${closed}) and ${max} reconnect attempts failed${why ? `: ${why}` : ''}`, { code, reason }));
+      // An agent that was never welcomed lost nothing: it could not connect.
+      const what = this.everWelcomed ? `connection to ${this.url} lost (${closed}) and ${max} reconnect attempts failed` : `could not connect to ${this.url} (${closed}) in ${max + 1} attempt${max === 0 ? '' : 's'}`;
+      this.leave(`connection lost (${closed})`, new WorldlineError('ADAPTER_UNAVAILABLE', `${what}${why ? `: ${why}` : ''}`, { code, reason }));
       return;
     }
     this.scheduleReconnect();

@@ -166,7 +166,7 @@ describe('client SDK on a web page', () => {
     const down = await fate(tab, `ws://127.0.0.1:${port}/v1/worlds/default/ws`, await token(srv, 'url-agent'));
     expect(down).toMatchObject({ name: 'ADAPTER_UNAVAILABLE', drops: 4 });
     expect(down.message).toBe(
-      `connection to ws://127.0.0.1:${port}/v1/worlds/default/ws lost (1006) and 3 reconnect attempts failed: the WebSocket never opened, and a browser does not show why; ` +
+      `could not connect to ws://127.0.0.1:${port}/v1/worlds/default/ws (1006) in 4 attempts: the WebSocket never opened, and a browser does not show why; ` +
         `GET http://127.0.0.1:${port}/v1/worlds/default, which would have said, could not be read either: the server is down or unreachable, or its corsOrigins does not list this page's origin (${base})`,
     );
     await tab.close();

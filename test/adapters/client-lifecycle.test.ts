@@ -1,8 +1,9 @@
 /**
  * The client SDK's lifecycle events against a real server, as an agent author uses them: closing the agent from a
  * drop, resync or reconnect listener ends it for good (no new connection, no event after leave, no timer left
- * running), and each event fires once, in order.
+ * running), and each event fires once, in order. And connect() to an address where nothing listens says so.
  */
+import net, { type AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
 import { connect, type Agent, type ConnectOptions } from '../../adapters/client/index.js';
@@ -81,5 +82,21 @@ describe('client SDK: closing the agent from its own lifecycle events', () => {
     expect(clockReads).toBe(readsAtLeave);
     expect(a.closed).toBe(true);
     expect(taps.sockets).toHaveLength(2);
+  });
+});
+
+describe('client SDK: connect() where no server listens', () => {
+  it('rejects saying it could not connect, why (ECONNREFUSED) and what to check, not that a connection was lost', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const url = `ws://127.0.0.1:${port}/v1/worlds/default/ws`;
+    const err = await connect(url, { token: 't', agentId: 'nobody', WebSocket, reconnect: { initialDelayMs: 1, maxDelayMs: 2, maxAttempts: 2 } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ codeName: 'ADAPTER_UNAVAILABLE' });
+    expect((err as Error).message).toBe(`could not connect to ${url} (1006) in 3 attempts: connect ECONNREFUSED 127.0.0.1:${port}: check that a Worldline server is running at that host and port`);
   });
 });
