@@ -65,13 +65,13 @@ export interface IntentInput {
 }
 
 export interface AgentEvents {
-  /** The socket closed unexpectedly; `willReconnect` says whether the SDK will try again. */
+  /** A socket closed or failed to open unexpectedly (each failed reconnect attempt too); `willReconnect` says whether the SDK will try again. */
   drop: { readonly code: number; readonly reason: string; readonly willReconnect: boolean };
   /** A new connection was welcomed after a drop or a resync; `resumed` is false when it came with a snapshot. */
   reconnect: { readonly attempt: number; readonly resumed: boolean; readonly viewSeq: number };
   /** The agent is gone for good (closed by the caller, refused by the server, or out of reconnect attempts). */
   leave: { readonly reason: string; readonly error?: WorldlineError };
-  /** The view is being rebuilt from a snapshot. */
+  /** The view is being repaired on a new connection: rebuilt from a snapshot, or resumed after a gap (reason 'gap'). */
   resync: { readonly reason: 'digest-mismatch' | 'gap' | 'patch-failed' | 'undecodable-frame' | 'resume-mismatch'; readonly viewSeq: number };
   /** An observation (after its digest check). */
   observation: Observation;
