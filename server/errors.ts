@@ -70,6 +70,7 @@ export const ErrorCatalogue = {
   LLM_SERVICE_ERROR: entry(6002, 502, R.RETRY, 'The LLM provider returned an error.', 'Retry; the adapter backs off on 429 and 5xx.'),
   UNITY_CONNECTION_LOST: entry(6003, 503, R.RETRY_WITH_DELAY, 'The engine (Unity) connection was lost.', 'Wait for the engine to reconnect; the world resumes with its next tick.'),
   WEB_API_ERROR: entry(6004, 502, R.RETRY, 'A web API adapter failed.', 'Retry.'),
+  LLM_REQUEST_REFUSED: entry(6005, 502, R.ABORT, 'The LLM provider refused the request itself (HTTP 400, 401, 403, 404, 422, or an invalid-request error in its stream): the same request would be refused again.', 'Fix what the message names (the API key, the base URL, the model name, the request), then try again; details.status or details.provider_error say what the provider answered.'),
   // 7000-7999: system and infrastructure
   CIRCUIT_BREAKER_OPEN: entry(7001, 503, R.RETRY_WITH_DELAY, 'A circuit breaker is open for a failing dependency.', 'Retry after the breaker cool-down.'),
   DATABASE_ERROR: entry(7002, 500, R.RETRY, 'A storage operation failed.', 'Retry; if it persists, check the server logs.'),

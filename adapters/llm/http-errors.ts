@@ -1,6 +1,8 @@
 /**
  * Turns what the provider SDKs throw into Worldline errors: LLM_SERVICE_ERROR with the HTTP status, whether a retry
- * may help (429, 408, 409, 5xx, connection failures, timeouts) and how long the server asked us to wait.
+ * may help (429, 408, 409, 5xx, connection failures, timeouts) and how long the server asked us to wait; and
+ * LLM_REQUEST_REFUSED (not retryable, err.retryable false) for a request the provider refused on its own merits (any
+ * other 4xx, an invalid-request error in its stream), which would be refused again.
  */
 import { WorldlineError } from '../../server/errors.js';
 import { ProviderTimeoutError } from './stall.js';
@@ -41,6 +43,9 @@ export class StreamProtocolError extends Error {
 }
 
 /** The error types of in-stream errors that mean overload, rate limiting or the provider's own trouble: worth a retry. */
+/** Stream error types that refuse the request itself (a bad key, model or request): sent again, refused again. */
+const REFUSED_STREAM_ERRORS = new Set(['invalid_request_error', 'authentication_error', 'permission_error', 'not_found_error', 'request_too_large', 'BadRequestError', 'AuthenticationError', 'PermissionDeniedError', 'NotFoundError']);
+
 const TRANSIENT_STREAM_ERRORS = new Set(['overloaded_error', 'rate_limit_error', 'rate_limit_exceeded', 'api_error', 'server_error', 'timeout_error', 'service_unavailable']);
 
 interface HttpishError {
@@ -79,7 +84,8 @@ export function classify(provider: string, err: unknown): ProviderFailure {
     const code = err.body && typeof err.body === 'object' ? ((err.body as { error?: { code?: unknown } }).error?.code ?? undefined) : undefined;
     const providerError = { type: err.type ?? null, message: err.providerMessage, ...(typeof code === 'string' ? { code } : {}) };
     const retryable = (err.type !== undefined && TRANSIENT_STREAM_ERRORS.has(err.type)) || (typeof code === 'string' && TRANSIENT_STREAM_ERRORS.has(code));
-    return { error: new WorldlineError('LLM_SERVICE_ERROR', `LLM provider ${provider} reported an error in its stream: ${err.message}`, { provider, provider_error: providerError }, { cause: err }), retryable, retryAfterMs: undefined };
+    const refused = !retryable && ((err.type !== undefined && REFUSED_STREAM_ERRORS.has(err.type)) || (typeof code === 'string' && REFUSED_STREAM_ERRORS.has(code)));
+    return { error: new WorldlineError(refused ? 'LLM_REQUEST_REFUSED' : 'LLM_SERVICE_ERROR', `LLM provider ${provider} reported an error in its stream: ${err.message}`, { provider, provider_error: providerError }, { cause: err }), retryable, retryAfterMs: undefined };
   }
   if (err instanceof StreamProtocolError) {
     return { error: new WorldlineError('LLM_SERVICE_ERROR', `LLM provider ${provider} sent a stream that breaks its format: ${err.message}`, { provider, protocol: true }, { cause: err }), retryable: false, retryAfterMs: undefined };
@@ -105,7 +111,8 @@ export function classify(provider: string, err: unknown): ProviderFailure {
         ? "; check the base URL (baseURL, WORLDLINE_LLM_BASE_URL; an OpenAI-compatible server's usually ends in /v1) and the model name (model, WORLDLINE_LLM_MODEL)"
         : '';
   return {
-    error: new WorldlineError('LLM_SERVICE_ERROR', `LLM provider ${provider} ${what}: ${message}${hint}`, details, { cause: err }),
+    // A 4xx that is not about timing (408, 409, 429) refuses this request for what it is: retrying it cannot help.
+    error: new WorldlineError(status !== undefined && status >= 400 && status < 500 && !retryable ? 'LLM_REQUEST_REFUSED' : 'LLM_SERVICE_ERROR', `LLM provider ${provider} ${what}: ${message}${hint}`, details, { cause: err }),
     retryable,
     retryAfterMs: wait,
   };

@@ -591,6 +591,7 @@ export const WORLDLINE_PROTO: INamespace = {
                 "ERROR_CODE_LLM_SERVICE_ERROR": 6002,
                 "ERROR_CODE_UNITY_CONNECTION_LOST": 6003,
                 "ERROR_CODE_WEB_API_ERROR": 6004,
+                "ERROR_CODE_LLM_REQUEST_REFUSED": 6005,
                 "ERROR_CODE_CIRCUIT_BREAKER_OPEN": 7001,
                 "ERROR_CODE_DATABASE_ERROR": 7002,
                 "ERROR_CODE_LOG_CORRUPTION_DETECTED": 7003,

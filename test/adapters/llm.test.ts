@@ -116,7 +116,7 @@ describe.each<[Dialect, Transport]>([['openai', 'http-fetch'], ['anthropic', 'ht
   it('does not retry a 400, nor an answer that broke after its first token', async () => {
     const bad = await fake(dialect, () => ({ status: 400 }));
     const p = resilient(providerFor(dialect, bad, transport), { retries: 3, baseDelayMs: 1, breaker: new CircuitBreaker(`bad-${dialect}-${transport}`) });
-    await expect(collect(p.stream({ messages }))).rejects.toMatchObject({ codeName: 'LLM_SERVICE_ERROR', code: 6002, details: { status: 400 } });
+    await expect(collect(p.stream({ messages }))).rejects.toMatchObject({ codeName: 'LLM_REQUEST_REFUSED', code: 6005, retryable: false, details: { status: 400 } });
     expect(bad.requests).toHaveLength(1);
     const dying = await fake(dialect, () => ({ tokens: ['a', 'b', 'c', 'd'], dropAfter: 2 }));
     const q = resilient(providerFor(dialect, dying, transport), { retries: 3, baseDelayMs: 1, breaker: new CircuitBreaker(`dying-${dialect}-${transport}`) });
@@ -186,7 +186,7 @@ describe.each<[Dialect, Transport]>([['openai', 'http-fetch'], ['anthropic', 'ht
     expect(await collect(p.stream({ messages }))).toEqual(['ok']);
     expect(p.accounting.sum()).toMatchObject({ attempts: 2, retries: 1, completed: 1 });
     const err = await collect(p.stream({ messages })).then(() => undefined, (e: unknown) => e);
-    expect(err).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { provider_error: { type: 'invalid_request_error', message: 'bad prompt' } } });
+    expect(err).toMatchObject({ codeName: 'LLM_REQUEST_REFUSED', retryable: false, details: { provider_error: { type: 'invalid_request_error', message: 'bad prompt' } } });
     expect((err as { details: object }).details).not.toHaveProperty('connection');
     expect((err as Error).message).toMatch(/reported an error in its stream: invalid_request_error: bad prompt/);
     expect(s.requests).toHaveLength(3);
@@ -330,10 +330,10 @@ describe('a refused request says what to check', () => {
     const p = resilient(providerFor(dialect, s), { retries: 2, baseDelayMs: 1, breaker: new CircuitBreaker(`hint-${dialect}`) });
     const fail = (): Promise<unknown> => collect(p.stream({ messages })).then(() => undefined, (e: unknown) => e);
     const unauthorized = await fail();
-    expect(unauthorized).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { status: 401 } });
+    expect(unauthorized).toMatchObject({ codeName: 'LLM_REQUEST_REFUSED', retryable: false, details: { status: 401 } });
     expect((unauthorized as Error).message).toMatch(/answered HTTP 401: .*fake 401.*; check the API key \(apiKey, WORLDLINE_LLM_API_KEY\)$/);
     const notFound = await fail();
-    expect(notFound).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { status: 404 } });
+    expect(notFound).toMatchObject({ codeName: 'LLM_REQUEST_REFUSED', details: { status: 404 } });
     expect((notFound as Error).message).toMatch(/answered HTTP 404: .*fake 404.*; check the base URL \(baseURL, WORLDLINE_LLM_BASE_URL; .*\/v1\) and the model name \(model, WORLDLINE_LLM_MODEL\)$/);
     expect(s.requests).toHaveLength(2);
   });
@@ -369,7 +369,7 @@ describe('stream data of an unexpected shape', () => {
     const s = await fake('openai', (i) => ({ tokens: ['a', 'b'], extraFrame: { after: 0, frame: i === 0 ? vllm : named } }));
     const p = resilient(providerFor('openai', s), { retries: 0, breaker: new CircuitBreaker('object-error') });
     const first = await collect(p.stream({ messages })).then((t) => t, (e: unknown) => e);
-    expect(first).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { provider_error: { type: 'BadRequestError', message: "This model's maximum context length is 4096 tokens" } } });
+    expect(first).toMatchObject({ codeName: 'LLM_REQUEST_REFUSED', details: { provider_error: { type: 'BadRequestError', message: "This model's maximum context length is 4096 tokens" } } });
     const second = await collect(p.stream({ messages })).then((t) => t, (e: unknown) => e);
     expect(second).toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { provider_error: { type: 'server_error', message: 'upstream overloaded' } } });
   });

@@ -95,7 +95,7 @@ describe('resilient(): circuit breaker', () => {
     for (let i = 0; i < 5; i++) {
       await expect((async () => {
         for await (const _t of bad.stream({ messages })) void _t;
-      })()).rejects.toMatchObject({ codeName: 'LLM_SERVICE_ERROR', details: { status: 400 } });
+      })()).rejects.toMatchObject({ codeName: 'LLM_REQUEST_REFUSED', details: { status: 400 } });
     }
     expect(breaker.state).toBe('closed');
     const down = resilient(provider(() => ({ status: 503 })), { retries: 0, breaker });
