@@ -297,7 +297,9 @@ export class Session implements Subscriber {
   private violation(event: string, err: WorldlineError): void {
     if (this.state === 'closed') return;
     if (this.strike(event, err, true)) return;
-    if (this.state === 'awaiting-hello' && event !== 'rate-limit') this.close(CloseCode.POLICY, err.codeName);
+    // Before Hello a bad frame ends the connection, but not a socket that carries welcomed channels and whose own
+    // session need not join (the hello timeout spares it too): its error is sent and counted, and its channels stay.
+    if (this.state === 'awaiting-hello' && event !== 'rate-limit' && !(!this.socket.channel && this.connection.carriesChannels)) this.close(CloseCode.POLICY, err.codeName);
   }
 
   /**

@@ -114,6 +114,30 @@ describe('the Hello timeout', () => {
   });
 });
 
+describe('a socket that carries channels', () => {
+  it('a bad frame on its own channel 0, never joined, is refused there and closes nothing: the welcomed channels stay', async () => {
+    await withServer({ quarantineAfter: 0 }, async (srv) => {
+      const link = await raw(srv.wsUrl);
+      link.ws.send(hello(1, await token(srv, 'link-a'), 'link-a'));
+      await link.next((f) => f['type'] === 'welcome' && f['channel'] === 1);
+      // A ping and an undecodable frame on channel 0, whose session never sent a Hello: each gets its error, on channel 0.
+      link.ws.send('{"type":"ping","client_time":1}');
+      link.ws.send('{"type":"no-such-message"}');
+      await link.next((f) => f['type'] === 'error' && f['channel'] === undefined && f['name'] === 'MALFORMED_FRAME');
+      expect(link.frames.filter((f) => f['type'] === 'error' && f['channel'] === undefined).map((f) => f['name'])).toEqual(['UNAUTHORIZED', 'MALFORMED_FRAME']);
+      await sleep(100);
+      link.ws.send('{"channel":1,"type":"ping","client_time":2}');
+      expect(await link.next((f) => f['type'] === 'pong' && f['channel'] === 1)).toMatchObject({ client_time: 2 });
+      expect(link.ws.readyState).toBe(WebSocket.OPEN);
+      link.ws.close();
+      // A socket without channels is still closed for a bad frame before its Hello.
+      const plain = await raw(srv.wsUrl);
+      plain.ws.send('{"type":"no-such-message"}');
+      expect((await within(plain.closed, 4000, 'the socket closes')).code).toBe(1008);
+    });
+  });
+});
+
 describe('open generations', () => {
   it('are bounded per connection, over all its channels, not per session', async () => {
     // The conversation world changes only when someone speaks: nothing cancels the generations while they are counted.
