@@ -67,6 +67,8 @@ export interface ActHost {
   readonly view: View;
   readonly viewSeq: number;
   readonly closed: boolean;
+  /** Why the agent left, when the server or the network ended it (a refusal, attempts exhausted); undefined otherwise. */
+  readonly leftWith?: WorldlineError | undefined;
   beginGeneration(reqId: string, contextSeq: number, controller: AbortController): void;
   endGeneration(reqId: string, cancelOnServer: boolean): void;
   submit(intent: IntentInput): Promise<IntentResult>;
@@ -138,7 +140,8 @@ export async function runAct(host: ActHost, generate: Generate, opts: ActOptions
     // handler, and the frames already read after that one, maybe other agents' Cancelled frames, go first.
     if (attempt > 1) await nextTurn();
     opts.signal?.throwIfAborted();
-    if (host.closed) throw new WorldlineError('LOG_CLOSED', 'the agent is closed; connect again');
+    // As submit() does: an agent refused by the server (UNAUTHORIZED, WORLD_NOT_FOUND) says so, not only "closed".
+    if (host.closed) throw host.leftWith ?? new WorldlineError('LOG_CLOSED', 'the agent is closed; connect again');
     if (attempt > 1 && debounceMs > 0) await host.waitQuiet(debounceMs, Math.max(1000, 10 * debounceMs), opts.signal);
     const reqId = `${base}.${attempt}`;
     const contextSeq = Math.max(0, host.viewSeq);

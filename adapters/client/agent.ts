@@ -142,7 +142,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   private lastHeardAt = 0;
   /** A ping went out after the last frame read: only then is silence the server's (it answers every ping). */
   private pingUnanswered = false;
-  private leftWith: WorldlineError | undefined;
+  private leftError: WorldlineError | undefined;
 
   constructor(url: string, opts: ConnectOptions) {
     super();
@@ -185,6 +185,11 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
 
   get closed(): boolean {
     return this.phase === 'closed';
+  }
+
+  /** Why the agent left, when it did not close itself (a refusal, reconnects exhausted): what submit() and act() reject with. */
+  get leftWith(): WorldlineError | undefined {
+    return this.leftError;
   }
 
   /** Clock offset to the server (server = local + offsetMs) and the round trip it was measured with. */
@@ -230,7 +235,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
 
   /** Submits an intent; resolves with its IntentResult. Resent with the same req_id after a reconnect (idempotent). */
   submit(intent: IntentInput): Promise<IntentResult> {
-    if (this.phase === 'closed') return Promise.reject(this.leftWith ?? new WorldlineError('LOG_CLOSED', 'the agent is closed; connect again'));
+    if (this.phase === 'closed') return Promise.reject(this.leftError ?? new WorldlineError('LOG_CLOSED', 'the agent is closed; connect again'));
     const reqId = intent.req_id ?? newReqId();
     const wire: WireIntent = {
       req_id: reqId,
@@ -630,7 +635,7 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
   private leave(reason: string, error: WorldlineError | undefined): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
-    this.leftWith = error;
+    this.leftError = error;
     this.clearWelcomeTimer();
     this.clearStableTimer();
     this.stopPings();

@@ -47,6 +47,9 @@ describe('client SDK: a refused WebSocket upgrade', () => {
     expect(r.drops).toEqual([]);
     expect(r.agent.closed).toBe(true);
     expect((await refusedUpgrades()) - before).toBe(1);
+    // Whatever it is asked next says why it left, act() as submit() does (not a bare "closed").
+    await expect(r.agent.submit({ kind: 'Speak', payload: { text: 'hi' } })).rejects.toMatchObject({ codeName: 'WORLD_NOT_FOUND' });
+    await expect(r.agent.act(async () => ({ kind: 'Speak', payload: { text: 'hi' } }))).rejects.toMatchObject({ codeName: 'WORLD_NOT_FOUND' });
   });
 
   it('a query token that is not a token ends the agent with UNAUTHORIZED after one attempt', async () => {
