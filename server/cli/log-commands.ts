@@ -5,6 +5,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { WorldlineError } from '../errors.js';
 import { analyzeLog, openLog, verifyLog } from '../log/index.js';
 import { readRecords } from '../log/reader.js';
+import { listSnapshotFiles } from '../log/snapshots.js';
 import type { Out } from './main.js';
 
 /** Whether `file` exists; an error other than ENOENT (EACCES: a folder this user may not enter) is thrown, not taken for "no". */
@@ -20,8 +21,9 @@ function exists(file: string): boolean {
 
 /** Throws CONFIG_INVALID, naming the logs it can see nearby, when `dir` is not a log directory. */
 export function requireLogDir(dir: string): void {
-  // Snapshots without segments are a log whose segments were lost: verify says so, rather than "no log here".
-  if (exists(path.join(dir, 'segments')) || exists(path.join(dir, 'snapshots'))) return;
+  // Snapshots without segments are a log whose segments were lost: verify says so, rather than "no log here". A
+  // snapshots/ folder with no snapshot in it is no sign of a log: verify would report "ok: 0 records".
+  if (exists(path.join(dir, 'segments')) || listSnapshotFiles(dir).length > 0) return;
   // A server's data folder (serve --data) holds one log per world, under worlds/<id>; demo's (demo --data) holds its
   // log in demo/: name them.
   const logsIn = (d: string): string[] => {

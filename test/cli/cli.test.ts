@@ -154,6 +154,17 @@ describe('worldline CLI', () => {
     expect(c.err.join('\n')).toMatch(/^LOG_CORRUPTION_DETECTED: first bad seq 1: no segment is left, but snapshot 00000000000000004004\.wlsnap .* anchored at seq 4004.*To fix: restore .*segments from a backup/);
   });
 
+  it('a folder whose only Worldline-looking part is a snapshots/ folder without a snapshot is no log, not "ok: 0 records"', async () => {
+    const dir = path.join(root, 'only-empty-snapshots');
+    fs.mkdirSync(path.join(dir, 'snapshots'), { recursive: true });
+    for (const command of ['verify', 'inspect']) {
+      const c = capture();
+      expect(await main([command, dir], c.io), command).toBe(2);
+      expect(c.out, command).toEqual([]);
+      expect(c.err.at(-1), command).toContain(`${dir} holds no Worldline log`);
+    }
+  });
+
   it("every command's --help (or -h) prints the usage on stdout and exits 0, rather than an unknown-option error", async () => {
     for (const command of ['serve', 'token', 'worlds', 'demo', 'verify', 'inspect', 'repair', 'compact', 'keygen', 'replay']) {
       for (const flag of ['--help', '-h']) {
