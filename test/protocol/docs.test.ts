@@ -1,7 +1,9 @@
 /** docs/protocol.md and docs/asyncapi.yaml describe every message of the model, in the right direction. */
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { ErrorCatalogue } from '../../server/errors.js';
 import { ClientMessageType, ServerMessageType, SUBPROTOCOLS } from '../../server/protocol/index.js';
+import { worldNotFound } from '../../server/transport/http.js';
 
 const read = (p: string): string => fs.readFileSync(new URL(`../../${p}`, import.meta.url), 'utf8');
 
@@ -57,5 +59,29 @@ describe('protocol docs', () => {
       const props = propsOf(schema!);
       for (const k of Object.keys(msg)) expect(props, `${f}: ${schema}.${k}`).toContain(k);
     }
+  });
+});
+
+describe("protocol.md's table of refused WebSocket upgrades", () => {
+  const md = read('docs/protocol.md');
+  const table = /The server may refuse the\s+upgrade itself[\s\S]*?\n\n(\|[\s\S]*?)\n\n/.exec(md)?.[1] ?? '';
+  const rows = new Map([...table.matchAll(/^\| (\d{3}) \| `(\w+)`[^|]*\| ([^|]*) \|/gm)].map((m) => [m[2]!, { status: m[1]!, when: m[3]! }]));
+
+  it('has a row for every error the upgrade handler refuses with, at its status', () => {
+    const src = read('server/transport/server.ts');
+    const upgrade = src.slice(src.indexOf('upgrade: (res, req, context) => {'), src.indexOf('open: (ws) => {'));
+    const codes = new Set([...upgrade.matchAll(/new WorldlineError\('(\w+)'/g)].map((m) => m[1]!));
+    if (upgrade.includes('worldNotFound(')) codes.add('WORLD_NOT_FOUND');
+    if (upgrade.includes('.refusal(')) codes.add('AGENT_QUARANTINED');
+    expect(codes.size).toBeGreaterThan(4);
+    for (const code of codes) {
+      expect(rows.has(code), `${code} in the table`).toBe(true);
+      expect(rows.get(code)?.status, code).toBe(String(ErrorCatalogue[code as keyof typeof ErrorCatalogue].http));
+    }
+  });
+
+  it('says what WORLD_NOT_FOUND says: it names no hosted world (another tenant\'s ids are not for anyone to read)', () => {
+    expect(worldNotFound('west').message).not.toMatch(/hosts/);
+    expect(rows.get('WORLD_NOT_FOUND')?.when).not.toMatch(/names the hosted/);
   });
 });
