@@ -200,7 +200,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
     }, (err: unknown) => {
       // A metric's collect failed: the scraper gets the error body every refusal has, the operator the cause.
       logger.error({ err }, 'metrics could not be collected');
-      const e = new WorldlineError('DATABASE_ERROR', `metrics could not be collected (${(err as Error).message}); the server log has the cause: scrape again`);
+      const e = new WorldlineError('DATABASE_ERROR', `metrics could not be collected (${err instanceof Error ? err.message : String(err)}); the server log has the cause: scrape again`);
       if (!aborted) writeJson(res, errorStatus(e), { error: e.toJSON() });
     });
   });

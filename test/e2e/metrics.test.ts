@@ -158,6 +158,19 @@ describe('GET /metrics: each worldline_* series moves with its event', () => {
       expect(body.error).toMatchObject({ code: 7002, name: 'DATABASE_ERROR', recovery: 'RETRY' });
       expect(body.error['message']).toContain('queue store unreachable');
       expect(s.logLines.find((l) => l['msg'] === 'metrics could not be collected')).toMatchObject({ level: 50, err: { message: 'queue store unreachable' } });
+      // One that throws something other than an Error (a library's `throw undefined`) is answered the same way.
+      const odd = createMetrics({ defaultMetrics: false });
+      new Gauge({ name: 'app_odd', help: 'an application metric', registers: [odd.registry], collect() { throw undefined; } });
+      const s2 = await startTestServer({}, undefined, { metrics: odd });
+      try {
+        const r2 = await fetch(`${s2.httpUrl}/metrics`);
+        expect(r2.status).toBe(500);
+        expect(((await r2.json()) as { error: { message: string } }).error.message).toContain('metrics could not be collected (undefined)');
+        expect((await fetch(`${s2.httpUrl}/livez`)).status).toBe(200);
+      } finally {
+        await s2.shutdown();
+        fs.rmSync(s2.dataDir, { recursive: true, force: true });
+      }
     } finally {
       await s.shutdown();
       fs.rmSync(s.dataDir, { recursive: true, force: true });
