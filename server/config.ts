@@ -272,9 +272,12 @@ export function readConfigFile(key: ConfigKey, file: string): string {
 export function ensureDataDir(dir: string): void {
   try {
     fs.mkdirSync(dir, { recursive: true });
+    // A folder this user may not write (another user's, a read-only mount): said here, with the setting, rather than
+    // met later as a log command's EACCES advice ("run as the user that owns the log") about a file inside it.
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new WorldlineError('CONFIG_INVALID', `config dataDir: ${dir} cannot be used as the data folder (${code}${code === 'EEXIST' || code === 'ENOTDIR' ? ': a file is in the way' : ''}); pick another --data or WORLDLINE_DATA_DIR`, { key: 'dataDir', file: dir });
+    throw new WorldlineError('CONFIG_INVALID', `config dataDir: ${dir} cannot be used as the data folder (${code}${code === 'EEXIST' || code === 'ENOTDIR' ? ': a file is in the way' : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? ': this user may not write it' : ''}); pick another --data or WORLDLINE_DATA_DIR, or give this user write access to it`, { key: 'dataDir', file: dir });
   }
 }
 

@@ -107,4 +107,17 @@ describe.skipIf(!runnable)(`log commands on a log this user may not read or writ
     }
     expect(cli('verify', dir).stdout).toMatch(/^ok: 200 records, last seq 200/);
   });
+
+  it('serve with a data folder it may not write: exit 2, one CONFIG_INVALID line naming dataDir (not a log command\'s advice)', () => {
+    const root = tempDir();
+    fs.chmodSync(root, 0o755);
+    const data = path.join(root, 'data');
+    fs.mkdirSync(data, { mode: 0o555 });
+    fs.chmodSync(data, 0o555);
+    const r = cli('serve', '--port', '0', '--data', data);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`config dataDir: ${data} cannot be used as the data folder (EACCES: this user may not write it)`);
+    expect(r.stderr).not.toMatch(/run the command as the user that owns the log/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
 });
