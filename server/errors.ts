@@ -53,7 +53,7 @@ export const ErrorCatalogue = {
   TOKEN_BUDGET_EXCEEDED: entry(3003, 429, R.DEFER, 'The LLM token budget is exhausted.', "Raise the budget (the LLM adapters' tokenBudget, WORLDLINE_LLM_TOKEN_BUDGET): it counts for the life of the provider and does not reset."),
   MEMORY_LIMIT_EXCEEDED: entry(3004, 503, R.SHED_OLDEST, 'A server memory limit was reached.', 'Retry later; the server shed work to protect itself.'),
   // 4000-4999: timing and cancellation
-  OPERATION_TIMEOUT: entry(4001, 408, R.RETRY, 'The operation passed its deadline_ms before it could commit.', 'Retry with a later deadline if the intent still makes sense.'),
+  OPERATION_TIMEOUT: entry(4001, 408, R.RETRY, 'The operation passed its deadline: an intent its deadline_ms before it could commit, a REST request body bodyTimeoutSec before it arrived whole, an SDK submit its timeout before any answer.', 'Retry (the same req_id learns an intent\'s outcome): with a later deadline if the intent still makes sense, or sending the body at once.'),
   GENERATION_CANCELLED: entry(4002, 499, R.REGENERATE, 'The generation was cancelled because the world changed under it.', 'Regenerate against the new view.'),
   STALENESS_DETECTED: entry(4003, 409, R.REGENERATE, 'The context became stale while the intent was being processed.', 'Regenerate against the new view.'),
   DEBOUNCE_ACTIVE: entry(4004, 429, R.RETRY_WITH_DELAY, 'A debounce window is active for this agent.', 'Retry after the debounce window.'),
