@@ -461,8 +461,9 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       return { agent_id: agentId, kind: 'snapshot', view_seq: o.view_seq, view: o.view, context_digest: o.context_digest, incarnation };
     };
     if (after === undefined || (incarnationText !== null && incarnationText !== '' && incarnationText !== incarnation)) return snapshot();
-    // Long poll: until a delta after `after` is delivered or the time is up (then an empty list of deltas).
-    const deadline = Date.now() + timeoutMs;
+    // Long poll: until a delta after `after` is delivered or the time is up (then an empty list of deltas). Not past the
+    // token's expiry: what is delivered after it is no longer this token's to read (the next poll is told it expired).
+    const deadline = Math.min(Date.now() + timeoutMs, p.expiresAt ?? Infinity);
     for (;;) {
       const plan = host.resumePlan(agentId, after);
       if (plan.kind === 'snapshot') return snapshot();

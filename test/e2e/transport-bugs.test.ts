@@ -382,6 +382,24 @@ describe('transport review', () => {
     });
   });
 
+  it('REST: a long poll ends when its token expires, not at its timeout; the next poll is told the token expired', async () => {
+    await withServer({}, async (srv) => {
+      const long = { authorization: `Bearer ${await token(srv, 'poller')}` };
+      const spawn = await fetch(`${srv.httpUrl}/v1/worlds/default/intents`, { method: 'POST', headers: long, body: JSON.stringify({ intent: { req_id: 'sp', kind: 'Spawn', payload: { entity_id: 'poller', fields: { x: 5, y: 5 } }, context_seq: 0 } }) });
+      expect(spawn.status).toBe(200);
+      const seen = (await (await fetch(`${srv.httpUrl}/v1/worlds/default/agents/poller/observe`, { headers: long })).json()) as { view_seq: number };
+      const brief = { authorization: `Bearer ${await token(srv, 'poller', 'agent', { ttl: 2 })}` };
+      const started = Date.now();
+      const poll = await fetch(`${srv.httpUrl}/v1/worlds/default/agents/poller/observe?after=${seen.view_seq}&timeout_ms=30000`, { headers: brief });
+      expect(poll.status).toBe(200);
+      expect(((await poll.json()) as { deltas: unknown[] }).deltas).toEqual([]);
+      // Answered at the token's expiry (at most 2 s away), long before the poll's own 30 s.
+      expect(Date.now() - started).toBeLessThan(15_000);
+      const next = await fetch(`${srv.httpUrl}/v1/worlds/default/agents/poller/observe?after=${seen.view_seq}&timeout_ms=30000`, { headers: brief });
+      expect(next.status).toBe(401);
+    });
+  }, 40_000);
+
   it('WS: behind a trusted reverse proxy, connectionsPerIp counts each client by X-Forwarded-For, not the proxy', async () => {
     // Opens a socket as a proxy would, naming the client; resolves with the HTTP status of a refused upgrade, or 101.
     const open = (url: string, forwardedFor: string): Promise<{ status: number; ws?: WebSocket }> =>
