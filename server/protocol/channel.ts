@@ -24,7 +24,7 @@ export interface ChannelSplit {
 
 const JSON_PREFIX = '{"channel":';
 /** A JSON frame that starts with `{`, optional whitespace, `"channel"`, `:`: its number and the end of the member. */
-const JSON_MEMBER = /^\{\s*"channel"\s*:\s*(\d{1,10})\s*(,|\})/;
+const JSON_MEMBER = /^\{\s*"channel"\s*:\s*(\d+)\s*(,|\})/;
 /** msgpack: fixstr of length 7, then "channel". */
 const MSGPACK_KEY = [0xa7, 0x63, 0x68, 0x61, 0x6e, 0x6e, 0x65, 0x6c];
 /** protobuf: field 15, varint. */
@@ -52,7 +52,11 @@ export function splitChannel(sub: Subprotocol, frame: Frame, out: ChannelSplit):
     }
     const m = JSON_MEMBER.exec(frame.length > 64 ? frame.slice(0, 64) : frame);
     if (m === null) return out;
-    out.channel = checked(Number(m[1]));
+    const digits = m[1] as string;
+    // As JSON reads it: no leading zero (`03` is no JSON number), and a number too long for a channel named as such.
+    if (digits.length > 1 && digits.charCodeAt(0) === 0x30) badChannel(`is ${digits}, a number with a leading zero (not JSON)`);
+    if (digits.length > 10) badChannel(`is ${digits.slice(0, 12)}..., ${digits.length} digits`);
+    out.channel = checked(Number(digits));
     out.frame = m[2] === '}' ? '{}' : `{${frame.slice(m[0].length)}`;
     return out;
   }

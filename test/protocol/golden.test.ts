@@ -185,6 +185,10 @@ describe('golden frames on a channel', () => {
     expect(splitChannel(Subprotocol.JSON, '{"type":"ping","channel":7}', out).channel).toBe(0);
     expect(() => codecs[Subprotocol.JSON].decodeClient(out.frame)).toThrow(/channel must be the first member/);
     expect(() => splitChannel(Subprotocol.JSON, '{"channel":4294967296,"type":"ping"}', out)).toThrow(/channel is 4294967296/);
+    // Read as JSON reads it: no leading zero; a number of more than 10 digits is named as too long, not as misplaced.
+    expect(() => splitChannel(Subprotocol.JSON, '{"channel":03,"type":"ping"}', out)).toThrow(/channel is 03, a number with a leading zero/);
+    expect(splitChannel(Subprotocol.JSON, '{"channel":0,"type":"ping","client_time":1}', out).channel).toBe(0);
+    expect(() => splitChannel(Subprotocol.JSON, '{"channel":12345678901,"type":"ping"}', out)).toThrow(/channel is 123456789012?\.\.\., 11 digits/);
     expect(() => splitChannel(Subprotocol.MSGPACK, Uint8Array.from([0x81, 0xa7, 0x63, 0x68, 0x61, 0x6e, 0x6e, 0x65, 0x6c, 0xa1, 0x78]), out)).toThrow(/not an unsigned integer/);
     // msgpack: a map's header grows (fixmap -> map16 -> map32) or shrinks back with the channel entry; every value form.
     for (const keys of [1, 15, 16, 70000]) {
