@@ -50,7 +50,7 @@ export const ErrorCatalogue = {
   // 3000-3999: resources and quotas
   QUOTA_EXCEEDED: entry(3001, 429, R.DEFER, 'The agent or tenant exceeded its rate or resource quota.', 'Slow down; retry after the interval in details.'),
   QUEUE_FULL: entry(3002, 503, R.SHED_OLDEST, "The agent's intent queue is full.", 'Wait for pending intents to resolve before sending more.'),
-  TOKEN_BUDGET_EXCEEDED: entry(3003, 429, R.DEFER, 'The LLM token budget is exhausted.', "Raise the budget (the LLM adapters' tokenBudget, WORLDLINE_LLM_TOKEN_BUDGET): it counts for the life of the provider and does not reset."),
+  TOKEN_BUDGET_EXCEEDED: entry(3003, 429, R.ABORT, 'The LLM token budget is exhausted.', "Raise the budget (the LLM adapters' tokenBudget, WORLDLINE_LLM_TOKEN_BUDGET): it counts for the life of the provider and does not reset."),
   MEMORY_LIMIT_EXCEEDED: entry(3004, 503, R.SHED_OLDEST, 'A server memory limit was reached.', 'Retry later; the server shed work to protect itself.'),
   // 4000-4999: timing and cancellation
   OPERATION_TIMEOUT: entry(4001, 408, R.RETRY, 'The operation passed its deadline: an intent its deadline_ms before it could commit, a REST request body bodyTimeoutSec before it arrived whole, an SDK submit its timeout before any answer.', 'Retry (the same req_id learns an intent\'s outcome): with a later deadline if the intent still makes sense, or sending the body at once.'),

@@ -115,7 +115,7 @@ describe('resilient(): token budget', () => {
     const err = await (async () => {
       for await (const _t of p.stream({ messages })) void _t;
     })().then(() => undefined, (e: unknown) => e);
-    expect(err).toMatchObject({ codeName: 'TOKEN_BUDGET_EXCEEDED', details: { budget: 3, used: 5 } });
+    expect(err).toMatchObject({ codeName: 'TOKEN_BUDGET_EXCEEDED', recovery: 'ABORT', retryable: false, details: { budget: 3, used: 5 } });
     expect((err as Error).message).toMatch(/is spent \(5 used\); it does not reset: raise tokenBudget \(WORLDLINE_LLM_TOKEN_BUDGET\)/);
   });
 });
