@@ -364,7 +364,8 @@ export class Agent extends Emitter<AgentEvents> implements ActHost {
       const rearm = (): void => {
         if (timer !== undefined) clearTimeout(timer);
         const left = maxMs - (this.now() - start);
-        if (left <= 0) return finish();
+        // Called by leave() too: an agent gone ends the wait now, not one quiet period later.
+        if (left <= 0 || this.phase === 'closed') return finish();
         timer = setTimeout(finish, Math.min(quietMs, left));
       };
       if (signal?.aborted || this.phase === 'closed') return resolve();

@@ -71,4 +71,18 @@ describe('act() (fake socket)', () => {
     expect(generated).toBe(1);
     agent.close();
   });
+
+  it('an agent closed while act() waits out debounceMs ends that wait at once: act() rejects then, not a debounce later', async () => {
+    const { agent, socket } = await connected();
+    const acting = agent.act(async () => ({ kind: 'Move', payload: { dx: 1 } }), { maxAttempts: 3, debounceMs: 5000 });
+    const outcome = acting.then(() => 'resolved', () => 'rejected');
+    await waitUntil(() => socket.of('submit_intent').length === 1, 'the first submit');
+    socket.deliver(stale(socket.of('submit_intent')[0]!.intent.req_id, 1));
+    socket.deliver(deltaX(0, 1, 7));
+    // The second attempt now waits for 5 s of quiet.
+    await new Promise((r) => setTimeout(r, 50));
+    agent.close();
+    const first = await Promise.race([outcome, new Promise((r) => setTimeout(() => r('still waiting'), 1000))]);
+    expect(first).toBe('rejected');
+  });
 });
