@@ -130,27 +130,32 @@ export class MessageEnv {
     const after = opts.after ?? -1;
     if (opts.after !== undefined && !(Number.isSafeInteger(opts.after) && opts.after >= 0)) throw new WorldlineError('INVALID_VIEW_SEQ', `after must be the view_seq of a view you hold (an integer >= 0), got ${String(opts.after)}.`);
     const queue: AgentMessage[] = [];
-    let wake: (() => void) | undefined;
+    // Every loop waiting on the subscription (two `for await` over it share its messages): each is woken.
+    const waiting = new Set<() => void>();
+    const wake = (): void => {
+      for (const w of [...waiting]) w();
+      waiting.clear();
+    };
     let closed = false;
     const unwatch = this.rt.watchEffects(agentId);
     const off = this.rt.onDelivery((d) => {
       for (const e of d.visibleEffects.get(agentId) ?? []) queue.push({ type: 'effect', effect: structuredClone(e) });
       const delta = d.deltas.find((x) => x.agent_id === agentId);
       if (delta && delta.view_seq > after) queue.push({ type: 'delta', delta: structuredClone(delta) });
-      wake?.();
+      wake();
     });
     // A runtime that stops on a failure delivers nothing more: the iteration ends with its error, not a wait forever.
     let failure: WorldlineError | undefined;
     const offFailure = this.rt.onFailure((e) => {
       failure = e;
-      wake?.();
+      wake();
     });
     const close = (): void => {
       closed = true;
       off();
       offFailure();
       unwatch();
-      wake?.();
+      wake();
     };
     return {
       close,
@@ -164,8 +169,7 @@ export class MessageEnv {
             }
             if (closed) return;
             if (failure) throw failure;
-            await new Promise<void>((r) => (wake = r));
-            wake = undefined;
+            await new Promise<void>((r) => waiting.add(r));
           }
         } finally {
           close();

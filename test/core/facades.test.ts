@@ -104,4 +104,26 @@ describe('facades', () => {
     const next = jsonpatch.applyPatch(structuredClone(seen.view), d.type === 'delta' ? (d.delta.ops as jsonpatch.Operation[]) : [], true, true).newDocument;
     expect(next.entities['a1']?.['x']).toBe(24);
   });
+
+  it('two loops over one subscription share its messages, and neither waits for ever', async () => {
+    const { rt } = await openWorld(planeWorld([[10, 10], [20, 20]]), { agents: ['a0', 'a1'] });
+    const env = new MessageEnv(rt);
+    const sub = env.subscribe('a0');
+    const got: string[] = [];
+    const loop = async (name: string): Promise<void> => {
+      for await (const m of sub) got.push(`${name}:${m.type}`);
+    };
+    const both = Promise.all([loop('one'), loop('two')]);
+    for (let i = 0; i < 3; i++) {
+      const e = env.emit({ kind: 'Speak', payload: { entity_id: 'a1', text: `hi ${i}` }, source_id: 'narrator' });
+      await rt.flush();
+      await e;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    sub.close();
+    const ended = await Promise.race([both.then(() => 'ended'), new Promise((r) => setTimeout(() => r('hung'), 2000))]);
+    expect(ended).toBe('ended');
+    // Every message reached one loop or the other, once: 3 effects and 3 deltas.
+    expect(got.length).toBe(6);
+  });
 });
