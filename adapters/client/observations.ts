@@ -7,16 +7,16 @@ import type { Observation } from './view.js';
 
 export class ObservationQueue implements AsyncIterableIterator<Observation> {
   private readonly items: Observation[] = [];
-  private waiter: ((r: IteratorResult<Observation>) => void) | undefined;
+  /** next() calls waiting, oldest first: each gets the next observation (two calls not awaited in turn both settle). */
+  private readonly waiters: Array<(r: IteratorResult<Observation>) => void> = [];
   private done = false;
 
   constructor(private readonly capacity: number, private readonly onEnd: (q: ObservationQueue) => void) {}
 
   push(o: Observation): void {
     if (this.done) return;
-    if (this.waiter) {
-      const w = this.waiter;
-      this.waiter = undefined;
+    const w = this.waiters.shift();
+    if (w) {
       w({ value: o, done: false });
       return;
     }
@@ -33,16 +33,14 @@ export class ObservationQueue implements AsyncIterableIterator<Observation> {
     this.done = true;
     this.items.length = 0;
     this.onEnd(this);
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.({ value: undefined, done: true });
+    for (const w of this.waiters.splice(0)) w({ value: undefined, done: true });
   }
 
   next(): Promise<IteratorResult<Observation>> {
     const o = this.items.shift();
     if (o) return Promise.resolve({ value: o, done: false });
     if (this.done) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => (this.waiter = resolve));
+    return new Promise((resolve) => this.waiters.push(resolve));
   }
 
   return(): Promise<IteratorResult<Observation>> {
