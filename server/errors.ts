@@ -91,6 +91,7 @@ export const ErrorCatalogue = {
   ENDPOINT_NOT_FOUND: entry(7017, 404, R.ABORT, 'No HTTP endpoint answers this method and path (details name them).', 'Check the method and path against docs/server.md and docs/openapi.yaml; WebSockets connect to /v1/worlds/{worldId}/ws.'),
   SERVER_UNAVAILABLE: entry(7018, 503, R.RETRY_WITH_DELAY, 'The server takes no new connections or requests now: it is starting (recovering its worlds from their logs) or shutting down.', 'Retry with backoff (the message says which); a client reconnecting resumes from its view_seq once the server, or another instance, is up.'),
   WORLD_SYSTEM_FAILED: entry(7019, 500, R.ABORT, "A world system (the world's own per-tick code) threw or drafted an invalid effect, so the world stopped ticking.", "The world's author fixes the system named in details and restarts the server: the log is intact, and nothing of the failed tick, nor an intent refused with this code, was recorded."),
+  PAYLOAD_TOO_LARGE: entry(7020, 413, R.ABORT, 'A REST request body is larger than the server accepts (maxPayloadLength).', 'Send a smaller body: details.max_bytes is the limit (a WebSocket frame over it is closed with 1009 instead).'),
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorName = keyof typeof ErrorCatalogue;

@@ -610,7 +610,8 @@ export const WORLDLINE_PROTO: INamespace = {
                 "ERROR_CODE_MALFORMED_FRAME": 7016,
                 "ERROR_CODE_ENDPOINT_NOT_FOUND": 7017,
                 "ERROR_CODE_SERVER_UNAVAILABLE": 7018,
-                "ERROR_CODE_WORLD_SYSTEM_FAILED": 7019
+                "ERROR_CODE_WORLD_SYSTEM_FAILED": 7019,
+                "ERROR_CODE_PAYLOAD_TOO_LARGE": 7020
               }
             },
             "Recovery": {

@@ -138,7 +138,7 @@ export function readJson(res: HttpResponse, max: number, state: RequestState, de
       size += ab.byteLength;
       if (size > max) {
         if (!isLast) state.closeAfter = true;
-        return settle(new WorldlineError('MALFORMED_FRAME', `request body over ${max} bytes`));
+        return settle(new WorldlineError('PAYLOAD_TOO_LARGE', `request body over ${max} bytes (maxPayloadLength): send a smaller one`, { max_bytes: max }));
       }
       chunks.push(Buffer.from(ab.slice(0)));
       if (isLast) {

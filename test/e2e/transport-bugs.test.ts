@@ -278,6 +278,15 @@ describe('transport review', () => {
     });
   });
 
+  it('REST: a body over maxPayloadLength is answered 413 PAYLOAD_TOO_LARGE with the limit', async () => {
+    await withServer({ maxPayloadLength: 1024 }, async (srv) => {
+      const headers = { authorization: `Bearer ${await token(srv, 'big')}` };
+      const res = await fetch(`${srv.httpUrl}/v1/worlds/default/intents`, { method: 'POST', headers, body: JSON.stringify({ intent: { req_id: 'b', kind: 'Speak', payload: { text: 'x'.repeat(4000) }, context_seq: 0 } }) });
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { error: Record<string, unknown> }).error).toMatchObject({ name: 'PAYLOAD_TOO_LARGE', code: 7020, recovery: 'ABORT', details: { max_bytes: 1024 } });
+    });
+  });
+
   it('REST: a body trickled a byte at a time is answered 408 OPERATION_TIMEOUT at bodyTimeoutSec and its connection closed', async () => {
     await withServer({ bodyTimeoutSec: 1 }, async (srv) => {
       const t = await token(srv, 'slow');

@@ -70,13 +70,13 @@ describe('REST body reader', () => {
     const state = trackAbort(f.res);
     const body = readJson(f.res, 8, state);
     f.data('{"a":"0123456789"', false);
-    await expect(body).rejects.toMatchObject({ codeName: 'MALFORMED_FRAME' });
+    await expect(body).rejects.toMatchObject({ codeName: 'PAYLOAD_TOO_LARGE', details: { max_bytes: 8 } });
     expect(state.closeAfter).toBe(true);
     const g = fakeResponse();
     const whole = trackAbort(g.res);
     const b2 = readJson(g.res, 8, whole);
     g.data('{"a":"0123456789"}', true);
-    await expect(b2).rejects.toMatchObject({ codeName: 'MALFORMED_FRAME' });
+    await expect(b2).rejects.toMatchObject({ codeName: 'PAYLOAD_TOO_LARGE' });
     expect(whole.closeAfter).toBeUndefined();
   });
 });

@@ -102,7 +102,7 @@ namespace Worldline.V1 {
             "CgxJbnRlbnRTdGF0dXMSHQoZSU5URU5UX1NUQVRVU19VTlNQRUNJRklFRBAA",
             "EhoKFklOVEVOVF9TVEFUVVNfQUNDRVBURUQQARIaChZJTlRFTlRfU1RBVFVT",
             "X1JFSkVDVEVEEAISGwoXSU5URU5UX1NUQVRVU19EVVBMSUNBVEUQAxIbChdJ",
-            "TlRFTlRfU1RBVFVTX0NBTkNFTExFRBAEKpUNCglFcnJvckNvZGUSGgoWRVJS",
+            "TlRFTlRfU1RBVFVTX0NBTkNFTExFRBAEKrgNCglFcnJvckNvZGUSGgoWRVJS",
             "T1JfQ09ERV9VTlNQRUNJRklFRBAAEh0KGEVSUk9SX0NPREVfU1RBTEVfQ09O",
             "VEVYVBDpBxIgChtFUlJPUl9DT0RFX0lOVkFMSURfVklFV19TRVEQ6gcSJQog",
             "RVJST1JfQ09ERV9XT1JMRF9TVEFURV9DT1JSVVBURUQQ6wcSHwoaRVJST1Jf",
@@ -140,12 +140,13 @@ namespace Worldline.V1 {
             "UlJPUl9DT0RFX01BTEZPUk1FRF9GUkFNRRDoNhIiCh1FUlJPUl9DT0RFX0VO",
             "RFBPSU5UX05PVF9GT1VORBDpNhIiCh1FUlJPUl9DT0RFX1NFUlZFUl9VTkFW",
             "QUlMQUJMRRDqNhIjCh5FUlJPUl9DT0RFX1dPUkxEX1NZU1RFTV9GQUlMRUQQ",
-            "6zYqzgEKCFJlY292ZXJ5EhgKFFJFQ09WRVJZX1VOU1BFQ0lGSUVEEAASEgoO",
-            "UkVDT1ZFUllfUkVUUlkQARIdChlSRUNPVkVSWV9SRVRSWV9XSVRIX0RFTEFZ",
-            "EAISFwoTUkVDT1ZFUllfUkVHRU5FUkFURRADEhoKFlJFQ09WRVJZX01PRElG",
-            "WV9JTlRFTlQQBBISCg5SRUNPVkVSWV9ERUZFUhAFEhgKFFJFQ09WRVJZX1NI",
-            "RURfT0xERVNUEAYSEgoOUkVDT1ZFUllfQUJPUlQQB0IPqgIMV29ybGRsaW5l",
-            "LlYxYgZwcm90bzM="));
+            "6zYSIQocRVJST1JfQ09ERV9QQVlMT0FEX1RPT19MQVJHRRDsNirOAQoIUmVj",
+            "b3ZlcnkSGAoUUkVDT1ZFUllfVU5TUEVDSUZJRUQQABISCg5SRUNPVkVSWV9S",
+            "RVRSWRABEh0KGVJFQ09WRVJZX1JFVFJZX1dJVEhfREVMQVkQAhIXChNSRUNP",
+            "VkVSWV9SRUdFTkVSQVRFEAMSGgoWUkVDT1ZFUllfTU9ESUZZX0lOVEVOVBAE",
+            "EhIKDlJFQ09WRVJZX0RFRkVSEAUSGAoUUkVDT1ZFUllfU0hFRF9PTERFU1QQ",
+            "BhISCg5SRUNPVkVSWV9BQk9SVBAHQg+qAgxXb3JsZGxpbmUuVjFiBnByb3Rv",
+            "Mw=="));
       descriptor = pbr::FileDescriptor.FromGeneratedCode(descriptorData,
           new pbr::FileDescriptor[] { },
           new pbr::GeneratedClrTypeInfo(new[] {typeof(global::Worldline.V1.Role), typeof(global::Worldline.V1.IntentStatus), typeof(global::Worldline.V1.ErrorCode), typeof(global::Worldline.V1.Recovery), }, null, new pbr::GeneratedClrTypeInfo[] {
@@ -248,6 +249,7 @@ namespace Worldline.V1 {
     [pbr::OriginalName("ERROR_CODE_ENDPOINT_NOT_FOUND")] EndpointNotFound = 7017,
     [pbr::OriginalName("ERROR_CODE_SERVER_UNAVAILABLE")] ServerUnavailable = 7018,
     [pbr::OriginalName("ERROR_CODE_WORLD_SYSTEM_FAILED")] WorldSystemFailed = 7019,
+    [pbr::OriginalName("ERROR_CODE_PAYLOAD_TOO_LARGE")] PayloadTooLarge = 7020,
   }
 
   /// <summary>
