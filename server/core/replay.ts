@@ -61,7 +61,7 @@ export async function replayWorld(world: WorldDefinition, log: EventLogPort, opt
   // After compaction the records before the snapshot are gone: the two lockstep replays then both start from the
   // snapshot, and the snapshot can no longer be checked against a replay from the first record.
   const compacted = opts.verifyDeterminism === true && main.snapshotSeq > 0 && (firstStoredSeq(log) ?? 1) > 1;
-  if (opts.verifyDeterminism && divergence === undefined) divergence = lockstep(ropts, make, opts.toSeq, main.snapshotSeq, compacted);
+  if (opts.verifyDeterminism && divergence === undefined) divergence = lockstep(ropts, make, opts.toSeq, compacted);
   if (opts.verifyDeterminism && divergence === undefined && main.snapshotSeq > 0 && !compacted) {
     // The replay that started from the snapshot and the one from genesis must end in the same place.
     const full = await restoreRuntime(ropts, make, { verify: false, ignoreSnapshot: true, ...(opts.toSeq !== undefined ? { toSeq: opts.toSeq } : {}) });
@@ -85,17 +85,21 @@ export async function replayWorld(world: WorldDefinition, log: EventLogPort, opt
 }
 
 /**
- * Two replays from the first record (from the snapshot when `fromSnapshot`: the log was compacted), compared after
- * every effect on the entities it changed.
+ * Two replays from the first record (when `fromSnapshot`, the log was compacted: from the oldest kept snapshot the
+ * records still follow, at or before toSeq), compared after every effect on the entities it changed. Every other kept
+ * snapshot up to toSeq is checked against the state the records before it produce.
  */
 function lockstep(
   ropts: { world: WorldDefinition; log: EventLogPort; clock: Clock },
   make: (s: WorldStore) => WorldRuntime,
   toSeq: number | undefined,
-  snapshotSeq: number,
   fromSnapshot: boolean,
 ): Divergence | undefined {
-  const start = fromSnapshot ? ropts.log.latestSnapshot() : undefined;
+  const to = toSeq ?? Infinity;
+  const kept = ropts.log.snapshots();
+  const first = firstStoredSeq(ropts.log) ?? 1;
+  const start = fromSnapshot ? [...kept].reverse().find((s) => s.anchorSeq >= first - 1 && s.anchorSeq <= to) : undefined;
+  const checks = new Map(kept.filter((s) => s.anchorSeq > (start?.anchorSeq ?? 0) && s.anchorSeq <= to).map((s) => [s.anchorSeq, s]));
   const doc = start ? decodeSnapshot(start.state, ropts.log.meta.worldId) : undefined;
   const build = (): WorldRuntime => {
     const rt = make(new WorldStore(doc ? doc.state : ropts.world.initialState));
@@ -104,7 +108,6 @@ function lockstep(
   };
   const a = new RecordApplier(build(), true);
   const b = new RecordApplier(build(), false);
-  const snap = snapshotSeq > 0 && !start ? ropts.log.latestSnapshot() : undefined;
   for (const rec of ropts.log.records(start ? start.anchorSeq + 1 : undefined, toSeq)) {
     if (toSeq !== undefined && rec.seq > toSeq) break;
     const ra = a.apply(rec);
@@ -126,7 +129,8 @@ function lockstep(
         if (x !== y) return { seq: rec.seq, global_seq: ra.effect.global_seq, expected: x, actual: y, reason: 'two replays disagree on relationships, metadata or a generator state' };
       }
     }
-    if (snap && rec.seq === snap.anchorSeq) {
+    const snap = checks.get(rec.seq);
+    if (snap) {
       const doc = decodeSnapshot(snap.state, ropts.log.meta.worldId);
       const expected = new WorldStore(doc.state).hash();
       const actual = a.rt.store.hash();

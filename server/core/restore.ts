@@ -184,16 +184,24 @@ export function firstStoredSeq(log: EventLogPort): number | undefined {
   return undefined;
 }
 
-/** A replay from the initial state needs the log from its first record: after compaction, say so plainly. */
-function checkFromGenesis(firstSeq: number): void {
-  if (firstSeq !== 1) {
-    throw new WorldlineError('LOG_RANGE_UNAVAILABLE', `Replaying from the initial state needs the records from seq 1, but compaction removed those before seq ${firstSeq}; replay from a snapshot (to a seq at or after its anchor).`, { firstSeq });
-  }
+/**
+ * A replay from the initial state needs the log from its first record: after compaction, say so plainly, and from
+ * which seq on a replay can start (the oldest kept snapshot). Checked before any record is read: a log whose first
+ * stored record is past toSeq would otherwise give the initial state as the state at toSeq.
+ */
+function checkFromGenesis(log: EventLogPort, toSeq: number | undefined): void {
+  const firstSeq = firstStoredSeq(log);
+  if (firstSeq === undefined || firstSeq === 1) return;
+  const oldest = log.snapshots().at(-1);
+  const to = toSeq === undefined ? '' : ` to seq ${toSeq}`;
+  const from = oldest ? `replay to seq ${oldest.anchorSeq} (the oldest kept snapshot) or later` : 'replay from a snapshot';
+  throw new WorldlineError('LOG_RANGE_UNAVAILABLE', `Replaying${to} needs the records from seq 1 (no kept snapshot is at or before it), but compaction removed those before seq ${firstSeq}; ${from}.`, { firstSeq, ...(toSeq === undefined ? {} : { toSeq }), ...(oldest ? { oldestSnapshotSeq: oldest.anchorSeq } : {}) });
 }
 
 /**
- * The snapshot a restore starts from (undefined: the initial state). Without a resume tail: the newest (none anchored
- * past toSeq). With a tail of T records, the state from before the tail is needed, and the log's start points are its
+ * The snapshot a restore starts from (undefined: the initial state). Without a resume tail: the newest anchored at or
+ * before toSeq (an older kept snapshot serves a replay to a seq before the newest; after compaction it is the only
+ * way there). With a tail of T records, the state from before the tail is needed, and the log's start points are its
  * kept snapshots and, while it still holds its first record, the initial state: the newest of them anchored at or
  * before the tail, among those within REPLAY_BUDGET x T records of the end. When every one in budget is inside the
  * tail (after a graceful shutdown the newest snapshot is the log's end), the oldest in budget: a shorter tail, empty
@@ -204,8 +212,8 @@ function startPoint(log: EventLogPort, o: RestoreOptions): { snap: SnapshotRecor
   if (o.ignoreSnapshot) return { snap: undefined };
   const tail = o.rebuild?.tail ?? 0;
   if (tail <= 0) {
-    const snap = log.latestSnapshot();
-    return { snap: snap && o.toSeq !== undefined && snap.anchorSeq > o.toSeq ? undefined : snap };
+    const to = o.toSeq;
+    return { snap: to === undefined ? log.latestSnapshot() : log.snapshots().find((s) => s.anchorSeq <= to) };
   }
   const end = Math.min(o.toSeq ?? log.lastSeq, log.lastSeq);
   const first = firstStoredSeq(log) ?? 1;
@@ -233,9 +241,9 @@ export async function restoreRuntime(
   // Records from this seq on are applied quantum by quantum, their deltas rebuilt.
   const tailFrom = o.rebuild && o.rebuild.tail > 0 ? Math.min(o.toSeq ?? log.lastSeq, log.lastSeq) - o.rebuild.tail + 1 : Infinity;
   let rebuilding = false;
+  if (from === undefined) checkFromGenesis(log, o.toSeq);
   for (const rec of log.records(from, o.toSeq)) {
     if (o.toSeq !== undefined && rec.seq > o.toSeq) break;
-    if (applier.records === 0 && from === undefined) checkFromGenesis(rec.seq);
     if (!rebuilding && rec.seq >= tailFrom && o.rebuild) {
       rebuilding = true;
       applier.rebuildDeltas(o.rebuild.onDeltas);

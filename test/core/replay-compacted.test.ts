@@ -40,6 +40,10 @@ describe('replay of a compacted log', () => {
     await rt.snapshot();
     for (let i = 0; i < 10; i++) await round();
     await rt.drain();
+    // What the log gives at seqs between the two kept snapshots, read while it still holds every record.
+    const [newer, older] = log.snapshots();
+    const between = [older!.anchorSeq, older!.anchorSeq + 7, newer!.anchorSeq - 1];
+    const expected = await Promise.all(between.map(async (toSeq) => (await replayWorld(world, log, { toSeq })).stateHash));
     expect((await log.compact()).length).toBeGreaterThan(0);
     expect(log.firstSeq).toBeGreaterThan(1);
     const end = { globalSeq: rt.lastGlobalSeq, hash: rt.stateHash() };
@@ -51,7 +55,19 @@ describe('replay of a compacted log', () => {
     expect(verified.ok).toBe(true);
     expect(verified.globalSeq).toBe(end.globalSeq);
     expect(verified.stateHash).toBe(end.hash);
-    // A replay that must start from the initial state (to a seq before the snapshot) says why it cannot.
-    await expect(replayWorld(world, log, { toSeq: log.firstSeq + 1 })).rejects.toMatchObject({ codeName: 'LOG_RANGE_UNAVAILABLE' });
+    // A replay that must start from the initial state (to a seq before the oldest kept snapshot) says why it cannot,
+    // and from where it can; a seq the log no longer holds too, not answered with the initial state as if nothing had
+    // happened.
+    expect(log.firstSeq).toBeLessThanOrEqual(older!.anchorSeq);
+    for (const toSeq of [older!.anchorSeq - 1, log.firstSeq - 1, 1]) {
+      for (const verifyDeterminism of [false, true]) {
+        await expect(replayWorld(world, log, { toSeq, verifyDeterminism })).rejects.toMatchObject({ codeName: 'LOG_RANGE_UNAVAILABLE', message: expect.stringContaining(`replay to seq ${older!.anchorSeq} (the oldest kept snapshot) or later`) });
+      }
+    }
+    // A seq between the kept snapshots replays from the older one, to the state the whole log gave there.
+    for (const [i, toSeq] of between.entries()) {
+      const r = await replayWorld(world, log, { toSeq, verifyDeterminism: true });
+      expect([toSeq, r.ok, r.snapshotSeq, r.stateHash]).toEqual([toSeq, true, older!.anchorSeq, expected[i]]);
+    }
   });
 });
