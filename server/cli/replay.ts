@@ -4,7 +4,7 @@
  * --verify-determinism it replays from the first record twice in lockstep and names the first divergent seq.
  */
 import { WorldlineError } from '../errors.js';
-import { replayWorld } from '../core/index.js';
+import { describeDivergence, replayWorld } from '../core/index.js';
 import { isWorldModule, loadWorld, resolveWorld, worlds } from '../worlds/index.js';
 import { openLogReadOnly } from '../log/index.js';
 import { requireLogDir } from './log-commands.js';
@@ -31,7 +31,7 @@ export async function runReplay(dir: string, opts: { to?: number | undefined; ve
   }
   if (!r.ok) {
     const d = r.divergence;
-    if (!opts.json) io.err(`WORLD_STATE_CORRUPTED: replay diverges at seq ${d?.seq ?? '?'} (global_seq ${d?.global_seq ?? '?'}): ${d?.reason ?? 'unknown'}`);
+    if (!opts.json) io.err(`WORLD_STATE_CORRUPTED: replay ${d ? describeDivergence(d) : 'diverges'}`);
     return 1;
   }
   return 0;

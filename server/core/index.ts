@@ -42,5 +42,6 @@ export type { AgentMessage, StepIntent, Subscription } from './facades.js';
 export { replayWorld } from './replay.js';
 export type { ReplayOptions, ReplayResult } from './replay.js';
 export type { Divergence } from './restore.js';
+export { describeDivergence } from './restore.js';
 export { RecordKind } from './records.js';
 export { canonicalJson, encodeEffect, escapePointerToken, viewDigest } from './canonical.js';

@@ -68,7 +68,7 @@ export async function replayWorld(world: WorldDefinition, log: EventLogPort, opt
     const a = JSON.stringify(viewsOf(full.runtime));
     const b = JSON.stringify(viewsOf(rt));
     if (full.runtime.stateHash() !== rt.stateHash() || a !== b) {
-      divergence = { seq: main.snapshotSeq, global_seq: rt.lastGlobalSeq, expected: full.runtime.stateHash(), actual: rt.stateHash(), reason: 'replay from the snapshot differs from replay from the start' };
+      divergence = { seq: main.snapshotSeq, global_seq: rt.lastGlobalSeq, matched_global_seq: 0, expected: full.runtime.stateHash(), actual: rt.stateHash(), reason: 'replay from the snapshot differs from replay from the start' };
     }
   }
   return {
@@ -118,15 +118,15 @@ function lockstep(
       for (const id of ids) {
         const x = canonOf(a.rt.store, id);
         const y = canonOf(b.rt.store, id);
-        if (x !== y) return { seq: rec.seq, global_seq: ra.effect.global_seq, expected: x, actual: y, reason: `two replays disagree on entity ${id}` };
+        if (x !== y) return { seq: rec.seq, global_seq: ra.effect.global_seq, matched_global_seq: ra.effect.global_seq - 1, expected: x, actual: y, reason: `two replays disagree on entity ${id}` };
       }
-      if (a.rt.store.tick !== b.rt.store.tick) return { seq: rec.seq, global_seq: ra.effect.global_seq, expected: String(a.rt.store.tick), actual: String(b.rt.store.tick), reason: 'two replays disagree on the tick' };
+      if (a.rt.store.tick !== b.rt.store.tick) return { seq: rec.seq, global_seq: ra.effect.global_seq, matched_global_seq: ra.effect.global_seq - 1, expected: String(a.rt.store.tick), actual: String(b.rt.store.tick), reason: 'two replays disagree on the tick' };
       // Relationships, metadata and generator states are not entities: compare the whole state when either replay
       // changed one of them (the hash recomputes only the entities that changed).
       if (ra.changes.relationshipsChanged || rb.changes.relationshipsChanged || ra.changes.restChanged || rb.changes.restChanged) {
         const x = a.rt.store.hash();
         const y = b.rt.store.hash();
-        if (x !== y) return { seq: rec.seq, global_seq: ra.effect.global_seq, expected: x, actual: y, reason: 'two replays disagree on relationships, metadata or a generator state' };
+        if (x !== y) return { seq: rec.seq, global_seq: ra.effect.global_seq, matched_global_seq: ra.effect.global_seq - 1, expected: x, actual: y, reason: 'two replays disagree on relationships, metadata or a generator state' };
       }
     }
     const snap = checks.get(rec.seq);
@@ -135,8 +135,9 @@ function lockstep(
       const expected = new WorldStore(doc.state).hash();
       const actual = a.rt.store.hash();
       if (expected !== actual || doc.global_seq !== a.rt.lastGlobalSeq) {
-        return { seq: rec.seq, global_seq: a.rt.lastGlobalSeq, expected, actual, reason: 'the snapshot does not match the state its records produce' };
+        return { seq: rec.seq, global_seq: a.rt.lastGlobalSeq, matched_global_seq: a.matched, expected, actual, reason: 'the snapshot does not match the state its records produce' };
       }
+      a.matched = a.rt.lastGlobalSeq;
     }
   }
   return undefined;

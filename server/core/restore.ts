@@ -18,9 +18,21 @@ export interface Divergence {
   readonly seq: number;
   /** The first global_seq whose state differs (as far as the evidence at hand can tell). */
   readonly global_seq: number;
+  /**
+   * The newest global_seq at which the replayed state was checked and matched (a state-hash record, the snapshot the
+   * replay started from, or 0, the initial state): the first divergent effect is one of matched_global_seq + 1 ..
+   * global_seq. State hashes recorded every N effects narrow it to N effects; two replays that disagree, to one.
+   */
+  readonly matched_global_seq: number;
   readonly expected: string;
   readonly actual: string;
   readonly reason: string;
+}
+
+/** A divergence in words: where it was found, why, and which effects may hold its first differing one. */
+export function describeDivergence(d: Divergence): string {
+  const range = d.matched_global_seq < d.global_seq - 1 ? `; the state last matched at global_seq ${d.matched_global_seq}, so the first divergent effect is one of global_seq ${d.matched_global_seq + 1}..${d.global_seq}` : '';
+  return `diverges at global_seq ${d.global_seq} (log seq ${d.seq}): ${d.reason}${range}`;
 }
 
 export interface RestoreOptions {
@@ -71,10 +83,15 @@ export class RecordApplier {
   private unflushed = false;
   /** The quantum being applied began after rebuildDeltas, so its deltas are whole. */
   private whole = false;
+  /** The newest global_seq at which the state was checked and matched (Divergence.matched_global_seq). */
+  matched: number;
   constructor(
     readonly rt: WorldRuntime,
     private readonly verify: boolean,
-  ) {}
+  ) {
+    // Built on a snapshot or the initial state: the state as it was then.
+    this.matched = rt.globalSeq;
+  }
 
   /** From the next quantum that begins on, flushes at quantum ends and hands each quantum's deltas to `fn`. */
   rebuildDeltas(fn: (deltas: readonly ObservationDelta[]) => void): void {
@@ -153,7 +170,8 @@ export class RecordApplier {
         rt.effectsSinceHash = 0;
         if (this.verify && this.divergence === undefined && r.global_seq === rt.globalSeq) {
           const actual = rt.store.hash();
-          if (actual !== r.hash) this.divergence = { seq: rec.seq, global_seq: r.global_seq, expected: r.hash, actual, reason: 'state hash differs' };
+          if (actual !== r.hash) this.divergence = { seq: rec.seq, global_seq: r.global_seq, matched_global_seq: this.matched, expected: r.hash, actual, reason: 'state hash differs' };
+          else this.matched = r.global_seq;
         }
         return undefined;
       }
@@ -256,7 +274,7 @@ export async function restoreRuntime(
   rt.effectsSinceSnapshot = 0;
   if (o.throwOnDivergence && applier.divergence) {
     const d = applier.divergence;
-    throw new WorldlineError('WORLD_STATE_CORRUPTED', `Replaying the log diverges at global_seq ${d.global_seq} (log seq ${d.seq}): ${d.reason}.`, { ...d });
+    throw new WorldlineError('WORLD_STATE_CORRUPTED', `Replaying the log ${describeDivergence(d)}.`, { ...d });
   }
   return { runtime: rt, applier, snapshotSeq: snap?.anchorSeq ?? 0 };
 }

@@ -1,6 +1,10 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../server/cli/main.js';
+import { WorldRuntime } from '../../server/core/index.js';
+import { openLog } from '../../server/log/index.js';
+import { defaultWorld } from '../../server/worlds/index.js';
+import { rewriteChain, useTempDirs } from '../helpers/log.js';
 import { Subprotocol } from '../../server/protocol/index.js';
 import { TestClient, is, startTestServer, token } from '../e2e/harness.js';
 
@@ -11,6 +15,7 @@ const capture = () => {
 };
 
 describe('worldline replay', () => {
+  const tempDir = useTempDirs('worldline-cli-replay-');
   it('rebuilds a served world from its log, identically, while the log is still in use', async () => {
     const srv = await startTestServer();
     try {
@@ -45,5 +50,28 @@ describe('worldline replay', () => {
       await srv.shutdown();
       fs.rmSync(srv.dataDir, { recursive: true, force: true });
     }
+  });
+
+  it('names the effects that may hold the first divergence: those since the last state hash that matched', async () => {
+    const dir = tempDir();
+    const log = await openLog(dir, { create: { worldId: 'default', worldSeed: defaultWorld.seed } });
+    const rt = await WorldRuntime.open({ world: defaultWorld, log, clock: { now: () => 0 } });
+    // The default world records a state hash every 1,000 effects; its NPCs' walk commits one effect each per tick.
+    for (let i = 0; i < 1000 && rt.lastGlobalSeq < 2100; i++) await rt.tick();
+    await rt.drain();
+    await log.close();
+    // The second state hash (global_seq 2000) now says another state, as one written by different world code would.
+    let hashes = 0;
+    rewriteChain(dir, (_seq, kind, payload) => {
+      if (kind !== 'state-hash' || ++hashes !== 2) return undefined;
+      const rec = JSON.parse(payload.toString()) as { hash: string };
+      return Buffer.from(payload.toString().replace(rec.hash, '0'.repeat(64)));
+    });
+    const c = capture();
+    expect(await main(['replay', dir], c.io)).toBe(1);
+    expect(c.err.join('\n')).toMatch(/^WORLD_STATE_CORRUPTED: replay diverges at global_seq 2000 \(log seq \d+\): state hash differs; the state last matched at global_seq 1000, so the first divergent effect is one of global_seq 1001\.\.2000$/);
+    const j = capture();
+    expect(await main(['replay', dir, '--json'], j.io)).toBe(1);
+    expect((JSON.parse(j.out[0]!) as { divergence: unknown }).divergence).toMatchObject({ global_seq: 2000, matched_global_seq: 1000 });
   });
 });

@@ -76,6 +76,56 @@ describe('replay', () => {
     expect((await replayWorld(grow(Infinity), log.reopen(), { verifyDeterminism: true })).ok).toBe(true);
   });
 
+  it('says which effects may hold the first divergence when state hashes are N effects apart', async () => {
+    // Stamp writes what the world reads from outside (as an apply reading Date.now() would): the replay reads 2 from
+    // the 6th Stamp on where the live run read 1 throughout.
+    let outside = (_n: number): number => 1;
+    const stamped = (every: number): ReturnType<typeof defineWorld> =>
+      defineWorld({
+        name: 'stamped',
+        seed: 5,
+        initialState: { entities: { a0: { x: 0, y: 0, n: 0 } } },
+        handlers: {
+          Stamp: {
+            shape: () => undefined,
+            apply(_p, m) {
+              const n = (m.get('a0')?.['n'] as number) + 1;
+              m.set('a0', { n, at: outside(n) });
+            },
+          },
+        },
+        policies: { stateHashEvery: every },
+      });
+    const live = async (every: number): Promise<MemoryLog> => {
+      outside = () => 1;
+      const { rt, log } = await openWorld(stamped(every), { agents: ['a0'] });
+      for (let i = 0; i < 10; i++) void rt.emit({ kind: 'Stamp', payload: null, source_id: 'clock' });
+      await rt.flush();
+      await rt.snapshot();
+      await rt.drain();
+      return log;
+    };
+    // Hashes at global_seq 4 (matches) and 8 (differs): the 6th effect diverged, and the evidence says 5..8.
+    const hashed = await live(4);
+    outside = (n) => (n >= 6 ? 2 : 1);
+    const r = await replayWorld(stamped(4), hashed.reopen(), { verifyDeterminism: true });
+    expect(r.divergence).toMatchObject({ global_seq: 8, matched_global_seq: 4, reason: 'state hash differs' });
+    // A restart that replays those records (here: to rebuild its resume tail) refuses to start, saying the same.
+    await expect(WorldRuntime.open({ world: stamped(4), log: hashed.reopen(), clock: new ManualClock(), resumeTail: 100, onRestoredDeltas: () => undefined })).rejects.toThrow(
+      /diverges at global_seq 8 \(log seq \d+\): state hash differs; the state last matched at global_seq 4, so the first divergent effect is one of global_seq 5\.\.8/,
+    );
+    // No state hashes: only the snapshot at the end shows it, and nothing narrows it down.
+    const bare = await live(0);
+    outside = (n) => (n >= 6 ? 2 : 1);
+    const s = await replayWorld(stamped(0), bare.reopen(), { verifyDeterminism: true });
+    expect(s.divergence).toMatchObject({ global_seq: 10, matched_global_seq: 0, reason: 'the snapshot does not match the state its records produce' });
+    // Two replays that disagree name the very effect.
+    let k = 0;
+    outside = () => (++k === 5 ? 3 : 1);
+    const t = await replayWorld(stamped(0), bare.reopen(), { verifyDeterminism: true });
+    expect(t.divergence).toMatchObject({ global_seq: 3, matched_global_seq: 2 });
+  });
+
   it('detects a non-deterministic apply function at the first differing effect', async () => {
     let flip = 0;
     const mk = (): ReturnType<typeof defineWorld> =>
