@@ -58,17 +58,23 @@ export async function replayWorld(world: WorldDefinition, log: EventLogPort, opt
   const main = await restoreRuntime(ropts, make, { verify: true, ...(opts.toSeq !== undefined ? { toSeq: opts.toSeq } : {}) });
   let divergence = main.applier.divergence;
   const rt = main.runtime;
-  // After compaction the records before the snapshot are gone: the two lockstep replays then both start from the
-  // snapshot, and the snapshot can no longer be checked against a replay from the first record.
+  // After compaction the records before the older kept snapshot are gone: the two lockstep replays then both start
+  // from it, and it can no longer be checked against a replay from the first record.
   const compacted = opts.verifyDeterminism === true && main.snapshotSeq > 0 && (firstStoredSeq(log) ?? 1) > 1;
   if (opts.verifyDeterminism && divergence === undefined) divergence = lockstep(ropts, make, opts.toSeq, compacted);
   if (opts.verifyDeterminism && divergence === undefined && main.snapshotSeq > 0 && !compacted) {
     // The replay that started from the snapshot and the one from genesis must end in the same place.
     const full = await restoreRuntime(ropts, make, { verify: false, ignoreSnapshot: true, ...(opts.toSeq !== undefined ? { toSeq: opts.toSeq } : {}) });
-    const a = JSON.stringify(viewsOf(full.runtime));
-    const b = JSON.stringify(viewsOf(rt));
-    if (full.runtime.stateHash() !== rt.stateHash() || a !== b) {
-      divergence = { seq: main.snapshotSeq, global_seq: rt.lastGlobalSeq, matched_global_seq: 0, expected: full.runtime.stateHash(), actual: rt.stateHash(), reason: 'replay from the snapshot differs from replay from the start' };
+    const reason = 'replay from the snapshot differs from replay from the start';
+    const d = { seq: main.snapshotSeq, global_seq: rt.lastGlobalSeq, matched_global_seq: 0 };
+    if (full.runtime.stateHash() !== rt.stateHash()) divergence = { ...d, expected: full.runtime.stateHash(), actual: rt.stateHash(), reason };
+    else {
+      // The same state, other views: name the first agent whose view differs (the state hashes would say nothing).
+      const a = viewsOf(full.runtime);
+      const b = viewsOf(rt);
+      const text = (v: { view_seq: number; context_digest: string } | undefined): string => (v ? `view_seq ${v.view_seq}, context_digest ${v.context_digest}` : 'no view');
+      const id = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort().find((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+      if (id !== undefined) divergence = { ...d, expected: text(a[id]), actual: text(b[id]), reason: `${reason} on agent ${id}'s view (the state is the same: an observation predicate or fields function that is not deterministic?)` };
     }
   }
   return {

@@ -167,6 +167,25 @@ describe('replay', () => {
     }
   });
 
+  it('names the agent whose view a replay from the snapshot and one from the start disagree on (a predicate that is not deterministic)', async () => {
+    // The predicate shows a1 for its first 6 calls only: a replay from the start, calling it again, shows a1 less.
+    let calls = 0;
+    const mk = (): ReturnType<typeof defineWorld> =>
+      defineWorld({ name: 'peek', seed: 2, initialState: { entities: { a0: { x: 0, y: 0 }, a1: { x: 1, y: 0 } } }, policies: { observation: { predicates: [(_o, t) => t.id !== 'a1' || calls++ < 6] }, stateHashEvery: 0 } });
+    const { rt, log } = await openWorld(mk(), { agents: ['a0'] });
+    for (let i = 0; i < 10; i++) {
+      void rt.emit({ kind: 'SetAttributes', payload: { entity_id: 'a1', set: { v: i } }, source_id: 'gm' });
+      await rt.flush();
+    }
+    await rt.snapshot();
+    await rt.drain();
+    const r = await replayWorld(mk(), log.reopen(), { verifyDeterminism: true });
+    expect(r.ok).toBe(false);
+    expect(r.divergence?.reason).toMatch(/^replay from the snapshot differs from replay from the start on agent a0's view/);
+    expect(r.divergence?.expected).not.toBe(r.divergence?.actual);
+    expect(r.divergence?.actual).toContain(`view_seq ${rt.viewSeq('a0')}`);
+  });
+
   it('property: replaying any run of random moves gives the same state and views', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: -30, max: 30 }), fc.integer({ min: -30, max: 30 }), fc.boolean()), { maxLength: 40 }), async (moves) => {
