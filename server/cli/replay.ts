@@ -20,6 +20,8 @@ export async function runReplay(dir: string, opts: { to?: number | undefined; ve
     throw new WorldlineError('LOG_WORLD_MISMATCH', `the log was recorded with world seed ${JSON.stringify(log.meta.worldSeed)}, but world ${name} has seed ${JSON.stringify(world.seed)}; pass --world with the definition that wrote it`);
   }
   if (log.tornTailAt !== undefined) io.err(`warning: torn tail from seq ${log.tornTailAt} is not replayed (the next writable open cuts it)`);
+  // A seq past the end would replay to the end and say "ok", as if the state at that seq had been shown.
+  if (opts.to !== undefined && opts.to > log.lastSeq) throw new WorldlineError('CONFIG_INVALID', `--to ${opts.to} is past the end of the log (its last record is seq ${log.lastSeq}); pass a seq at most ${log.lastSeq}, or leave --to out to replay it all`, { key: 'to', last_seq: log.lastSeq });
   const t0 = performance.now();
   const r = await replayWorld(world, log, { ...(opts.to !== undefined ? { toSeq: opts.to } : {}), verifyDeterminism: opts.verify });
   const ms = performance.now() - t0;

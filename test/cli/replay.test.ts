@@ -43,6 +43,10 @@ describe('worldline replay', () => {
       const partial = capture();
       expect(await main(['replay', dir, '--to', '5', '--json'], partial.io)).toBe(0);
       expect((JSON.parse(partial.out[0]!) as { records: number }).records).toBeLessThanOrEqual(5);
+      // Past the end: refused, not a replay to the end reported as the state at that seq.
+      const past = capture();
+      expect(await main(['replay', dir, '--to', '99999999'], past.io)).toBe(2);
+      expect(past.err.join('\n')).toMatch(/--to 99999999 is past the end of the log \(its last record is seq \d+\)/);
       const wrong = capture();
       expect(await main(['replay', dir, '--world', 'arena'], wrong.io)).not.toBe(0);
       expect(wrong.err.join('\n')).toMatch(/LOG_WORLD_MISMATCH|seed/);
