@@ -29,7 +29,7 @@ export interface RuntimeOptions {
   readonly clock: Clock;
   /** Run quanta automatically (on the microtask queue) after intents or emits arrive, until none wait. Default false: call tick()/flush(). */
   readonly autoQuantum?: boolean;
-  /** Timer used to re-evaluate debounced interruptions at their window end (default: setTimeout, unref'd). */
+  /** Timer used to re-evaluate debounced interruptions at their window end and to fail intents past deadline_ms (default: setTimeout, unref'd). */
   readonly setTimer?: (fn: () => void, ms: number) => void;
   /**
    * open() rebuilds the deltas of the quanta in the last `resumeTail` log records (default 0: none) as they were
@@ -83,6 +83,9 @@ function reject(agentId: string, reqId: string, name: ConstructorParameters<type
 function asWorldlineError(err: unknown): WorldlineError {
   return isWorldlineError(err) ? err : new WorldlineError('DATABASE_ERROR', `The log failed: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err });
 }
+
+/** The longest the deadline timer waits before it looks again (see armDeadline): bounds the timers one world holds. */
+const DEADLINE_TIMER_STEP_MS = 1000;
 
 export class WorldRuntime {
   readonly worldId: string;
@@ -281,10 +284,14 @@ export class WorldRuntime {
   private armDeadline(at: number): void {
     if (at >= this.deadlineTimerAt) return;
     this.deadlineTimerAt = at;
-    // The timer holds the runtime weakly: it stays armed after its intent commits (deadline_ms up to a day), and would
-    // otherwise keep a runtime nobody uses any more (its world deleted or reopened) in memory until then.
+    // The timer holds the runtime weakly: it stays armed after its intent commits, and would otherwise keep a runtime
+    // nobody uses any more (its world deleted or reopened) in memory until then.
     const self = new WeakRef(this);
-    this.setTimer(() => self.deref()?.deadlineTimerFired(at), Math.max(0, at - this.clock.now()) + 1);
+    // Waits at most DEADLINE_TIMER_STEP_MS, then re-arms for the earliest deadline still waiting (deadlineTimerFired).
+    // A timer superseded by an earlier one is not cancelled: armed for the whole deadline_ms (up to a day), one was
+    // kept per intent whose deadline came before all others' (100 a second at an agent's default quota, ~0.5 KB
+    // each, and an unref'd timer's wait leaves Node's timer list for it behind even when cleared).
+    this.setTimer(() => self.deref()?.deadlineTimerFired(at), Math.min(Math.max(0, at - this.clock.now()) + 1, DEADLINE_TIMER_STEP_MS));
   }
 
   private deadlineTimerFired(at: number): void {

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IntentOutcome } from '../../server/core/types.js';
 import { move, openWorld, planeWorld } from './helpers/worlds.js';
+import { ManualClock } from './helpers/memory-log.js';
 
 /** Timers the runtime arms, fired by the test (the clock is manual, so real timers would fire at the wrong time). */
 class Timers {
@@ -46,5 +47,60 @@ describe('deadline_ms without a quantum', () => {
     expect(codeOf(await patient)).toBe('committed');
     expect(codeOf(await open)).toBe('committed');
     expect(rt.pendingIntents).toBe(0);
+  });
+});
+
+/** Timers on the manual clock: each fires once the clock has reached its due time (fireDue). */
+class ClockTimers {
+  private armed: Array<{ fn: () => void; due: number }> = [];
+  constructor(private readonly now: () => number) {}
+  set = (fn: () => void, ms: number): void => void this.armed.push({ fn, due: this.now() + ms });
+  fireDue(): void {
+    const now = this.now();
+    const due = this.armed.filter((t) => t.due <= now);
+    this.armed = this.armed.filter((t) => t.due > now);
+    for (const t of due) t.fn();
+  }
+  /** Timers armed and not yet due: what the process holds. */
+  get live(): number {
+    return this.armed.length;
+  }
+}
+
+describe('the deadline timer', () => {
+  it('holds a bounded number of timers when each intent has an earlier deadline than all before it', async () => {
+    const world = planeWorld([[10, 10]], { policies: { observation: { distance: { radius: 100 } }, agentClasses: { default: { quota: { rate: 1000, burst: 1000 } } } } });
+    const clock = new ManualClock();
+    const timers = new ClockTimers(() => clock.now());
+    const { rt } = await openWorld(world, { clock, agents: ['a0'], extra: { setTimer: timers.set } });
+    // 10 intents a second for 200 s, each due 20 ms before the one before it: each is the earliest yet. Each
+    // commits at the next quantum. A timer armed for its whole deadline_ms (a day) stayed for every one of them.
+    for (let i = 0; i < 2000; i++) {
+      clock.advance(100);
+      timers.fireDue();
+      const p = rt.submit(move('a0', 0, 0, rt.viewSeq('a0'), { deadline_ms: 86_000_000 - 120 * i }));
+      await rt.flush();
+      expect(codeOf(await p)).toBe('committed');
+    }
+    expect(timers.live).toBeLessThanOrEqual(11);
+  });
+
+  it('still fails an intent at a deadline further off than one wait of its timer', async () => {
+    const world = planeWorld([[10, 10]]);
+    const clock = new ManualClock();
+    const timers = new ClockTimers(() => clock.now());
+    const { rt } = await openWorld(world, { clock, agents: ['a0'], extra: { setTimer: timers.set } });
+    const p = rt.submit(move('a0', 1, 0, 0, { deadline_ms: 3500 }));
+    for (let t = 0; t < 3400; t += 100) {
+      clock.advance(100);
+      timers.fireDue();
+    }
+    expect(await pending(p)).toBe('pending');
+    for (let t = 0; t < 200; t += 100) {
+      clock.advance(100);
+      timers.fireDue();
+    }
+    expect(codeOf(await p)).toBe('OPERATION_TIMEOUT');
+    expect(timers.live).toBe(0);
   });
 });
