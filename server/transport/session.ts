@@ -596,8 +596,10 @@ export class Session implements Subscriber {
     // A timer waits at most 2^31 - 1 ms (~24.8 days; longer fires at once): a token valid for longer is re-armed in
     // steps until its expiry is within one.
     const step = Math.min(Math.max(0, ms), MAX_TIMER_MS);
+    // Not unref'd: its wait is another number of ms for each session, and Node keeps an unref'd timer's list for its
+    // wait after clearTimeout until the wait would have ended (a token's lifetime, up to days): every session that
+    // joined left one behind. The socket keeps the process alive anyway, and onClosed clears this timer.
     this.expiryTimer = setTimeout(() => (ms > MAX_TIMER_MS ? this.armExpiry() : this.expire()), step);
-    this.expiryTimer.unref();
   }
 
   /** EngineSocket: a newer engine connection drives the world now; this one is told and closed (it must not fight back). */
