@@ -45,3 +45,20 @@ describe('Quarantine', () => {
     expect(q.size).toBe(0);
   });
 });
+
+describe('Quarantine sweeping', () => {
+  it('reads every key once per doubling of the keys it tracks, not at every strike, while the offenders are within their window', () => {
+    const q = new Quarantine(5, 60_000, 600_000);
+    // 40,000 addresses each refused once within ten minutes: none of them can be forgotten yet.
+    for (let i = 0; i < 40_000; i++) q.strike(`ip:2001:db8::${i.toString(16)}`, 1000 + i);
+    expect(q.size).toBe(40_000);
+    // At 10,000 tracked keys and at 20,000 (each sweep reads every key: every strike past 10,000 made one, 30,000
+    // sweeps reading 750 million keys, 15 s of a blocked event loop).
+    expect(q.sweeps).toBeLessThanOrEqual(2);
+    // The windows end: the next sweep forgets them all, and the next ones come at 10,000 and 20,000 again.
+    const later = 1000 + 40_000 + 600_001;
+    for (let i = 0; i < 40_000; i++) q.strike(`ip:2001:db8:1::${i.toString(16)}`, later + i);
+    expect(q.size).toBeLessThan(40_001);
+    expect(q.sweeps).toBeLessThanOrEqual(5);
+  });
+});
