@@ -87,6 +87,9 @@ function asWorldlineError(err: unknown): WorldlineError {
 /** The longest the deadline timer waits before it looks again (see armDeadline): bounds the timers one world holds. */
 const DEADLINE_TIMER_STEP_MS = 1000;
 
+/** Emitted effects that may wait for the next quantum at once; one more is answered QUEUE_FULL. */
+export const MAX_EMITS_WAITING = 65_536;
+
 export class WorldRuntime {
   readonly worldId: string;
   readonly world: WorldDefinition;
@@ -337,6 +340,11 @@ export class WorldRuntime {
   emit(draft: EffectDraft): Promise<EmitOutcome> {
     this.assertLive();
     const d = checkDraft(draft, this.world.handlers);
+    // Emits wait for the next quantum, all of them in it: bounded, as intents are by their queues (a world paused for
+    // its engine runs no quantum, and trusted emitters could otherwise pile them up without limit).
+    if (this.emitted.length >= MAX_EMITS_WAITING) {
+      return Promise.resolve({ status: 'rejected', error: new WorldlineError('QUEUE_FULL', `${MAX_EMITS_WAITING} emitted effects already wait for the next quantum: retry once they have committed`, { max_waiting: MAX_EMITS_WAITING, retry_after_ms: 100 }).toJSON() });
+    }
     let resolve!: (o: EmitOutcome) => void;
     const promise = new Promise<EmitOutcome>((r) => (resolve = r));
     this.emitted.push(DraftCandidate.of(d, resolve));

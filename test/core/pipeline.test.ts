@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseJsonBytes } from '../../server/core/canonical.js';
 import type { Effect } from '../../server/core/types.js';
-import { WorldRuntime } from '../../server/core/runtime.js';
+import { MAX_EMITS_WAITING, WorldRuntime } from '../../server/core/runtime.js';
 import { move, openWorld, planeWorld } from './helpers/worlds.js';
 import { MemoryLog } from './helpers/memory-log.js';
 
@@ -120,4 +120,14 @@ describe('commit pipeline', () => {
     const other = planeWorld([[1, 1]], { seed: 99 });
     await expect(WorldRuntime.open({ world: other, log: log.reopen(), clock: { now: () => 0 } })).rejects.toThrow(/seed/);
   });
+
+  it('bounds the effects emitted for the next quantum: one past MAX_EMITS_WAITING is QUEUE_FULL, the rest commit', async () => {
+    const { rt } = await openWorld(planeWorld([[10, 10]]), { agents: [] });
+    const waiting: Array<Promise<unknown>> = [];
+    for (let i = 0; i < MAX_EMITS_WAITING; i++) waiting.push(rt.emit({ kind: 'Speak', payload: { entity_id: 'a0', text: 'x' }, source_id: 'narrator' }));
+    expect(await rt.emit({ kind: 'Speak', payload: { entity_id: 'a0', text: 'one too many' }, source_id: 'narrator' })).toMatchObject({ status: 'rejected', error: { name: 'QUEUE_FULL', details: { max_waiting: MAX_EMITS_WAITING } } });
+    await rt.flush();
+    expect(await waiting[0]).toMatchObject({ status: 'committed' });
+    expect(await waiting[MAX_EMITS_WAITING - 1]).toMatchObject({ status: 'committed' });
+  }, 60_000);
 });
