@@ -63,6 +63,9 @@ function cellOf(v: number, inv: number): number {
   return c > MAX_CELL ? MAX_CELL : c < -MAX_CELL ? -MAX_CELL : c;
 }
 
+/** Cells a grid holds before its first sweep of empty ones (SpatialGrid.sweepEmpty). */
+const SWEEP_CELLS = 4096;
+
 /** Most cells the dense window (see SpatialGrid.dense) may span: 8 MB of references. */
 const DENSE_MAX = 1 << 20;
 
@@ -82,6 +85,8 @@ export class SpatialGrid<T extends GridItem> {
   private dh = 0;
   private readonly inv: number;
   private count = 0;
+  /** Cells at which the next sweep of empty ones runs: twice what the last one kept (at least SWEEP_CELLS). */
+  private sweepAt = SWEEP_CELLS;
 
   constructor(readonly cellSize: number) {
     this.inv = 1 / cellSize;
@@ -170,6 +175,7 @@ export class SpatialGrid<T extends GridItem> {
     }
     let cell = this.cellAt(cx, cy);
     if (cell === undefined) {
+      if (this.cells.size >= this.sweepAt) this.sweepEmpty();
       // Seeded with a double so the coordinate array holds unboxed doubles from the start.
       cell = { key: k, items: [], xy: [0.5], ids: [] };
       cell.xy.length = 0;
@@ -190,8 +196,25 @@ export class SpatialGrid<T extends GridItem> {
     this.count--;
   }
 
+  /**
+   * Forgets the cells that hold no item. Empty cells are kept as a rule (an area that held items once will likely hold
+   * them again), but a world without bounds, where an item may walk in one direction for ever, would keep every cell it
+   * crossed (~1.6 KB each). Run when the cells double since the last sweep, so it costs O(1) per cell made.
+   */
+  private sweepEmpty(): void {
+    for (const [k, c] of this.cells) if (c.items.length === 0) this.cells.delete(k);
+    const d = this.dense;
+    for (let i = 0; i < d.length; i++) if (d[i] !== undefined && d[i]!.items.length === 0) d[i] = undefined;
+    this.sweepAt = Math.max(SWEEP_CELLS, 2 * this.cells.size);
+  }
+
+  /** Cells made and not swept (for tests of the bound). @internal */
+  get cellCount(): number {
+    return this.cells.size;
+  }
+
   private removeFrom(cell: GridCell<T>, item: T): void {
-    // Swap-remove; empty cells are kept: an area that held items once will likely hold them again.
+    // Swap-remove; an empty cell is kept until a sweep (sweepEmpty).
     const last = cell.items.pop() as T;
     const xy = cell.xy;
     const ly = xy.pop() as number;

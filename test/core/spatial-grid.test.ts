@@ -71,4 +71,25 @@ describe('SpatialGrid', () => {
     expect(Object.keys(rt.observe('a2').view.entities).sort()).toEqual(['a1', 'a2']);
     expect(Object.keys(rt.observe('a0').view.entities).sort()).toEqual(['a0']);
   });
+
+  it('does not keep every cell an item ever crossed: empty cells are swept as cells double, and queries still find every item', () => {
+    const grid = new SpatialGrid<Item>(10);
+    const mk = (id: number, x: number, y: number): Item => ({ id, x, y, placed: true, gridCell: undefined, gridSlot: 0, gridId: id });
+    const cluster = Array.from({ length: 50 }, (_, i) => mk(i, 5 + (i % 10), 5 + Math.floor(i / 10)));
+    for (const it of cluster) grid.set(it, it.x, it.y);
+    // A walker in a straight line through 20,000 cells (a world without bounds), and one back and forth over 2 cells.
+    const walker = mk(100, 0, 50);
+    const pacer = mk(101, 0, 500);
+    for (let step = 0; step < 20_000; step++) {
+      walker.x = step * 10 + 5;
+      grid.set(walker, walker.x, walker.y);
+      pacer.x = (step % 2) * 10 + 5;
+      grid.set(pacer, pacer.x, pacer.y);
+    }
+    expect(grid.cellCount).toBeLessThan(2 * 4096 + 8);
+    expect(grid.size).toBe(52);
+    expect(inBox(grid, 0, 0, 20, 20)).toEqual(cluster.map((c) => c.id));
+    expect(inBox(grid, walker.x - 1, 49, walker.x + 1, 51)).toEqual([100]);
+    expect(inBox(grid, 0, 499, 20, 501)).toEqual([101]);
+  });
 });
