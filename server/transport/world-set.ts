@@ -272,6 +272,10 @@ export class WorldSet {
         // Unlisted even when its log failed to close: it was asked to go, and a restart recovers its data if kept.
         this.created.delete(id);
         this.idleSince.delete(id);
+        // Its reopen backoff goes with it (an entry per world that ever failed, kept for good otherwise).
+        const r = this.reopens.get(id);
+        if (r?.timer !== undefined) clearTimeout(r.timer);
+        this.reopens.delete(id);
         this.countWorlds();
         await this.registry.save([...this.created.values()]);
       }
