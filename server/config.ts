@@ -156,7 +156,12 @@ function coerce(key: ConfigKey, raw: unknown, from: string): unknown {
   };
   let v: unknown = raw;
   if (spec.kind === 'int' || spec.kind === 'number') {
-    if (typeof v === 'string' && v.trim() !== '') v = Number(v);
+    if (typeof v === 'string') {
+      // Written in decimal, as a person writes a port or a size: Number() would also read '0x1F90', '1e3' or '0b1'.
+      const text = v.trim();
+      if (!/^-?\d+(\.\d+)?$/.test(text)) return bad(`must be a number in decimal digits, got ${JSON.stringify(raw)}`);
+      v = Number(text);
+    }
     if (typeof v !== 'number' || !Number.isFinite(v)) return bad(`must be a number, got ${JSON.stringify(raw)}`);
     if (spec.kind === 'int' && !Number.isInteger(v)) return bad(`must be an integer, got ${String(v)}`);
     if (spec.min !== undefined && v < spec.min) return bad(`must be at least ${spec.min}, got ${String(v)}`);

@@ -32,6 +32,10 @@ describe('config', () => {
 
   it('names the key, its source and what is allowed when a value is bad', () => {
     expect(fail(() => loadConfig({ env: { WORLDLINE_PORT: 'eighty' } }))).toMatch(/port \(from WORLDLINE_PORT\) must be a number/);
+    // Decimal digits only: Number() would take hex, exponents and binary for the number a person meant.
+    for (const text of ['0x1F90', '1e3', '0b1', '8_080', '']) expect(fail(() => loadConfig({ env: { WORLDLINE_PORT: text } })), text).toMatch(/port \(from WORLDLINE_PORT\) must be a number in decimal digits/);
+    expect(fail(() => loadConfig({ env: { WORLDLINE_PORT: '8080.5' } }))).toMatch(/port \(from WORLDLINE_PORT\) must be an integer/);
+    expect(loadConfig({ env: { WORLDLINE_PORT: ' 9100 ' } }).port).toBe(9100);
     expect(fail(() => loadConfig({ env: { WORLDLINE_DURABILITY: 'sometimes' } }))).toMatch(/must be one of always, batch, none/);
     expect(fail(() => loadConfig({ env: {}, overrides: { port: 70000 } }))).toMatch(/port \(from --port\) must be at most 65535/);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'worldline-cfg-'));
