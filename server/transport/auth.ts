@@ -97,11 +97,12 @@ function devSecret(cfg: AuthConfig): Uint8Array {
 export function createAuthenticator(cfg: AuthConfig, now: () => number = Date.now): Authenticator {
   if (cfg.authMode === 'tokens') {
     if (!cfg.tokensFile) throw new WorldlineError('CONFIG_INVALID', 'authMode tokens needs tokensFile: a JSON object {"<token>": {tenant, world, agent, role}}');
+    const text = readConfigFile('tokensFile', cfg.tokensFile);
     let raw: Record<string, Record<string, unknown>>;
     try {
-      raw = JSON.parse(fs.readFileSync(cfg.tokensFile, 'utf8')) as typeof raw;
+      raw = JSON.parse(text) as typeof raw;
     } catch (err) {
-      throw new WorldlineError('CONFIG_INVALID', `cannot read tokensFile ${cfg.tokensFile}: ${(err as Error).message}`);
+      throw new WorldlineError('CONFIG_INVALID', `config tokensFile: ${cfg.tokensFile} is not JSON (${(err as Error).message})`, { key: 'tokensFile', file: cfg.tokensFile });
     }
     // Keyed by SHA-256 so lookups do not compare secrets byte by byte.
     const table = new Map<string, Principal>();

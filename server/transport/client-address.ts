@@ -76,4 +76,9 @@ export class ClientAddresses {
     const p = normalize(peer);
     return this.any && this.trusts(p) ? this.of(p, forwardedFor(req)) : p;
   }
+
+  /** `ofRequest` for a uWS request (an upgrade or an HTTP request), its peer read from the response; read it before any await. */
+  ofUws(res: { getRemoteAddressAsText(): ArrayBuffer }, req: RequestHeaders): string {
+    return this.ofRequest(Buffer.from(res.getRemoteAddressAsText()).toString(), req);
+  }
 }

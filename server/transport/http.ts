@@ -59,6 +59,15 @@ export function worldNotFound(worldId: string): WorldlineError {
   return new WorldlineError('WORLD_NOT_FOUND', `no world ${JSON.stringify(worldId)} here: GET /v1/worlds lists the worlds your token reaches`, { world: worldId });
 }
 
+/** A path segment as uWS hands it over (as on the wire), percent-decoded; a bad escape is MALFORMED_FRAME (400). */
+export function decodePathSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new WorldlineError('MALFORMED_FRAME', `path segment ${JSON.stringify(raw.slice(0, 40))} is not valid percent-encoded UTF-8`);
+  }
+}
+
 /** Writes a JSON response in one corked batch; with `allowOrigin`, readable by that origin's pages (Cors.allow). */
 export function writeJson(res: HttpResponse, status: string, body: unknown, allowOrigin?: string, closeConnection = false): void {
   res.cork(() => {

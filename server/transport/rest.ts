@@ -14,7 +14,7 @@ import { heldOps } from './resume-history.js';
 import { addressKey, quarantineKeyOf, type Quarantine } from './rate-limit.js';
 import type { WorldHost } from './world-host.js';
 import type { SessionInfo } from './session.js';
-import { errorStatus, worldNotFound, writeJson, type Cors } from './http.js';
+import { decodePathSegment, errorStatus, worldNotFound, writeJson, type Cors } from './http.js';
 import type { ClientAddresses } from './client-address.js';
 import { countIntentOutcome, logIntent, rejectionBody } from './intent-outcome.js';
 
@@ -38,8 +38,8 @@ export interface RestDeps {
   readonly isReady: () => boolean;
   /** Origins whose browser pages may call these endpoints (none when absent). */
   readonly cors?: Cors;
-  /** Who a request's client is (trustProxy), for security events; the peer's address when absent. */
-  readonly clients?: ClientAddresses;
+  /** Who a request's client is (trustProxy), for quarantine and security events. */
+  readonly clients: ClientAddresses;
   /** Creates and deletes worlds at runtime (POST and DELETE /v1/worlds), for admin tokens. */
   readonly manage?: WorldManager;
   /** Told of each authorised agent request on a world (intents, cancels, emits, observes): presence, for idle deletion. */
@@ -182,7 +182,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     token ? deps.auth.authenticate(token) : Promise.reject(new WorldlineError('UNAUTHORIZED', 'no token: send one as `Authorization: Bearer <token>` or in the token query parameter'));
 
   /** Writes a handler's outcome: its result as JSON, or its typed error with the catalogue's status (a denial logged as a security event, `from` naming the request). */
-  const respond = (res: HttpResponse, state: RequestState, allowOrigin: string | undefined, outcome: Promise<unknown>, ok = '200 OK', from?: RequestOrigin): void => {
+  const respond = (res: HttpResponse, state: RequestState, allowOrigin: string | undefined, outcome: Promise<unknown>, ok: string, from: RequestOrigin): void => {
     outcome.then(
       (out) => !state.aborted && writeJson(res, ok, out, allowOrigin),
       (err: unknown) => {
@@ -209,8 +209,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     const query = new URLSearchParams(req.getQuery() ?? '');
     const token = tokenOf(req, query);
     const allowOrigin = deps.cors?.allow(req.getHeader('origin'));
-    const peer = Buffer.from(res.getRemoteAddressAsText()).toString();
-    const from: RequestOrigin = { ip: deps.clients ? deps.clients.ofRequest(peer, req) : peer, method: req.getCaseSensitiveMethod(), path: req.getUrl().slice(0, 200) };
+    const from: RequestOrigin = { ip: deps.clients.ofUws(res, req), method: req.getCaseSensitiveMethod(), path: req.getUrl().slice(0, 200) };
     const body = needsBody ? readJson(res, deps.maxBody, state, deps.bodyTimeoutMs) : Promise.resolve(undefined);
     // A request refused before its body is awaited (not ready, wrong world, bad token) must not leave the body's
     // rejection unhandled: in Node 20 that ends the process. The handler still sees it when it awaits the body.
@@ -218,7 +217,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     respond(res, state, allowOrigin, (async () => {
       if (!deps.isReady()) throw new WorldlineError('SERVER_UNAVAILABLE', 'server is not ready (starting or shutting down): retry shortly');
       return fn(query, token, body, state.controller.signal, from);
-    })(), ok, from);
+    })(), ok ?? '200 OK', from);
   };
 
   /** Wraps an async handler of a world's path: handle, then the world (unknown: 404 before auth, unless notHosted), then auth. */
@@ -226,13 +225,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
     // uWS hands path parameters over as they are on the wire: percent-decoded below, where a bad escape is a 400.
     const rawParams = Array.from({ length: paramCount }, (_, i) => req.getParameter(i) ?? '');
     handle(res, req, needsBody, ok, async (query, token, body, signal, from) => {
-      const params = rawParams.map((p) => {
-        try {
-          return decodeURIComponent(p);
-        } catch {
-          throw new WorldlineError('MALFORMED_FRAME', `path segment ${JSON.stringify(p.slice(0, 40))} is not valid percent-encoded UTF-8`);
-        }
-      });
+      const params = rawParams.map(decodePathSegment);
       const world = deps.worlds.get(params[0] as string);
       if (!world && !notHosted) throw worldNotFound(params[0] as string);
       // As on the WebSocket, a refused token is a strike against the client's address in that world (check() refuses
@@ -328,7 +321,7 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
       authorize(p, { ...where, agentId }, action, deps.now());
     } catch (err) {
       // Reading or acting beyond the token is a violation, as on the WebSocket: a strike against the agent or token.
-      if (w.quarantine) strike(w.quarantine, quarantineKeyOf(p, where), undefined);
+      if (w.quarantine) strike(w.quarantine, quarantineKeyOf(p, where), r.from);
       throw err;
     }
     // As on the WebSocket: a quarantined agent or token is refused, and nobody acts for a quarantined agent.
@@ -341,10 +334,10 @@ export function registerRest(app: TemplatedApp, deps: RestDeps): void {
   };
 
   /** Counts a REST violation (already logged as rest-denied) against `key`; quarantining it is a security event too. */
-  const strike = (q: Quarantine, key: string, from: RequestOrigin | undefined): void => {
+  const strike = (q: Quarantine, key: string, from: RequestOrigin): void => {
     if (!q.strike(key, deps.now())) return;
     deps.metrics.securityEvents.inc({ event: 'quarantine' });
-    deps.logger.warn({ event: 'quarantine', key, ...(from ? { ip: from.ip } : {}) }, 'security event: quarantine');
+    deps.logger.warn({ event: 'quarantine', key, ip: from.ip }, 'security event: quarantine');
   };
 
   const agentOf = (p: Principal, b: Record<string, unknown>): string => {

@@ -7,7 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { WebSocket, us_listen_socket } from 'uWebSockets.js';
 import { WorldlineError } from '../errors.js';
-import { Cors, errorStatus, worldNotFound, writeJson } from './http.js';
+import { Cors, decodePathSegment, errorStatus, worldNotFound, writeJson } from './http.js';
 import { isWorldModule, loadWorld } from '../worlds/index.js';
 import type { AgentClassPolicy, WorldDefinition } from '../core/index.js';
 import { negotiateSubprotocol, splitChannel, SUBPROTOCOLS, withChannel, type ChannelSplit, type ClientMessage, type Frame, type ServerMessage, type Subprotocol } from '../protocol/index.js';
@@ -381,7 +381,7 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
       const offered = req.getHeader('sec-websocket-protocol');
       const extensions = req.getHeader('sec-websocket-extensions');
       const token = new URLSearchParams(req.getQuery() ?? '').get('token') ?? undefined;
-      const ip = clients.ofRequest(Buffer.from(res.getRemoteAddressAsText()).toString(), req);
+      const ip = clients.ofUws(res, req);
       const refuse = (err: WorldlineError): void => {
         metrics.upgradesRefused.inc({ code: err.codeName });
         // Only a refusal for what the client is (a token, an address, too many connections) is a security event: an
@@ -390,14 +390,14 @@ export async function startServer(cfg: Config, deps: ServerDeps = {}): Promise<R
         if (SECURITY_REFUSALS.has(err.codeName)) metrics.securityEvents.inc({ event: 'upgrade-refused' });
         writeJson(res, errorStatus(err), { error: err.toJSON() });
       };
-      // Starting, the server does not know yet which worlds it hosts: every path is told to retry.
       // Decoded as REST decodes its path segments, so a client that percent-encodes the id reaches the same world.
       let worldId: string;
       try {
-        worldId = decodeURIComponent(rawWorldId);
-      } catch {
-        return refuse(new WorldlineError('MALFORMED_FRAME', `path segment ${JSON.stringify(rawWorldId.slice(0, 40))} is not valid percent-encoded UTF-8`));
+        worldId = decodePathSegment(rawWorldId);
+      } catch (err) {
+        return refuse(err as WorldlineError);
       }
+      // Starting, the server does not know yet which worlds it hosts: every path is told to retry.
       if (worlds === undefined) return refuse(new WorldlineError('SERVER_UNAVAILABLE', 'server is starting (recovering its worlds\' logs): retry shortly'));
       if (!hosts.has(worldId)) return refuse(worldNotFound(worldId));
       if (!ready) return refuse(new WorldlineError('SERVER_UNAVAILABLE', draining ? 'server is shutting down: reconnect to another instance or retry shortly' : 'server is starting: retry shortly'));
