@@ -124,7 +124,7 @@ export function runQuantum(rt: WorldRuntime, advanceTick: boolean): Promise<Quan
     // waiting intents stay queued for the next quantum.
     return Promise.reject(err);
   }
-  const simTime = world.policies.timebase === 'ticks' ? tick : now;
+  const simTime = rt.simTimeAt(tick, now);
   for (const e of rt.emitted.splice(0)) cands.push(e);
   for (const p of rt.scheduler.take(world.policies.maxIntentsPerQuantum)) {
     if (p.deadlineAt !== undefined && now > p.deadlineAt) {

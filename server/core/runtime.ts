@@ -18,7 +18,7 @@ import { DraftCandidate, IntentScheduler, PendingIntent } from './scheduler.js';
 import type { WorldStore } from './state.js';
 import { runQuantum, type QuantumReport } from './quantum.js';
 import type { Effect, EffectDraft, EntityRecord, Intent, IntentOutcome, ObservationDelta, StaleCause, View } from './types.js';
-import type { AgentClassPolicy, InterruptPolicy, WorldDefinition } from './world.js';
+import { interruptProblem, type AgentClassPolicy, type InterruptPolicy, type WorldDefinition } from './world.js';
 import { RecordKind, encodeRecord } from './records.js';
 import { utf8 } from './canonical.js';
 import { SCHEMA_VERSION } from './types.js';
@@ -358,9 +358,8 @@ export class WorldRuntime {
     if (!this.agents.has(agentId)) throw new WorldlineError('INVALID_AGENT_ID', `Agent ${agentId} is not registered.`);
     if (!Number.isSafeInteger(contextSeq) || contextSeq < 0) throw new WorldlineError('INVALID_VIEW_SEQ', 'context_seq must be a non-negative integer.');
     const interrupt = opts.interrupt ?? this.classOf(agentId).interrupt;
-    const p = interrupt as unknown;
-    const known = p === 'always' || p === 'only_conflict' || (typeof p === 'object' && p !== null && Number.isFinite((p as { debounce_ms?: unknown }).debounce_ms) && (p as { debounce_ms: number }).debounce_ms > 0);
-    if (!known) throw new WorldlineError('INVALID_INTENT', `interrupt must be 'always', 'only_conflict' or { debounce_ms > 0 }, not ${JSON.stringify(p)}.`, { field: 'interrupt' });
+    const problem = interruptProblem(interrupt);
+    if (problem !== undefined) throw new WorldlineError('INVALID_INTENT', problem, { field: 'interrupt' });
     if (opts.touches !== undefined && !(Array.isArray(opts.touches) && opts.touches.every((id) => typeof id === 'string'))) {
       throw new WorldlineError('INVALID_INTENT', 'touches must be a list of entity ids.', { field: 'touches' });
     }
@@ -497,7 +496,12 @@ export class WorldRuntime {
    * whole milliseconds on 'wall' (what a quantum starting now would stamp).
    */
   get simTime(): number {
-    return this.world.policies.timebase === 'ticks' ? this.store.tick : Math.floor(this.clock.now());
+    return this.simTimeAt(this.store.tick, Math.floor(this.clock.now()));
+  }
+
+  /** @internal sim_time at `tick` and clock reading `now`: the tick on a 'ticks' timebase, the clock on 'wall'. */
+  simTimeAt(tick: number, now: number): number {
+    return this.world.policies.timebase === 'ticks' ? tick : now;
   }
 
   /** One entity's current record (read-only), or undefined. */

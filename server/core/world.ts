@@ -201,10 +201,17 @@ function checkQuota(q: RateQuota | undefined, what: string): RateQuota | undefin
   return q;
 }
 
+/** What is wrong with an interrupt policy (an agent class's, or one a generation asks for), or undefined. */
+export function interruptProblem(p: unknown): string | undefined {
+  if (p === 'always' || p === 'only_conflict') return undefined;
+  if (typeof p === 'object' && p !== null && Number.isFinite((p as { debounce_ms?: unknown }).debounce_ms) && (p as { debounce_ms: number }).debounce_ms > 0) return undefined;
+  return `interrupt must be 'always', 'only_conflict' or { debounce_ms > 0 }, not ${JSON.stringify(p)}.`;
+}
+
 function checkInterrupt(p: InterruptPolicy): InterruptPolicy {
-  if (p === 'always' || p === 'only_conflict') return p;
-  if (typeof p === 'object' && Number.isFinite(p.debounce_ms) && p.debounce_ms > 0) return p;
-  throw bad("interrupt must be 'always', 'only_conflict' or { debounce_ms > 0 }.");
+  const problem = interruptProblem(p);
+  if (problem !== undefined) throw bad(problem);
+  return p;
 }
 
 /** Normalises one agent class, filling defaults. */
